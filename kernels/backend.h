@@ -1,0 +1,156 @@
+// KernelBackend: the one interface every compute backend (CPU, CUDA) implements.
+//
+// Methods take raw device pointers and sizes and assume valid arguments: the
+// checked entry points are in kernels/ops.h, which validate dtypes, shapes and
+// devices once and then dispatch here. Each op has the same name and meaning on
+// every backend; the CPU backend (kernels/cpu) is the specification, and CUDA
+// ops are tested against it.
+//
+// Layouts are row-major. Dense weights use the Keras layout (in, out).
+// A backend instance is not thread-safe; use one per worker thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "common/status.h"
+#include "common/tensor_view.h"
+
+namespace shardtrain::kernels {
+
+enum class Activation : int { kLinear = 0, kRelu, kSigmoid, kTanh, kSoftmax };
+
+std::string_view ActivationName(Activation activation);
+
+// Identifies one dropout mask: element e of the mask draws
+// PhiloxBits(seed, step, layer, first_element + e).
+struct DropoutKey {
+  uint64_t seed = 0;
+  uint64_t step = 0;
+  uint32_t layer = 0;
+  // Global index of this batch's first element, so a mask does not depend on how
+  // a global batch is split over ranks: (first example of the rank) * features.
+  uint64_t first_element = 0;
+};
+
+// Keras Adam: lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t);
+// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t * m / (sqrt(v) + eps).
+struct AdamParams {
+  float learning_rate = 1e-3f;
+  float beta_1 = 0.9f;
+  float beta_2 = 0.999f;
+  float epsilon = 1e-7f;
+  int64_t iteration = 1;  // t, counted from 1 (this update included)
+};
+
+// Keras SGD: without momentum p -= lr g. With momentum: v = mu v - lr g;
+// p += v, or with Nesterov p += mu v - lr g.
+struct SgdParams {
+  float learning_rate = 1e-2f;
+  float momentum = 0.0f;
+  bool nesterov = false;
+};
+
+// Keras 3 RMSprop (uncentered): ms = rho ms + (1-rho) g^2;
+// inc = lr g / sqrt(ms + eps); with momentum: mom = mu mom + inc, p -= mom;
+// otherwise p -= inc.
+struct RmspropParams {
+  float learning_rate = 1e-3f;
+  float rho = 0.9f;
+  float epsilon = 1e-7f;
+  float momentum = 0.0f;
+};
+
+class KernelBackend {
+ public:
+  virtual ~KernelBackend() = default;
+  virtual std::string_view name() const = 0;
+  virtual Device device() const = 0;
+
+  // --- Dense and bias ---------------------------------------------------------
+  // y (batch, out) = x (batch, in) · w (in, out) [+ b (out)]; b may be null.
+  virtual void DenseForward(const float* x, const float* w, const float* b, float* y, int64_t batch,
+                            int64_t in, int64_t out) = 0;
+  // Given dy (batch, out): dw (in, out) = xᵀ·dy; db (out) = Σ_batch dy; dx (batch, in) = dy·wᵀ.
+  // dw and db are overwritten (not accumulated). dx and db may be null.
+  virtual void DenseBackward(const float* x, const float* w, const float* dy, float* dx, float* dw,
+                             float* db, int64_t batch, int64_t in, int64_t out) = 0;
+  // y (rows, cols) += b (cols), in place.
+  virtual void BiasAdd(float* y, const float* b, int64_t rows, int64_t cols) = 0;
+  // db (cols) = Σ_rows dy (rows, cols).
+  virtual void BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols) = 0;
+
+  // --- Activations ------------------------------------------------------------
+  // y = act(x), shapes (rows, cols); softmax is over each row. In place (x == y) is allowed.
+  virtual void ActivationForward(Activation act, const float* x, float* y, int64_t rows,
+                                 int64_t cols) = 0;
+  // dx = dy · act'(…), expressed through the forward output y. In place (dy == dx) allowed.
+  virtual void ActivationBackward(Activation act, const float* y, const float* dy, float* dx,
+                                  int64_t rows, int64_t cols) = 0;
+
+  // --- Dropout (inverted: kept elements are scaled by 1/(1-rate)) --------------
+  // Element i is kept when (PhiloxBits(key, i) >> 8) >= rate * 2^24 (see DropoutThreshold).
+  // mask[i] = 1 if kept else 0. y = x * mask / (1 - rate). In place allowed.
+  virtual void DropoutForward(const DropoutKey& key, float rate, const float* x, float* y,
+                              uint8_t* mask, int64_t n) = 0;
+  // dx = dy * mask / (1 - rate). In place allowed.
+  virtual void DropoutBackward(float rate, const uint8_t* mask, const float* dy, float* dx,
+                               int64_t n) = 0;
+
+  // --- Losses and metrics -----------------------------------------------------
+  // Sparse softmax cross-entropy from logits (batch, classes), labels int32 (batch).
+  // losses[b] = logsumexp(logits[b]) - logits[b][label[b]].
+  virtual void SparseSoftmaxCrossEntropyForward(const float* logits, const int32_t* labels,
+                                                float* losses, int64_t batch, int64_t classes) = 0;
+  // dlogits = (softmax(logits) - onehot(labels)) * grad_scale.
+  virtual void SparseSoftmaxCrossEntropyBackward(const float* logits, const int32_t* labels,
+                                                 float grad_scale, float* dlogits, int64_t batch,
+                                                 int64_t classes) = 0;
+  // The same with one-hot (or soft) float labels (batch, classes).
+  virtual void SoftmaxCrossEntropyForward(const float* logits, const float* labels, float* losses,
+                                          int64_t batch, int64_t classes) = 0;
+  virtual void SoftmaxCrossEntropyBackward(const float* logits, const float* labels,
+                                           float grad_scale, float* dlogits, int64_t batch,
+                                           int64_t classes) = 0;
+  // Mean squared error over the last dim: losses[b] = mean_j (pred - target)^2.
+  virtual void MeanSquaredErrorForward(const float* pred, const float* target, float* losses,
+                                       int64_t batch, int64_t dim) = 0;
+  // dpred = 2 (pred - target) / dim * grad_scale.
+  virtual void MeanSquaredErrorBackward(const float* pred, const float* target, float grad_scale,
+                                        float* dpred, int64_t batch, int64_t dim) = 0;
+  // Number of rows whose argmax (first maximum) equals the label.
+  virtual int64_t SparseAccuracyCount(const float* logits, const int32_t* labels, int64_t batch,
+                                      int64_t classes) = 0;
+
+  // --- Optimizers: one call over a whole flat parameter buffer ------------------
+  virtual void AdamUpdate(const AdamParams& params, float* weights, const float* grads, float* m,
+                          float* v, int64_t n) = 0;
+  // velocity may be null when momentum == 0.
+  virtual void SgdUpdate(const SgdParams& params, float* weights, const float* grads,
+                         float* velocity, int64_t n) = 0;
+  // momentum_slot may be null when params.momentum == 0.
+  virtual void RmspropUpdate(const RmspropParams& params, float* weights, const float* grads,
+                             float* mean_square, float* momentum_slot, int64_t n) = 0;
+
+  // --- Initializers -------------------------------------------------------------
+  // Keras glorot_uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out));
+  // element i draws BitsToUniform(PhiloxBits(seed, 0, stream, i)).
+  virtual void GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in,
+                             int64_t fan_out) = 0;
+  virtual void Fill(float* x, float value, int64_t n) = 0;
+};
+
+// The 24-bit threshold below which a dropout element is dropped.
+inline uint32_t DropoutThreshold(float rate) {
+  return static_cast<uint32_t>(static_cast<double>(rate) * 16777216.0);
+}
+
+// The CPU backend (OpenBLAS sgemm + OpenMP loops).
+std::unique_ptr<KernelBackend> CreateCpuBackend();
+
+// CPU always; CUDA when built with it and a device is present (FailedPrecondition
+// otherwise, Unimplemented when built without CUDA).
+StatusOr<std::unique_ptr<KernelBackend>> CreateBackend(Device device);
+
+}  // namespace shardtrain::kernels
