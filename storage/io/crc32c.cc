@@ -1,0 +1,125 @@
+// CRC-32C: a slicing-by-8 table implementation plus an SSE4.2 one, picked at
+// run time. See crc32c.h for the contract.
+#include "storage/io/crc32c.h"
+
+#include <array>
+#include <bit>
+#include <cstring>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SHARDTRAIN_CRC32C_X86 1
+#include <nmmintrin.h>
+#endif
+
+namespace shardtrain::storage {
+namespace {
+
+constexpr uint32_t kPolynomial = 0x82F63B78u;  // reflected Castagnoli polynomial
+
+using Tables = std::array<std::array<uint32_t, 256>, 8>;
+
+// tables[0] is the classic byte-at-a-time table; tables[k][b] is the CRC of
+// byte b followed by k zero bytes, which lets the loop fold 8 bytes per step.
+constexpr Tables MakeTables() {
+  Tables tables{};
+  for (uint32_t b = 0; b < 256; ++b) {
+    uint32_t c = b;
+    for (int bit = 0; bit < 8; ++bit) c = (c >> 1) ^ ((c & 1u) ? kPolynomial : 0u);
+    tables[0][b] = c;
+  }
+  for (size_t k = 1; k < 8; ++k) {
+    for (uint32_t b = 0; b < 256; ++b) {
+      const uint32_t prev = tables[k - 1][b];
+      tables[k][b] = (prev >> 8) ^ tables[0][prev & 0xFFu];
+    }
+  }
+  return tables;
+}
+
+constexpr Tables kTables = MakeTables();
+
+inline uint64_t LoadLittleEndian64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  return v;
+}
+
+#if defined(SHARDTRAIN_CRC32C_X86)
+__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const uint8_t* p, size_t n) {
+  uint64_t state = ~crc;
+  // Align to 8 bytes so the 64-bit loads in the main loop never straddle lines.
+  while (n > 0 && (reinterpret_cast<uintptr_t>(p) & 7u) != 0) {
+    state = _mm_crc32_u8(static_cast<uint32_t>(state), *p++);
+    --n;
+  }
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    state = _mm_crc32_u64(state, word);
+    p += 8;
+    n -= 8;
+  }
+  while (n > 0) {
+    state = _mm_crc32_u8(static_cast<uint32_t>(state), *p++);
+    --n;
+  }
+  return ~static_cast<uint32_t>(state);
+}
+#endif
+
+using ExtendFn = uint32_t (*)(uint32_t, const void*, size_t);
+
+ExtendFn ChooseExtend() {
+  return internal::Crc32cHardwareAvailable() ? &internal::Crc32cExtendHardware
+                                             : &internal::Crc32cExtendPortable;
+}
+
+}  // namespace
+
+namespace internal {
+
+uint32_t Crc32cExtendPortable(uint32_t crc, const void* data, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  uint32_t state = ~crc;
+  while (n >= 8) {
+    const uint64_t word = LoadLittleEndian64(p) ^ state;
+    state = kTables[7][word & 0xFF] ^ kTables[6][(word >> 8) & 0xFF] ^
+            kTables[5][(word >> 16) & 0xFF] ^ kTables[4][(word >> 24) & 0xFF] ^
+            kTables[3][(word >> 32) & 0xFF] ^ kTables[2][(word >> 40) & 0xFF] ^
+            kTables[1][(word >> 48) & 0xFF] ^ kTables[0][word >> 56];
+    p += 8;
+    n -= 8;
+  }
+  while (n > 0) {
+    state = (state >> 8) ^ kTables[0][(state ^ *p++) & 0xFFu];
+    --n;
+  }
+  return ~state;
+}
+
+uint32_t Crc32cExtendHardware(uint32_t crc, const void* data, size_t n) {
+#if defined(SHARDTRAIN_CRC32C_X86)
+  return ExtendSse42(crc, static_cast<const uint8_t*>(data), n);
+#else
+  return Crc32cExtendPortable(crc, data, n);
+#endif
+}
+
+bool Crc32cHardwareAvailable() {
+#if defined(SHARDTRAIN_CRC32C_X86)
+  static const bool available = __builtin_cpu_supports("sse4.2");
+  return available;
+#else
+  return false;
+#endif
+}
+
+}  // namespace internal
+
+uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
+  static const ExtendFn extend = ChooseExtend();
+  return extend(crc, data, n);
+}
+
+}  // namespace shardtrain::storage

@@ -1,0 +1,122 @@
+// TFRecord files: a writer and a CRC-checking reader (layout in tfrecord_format.h).
+//
+// TfRecordWriter buffers records and hands them to the OS in large writes;
+// Close() flushes, fsyncs and closes, and only a successful Close() means the
+// file is complete and durable. TfRecordReader checks the length CRC and the
+// data CRC of every record; a mismatch is DataLoss naming the file, the record
+// index (0-based) and its byte offset, and a file that ends inside a record is
+// DataLoss saying the file is truncated. After an error the reader keeps
+// returning that error. Neither class is thread-safe; distinct objects may be
+// used from distinct threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace shardtrain::storage {
+
+// Appends `data` framed as one TFRecord (length, masked length CRC, data,
+// masked data CRC) to `*out`.
+void AppendTfRecord(std::string_view data, std::string* out);
+
+class TfRecordWriter {
+ public:
+  // Creates (or truncates) `path` for writing.
+  static StatusOr<std::unique_ptr<TfRecordWriter>> Open(const std::string& path);
+
+  TfRecordWriter(const TfRecordWriter&) = delete;
+  TfRecordWriter& operator=(const TfRecordWriter&) = delete;
+  // Flushes what is buffered (best effort, no fsync) and closes the file if
+  // Close() was not called. Errors are only logged: call Close().
+  ~TfRecordWriter();
+
+  // Appends one record. After a failed write or after Close() every call fails.
+  Status Write(std::string_view record);
+  // Hands buffered records to the OS (readers of the file see them), no fsync.
+  Status Flush();
+  // Flush, fsync and close. Calling it again returns the first call's result.
+  Status Close();
+
+  const std::string& path() const { return path_; }
+  int64_t records_written() const { return records_written_; }
+  // Bytes accepted so far (buffered or written), i.e. the file size after Flush.
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  TfRecordWriter(int fd, std::string path);
+  Status WriteBuffer();
+
+  int fd_;
+  std::string path_;
+  std::string buffer_;
+  Status status_;  // sticky first error
+  bool closed_ = false;
+  int64_t records_written_ = 0;
+  uint64_t bytes_written_ = 0;
+};
+
+struct TfRecordReaderOptions {
+  // Bytes read from the file per read() call (the buffer grows for larger
+  // records). Files smaller than this are read in one go.
+  size_t buffer_size = size_t{1} << 20;
+  // Appended to corruption and truncation messages: what the user should do.
+  std::string damage_hint = "the file is damaged; re-create it from its source";
+};
+
+class TfRecordReader {
+ public:
+  // Opens `path` for streaming reads.
+  static StatusOr<std::unique_ptr<TfRecordReader>> Open(const std::string& path,
+                                                        TfRecordReaderOptions options = {});
+  // Reads records from `contents` (a whole file's bytes); `name` is used in messages.
+  static std::unique_ptr<TfRecordReader> FromString(std::string contents, std::string name,
+                                                    TfRecordReaderOptions options = {});
+
+  TfRecordReader(const TfRecordReader&) = delete;
+  TfRecordReader& operator=(const TfRecordReader&) = delete;
+  ~TfRecordReader();
+
+  // Reads the next record into `*record`: true when one was read, false at a
+  // clean end of file, DataLoss on corruption or truncation, or an I/O error.
+  StatusOr<bool> Next(std::string* record);
+  // Same, without a copy: `*record` points into the reader's buffer and stays
+  // valid until the next call.
+  StatusOr<bool> NextView(std::string_view* record);
+
+  const std::string& path() const { return path_; }
+  // Records returned so far (= the index of the next record).
+  int64_t records_read() const { return records_read_; }
+  // Byte offset of the next record in the file.
+  uint64_t offset() const { return offset_; }
+
+ private:
+  TfRecordReader(int fd, std::string path, TfRecordReaderOptions options);
+  // Makes at least `need` unconsumed bytes available unless the file ends
+  // first; returns how many are available.
+  StatusOr<size_t> Fill(size_t need);
+  Status Corrupted(std::string_view what) const;
+  Status Truncated(std::string_view what) const;
+
+  int fd_;  // -1 when reading from memory
+  std::string path_;
+  TfRecordReaderOptions options_;
+  std::string buffer_;  // bytes [begin_, end_) are read but not consumed
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  bool eof_ = false;
+  int64_t file_size_ = -1;  // -1 when unknown (not a regular file)
+  uint64_t offset_ = 0;     // file offset of buffer_[begin_]
+  int64_t records_read_ = 0;
+  Status status_;  // sticky first error
+};
+
+// Reads every record of the TFRecord file at `path`.
+StatusOr<std::vector<std::string>> ReadTfRecordFile(const std::string& path,
+                                                    TfRecordReaderOptions options = {});
+
+}  // namespace shardtrain::storage

@@ -1,0 +1,143 @@
+// Tests for worker/data/idx_reader: synthetic gzip and plain idx files, every
+// error path, and (when installed) the real Fashion-MNIST labels.
+#include "worker/data/idx_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "tests/worker/idx_test_util.h"
+
+namespace shardtrain::data {
+namespace {
+
+using testing::IdxImagesBytes;
+using testing::IdxLabelsBytes;
+using testing::TempDir;
+using testing::WriteFile;
+
+void ExpectError(const Status& status, StatusCode code, const std::string& needle1,
+                 const std::string& needle2) {
+  EXPECT_EQ(status.code(), code) << status;
+  EXPECT_NE(status.message().find(needle1), std::string::npos) << status;
+  EXPECT_NE(status.message().find(needle2), std::string::npos) << status;
+}
+
+TEST(IdxReaderTest, ReadsGzipImagesAndLabels) {
+  TempDir dir;
+  const std::vector<uint8_t> pixels = testing::SyntheticPixels(10, 28, 28);
+  WriteFile(dir.File("img.gz"), IdxImagesBytes(10, 28, 28, pixels));
+  WriteFile(dir.File("lab.gz"), IdxLabelsBytes({9, 0, 1, 2, 3, 4, 5, 6, 7, 8}));
+  auto images = ReadIdxImages(dir.File("img.gz"));
+  ASSERT_TRUE(images.ok()) << images.status();
+  EXPECT_EQ(images->count, 10);
+  EXPECT_EQ(images->rows, 28);
+  EXPECT_EQ(images->cols, 28);
+  EXPECT_EQ(images->pixels, pixels);
+  EXPECT_EQ(images->pixels[3 * 784 + 5 * 28 + 7], testing::SyntheticPixel(3, 5, 7));
+  auto labels = ReadIdxLabels(dir.File("lab.gz"));
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(*labels, (std::vector<uint8_t>{9, 0, 1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+TEST(IdxReaderTest, ReadsUncompressedFiles) {
+  TempDir dir;
+  WriteFile(dir.File("img"), IdxImagesBytes(2, 2, 3, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}),
+            /*gzip=*/false);
+  auto images = ReadIdxImages(dir.File("img"));
+  ASSERT_TRUE(images.ok()) << images.status();
+  EXPECT_EQ(images->rows, 2);
+  EXPECT_EQ(images->cols, 3);
+  EXPECT_EQ(images->pixels, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+}
+
+TEST(IdxReaderTest, EmptyLabelsFile) {
+  TempDir dir;
+  WriteFile(dir.File("lab.gz"), IdxLabelsBytes({}));
+  auto labels = ReadIdxLabels(dir.File("lab.gz"));
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_TRUE(labels->empty());
+}
+
+TEST(IdxReaderTest, BadMagicNamesFileAndKind) {
+  TempDir dir;
+  WriteFile(dir.File("lab.gz"), IdxLabelsBytes({1, 2}));
+  WriteFile(dir.File("img.gz"), IdxImagesBytes(1, 1, 1, {7}));
+  ExpectError(ReadIdxImages(dir.File("lab.gz")).status(), StatusCode::kInvalidArgument,
+              dir.File("lab.gz"), "has magic 0x00000801 (an idx labels file); expected 0x00000803");
+  ExpectError(ReadIdxLabels(dir.File("img.gz")).status(), StatusCode::kInvalidArgument,
+              dir.File("img.gz"), "expected 0x00000801");
+  WriteFile(dir.File("junk.gz"), "PK\x03\x04 this is not an idx file");
+  ExpectError(ReadIdxLabels(dir.File("junk.gz")).status(), StatusCode::kInvalidArgument,
+              dir.File("junk.gz"), "(not an idx file)");
+}
+
+TEST(IdxReaderTest, ShortFilesAreDataLoss) {
+  TempDir dir;
+  // Header declares 3 images of 2x2 but only 2.5 follow.
+  WriteFile(dir.File("img.gz"), IdxImagesBytes(3, 2, 2, std::vector<uint8_t>(10, 1)));
+  ExpectError(ReadIdxImages(dir.File("img.gz")).status(), StatusCode::kDataLoss, dir.File("img.gz"),
+              "declares 12 bytes of pixels (3 images of 2x2) but only 10");
+  // Header itself cut short.
+  WriteFile(dir.File("hdr.gz"), std::string("\0\0\x08\x03\0\0", 6));
+  ExpectError(ReadIdxImages(dir.File("hdr.gz")).status(), StatusCode::kDataLoss, dir.File("hdr.gz"),
+              "ends after 2 of the 12 bytes of its 16-byte idx images header");
+  std::string labels = IdxLabelsBytes({1, 2, 3});
+  labels.pop_back();
+  WriteFile(dir.File("lab.gz"), labels);
+  ExpectError(ReadIdxLabels(dir.File("lab.gz")).status(), StatusCode::kDataLoss, dir.File("lab.gz"),
+              "is too short");
+}
+
+TEST(IdxReaderTest, CountMismatchWithTrailingDataIsDataLoss) {
+  TempDir dir;
+  std::string labels = IdxLabelsBytes({1, 2, 3});
+  labels += "\x04\x05";
+  WriteFile(dir.File("lab.gz"), labels);
+  ExpectError(ReadIdxLabels(dir.File("lab.gz")).status(), StatusCode::kDataLoss, dir.File("lab.gz"),
+              "has 2 bytes after the 3 bytes of labels");
+}
+
+TEST(IdxReaderTest, DamagedGzipIsDataLoss) {
+  TempDir dir;
+  WriteFile(dir.File("lab.gz"), IdxLabelsBytes(std::vector<uint8_t>(5000, 3)));
+  std::string bytes;
+  {
+    std::ifstream in(dir.File("lab.gz"), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(bytes.size(), 30u);
+  bytes.resize(bytes.size() / 2);  // cut the deflate stream
+  WriteFile(dir.File("cut.gz"), bytes, /*gzip=*/false);
+  const Status status = ReadIdxLabels(dir.File("cut.gz")).status();
+  EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status;
+  EXPECT_NE(status.message().find(dir.File("cut.gz")), std::string::npos) << status;
+}
+
+TEST(IdxReaderTest, MissingFileIsNotFound) {
+  TempDir dir;
+  ExpectError(ReadIdxLabels(dir.File("absent.gz")).status(), StatusCode::kNotFound,
+              dir.File("absent.gz"), "No such file");
+}
+
+TEST(IdxReaderTest, RealFashionMnistTrainLabels) {
+  const std::string path = "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz";
+  if (!std::filesystem::exists(path)) {
+    GTEST_SKIP() << path << " is absent (install the Debian package dataset-fashion-mnist)";
+  }
+  auto labels = ReadIdxLabels(path);
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  ASSERT_EQ(labels->size(), 60000u);
+  std::array<int, 10> counts{};
+  for (uint8_t label : *labels) {
+    ASSERT_LT(label, 10);
+    ++counts[label];
+  }
+  for (int c = 0; c < 10; ++c) EXPECT_EQ(counts[c], 6000) << "class " << c;
+}
+
+}  // namespace
+}  // namespace shardtrain::data
