@@ -1,0 +1,18 @@
+// The subcommands of the `shardtrain` binary. Each takes its arguments (after
+// the subcommand name), writes user-facing output to stdout, and returns a
+// Status that main() turns into a message and an exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace shardtrain::cli {
+
+// shardtrain train CONFIG [flags]
+Status RunTrain(const std::vector<std::string>& args);
+// shardtrain data prepare --dataset fashion_mnist --source DIR --output DIR [--num-shards N]
+Status RunData(const std::vector<std::string>& args);
+
+}  // namespace shardtrain::cli

@@ -1,0 +1,56 @@
+// shardtrain: entry point. Dispatches to a subcommand and turns its Status
+// into an error message and exit code (2: bad usage or input, 1: other errors).
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "common/status.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: shardtrain COMMAND [args]\n"
+    "\n"
+    "Data-parallel training with TensorFlow-format checkpoints.\n"
+    "\n"
+    "commands:\n"
+    "  train CONFIG       train the model a job config describes (configs/*.textproto)\n"
+    "  data prepare       convert Fashion-MNIST idx files into TFRecord shards\n"
+    "\n"
+    "`shardtrain COMMAND --help` describes every flag of a command.\n";
+
+int ExitCode(const shardtrain::Status& status) {
+  switch (status.code()) {
+    case shardtrain::StatusCode::kOk: return 0;
+    case shardtrain::StatusCode::kInvalidArgument: return 2;
+    default: return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  shardtrain::Status status;
+  if (command == "train") {
+    status = shardtrain::cli::RunTrain(args);
+  } else if (command == "data") {
+    status = shardtrain::cli::RunData(args);
+  } else {
+    std::cerr << "shardtrain: unknown command '" << command << "'\n\n" << kUsage;
+    return 2;
+  }
+  if (!status.ok()) {
+    std::cout.flush();
+    std::cerr << "shardtrain " << command << ": error: " << status.ToString() << std::endl;
+  }
+  return ExitCode(status);
+}

@@ -1,0 +1,62 @@
+#include "kernels/cuda/device.h"
+
+#include "common/philox.h"
+#include "kernels/cuda/cuda_status.h"
+
+namespace shardtrain::kernels::cuda {
+namespace {
+
+__global__ void PhiloxBitsKernel(uint64_t seed, uint64_t step, uint32_t stream,
+                                 uint64_t first_element, int64_t n, uint32_t* out) {
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = PhiloxBits(seed, step, stream, first_element + static_cast<uint64_t>(i));
+}
+
+// Frees device memory when it leaves scope.
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  ~DeviceBuffer() {
+    if (ptr != nullptr) cudaFree(ptr);
+  }
+};
+
+}  // namespace
+
+int CudaDeviceCount() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return 0;
+  }
+  return count;
+}
+
+StatusOr<std::string> CudaDeviceDescription(int index) {
+  cudaDeviceProp prop{};
+  RETURN_IF_CUDA_ERROR(cudaGetDeviceProperties(&prop, index));
+  char buffer[256];
+  snprintf(buffer, sizeof(buffer), "%s, sm_%d%d, %.1f GiB", prop.name, prop.major, prop.minor,
+           static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
+  return std::string(buffer);
+}
+
+StatusOr<std::vector<uint32_t>> PhiloxBitsOnDevice(uint64_t seed, uint64_t step, uint32_t stream,
+                                                   uint64_t first_element, int64_t n) {
+  if (n <= 0) return std::vector<uint32_t>();
+  if (CudaDeviceCount() == 0) {
+    return FailedPreconditionError("PhiloxBitsOnDevice: no CUDA device is visible");
+  }
+  DeviceBuffer out;
+  size_t bytes = static_cast<size_t>(n) * sizeof(uint32_t);
+  RETURN_IF_CUDA_ERROR(cudaMalloc(&out.ptr, bytes));
+  constexpr int kThreads = 256;
+  int64_t blocks = (n + kThreads - 1) / kThreads;
+  PhiloxBitsKernel<<<static_cast<unsigned>(blocks), kThreads>>>(
+      seed, step, stream, first_element, n, static_cast<uint32_t*>(out.ptr));
+  RETURN_IF_CUDA_ERROR(cudaGetLastError());
+  std::vector<uint32_t> host(static_cast<size_t>(n));
+  RETURN_IF_CUDA_ERROR(cudaMemcpy(host.data(), out.ptr, bytes, cudaMemcpyDeviceToHost));
+  return host;
+}
+
+}  // namespace shardtrain::kernels::cuda

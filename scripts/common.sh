@@ -1,0 +1,35 @@
+# Shared steps of scripts/test.sh and scripts/demo.sh: install missing Debian
+# packages, then configure and build. Source it; don't run it.
+
+# Debian packages the build, tests and demo need.
+SHARDTRAIN_PACKAGES=(
+  cmake g++ make pkg-config
+  libopenblas-dev            # CPU GEMM (cblas_sgemm)
+  libprotobuf-dev protobuf-compiler
+  libgtest-dev libgmock-dev
+  zlib1g-dev                 # gzip idx files
+  dataset-fashion-mnist      # /usr/share/datasets/fashion-mnist
+)
+
+# Installs whatever in "$@" is not installed yet (non-interactive; root or sudo).
+ensure_packages() {
+  local missing=()
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+      missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "== installing Debian packages: ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" -ne 0 ] && sudo=(sudo -n)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -q
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# Configures and builds into build/ (Release). Extra arguments go to cmake.
+build_shardtrain() {
+  echo "== configuring and building (build/)"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
+  cmake --build build -j "$(nproc)"
+}

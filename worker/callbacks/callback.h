@@ -1,0 +1,56 @@
+// Callback: hooks the trainer calls at fixed points of fit(), Keras-style.
+// Each returns a Status; a failing callback (e.g. an unwritable log) stops
+// training with that error. Called from the training thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace shardtrain::callbacks {
+
+struct TrainBegin {
+  std::string job_name;
+  int64_t first_epoch = 1;   // 1-based
+  int64_t epochs = 0;        // total, 1-based last epoch
+  int64_t steps_per_epoch = 0;
+  int64_t train_examples = 0;
+  int64_t val_examples = 0;
+  int64_t parameters = 0;
+  std::string device;
+  std::string optimizer;
+};
+
+struct BatchEnd {
+  int64_t epoch = 0;          // 1-based
+  int64_t step_in_epoch = 0;  // 1-based, <= steps_per_epoch
+  int64_t steps_per_epoch = 0;
+  double loss = 0;            // running mean over the epoch so far
+  double accuracy = 0;        // running mean over the epoch so far
+  double seconds = 0;         // since the epoch began
+};
+
+struct EpochEnd {
+  int64_t epoch = 0;         // 1-based
+  int64_t step = 0;          // global optimizer step after this epoch
+  int64_t steps_in_epoch = 0;
+  double loss = 0;
+  double accuracy = 0;
+  double val_loss = 0;
+  double val_accuracy = 0;
+  double examples_per_sec = 0;   // training examples / training seconds of this epoch
+  double epoch_seconds = 0;      // training + validation
+  double wall_seconds = 0;       // since training began
+};
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual Status OnTrainBegin(const TrainBegin&) { return OkStatus(); }
+  virtual Status OnBatchEnd(const BatchEnd&) { return OkStatus(); }
+  virtual Status OnEpochEnd(const EpochEnd&) { return OkStatus(); }
+  virtual Status OnTrainEnd() { return OkStatus(); }
+};
+
+}  // namespace shardtrain::callbacks

@@ -1,0 +1,114 @@
+#include "worker/job_config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace shardtrain {
+namespace {
+
+// Collects the first parse error as "source:line:col: message" (1-based).
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit FirstErrorCollector(std::string source) : source_(std::move(source)) {}
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (!first_.empty()) return;
+    first_ = source_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " +
+             message;
+  }
+  void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string&) override {}
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string source_;
+  std::string first_;
+};
+
+}  // namespace
+
+StatusOr<config::JobConfig> ParseJobConfig(const std::string& text,
+                                           const std::string& source_name) {
+  config::JobConfig config;
+  FirstErrorCollector errors(source_name);
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  parser.AllowUnknownField(false);
+  if (!parser.ParseFromString(text, &config)) {
+    std::string where = errors.first().empty() ? source_name + ": parse error" : errors.first();
+    return InvalidArgumentError(where +
+                                " (the job schema with every field is proto/config.proto)");
+  }
+  return config;
+}
+
+StatusOr<config::JobConfig> LoadJobConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return NotFoundError("cannot read the config file '" + path +
+                         "': check the path (example: configs/fashion_mlp.textproto)");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseJobConfig(text.str(), path);
+}
+
+void ApplyOverrides(const JobOverrides& o, config::JobConfig* config) {
+  if (o.data_dir) config->mutable_data()->set_dir(*o.data_dir);
+  if (o.run_dir) config->mutable_training()->set_run_dir(*o.run_dir);
+  if (o.epochs) config->mutable_training()->set_epochs(*o.epochs);
+  if (o.batch_size) config->mutable_training()->set_batch_size(*o.batch_size);
+  if (o.train_examples) config->mutable_data()->set_train_examples(*o.train_examples);
+  if (o.seed) config->mutable_training()->set_seed(*o.seed);
+  if (o.learning_rate) config->mutable_optimizer()->set_learning_rate(*o.learning_rate);
+  if (o.device) config->mutable_training()->set_device(*o.device);
+}
+
+Status ValidateJobConfig(config::JobConfig* config) {
+  config::TrainingConfig* training = config->mutable_training();
+  if (training->batch_size() <= 0) {
+    return InvalidArgumentError("training.batch_size must be positive, got " +
+                                std::to_string(training->batch_size()) +
+                                " (set it in the config or with --batch-size)");
+  }
+  if (training->epochs() <= 0) {
+    return InvalidArgumentError("training.epochs must be positive, got " +
+                                std::to_string(training->epochs()) + " (or use --epochs)");
+  }
+  if (training->device().empty()) training->set_device("auto");
+  const std::string& device = training->device();
+  if (device != "cpu" && device != "cuda" && device != "auto") {
+    return InvalidArgumentError("training.device must be cpu, cuda or auto, got '" + device + "'");
+  }
+  if (!training->has_shuffle()) training->set_shuffle(true);
+  if (training->run_dir().empty()) {
+    training->set_run_dir("runs/" + (config->name().empty() ? std::string("job") : config->name()));
+  }
+  config::DataConfig* data = config->mutable_data();
+  if (data->dir().empty()) {
+    return InvalidArgumentError(
+        "data.dir is not set: point it (or --data) at the shards written by `shardtrain data "
+        "prepare`");
+  }
+  if (data->train_examples() < 0 || data->test_examples() < 0) {
+    return InvalidArgumentError("data.train_examples and data.test_examples must be >= 0");
+  }
+  if (data->num_classes() <= 0) {
+    return InvalidArgumentError("data.num_classes must be positive (10 for Fashion-MNIST)");
+  }
+  for (const std::string& metric : config->metrics()) {
+    if (metric != "accuracy") {
+      return InvalidArgumentError("metrics: unknown metric '" + metric +
+                                  "'; supported: accuracy");
+    }
+  }
+  if (config->loss().kind_case() == config::LossConfig::KIND_NOT_SET) {
+    return InvalidArgumentError(
+        "loss is not set: add e.g. `loss { sparse_categorical_crossentropy { from_logits: true } }`");
+  }
+  return OkStatus();
+}
+
+}  // namespace shardtrain

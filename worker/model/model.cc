@@ -1,0 +1,234 @@
+#include "worker/model/model.h"
+
+#include <cmath>
+
+#include "common/logging.h"
+
+namespace shardtrain::model {
+namespace {
+
+StatusOr<kernels::Activation> ToKernelActivation(config::Activation activation,
+                                                 const std::string& layer) {
+  switch (activation) {
+    case config::ACTIVATION_UNSPECIFIED:
+    case config::LINEAR: return kernels::Activation::kLinear;
+    case config::RELU: return kernels::Activation::kRelu;
+    case config::SIGMOID: return kernels::Activation::kSigmoid;
+    case config::TANH: return kernels::Activation::kTanh;
+    case config::SOFTMAX: return kernels::Activation::kSoftmax;
+    default: break;
+  }
+  return InvalidArgumentError("model.layers '" + layer + "': unsupported activation " +
+                              std::to_string(static_cast<int>(activation)));
+}
+
+// Keras names layers by kind with a per-kind counter: dense, dense_1, dense_2...
+std::string KerasName(const std::string& base, int* counter) {
+  std::string name = *counter == 0 ? base : base + "_" + std::to_string(*counter);
+  ++*counter;
+  return name;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config,
+                                               int64_t max_batch) {
+  if (max_batch <= 0) return InvalidArgumentError("max_batch must be positive");
+  if (config.input_shape_size() == 0) {
+    return InvalidArgumentError("model.input_shape is empty: give the shape of one example, "
+                                "e.g. input_shape: [28, 28]");
+  }
+  if (config.layers_size() == 0) return InvalidArgumentError("model.layers is empty");
+  std::unique_ptr<Model> model(new Model());
+  model->max_batch_ = max_batch;
+  int64_t features = 1;
+  for (int i = 0; i < config.input_shape_size(); ++i) {
+    if (config.input_shape(i) <= 0) {
+      return InvalidArgumentError("model.input_shape[" + std::to_string(i) +
+                                  "] must be positive, got " +
+                                  std::to_string(config.input_shape(i)));
+    }
+    features *= config.input_shape(i);
+  }
+  model->input_size_ = features;
+  bool flat = config.input_shape_size() == 1;
+  bool gradient_needed_below = false;  // a layer below this one has variables
+  int dense_count = 0, dropout_count = 0, flatten_count = 0;
+
+  for (int i = 0; i < config.layers_size(); ++i) {
+    const config::LayerConfig& spec = config.layers(i);
+    Layer layer;
+    layer.index = static_cast<uint32_t>(i);
+    layer.in_features = features;
+    std::string where = "model.layers[" + std::to_string(i) + "]";
+    switch (spec.kind_case()) {
+      case config::LayerConfig::kDense: {
+        layer.kind = LayerKind::kDense;
+        layer.name = spec.name().empty() ? KerasName("dense", &dense_count) : spec.name();
+        if (!flat) {
+          return InvalidArgumentError(where + " ('" + layer.name +
+                                      "'): Dense needs a flat input; add `layers { flatten {} }` "
+                                      "before it");
+        }
+        if (spec.dense().units() <= 0) {
+          return InvalidArgumentError(where + " ('" + layer.name +
+                                      "'): dense.units must be positive, got " +
+                                      std::to_string(spec.dense().units()));
+        }
+        layer.out_features = spec.dense().units();
+        ASSIGN_OR_RETURN(layer.activation,
+                         ToKernelActivation(spec.dense().activation(), layer.name));
+        layer.use_bias = !spec.dense().has_use_bias() || spec.dense().use_bias();
+        layer.kernel_variable = model->parameters_.AddVariable(
+            layer.name + "/kernel", Shape{layer.in_features, layer.out_features});
+        if (layer.use_bias) {
+          layer.bias_variable =
+              model->parameters_.AddVariable(layer.name + "/bias", Shape{layer.out_features});
+        }
+        layer.output.resize(static_cast<size_t>(max_batch * layer.out_features));
+        if (gradient_needed_below) {
+          layer.grad_input.resize(static_cast<size_t>(max_batch * layer.in_features));
+        }
+        gradient_needed_below = true;
+        break;
+      }
+      case config::LayerConfig::kDropout: {
+        layer.kind = LayerKind::kDropout;
+        layer.name = spec.name().empty() ? KerasName("dropout", &dropout_count) : spec.name();
+        float rate = spec.dropout().rate();
+        if (!(rate >= 0.0f && rate < 1.0f)) {
+          return InvalidArgumentError(where + " ('" + layer.name +
+                                      "'): dropout.rate must be in [0, 1), got " +
+                                      std::to_string(rate));
+        }
+        layer.rate = rate;
+        layer.out_features = features;
+        layer.output.resize(static_cast<size_t>(max_batch * features));
+        layer.mask.resize(static_cast<size_t>(max_batch * features));
+        if (gradient_needed_below) layer.grad_input.resize(static_cast<size_t>(max_batch * features));
+        break;
+      }
+      case config::LayerConfig::kFlatten: {
+        layer.kind = LayerKind::kFlatten;
+        layer.name = spec.name().empty() ? KerasName("flatten", &flatten_count) : spec.name();
+        layer.out_features = features;
+        flat = true;
+        break;
+      }
+      default:
+        return InvalidArgumentError(where + ": a layer needs one of dense, dropout, flatten");
+    }
+    features = layer.out_features;
+    model->layers_.push_back(std::move(layer));
+  }
+  if (!flat) {
+    return InvalidArgumentError("model: the output is not flat; add a flatten or dense layer");
+  }
+  if (model->parameters_.num_variables() == 0) {
+    return InvalidArgumentError("model: no layer has trainable variables; add a dense layer");
+  }
+  model->output_size_ = features;
+  for (size_t i = 0; i < model->layers_.size(); ++i) {
+    if (model->layers_[i].kind == LayerKind::kDense) model->last_dense_ = i;
+  }
+  model->parameters_.Finalize();
+  model->layer_inputs_.assign(model->layers_.size(), nullptr);
+  return model;
+}
+
+kernels::Activation Model::final_activation() const {
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+    if (it->kind == LayerKind::kDense) return it->activation;
+  }
+  return kernels::Activation::kLinear;
+}
+
+void Model::Initialize(kernels::KernelBackend& backend, uint64_t seed) {
+  for (const Layer& layer : layers_) {
+    if (layer.kind != LayerKind::kDense) continue;
+    backend.GlorotUniform(seed, static_cast<uint32_t>(layer.kernel_variable),
+                          parameters_.param(layer.kernel_variable), layer.in_features,
+                          layer.out_features);
+    if (layer.use_bias) {
+      backend.Fill(parameters_.param(layer.bias_variable), 0.0f, layer.out_features);
+    }
+  }
+}
+
+const float* Model::Forward(kernels::KernelBackend& backend, const float* x, int64_t batch,
+                            const ForwardMode& mode, bool skip_final_softmax) {
+  CHECK(batch > 0 && batch <= max_batch_) << "batch " << batch << " outside (0, " << max_batch_
+                                          << "]";
+  const float* current = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = layers_[i];
+    layer_inputs_[i] = current;
+    switch (layer.kind) {
+      case LayerKind::kDense: {
+        const float* bias = layer.use_bias ? parameters_.param(layer.bias_variable) : nullptr;
+        backend.DenseForward(current, parameters_.param(layer.kernel_variable), bias,
+                             layer.output.data(), batch, layer.in_features, layer.out_features);
+        bool skip = skip_final_softmax && i == last_dense_ &&
+                    layer.activation == kernels::Activation::kSoftmax;
+        if (layer.activation != kernels::Activation::kLinear && !skip) {
+          backend.ActivationForward(layer.activation, layer.output.data(), layer.output.data(),
+                                    batch, layer.out_features);
+        }
+        current = layer.output.data();
+        break;
+      }
+      case LayerKind::kDropout:
+        if (mode.training && layer.rate > 0.0f) {
+          kernels::DropoutKey key{mode.seed, mode.step, layer.index,
+                                  mode.first_example * static_cast<uint64_t>(layer.out_features)};
+          backend.DropoutForward(key, layer.rate, current, layer.output.data(), layer.mask.data(),
+                                 batch * layer.out_features);
+          current = layer.output.data();
+        }
+        break;
+      case LayerKind::kFlatten:
+        break;
+    }
+  }
+  return current;
+}
+
+void Model::Backward(kernels::KernelBackend& backend, const float* x, float* grad_output,
+                     int64_t batch, bool skipped_final_softmax) {
+  (void)x;  // the first layer's input was recorded by Forward
+  float* grad = grad_output;  // d(loss)/d(output of layer i), overwritten in place
+  for (size_t k = layers_.size(); k-- > 0;) {
+    Layer& layer = layers_[k];
+    switch (layer.kind) {
+      case LayerKind::kDense: {
+        bool fused = skipped_final_softmax && k == last_dense_ &&
+                     layer.activation == kernels::Activation::kSoftmax;
+        if (layer.activation != kernels::Activation::kLinear && !fused) {
+          backend.ActivationBackward(layer.activation, layer.output.data(), grad, grad, batch,
+                                     layer.out_features);
+        }
+        float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.data();
+        float* bias_grad = layer.use_bias ? parameters_.grad(layer.bias_variable) : nullptr;
+        backend.DenseBackward(layer_inputs_[k], parameters_.param(layer.kernel_variable), grad,
+                              grad_input, parameters_.grad(layer.kernel_variable), bias_grad,
+                              batch, layer.in_features, layer.out_features);
+        grad = grad_input;
+        break;
+      }
+      case LayerKind::kDropout:
+        if (layer.grad_input.empty()) {
+          grad = nullptr;
+        } else if (layer.rate > 0.0f) {
+          backend.DropoutBackward(layer.rate, layer.mask.data(), grad, layer.grad_input.data(),
+                                  batch * layer.out_features);
+          grad = layer.grad_input.data();
+        }
+        break;
+      case LayerKind::kFlatten:
+        break;
+    }
+    if (grad == nullptr) break;  // nothing below needs a gradient
+  }
+}
+
+}  // namespace shardtrain::model

@@ -1,0 +1,92 @@
+// Model: a Keras-style Sequential model (Dense, Dropout, Flatten) over one
+// ParameterStore, running on a KernelBackend.
+//
+// Create() validates the config (errors name the layer and field) and sizes
+// every activation buffer for `max_batch` rows once; Forward/Backward never
+// allocate. Layer and variable names follow Keras (dense, dense_1, dropout;
+// "dense/kernel", "dense/bias"). Not thread-safe: one model per worker.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "kernels/backend.h"
+#include "proto/config.pb.h"
+#include "worker/model/parameter_store.h"
+
+namespace shardtrain::model {
+
+// How a forward pass draws dropout masks. Masks are keyed by the global index
+// of the batch's first example, so they do not depend on the number of ranks.
+struct ForwardMode {
+  bool training = false;
+  uint64_t seed = 0;
+  uint64_t step = 0;
+  uint64_t first_example = 0;
+};
+
+class Model {
+ public:
+  enum class LayerKind { kDense, kDropout, kFlatten };
+  struct Layer {
+    LayerKind kind = LayerKind::kDense;
+    std::string name;
+    int64_t in_features = 0;
+    int64_t out_features = 0;
+    kernels::Activation activation = kernels::Activation::kLinear;
+    bool use_bias = true;
+    float rate = 0.0f;
+    int kernel_variable = -1;
+    int bias_variable = -1;
+    uint32_t index = 0;            // position in the layer list; the dropout RNG stream
+    std::vector<float> output;     // (max_batch, out_features), dense and dropout only
+    std::vector<float> grad_input;  // (max_batch, in_features), when a gradient flows back
+    std::vector<uint8_t> mask;     // (max_batch, out_features), dropout only
+  };
+
+  // `max_batch` bounds the rows of every Forward/Backward call.
+  static StatusOr<std::unique_ptr<Model>> Create(const config::ModelConfig& config,
+                                                 int64_t max_batch);
+
+  int64_t input_size() const { return input_size_; }
+  int64_t output_size() const { return output_size_; }
+  int64_t max_batch() const { return max_batch_; }
+  const std::vector<Layer>& layers() const { return layers_; }
+  ParameterStore& parameters() { return parameters_; }
+  const ParameterStore& parameters() const { return parameters_; }
+  // The activation of the last layer (softmax for a probabilistic classifier).
+  kernels::Activation final_activation() const;
+
+  // Keras defaults: glorot_uniform kernels (Philox stream = variable index), zero biases.
+  void Initialize(kernels::KernelBackend& backend, uint64_t seed);
+
+  // Runs x (batch, input_size) through the layers; returns (batch, output_size).
+  // With `skip_final_softmax` the last layer's softmax is not applied, so the
+  // result is logits for a fused softmax cross-entropy.
+  const float* Forward(kernels::KernelBackend& backend, const float* x, int64_t batch,
+                       const ForwardMode& mode, bool skip_final_softmax);
+
+  // Given d(loss)/d(output) in `grad_output` (batch, output_size; overwritten),
+  // writes every variable's gradient into parameters().grads() (overwriting).
+  // Must follow a training Forward on the same x and batch. When the forward
+  // skipped the final softmax, grad_output is d(loss)/d(logits).
+  void Backward(kernels::KernelBackend& backend, const float* x, float* grad_output,
+                int64_t batch, bool skipped_final_softmax);
+
+ private:
+  Model() = default;
+
+  std::vector<Layer> layers_;
+  ParameterStore parameters_;
+  int64_t input_size_ = 0;
+  int64_t output_size_ = 0;
+  int64_t max_batch_ = 0;
+  size_t last_dense_ = 0;  // index of the last dense layer (the one a fused loss may bypass)
+  // Input of each layer in the last Forward (x or the previous layer's output).
+  std::vector<const float*> layer_inputs_;
+};
+
+}  // namespace shardtrain::model

@@ -1,0 +1,52 @@
+// Optimizer: applies Adam, SGD or RMSprop to a whole flat parameter buffer in
+// one kernel call, and owns the slot buffers (same layout as the parameters,
+// one contiguous buffer per slot, as DESIGN.md §3 asks). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "kernels/backend.h"
+#include "proto/config.pb.h"
+
+namespace shardtrain::optimizer {
+
+class Optimizer {
+ public:
+  enum class Kind { kAdam, kSgd, kRmsprop };
+
+  // Fills Keras defaults for unset fields; InvalidArgument names the bad field.
+  static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
+                                                     int64_t num_parameters);
+
+  // One update of `weights` from `grads` (both num_parameters floats); counts an iteration.
+  void Apply(kernels::KernelBackend& backend, float* weights, const float* grads);
+
+  Kind kind() const { return kind_; }
+  int64_t iterations() const { return iterations_; }
+  float learning_rate() const { return learning_rate_; }
+  // Slot names (Keras: "m"/"v" for Adam, "momentum" for SGD, "velocity"/"momentum" for
+  // RMSprop) and their buffers.
+  const std::vector<std::string>& slot_names() const { return slot_names_; }
+  std::vector<float>& slot(size_t index) { return slots_[index]; }
+  // "adam(lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)"
+  std::string Describe() const;
+
+ private:
+  Optimizer() = default;
+
+  Kind kind_ = Kind::kAdam;
+  float learning_rate_ = 1e-3f;
+  kernels::AdamParams adam_;
+  kernels::SgdParams sgd_;
+  kernels::RmspropParams rmsprop_;
+  int64_t iterations_ = 0;
+  int64_t num_parameters_ = 0;
+  std::vector<std::string> slot_names_;
+  std::vector<std::vector<float>> slots_;
+};
+
+}  // namespace shardtrain::optimizer
