@@ -1,0 +1,110 @@
+// Job config parsing and validation: errors name file:line:col or the field.
+#include "worker/job_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace shardtrain {
+namespace {
+
+constexpr char kValid[] = R"pb(
+  name: "t"
+  model { input_shape: [4] layers { dense { units: 3 } } }
+  loss { sparse_categorical_crossentropy { from_logits: true } }
+  data { dir: "d" num_classes: 3 }
+  training { batch_size: 2 epochs: 1 }
+)pb";
+
+TEST(JobConfigTest, ParsesAndFillsDefaults) {
+  auto config = ParseJobConfig(kValid, "x.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(ValidateJobConfig(&*config).ok());
+  EXPECT_EQ(config->training().run_dir(), "runs/t");
+  EXPECT_EQ(config->training().device(), "auto");
+  EXPECT_TRUE(config->training().shuffle());
+  EXPECT_EQ(config->model().layers(0).dense().units(), 3);
+}
+
+TEST(JobConfigTest, UnknownFieldNamesFileLineAndColumn) {
+  auto config = ParseJobConfig("name: \"t\"\ntraining {\n  batch_sise: 3\n}\n", "job.textproto");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find("job.textproto:3:3:"), std::string::npos)
+      << config.status();
+  EXPECT_NE(config.status().message().find("batch_sise"), std::string::npos) << config.status();
+}
+
+TEST(JobConfigTest, WrongValueTypeIsAParseError) {
+  auto config = ParseJobConfig("training { epochs: \"ten\" }", "j.textproto");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("j.textproto:1:"), std::string::npos);
+}
+
+TEST(JobConfigTest, MissingFileIsNotFound) {
+  auto config = LoadJobConfig("/nonexistent/job.textproto");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(config.status().message().find("/nonexistent/job.textproto"), std::string::npos);
+}
+
+TEST(JobConfigTest, ShippedTutorialConfigLoads) {
+  auto config = LoadJobConfig(std::string(SHARDTRAIN_SOURCE_DIR) + "/configs/fashion_mlp.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(ValidateJobConfig(&*config).ok());
+  EXPECT_EQ(config->training().batch_size(), 32);
+  EXPECT_EQ(config->training().epochs(), 10);
+  ASSERT_EQ(config->model().layers_size(), 3);
+  EXPECT_EQ(config->model().layers(0).dense().units(), 512);
+  EXPECT_FLOAT_EQ(config->model().layers(1).dropout().rate(), 0.2f);
+  EXPECT_EQ(config->model().layers(2).dense().units(), 10);
+  EXPECT_TRUE(config->loss().sparse_categorical_crossentropy().from_logits());
+}
+
+TEST(JobConfigTest, OverridesReplaceFileValues) {
+  auto config = ParseJobConfig(kValid, "x");
+  ASSERT_TRUE(config.ok());
+  JobOverrides overrides;
+  overrides.epochs = 7;
+  overrides.batch_size = 64;
+  overrides.seed = 9;
+  overrides.learning_rate = 0.5f;
+  overrides.data_dir = "elsewhere";
+  overrides.train_examples = 1000;
+  ApplyOverrides(overrides, &*config);
+  EXPECT_EQ(config->training().epochs(), 7);
+  EXPECT_EQ(config->training().batch_size(), 64);
+  EXPECT_EQ(config->training().seed(), 9u);
+  EXPECT_FLOAT_EQ(config->optimizer().learning_rate(), 0.5f);
+  EXPECT_EQ(config->data().dir(), "elsewhere");
+  EXPECT_EQ(config->data().train_examples(), 1000);
+}
+
+TEST(JobConfigTest, ValidationNamesTheField) {
+  struct Case {
+    const char* edit;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"training { batch_size: 0 }", "training.batch_size"},
+      {"training { epochs: -1 }", "training.epochs"},
+      {"training { device: \"tpu\" }", "training.device"},
+      {"data { num_classes: 0 }", "data.num_classes"},
+      {"data { dir: \"\" }", "data.dir"},
+      {"metrics: \"auc\"", "metrics"},
+  };
+  for (const Case& c : cases) {
+    auto config = ParseJobConfig(kValid, "x");
+    ASSERT_TRUE(config.ok());
+    auto edit = ParseJobConfig(c.edit, "edit");
+    ASSERT_TRUE(edit.ok()) << c.edit;
+    config->MergeFrom(*edit);
+    if (std::string(c.edit).find("dir: \"\"") != std::string::npos) config->mutable_data()->clear_dir();
+    Status status = ValidateJobConfig(&*config);
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << c.edit;
+    EXPECT_NE(status.message().find(c.field), std::string::npos) << c.edit << " -> " << status;
+  }
+}
+
+}  // namespace
+}  // namespace shardtrain

@@ -1,0 +1,158 @@
+// Trainer: shuffling, learning on separable synthetic data, bitwise
+// determinism for a fixed seed, and dataset/model mismatches.
+#include "worker/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "common/philox.h"
+#include "worker/job_config.h"
+
+namespace shardtrain {
+namespace {
+
+// Three classes; class c lights up pixels [c*4, c*4+4) with noise elsewhere.
+data::Dataset SeparableDataset(int64_t n, uint64_t seed) {
+  data::Dataset d;
+  d.num_examples = n;
+  d.feature_size = 12;
+  d.images.resize(static_cast<size_t>(n * 12));
+  d.labels.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t label = static_cast<int32_t>(PhiloxBits(seed, 0, 1, i) % 3);
+    d.labels[i] = label;
+    for (int j = 0; j < 12; ++j) {
+      uint8_t noise = PhiloxBits(seed, 0, 2, i * 12 + j) % 60;
+      d.images[i * 12 + j] = (j / 4 == label) ? 200 + noise / 2 : noise;
+    }
+  }
+  return d;
+}
+
+config::JobConfig SmallJob() {
+  auto config = ParseJobConfig(R"pb(
+    name: "tiny"
+    model {
+      input_shape: [12]
+      layers { dense { units: 16 activation: RELU } }
+      layers { dropout { rate: 0.2 } }
+      layers { dense { units: 3 } }
+    }
+    optimizer { adam {} }
+    loss { sparse_categorical_crossentropy { from_logits: true } }
+    metrics: "accuracy"
+    data { dir: "unused" num_classes: 3 }
+    training { batch_size: 8 epochs: 3 seed: 5 }
+  )pb", "tiny");
+  EXPECT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(ValidateJobConfig(&*config).ok());
+  return *config;
+}
+
+class RecordingCallback : public callbacks::Callback {
+ public:
+  Status OnEpochEnd(const callbacks::EpochEnd& e) override {
+    epochs.push_back(e);
+    return OkStatus();
+  }
+  std::vector<callbacks::EpochEnd> epochs;
+};
+
+TEST(EpochOrderTest, IsAPermutationThatChangesPerEpochAndSeed) {
+  std::vector<int64_t> a = EpochOrder(1, 0, 1000, true);
+  std::vector<int64_t> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int64_t> identity(1000);
+  std::iota(identity.begin(), identity.end(), 0);
+  EXPECT_EQ(sorted, identity);
+  EXPECT_NE(a, identity);
+  EXPECT_NE(a, EpochOrder(1, 1, 1000, true));
+  EXPECT_NE(a, EpochOrder(2, 0, 1000, true));
+  EXPECT_EQ(a, EpochOrder(1, 0, 1000, true));
+  EXPECT_EQ(EpochOrder(1, 0, 1000, false), identity);
+}
+
+TEST(TrainerTest, LearnsSeparableData) {
+  auto backend = kernels::CreateCpuBackend();
+  auto trainer = Trainer::Create(SmallJob(), backend.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  data::Dataset train = SeparableDataset(400, 1), val = SeparableDataset(100, 2);
+  auto before = (*trainer)->Evaluate(val);
+  ASSERT_TRUE(before.ok());
+  RecordingCallback record;
+  ASSERT_TRUE((*trainer)->Fit(train, val, {&record}).ok());
+  ASSERT_EQ(record.epochs.size(), 3u);
+  EXPECT_EQ(record.epochs[2].step, 3 * 50);
+  EXPECT_LT(record.epochs[2].loss, record.epochs[0].loss);
+  EXPECT_GT(record.epochs[2].val_accuracy, 0.95);
+  EXPECT_LT(record.epochs[2].val_loss, before->loss);
+  EXPECT_EQ((*trainer)->optimizer().iterations(), 150);
+}
+
+TEST(TrainerTest, SameSeedGivesBitwiseIdenticalLosses) {
+  auto run = [](uint64_t seed) {
+    config::JobConfig job = SmallJob();
+    job.mutable_training()->set_seed(seed);
+    auto backend = kernels::CreateCpuBackend();
+    auto trainer = Trainer::Create(job, backend.get());
+    EXPECT_TRUE(trainer.ok());
+    RecordingCallback record;
+    EXPECT_TRUE((*trainer)->Fit(SeparableDataset(200, 1), SeparableDataset(50, 2), {&record}).ok());
+    std::vector<double> losses;
+    for (const auto& e : record.epochs) {
+      losses.push_back(e.loss);
+      losses.push_back(e.val_loss);
+    }
+    return losses;
+  };
+  std::vector<double> a = run(5), b = run(5), c = run(6);
+  EXPECT_EQ(a, b);  // bitwise: EXPECT_EQ on doubles
+  EXPECT_NE(a, c);
+}
+
+TEST(TrainerTest, RejectsDatasetOfTheWrongWidth) {
+  auto backend = kernels::CreateCpuBackend();
+  auto trainer = Trainer::Create(SmallJob(), backend.get());
+  ASSERT_TRUE(trainer.ok());
+  data::Dataset wide = SeparableDataset(10, 1);
+  wide.feature_size = 6;
+  wide.num_examples = 20;
+  Status status = (*trainer)->Fit(wide, wide, {});
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("have 6 values each but model.input_shape has 12"),
+            std::string::npos)
+      << status;
+}
+
+TEST(TrainerTest, OutputWidthMustMatchNumClasses) {
+  config::JobConfig job = SmallJob();
+  job.mutable_data()->set_num_classes(4);
+  auto backend = kernels::CreateCpuBackend();
+  auto trainer = Trainer::Create(job, backend.get());
+  ASSERT_FALSE(trainer.ok());
+  EXPECT_NE(trainer.status().message().find("3 units but data.num_classes is 4"),
+            std::string::npos);
+}
+
+TEST(TrainerTest, FromLogitsMismatchIsExplained) {
+  config::JobConfig job = SmallJob();
+  job.mutable_model()->mutable_layers(2)->mutable_dense()->set_activation(config::SOFTMAX);
+  auto backend = kernels::CreateCpuBackend();
+  auto trainer = Trainer::Create(job, backend.get());
+  ASSERT_FALSE(trainer.ok());
+  EXPECT_NE(trainer.status().message().find("from_logits is true but the last dense layer applies"),
+            std::string::npos)
+      << trainer.status();
+  // The softmax head with from_logits: false trains (fused softmax cross-entropy).
+  job.mutable_loss()->mutable_sparse_categorical_crossentropy()->set_from_logits(false);
+  trainer = Trainer::Create(job, backend.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  RecordingCallback record;
+  ASSERT_TRUE((*trainer)->Fit(SeparableDataset(400, 1), SeparableDataset(100, 2), {&record}).ok());
+  EXPECT_GT(record.epochs.back().val_accuracy, 0.95);
+}
+
+}  // namespace
+}  // namespace shardtrain
