@@ -34,10 +34,11 @@ int CudaDeviceCount() {
 StatusOr<std::string> CudaDeviceDescription(int index) {
   cudaDeviceProp prop{};
   RETURN_IF_CUDA_ERROR(cudaGetDeviceProperties(&prop, index));
-  char buffer[256];
-  snprintf(buffer, sizeof(buffer), "%s, sm_%d%d, %.1f GiB", prop.name, prop.major, prop.minor,
+  char memory[32];
+  snprintf(memory, sizeof(memory), "%.1f GiB",
            static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
-  return std::string(buffer);
+  return std::string(prop.name) + ", sm_" + std::to_string(prop.major) +
+         std::to_string(prop.minor) + ", " + memory;
 }
 
 StatusOr<std::vector<uint32_t>> PhiloxBitsOnDevice(uint64_t seed, uint64_t step, uint32_t stream,
