@@ -1,0 +1,119 @@
+// Activation kernels on the CPU: relu, sigmoid, tanh, linear elementwise (split
+// over threads above kParallelThreshold elements) and a numerically stable row
+// softmax. Backward passes are written through the forward output y.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/parallel.h"
+
+namespace shardtrain::kernels::cpu {
+namespace {
+
+// y (rows, cols) = softmax(x) over each row, with the row max subtracted.
+void SoftmaxRows(const float* x, float* y, int64_t rows, int64_t cols) {
+  ParallelFor(
+      rows, rows * cols >= kParallelThreshold,
+      [=](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* xr = x + r * cols;
+          float* yr = y + r * cols;
+          float max = xr[0];
+          for (int64_t c = 1; c < cols; ++c) max = std::max(max, xr[c]);
+          float sum = 0.0f;
+          for (int64_t c = 0; c < cols; ++c) {
+            yr[c] = std::exp(xr[c] - max);
+            sum += yr[c];
+          }
+          const float inv = 1.0f / sum;
+          for (int64_t c = 0; c < cols; ++c) yr[c] *= inv;
+        }
+      },
+      1);
+}
+
+// dx (rows, cols) = y ⊙ (dy - Σ_row dy ⊙ y).
+void SoftmaxBackwardRows(const float* y, const float* dy, float* dx, int64_t rows, int64_t cols) {
+  ParallelFor(
+      rows, rows * cols >= kParallelThreshold,
+      [=](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* yr = y + r * cols;
+          const float* dyr = dy + r * cols;
+          float* dxr = dx + r * cols;
+          float dot = 0.0f;
+          for (int64_t c = 0; c < cols; ++c) dot += dyr[c] * yr[c];
+          for (int64_t c = 0; c < cols; ++c) dxr[c] = yr[c] * (dyr[c] - dot);
+        }
+      },
+      1);
+}
+
+}  // namespace
+
+void ActivationForward(Activation act, const float* x, float* y, int64_t rows, int64_t cols) {
+  // x, y (rows, cols)
+  const int64_t n = rows * cols;
+  const bool parallel = n >= kParallelThreshold;
+  switch (act) {
+    case Activation::kLinear:
+      if (x != y && n > 0) std::memmove(y, x, sizeof(float) * n);
+      return;
+    case Activation::kRelu:
+      ParallelFor(n, parallel, [=](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      });
+      return;
+    case Activation::kSigmoid:
+      // exp of a non-positive argument only, so neither branch overflows.
+      ParallelFor(n, parallel, [=](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) {
+          const float e = std::exp(-std::fabs(x[i]));
+          const float inv = 1.0f / (1.0f + e);
+          y[i] = x[i] >= 0.0f ? inv : e * inv;
+        }
+      });
+      return;
+    case Activation::kTanh:
+      ParallelFor(n, parallel, [=](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) y[i] = std::tanh(x[i]);
+      });
+      return;
+    case Activation::kSoftmax:
+      if (cols > 0) SoftmaxRows(x, y, rows, cols);
+      return;
+  }
+}
+
+void ActivationBackward(Activation act, const float* y, const float* dy, float* dx, int64_t rows,
+                        int64_t cols) {
+  // y, dy, dx (rows, cols)
+  const int64_t n = rows * cols;
+  const bool parallel = n >= kParallelThreshold;
+  switch (act) {
+    case Activation::kLinear:
+      if (dy != dx && n > 0) std::memmove(dx, dy, sizeof(float) * n);
+      return;
+    case Activation::kRelu:
+      ParallelFor(n, parallel, [=](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+      });
+      return;
+    case Activation::kSigmoid:
+      ParallelFor(n, parallel, [=](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+      });
+      return;
+    case Activation::kTanh:
+      ParallelFor(n, parallel, [=](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+      });
+      return;
+    case Activation::kSoftmax:
+      if (cols > 0) SoftmaxBackwardRows(y, dy, dx, rows, cols);
+      return;
+  }
+}
+
+}  // namespace shardtrain::kernels::cpu

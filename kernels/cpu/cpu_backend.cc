@@ -1,0 +1,91 @@
+// CpuBackend: forwards each KernelBackend method to kernels/cpu/cpu_ops.h.
+#include "kernels/cpu/cpu_backend.h"
+
+#include "kernels/cpu/cpu_ops.h"
+
+namespace shardtrain::kernels::cpu {
+
+void CpuBackend::DenseForward(const float* x, const float* w, const float* b, float* y,
+                              int64_t batch, int64_t in, int64_t out) {
+  cpu::DenseForward(x, w, b, y, batch, in, out);
+}
+void CpuBackend::DenseBackward(const float* x, const float* w, const float* dy, float* dx,
+                               float* dw, float* db, int64_t batch, int64_t in, int64_t out) {
+  cpu::DenseBackward(x, w, dy, dx, dw, db, batch, in, out);
+}
+void CpuBackend::BiasAdd(float* y, const float* b, int64_t rows, int64_t cols) {
+  cpu::BiasAdd(y, b, rows, cols);
+}
+void CpuBackend::BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols) {
+  cpu::BiasGrad(dy, db, rows, cols);
+}
+
+void CpuBackend::ActivationForward(Activation act, const float* x, float* y, int64_t rows,
+                                   int64_t cols) {
+  cpu::ActivationForward(act, x, y, rows, cols);
+}
+void CpuBackend::ActivationBackward(Activation act, const float* y, const float* dy, float* dx,
+                                    int64_t rows, int64_t cols) {
+  cpu::ActivationBackward(act, y, dy, dx, rows, cols);
+}
+
+void CpuBackend::DropoutForward(const DropoutKey& key, float rate, const float* x, float* y,
+                                uint8_t* mask, int64_t n) {
+  cpu::DropoutForward(key, rate, x, y, mask, n);
+}
+void CpuBackend::DropoutBackward(float rate, const uint8_t* mask, const float* dy, float* dx,
+                                 int64_t n) {
+  cpu::DropoutBackward(rate, mask, dy, dx, n);
+}
+
+void CpuBackend::SparseSoftmaxCrossEntropyForward(const float* logits, const int32_t* labels,
+                                                  float* losses, int64_t batch, int64_t classes) {
+  cpu::SparseSoftmaxCrossEntropyForward(logits, labels, losses, batch, classes);
+}
+void CpuBackend::SparseSoftmaxCrossEntropyBackward(const float* logits, const int32_t* labels,
+                                                   float grad_scale, float* dlogits, int64_t batch,
+                                                   int64_t classes) {
+  cpu::SparseSoftmaxCrossEntropyBackward(logits, labels, grad_scale, dlogits, batch, classes);
+}
+void CpuBackend::SoftmaxCrossEntropyForward(const float* logits, const float* labels, float* losses,
+                                            int64_t batch, int64_t classes) {
+  cpu::SoftmaxCrossEntropyForward(logits, labels, losses, batch, classes);
+}
+void CpuBackend::SoftmaxCrossEntropyBackward(const float* logits, const float* labels,
+                                             float grad_scale, float* dlogits, int64_t batch,
+                                             int64_t classes) {
+  cpu::SoftmaxCrossEntropyBackward(logits, labels, grad_scale, dlogits, batch, classes);
+}
+void CpuBackend::MeanSquaredErrorForward(const float* pred, const float* target, float* losses,
+                                         int64_t batch, int64_t dim) {
+  cpu::MeanSquaredErrorForward(pred, target, losses, batch, dim);
+}
+void CpuBackend::MeanSquaredErrorBackward(const float* pred, const float* target, float grad_scale,
+                                          float* dpred, int64_t batch, int64_t dim) {
+  cpu::MeanSquaredErrorBackward(pred, target, grad_scale, dpred, batch, dim);
+}
+int64_t CpuBackend::SparseAccuracyCount(const float* logits, const int32_t* labels, int64_t batch,
+                                        int64_t classes) {
+  return cpu::SparseAccuracyCount(logits, labels, batch, classes);
+}
+
+void CpuBackend::AdamUpdate(const AdamParams& params, float* weights, const float* grads, float* m,
+                            float* v, int64_t n) {
+  cpu::AdamUpdate(params, weights, grads, m, v, n);
+}
+void CpuBackend::SgdUpdate(const SgdParams& params, float* weights, const float* grads,
+                           float* velocity, int64_t n) {
+  cpu::SgdUpdate(params, weights, grads, velocity, n);
+}
+void CpuBackend::RmspropUpdate(const RmspropParams& params, float* weights, const float* grads,
+                               float* mean_square, float* momentum_slot, int64_t n) {
+  cpu::RmspropUpdate(params, weights, grads, mean_square, momentum_slot, n);
+}
+
+void CpuBackend::GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in,
+                               int64_t fan_out) {
+  cpu::GlorotUniform(seed, stream, w, fan_in, fan_out);
+}
+void CpuBackend::Fill(float* x, float value, int64_t n) { cpu::Fill(x, value, n); }
+
+}  // namespace shardtrain::kernels::cpu

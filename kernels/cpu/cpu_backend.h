@@ -1,0 +1,63 @@
+// CpuBackend: the KernelBackend on the host (OpenBLAS sgemm + OpenMP loops).
+// A thin shell: every method forwards to the free function of the same name in
+// kernels/cpu/cpu_ops.h. Stateless, so unlike the interface requires it is in
+// fact safe to share between threads.
+#pragma once
+
+#include <string_view>
+
+#include "kernels/backend.h"
+
+namespace shardtrain::kernels::cpu {
+
+class CpuBackend final : public KernelBackend {
+ public:
+  std::string_view name() const override { return "cpu"; }
+  Device device() const override { return Device::kCpu; }
+
+  void DenseForward(const float* x, const float* w, const float* b, float* y, int64_t batch,
+                    int64_t in, int64_t out) override;
+  void DenseBackward(const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, int64_t batch, int64_t in, int64_t out) override;
+  void BiasAdd(float* y, const float* b, int64_t rows, int64_t cols) override;
+  void BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols) override;
+
+  void ActivationForward(Activation act, const float* x, float* y, int64_t rows,
+                         int64_t cols) override;
+  void ActivationBackward(Activation act, const float* y, const float* dy, float* dx, int64_t rows,
+                          int64_t cols) override;
+
+  void DropoutForward(const DropoutKey& key, float rate, const float* x, float* y, uint8_t* mask,
+                      int64_t n) override;
+  void DropoutBackward(float rate, const uint8_t* mask, const float* dy, float* dx,
+                       int64_t n) override;
+
+  void SparseSoftmaxCrossEntropyForward(const float* logits, const int32_t* labels, float* losses,
+                                        int64_t batch, int64_t classes) override;
+  void SparseSoftmaxCrossEntropyBackward(const float* logits, const int32_t* labels,
+                                         float grad_scale, float* dlogits, int64_t batch,
+                                         int64_t classes) override;
+  void SoftmaxCrossEntropyForward(const float* logits, const float* labels, float* losses,
+                                  int64_t batch, int64_t classes) override;
+  void SoftmaxCrossEntropyBackward(const float* logits, const float* labels, float grad_scale,
+                                   float* dlogits, int64_t batch, int64_t classes) override;
+  void MeanSquaredErrorForward(const float* pred, const float* target, float* losses, int64_t batch,
+                               int64_t dim) override;
+  void MeanSquaredErrorBackward(const float* pred, const float* target, float grad_scale,
+                                float* dpred, int64_t batch, int64_t dim) override;
+  int64_t SparseAccuracyCount(const float* logits, const int32_t* labels, int64_t batch,
+                              int64_t classes) override;
+
+  void AdamUpdate(const AdamParams& params, float* weights, const float* grads, float* m, float* v,
+                  int64_t n) override;
+  void SgdUpdate(const SgdParams& params, float* weights, const float* grads, float* velocity,
+                 int64_t n) override;
+  void RmspropUpdate(const RmspropParams& params, float* weights, const float* grads,
+                     float* mean_square, float* momentum_slot, int64_t n) override;
+
+  void GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in,
+                     int64_t fan_out) override;
+  void Fill(float* x, float value, int64_t n) override;
+};
+
+}  // namespace shardtrain::kernels::cpu
