@@ -25,42 +25,45 @@ declare -A forbidden_system=(
   [serving]="mpi.h nccl.h"
 )
 failures=0
+quoted_re='^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^"]*)"'
+system_re='^[[:space:]]*#[[:space:]]*include[[:space:]]*<([^>]*)>'
 for folder in "${!allowed[@]}"; do
   [ -d "$folder" ] || continue
-  while IFS= read -r -d '' file; do
-    while IFS= read -r line; do
-      include=$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' <<<"$line")
-      if [ -n "$include" ]; then
-        target=${include%%/*}
-        [ "$target" = "$include" ] && continue   # same-folder relative include
-        [ "$target" = "$folder" ] && continue
-        ok=0
-        for dep in ${allowed[$folder]}; do
-          case "$include" in "$dep"/*) ok=1 ;; esac
-        done
-        if [ $ok -eq 0 ]; then
-          echo "layering: $file includes \"$include\": $folder may not depend on $target"
+  # One grep per folder: "file:#include ..." for every include line.
+  while IFS= read -r hit; do
+    file=${hit%%:*}
+    line=${hit#*:}
+    if [[ $line =~ $quoted_re ]]; then
+      include=${BASH_REMATCH[1]}
+      target=${include%%/*}
+      [ "$target" = "$include" ] && continue   # same-folder relative include
+      [ "$target" = "$folder" ] && continue
+      ok=0
+      for dep in ${allowed[$folder]}; do
+        case "$include" in "$dep"/*) ok=1 ;; esac
+      done
+      if [ $ok -eq 0 ]; then
+        echo "layering: $file includes \"$include\": $folder may not depend on $target"
+        failures=$((failures + 1))
+      fi
+    elif [[ $line =~ $system_re ]]; then
+      system=${BASH_REMATCH[1]}
+      for bad in ${forbidden_system[$folder]:-}; do
+        if [ "$system" = "$bad" ]; then
+          echo "layering: $file includes <$system>, which $folder may not use"
           failures=$((failures + 1))
         fi
-      fi
-      system=$(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*<\([^>]*\)>.*/\1/p' <<<"$line")
-      if [ -n "$system" ]; then
-        for bad in ${forbidden_system[$folder]:-}; do
-          if [ "$system" = "$bad" ]; then
-            echo "layering: $file includes <$system>, which $folder may not use"
-            failures=$((failures + 1))
-          fi
-        done
-        # CUDA headers only in kernels/cuda (and worker/comm/nccl_*).
-        case "$system" in cuda_runtime.h|cublas_v2.h|cublasLt.h)
-          case "$file" in kernels/cuda/*|worker/comm/nccl_*) ;; *)
-            echo "layering: $file includes <$system>; CUDA headers belong in kernels/cuda"
-            failures=$((failures + 1)) ;;
-          esac ;;
-        esac
-      fi
-    done < "$file"
-  done < <(find "$folder" -type f \( -name '*.h' -o -name '*.cc' -o -name '*.cu' -o -name '*.cuh' \) -print0)
+      done
+      # CUDA headers only in kernels/cuda (and worker/comm/nccl_*).
+      case "$system" in cuda_runtime.h|cublas_v2.h|cublasLt.h)
+        case "$file" in kernels/cuda/*|worker/comm/nccl_*) ;; *)
+          echo "layering: $file includes <$system>; CUDA headers belong in kernels/cuda"
+          failures=$((failures + 1)) ;;
+        esac ;;
+      esac
+    fi
+  done < <(grep -rHE --include='*.h' --include='*.cc' --include='*.cu' --include='*.cuh' \
+             '^[[:space:]]*#[[:space:]]*include' "$folder")
 done
 if [ $failures -gt 0 ]; then
   echo "layering: $failures include(s) point up the dependency table (DESIGN.md §2)"
