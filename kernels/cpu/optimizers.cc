@@ -5,8 +5,27 @@
 
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vector_clones.h"
 
 namespace shardtrain::kernels::cpu {
+namespace {
+
+// The Adam loop body over n elements; vectorized per CPU (vector_clones.h).
+SHARDTRAIN_VECTOR_CLONES void AdamRange(float* __restrict weights, const float* __restrict grads,
+                                        float* __restrict m, float* __restrict v, int64_t n,
+                                        float alpha, float one_minus_b1, float one_minus_b2,
+                                        float eps) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grads[i];
+    const float mi = m[i] + (g - m[i]) * one_minus_b1;
+    const float vi = v[i] + (g * g - v[i]) * one_minus_b2;
+    m[i] = mi;
+    v[i] = vi;
+    weights[i] -= (mi * alpha) / (std::sqrt(vi) + eps);
+  }
+}
+
+}  // namespace
 
 void AdamUpdate(const AdamParams& params, float* weights, const float* grads, float* m, float* v,
                 int64_t n) {
@@ -20,14 +39,8 @@ void AdamUpdate(const AdamParams& params, float* weights, const float* grads, fl
   const float one_minus_b2 = 1.0f - params.beta_2;
   const float eps = params.epsilon;
   ParallelFor(n, n >= kParallelThreshold, [=](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float g = grads[i];
-      const float mi = m[i] + (g - m[i]) * one_minus_b1;
-      const float vi = v[i] + (g * g - v[i]) * one_minus_b2;
-      m[i] = mi;
-      v[i] = vi;
-      weights[i] -= (mi * alpha) / (std::sqrt(vi) + eps);
-    }
+    AdamRange(weights + lo, grads + lo, m + lo, v + lo, hi - lo, alpha, one_minus_b1, one_minus_b2,
+              eps);
   });
 }
 
