@@ -3,9 +3,9 @@
 // function multiversioning). We build for baseline x86-64, so without this the
 // loops use 4-wide SSE; the AVX2 clone of Adam runs ~1.8x faster.
 //
-// Results are bit-identical across clones: we compile in ISO C++ mode, where
-// GCC does not contract a*b+c into FMA, and sqrt/div are correctly rounded at
-// any vector width. Use only on functions whose pointer arguments are
+// Results are bit-identical across clones: kernels/ is compiled with
+// -ffp-contract=off (GCC would otherwise fuse a*b+c into FMA in the AVX2 and
+// AVX-512 clones only), and sqrt/div are correctly rounded at any width. Use only on functions whose pointer arguments are
 // __restrict (so the loops vectorize without alias checks).
 #pragma once
 

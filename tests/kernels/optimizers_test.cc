@@ -51,6 +51,38 @@ TEST(AdamTest, EpsilonIsAddedOutsideTheSqrt) {
   EXPECT_NEAR(w, -alpha * (1.0 - b1) / (std::sqrt(1.0 - b2) + 0.25), 1e-7);
 }
 
+// The vectorized kernel (whichever clone this CPU picks) must equal plain
+// scalar float arithmetic bit for bit: no FMA contraction, no reordering.
+// The reference below is compiled for baseline x86-64, which has no FMA.
+TEST(AdamTest, VectorizedKernelIsBitExactWithScalarFloatArithmetic) {
+  const int64_t n = 100003;  // odd: exercises vector body and scalar tail
+  std::vector<float> w(n), g(n), m(n), v(n);
+  for (int64_t i = 0; i < n; ++i) {
+    w[i] = std::sin(0.37f * static_cast<float>(i));
+    g[i] = std::cos(0.11f * static_cast<float>(i)) * 1e-2f;
+    m[i] = g[i] * 0.3f;
+    v[i] = g[i] * g[i] * 0.7f;
+  }
+  std::vector<float> w_ref = w, m_ref = m, v_ref = v;
+  AdamParams params;
+  params.iteration = 3;
+  CreateCpuBackend()->AdamUpdate(params, w.data(), g.data(), m.data(), v.data(), n);
+  // The step size is computed in double from the float hyper-parameters, as the kernel does.
+  const double b1_power = std::pow(static_cast<double>(0.9f), 3.0);
+  const double b2_power = std::pow(static_cast<double>(0.999f), 3.0);
+  const float alpha = static_cast<float>(static_cast<double>(1e-3f) * std::sqrt(1.0 - b2_power) /
+                                         (1.0 - b1_power));
+  const float one_minus_b1 = 1.0f - 0.9f, one_minus_b2 = 1.0f - 0.999f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float mi = m_ref[i] + (g[i] - m_ref[i]) * one_minus_b1;
+    const float vi = v_ref[i] + (g[i] * g[i] - v_ref[i]) * one_minus_b2;
+    const float wi = w_ref[i] - (mi * alpha) / (std::sqrt(vi) + 1e-7f);
+    ASSERT_EQ(m[i], mi) << "m[" << i << "]";
+    ASSERT_EQ(v[i], vi) << "v[" << i << "]";
+    ASSERT_EQ(w[i], wi) << "w[" << i << "]";
+  }
+}
+
 TEST(AdamTest, ParallelPathMatchesSmallCalls) {
   auto backend = CreateCpuBackend();
   AdamParams p;
