@@ -106,6 +106,7 @@ TEST_F(PreparedTest, LoadSplitReturnsExactPixelsAndLabels) {
   EXPECT_EQ(train->feature_size, 784);
   ASSERT_EQ(train->images.size(), 10u * 784u);
   ASSERT_EQ(train->labels.size(), 10u);
+  EXPECT_EQ(train->shard_sizes, (std::vector<int64_t>{3, 3, 4}));
   for (int64_t i = 0; i < 10; ++i) {
     EXPECT_EQ(train->labels[i], SyntheticLabel(i)) << i;
     for (int64_t r = 0; r < 28; ++r) {
@@ -131,6 +132,9 @@ TEST_F(PreparedTest, MaxExamplesKeepsThePrefix) {
     ASSERT_EQ(data->labels.size(), static_cast<size_t>(expected));
     ASSERT_EQ(data->images.size(), static_cast<size_t>(expected * 784));
     EXPECT_EQ(data->labels.back(), SyntheticLabel(expected - 1));
+    int64_t shard_total = 0;
+    for (int64_t size : data->shard_sizes) shard_total += size;
+    EXPECT_EQ(shard_total, expected) << "max " << max;
     EXPECT_EQ(data->images.back(), SyntheticPixel(expected - 1, 27, 27));
   }
   ExpectError(LoadSplit(out_, "train", -1, 10).status(), StatusCode::kInvalidArgument,

@@ -169,6 +169,7 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
     if (dataset.num_examples >= limit) break;
     ASSIGN_OR_RETURN(std::unique_ptr<storage::TfRecordReader> reader,
                      storage::TfRecordReader::Open(path, options));
+    const int64_t shard_start = dataset.num_examples;
     std::string_view record;
     while (dataset.num_examples < limit) {
       ASSIGN_OR_RETURN(const bool more, reader->NextView(&record));
@@ -239,6 +240,7 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
       dataset.labels.push_back(static_cast<int32_t>(label_value));
       ++dataset.num_examples;
     }
+    dataset.shard_sizes.push_back(dataset.num_examples - shard_start);
   }
   return dataset;
 }

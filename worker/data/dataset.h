@@ -28,6 +28,9 @@ struct Dataset {  // examples held in memory, row-major
   int64_t feature_size = 0;     // 784 for Fashion-MNIST
   std::vector<uint8_t> images;  // num_examples * feature_size raw pixels
   std::vector<int32_t> labels;  // num_examples
+  // Examples taken from each shard, in shard order (sums to num_examples). The
+  // shard planner shuffles shard order and records within shards from these.
+  std::vector<int64_t> shard_sizes;
 };
 
 StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, int64_t max_examples,
