@@ -1,0 +1,81 @@
+// MpiCommunicator: MPI_Allreduce(MPI_IN_PLACE)/MPI_Bcast/MPI_Barrier on a
+// duplicated MPI_COMM_WORLD. Thread-safety: see mpi_communicator.h.
+#include "worker/comm/mpi_communicator.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+namespace shardtrain::comm {
+namespace {
+
+// Largest element count passed to one MPI call (MPI counts are int).
+constexpr int64_t kMaxElementsPerCall = int64_t{1} << 30;
+
+MPI_Datatype ToMpiType(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return MPI_FLOAT;
+    case DType::kFloat64: return MPI_DOUBLE;
+    case DType::kInt64: return MPI_INT64_T;
+    default: return MPI_DATATYPE_NULL;
+  }
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(MpiRuntime* runtime) {
+  if (runtime == nullptr) {
+    return FailedPreconditionError(
+        "the mpi communicator needs an initialized MPI runtime: launch with mpirun");
+  }
+  MPI_Comm comm = MPI_COMM_NULL;
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "MPI_Comm_dup"));
+  std::unique_ptr<MpiCommunicator> result(
+      new MpiCommunicator(comm, runtime->rank(), runtime->world_size()));
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN),
+                                   "MPI_Comm_set_errhandler"));
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_rank(comm, &result->rank_), "MPI_Comm_rank"));
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_size(comm, &result->world_size_), "MPI_Comm_size"));
+  return result;
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+Status MpiCommunicator::AllReduceSum(void* data, int64_t count, DType dtype) {
+  RETURN_IF_ERROR(ValidateAllReduceArgs(data, count, dtype));
+  const MPI_Datatype type = ToMpiType(dtype);
+  const int64_t element_size = static_cast<int64_t>(DTypeSize(dtype));
+  char* bytes = static_cast<char*>(data);
+  for (int64_t done = 0; done < count;) {
+    const int64_t n = std::min(count - done, kMaxElementsPerCall);
+    RETURN_IF_ERROR(MpiErrorToStatus(
+        MPI_Allreduce(MPI_IN_PLACE, bytes + done * element_size, static_cast<int>(n), type,
+                      MPI_SUM, comm_),
+        "MPI_Allreduce(" + std::to_string(n) + " x " + std::string(DTypeName(dtype)) + ")"));
+    done += n;
+  }
+  return OkStatus();
+}
+
+Status MpiCommunicator::Broadcast(void* data, int64_t bytes, int root) {
+  RETURN_IF_ERROR(ValidateBroadcastArgs(data, bytes, root, world_size_));
+  char* base = static_cast<char*>(data);
+  for (int64_t done = 0; done < bytes;) {
+    const int64_t n = std::min(bytes - done, kMaxElementsPerCall);
+    RETURN_IF_ERROR(MpiErrorToStatus(
+        MPI_Bcast(base + done, static_cast<int>(n), MPI_BYTE, root, comm_),
+        "MPI_Bcast(" + std::to_string(n) + " bytes from rank " + std::to_string(root) + ")"));
+    done += n;
+  }
+  return OkStatus();
+}
+
+Status MpiCommunicator::Barrier() {
+  return MpiErrorToStatus(MPI_Barrier(comm_), "MPI_Barrier");
+}
+
+}  // namespace shardtrain::comm

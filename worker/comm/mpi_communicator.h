@@ -1,0 +1,43 @@
+// MpiCommunicator: collectives over MPI on host buffers.
+//
+// Works on a duplicate of MPI_COMM_WORLD (so its traffic cannot match other
+// MPI users' messages) with MPI_ERRORS_RETURN: every MPI failure comes back as
+// a Status naming the call. Buffers larger than INT_MAX elements are sent in
+// several calls. Must be destroyed before the MpiRuntime it came from.
+//
+// Thread-safety: thread-compatible; calls must come from the thread that
+// initialized MPI (MPI_THREAD_FUNNELED) and must not overlap.
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+
+#include "worker/comm/communicator.h"
+#include "worker/comm/mpi_runtime.h"
+
+namespace shardtrain::comm {
+
+class MpiCommunicator final : public Communicator {
+ public:
+  // `runtime` must be non-null and outlive the communicator.
+  static StatusOr<std::unique_ptr<MpiCommunicator>> Create(MpiRuntime* runtime);
+  ~MpiCommunicator() override;
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_size_; }
+  std::string_view name() const override { return "mpi"; }
+  Status AllReduceSum(void* data, int64_t count, DType dtype) override;
+  Status Broadcast(void* data, int64_t bytes, int root) override;
+  Status Barrier() override;
+
+ private:
+  MpiCommunicator(MPI_Comm comm, int rank, int world_size)
+      : comm_(comm), rank_(rank), world_size_(world_size) {}
+
+  MPI_Comm comm_;
+  int rank_;
+  int world_size_;
+};
+
+}  // namespace shardtrain::comm

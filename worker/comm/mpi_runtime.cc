@@ -1,0 +1,142 @@
+// MpiRuntime: MPI_Init_thread/MPI_Finalize, ranks, node-local rank.
+// Thread-safety: see mpi_runtime.h; the one-runtime guard is an atomic.
+#include "worker/comm/mpi_runtime.h"
+
+#include <mpi.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "common/logging.h"
+
+namespace shardtrain::comm {
+namespace {
+
+std::atomic<bool> g_runtime_alive{false};
+
+bool EnvSet(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && value[0] != '\0';
+}
+
+// Parses a non-negative integer environment variable; -1 when absent or bad.
+int EnvInt(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || value[0] == '\0') return -1;
+  char* end = nullptr;
+  long parsed = std::strtol(value, &end, 10);
+  if (*end != '\0' || parsed < 0 || parsed > 1 << 24) return -1;
+  return static_cast<int>(parsed);
+}
+
+}  // namespace
+
+bool LaunchedByMpirun() {
+  return EnvSet("OMPI_COMM_WORLD_SIZE") || EnvSet("PMI_SIZE") || EnvSet("PMIX_RANK");
+}
+
+Status MpiErrorToStatus(int error_code, std::string_view call) {
+  if (error_code == MPI_SUCCESS) return OkStatus();
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int length = 0;
+  if (MPI_Error_string(error_code, text, &length) != MPI_SUCCESS) {
+    length = 0;
+  }
+  int error_class = MPI_ERR_UNKNOWN;
+  if (MPI_Error_class(error_code, &error_class) != MPI_SUCCESS) error_class = MPI_ERR_UNKNOWN;
+  std::string message = std::string(call) + " failed: " +
+                        (length > 0 ? std::string(text, length) : std::string("unknown error")) +
+                        " (MPI error " + std::to_string(error_code) + ")";
+  switch (error_class) {
+    case MPI_ERR_ARG:
+    case MPI_ERR_COUNT:
+    case MPI_ERR_TYPE:
+    case MPI_ERR_BUFFER:
+    case MPI_ERR_ROOT:
+    case MPI_ERR_OP:
+    case MPI_ERR_COMM:
+      return InvalidArgumentError(message);
+    default:
+      return UnavailableError(message);
+  }
+}
+
+StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init() {
+  int initialized = 0;
+  int finalized = 0;
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Initialized(&initialized), "MPI_Initialized"));
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Finalized(&finalized), "MPI_Finalized"));
+  if (finalized) {
+    return FailedPreconditionError("MPI was already finalized in this process; it cannot restart");
+  }
+  if (initialized || g_runtime_alive.exchange(true)) {
+    return FailedPreconditionError("MPI is already initialized: one MpiRuntime per process");
+  }
+  int provided = MPI_THREAD_SINGLE;
+  int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+  if (rc != MPI_SUCCESS) {
+    g_runtime_alive = false;
+    return UnavailableError("MPI_Init_thread failed (MPI error " + std::to_string(rc) + ")");
+  }
+  // From here on the destructor finalizes MPI, whatever fails below.
+  std::unique_ptr<MpiRuntime> runtime(new MpiRuntime());
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN),
+                                   "MPI_Comm_set_errhandler"));
+  if (provided < MPI_THREAD_FUNNELED) {
+    return FailedPreconditionError("MPI_Init_thread provided thread level " +
+                                   std::to_string(provided) +
+                                   ", below the MPI_THREAD_FUNNELED shardtrain needs");
+  }
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_rank(MPI_COMM_WORLD, &runtime->rank_),
+                                   "MPI_Comm_rank"));
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_size(MPI_COMM_WORLD, &runtime->world_size_),
+                                   "MPI_Comm_size"));
+
+  int local_rank = EnvInt("OMPI_COMM_WORLD_LOCAL_RANK");
+  int local_size = EnvInt("OMPI_COMM_WORLD_LOCAL_SIZE");
+  if (local_rank >= 0 && local_size > local_rank) {
+    runtime->local_rank_ = local_rank;
+    runtime->local_size_ = local_size;
+  } else {
+    MPI_Comm node = MPI_COMM_NULL;
+    RETURN_IF_ERROR(MpiErrorToStatus(
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, runtime->rank_, MPI_INFO_NULL,
+                            &node),
+        "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)"));
+    Status status = MpiErrorToStatus(MPI_Comm_rank(node, &runtime->local_rank_), "MPI_Comm_rank");
+    if (status.ok()) {
+      status = MpiErrorToStatus(MPI_Comm_size(node, &runtime->local_size_), "MPI_Comm_size");
+    }
+    MPI_Comm_free(&node);
+    RETURN_IF_ERROR(status);
+  }
+
+  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  if (MPI_Get_library_version(version, &length) == MPI_SUCCESS) {
+    std::string text(version, length);
+    runtime->library_version_ = text.substr(0, text.find('\n'));
+  }
+  return runtime;
+}
+
+StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::InitIfLaunchedByMpirun() {
+  if (!LaunchedByMpirun()) return std::unique_ptr<MpiRuntime>();
+  return Init();
+}
+
+MpiRuntime::~MpiRuntime() {
+  int rc = MPI_Finalize();
+  if (rc != MPI_SUCCESS) {
+    LOG(WARNING) << MpiErrorToStatus(rc, "MPI_Finalize").ToString();
+  }
+  g_runtime_alive = false;
+}
+
+void MpiRuntime::Abort(int exit_code) {
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort should not return; make sure.
+}
+
+}  // namespace shardtrain::comm

@@ -1,0 +1,68 @@
+// MpiRuntime: owns MPI initialization for the process (RAII).
+//
+// Init() calls MPI_Init_thread asking for MPI_THREAD_FUNNELED (collectives
+// come from the main thread only; helper threads may exist) and fails unless
+// at least that level is provided; it sets MPI_ERRORS_RETURN on
+// MPI_COMM_WORLD, so MPI failures come back as Status instead of killing the
+// process. The destructor calls MPI_Finalize; every MpiCommunicator made from
+// the runtime must be destroyed before it. At most one MpiRuntime per process,
+// and MPI cannot be initialized again after it is finalized.
+//
+// A plain `shardtrain train` (not under mpirun) need not initialize MPI at all:
+// use LaunchedByMpirun() / InitIfLaunchedByMpirun().
+//
+// Thread-safety: the accessors are const and safe from any thread; Init, the
+// destructor and Abort belong to the main thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace shardtrain::comm {
+
+// True when the launcher's environment is present: OMPI_COMM_WORLD_SIZE
+// (Open MPI), PMI_SIZE (MPICH/Hydra, Slurm PMI) or PMIX_RANK (PMIx).
+bool LaunchedByMpirun();
+
+// Turns an MPI error code returned by `call` into a Status whose message has
+// the call and MPI_Error_string's text. MPI_SUCCESS gives OK. Argument-class
+// errors map to InvalidArgument, everything else to Unavailable (usually a
+// peer that died or a broken transport).
+Status MpiErrorToStatus(int error_code, std::string_view call);
+
+class MpiRuntime {
+ public:
+  static StatusOr<std::unique_ptr<MpiRuntime>> Init();
+  // Init() when LaunchedByMpirun(); otherwise OK with a null pointer.
+  static StatusOr<std::unique_ptr<MpiRuntime>> InitIfLaunchedByMpirun();
+
+  ~MpiRuntime();
+  MpiRuntime(const MpiRuntime&) = delete;
+  MpiRuntime& operator=(const MpiRuntime&) = delete;
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  // Rank among the processes on this node (selects the GPU) and their count.
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+  // MPI_Get_library_version's first line, e.g. "Open MPI v4.1.4, ...".
+  const std::string& library_version() const { return library_version_; }
+
+  // Ends every rank of the job with `exit_code` (MPI_Abort). For a rank that
+  // must exit while others may be blocked in a collective with it.
+  [[noreturn]] void Abort(int exit_code);
+
+ private:
+  MpiRuntime() = default;
+
+  int rank_ = 0;
+  int world_size_ = 1;
+  int local_rank_ = 0;
+  int local_size_ = 1;
+  std::string library_version_;
+};
+
+}  // namespace shardtrain::comm
