@@ -109,19 +109,23 @@ Status Run(const std::vector<std::string>& args) {
 
   const int64_t n = 60000;
   data::Dataset train = SyntheticDataset(n);
-  std::vector<int64_t> order = EpochOrder(1, 0, n, true);
-  int64_t correct = 0, position = 0;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  int64_t position = 0;
+  StepResult result;
   auto next_batch = [&] {
     if (position + batch > n) position = 0;
     const int64_t* indices = order.data() + position;
     position += batch;
     return indices;
   };
-  for (int i = 0; i < 20; ++i) trainer->TrainStep(train, next_batch(), batch, &correct);
+  for (int i = 0; i < 20; ++i) {
+    RETURN_IF_ERROR(trainer->Step(train, next_batch(), batch, 0, batch, &result));
+  }
   int64_t steps = 0;
   auto start = Clock::now();
   while (Since(start) < seconds) {
-    trainer->TrainStep(train, next_batch(), batch, &correct);
+    RETURN_IF_ERROR(trainer->Step(train, next_batch(), batch, 0, batch, &result));
     ++steps;
   }
   double step_seconds = Since(start) / static_cast<double>(steps);

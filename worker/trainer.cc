@@ -2,16 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <numeric>
 
-#include "common/philox.h"
+#include "worker/comm/local_communicator.h"
 
 namespace shardtrain {
 namespace {
 
-// Philox stream ids of the trainer's random draws (initializers use the
-// variable index, dropout the layer index; these sit far above both).
-constexpr uint32_t kShuffleStream = 0x5348554Eu;  // "SHUN"
 // Rows per inference batch in Evaluate.
 constexpr int64_t kEvalBatch = 1024;
 
@@ -21,25 +19,18 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 }  // namespace
 
-std::vector<int64_t> EpochOrder(uint64_t seed, int64_t epoch, int64_t n, bool shuffle) {
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), int64_t{0});
-  if (!shuffle) return order;
-  for (int64_t i = n - 1; i > 0; --i) {
-    uint32_t bits = PhiloxBits(seed, static_cast<uint64_t>(epoch), kShuffleStream,
-                               static_cast<uint64_t>(i));
-    // Lemire's multiply-shift maps 32 random bits onto [0, i].
-    int64_t j = static_cast<int64_t>((static_cast<uint64_t>(bits) * static_cast<uint64_t>(i + 1)) >> 32);
-    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
-  }
-  return order;
-}
-
 StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& config,
-                                                   kernels::KernelBackend* backend) {
+                                                   kernels::KernelBackend* backend,
+                                                   comm::Communicator* comm,
+                                                   int64_t bucket_bytes) {
   std::unique_ptr<Trainer> trainer(new Trainer());
   trainer->config_ = config;
   trainer->backend_ = backend;
+  if (comm == nullptr) {
+    trainer->owned_comm_ = std::make_unique<comm::LocalCommunicator>();
+    comm = trainer->owned_comm_.get();
+  }
+  trainer->comm_ = comm;
   trainer->batch_size_ = config.training().batch_size();
   int64_t max_batch = std::max(trainer->batch_size_, kEvalBatch);
   ASSIGN_OR_RETURN(trainer->model_, model::Model::Create(config.model(), max_batch));
@@ -50,12 +41,15 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
                                 " units but data.num_classes is " + std::to_string(classes) +
                                 "; make the last dense layer's units equal num_classes");
   }
-  ASSIGN_OR_RETURN(loss::Loss loss, loss::Loss::Create(config.loss(), trainer->model_->final_activation(),
-                                                 classes, max_batch));
+  ASSIGN_OR_RETURN(loss::Loss loss, loss::Loss::Create(config.loss(),
+                                                       trainer->model_->final_activation(),
+                                                       classes, max_batch));
   trainer->loss_ = std::make_unique<loss::Loss>(std::move(loss));
+  const int64_t num_parameters = trainer->model_->parameters().size();
   ASSIGN_OR_RETURN(trainer->optimizer_,
-                   optimizer::Optimizer::Create(config.optimizer(),
-                                                trainer->model_->parameters().size()));
+                   optimizer::Optimizer::Create(config.optimizer(), num_parameters));
+  trainer->reducer_ =
+      std::make_unique<comm::GradientReducer>(comm, num_parameters, bucket_bytes);
   trainer->model_->Initialize(*backend, config.training().seed());
   trainer->x_.resize(static_cast<size_t>(max_batch * trainer->model_->input_size()));
   trainer->labels_.resize(static_cast<size_t>(max_batch));
@@ -87,47 +81,73 @@ void Trainer::GatherBatch(const data::Dataset& dataset, const int64_t* indices, 
   }
 }
 
-double Trainer::TrainStep(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
-                          int64_t* correct) {
-  GatherBatch(dataset, indices, rows);
-  bool fused = loss_->fuses_final_softmax();
-  model::ForwardMode mode{true, config_.training().seed(), static_cast<uint64_t>(global_step_), 0};
-  const float* output = model_->Forward(*backend_, x_.data(), rows, mode, fused);
-  double loss_sum = loss_->Compute(*backend_, output, labels_.data(), rows, grad_output_.data(),
-                                   static_cast<double>(rows));
-  *correct += backend_->SparseAccuracyCount(output, labels_.data(), rows, model_->output_size());
-  model_->Backward(*backend_, x_.data(), grad_output_.data(), rows, fused);
+Status Trainer::BroadcastParameters() {
+  if (world_size() == 1) return OkStatus();
   model::ParameterStore& params = model_->parameters();
+  return comm_->Broadcast(params.params(), params.size() * static_cast<int64_t>(sizeof(float)), 0)
+      .WithContext("broadcasting the initial parameters from rank 0");
+}
+
+Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
+                     int64_t first_row, int64_t global_rows, StepResult* result) {
+  model::ParameterStore& params = model_->parameters();
+  double loss_sum = 0;
+  int64_t correct = 0;
+  if (rows > 0) {
+    GatherBatch(dataset, indices, rows);
+    const bool fused = loss_->fuses_final_softmax();
+    model::ForwardMode mode{true, config_.training().seed(), static_cast<uint64_t>(global_step_),
+                            static_cast<uint64_t>(first_row)};
+    const float* output = model_->Forward(*backend_, x_.data(), rows, mode, fused);
+    // d(global mean loss)/d(output): this rank's share of the 1/global_rows mean.
+    loss_sum = loss_->Compute(*backend_, output, labels_.data(), rows, grad_output_.data(),
+                              static_cast<double>(global_rows));
+    correct = backend_->SparseAccuracyCount(output, labels_.data(), rows, model_->output_size());
+    model_->Backward(*backend_, x_.data(), grad_output_.data(), rows, fused);
+  } else {
+    backend_->Fill(params.grads(), 0.0f, params.size());
+  }
+  int64_t examples = rows;
+  RETURN_IF_ERROR(reducer_->AllReduce(params.grads(), &loss_sum, &examples, &correct)
+                      .WithContext("summing gradients at step " + std::to_string(global_step_)));
   optimizer_->Apply(*backend_, params.params(), params.grads());
   ++global_step_;
-  return loss_sum;
+  *result = StepResult{loss_sum, examples, correct};
+  return OkStatus();
 }
 
 StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
   RETURN_IF_ERROR(CheckDataset(dataset, "evaluation"));
-  EvalResult result;
+  // This rank's contiguous slice of the examples.
+  const int64_t n = dataset.num_examples, world = world_size(), r = rank();
+  const int64_t begin = r * (n / world) + std::min(r, n % world);
+  const int64_t count = n / world + (r < n % world ? 1 : 0);
   std::vector<int64_t> indices(static_cast<size_t>(kEvalBatch));
-  double loss_sum = 0;
-  int64_t correct = 0;
-  bool fused = loss_->fuses_final_softmax();
-  for (int64_t start = 0; start < dataset.num_examples; start += kEvalBatch) {
-    int64_t rows = std::min(kEvalBatch, dataset.num_examples - start);
+  double sums[3] = {0, 0, 0};  // loss, correct, examples
+  const bool fused = loss_->fuses_final_softmax();
+  for (int64_t start = begin; start < begin + count; start += kEvalBatch) {
+    int64_t rows = std::min(kEvalBatch, begin + count - start);
     std::iota(indices.begin(), indices.begin() + rows, start);
     GatherBatch(dataset, indices.data(), rows);
     const float* output = model_->Forward(*backend_, x_.data(), rows, model::ForwardMode{}, fused);
-    loss_sum += loss_->Compute(*backend_, output, labels_.data(), rows, nullptr, 1.0);
-    correct += backend_->SparseAccuracyCount(output, labels_.data(), rows, model_->output_size());
+    sums[0] += loss_->Compute(*backend_, output, labels_.data(), rows, nullptr, 1.0);
+    sums[1] += static_cast<double>(
+        backend_->SparseAccuracyCount(output, labels_.data(), rows, model_->output_size()));
   }
-  result.examples = dataset.num_examples;
-  result.loss = loss_sum / static_cast<double>(dataset.num_examples);
-  result.accuracy = static_cast<double>(correct) / static_cast<double>(dataset.num_examples);
+  sums[2] = static_cast<double>(count);
+  RETURN_IF_ERROR(comm_->AllReduceSumHostScalars(sums, 3).WithContext("reducing evaluation sums"));
+  EvalResult result;
+  result.examples = static_cast<int64_t>(sums[2]);
+  result.loss = sums[0] / sums[2];
+  result.accuracy = sums[1] / sums[2];
   return result;
 }
 
-Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val,
+Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
                     const std::vector<callbacks::Callback*>& callbacks) {
   RETURN_IF_ERROR(CheckDataset(train, "training"));
   RETURN_IF_ERROR(CheckDataset(val, "validation"));
+  RETURN_IF_ERROR(BroadcastParameters());
   const config::TrainingConfig& training = config_.training();
   const int64_t n = train.num_examples;
   const int64_t steps_per_epoch = (n + batch_size_ - 1) / batch_size_;
@@ -141,24 +161,36 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val,
   begin.val_examples = val.num_examples;
   begin.parameters = model_->parameters().size();
   begin.device = std::string(backend_->name());
+  if (world_size() > 1) {
+    begin.device += " x " + std::to_string(world_size()) + " ranks (" +
+                    std::string(comm_->name()) + " allreduce)";
+  }
   begin.optimizer = optimizer_->Describe();
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainBegin(begin));
 
   auto fit_start = std::chrono::steady_clock::now();
   for (int64_t epoch = 0; epoch < training.epochs(); ++epoch) {
     auto epoch_start = std::chrono::steady_clock::now();
-    std::vector<int64_t> order = EpochOrder(training.seed(), epoch, n, training.shuffle());
+    ASSIGN_OR_RETURN(EpochPlan plan, planner->Plan(epoch, 0));
     double loss_sum = 0;
-    int64_t correct = 0;
-    for (int64_t step = 0; step < steps_per_epoch; ++step) {
-      int64_t start = step * batch_size_;
-      int64_t rows = std::min(batch_size_, n - start);
-      loss_sum += TrainStep(train, order.data() + start, rows, &correct);
+    int64_t correct = 0, seen = 0, position = 0;
+    const int64_t steps = static_cast<int64_t>(plan.step_counts.size());
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t step_in_epoch = plan.first_step + s;
+      const int64_t global_rows = std::min(batch_size_, n - step_in_epoch * batch_size_);
+      const int64_t rows = plan.step_counts[static_cast<size_t>(s)];
+      StepResult result;
+      RETURN_IF_ERROR(Step(train, plan.example_ids.data() + position, rows,
+                           plan.step_offsets[static_cast<size_t>(s)], global_rows, &result));
+      position += rows;
+      loss_sum += result.loss_sum;
+      correct += result.correct;
+      seen += result.examples;
       callbacks::BatchEnd batch{epoch + 1,
-                                step + 1,
+                                step_in_epoch + 1,
                                 steps_per_epoch,
-                                loss_sum / static_cast<double>(start + rows),
-                                static_cast<double>(correct) / static_cast<double>(start + rows),
+                                loss_sum / static_cast<double>(seen),
+                                static_cast<double>(correct) / static_cast<double>(seen),
                                 Seconds(epoch_start)};
       for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
     }
@@ -167,12 +199,12 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val,
     callbacks::EpochEnd end;
     end.epoch = epoch + 1;
     end.step = global_step_;
-    end.steps_in_epoch = steps_per_epoch;
-    end.loss = loss_sum / static_cast<double>(n);
-    end.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    end.steps_in_epoch = steps;
+    end.loss = loss_sum / static_cast<double>(seen);
+    end.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
     end.val_loss = val_result.loss;
     end.val_accuracy = val_result.accuracy;
-    end.examples_per_sec = static_cast<double>(n) / train_seconds;
+    end.examples_per_sec = static_cast<double>(seen) / train_seconds;
     end.epoch_seconds = Seconds(epoch_start);
     end.wall_seconds = Seconds(fit_start);
     for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnEpochEnd(end));

@@ -1,11 +1,17 @@
-// Trainer: Keras fit() for one process — the step loop over shuffled batches
-// (forward, loss, backward, optimizer), validation after each epoch, and the
-// callbacks (progress, metrics log).
+// Trainer: Keras fit() on one rank of a data-parallel job — the step loop
+// (forward, loss, backward on this rank's slice of the global batch, gradient
+// sum over ranks, optimizer), validation after each epoch, and the callbacks.
+//
+// Data parallelism: each rank scales its loss gradient by 1 / (rows of the
+// whole global batch), so the sum over ranks is the global mean; a rank with
+// no rows in a step contributes zeros. Every rank applies the same update to
+// the same parameters (broadcast from rank 0 at the start of Fit), so they
+// stay identical. Metrics are global (reduced over ranks).
 //
 // Determinism: every random choice (initialization, shuffling, dropout) is a
-// Philox draw keyed by the job seed, so the same config, seed and data give
-// bitwise-identical losses. Buffers are allocated once in Create(); a step
-// does not allocate. Not thread-safe.
+// Philox draw keyed by the job seed, so the same config, seed, data and world
+// size give bitwise-identical losses. Buffers are allocated once in Create();
+// a step does not allocate. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +22,10 @@
 #include "kernels/backend.h"
 #include "proto/config.pb.h"
 #include "worker/callbacks/callback.h"
+#include "worker/comm/communicator.h"
+#include "worker/comm/gradient_reducer.h"
 #include "worker/data/dataset.h"
+#include "worker/epoch_plan.h"
 #include "worker/loss/loss.h"
 #include "worker/model/model.h"
 #include "worker/optimizer/optimizer.h"
@@ -29,23 +38,40 @@ struct EvalResult {
   int64_t examples = 0;
 };
 
+// The global totals of one training step.
+struct StepResult {
+  double loss_sum = 0;
+  int64_t examples = 0;
+  int64_t correct = 0;
+};
+
 class Trainer {
  public:
-  // `config` must have passed ValidateJobConfig. `backend` outlives the trainer.
+  // `config` must have passed ValidateJobConfig. `backend` and `comm` outlive
+  // the trainer; `comm` null means a single process.
   static StatusOr<std::unique_ptr<Trainer>> Create(const config::JobConfig& config,
-                                                   kernels::KernelBackend* backend);
+                                                   kernels::KernelBackend* backend,
+                                                   comm::Communicator* comm = nullptr,
+                                                   int64_t bucket_bytes =
+                                                       comm::GradientReducer::kDefaultBucketBytes);
 
-  // Trains config.training.epochs epochs on `train`, validating on `val` after each.
-  Status Fit(const data::Dataset& train, const data::Dataset& val,
+  // Trains config.training.epochs epochs on `train`, taking each epoch's
+  // examples from `planner`, validating on `val` after each. Every rank calls it.
+  Status Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
              const std::vector<callbacks::Callback*>& callbacks);
 
-  // Mean loss and accuracy over `dataset` (inference: no dropout).
+  // Mean loss and accuracy over `dataset` (inference: no dropout); with
+  // several ranks each evaluates a slice and the sums are reduced.
   StatusOr<EvalResult> Evaluate(const data::Dataset& dataset);
 
-  // One optimizer step on `rows` examples given by `indices` into `dataset`;
-  // returns the summed loss and adds the correct predictions to *correct.
-  double TrainStep(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
-                   int64_t* correct);
+  // One optimizer step: this rank's `rows` examples (`indices` into `dataset`)
+  // are rows [first_row, first_row + rows) of a global batch of `global_rows`.
+  // Sums gradients and metrics over ranks, then updates the parameters.
+  Status Step(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
+              int64_t first_row, int64_t global_rows, StepResult* result);
+
+  // Copies rank 0's parameters to every rank.
+  Status BroadcastParameters();
 
   model::Model& model() { return *model_; }
   optimizer::Optimizer& optimizer() { return *optimizer_; }
@@ -56,9 +82,14 @@ class Trainer {
   // x (rows, features) = pixels / 255 of the given examples; labels likewise.
   void GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows);
   Status CheckDataset(const data::Dataset& dataset, const char* split) const;
+  int rank() const { return comm_->rank(); }
+  int world_size() const { return comm_->world_size(); }
 
   config::JobConfig config_;
   kernels::KernelBackend* backend_ = nullptr;
+  std::unique_ptr<comm::Communicator> owned_comm_;  // a LocalCommunicator when none is given
+  comm::Communicator* comm_ = nullptr;
+  std::unique_ptr<comm::GradientReducer> reducer_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<optimizer::Optimizer> optimizer_;
   std::unique_ptr<loss::Loss> loss_;
@@ -68,9 +99,5 @@ class Trainer {
   std::vector<int32_t> labels_;      // (max_batch)
   std::vector<float> grad_output_;   // (max_batch, classes)
 };
-
-// The example order of epoch `epoch` (0-based): a Fisher–Yates shuffle of
-// [0, n) driven by Philox(seed, epoch), or the identity when !shuffle.
-std::vector<int64_t> EpochOrder(uint64_t seed, int64_t epoch, int64_t n, bool shuffle);
 
 }  // namespace shardtrain

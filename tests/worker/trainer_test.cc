@@ -60,19 +60,31 @@ class RecordingCallback : public callbacks::Callback {
   std::vector<callbacks::EpochEnd> epochs;
 };
 
-TEST(EpochOrderTest, IsAPermutationThatChangesPerEpochAndSeed) {
-  std::vector<int64_t> a = EpochOrder(1, 0, 1000, true);
-  std::vector<int64_t> sorted = a;
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<int64_t> identity(1000);
-  std::iota(identity.begin(), identity.end(), 0);
-  EXPECT_EQ(sorted, identity);
-  EXPECT_NE(a, identity);
-  EXPECT_NE(a, EpochOrder(1, 1, 1000, true));
-  EXPECT_NE(a, EpochOrder(2, 0, 1000, true));
-  EXPECT_EQ(a, EpochOrder(1, 0, 1000, true));
-  EXPECT_EQ(EpochOrder(1, 0, 1000, false), identity);
-}
+// One rank, whole batches in a per-epoch shuffled order (Fisher–Yates over Philox).
+class ShufflingPlanner : public EpochPlanner {
+ public:
+  ShufflingPlanner(int64_t n, int64_t batch) : n_(n), batch_(batch) {}
+  StatusOr<EpochPlan> Plan(int64_t epoch, int64_t start_position) override {
+    EpochPlan plan;
+    plan.epoch = epoch;
+    plan.first_step = start_position / batch_;
+    plan.example_ids.resize(static_cast<size_t>(n_));
+    std::iota(plan.example_ids.begin(), plan.example_ids.end(), int64_t{0});
+    for (int64_t i = n_ - 1; i > 0; --i) {
+      int64_t j = PhiloxBits(99, static_cast<uint64_t>(epoch), 0, static_cast<uint64_t>(i)) % (i + 1);
+      std::swap(plan.example_ids[i], plan.example_ids[j]);
+    }
+    plan.example_ids.erase(plan.example_ids.begin(), plan.example_ids.begin() + start_position);
+    for (int64_t p = start_position; p < n_; p += batch_) {
+      plan.step_counts.push_back(static_cast<int32_t>(std::min(batch_, n_ - p)));
+      plan.step_offsets.push_back(0);
+    }
+    return plan;
+  }
+
+ private:
+  int64_t n_, batch_;
+};
 
 TEST(TrainerTest, LearnsSeparableData) {
   auto backend = kernels::CreateCpuBackend();
@@ -82,7 +94,8 @@ TEST(TrainerTest, LearnsSeparableData) {
   auto before = (*trainer)->Evaluate(val);
   ASSERT_TRUE(before.ok());
   RecordingCallback record;
-  ASSERT_TRUE((*trainer)->Fit(train, val, {&record}).ok());
+  ShufflingPlanner planner(train.num_examples, 8);
+  ASSERT_TRUE((*trainer)->Fit(train, val, &planner, {&record}).ok());
   ASSERT_EQ(record.epochs.size(), 3u);
   EXPECT_EQ(record.epochs[2].step, 3 * 50);
   EXPECT_LT(record.epochs[2].loss, record.epochs[0].loss);
@@ -99,7 +112,9 @@ TEST(TrainerTest, SameSeedGivesBitwiseIdenticalLosses) {
     auto trainer = Trainer::Create(job, backend.get());
     EXPECT_TRUE(trainer.ok());
     RecordingCallback record;
-    EXPECT_TRUE((*trainer)->Fit(SeparableDataset(200, 1), SeparableDataset(50, 2), {&record}).ok());
+    ShufflingPlanner planner(200, 8);
+    EXPECT_TRUE(
+        (*trainer)->Fit(SeparableDataset(200, 1), SeparableDataset(50, 2), &planner, {&record}).ok());
     std::vector<double> losses;
     for (const auto& e : record.epochs) {
       losses.push_back(e.loss);
@@ -119,7 +134,8 @@ TEST(TrainerTest, RejectsDatasetOfTheWrongWidth) {
   data::Dataset wide = SeparableDataset(10, 1);
   wide.feature_size = 6;
   wide.num_examples = 20;
-  Status status = (*trainer)->Fit(wide, wide, {});
+  ShufflingPlanner planner(20, 8);
+  Status status = (*trainer)->Fit(wide, wide, &planner, {});
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("have 6 values each but model.input_shape has 12"),
             std::string::npos)
@@ -150,7 +166,9 @@ TEST(TrainerTest, FromLogitsMismatchIsExplained) {
   trainer = Trainer::Create(job, backend.get());
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   RecordingCallback record;
-  ASSERT_TRUE((*trainer)->Fit(SeparableDataset(400, 1), SeparableDataset(100, 2), {&record}).ok());
+  ShufflingPlanner planner(400, 8);
+  ASSERT_TRUE(
+      (*trainer)->Fit(SeparableDataset(400, 1), SeparableDataset(100, 2), &planner, {&record}).ok());
   EXPECT_GT(record.epochs.back().val_accuracy, 0.95);
 }
 

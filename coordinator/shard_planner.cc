@@ -1,0 +1,80 @@
+#include "coordinator/shard_planner.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "common/philox.h"
+
+namespace shardtrain::coordinator {
+namespace {
+
+// Philox streams of the planner (dropout uses layer indices, initializers
+// variable indices, both far below these).
+constexpr uint32_t kShardOrderStream = 0x53484F52u;   // "SHOR"
+constexpr uint32_t kRecordOrderStream = 0x52454352u;  // "RECR"
+
+// Fisher–Yates over `values` with Philox(seed, step=epoch, stream) bits;
+// Lemire's multiply-shift maps 32 bits onto [0, i].
+void Shuffle(std::vector<int64_t>* values, uint64_t seed, int64_t epoch, uint32_t stream) {
+  for (int64_t i = static_cast<int64_t>(values->size()) - 1; i > 0; --i) {
+    const uint32_t bits =
+        PhiloxBits(seed, static_cast<uint64_t>(epoch), stream, static_cast<uint64_t>(i));
+    const int64_t j =
+        static_cast<int64_t>((static_cast<uint64_t>(bits) * static_cast<uint64_t>(i + 1)) >> 32);
+    std::swap((*values)[static_cast<size_t>(i)], (*values)[static_cast<size_t>(j)]);
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> EpochExampleOrder(uint64_t seed, int64_t epoch,
+                                       const std::vector<int64_t>& shard_sizes, bool shuffle) {
+  const int64_t shards = static_cast<int64_t>(shard_sizes.size());
+  std::vector<int64_t> first_id(shard_sizes.size(), 0);
+  int64_t total = 0;
+  for (int64_t s = 0; s < shards; ++s) {
+    first_id[static_cast<size_t>(s)] = total;
+    total += shard_sizes[static_cast<size_t>(s)];
+  }
+  std::vector<int64_t> order;
+  order.reserve(static_cast<size_t>(total));
+  std::vector<int64_t> shard_order(static_cast<size_t>(shards));
+  std::iota(shard_order.begin(), shard_order.end(), int64_t{0});
+  if (shuffle) Shuffle(&shard_order, seed, epoch, kShardOrderStream);
+  std::vector<int64_t> records;
+  for (int64_t shard : shard_order) {
+    records.resize(static_cast<size_t>(shard_sizes[static_cast<size_t>(shard)]));
+    std::iota(records.begin(), records.end(), first_id[static_cast<size_t>(shard)]);
+    // A distinct stream per shard; the seed is shared.
+    if (shuffle) Shuffle(&records, seed, epoch, kRecordOrderStream + static_cast<uint32_t>(shard));
+    order.insert(order.end(), records.begin(), records.end());
+  }
+  return order;
+}
+
+RankSlice SliceOfBatch(int64_t batch_rows, int rank, int world_size) {
+  const int64_t base = batch_rows / world_size, extra = batch_rows % world_size;
+  return RankSlice{rank * base + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
+RankAssignment AssignEpoch(uint64_t seed, int64_t epoch, const std::vector<int64_t>& shard_sizes,
+                           bool shuffle, int64_t global_batch, int64_t start_position, int rank,
+                           int world_size) {
+  const std::vector<int64_t> order = EpochExampleOrder(seed, epoch, shard_sizes, shuffle);
+  const int64_t total = static_cast<int64_t>(order.size());
+  RankAssignment assignment;
+  assignment.epoch = epoch;
+  assignment.first_step = start_position / global_batch;
+  for (int64_t position = start_position; position < total; position += global_batch) {
+    const int64_t rows = std::min(global_batch, total - position);
+    const RankSlice slice = SliceOfBatch(rows, rank, world_size);
+    assignment.example_ids.insert(assignment.example_ids.end(),
+                                  order.begin() + position + slice.offset,
+                                  order.begin() + position + slice.offset + slice.count);
+    assignment.step_counts.push_back(static_cast<int32_t>(slice.count));
+    assignment.step_offsets.push_back(static_cast<int32_t>(slice.offset));
+  }
+  return assignment;
+}
+
+}  // namespace shardtrain::coordinator
