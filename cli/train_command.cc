@@ -9,12 +9,21 @@
 // any rank ends the whole job through MPI_Abort.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <random>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "common/logging.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/rpc/coordinator_client.h"
 #include "coordinator/shard_planner.h"
 #include "kernels/backend.h"
 #include "worker/callbacks/metrics_log.h"
@@ -23,6 +32,7 @@
 #include "worker/comm/mpi_runtime.h"
 #include "worker/data/dataset.h"
 #include "worker/job_config.h"
+#include "worker/job_monitor.h"
 #include "worker/trainer.h"
 
 namespace shardtrain::cli {
@@ -37,34 +47,45 @@ StatusOr<std::unique_ptr<kernels::KernelBackend>> BackendFor(const std::string& 
   return kernels::CreateBackend(Device::kCpu);
 }
 
-// This rank's slice of every global batch, computed from the same pure
-// function on every rank (coordinator/shard_planner.h).
+// This rank's slice of every global batch, from the coordinator's job plan
+// through the pure planner (coordinator/shard_planner.h).
 class ShardPlanner : public EpochPlanner {
  public:
-  ShardPlanner(const config::JobConfig& config, std::vector<int64_t> shard_sizes, int rank,
-               int world_size)
-      : seed_(config.training().seed()),
-        shuffle_(config.training().shuffle()),
-        global_batch_(config.training().batch_size()),
-        shard_sizes_(std::move(shard_sizes)),
+  ShardPlanner(const coordinator::JobPlan& plan, int rank, int world_size)
+      : plan_(plan),
+        shard_sizes_(plan.shard_sizes().begin(), plan.shard_sizes().end()),
         rank_(rank),
         world_size_(world_size) {}
 
   StatusOr<EpochPlan> Plan(int64_t epoch, int64_t start_position) override {
-    coordinator::RankAssignment a = coordinator::AssignEpoch(
-        seed_, epoch, shard_sizes_, shuffle_, global_batch_, start_position, rank_, world_size_);
+    coordinator::RankAssignment a =
+        coordinator::AssignEpoch(plan_.seed(), epoch, shard_sizes_, plan_.shuffle(),
+                                 plan_.global_batch(), start_position, rank_, world_size_);
     return EpochPlan{a.epoch, a.first_step, std::move(a.example_ids), std::move(a.step_counts),
                      std::move(a.step_offsets)};
   }
 
  private:
-  uint64_t seed_;
-  bool shuffle_;
-  int64_t global_batch_;
+  coordinator::JobPlan plan_;
   std::vector<int64_t> shard_sizes_;
   int rank_;
   int world_size_;
 };
+
+// How ranks find the coordinator, from the flags.
+struct ControlPlaneOptions {
+  std::optional<std::string> coordinator;  // HOST:PORT of a standalone one
+  std::optional<std::string> token_file;
+  double heartbeat_timeout_seconds = 60;
+  int http_port = 0;
+};
+
+std::string RandomToken() {
+  std::random_device random;
+  std::ostringstream out;
+  for (int i = 0; i < 4; ++i) out << std::hex << std::setw(8) << std::setfill('0') << random();
+  return out.str();
+}
 
 // Everything a rank prepares before the first collective.
 struct Job {
@@ -110,11 +131,91 @@ Status AgreeOnSetup(comm::Communicator& comm, const Status& local) {
   return AbortedError("rank(s) " + ranks + " failed to set up; their error is printed above");
 }
 
+// Rank 0 starts the in-process coordinator (unless a standalone one is named)
+// and tells every rank where it is; each rank then registers with it.
+// Returns this rank's client; `*hosted` keeps rank 0's coordinator alive.
+StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> JoinControlPlane(
+    const ControlPlaneOptions& options, const Job& job, comm::Communicator& comm,
+    std::unique_ptr<coordinator::Coordinator>* hosted) {
+  std::string host = "127.0.0.1", token;
+  int port = 0;
+  if (options.token_file) {
+    std::ifstream in(*options.token_file);
+    if (!(in >> token)) {
+      return NotFoundError("cannot read a job token from --job-token-file '" +
+                           *options.token_file + "'");
+    }
+  } else if (const char* env = std::getenv("SHARDTRAIN_JOB_TOKEN")) {
+    token = env;
+  }
+  if (options.coordinator) {
+    const std::string& address = *options.coordinator;
+    size_t colon = address.rfind(':');
+    char* end = nullptr;
+    long parsed = colon == std::string::npos ? -1 : std::strtol(address.c_str() + colon + 1, &end, 10);
+    if (parsed <= 0 || parsed > 65535 || *end != '\0') {
+      return InvalidArgumentError("--coordinator expects HOST:PORT, got '" + address + "'");
+    }
+    host = address.substr(0, colon);
+    port = static_cast<int>(parsed);
+  } else {
+    // Rank 0 hosts it on loopback; port and token travel to the others over MPI.
+    struct {
+      int32_t port;
+      char token[64];
+    } where{};
+    if (comm.rank() == 0) {
+      coordinator::CoordinatorOptions o;
+      o.world_size = comm.world_size();
+      o.job_token = token.empty() ? RandomToken() : token;
+      o.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
+      o.http_port = options.http_port;
+      o.seed = job.config.training().seed();
+      o.shuffle = job.config.training().shuffle();
+      o.global_batch = job.config.training().batch_size();
+      o.shard_sizes = job.train.shard_sizes;
+      auto started = coordinator::Coordinator::Start(o);
+      if (started.ok()) {
+        *hosted = std::move(*started);
+        where.port = (*hosted)->port();
+        std::snprintf(where.token, sizeof(where.token), "%s", o.job_token.c_str());
+        LOG(INFO) << "coordinator on 127.0.0.1:" << where.port << ", status at http://127.0.0.1:"
+                  << (*hosted)->http_port() << "/status";
+      } else {
+        where.port = -1;
+        LOG(ERROR) << started.status();
+      }
+      RETURN_IF_ERROR(comm.Broadcast(&where, sizeof(where), 0));
+      if (!started.ok()) return started.status();
+    } else {
+      RETURN_IF_ERROR(comm.Broadcast(&where, sizeof(where), 0));
+      if (where.port < 0) {
+        return UnavailableError("rank 0 could not start the coordinator; its error is above");
+      }
+    }
+    port = where.port;
+    token = where.token;
+  }
+  ASSIGN_OR_RETURN(auto client, coordinator::CoordinatorClient::Connect(
+                                    host, port, token, comm.rank(), comm.world_size(), 30));
+  // The plan must describe the data this rank loaded.
+  int64_t planned = 0;
+  for (int64_t size : client->plan().shard_sizes()) planned += size;
+  if (planned != job.train.num_examples || client->plan().global_batch() <= 0) {
+    return FailedPreconditionError(
+        "the coordinator plans " + std::to_string(planned) + " training examples in batches of " +
+        std::to_string(client->plan().global_batch()) + " but rank " +
+        std::to_string(comm.rank()) + " loaded " + std::to_string(job.train.num_examples) +
+        "; start the coordinator with the same config and data");
+  }
+  return client;
+}
+
 // `*every_rank_stops` is set when a failure is known to every rank (so they
 // can all exit normally instead of being aborted).
 Status Train(const std::string& config_path, const JobOverrides& overrides, int verbosity,
-             const std::string& collective, int64_t bucket_bytes, comm::MpiRuntime* mpi,
-             bool* every_rank_stops) {
+             const std::string& collective, int64_t bucket_bytes,
+             const ControlPlaneOptions& control, comm::MpiRuntime* mpi, bool* every_rank_stops) {
   const int rank = mpi != nullptr ? mpi->rank() : 0;
   Job job;
   Status setup = SetUp(config_path, overrides, rank, &job);
@@ -125,12 +226,16 @@ Status Train(const std::string& config_path, const JobOverrides& overrides, int 
   RETURN_IF_ERROR(AgreeOnSetup(*comm, setup));
   *every_rank_stops = false;
 
+  std::unique_ptr<coordinator::Coordinator> hosted;  // rank 0's, outlives every client
+  ASSIGN_OR_RETURN(auto client, JoinControlPlane(control, job, *comm, &hosted));
   ASSIGN_OR_RETURN(auto trainer,
                    Trainer::Create(job.config, job.backend.get(), comm.get(), bucket_bytes));
-  ShardPlanner planner(job.config, job.train.shard_sizes, comm->rank(), comm->world_size());
+  ShardPlanner planner(client->plan(), comm->rank(), comm->world_size());
+  JobMonitor monitor(client.get(), rank,
+                     std::clamp(control.heartbeat_timeout_seconds / 4, 0.05, 1.0));
   callbacks::Progress progress(&std::cout, verbosity);
-  std::vector<callbacks::Callback*> callbacks;
-  if (rank == 0) callbacks = {&progress, job.metrics_log.get()};
+  std::vector<callbacks::Callback*> callbacks = {&monitor};
+  if (rank == 0) callbacks = {&monitor, &progress, job.metrics_log.get()};
   RETURN_IF_ERROR(trainer->Fit(job.train, job.test, &planner, callbacks));
 
   ASSIGN_OR_RETURN(EvalResult result, trainer->Evaluate(job.test));
@@ -139,7 +244,10 @@ Status Train(const std::string& config_path, const JobOverrides& overrides, int 
               << "  test loss: " << result.loss << "  (" << result.examples
               << " examples; metrics in " << job.metrics_log->path() << ")" << std::endl;
   }
-  return OkStatus();
+  monitor.Stop();
+  RETURN_IF_ERROR(client->Done());
+  // Every rank has said Done before rank 0 stops its coordinator.
+  return comm->Barrier();
 }
 
 }  // namespace
@@ -167,6 +275,20 @@ Status RunTrain(const std::vector<std::string>& args) {
                "auto, mpi, nccl or local: how gradients are summed over ranks (default auto: "
                "NCCL on CUDA devices, MPI on CPU, local for one process)");
   flags.Int("bucket-mb", &bucket_mb, "gradient allreduce bucket size in MB (default 25)");
+  ControlPlaneOptions control;
+  std::optional<float> heartbeat_timeout;
+  std::optional<int64_t> http_port;
+  flags.String("coordinator", &control.coordinator,
+               "HOST:PORT of a standalone `shardtrain coordinator` (default: rank 0 hosts one "
+               "on 127.0.0.1)");
+  flags.String("job-token-file", &control.token_file,
+               "file holding the job token the coordinator requires (default: generated, or "
+               "$SHARDTRAIN_JOB_TOKEN)");
+  flags.Float("heartbeat-timeout", &heartbeat_timeout,
+              "seconds a rank may be silent before the job is aborted (default 60)");
+  flags.Int("http-port", &http_port,
+            "port of the hosted coordinator's GET /status page (default: any free port, "
+            "logged at INFO level)");
   flags.Int("verbose", &verbose,
             "0 silent, 1 live progress bar, 2 one line per epoch (default: 1 on a TTY, else 2)");
   flags.Bool("no-resume", &no_resume,
@@ -187,13 +309,23 @@ Status RunTrain(const std::vector<std::string>& args) {
   if (bucket_mb && (*bucket_mb < 1 || *bucket_mb > 1024)) {
     return InvalidArgumentError("--bucket-mb must be in [1, 1024]");
   }
+  if (heartbeat_timeout) {
+    if (!(*heartbeat_timeout > 0)) return InvalidArgumentError("--heartbeat-timeout must be > 0");
+    control.heartbeat_timeout_seconds = *heartbeat_timeout;
+  }
+  if (http_port) {
+    if (*http_port < 0 || *http_port > 65535) {
+      return InvalidArgumentError("--http-port must be in [0, 65535]");
+    }
+    control.http_port = static_cast<int>(*http_port);
+  }
   const int64_t bucket_bytes = bucket_mb ? *bucket_mb * 1000 * 1000
                                          : comm::GradientReducer::kDefaultBucketBytes;
 
   ASSIGN_OR_RETURN(auto mpi, comm::MpiRuntime::InitIfLaunchedByMpirun());
   bool every_rank_stops = false;
   Status status = Train(flags.positional()[0], overrides, verbosity, collective.value_or("auto"),
-                        bucket_bytes, mpi.get(), &every_rank_stops);
+                        bucket_bytes, control, mpi.get(), &every_rank_stops);
   if (!status.ok() && mpi != nullptr && mpi->world_size() > 1 && !every_rank_stops) {
     // Other ranks may be blocked in a collective with this one: end them all.
     std::cout.flush();

@@ -186,12 +186,14 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
       loss_sum += result.loss_sum;
       correct += result.correct;
       seen += result.examples;
+      const double seconds = Seconds(epoch_start);
       callbacks::BatchEnd batch{epoch + 1,
                                 step_in_epoch + 1,
                                 steps_per_epoch,
                                 loss_sum / static_cast<double>(seen),
                                 static_cast<double>(correct) / static_cast<double>(seen),
-                                Seconds(epoch_start)};
+                                seconds,
+                                static_cast<double>(seen) / seconds};
       for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
     }
     double train_seconds = Seconds(epoch_start);

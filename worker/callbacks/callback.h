@@ -29,6 +29,7 @@ struct BatchEnd {
   double loss = 0;            // running mean over the epoch so far
   double accuracy = 0;        // running mean over the epoch so far
   double seconds = 0;         // since the epoch began
+  double examples_per_sec = 0;  // global, over the epoch so far
 };
 
 struct EpochEnd {

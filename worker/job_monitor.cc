@@ -1,0 +1,69 @@
+#include "worker/job_monitor.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace shardtrain {
+
+JobMonitor::JobMonitor(coordinator::CoordinatorClient* client, int rank, double interval_seconds)
+    : client_(client), rank_(rank), interval_seconds_(interval_seconds) {
+  progress_.set_rank(rank);
+  thread_ = std::thread([this] { Run(); });
+}
+
+JobMonitor::~JobMonitor() { Stop(); }
+
+void JobMonitor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status JobMonitor::OnBatchEnd(const callbacks::BatchEnd& batch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  progress_.set_epoch(batch.epoch);
+  progress_.set_step(progress_.step() + 1);
+  progress_.set_loss(batch.loss);
+  progress_.set_examples_per_sec(batch.examples_per_sec);
+  return OkStatus();
+}
+
+Status JobMonitor::OnEpochEnd(const callbacks::EpochEnd& epoch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  progress_.set_step(epoch.step);
+  progress_.set_examples_per_sec(epoch.examples_per_sec);
+  return OkStatus();
+}
+
+void JobMonitor::Run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stop_) {
+    coordinator::Heartbeat heartbeat = progress_;
+    lock.unlock();
+    StatusOr<coordinator::HeartbeatReply> reply = client_->SendHeartbeat(heartbeat);
+    lock.lock();
+    if (stop_) break;
+    const char* what = nullptr;
+    std::string reason;
+    if (!reply.ok()) {
+      what = "lost the coordinator";
+      reason = reply.status().ToString();
+    } else if (reply->abort) {
+      what = "job aborted by the coordinator";
+      reason = reply->reason;
+    }
+    if (what != nullptr) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "shardtrain train: error on rank %d: %s: %s\n", rank_, what,
+                   reason.c_str());
+      std::fflush(stderr);
+      std::_Exit(1);  // other threads may be blocked in a collective with the dead rank
+    }
+    wake_.wait_for(lock, std::chrono::duration<double>(interval_seconds_), [this] { return stop_; });
+  }
+}
+
+}  // namespace shardtrain

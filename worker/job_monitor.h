@@ -1,0 +1,44 @@
+// JobMonitor: this rank's heartbeat to the coordinator. A background thread
+// sends the latest progress every interval; when the coordinator says the job
+// is aborted (another rank died or went silent), or cannot be reached, the
+// monitor prints the reason and ends this process with exit code 1, so no rank
+// waits forever in a collective with a dead peer (mpirun then ends the rest).
+//
+// As a Callback it records progress at every batch. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "coordinator/rpc/coordinator_client.h"
+#include "worker/callbacks/callback.h"
+
+namespace shardtrain {
+
+class JobMonitor : public callbacks::Callback {
+ public:
+  // `client` outlives the monitor. Starts the heartbeat thread.
+  JobMonitor(coordinator::CoordinatorClient* client, int rank, double interval_seconds);
+  ~JobMonitor() override;  // Stop()
+
+  Status OnBatchEnd(const callbacks::BatchEnd& batch) override;
+  Status OnEpochEnd(const callbacks::EpochEnd& epoch) override;
+  // Stops heartbeating (before Done()).
+  void Stop();
+
+ private:
+  void Run();
+
+  coordinator::CoordinatorClient* client_;
+  int rank_;
+  double interval_seconds_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  coordinator::Heartbeat progress_;  // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace shardtrain
