@@ -12,6 +12,8 @@ namespace shardtrain::cli {
 
 // shardtrain train CONFIG [flags]
 Status RunTrain(const std::vector<std::string>& args);
+// shardtrain coordinator CONFIG --listen HOST:PORT --world-size N [flags]
+Status RunCoordinator(const std::vector<std::string>& args);
 // shardtrain data prepare --dataset fashion_mnist --source DIR --output DIR [--num-shards N]
 Status RunData(const std::vector<std::string>& args);
 

@@ -16,7 +16,9 @@ constexpr char kUsage[] =
     "Data-parallel training with TensorFlow-format checkpoints.\n"
     "\n"
     "commands:\n"
-    "  train CONFIG       train the model a job config describes (configs/*.textproto)\n"
+    "  train CONFIG       train the model a job config describes (configs/*.textproto);\n"
+    "                     under `mpirun -np N` every rank is a data-parallel worker\n"
+    "  coordinator CONFIG run a job's control plane on its own (--listen HOST:PORT)\n"
     "  data prepare       convert Fashion-MNIST idx files into TFRecord shards\n"
     "\n"
     "`shardtrain COMMAND --help` describes every flag of a command.\n";
@@ -42,6 +44,8 @@ int main(int argc, char** argv) {
   shardtrain::Status status;
   if (command == "train") {
     status = shardtrain::cli::RunTrain(args);
+  } else if (command == "coordinator") {
+    status = shardtrain::cli::RunCoordinator(args);
   } else if (command == "data") {
     status = shardtrain::cli::RunData(args);
   } else {

@@ -1,0 +1,109 @@
+// `shardtrain coordinator CONFIG --listen HOST:PORT --world-size N`: a
+// standalone control plane for workers started with `--coordinator HOST:PORT`.
+// It plans from the same config and data as the workers, serves until every
+// rank said Done (exit 0) or the job was aborted (exit 1 with the reason).
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "common/flags.h"
+#include "coordinator/coordinator.h"
+#include "worker/data/dataset.h"
+#include "worker/job_config.h"
+
+namespace shardtrain::cli {
+namespace {
+
+// Reads the token from `path`, or writes a new random one there (mode 0600).
+StatusOr<std::string> LoadOrCreateToken(const std::string& path) {
+  std::string token;
+  if (std::ifstream in(path); in && (in >> token)) return token;
+  std::random_device random;
+  std::ostringstream out;
+  for (int i = 0; i < 4; ++i) out << std::hex << std::setw(8) << std::setfill('0') << random();
+  token = out.str();
+  std::ofstream file(path, std::ios::trunc);
+  if (!(file << token << "\n")) {
+    return PermissionDeniedError("cannot write the job token file '" + path + "'");
+  }
+  file.close();
+  chmod(path.c_str(), 0600);
+  return token;
+}
+
+}  // namespace
+
+Status RunCoordinator(const std::vector<std::string>& args) {
+  JobOverrides overrides;
+  std::optional<std::string> listen, token_file;
+  std::optional<int64_t> world_size, http_port;
+  std::optional<float> heartbeat_timeout;
+  FlagSet flags("shardtrain coordinator",
+                "shardtrain coordinator CONFIG --listen HOST:PORT --world-size N [flags]",
+                "Runs the job's control plane on its own. Start the workers with\n"
+                "`mpirun -np N shardtrain train CONFIG --coordinator HOST:PORT`.");
+  flags.String("listen", &listen, "HOST:PORT to listen on (127.0.0.1 unless a token is used)");
+  flags.Int("world-size", &world_size, "number of ranks in the job");
+  flags.String("data", &overrides.data_dir, "directory of TFRecord shards (data.dir)");
+  flags.Int("batch-size", &overrides.batch_size, "global batch size (training.batch_size)");
+  flags.Int("train-examples", &overrides.train_examples, "first N examples (data.train_examples)");
+  flags.UInt("seed", &overrides.seed, "seed (training.seed)");
+  flags.String("job-token-file", &token_file,
+               "file with the job token workers must present (created with a random token if "
+               "missing); required when listening on a non-loopback address");
+  flags.Int("http-port", &http_port, "port of GET /status (default: any free port)");
+  flags.Float("heartbeat-timeout", &heartbeat_timeout,
+              "seconds a rank may be silent before the job is aborted (default 60)");
+  RETURN_IF_ERROR(flags.Parse(args));
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return OkStatus();
+  }
+  if (flags.positional().size() != 1) return InvalidArgumentError("expected one CONFIG file");
+  if (!listen) return InvalidArgumentError("--listen HOST:PORT is required");
+  if (!world_size || *world_size < 1) return InvalidArgumentError("--world-size N (>= 1) is required");
+  size_t colon = listen->rfind(':');
+  if (colon == std::string::npos) return InvalidArgumentError("--listen expects HOST:PORT");
+  coordinator::CoordinatorOptions options;
+  options.host = listen->substr(0, colon);
+  try {
+    options.port = std::stoi(listen->substr(colon + 1));
+  } catch (...) {
+    return InvalidArgumentError("--listen expects HOST:PORT, got '" + *listen + "'");
+  }
+  ASSIGN_OR_RETURN(config::JobConfig config, LoadJobConfig(flags.positional()[0]));
+  ApplyOverrides(overrides, &config);
+  RETURN_IF_ERROR(ValidateJobConfig(&config).WithContext(flags.positional()[0]));
+  ASSIGN_OR_RETURN(data::Dataset train,
+                   data::LoadSplit(config.data().dir(), "train", config.data().train_examples(),
+                                   config.data().num_classes()));
+  if (token_file) {
+    ASSIGN_OR_RETURN(options.job_token, LoadOrCreateToken(*token_file));
+  }
+  options.world_size = static_cast<int>(*world_size);
+  options.http_port = http_port ? static_cast<int>(*http_port) : 0;
+  if (heartbeat_timeout) options.heartbeat_timeout_seconds = *heartbeat_timeout;
+  options.seed = config.training().seed();
+  options.shuffle = config.training().shuffle();
+  options.global_batch = config.training().batch_size();
+  options.shard_sizes = train.shard_sizes;
+  ASSIGN_OR_RETURN(auto coordinator, coordinator::Coordinator::Start(options));
+  std::cout << "coordinator listening on " << options.host << ":" << coordinator->port()
+            << " for " << options.world_size << " ranks; status at http://" << options.host
+            << ":" << coordinator->http_port() << "/status" << std::endl;
+  while (!coordinator->all_done() && !coordinator->aborted()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (coordinator->aborted()) return AbortedError("job aborted: " + coordinator->abort_reason());
+  std::cout << "all " << options.world_size << " ranks finished" << std::endl;
+  return OkStatus();
+}
+
+}  // namespace shardtrain::cli

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# A rank that dies never leaves the job hanging: under `mpirun -np 2`, SIGKILL
+# of rank 1 (and, with --heartbeat-timeout 3, SIGSTOP of rank 1) makes the
+# whole job exit non-zero within 30 s with a message naming rank 1.
+# Usage: dead_rank_test.sh BUILD_BIN_DIR SOURCE_DIR. Exits 77 (skip) without
+# Fashion-MNIST (Debian package dataset-fashion-mnist).
+set -u
+bin="$1/shardtrain"
+src="$2"
+fmnist=/usr/share/datasets/fashion-mnist
+[ -f "$fmnist/train-labels-idx1-ubyte.gz" ] || { echo "SKIP: needs Fashion-MNIST in $fmnist"; exit 77; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+work=$(mktemp -d)
+trap 'pkill -KILL -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
+"$bin" data prepare --dataset fashion_mnist --source "$fmnist" --output "$work/data" --num-shards 2 >/dev/null || exit 1
+failures=0
+
+# run_and_signal SIGNAL EXTRA_FLAGS...: starts a 2-rank job, signals rank 1
+# once it trains, and checks the job's exit, timing and message.
+run_and_signal() {
+  local signal=$1; shift
+  local log="$work/$signal.log"
+  mpirun -np 2 "$bin" train "$src/configs/fashion_mlp.textproto" --data "$work/data" \
+    --run-dir "$work/run-$signal" --epochs 50 --verbose 0 "$@" >"$log" 2>&1 &
+  local job=$!
+  local rank1=""
+  for _ in $(seq 100); do  # wait until both ranks run (rank 1 is the higher pid)
+    rank1=$(pgrep -f "bin/shardtrain train .*$work/run-$signal" | sort -n | tail -1)
+    [ "$(pgrep -fc "bin/shardtrain train .*$work/run-$signal")" -ge 2 ] && break
+    sleep 0.1
+  done
+  sleep 2  # into training
+  local start=$SECONDS
+  kill "-$signal" "$rank1"
+  local waited=0
+  while kill -0 "$job" 2>/dev/null && [ $waited -lt 60 ]; do sleep 1; waited=$((waited + 1)); done
+  if kill -0 "$job" 2>/dev/null; then
+    echo "FAIL: SIG$signal of rank 1: the job still runs after 60 s"; kill -KILL "$job"; failures=$((failures + 1)); return
+  fi
+  wait "$job"; local status=$?
+  local took=$((SECONDS - start))
+  if [ $status -eq 0 ]; then echo "FAIL: SIG$signal: job exited 0"; failures=$((failures + 1)); fi
+  if [ $took -gt 30 ]; then echo "FAIL: SIG$signal: job took ${took}s to exit"; failures=$((failures + 1)); fi
+  if ! grep -q "rank 1 (host .*pid $rank1)" "$log"; then
+    echo "FAIL: SIG$signal: no message naming rank 1 (pid $rank1):"; cat "$log"; failures=$((failures + 1))
+  else
+    echo "ok: SIG$signal of rank 1 -> exit $status after ${took}s: $(grep -m1 -o 'rank 1 (host [^)]*) [^(]*' "$log")"
+  fi
+}
+
+run_and_signal KILL
+run_and_signal STOP --heartbeat-timeout 3
+[ $failures -eq 0 ] && echo "dead rank: all checks passed" && exit 0
+exit 1
