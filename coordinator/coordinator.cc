@@ -3,74 +3,136 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <chrono>
-#include <cstdio>
+#include <exception>
 #include <mutex>
 #include <thread>
 
 #include "common/logging.h"
 #include "coordinator/rpc/frame.h"
+#include "coordinator/shard_planner.h"
 #include "coordinator/worker_registry.h"
 
 namespace shardtrain::coordinator {
 
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
+namespace beast = boost::beast;
+namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A connection must register within this long, or it is closed.
+constexpr std::chrono::seconds kRegistrationTimeout{30};
+// An HTTP client must send its request (and take the answer) within this long.
+constexpr std::chrono::seconds kHttpTimeout{10};
+
+// Token comparison whose time does not depend on where the strings differ.
+bool TokensEqual(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+std::string PeerOf(const tcp::socket& socket) {
+  boost::system::error_code error;
+  const tcp::endpoint endpoint = socket.remote_endpoint(error);
+  if (error) return "an unknown peer";
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+}  // namespace
 
 bool IsLoopbackHost(const std::string& host) {
   if (host == "localhost") return true;
   boost::system::error_code error;
-  asio::ip::address address = asio::ip::make_address(host, error);
+  const asio::ip::address address = asio::ip::make_address(host, error);
   return !error && address.is_loopback();
 }
 
-struct Coordinator::Impl : std::enable_shared_from_this<Coordinator::Impl> {
-  CoordinatorOptions options;
+struct Coordinator::Impl {
+  explicit Impl(CoordinatorOptions o)
+      : options(std::move(o)), registry(options.world_size, options.heartbeat_timeout_seconds) {
+    for (int64_t size : options.shard_sizes) total_examples += size;
+  }
+
+  // What the session does after a reply.
+  struct Reply {
+    Envelope envelope;
+    bool close = false;
+  };
+  // Handles one request of the connection from `peer`; `*session_rank` is the
+  // rank registered on it (-1 before registration).
+  Reply Handle(const Envelope& request, const std::string& peer, int* session_rank);
+
+  void AcceptRpc();
+  void AcceptHttp();
+  void ArmWatchdog();
+  void Run();
+
+  const CoordinatorOptions options;
+  int64_t total_examples = 0;
   asio::io_context io;
   tcp::acceptor acceptor{io};
   tcp::acceptor http_acceptor{io};
   asio::steady_timer watchdog{io};
   std::thread thread;
-  mutable std::mutex mutex;  // guards registry (touched by the I/O thread and accessors)
+  int port = 0;
+  int http_port = -1;
+  mutable std::mutex mutex;  // guards registry
   WorkerRegistry registry;
-
-  explicit Impl(CoordinatorOptions o)
-      : options(std::move(o)), registry(options.world_size, options.heartbeat_timeout_seconds) {}
-
-  void AcceptRpc();
-  void AcceptHttp();
-  void ArmWatchdog();
-  Envelope Handle(const Envelope& request, int* session_rank, bool* close_after);
 };
 
 namespace {
 
-// One worker connection: read frame, handle, write reply, repeat.
+Coordinator::Impl::Reply Refuse(StatusCode code, const std::string& message, bool close) {
+  Coordinator::Impl::Reply reply;
+  ErrorReply* error = reply.envelope.mutable_error();
+  error->set_code(static_cast<int32_t>(code));
+  error->set_message(message);
+  error->set_connection_closed(close);
+  reply.close = close;
+  return reply;
+}
+
+// One worker connection: read a frame, handle it, write the reply, repeat.
 class RpcSession : public std::enable_shared_from_this<RpcSession> {
  public:
   RpcSession(tcp::socket socket, Coordinator::Impl* impl)
-      : socket_(std::move(socket)), impl_(impl) {
-    boost::system::error_code error;
-    auto endpoint = socket_.remote_endpoint(error);
-    peer_ = error ? "unknown peer" : endpoint.address().to_string() + ":" +
-                                         std::to_string(endpoint.port());
+      : socket_(std::move(socket)), impl_(impl), peer_(PeerOf(socket_)),
+        registration_timer_(socket_.get_executor()) {}
+
+  void Start() {
+    auto self = shared_from_this();
+    registration_timer_.expires_after(kRegistrationTimeout);
+    registration_timer_.async_wait([self](boost::system::error_code error) {
+      if (error || self->rank_ >= 0 || self->closed_) return;
+      LOG(WARNING) << "coordinator: closing connection from " << self->peer_
+                   << ": no registration within " << kRegistrationTimeout.count() << " s";
+      self->Close();
+    });
+    ReadHeader();
   }
-  void Start() { ReadHeader(); }
 
  private:
   void ReadHeader() {
     auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(header_), [self](boost::system::error_code error, size_t) {
-      if (error) return self->Closed(error);
-      uint32_t length = DecodeFrameLength(self->header_);
-      Status ok = CheckFrameLength(length, self->impl_->options.max_message_bytes);
-      if (!ok.ok()) return self->Reject(ok.message());
-      self->body_.resize(length);
-      self->ReadBody();
-    });
+    asio::async_read(socket_, asio::buffer(header_),
+                     [self](boost::system::error_code error, size_t) {
+                       if (error) return self->Closed(error);
+                       const uint32_t length = DecodeFrameLength(self->header_);
+                       // Checked before reading (or allocating) the body.
+                       Status ok = CheckFrameLength(length, self->impl_->options.max_message_bytes);
+                       if (!ok.ok()) return self->Reject(ok.message());
+                       self->body_.assign(length, '\0');
+                       self->ReadBody();
+                     });
   }
 
   void ReadBody() {
@@ -78,11 +140,11 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
     asio::async_read(socket_, asio::buffer(body_), [self](boost::system::error_code error, size_t) {
       if (error) return self->Closed(error);
       StatusOr<Envelope> request = DecodeFrameBody(self->body_);
+      std::string().swap(self->body_);
       if (!request.ok()) return self->Reject(request.status().message());
-      bool close_after = false;
-      Envelope reply = self->impl_->Handle(*request, &self->rank_, &close_after);
-      if (close_after) LOG(WARNING) << "coordinator: refused " << self->peer_ << ": " << reply.error().message();
-      self->Write(EncodeFrame(reply), close_after);
+      Coordinator::Impl::Reply reply = self->impl_->Handle(*request, self->peer_, &self->rank_);
+      if (self->rank_ >= 0) self->registration_timer_.cancel();
+      self->Write(EncodeFrame(reply.envelope), reply.close);
     });
   }
 
@@ -92,12 +154,16 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
     asio::async_write(socket_, asio::buffer(out_),
                       [self, close_after](boost::system::error_code error, size_t) {
                         if (error) return self->Closed(error);
-                        if (close_after) return self->Close();
+                        if (close_after) {
+                          self->Close();
+                          self->Lost("was disconnected after a refused request");
+                          return;
+                        }
                         self->ReadHeader();
                       });
   }
 
-  // A protocol violation: log, tell the registry if a rank spoke here, close.
+  // A protocol violation: log, close, and tell the registry if a rank spoke here.
   void Reject(const std::string& reason) {
     LOG(WARNING) << "coordinator: closing connection from " << peer_ << ": " << reason;
     Close();
@@ -105,19 +171,26 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
   }
 
   void Closed(const boost::system::error_code& error) {
+    const bool by_us = closed_;
     Close();
-    Lost(error == asio::error::eof ? "disconnected (process died?)"
-                                   : "lost its connection (" + error.message() + ")");
+    if (by_us) return;  // already reported
+    if (error == asio::error::eof || error == asio::error::connection_reset) {
+      Lost("disconnected (process died?)");
+    } else {
+      Lost("lost its connection (" + error.message() + ")");
+    }
   }
 
   void Lost(const std::string& what) {
     if (rank_ < 0) return;
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->registry.ConnectionLost(rank_, what);
+    impl_->registry.ConnectionClosed(rank_, what);
     rank_ = -1;
   }
 
   void Close() {
+    closed_ = true;
+    registration_timer_.cancel();
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -126,21 +199,25 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
   tcp::socket socket_;
   Coordinator::Impl* impl_;
   std::string peer_;
+  asio::steady_timer registration_timer_;
   unsigned char header_[kFrameHeaderBytes] = {};
   std::string body_;
   std::string out_;
   int rank_ = -1;  // the rank registered on this connection
+  bool closed_ = false;
 };
 
-// GET /status -> JSON; anything else -> 404.
+// GET /status -> JSON; anything else -> 404 JSON.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, Coordinator::Impl* impl)
-      : socket_(std::move(socket)), impl_(impl) {}
+      : stream_(std::move(socket)), impl_(impl) {}
+
   void Start() {
     auto self = shared_from_this();
-    http::async_read(socket_, buffer_, request_, [self](boost::system::error_code error, size_t) {
-      if (error) return;
+    stream_.expires_after(kHttpTimeout);
+    http::async_read(stream_, buffer_, request_, [self](boost::system::error_code error, size_t) {
+      if (error) return self->Close();
       self->Respond();
     });
   }
@@ -153,104 +230,186 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (request_.method() == http::verb::get && request_.target() == "/status") {
       response_.result(http::status::ok);
       std::lock_guard<std::mutex> lock(impl_->mutex);
-      response_.body() = impl_->registry.StatusJson(Clock::now());
+      response_.body() = impl_->registry.StatusJson(Clock::now()) + "\n";
     } else {
       response_.result(http::status::not_found);
-      response_.body() = "{\"error\": \"not found; try GET /status\"}";
+      response_.body() = "{\"error\": \"not found; the only endpoint is GET /status\"}\n";
     }
     response_.prepare_payload();
     auto self = shared_from_this();
-    http::async_write(socket_, response_, [self](boost::system::error_code, size_t) {
-      boost::system::error_code ignored;
-      self->socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    });
+    http::async_write(stream_, response_,
+                      [self](boost::system::error_code, size_t) { self->Close(); });
   }
 
-  tcp::socket socket_;
+  void Close() {
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
   Coordinator::Impl* impl_;
-  boost::beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   http::response<http::string_body> response_;
 };
 
-std::string Hostname(const RegisterRequest& r) {
-  return "rank " + std::to_string(r.rank()) + " (host " + r.hostname() + ", pid " +
-         std::to_string(r.pid()) + ")";
-}
-
 }  // namespace
 
-Envelope Coordinator::Impl::Handle(const Envelope& request, int* session_rank, bool* close_after) {
-  Envelope reply;
-  auto refuse = [&](const std::string& message) {
-    reply.mutable_error()->set_message(message);
-    *close_after = true;
-    return reply;
-  };
-  std::lock_guard<std::mutex> lock(mutex);
+Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request,
+                                                   const std::string& peer, int* session_rank) {
+  Reply reply;
+  const Clock::time_point now = Clock::now();
   switch (request.body_case()) {
     case Envelope::kRegisterRequest: {
       const RegisterRequest& r = request.register_request();
-      if (!options.job_token.empty() && r.job_token() != options.job_token) {
-        return refuse(Hostname(r) + " presented a wrong or missing job token");
+      const std::string who = "rank " + std::to_string(r.rank()) + " (host " + r.hostname() +
+                              ", pid " + std::to_string(r.pid()) + ") from " + peer;
+      if (*session_rank >= 0) {
+        reply = Refuse(StatusCode::kFailedPrecondition,
+                       "this connection already registered rank " + std::to_string(*session_rank),
+                       true);
+      } else if (!options.job_token.empty() && !TokensEqual(r.job_token(), options.job_token)) {
+        reply = Refuse(StatusCode::kPermissionDenied,
+                       "wrong or missing job token", true);
+      } else if (r.world_size() != options.world_size) {
+        reply = Refuse(StatusCode::kFailedPrecondition,
+                       "world size " + std::to_string(r.world_size()) + " but the job has " +
+                           std::to_string(options.world_size) + " ranks",
+                       true);
+      } else {
+        std::lock_guard<std::mutex> lock(mutex);
+        Status registered = registry.Register(r.rank(), r.hostname(), r.pid(), now);
+        if (!registered.ok()) {
+          reply = Refuse(registered.code(), registered.message(), true);
+        } else {
+          *session_rank = r.rank();
+          RegisterResponse* response = reply.envelope.mutable_register_response();
+          JobPlan* plan = response->mutable_plan();
+          plan->set_seed(options.seed);
+          plan->set_shuffle(options.shuffle);
+          plan->set_global_batch(options.global_batch);
+          for (int64_t size : options.shard_sizes) plan->add_shard_sizes(size);
+          response->set_world_size(options.world_size);
+          response->set_heartbeat_timeout_seconds(options.heartbeat_timeout_seconds);
+          LOG(INFO) << "coordinator: registered " << who;
+        }
       }
-      if (*session_rank >= 0) return refuse("this connection already registered a rank");
-      if (r.world_size() != options.world_size) {
-        return refuse(Hostname(r) + " has world size " + std::to_string(r.world_size()) +
-                      " but the job has " + std::to_string(options.world_size));
+      if (reply.close) {
+        LOG(WARNING) << "coordinator: refused " << who << ": " << reply.envelope.error().message()
+                     << "; closing the connection";
       }
-      Status registered = registry.Register(r.rank(), r.hostname(), r.pid(), Clock::now());
-      if (!registered.ok()) return refuse(registered.message());
-      *session_rank = r.rank();
-      JobPlan* plan = reply.mutable_register_response()->mutable_plan();
-      plan->set_seed(options.seed);
-      plan->set_shuffle(options.shuffle);
-      plan->set_global_batch(options.global_batch);
-      for (int64_t size : options.shard_sizes) plan->add_shard_sizes(size);
+      return reply;
+    }
+    case Envelope::kEpochPlanRequest: {
+      const EpochPlanRequest& r = request.epoch_plan_request();
+      if (*session_rank < 0 || r.rank() != *session_rank) {
+        reply = Refuse(StatusCode::kFailedPrecondition,
+                       "epoch plan request for rank " + std::to_string(r.rank()) +
+                           " on a connection that did not register it",
+                       true);
+        LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
+                     << reply.envelope.error().message();
+        return reply;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        registry.Touch(*session_rank, now);
+        if (registry.aborted()) {
+          return Refuse(StatusCode::kAborted, "the job was aborted: " + registry.abort_reason(),
+                        false);
+        }
+      }
+      if (options.global_batch <= 0) {
+        return Refuse(StatusCode::kFailedPrecondition,
+                      "the coordinator was started without a global batch size", false);
+      }
+      if (r.epoch() < 0 || r.start_position() < 0 || r.start_position() > total_examples ||
+          r.start_position() % options.global_batch != 0) {
+        return Refuse(StatusCode::kInvalidArgument,
+                      "epoch " + std::to_string(r.epoch()) + " from position " +
+                          std::to_string(r.start_position()) +
+                          ": need epoch >= 0 and a position that is a multiple of the global "
+                          "batch " + std::to_string(options.global_batch) + " within [0, " +
+                          std::to_string(total_examples) + "]",
+                      false);
+      }
+      // Pure computation: no lock held.
+      RankAssignment a = AssignEpoch(options.seed, r.epoch(), options.shard_sizes, options.shuffle,
+                                     options.global_batch, r.start_position(), *session_rank,
+                                     options.world_size);
+      EpochAssignment* out = reply.envelope.mutable_epoch_assignment();
+      out->set_epoch(a.epoch);
+      out->set_first_step(a.first_step);
+      out->mutable_example_ids()->Add(a.example_ids.begin(), a.example_ids.end());
+      out->mutable_step_counts()->Add(a.step_counts.begin(), a.step_counts.end());
+      out->mutable_step_offsets()->Add(a.step_offsets.begin(), a.step_offsets.end());
       return reply;
     }
     case Envelope::kHeartbeat: {
       const Heartbeat& h = request.heartbeat();
       if (*session_rank < 0 || h.rank() != *session_rank) {
-        return refuse("heartbeat for rank " + std::to_string(h.rank()) +
-                      " on a connection that did not register it");
+        reply = Refuse(StatusCode::kFailedPrecondition,
+                       "heartbeat for rank " + std::to_string(h.rank()) +
+                           " on a connection that did not register it",
+                       true);
+        LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
+                     << reply.envelope.error().message();
+        return reply;
       }
-      registry.Heartbeat(h, Clock::now());
-      HeartbeatResponse* response = reply.mutable_heartbeat_response();
+      std::lock_guard<std::mutex> lock(mutex);
+      registry.RecordHeartbeat(h, now);
+      HeartbeatResponse* response = reply.envelope.mutable_heartbeat_response();
       response->set_abort(registry.aborted());
       response->set_reason(registry.abort_reason());
       return reply;
     }
     case Envelope::kDone: {
-      if (*session_rank < 0) return refuse("Done from a connection that registered no rank");
+      if (*session_rank < 0) {
+        reply = Refuse(StatusCode::kFailedPrecondition,
+                       "Done from a connection that registered no rank", true);
+        LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
+                     << reply.envelope.error().message();
+        return reply;
+      }
+      std::lock_guard<std::mutex> lock(mutex);
       registry.MarkDone(*session_rank);
-      *session_rank = -1;  // its disconnect is expected now
-      reply.mutable_done_response();
+      LOG(INFO) << "coordinator: " << registry.Describe(*session_rank) << " is done";
+      reply.envelope.mutable_done_response();
       return reply;
     }
     default:
-      return refuse("unexpected message type " + std::to_string(request.body_case()));
+      reply = Refuse(StatusCode::kInvalidArgument,
+                     "unexpected message type " + std::to_string(request.body_case()) +
+                         " (not a request)",
+                     true);
+      LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
+                   << reply.envelope.error().message();
+      return reply;
   }
 }
 
 void Coordinator::Impl::AcceptRpc() {
   acceptor.async_accept([this](boost::system::error_code error, tcp::socket socket) {
-    if (error) return;  // stopped
-    std::make_shared<RpcSession>(std::move(socket), this)->Start();
+    if (error == asio::error::operation_aborted || !acceptor.is_open()) return;  // stopped
+    if (!error) std::make_shared<RpcSession>(std::move(socket), this)->Start();
     AcceptRpc();
   });
 }
 
 void Coordinator::Impl::AcceptHttp() {
   http_acceptor.async_accept([this](boost::system::error_code error, tcp::socket socket) {
-    if (error) return;
-    std::make_shared<HttpSession>(std::move(socket), this)->Start();
+    if (error == asio::error::operation_aborted || !http_acceptor.is_open()) return;
+    if (!error) std::make_shared<HttpSession>(std::move(socket), this)->Start();
     AcceptHttp();
   });
 }
 
 void Coordinator::Impl::ArmWatchdog() {
-  watchdog.expires_after(std::chrono::milliseconds(100));
+  // Checks often enough to notice a silent rank within ~10% of the timeout.
+  const double period = std::clamp(options.heartbeat_timeout_seconds / 10, 0.01, 0.25);
+  watchdog.expires_after(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(period)));
   watchdog.async_wait([this](boost::system::error_code error) {
     if (error) return;
     {
@@ -261,13 +420,33 @@ void Coordinator::Impl::ArmWatchdog() {
   });
 }
 
+void Coordinator::Impl::Run() {
+  while (true) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      // A handler threw (e.g. out of memory); keep serving the others.
+      LOG(ERROR) << "coordinator: error in the I/O loop: " << e.what();
+    }
+  }
+}
+
 namespace {
 
 Status Listen(tcp::acceptor* acceptor, const std::string& host, int port, const char* what) {
+  if (port < 0 || port > 65535) {
+    return InvalidArgumentError(std::string(what) + ": port " + std::to_string(port) +
+                                " is outside [0, 65535]");
+  }
   boost::system::error_code error;
-  asio::ip::address address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, error);
-  if (error) return InvalidArgumentError(std::string(what) + ": bad address '" + host + "'");
-  tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+  const asio::ip::address address =
+      asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, error);
+  if (error) {
+    return InvalidArgumentError(std::string(what) + ": '" + host +
+                                "' is not an IP address to listen on");
+  }
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
   acceptor->open(endpoint.protocol(), error);
   if (!error) acceptor->set_option(tcp::acceptor::reuse_address(true), error);
   if (!error) acceptor->bind(endpoint, error);
@@ -282,22 +461,39 @@ Status Listen(tcp::acceptor* acceptor, const std::string& host, int port, const 
 }  // namespace
 
 StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorOptions options) {
-  if (options.world_size < 1) return InvalidArgumentError("coordinator: world size must be >= 1");
+  if (options.world_size < 1) {
+    return InvalidArgumentError("coordinator: world size must be >= 1, got " +
+                                std::to_string(options.world_size));
+  }
+  if (!(options.heartbeat_timeout_seconds > 0)) {
+    return InvalidArgumentError("coordinator: the heartbeat timeout must be > 0 seconds");
+  }
+  if (options.global_batch < 0) {
+    return InvalidArgumentError("coordinator: the global batch must be >= 0");
+  }
+  for (int64_t size : options.shard_sizes) {
+    if (size < 0) return InvalidArgumentError("coordinator: a shard size is negative");
+  }
+  if (options.max_message_bytes < 64) {
+    return InvalidArgumentError("coordinator: max_message_bytes must be >= 64");
+  }
   if (!IsLoopbackHost(options.host) && options.job_token.empty()) {
-    return InvalidArgumentError("coordinator: binding " + options.host +
+    return InvalidArgumentError("coordinator: listening on " + options.host +
                                 " (not loopback) requires a job token; pass --job-token-file");
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   RETURN_IF_ERROR(Listen(&impl->acceptor, impl->options.host, impl->options.port, "coordinator"));
+  impl->port = impl->acceptor.local_endpoint().port();
   if (impl->options.http_port >= 0) {
     RETURN_IF_ERROR(Listen(&impl->http_acceptor, impl->options.host, impl->options.http_port,
                            "coordinator status page"));
+    impl->http_port = impl->http_acceptor.local_endpoint().port();
     impl->AcceptHttp();
   }
   impl->AcceptRpc();
   impl->ArmWatchdog();
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->io.run(); });
+  impl->thread = std::thread([raw] { raw->Run(); });
   return std::unique_ptr<Coordinator>(new Coordinator(std::move(impl)));
 }
 
@@ -305,15 +501,18 @@ Coordinator::Coordinator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Coordinator::~Coordinator() { Stop(); }
 
 void Coordinator::Stop() {
-  if (!impl_ || !impl_->thread.joinable()) return;
+  if (!impl_->thread.joinable()) return;
   impl_->io.stop();
   impl_->thread.join();
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  impl_->http_acceptor.close(ignored);
 }
 
-int Coordinator::port() const { return impl_->acceptor.local_endpoint().port(); }
-int Coordinator::http_port() const {
-  return impl_->http_acceptor.is_open() ? impl_->http_acceptor.local_endpoint().port() : -1;
-}
+int Coordinator::port() const { return impl_->port; }
+int Coordinator::http_port() const { return impl_->http_port; }
+const CoordinatorOptions& Coordinator::options() const { return impl_->options; }
+
 bool Coordinator::aborted() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->registry.aborted();
@@ -322,9 +521,17 @@ std::string Coordinator::abort_reason() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->registry.abort_reason();
 }
+void Coordinator::Abort(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->registry.Abort(reason);
+}
 bool Coordinator::all_done() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->registry.all_done();
+}
+bool Coordinator::all_disconnected() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->registry.all_disconnected();
 }
 std::string Coordinator::StatusJson() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);

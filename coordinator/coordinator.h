@@ -1,18 +1,23 @@
-// Coordinator: the control plane of a job. Workers register (with the job
-// token when one is set), learn the job plan (seed, batch, shard sizes; see
-// shard_planner.h), and heartbeat their progress. A rank whose connection
-// drops before it said Done, or that is silent for longer than the heartbeat
-// timeout, aborts the job: every later heartbeat reply carries abort + the
-// reason naming the rank, and aborted() turns true for the hosting process.
-// A peer sending a malformed or oversized frame, or a wrong token, is logged
-// and disconnected; the coordinator keeps serving the others.
+// Coordinator: the control plane of a job (protocol: proto/coordinator.proto).
+// Workers register (with the job token when one is set), learn the job plan,
+// fetch their part of each epoch (shard_planner.h) and heartbeat their
+// progress. A registered rank whose connection drops before it said Done, or
+// that is silent for longer than the heartbeat timeout, aborts the job: every
+// later heartbeat reply carries abort + a reason naming the rank, and
+// aborted() turns true for the hosting process. A peer that sends a malformed
+// or oversized frame, presents a wrong token, or claims a rank that is taken
+// or outside the job is logged (with its address) and disconnected; the
+// coordinator keeps serving everyone else. Nothing a peer sends can crash it.
 //
-// GET /status on the HTTP port returns the job's progress as JSON.
+// GET /status on the HTTP port returns the job's progress as JSON; any other
+// request gets a 404 JSON error.
 //
-// Runs Boost.Asio on one thread of its own; the public methods are
-// thread-safe. Binds 127.0.0.1 by default; any other address needs a token.
+// Runs Boost.Asio on one thread of its own, hosted in-process by rank 0 or by
+// `shardtrain coordinator`. The public methods are thread-safe. Binds
+// 127.0.0.1 by default; any other address requires a job token.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,25 +37,40 @@ struct CoordinatorOptions {
   uint64_t seed = 0;
   bool shuffle = true;
   int64_t global_batch = 0;
-  std::vector<int64_t> shard_sizes;
+  std::vector<int64_t> shard_sizes;  // records per training shard
   size_t max_message_bytes = size_t{64} << 20;
 };
 
 class Coordinator {
  public:
-  // Binds both ports and starts serving. InvalidArgument for a non-loopback
-  // host without a token; Unavailable when a port cannot be bound.
+  // Validates the options, binds both ports and starts serving.
+  // InvalidArgument for a non-loopback host without a token, a bad address,
+  // world size < 1, a negative shard size or global batch, or a timeout <= 0;
+  // Unavailable when a port cannot be bound.
   static StatusOr<std::unique_ptr<Coordinator>> Start(CoordinatorOptions options);
   ~Coordinator();  // Stop()
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
 
+  // The bound ports (the ephemeral ones resolved); http_port() is -1 without
+  // the status endpoint.
   int port() const;
   int http_port() const;
+  const CoordinatorOptions& options() const;
+
+  // Whether the job was aborted (a rank died, went silent, or Abort()), and why.
   bool aborted() const;
   std::string abort_reason() const;
-  // True once every rank has registered and said Done.
+  // Aborts the job (e.g. the hosting rank failed); the first reason wins.
+  void Abort(const std::string& reason);
+  // Every rank registered and said Done.
   bool all_done() const;
-  // The /status document.
+  // No registered rank still has a connection open.
+  bool all_disconnected() const;
+  // The GET /status document.
   std::string StatusJson() const;
+  // Stops serving and joins the I/O thread; open connections are closed.
+  // Idempotent.
   void Stop();
 
   struct Impl;

@@ -1,6 +1,9 @@
 #include "coordinator/worker_registry.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "common/logging.h"
 
@@ -11,7 +14,7 @@ double SecondsBetween(WorkerRegistry::TimePoint a, WorkerRegistry::TimePoint b) 
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Minimal JSON string escaping (quotes, backslashes, control characters).
+// JSON string with quotes, backslashes and control characters escaped.
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
@@ -20,7 +23,7 @@ std::string JsonString(const std::string& s) {
       out += c;
     } else if (static_cast<unsigned char>(c) < 0x20) {
       char buffer[8];
-      std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
+      std::snprintf(buffer, sizeof(buffer), "\\u%04x", static_cast<unsigned>(c));
       out += buffer;
     } else {
       out += c;
@@ -29,29 +32,40 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
-std::string Number(double value) {
+// A JSON number; null for NaN and infinities (not representable in JSON).
+std::string JsonNumber(double value) {
+  if (!std::isfinite(value)) return "null";
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  return buffer;
+}
+
+// Seconds for messages: three significant digits.
+std::string Seconds(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.3g", value);
   return buffer;
 }
 
 }  // namespace
 
 WorkerRegistry::WorkerRegistry(int world_size, double heartbeat_timeout_seconds)
-    : ranks_(static_cast<size_t>(world_size)), timeout_seconds_(heartbeat_timeout_seconds) {}
+    : ranks_(static_cast<size_t>(std::max(world_size, 0))),
+      timeout_seconds_(heartbeat_timeout_seconds) {}
 
 Status WorkerRegistry::Register(int rank, const std::string& hostname, int64_t pid,
                                 TimePoint now) {
-  if (rank < 0 || rank >= static_cast<int>(ranks_.size())) {
-    return InvalidArgumentError("rank " + std::to_string(rank) + " is outside the job's [0, " +
-                                std::to_string(ranks_.size()) + ")");
+  if (rank < 0 || rank >= world_size()) {
+    return InvalidArgumentError("rank " + std::to_string(rank) + " is outside the job's ranks [0, " +
+                                std::to_string(world_size()) + ")");
   }
   Rank& r = ranks_[static_cast<size_t>(rank)];
   if (r.registered) {
-    return InvalidArgumentError("rank " + std::to_string(rank) + " is already registered (" +
-                                Describe(rank) + "); two processes claim the same rank");
+    return AlreadyExistsError("rank " + std::to_string(rank) + " is already registered by " +
+                              Describe(rank) + "; two processes claim the same rank");
   }
   r.registered = true;
+  r.connected = true;
   r.hostname = hostname;
   r.pid = pid;
   r.last_heard = now;
@@ -59,15 +73,28 @@ Status WorkerRegistry::Register(int rank, const std::string& hostname, int64_t p
   return OkStatus();
 }
 
-void WorkerRegistry::Heartbeat(const coordinator::Heartbeat& heartbeat, TimePoint now) {
+bool WorkerRegistry::IsRegistered(int rank) const {
+  return rank >= 0 && rank < world_size() && ranks_[static_cast<size_t>(rank)].registered;
+}
+
+void WorkerRegistry::Touch(int rank, TimePoint now) {
+  if (IsRegistered(rank)) ranks_[static_cast<size_t>(rank)].last_heard = now;
+}
+
+void WorkerRegistry::RecordHeartbeat(const Heartbeat& heartbeat, TimePoint now) {
+  if (!IsRegistered(heartbeat.rank())) return;
   Rank& r = ranks_[static_cast<size_t>(heartbeat.rank())];
   r.last_heard = now;
+  r.heard = true;
   r.progress = heartbeat;
 }
 
-void WorkerRegistry::MarkDone(int rank) { ranks_[static_cast<size_t>(rank)].done = true; }
+void WorkerRegistry::MarkDone(int rank) {
+  if (IsRegistered(rank)) ranks_[static_cast<size_t>(rank)].done = true;
+}
 
 std::string WorkerRegistry::Describe(int rank) const {
+  if (!IsRegistered(rank)) return "rank " + std::to_string(rank);
   const Rank& r = ranks_[static_cast<size_t>(rank)];
   return "rank " + std::to_string(rank) + " (host " + r.hostname + ", pid " +
          std::to_string(r.pid) + ")";
@@ -75,61 +102,90 @@ std::string WorkerRegistry::Describe(int rank) const {
 
 void WorkerRegistry::Abort(const std::string& reason) {
   if (aborted()) return;  // the first cause is the one reported
-  abort_reason_ = reason;
-  LOG(ERROR) << "coordinator: aborting the job: " << reason;
+  abort_reason_ = reason.empty() ? "aborted" : reason;
+  LOG(ERROR) << "coordinator: aborting the job: " << abort_reason_;
 }
 
-void WorkerRegistry::ConnectionLost(int rank, const std::string& what) {
-  if (ranks_[static_cast<size_t>(rank)].done) return;
-  Abort(Describe(rank) + " " + what);
+void WorkerRegistry::ConnectionClosed(int rank, const std::string& what) {
+  if (!IsRegistered(rank)) return;
+  Rank& r = ranks_[static_cast<size_t>(rank)];
+  r.connected = false;
+  if (!r.done) Abort(Describe(rank) + " " + what);
 }
 
 void WorkerRegistry::CheckLiveness(TimePoint now) {
-  for (int rank = 0; rank < static_cast<int>(ranks_.size()); ++rank) {
+  for (int rank = 0; rank < world_size(); ++rank) {
     const Rank& r = ranks_[static_cast<size_t>(rank)];
-    if (!r.registered || r.done) continue;
-    double silent = SecondsBetween(r.last_heard, now);
+    if (!r.registered || r.done || !r.connected) continue;
+    const double silent = SecondsBetween(r.last_heard, now);
     if (silent > timeout_seconds_) {
-      Abort(Describe(rank) + " stopped sending heartbeats " + Number(silent) +
-            " s ago (timeout " + Number(timeout_seconds_) + " s; is it stopped or hung?)");
+      Abort(Describe(rank) + " stopped sending heartbeats " + Seconds(silent) + " s ago (timeout " +
+            Seconds(timeout_seconds_) + " s; is it stopped or hung?)");
     }
   }
 }
 
 bool WorkerRegistry::all_done() const {
-  for (const Rank& r : ranks_) {
-    if (!r.done) return false;
-  }
-  return true;
+  return std::all_of(ranks_.begin(), ranks_.end(), [](const Rank& r) { return r.done; });
+}
+
+bool WorkerRegistry::all_disconnected() const {
+  return std::none_of(ranks_.begin(), ranks_.end(), [](const Rank& r) { return r.connected; });
 }
 
 std::string WorkerRegistry::StatusJson(TimePoint now) const {
-  int64_t epoch = 0, step = 0;
-  double loss = 0, examples_per_sec = 0;
-  std::string ranks;
-  for (int rank = 0; rank < static_cast<int>(ranks_.size()); ++rank) {
-    const Rank& r = ranks_[static_cast<size_t>(rank)];
-    if (rank == 0) {
-      epoch = r.progress.epoch();
-      step = r.progress.step();
-      loss = r.progress.loss();
-    }
+  // The job is as far as its slowest reporting rank; loss and accuracy are
+  // over the examples of the ranks in that epoch.
+  int64_t epoch = std::numeric_limits<int64_t>::max(), step = std::numeric_limits<int64_t>::max();
+  double examples_per_sec = 0;
+  bool any = false;
+  for (const Rank& r : ranks_) {
+    if (!r.heard) continue;
+    any = true;
+    epoch = std::min(epoch, r.progress.epoch());
+    step = std::min(step, r.progress.step());
     examples_per_sec += r.progress.examples_per_sec();
+  }
+  if (!any) epoch = step = 0;
+  int64_t examples = 0, correct = 0, in_epoch = 0;
+  double loss_sum = 0, loss_of_ranks = 0;
+  for (const Rank& r : ranks_) {
+    if (!r.heard || r.progress.epoch() != epoch) continue;
+    examples += r.progress.examples();
+    correct += r.progress.correct();
+    loss_sum += r.progress.loss_sum();
+    loss_of_ranks += r.progress.loss();
+    ++in_epoch;
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double loss = examples > 0 ? loss_sum / static_cast<double>(examples)
+                                   : (in_epoch > 0 ? loss_of_ranks / in_epoch : nan);
+  const double accuracy = examples > 0 ? static_cast<double>(correct) / examples : nan;
+
+  std::string ranks;
+  for (int rank = 0; rank < world_size(); ++rank) {
+    const Rank& r = ranks_[static_cast<size_t>(rank)];
     if (!ranks.empty()) ranks += ", ";
     ranks += "{\"rank\": " + std::to_string(rank) +
              ", \"registered\": " + (r.registered ? "true" : "false") +
-             ", \"done\": " + (r.done ? "true" : "false") + ", \"host\": " + JsonString(r.hostname) +
-             ", \"pid\": " + std::to_string(r.pid) + ", \"last_heartbeat_age_seconds\": " +
-             (r.registered ? Number(SecondsBetween(r.last_heard, now)) : "null") +
+             ", \"connected\": " + (r.connected ? "true" : "false") +
+             ", \"done\": " + (r.done ? "true" : "false") +
+             ", \"host\": " + (r.registered ? JsonString(r.hostname) : "null") +
+             ", \"pid\": " + (r.registered ? std::to_string(r.pid) : "null") +
+             ", \"last_heartbeat_age_seconds\": " +
+             (r.registered ? JsonNumber(SecondsBetween(r.last_heard, now)) : "null") +
              ", \"epoch\": " + std::to_string(r.progress.epoch()) +
-             ", \"step\": " + std::to_string(r.progress.step()) + "}";
+             ", \"step\": " + std::to_string(r.progress.step()) +
+             ", \"examples_per_sec\": " + JsonNumber(r.progress.examples_per_sec()) + "}";
   }
   return "{\"epoch\": " + std::to_string(epoch) + ", \"step\": " + std::to_string(step) +
-         ", \"examples_per_sec\": " + Number(examples_per_sec) + ", \"loss\": " + Number(loss) +
-         ", \"world_size\": " + std::to_string(ranks_.size()) +
+         ", \"examples_per_sec\": " + JsonNumber(examples_per_sec) +
+         ", \"loss\": " + JsonNumber(loss) + ", \"accuracy\": " + JsonNumber(accuracy) +
+         ", \"examples\": " + std::to_string(examples) +
+         ", \"world_size\": " + std::to_string(world_size()) +
          ", \"aborted\": " + (aborted() ? "true" : "false") +
          ", \"abort_reason\": " + (aborted() ? JsonString(abort_reason_) : "null") +
-         ", \"last_checkpoint\": null, \"ranks\": [" + ranks + "]}";
+         ", \"ranks\": [" + ranks + "], \"last_checkpoint\": null}";
 }
 
 }  // namespace shardtrain::coordinator

@@ -1,30 +1,15 @@
 #include "coordinator/rpc/coordinator_client.h"
 
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include <boost/asio.hpp>
-#include <chrono>
+#include <algorithm>
 #include <thread>
 
 #include "coordinator/rpc/frame.h"
+#include "coordinator/rpc/socket_io.h"
 
 namespace shardtrain::coordinator {
-
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
 namespace {
-
-// Seconds every read or write may block before the coordinator counts as gone.
-constexpr int kIoTimeoutSeconds = 30;
-
-void SetIoTimeouts(tcp::socket& socket) {
-  timeval tv{kIoTimeoutSeconds, 0};
-  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
 
 std::string Hostname() {
   char name[256] = {};
@@ -32,42 +17,54 @@ std::string Hostname() {
   return name;
 }
 
+// A refusal from the coordinator as a Status with its code.
+Status FromErrorReply(const ErrorReply& error, const std::string& context) {
+  int code = error.code();
+  if (code <= 0 || code > static_cast<int>(StatusCode::kDataLoss)) {
+    code = static_cast<int>(StatusCode::kUnknown);
+  }
+  return Status(static_cast<StatusCode>(code), context + ": " + error.message());
+}
+
 }  // namespace
 
-struct CoordinatorClient::Socket {
-  asio::io_context io;
-  tcp::socket socket{io};
-};
+CoordinatorClient::CoordinatorClient(int fd, std::string peer, int rank)
+    : fd_(fd), peer_(std::move(peer)), rank_(rank), max_message_bytes_(kMaxMessageBytes) {}
 
-CoordinatorClient::CoordinatorClient(std::unique_ptr<Socket> socket, std::string peer)
-    : socket_(std::move(socket)), peer_(std::move(peer)) {}
+CoordinatorClient::~CoordinatorClient() { CloseSocket(fd_); }
 
-CoordinatorClient::~CoordinatorClient() {
-  boost::system::error_code ignored;
-  socket_->socket.close(ignored);
+void CoordinatorClient::set_io_timeout_seconds(double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  io_timeout_seconds_ = seconds;
+}
+
+void CoordinatorClient::set_max_message_bytes(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  max_message_bytes_ = bytes;
 }
 
 StatusOr<std::unique_ptr<CoordinatorClient>> CoordinatorClient::Connect(
     const std::string& host, int port, const std::string& job_token, int rank, int world_size,
     double timeout_seconds) {
   const std::string peer = host + ":" + std::to_string(port);
-  auto socket = std::make_unique<Socket>();
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
-  boost::system::error_code error;
-  tcp::resolver resolver(socket->io);
+  const Deadline deadline = DeadlineAfter(timeout_seconds);
+  int fd = -1;
   while (true) {
-    auto endpoints = resolver.resolve(host, std::to_string(port), error);
-    if (!error) asio::connect(socket->socket, endpoints, error);
-    if (!error) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return UnavailableError("cannot reach the coordinator at " + peer + ": " + error.message() +
-                              "; is it running (rank 0 hosts it, or `shardtrain coordinator`)?");
+    // Each attempt may use at most the time that is left.
+    StatusOr<int> connected = ConnectTcp(host, port, deadline);
+    if (connected.ok()) {
+      fd = *connected;
+      break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return UnavailableError(connected.status().message() + " (tried for " +
+                              std::to_string(static_cast<int>(timeout_seconds)) +
+                              " s); is the coordinator running? (rank 0 hosts it, or start "
+                              "`shardtrain coordinator --listen " + peer + "`)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  SetIoTimeouts(socket->socket);
-  std::unique_ptr<CoordinatorClient> client(new CoordinatorClient(std::move(socket), peer));
+  std::unique_ptr<CoordinatorClient> client(new CoordinatorClient(fd, peer, rank));
   Envelope request;
   RegisterRequest* r = request.mutable_register_request();
   r->set_rank(rank);
@@ -75,63 +72,126 @@ StatusOr<std::unique_ptr<CoordinatorClient>> CoordinatorClient::Connect(
   r->set_job_token(job_token);
   r->set_hostname(Hostname());
   r->set_pid(getpid());
-  ASSIGN_OR_RETURN(Envelope reply, client->Call(request));
-  if (reply.has_error()) {
-    const std::string& message = reply.error().message();
-    if (message.find("token") != std::string::npos) {
-      return PermissionDeniedError("the coordinator at " + peer + " refused rank " +
-                                   std::to_string(rank) + ": " + message +
-                                   " (share the token with --job-token-file)");
+  StatusOr<Envelope> reply = client->Call(request);
+  if (!reply.ok()) {
+    if (reply.status().code() == StatusCode::kUnavailable ||
+        reply.status().code() == StatusCode::kDeadlineExceeded) {
+      return reply.status();
     }
-    return FailedPreconditionError("the coordinator at " + peer + " refused rank " +
-                                   std::to_string(rank) + ": " + message);
+    return Status(reply.status().code(), "the coordinator at " + peer + " refused rank " +
+                                             std::to_string(rank) + ": " +
+                                             reply.status().message());
   }
-  if (!reply.has_register_response()) {
-    return InternalError("the coordinator at " + peer + " answered registration with message " +
-                         std::to_string(reply.body_case()));
+  if (!reply->has_register_response()) {
+    return InternalError("the coordinator at " + peer +
+                         " answered a registration with message type " +
+                         std::to_string(reply->body_case()));
   }
-  client->plan_ = reply.register_response().plan();
+  client->plan_ = reply->register_response().plan();
+  client->heartbeat_timeout_seconds_ = reply->register_response().heartbeat_timeout_seconds();
   return client;
 }
 
 StatusOr<Envelope> CoordinatorClient::Call(const Envelope& request) {
   std::lock_guard<std::mutex> lock(mutex_);
-  boost::system::error_code error;
-  asio::write(socket_->socket, asio::buffer(EncodeFrame(request)), error);
+  if (!broken_.ok()) return broken_;
+  StatusOr<Envelope> reply = CallLocked(request);
+  if (!reply.ok()) {
+    broken_ = reply.status();
+    return reply;
+  }
+  if (reply->has_error()) {
+    if (reply->error().connection_closed()) {
+      broken_ = FromErrorReply(reply->error(), "the coordinator at " + peer_ + " closed the connection");
+    }
+    return FromErrorReply(reply->error(), "the coordinator at " + peer_ + " refused the request");
+  }
+  return reply;
+}
+
+StatusOr<Envelope> CoordinatorClient::CallLocked(const Envelope& request) {
+  const Deadline deadline = DeadlineAfter(io_timeout_seconds_);
+  const std::string frame = EncodeFrame(request);
+  RETURN_IF_ERROR(WriteAll(fd_, frame.data(), frame.size(), deadline, peer_));
   unsigned char header[kFrameHeaderBytes];
-  if (!error) asio::read(socket_->socket, asio::buffer(header), error);
-  if (error) {
-    return UnavailableError("lost the coordinator at " + peer_ + ": " + error.message() +
-                            " (did rank 0 or the coordinator process die?)");
-  }
-  uint32_t length = DecodeFrameLength(header);
-  RETURN_IF_ERROR(CheckFrameLength(length, kDefaultMaxMessageBytes).WithContext(peer_));
+  RETURN_IF_ERROR(ReadExactly(fd_, header, sizeof(header), deadline, peer_));
+  const uint32_t length = DecodeFrameLength(header);
+  RETURN_IF_ERROR(CheckFrameLength(length, max_message_bytes_)
+                      .WithContext("reply from the coordinator at " + peer_));
   std::string body(length, '\0');
-  asio::read(socket_->socket, asio::buffer(body), error);
-  if (error) {
-    return UnavailableError("lost the coordinator at " + peer_ + ": " + error.message());
+  RETURN_IF_ERROR(ReadExactly(fd_, body.data(), body.size(), deadline, peer_));
+  StatusOr<Envelope> reply = DecodeFrameBody(body);
+  if (!reply.ok()) {
+    return DataLossError("reply from the coordinator at " + peer_ + ": " +
+                         reply.status().message());
   }
-  return DecodeFrameBody(body);
+  return reply;
+}
+
+StatusOr<RankAssignment> CoordinatorClient::GetEpochAssignment(int64_t epoch,
+                                                               int64_t start_position) {
+  Envelope request;
+  EpochPlanRequest* r = request.mutable_epoch_plan_request();
+  r->set_rank(rank_);
+  r->set_epoch(epoch);
+  r->set_start_position(start_position);
+  ASSIGN_OR_RETURN(Envelope reply, Call(request));
+  if (!reply.has_epoch_assignment()) {
+    return InternalError("the coordinator at " + peer_ +
+                         " answered an epoch plan request with message type " +
+                         std::to_string(reply.body_case()));
+  }
+  const EpochAssignment& a = reply.epoch_assignment();
+  RankAssignment assignment;
+  assignment.epoch = a.epoch();
+  assignment.first_step = a.first_step();
+  assignment.example_ids.assign(a.example_ids().begin(), a.example_ids().end());
+  assignment.step_counts.assign(a.step_counts().begin(), a.step_counts().end());
+  assignment.step_offsets.assign(a.step_offsets().begin(), a.step_offsets().end());
+  int64_t rows = 0;
+  for (int32_t count : assignment.step_counts) rows += count;
+  if (assignment.step_offsets.size() != assignment.step_counts.size() ||
+      rows != static_cast<int64_t>(assignment.example_ids.size())) {
+    return DataLossError("the coordinator at " + peer_ + " sent an inconsistent plan for epoch " +
+                         std::to_string(epoch) + ": " + std::to_string(rows) + " rows in " +
+                         std::to_string(assignment.step_counts.size()) + " steps but " +
+                         std::to_string(assignment.example_ids.size()) + " example ids");
+  }
+  return assignment;
+}
+
+StatusOr<HeartbeatReply> CoordinatorClient::SendHeartbeat(const HeartbeatInfo& info) {
+  Heartbeat heartbeat;
+  heartbeat.set_epoch(info.epoch);
+  heartbeat.set_step(info.step);
+  heartbeat.set_examples(info.examples);
+  heartbeat.set_loss_sum(info.loss_sum);
+  heartbeat.set_correct(info.correct);
+  heartbeat.set_examples_per_sec(info.examples_per_sec);
+  if (info.examples > 0) heartbeat.set_loss(info.loss_sum / static_cast<double>(info.examples));
+  return SendHeartbeat(heartbeat);
 }
 
 StatusOr<HeartbeatReply> CoordinatorClient::SendHeartbeat(const Heartbeat& heartbeat) {
   Envelope request;
   *request.mutable_heartbeat() = heartbeat;
+  request.mutable_heartbeat()->set_rank(rank_);
   ASSIGN_OR_RETURN(Envelope reply, Call(request));
-  if (reply.has_error()) {
-    return FailedPreconditionError("the coordinator at " + peer_ + " refused a heartbeat: " +
-                                   reply.error().message());
+  if (!reply.has_heartbeat_response()) {
+    return InternalError("the coordinator at " + peer_ +
+                         " answered a heartbeat with message type " +
+                         std::to_string(reply.body_case()));
   }
   return HeartbeatReply{reply.heartbeat_response().abort(), reply.heartbeat_response().reason()};
 }
 
 Status CoordinatorClient::Done() {
   Envelope request;
-  request.mutable_done();
+  request.mutable_done()->set_rank(rank_);
   ASSIGN_OR_RETURN(Envelope reply, Call(request));
-  if (reply.has_error()) {
-    return FailedPreconditionError("the coordinator at " + peer_ + " refused Done: " +
-                                   reply.error().message());
+  if (!reply.has_done_response()) {
+    return InternalError("the coordinator at " + peer_ + " answered Done with message type " +
+                         std::to_string(reply.body_case()));
   }
   return OkStatus();
 }

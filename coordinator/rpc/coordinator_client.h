@@ -1,10 +1,15 @@
-// CoordinatorClient: a worker's connection to the coordinator. Connect()
-// registers the rank and returns the job plan; SendHeartbeat() reports
-// progress and learns whether the job was aborted; Done() says goodbye.
+// CoordinatorClient: a worker's connection to the coordinator (protocol in
+// proto/coordinator.proto, framing in wire_format.h). Connect() registers the
+// rank and learns the job plan; GetEpochAssignment() fetches this rank's part
+// of an epoch; SendHeartbeat() reports progress and learns whether the job was
+// aborted; Done() says goodbye before a clean exit.
 //
-// Blocking I/O with timeouts on every read and write, so a dead coordinator
-// is an Unavailable error naming it, never a hang. Thread-safe: each request
-// and its reply hold a mutex.
+// Blocking POSIX I/O where every read and write has a deadline (default 30 s),
+// so a dead or hung coordinator becomes an Unavailable / DeadlineExceeded
+// error naming it, never a hang. After an I/O error the connection is broken
+// and every later call returns that error. Thread-safe: each request and its
+// reply hold a mutex (a heartbeat thread and the training loop may share one
+// client).
 #pragma once
 
 #include <cstdint>
@@ -13,40 +18,81 @@
 #include <string>
 
 #include "common/status.h"
+#include "coordinator/shard_planner.h"
 #include "proto/coordinator.pb.h"
 
 namespace shardtrain::coordinator {
 
+// What a rank reports in a heartbeat (its rank is the client's).
+struct HeartbeatInfo {
+  int64_t epoch = 0;
+  int64_t step = 0;             // global optimizer step
+  int64_t examples = 0;         // examples trained on in this epoch so far
+  double loss_sum = 0;          // sum of their losses
+  int64_t correct = 0;          // how many were classified correctly
+  double examples_per_sec = 0;
+};
+
 struct HeartbeatReply {
-  bool abort = false;
+  bool abort = false;  // the job is aborted: exit with `reason`
   std::string reason;
 };
 
 class CoordinatorClient {
  public:
-  // Connects to host:port (retrying until `timeout_seconds`: the coordinator
-  // may still be starting) and registers `rank`. PermissionDenied when the
-  // coordinator refuses the token; FailedPrecondition for other refusals.
+  // Connects to host:port, retrying until `timeout_seconds` have passed (rank
+  // 0 may start the coordinator a little later), then registers `rank`.
+  // Unavailable "cannot reach the coordinator at H:P ...; is the coordinator
+  // running?" after the timeout; a refused registration carries the
+  // coordinator's code (PermissionDenied for the token, AlreadyExists for a
+  // rank registered twice, InvalidArgument for a rank outside the job,
+  // FailedPrecondition for a different world size) and its reason.
   static StatusOr<std::unique_ptr<CoordinatorClient>> Connect(const std::string& host, int port,
                                                               const std::string& job_token,
                                                               int rank, int world_size,
                                                               double timeout_seconds);
   ~CoordinatorClient();
+  CoordinatorClient(const CoordinatorClient&) = delete;
+  CoordinatorClient& operator=(const CoordinatorClient&) = delete;
 
+  // The job plan from the registration reply.
   const JobPlan& plan() const { return plan_; }
+  int rank() const { return rank_; }
+  // The coordinator's heartbeat timeout (heartbeat well within it).
+  double heartbeat_timeout_seconds() const { return heartbeat_timeout_seconds_; }
+  // "host:port".
+  const std::string& peer() const { return peer_; }
+
+  // Deadline of each later read or write (default 30 s).
+  void set_io_timeout_seconds(double seconds);
+  // Largest reply accepted (default kMaxMessageBytes).
+  void set_max_message_bytes(size_t bytes);
+
+  // This rank's examples of `epoch` from `start_position` (a multiple of the
+  // global batch). Aborted when the job was aborted.
+  StatusOr<RankAssignment> GetEpochAssignment(int64_t epoch, int64_t start_position);
+  // Reports progress; the reply says whether the job was aborted.
+  StatusOr<HeartbeatReply> SendHeartbeat(const HeartbeatInfo& info);
+  // The same with a Heartbeat message (its rank is replaced by this client's).
   StatusOr<HeartbeatReply> SendHeartbeat(const Heartbeat& heartbeat);
+  // Tells the coordinator this rank finished; its disconnect is then expected.
   Status Done();
 
-  struct Socket;
-
  private:
-  CoordinatorClient(std::unique_ptr<Socket> socket, std::string peer);
+  CoordinatorClient(int fd, std::string peer, int rank);
+  // One request and its reply; an ErrorReply becomes a Status.
   StatusOr<Envelope> Call(const Envelope& request);
+  StatusOr<Envelope> CallLocked(const Envelope& request);
 
   std::mutex mutex_;
-  std::unique_ptr<Socket> socket_;
+  int fd_;
   std::string peer_;  // "host:port", for messages
+  int rank_;
+  double io_timeout_seconds_ = 30;
+  size_t max_message_bytes_;
+  Status broken_;  // the first I/O error; every later call returns it
   JobPlan plan_;
+  double heartbeat_timeout_seconds_ = 0;
 };
 
 }  // namespace shardtrain::coordinator

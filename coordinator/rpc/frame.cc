@@ -2,12 +2,17 @@
 
 namespace shardtrain::coordinator {
 
+std::string EncodeFrameHeader(uint32_t length) {
+  std::string header(kFrameHeaderBytes, '\0');
+  for (size_t i = 0; i < kFrameHeaderBytes; ++i) {
+    header[i] = static_cast<char>((length >> (8 * i)) & 0xFF);
+  }
+  return header;
+}
+
 std::string EncodeFrame(const Envelope& message) {
   std::string body = message.SerializeAsString();
-  const uint32_t n = static_cast<uint32_t>(body.size());
-  std::string frame(kFrameHeaderBytes, '\0');
-  for (size_t i = 0; i < kFrameHeaderBytes; ++i) frame[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
-  return frame + body;
+  return EncodeFrameHeader(static_cast<uint32_t>(body.size())) + body;
 }
 
 uint32_t DecodeFrameLength(const unsigned char header[kFrameHeaderBytes]) {
@@ -18,7 +23,8 @@ uint32_t DecodeFrameLength(const unsigned char header[kFrameHeaderBytes]) {
 Status CheckFrameLength(uint32_t length, size_t max_bytes) {
   if (length <= max_bytes) return OkStatus();
   return InvalidArgumentError("message of " + std::to_string(length) +
-                              " bytes exceeds the maximum of " + std::to_string(max_bytes));
+                              " bytes exceeds the maximum of " + std::to_string(max_bytes) +
+                              " bytes");
 }
 
 StatusOr<Envelope> DecodeFrameBody(const std::string& body) {
@@ -28,7 +34,7 @@ StatusOr<Envelope> DecodeFrameBody(const std::string& body) {
                                 " bytes that do not parse as a coordinator Envelope");
   }
   if (message.body_case() == Envelope::BODY_NOT_SET) {
-    return InvalidArgumentError("malformed message: an Envelope with no body");
+    return InvalidArgumentError("malformed message: an Envelope with no message set");
   }
   return message;
 }

@@ -1,22 +1,26 @@
-// The coordinator service on loopback: registration and the job plan,
-// heartbeats and /status, aborts naming a silent or vanished rank, and
-// rejection of malformed, oversized and unauthenticated peers while the job
-// keeps being served.
+// The coordinator service and client on loopback, in one process:
+// registration and the job plan, epoch assignments equal to the pure planner's,
+// heartbeats aggregated into GET /status, aborts naming a silent or vanished
+// rank, rejection of garbage, oversized and unauthenticated peers while the
+// job keeps being served, and client deadlines. Every socket read in here has
+// a deadline, so a broken server fails the test instead of hanging it.
 #include "coordinator/coordinator.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
-#include <boost/asio.hpp>
 #include <chrono>
 #include <thread>
 
 #include "coordinator/rpc/coordinator_client.h"
+#include "coordinator/rpc/frame.h"
+#include "coordinator/rpc/socket_io.h"
+#include "coordinator/shard_planner.h"
 
 namespace shardtrain::coordinator {
 namespace {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+constexpr char kToken[] = "secret";
 
 CoordinatorOptions Options(int world, double timeout = 60) {
   CoordinatorOptions o;
@@ -24,84 +28,123 @@ CoordinatorOptions Options(int world, double timeout = 60) {
   o.heartbeat_timeout_seconds = timeout;
   o.seed = 7;
   o.global_batch = 64;
-  o.shard_sizes = {100, 50};
-  o.job_token = "secret";
+  o.shard_sizes = {100, 50, 33};
+  o.job_token = kToken;
   return o;
 }
 
 std::unique_ptr<CoordinatorClient> MustConnect(const Coordinator& c, int rank, int world) {
-  auto client = CoordinatorClient::Connect("127.0.0.1", c.port(), "secret", rank, world, 5);
+  auto client = CoordinatorClient::Connect("127.0.0.1", c.port(), kToken, rank, world, 5);
   EXPECT_TRUE(client.ok()) << client.status();
   return client.ok() ? std::move(*client) : nullptr;
 }
 
-// Sends raw bytes on a fresh connection; returns true if the server closed it.
-bool ServerClosesAfter(int port, const std::string& bytes) {
-  asio::io_context io;
-  tcp::socket socket(io);
-  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  asio::write(socket, asio::buffer(bytes));
-  char buffer[256];
-  boost::system::error_code error;
-  // Drain whatever reply comes until the server closes (eof) or 5 s pass.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < deadline) {
-    socket.read_some(asio::buffer(buffer), error);
-    if (error) return error == asio::error::eof || error == asio::error::connection_reset;
-  }
-  return false;
+// "rank R (host H, pid P)" for this process.
+std::string Me(int rank) {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return "rank " + std::to_string(rank) + " (host " + host + ", pid " + std::to_string(getpid()) +
+         ")";
 }
 
-std::string HttpGet(int port, const std::string& path) {
-  asio::io_context io;
-  tcp::socket socket(io);
-  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-  asio::write(socket, asio::buffer("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"));
-  std::string response;
-  char buffer[4096];
-  boost::system::error_code error;
-  while (!error) {
-    size_t n = socket.read_some(asio::buffer(buffer), error);
-    response.append(buffer, n);
+// What the server sends on a fresh connection after `bytes`, until it closes
+// the connection. False if it keeps it open for 5 s.
+bool ServerClosesAfter(int port, const std::string& bytes, std::string* received = nullptr) {
+  const Deadline deadline = DeadlineAfter(5);
+  StatusOr<int> fd = ConnectTcp("127.0.0.1", port, deadline);
+  if (!fd.ok()) return false;
+  const std::string peer = "127.0.0.1:" + std::to_string(port);
+  Status written = WriteAll(*fd, bytes.data(), bytes.size(), deadline, peer);
+  std::string data;
+  Status read;
+  while (written.ok() && read.ok()) {
+    char c;
+    read = ReadExactly(*fd, &c, 1, deadline, peer);
+    if (read.ok()) data += c;
   }
+  CloseSocket(*fd);
+  if (received != nullptr) *received = data;
+  return !written.ok() || read.code() == StatusCode::kUnavailable;
+}
+
+// A GET request's whole response (the server closes after it).
+std::string HttpGet(int port, const std::string& path) {
+  std::string response;
+  EXPECT_TRUE(ServerClosesAfter(port, "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n", &response));
   return response;
 }
 
-TEST(CoordinatorTest, RegistersRanksAndServesThePlanAndStatus) {
+TEST(CoordinatorTest, RegistersRanksAndServesThePlanAssignmentsAndStatus) {
   auto c = Coordinator::Start(Options(2));
   ASSERT_TRUE(c.ok()) << c.status();
   auto r0 = MustConnect(**c, 0, 2);
   auto r1 = MustConnect(**c, 1, 2);
   ASSERT_TRUE(r0 && r1);
   EXPECT_EQ(r1->plan().seed(), 7u);
+  EXPECT_TRUE(r1->plan().shuffle());
   EXPECT_EQ(r1->plan().global_batch(), 64);
-  ASSERT_EQ(r1->plan().shard_sizes_size(), 2);
+  ASSERT_EQ(r1->plan().shard_sizes_size(), 3);
   EXPECT_EQ(r1->plan().shard_sizes(1), 50);
+  EXPECT_EQ(r1->heartbeat_timeout_seconds(), 60);
 
-  Heartbeat h;
-  h.set_rank(0);
-  h.set_epoch(2);
-  h.set_step(99);
-  h.set_loss(0.5);
-  h.set_examples_per_sec(1000);
-  auto reply = r0->SendHeartbeat(h);
+  // Assignments are the pure planner's, for a fresh epoch and a resumed one.
+  const std::vector<int64_t> shards = {100, 50, 33};
+  for (int64_t start : {0, 64, 128}) {
+    for (int rank = 0; rank < 2; ++rank) {
+      CoordinatorClient& client = rank == 0 ? *r0 : *r1;
+      StatusOr<RankAssignment> got = client.GetEpochAssignment(3, start);
+      ASSERT_TRUE(got.ok()) << got.status();
+      RankAssignment want = AssignEpoch(7, 3, shards, true, 64, start, rank, 2);
+      EXPECT_EQ(got->epoch, 3);
+      EXPECT_EQ(got->first_step, start / 64);
+      EXPECT_EQ(got->example_ids, want.example_ids) << "rank " << rank << " start " << start;
+      EXPECT_EQ(got->step_counts, want.step_counts);
+      EXPECT_EQ(got->step_offsets, want.step_offsets);
+    }
+  }
+  // A bad position is refused, and the connection stays usable.
+  StatusOr<RankAssignment> bad = r0->GetEpochAssignment(0, 10);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("a multiple of the global batch 64 within [0, 183]"),
+            std::string::npos)
+      << bad.status();
+
+  HeartbeatInfo info0{/*epoch=*/2, /*step=*/99, /*examples=*/100, /*loss_sum=*/50,
+                      /*correct=*/90, /*examples_per_sec=*/1000};
+  HeartbeatInfo info1{2, 98, 100, 30, 70, 500};
+  auto reply = r0->SendHeartbeat(info0);
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_FALSE(reply->abort);
+  EXPECT_EQ(reply->reason, "");
+  ASSERT_TRUE(r1->SendHeartbeat(info1).ok());
 
-  std::string status = HttpGet((*c)->http_port(), "/status");
-  EXPECT_NE(status.find("200 OK"), std::string::npos) << status;
-  EXPECT_NE(status.find("\"epoch\": 2, \"step\": 99"), std::string::npos) << status;
-  EXPECT_NE(status.find("\"world_size\": 2"), std::string::npos);
+  const std::string status = HttpGet((*c)->http_port(), "/status");
+  EXPECT_EQ(status.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << status;
+  EXPECT_NE(status.find("Content-Type: application/json"), std::string::npos) << status;
+  EXPECT_NE(status.find("{\"epoch\": 2, \"step\": 98, \"examples_per_sec\": 1500, \"loss\": 0.4, "
+                        "\"accuracy\": 0.8, \"examples\": 200, \"world_size\": 2, "
+                        "\"aborted\": false, \"abort_reason\": null, \"ranks\": [{\"rank\": 0"),
+            std::string::npos)
+      << status;
   EXPECT_NE(status.find("\"last_heartbeat_age_seconds\": "), std::string::npos);
-  EXPECT_NE(status.find("\"aborted\": false"), std::string::npos);
-  EXPECT_NE(HttpGet((*c)->http_port(), "/nope").find("404 Not Found"), std::string::npos);
+  EXPECT_NE(status.find("\"last_checkpoint\": null}"), std::string::npos);
+  // A second request is served too.
+  EXPECT_EQ(HttpGet((*c)->http_port(), "/status").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  const std::string missing = HttpGet((*c)->http_port(), "/nope");
+  EXPECT_EQ(missing.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u) << missing;
+  EXPECT_NE(missing.find("{\"error\": \"not found; the only endpoint is GET /status\"}"),
+            std::string::npos);
 
   EXPECT_TRUE(r0->Done().ok());
   EXPECT_TRUE(r1->Done().ok());
   r0.reset();
   r1.reset();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (int i = 0; i < 50 && !(*c)->all_disconnected(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_TRUE((*c)->all_done());
+  EXPECT_TRUE((*c)->all_disconnected());
   EXPECT_FALSE((*c)->aborted()) << (*c)->abort_reason();
 }
 
@@ -110,19 +153,29 @@ TEST(CoordinatorTest, SilentRankAbortsTheJobNamingIt) {
   ASSERT_TRUE(c.ok());
   auto r0 = MustConnect(**c, 0, 2);
   auto r1 = MustConnect(**c, 1, 2);
-  Heartbeat h;
-  h.set_rank(0);
+  ASSERT_TRUE(r0 && r1);
   HeartbeatReply last;
-  for (int i = 0; i < 20 && !last.abort; ++i) {  // rank 0 keeps beating, rank 1 is silent
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    auto reply = r0->SendHeartbeat(h);
-    ASSERT_TRUE(reply.ok());
+  for (int i = 0; i < 30 && !last.abort; ++i) {  // rank 0 keeps beating, rank 1 is silent
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto reply = r0->SendHeartbeat(HeartbeatInfo{});
+    ASSERT_TRUE(reply.ok()) << reply.status();
     last = *reply;
   }
   ASSERT_TRUE(last.abort);
-  EXPECT_NE(last.reason.find("rank 1 (host "), std::string::npos) << last.reason;
-  EXPECT_NE(last.reason.find("stopped sending heartbeats"), std::string::npos) << last.reason;
+  const std::string prefix = Me(1) + " stopped sending heartbeats ";
+  EXPECT_EQ(last.reason.rfind(prefix, 0), 0u) << last.reason;
+  const std::string suffix = " s ago (timeout 0.5 s; is it stopped or hung?)";
+  ASSERT_GT(last.reason.size(), suffix.size());
+  EXPECT_EQ(last.reason.substr(last.reason.size() - suffix.size()), suffix) << last.reason;
   EXPECT_TRUE((*c)->aborted());
+  EXPECT_EQ((*c)->abort_reason(), last.reason);
+  // Once aborted, plans are refused with the reason.
+  StatusOr<RankAssignment> plan = r0->GetEpochAssignment(0, 0);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kAborted);
+  EXPECT_NE(plan.status().message().find("the job was aborted: " + prefix), std::string::npos);
+  EXPECT_NE((*c)->StatusJson().find("\"aborted\": true, \"abort_reason\": \"" + prefix),
+            std::string::npos);
 }
 
 TEST(CoordinatorTest, VanishedRankAbortsTheJobNamingIt) {
@@ -130,66 +183,200 @@ TEST(CoordinatorTest, VanishedRankAbortsTheJobNamingIt) {
   ASSERT_TRUE(c.ok());
   auto r0 = MustConnect(**c, 0, 2);
   auto r1 = MustConnect(**c, 1, 2);
+  ASSERT_TRUE(r0 && r1);
   r1.reset();  // closes the connection without Done, as a killed process would
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  Heartbeat h;
-  h.set_rank(0);
-  auto reply = r0->SendHeartbeat(h);
+  for (int i = 0; i < 100 && !(*c)->aborted(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto reply = r0->SendHeartbeat(HeartbeatInfo{});
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_TRUE(reply->abort);
+  EXPECT_EQ(reply->reason, Me(1) + " disconnected (process died?)");
+  EXPECT_EQ((*c)->abort_reason(), Me(1) + " disconnected (process died?)");
+}
+
+TEST(CoordinatorTest, HostCanAbortTheJob) {
+  auto c = Coordinator::Start(Options(1));
+  ASSERT_TRUE(c.ok());
+  auto r0 = MustConnect(**c, 0, 1);
+  ASSERT_TRUE(r0);
+  (*c)->Abort("rank 0 failed: disk full");
+  (*c)->Abort("a later reason");
+  auto reply = r0->SendHeartbeat(HeartbeatInfo{});
   ASSERT_TRUE(reply.ok());
   EXPECT_TRUE(reply->abort);
-  EXPECT_NE(reply->reason.find("rank 1 (host "), std::string::npos) << reply->reason;
-  EXPECT_NE(reply->reason.find("disconnected (process died?)"), std::string::npos);
+  EXPECT_EQ(reply->reason, "rank 0 failed: disk full");
 }
 
 TEST(CoordinatorTest, RejectsBadPeersAndKeepsServingTheJob) {
-  auto c = Coordinator::Start(Options(2));
+  CoordinatorOptions options = Options(2);
+  options.max_message_bytes = 4096;
+  auto c = Coordinator::Start(options);
   ASSERT_TRUE(c.ok());
   auto r0 = MustConnect(**c, 0, 2);
   ASSERT_TRUE(r0);
   const int port = (*c)->port();
+  std::string received;
+  // Garbage: its first 4 bytes read as a length of ~1.9 GB; closed, no reply.
+  EXPECT_TRUE(ServerClosesAfter(port, "this is not a frame at all\r\n", &received));
+  EXPECT_EQ(received, "");
   // Malformed: a 5-byte body that is not an Envelope.
-  EXPECT_TRUE(ServerClosesAfter(port, std::string("\x05\x00\x00\x00", 4) + "\xff\xff\xff\xff\xff"));
-  // Oversized: a length of 1 GiB, closed before any body is read.
-  EXPECT_TRUE(ServerClosesAfter(port, std::string("\x00\x00\x00\x40", 4)));
-  // Unauthenticated: a registration with the wrong token.
-  auto intruder = CoordinatorClient::Connect("127.0.0.1", port, "guess", 1, 2, 5);
-  ASSERT_FALSE(intruder.ok());
-  EXPECT_EQ(intruder.status().code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(intruder.status().message().find("wrong or missing job token"), std::string::npos);
-  // A rank claimed twice is refused too.
-  auto twin = CoordinatorClient::Connect("127.0.0.1", port, "secret", 0, 2, 5);
+  EXPECT_TRUE(ServerClosesAfter(port, EncodeFrameHeader(5) + "\xff\xff\xff\xff\xff", &received));
+  EXPECT_EQ(received, "");
+  // Oversized: a length of 1 GiB, closed before any body is sent or read.
+  EXPECT_TRUE(ServerClosesAfter(port, EncodeFrameHeader(1u << 30), &received));
+  EXPECT_EQ(received, "");
+  // Just over this coordinator's configured maximum.
+  EXPECT_TRUE(ServerClosesAfter(port, EncodeFrameHeader(4097), &received));
+  // A reply instead of a request.
+  Envelope not_a_request;
+  not_a_request.mutable_done_response();
+  EXPECT_TRUE(ServerClosesAfter(port, EncodeFrame(not_a_request), &received));
+  // Unauthenticated, on a raw socket: an ErrorReply, then the connection closes.
+  Envelope intrusion;
+  intrusion.mutable_register_request()->set_rank(1);
+  intrusion.mutable_register_request()->set_world_size(2);
+  intrusion.mutable_register_request()->set_job_token("guess");
+  ASSERT_TRUE(ServerClosesAfter(port, EncodeFrame(intrusion), &received));
+  ASSERT_GE(received.size(), kFrameHeaderBytes);
+  StatusOr<Envelope> refusal = DecodeFrameBody(received.substr(kFrameHeaderBytes));
+  ASSERT_TRUE(refusal.ok()) << refusal.status();
+  EXPECT_EQ(refusal->error().code(), static_cast<int>(StatusCode::kPermissionDenied));
+  EXPECT_EQ(refusal->error().message(), "wrong or missing job token");
+  EXPECT_TRUE(refusal->error().connection_closed());
+  // Unauthenticated through the client: wrong and missing tokens.
+  for (const char* token : {"guess", ""}) {
+    auto intruder = CoordinatorClient::Connect("127.0.0.1", port, token, 1, 2, 5);
+    ASSERT_FALSE(intruder.ok());
+    EXPECT_EQ(intruder.status(),
+              PermissionDeniedError("the coordinator at 127.0.0.1:" + std::to_string(port) +
+                                    " refused rank 1: the coordinator at 127.0.0.1:" +
+                                    std::to_string(port) +
+                                    " refused the request: wrong or missing job token"));
+  }
+  // A rank claimed twice, a rank outside the job, a different world size.
+  auto twin = CoordinatorClient::Connect("127.0.0.1", port, kToken, 0, 2, 5);
   ASSERT_FALSE(twin.ok());
-  EXPECT_NE(twin.status().message().find("rank 0 is already registered"), std::string::npos);
+  EXPECT_EQ(twin.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(twin.status().message().find("rank 0 is already registered by " + Me(0) +
+                                         "; two processes claim the same rank"),
+            std::string::npos)
+      << twin.status();
+  auto outside = CoordinatorClient::Connect("127.0.0.1", port, kToken, 2, 2, 5);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(outside.status().message().find("rank 2 is outside the job's ranks [0, 2)"),
+            std::string::npos);
+  auto wrong_world = CoordinatorClient::Connect("127.0.0.1", port, kToken, 1, 3, 5);
+  ASSERT_FALSE(wrong_world.ok());
+  EXPECT_EQ(wrong_world.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(wrong_world.status().message().find("world size 3 but the job has 2 ranks"),
+            std::string::npos);
 
-  // The job is unharmed: rank 1 registers, rank 0's heartbeats still answer.
+  // The job is unharmed: rank 1 registers, both get answers.
   auto r1 = MustConnect(**c, 1, 2);
   ASSERT_TRUE(r1);
-  Heartbeat h;
-  h.set_rank(0);
-  auto reply = r0->SendHeartbeat(h);
+  auto reply = r0->SendHeartbeat(HeartbeatInfo{});
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_FALSE(reply->abort) << reply->reason;
-  EXPECT_FALSE((*c)->aborted());
+  StatusOr<RankAssignment> plan = r1->GetEpochAssignment(0, 0);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->example_ids, AssignEpoch(7, 0, {100, 50, 33}, true, 64, 0, 1, 2).example_ids);
+  EXPECT_FALSE((*c)->aborted()) << (*c)->abort_reason();
+  EXPECT_TRUE(r0->Done().ok());
+  EXPECT_TRUE(r1->Done().ok());
 }
 
-TEST(CoordinatorTest, NonLoopbackNeedsAToken) {
+TEST(CoordinatorTest, OptionsAreChecked) {
   CoordinatorOptions o = Options(1);
   o.host = "0.0.0.0";
   o.job_token.clear();
   auto c = Coordinator::Start(o);
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(c.status().message().find("requires a job token"), std::string::npos);
+  EXPECT_EQ(c.status(), InvalidArgumentError("coordinator: listening on 0.0.0.0 (not loopback) "
+                                             "requires a job token; pass --job-token-file"));
+  o.job_token = "t";
+  o.host = "not an address";
+  EXPECT_EQ(Coordinator::Start(o).status().code(), StatusCode::kInvalidArgument);
+  o = Options(0);
+  EXPECT_EQ(Coordinator::Start(o).status().code(), StatusCode::kInvalidArgument);
+  o = Options(1, /*timeout=*/0);
+  EXPECT_EQ(Coordinator::Start(o).status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackHost("127.3.0.1"));
+  EXPECT_TRUE(IsLoopbackHost("::1"));
   EXPECT_TRUE(IsLoopbackHost("localhost"));
   EXPECT_FALSE(IsLoopbackHost("10.1.2.3"));
+  EXPECT_FALSE(IsLoopbackHost("0.0.0.0"));
+  // No HTTP endpoint when asked for none.
+  o = Options(1);
+  o.http_port = -1;
+  auto quiet = Coordinator::Start(o);
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_EQ((*quiet)->http_port(), -1);
+  EXPECT_GT((*quiet)->port(), 0);
 }
 
 TEST(CoordinatorClientTest, UnreachableCoordinatorIsUnavailableNamingIt) {
+  const auto start = std::chrono::steady_clock::now();
   auto client = CoordinatorClient::Connect("127.0.0.1", 1, "", 0, 1, 0.3);
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(client.status().message().find("127.0.0.1:1"), std::string::npos);
+  EXPECT_NE(client.status().message().find("cannot connect to 127.0.0.1:1"), std::string::npos)
+      << client.status();
+  EXPECT_NE(client.status().message().find("is the coordinator running?"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+TEST(CoordinatorClientTest, WaitsForACoordinatorThatStartsLate) {
+  // Find a free port, then start the coordinator on it after the client began.
+  int port = 0;
+  {
+    auto probe = Coordinator::Start(Options(1));
+    ASSERT_TRUE(probe.ok());
+    port = (*probe)->port();
+  }
+  std::unique_ptr<Coordinator> late;
+  std::thread starter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CoordinatorOptions o = Options(1);
+    o.port = port;
+    auto started = Coordinator::Start(o);
+    if (started.ok()) late = std::move(*started);
+  });
+  auto client = CoordinatorClient::Connect("127.0.0.1", port, kToken, 0, 1, 5);
+  starter.join();
+  ASSERT_TRUE(late != nullptr);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE((*client)->Done().ok());
+}
+
+TEST(CoordinatorClientTest, HungOrDeadCoordinatorIsAnErrorNotAHang) {
+  auto c = Coordinator::Start(Options(1));
+  ASSERT_TRUE(c.ok());
+  auto r0 = MustConnect(**c, 0, 1);
+  ASSERT_TRUE(r0);
+  const std::string peer = "127.0.0.1:" + std::to_string((*c)->port());
+  (*c)->Stop();  // stops answering; connections stay open
+  r0->set_io_timeout_seconds(0.3);
+  const auto start = std::chrono::steady_clock::now();
+  auto hung = r0->SendHeartbeat(HeartbeatInfo{});
+  ASSERT_FALSE(hung.ok());
+  EXPECT_EQ(hung.status(), DeadlineExceededError("timed out reading from the coordinator at " + peer));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  // The connection is out of step now: later calls report the same error.
+  EXPECT_EQ(r0->Done(), hung.status());
+
+  auto c2 = Coordinator::Start(Options(1));
+  ASSERT_TRUE(c2.ok());
+  auto r = MustConnect(**c2, 0, 1);
+  ASSERT_TRUE(r);
+  const std::string peer2 = "127.0.0.1:" + std::to_string((*c2)->port());
+  c2->reset();  // the coordinator process is gone
+  auto dead = r->SendHeartbeat(HeartbeatInfo{});
+  ASSERT_FALSE(dead.ok());
+  EXPECT_EQ(dead.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(dead.status().message().find(peer2), std::string::npos) << dead.status();
 }
 
 }  // namespace
