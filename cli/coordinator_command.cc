@@ -101,7 +101,14 @@ Status RunCoordinator(const std::vector<std::string>& args) {
   while (!coordinator->all_done() && !coordinator->aborted()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (coordinator->aborted()) return AbortedError("job aborted: " + coordinator->abort_reason());
+  if (coordinator->aborted()) {
+    // Keep answering a little longer, so every rank learns the reason from a
+    // heartbeat reply instead of only seeing the coordinator vanish.
+    for (int i = 0; i < 100 && !coordinator->all_disconnected(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return AbortedError("job aborted: " + coordinator->abort_reason());
+  }
   std::cout << "all " << options.world_size << " ranks finished" << std::endl;
   return OkStatus();
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "coordinator/rpc/frame.h"
@@ -57,8 +58,9 @@ StatusOr<std::unique_ptr<CoordinatorClient>> CoordinatorClient::Connect(
       break;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return UnavailableError(connected.status().message() + " (tried for " +
-                              std::to_string(static_cast<int>(timeout_seconds)) +
+      char tried[32];
+      std::snprintf(tried, sizeof(tried), "%.3g", timeout_seconds);
+      return UnavailableError(connected.status().message() + " (tried for " + tried +
                               " s); is the coordinator running? (rank 0 hosts it, or start "
                               "`shardtrain coordinator --listen " + peer + "`)");
     }
