@@ -17,4 +17,22 @@ args=(--mpirun-version "$(mpirun --version 2>/dev/null | head -1)")
 [ -n "${MAX_BYTES:-}" ] && args+=(--max-bytes "$MAX_BYTES")
 [ -n "${BUCKET_BYTES:-}" ] && args+=(--bucket-bytes "$BUCKET_BYTES")
 [ -n "${SECONDS_PER_SIZE:-}" ] && args+=(--seconds-per-size "$SECONDS_PER_SIZE")
-exec "${launcher[@]}" "$bench" "${args[@]}"
+"${launcher[@]}" "$bench" "${args[@]}"
+
+# Training throughput of the reference model, 1 rank vs 2 ranks (same global
+# batch 32, one epoch of Fashion-MNIST each, MPI allreduce of the gradients).
+[ "${SKIP_TRAINING:-0}" = 1 ] && exit 0
+shardtrain=${BUILD:-build}/bin/shardtrain
+data=${DATA:-data/fashion_mnist}
+if [ ! -f "$data/test-00003-of-00004.tfrecord" ]; then
+  "$shardtrain" data prepare --dataset fashion_mnist --output "$data" --num-shards 4 >/dev/null
+fi
+echo
+echo "| ranks | training examples/s (epoch 1, batch 32) |"
+echo "|---:|---:|"
+for n in 1 2; do
+  out=$(mpirun -np "$n" $([ "$(id -u)" -eq 0 ] && echo --allow-run-as-root) \
+        "$shardtrain" train configs/fashion_mlp.textproto --data "$data" --epochs 1 \
+        --run-dir "$(mktemp -d)" --verbose 2)
+  echo "| $n | $(sed -n 's/.* - \([0-9]*\) examples\/s$/\1/p' <<<"$out") |"
+done
