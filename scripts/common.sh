@@ -8,6 +8,7 @@ SHARDTRAIN_PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev
   zlib1g-dev                 # gzip idx files
+  libsnappy-dev              # Snappy blocks in TensorFlow table files
   libboost-dev               # Asio/Beast: the coordinator's TCP and HTTP
   libopenmpi-dev openmpi-bin # MPI data plane, mpirun
   dataset-fashion-mnist      # /usr/share/datasets/fashion-mnist
