@@ -27,14 +27,21 @@ Status JobMonitor::OnBatchEnd(const callbacks::BatchEnd& batch) {
   progress_.set_epoch(batch.epoch);
   progress_.set_step(progress_.step() + 1);
   progress_.set_loss(batch.loss);
-  progress_.set_examples_per_sec(batch.examples_per_sec);
+  // The trainer's figures are already global (reduced over ranks) and the
+  // coordinator sums ranks' counts, so only rank 0 reports them.
+  if (rank_ == 0) {
+    progress_.set_examples_per_sec(batch.examples_per_sec);
+    progress_.set_examples(batch.examples);
+    progress_.set_loss_sum(batch.loss * static_cast<double>(batch.examples));
+    progress_.set_correct(static_cast<int64_t>(batch.accuracy * static_cast<double>(batch.examples) + 0.5));
+  }
   return OkStatus();
 }
 
 Status JobMonitor::OnEpochEnd(const callbacks::EpochEnd& epoch) {
   std::lock_guard<std::mutex> lock(mutex_);
   progress_.set_step(epoch.step);
-  progress_.set_examples_per_sec(epoch.examples_per_sec);
+  if (rank_ == 0) progress_.set_examples_per_sec(epoch.examples_per_sec);
   return OkStatus();
 }
 

@@ -4,7 +4,9 @@
 // monitor prints the reason and ends this process with exit code 1, so no rank
 // waits forever in a collective with a dead peer (mpirun then ends the rest).
 //
-// As a Callback it records progress at every batch. Thread-safe.
+// As a Callback it records progress at every batch; rank 0 reports the job's
+// global totals (the trainer reduces them), other ranks only liveness and step.
+// Thread-safe.
 #pragma once
 
 #include <atomic>

@@ -193,7 +193,8 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
                                 loss_sum / static_cast<double>(seen),
                                 static_cast<double>(correct) / static_cast<double>(seen),
                                 seconds,
-                                static_cast<double>(seen) / seconds};
+                                static_cast<double>(seen) / seconds,
+                                seen};
       for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
     }
     double train_seconds = Seconds(epoch_start);

@@ -30,6 +30,7 @@ struct BatchEnd {
   double accuracy = 0;        // running mean over the epoch so far
   double seconds = 0;         // since the epoch began
   double examples_per_sec = 0;  // global, over the epoch so far
+  int64_t examples = 0;         // global examples trained on in the epoch so far
 };
 
 struct EpochEnd {
