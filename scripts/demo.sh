@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end: install, build, prepare Fashion-MNIST shards, train
 # the Keras tutorial MLP (configs/fashion_mlp.textproto), print test accuracy.
+# Then the same model data-parallel on 2 MPI ranks for one epoch.
 # Environment: EPOCHS (default 10), RUN_DIR (default runs/demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +19,9 @@ fi
 echo "== training the reference model (Dense 512 relu -> Dropout 0.2 -> Dense 10, Adam, batch 32)"
 build/bin/shardtrain train configs/fashion_mlp.textproto --data "$data" \
   --epochs "${EPOCHS:-10}" --run-dir "${RUN_DIR:-runs/demo}" --verbose 2
+
+echo "== the same model data-parallel on 2 MPI ranks (mpirun -np 2, 1 epoch, global batch 32)"
+mpi_flags=()
+[ "$(id -u)" -eq 0 ] && mpi_flags+=(--allow-run-as-root)
+mpirun "${mpi_flags[@]}" -np 2 build/bin/shardtrain train configs/fashion_mlp.textproto \
+  --data "$data" --epochs 1 --run-dir "${RUN_DIR:-runs/demo}-mpi" --verbose 2
