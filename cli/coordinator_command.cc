@@ -8,7 +8,6 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -25,10 +24,7 @@ namespace {
 StatusOr<std::string> LoadOrCreateToken(const std::string& path) {
   std::string token;
   if (std::ifstream in(path); in && (in >> token)) return token;
-  std::random_device random;
-  std::ostringstream out;
-  for (int i = 0; i < 4; ++i) out << std::hex << std::setw(8) << std::setfill('0') << random();
-  token = out.str();
+  token = coordinator::GenerateJobToken();
   std::ofstream file(path, std::ios::trunc);
   if (!(file << token << "\n")) {
     return PermissionDeniedError("cannot write the job token file '" + path + "'");

@@ -16,7 +16,6 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -80,12 +79,6 @@ struct ControlPlaneOptions {
   int http_port = 0;
 };
 
-std::string RandomToken() {
-  std::random_device random;
-  std::ostringstream out;
-  for (int i = 0; i < 4; ++i) out << std::hex << std::setw(8) << std::setfill('0') << random();
-  return out.str();
-}
 
 // Everything a rank prepares before the first collective.
 struct Job {
@@ -167,7 +160,7 @@ StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> JoinControlPlane(
     if (comm.rank() == 0) {
       coordinator::CoordinatorOptions o;
       o.world_size = comm.world_size();
-      o.job_token = token.empty() ? RandomToken() : token;
+      o.job_token = token.empty() ? coordinator::GenerateJobToken() : token;
       o.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
       o.http_port = options.http_port;
       o.seed = job.config.training().seed();

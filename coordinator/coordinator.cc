@@ -5,7 +5,9 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <exception>
+#include <cstdio>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "common/logging.h"
@@ -49,6 +51,15 @@ std::string PeerOf(const tcp::socket& socket) {
 
 }  // namespace
 
+std::string GenerateJobToken() {
+  std::random_device random;
+  char token[33];
+  for (int i = 0; i < 4; ++i) {
+    std::snprintf(token + 8 * i, 9, "%08x", static_cast<unsigned>(random()));
+  }
+  return std::string(token, 32);
+}
+
 bool IsLoopbackHost(const std::string& host) {
   if (host == "localhost") return true;
   boost::system::error_code error;
@@ -90,6 +101,20 @@ struct Coordinator::Impl {
 };
 
 namespace {
+
+Coordinator::Impl::Reply Refuse(StatusCode code, const std::string& message, bool close);
+
+// A request naming a rank this connection did not register: refused, logged, closed.
+Coordinator::Impl::Reply RefuseUnregistered(const char* what, int rank, const std::string& peer) {
+  Coordinator::Impl::Reply reply =
+      Refuse(StatusCode::kFailedPrecondition,
+             std::string(what) + " for rank " + std::to_string(rank) +
+                 " on a connection that did not register it",
+             true);
+  LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
+               << reply.envelope.error().message();
+  return reply;
+}
 
 Coordinator::Impl::Reply Refuse(StatusCode code, const std::string& message, bool close) {
   Coordinator::Impl::Reply reply;
@@ -304,13 +329,7 @@ Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request,
     case Envelope::kEpochPlanRequest: {
       const EpochPlanRequest& r = request.epoch_plan_request();
       if (*session_rank < 0 || r.rank() != *session_rank) {
-        reply = Refuse(StatusCode::kFailedPrecondition,
-                       "epoch plan request for rank " + std::to_string(r.rank()) +
-                           " on a connection that did not register it",
-                       true);
-        LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
-                     << reply.envelope.error().message();
-        return reply;
+        return RefuseUnregistered("epoch plan request", r.rank(), peer);
       }
       {
         std::lock_guard<std::mutex> lock(mutex);
@@ -349,13 +368,7 @@ Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request,
     case Envelope::kHeartbeat: {
       const Heartbeat& h = request.heartbeat();
       if (*session_rank < 0 || h.rank() != *session_rank) {
-        reply = Refuse(StatusCode::kFailedPrecondition,
-                       "heartbeat for rank " + std::to_string(h.rank()) +
-                           " on a connection that did not register it",
-                       true);
-        LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
-                     << reply.envelope.error().message();
-        return reply;
+        return RefuseUnregistered("heartbeat", h.rank(), peer);
       }
       std::lock_guard<std::mutex> lock(mutex);
       registry.RecordHeartbeat(h, now);

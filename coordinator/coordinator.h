@@ -80,6 +80,9 @@ class Coordinator {
   std::unique_ptr<Impl> impl_;
 };
 
+// A fresh random job token: 32 hex characters from std::random_device.
+std::string GenerateJobToken();
+
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackHost(const std::string& host);
 
