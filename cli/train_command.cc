@@ -79,7 +79,6 @@ struct ControlPlaneOptions {
   int http_port = 0;
 };
 
-
 // Everything a rank prepares before the first collective.
 struct Job {
   config::JobConfig config;
@@ -94,8 +93,8 @@ Status SetUp(const std::string& config_path, const JobOverrides& overrides, int 
   ApplyOverrides(overrides, &job->config);
   RETURN_IF_ERROR(ValidateJobConfig(&job->config).WithContext(config_path));
   if (rank == 0) {  // the run directory is checked before any expensive work
-    ASSIGN_OR_RETURN(job->metrics_log, callbacks::MetricsLog::Open(
-                                           job->config.training().run_dir(), /*append=*/false));
+    ASSIGN_OR_RETURN(job->metrics_log, callbacks::MetricsLog::Open(job->config.training().run_dir(),
+                                                                   /*append=*/false));
   }
   ASSIGN_OR_RETURN(job->backend, BackendFor(job->config.training().device()));
   const config::DataConfig& data = job->config.data();
@@ -135,8 +134,8 @@ StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> JoinControlPlane(
   if (options.token_file) {
     std::ifstream in(*options.token_file);
     if (!(in >> token)) {
-      return NotFoundError("cannot read a job token from --job-token-file '" +
-                           *options.token_file + "'");
+      return NotFoundError("cannot read a job token from --job-token-file '" + *options.token_file +
+                           "'");
     }
   } else if (const char* env = std::getenv("SHARDTRAIN_JOB_TOKEN")) {
     token = env;
@@ -145,7 +144,8 @@ StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> JoinControlPlane(
     const std::string& address = *options.coordinator;
     size_t colon = address.rfind(':');
     char* end = nullptr;
-    long parsed = colon == std::string::npos ? -1 : std::strtol(address.c_str() + colon + 1, &end, 10);
+    long parsed =
+        colon == std::string::npos ? -1 : std::strtol(address.c_str() + colon + 1, &end, 10);
     if (parsed <= 0 || parsed > 65535 || *end != '\0') {
       return InvalidArgumentError("--coordinator expects HOST:PORT, got '" + address + "'");
     }
@@ -172,8 +172,8 @@ StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> JoinControlPlane(
         *hosted = std::move(*started);
         where.port = (*hosted)->port();
         std::snprintf(where.token, sizeof(where.token), "%s", o.job_token.c_str());
-        LOG(INFO) << "coordinator on 127.0.0.1:" << where.port << ", status at http://127.0.0.1:"
-                  << (*hosted)->http_port() << "/status";
+        LOG(INFO) << "coordinator on 127.0.0.1:" << where.port
+                  << ", status at http://127.0.0.1:" << (*hosted)->http_port() << "/status";
       } else {
         where.port = -1;
         LOG(ERROR) << started.status();
@@ -197,8 +197,8 @@ StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> JoinControlPlane(
   if (planned != job.train.num_examples || client->plan().global_batch() <= 0) {
     return FailedPreconditionError(
         "the coordinator plans " + std::to_string(planned) + " training examples in batches of " +
-        std::to_string(client->plan().global_batch()) + " but rank " +
-        std::to_string(comm.rank()) + " loaded " + std::to_string(job.train.num_examples) +
+        std::to_string(client->plan().global_batch()) + " but rank " + std::to_string(comm.rank()) +
+        " loaded " + std::to_string(job.train.num_examples) +
         "; start the coordinator with the same config and data");
   }
   return client;
@@ -221,6 +221,11 @@ Status Train(const std::string& config_path, const JobOverrides& overrides, int 
 
   std::unique_ptr<coordinator::Coordinator> hosted;  // rank 0's, outlives every client
   ASSIGN_OR_RETURN(auto client, JoinControlPlane(control, job, *comm, &hosted));
+  if (hosted != nullptr && verbosity > 0) {
+    std::cout << "coordinator on 127.0.0.1:" << hosted->port()
+              << ", live status at http://127.0.0.1:" << hosted->http_port() << "/status"
+              << std::endl;
+  }
   ASSIGN_OR_RETURN(auto trainer,
                    Trainer::Create(job.config, job.backend.get(), comm.get(), bucket_bytes));
   ShardPlanner planner(client->plan(), comm->rank(), comm->world_size());
@@ -267,7 +272,7 @@ Status RunTrain(const std::vector<std::string>& args) {
   flags.String("collective", &collective,
                "auto, mpi, nccl or local: how gradients are summed over ranks (default auto: "
                "NCCL on CUDA devices, MPI on CPU, local for one process)");
-  flags.Int("bucket-mb", &bucket_mb, "gradient allreduce bucket size in MB (default 25)");
+  flags.Int("bucket-mb", &bucket_mb, "gradient allreduce bucket size in MiB (default 25)");
   ControlPlaneOptions control;
   std::optional<float> heartbeat_timeout;
   std::optional<int64_t> http_port;
@@ -281,7 +286,7 @@ Status RunTrain(const std::vector<std::string>& args) {
               "seconds a rank may be silent before the job is aborted (default 60)");
   flags.Int("http-port", &http_port,
             "port of the hosted coordinator's GET /status page (default: any free port, "
-            "logged at INFO level)");
+            "printed at start)");
   flags.Int("verbose", &verbose,
             "0 silent, 1 live progress bar, 2 one line per epoch (default: 1 on a TTY, else 2)");
   flags.Bool("no-resume", &no_resume,
@@ -312,8 +317,8 @@ Status RunTrain(const std::vector<std::string>& args) {
     }
     control.http_port = static_cast<int>(*http_port);
   }
-  const int64_t bucket_bytes = bucket_mb ? *bucket_mb * 1000 * 1000
-                                         : comm::GradientReducer::kDefaultBucketBytes;
+  const int64_t bucket_bytes =
+      bucket_mb ? *bucket_mb << 20 : comm::GradientReducer::kDefaultBucketBytes;
 
   ASSIGN_OR_RETURN(auto mpi, comm::MpiRuntime::InitIfLaunchedByMpirun());
   bool every_rank_stops = false;
@@ -322,8 +327,8 @@ Status RunTrain(const std::vector<std::string>& args) {
   if (!status.ok() && mpi != nullptr && mpi->world_size() > 1 && !every_rank_stops) {
     // Other ranks may be blocked in a collective with this one: end them all.
     std::cout.flush();
-    std::cerr << "shardtrain train: error on rank " << mpi->rank() << " of "
-              << mpi->world_size() << ": " << status.ToString() << std::endl;
+    std::cerr << "shardtrain train: error on rank " << mpi->rank() << " of " << mpi->world_size()
+              << ": " << status.ToString() << std::endl;
     mpi->Abort(1);
   }
   return status;
