@@ -1,0 +1,80 @@
+// Reader of TensorFlow tensor bundles (TF-written or ours). Layout: bundle_format.h.
+//
+// Open() reads and verifies PREFIX.index completely (every table block's CRC,
+// the header's version and shard count, every entry's proto). Data files are
+// opened lazily, on the first read of a tensor they hold, and kept open. Every
+// tensor read checks the entry against the dtype/shape, the data file's size,
+// and the tensor's CRC: damage is DataLoss naming the key and the file, never a
+// crash or an unbounded allocation. Entries of partitioned tensors (with
+// `slices`) are listed but reading them is Unimplemented; the binary per-slice
+// keys (starting with byte 0x00) are not listed. Big-endian bundles are
+// byte-swapped per element after the CRC check.
+//
+// Thread-safety: after Open, all methods may be called concurrently.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/tf/tensor_bundle.pb.h"
+#include "storage/io/file_system.h"
+
+namespace shardtrain::storage {
+
+class BundleReader {
+ public:
+  // NotFound when PREFIX.index does not exist; DataLoss when it is damaged;
+  // FailedPrecondition when it needs a newer reader.
+  static StatusOr<std::unique_ptr<BundleReader>> Open(FileSystem* fs, const std::string& prefix);
+  ~BundleReader();
+  BundleReader(const BundleReader&) = delete;
+  BundleReader& operator=(const BundleReader&) = delete;
+
+  const std::string& prefix() const { return prefix_; }
+  const tf::BundleHeaderProto& header() const { return header_; }
+
+  // Tensor keys, sorted bytewise, without the header and per-slice keys.
+  std::vector<std::string> Keys() const;
+  bool Contains(const std::string& key) const;
+  // True when `key` is a partitioned tensor (its entry has slices).
+  bool IsPartitioned(const std::string& key) const;
+  // NotFound naming the key and the prefix.
+  StatusOr<tf::BundleEntryProto> Entry(const std::string& key) const;
+
+  // Reads a fixed-size tensor into `out`, which must be exactly entry.size
+  // bytes (InvalidArgument naming the key, its dtype and shape otherwise).
+  // Verifies the CRC (DataLoss naming the key and the data file).
+  Status Read(const std::string& key, void* out, size_t bytes) const;
+  // The same, returning the bytes.
+  StatusOr<std::string> ReadBytes(const std::string& key) const;
+  // Reads a DT_STRING tensor (all elements, row-major), CRC checked.
+  StatusOr<std::vector<std::string>> ReadStrings(const std::string& key) const;
+
+ private:
+  BundleReader(FileSystem* fs, std::string prefix);
+  // The entry of `key`, checked for consistency (shard, offset, size vs
+  // dtype × shape); `*num_elements` receives the element count.
+  StatusOr<const tf::BundleEntryProto*> CheckedEntry(const std::string& key,
+                                                     int64_t* num_elements) const;
+  // Reads entry.size bytes of `key` into `out` (bounds checked, no CRC check).
+  Status ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry,
+                        char* out) const;
+  StatusOr<RandomAccessFile*> DataFile(int32_t shard_id) const;
+  std::string DataPath(int32_t shard_id) const;
+
+  FileSystem* fs_;
+  std::string prefix_;
+  tf::BundleHeaderProto header_;
+  std::map<std::string, tf::BundleEntryProto> entries_;
+
+  mutable std::mutex mu_;
+  mutable std::map<int32_t, std::unique_ptr<RandomAccessFile>> data_files_;
+};
+
+}  // namespace shardtrain::storage
