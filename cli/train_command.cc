@@ -27,11 +27,18 @@
 #include "kernels/backend.h"
 #include "worker/callbacks/metrics_log.h"
 #include "worker/callbacks/progress.h"
+#include "worker/checkpoint/checkpoint_contents.h"
+#include "worker/checkpoint/checkpointer.h"
 #include "worker/comm/communicator_factory.h"
 #include "worker/comm/mpi_runtime.h"
 #include "worker/data/dataset.h"
 #include "worker/job_config.h"
 #include "worker/job_monitor.h"
+#include "worker/preemption.h"
+#include "storage/checkpoint/commit.h"
+#include "storage/checkpoint/state_file.h"
+#include "storage/io/file_system.h"
+#include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/trainer.h"
 
 namespace shardtrain::cli {
@@ -79,22 +86,63 @@ struct ControlPlaneOptions {
   int http_port = 0;
 };
 
+// Where a run starts from, from the flags.
+struct ResumeOptions {
+  std::optional<std::string> restore;  // --restore PREFIX
+  bool no_resume = false;               // --no-resume
+  bool allow_config_change = false;     // --allow-config-change
+};
+
 // Everything a rank prepares before the first collective.
 struct Job {
   config::JobConfig config;
+  std::string resume_prefix;  // rank 0: the checkpoint to resume from ("" = fresh)
   std::unique_ptr<kernels::KernelBackend> backend;
   std::unique_ptr<callbacks::MetricsLog> metrics_log;  // rank 0 only
   data::Dataset train;
   data::Dataset test;
 };
 
-Status SetUp(const std::string& config_path, const JobOverrides& overrides, int rank, Job* job) {
+// Rank 0: which checkpoint the run resumes from ("" for a fresh start), after
+// sweeping what an interrupted save left in the checkpoint directory.
+StatusOr<std::string> FindResumePoint(const config::JobConfig& config,
+                                      const ResumeOptions& resume) {
+  storage::FileSystem* fs = storage::PosixFileSystem();
+  const std::string dir = checkpoint::CheckpointDir(config);
+  ASSIGN_OR_RETURN(std::vector<std::string> swept, storage::SweepUnfinishedCheckpoints(fs, dir));
+  for (const std::string& name : swept) {
+    LOG(WARNING) << "removed " << storage::JoinPath(dir, name) << " (left by an unfinished save)";
+  }
+  if (resume.restore) {
+    if (!fs->FileExists(*resume.restore + ".index")) {
+      return NotFoundError("--restore " + *resume.restore + ": " + *resume.restore +
+                           ".index does not exist (pass a checkpoint prefix such as " +
+                           storage::JoinPath(dir, "ckpt-100") + ")");
+    }
+    return *resume.restore;
+  }
+  if (resume.no_resume) return std::string();
+  auto latest = storage::LatestCheckpoint(fs, dir);
+  if (latest.ok()) return *latest;
+  if (latest.status().code() == StatusCode::kNotFound &&
+      !fs->FileExists(storage::JoinPath(dir, storage::kCheckpointStateFile))) {
+    return std::string();  // nothing saved yet
+  }
+  return latest.status().WithContext(
+      "cannot resume (use --no-resume to start afresh or --restore PREFIX to pick one)");
+}
+
+Status SetUp(const std::string& config_path, const JobOverrides& overrides,
+             const ResumeOptions& resume, int rank, Job* job) {
   ASSIGN_OR_RETURN(job->config, LoadJobConfig(config_path));
   ApplyOverrides(overrides, &job->config);
   RETURN_IF_ERROR(ValidateJobConfig(&job->config).WithContext(config_path));
+  RETURN_IF_ERROR(storage::PosixFileSystem()->CreateDirs(checkpoint::CheckpointDir(job->config)));
   if (rank == 0) {  // the run directory is checked before any expensive work
-    ASSIGN_OR_RETURN(job->metrics_log, callbacks::MetricsLog::Open(job->config.training().run_dir(),
-                                                                   /*append=*/false));
+    ASSIGN_OR_RETURN(job->resume_prefix, FindResumePoint(job->config, resume));
+    ASSIGN_OR_RETURN(job->metrics_log,
+                     callbacks::MetricsLog::Open(job->config.training().run_dir(),
+                                                 /*append=*/!job->resume_prefix.empty()));
   }
   ASSIGN_OR_RETURN(job->backend, BackendFor(job->config.training().device()));
   const config::DataConfig& data = job->config.data();
@@ -204,14 +252,50 @@ StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> JoinControlPlane(
   return client;
 }
 
+// Every rank: learns rank 0's resume prefix and restores it into `trainer`.
+// Returns the restored state, or nullopt for a fresh start.
+StatusOr<std::optional<checkpoint::SavedState>> Restore(const ResumeOptions& resume, Job& job,
+                                                        comm::Communicator& comm,
+                                                        Trainer& trainer) {
+  char prefix[4096] = {};
+  if (comm.rank() == 0) {
+    if (job.resume_prefix.size() >= sizeof(prefix)) {
+      return InvalidArgumentError("checkpoint path too long: " + job.resume_prefix);
+    }
+    std::snprintf(prefix, sizeof(prefix), "%s", job.resume_prefix.c_str());
+  }
+  RETURN_IF_ERROR(comm.Broadcast(prefix, sizeof(prefix), 0));
+  if (prefix[0] == '\0') return std::optional<checkpoint::SavedState>();
+  ASSIGN_OR_RETURN(auto reader, storage::BundleReader::Open(storage::PosixFileSystem(), prefix));
+  ASSIGN_OR_RETURN(checkpoint::SavedState state,
+                   checkpoint::RestoreCheckpoint(*reader, prefix, trainer));
+  const std::string hash = checkpoint::TrajectoryConfigHash(job.config);
+  if (state.config_hash != hash && !resume.allow_config_change) {
+    return FailedPreconditionError(
+        std::string("checkpoint ") + prefix + " was written with a different job config (model, "
+        "optimizer, loss, data selection, batch size, seed or shuffle changed; its config is "
+        "stored under _SHARDTRAIN_STATE/config). Pass --allow-config-change to resume anyway, "
+        "--no-resume to start afresh, or use another --run-dir");
+  }
+  trainer.ResumeFrom(state.progress);
+  if (comm.rank() == 0) {
+    std::cout << "resuming from " << prefix << " (epoch " << state.progress.epoch + 1
+              << ", step " << state.progress.global_step << ", " << state.progress.position
+              << " examples into the epoch)" << (state.weights_only ? "; weights only: the "
+              "optimizer starts afresh" : "") << std::endl;
+  }
+  return std::optional<checkpoint::SavedState>(std::move(state));
+}
+
 // `*every_rank_stops` is set when a failure is known to every rank (so they
 // can all exit normally instead of being aborted).
-Status Train(const std::string& config_path, const JobOverrides& overrides, int verbosity,
-             const std::string& collective, int64_t bucket_bytes,
-             const ControlPlaneOptions& control, comm::MpiRuntime* mpi, bool* every_rank_stops) {
+Status Train(const std::string& config_path, const JobOverrides& overrides,
+             const ResumeOptions& resume, int verbosity, const std::string& collective,
+             int64_t bucket_bytes, const ControlPlaneOptions& control, comm::MpiRuntime* mpi,
+             bool* every_rank_stops) {
   const int rank = mpi != nullptr ? mpi->rank() : 0;
   Job job;
-  Status setup = SetUp(config_path, overrides, rank, &job);
+  Status setup = SetUp(config_path, overrides, resume, rank, &job);
   if (mpi == nullptr && !setup.ok()) return setup;
   // Every rank gets the same answer here (same flags), so a failure stops all alike.
   *every_rank_stops = true;
@@ -228,13 +312,28 @@ Status Train(const std::string& config_path, const JobOverrides& overrides, int 
   }
   ASSIGN_OR_RETURN(auto trainer,
                    Trainer::Create(job.config, job.backend.get(), comm.get(), bucket_bytes));
+  ASSIGN_OR_RETURN(std::optional<checkpoint::SavedState> restored,
+                   Restore(resume, job, *comm, *trainer));
+  checkpoint::Checkpointer checkpointer(job.config, trainer.get(), comm.get(), client.get(),
+                                        storage::PosixFileSystem(),
+                                        restored ? &*restored : nullptr);
   ShardPlanner planner(client->plan(), comm->rank(), comm->world_size());
   JobMonitor monitor(client.get(), rank,
                      std::clamp(control.heartbeat_timeout_seconds / 4, 0.05, 1.0));
   callbacks::Progress progress(&std::cout, verbosity);
   std::vector<callbacks::Callback*> callbacks = {&monitor};
   if (rank == 0) callbacks = {&monitor, &progress, job.metrics_log.get()};
+  callbacks.push_back(&checkpointer);  // every rank: saves are collective
   RETURN_IF_ERROR(trainer->Fit(job.train, job.test, &planner, callbacks));
+  if (checkpointer.preempted()) {
+    if (rank == 0) {
+      std::cout << "preempted (SIGTERM): saved " << checkpointer.last_saved()
+                << "; run the same command again to resume" << std::endl;
+    }
+    monitor.Stop();
+    RETURN_IF_ERROR(client->Done());
+    return comm->Barrier();
+  }
 
   ASSIGN_OR_RETURN(EvalResult result, trainer->Evaluate(job.test));
   if (rank == 0) {
@@ -254,7 +353,7 @@ Status RunTrain(const std::vector<std::string>& args) {
   JobOverrides overrides;
   std::optional<int64_t> verbose, bucket_mb;
   std::optional<std::string> collective;
-  bool no_resume = false;
+  ResumeOptions resume;
   FlagSet flags("shardtrain train", "[mpirun -np N] shardtrain train CONFIG [flags]",
                 "Trains the model described by the job config CONFIG (a text protobuf, see\n"
                 "configs/fashion_mlp.textproto and proto/config.proto). Flags override the file.\n"
@@ -289,9 +388,20 @@ Status RunTrain(const std::vector<std::string>& args) {
             "printed at start)");
   flags.Int("verbose", &verbose,
             "0 silent, 1 live progress bar, 2 one line per epoch (default: 1 on a TTY, else 2)");
-  flags.Bool("no-resume", &no_resume,
-             "start from scratch; the run directory's metrics log is rewritten (runs always "
-             "start fresh until checkpoints exist)");
+  flags.Bool("no-resume", &resume.no_resume,
+             "start from scratch instead of resuming from RUN_DIR/checkpoints' latest "
+             "checkpoint (the metrics log is rewritten)");
+  flags.String("restore", &resume.restore,
+               "resume from this checkpoint PREFIX (e.g. runs/x/checkpoints/ckpt-1875) instead "
+               "of the latest");
+  flags.Bool("allow-config-change", &resume.allow_config_change,
+             "resume even though the checkpoint was written with a different model, optimizer, "
+             "data selection, batch size or seed");
+  flags.String("save-freq", &overrides.save_freq,
+               "checkpoint every N steps, after every epoch (\"epoch\") or only on SIGTERM "
+               "(\"none\") (checkpoint.save_freq)");
+  flags.Int("max-to-keep", &overrides.max_to_keep,
+            "checkpoints kept, oldest deleted first; negative keeps all (checkpoint.max_to_keep)");
   RETURN_IF_ERROR(flags.Parse(args));
   if (flags.help_requested()) {
     std::cout << flags.Help();
@@ -321,9 +431,11 @@ Status RunTrain(const std::vector<std::string>& args) {
       bucket_mb ? *bucket_mb << 20 : comm::GradientReducer::kDefaultBucketBytes;
 
   ASSIGN_OR_RETURN(auto mpi, comm::MpiRuntime::InitIfLaunchedByMpirun());
+  RETURN_IF_ERROR(InstallPreemptionHandler());
   bool every_rank_stops = false;
-  Status status = Train(flags.positional()[0], overrides, verbosity, collective.value_or("auto"),
-                        bucket_bytes, control, mpi.get(), &every_rank_stops);
+  Status status = Train(flags.positional()[0], overrides, resume, verbosity,
+                        collective.value_or("auto"), bucket_bytes, control, mpi.get(),
+                        &every_rank_stops);
   if (!status.ok() && mpi != nullptr && mpi->world_size() > 1 && !every_rank_stops) {
     // Other ranks may be blocked in a collective with this one: end them all.
     std::cout.flush();

@@ -1,5 +1,7 @@
 #include "coordinator/coordinator.h"
 
+#include "coordinator/checkpoint_committer.h"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -13,6 +15,7 @@
 #include "common/logging.h"
 #include "coordinator/rpc/frame.h"
 #include "coordinator/shard_planner.h"
+#include "coordinator/status_page.h"
 #include "coordinator/worker_registry.h"
 
 namespace shardtrain::coordinator {
@@ -69,7 +72,9 @@ bool IsLoopbackHost(const std::string& host) {
 
 struct Coordinator::Impl {
   explicit Impl(CoordinatorOptions o)
-      : options(std::move(o)), registry(options.world_size, options.heartbeat_timeout_seconds) {
+      : options(std::move(o)),
+        registry(options.world_size, options.heartbeat_timeout_seconds),
+        history(options.heartbeat_timeout_seconds) {
     for (int64_t size : options.shard_sizes) total_examples += size;
   }
 
@@ -96,8 +101,16 @@ struct Coordinator::Impl {
   std::thread thread;
   int port = 0;
   int http_port = -1;
-  mutable std::mutex mutex;  // guards registry
+  mutable std::mutex mutex;  // guards registry and history
   WorkerRegistry registry;
+  StatusHistory history;  // rank 0's reports, for GET / and /status
+  const Clock::time_point started = Clock::now();
+
+  // The GET /status document; call with `mutex` held.
+  std::string StatusJson(Clock::time_point now) const {
+    return history.AddTo(registry.StatusJson(now));
+  }
+  CheckpointCommitter committer{storage::PosixFileSystem(), options.world_size};
 };
 
 namespace {
@@ -232,7 +245,7 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
   bool closed_ = false;
 };
 
-// GET /status -> JSON; anything else -> 404 JSON.
+// GET /status -> JSON; GET / -> the status page; anything else -> 404 JSON.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, Coordinator::Impl* impl)
@@ -252,12 +265,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     response_.version(request_.version());
     response_.keep_alive(false);
     response_.set(http::field::content_type, "application/json");
-    if (request_.method() == http::verb::get && request_.target() == "/status") {
+    response_.set(http::field::cache_control, "no-store");
+    const bool get = request_.method() == http::verb::get;
+    if (get && request_.target() == "/status") {
       response_.result(http::status::ok);
       std::lock_guard<std::mutex> lock(impl_->mutex);
-      response_.body() = impl_->registry.StatusJson(Clock::now()) + "\n";
+      response_.body() = impl_->StatusJson(Clock::now()) + "\n";
+    } else if (get && (request_.target() == "/" || request_.target() == "/index.html")) {
+      response_.result(http::status::ok);
+      response_.set(http::field::content_type, "text/html; charset=utf-8");
+      response_.body() = std::string(kStatusPageHtml);
     } else {
       response_.result(http::status::not_found);
+      // Text kept as before (tests match it); GET / also exists.
       response_.body() = "{\"error\": \"not found; the only endpoint is GET /status\"}\n";
     }
     response_.prepare_payload();
@@ -372,6 +392,7 @@ Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request,
       }
       std::lock_guard<std::mutex> lock(mutex);
       registry.RecordHeartbeat(h, now);
+      history.Record(h, std::chrono::duration<double>(now - started).count());
       HeartbeatResponse* response = reply.envelope.mutable_heartbeat_response();
       response->set_abort(registry.aborted());
       response->set_reason(registry.abort_reason());
@@ -389,6 +410,45 @@ Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request,
       registry.MarkDone(*session_rank);
       LOG(INFO) << "coordinator: " << registry.Describe(*session_rank) << " is done";
       reply.envelope.mutable_done_response();
+      return reply;
+    }
+    case Envelope::kCheckpointPart: {
+      const CheckpointPart& part = request.checkpoint_part();
+      if (*session_rank < 0 || part.rank() != *session_rank) {
+        return RefuseUnregistered("checkpoint part", part.rank(), peer);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        registry.Touch(*session_rank, now);
+      }
+      Status added = committer.AddPart(*session_rank, part);
+      if (!added.ok()) return Refuse(added.code(), added.message(), false);
+      reply.envelope.mutable_checkpoint_part_ack();
+      return reply;
+    }
+    case Envelope::kCommitCheckpoint: {
+      const CommitCheckpoint& commit = request.commit_checkpoint();
+      if (*session_rank != 0) {
+        return Refuse(StatusCode::kPermissionDenied,
+                      "only rank 0 commits checkpoints (this connection is rank " +
+                          std::to_string(*session_rank) + ")",
+                      false);
+      }
+      const double wall = std::chrono::duration<double>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      auto committed = committer.Commit(commit, wall);
+      if (!committed.ok()) {
+        LOG(ERROR) << "coordinator: " << committed.status();
+        return Refuse(committed.status().code(), committed.status().message(), false);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        registry.Touch(*session_rank, now);
+        registry.RecordCheckpoint(committed->prefix(), commit.step(), now);
+      }
+      LOG(INFO) << "coordinator: committed checkpoint " << committed->prefix();
+      *reply.envelope.mutable_checkpoint_committed() = std::move(*committed);
       return reply;
     }
     default:
@@ -548,7 +608,7 @@ bool Coordinator::all_disconnected() const {
 }
 std::string Coordinator::StatusJson() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->registry.StatusJson(Clock::now());
+  return impl_->StatusJson(Clock::now());
 }
 
 }  // namespace shardtrain::coordinator

@@ -133,6 +133,12 @@ bool WorkerRegistry::all_disconnected() const {
   return std::none_of(ranks_.begin(), ranks_.end(), [](const Rank& r) { return r.connected; });
 }
 
+void WorkerRegistry::RecordCheckpoint(std::string prefix, int64_t step, TimePoint when) {
+  last_checkpoint_ = std::move(prefix);
+  last_checkpoint_step_ = step;
+  last_checkpoint_time_ = when;
+}
+
 std::string WorkerRegistry::StatusJson(TimePoint now) const {
   // The job is as far as its slowest reporting rank; loss and accuracy are
   // over the examples of the ranks in that epoch.
@@ -185,7 +191,14 @@ std::string WorkerRegistry::StatusJson(TimePoint now) const {
          ", \"world_size\": " + std::to_string(world_size()) +
          ", \"aborted\": " + (aborted() ? "true" : "false") +
          ", \"abort_reason\": " + (aborted() ? JsonString(abort_reason_) : "null") +
-         ", \"ranks\": [" + ranks + "], \"last_checkpoint\": null}";
+         ", \"ranks\": [" + ranks + "], \"last_checkpoint\": " +
+         (last_checkpoint_.empty()
+              ? std::string("null")
+              : "{\"prefix\": " + JsonString(last_checkpoint_) +
+                    ", \"step\": " + std::to_string(last_checkpoint_step_) +
+                    ", \"age_seconds\": " +
+                    JsonNumber(SecondsBetween(last_checkpoint_time_, now)) + "}") +
+         "}";
 }
 
 }  // namespace shardtrain::coordinator

@@ -58,6 +58,8 @@ class WorkerRegistry {
   // The GET /status document: job progress aggregated over the latest
   // heartbeat of each rank, and one entry per rank.
   std::string StatusJson(TimePoint now) const;
+  // Records a committed checkpoint, shown as /status's last_checkpoint.
+  void RecordCheckpoint(std::string prefix, int64_t step, TimePoint when);
 
  private:
   struct Rank {
@@ -74,6 +76,9 @@ class WorkerRegistry {
   std::vector<Rank> ranks_;
   double timeout_seconds_;
   std::string abort_reason_;
+  std::string last_checkpoint_;  // "" before the first commit
+  int64_t last_checkpoint_step_ = 0;
+  TimePoint last_checkpoint_time_{};
 };
 
 }  // namespace shardtrain::coordinator

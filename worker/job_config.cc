@@ -3,6 +3,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -64,6 +65,22 @@ void ApplyOverrides(const JobOverrides& o, config::JobConfig* config) {
   if (o.seed) config->mutable_training()->set_seed(*o.seed);
   if (o.learning_rate) config->mutable_optimizer()->set_learning_rate(*o.learning_rate);
   if (o.device) config->mutable_training()->set_device(*o.device);
+  if (o.save_freq) config->mutable_checkpoint()->set_save_freq(*o.save_freq);
+  if (o.max_to_keep) {
+    config->mutable_checkpoint()->set_max_to_keep(static_cast<int32_t>(*o.max_to_keep));
+  }
+}
+
+StatusOr<int64_t> CheckpointEverySteps(const config::CheckpointConfig& checkpoint) {
+  const std::string& freq = checkpoint.save_freq();
+  if (freq == "epoch" || freq == "none") return 0;
+  char* end = nullptr;
+  long long steps = std::strtoll(freq.c_str(), &end, 10);
+  if (freq.empty() || *end != '\0' || steps <= 0) {
+    return InvalidArgumentError("checkpoint.save_freq must be \"epoch\", \"none\" or a positive "
+                                "number of steps, got '" + freq + "' (or use --save-freq)");
+  }
+  return static_cast<int64_t>(steps);
 }
 
 Status ValidateJobConfig(config::JobConfig* config) {
@@ -103,6 +120,37 @@ Status ValidateJobConfig(config::JobConfig* config) {
       return InvalidArgumentError("metrics: unknown metric '" + metric +
                                   "'; supported: accuracy");
     }
+  }
+  config::CheckpointConfig* checkpoint = config->mutable_checkpoint();
+  if (checkpoint->filepath().empty()) checkpoint->set_filepath("ckpt-{step}");
+  if (checkpoint->filepath().find('/') != std::string::npos) {
+    return InvalidArgumentError("checkpoint.filepath '" + checkpoint->filepath() +
+                                "' must be a file name template without '/' (checkpoints go to "
+                                "RUN_DIR/checkpoints)");
+  }
+  if (checkpoint->save_freq().empty()) checkpoint->set_save_freq("epoch");
+  RETURN_IF_ERROR(CheckpointEverySteps(*checkpoint).status());
+  if (!checkpoint->has_max_to_keep()) checkpoint->set_max_to_keep(5);
+  if (checkpoint->max_to_keep() == 0) {
+    return InvalidArgumentError("checkpoint.max_to_keep must be positive, or negative to keep all");
+  }
+  if (!(checkpoint->keep_checkpoint_every_n_hours() >= 0)) {
+    return InvalidArgumentError("checkpoint.keep_checkpoint_every_n_hours must be >= 0");
+  }
+  if (checkpoint->monitor().empty()) checkpoint->set_monitor("val_loss");
+  const std::string& monitor = checkpoint->monitor();
+  if (monitor != "loss" && monitor != "accuracy" && monitor != "val_loss" &&
+      monitor != "val_accuracy") {
+    return InvalidArgumentError("checkpoint.monitor must be loss, accuracy, val_loss or "
+                                "val_accuracy, got '" + monitor + "'");
+  }
+  if (checkpoint->mode().empty()) checkpoint->set_mode("auto");
+  if (checkpoint->mode() == "auto") {
+    checkpoint->set_mode(monitor.find("accuracy") != std::string::npos ? "max" : "min");
+  }
+  if (checkpoint->mode() != "min" && checkpoint->mode() != "max") {
+    return InvalidArgumentError("checkpoint.mode must be min, max or auto, got '" +
+                                checkpoint->mode() + "'");
   }
   if (config->loss().kind_case() == config::LossConfig::KIND_NOT_SET) {
     return InvalidArgumentError(

@@ -30,9 +30,14 @@ struct JobOverrides {
   std::optional<uint64_t> seed;               // --seed
   std::optional<float> learning_rate;         // --learning-rate
   std::optional<std::string> device;          // --device
+  std::optional<std::string> save_freq;       // --save-freq
+  std::optional<int64_t> max_to_keep;         // --max-to-keep
 };
 
 void ApplyOverrides(const JobOverrides& overrides, config::JobConfig* config);
+
+// checkpoint.save_freq as a step interval: N for a number, 0 for "epoch"/"none".
+StatusOr<int64_t> CheckpointEverySteps(const config::CheckpointConfig& checkpoint);
 
 // Fills defaults and checks every field the trainer relies on.
 Status ValidateJobConfig(config::JobConfig* config);

@@ -50,6 +50,10 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
                    optimizer::Optimizer::Create(config.optimizer(), num_parameters));
   trainer->reducer_ =
       std::make_unique<comm::GradientReducer>(comm, num_parameters, bucket_bytes);
+  // Gradients in the communicator's memory when it has some (one node: a
+  // shared-memory window that its allreduce sums without copies; else null).
+  ASSIGN_OR_RETURN(float* gradient_storage, comm->AllocateGradientBuffer(num_parameters));
+  trainer->model_->parameters().UseGradientStorage(gradient_storage);
   trainer->model_->Initialize(*backend, config.training().seed());
   trainer->x_.resize(static_cast<size_t>(max_batch * trainer->model_->input_size()));
   trainer->labels_.resize(static_cast<size_t>(max_batch));
@@ -96,7 +100,7 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
   if (rows > 0) {
     GatherBatch(dataset, indices, rows);
     const bool fused = loss_->fuses_final_softmax();
-    model::ForwardMode mode{true, config_.training().seed(), static_cast<uint64_t>(global_step_),
+    model::ForwardMode mode{true, config_.training().seed(), static_cast<uint64_t>(progress_.global_step),
                             static_cast<uint64_t>(first_row)};
     const float* output = model_->Forward(*backend_, x_.data(), rows, mode, fused);
     // d(global mean loss)/d(output): this rank's share of the 1/global_rows mean.
@@ -109,9 +113,9 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
   }
   int64_t examples = rows;
   RETURN_IF_ERROR(reducer_->AllReduce(params.grads(), &loss_sum, &examples, &correct)
-                      .WithContext("summing gradients at step " + std::to_string(global_step_)));
+                      .WithContext("summing gradients at step " + std::to_string(progress_.global_step)));
   optimizer_->Apply(*backend_, params.params(), params.grads());
-  ++global_step_;
+  ++progress_.global_step;
   *result = StepResult{loss_sum, examples, correct};
   return OkStatus();
 }
@@ -143,6 +147,8 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
   return result;
 }
 
+void Trainer::ResumeFrom(const TrainingProgress& progress) { progress_ = progress; }
+
 Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
                     const std::vector<callbacks::Callback*>& callbacks) {
   RETURN_IF_ERROR(CheckDataset(train, "training"));
@@ -154,7 +160,7 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
 
   callbacks::TrainBegin begin;
   begin.job_name = config_.name().empty() ? "job" : config_.name();
-  begin.first_epoch = 1;
+  begin.first_epoch = progress_.epoch + 1;
   begin.epochs = training.epochs();
   begin.steps_per_epoch = steps_per_epoch;
   begin.train_examples = n;
@@ -169,11 +175,13 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainBegin(begin));
 
   auto fit_start = std::chrono::steady_clock::now();
-  for (int64_t epoch = 0; epoch < training.epochs(); ++epoch) {
+  stopped_ = false;
+  for (int64_t epoch = progress_.epoch; epoch < training.epochs(); ++epoch) {
     auto epoch_start = std::chrono::steady_clock::now();
-    ASSIGN_OR_RETURN(EpochPlan plan, planner->Plan(epoch, 0));
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, position = 0;
+    if (epoch != progress_.epoch) progress_ = TrainingProgress{epoch, 0, progress_.global_step};
+    ASSIGN_OR_RETURN(EpochPlan plan, planner->Plan(epoch, progress_.position));
+    // Sums of this session's steps (examples/s) and of the whole epoch (metrics).
+    int64_t session_seen = 0, position = 0;
     const int64_t steps = static_cast<int64_t>(plan.step_counts.size());
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t step_in_epoch = plan.first_step + s;
@@ -183,34 +191,47 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
       RETURN_IF_ERROR(Step(train, plan.example_ids.data() + position, rows,
                            plan.step_offsets[static_cast<size_t>(s)], global_rows, &result));
       position += rows;
-      loss_sum += result.loss_sum;
-      correct += result.correct;
-      seen += result.examples;
+      session_seen += result.examples;
+      progress_.position = std::min(n, (step_in_epoch + 1) * batch_size_);
+      progress_.epoch_loss_sum += result.loss_sum;
+      progress_.epoch_correct += result.correct;
+      progress_.epoch_examples += result.examples;
+      const double seen = static_cast<double>(progress_.epoch_examples);
       const double seconds = Seconds(epoch_start);
       callbacks::BatchEnd batch{epoch + 1,
                                 step_in_epoch + 1,
                                 steps_per_epoch,
-                                loss_sum / static_cast<double>(seen),
-                                static_cast<double>(correct) / static_cast<double>(seen),
+                                progress_.epoch_loss_sum / seen,
+                                static_cast<double>(progress_.epoch_correct) / seen,
                                 seconds,
-                                static_cast<double>(seen) / seconds,
-                                seen};
+                                static_cast<double>(session_seen) / seconds,
+                                progress_.epoch_examples};
       for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
+      if (stop_requested_) {
+        stopped_ = true;
+        return OkStatus();
+      }
     }
     double train_seconds = Seconds(epoch_start);
     ASSIGN_OR_RETURN(EvalResult val_result, Evaluate(val));
+    const double seen = static_cast<double>(std::max<int64_t>(progress_.epoch_examples, 1));
     callbacks::EpochEnd end;
     end.epoch = epoch + 1;
-    end.step = global_step_;
-    end.steps_in_epoch = steps;
-    end.loss = loss_sum / static_cast<double>(seen);
-    end.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    end.step = progress_.global_step;
+    end.steps_in_epoch = steps_per_epoch;
+    end.loss = progress_.epoch_loss_sum / seen;
+    end.accuracy = static_cast<double>(progress_.epoch_correct) / seen;
     end.val_loss = val_result.loss;
     end.val_accuracy = val_result.accuracy;
-    end.examples_per_sec = static_cast<double>(seen) / train_seconds;
+    end.examples_per_sec = static_cast<double>(session_seen) / train_seconds;
     end.epoch_seconds = Seconds(epoch_start);
     end.wall_seconds = Seconds(fit_start);
+    progress_ = TrainingProgress{epoch + 1, 0, progress_.global_step};
     for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnEpochEnd(end));
+    if (stop_requested_) {
+      stopped_ = true;
+      return OkStatus();
+    }
   }
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainEnd());
   return OkStatus();

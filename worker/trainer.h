@@ -45,6 +45,18 @@ struct StepResult {
   int64_t correct = 0;
 };
 
+// Where training stands: with the parameters and optimizer state, enough to
+// resume exactly (the data order and dropout masks are functions of the seed,
+// epoch and step).
+struct TrainingProgress {
+  int64_t epoch = 0;           // 0-based epoch being trained (== epochs when all are done)
+  int64_t position = 0;        // examples of `epoch` already trained on, over all ranks
+  int64_t global_step = 0;     // optimizer steps so far
+  double epoch_loss_sum = 0;   // global sums over the epoch's steps so far
+  int64_t epoch_correct = 0;
+  int64_t epoch_examples = 0;
+};
+
 class Trainer {
  public:
   // `config` must have passed ValidateJobConfig. `backend` and `comm` outlive
@@ -59,6 +71,17 @@ class Trainer {
   // examples from `planner`, validating on `val` after each. Every rank calls it.
   Status Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
              const std::vector<callbacks::Callback*>& callbacks);
+
+  // Makes the next Fit() continue from `progress` (restored from a checkpoint
+  // together with the parameters and optimizer state).
+  void ResumeFrom(const TrainingProgress& progress);
+  // Where training stands; callbacks read it (after a BatchEnd: the step just
+  // taken; after an EpochEnd: the start of the next epoch).
+  const TrainingProgress& progress() const { return progress_; }
+  // Asks Fit() to return OK after the current callbacks (Keras's
+  // model.stop_training); stopped() then says so.
+  void RequestStop() { stop_requested_ = true; }
+  bool stopped() const { return stopped_; }
 
   // Mean loss and accuracy over `dataset` (inference: no dropout); with
   // several ranks each evaluates a slice and the sums are reduced.
@@ -75,7 +98,7 @@ class Trainer {
 
   model::Model& model() { return *model_; }
   optimizer::Optimizer& optimizer() { return *optimizer_; }
-  int64_t global_step() const { return global_step_; }
+  int64_t global_step() const { return progress_.global_step; }
 
  private:
   Trainer() = default;
@@ -94,7 +117,9 @@ class Trainer {
   std::unique_ptr<optimizer::Optimizer> optimizer_;
   std::unique_ptr<loss::Loss> loss_;
   int64_t batch_size_ = 0;
-  int64_t global_step_ = 0;
+  TrainingProgress progress_;
+  bool stop_requested_ = false;
+  bool stopped_ = false;
   std::vector<float> x_;             // (max_batch, features)
   std::vector<int32_t> labels_;      // (max_batch)
   std::vector<float> grad_output_;   // (max_batch, classes)

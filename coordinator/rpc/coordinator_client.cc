@@ -130,6 +130,32 @@ StatusOr<Envelope> CoordinatorClient::CallLocked(const Envelope& request) {
   return reply;
 }
 
+Status CoordinatorClient::ReportCheckpointPart(CheckpointPart part) {
+  part.set_rank(rank_);
+  Envelope request;
+  *request.mutable_checkpoint_part() = std::move(part);
+  ASSIGN_OR_RETURN(Envelope reply, Call(request));
+  if (!reply.has_checkpoint_part_ack()) {
+    return InternalError("the coordinator at " + peer_ +
+                         " answered a checkpoint part with message type " +
+                         std::to_string(reply.body_case()));
+  }
+  return OkStatus();
+}
+
+StatusOr<CheckpointCommitted> CoordinatorClient::CommitCheckpoint(
+    const coordinator::CommitCheckpoint& commit) {
+  Envelope request;
+  *request.mutable_commit_checkpoint() = commit;
+  ASSIGN_OR_RETURN(Envelope reply, Call(request));
+  if (!reply.has_checkpoint_committed()) {
+    return InternalError("the coordinator at " + peer_ +
+                         " answered a checkpoint commit with message type " +
+                         std::to_string(reply.body_case()));
+  }
+  return reply.checkpoint_committed();
+}
+
 StatusOr<RankAssignment> CoordinatorClient::GetEpochAssignment(int64_t epoch,
                                                                int64_t start_position) {
   Envelope request;

@@ -75,6 +75,13 @@ class CoordinatorClient {
   StatusOr<HeartbeatReply> SendHeartbeat(const HeartbeatInfo& info);
   // The same with a Heartbeat message (its rank is replaced by this client's).
   StatusOr<HeartbeatReply> SendHeartbeat(const Heartbeat& heartbeat);
+  // Checkpoint commit phase 1: this rank's data file is durable; `part.rank`
+  // is set to this client's rank.
+  Status ReportCheckpointPart(CheckpointPart part);
+  // Phase 2 (rank 0 only, after every rank reported): the coordinator writes
+  // the index and the state file. Its error (e.g. a rank that did not report)
+  // comes back as a Status.
+  StatusOr<CheckpointCommitted> CommitCheckpoint(const coordinator::CommitCheckpoint& request);
   // Tells the coordinator this rank finished; its disconnect is then expected.
   Status Done();
 

@@ -92,6 +92,34 @@ void Optimizer::Apply(kernels::KernelBackend& backend, float* weights, const flo
   }
 }
 
+Optimizer::KerasVariables Optimizer::KerasV2() const {
+  KerasVariables keras;
+  switch (kind_) {
+    case Kind::kAdam:
+      keras.class_name = "Adam";
+      keras.hyper = {{"beta_1", adam_.beta_1},
+                     {"beta_2", adam_.beta_2},
+                     {"decay", 0.0f},
+                     {"learning_rate", learning_rate_}};
+      break;
+    case Kind::kSgd:
+      keras.class_name = "SGD";
+      keras.hyper = {{"decay", 0.0f}, {"learning_rate", learning_rate_}, {"momentum", sgd_.momentum}};
+      break;
+    case Kind::kRmsprop:
+      keras.class_name = "RMSprop";
+      keras.hyper = {{"decay", 0.0f},
+                     {"learning_rate", learning_rate_},
+                     {"momentum", rmsprop_.momentum},
+                     {"rho", rmsprop_.rho}};
+      break;
+  }
+  for (const std::string& slot : slot_names_) {
+    keras.slot_names.push_back(slot == "velocity" ? "rms" : slot);
+  }
+  return keras;
+}
+
 std::string Optimizer::Describe() const {
   std::ostringstream out;
   switch (kind_) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -27,11 +28,23 @@ class Optimizer {
 
   Kind kind() const { return kind_; }
   int64_t iterations() const { return iterations_; }
+  // Restores the iteration count (from a checkpoint).
+  void set_iterations(int64_t iterations) { iterations_ = iterations; }
   float learning_rate() const { return learning_rate_; }
   // Slot names (Keras: "m"/"v" for Adam, "momentum" for SGD, "velocity"/"momentum" for
   // RMSprop) and their buffers.
   const std::vector<std::string>& slot_names() const { return slot_names_; }
   std::vector<float>& slot(size_t index) { return slots_[index]; }
+  // How Keras's OptimizerV2 names this optimizer's variables in a TF-format
+  // checkpoint (shared/spec/tf-formats.md §3.2.1): the class name, the
+  // hyper-parameter variables after "iter" (sorted by name) with their
+  // values, and the checkpoint name of each of slot_names().
+  struct KerasVariables {
+    std::string class_name;                               // "Adam", "SGD", "RMSprop"
+    std::vector<std::pair<std::string, float>> hyper;     // e.g. beta_1, beta_2, decay, learning_rate
+    std::vector<std::string> slot_names;                  // e.g. "m", "v"; RMSprop's velocity is "rms"
+  };
+  KerasVariables KerasV2() const;
   // "adam(lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)"
   std::string Describe() const;
 

@@ -1,0 +1,269 @@
+#include "worker/checkpoint/checkpoint_contents.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include <google/protobuf/text_format.h>
+
+#include "storage/checkpoint/keras_object_graph.h"
+
+namespace shardtrain::checkpoint {
+namespace {
+
+using storage::KerasCheckpointVariable;
+
+std::string StateKey(const char* name) { return std::string(kStatePrefix) + name; }
+
+template <typename T>
+SaveTensor Scalar(std::string key, DType dtype, T value) {
+  SaveTensor t;
+  t.key = std::move(key);
+  t.dtype = dtype;
+  t.owned.resize(sizeof(T));
+  std::memcpy(t.owned.data(), &value, sizeof(T));
+  t.bytes = sizeof(T);
+  return t;
+}
+
+SaveTensor String(std::string key, std::string value) {
+  SaveTensor t;
+  t.key = std::move(key);
+  t.dtype = DType::kString;
+  t.strings = {std::move(value)};
+  return t;
+}
+
+std::vector<storage::KerasLayerSpec> LayerSpecs(const model::Model& model) {
+  std::vector<storage::KerasLayerSpec> specs;
+  for (const model::Model::Layer& layer : model.layers()) {
+    storage::KerasLayerSpec spec{layer.name, {}};
+    if (layer.kernel_variable >= 0) spec.weights.push_back("kernel");
+    if (layer.bias_variable >= 0) spec.weights.push_back("bias");
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+storage::KerasOptimizerSpec OptimizerSpec(const optimizer::Optimizer::KerasVariables& keras) {
+  storage::KerasOptimizerSpec spec{keras.class_name, {"iter"}, keras.slot_names};
+  for (const auto& [name, value] : keras.hyper) spec.hyper_parameters.push_back(name);
+  return spec;
+}
+
+// The variable index in the parameter store of weight `w` of `layer`.
+int VariableIndex(const model::Model& model, const KerasCheckpointVariable& v) {
+  const model::Model::Layer& layer = model.layers()[static_cast<size_t>(v.layer)];
+  bool has_kernel = layer.kernel_variable >= 0;
+  if (v.weight == 0 && has_kernel) return layer.kernel_variable;
+  return layer.bias_variable;
+}
+
+uint64_t Fnv1a64(const std::string& bytes) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+std::string ShapeString(const std::vector<int64_t>& dims) {
+  std::string out = "[";
+  for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
+}
+
+std::vector<int64_t> EntryShape(const tf::BundleEntryProto& entry) {
+  std::vector<int64_t> dims;
+  for (const auto& dim : entry.shape().dim()) dims.push_back(dim.size());
+  return dims;
+}
+
+// Reads `key` into `out` after checking its dtype and shape.
+Status ReadChecked(const storage::BundleReader& reader, const std::string& prefix,
+                   const std::string& key, DType dtype, const std::vector<int64_t>& shape,
+                   void* out, size_t bytes) {
+  auto entry = reader.Entry(key);
+  if (!entry.ok()) {
+    return NotFoundError("checkpoint " + prefix + " has no tensor '" + key +
+                         "' (was it written by a different model or optimizer?)");
+  }
+  std::vector<int64_t> saved = EntryShape(*entry);
+  if (static_cast<DType>(entry->dtype()) != dtype || saved != shape) {
+    return FailedPreconditionError(
+        "checkpoint " + prefix + ": tensor '" + key + "' is " +
+        std::string(DTypeName(static_cast<DType>(entry->dtype()))) + " " + ShapeString(saved) +
+        " but the model has " + std::string(DTypeName(dtype)) + " " + ShapeString(shape));
+  }
+  return reader.Read(key, out, bytes);
+}
+
+template <typename T>
+StatusOr<T> ReadScalar(const storage::BundleReader& reader, const std::string& prefix,
+                       const char* name, DType dtype) {
+  T value{};
+  RETURN_IF_ERROR(ReadChecked(reader, prefix, StateKey(name), dtype, {}, &value, sizeof(T)));
+  return value;
+}
+
+}  // namespace
+
+std::string TrajectoryConfigHash(const config::JobConfig& config) {
+  config::JobConfig relevant;
+  *relevant.mutable_model() = config.model();
+  *relevant.mutable_optimizer() = config.optimizer();
+  *relevant.mutable_loss() = config.loss();
+  *relevant.mutable_metrics() = config.metrics();
+  relevant.mutable_data()->set_train_examples(config.data().train_examples());
+  relevant.mutable_data()->set_num_classes(config.data().num_classes());
+  relevant.mutable_training()->set_batch_size(config.training().batch_size());
+  relevant.mutable_training()->set_seed(config.training().seed());
+  relevant.mutable_training()->set_shuffle(config.training().shuffle());
+  std::string text;
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  printer.PrintToString(relevant, &text);
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a64(text)));
+  return hex;
+}
+
+StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
+                                                          const config::JobConfig& config,
+                                                          const SavedState& state) {
+  model::Model& model = trainer.model();
+  optimizer::Optimizer& opt = trainer.optimizer();
+  const optimizer::Optimizer::KerasVariables keras = opt.KerasV2();
+  const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(keras);
+  const storage::KerasCheckpointLayout layout = storage::BuildKerasCheckpointLayout(
+      LayerSpecs(model), state.weights_only ? nullptr : &optimizer_spec);
+
+  std::vector<SaveTensor> tensors;
+  model::ParameterStore& params = model.parameters();
+  for (const KerasCheckpointVariable& v : layout.variables) {
+    switch (v.kind) {
+      case KerasCheckpointVariable::Kind::kWeight:
+      case KerasCheckpointVariable::Kind::kSlot: {
+        const int index = VariableIndex(model, v);
+        const model::VariableInfo& info = params.variable(index);
+        const float* base = v.kind == KerasCheckpointVariable::Kind::kWeight
+                                ? params.params()
+                                : opt.slot(static_cast<size_t>(v.slot)).data();
+        SaveTensor t;
+        t.key = v.key;
+        t.dtype = DType::kFloat32;
+        t.shape = info.shape.dims();
+        t.data = base + info.offset;
+        t.bytes = static_cast<size_t>(info.shape.num_elements()) * sizeof(float);
+        tensors.push_back(std::move(t));
+        break;
+      }
+      case KerasCheckpointVariable::Kind::kHyperParameter:
+        if (v.hyper_parameter == 0) {  // iter
+          tensors.push_back(Scalar<int64_t>(v.key, DType::kInt64, opt.iterations()));
+        } else {
+          float value = keras.hyper[static_cast<size_t>(v.hyper_parameter - 1)].second;
+          tensors.push_back(Scalar<float>(v.key, DType::kFloat32, value));
+        }
+        break;
+    }
+  }
+  tensors.push_back(String(storage::kObjectGraphKey, layout.graph.SerializeAsString()));
+
+  const TrainingProgress& p = state.progress;
+  tensors.push_back(Scalar<int64_t>(StateKey("epoch"), DType::kInt64, p.epoch));
+  tensors.push_back(Scalar<int64_t>(StateKey("position"), DType::kInt64, p.position));
+  tensors.push_back(Scalar<int64_t>(StateKey("global_step"), DType::kInt64, p.global_step));
+  tensors.push_back(Scalar<double>(StateKey("epoch_loss_sum"), DType::kFloat64, p.epoch_loss_sum));
+  tensors.push_back(Scalar<int64_t>(StateKey("epoch_correct"), DType::kInt64, p.epoch_correct));
+  tensors.push_back(Scalar<int64_t>(StateKey("epoch_examples"), DType::kInt64, p.epoch_examples));
+  tensors.push_back(Scalar<uint64_t>(StateKey("seed"), DType::kUInt64, config.training().seed()));
+  tensors.push_back(Scalar<double>(StateKey("best_value"), DType::kFloat64, state.best_value));
+  tensors.push_back(Scalar<bool>(StateKey("has_best"), DType::kBool, state.has_best));
+  tensors.push_back(Scalar<bool>(StateKey("weights_only"), DType::kBool, state.weights_only));
+  tensors.push_back(String(StateKey("config_hash"), state.config_hash));
+  std::string config_text;
+  google::protobuf::TextFormat::PrintToString(config, &config_text);
+  tensors.push_back(String(StateKey("config"), std::move(config_text)));
+  for (SaveTensor& t : tensors) {
+    if (!t.owned.empty()) t.data = t.owned.data();
+  }
+  return tensors;
+}
+
+StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
+                                       const std::string& prefix, Trainer& trainer) {
+  SavedState state;
+  ASSIGN_OR_RETURN(state.weights_only,
+                   ReadScalar<bool>(reader, prefix, "weights_only", DType::kBool));
+  model::Model& model = trainer.model();
+  optimizer::Optimizer& opt = trainer.optimizer();
+  const optimizer::Optimizer::KerasVariables keras = opt.KerasV2();
+  const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(keras);
+  const storage::KerasCheckpointLayout layout = storage::BuildKerasCheckpointLayout(
+      LayerSpecs(model), state.weights_only ? nullptr : &optimizer_spec);
+  model::ParameterStore& params = model.parameters();
+  for (const KerasCheckpointVariable& v : layout.variables) {
+    if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter) {
+      if (v.hyper_parameter == 0) {
+        int64_t iterations = 0;
+        RETURN_IF_ERROR(ReadChecked(reader, prefix, v.key, DType::kInt64, {}, &iterations,
+                                    sizeof(iterations)));
+        opt.set_iterations(iterations);
+      }
+      continue;  // other hyper-parameters come from the config
+    }
+    const int index = VariableIndex(model, v);
+    const model::VariableInfo& info = params.variable(index);
+    float* base = v.kind == KerasCheckpointVariable::Kind::kWeight
+                      ? params.params()
+                      : opt.slot(static_cast<size_t>(v.slot)).data();
+    RETURN_IF_ERROR(ReadChecked(reader, prefix, v.key, DType::kFloat32, info.shape.dims(),
+                                base + info.offset,
+                                static_cast<size_t>(info.shape.num_elements()) * sizeof(float)));
+  }
+  TrainingProgress& p = state.progress;
+  ASSIGN_OR_RETURN(p.epoch, ReadScalar<int64_t>(reader, prefix, "epoch", DType::kInt64));
+  ASSIGN_OR_RETURN(p.position, ReadScalar<int64_t>(reader, prefix, "position", DType::kInt64));
+  ASSIGN_OR_RETURN(p.global_step,
+                   ReadScalar<int64_t>(reader, prefix, "global_step", DType::kInt64));
+  ASSIGN_OR_RETURN(p.epoch_loss_sum,
+                   ReadScalar<double>(reader, prefix, "epoch_loss_sum", DType::kFloat64));
+  ASSIGN_OR_RETURN(p.epoch_correct,
+                   ReadScalar<int64_t>(reader, prefix, "epoch_correct", DType::kInt64));
+  ASSIGN_OR_RETURN(p.epoch_examples,
+                   ReadScalar<int64_t>(reader, prefix, "epoch_examples", DType::kInt64));
+  ASSIGN_OR_RETURN(state.best_value,
+                   ReadScalar<double>(reader, prefix, "best_value", DType::kFloat64));
+  ASSIGN_OR_RETURN(state.has_best, ReadScalar<bool>(reader, prefix, "has_best", DType::kBool));
+  ASSIGN_OR_RETURN(std::vector<std::string> hash, reader.ReadStrings(StateKey("config_hash")));
+  if (hash.size() != 1) {
+    return DataLossError("checkpoint " + prefix + ": " + StateKey("config_hash") +
+                         " is not a scalar string");
+  }
+  state.config_hash = hash[0];
+  if (state.weights_only) {
+    // The optimizer starts afresh; the data position and step still resume.
+    opt.set_iterations(0);
+  }
+  return state;
+}
+
+std::vector<int> AssignTensorsToRanks(const std::vector<size_t>& bytes, int world_size) {
+  std::vector<size_t> order(bytes.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return bytes[a] > bytes[b]; });
+  std::vector<size_t> load(static_cast<size_t>(world_size), 0);
+  std::vector<int> rank_of(bytes.size(), 0);
+  for (size_t index : order) {
+    size_t best = static_cast<size_t>(
+        std::min_element(load.begin(), load.end()) - load.begin());  // first minimum
+    rank_of[index] = static_cast<int>(best);
+    load[best] += std::max<size_t>(bytes[index], 1);
+  }
+  return rank_of;
+}
+
+}  // namespace shardtrain::checkpoint

@@ -1,0 +1,70 @@
+// What a shardtrain checkpoint holds, as bundle tensors (DESIGN.md §4):
+//   * the model's weights and the optimizer's variables under the keys and
+//     object graph tf.keras writes (storage/checkpoint/keras_object_graph.h),
+//     so TensorFlow tools and tf-keras `model.load_weights(prefix)` read them;
+//   * our training state under `_SHARDTRAIN_STATE/...` keys, outside the object
+//     graph (TensorFlow ignores them): epoch, data position, global step, the
+//     epoch's running metric sums, the seed, the best monitored value, and the
+//     job config's hash and text.
+// Gathering borrows the trainer's buffers (valid until the next step);
+// restoring checks every key's dtype and shape. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/dtype.h"
+#include "common/status.h"
+#include "proto/config.pb.h"
+#include "storage/tensor_bundle/bundle_reader.h"
+#include "worker/trainer.h"
+
+namespace shardtrain::checkpoint {
+
+inline constexpr char kStatePrefix[] = "_SHARDTRAIN_STATE/";
+
+// One tensor to save. `data` points at `bytes` bytes (borrowed from the
+// trainer, or into `owned`); DT_STRING tensors use `strings` instead.
+struct SaveTensor {
+  std::string key;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  size_t bytes = 0;
+  std::vector<std::string> strings;
+  std::string owned;
+};
+
+// Training-loop state saved beside the variables.
+struct SavedState {
+  TrainingProgress progress;
+  double best_value = 0;   // best monitored value so far (save_best_only)
+  bool has_best = false;
+  std::string config_hash;
+  bool weights_only = false;
+};
+
+// Hash of the parts of the config that decide the training trajectory (model,
+// optimizer, loss, metrics, data selection, batch size, seed, shuffle) — not
+// epochs, paths, device or checkpoint policy, which a resumed run may change.
+std::string TrajectoryConfigHash(const config::JobConfig& config);
+
+// Every tensor of a checkpoint of `trainer`, in object-graph order, then the
+// state keys. With `state.weights_only` the optimizer is left out.
+StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
+                                                          const config::JobConfig& config,
+                                                          const SavedState& state);
+
+// Restores the weights (and the optimizer's variables when the checkpoint has
+// them) into `trainer` and returns the saved state. Errors name the key and
+// the checkpoint: a missing key, or a dtype/shape that differs from the model.
+StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
+                                       const std::string& prefix, Trainer& trainer);
+
+// Deterministic size-balanced assignment of tensors to ranks: largest first
+// (ties: earlier index), each to the least-loaded rank (ties: lower rank).
+// When there are at least as many tensors as ranks, every rank gets one.
+std::vector<int> AssignTensorsToRanks(const std::vector<size_t>& bytes, int world_size);
+
+}  // namespace shardtrain::checkpoint

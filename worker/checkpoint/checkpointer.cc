@@ -1,0 +1,280 @@
+#include "worker/checkpoint/checkpointer.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "common/logging.h"
+#include "storage/tensor_bundle/bundle_format.h"
+#include "storage/tensor_bundle/bundle_writer.h"
+#include "worker/job_config.h"
+#include "worker/preemption.h"
+
+namespace shardtrain::checkpoint {
+namespace {
+
+// Formats one {name[:spec]} value; spec is empty, [0][width]d or [width].Nf.
+StatusOr<std::string> FormatField(const std::string& name, const std::string& spec, double value,
+                                  bool integral) {
+  std::string format = "%";
+  if (spec.empty()) {
+    format += integral ? "lld" : "g";
+  } else {
+    const char type = spec.back();
+    const std::string body = spec.substr(0, spec.size() - 1);
+    bool body_ok = true;
+    for (char c : body) body_ok = body_ok && (std::isdigit(static_cast<unsigned char>(c)) || c == '.');
+    if (!body_ok || (type != 'd' && type != 'f' && type != 'e' && type != 'g')) {
+      return InvalidArgumentError("checkpoint.filepath: unsupported format spec '" + spec +
+                                  "' for {" + name + "} (use e.g. {epoch:04d} or {val_loss:.2f})");
+    }
+    if (type == 'd' && !integral) {
+      return InvalidArgumentError("checkpoint.filepath: {" + name + ":" + spec +
+                                  "} formats a metric as an integer; use e.g. :.4f");
+    }
+    format += body + (type == 'd' ? "lld" : std::string(1, type));
+  }
+  char buffer[128];
+  if (integral) {
+    std::snprintf(buffer, sizeof(buffer), format.c_str(), static_cast<long long>(value));
+  } else {
+    std::snprintf(buffer, sizeof(buffer), format.c_str(), value);
+  }
+  return std::string(buffer);
+}
+
+std::string RandomSuffix() {
+  std::random_device random;
+  return std::to_string(random()) + std::to_string(random());
+}
+
+}  // namespace
+
+std::string CheckpointDir(const config::JobConfig& config) {
+  return storage::JoinPath(config.training().run_dir(), "checkpoints");
+}
+
+StatusOr<std::string> FormatCheckpointName(const std::string& pattern, int64_t epoch,
+                                           int64_t step,
+                                           const std::map<std::string, double>& metrics) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '}') {
+      return InvalidArgumentError("checkpoint.filepath '" + pattern + "': unbalanced '}'");
+    }
+    if (pattern[i] != '{') {
+      out += pattern[i];
+      continue;
+    }
+    size_t close = pattern.find('}', i);
+    if (close == std::string::npos) {
+      return InvalidArgumentError("checkpoint.filepath '" + pattern + "': unbalanced '{'");
+    }
+    std::string field = pattern.substr(i + 1, close - i - 1), spec;
+    if (size_t colon = field.find(':'); colon != std::string::npos) {
+      spec = field.substr(colon + 1);
+      field = field.substr(0, colon);
+    }
+    std::string text;
+    if (field == "epoch" || field == "step") {
+      ASSIGN_OR_RETURN(text, FormatField(field, spec,
+                                         static_cast<double>(field == "epoch" ? epoch : step),
+                                         true));
+    } else if (field == "loss" || field == "accuracy" || field == "val_loss" ||
+               field == "val_accuracy") {
+      auto found = metrics.find(field);
+      double value = found == metrics.end() ? std::nan("") : found->second;
+      ASSIGN_OR_RETURN(text, FormatField(field, spec, value, false));
+    } else {
+      return InvalidArgumentError("checkpoint.filepath '" + pattern + "': unknown field {" +
+                                  field + "}; use epoch, step, loss, accuracy, val_loss or "
+                                  "val_accuracy");
+    }
+    out += text;
+    i = close;
+  }
+  if (out.empty() || out.find('/') != std::string::npos) {
+    return InvalidArgumentError("checkpoint.filepath '" + pattern + "' gives the name '" + out +
+                                "'");
+  }
+  return out;
+}
+
+Checkpointer::Checkpointer(const config::JobConfig& config, Trainer* trainer,
+                           comm::Communicator* comm, coordinator::CoordinatorClient* client,
+                           storage::FileSystem* fs, const SavedState* resumed)
+    : config_(config),
+      dir_(CheckpointDir(config)),
+      trainer_(trainer),
+      comm_(comm),
+      client_(client),
+      fs_(fs),
+      config_hash_(TrajectoryConfigHash(config)) {
+  auto every = CheckpointEverySteps(config.checkpoint());  // validated by ValidateJobConfig
+  every_steps_ = every.ok() ? *every : 0;
+  if (resumed != nullptr) {
+    best_value_ = resumed->best_value;
+    has_best_ = resumed->has_best;
+    last_saved_step_ = resumed->progress.global_step;
+  }
+}
+
+StatusOr<bool> Checkpointer::AnyRankPreempted() {
+  double flag = PreemptionRequested() ? 1.0 : 0.0;
+  if (comm_->world_size() > 1) {
+    RETURN_IF_ERROR(comm_->AllReduceSumHostScalars(&flag, 1)
+                        .WithContext("agreeing on a preemption checkpoint"));
+  }
+  return flag > 0;
+}
+
+Status Checkpointer::StopForPreemption() {
+  if (trainer_->progress().global_step != last_saved_step_) {
+    ASSIGN_OR_RETURN(std::string prefix, Save());
+    (void)prefix;
+  }
+  preempted_ = true;
+  trainer_->RequestStop();
+  return OkStatus();
+}
+
+Status Checkpointer::OnBatchEnd(const callbacks::BatchEnd&) {
+  const int64_t step = trainer_->progress().global_step;
+  if (comm_->world_size() == 1 || step % kPreemptionPollSteps == 0) {
+    ASSIGN_OR_RETURN(bool preempted, AnyRankPreempted());
+    if (preempted) return StopForPreemption();
+  }
+  if (every_steps_ > 0 && step % every_steps_ == 0 && !config_.checkpoint().save_best_only()) {
+    ASSIGN_OR_RETURN(std::string prefix, Save());
+    (void)prefix;
+  }
+  return OkStatus();
+}
+
+Status Checkpointer::OnEpochEnd(const callbacks::EpochEnd& epoch) {
+  last_metrics_ = {{"loss", epoch.loss},
+                   {"accuracy", epoch.accuracy},
+                   {"val_loss", epoch.val_loss},
+                   {"val_accuracy", epoch.val_accuracy}};
+  const config::CheckpointConfig& policy = config_.checkpoint();
+  bool save = policy.save_freq() == "epoch";
+  if (policy.save_best_only()) {
+    const double value = last_metrics_[policy.monitor()];
+    const bool improved = std::isfinite(value) &&
+                          (!has_best_ || (policy.mode() == "min" ? value < best_value_
+                                                                 : value > best_value_));
+    if (improved) {
+      best_value_ = value;
+      has_best_ = true;
+    }
+    save = improved;
+  }
+  if (save && trainer_->progress().global_step != last_saved_step_) {
+    ASSIGN_OR_RETURN(std::string prefix, Save());
+    (void)prefix;
+  }
+  ASSIGN_OR_RETURN(bool preempted, AnyRankPreempted());
+  if (preempted) return StopForPreemption();
+  return OkStatus();
+}
+
+StatusOr<std::string> Checkpointer::Save() {
+  const TrainingProgress& progress = trainer_->progress();
+  const int rank = comm_->rank(), world = comm_->world_size();
+  SavedState state;
+  state.progress = progress;
+  state.best_value = best_value_;
+  state.has_best = has_best_;
+  state.config_hash = config_hash_;
+  state.weights_only = config_.checkpoint().save_weights_only();
+  const int64_t name_epoch = progress.position > 0 ? progress.epoch + 1 : progress.epoch;
+  ASSIGN_OR_RETURN(std::string name,
+                   FormatCheckpointName(config_.checkpoint().filepath(), name_epoch,
+                                        progress.global_step, last_metrics_));
+  const std::string prefix = storage::JoinPath(dir_, name);
+  ASSIGN_OR_RETURN(std::vector<SaveTensor> tensors,
+                   GatherCheckpointTensors(*trainer_, config_, state));
+
+  // Phase 1: this rank's data file, durable under its final name.
+  std::vector<size_t> sizes;
+  for (const SaveTensor& t : tensors) {
+    size_t bytes = t.bytes;
+    for (const std::string& s : t.strings) bytes += s.size();
+    sizes.push_back(bytes);
+  }
+  const std::vector<int> owner = AssignTensorsToRanks(sizes, world);
+  const std::string data_file = storage::DataFilename(prefix, rank, world);
+  const std::string temp = data_file + ".tempstate" + RandomSuffix();
+  coordinator::CheckpointPart part;
+  {
+    ASSIGN_OR_RETURN(auto writer, storage::BundleShardWriter::Open(fs_, temp, rank));
+    bool wrote_any = false;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (owner[i] != rank) continue;
+      const SaveTensor& t = tensors[i];
+      if (t.dtype == DType::kString) {
+        RETURN_IF_ERROR(writer->AddStrings(t.key, t.shape, t.strings));
+      } else {
+        RETURN_IF_ERROR(writer->Add(t.key, t.dtype, t.shape, t.data, t.bytes));
+      }
+      wrote_any = true;
+    }
+    if (!wrote_any) {  // more ranks than tensors: every data file needs one (spec §1.7)
+      const int32_t marker = rank;
+      RETURN_IF_ERROR(writer->Add(std::string(kStatePrefix) + "shard-" + std::to_string(rank),
+                                  DType::kInt32, {}, &marker, sizeof(marker)));
+    }
+    RETURN_IF_ERROR(writer->Finish());
+    for (const auto& [key, entry] : writer->entries()) {
+      auto* e = part.add_entries();
+      e->set_key(key);
+      *e->mutable_entry() = entry;
+    }
+  }
+  RETURN_IF_ERROR(fs_->Rename(temp, data_file));
+  RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  char absolute[4096];
+  std::string absolute_prefix = prefix;
+  if (prefix[0] != '/' && realpath(dir_.c_str(), absolute) != nullptr) {
+    absolute_prefix = storage::JoinPath(absolute, name);
+  }
+  part.set_prefix(absolute_prefix);
+  part.set_num_shards(world);
+  part.set_step(progress.global_step);
+  RETURN_IF_ERROR(client_->ReportCheckpointPart(std::move(part))
+                      .WithContext("reporting checkpoint part of rank " + std::to_string(rank)));
+  RETURN_IF_ERROR(comm_->Barrier().WithContext("waiting for every rank's checkpoint part"));
+
+  // Phase 2: rank 0 has the coordinator commit; everyone learns the outcome.
+  // (Host scalars work on every communicator, NCCL included.)
+  double outcome = 0;
+  Status commit_status;
+  if (rank == 0) {
+    coordinator::CommitCheckpoint commit;
+    commit.set_prefix(absolute_prefix);
+    commit.set_num_shards(world);
+    commit.set_step(progress.global_step);
+    commit.set_epoch(name_epoch);
+    commit.set_max_to_keep(config_.checkpoint().max_to_keep());
+    commit.set_keep_checkpoint_every_n_hours(config_.checkpoint().keep_checkpoint_every_n_hours());
+    auto committed = client_->CommitCheckpoint(commit);
+    if (!committed.ok()) {
+      commit_status = committed.status().WithContext("committing checkpoint " + prefix);
+      outcome = static_cast<double>(committed.status().code());
+    }
+  }
+  RETURN_IF_ERROR(comm_->AllReduceSumHostScalars(&outcome, 1)
+                      .WithContext("learning the outcome of checkpoint " + prefix));
+  if (!commit_status.ok()) return commit_status;
+  if (outcome != 0) {
+    return Status(static_cast<StatusCode>(static_cast<int>(outcome)),
+                  "rank 0 could not commit checkpoint " + prefix + "; its error is above");
+  }
+  last_saved_step_ = progress.global_step;
+  last_saved_ = prefix;
+  return prefix;
+}
+
+}  // namespace shardtrain::checkpoint

@@ -1,0 +1,87 @@
+// Checkpointer: the worker's side of checkpointing, as a training callback.
+// Every rank runs one; they make the same decisions at the same step because
+// they see the same global metrics and step counts.
+//
+//   * When: every `save_freq` steps or after each epoch (checkpoint config),
+//     only on improvement with save_best_only, and at the first step boundary
+//     after SIGTERM on any rank (agreed by a small allreduce every
+//     kPreemptionPollSteps steps; then training stops and the job exits 0).
+//   * How (DESIGN.md §4, two-phase commit): tensors are assigned to ranks by
+//     size (checkpoint_contents.h); rank r writes PREFIX.data-{r}-of-{N} under
+//     a temporary name, fsyncs and renames it, and reports its entries to the
+//     coordinator; after a barrier rank 0 asks the coordinator to commit (the
+//     index, then the `checkpoint` state file, then retention); the outcome is
+//     broadcast so every rank fails alike.
+// Checkpoints go to RUN_DIR/checkpoints. Not thread-safe (training thread).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/status.h"
+#include "coordinator/rpc/coordinator_client.h"
+#include "proto/config.pb.h"
+#include "storage/io/file_system.h"
+#include "worker/callbacks/callback.h"
+#include "worker/checkpoint/checkpoint_contents.h"
+#include "worker/comm/communicator.h"
+#include "worker/trainer.h"
+
+namespace shardtrain::checkpoint {
+
+// RUN_DIR/checkpoints.
+std::string CheckpointDir(const config::JobConfig& config);
+
+// Expands a filepath template: {epoch}, {step} and metric names, with
+// Python-style specs ({epoch:04d}, {val_loss:.2f}). InvalidArgument for an
+// unknown name or spec, or an unbalanced brace.
+StatusOr<std::string> FormatCheckpointName(const std::string& pattern, int64_t epoch,
+                                           int64_t step,
+                                           const std::map<std::string, double>& metrics);
+
+class Checkpointer : public callbacks::Callback {
+ public:
+  // Steps between preemption polls (one tiny allreduce each) with several ranks.
+  static constexpr int64_t kPreemptionPollSteps = 4;
+
+  // `config` passed ValidateJobConfig; `trainer`, `comm`, `client` and `fs`
+  // outlive the checkpointer. `resumed` is the state restored at start (its
+  // step is not saved again), or null for a fresh run.
+  Checkpointer(const config::JobConfig& config, Trainer* trainer, comm::Communicator* comm,
+               coordinator::CoordinatorClient* client, storage::FileSystem* fs,
+               const SavedState* resumed);
+
+  Status OnBatchEnd(const callbacks::BatchEnd& batch) override;
+  Status OnEpochEnd(const callbacks::EpochEnd& epoch) override;
+
+  // Saves the trainer's current state now; every rank must call it at the
+  // same step. Returns the committed prefix.
+  StatusOr<std::string> Save();
+
+  // True when training stopped for a preemption (after its checkpoint).
+  bool preempted() const { return preempted_; }
+  const std::string& last_saved() const { return last_saved_; }
+
+ private:
+  // Whether any rank received SIGTERM (a collective when `poll` is set).
+  StatusOr<bool> AnyRankPreempted();
+  Status StopForPreemption();
+
+  config::JobConfig config_;
+  std::string dir_;
+  int64_t every_steps_ = 0;  // 0: epoch saves
+  Trainer* trainer_;
+  comm::Communicator* comm_;
+  coordinator::CoordinatorClient* client_;
+  storage::FileSystem* fs_;
+  std::string config_hash_;
+  std::map<std::string, double> last_metrics_;  // of the last finished epoch
+  double best_value_ = 0;
+  bool has_best_ = false;
+  int64_t last_saved_step_ = -1;
+  std::string last_saved_;
+  bool preempted_ = false;
+};
+
+}  // namespace shardtrain::checkpoint
