@@ -1,18 +1,22 @@
 // allreduce_bench: bandwidth of summing a float buffer over the ranks of an
 // mpirun job, for sizes 1 KB ... 256 MB (x4 steps), in one run:
-//   ours    GradientReducer (25 MB buckets by default), one AllReduceSum per bucket
-//   ours small  the same with 4 MB buckets (--small-bucket-bytes), for tuning
+//   ours    GradientReducer (25 MB buckets by default), one AllReduceSum per
+//           bucket, on the communicator's gradient buffer
+//           (AllocateGradientBuffer: a shared-memory window when all ranks
+//           share the node, so the single-copy path; else private memory)
+//   ours via MPI  the same on a private buffer: the MPI_Allreduce path (what
+//           the trainer did before the shared-memory path)
 //   single  one MPI_Allreduce of the whole buffer (MpiCommunicator::AllReduceSum
 //           issues exactly one call below 2^30 elements)
 //   memcpy  a memcpy of the same size on every rank at the same time
 // memcpy's repetitions run first, then the allreduce methods interleaved
-// (ours, ours small, single, ours, ...); a repetition's time is the slowest
+// (ours, ours via MPI, single, ours, ...); a repetition's time is the slowest
 // rank's, separated by barriers; reported figures are medians. algbw = bytes / time; busbw = algbw * 2(N-1)/N (the data each rank
 // moves in a ring-optimal allreduce, comparable across rank counts). Rank 0
 // prints a markdown table with the machine.
 //
 // Usage: mpirun -np 2 allreduce_bench [--max-bytes B] [--bucket-bytes B]
-//          [--small-bucket-bytes B] [--seconds-per-size S] [--mpirun-version TEXT]
+//          [--seconds-per-size S] [--mpirun-version TEXT]
 // (bench/run_allreduce_bench.sh runs it.) Single-threaded.
 #include <unistd.h>
 
@@ -87,21 +91,20 @@ StatusOr<std::vector<double>> MaxOverRanks(MpiCommunicator* comm, const std::vec
 struct Row {
   int64_t bytes = 0;
   int reps = 0;
-  std::vector<double> seconds;  // median per method: memcpy, ours, ours small, single
+  std::vector<double> seconds;  // median per method: memcpy, ours, ours via MPI, single
 };
 
 Status Run(const std::vector<std::string>& args) {
-  std::optional<int64_t> max_bytes_flag, bucket_flag, small_bucket_flag;
+  std::optional<int64_t> max_bytes_flag, bucket_flag;
   std::optional<float> seconds_flag;
   std::optional<std::string> mpirun_version_flag;
   FlagSet flags("allreduce_bench",
                 "mpirun -np N allreduce_bench [--max-bytes B] [--bucket-bytes B] "
                 "[--seconds-per-size S] [--mpirun-version TEXT]",
-                "Bucketed allreduce vs one MPI_Allreduce vs memcpy, 1 KB to --max-bytes.");
+                "Bucketed allreduce (shared-memory and MPI paths) vs one MPI_Allreduce vs "
+                "memcpy, 1 KB to --max-bytes.");
   flags.Int("max-bytes", &max_bytes_flag, "largest buffer (default 256 MiB)");
   flags.Int("bucket-bytes", &bucket_flag, "GradientReducer bucket size (default 25 MiB)");
-  flags.Int("small-bucket-bytes", &small_bucket_flag,
-            "bucket size of the extra 'ours small' column (default 4 MiB)");
   flags.Float("seconds-per-size", &seconds_flag,
               "target time per size and method (default 0.4); at least 3 repetitions");
   flags.String("mpirun-version", &mpirun_version_flag, "`mpirun --version` line to print");
@@ -112,12 +115,10 @@ Status Run(const std::vector<std::string>& args) {
   }
   const int64_t max_bytes = max_bytes_flag.value_or(int64_t{256} << 20);
   const int64_t bucket_bytes = bucket_flag.value_or(GradientReducer::kDefaultBucketBytes);
-  const int64_t small_bucket_bytes = small_bucket_flag.value_or(int64_t{4} << 20);
   const double target_s = seconds_flag.value_or(0.4f);
-  if (max_bytes < 1024 || bucket_bytes < 4 || small_bucket_bytes < 4 || target_s <= 0) {
+  if (max_bytes < 1024 || bucket_bytes < 4 || target_s <= 0) {
     return InvalidArgumentError(
-        "need --max-bytes >= 1024, --bucket-bytes and --small-bucket-bytes >= 4, "
-        "--seconds-per-size > 0");
+        "need --max-bytes >= 1024, --bucket-bytes >= 4, --seconds-per-size > 0");
   }
 
   ASSIGN_OR_RETURN(std::unique_ptr<MpiRuntime> runtime, MpiRuntime::Init());
@@ -126,8 +127,11 @@ Status Run(const std::vector<std::string>& args) {
     const int rank = comm->rank();
     const int world = comm->world_size();
     const int64_t max_floats = max_bytes / 4;
-    // First touch everything before timing anything.
+    // First touch everything before timing anything. `shared` is what the
+    // trainer's gradients live in (zeroed by the communicator).
+    ASSIGN_OR_RETURN(float* shared, comm->AllocateGradientBuffer(max_floats));
     std::vector<float> grads(max_floats, 0.0f);
+    if (shared == nullptr) shared = grads.data();
     std::vector<char> src(max_bytes), dst(max_bytes);
     for (int64_t i = 0; i < max_bytes; ++i) {
       src[i] = static_cast<char>(i * 131 + rank);
@@ -139,15 +143,14 @@ Status Run(const std::vector<std::string>& args) {
     for (int64_t bytes = 1024; bytes <= max_bytes; bytes *= 4) {
       const int64_t floats = bytes / 4;
       GradientReducer reducer(comm.get(), floats, bucket_bytes);
-      GradientReducer small_reducer(comm.get(), floats, small_bucket_bytes);
-      // Methods, in Row order: memcpy, ours, ours with small buckets, single.
+      // Methods, in Row order: memcpy, ours, ours via MPI, single.
       std::vector<std::function<Status()>> methods = {
           [&]() {
             std::memcpy(dst.data(), src.data(), static_cast<size_t>(bytes));
             return OkStatus();
           },
+          [&]() { return reducer.AllReduce(shared, nullptr, nullptr, nullptr); },
           [&]() { return reducer.AllReduce(grads.data(), nullptr, nullptr, nullptr); },
-          [&]() { return small_reducer.AllReduce(grads.data(), nullptr, nullptr, nullptr); },
           [&]() { return comm->AllReduceSum(grads.data(), floats, DType::kFloat32); },
       };
       const int num_methods = static_cast<int>(methods.size());
@@ -196,21 +199,24 @@ Status Run(const std::vector<std::string>& args) {
       std::printf("MPI: %s%s%s\n", runtime->library_version().c_str(),
                   mpirun_version_flag ? "; " : "",
                   mpirun_version_flag ? mpirun_version_flag->c_str() : "");
-      std::printf("%d ranks, %d node-local; ours = GradientReducer, %s buckets; "
-                  "single = one MPI_Allreduce; medians, slowest rank per repetition; "
+      std::printf("%d ranks, %d node-local; ours = GradientReducer, %s buckets, on the "
+                  "communicator's gradient buffer (%s); ours via MPI = the same on a private "
+                  "buffer; single = one MPI_Allreduce; medians, slowest rank per repetition; "
                   "GB/s = 1e9 bytes/s; %.1f s in all\n\n",
-                  world, runtime->local_size(), SizeName(bucket_bytes).c_str(), total_s);
+                  world, runtime->local_size(), SizeName(bucket_bytes).c_str(),
+                  comm->shared_memory_enabled() ? "shared-memory window: single-copy path"
+                                                : "private memory: MPI path",
+                  total_s);
       std::printf("| size | reps | memcpy GB/s | ours us | ours algbw | ours busbw | ours / memcpy "
-                  "| ours %s algbw | single us | single algbw | single busbw |\n",
-                  SizeName(small_bucket_bytes).c_str());
+                  "| via MPI algbw | via MPI / memcpy | single us | single algbw |\n");
       std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
       for (const Row& row : rows) {
         const double b = static_cast<double>(row.bytes);
         const double copy = b / row.seconds[0] / 1e9, ours = b / row.seconds[1] / 1e9,
-                     small = b / row.seconds[2] / 1e9, single = b / row.seconds[3] / 1e9;
-        std::printf("| %s | %d | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f |\n",
+                     mpi = b / row.seconds[2] / 1e9, single = b / row.seconds[3] / 1e9;
+        std::printf("| %s | %d | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f |\n",
                     SizeName(row.bytes).c_str(), row.reps, copy, row.seconds[1] * 1e6, ours,
-                    ours * bus, ours / copy, small, row.seconds[3] * 1e6, single, single * bus);
+                    ours * bus, ours / copy, mpi, mpi / copy, row.seconds[3] * 1e6, single);
       }
       std::fflush(stdout);
     }

@@ -8,6 +8,13 @@ namespace shardtrain::comm {
 
 Communicator::~Communicator() = default;
 
+StatusOr<float*> Communicator::AllocateGradientBuffer(int64_t count) {
+  if (count < 0) {
+    return InvalidArgumentError("AllocateGradientBuffer: negative count " + std::to_string(count));
+  }
+  return static_cast<float*>(nullptr);
+}
+
 Status Communicator::AllReduceSumHostScalars(double* values, int count) {
   if (count < 0 || count > kMaxHostScalars) {
     return InvalidArgumentError("AllReduceSumHostScalars: count " + std::to_string(count) +

@@ -41,6 +41,14 @@ class Communicator {
   // Same memory kind as AllReduceSum.
   virtual Status Broadcast(void* data, int64_t bytes, int root) = 0;
 
+  // Collective (every rank, same count): `count` zeroed floats of memory that
+  // this communicator's AllReduceSum sums fastest, owned by the communicator
+  // and valid until it is destroyed, or null (OK) when it has no such memory
+  // and the caller should keep its own. MpiCommunicator serves it from a
+  // shared-memory window when all ranks share one node (single-copy sums); the
+  // default returns null. InvalidArgument for a negative count.
+  virtual StatusOr<float*> AllocateGradientBuffer(int64_t count);
+
   // Returns once every rank has entered Barrier().
   virtual Status Barrier() = 0;
 

@@ -1,5 +1,6 @@
 // MpiCommunicator: MPI_Allreduce(MPI_IN_PLACE)/MPI_Bcast/MPI_Barrier on a
-// duplicated MPI_COMM_WORLD. Thread-safety: see mpi_communicator.h.
+// duplicated MPI_COMM_WORLD, plus the shared-window fast path for gradient
+// buffers. Thread-safety: see mpi_communicator.h.
 #include "worker/comm/mpi_communicator.h"
 
 #include <algorithm>
@@ -36,19 +37,37 @@ StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(MpiRuntime* r
                                    "MPI_Comm_set_errhandler"));
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_rank(comm, &result->rank_), "MPI_Comm_rank"));
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_size(comm, &result->world_size_), "MPI_Comm_size"));
+  ASSIGN_OR_RETURN(result->shared_, SharedMemoryAllReduce::Create(comm));
   return result;
 }
 
 MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
+  shared_.reset();  // frees its windows and node communicator first
   if (!finalized && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+StatusOr<float*> MpiCommunicator::AllocateGradientBuffer(int64_t count) {
+  if (count < 0) {
+    return InvalidArgumentError("AllocateGradientBuffer: negative count " + std::to_string(count));
+  }
+  if (shared_ == nullptr || count == 0) return static_cast<float*>(nullptr);
+  StatusOr<void*> buffer = shared_->Allocate(count * static_cast<int64_t>(sizeof(float)));
+  if (!buffer.ok()) {
+    return buffer.status().WithContext("allocating " + std::to_string(count) +
+                                       " gradient floats in a shared-memory window");
+  }
+  return static_cast<float*>(*buffer);
 }
 
 Status MpiCommunicator::AllReduceSum(void* data, int64_t count, DType dtype) {
   RETURN_IF_ERROR(ValidateAllReduceArgs(data, count, dtype));
   const MPI_Datatype type = ToMpiType(dtype);
   const int64_t element_size = static_cast<int64_t>(DTypeSize(dtype));
+  if (shared_ != nullptr && count > 0 && shared_->Contains(data, count * element_size)) {
+    return shared_->AllReduceSum(data, count, dtype);
+  }
   char* bytes = static_cast<char*>(data);
   for (int64_t done = 0; done < count;) {
     const int64_t n = std::min(count - done, kMaxElementsPerCall);

@@ -3,7 +3,16 @@
 // Works on a duplicate of MPI_COMM_WORLD (so its traffic cannot match other
 // MPI users' messages) with MPI_ERRORS_RETURN: every MPI failure comes back as
 // a Status naming the call. Buffers larger than INT_MAX elements are sent in
-// several calls. Must be destroyed before the MpiRuntime it came from.
+// several calls. Must be destroyed before the MpiRuntime it came from, on
+// every rank (the destructor frees shared windows collectively).
+//
+// Single-copy path: when every rank runs on one node (and
+// SHARDTRAIN_SHM_ALLREDUCE is not 0), AllocateGradientBuffer() hands out
+// memory in an MPI-3 shared window, and AllReduceSum() on a range inside it
+// (every rank the same buffer, offset and count) runs SharedMemoryAllReduce
+// instead of MPI_Allreduce: no messages, each rank reads and writes the
+// buffer once. Any other buffer, and every multi-node job, takes the
+// MPI_Allreduce path. Results on the fast path are bit-identical on all ranks.
 //
 // Thread-safety: thread-compatible; calls must come from the thread that
 // initialized MPI (MPI_THREAD_FUNNELED) and must not overlap.
@@ -15,6 +24,7 @@
 
 #include "worker/comm/communicator.h"
 #include "worker/comm/mpi_runtime.h"
+#include "worker/comm/shared_memory_allreduce.h"
 
 namespace shardtrain::comm {
 
@@ -30,6 +40,10 @@ class MpiCommunicator final : public Communicator {
   Status AllReduceSum(void* data, int64_t count, DType dtype) override;
   Status Broadcast(void* data, int64_t bytes, int root) override;
   Status Barrier() override;
+  StatusOr<float*> AllocateGradientBuffer(int64_t count) override;
+
+  // True when AllocateGradientBuffer returns shared-window memory.
+  bool shared_memory_enabled() const { return shared_ != nullptr; }
 
  private:
   MpiCommunicator(MPI_Comm comm, int rank, int world_size)
@@ -38,6 +52,7 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm_;
   int rank_;
   int world_size_;
+  std::unique_ptr<SharedMemoryAllReduce> shared_;  // null: MPI path only
 };
 
 }  // namespace shardtrain::comm

@@ -1,4 +1,8 @@
+// ParameterStore: variable registration, buffer allocation and the optional
+// external gradient storage. Not thread-safe (see parameter_store.h).
 #include "worker/model/parameter_store.h"
+
+#include <algorithm>
 
 #include "common/logging.h"
 
@@ -15,6 +19,15 @@ int ParameterStore::AddVariable(std::string name, Shape shape) {
 void ParameterStore::Finalize() {
   params_.assign(static_cast<size_t>(size_), 0.0f);
   grads_.assign(static_cast<size_t>(size_), 0.0f);
+  grads_data_ = grads_.data();
+}
+
+void ParameterStore::UseGradientStorage(float* storage) {
+  if (storage == nullptr || storage == grads_data_) return;
+  CHECK(!params_.empty() || size_ == 0) << "UseGradientStorage before Finalize";
+  std::copy(grads_data_, grads_data_ + size_, storage);
+  grads_data_ = storage;
+  std::vector<float>().swap(grads_);
 }
 
 }  // namespace shardtrain::model

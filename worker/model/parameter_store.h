@@ -2,7 +2,10 @@
 // buffer, with the gradients in a second buffer of the same layout
 // (DESIGN.md §3). Allreduce and checkpoint I/O work on the whole span; layers
 // and optimizers see per-variable views. Variables are added first, then the
-// buffers are allocated once by Finalize(). Not thread-safe.
+// buffers are allocated once by Finalize(). The gradients may then be moved
+// into memory the caller provides (UseGradientStorage: e.g. a communicator's
+// shared-memory window, which its allreduce sums without copying). Not
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -22,10 +25,21 @@ struct VariableInfo {
 
 class ParameterStore {
  public:
+  ParameterStore() = default;
+  // Not copyable (grads() may point into the store's own buffer); movable.
+  ParameterStore(const ParameterStore&) = delete;
+  ParameterStore& operator=(const ParameterStore&) = delete;
+  ParameterStore(ParameterStore&&) = default;
+  ParameterStore& operator=(ParameterStore&&) = default;
+
   // Registers a variable and returns its index. Must precede Finalize().
   int AddVariable(std::string name, Shape shape);
   // Allocates zeroed parameter and gradient buffers.
   void Finalize();
+  // After Finalize(): copies the gradients into `storage` (size() floats, not
+  // owned, must stay valid while the store uses it) and uses it from then on
+  // instead of the store's own buffer, which is released. Null: no change.
+  void UseGradientStorage(float* storage);
 
   int num_variables() const { return static_cast<int>(variables_.size()); }
   const VariableInfo& variable(int index) const { return variables_[static_cast<size_t>(index)]; }
@@ -35,10 +49,10 @@ class ParameterStore {
 
   float* params() { return params_.data(); }
   const float* params() const { return params_.data(); }
-  float* grads() { return grads_.data(); }
-  const float* grads() const { return grads_.data(); }
+  float* grads() { return grads_data_; }
+  const float* grads() const { return grads_data_; }
   float* param(int index) { return params_.data() + variable(index).offset; }
-  float* grad(int index) { return grads_.data() + variable(index).offset; }
+  float* grad(int index) { return grads_data_ + variable(index).offset; }
   TensorView ParamView(int index) {
     return TensorView::Of(param(index), variable(index).shape);
   }
@@ -47,7 +61,8 @@ class ParameterStore {
   std::vector<VariableInfo> variables_;
   int64_t size_ = 0;
   std::vector<float> params_;
-  std::vector<float> grads_;
+  std::vector<float> grads_;     // own gradient memory, unless external storage is used
+  float* grads_data_ = nullptr;  // grads_.data() or the external storage
 };
 
 }  // namespace shardtrain::model
