@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "                     under `mpirun -np N` every rank is a data-parallel worker\n"
     "  coordinator CONFIG run a job's control plane on its own (--listen HOST:PORT)\n"
     "  data prepare       convert Fashion-MNIST idx files into TFRecord shards\n"
+    "  inspect PREFIX|DIR list a checkpoint's tensors (--key KEY / --values print values)\n"
     "\n"
     "`shardtrain COMMAND --help` describes every flag of a command.\n";
 
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
     status = shardtrain::cli::RunCoordinator(args);
   } else if (command == "data") {
     status = shardtrain::cli::RunData(args);
+  } else if (command == "inspect") {
+    status = shardtrain::cli::RunInspect(args);
   } else {
     std::cerr << "shardtrain: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
