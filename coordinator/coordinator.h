@@ -9,8 +9,9 @@
 // or outside the job is logged (with its address) and disconnected; the
 // coordinator keeps serving everyone else. Nothing a peer sends can crash it.
 //
-// GET /status on the HTTP port returns the job's progress as JSON; any other
-// request gets a 404 JSON error.
+// GET /status on the HTTP port returns the job's progress as JSON, including
+// the history of rank 0's reports (status_page.h); GET / returns a live status
+// page that polls it; any other request gets a 404 JSON error.
 //
 // Runs Boost.Asio on one thread of its own, hosted in-process by rank 0 or by
 // `shardtrain coordinator`. The public methods are thread-safe. Binds

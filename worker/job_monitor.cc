@@ -22,10 +22,22 @@ void JobMonitor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+Status JobMonitor::OnTrainBegin(const callbacks::TrainBegin& info) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (rank_ == 0) {
+    progress_.set_job_name(info.job_name);
+    progress_.set_epochs(info.epochs);
+    progress_.set_steps_per_epoch(info.steps_per_epoch);
+  }
+  return OkStatus();
+}
+
 Status JobMonitor::OnBatchEnd(const callbacks::BatchEnd& batch) {
   std::lock_guard<std::mutex> lock(mutex_);
   progress_.set_epoch(batch.epoch);
-  progress_.set_step(progress_.step() + 1);
+  // The global step after this batch (every epoch has steps_per_epoch steps),
+  // right after a resume too.
+  progress_.set_step((batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch);
   progress_.set_loss(batch.loss);
   // The trainer's figures are already global (reduced over ranks) and the
   // coordinator sums ranks' counts, so only rank 0 reports them.
@@ -34,20 +46,45 @@ Status JobMonitor::OnBatchEnd(const callbacks::BatchEnd& batch) {
     progress_.set_examples(batch.examples);
     progress_.set_loss_sum(batch.loss * static_cast<double>(batch.examples));
     progress_.set_correct(static_cast<int64_t>(batch.accuracy * static_cast<double>(batch.examples) + 0.5));
+    progress_.set_accuracy(batch.accuracy);
   }
   return OkStatus();
 }
 
 Status JobMonitor::OnEpochEnd(const callbacks::EpochEnd& epoch) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  progress_.set_step(epoch.step);
-  if (rank_ == 0) progress_.set_examples_per_sec(epoch.examples_per_sec);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    progress_.set_step(epoch.step);
+    if (rank_ == 0) {
+      progress_.set_examples_per_sec(epoch.examples_per_sec);
+      progress_.set_last_epoch(epoch.epoch);
+      progress_.set_last_epoch_step(epoch.step);
+      progress_.set_last_epoch_loss(epoch.loss);
+      progress_.set_last_epoch_accuracy(epoch.accuracy);
+      progress_.set_last_epoch_val_loss(epoch.val_loss);
+      progress_.set_last_epoch_val_accuracy(epoch.val_accuracy);
+      progress_.set_last_epoch_examples_per_sec(epoch.examples_per_sec);
+      progress_.set_last_epoch_seconds(epoch.epoch_seconds);
+      send_now_ = true;
+    }
+  }
+  wake_.notify_all();
+  return OkStatus();
+}
+
+Status JobMonitor::OnTrainEnd() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    send_now_ = true;
+  }
+  wake_.notify_all();
   return OkStatus();
 }
 
 void JobMonitor::Run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stop_) {
+    send_now_ = false;
     coordinator::Heartbeat heartbeat = progress_;
     lock.unlock();
     StatusOr<coordinator::HeartbeatReply> reply = client_->SendHeartbeat(heartbeat);
@@ -69,7 +106,8 @@ void JobMonitor::Run() {
       std::fflush(stderr);
       std::_Exit(1);  // other threads may be blocked in a collective with the dead rank
     }
-    wake_.wait_for(lock, std::chrono::duration<double>(interval_seconds_), [this] { return stop_; });
+    wake_.wait_for(lock, std::chrono::duration<double>(interval_seconds_),
+                   [this] { return stop_ || send_now_; });
   }
 }
 

@@ -6,6 +6,10 @@
 //
 // As a Callback it records progress at every batch; rank 0 reports the job's
 // global totals (the trainer reduces them), other ranks only liveness and step.
+// Rank 0 also reports the job's name and size (from OnTrainBegin) and the last
+// finished epoch's figures (from OnEpochEnd), which the coordinator keeps as
+// the history behind its status page. The end of an epoch and of training
+// wake the heartbeat thread, so the coordinator hears of them at once.
 // Thread-safe.
 #pragma once
 
@@ -25,8 +29,10 @@ class JobMonitor : public callbacks::Callback {
   JobMonitor(coordinator::CoordinatorClient* client, int rank, double interval_seconds);
   ~JobMonitor() override;  // Stop()
 
+  Status OnTrainBegin(const callbacks::TrainBegin& info) override;
   Status OnBatchEnd(const callbacks::BatchEnd& batch) override;
   Status OnEpochEnd(const callbacks::EpochEnd& epoch) override;
+  Status OnTrainEnd() override;
   // Stops heartbeating (before Done()).
   void Stop();
 
@@ -39,6 +45,7 @@ class JobMonitor : public callbacks::Callback {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;
+  bool send_now_ = false;  // wake the thread before its interval is up
   coordinator::Heartbeat progress_;  // guarded by mutex_
   std::thread thread_;
 };

@@ -1,0 +1,149 @@
+// Tests for worker/callbacks/tensorboard: drives the callback as the trainer
+// does and reads the event files back with the independent reader of
+// tests/storage/events_test_util.h (own CRC, framing and wire decoding).
+#include "worker/callbacks/tensorboard.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tests/storage/events_test_util.h"
+
+namespace shardtrain::callbacks {
+namespace {
+
+namespace fs = std::filesystem;
+using ::shardtrain::testing::SpecEvent;
+using ::shardtrain::testing::SpecReadEventFile;
+
+// tag -> [(step, value)] of a file's scalars, in file order.
+std::map<std::string, std::vector<std::pair<int64_t, float>>> Scalars(
+    const std::vector<SpecEvent>& events) {
+  std::map<std::string, std::vector<std::pair<int64_t, float>>> out;
+  for (const SpecEvent& e : events) {
+    if (!e.has_summary) continue;
+    EXPECT_EQ(e.plugin_name, "scalars") << e.tag;
+    EXPECT_TRUE(e.value.has_value()) << e.tag;
+    out[e.tag].emplace_back(e.step, e.value.value_or(0));
+  }
+  return out;
+}
+
+std::vector<fs::path> EventFiles(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0) {
+      files.push_back(entry.path());
+    }
+  }
+  return files;
+}
+
+class TensorBoardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    run_dir_ = fs::temp_directory_path() /
+               ("shardtrain_tensorboard_test_" + std::to_string(getpid()) + "_" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(run_dir_);
+  }
+  void TearDown() override { fs::remove_all(run_dir_); }
+
+  // Two epochs of five steps, as the trainer reports them.
+  void Train(TensorBoardLogger* logger, bool with_learning_rate) {
+    ASSERT_TRUE(logger->OnTrainBegin(TrainBegin{}).ok());
+    for (int64_t epoch = 1; epoch <= 2; ++epoch) {
+      for (int64_t step = 1; step <= 5; ++step) {
+        BatchEnd batch;
+        batch.epoch = epoch;
+        batch.step_in_epoch = step;
+        batch.steps_per_epoch = 5;
+        batch.loss = 10.0 * static_cast<double>(epoch) + static_cast<double>(step);
+        batch.accuracy = 0.5;
+        batch.examples_per_sec = 1000.0 + static_cast<double>(step);
+        if (with_learning_rate) batch.learning_rate = 0.001;
+        ASSERT_TRUE(logger->OnBatchEnd(batch).ok());
+      }
+      EpochEnd end;
+      end.epoch = epoch;
+      end.step = 5 * epoch;
+      end.loss = 1.0 / static_cast<double>(epoch);
+      end.accuracy = 0.25 * static_cast<double>(epoch);
+      end.val_loss = 2.0 / static_cast<double>(epoch);
+      end.val_accuracy = 0.125 * static_cast<double>(epoch);
+      ASSERT_TRUE(logger->OnEpochEnd(end).ok());
+    }
+  }
+
+  fs::path run_dir_;
+};
+
+TEST_F(TensorBoardTest, EpochScalarsInTrainAndValidationPerNStepsInTrain) {
+  auto logger = TensorBoardLogger::Open(run_dir_.string(), /*log_every_steps=*/3);
+  ASSERT_TRUE(logger.ok()) << logger.status();
+  Train(logger->get(), /*with_learning_rate=*/true);
+  // Live: everything is readable before the end of training.
+  auto train = Scalars(SpecReadEventFile((*logger)->train_path()));
+  EXPECT_EQ(train["epoch_loss"].size(), 2u);
+  ASSERT_TRUE((*logger)->OnTrainEnd().ok());
+
+  ASSERT_EQ(EventFiles(run_dir_ / "logs" / "train").size(), 1u);
+  ASSERT_EQ(EventFiles(run_dir_ / "logs" / "validation").size(), 1u);
+  std::vector<SpecEvent> train_events = SpecReadEventFile(EventFiles(run_dir_ / "logs" / "train")[0]);
+  ASSERT_FALSE(train_events.empty());
+  EXPECT_EQ(train_events[0].file_version, "brain.Event:2");
+  train = Scalars(train_events);
+  using Points = std::vector<std::pair<int64_t, float>>;
+  // Epoch scalars at the 0-based epoch, as Keras logs them.
+  EXPECT_EQ(train["epoch_loss"], (Points{{0, 1.0f}, {1, 0.5f}}));
+  EXPECT_EQ(train["epoch_accuracy"], (Points{{0, 0.25f}, {1, 0.5f}}));
+  // Every 3 global steps (steps 3, 6, 9 of 10): running loss of the epoch so far.
+  EXPECT_EQ(train["batch_loss"], (Points{{3, 13.0f}, {6, 21.0f}, {9, 24.0f}}));
+  EXPECT_EQ(train["batch_accuracy"], (Points{{3, 0.5f}, {6, 0.5f}, {9, 0.5f}}));
+  EXPECT_EQ(train["examples_per_second"], (Points{{3, 1003.0f}, {6, 1001.0f}, {9, 1004.0f}}));
+  EXPECT_EQ(train["learning_rate"], (Points{{3, 0.001f}, {6, 0.001f}, {9, 0.001f}}));
+
+  auto validation =
+      Scalars(SpecReadEventFile(EventFiles(run_dir_ / "logs" / "validation")[0]));
+  // Keras writes validation values under the same tags in validation/.
+  EXPECT_EQ(validation["epoch_loss"], (Points{{0, 2.0f}, {1, 1.0f}}));
+  EXPECT_EQ(validation["epoch_accuracy"], (Points{{0, 0.125f}, {1, 0.25f}}));
+  EXPECT_EQ(validation.size(), 2u);
+}
+
+TEST_F(TensorBoardTest, NoBatchScalarsWithoutLogEveryAndNoUnknownLearningRate) {
+  auto logger = TensorBoardLogger::Open(run_dir_.string(), /*log_every_steps=*/0);
+  ASSERT_TRUE(logger.ok()) << logger.status();
+  Train(logger->get(), /*with_learning_rate=*/false);
+  ASSERT_TRUE((*logger)->OnTrainEnd().ok());
+  auto train = Scalars(SpecReadEventFile((*logger)->train_path()));
+  EXPECT_EQ(train.size(), 2u);  // epoch_loss, epoch_accuracy
+  EXPECT_EQ(train.count("batch_loss"), 0u);
+
+  auto every_step = TensorBoardLogger::Open((run_dir_ / "b").string(), 1);
+  ASSERT_TRUE(every_step.ok());
+  Train(every_step->get(), /*with_learning_rate=*/false);
+  train = Scalars(SpecReadEventFile((*every_step)->train_path()));
+  EXPECT_EQ(train["batch_loss"].size(), 10u);
+  EXPECT_EQ(train.count("learning_rate"), 0u);  // NaN: not reported by the trainer
+}
+
+TEST_F(TensorBoardTest, BadArgumentsAreErrors) {
+  auto negative = TensorBoardLogger::Open(run_dir_.string(), -1);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_EQ(negative.status().code(), StatusCode::kInvalidArgument);
+
+  fs::create_directories(run_dir_);
+  std::ofstream(run_dir_ / "logs") << "not a directory";
+  auto blocked = TensorBoardLogger::Open(run_dir_.string(), 1);
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_NE(blocked.status().message().find("logs"), std::string::npos) << blocked.status();
+}
+
+}  // namespace
+}  // namespace shardtrain::callbacks

@@ -1,0 +1,109 @@
+#include "worker/callbacks/csv_logger.h"
+
+#include <cerrno>
+#include <charconv>
+#include <filesystem>
+#include <vector>
+
+namespace shardtrain::callbacks {
+namespace {
+
+// Shortest decimal that reads back as the same double (Python's repr).
+std::string Number(double value) {
+  char buffer[64];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  if (error != std::errc()) return "nan";
+  return std::string(buffer, end);
+}
+
+// The 0-based epoch of a data row, or -1 when the row does not start with one.
+int64_t RowEpoch(const std::string& line) {
+  int64_t epoch = -1;
+  const char* begin = line.data();
+  const char* end = begin + line.size();
+  auto [next, error] = std::from_chars(begin, end, epoch);
+  if (error != std::errc() || next == end || *next != ',' || epoch < 0) return -1;
+  return epoch;
+}
+
+// Rewrites `path` with the header and the rows of epochs < `keep_below`.
+Status KeepFinishedEpochs(const std::string& path, int64_t keep_below) {
+  std::ifstream in(path);
+  if (!in) return ErrnoToStatus(errno, "open", path);
+  std::string header;
+  std::getline(in, header);
+  if (!header.empty() && header.back() == '\r') header.pop_back();
+  if (header != CsvLogger::kHeader) {
+    return FailedPreconditionError(
+        "'" + path + "' does not start with the header '" + CsvLogger::kHeader + "' (found '" +
+        header.substr(0, 200) +
+        "'); move it away or start afresh with --no-resume so training can log there");
+  }
+  std::vector<std::string> kept;
+  std::string line;
+  while (std::getline(in, line)) {
+    // A row without its newline was torn by a crash: RowEpoch still parses
+    // its epoch, but its later columns may be cut, so it is dropped.
+    if (in.eof()) break;
+    const int64_t epoch = RowEpoch(line);
+    if (epoch >= 0 && epoch < keep_below) kept.push_back(line);
+  }
+  if (in.bad()) return DataLossError("reading '" + path + "' failed");
+  in.close();
+
+  const std::string temp = path + ".tmp";
+  std::ofstream out(temp, std::ios::trunc);
+  if (!out) return ErrnoToStatus(errno, "open", temp);
+  out << CsvLogger::kHeader << '\n';
+  for (const std::string& row : kept) out << row << '\n';
+  out.flush();
+  if (!out) return DataLossError("writing '" + temp + "' failed (disk full?)");
+  out.close();
+  std::error_code error;
+  std::filesystem::rename(temp, path, error);
+  if (error) {
+    return InternalError("cannot rename '" + temp + "' to '" + path + "': " + error.message());
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<CsvLogger>> CsvLogger::Open(const std::string& run_dir,
+                                                     int64_t first_epoch) {
+  std::filesystem::path dir = std::filesystem::path(run_dir) / "logs";
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return PermissionDeniedError("cannot create the run directory '" + dir.string() +
+                                 "': " + error.message() +
+                                 "; choose a writable place with --run-dir");
+  }
+  std::string path = (dir / "training.csv").string();
+  const bool resume = first_epoch > 1 && std::filesystem::exists(path, error);
+  if (resume) {
+    RETURN_IF_ERROR(KeepFinishedEpochs(path, first_epoch - 1));
+  }
+  std::ofstream out(path, resume ? std::ios::app : std::ios::trunc);
+  if (!out) {
+    return ErrnoToStatus(errno, "open", path).WithContext(
+        "cannot write the training CSV log; choose a writable place with --run-dir");
+  }
+  if (!resume) {
+    out << kHeader << '\n';
+    out.flush();
+    if (!out) return DataLossError("writing '" + path + "' failed (disk full?)");
+  }
+  return std::unique_ptr<CsvLogger>(new CsvLogger(std::move(path), std::move(out)));
+}
+
+Status CsvLogger::OnEpochEnd(const EpochEnd& e) {
+  out_ << (e.epoch - 1) << ',' << Number(e.loss) << ',' << Number(e.accuracy) << ','
+       << Number(e.val_loss) << ',' << Number(e.val_accuracy) << ',' << e.step << ','
+       << Number(e.examples_per_sec) << ',' << Number(e.epoch_seconds) << '\n';
+  out_.flush();
+  if (!out_) return DataLossError("writing '" + path_ + "' failed (disk full?)");
+  return OkStatus();
+}
+
+}  // namespace shardtrain::callbacks

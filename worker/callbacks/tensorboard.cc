@@ -1,0 +1,60 @@
+#include "worker/callbacks/tensorboard.h"
+
+#include <cmath>
+#include <filesystem>
+
+namespace shardtrain::callbacks {
+
+StatusOr<std::unique_ptr<TensorBoardLogger>> TensorBoardLogger::Open(const std::string& run_dir,
+                                                                     int64_t log_every_steps) {
+  if (log_every_steps < 0) {
+    return InvalidArgumentError("--log-every must be >= 0 (0: log epochs only), got " +
+                                std::to_string(log_every_steps));
+  }
+  const std::filesystem::path logs = std::filesystem::path(run_dir) / "logs";
+  ASSIGN_OR_RETURN(auto train, storage::events::EventFileWriter::Open((logs / "train").string()));
+  ASSIGN_OR_RETURN(auto validation,
+                   storage::events::EventFileWriter::Open((logs / "validation").string()));
+  return std::unique_ptr<TensorBoardLogger>(
+      new TensorBoardLogger(std::move(train), std::move(validation), log_every_steps));
+}
+
+Status TensorBoardLogger::OnBatchEnd(const BatchEnd& batch) {
+  if (log_every_steps_ <= 0) return OkStatus();
+  // Global optimizer step after this batch (every epoch has the same steps).
+  const int64_t step = (batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch;
+  if (step % log_every_steps_ != 0) return OkStatus();
+  const double wall_time = storage::events::WallTimeNow();
+  RETURN_IF_ERROR(
+      train_->WriteScalar("batch_loss", step, static_cast<float>(batch.loss), wall_time));
+  RETURN_IF_ERROR(
+      train_->WriteScalar("batch_accuracy", step, static_cast<float>(batch.accuracy), wall_time));
+  RETURN_IF_ERROR(train_->WriteScalar("examples_per_second", step,
+                                      static_cast<float>(batch.examples_per_sec), wall_time));
+  if (std::isfinite(batch.learning_rate)) {
+    RETURN_IF_ERROR(train_->WriteScalar("learning_rate", step,
+                                        static_cast<float>(batch.learning_rate), wall_time));
+  }
+  return OkStatus();
+}
+
+Status TensorBoardLogger::OnEpochEnd(const EpochEnd& epoch) {
+  const int64_t step = epoch.epoch - 1;  // Keras logs epoch scalars at the 0-based epoch
+  const double wall_time = storage::events::WallTimeNow();
+  RETURN_IF_ERROR(
+      train_->WriteScalar("epoch_loss", step, static_cast<float>(epoch.loss), wall_time));
+  RETURN_IF_ERROR(
+      train_->WriteScalar("epoch_accuracy", step, static_cast<float>(epoch.accuracy), wall_time));
+  RETURN_IF_ERROR(
+      validation_->WriteScalar("epoch_loss", step, static_cast<float>(epoch.val_loss), wall_time));
+  return validation_->WriteScalar("epoch_accuracy", step, static_cast<float>(epoch.val_accuracy),
+                                  wall_time);
+}
+
+Status TensorBoardLogger::OnTrainEnd() {
+  Status train = train_->Close();
+  Status validation = validation_->Close();
+  return train.ok() ? validation : train;
+}
+
+}  // namespace shardtrain::callbacks
