@@ -156,8 +156,8 @@ const std::string_view kStatusPageHtml = R"PAGE(<!doctype html>
   .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px; }
   .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
           padding: 10px 12px; }
-  .card.wide { grid-column: span 2; }
-  .value.small { font-size: 16px; line-height: 1.5; }
+  .value.small { font-size: 14px; line-height: 1.35; white-space: normal; }
+  .scroll { max-height: 330px; overflow-y: auto; border-radius: 8px; }
   .label { color: var(--muted); font-size: 12px; }
   .value { font-size: 20px; font-weight: 600; font-variant-numeric: tabular-nums;
            overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
@@ -197,7 +197,7 @@ const std::string_view kStatusPageHtml = R"PAGE(<!doctype html>
     <div class="card"><div class="label">Examples / s</div><div class="value" id="rate">–</div></div>
     <div class="card"><div class="label">Loss (epoch so far)</div><div class="value" id="loss">–</div></div>
     <div class="card"><div class="label">Accuracy (epoch so far)</div><div class="value" id="accuracy">–</div></div>
-    <div class="card wide"><div class="label">Last checkpoint</div><div class="value small" id="checkpoint">–</div></div>
+    <div class="card"><div class="label">Last checkpoint</div><div class="value small" id="checkpoint">–</div></div>
   </section>
   <div class="progress"><div id="bar"></div></div>
   <div id="progress-text" class="muted">waiting for the first heartbeat</div>
@@ -220,12 +220,12 @@ const std::string_view kStatusPageHtml = R"PAGE(<!doctype html>
       <th>epoch</th><th>step</th><th>examples/s</th></tr></thead>
     <tbody id="ranks"></tbody>
   </table>
-  <h2>Epochs</h2>
-  <table>
+  <h2>Epochs <span class="muted">(newest first)</span></h2>
+  <div class="scroll"><table>
     <thead><tr><th>epoch</th><th>step</th><th>loss</th><th>accuracy</th><th>val_loss</th>
       <th>val_accuracy</th><th>examples/s</th><th>seconds</th></tr></thead>
     <tbody id="epochs"></tbody>
-  </table>
+  </table></div>
   <p id="error"></p>
   <p class="muted">Polls <code>GET /status</code> every second. Updated <span id="updated">never</span>.</p>
 </main>
@@ -392,7 +392,7 @@ function render(s) {
   }
   const etbody = $('epochs');
   etbody.textContent = '';
-  for (const p of epochs) {
+  for (const p of epochs.slice().reverse()) {
     const row = document.createElement('tr');
     cell(row, String(p.epoch));
     cell(row, count(p.step));

@@ -12,6 +12,7 @@ SHARDTRAIN_PACKAGES=(
   libboost-dev               # Asio/Beast: the coordinator's TCP and HTTP
   libopenmpi-dev openmpi-bin # MPI data plane, mpirun
   dataset-fashion-mnist      # /usr/share/datasets/fashion-mnist
+  chromium                   # headless browser for the status-page test (ctest -L browser)
 )
 
 # Installs whatever in "$@" is not installed yet (non-interactive; root or sudo).

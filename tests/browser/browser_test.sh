@@ -40,7 +40,7 @@ fail() { echo "FAIL: $*"; [ -f "$work/train.log" ] && sed 's/^/  train: /' "$wor
 
 # Long enough (tens of epochs of 2000 examples) for the browser to load the
 # page while the job runs; the page must show curves with points by then.
-epochs=${SHARDTRAIN_BROWSER_EPOCHS:-30}
+epochs=${SHARDTRAIN_BROWSER_EPOCHS:-20}
 "$bin" train "$src/configs/fashion_mlp.textproto" --data "$work/data" --run-dir "$work/run" \
   --train-examples 2000 --epochs "$epochs" --http-port 0 --heartbeat-timeout 20 --verbose 2 \
   > "$work/train.log" 2>&1 &
