@@ -364,6 +364,8 @@ Status RunTrain(const std::vector<std::string>& args) {
   flags.Int("batch-size", &overrides.batch_size, "global batch size (training.batch_size)");
   flags.Int("train-examples", &overrides.train_examples,
             "train on the first N examples only (data.train_examples; 0 = all)");
+  flags.Int("test-examples", &overrides.test_examples,
+            "validate on the first N test examples only (data.test_examples; 0 = all)");
   flags.UInt("seed", &overrides.seed, "seed for init, shuffling and dropout (training.seed)");
   flags.Float("learning-rate", &overrides.learning_rate,
               "optimizer learning rate (optimizer.learning_rate)");

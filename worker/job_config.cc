@@ -62,6 +62,7 @@ void ApplyOverrides(const JobOverrides& o, config::JobConfig* config) {
   if (o.epochs) config->mutable_training()->set_epochs(*o.epochs);
   if (o.batch_size) config->mutable_training()->set_batch_size(*o.batch_size);
   if (o.train_examples) config->mutable_data()->set_train_examples(*o.train_examples);
+  if (o.test_examples) config->mutable_data()->set_test_examples(*o.test_examples);
   if (o.seed) config->mutable_training()->set_seed(*o.seed);
   if (o.learning_rate) config->mutable_optimizer()->set_learning_rate(*o.learning_rate);
   if (o.device) config->mutable_training()->set_device(*o.device);

@@ -27,6 +27,7 @@ struct JobOverrides {
   std::optional<int64_t> epochs;              // --epochs
   std::optional<int64_t> batch_size;          // --batch-size
   std::optional<int64_t> train_examples;      // --train-examples
+  std::optional<int64_t> test_examples;       // --test-examples
   std::optional<uint64_t> seed;               // --seed
   std::optional<float> learning_rate;         // --learning-rate
   std::optional<std::string> device;          // --device

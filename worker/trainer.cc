@@ -224,6 +224,7 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
     end.val_loss = val_result.loss;
     end.val_accuracy = val_result.accuracy;
     end.examples_per_sec = static_cast<double>(session_seen) / train_seconds;
+    end.examples = progress_.epoch_examples;
     end.epoch_seconds = Seconds(epoch_start);
     end.wall_seconds = Seconds(fit_start);
     progress_ = TrainingProgress{epoch + 1, 0, progress_.global_step};

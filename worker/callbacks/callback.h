@@ -46,6 +46,7 @@ struct EpochEnd {
   double val_loss = 0;
   double val_accuracy = 0;
   double examples_per_sec = 0;   // training examples / training seconds of this epoch
+  int64_t examples = 0;          // global examples trained on in this epoch (all sessions)
   double epoch_seconds = 0;      // training + validation
   double wall_seconds = 0;       // since training began
 };

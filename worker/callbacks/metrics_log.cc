@@ -29,10 +29,11 @@ Status MetricsLog::OnEpochEnd(const EpochEnd& e) {
   char line[512];
   std::snprintf(line, sizeof(line),
                 "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.17g, \"accuracy\": %.17g, "
-                "\"val_loss\": %.17g, \"val_accuracy\": %.17g, \"examples_per_sec\": %.1f, "
-                "\"wall_seconds\": %.3f}\n",
+                "\"val_loss\": %.17g, \"val_accuracy\": %.17g, \"examples\": %lld, "
+                "\"examples_per_sec\": %.1f, \"wall_seconds\": %.3f}\n",
                 static_cast<long long>(e.epoch), static_cast<long long>(e.step), e.loss,
-                e.accuracy, e.val_loss, e.val_accuracy, e.examples_per_sec, e.wall_seconds);
+                e.accuracy, e.val_loss, e.val_accuracy, static_cast<long long>(e.examples),
+                e.examples_per_sec, e.wall_seconds);
   out_ << line;
   out_.flush();
   if (!out_) return DataLossError("writing '" + path_ + "' failed (disk full?)");

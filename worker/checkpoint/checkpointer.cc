@@ -1,6 +1,7 @@
 #include "worker/checkpoint/checkpointer.h"
 
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
@@ -112,6 +113,9 @@ Checkpointer::Checkpointer(const config::JobConfig& config, Trainer* trainer,
       client_(client),
       fs_(fs),
       config_hash_(TrajectoryConfigHash(config)) {
+  if (const char* at = std::getenv("SHARDTRAIN_TEST_SIGTERM_AT_STEP")) {
+    sigterm_at_step_ = std::strtoll(at, nullptr, 10);
+  }
   auto every = CheckpointEverySteps(config.checkpoint());  // validated by ValidateJobConfig
   every_steps_ = every.ok() ? *every : 0;
   if (resumed != nullptr) {
@@ -142,6 +146,7 @@ Status Checkpointer::StopForPreemption() {
 
 Status Checkpointer::OnBatchEnd(const callbacks::BatchEnd&) {
   const int64_t step = trainer_->progress().global_step;
+  if (step == sigterm_at_step_ && comm_->rank() == 0) std::raise(SIGTERM);
   if (comm_->world_size() == 1 || step % kPreemptionPollSteps == 0) {
     ASSIGN_OR_RETURN(bool preempted, AnyRankPreempted());
     if (preempted) return StopForPreemption();

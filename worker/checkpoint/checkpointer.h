@@ -82,6 +82,9 @@ class Checkpointer : public callbacks::Callback {
   int64_t last_saved_step_ = -1;
   std::string last_saved_;
   bool preempted_ = false;
+  // Tests: rank 0 sends itself SIGTERM after this global step
+  // ($SHARDTRAIN_TEST_SIGTERM_AT_STEP), a deterministic preemption.
+  int64_t sigterm_at_step_ = -1;
 };
 
 }  // namespace shardtrain::checkpoint

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Checkpoints end to end (issue 5): a preempted job re-run with the same
+# command resumes exactly where it stopped, on the same or a different number
+# of ranks; the checkpoint holds tf.keras's keys; a changed config, a corrupted
+# checkpoint and an interrupted save are handled.
+#
+# Preemption is real SIGTERM, made deterministic by
+# SHARDTRAIN_TEST_SIGTERM_AT_STEP (rank 0 signals itself after that step).
+# Small run: 960 examples, batch 32 → 30 steps per epoch, 3 epochs, a
+# checkpoint every 7 steps.
+# Usage: checkpoint_resume_test.sh BUILD_BIN_DIR SOURCE_DIR. Exits 77 (skip)
+# without Fashion-MNIST (Debian package dataset-fashion-mnist).
+set -u
+bin="$1/shardtrain"
+src="$2"
+fmnist=/usr/share/datasets/fashion-mnist
+[ -f "$fmnist/train-labels-idx1-ubyte.gz" ] || { echo "SKIP: needs Fashion-MNIST in $fmnist"; exit 77; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+"$bin" data prepare --dataset fashion_mnist --source "$fmnist" --output "$work/data" --num-shards 2 >/dev/null || exit 1
+
+config="$src/configs/fashion_mlp.textproto"
+flags=(--data "$work/data" --epochs 3 --train-examples 960 --test-examples 1000 --save-freq 7 --verbose 2)
+# train NPROC RUN_DIR [extra flags]: one run, output in RUN_DIR.log (appended).
+train() {
+  local np=$1 dir=$2; shift 2
+  local launcher=()
+  [ "$np" -gt 1 ] && launcher=(mpirun -np "$np" --oversubscribe)
+  "${launcher[@]}" "$bin" train "$config" "${flags[@]}" --run-dir "$dir" "$@" >>"$dir.log" 2>&1
+}
+epoch_line() { grep "\"epoch\": $2," "$1/logs/metrics.jsonl" | tail -1; }
+# The deterministic parts of an epoch line (no timings).
+metrics() { epoch_line "$1" "$2" | sed -E 's/, "examples_per_sec".*//'; }
+field() { epoch_line "$1" "$2" | sed -E "s/.*\"$3\": ([^,}]*).*/\1/"; }
+
+# --- same world size: bitwise-identical continuation (1 rank, then 2 ranks) ---
+for np in 1 2; do
+  ref="$work/ref$np" pre="$work/pre$np"
+  train "$np" "$ref" || fail "reference run on $np rank(s) failed: $(tail -3 "$ref.log")"
+  SHARDTRAIN_TEST_SIGTERM_AT_STEP=40 train "$np" "$pre"
+  status=$?
+  # (mpirun itself reports 1 once it forwarded SIGTERM; the ranks exit 0.)
+  [ "$np" -eq 1 ] && [ $status -ne 0 ] && fail "preempted 1-rank run exited $status, expected 0"
+  grep -q "preempted (SIGTERM): saved .*ckpt-40; run the same command again" "$pre.log" ||
+    fail "$np rank(s): no preemption message: $(tail -3 "$pre.log")"
+  grep -q 'model_checkpoint_path: "ckpt-40"' "$pre/checkpoints/checkpoint" ||
+    fail "$np rank(s): state file does not name ckpt-40: $(cat "$pre/checkpoints/checkpoint")"
+  cp -r "$pre" "$work/saved$np"  # for the world-size changes below
+  train "$np" "$pre" || fail "resumed run on $np rank(s) failed: $(tail -3 "$pre.log")"
+  grep -q "resuming from .*ckpt-40 (epoch 2, step 40, 320 examples into the epoch)" "$pre.log" ||
+    fail "$np rank(s): did not resume from ckpt-40: $(tail -5 "$pre.log")"
+  for epoch in 2 3; do
+    if [ "$(metrics "$ref" $epoch)" != "$(metrics "$pre" $epoch)" ]; then
+      fail "$np rank(s), epoch $epoch differs after resume: $(metrics "$ref" $epoch) vs $(metrics "$pre" $epoch)"
+    fi
+  done
+  [ $failures -eq 0 ] && echo "ok: $np rank(s): preempted at step 40, resumed, epochs 2-3 bitwise identical"
+done
+ls "$work/ref1/checkpoints" | grep -q 'ckpt-7\.index' && fail "max_to_keep 5 should have deleted ckpt-7"
+[ "$(grep -c all_model_checkpoint_paths "$work/ref1/checkpoints/checkpoint")" -eq 5 ] ||
+  fail "state file should list 5 checkpoints: $(cat "$work/ref1/checkpoints/checkpoint")"
+
+# --- a different world size: 2 -> 1 and 1 -> 3; every example once ---
+for change in "2 1" "1 3"; do
+  set -- $change
+  dir="$work/change$1to$2"
+  cp -r "$work/saved$1" "$dir"
+  train "$2" "$dir" || fail "resume $1 -> $2 ranks failed: $(tail -3 "$dir.log")"
+  grep -q "resuming from .*ckpt-40" "$dir.log" || fail "$1 -> $2 ranks did not resume"
+  [ "$(field "$dir" 2 examples)" = 960 ] ||
+    fail "$1 -> $2 ranks: epoch 2 trained on $(field "$dir" 2 examples) examples, expected 960 (each once)"
+  ref_acc=$(field "$work/ref$1" 3 val_accuracy) acc=$(field "$dir" 3 val_accuracy)
+  awk -v a="$ref_acc" -v b="$acc" 'BEGIN { d = a - b; exit !(d < 0.02 && d > -0.02) }' ||
+    fail "$1 -> $2 ranks: final val_accuracy $acc vs $ref_acc uninterrupted"
+  echo "ok: resumed $1 -> $2 ranks: 960 examples in the interrupted epoch, val_accuracy $acc (uninterrupted $ref_acc)"
+done
+
+# --- TensorFlow's keys (spec §3.2.1) in the bundle ---
+out=$("$bin" inspect "$work/ref1/checkpoints" 2>&1)
+for key in '_CHECKPOINTABLE_OBJECT_GRAPH' 'layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE.*784, 512' \
+    'layer_with_weights-1/bias/.OPTIMIZER_SLOT/optimizer/v/.ATTRIBUTES/VARIABLE_VALUE' \
+    'optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE.*int64'; do
+  grep -qE -- "$key" <<<"$out" || fail "inspect lacks /$key/: $out"
+done
+
+# --- a changed config is refused unless allowed ---
+out=$(train 1 "$work/ref1" --learning-rate 0.01 --epochs 4 2>&1; cat "$work/ref1.log")
+grep -q "different job config.*--allow-config-change" <<<"$out" || fail "config change not refused: $(tail -3 "$work/ref1.log")"
+train 1 "$work/ref1" --learning-rate 0.01 --epochs 4 --allow-config-change ||
+  fail "--allow-config-change did not resume: $(tail -3 "$work/ref1.log")"
+
+# --- a corrupted checkpoint is DataLoss naming the tensor, never a crash ---
+cp -r "$work/saved1" "$work/corrupt"
+printf '\x5a\x5a\x5a\x5a' | dd of="$work/corrupt/checkpoints/ckpt-40.data-00000-of-00001" bs=1 seek=1000 conv=notrunc status=none
+train 1 "$work/corrupt"; status=$?
+[ $status -eq 1 ] && grep -qE "DataLoss.*ckpt-40" "$work/corrupt.log" ||
+  fail "corrupted checkpoint: exit $status, $(tail -2 "$work/corrupt.log")"
+
+# --- an interrupted save leaves the previous checkpoint current and is swept ---
+cp -r "$work/saved1" "$work/crash"
+touch "$work/crash/checkpoints/ckpt-47.data-00000-of-00001" \
+      "$work/crash/checkpoints/ckpt-47.data-00000-of-00001.tempstate123" \
+      "$work/crash/checkpoints/checkpoint.tmp0123456789abcdef0123456789abcdef"
+train 1 "$work/crash" || fail "resume after a crashed save failed: $(tail -3 "$work/crash.log")"
+grep -q "resuming from .*ckpt-40" "$work/crash.log" || fail "crash: did not resume from ckpt-40"
+ls "$work/crash/checkpoints" | grep -qE 'tempstate|checkpoint\.tmp' && fail "temporary files not swept"
+
+[ $failures -eq 0 ] && echo "checkpoint_resume: all checks passed" && exit 0
+echo "checkpoint_resume: $failures check(s) failed"; exit 1
