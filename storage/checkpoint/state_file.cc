@@ -2,10 +2,13 @@
 
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 
 namespace shardtrain::storage {
 namespace {
@@ -33,15 +36,53 @@ std::string Quote(const std::string& value) {
   return out + "\"";
 }
 
-// Python's repr(float): the shortest string that reads back as the same double.
+// Python's repr(float): the shortest digits that read back as the same double,
+// in fixed notation for decimal exponents in [-4, 16) (always with a '.'),
+// otherwise as d.ddde+XX with at least two exponent digits.
 std::string PythonRepr(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
   char buffer[64];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  std::string text(buffer, end);
-  if (text.find_first_of(".e") == std::string::npos) text += ".0";
-  return text;
+  auto [end, ec] =
+      std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::scientific);
+  const std::string text(buffer, end);  // "-1.2345e+09"
+  const size_t e = text.find('e');
+  std::string sign = text[0] == '-' ? "-" : "";
+  std::string digits;
+  for (size_t i = sign.size(); i < e; ++i) {
+    if (text[i] != '.') digits += text[i];
+  }
+  const int exponent = std::atoi(text.c_str() + e + 1);
+  const size_t n = digits.size();
+  std::string out = sign;
+  if (exponent >= -4 && exponent < 16) {
+    if (exponent < 0) {
+      out.append("0.");
+      out.append(static_cast<size_t>(-exponent - 1), '0');
+      out.append(digits);
+    } else {
+      const size_t whole = static_cast<size_t>(exponent) + 1;
+      out.append(digits, 0, std::min(whole, n));
+      if (whole > n) out.append(whole - n, '0');
+      out.push_back('.');
+      if (whole < n) {
+        out.append(digits, whole, n - whole);
+      } else {
+        out.push_back('0');
+      }
+    }
+    return out;
+  }
+  out.push_back(digits[0]);
+  if (n > 1) {
+    out.push_back('.');
+    out.append(digits, 1, n - 1);
+  }
+  char exp_text[16];
+  std::snprintf(exp_text, sizeof(exp_text), "e%c%02d", exponent < 0 ? '-' : '+',
+                exponent < 0 ? -exponent : exponent);
+  out.append(exp_text);
+  return out;
 }
 
 std::string RandomHex32() {

@@ -1,0 +1,85 @@
+// The object graph and keys of the reference model with Adam must be what
+// tf.keras writes (shared/spec/tf-formats.md §3.2.1, variant A table).
+#include "storage/checkpoint/keras_object_graph.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace shardtrain::storage {
+namespace {
+
+KerasCheckpointLayout ReferenceLayout() {
+  std::vector<KerasLayerSpec> layers = {
+      {"dense", {"kernel", "bias"}}, {"dropout", {}}, {"dense_1", {"kernel", "bias"}}};
+  KerasOptimizerSpec adam{"Adam", {"iter", "beta_1", "beta_2", "decay", "learning_rate"}, {"m", "v"}};
+  return BuildKerasCheckpointLayout(layers, &adam);
+}
+
+std::vector<std::pair<std::string, int>> Children(const KerasCheckpointLayout& layout, int node) {
+  std::vector<std::pair<std::string, int>> out;
+  for (const auto& child : layout.graph.nodes(node).children()) {
+    out.emplace_back(child.local_name(), child.node_id());
+  }
+  return out;
+}
+
+TEST(KerasObjectGraphTest, MatchesTheSpecTableForDenseDropoutDenseWithAdam) {
+  const KerasCheckpointLayout layout = ReferenceLayout();
+  ASSERT_EQ(layout.graph.nodes_size(), 22);
+  using C = std::vector<std::pair<std::string, int>>;
+  EXPECT_EQ(Children(layout, 0), (C{{"layer_with_weights-0", 1}, {"layer-0", 1}, {"layer-1", 2},
+                                    {"layer_with_weights-1", 3}, {"layer-2", 3}, {"optimizer", 4}}));
+  EXPECT_EQ(Children(layout, 1), (C{{"kernel", 5}, {"bias", 6}}));
+  EXPECT_EQ(Children(layout, 2), C{});
+  EXPECT_EQ(Children(layout, 3), (C{{"kernel", 7}, {"bias", 8}}));
+  EXPECT_EQ(Children(layout, 4), (C{{"iter", 9}, {"beta_1", 10}, {"beta_2", 11}, {"decay", 12},
+                                    {"learning_rate", 13}}));
+  // Slots: (5,m,14) (6,m,15) (7,m,16) (8,m,17) (5,v,18) ... (8,v,21).
+  const auto& slots = layout.graph.nodes(4).slot_variables();
+  ASSERT_EQ(slots.size(), 8);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(slots[i].original_variable_node_id(), 5 + i % 4);
+    EXPECT_EQ(slots[i].slot_name(), i < 4 ? "m" : "v");
+    EXPECT_EQ(slots[i].slot_variable_node_id(), 14 + i);
+  }
+  auto attribute = [&](int node) { return layout.graph.nodes(node).attributes(0); };
+  EXPECT_EQ(attribute(5).checkpoint_key(), "layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(attribute(5).full_name(), "dense/kernel");
+  EXPECT_EQ(attribute(5).name(), "VARIABLE_VALUE");
+  EXPECT_EQ(attribute(8).checkpoint_key(), "layer_with_weights-1/bias/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(attribute(9).checkpoint_key(), "optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(attribute(9).full_name(), "Adam/iter");
+  EXPECT_EQ(attribute(14).checkpoint_key(),
+            "layer_with_weights-0/kernel/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(attribute(14).full_name(), "Adam/dense/kernel/m");
+  EXPECT_EQ(attribute(21).checkpoint_key(),
+            "layer_with_weights-1/bias/.OPTIMIZER_SLOT/optimizer/v/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_FALSE(layout.graph.nodes(2).has_checkpoint_values().value());  // dropout
+  EXPECT_TRUE(layout.graph.nodes(0).has_checkpoint_values().value());
+}
+
+TEST(KerasObjectGraphTest, SortedKeysAreInTheSpecOrder) {
+  std::vector<std::string> keys = {kObjectGraphKey};
+  for (const auto& v : ReferenceLayout().variables) keys.push_back(v.key);
+  ASSERT_EQ(keys.size(), 18u);  // 4 weights, 8 slots, 5 optimizer variables + the object graph
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys[0], "_CHECKPOINTABLE_OBJECT_GRAPH");
+  EXPECT_EQ(keys[1], "layer_with_weights-0/bias/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(keys[2], "layer_with_weights-0/bias/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(keys[13], "optimizer/beta_1/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(keys[16], "optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(keys[17], "optimizer/learning_rate/.ATTRIBUTES/VARIABLE_VALUE");
+}
+
+TEST(KerasObjectGraphTest, WeightsOnlyHasNoOptimizerAndEscapesNames) {
+  std::vector<KerasLayerSpec> layers = {{"my.layer", {"a/b"}}};
+  KerasCheckpointLayout layout = BuildKerasCheckpointLayout(layers, nullptr);
+  ASSERT_EQ(layout.graph.nodes_size(), 3);
+  ASSERT_EQ(layout.variables.size(), 1u);
+  EXPECT_EQ(layout.variables[0].key, "layer_with_weights-0/a.Sb/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(EscapeObjectPathComponent("x.y/z"), "x..y.Sz");
+}
+
+}  // namespace
+}  // namespace shardtrain::storage
