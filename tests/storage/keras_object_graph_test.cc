@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
+
+#include "storage/io/file_system.h"
+#include "storage/tensor_bundle/bundle_reader.h"
 
 namespace shardtrain::storage {
 namespace {
@@ -79,6 +84,45 @@ TEST(KerasObjectGraphTest, WeightsOnlyHasNoOptimizerAndEscapesNames) {
   ASSERT_EQ(layout.variables.size(), 1u);
   EXPECT_EQ(layout.variables[0].key, "layer_with_weights-0/a.Sb/.ATTRIBUTES/VARIABLE_VALUE");
   EXPECT_EQ(EscapeObjectPathComponent("x.y/z"), "x..y.Sz");
+}
+
+// A real tf.keras file: TF 2.3's SavedModel of Sequential [Dense test_in,
+// Dense, Dense test_out] with Adam (testdata README). Its variables bundle
+// must hold exactly our keys (besides the SavedModel-only keras_api/ ones),
+// and its object graph must give our variables the same full names.
+TEST(KerasObjectGraphTest, MatchesARealKerasCheckpoint) {
+  const std::string prefix = std::string(SHARDTRAIN_SHARED_DIR) +
+                             "/testdata/tf/rust_keras_single_input_saved_model/variables/variables";
+  if (!PosixFileSystem()->FileExists(prefix + ".index")) {
+    GTEST_SKIP() << "real Keras checkpoint not found at " << prefix << " (shared/testdata absent)";
+  }
+  auto reader = BundleReader::Open(PosixFileSystem(), prefix);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::set<std::string> real;
+  for (const std::string& key : (*reader)->Keys()) {
+    if (key.rfind("keras_api/", 0) != 0) real.insert(key);
+  }
+  std::vector<KerasLayerSpec> layers = {
+      {"test_in", {"kernel", "bias"}}, {"dense", {"kernel", "bias"}}, {"test_out", {"kernel", "bias"}}};
+  KerasOptimizerSpec adam{"Adam", {"iter", "beta_1", "beta_2", "decay", "learning_rate"}, {"m", "v"}};
+  const KerasCheckpointLayout ours = BuildKerasCheckpointLayout(layers, &adam);
+  std::set<std::string> ours_keys = {kObjectGraphKey};
+  for (const auto& v : ours.variables) ours_keys.insert(v.key);
+  EXPECT_EQ(real, ours_keys);
+
+  auto graph_bytes = (*reader)->ReadStrings(kObjectGraphKey);
+  ASSERT_TRUE(graph_bytes.ok()) << graph_bytes.status();
+  tf::TrackableObjectGraph graph;
+  ASSERT_TRUE(graph.ParseFromString((*graph_bytes)[0]));
+  std::map<std::string, std::string> real_full_names;
+  for (const auto& node : graph.nodes()) {
+    for (const auto& attribute : node.attributes()) {
+      real_full_names[attribute.checkpoint_key()] = attribute.full_name();
+    }
+  }
+  for (const auto& v : ours.variables) {
+    EXPECT_EQ(real_full_names[v.key], v.full_name) << v.key;
+  }
 }
 
 }  // namespace
