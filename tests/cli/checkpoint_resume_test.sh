@@ -108,5 +108,21 @@ train 1 "$work/crash" || fail "resume after a crashed save failed: $(tail -3 "$w
 grep -q "resuming from .*ckpt-40" "$work/crash.log" || fail "crash: did not resume from ckpt-40"
 ls "$work/crash/checkpoints" | grep -qE 'tempstate|checkpoint\.tmp' && fail "temporary files not swept"
 
+# --- policy from the config: save_best_only on val_accuracy, a metric in the name, weights only ---
+{ cat "$config"; printf 'checkpoint { filepath: "best-{epoch:02d}-{val_accuracy:.3f}" save_best_only: true\n  monitor: "val_accuracy" save_weights_only: true max_to_keep: -1 }\n'; } > "$work/best.textproto"
+"$bin" train "$work/best.textproto" "${flags[@]}" --save-freq epoch --epochs 4 --run-dir "$work/best" >"$work/best.log" 2>&1 ||
+  fail "save_best_only run failed: $(tail -3 "$work/best.log")"
+saved=$(ls "$work/best/checkpoints" | sed -n 's/\.index$//p' | tr '\n' ' ')
+best=0 expected=""
+for epoch in 1 2 3 4; do  # the epochs whose val_accuracy beat every earlier one
+  acc=$(field "$work/best" $epoch val_accuracy)
+  if awk -v a="$acc" -v b="$best" 'BEGIN { exit !(a > b) }'; then
+    best=$acc expected+="$(printf 'best-%02d-%.3f ' "$epoch" "$acc")"
+  fi
+done
+[ "$saved" = "$expected" ] || fail "save_best_only saved '$saved', expected '$expected'"
+"$bin" inspect "$work/best/checkpoints" | grep -q OPTIMIZER_SLOT && fail "save_weights_only checkpoint holds optimizer slots"
+echo "ok: save_best_only on val_accuracy saved: $saved"
+
 [ $failures -eq 0 ] && echo "checkpoint_resume: all checks passed" && exit 0
 echo "checkpoint_resume: $failures check(s) failed"; exit 1
