@@ -25,8 +25,10 @@
 #include "coordinator/rpc/coordinator_client.h"
 #include "coordinator/shard_planner.h"
 #include "kernels/backend.h"
+#include "worker/callbacks/csv_logger.h"
 #include "worker/callbacks/metrics_log.h"
 #include "worker/callbacks/progress.h"
+#include "worker/callbacks/tensorboard.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/checkpoint/checkpointer.h"
 #include "worker/comm/communicator_factory.h"
@@ -99,6 +101,7 @@ struct Job {
   std::string resume_prefix;  // rank 0: the checkpoint to resume from ("" = fresh)
   std::unique_ptr<kernels::KernelBackend> backend;
   std::unique_ptr<callbacks::MetricsLog> metrics_log;  // rank 0 only
+  std::unique_ptr<callbacks::TensorBoardLogger> tensorboard;  // rank 0 only
   data::Dataset train;
   data::Dataset test;
 };
@@ -133,17 +136,22 @@ StatusOr<std::string> FindResumePoint(const config::JobConfig& config,
 }
 
 Status SetUp(const std::string& config_path, const JobOverrides& overrides,
-             const ResumeOptions& resume, int rank, Job* job) {
+             const ResumeOptions& resume, int64_t log_every_steps, int rank, Job* job) {
   ASSIGN_OR_RETURN(job->config, LoadJobConfig(config_path));
   ApplyOverrides(overrides, &job->config);
   RETURN_IF_ERROR(ValidateJobConfig(&job->config).WithContext(config_path));
-  RETURN_IF_ERROR(storage::PosixFileSystem()->CreateDirs(checkpoint::CheckpointDir(job->config)));
   if (rank == 0) {  // the run directory is checked before any expensive work
     ASSIGN_OR_RETURN(job->resume_prefix, FindResumePoint(job->config, resume));
     ASSIGN_OR_RETURN(job->metrics_log,
                      callbacks::MetricsLog::Open(job->config.training().run_dir(),
                                                  /*append=*/!job->resume_prefix.empty()));
+    ASSIGN_OR_RETURN(job->tensorboard, callbacks::TensorBoardLogger::Open(
+                                           job->config.training().run_dir(), log_every_steps));
   }
+  const std::string checkpoint_dir = checkpoint::CheckpointDir(job->config);
+  RETURN_IF_ERROR(storage::PosixFileSystem()->CreateDirs(checkpoint_dir).WithContext(
+      "cannot create the checkpoint directory " + checkpoint_dir +
+      "; choose a writable place with --run-dir"));
   ASSIGN_OR_RETURN(job->backend, BackendFor(job->config.training().device()));
   const config::DataConfig& data = job->config.data();
   ASSIGN_OR_RETURN(job->train,
@@ -290,12 +298,13 @@ StatusOr<std::optional<checkpoint::SavedState>> Restore(const ResumeOptions& res
 // `*every_rank_stops` is set when a failure is known to every rank (so they
 // can all exit normally instead of being aborted).
 Status Train(const std::string& config_path, const JobOverrides& overrides,
-             const ResumeOptions& resume, int verbosity, const std::string& collective,
+             const ResumeOptions& resume, int64_t log_every_steps, int verbosity,
+             const std::string& collective,
              int64_t bucket_bytes, const ControlPlaneOptions& control, comm::MpiRuntime* mpi,
              bool* every_rank_stops) {
   const int rank = mpi != nullptr ? mpi->rank() : 0;
   Job job;
-  Status setup = SetUp(config_path, overrides, resume, rank, &job);
+  Status setup = SetUp(config_path, overrides, resume, log_every_steps, rank, &job);
   if (mpi == nullptr && !setup.ok()) return setup;
   // Every rank gets the same answer here (same flags), so a failure stops all alike.
   *every_rank_stops = true;
@@ -321,8 +330,17 @@ Status Train(const std::string& config_path, const JobOverrides& overrides,
   JobMonitor monitor(client.get(), rank,
                      std::clamp(control.heartbeat_timeout_seconds / 4, 0.05, 1.0));
   callbacks::Progress progress(&std::cout, verbosity);
+  std::unique_ptr<callbacks::CsvLogger> csv_logger;  // rank 0: appends on resume
+  if (rank == 0) {
+    const int64_t first_epoch = restored ? restored->progress.epoch + 1 : 1;
+    ASSIGN_OR_RETURN(csv_logger,
+                     callbacks::CsvLogger::Open(job.config.training().run_dir(), first_epoch));
+  }
   std::vector<callbacks::Callback*> callbacks = {&monitor};
-  if (rank == 0) callbacks = {&monitor, &progress, job.metrics_log.get()};
+  if (rank == 0) {
+    callbacks = {&monitor, &progress, job.metrics_log.get(), job.tensorboard.get(),
+                 csv_logger.get()};
+  }
   callbacks.push_back(&checkpointer);  // every rank: saves are collective
   RETURN_IF_ERROR(trainer->Fit(job.train, job.test, &planner, callbacks));
   if (checkpointer.preempted()) {
@@ -353,6 +371,7 @@ Status RunTrain(const std::vector<std::string>& args) {
   JobOverrides overrides;
   std::optional<int64_t> verbose, bucket_mb;
   std::optional<std::string> collective;
+  std::optional<int64_t> log_every;
   ResumeOptions resume;
   FlagSet flags("shardtrain train", "[mpirun -np N] shardtrain train CONFIG [flags]",
                 "Trains the model described by the job config CONFIG (a text protobuf, see\n"
@@ -388,6 +407,9 @@ Status RunTrain(const std::vector<std::string>& args) {
   flags.Int("http-port", &http_port,
             "port of the hosted coordinator's GET /status page (default: any free port, "
             "printed at start)");
+  flags.Int("log-every", &log_every,
+            "also log batch_loss, batch_accuracy, examples_per_second and learning_rate to "
+            "TensorBoard (RUN_DIR/logs/train) every N steps (default 0: epoch scalars only)");
   flags.Int("verbose", &verbose,
             "0 silent, 1 live progress bar, 2 one line per epoch (default: 1 on a TTY, else 2)");
   flags.Bool("no-resume", &resume.no_resume,
@@ -416,6 +438,7 @@ Status RunTrain(const std::vector<std::string>& args) {
   }
   int verbosity = verbose ? static_cast<int>(*verbose) : (isatty(STDOUT_FILENO) ? 1 : 2);
   if (verbosity < 0 || verbosity > 2) return InvalidArgumentError("--verbose must be 0, 1 or 2");
+  if (log_every && *log_every < 0) return InvalidArgumentError("--log-every must be >= 0");
   if (bucket_mb && (*bucket_mb < 1 || *bucket_mb > 1024)) {
     return InvalidArgumentError("--bucket-mb must be in [1, 1024]");
   }
@@ -435,7 +458,7 @@ Status RunTrain(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto mpi, comm::MpiRuntime::InitIfLaunchedByMpirun());
   RETURN_IF_ERROR(InstallPreemptionHandler());
   bool every_rank_stops = false;
-  Status status = Train(flags.positional()[0], overrides, resume, verbosity,
+  Status status = Train(flags.positional()[0], overrides, resume, log_every.value_or(0), verbosity,
                         collective.value_or("auto"), bucket_bytes, control, mpi.get(),
                         &every_rank_stops);
   if (!status.ok() && mpi != nullptr && mpi->world_size() > 1 && !every_rank_stops) {

@@ -278,7 +278,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     } else {
       response_.result(http::status::not_found);
       // Text kept as before (tests match it); GET / also exists.
-      response_.body() = "{\"error\": \"not found; the only endpoint is GET /status\"}\n";
+      response_.body() =
+          "{\"error\": \"not found; the endpoints are GET / (status page) and GET /status "
+          "(JSON)\"}\n";
     }
     response_.prepare_payload();
     auto self = shared_from_this();

@@ -206,6 +206,7 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
                                 seconds,
                                 static_cast<double>(session_seen) / seconds,
                                 progress_.epoch_examples};
+      batch.learning_rate = optimizer_->learning_rate();
       for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
       if (stop_requested_) {
         stopped_ = true;

@@ -128,12 +128,13 @@ TEST(CoordinatorTest, RegistersRanksAndServesThePlanAssignmentsAndStatus) {
             std::string::npos)
       << status;
   EXPECT_NE(status.find("\"last_heartbeat_age_seconds\": "), std::string::npos);
-  EXPECT_NE(status.find("\"last_checkpoint\": null}"), std::string::npos);
+  EXPECT_NE(status.find("\"last_checkpoint\": null, \"job\": {"), std::string::npos);
   // A second request is served too.
   EXPECT_EQ(HttpGet((*c)->http_port(), "/status").rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
   const std::string missing = HttpGet((*c)->http_port(), "/nope");
   EXPECT_EQ(missing.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u) << missing;
-  EXPECT_NE(missing.find("{\"error\": \"not found; the only endpoint is GET /status\"}"),
+  EXPECT_NE(missing.find("{\"error\": \"not found; the endpoints are GET / (status page) and "
+                         "GET /status (JSON)\"}"),
             std::string::npos);
 
   EXPECT_TRUE(r0->Done().ok());
