@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Allreduce bandwidth on this machine, in one run: shardtrain's bucketed
-# GradientReducer vs one MPI_Allreduce vs memcpy, 1 KB to 256 MB (x4), on
+# GradientReducer on the communicator's gradient buffer (the single-copy
+# shared-memory path when all ranks share the node) and on a private buffer
+# (the MPI path), vs one MPI_Allreduce vs memcpy, 1 KB to 256 MB (x4), on
 # `mpirun -np RANKS` (default 2), printing a markdown table (rank 0).
 # Needs a build with bin/allreduce_bench (cmake --build build --target allreduce_bench).
 # Environment: BUILD (default build), RANKS (default 2), MAX_BYTES, BUCKET_BYTES,
-# SECONDS_PER_SIZE (default 0.4; at least 3 repetitions each).
+# SECONDS_PER_SIZE (default 0.4; at least 5 repetitions each); SHARDTRAIN_SHM_ALLREDUCE=0
+# turns the shared-memory path off (then "ours" is the MPI path too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=${BUILD:-build}/bin/allreduce_bench

@@ -6,6 +6,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -51,6 +54,9 @@ constexpr int64_t kChunkBytes = 8192;
 constexpr int64_t kSliceAlignBytes = 64;
 // Busy-wait iterations before a waiting rank starts yielding its core.
 constexpr int kSpinsBeforeYield = 4000;
+// Default of StreamingThreshold(): about the last-level cache of current
+// server CPUs (sysconf's figure is unreliable under virtualization).
+constexpr int64_t kDefaultStreamingBytes = int64_t{32} << 20;
 constexpr auto kLivenessInterval = std::chrono::milliseconds(100);
 
 char* AlignUp(void* p) {
@@ -72,10 +78,43 @@ bool ProcessExists(int64_t pid) {
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
+// Copies `bytes` bytes with non-temporal (cache-bypassing) stores where the
+// CPU has them: for results that will not be read again before they would
+// leave the cache anyway, this saves the read-for-ownership of every
+// destination line. Callers must StoreFence() before publishing the data.
+void StreamCopy(char* dst, const char* src, size_t bytes) {
+#if defined(__SSE2__)
+  const size_t head = std::min(bytes, (16 - reinterpret_cast<uintptr_t>(dst) % 16) % 16);
+  std::memcpy(dst, src, head);
+  dst += head;
+  src += head;
+  bytes -= head;
+  for (; bytes >= 64; bytes -= 64, dst += 64, src += 64) {
+    const __m128i* in = reinterpret_cast<const __m128i*>(src);
+    __m128i* out = reinterpret_cast<__m128i*>(dst);
+    const __m128i v0 = _mm_loadu_si128(in), v1 = _mm_loadu_si128(in + 1),
+                  v2 = _mm_loadu_si128(in + 2), v3 = _mm_loadu_si128(in + 3);
+    _mm_stream_si128(out, v0);
+    _mm_stream_si128(out + 1, v1);
+    _mm_stream_si128(out + 2, v2);
+    _mm_stream_si128(out + 3, v3);
+  }
+#endif
+  std::memcpy(dst, src, bytes);
+}
+
+// Orders earlier non-temporal stores before later stores (the barrier's).
+inline void StoreFence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 // out[p][begin, end) = sum over p of in[p][begin, end), in rank order, for
 // every p (in and out are the same pointers: each rank's segment).
+// `streaming`: store the results with non-temporal stores.
 template <typename T>
-void ReduceSlice(T* const* segments, int size, int64_t begin, int64_t end) {
+void ReduceSlice(T* const* segments, int size, int64_t begin, int64_t end, bool streaming) {
   constexpr int64_t kChunk = kChunkBytes / static_cast<int64_t>(sizeof(T));
   alignas(64) T sum[kChunk];
   for (int64_t start = begin; start < end; start += kChunk) {
@@ -87,18 +126,26 @@ void ReduceSlice(T* const* segments, int size, int64_t begin, int64_t end) {
       const T* __restrict x = segments[p] + start;
       for (int64_t i = 0; i < n; ++i) sum[i] += x[i];
     }
+    const size_t bytes = static_cast<size_t>(n) * sizeof(T);
     for (int p = 0; p < size; ++p) {
-      std::memcpy(segments[p] + start, sum, static_cast<size_t>(n) * sizeof(T));
+      char* out = reinterpret_cast<char*>(segments[p] + start);
+      if (streaming) {
+        StreamCopy(out, reinterpret_cast<const char*>(sum), bytes);
+      } else {
+        std::memcpy(out, sum, bytes);
+      }
     }
   }
+  if (streaming) StoreFence();
 }
 
 template <typename T>
-void ReduceRange(const std::vector<char*>& bases, int64_t offset, int64_t begin, int64_t end) {
+void ReduceRange(const std::vector<char*>& bases, int64_t offset, int64_t begin, int64_t end,
+                 bool streaming) {
   std::vector<T*> segments;
   segments.reserve(bases.size());
   for (char* base : bases) segments.push_back(reinterpret_cast<T*>(base + offset));
-  ReduceSlice(segments.data(), static_cast<int>(segments.size()), begin, end);
+  ReduceSlice(segments.data(), static_cast<int>(segments.size()), begin, end, streaming);
 }
 
 // MPI_Win_allocate_shared of `bytes` per rank with separate, page-aligned
@@ -114,6 +161,18 @@ Status AllocateShared(int64_t bytes, MPI_Comm comm, void* base, MPI_Win* win) {
   MPI_Info_free(&info);
   return MpiErrorToStatus(
       rc, "MPI_Win_allocate_shared(" + std::to_string(bytes) + " bytes per rank)");
+}
+
+// Working-set size (all ranks' copies of a reduced range) from which results
+// are stored with non-temporal stores: the last-level cache size, or
+// SHARDTRAIN_SHM_STREAMING_BYTES when set (for tuning).
+int64_t StreamingThreshold() {
+  if (const char* env = std::getenv("SHARDTRAIN_SHM_STREAMING_BYTES")) {
+    char* end = nullptr;
+    const long long value = std::strtoll(env, &end, 10);
+    if (end != env && *end == '\0' && value >= 0) return static_cast<int64_t>(value);
+  }
+  return kDefaultStreamingBytes;
 }
 
 std::string Describe(int64_t buffer, int64_t offset, int64_t count, int64_t dtype) {
@@ -188,6 +247,7 @@ StatusOr<std::unique_ptr<SharedMemoryAllReduce>> SharedMemoryAllReduce::Create(M
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // Liveness checks only when every peer's pid names a live process here (not
   // so across pid namespaces).
+  result->streaming_bytes_ = StreamingThreshold();
   result->check_liveness_ = true;
   for (int p = 0; p < node_size; ++p) {
     result->pids_.push_back(result->slot(p)->pid);
@@ -330,10 +390,18 @@ Status SharedMemoryAllReduce::AllReduceSum(void* data, int64_t count, DType dtyp
     const int64_t units = (count + unit - 1) / unit;
     const int64_t begin = std::min(count, units * rank_ / size_ * unit);
     const int64_t end = std::min(count, units * (rank_ + 1) / size_ * unit);
+    // Bypass the cache when all ranks' copies of the range exceed it.
+    const bool streaming = count * element * size_ >= streaming_bytes_;
     switch (dtype) {
-      case DType::kFloat32: ReduceRange<float>(buffer.bases, offset, begin, end); break;
-      case DType::kFloat64: ReduceRange<double>(buffer.bases, offset, begin, end); break;
-      case DType::kInt64: ReduceRange<int64_t>(buffer.bases, offset, begin, end); break;
+      case DType::kFloat32:
+        ReduceRange<float>(buffer.bases, offset, begin, end, streaming);
+        break;
+      case DType::kFloat64:
+        ReduceRange<double>(buffer.bases, offset, begin, end, streaming);
+        break;
+      case DType::kInt64:
+        ReduceRange<int64_t>(buffer.bases, offset, begin, end, streaming);
+        break;
       default:
         mismatch = InvalidArgumentError("shared-memory allreduce: unsupported dtype " +
                                         std::string(DTypeName(dtype)));

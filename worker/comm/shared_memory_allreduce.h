@@ -110,6 +110,7 @@ class SharedMemoryAllReduce {
   MPI_Win control_win_ = MPI_WIN_NULL;
   std::vector<ControlSlot*> slots_;
   std::vector<int64_t> pids_;  // every rank's process id, for liveness checks
+  int64_t streaming_bytes_ = 0;  // see StreamingThreshold() in the .cc
   bool check_liveness_ = false;
   bool broken_ = false;  // a peer died: later calls fail, windows are leaked
   uint64_t calls_ = 0;   // fast-path calls so far (the same on every rank)
