@@ -12,6 +12,9 @@ SHARDTRAIN_PACKAGES=(
   libboost-dev               # Asio/Beast: the coordinator's TCP and HTTP
   libopenmpi-dev openmpi-bin # MPI data plane, mpirun
   dataset-fashion-mnist      # /usr/share/datasets/fashion-mnist
+  libhdf5-dev                # Keras .h5 / .weights.h5 files
+  libzip-dev                 # Keras .keras archives
+  nlohmann-json3-dev         # Keras JSON configs, TF Serving REST bodies
   chromium                   # headless browser for the status-page test (ctest -L browser)
 )
 
