@@ -40,6 +40,11 @@ std::vector<storage::KerasLayerSpec> LayerSpecs(const model::Model& model) {
     storage::KerasLayerSpec spec{layer.name, {}};
     if (layer.kernel_variable >= 0) spec.weights.push_back("kernel");
     if (layer.bias_variable >= 0) spec.weights.push_back("bias");
+    if (layer.kind == model::Model::LayerKind::kCustom) {
+      for (const auto& [name, shape] : layer.custom->Weights(layer.in_features)) {
+        spec.weights.push_back(name);
+      }
+    }
     specs.push_back(std::move(spec));
   }
   return specs;
@@ -54,6 +59,9 @@ storage::KerasOptimizerSpec OptimizerSpec(const optimizer::Optimizer::KerasVaria
 // The variable index in the parameter store of weight `w` of `layer`.
 int VariableIndex(const model::Model& model, const KerasCheckpointVariable& v) {
   const model::Model::Layer& layer = model.layers()[static_cast<size_t>(v.layer)];
+  if (layer.kind == model::Model::LayerKind::kCustom) {
+    return layer.custom_variables[static_cast<size_t>(v.weight)];
+  }
   bool has_kernel = layer.kernel_variable >= 0;
   if (v.weight == 0 && has_kernel) return layer.kernel_variable;
   return layer.bias_variable;

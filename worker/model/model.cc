@@ -1,6 +1,8 @@
 #include "worker/model/model.h"
 
+#include <cctype>
 #include <cmath>
+#include <map>
 
 #include "common/logging.h"
 
@@ -20,6 +22,21 @@ StatusOr<kernels::Activation> ToKernelActivation(config::Activation activation,
   }
   return InvalidArgumentError("model.layers '" + layer + "': unsupported activation " +
                               std::to_string(static_cast<int>(activation)));
+}
+
+// Keras's snake_case of a class name: "MyScale" → "my_scale".
+std::string SnakeCase(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (i > 0) out += '_';
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      out += c;
+    }
+  }
+  return out;
 }
 
 // Keras names layers by kind with a per-kind counter: dense, dense_1, dense_2...
@@ -53,7 +70,8 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
   model->input_size_ = features;
   bool flat = config.input_shape_size() == 1;
   bool gradient_needed_below = false;  // a layer below this one has variables
-  int dense_count = 0, dropout_count = 0, flatten_count = 0;
+  int dense_count = 0, dropout_count = 0, flatten_count = 0, activation_count = 0;
+  std::map<std::string, int> custom_counts;
 
   for (int i = 0; i < config.layers_size(); ++i) {
     const config::LayerConfig& spec = config.layers(i);
@@ -115,8 +133,56 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
         flat = true;
         break;
       }
+      case config::LayerConfig::kActivation: {
+        layer.kind = LayerKind::kActivation;
+        layer.name = spec.name().empty() ? KerasName("activation", &activation_count) : spec.name();
+        if (!flat) {
+          return InvalidArgumentError(where + " ('" + layer.name +
+                                      "'): Activation needs a flat input; add a flatten before it");
+        }
+        ASSIGN_OR_RETURN(layer.activation,
+                         ToKernelActivation(spec.activation().activation(), layer.name));
+        layer.out_features = features;
+        layer.output.resize(static_cast<size_t>(max_batch * features));
+        if (gradient_needed_below) layer.grad_input.resize(static_cast<size_t>(max_batch * features));
+        break;
+      }
+      case config::LayerConfig::kCustom: {
+        layer.kind = LayerKind::kCustom;
+        const config::CustomLayer& custom = spec.custom();
+        layer.registered_name = custom.registered_name();
+        const std::string class_name = custom.registered_name().substr(
+            custom.registered_name().find('>') == std::string::npos
+                ? 0
+                : custom.registered_name().find('>') + 1);
+        layer.name = spec.name().empty() ? KerasName(SnakeCase(class_name),
+                                                     &custom_counts[class_name])
+                                         : spec.name();
+        if (!flat) {
+          return InvalidArgumentError(where + " ('" + layer.name +
+                                      "'): custom layers take a flat input; add a flatten first");
+        }
+        auto created = CreateCustomLayer(custom.registered_name(),
+                                         custom.config_json().empty() ? "{}" : custom.config_json());
+        if (!created.ok()) return created.status().WithContext(where + " ('" + layer.name + "')");
+        layer.custom = std::move(*created);
+        auto out = layer.custom->OutputSize(features);
+        if (!out.ok()) return out.status().WithContext(where + " ('" + layer.name + "')");
+        layer.out_features = *out;
+        for (const auto& [weight, shape] : layer.custom->Weights(features)) {
+          layer.custom_variables.push_back(
+              model->parameters_.AddVariable(layer.name + "/" + weight, shape));
+        }
+        layer.output.resize(static_cast<size_t>(max_batch * layer.out_features));
+        if (gradient_needed_below) {
+          layer.grad_input.resize(static_cast<size_t>(max_batch * layer.in_features));
+        }
+        if (!layer.custom_variables.empty()) gradient_needed_below = true;
+        break;
+      }
       default:
-        return InvalidArgumentError(where + ": a layer needs one of dense, dropout, flatten");
+        return InvalidArgumentError(where + ": a layer needs one of dense, dropout, flatten, "
+                                    "activation, custom");
     }
     features = layer.out_features;
     model->layers_.push_back(std::move(layer));
@@ -128,8 +194,11 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
     return InvalidArgumentError("model: no layer has trainable variables; add a dense layer");
   }
   model->output_size_ = features;
-  for (size_t i = 0; i < model->layers_.size(); ++i) {
-    if (model->layers_[i].kind == LayerKind::kDense) model->last_dense_ = i;
+  for (size_t i = model->layers_.size(); i-- > 0;) {
+    const LayerKind kind = model->layers_[i].kind;
+    if (kind == LayerKind::kDropout || kind == LayerKind::kFlatten) continue;
+    if (kind == LayerKind::kDense || kind == LayerKind::kActivation) model->final_layer_ = i;
+    break;
   }
   model->parameters_.Finalize();
   model->layer_inputs_.assign(model->layers_.size(), nullptr);
@@ -137,14 +206,18 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
 }
 
 kernels::Activation Model::final_activation() const {
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
-    if (it->kind == LayerKind::kDense) return it->activation;
-  }
-  return kernels::Activation::kLinear;
+  if (final_layer_ >= layers_.size()) return kernels::Activation::kLinear;
+  return layers_[final_layer_].activation;
 }
 
 void Model::Initialize(kernels::KernelBackend& backend, uint64_t seed) {
   for (const Layer& layer : layers_) {
+    if (layer.kind == LayerKind::kCustom) {
+      std::vector<float*> weights;
+      for (int v : layer.custom_variables) weights.push_back(parameters_.param(v));
+      layer.custom->Initialize(layer.in_features, weights);
+      continue;
+    }
     if (layer.kind != LayerKind::kDense) continue;
     backend.GlorotUniform(seed, static_cast<uint32_t>(layer.kernel_variable),
                           parameters_.param(layer.kernel_variable), layer.in_features,
@@ -168,7 +241,7 @@ const float* Model::Forward(kernels::KernelBackend& backend, const float* x, int
         const float* bias = layer.use_bias ? parameters_.param(layer.bias_variable) : nullptr;
         backend.DenseForward(current, parameters_.param(layer.kernel_variable), bias,
                              layer.output.data(), batch, layer.in_features, layer.out_features);
-        bool skip = skip_final_softmax && i == last_dense_ &&
+        bool skip = skip_final_softmax && i == final_layer_ &&
                     layer.activation == kernels::Activation::kSoftmax;
         if (layer.activation != kernels::Activation::kLinear && !skip) {
           backend.ActivationForward(layer.activation, layer.output.data(), layer.output.data(),
@@ -188,6 +261,23 @@ const float* Model::Forward(kernels::KernelBackend& backend, const float* x, int
         break;
       case LayerKind::kFlatten:
         break;
+      case LayerKind::kActivation: {
+        bool skip = skip_final_softmax && i == final_layer_ &&
+                    layer.activation == kernels::Activation::kSoftmax;
+        if (layer.activation != kernels::Activation::kLinear && !skip) {
+          backend.ActivationForward(layer.activation, current, layer.output.data(), batch,
+                                    layer.out_features);
+          current = layer.output.data();
+        }
+        break;
+      }
+      case LayerKind::kCustom: {
+        std::vector<const float*> weights;
+        for (int v : layer.custom_variables) weights.push_back(parameters_.param(v));
+        layer.custom->Forward(current, batch, layer.in_features, weights, layer.output.data());
+        current = layer.output.data();
+        break;
+      }
     }
   }
   return current;
@@ -201,7 +291,7 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
     Layer& layer = layers_[k];
     switch (layer.kind) {
       case LayerKind::kDense: {
-        bool fused = skipped_final_softmax && k == last_dense_ &&
+        bool fused = skipped_final_softmax && k == final_layer_ &&
                      layer.activation == kernels::Activation::kSoftmax;
         if (layer.activation != kernels::Activation::kLinear && !fused) {
           backend.ActivationBackward(layer.activation, layer.output.data(), grad, grad, batch,
@@ -226,6 +316,32 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
         break;
       case LayerKind::kFlatten:
         break;
+      case LayerKind::kActivation: {
+        bool fused = skipped_final_softmax && k == final_layer_ &&
+                     layer.activation == kernels::Activation::kSoftmax;
+        if (layer.activation == kernels::Activation::kLinear || fused) break;  // identity
+        if (layer.grad_input.empty()) {
+          grad = nullptr;
+          break;
+        }
+        backend.ActivationBackward(layer.activation, layer.output.data(), grad,
+                                   layer.grad_input.data(), batch, layer.out_features);
+        grad = layer.grad_input.data();
+        break;
+      }
+      case LayerKind::kCustom: {
+        std::vector<const float*> weights;
+        std::vector<float*> weight_grads;
+        for (int v : layer.custom_variables) {
+          weights.push_back(parameters_.param(v));
+          weight_grads.push_back(parameters_.grad(v));
+        }
+        float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.data();
+        layer.custom->Backward(layer_inputs_[k], layer.output.data(), grad, batch,
+                               layer.in_features, weights, grad_input, weight_grads);
+        grad = grad_input;
+        break;
+      }
     }
     if (grad == nullptr) break;  // nothing below needs a gradient
   }

@@ -1,4 +1,5 @@
-// Model: a Keras-style Sequential model (Dense, Dropout, Flatten) over one
+// Model: a Keras-style Sequential model (Dense, Dropout, Flatten, Activation
+// and registered custom layers, worker/model/layer_registry.h) over one
 // ParameterStore, running on a KernelBackend.
 //
 // Create() validates the config (errors name the layer and field) and sizes
@@ -15,6 +16,7 @@
 #include "common/status.h"
 #include "kernels/backend.h"
 #include "proto/config.pb.h"
+#include "worker/model/layer_registry.h"
 #include "worker/model/parameter_store.h"
 
 namespace shardtrain::model {
@@ -30,7 +32,7 @@ struct ForwardMode {
 
 class Model {
  public:
-  enum class LayerKind { kDense, kDropout, kFlatten };
+  enum class LayerKind { kDense, kDropout, kFlatten, kActivation, kCustom };
   struct Layer {
     LayerKind kind = LayerKind::kDense;
     std::string name;
@@ -45,6 +47,9 @@ class Model {
     std::vector<float> output;     // (max_batch, out_features), dense and dropout only
     std::vector<float> grad_input;  // (max_batch, in_features), when a gradient flows back
     std::vector<uint8_t> mask;     // (max_batch, out_features), dropout only
+    std::shared_ptr<CustomLayer> custom;  // kCustom: the registered class's object
+    std::string registered_name;          // kCustom
+    std::vector<int> custom_variables;    // kCustom: its weights in the parameter store
   };
 
   // `max_batch` bounds the rows of every Forward/Backward call.
@@ -84,7 +89,10 @@ class Model {
   int64_t input_size_ = 0;
   int64_t output_size_ = 0;
   int64_t max_batch_ = 0;
-  size_t last_dense_ = 0;  // index of the last dense layer (the one a fused loss may bypass)
+  // The layer whose activation is the model's final one (the last Dense or
+  // Activation with only Dropout/Flatten after it): a fused loss may bypass its
+  // softmax. npos when a custom layer comes last.
+  size_t final_layer_ = static_cast<size_t>(-1);
   // Input of each layer in the last Forward (x or the previous layer's output).
   std::vector<const float*> layer_inputs_;
 };

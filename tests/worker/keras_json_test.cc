@@ -1,0 +1,230 @@
+// Keras model JSON <-> ModelConfig: the real to_json files in
+// shared/testdata/keras load with the right layers; our JSON round-trips;
+// unsupported pieces and non-linear graphs are errors naming them; a
+// registered custom layer loads from JSON, trains and keeps its config.
+#include "worker/model/keras_json.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "worker/job_config.h"
+#include "worker/trainer.h"
+
+namespace shardtrain::model {
+namespace {
+
+std::string Testdata(const std::string& name) {
+  return std::string(SHARDTRAIN_SHARED_DIR) + "/testdata/keras/" + name;
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// "dense:32:RELU" per layer, to compare compactly.
+std::string Describe(const config::ModelConfig& m) {
+  std::string out = "input";
+  for (int64_t d : m.input_shape()) out += ":" + std::to_string(d);
+  for (const auto& l : m.layers()) {
+    out += " " + l.name();
+    if (l.has_dense()) {
+      out += ":" + std::to_string(l.dense().units()) + ":" + config::Activation_Name(l.dense().activation());
+    } else if (l.has_dropout()) {
+      out += ":" + std::to_string(l.dropout().rate()).substr(0, 4);
+    } else if (l.has_activation()) {
+      out += ":" + config::Activation_Name(l.activation().activation());
+    } else if (l.has_custom()) {
+      out += ":" + l.custom().registered_name();
+    }
+  }
+  return out;
+}
+
+TEST(KerasJsonTest, ReadsRealKerasJsonFiles) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"k3_seq_mlp.to_json.json", "input:20 dense:32:RELU dropout:0.20 dense_1:10:LINEAR"},
+      {"k3_func_mlp.to_json.json",
+       "input:784 dense_1:64:RELU dense_2:64:RELU predictions:10:LINEAR"},
+      {"hls4ml_KERAS_3layer.json",
+       "input:16 fc1_relu:64:RELU fc2_relu:32:RELU fc3_relu:32:RELU output_softmax:5:SOFTMAX"},
+      {"hls4ml_KERAS_mnist_mlp.json",
+       "input:784 dense_1:256:RELU dropout_1:0.20 dense_2:256:RELU dropout_2:0.20 dense_3:10:SOFTMAX"},
+  };
+  for (const auto& [file, expected] : cases) {
+    if (!std::ifstream(Testdata(file))) GTEST_SKIP() << "shared/testdata/keras absent: " << file;
+    auto config = ModelConfigFromKerasJson(ReadText(Testdata(file)), file);
+    ASSERT_TRUE(config.ok()) << file << ": " << config.status();
+    EXPECT_EQ(Describe(*config), expected) << file;
+  }
+}
+
+config::JobConfig ReferenceJob() {
+  auto job = LoadJobConfig(std::string(SHARDTRAIN_SOURCE_DIR) + "/configs/fashion_mlp.textproto");
+  EXPECT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(ValidateJobConfig(&*job).ok());
+  return *job;
+}
+
+TEST(KerasJsonTest, OurJsonRoundTripsInBothFlavors) {
+  config::JobConfig job = ReferenceJob();
+  auto model = Model::Create(job.model(), 1);
+  ASSERT_TRUE(model.ok());
+  for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
+    const std::string json = KerasModelJson(job, **model, flavor, /*compile=*/true);
+    auto back = ModelConfigFromKerasJson(json, "ours");
+    ASSERT_TRUE(back.ok()) << back.status() << "\n" << json;
+    EXPECT_EQ(Describe(*back), "input:784 dense:512:RELU dropout:0.20 dense_1:10:LINEAR");
+  }
+  // Keras 3 form (spec §5.1, minimal keys of §7): module on every object, InputLayer first.
+  const std::string k3 = KerasModelJson(job, **model, KerasJsonFlavor::kKeras3, true);
+  EXPECT_EQ(k3.rfind("{\"module\":\"keras\",\"class_name\":\"Sequential\",\"config\":{\"name\":"
+                     "\"sequential\",\"trainable\":true,\"dtype\":\"float32\",\"layers\":[{"
+                     "\"module\":\"keras.layers\",\"class_name\":\"InputLayer\",\"config\":{"
+                     "\"batch_shape\":[null,784],",
+                     0),
+            0u)
+      << k3;
+  EXPECT_NE(k3.find("\"build_config\":{\"input_shape\":[null,784]}"), std::string::npos);
+  EXPECT_NE(k3.find("\"learning_rate\":0.0010000000474974513"), std::string::npos) << k3;
+  EXPECT_NE(k3.find("\"reduction\":\"sum_over_batch_size\""), std::string::npos);
+  EXPECT_EQ(k3.find("quantization_config"), std::string::npos);
+  // Keras 2 form: legacy wrappers, InputLayer named after the first layer.
+  const std::string k2 = KerasModelJson(job, **model, KerasJsonFlavor::kKeras2, false);
+  EXPECT_NE(k2.find("{\"class_name\":\"InputLayer\",\"config\":{\"batch_input_shape\":[null,784],"
+                    "\"dtype\":\"float32\",\"sparse\":false,\"ragged\":false,\"name\":\"dense_input\"}}"),
+            std::string::npos)
+      << k2;
+  EXPECT_EQ(k2.find("\"module\""), std::string::npos);
+  const std::string training = KerasTrainingConfigJson(job);
+  EXPECT_NE(training.find("\"optimizer_config\":{\"class_name\":\"Adam\",\"config\":{\"name\":\"Adam\""),
+            std::string::npos)
+      << training;
+  EXPECT_EQ(training.find("is_legacy_optimizer"), std::string::npos);
+  EXPECT_EQ(training.find("decay"), std::string::npos);
+}
+
+TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
+  auto conv = ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"layers": [
+          {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 8, 8, 1], "name": "in"}},
+          {"module": "keras.layers", "class_name": "Conv2D", "config": {"name": "conv2d", "filters": 4},
+           "registered_name": null}]}})",
+      "m.json");
+  ASSERT_FALSE(conv.ok());
+  EXPECT_NE(conv.status().message().find("m.json: layer 'conv2d' (Conv2D): unsupported layer class "
+                                         "'Conv2D'"),
+            std::string::npos)
+      << conv.status();
+  EXPECT_NE(conv.status().message().find("RegisterLayer(\"Conv2D\""), std::string::npos);
+  auto elu = ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"layers": [
+          {"class_name": "Dense", "config": {"name": "d", "units": 3, "activation": "elu",
+                                              "batch_input_shape": [null, 4]}}]}})",
+      "m.json");
+  EXPECT_NE(elu.status().message().find("unsupported activation 'elu'"), std::string::npos);
+  auto regularized = ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"layers": [
+          {"class_name": "Dense", "config": {"name": "d", "units": 3, "batch_input_shape": [null, 4],
+           "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}}}]}})",
+      "m.json");
+  EXPECT_NE(regularized.status().message().find("option kernel_regularizer"), std::string::npos);
+  auto branch = ModelConfigFromKerasJson(
+      R"({"class_name": "Functional", "config": {"layers": [
+          {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4], "name": "in"}, "name": "in", "inbound_nodes": []},
+          {"class_name": "Dense", "config": {"name": "a", "units": 3}, "name": "a", "inbound_nodes": [[["in", 0, 0, {}]]]},
+          {"class_name": "Dense", "config": {"name": "b", "units": 3}, "name": "b", "inbound_nodes": [[["in", 0, 0, {}]]]}]}})",
+      "m.json");
+  EXPECT_EQ(branch.status().code(), StatusCode::kUnimplemented) << branch.status();
+  EXPECT_EQ(ModelConfigFromKerasJson("{nope", "m.json").status().message(), "m.json: not valid JSON");
+}
+
+// An example custom layer: y = x * scale (one weight per feature).
+class ScaleLayer : public CustomLayer {
+ public:
+  explicit ScaleLayer(float init) : init_(init) {}
+  StatusOr<int64_t> OutputSize(int64_t in) const override { return in; }
+  std::vector<std::pair<std::string, Shape>> Weights(int64_t in) const override {
+    return {{"scale", Shape{in}}};
+  }
+  void Initialize(int64_t in, const std::vector<float*>& w) const override {
+    for (int64_t j = 0; j < in; ++j) w[0][j] = init_;
+  }
+  void Forward(const float* x, int64_t batch, int64_t in, const std::vector<const float*>& w,
+               float* y) const override {
+    for (int64_t i = 0; i < batch * in; ++i) y[i] = x[i] * w[0][i % in];
+  }
+  void Backward(const float* x, const float*, const float* dy, int64_t batch, int64_t in,
+                const std::vector<const float*>& w, float* dx,
+                const std::vector<float*>& dw) const override {
+    for (int64_t j = 0; j < in; ++j) dw[0][j] = 0;
+    for (int64_t i = 0; i < batch * in; ++i) {
+      dw[0][i % in] += dy[i] * x[i];
+      if (dx != nullptr) dx[i] = dy[i] * w[0][i % in];
+    }
+  }
+  std::string ConfigJson() const override { return "{\"init\": " + std::to_string(init_) + "}"; }
+
+ private:
+  float init_;
+};
+
+TEST(KerasJsonTest, RegisteredCustomLayerLoadsTrainsAndRoundTrips) {
+  const std::string json = R"({"module": "keras", "class_name": "Sequential", "config": {"layers": [
+      {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 4], "name": "input_layer"}, "registered_name": null},
+      {"module": "my_module", "class_name": "Scale", "config": {"name": "scale", "init": 0.5}, "registered_name": "test_pkg>Scale"},
+      {"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "units": 2}, "registered_name": null}]}})";
+  auto unknown = ModelConfigFromKerasJson(json, "custom.json");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("registered_name 'test_pkg>Scale', module 'my_module'"),
+            std::string::npos)
+      << unknown.status();
+
+  ASSERT_TRUE(RegisterLayer("test_pkg>Scale", [](const std::string& config) -> StatusOr<std::unique_ptr<CustomLayer>> {
+                auto at = config.find("\"init\":");
+                if (at == std::string::npos) return InvalidArgumentError("Scale needs init");
+                return std::unique_ptr<CustomLayer>(new ScaleLayer(std::stof(config.substr(at + 7))));
+              }).ok());
+  EXPECT_EQ(RegisterLayer("test_pkg>Scale", nullptr).code(), StatusCode::kInvalidArgument);
+  auto loaded = ModelConfigFromKerasJson(json, "custom.json");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(Describe(*loaded), "input:4 scale:test_pkg>Scale dense:2:LINEAR");
+
+  config::JobConfig job;
+  *job.mutable_model() = *loaded;
+  job.mutable_loss()->mutable_sparse_categorical_crossentropy()->set_from_logits(true);
+  job.mutable_data()->set_dir("unused");
+  job.mutable_data()->set_num_classes(2);
+  job.mutable_training()->set_batch_size(2);
+  job.mutable_training()->set_epochs(1);
+  ASSERT_TRUE(ValidateJobConfig(&job).ok());
+  auto backend = kernels::CreateCpuBackend();
+  auto trainer = Trainer::Create(job, backend.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  ParameterStore& params = (*trainer)->model().parameters();
+  ASSERT_EQ(params.variable(0).name, "scale/scale");
+  EXPECT_EQ(params.param(0)[3], 0.5f);
+  data::Dataset d;
+  d.num_examples = 2;
+  d.feature_size = 4;
+  d.images = {255, 0, 0, 255, 0, 255, 255, 0};
+  d.labels = {0, 1};
+  const int64_t ids[2] = {0, 1};
+  StepResult result;
+  ASSERT_TRUE((*trainer)->Step(d, ids, 2, 0, 2, &result).ok());
+  EXPECT_NE(params.param(0)[0], 0.5f);  // the custom weight trained
+  // Its config survives the export JSON.
+  const std::string out = KerasModelJson(job, (*trainer)->model(), KerasJsonFlavor::kKeras3, false);
+  EXPECT_NE(out.find("\"class_name\":\"Scale\",\"config\":{\"name\":\"scale\",\"trainable\":true,"
+                     "\"dtype\":\"float32\",\"init\":0.5"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\"registered_name\":\"test_pkg>Scale\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shardtrain::model

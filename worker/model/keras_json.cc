@@ -1,0 +1,455 @@
+#include "worker/model/keras_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
+namespace shardtrain::model {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const char* KerasActivationName(kernels::Activation activation) {
+  switch (activation) {
+    case kernels::Activation::kRelu: return "relu";
+    case kernels::Activation::kSigmoid: return "sigmoid";
+    case kernels::Activation::kTanh: return "tanh";
+    case kernels::Activation::kSoftmax: return "softmax";
+    case kernels::Activation::kLinear: break;
+  }
+  return "linear";
+}
+
+Json BatchShape(const std::vector<int64_t>& shape) {
+  Json out = Json::array({nullptr});
+  for (int64_t d : shape) out.push_back(d);
+  return out;
+}
+
+Json Initializer(const char* class_name, Json config, bool keras3) {
+  Json out;
+  if (keras3) out["module"] = "keras.initializers";
+  out["class_name"] = class_name;
+  out["config"] = std::move(config);
+  if (keras3) out["registered_name"] = nullptr;
+  return out;
+}
+
+// One layer entry: {"module", "class_name", "config", "registered_name", "build_config"} (Keras 3)
+// or {"class_name", "config"} (Keras 2).
+Json LayerEntry(const Model::Layer& layer, bool keras3, const std::vector<int64_t>* batch_input_shape) {
+  Json config;
+  config["name"] = layer.name;
+  config["trainable"] = true;
+  config["dtype"] = "float32";
+  if (!keras3 && batch_input_shape != nullptr) config["batch_input_shape"] = BatchShape(*batch_input_shape);
+  std::string class_name, module = "keras.layers";
+  Json registered = nullptr;
+  bool build = false;
+  switch (layer.kind) {
+    case Model::LayerKind::kDense:
+      class_name = "Dense";
+      config["units"] = layer.out_features;
+      config["activation"] = KerasActivationName(layer.activation);
+      config["use_bias"] = layer.use_bias;
+      config["kernel_initializer"] = Initializer("GlorotUniform", Json{{"seed", nullptr}}, keras3);
+      config["bias_initializer"] = Initializer("Zeros", Json::object(), keras3);
+      config["kernel_regularizer"] = nullptr;
+      config["bias_regularizer"] = nullptr;
+      if (!keras3) config["activity_regularizer"] = nullptr;
+      config["kernel_constraint"] = nullptr;
+      config["bias_constraint"] = nullptr;
+      build = true;
+      break;
+    case Model::LayerKind::kDropout:
+      class_name = "Dropout";
+      config["rate"] = layer.rate;
+      config["noise_shape"] = nullptr;
+      config["seed"] = nullptr;
+      break;
+    case Model::LayerKind::kFlatten:
+      class_name = "Flatten";
+      config["data_format"] = "channels_last";
+      break;
+    case Model::LayerKind::kActivation:
+      class_name = "Activation";
+      config["activation"] = KerasActivationName(layer.activation);
+      break;
+    case Model::LayerKind::kCustom: {
+      const std::string& name = layer.registered_name;
+      class_name = name.substr(name.find('>') == std::string::npos ? 0 : name.find('>') + 1);
+      module = "";
+      registered = name;
+      Json custom = Json::parse(layer.custom->ConfigJson(), nullptr, false);
+      if (!custom.is_object()) custom = Json::object();
+      for (auto& [key, value] : custom.items()) config[key] = value;
+      build = true;
+      if (!keras3) class_name = name;  // tf.keras puts the registered name into class_name
+      break;
+    }
+  }
+  Json entry;
+  if (keras3) entry["module"] = module.empty() ? Json(nullptr) : Json(module);
+  entry["class_name"] = class_name;
+  entry["config"] = std::move(config);
+  if (keras3) {
+    entry["registered_name"] = registered;
+    if (build) entry["build_config"] = Json{{"input_shape", Json::array({nullptr, layer.in_features})}};
+  }
+  return entry;
+}
+
+Json OptimizerConfig(const config::OptimizerConfig& optimizer, bool keras3) {
+  // The values the optimizer runs with (Keras defaults for unset fields).
+  Json config;
+  std::string class_name;
+  const float lr = optimizer.learning_rate();
+  switch (optimizer.kind_case()) {
+    case config::OptimizerConfig::kSgd:
+      class_name = "SGD";
+      config["name"] = keras3 ? "SGD" : "SGD";
+      config["learning_rate"] = lr > 0 ? lr : 0.01f;
+      config["momentum"] = optimizer.sgd().momentum();
+      config["nesterov"] = optimizer.sgd().nesterov();
+      break;
+    case config::OptimizerConfig::kRmsprop: {
+      const auto& c = optimizer.rmsprop();
+      class_name = "RMSprop";
+      config["name"] = keras3 ? "rmsprop" : "RMSprop";
+      config["learning_rate"] = lr > 0 ? lr : 0.001f;
+      config["rho"] = c.has_rho() ? c.rho() : 0.9f;
+      config["momentum"] = c.momentum();
+      config["epsilon"] = c.has_epsilon() ? c.epsilon() : 1e-7f;
+      config["centered"] = false;
+      break;
+    }
+    default: {
+      const auto& c = optimizer.adam();
+      class_name = "Adam";
+      config["name"] = keras3 ? "adam" : "Adam";
+      config["learning_rate"] = lr > 0 ? lr : 0.001f;
+      config["beta_1"] = c.has_beta_1() ? c.beta_1() : 0.9f;
+      config["beta_2"] = c.has_beta_2() ? c.beta_2() : 0.999f;
+      config["epsilon"] = c.has_epsilon() ? c.epsilon() : 1e-7f;
+      config["amsgrad"] = false;
+      break;
+    }
+  }
+  Json out;
+  if (keras3) out["module"] = "keras.optimizers";
+  out["class_name"] = class_name;
+  out["config"] = std::move(config);
+  if (keras3) out["registered_name"] = nullptr;
+  return out;
+}
+
+Json LossConfig(const config::LossConfig& loss, bool keras3) {
+  Json config;
+  std::string class_name;
+  switch (loss.kind_case()) {
+    case config::LossConfig::kCategoricalCrossentropy:
+      class_name = "CategoricalCrossentropy";
+      config["name"] = "categorical_crossentropy";
+      config["reduction"] = "sum_over_batch_size";
+      config["from_logits"] = loss.categorical_crossentropy().from_logits();
+      config["label_smoothing"] = 0.0;
+      config["axis"] = -1;
+      break;
+    case config::LossConfig::kMeanSquaredError:
+      class_name = "MeanSquaredError";
+      config["name"] = "mean_squared_error";
+      config["reduction"] = "sum_over_batch_size";
+      break;
+    default:
+      class_name = "SparseCategoricalCrossentropy";
+      config["name"] = "sparse_categorical_crossentropy";
+      config["reduction"] = "sum_over_batch_size";
+      config["from_logits"] = loss.sparse_categorical_crossentropy().from_logits();
+      config["ignore_class"] = nullptr;
+      if (keras3) config["axis"] = -1;
+      break;
+  }
+  Json out;
+  if (keras3) out["module"] = "keras.losses";
+  out["class_name"] = class_name;
+  out["config"] = std::move(config);
+  if (keras3) out["registered_name"] = nullptr;
+  return out;
+}
+
+Json Metrics(const config::JobConfig& job, bool keras3) {
+  Json metrics = Json::array();
+  for (const std::string& metric : job.metrics()) {
+    if (metric != "accuracy") continue;
+    const bool sparse = job.loss().kind_case() != config::LossConfig::kCategoricalCrossentropy;
+    Json m;
+    if (keras3) m["module"] = "keras.metrics";
+    m["class_name"] = sparse ? "SparseCategoricalAccuracy" : "CategoricalAccuracy";
+    m["config"] = Json{{"name", sparse ? "sparse_categorical_accuracy" : "categorical_accuracy"},
+                       {"dtype", "float32"}};
+    if (keras3) m["registered_name"] = nullptr;
+    metrics.push_back(std::move(m));
+  }
+  return metrics;
+}
+
+// ---- reading ----
+
+Status Bad(const std::string& source, const std::string& what) {
+  return InvalidArgumentError(source + ": " + what);
+}
+
+StatusOr<config::Activation> ParseActivation(const Json& value, const std::string& where) {
+  std::string name = value.is_string() ? value.get<std::string>() : "";
+  if (value.is_object() && value.contains("config") && value["config"].is_string()) {
+    name = value["config"].get<std::string>();  // Keras 3 function object
+  }
+  if (name == "linear" || name.empty() || value.is_null()) return config::LINEAR;
+  if (name == "relu") return config::RELU;
+  if (name == "sigmoid") return config::SIGMOID;
+  if (name == "tanh") return config::TANH;
+  if (name == "softmax") return config::SOFTMAX;
+  return InvalidArgumentError(where + ": unsupported activation '" + (name.empty() ? value.dump() : name) +
+                              "' (supported: linear, relu, sigmoid, tanh, softmax)");
+}
+
+// A regularizer whose factors are all zero (old Keras wrote L1L2(0, 0)) is no regularizer.
+bool IsZeroRegularizer(const Json& value) {
+  if (!value.is_object() || !value.contains("config") || !value["config"].is_object()) return false;
+  const std::string class_name = value.value("class_name", "");
+  if (class_name != "L1L2" && class_name != "L1" && class_name != "L2") return false;
+  for (const auto& [key, factor] : value["config"].items()) {
+    if (!factor.is_number() || factor.get<double>() != 0.0) return false;
+  }
+  return true;
+}
+
+// Options we cannot honour must be absent or null.
+Status RequireNull(const Json& config, const char* key, const std::string& where) {
+  if (config.contains(key) && !config[key].is_null() && !IsZeroRegularizer(config[key])) {
+    return InvalidArgumentError(where + ": option " + key + " = " + config[key].dump() +
+                                " is not supported");
+  }
+  return OkStatus();
+}
+
+StatusOr<std::vector<int64_t>> ShapeWithoutBatch(const Json& shape, const std::string& where) {
+  if (!shape.is_array() || shape.empty()) return InvalidArgumentError(where + ": bad input shape " + shape.dump());
+  std::vector<int64_t> dims;
+  for (size_t i = 1; i < shape.size(); ++i) {
+    if (!shape[i].is_number_integer() || shape[i].get<int64_t>() <= 0) {
+      return InvalidArgumentError(where + ": input shape " + shape.dump() +
+                                  " must be fixed apart from the batch dimension");
+    }
+    dims.push_back(shape[i].get<int64_t>());
+  }
+  return dims;
+}
+
+const Json* InputShapeOf(const Json& layer_config) {
+  for (const char* key : {"batch_shape", "batch_input_shape"}) {
+    if (layer_config.contains(key) && layer_config[key].is_array()) return &layer_config[key];
+  }
+  return nullptr;
+}
+
+// The previous layer's name of a Functional layer entry, or "" when it has none.
+StatusOr<std::string> SingleInbound(const Json& entry, const std::string& where) {
+  if (!entry.contains("inbound_nodes") || !entry["inbound_nodes"].is_array() ||
+      entry["inbound_nodes"].empty()) {
+    return std::string();
+  }
+  const Json& nodes = entry["inbound_nodes"];
+  if (nodes.size() != 1) return UnimplementedError(where + " is called more than once (shared layer)");
+  const Json& node = nodes[0];
+  if (node.is_array()) {  // Keras 2: [[name, node, tensor, kwargs], ...]
+    if (node.size() != 1 || !node[0].is_array() || node[0].empty() || !node[0][0].is_string()) {
+      return UnimplementedError(where + " has several inputs; only linear chains are supported");
+    }
+    return node[0][0].get<std::string>();
+  }
+  if (node.is_object() && node.contains("args") && node["args"].is_array() &&
+      node["args"].size() == 1) {  // Keras 3: {"args": [keras_tensor], "kwargs": {}}
+    const Json& tensor = node["args"][0];
+    if (tensor.is_object() && tensor.contains("config") && tensor["config"].contains("keras_history")) {
+      return tensor["config"]["keras_history"][0].get<std::string>();
+    }
+  }
+  return UnimplementedError(where + " has an input form we do not follow; only linear chains are supported");
+}
+
+}  // namespace
+
+std::string KerasModelJson(const config::JobConfig& job, const Model& model, KerasJsonFlavor flavor,
+                           bool compile, bool to_json) {
+  const bool keras3 = flavor == KerasJsonFlavor::kKeras3;
+  std::vector<int64_t> input_shape(job.model().input_shape().begin(), job.model().input_shape().end());
+  Json layers = Json::array();
+  const std::string first_name = model.layers().empty() ? "dense" : model.layers()[0].name;
+  Json input_config;
+  input_config[keras3 ? "batch_shape" : "batch_input_shape"] = BatchShape(input_shape);
+  input_config["dtype"] = "float32";
+  input_config["sparse"] = false;
+  if (!keras3) input_config["ragged"] = false;
+  input_config["name"] = keras3 ? "input_layer" : first_name + "_input";
+  Json input;
+  if (keras3) input["module"] = "keras.layers";
+  input["class_name"] = "InputLayer";
+  input["config"] = std::move(input_config);
+  if (keras3) input["registered_name"] = nullptr;
+  layers.push_back(std::move(input));
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    layers.push_back(LayerEntry(model.layers()[i], keras3, i == 0 ? &input_shape : nullptr));
+  }
+  Json config;
+  config["name"] = "sequential";
+  if (keras3) {
+    config["trainable"] = true;
+    config["dtype"] = "float32";
+  }
+  config["layers"] = std::move(layers);
+  if (keras3) config["build_input_shape"] = BatchShape(input_shape);
+  Json root;
+  if (keras3) root["module"] = "keras";
+  root["class_name"] = "Sequential";
+  root["config"] = std::move(config);
+  if (keras3) {
+    root["registered_name"] = nullptr;
+    root["build_config"] = Json{{"input_shape", BatchShape(input_shape)}};
+    if (compile) {
+      root["compile_config"] = Json{{"optimizer", OptimizerConfig(job.optimizer(), true)},
+                                    {"loss", LossConfig(job.loss(), true)},
+                                    {"loss_weights", nullptr},
+                                    {"metrics", Metrics(job, true)},
+                                    {"weighted_metrics", nullptr}};
+    }
+  } else if (to_json) {
+    root["keras_version"] = "2.12.0";
+    root["backend"] = "tensorflow";
+  }
+  return root.dump();
+}
+
+std::string KerasTrainingConfigJson(const config::JobConfig& job) {
+  Json metrics = Json::array();
+  metrics.push_back(Metrics(job, false));  // tf.keras: one list per output
+  Json root{{"loss", LossConfig(job.loss(), false)},
+            {"metrics", std::move(metrics)},
+            {"weighted_metrics", nullptr},
+            {"loss_weights", nullptr},
+            {"optimizer_config", OptimizerConfig(job.optimizer(), false)}};
+  return root.dump();
+}
+
+StatusOr<config::ModelConfig> ModelConfigFromKerasJson(const std::string& text,
+                                                       const std::string& source) {
+  Json root = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) return Bad(source, "not valid JSON");
+  if (!root.is_object() || !root.contains("class_name") || !root["class_name"].is_string()) {
+    return Bad(source, "not a Keras model JSON (no top-level class_name)");
+  }
+  const std::string model_class = root["class_name"].get<std::string>();
+  const bool sequential = model_class == "Sequential";
+  if (!sequential && model_class != "Functional" && model_class != "Model") {
+    return Bad(source, "unsupported model class '" + model_class +
+                           "' (supported: Sequential and linear Functional models)");
+  }
+  const Json* layers = nullptr;
+  if (root.contains("config") && root["config"].is_array()) {
+    layers = &root["config"];  // Keras <= 2.2.2 Sequential
+  } else if (root.contains("config") && root["config"].is_object() &&
+             root["config"].contains("layers") && root["config"]["layers"].is_array()) {
+    layers = &root["config"]["layers"];
+  } else {
+    return Bad(source, "the model config has no layer list");
+  }
+  config::ModelConfig out;
+  std::string previous;  // Functional: the layer the next one must read from
+  for (size_t i = 0; i < layers->size(); ++i) {
+    const Json& entry = (*layers)[i];
+    if (!entry.is_object() || !entry.contains("class_name") || !entry["class_name"].is_string() ||
+        !entry.contains("config") || !entry["config"].is_object()) {
+      return Bad(source, "layer entry " + std::to_string(i) + " has no class_name/config");
+    }
+    const std::string class_name = entry["class_name"].get<std::string>();
+    const Json& config = entry["config"];
+    const std::string name = config.contains("name") && config["name"].is_string()
+                                 ? config["name"].get<std::string>()
+                                 : "";
+    const std::string where = source + ": layer '" + name + "' (" + class_name + ")";
+    if (!sequential) {
+      ASSIGN_OR_RETURN(std::string inbound, SingleInbound(entry, where));
+      if (class_name != "InputLayer" && inbound != previous) {
+        return UnimplementedError(where + " reads '" + inbound + "', not the layer before it ('" +
+                                  previous + "'); only linear chains are supported");
+      }
+      previous = name;
+    }
+    if (config.contains("dtype") && config["dtype"].is_string() &&
+        config["dtype"].get<std::string>() != "float32") {
+      return InvalidArgumentError(where + ": dtype " + config["dtype"].dump() +
+                                  " is not supported (float32 only)");
+    }
+    if (out.input_shape_size() == 0) {
+      if (const Json* shape = InputShapeOf(config)) {
+        ASSIGN_OR_RETURN(std::vector<int64_t> dims, ShapeWithoutBatch(*shape, where));
+        for (int64_t d : dims) out.add_input_shape(d);
+      }
+    }
+    if (class_name == "InputLayer") continue;
+    config::LayerConfig* layer = out.add_layers();
+    layer->set_name(name);
+    if (class_name == "Dense") {
+      if (!config.contains("units") || !config["units"].is_number_integer()) {
+        return InvalidArgumentError(where + ": units is missing");
+      }
+      layer->mutable_dense()->set_units(config["units"].get<int64_t>());
+      ASSIGN_OR_RETURN(config::Activation activation,
+                       ParseActivation(config.value("activation", Json("linear")), where));
+      layer->mutable_dense()->set_activation(activation);
+      if (config.contains("use_bias") && config["use_bias"].is_boolean()) {
+        layer->mutable_dense()->set_use_bias(config["use_bias"].get<bool>());
+      }
+      for (const char* key : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                              "kernel_constraint", "bias_constraint", "lora_rank"}) {
+        RETURN_IF_ERROR(RequireNull(config, key, where));
+      }
+    } else if (class_name == "Dropout") {
+      layer->mutable_dropout()->set_rate(config.value("rate", 0.0f));
+      RETURN_IF_ERROR(RequireNull(config, "noise_shape", where));
+    } else if (class_name == "Flatten") {
+      layer->mutable_flatten();
+    } else if (class_name == "Activation") {
+      ASSIGN_OR_RETURN(config::Activation activation,
+                       ParseActivation(config.value("activation", Json("linear")), where));
+      layer->mutable_activation()->set_activation(activation);
+    } else {
+      std::string registered = entry.contains("registered_name") && entry["registered_name"].is_string()
+                                   ? entry["registered_name"].get<std::string>()
+                                   : class_name;
+      if (!IsLayerRegistered(registered)) {
+        std::string module = entry.contains("module") && entry["module"].is_string()
+                                 ? ", module '" + entry["module"].get<std::string>() + "'"
+                                 : "";
+        return InvalidArgumentError(
+            where + ": unsupported layer class '" + class_name + "' (registered_name '" +
+            registered + "'" + module +
+            "); supported are InputLayer, Dense, Dropout, Flatten, Activation, or register a C++ "
+            "implementation with shardtrain::model::RegisterLayer(\"" + registered + "\", factory)");
+      }
+      layer->mutable_custom()->set_registered_name(registered);
+      Json custom_config = config;
+      for (const char* key : {"name", "trainable", "dtype", "batch_input_shape", "batch_shape"}) {
+        custom_config.erase(key);
+      }
+      layer->mutable_custom()->set_config_json(custom_config.dump());
+    }
+  }
+  if (out.input_shape_size() == 0) {
+    return Bad(source, "no input shape (no InputLayer and no batch_input_shape on the first layer)");
+  }
+  if (out.layers_size() == 0) return Bad(source, "the model has no layers besides its input");
+  return out;
+}
+
+}  // namespace shardtrain::model

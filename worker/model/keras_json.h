@@ -1,0 +1,40 @@
+// Keras model JSON <-> our ModelConfig (shared/spec/keras-formats.md §4.3,
+// §5, §6, §7). Writing follows the spec's writer recommendations (the smallest
+// key set that Keras 3.3+ and tf.keras 2.x load); reading accepts what real
+// Keras wrote: Sequential (list or dict config, with or without an InputLayer
+// entry), linear Functional/Model chains in the Keras 2 and Keras 3 forms.
+// Supported layer classes: InputLayer, Dense, Dropout, Flatten, Activation,
+// and classes registered with RegisterLayer (layer_registry.h); anything else
+// is an error naming the class, the layer and how to register it.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+#include "proto/config.pb.h"
+#include "worker/model/model.h"
+
+namespace shardtrain::model {
+
+enum class KerasJsonFlavor {
+  kKeras3,  // Keras 3: config.json of a .keras archive and to_json() (module/registered_name)
+  kKeras2,  // tf.keras 2.x: legacy .h5 model_config ({"class_name", "config"} wrappers)
+};
+
+// The model of `job` (built as `model`, which resolves layer names and
+// shapes) as Keras JSON. kKeras3 with `compile` adds compile_config (optimizer,
+// loss, metrics). `to_json` adds Keras 2's keras_version/backend keys.
+std::string KerasModelJson(const config::JobConfig& job, const Model& model, KerasJsonFlavor flavor,
+                           bool compile, bool to_json = false);
+
+// The legacy .h5 root attribute training_config (Keras 2 form, spec §7).
+std::string KerasTrainingConfigJson(const config::JobConfig& job);
+
+// The ModelConfig described by Keras model JSON `text` (`source` names it in
+// errors): InvalidArgument for malformed JSON or an unsupported layer, option
+// or activation; Unimplemented for non-linear functional graphs.
+StatusOr<config::ModelConfig> ModelConfigFromKerasJson(const std::string& text,
+                                                       const std::string& source);
+
+}  // namespace shardtrain::model
