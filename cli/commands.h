@@ -16,6 +16,8 @@ Status RunTrain(const std::vector<std::string>& args);
 Status RunCoordinator(const std::vector<std::string>& args);
 // shardtrain data prepare --dataset fashion_mnist --source DIR --output DIR [--num-shards N]
 Status RunData(const std::vector<std::string>& args);
+// shardtrain evaluate CONFIG [--checkpoint PREFIX|DIR] [--predictions FILE.npy]
+Status RunEvaluate(const std::vector<std::string>& args);
 // shardtrain inspect PREFIX|DIR [--key KEY] [--values]
 Status RunInspect(const std::vector<std::string>& args);
 

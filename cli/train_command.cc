@@ -388,6 +388,9 @@ Status RunTrain(const std::vector<std::string>& args) {
   flags.UInt("seed", &overrides.seed, "seed for init, shuffling and dropout (training.seed)");
   flags.Float("learning-rate", &overrides.learning_rate,
               "optimizer learning rate (optimizer.learning_rate)");
+  flags.String("model-json", &overrides.model_json,
+               "take the architecture from this Keras model JSON (model.to_json(), a .keras "
+               "archive's config.json) instead of the config's model (model_json)");
   flags.String("device", &overrides.device, "cpu, cuda or auto (training.device)");
   flags.String("collective", &collective,
                "auto, mpi, nccl or local: how gradients are summed over ranks (default auto: "

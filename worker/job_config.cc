@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "worker/model/keras_json.h"
+
 namespace shardtrain {
 namespace {
 
@@ -66,6 +68,7 @@ void ApplyOverrides(const JobOverrides& o, config::JobConfig* config) {
   if (o.seed) config->mutable_training()->set_seed(*o.seed);
   if (o.learning_rate) config->mutable_optimizer()->set_learning_rate(*o.learning_rate);
   if (o.device) config->mutable_training()->set_device(*o.device);
+  if (o.model_json) config->set_model_json(*o.model_json);
   if (o.save_freq) config->mutable_checkpoint()->set_save_freq(*o.save_freq);
   if (o.max_to_keep) {
     config->mutable_checkpoint()->set_max_to_keep(static_cast<int32_t>(*o.max_to_keep));
@@ -85,6 +88,21 @@ StatusOr<int64_t> CheckpointEverySteps(const config::CheckpointConfig& checkpoin
 }
 
 Status ValidateJobConfig(config::JobConfig* config) {
+  if (!config->model_json().empty()) {
+    if (config->model().layers_size() > 0 || config->model().input_shape_size() > 0) {
+      return InvalidArgumentError("set either model or model_json ('" + config->model_json() +
+                                  "'), not both");
+    }
+    std::ifstream in(config->model_json(), std::ios::binary);
+    if (!in) {
+      return NotFoundError("cannot read the Keras model JSON '" + config->model_json() +
+                           "' (model_json / --model-json)");
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    ASSIGN_OR_RETURN(*config->mutable_model(),
+                     model::ModelConfigFromKerasJson(text.str(), config->model_json()));
+  }
   config::TrainingConfig* training = config->mutable_training();
   if (training->batch_size() <= 0) {
     return InvalidArgumentError("training.batch_size must be positive, got " +

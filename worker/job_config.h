@@ -31,6 +31,7 @@ struct JobOverrides {
   std::optional<uint64_t> seed;               // --seed
   std::optional<float> learning_rate;         // --learning-rate
   std::optional<std::string> device;          // --device
+  std::optional<std::string> model_json;      // --model-json
   std::optional<std::string> save_freq;       // --save-freq
   std::optional<int64_t> max_to_keep;         // --max-to-keep
 };
@@ -40,7 +41,9 @@ void ApplyOverrides(const JobOverrides& overrides, config::JobConfig* config);
 // checkpoint.save_freq as a step interval: N for a number, 0 for "epoch"/"none".
 StatusOr<int64_t> CheckpointEverySteps(const config::CheckpointConfig& checkpoint);
 
-// Fills defaults and checks every field the trainer relies on.
+// Fills defaults and checks every field the trainer relies on. When
+// `model_json` is set, reads that Keras JSON file into `model` (which must
+// then be empty).
 Status ValidateJobConfig(config::JobConfig* config);
 
 }  // namespace shardtrain

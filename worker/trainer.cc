@@ -149,6 +149,22 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
 
 void Trainer::ResumeFrom(const TrainingProgress& progress) { progress_ = progress; }
 
+StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
+  RETURN_IF_ERROR(CheckDataset(dataset, "prediction"));
+  const int64_t classes = model_->output_size();
+  std::vector<float> outputs(static_cast<size_t>(dataset.num_examples * classes));
+  std::vector<int64_t> indices(static_cast<size_t>(kEvalBatch));
+  for (int64_t start = 0; start < dataset.num_examples; start += kEvalBatch) {
+    const int64_t rows = std::min(kEvalBatch, dataset.num_examples - start);
+    std::iota(indices.begin(), indices.begin() + rows, start);
+    GatherBatch(dataset, indices.data(), rows);
+    const float* output =
+        model_->Forward(*backend_, x_.data(), rows, model::ForwardMode{}, /*skip_final_softmax=*/false);
+    std::copy(output, output + rows * classes, outputs.begin() + start * classes);
+  }
+  return outputs;
+}
+
 Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
                     const std::vector<callbacks::Callback*>& callbacks) {
   RETURN_IF_ERROR(CheckDataset(train, "training"));

@@ -87,6 +87,11 @@ class Trainer {
   // several ranks each evaluates a slice and the sums are reduced.
   StatusOr<EvalResult> Evaluate(const data::Dataset& dataset);
 
+  // The model's outputs (batch, classes) for every example of `dataset`, in
+  // order (inference: no dropout; the last layer's activation applied as the
+  // model defines it, so logits for a from-logits classifier). This rank only.
+  StatusOr<std::vector<float>> Predict(const data::Dataset& dataset);
+
   // One optimizer step: this rank's `rows` examples (`indices` into `dataset`)
   // are rows [first_row, first_row + rows) of a global batch of `global_rows`.
   // Sums gradients and metrics over ranks, then updates the parameters.
