@@ -39,6 +39,7 @@
 #include "worker/preemption.h"
 #include "storage/checkpoint/commit.h"
 #include "storage/checkpoint/state_file.h"
+#include "storage/checkpoint/verify.h"
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/trainer.h"
@@ -122,17 +123,20 @@ StatusOr<std::string> FindResumePoint(const config::JobConfig& config,
                            ".index does not exist (pass a checkpoint prefix such as " +
                            storage::JoinPath(dir, "ckpt-100") + ")");
     }
+    RETURN_IF_ERROR(storage::VerifyCheckpoint(fs, *resume.restore)
+                        .WithContext("--restore " + *resume.restore));
     return *resume.restore;
   }
   if (resume.no_resume) return std::string();
-  auto latest = storage::LatestCheckpoint(fs, dir);
-  if (latest.ok()) return *latest;
-  if (latest.status().code() == StatusCode::kNotFound &&
-      !fs->FileExists(storage::JoinPath(dir, storage::kCheckpointStateFile))) {
-    return std::string();  // nothing saved yet
+  // The newest checkpoint that verifies; damaged newer ones are reported, never skipped silently.
+  ASSIGN_OR_RETURN(storage::IntactCheckpoint intact, storage::NewestIntactCheckpoint(fs, dir));
+  for (const std::string& damaged : intact.skipped) {
+    std::cerr << "warning: skipping damaged checkpoint " << damaged << std::endl;
   }
-  return latest.status().WithContext(
-      "cannot resume (use --no-resume to start afresh or --restore PREFIX to pick one)");
+  if (!intact.skipped.empty()) {
+    std::cerr << "warning: falling back to " << intact.prefix << std::endl;
+  }
+  return intact.prefix;
 }
 
 Status SetUp(const std::string& config_path, const JobOverrides& overrides,

@@ -59,6 +59,7 @@ for np in 1 2; do
   done
   [ $failures -eq 0 ] && echo "ok: $np rank(s): preempted at step 40, resumed, epochs 2-3 bitwise identical"
 done
+ref1_epoch3=$(metrics "$work/ref1" 3)  # (ref1 is resumed with other settings further down)
 ls "$work/ref1/checkpoints" | grep -q 'ckpt-7\.index' && fail "max_to_keep 5 should have deleted ckpt-7"
 [ "$(grep -c all_model_checkpoint_paths "$work/ref1/checkpoints/checkpoint")" -eq 5 ] ||
   fail "state file should list 5 checkpoints: $(cat "$work/ref1/checkpoints/checkpoint")"
@@ -92,12 +93,25 @@ grep -q "different job config.*--allow-config-change" <<<"$out" || fail "config 
 train 1 "$work/ref1" --learning-rate 0.01 --epochs 4 --allow-config-change ||
   fail "--allow-config-change did not resume: $(tail -3 "$work/ref1.log")"
 
-# --- a corrupted checkpoint is DataLoss naming the tensor, never a crash ---
+# --- a damaged latest checkpoint: DataLoss naming tensor and file, then the newest intact one ---
 cp -r "$work/saved1" "$work/corrupt"
 printf '\x5a\x5a\x5a\x5a' | dd of="$work/corrupt/checkpoints/ckpt-40.data-00000-of-00001" bs=1 seek=1000 conv=notrunc status=none
-train 1 "$work/corrupt"; status=$?
-[ $status -eq 1 ] && grep -qE "DataLoss.*ckpt-40" "$work/corrupt.log" ||
-  fail "corrupted checkpoint: exit $status, $(tail -2 "$work/corrupt.log")"
+train 1 "$work/corrupt" || fail "resume past a damaged checkpoint failed: $(tail -3 "$work/corrupt.log")"
+grep -qE "warning: skipping damaged checkpoint .*ckpt-40: DataLoss: .*'layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE'.*ckpt-40.data-00000-of-00001" "$work/corrupt.log" ||
+  fail "no DataLoss warning naming the tensor and file: $(grep -i warning "$work/corrupt.log")"
+grep -q "resuming from .*ckpt-35 " "$work/corrupt.log" || fail "did not fall back to ckpt-35: $(grep resuming "$work/corrupt.log")"
+[ "$ref1_epoch3" = "$(metrics "$work/corrupt" 3)" ] ||
+  fail "after falling back, epoch 3 differs from the uninterrupted run: $ref1_epoch3 vs $(metrics "$work/corrupt" 3)"
+# Every checkpoint damaged: an error listing them, never a silent fresh start.
+cp -r "$work/saved1" "$work/allbad"
+for f in "$work"/allbad/checkpoints/*.data-*; do
+  printf '\x5a\x5a\x5a\x5a' | dd of="$f" bs=1 seek=1000 conv=notrunc status=none
+done
+train 1 "$work/allbad"; status=$?
+[ $status -eq 1 ] && grep -q "DataLoss: no intact checkpoint in " "$work/allbad.log" &&
+  grep -q -- "--no-resume starts afresh; nothing was deleted" "$work/allbad.log" ||
+  fail "all checkpoints damaged: exit $status, $(tail -4 "$work/allbad.log")"
+echo "ok: a damaged latest checkpoint falls back to the newest intact one; all damaged is an error"
 
 # --- an interrupted save leaves the previous checkpoint current and is swept ---
 cp -r "$work/saved1" "$work/crash"
