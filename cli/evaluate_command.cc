@@ -1,6 +1,7 @@
 // `shardtrain evaluate CONFIG`: loss and accuracy of a trained model on the
 // test split (one process), with weights from a checkpoint (default: the run
 // directory's latest); --predictions writes the model's outputs as .npy.
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
 
@@ -15,6 +16,7 @@ namespace shardtrain::cli {
 Status RunEvaluate(const std::vector<std::string>& args) {
   JobOverrides overrides;
   std::optional<std::string> checkpoint_path, predictions;
+  bool json = false;
   FlagSet flags("shardtrain evaluate", "shardtrain evaluate CONFIG [--checkpoint PREFIX|DIR] [flags]",
                 "Evaluates the model of CONFIG on its test split: mean loss and accuracy over\n"
                 "every test example, in one process on the CPU.");
@@ -26,6 +28,7 @@ Status RunEvaluate(const std::vector<std::string>& args) {
   flags.String("model-json", &overrides.model_json, "architecture from a Keras model JSON");
   flags.String("predictions", &predictions,
                "also write the model's outputs (examples x classes, float32) to this .npy file");
+  flags.Bool("json", &json, "print {\"loss\": ..., \"accuracy\": ..., \"examples\": ...} instead");
   RETURN_IF_ERROR(flags.Parse(args));
   if (flags.help_requested()) {
     std::cout << flags.Help();
@@ -42,9 +45,16 @@ Status RunEvaluate(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(data::Dataset test,
                    data::LoadSplit(data.dir(), "test", data.test_examples(), data.num_classes()));
   ASSIGN_OR_RETURN(EvalResult result, job.trainer->Evaluate(test));
-  std::cout << std::fixed << std::setprecision(4) << "test accuracy: " << result.accuracy
-            << "  test loss: " << result.loss << "  (" << result.examples << " examples)"
-            << std::endl;
+  if (json) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "{\"loss\": %.17g, \"accuracy\": %.17g, \"examples\": %lld}",
+                  result.loss, result.accuracy, static_cast<long long>(result.examples));
+    std::cout << line << std::endl;
+  } else {
+    std::cout << std::fixed << std::setprecision(4) << "test accuracy: " << result.accuracy
+              << "  test loss: " << result.loss << "  (" << result.examples << " examples)"
+              << std::endl;
+  }
   if (predictions) {
     ASSIGN_OR_RETURN(std::vector<float> outputs, job.trainer->Predict(test));
     const int64_t classes = job.trainer->model().output_size();

@@ -1,6 +1,8 @@
-// shardtrain inspect PREFIX|DIR [--key KEY] [--values]: lists a checkpoint's
-// tensors like tf.train.list_variables (key, dtype, shape; sorted) and, with
-// --key or --values, prints the first values of tensors after their CRC check.
+// shardtrain inspect PREFIX|DIR [--key KEY] [--values] [--verify] [--json]:
+// lists a checkpoint's tensors like tf.train.list_variables (key, dtype,
+// shape, shard, bytes; sorted); with --key or --values prints the first values
+// of tensors after their CRC check; --verify reads every tensor and fails on
+// any damage; --json prints the listing as one JSON object.
 // A DIR resolves through its `checkpoint` state file (newest checkpoint), or to
 // DIR/variables/variables for a SavedModel directory.
 #include <charconv>
@@ -14,7 +16,10 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include <nlohmann/json.hpp>
+
 #include "storage/checkpoint/state_file.h"
+#include "storage/checkpoint/verify.h"
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_format.h"
 #include "storage/tensor_bundle/bundle_reader.h"
@@ -23,7 +28,7 @@ namespace shardtrain::cli {
 namespace {
 
 constexpr char kInspectUsage[] =
-    "usage: shardtrain inspect PREFIX|DIR [--key KEY] [--values]\n"
+    "usage: shardtrain inspect PREFIX|DIR [--key KEY] [--values] [--verify] [--json]\n"
     "\n"
     "Lists the tensors of a TensorFlow checkpoint (tensor bundle): key, dtype and shape\n"
     "per line, sorted, like tf.train.list_variables.\n"
@@ -33,6 +38,9 @@ constexpr char kInspectUsage[] =
     "              checkpoint) or a SavedModel directory (uses variables/variables)\n"
     "  --key KEY   print only KEY, with its values\n"
     "  --values    print the values of every tensor\n"
+    "  --verify    read every tensor and check every CRC; exit 1 on any problem\n"
+    "  --json      print {\"prefix\", \"num_shards\", \"tensors\": [{key, dtype, shape,\n"
+    "              shard, offset, bytes}], \"verified\"} instead of the table\n"
     "Values are checked against their CRC first; at most 20 elements are printed.\n";
 
 constexpr int kMaxValues = 20;
@@ -220,7 +228,7 @@ StatusOr<std::string> ResolvePrefix(storage::FileSystem* fs, std::string path) {
 
 Status RunInspect(const std::vector<std::string>& args) {
   std::string path, key;
-  bool values = false;
+  bool values = false, verify = false, json = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "-h" || arg == "--help") {
@@ -233,6 +241,10 @@ Status RunInspect(const std::vector<std::string>& args) {
       key = arg.substr(6);
     } else if (arg == "--values") {
       values = true;
+    } else if (arg == "--verify") {
+      verify = true;
+    } else if (arg == "--json") {
+      json = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return InvalidArgumentError("unknown flag '" + arg + "'\n" + kInspectUsage);
     } else if (path.empty()) {
@@ -257,9 +269,36 @@ Status RunInspect(const std::vector<std::string>& args) {
                            "'; run `shardtrain inspect " + path + "` to list its keys");
     }
     keys.push_back(key);
-    values = true;
+    values = !json;
   } else {
     keys = reader->Keys();
+  }
+  // --verify first, so a damaged checkpoint fails before any listing is trusted.
+  Status verified = verify ? storage::VerifyCheckpoint(fs, prefix) : OkStatus();
+  if (json) {
+    nlohmann::ordered_json out;
+    out["prefix"] = prefix;
+    out["num_shards"] = reader->header().num_shards();
+    nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+    for (const std::string& k : keys) {
+      tf::BundleEntryProto entry;
+      ASSIGN_OR_RETURN(entry, reader->Entry(k));
+      nlohmann::ordered_json shape = nlohmann::ordered_json::array();
+      for (const auto& dim : entry.shape().dim()) shape.push_back(dim.size());
+      tensors.push_back({{"key", k},
+                         {"dtype", storage::TfDTypeName(static_cast<int>(entry.dtype()))},
+                         {"shape", shape},
+                         {"shard", entry.shard_id()},
+                         {"offset", entry.offset()},
+                         {"bytes", entry.size()}});
+    }
+    out["tensors"] = std::move(tensors);
+    if (verify) out["verified"] = verified.ok();
+    if (!verified.ok()) out["error"] = verified.ToString();
+    std::cout << out.dump(2) << std::endl;
+    return verified;
+  }
+  if (key.empty()) {
     std::cout << "# checkpoint " << prefix << " (" << keys.size() << " tensors, "
               << reader->header().num_shards() << " data file"
               << (reader->header().num_shards() == 1 ? "" : "s") << ")\n";
@@ -272,7 +311,10 @@ Status RunInspect(const std::vector<std::string>& args) {
     std::string line = k + std::string(width - k.size() + 2, ' ') +
                        storage::TfDTypeName(static_cast<int>(entry.dtype()));
     line += std::string(line.size() < width + 12 ? width + 12 - line.size() : 1, ' ');
-    line += ShapeString(entry);
+    const std::string shape = ShapeString(entry);
+    line += shape + std::string(shape.size() < 14 ? 14 - shape.size() : 1, ' ');
+    line += "shard " + std::to_string(entry.shard_id()) + "  " + std::to_string(entry.size()) +
+            " bytes";
     if (reader->IsPartitioned(k)) line += "  (partitioned: values unsupported)";
     std::cout << line << "\n";
     if (values && !reader->IsPartitioned(k)) {
@@ -280,6 +322,10 @@ Status RunInspect(const std::vector<std::string>& args) {
       ASSIGN_OR_RETURN(formatted, FormatValues(*reader, k, entry));
       std::cout << "    " << formatted << "\n";
     }
+  }
+  if (verify) {
+    if (!verified.ok()) return verified.WithContext("--verify " + prefix);
+    std::cout << "verified: every tensor of " << prefix << " matches its CRC32C" << std::endl;
   }
   return OkStatus();
 }
