@@ -8,6 +8,7 @@
 #include <snappy.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -366,6 +367,28 @@ TEST(TableReader, ChecksumErrorNamesFileAndBlockOffset) {
   EXPECT_NE(reader.status().message().find("data block at offset 0"), std::string::npos)
       << reader.status();
   EXPECT_NE(reader.status().message().find("checksum"), std::string::npos);
+}
+
+// Specific errors for a damaged footer and for keys out of order behind valid CRCs.
+TEST(TableReader, BadMagicAndUnsortedKeysAreNamed) {
+  auto table = BuildTable({{"a", "1"}, {"b", "2"}});
+  ASSERT_TRUE(table.ok());
+  std::string bad_magic = *table;
+  bad_magic[bad_magic.size() - 1] ^= 0xff;
+  auto reader = TableReader::Open(bad_magic, "m.index");
+  EXPECT_EQ(reader.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(reader.status().message().find("bad magic number"), std::string::npos) << reader.status();
+  // Data block: 00 01 01 'a' '1' | 00 01 01 'b' '2' | restart 0 | count 1, then the trailer.
+  std::string swapped = *table;
+  ASSERT_EQ(swapped.substr(0, 10), std::string("\x00\x01\x01" "a1" "\x00\x01\x01" "b2", 10));
+  std::swap(swapped[3], swapped[8]);
+  const size_t block_size = 18;
+  uint32_t crc = Crc32cExtend(Crc32c(swapped.data(), block_size), swapped.data() + block_size, 1);
+  crc = Crc32cMask(crc);
+  std::memcpy(&swapped[block_size + 1], &crc, 4);
+  reader = TableReader::Open(swapped, "m.index");
+  EXPECT_EQ(reader.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(reader.status().message().find("keys out of order"), std::string::npos) << reader.status();
 }
 
 TEST(TableReader, EveryTruncationIsDataLoss) {
