@@ -31,6 +31,7 @@
 #include "worker/callbacks/tensorboard.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/checkpoint/checkpointer.h"
+#include "worker/model/keras_weights.h"
 #include "worker/comm/communicator_factory.h"
 #include "worker/comm/mpi_runtime.h"
 #include "worker/data/dataset.h"
@@ -91,6 +92,7 @@ struct ControlPlaneOptions {
 
 // Where a run starts from, from the flags.
 struct ResumeOptions {
+  std::optional<std::string> init_from;  // --init-from FILE (Keras weights, when not resuming)
   std::optional<std::string> restore;  // --restore PREFIX
   bool no_resume = false;               // --no-resume
   bool allow_config_change = false;     // --allow-config-change
@@ -327,6 +329,16 @@ Status Train(const std::string& config_path, const JobOverrides& overrides,
                    Trainer::Create(job.config, job.backend.get(), comm.get(), bucket_bytes));
   ASSIGN_OR_RETURN(std::optional<checkpoint::SavedState> restored,
                    Restore(resume, job, *comm, *trainer));
+  if (resume.init_from && !restored) {
+    ASSIGN_OR_RETURN(storage::keras::KerasModelFile file,
+                     storage::keras::ReadKerasFile(*resume.init_from));
+    ASSIGN_OR_RETURN(model::WeightLoadReport report,
+                     model::LoadWeightsByName(file, &trainer->model()));
+    if (rank == 0) std::cout << *resume.init_from << ": " << report.Describe() << std::endl;
+  } else if (resume.init_from && rank == 0) {
+    std::cout << "--init-from " << *resume.init_from
+              << " ignored: resuming from a checkpoint of this run" << std::endl;
+  }
   checkpoint::Checkpointer checkpointer(job.config, trainer.get(), comm.get(), client.get(),
                                         storage::PosixFileSystem(),
                                         restored ? &*restored : nullptr);
@@ -422,6 +434,9 @@ Status RunTrain(const std::vector<std::string>& args) {
   flags.Bool("no-resume", &resume.no_resume,
              "start from scratch instead of resuming from RUN_DIR/checkpoints' latest "
              "checkpoint (the metrics log is rewritten)");
+  flags.String("init-from", &resume.init_from,
+               "start from the weights of a Keras file (.keras, .h5, .weights.h5), matched by "
+               "layer name; the layers loaded and not loaded are listed (fresh runs only)");
   flags.String("restore", &resume.restore,
                "resume from this checkpoint PREFIX (e.g. runs/x/checkpoints/ckpt-1875) instead "
                "of the latest");

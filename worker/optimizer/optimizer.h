@@ -35,6 +35,7 @@ class Optimizer {
   // RMSprop) and their buffers.
   const std::vector<std::string>& slot_names() const { return slot_names_; }
   std::vector<float>& slot(size_t index) { return slots_[index]; }
+  const std::vector<float>& slot(size_t index) const { return slots_[index]; }
   // How Keras's OptimizerV2 names this optimizer's variables in a TF-format
   // checkpoint (shared/spec/tf-formats.md §3.2.1): the class name, the
   // hyper-parameter variables after "iter" (sorted by name) with their

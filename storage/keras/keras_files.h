@@ -1,0 +1,71 @@
+// Keras model files (shared/spec/keras-formats.md): the Keras 3 `.keras`
+// archive, the Keras 2 legacy full-model `.h5`, Keras 3 `.weights.h5` and
+// Keras 2 `save_weights` `.h5`, read into and written from one neutral form
+// that knows nothing of our model classes (worker/model/keras_weights.h maps
+// it to a Model; worker/model/keras_json.h makes the config JSON).
+//
+// Writers follow the spec's §7 recommendations (the string types, layouts
+// and names that Keras 3.3+ and tf.keras 2.x load), write to a temporary file
+// beside the target and rename it, so a reader never sees half a file.
+// Readers sniff the content (zip vs HDF5, then the layout) and accept every
+// string flavour real Keras wrote. HDF5 and libzip errors become Status
+// values naming the file and the object; nothing aborts on bad input.
+// Thread-safety: the HDF5 C library serializes its calls; do not call these
+// concurrently with other HDF5 users in the process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace shardtrain::storage::keras {
+
+struct KerasWeight {
+  std::string name;  // short variable name: "kernel", "bias"
+  std::vector<int64_t> shape;
+  std::vector<float> values;  // row-major float32
+};
+
+struct KerasLayerWeights {
+  std::string name;        // layer name, e.g. "dense_1"
+  std::string class_name;  // "Dense", "Dropout", ...
+  std::vector<KerasWeight> weights;  // Keras order (kernel, bias)
+};
+
+// Adam state; `present` false when the file has none we can use.
+struct KerasOptimizerState {
+  bool present = false;
+  int64_t iterations = 0;
+  float learning_rate = 0;
+  std::vector<std::vector<float>> m, v;  // one per trainable weight, model order
+};
+
+struct KerasModelFile {
+  std::string model_config_json;     // .keras: config.json; legacy .h5: model_config; else ""
+  std::string training_config_json;  // legacy .h5 only
+  std::string keras_version;
+  std::vector<KerasLayerWeights> layers;  // model layers in order (weightless ones too)
+  KerasOptimizerState optimizer;
+};
+
+enum class KerasFileKind {
+  kKerasArchive,     // .keras zip
+  kLegacyH5,         // Keras 2 full model (model_weights group)
+  kWeightsH5,        // Keras 3 .weights.h5 (layers/…/vars/<i>)
+  kLegacyWeightsH5,  // Keras 2 save_weights (layer_names at the root)
+};
+
+StatusOr<KerasFileKind> DetectKerasFile(const std::string& path);
+StatusOr<KerasModelFile> ReadKerasFile(const std::string& path);
+
+Status WriteKerasArchive(const std::string& path, const KerasModelFile& model);
+Status WriteLegacyH5(const std::string& path, const KerasModelFile& model);
+Status WriteWeightsH5(const std::string& path, const KerasModelFile& model);
+
+// Keras's snake_case of a class name ("Dense" → "dense", "PReLU" → "p_re_lu"),
+// used for layer paths in Keras 3 weight files.
+std::string KerasSnakeCase(const std::string& class_name);
+
+}  // namespace shardtrain::storage::keras

@@ -1,0 +1,171 @@
+#include "worker/model/keras_weights.h"
+
+#include <algorithm>
+#include <map>
+
+namespace shardtrain::model {
+namespace {
+
+std::string KerasClassName(const Model::Layer& layer) {
+  switch (layer.kind) {
+    case Model::LayerKind::kDense: return "Dense";
+    case Model::LayerKind::kDropout: return "Dropout";
+    case Model::LayerKind::kFlatten: return "Flatten";
+    case Model::LayerKind::kActivation: return "Activation";
+    case Model::LayerKind::kCustom: {
+      const std::string& name = layer.registered_name;
+      return name.substr(name.find('>') == std::string::npos ? 0 : name.find('>') + 1);
+    }
+  }
+  return "Layer";
+}
+
+// The layer's variables in Keras order, with their short names.
+std::vector<std::pair<std::string, int>> LayerVariables(const Model::Layer& layer) {
+  std::vector<std::pair<std::string, int>> out;
+  if (layer.kernel_variable >= 0) out.emplace_back("kernel", layer.kernel_variable);
+  if (layer.bias_variable >= 0) out.emplace_back("bias", layer.bias_variable);
+  if (layer.kind == Model::LayerKind::kCustom) {
+    const auto names = layer.custom->Weights(layer.in_features);
+    for (size_t i = 0; i < names.size(); ++i) {
+      out.emplace_back(names[i].first, layer.custom_variables[i]);
+    }
+  }
+  return out;
+}
+
+std::string ShapeText(const std::vector<int64_t>& dims) {
+  std::string out = "(";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    out += (i ? ", " : "") + std::to_string(dims[i]);
+  }
+  return out + (dims.size() == 1 ? ",)" : ")");
+}
+
+std::string List(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
+                                                const optimizer::Optimizer* optimizer) {
+  storage::keras::KerasModelFile file;
+  const ParameterStore& params = model.parameters();
+  std::vector<int> order;  // trainable variables in model order
+  for (const Model::Layer& layer : model.layers()) {
+    storage::keras::KerasLayerWeights out;
+    out.name = layer.name;
+    out.class_name = KerasClassName(layer);
+    for (const auto& [name, index] : LayerVariables(layer)) {
+      const VariableInfo& info = params.variable(index);
+      storage::keras::KerasWeight weight;
+      weight.name = name;
+      weight.shape = info.shape.dims();
+      const float* values = params.params() + info.offset;
+      weight.values.assign(values, values + info.shape.num_elements());
+      out.weights.push_back(std::move(weight));
+      order.push_back(index);
+    }
+    file.layers.push_back(std::move(out));
+  }
+  if (optimizer != nullptr && optimizer->kind() == optimizer::Optimizer::Kind::kAdam) {
+    const optimizer::Optimizer& opt = *optimizer;
+    file.optimizer.present = true;
+    file.optimizer.iterations = opt.iterations();
+    file.optimizer.learning_rate = opt.learning_rate();
+    for (int index : order) {
+      const VariableInfo& info = params.variable(index);
+      const size_t begin = static_cast<size_t>(info.offset);
+      const size_t end = begin + static_cast<size_t>(info.shape.num_elements());
+      file.optimizer.m.emplace_back(opt.slot(0).begin() + begin, opt.slot(0).begin() + end);
+      file.optimizer.v.emplace_back(opt.slot(1).begin() + begin, opt.slot(1).begin() + end);
+    }
+  }
+  return file;
+}
+
+std::string WeightLoadReport::Describe() const {
+  return "loaded weights of " + std::to_string(loaded.size()) + " layer(s): " + List(loaded) +
+         "; not in the file (kept as initialized): " + List(not_in_file) +
+         "; in the file but not in the model (ignored): " + List(not_in_model);
+}
+
+StatusOr<WeightLoadReport> LoadWeightsByName(const storage::keras::KerasModelFile& file,
+                                             Model* model) {
+  std::map<std::string, const storage::keras::KerasLayerWeights*> by_name;
+  for (const auto& layer : file.layers) {
+    if (!layer.weights.empty()) by_name[layer.name] = &layer;
+  }
+  WeightLoadReport report;
+  ParameterStore& params = model->parameters();
+  // Check everything first, so a mismatch changes nothing.
+  std::vector<std::pair<int, const std::vector<float>*>> assignments;
+  for (const Model::Layer& layer : model->layers()) {
+    const auto variables = LayerVariables(layer);
+    if (variables.empty()) continue;
+    auto found = by_name.find(layer.name);
+    if (found == by_name.end()) {
+      report.not_in_file.push_back(layer.name);
+      continue;
+    }
+    const auto& weights = found->second->weights;
+    if (weights.size() != variables.size()) {
+      return InvalidArgumentError("layer '" + layer.name + "' has " +
+                                  std::to_string(variables.size()) + " weights but the file has " +
+                                  std::to_string(weights.size()) + " for it");
+    }
+    for (size_t i = 0; i < variables.size(); ++i) {
+      const VariableInfo& info = params.variable(variables[i].second);
+      if (weights[i].shape != info.shape.dims()) {
+        return InvalidArgumentError("layer '" + layer.name + "', weight '" + variables[i].first +
+                                    "': the model has shape " + ShapeText(info.shape.dims()) +
+                                    " but the file has " + ShapeText(weights[i].shape));
+      }
+      assignments.emplace_back(variables[i].second, &weights[i].values);
+    }
+    report.loaded.push_back(layer.name);
+    by_name.erase(found);
+  }
+  for (const auto& [name, layer] : by_name) report.not_in_model.push_back(name);
+  for (const auto& [index, values] : assignments) {
+    std::copy(values->begin(), values->end(), params.param(index));
+  }
+  return report;
+}
+
+std::vector<std::vector<float>> GetWeights(const Model& model) {
+  std::vector<std::vector<float>> out;
+  const ParameterStore& params = model.parameters();
+  for (const VariableInfo& info : params.variables()) {
+    const float* values = params.params() + info.offset;
+    out.emplace_back(values, values + info.shape.num_elements());
+  }
+  return out;
+}
+
+Status SetWeights(const std::vector<std::vector<float>>& weights, Model* model) {
+  ParameterStore& params = model->parameters();
+  if (static_cast<int>(weights.size()) != params.num_variables()) {
+    return InvalidArgumentError("set_weights: the model has " +
+                                std::to_string(params.num_variables()) + " variables, got " +
+                                std::to_string(weights.size()));
+  }
+  for (int i = 0; i < params.num_variables(); ++i) {
+    const VariableInfo& info = params.variable(i);
+    if (static_cast<int64_t>(weights[static_cast<size_t>(i)].size()) != info.shape.num_elements()) {
+      return InvalidArgumentError("set_weights: variable '" + info.name + "' has " +
+                                  std::to_string(info.shape.num_elements()) + " values, got " +
+                                  std::to_string(weights[static_cast<size_t>(i)].size()));
+    }
+  }
+  for (int i = 0; i < params.num_variables(); ++i) {
+    const auto& values = weights[static_cast<size_t>(i)];
+    std::copy(values.begin(), values.end(), params.param(i));
+  }
+  return OkStatus();
+}
+
+}  // namespace shardtrain::model

@@ -1,0 +1,44 @@
+// Moving weights between a Model (and its optimizer) and the neutral Keras
+// file form of storage/keras (what .keras, .h5 and .weights.h5 hold), plus
+// Keras-style get/set weights between models with the same variables.
+//
+// Loading is by layer name, like Keras's load_weights(by_name=True) /
+// expect_partial: layers present in both with equal shapes load; the report
+// lists what loaded and what did not; a shape mismatch is an error naming the
+// layer, the weight and both shapes. Not thread-safe (one model).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "storage/keras/keras_files.h"
+#include "worker/model/model.h"
+#include "worker/optimizer/optimizer.h"
+
+namespace shardtrain::model {
+
+// Every layer of `model` (weightless ones included) with its weights; with an
+// Adam `optimizer` also its state (iterations, learning rate, m and v).
+storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
+                                                const optimizer::Optimizer* optimizer);
+
+struct WeightLoadReport {
+  std::vector<std::string> loaded;          // layer names whose weights were set
+  std::vector<std::string> not_in_file;     // our layers with weights that the file lacks
+  std::vector<std::string> not_in_model;    // file layers with weights that we lack
+  std::string Describe() const;             // one human-readable paragraph
+};
+
+// Sets the weights of `model`'s layers from `file`, matching layers by name.
+// InvalidArgument naming the layer and both shapes on a shape mismatch (then
+// nothing is changed).
+StatusOr<WeightLoadReport> LoadWeightsByName(const storage::keras::KerasModelFile& file,
+                                             Model* model);
+
+// Keras get_weights()/set_weights(): every variable's values in model order.
+std::vector<std::vector<float>> GetWeights(const Model& model);
+// InvalidArgument naming the variable when the count or a size differs.
+Status SetWeights(const std::vector<std::vector<float>>& weights, Model* model);
+
+}  // namespace shardtrain::model
