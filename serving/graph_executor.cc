@@ -1,0 +1,517 @@
+#include "serving/graph_executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+
+#include "common/philox.h"
+#include "storage/io/file_system.h"
+#include "storage/tensor_bundle/bundle_reader.h"
+
+namespace shardtrain::serving {
+namespace {
+
+constexpr int kMaxDepth = 5000;  // nested evaluation depth (a guard against hostile graphs)
+
+const std::set<std::string>& SupportedOps() {
+  static const std::set<std::string> ops = {
+      "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "NoOp", "VarHandleOp",
+      "ReadVariableOp", "AssignVariableOp", "RestoreV2", "VariableV2", "Assign", "AssignAdd",
+      "MatMul", "BiasAdd", "Add", "AddV2", "Sub", "Mul", "Relu", "Sigmoid", "Tanh", "Softmax",
+      "Reshape", "RandomUniform"};
+  return ops;
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t k = 0; k < shape.size(); ++k) out += (k ? ", " : "") + std::to_string(shape[k]);
+  return out + "]";
+}
+
+const tf::AttrValue* Attr(const tf::NodeDef& node, const char* name) {
+  auto found = node.attr().find(name);
+  return found == node.attr().end() ? nullptr : &found->second;
+}
+
+bool IsNumeric(DType t) {
+  return t == DType::kFloat32 || t == DType::kFloat64 || t == DType::kInt32 || t == DType::kInt64;
+}
+
+// Numpy broadcasting of two shapes; false when incompatible.
+bool BroadcastShape(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                    std::vector<int64_t>* out) {
+  const size_t rank = std::max(a.size(), b.size());
+  out->assign(rank, 1);
+  for (size_t k = 0; k < rank; ++k) {
+    const int64_t da = k < rank - a.size() ? 1 : a[k - (rank - a.size())];
+    const int64_t db = k < rank - b.size() ? 1 : b[k - (rank - b.size())];
+    if (da != db && da != 1 && db != 1) return false;
+    (*out)[k] = da == 1 ? db : da;
+  }
+  return true;
+}
+
+// For each output element, the flat index into an input of shape `in`
+// broadcast to `out`.
+std::vector<int64_t> BroadcastIndex(const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+  const size_t rank = out.size();
+  std::vector<int64_t> strides(rank, 0);
+  int64_t stride = 1;
+  for (size_t k = rank; k-- > 0;) {
+    const size_t ik = k - (rank - in.size());
+    const bool present = k >= rank - in.size();
+    const int64_t dim = present ? in[ik] : 1;
+    strides[k] = dim == 1 ? 0 : stride;
+    if (present) stride *= dim;
+  }
+  const int64_t n = NumElements(out);
+  std::vector<int64_t> index(static_cast<size_t>(n), 0);
+  std::vector<int64_t> counter(rank, 0);
+  int64_t flat = 0;
+  for (int64_t e = 0; e < n; ++e) {
+    index[static_cast<size_t>(e)] = flat;
+    for (size_t k = rank; k-- > 0;) {
+      ++counter[k];
+      flat += strides[k];
+      if (counter[k] < out[k]) break;
+      flat -= strides[k] * out[k];
+      counter[k] = 0;
+    }
+  }
+  return index;
+}
+
+}  // namespace
+
+std::pair<std::string, int> ParseTensorName(const std::string& name) {
+  if (!name.empty() && name[0] == '^') return {name.substr(1), -1};
+  const size_t colon = name.rfind(':');
+  if (colon != std::string::npos && colon + 1 < name.size() &&
+      std::all_of(name.begin() + static_cast<long>(colon) + 1, name.end(), ::isdigit) &&
+      name.size() - colon <= 7) {
+    return {name.substr(0, colon), std::stoi(name.substr(colon + 1))};
+  }
+  return {name, 0};
+}
+
+Status VariableStore::Assign(const std::string& name, Tensor value) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  values_[name] = std::move(value);
+  return OkStatus();
+}
+
+StatusOr<Tensor> VariableStore::Read(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = values_.find(name);
+  if (found == values_.end()) {
+    return FailedPreconditionError("variable '" + name + "' is not initialized (was it restored?)");
+  }
+  return found->second;
+}
+
+StatusOr<Tensor> VariableStore::AssignAdd(const std::string& name, const Tensor& delta) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = values_.find(name);
+  if (found == values_.end()) {
+    return FailedPreconditionError("variable '" + name + "' is not initialized");
+  }
+  Tensor& value = found->second;
+  if (value.dtype != delta.dtype || value.stored() != delta.stored()) {
+    return InvalidArgumentError("AssignAdd to '" + name + "': value " + value.ShapeString() +
+                                " and delta " + delta.ShapeString() + " differ");
+  }
+  for (size_t k = 0; k < value.f.size(); ++k) value.f[k] += delta.f[k];
+  for (size_t k = 0; k < value.d.size(); ++k) value.d[k] += delta.d[k];
+  for (size_t k = 0; k < value.i.size(); ++k) value.i[k] += delta.i[k];
+  return value;
+}
+
+// The state of one Run(): computed outputs and the nodes being evaluated.
+class GraphExecutor::RunState {
+ public:
+  RunState(const GraphExecutor& graph, const std::map<std::string, Tensor>& feeds,
+           VariableStore* variables)
+      : graph_(graph), variables_(variables) {
+    for (const auto& [name, tensor] : feeds) {
+      auto [node, index] = ParseTensorName(name);
+      feeds_[node + ":" + std::to_string(std::max(index, 0))] = &tensor;
+    }
+  }
+
+  StatusOr<Tensor> Get(const std::string& tensor_name, int depth) {
+    auto [node, index] = ParseTensorName(tensor_name);
+    auto fed = feeds_.find(node + ":" + std::to_string(std::max(index, 0)));
+    if (fed != feeds_.end() && index >= 0) return *fed->second;
+    ASSIGN_OR_RETURN(const std::vector<Tensor>* outputs, Evaluate(node, depth));
+    if (index < 0) return Tensor();
+    if (static_cast<size_t>(index) >= outputs->size()) {
+      return InvalidArgumentError("node '" + node + "' has no output " + std::to_string(index));
+    }
+    return (*outputs)[static_cast<size_t>(index)];
+  }
+
+  StatusOr<const std::vector<Tensor>*> Evaluate(const std::string& name, int depth) {
+    auto done = results_.find(name);
+    if (done != results_.end()) return &done->second;
+    if (depth > kMaxDepth) return InvalidArgumentError("the graph is too deep at node '" + name + "'");
+    if (!in_progress_.insert(name).second) {
+      return InvalidArgumentError("the graph has a cycle through node '" + name + "'");
+    }
+    auto found = graph_.nodes_.find(name);
+    if (found == graph_.nodes_.end()) return NotFoundError("no node '" + name + "' in the graph");
+    const tf::NodeDef& node = found->second;
+    std::vector<Tensor> inputs;
+    for (const std::string& input : node.input()) {
+      // Assign/AssignAdd take their variable by reference: do not read it.
+      if ((node.op() == "Assign" || node.op() == "AssignAdd") && inputs.empty()) {
+        inputs.emplace_back();
+        continue;
+      }
+      ASSIGN_OR_RETURN(Tensor value, Get(input, depth + 1));
+      if (input[0] != '^') inputs.push_back(std::move(value));
+    }
+    auto outputs = Compute(node, inputs);
+    in_progress_.erase(name);
+    if (!outputs.ok()) {
+      if (outputs.status().message().rfind("node '", 0) == 0) return outputs.status();
+      return Status(outputs.status().code(),
+                    "node '" + name + "' (" + node.op() + "): " + outputs.status().message());
+    }
+    return &(results_[name] = std::move(*outputs));
+  }
+
+ private:
+  StatusOr<std::vector<Tensor>> Compute(const tf::NodeDef& node, std::vector<Tensor>& in);
+  Status Need(const std::vector<Tensor>& in, size_t n) const {
+    if (in.size() < n) return InvalidArgumentError("expects " + std::to_string(n) + " inputs");
+    return OkStatus();
+  }
+  StatusOr<Tensor> Binary(const std::string& op, const Tensor& a, const Tensor& b);
+  StatusOr<Tensor> Unary(const std::string& op, Tensor x);
+
+  const GraphExecutor& graph_;
+  VariableStore* variables_;
+  std::map<std::string, const Tensor*> feeds_;
+  std::unordered_map<std::string, std::vector<Tensor>> results_;
+  std::set<std::string> in_progress_;
+};
+
+StatusOr<Tensor> GraphExecutor::RunState::Binary(const std::string& op, const Tensor& a,
+                                                 const Tensor& b) {
+  if (a.dtype != b.dtype || !IsNumeric(a.dtype)) {
+    return InvalidArgumentError("operands of " + op + " must have the same numeric dtype");
+  }
+  Tensor out;
+  out.dtype = a.dtype;
+  if (!BroadcastShape(a.shape, b.shape, &out.shape)) {
+    return InvalidArgumentError("shapes " + ShapeText(a.shape) + " and " + ShapeText(b.shape) +
+                                " do not broadcast");
+  }
+  if (a.stored() != static_cast<size_t>(a.num_elements()) ||
+      b.stored() != static_cast<size_t>(b.num_elements())) {
+    return InvalidArgumentError("an operand's data does not match its shape");
+  }
+  const auto ia = BroadcastIndex(a.shape, out.shape), ib = BroadcastIndex(b.shape, out.shape);
+  auto apply = [&](auto& dst, const auto& x, const auto& y) {
+    dst.resize(ia.size());
+    for (size_t e = 0; e < ia.size(); ++e) {
+      const auto u = x[static_cast<size_t>(ia[e])], v = y[static_cast<size_t>(ib[e])];
+      dst[e] = op == "Sub" ? u - v : op == "Mul" ? u * v : u + v;
+    }
+  };
+  if (a.dtype == DType::kFloat32) {
+    apply(out.f, a.f, b.f);
+  } else if (a.dtype == DType::kFloat64) {
+    apply(out.d, a.d, b.d);
+  } else {
+    apply(out.i, a.i, b.i);
+  }
+  return out;
+}
+
+StatusOr<Tensor> GraphExecutor::RunState::Unary(const std::string& op, Tensor x) {
+  if (x.dtype != DType::kFloat32) return InvalidArgumentError(op + " supports float32 only");
+  if (x.f.size() != static_cast<size_t>(x.num_elements())) {
+    return InvalidArgumentError("the input's data does not match its shape");
+  }
+  if (op == "Softmax") {
+    if (x.shape.empty()) return InvalidArgumentError("Softmax needs rank >= 1");
+    const int64_t cols = x.shape.back(), rows = cols == 0 ? 0 : x.num_elements() / cols;
+    graph_.backend_->ActivationForward(kernels::Activation::kSoftmax, x.f.data(), x.f.data(), rows,
+                                       cols);
+    return x;
+  }
+  const kernels::Activation act = op == "Relu"      ? kernels::Activation::kRelu
+                                  : op == "Sigmoid" ? kernels::Activation::kSigmoid
+                                                    : kernels::Activation::kTanh;
+  graph_.backend_->ActivationForward(act, x.f.data(), x.f.data(), 1, x.num_elements());
+  return x;
+}
+
+StatusOr<std::vector<Tensor>> GraphExecutor::RunState::Compute(const tf::NodeDef& node,
+                                                               std::vector<Tensor>& in) {
+  const std::string& op = node.op();
+  if (op == "Const") return std::vector<Tensor>{graph_.constants_.at(node.name())};
+  if (op == "Placeholder") {
+    return InvalidArgumentError("input '" + node.name() + "' was not given a value");
+  }
+  if (op == "PlaceholderWithDefault" || op == "Identity") {
+    RETURN_IF_ERROR(Need(in, 1));
+    return std::vector<Tensor>{std::move(in[0])};
+  }
+  if (op == "NoOp") return std::vector<Tensor>{};
+  if (op == "VarHandleOp") {
+    const tf::AttrValue* shared = Attr(node, "shared_name");
+    Tensor handle = Tensor::String(shared != nullptr && !shared->s().empty() ? shared->s() : node.name());
+    return std::vector<Tensor>{std::move(handle)};
+  }
+  if (op == "ReadVariableOp") {
+    RETURN_IF_ERROR(Need(in, 1));
+    if (in[0].s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
+    ASSIGN_OR_RETURN(Tensor value, variables_->Read(in[0].s[0]));
+    return std::vector<Tensor>{std::move(value)};
+  }
+  if (op == "AssignVariableOp") {
+    RETURN_IF_ERROR(Need(in, 2));
+    if (in[0].s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
+    RETURN_IF_ERROR(variables_->Assign(in[0].s[0], std::move(in[1])));
+    return std::vector<Tensor>{};
+  }
+  if (op == "VariableV2") {
+    ASSIGN_OR_RETURN(Tensor value, variables_->Read(node.name()));
+    return std::vector<Tensor>{std::move(value)};
+  }
+  if (op == "Assign" || op == "AssignAdd") {
+    RETURN_IF_ERROR(Need(in, 2));
+    const std::string variable = ParseTensorName(node.input(0)).first;
+    auto ref = graph_.nodes_.find(variable);
+    if (ref == graph_.nodes_.end() || ref->second.op() != "VariableV2") {
+      return InvalidArgumentError("the first input must be a VariableV2 node");
+    }
+    if (op == "AssignAdd") {
+      ASSIGN_OR_RETURN(Tensor value, variables_->AssignAdd(variable, in[1]));
+      return std::vector<Tensor>{std::move(value)};
+    }
+    RETURN_IF_ERROR(variables_->Assign(variable, in[1]));
+    return std::vector<Tensor>{std::move(in[1])};
+  }
+  if (op == "RestoreV2") {
+    RETURN_IF_ERROR(Need(in, 3));
+    if (in[0].s.size() != 1) return InvalidArgumentError("the prefix must be a string scalar");
+    const tf::AttrValue* dtypes = Attr(node, "dtypes");
+    if (dtypes == nullptr || dtypes->list().type_size() != static_cast<int>(in[1].s.size())) {
+      return InvalidArgumentError("dtypes does not match tensor_names");
+    }
+    ASSIGN_OR_RETURN(auto reader,
+                     storage::BundleReader::Open(storage::PosixFileSystem(), in[0].s[0]));
+    std::vector<Tensor> out;
+    for (size_t k = 0; k < in[1].s.size(); ++k) {
+      const std::string& key = in[1].s[k];
+      if (k < in[2].s.size() && !in[2].s[k].empty()) {
+        return UnimplementedError("restoring a slice of '" + key + "' is not supported");
+      }
+      ASSIGN_OR_RETURN(tf::BundleEntryProto entry, reader->Entry(key));
+      if (static_cast<int>(entry.dtype()) != dtypes->list().type(static_cast<int>(k))) {
+        return InvalidArgumentError("checkpoint tensor '" + key + "' has dtype " +
+                                    std::to_string(entry.dtype()) + ", the graph expects " +
+                                    std::to_string(dtypes->list().type(static_cast<int>(k))));
+      }
+      Tensor t;
+      t.dtype = static_cast<DType>(entry.dtype());
+      for (const auto& dim : entry.shape().dim()) t.shape.push_back(dim.size());
+      const size_t n = static_cast<size_t>(t.num_elements());
+      if (t.dtype == DType::kString) {
+        ASSIGN_OR_RETURN(t.s, reader->ReadStrings(key));
+      } else if (t.dtype == DType::kFloat32) {
+        t.f.resize(n);
+        RETURN_IF_ERROR(reader->Read(key, t.f.data(), n * sizeof(float)));
+      } else if (t.dtype == DType::kFloat64) {
+        t.d.resize(n);
+        RETURN_IF_ERROR(reader->Read(key, t.d.data(), n * sizeof(double)));
+      } else if (t.dtype == DType::kInt64) {
+        t.i.resize(n);
+        RETURN_IF_ERROR(reader->Read(key, t.i.data(), n * sizeof(int64_t)));
+      } else if (t.dtype == DType::kInt32) {
+        std::vector<int32_t> values(n);
+        RETURN_IF_ERROR(reader->Read(key, values.data(), n * sizeof(int32_t)));
+        t.i.assign(values.begin(), values.end());
+      } else {
+        return UnimplementedError("restoring '" + key + "' of dtype " +
+                                  std::to_string(entry.dtype()) + " is not supported");
+      }
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+  if (op == "MatMul") {
+    RETURN_IF_ERROR(Need(in, 2));
+    Tensor a = std::move(in[0]), b = std::move(in[1]);
+    if (a.dtype != DType::kFloat32 || b.dtype != DType::kFloat32) {
+      return InvalidArgumentError("MatMul supports float32 only");
+    }
+    if (a.shape.size() != 2 || b.shape.size() != 2 || a.f.size() != static_cast<size_t>(a.num_elements()) ||
+        b.f.size() != static_cast<size_t>(b.num_elements())) {
+      return InvalidArgumentError("MatMul needs two matrices, got " + ShapeText(a.shape) + " and " +
+                                  ShapeText(b.shape));
+    }
+    auto transpose = [](Tensor& t) {
+      const int64_t r = t.shape[0], c = t.shape[1];
+      std::vector<float> out(t.f.size());
+      for (int64_t i = 0; i < r; ++i)
+        for (int64_t j = 0; j < c; ++j) out[static_cast<size_t>(j * r + i)] = t.f[static_cast<size_t>(i * c + j)];
+      t.f = std::move(out);
+      t.shape = {c, r};
+    };
+    const tf::AttrValue* ta = Attr(node, "transpose_a");
+    const tf::AttrValue* tb = Attr(node, "transpose_b");
+    if (ta != nullptr && ta->b()) transpose(a);
+    if (tb != nullptr && tb->b()) transpose(b);
+    if (a.shape[1] != b.shape[0]) {
+      return InvalidArgumentError("MatMul of " + ShapeText(a.shape) + " and " + ShapeText(b.shape) +
+                                  ": inner dimensions differ");
+    }
+    Tensor y = Tensor::Floats({a.shape[0], b.shape[1]});
+    graph_.backend_->DenseForward(a.f.data(), b.f.data(), nullptr, y.f.data(), a.shape[0],
+                                  a.shape[1], b.shape[1]);
+    return std::vector<Tensor>{std::move(y)};
+  }
+  if (op == "BiasAdd") {
+    RETURN_IF_ERROR(Need(in, 2));
+    const Tensor& bias = in[1];
+    if (in[0].shape.empty() || bias.shape.size() != 1 || bias.shape[0] != in[0].shape.back()) {
+      return InvalidArgumentError("BiasAdd of " + ShapeText(in[0].shape) + " and bias " +
+                                  ShapeText(bias.shape) + ": the bias must match the last dimension");
+    }
+    ASSIGN_OR_RETURN(Tensor out, Binary("Add", in[0], bias));
+    return std::vector<Tensor>{std::move(out)};
+  }
+  if (op == "Add" || op == "AddV2" || op == "Sub" || op == "Mul") {
+    RETURN_IF_ERROR(Need(in, 2));
+    ASSIGN_OR_RETURN(Tensor out, Binary(op, in[0], in[1]));
+    return std::vector<Tensor>{std::move(out)};
+  }
+  if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Softmax") {
+    RETURN_IF_ERROR(Need(in, 1));
+    ASSIGN_OR_RETURN(Tensor out, Unary(op, std::move(in[0])));
+    return std::vector<Tensor>{std::move(out)};
+  }
+  if (op == "Reshape") {
+    RETURN_IF_ERROR(Need(in, 2));
+    Tensor x = std::move(in[0]);
+    const Tensor& shape = in[1];
+    std::vector<int64_t> dims(shape.i.begin(), shape.i.end());
+    int64_t known = 1;
+    int unknown = -1;
+    for (size_t k = 0; k < dims.size(); ++k) {
+      if (dims[k] == -1 && unknown < 0) {
+        unknown = static_cast<int>(k);
+      } else if (dims[k] < 0) {
+        return InvalidArgumentError("bad target shape " + ShapeText(dims));
+      } else {
+        known *= dims[k];
+      }
+    }
+    const int64_t n = x.num_elements();
+    if (unknown >= 0) {
+      if (known == 0 || n % known != 0) {
+        return InvalidArgumentError("cannot reshape " + ShapeText(x.shape) + " to " + ShapeText(dims));
+      }
+      dims[static_cast<size_t>(unknown)] = n / known;
+    }
+    if (NumElements(dims) != n) {
+      return InvalidArgumentError("cannot reshape " + ShapeText(x.shape) + " to " + ShapeText(dims));
+    }
+    x.shape = std::move(dims);
+    return std::vector<Tensor>{std::move(x)};
+  }
+  if (op == "RandomUniform") {  // initializers in TF1 init ops: [0, 1) from Philox (not TF's stream)
+    RETURN_IF_ERROR(Need(in, 1));
+    std::vector<int64_t> dims(in[0].i.begin(), in[0].i.end());
+    for (int64_t d : dims) {
+      if (d < 0) return InvalidArgumentError("negative dimension in " + ShapeText(dims));
+    }
+    if (NumElements(dims) > (int64_t{1} << 28)) return InvalidArgumentError("shape too large");
+    const tf::AttrValue* seed = Attr(node, "seed");
+    const tf::AttrValue* seed2 = Attr(node, "seed2");
+    const uint64_t key = (static_cast<uint64_t>(seed != nullptr ? seed->i() : 0) << 32) ^
+                         static_cast<uint64_t>(seed2 != nullptr ? seed2->i() : 0);
+    Tensor out = Tensor::Floats(dims);
+    for (size_t k = 0; k < out.f.size(); ++k) {
+      out.f[k] = BitsToUniform(PhiloxBits(key, 0, 0, k));
+    }
+    return std::vector<Tensor>{std::move(out)};
+  }
+  return UnimplementedError("op " + op + " is not supported by the serving runtime");
+}
+
+StatusOr<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const tf::GraphDef& graph) {
+  std::unique_ptr<GraphExecutor> executor(new GraphExecutor());
+  for (const tf::NodeDef& node : graph.node()) {
+    if (!executor->nodes_.emplace(node.name(), node).second) {
+      return InvalidArgumentError("the graph has two nodes named '" + node.name() + "'");
+    }
+  }
+  for (const auto& [name, node] : executor->nodes_) {
+    for (const std::string& input : node.input()) {
+      if (executor->nodes_.count(ParseTensorName(input).first) == 0) {
+        return InvalidArgumentError("node '" + name + "' reads '" + input + "', which does not exist");
+      }
+    }
+    if (node.op() == "Const") {
+      const tf::AttrValue* value = Attr(node, "value");
+      if (value == nullptr || !value->has_tensor()) {
+        return InvalidArgumentError("Const node '" + name + "' has no value");
+      }
+      auto tensor = TensorFromProto(value->tensor());
+      if (!tensor.ok()) return tensor.status().WithContext("Const node '" + name + "'");
+      executor->constants_[name] = std::move(*tensor);
+    }
+  }
+  executor->backend_ = kernels::CreateCpuBackend();
+  return executor;
+}
+
+std::vector<std::string> GraphExecutor::UnsupportedOps(const std::vector<std::string>& roots,
+                                                      const std::vector<std::string>& fed) const {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const std::string& tensor : fed) seen.insert(ParseTensorName(tensor).first);
+  std::vector<std::string> stack;
+  for (const std::string& root : roots) stack.push_back(ParseTensorName(root).first);
+  while (!stack.empty()) {
+    const std::string name = stack.back();
+    stack.pop_back();
+    if (!seen.insert(name).second) continue;
+    auto found = nodes_.find(name);
+    if (found == nodes_.end()) continue;
+    if (SupportedOps().count(found->second.op()) == 0) {
+      out.push_back(found->second.op() + " (node '" + name + "')");
+      continue;
+    }
+    for (const std::string& input : found->second.input()) {
+      stack.push_back(ParseTensorName(input).first);
+    }
+  }
+  return out;
+}
+
+StatusOr<std::vector<Tensor>> GraphExecutor::Run(const std::map<std::string, Tensor>& feeds,
+                                                 const std::vector<std::string>& fetches,
+                                                 const std::vector<std::string>& targets,
+                                                 VariableStore* variables) const {
+  RunState state(*this, feeds, variables);
+  for (const std::string& target : targets) {
+    ASSIGN_OR_RETURN(const std::vector<Tensor>* ignored,
+                     state.Evaluate(ParseTensorName(target).first, 0));
+    (void)ignored;
+  }
+  std::vector<Tensor> out;
+  for (const std::string& fetch : fetches) {
+    ASSIGN_OR_RETURN(Tensor value, state.Get(fetch, 0));
+    out.push_back(std::move(value));
+  }
+  return out;
+}
+
+}  // namespace shardtrain::serving

@@ -1,0 +1,75 @@
+// GraphExecutor: runs a TensorFlow GraphDef (TF1 style) on the CPU for
+// serving: evaluates only the nodes the requested fetches and targets need,
+// once each per run. Supported ops: Placeholder, PlaceholderWithDefault,
+// Const, Identity, NoOp, VarHandleOp, ReadVariableOp, AssignVariableOp,
+// RestoreV2, VariableV2, Assign, AssignAdd, MatMul, BiasAdd, Add, AddV2, Sub,
+// Mul, Relu, Sigmoid, Tanh, Softmax, Reshape. Like TF Serving, a feed whose
+// shape differs from the placeholder's declared shape is accepted; each op
+// checks the shapes it needs and its error names the node and the shapes.
+//
+// Variables (resource and TF1 reference variables alike) live in a
+// VariableStore shared by the runs of one loaded model.
+// Thread-safety: Run() is const and may be called concurrently; the
+// VariableStore locks itself.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "kernels/backend.h"
+#include "proto/tf/graph.pb.h"
+#include "serving/tensor.h"
+
+namespace shardtrain::serving {
+
+class VariableStore {
+ public:
+  Status Assign(const std::string& name, Tensor value);
+  // NotFound "variable 'x' is not initialized" before the first Assign.
+  StatusOr<Tensor> Read(const std::string& name) const;
+  // value += delta (same dtype and element count); returns the new value.
+  StatusOr<Tensor> AssignAdd(const std::string& name, const Tensor& delta);
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, Tensor> values_;
+};
+
+class GraphExecutor {
+ public:
+  // InvalidArgument for duplicate node names or inputs naming missing nodes.
+  static StatusOr<std::unique_ptr<GraphExecutor>> Create(const tf::GraphDef& graph);
+
+  // "Op (node 'name')" for every node reachable from `roots` (tensor or node
+  // names, "^node" allowed) whose op the runtime does not implement; the
+  // walk stops at `fed` tensors (their producers never run).
+  std::vector<std::string> UnsupportedOps(const std::vector<std::string>& roots,
+                                          const std::vector<std::string>& fed = {}) const;
+
+  // Feeds are keyed by tensor name ("x:0"; "x" means "x:0"). Returns the
+  // fetched tensors in order; `targets` (node names) run for their effects.
+  StatusOr<std::vector<Tensor>> Run(const std::map<std::string, Tensor>& feeds,
+                                    const std::vector<std::string>& fetches,
+                                    const std::vector<std::string>& targets,
+                                    VariableStore* variables) const;
+
+  bool HasNode(const std::string& name) const { return nodes_.count(name) > 0; }
+
+ private:
+  class RunState;
+  GraphExecutor() = default;
+
+  std::unordered_map<std::string, tf::NodeDef> nodes_;
+  std::unordered_map<std::string, Tensor> constants_;  // Const nodes, decoded once
+  std::unique_ptr<kernels::KernelBackend> backend_;
+};
+
+// "node:k" → {"node", k}; "node" → {"node", 0}; "^node" → {"node", -1}.
+std::pair<std::string, int> ParseTensorName(const std::string& name);
+
+}  // namespace shardtrain::serving

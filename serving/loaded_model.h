@@ -1,0 +1,53 @@
+// LoadedModel: a SavedModel loaded for serving (shared/spec/tf-formats.md
+// §4.2): the MetaGraphDef tagged exactly {"serve"}, its variables restored
+// through saver_def (RestoreV2 from variables/variables), its init op run,
+// and its signatures ready to Run().
+//
+// Signatures whose subgraph needs an op the runtime lacks are left out and
+// listed in unavailable_signatures(); when no signature is usable, or the
+// restore/init path needs such an op, Load fails naming the op and node.
+// TF2 function graphs (StatefulPartitionedCall) are refused that way.
+// Thread-safety: Run() may be called concurrently.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "proto/tf/saved_model.pb.h"
+#include "serving/graph_executor.h"
+#include "serving/tensor.h"
+
+namespace shardtrain::serving {
+
+class LoadedModel {
+ public:
+  // NotFound without saved_model.pb; DataLoss when it does not parse;
+  // FailedPrecondition for no "serve" graph or an unsupported op (named).
+  static StatusOr<std::unique_ptr<LoadedModel>> Load(const std::string& export_dir);
+
+  const std::string& export_dir() const { return export_dir_; }
+  // The usable signatures by key (serving_default, ...).
+  const std::map<std::string, tf::SignatureDef>& signatures() const { return signatures_; }
+  // Signature key → why it cannot run ("uses unsupported op ParseExample (node 'x')").
+  const std::map<std::string, std::string>& unavailable_signatures() const { return unavailable_; }
+
+  // Runs `signature` with inputs keyed by the signature's input names;
+  // returns outputs keyed by its output names. NotFound for an unknown
+  // signature, InvalidArgument for a missing or unknown input, or an op's
+  // shape error (naming node and shapes).
+  StatusOr<std::map<std::string, Tensor>> Run(const std::string& signature,
+                                              const std::map<std::string, Tensor>& inputs) const;
+
+ private:
+  LoadedModel() = default;
+
+  std::string export_dir_;
+  std::unique_ptr<GraphExecutor> executor_;
+  mutable VariableStore variables_;
+  std::map<std::string, tf::SignatureDef> signatures_;
+  std::map<std::string, std::string> unavailable_;
+};
+
+}  // namespace shardtrain::serving
