@@ -1,6 +1,10 @@
 // `shardtrain evaluate CONFIG`: loss and accuracy of a trained model on the
-// test split (one process), with weights from a checkpoint (default: the run
-// directory's latest); --predictions writes the model's outputs as .npy.
+// test split (one process). The weights come from a checkpoint (default: the
+// run directory's latest) or a Keras file (--keras, matched by layer name);
+// --saved-model instead runs an exported SavedModel with our serving runtime.
+// --predictions writes the model's outputs (logits for a from-logits model) as .npy.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -8,20 +12,93 @@
 #include "cli/commands.h"
 #include "cli/model_setup.h"
 #include "common/flags.h"
+#include "serving/loaded_model.h"
+#include "storage/keras/keras_files.h"
 #include "worker/checkpoint/checkpointer.h"
+#include "worker/model/keras_weights.h"
 #include "worker/data/dataset.h"
 
 namespace shardtrain::cli {
+namespace {
+
+// Runs the SavedModel's serving_default signature over `test` in batches and
+// returns output_0 (examples x classes).
+StatusOr<std::vector<float>> PredictWithSavedModel(const std::string& dir,
+                                                   const data::Dataset& test) {
+  ASSIGN_OR_RETURN(auto loaded, serving::LoadedModel::Load(dir));
+  auto signature = loaded->signatures().find("serving_default");
+  if (signature == loaded->signatures().end() || signature->second.inputs().size() != 1) {
+    return FailedPreconditionError(dir + " has no serving_default signature with one input");
+  }
+  const std::string input_key = signature->second.inputs().begin()->first;
+  constexpr int64_t kBatch = 1024;
+  std::vector<float> outputs;
+  for (int64_t start = 0; start < test.num_examples; start += kBatch) {
+    const int64_t rows = std::min(kBatch, test.num_examples - start);
+    serving::Tensor x = serving::Tensor::Floats({rows, test.feature_size});
+    for (int64_t i = 0; i < rows * test.feature_size; ++i) {
+      x.f[static_cast<size_t>(i)] =
+          static_cast<float>(test.images[static_cast<size_t>(start * test.feature_size + i)]) /
+          255.0f;
+    }
+    ASSIGN_OR_RETURN(auto result, loaded->Run("serving_default", {{input_key, std::move(x)}}));
+    auto out = result.find("output_0");
+    if (out == result.end()) return FailedPreconditionError(dir + ": no output_0 in the result");
+    outputs.insert(outputs.end(), out->second.f.begin(), out->second.f.end());
+  }
+  return outputs;
+}
+
+// Mean loss and accuracy of precomputed outputs, with the job's loss.
+StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test,
+                                  const std::vector<float>& outputs) {
+  const int64_t classes = job.trainer->model().output_size();
+  if (static_cast<int64_t>(outputs.size()) != test.num_examples * classes) {
+    return FailedPreconditionError("the model gave " + std::to_string(outputs.size()) +
+                                   " values for " + std::to_string(test.num_examples) +
+                                   " examples of " + std::to_string(classes) + " classes");
+  }
+  const config::LossConfig& loss = job.config.loss();
+  const bool logits = loss.has_sparse_categorical_crossentropy() &&
+                      loss.sparse_categorical_crossentropy().from_logits();
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < test.num_examples; ++i) {
+    const float* row = outputs.data() + i * classes;
+    const int32_t label = test.labels[static_cast<size_t>(i)];
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c) best = row[c] > row[best] ? c : best;
+    correct += best == label ? 1 : 0;
+    if (logits) {
+      double max = row[best], sum = 0;
+      for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(row[c]) - max);
+      loss_sum += std::log(sum) + max - row[label];
+    } else {
+      loss_sum += -std::log(std::max(static_cast<double>(row[label]), 1e-7));
+    }
+  }
+  EvalResult result;
+  result.examples = test.num_examples;
+  result.loss = loss_sum / static_cast<double>(test.num_examples);
+  result.accuracy = static_cast<double>(correct) / static_cast<double>(test.num_examples);
+  return result;
+}
+
+}  // namespace
 
 Status RunEvaluate(const std::vector<std::string>& args) {
   JobOverrides overrides;
-  std::optional<std::string> checkpoint_path, predictions;
+  std::optional<std::string> checkpoint_path, predictions, keras_file, saved_model;
   bool json = false;
   FlagSet flags("shardtrain evaluate", "shardtrain evaluate CONFIG [--checkpoint PREFIX|DIR] [flags]",
                 "Evaluates the model of CONFIG on its test split: mean loss and accuracy over\n"
                 "every test example, in one process on the CPU.");
   flags.String("checkpoint", &checkpoint_path,
                "checkpoint prefix or directory (default: RUN_DIR/checkpoints, its latest)");
+  flags.String("keras", &keras_file,
+               "take the weights from a Keras file (.keras, .h5, .weights.h5) instead");
+  flags.String("saved-model", &saved_model,
+               "run this exported SavedModel version directory (our serving runtime) instead");
   flags.String("data", &overrides.data_dir, "directory of TFRecord shards (data.dir)");
   flags.String("run-dir", &overrides.run_dir, "run directory (training.run_dir)");
   flags.Int("test-examples", &overrides.test_examples, "first N test examples only (0 = all)");
@@ -38,13 +115,37 @@ Status RunEvaluate(const std::vector<std::string>& args) {
     return InvalidArgumentError("expected exactly one CONFIG file; see `shardtrain evaluate --help`");
   }
   ASSIGN_OR_RETURN(ModelJob job, BuildModelJob(flags.positional()[0], overrides));
-  const std::string source =
-      checkpoint_path ? *checkpoint_path : checkpoint::CheckpointDir(job.config);
-  RETURN_IF_ERROR(RestoreFromCheckpoint(source, job));
+  if ((checkpoint_path ? 1 : 0) + (keras_file ? 1 : 0) + (saved_model ? 1 : 0) > 1) {
+    return InvalidArgumentError("give at most one of --checkpoint, --keras, --saved-model");
+  }
   const config::DataConfig& data = job.config.data();
   ASSIGN_OR_RETURN(data::Dataset test,
                    data::LoadSplit(data.dir(), "test", data.test_examples(), data.num_classes()));
-  ASSIGN_OR_RETURN(EvalResult result, job.trainer->Evaluate(test));
+  EvalResult result;
+  std::vector<float> outputs;
+  const int64_t classes = job.trainer->model().output_size();
+  if (saved_model) {
+    ASSIGN_OR_RETURN(outputs, PredictWithSavedModel(*saved_model, test));
+    ASSIGN_OR_RETURN(result, ScoreOutputs(job, test, outputs));
+  } else {
+    if (keras_file) {
+      ASSIGN_OR_RETURN(storage::keras::KerasModelFile file,
+                       storage::keras::ReadKerasFile(*keras_file));
+      ASSIGN_OR_RETURN(model::WeightLoadReport report,
+                       model::LoadWeightsByName(file, &job.trainer->model()));
+      if (!report.not_in_file.empty()) {
+        return FailedPreconditionError(*keras_file + " lacks weights the model needs: " +
+                                       report.Describe());
+      }
+    } else {
+      RETURN_IF_ERROR(RestoreFromCheckpoint(
+          checkpoint_path ? *checkpoint_path : checkpoint::CheckpointDir(job.config), job));
+    }
+    ASSIGN_OR_RETURN(result, job.trainer->Evaluate(test));
+    if (predictions) {
+      ASSIGN_OR_RETURN(outputs, job.trainer->Predict(test));
+    }
+  }
   if (json) {
     char line[256];
     std::snprintf(line, sizeof(line), "{\"loss\": %.17g, \"accuracy\": %.17g, \"examples\": %lld}",
@@ -56,11 +157,11 @@ Status RunEvaluate(const std::vector<std::string>& args) {
               << std::endl;
   }
   if (predictions) {
-    ASSIGN_OR_RETURN(std::vector<float> outputs, job.trainer->Predict(test));
-    const int64_t classes = job.trainer->model().output_size();
     RETURN_IF_ERROR(WriteNpy(*predictions, outputs, test.num_examples, classes));
-    std::cout << "wrote " << *predictions << " (" << test.num_examples << " x " << classes
-              << " float32)" << std::endl;
+    if (!json) {
+      std::cout << "wrote " << *predictions << " (" << test.num_examples << " x " << classes
+                << " float32)" << std::endl;
+    }
   }
   return OkStatus();
 }

@@ -19,6 +19,7 @@ constexpr char kUsage[] =
     "  train CONFIG       train the model a job config describes (configs/*.textproto);\n"
     "                     under `mpirun -np N` every rank is a data-parallel worker\n"
     "  evaluate CONFIG    loss and accuracy of a trained model on the test split\n"
+    "  export             write a trained model as a SavedModel, .keras, .h5, .weights.h5 or JSON\n"
     "  coordinator CONFIG run a job's control plane on its own (--listen HOST:PORT)\n"
     "  data prepare       convert Fashion-MNIST idx files into TFRecord shards\n"
     "  inspect PREFIX|DIR list a checkpoint's tensors (--key KEY / --values print values)\n"
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
   shardtrain::Status status;
   if (command == "train") {
     status = shardtrain::cli::RunTrain(args);
+  } else if (command == "export") {
+    status = shardtrain::cli::RunExport(args);
   } else if (command == "evaluate") {
     status = shardtrain::cli::RunEvaluate(args);
   } else if (command == "coordinator") {

@@ -68,7 +68,10 @@ void ApplyOverrides(const JobOverrides& o, config::JobConfig* config) {
   if (o.seed) config->mutable_training()->set_seed(*o.seed);
   if (o.learning_rate) config->mutable_optimizer()->set_learning_rate(*o.learning_rate);
   if (o.device) config->mutable_training()->set_device(*o.device);
-  if (o.model_json) config->set_model_json(*o.model_json);
+  if (o.model_json) {  // the flag replaces the config's architecture
+    config->set_model_json(*o.model_json);
+    config->clear_model();
+  }
   if (o.save_freq) config->mutable_checkpoint()->set_save_freq(*o.save_freq);
   if (o.max_to_keep) {
     config->mutable_checkpoint()->set_max_to_keep(static_cast<int32_t>(*o.max_to_keep));

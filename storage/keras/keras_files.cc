@@ -522,7 +522,7 @@ Status WriteKerasArchive(const std::string& path, const KerasModelFile& model) {
   localtime_r(&now, &local);
   std::strftime(date, sizeof(date), "%Y-%m-%d@%H:%M:%S", &local);
   const std::string metadata =
-      Json{{"keras_version", kKeras3Version}, {"date_saved", date}}.dump();
+      nlohmann::ordered_json{{"keras_version", kKeras3Version}, {"date_saved", date}}.dump();
   const std::string zip_temp = TempPathBeside(path);
   int error = 0;
   zip_t* zip = zip_open(zip_temp.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);

@@ -1,0 +1,179 @@
+// `shardtrain export --config CONFIG --checkpoint PATH --format F --output OUT`:
+// writes a trained model for serving and for Keras.
+//   saved_model  OUT is a base path; a new numeric version directory appears
+//                atomically (storage/saved_model), TF Serving's layout
+//   keras        OUT.keras: Keras 3 archive (config.json, metadata.json, model.weights.h5)
+//   h5           Keras 2 legacy full model (model_config, training_config, weights, Adam state)
+//   weights_h5   Keras 3 .weights.h5
+//   json         model.to_json() (Keras 3 form)
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_setup.h"
+#include "common/flags.h"
+#include "storage/keras/keras_files.h"
+#include "storage/saved_model/saved_model_writer.h"
+#include "worker/checkpoint/checkpointer.h"
+#include "worker/model/keras_json.h"
+#include "worker/model/keras_weights.h"
+
+namespace shardtrain::cli {
+namespace {
+
+// The dense stack TF Serving runs: Dense layers (an Activation layer folds into
+// the Dense before it); Dropout and Flatten vanish at inference.
+StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
+  const model::Model& model = job.trainer->model();
+  storage::saved_model::ExportModel out;
+  out.input_size = model.input_size();
+  out.input_name = (model.layers().empty() ? std::string("dense") : model.layers()[0].name) +
+                   "_input";
+  const model::ParameterStore& params = model.parameters();
+  for (const model::Model::Layer& layer : model.layers()) {
+    switch (layer.kind) {
+      case model::Model::LayerKind::kDropout:
+      case model::Model::LayerKind::kFlatten:
+        break;
+      case model::Model::LayerKind::kActivation:
+        if (layer.activation == kernels::Activation::kLinear) break;
+        if (out.layers.empty() || out.layers.back().activation != "linear") {
+          return UnimplementedError("layer '" + layer.name +
+                                    "': an Activation that does not follow a linear Dense layer "
+                                    "cannot be exported to a SavedModel yet");
+        }
+        out.layers.back().activation = std::string(kernels::ActivationName(layer.activation));
+        break;
+      case model::Model::LayerKind::kCustom:
+        return UnimplementedError("layer '" + layer.name + "' (" + layer.registered_name +
+                                  ") is a custom layer; SavedModel export supports Dense, "
+                                  "Dropout, Flatten and Activation (use --format keras)");
+      case model::Model::LayerKind::kDense: {
+        storage::saved_model::ExportDense dense;
+        dense.name = layer.name;
+        dense.in = layer.in_features;
+        dense.out = layer.out_features;
+        const float* kernel = params.params() + params.variable(layer.kernel_variable).offset;
+        dense.kernel.assign(kernel, kernel + dense.in * dense.out);
+        if (layer.bias_variable >= 0) {
+          const float* bias = params.params() + params.variable(layer.bias_variable).offset;
+          dense.bias.assign(bias, bias + dense.out);
+        }
+        dense.activation = std::string(kernels::ActivationName(layer.activation));
+        out.layers.push_back(std::move(dense));
+        break;
+      }
+    }
+  }
+  const config::LossConfig& loss = job.config.loss();
+  const bool from_logits =
+      (loss.has_sparse_categorical_crossentropy() &&
+       loss.sparse_categorical_crossentropy().from_logits()) ||
+      (loss.has_categorical_crossentropy() && loss.categorical_crossentropy().from_logits());
+  out.add_probabilities = from_logits && !out.layers.empty() &&
+                          out.layers.back().activation == "linear";
+  return out;
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) return PermissionDeniedError("cannot write " + temp);
+    out << text << "\n";
+    if (!out.flush()) return DataLossError("writing " + temp + " failed (disk full?)");
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    return InternalError("renaming " + temp + " to " + path + " failed");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status RunExport(const std::vector<std::string>& args) {
+  JobOverrides overrides;
+  std::optional<std::string> config_path, checkpoint_path, format, output, init_from;
+  std::optional<int64_t> version;
+  FlagSet flags("shardtrain export",
+                "shardtrain export --config CONFIG --checkpoint PATH --format F --output OUT",
+                "Exports the model of CONFIG with the weights of a checkpoint.\n"
+                "Formats: saved_model (OUT is a model base path; writes OUT/<version>),\n"
+                "keras (.keras), h5 (Keras 2 full model), weights_h5 (.weights.h5), json.");
+  flags.String("config", &config_path, "the job config the checkpoint was trained with");
+  flags.String("checkpoint", &checkpoint_path,
+               "checkpoint prefix or directory (default: RUN_DIR/checkpoints, its latest)");
+  flags.String("init-from", &init_from,
+               "take the weights from a Keras file (.keras, .h5, .weights.h5) instead of a "
+               "checkpoint (converts between formats)");
+  flags.String("format", &format, "saved_model, keras, h5, weights_h5 or json");
+  flags.String("output", &output, "where to write (saved_model: the base path of versions)");
+  flags.Int("version", &version, "saved_model version number (default: the next one)");
+  flags.String("run-dir", &overrides.run_dir, "run directory (training.run_dir)");
+  flags.String("data", &overrides.data_dir, "data directory (data.dir; not read by export)");
+  flags.String("model-json", &overrides.model_json, "architecture from a Keras model JSON");
+  RETURN_IF_ERROR(flags.Parse(args));
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return OkStatus();
+  }
+  if (!config_path && flags.positional().size() == 1) config_path = flags.positional()[0];
+  if (!config_path || !format || !output) {
+    return InvalidArgumentError("export needs --config, --format and --output; see "
+                                "`shardtrain export --help`");
+  }
+  if (version && *version <= 0) return InvalidArgumentError("--version must be positive");
+  ASSIGN_OR_RETURN(ModelJob job, BuildModelJob(*config_path, overrides));
+  if (init_from && checkpoint_path) {
+    return InvalidArgumentError("give either --checkpoint or --init-from, not both");
+  }
+  if (init_from) {
+    ASSIGN_OR_RETURN(storage::keras::KerasModelFile source, storage::keras::ReadKerasFile(*init_from));
+    ASSIGN_OR_RETURN(model::WeightLoadReport report,
+                     model::LoadWeightsByName(source, &job.trainer->model()));
+    if (!report.not_in_file.empty()) {
+      return FailedPreconditionError(*init_from + " lacks weights the model needs: " +
+                                     report.Describe());
+    }
+  } else {
+    RETURN_IF_ERROR(RestoreFromCheckpoint(
+        checkpoint_path ? *checkpoint_path : checkpoint::CheckpointDir(job.config), job));
+  }
+  const model::Model& model = job.trainer->model();
+
+  if (*format == "saved_model") {
+    ASSIGN_OR_RETURN(storage::saved_model::ExportModel exported, SavedModelOf(job));
+    ASSIGN_OR_RETURN(std::string dir,
+                     storage::saved_model::ExportSavedModel(exported, *output, version.value_or(0)));
+    std::cout << "exported SavedModel " << dir << std::endl;
+    return OkStatus();
+  }
+  if (*format == "json") {
+    RETURN_IF_ERROR(WriteText(
+        *output, model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras3, true)));
+    std::cout << "exported model JSON " << *output << std::endl;
+    return OkStatus();
+  }
+  // Optimizer state travels only from a checkpoint (a Keras import starts it afresh).
+  storage::keras::KerasModelFile file =
+      model::ToKerasModelFile(model, init_from ? nullptr : &job.trainer->optimizer());
+  if (*format == "keras") {
+    file.model_config_json =
+        model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras3, true);
+    RETURN_IF_ERROR(storage::keras::WriteKerasArchive(*output, file));
+  } else if (*format == "h5") {
+    file.model_config_json =
+        model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras2, false);
+    file.training_config_json = model::KerasTrainingConfigJson(job.config);
+    RETURN_IF_ERROR(storage::keras::WriteLegacyH5(*output, file));
+  } else if (*format == "weights_h5") {
+    RETURN_IF_ERROR(storage::keras::WriteWeightsH5(*output, file));
+  } else {
+    return InvalidArgumentError("--format must be saved_model, keras, h5, weights_h5 or json, got '" +
+                                *format + "'");
+  }
+  std::cout << "exported " << *format << " " << *output << std::endl;
+  return OkStatus();
+}
+
+}  // namespace shardtrain::cli
