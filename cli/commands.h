@@ -20,6 +20,8 @@ Status RunData(const std::vector<std::string>& args);
 Status RunEvaluate(const std::vector<std::string>& args);
 // shardtrain export --config CONFIG --checkpoint PATH --format F --output OUT [--version N]
 Status RunExport(const std::vector<std::string>& args);
+// shardtrain serve --model_name NAME --model_base_path DIR [--port 8501]
+Status RunServe(const std::vector<std::string>& args);
 // shardtrain inspect PREFIX|DIR [--key KEY] [--values]
 Status RunInspect(const std::vector<std::string>& args);
 

@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "                     under `mpirun -np N` every rank is a data-parallel worker\n"
     "  evaluate CONFIG    loss and accuracy of a trained model on the test split\n"
     "  export             write a trained model as a SavedModel, .keras, .h5, .weights.h5 or JSON\n"
+    "  serve              TensorFlow Serving REST API for exported SavedModels\n"
     "  coordinator CONFIG run a job's control plane on its own (--listen HOST:PORT)\n"
     "  data prepare       convert Fashion-MNIST idx files into TFRecord shards\n"
     "  inspect PREFIX|DIR list a checkpoint's tensors (--key KEY / --values print values)\n"
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
   shardtrain::Status status;
   if (command == "train") {
     status = shardtrain::cli::RunTrain(args);
+  } else if (command == "serve") {
+    status = shardtrain::cli::RunServe(args);
   } else if (command == "export") {
     status = shardtrain::cli::RunExport(args);
   } else if (command == "evaluate") {

@@ -90,6 +90,7 @@ StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(const std::string& expo
   std::string first_problem;
   for (const auto& [key, signature] : meta_graph->signature_def()) {
     if (key == kInitOpSignature) continue;
+    model->all_signatures_[key] = signature;
     std::vector<std::string> roots, fed;
     for (const auto& [name, info] : signature.outputs()) roots.push_back(info.name());
     for (const auto& [name, info] : signature.inputs()) fed.push_back(info.name());

@@ -30,6 +30,8 @@ class LoadedModel {
   const std::string& export_dir() const { return export_dir_; }
   // The usable signatures by key (serving_default, ...).
   const std::map<std::string, tf::SignatureDef>& signatures() const { return signatures_; }
+  // Every signature of the MetaGraphDef (the metadata endpoint lists them all).
+  const std::map<std::string, tf::SignatureDef>& all_signatures() const { return all_signatures_; }
   // Signature key → why it cannot run ("uses unsupported op ParseExample (node 'x')").
   const std::map<std::string, std::string>& unavailable_signatures() const { return unavailable_; }
 
@@ -47,6 +49,7 @@ class LoadedModel {
   std::unique_ptr<GraphExecutor> executor_;
   mutable VariableStore variables_;
   std::map<std::string, tf::SignatureDef> signatures_;
+  std::map<std::string, tf::SignatureDef> all_signatures_;
   std::map<std::string, std::string> unavailable_;
 };
 

@@ -1,0 +1,82 @@
+// `shardtrain serve --model_name NAME --model_base_path DIR`: a TensorFlow
+// Serving–compatible REST server for exported SavedModels (serving/). It
+// serves the newest complete numeric version under DIR, picks up new ones
+// every --poll-seconds, and runs until SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/flags.h"
+#include "serving/model_manager.h"
+#include "serving/rest_server.h"
+
+namespace shardtrain::cli {
+
+Status RunServe(const std::vector<std::string>& args) {
+  std::optional<std::string> name, base_path, host;
+  std::optional<int64_t> port, threads, max_body_bytes;
+  std::optional<float> poll_seconds;
+  FlagSet flags("shardtrain serve",
+                "shardtrain serve --model_name NAME --model_base_path DIR [--port 8501]",
+                "Serves the SavedModel versions under DIR with TensorFlow Serving's REST API:\n"
+                "POST /v1/models/NAME[/versions/N]:predict, GET /v1/models/NAME[/versions/N]\n"
+                "[/metadata], GET /metrics.");
+  flags.String("model_name", &name, "the model's name in the URLs");
+  flags.String("model_base_path", &base_path, "directory of numeric version subdirectories");
+  flags.Int("port", &port, "REST port (default 8501; 0: any free port, printed)");
+  flags.String("host", &host, "address to listen on (default 127.0.0.1)");
+  flags.Float("poll-seconds", &poll_seconds, "how often to look for new versions (default 2)");
+  flags.Int("max-body-bytes", &max_body_bytes, "largest request body accepted (default 64 MiB)");
+  flags.Int("threads", &threads, "request threads (default 4)");
+  RETURN_IF_ERROR(flags.Parse(args));
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return OkStatus();
+  }
+  if (!name || name->empty() || !base_path) {
+    return InvalidArgumentError("serve needs --model_name and --model_base_path");
+  }
+  serving::RestServerOptions options;
+  if (host) options.host = *host;
+  if (port) {
+    if (*port < 0 || *port > 65535) return InvalidArgumentError("--port must be in [0, 65535]");
+    options.port = static_cast<int>(*port);
+  }
+  if (threads) {
+    if (*threads < 1 || *threads > 256) return InvalidArgumentError("--threads must be in [1, 256]");
+    options.threads = static_cast<int>(*threads);
+  }
+  if (max_body_bytes) {
+    if (*max_body_bytes < 1) return InvalidArgumentError("--max-body-bytes must be positive");
+    options.max_body_bytes = static_cast<size_t>(*max_body_bytes);
+  }
+  const double poll = poll_seconds ? *poll_seconds : 2.0;
+  if (!(poll > 0)) return InvalidArgumentError("--poll-seconds must be > 0");
+
+  // SIGINT/SIGTERM are waited for below, so no server thread may take them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  serving::ModelManager manager(*name, *base_path, poll);
+  manager.Start();
+  ASSIGN_OR_RETURN(auto server, serving::RestServer::Start(options, &manager));
+  int64_t version = -1;
+  auto served = manager.Get(-1, &version);
+  std::cout << "serving model " << *name << " from " << *base_path << " at http://" << options.host
+            << ":" << server->port() << "/v1/models/" << *name
+            << (served.ok() ? " (version " + std::to_string(version) + ")"
+                            : " (no version loaded yet: " + served.status().message() + ")")
+            << std::endl;
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::cout << "serve: stopping (signal " << signal_number << ")" << std::endl;
+  server->Stop();
+  manager.Stop();
+  return OkStatus();
+}
+
+}  // namespace shardtrain::cli

@@ -1,0 +1,46 @@
+// TF Serving's JSON mapping of tensors (shared/spec/tf-formats.md §5.2):
+// request bodies in row ("instances") or columnar ("inputs") form become
+// named input tensors of a signature, and output tensors become the
+// "predictions" / "outputs" response. Floats accept and produce the bare
+// tokens NaN, Infinity and -Infinity; strings may be {"b64": "..."}; outputs
+// whose key ends in "_bytes" are written as {"b64": ...}.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "common/status.h"
+#include "proto/tf/saved_model.pb.h"
+#include "serving/tensor.h"
+
+namespace shardtrain::serving {
+
+struct PredictRequest {
+  std::string signature_name;  // "" → serving_default
+  bool row_format = true;      // "instances" (true) or "inputs"
+  std::map<std::string, Tensor> inputs;
+};
+
+// Parses a predict body against `signature`'s inputs (their dtypes decide
+// the conversion). InvalidArgument naming the problem: malformed JSON, both
+// or neither of instances/inputs, an unknown or missing input, a ragged list,
+// a value of the wrong type for the input's dtype.
+StatusOr<PredictRequest> ParsePredictRequest(const std::string& body,
+                                             const tf::SignatureDef& signature);
+
+// Only the signature_name of a body (to pick the signature before parsing).
+StatusOr<std::string> PeekSignatureName(const std::string& body);
+
+// {"predictions": ...} (row format) or {"outputs": ...} (columnar).
+StatusOr<std::string> FormatPredictResponse(const std::map<std::string, Tensor>& outputs,
+                                            bool row_format);
+
+// {"inputs": {...}, "outputs": {...}, "method_name": ..., "defaults": {}} as
+// TF Serving's metadata endpoint writes a SignatureDef (DT_ names, sizes as strings).
+std::string SignatureDefJson(const tf::SignatureDef& signature);
+
+// JSON string literal of `text`, quoted and escaped.
+std::string JsonQuote(const std::string& text);
+
+}  // namespace shardtrain::serving
