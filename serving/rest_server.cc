@@ -98,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto self = shared_from_this();
     http::async_read(stream_, buffer_, *parser_, [self](beast::error_code error, size_t) {
       if (error == http::error::body_limit) {
+        self->server_->Record(400, 0.0);
         return self->Write(Reply{http::status::bad_request,
                                  "{\"error\": \"the request body is larger than --max-body-bytes (" +
                                      std::to_string(self->server_->options.max_body_bytes) +
