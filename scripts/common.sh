@@ -15,6 +15,7 @@ SHARDTRAIN_PACKAGES=(
   libhdf5-dev                # Keras .h5 / .weights.h5 files
   libzip-dev                 # Keras .keras archives
   nlohmann-json3-dev         # Keras JSON configs, TF Serving REST bodies
+  python3                    # demo request (scripts/predict_one.py), test helpers (stdlib only)
   chromium                   # headless browser for the status-page test (ctest -L browser)
 )
 

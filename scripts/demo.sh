@@ -25,3 +25,17 @@ mpi_flags=()
 [ "$(id -u)" -eq 0 ] && mpi_flags+=(--allow-run-as-root)
 mpirun "${mpi_flags[@]}" -np 2 build/bin/shardtrain train configs/fashion_mlp.textproto \
   --data "$data" --epochs 1 --run-dir "${RUN_DIR:-runs/demo}-mpi" --verbose 2
+
+echo "== exporting the trained model as a SavedModel and serving it (TF Serving REST API)"
+run_dir="${RUN_DIR:-runs/demo}"
+build/bin/shardtrain export --config configs/fashion_mlp.textproto --run-dir "$run_dir" \
+  --format saved_model --output "$run_dir/export/fashion"
+build/bin/shardtrain serve --model_name fashion --model_base_path "$run_dir/export/fashion" \
+  --port 0 >"$run_dir/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q "^serving model" "$run_dir/serve.log" && break; sleep 0.1; done
+url=$(sed -n 's|^serving model fashion .* at \(http://[^ ]*\).*|\1|p' "$run_dir/serve.log")
+echo "server: $url"
+python3 scripts/predict_one.py "$url:predict" 0
+kill $server

@@ -162,6 +162,8 @@ Reply RestServer::Impl::Handle(const http::request<http::string_body>& request) 
   const bool get = request.method() == http::verb::get;
   const bool post = request.method() == http::verb::post;
   if (target == "/metrics" && get) return Reply{http::status::ok, Metrics(), "text/plain; version=0.0.4"};
+  // Liveness probe; also the benchmark's floor (the HTTP path without a model).
+  if (target == "/healthz" && (get || post)) return Reply{http::status::ok, "{}"};
   static const std::regex route(
       R"(^/v1/models/([^/:]+)(?:/versions/([0-9]+))?(?:/labels/([^/:]+))?(/metadata|:predict|:classify|:regress)?/?$)",
       std::regex::icase);
