@@ -95,13 +95,13 @@ std::pair<std::string, int> ParseTensorName(const std::string& name) {
   return {name, 0};
 }
 
-Status VariableStore::Assign(const std::string& name, Tensor value) {
+Status VariableStore::Assign(const std::string& name, TensorPtr value) {
   std::lock_guard<std::mutex> lock(mutex_);
   values_[name] = std::move(value);
   return OkStatus();
 }
 
-StatusOr<Tensor> VariableStore::Read(const std::string& name) const {
+StatusOr<TensorPtr> VariableStore::Read(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = values_.find(name);
   if (found == values_.end()) {
@@ -110,13 +110,14 @@ StatusOr<Tensor> VariableStore::Read(const std::string& name) const {
   return found->second;
 }
 
-StatusOr<Tensor> VariableStore::AssignAdd(const std::string& name, const Tensor& delta) {
+StatusOr<TensorPtr> VariableStore::AssignAdd(const std::string& name, const Tensor& delta) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = values_.find(name);
   if (found == values_.end()) {
     return FailedPreconditionError("variable '" + name + "' is not initialized");
   }
-  Tensor& value = found->second;
+  auto updated = std::make_shared<Tensor>(*found->second);
+  Tensor& value = *updated;
   if (value.dtype != delta.dtype || value.stored() != delta.stored()) {
     return InvalidArgumentError("AssignAdd to '" + name + "': value " + value.ShapeString() +
                                 " and delta " + delta.ShapeString() + " differ");
@@ -124,7 +125,8 @@ StatusOr<Tensor> VariableStore::AssignAdd(const std::string& name, const Tensor&
   for (size_t k = 0; k < value.f.size(); ++k) value.f[k] += delta.f[k];
   for (size_t k = 0; k < value.d.size(); ++k) value.d[k] += delta.d[k];
   for (size_t k = 0; k < value.i.size(); ++k) value.i[k] += delta.i[k];
-  return value;
+  found->second = updated;
+  return TensorPtr(updated);
 }
 
 // The state of one Run(): computed outputs and the nodes being evaluated.
@@ -135,23 +137,23 @@ class GraphExecutor::RunState {
       : graph_(graph), variables_(variables) {
     for (const auto& [name, tensor] : feeds) {
       auto [node, index] = ParseTensorName(name);
-      feeds_[node + ":" + std::to_string(std::max(index, 0))] = &tensor;
+      feeds_[node + ":" + std::to_string(std::max(index, 0))] = std::make_shared<Tensor>(tensor);
     }
   }
 
-  StatusOr<Tensor> Get(const std::string& tensor_name, int depth) {
+  StatusOr<TensorPtr> Get(const std::string& tensor_name, int depth) {
     auto [node, index] = ParseTensorName(tensor_name);
     auto fed = feeds_.find(node + ":" + std::to_string(std::max(index, 0)));
-    if (fed != feeds_.end() && index >= 0) return *fed->second;
-    ASSIGN_OR_RETURN(const std::vector<Tensor>* outputs, Evaluate(node, depth));
-    if (index < 0) return Tensor();
+    if (fed != feeds_.end() && index >= 0) return fed->second;
+    ASSIGN_OR_RETURN(const std::vector<TensorPtr>* outputs, Evaluate(node, depth));
+    if (index < 0) return TensorPtr();
     if (static_cast<size_t>(index) >= outputs->size()) {
       return InvalidArgumentError("node '" + node + "' has no output " + std::to_string(index));
     }
     return (*outputs)[static_cast<size_t>(index)];
   }
 
-  StatusOr<const std::vector<Tensor>*> Evaluate(const std::string& name, int depth) {
+  StatusOr<const std::vector<TensorPtr>*> Evaluate(const std::string& name, int depth) {
     auto done = results_.find(name);
     if (done != results_.end()) return &done->second;
     if (depth > kMaxDepth) return InvalidArgumentError("the graph is too deep at node '" + name + "'");
@@ -161,14 +163,14 @@ class GraphExecutor::RunState {
     auto found = graph_.nodes_.find(name);
     if (found == graph_.nodes_.end()) return NotFoundError("no node '" + name + "' in the graph");
     const tf::NodeDef& node = found->second;
-    std::vector<Tensor> inputs;
+    std::vector<TensorPtr> inputs;
     for (const std::string& input : node.input()) {
       // Assign/AssignAdd take their variable by reference: do not read it.
       if ((node.op() == "Assign" || node.op() == "AssignAdd") && inputs.empty()) {
-        inputs.emplace_back();
+        inputs.push_back(std::make_shared<Tensor>());
         continue;
       }
-      ASSIGN_OR_RETURN(Tensor value, Get(input, depth + 1));
+      ASSIGN_OR_RETURN(TensorPtr value, Get(input, depth + 1));
       if (input[0] != '^') inputs.push_back(std::move(value));
     }
     auto outputs = Compute(node, inputs);
@@ -178,22 +180,23 @@ class GraphExecutor::RunState {
       return Status(outputs.status().code(),
                     "node '" + name + "' (" + node.op() + "): " + outputs.status().message());
     }
-    return &(results_[name] = std::move(*outputs));
+    return &(results_[name] = std::move(*outputs));  // pointers into an unordered_map stay valid
   }
 
  private:
-  StatusOr<std::vector<Tensor>> Compute(const tf::NodeDef& node, std::vector<Tensor>& in);
-  Status Need(const std::vector<Tensor>& in, size_t n) const {
+  StatusOr<std::vector<TensorPtr>> Compute(const tf::NodeDef& node,
+                                           const std::vector<TensorPtr>& in);
+  Status Need(const std::vector<TensorPtr>& in, size_t n) const {
     if (in.size() < n) return InvalidArgumentError("expects " + std::to_string(n) + " inputs");
     return OkStatus();
   }
   StatusOr<Tensor> Binary(const std::string& op, const Tensor& a, const Tensor& b);
-  StatusOr<Tensor> Unary(const std::string& op, Tensor x);
+  StatusOr<Tensor> Unary(const std::string& op, const Tensor& input);
 
   const GraphExecutor& graph_;
   VariableStore* variables_;
-  std::map<std::string, const Tensor*> feeds_;
-  std::unordered_map<std::string, std::vector<Tensor>> results_;
+  std::map<std::string, TensorPtr> feeds_;
+  std::unordered_map<std::string, std::vector<TensorPtr>> results_;
   std::set<std::string> in_progress_;
 };
 
@@ -230,7 +233,8 @@ StatusOr<Tensor> GraphExecutor::RunState::Binary(const std::string& op, const Te
   return out;
 }
 
-StatusOr<Tensor> GraphExecutor::RunState::Unary(const std::string& op, Tensor x) {
+StatusOr<Tensor> GraphExecutor::RunState::Unary(const std::string& op, const Tensor& input) {
+  Tensor x = input;
   if (x.dtype != DType::kFloat32) return InvalidArgumentError(op + " supports float32 only");
   if (x.f.size() != static_cast<size_t>(x.num_elements())) {
     return InvalidArgumentError("the input's data does not match its shape");
@@ -249,38 +253,40 @@ StatusOr<Tensor> GraphExecutor::RunState::Unary(const std::string& op, Tensor x)
   return x;
 }
 
-StatusOr<std::vector<Tensor>> GraphExecutor::RunState::Compute(const tf::NodeDef& node,
-                                                               std::vector<Tensor>& in) {
+StatusOr<std::vector<TensorPtr>> GraphExecutor::RunState::Compute(
+    const tf::NodeDef& node, const std::vector<TensorPtr>& in) {
+  using Out = std::vector<TensorPtr>;
+  auto one = [](Tensor t) { return Out{std::make_shared<const Tensor>(std::move(t))}; };
   const std::string& op = node.op();
-  if (op == "Const") return std::vector<Tensor>{graph_.constants_.at(node.name())};
+  if (op == "Const") return Out{graph_.constants_.at(node.name())};
   if (op == "Placeholder") {
     return InvalidArgumentError("input '" + node.name() + "' was not given a value");
   }
   if (op == "PlaceholderWithDefault" || op == "Identity") {
     RETURN_IF_ERROR(Need(in, 1));
-    return std::vector<Tensor>{std::move(in[0])};
+    return Out{in[0]};
   }
-  if (op == "NoOp") return std::vector<Tensor>{};
+  if (op == "NoOp") return Out{};
   if (op == "VarHandleOp") {
     const tf::AttrValue* shared = Attr(node, "shared_name");
     Tensor handle = Tensor::String(shared != nullptr && !shared->s().empty() ? shared->s() : node.name());
-    return std::vector<Tensor>{std::move(handle)};
+    return one(std::move(handle));
   }
   if (op == "ReadVariableOp") {
     RETURN_IF_ERROR(Need(in, 1));
-    if (in[0].s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
-    ASSIGN_OR_RETURN(Tensor value, variables_->Read(in[0].s[0]));
-    return std::vector<Tensor>{std::move(value)};
+    if (in[0]->s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
+    ASSIGN_OR_RETURN(TensorPtr value, variables_->Read(in[0]->s[0]));
+    return Out{std::move(value)};
   }
   if (op == "AssignVariableOp") {
     RETURN_IF_ERROR(Need(in, 2));
-    if (in[0].s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
-    RETURN_IF_ERROR(variables_->Assign(in[0].s[0], std::move(in[1])));
-    return std::vector<Tensor>{};
+    if (in[0]->s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
+    RETURN_IF_ERROR(variables_->Assign(in[0]->s[0], in[1]));
+    return Out{};
   }
   if (op == "VariableV2") {
-    ASSIGN_OR_RETURN(Tensor value, variables_->Read(node.name()));
-    return std::vector<Tensor>{std::move(value)};
+    ASSIGN_OR_RETURN(TensorPtr value, variables_->Read(node.name()));
+    return Out{std::move(value)};
   }
   if (op == "Assign" || op == "AssignAdd") {
     RETURN_IF_ERROR(Need(in, 2));
@@ -290,25 +296,27 @@ StatusOr<std::vector<Tensor>> GraphExecutor::RunState::Compute(const tf::NodeDef
       return InvalidArgumentError("the first input must be a VariableV2 node");
     }
     if (op == "AssignAdd") {
-      ASSIGN_OR_RETURN(Tensor value, variables_->AssignAdd(variable, in[1]));
-      return std::vector<Tensor>{std::move(value)};
+      ASSIGN_OR_RETURN(TensorPtr value, variables_->AssignAdd(variable, *in[1]));
+      return Out{std::move(value)};
     }
     RETURN_IF_ERROR(variables_->Assign(variable, in[1]));
-    return std::vector<Tensor>{std::move(in[1])};
+    return Out{in[1]};
   }
   if (op == "RestoreV2") {
     RETURN_IF_ERROR(Need(in, 3));
-    if (in[0].s.size() != 1) return InvalidArgumentError("the prefix must be a string scalar");
+    if (in[0]->s.size() != 1) return InvalidArgumentError("the prefix must be a string scalar");
+    const std::vector<std::string>& names = in[1]->s;
+    const std::vector<std::string>& slices = in[2]->s;
     const tf::AttrValue* dtypes = Attr(node, "dtypes");
-    if (dtypes == nullptr || dtypes->list().type_size() != static_cast<int>(in[1].s.size())) {
+    if (dtypes == nullptr || dtypes->list().type_size() != static_cast<int>(names.size())) {
       return InvalidArgumentError("dtypes does not match tensor_names");
     }
     ASSIGN_OR_RETURN(auto reader,
-                     storage::BundleReader::Open(storage::PosixFileSystem(), in[0].s[0]));
-    std::vector<Tensor> out;
-    for (size_t k = 0; k < in[1].s.size(); ++k) {
-      const std::string& key = in[1].s[k];
-      if (k < in[2].s.size() && !in[2].s[k].empty()) {
+                     storage::BundleReader::Open(storage::PosixFileSystem(), in[0]->s[0]));
+    Out out;
+    for (size_t k = 0; k < names.size(); ++k) {
+      const std::string& key = names[k];
+      if (k < slices.size() && !slices[k].empty()) {
         return UnimplementedError("restoring a slice of '" + key + "' is not supported");
       }
       ASSIGN_OR_RETURN(tf::BundleEntryProto entry, reader->Entry(key));
@@ -340,20 +348,30 @@ StatusOr<std::vector<Tensor>> GraphExecutor::RunState::Compute(const tf::NodeDef
         return UnimplementedError("restoring '" + key + "' of dtype " +
                                   std::to_string(entry.dtype()) + " is not supported");
       }
-      out.push_back(std::move(t));
+      out.push_back(std::make_shared<const Tensor>(std::move(t)));
     }
     return out;
   }
   if (op == "MatMul") {
     RETURN_IF_ERROR(Need(in, 2));
-    Tensor a = std::move(in[0]), b = std::move(in[1]);
-    if (a.dtype != DType::kFloat32 || b.dtype != DType::kFloat32) {
+    const tf::AttrValue* ta = Attr(node, "transpose_a");
+    const tf::AttrValue* tb = Attr(node, "transpose_b");
+    // Transposed operands are materialized; the usual case reads the weights in place.
+    Tensor a_copy, b_copy;
+    const Tensor* a_ptr = in[0].get();
+    const Tensor* b_ptr = in[1].get();
+    if (ta != nullptr && ta->b()) a_ptr = &(a_copy = *in[0]);
+    if (tb != nullptr && tb->b()) b_ptr = &(b_copy = *in[1]);
+    const Tensor& a0 = *a_ptr;
+    const Tensor& b0 = *b_ptr;
+    if (a0.dtype != DType::kFloat32 || b0.dtype != DType::kFloat32) {
       return InvalidArgumentError("MatMul supports float32 only");
     }
-    if (a.shape.size() != 2 || b.shape.size() != 2 || a.f.size() != static_cast<size_t>(a.num_elements()) ||
-        b.f.size() != static_cast<size_t>(b.num_elements())) {
-      return InvalidArgumentError("MatMul needs two matrices, got " + ShapeText(a.shape) + " and " +
-                                  ShapeText(b.shape));
+    if (a0.shape.size() != 2 || b0.shape.size() != 2 ||
+        a0.f.size() != static_cast<size_t>(a0.num_elements()) ||
+        b0.f.size() != static_cast<size_t>(b0.num_elements())) {
+      return InvalidArgumentError("MatMul needs two matrices, got " + ShapeText(a0.shape) + " and " +
+                                  ShapeText(b0.shape));
     }
     auto transpose = [](Tensor& t) {
       const int64_t r = t.shape[0], c = t.shape[1];
@@ -363,10 +381,10 @@ StatusOr<std::vector<Tensor>> GraphExecutor::RunState::Compute(const tf::NodeDef
       t.f = std::move(out);
       t.shape = {c, r};
     };
-    const tf::AttrValue* ta = Attr(node, "transpose_a");
-    const tf::AttrValue* tb = Attr(node, "transpose_b");
-    if (ta != nullptr && ta->b()) transpose(a);
-    if (tb != nullptr && tb->b()) transpose(b);
+    if (a_ptr == &a_copy) transpose(a_copy);
+    if (b_ptr == &b_copy) transpose(b_copy);
+    const Tensor& a = *a_ptr;
+    const Tensor& b = *b_ptr;
     if (a.shape[1] != b.shape[0]) {
       return InvalidArgumentError("MatMul of " + ShapeText(a.shape) + " and " + ShapeText(b.shape) +
                                   ": inner dimensions differ");
@@ -374,32 +392,32 @@ StatusOr<std::vector<Tensor>> GraphExecutor::RunState::Compute(const tf::NodeDef
     Tensor y = Tensor::Floats({a.shape[0], b.shape[1]});
     graph_.backend_->DenseForward(a.f.data(), b.f.data(), nullptr, y.f.data(), a.shape[0],
                                   a.shape[1], b.shape[1]);
-    return std::vector<Tensor>{std::move(y)};
+    return one(std::move(y));
   }
   if (op == "BiasAdd") {
     RETURN_IF_ERROR(Need(in, 2));
-    const Tensor& bias = in[1];
-    if (in[0].shape.empty() || bias.shape.size() != 1 || bias.shape[0] != in[0].shape.back()) {
-      return InvalidArgumentError("BiasAdd of " + ShapeText(in[0].shape) + " and bias " +
+    const Tensor& bias = *in[1];
+    if (in[0]->shape.empty() || bias.shape.size() != 1 || bias.shape[0] != in[0]->shape.back()) {
+      return InvalidArgumentError("BiasAdd of " + ShapeText(in[0]->shape) + " and bias " +
                                   ShapeText(bias.shape) + ": the bias must match the last dimension");
     }
-    ASSIGN_OR_RETURN(Tensor out, Binary("Add", in[0], bias));
-    return std::vector<Tensor>{std::move(out)};
+    ASSIGN_OR_RETURN(Tensor out, Binary("Add", *in[0], bias));
+    return one(std::move(out));
   }
   if (op == "Add" || op == "AddV2" || op == "Sub" || op == "Mul") {
     RETURN_IF_ERROR(Need(in, 2));
-    ASSIGN_OR_RETURN(Tensor out, Binary(op, in[0], in[1]));
-    return std::vector<Tensor>{std::move(out)};
+    ASSIGN_OR_RETURN(Tensor out, Binary(op, *in[0], *in[1]));
+    return one(std::move(out));
   }
   if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Softmax") {
     RETURN_IF_ERROR(Need(in, 1));
-    ASSIGN_OR_RETURN(Tensor out, Unary(op, std::move(in[0])));
-    return std::vector<Tensor>{std::move(out)};
+    ASSIGN_OR_RETURN(Tensor out, Unary(op, *in[0]));
+    return one(std::move(out));
   }
   if (op == "Reshape") {
     RETURN_IF_ERROR(Need(in, 2));
-    Tensor x = std::move(in[0]);
-    const Tensor& shape = in[1];
+    Tensor x = *in[0];
+    const Tensor& shape = *in[1];
     std::vector<int64_t> dims(shape.i.begin(), shape.i.end());
     int64_t known = 1;
     int unknown = -1;
@@ -423,11 +441,11 @@ StatusOr<std::vector<Tensor>> GraphExecutor::RunState::Compute(const tf::NodeDef
       return InvalidArgumentError("cannot reshape " + ShapeText(x.shape) + " to " + ShapeText(dims));
     }
     x.shape = std::move(dims);
-    return std::vector<Tensor>{std::move(x)};
+    return one(std::move(x));
   }
   if (op == "RandomUniform") {  // initializers in TF1 init ops: [0, 1) from Philox (not TF's stream)
     RETURN_IF_ERROR(Need(in, 1));
-    std::vector<int64_t> dims(in[0].i.begin(), in[0].i.end());
+    std::vector<int64_t> dims(in[0]->i.begin(), in[0]->i.end());
     for (int64_t d : dims) {
       if (d < 0) return InvalidArgumentError("negative dimension in " + ShapeText(dims));
     }
@@ -440,7 +458,7 @@ StatusOr<std::vector<Tensor>> GraphExecutor::RunState::Compute(const tf::NodeDef
     for (size_t k = 0; k < out.f.size(); ++k) {
       out.f[k] = BitsToUniform(PhiloxBits(key, 0, 0, k));
     }
-    return std::vector<Tensor>{std::move(out)};
+    return one(std::move(out));
   }
   return UnimplementedError("op " + op + " is not supported by the serving runtime");
 }
@@ -465,7 +483,7 @@ StatusOr<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const tf::GraphDe
       }
       auto tensor = TensorFromProto(value->tensor());
       if (!tensor.ok()) return tensor.status().WithContext("Const node '" + name + "'");
-      executor->constants_[name] = std::move(*tensor);
+      executor->constants_[name] = std::make_shared<const Tensor>(std::move(*tensor));
     }
   }
   executor->backend_ = kernels::CreateCpuBackend();
@@ -502,14 +520,14 @@ StatusOr<std::vector<Tensor>> GraphExecutor::Run(const std::map<std::string, Ten
                                                  VariableStore* variables) const {
   RunState state(*this, feeds, variables);
   for (const std::string& target : targets) {
-    ASSIGN_OR_RETURN(const std::vector<Tensor>* ignored,
+    ASSIGN_OR_RETURN(const std::vector<TensorPtr>* ignored,
                      state.Evaluate(ParseTensorName(target).first, 0));
     (void)ignored;
   }
   std::vector<Tensor> out;
   for (const std::string& fetch : fetches) {
-    ASSIGN_OR_RETURN(Tensor value, state.Get(fetch, 0));
-    out.push_back(std::move(value));
+    ASSIGN_OR_RETURN(TensorPtr value, state.Get(fetch, 0));
+    out.push_back(value != nullptr ? *value : Tensor());
   }
   return out;
 }

@@ -27,17 +27,21 @@
 
 namespace shardtrain::serving {
 
+// Values are shared immutable tensors: reads hand out the stored pointer (no
+// copy of the weights per request); writes replace it.
+using TensorPtr = std::shared_ptr<const Tensor>;
+
 class VariableStore {
  public:
-  Status Assign(const std::string& name, Tensor value);
-  // NotFound "variable 'x' is not initialized" before the first Assign.
-  StatusOr<Tensor> Read(const std::string& name) const;
+  Status Assign(const std::string& name, TensorPtr value);
+  // FailedPrecondition "variable 'x' is not initialized" before the first Assign.
+  StatusOr<TensorPtr> Read(const std::string& name) const;
   // value += delta (same dtype and element count); returns the new value.
-  StatusOr<Tensor> AssignAdd(const std::string& name, const Tensor& delta);
+  StatusOr<TensorPtr> AssignAdd(const std::string& name, const Tensor& delta);
 
  private:
   mutable std::mutex mutex_;
-  std::map<std::string, Tensor> values_;
+  std::map<std::string, TensorPtr> values_;
 };
 
 class GraphExecutor {
@@ -65,7 +69,7 @@ class GraphExecutor {
   GraphExecutor() = default;
 
   std::unordered_map<std::string, tf::NodeDef> nodes_;
-  std::unordered_map<std::string, Tensor> constants_;  // Const nodes, decoded once
+  std::unordered_map<std::string, TensorPtr> constants_;  // Const nodes, decoded once
   std::unique_ptr<kernels::KernelBackend> backend_;
 };
 

@@ -11,51 +11,7 @@ namespace shardtrain::serving {
 namespace {
 
 using Json = nlohmann::json;
-
-// Bare NaN / Infinity tokens become these strings before parsing.
-constexpr char kSpecialPrefix[] = "\x01";
-
-std::string QuoteSpecialTokens(const std::string& body) {
-  std::string out;
-  out.reserve(body.size() + 16);
-  bool in_string = false;
-  for (size_t k = 0; k < body.size(); ++k) {
-    const char c = body[k];
-    if (in_string) {
-      out += c;
-      if (c == '\\' && k + 1 < body.size()) {
-        out += body[++k];
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-      out += c;
-      continue;
-    }
-    bool matched = false;
-    for (const char* token : {"-Infinity", "Infinity", "NaN"}) {
-      const size_t n = std::strlen(token);
-      if (body.compare(k, n, token) == 0) {
-        out += std::string("\"\\u0001") + token + "\"";  // parses to kSpecialPrefix + token
-        k += n - 1;
-        matched = true;
-        break;
-      }
-    }
-    if (!matched) out += c;
-  }
-  return out;
-}
-
-StatusOr<Json> ParseBody(const std::string& body) {
-  Json json = Json::parse(QuoteSpecialTokens(body), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return InvalidArgumentError("the request body is not valid JSON");
-  if (!json.is_object()) return InvalidArgumentError("the request body must be a JSON object");
-  return json;
-}
+using Kind = JsonValue::Kind;
 
 const char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -92,80 +48,106 @@ std::string Base64Encode(const std::string& data) {
   return out;
 }
 
+bool IsB64(const JsonValue& v) {
+  return v.is_object() && v.members.size() == 1 && v.members[0].first == "b64";
+}
+
 // Appends one scalar JSON value to `t` (of t.dtype); `where` names it in errors.
-Status AppendValue(const Json& v, const std::string& where, Tensor* t) {
+Status AppendValue(const JsonValue& v, const std::string& where, Tensor* t) {
   switch (t->dtype) {
     case DType::kFloat32:
-    case DType::kFloat64: {
-      double value;
-      if (v.is_number()) {
-        value = v.get<double>();
-      } else if (v.is_string() && v.get<std::string>().rfind(kSpecialPrefix, 0) == 0) {
-        const std::string token = v.get<std::string>().substr(1);
-        value = token == "NaN"        ? std::numeric_limits<double>::quiet_NaN()
-                : token == "Infinity" ? std::numeric_limits<double>::infinity()
-                                      : -std::numeric_limits<double>::infinity();
-      } else {
-        return InvalidArgumentError(where + ": expected a number, got " + v.dump());
-      }
-      if (t->dtype == DType::kFloat32) {
-        t->f.push_back(static_cast<float>(value));
-      } else {
-        t->d.push_back(value);
-      }
+      if (v.kind != Kind::kNumber) return InvalidArgumentError(where + ": expected a number, got " + v.Brief());
+      t->f.push_back(static_cast<float>(v.number));
       return OkStatus();
-    }
+    case DType::kFloat64:
+      if (v.kind != Kind::kNumber) return InvalidArgumentError(where + ": expected a number, got " + v.Brief());
+      t->d.push_back(v.number);
+      return OkStatus();
     case DType::kInt32:
     case DType::kInt64:
-      if (!v.is_number_integer()) {
-        return InvalidArgumentError(where + ": expected an integer, got " + v.dump());
+      if (v.kind != Kind::kNumber || !v.is_integer) {
+        return InvalidArgumentError(where + ": expected an integer, got " + v.Brief());
       }
-      t->i.push_back(v.get<int64_t>());
+      t->i.push_back(v.integer);
       return OkStatus();
     case DType::kBool:
-      if (!v.is_boolean()) return InvalidArgumentError(where + ": expected true or false, got " + v.dump());
-      t->i.push_back(v.get<bool>() ? 1 : 0);
+      if (v.kind != Kind::kBool) return InvalidArgumentError(where + ": expected true or false, got " + v.Brief());
+      t->i.push_back(v.boolean ? 1 : 0);
       return OkStatus();
     case DType::kString:
-      if (v.is_string()) {
-        t->s.push_back(v.get<std::string>());
+      if (v.kind == Kind::kString) {
+        t->s.push_back(v.text);
         return OkStatus();
       }
-      if (v.is_object() && v.size() == 1 && v.contains("b64") && v["b64"].is_string()) {
-        ASSIGN_OR_RETURN(std::string bytes, Base64Decode(v["b64"].get<std::string>()));
+      if (IsB64(v) && v.members[0].second.kind == Kind::kString) {
+        ASSIGN_OR_RETURN(std::string bytes, Base64Decode(v.members[0].second.text));
         t->s.push_back(std::move(bytes));
         return OkStatus();
       }
-      return InvalidArgumentError(where + ": expected a string or {\"b64\": ...}, got " + v.dump());
+      return InvalidArgumentError(where + ": expected a string or {\"b64\": ...}, got " + v.Brief());
     default:
       return InvalidArgumentError(where + ": inputs of dtype " +
                                   std::to_string(static_cast<int>(t->dtype)) + " are not supported");
   }
 }
 
+// Appends a numeric array's numbers (JsonValue::numbers) to `t`.
+Status AppendNumbers(const JsonValue& v, const std::string& where, Tensor* t) {
+  switch (t->dtype) {
+    case DType::kFloat32:
+      for (double n : v.numbers) t->f.push_back(static_cast<float>(n));
+      return OkStatus();
+    case DType::kFloat64:
+      t->d.insert(t->d.end(), v.numbers.begin(), v.numbers.end());
+      return OkStatus();
+    case DType::kInt32:
+    case DType::kInt64:
+      if (!v.numbers_are_integers) {
+        return InvalidArgumentError(where + ": expected integers, got non-integer numbers");
+      }
+      for (double n : v.numbers) t->i.push_back(static_cast<int64_t>(n));
+      return OkStatus();
+    default:
+      return InvalidArgumentError(where + ": expected " +
+                                  (t->dtype == DType::kBool ? std::string("true or false")
+                                                            : std::string("strings")) +
+                                  ", got numbers");
+  }
+}
+
 // The shape of a nested list value (scalars: []); InvalidArgument when ragged.
-StatusOr<std::vector<int64_t>> ShapeOf(const Json& v, const std::string& where) {
+StatusOr<std::vector<int64_t>> ShapeOf(const JsonValue& v, const std::string& where) {
   if (!v.is_array()) return std::vector<int64_t>{};
-  std::vector<int64_t> shape = {static_cast<int64_t>(v.size())};
-  if (v.empty()) return shape;
-  ASSIGN_OR_RETURN(std::vector<int64_t> inner, ShapeOf(v[0], where));
-  for (const Json& element : v) {
-    ASSIGN_OR_RETURN(std::vector<int64_t> other, ShapeOf(element, where));
-    if (other != inner) return InvalidArgumentError(where + ": the nested lists are ragged");
+  if (!v.numbers.empty()) return std::vector<int64_t>{static_cast<int64_t>(v.numbers.size())};
+  std::vector<int64_t> shape = {static_cast<int64_t>(v.items.size())};
+  if (v.items.empty()) return shape;
+  ASSIGN_OR_RETURN(std::vector<int64_t> inner, ShapeOf(v.items[0], where));
+  for (const JsonValue& element : v.items) {
+    if (element.is_array() != v.items[0].is_array() ||
+        (element.is_array() && element.size() != v.items[0].size())) {
+      return InvalidArgumentError(where + ": the nested lists are ragged");
+    }
+  }
+  if (!inner.empty()) {  // deeper levels: check every element
+    for (const JsonValue& element : v.items) {
+      ASSIGN_OR_RETURN(std::vector<int64_t> other, ShapeOf(element, where));
+      if (other != inner) return InvalidArgumentError(where + ": the nested lists are ragged");
+    }
   }
   shape.insert(shape.end(), inner.begin(), inner.end());
   return shape;
 }
 
-Status Flatten(const Json& v, const std::string& where, Tensor* t) {
+Status Flatten(const JsonValue& v, const std::string& where, Tensor* t) {
+  if (!v.numbers.empty()) return AppendNumbers(v, where, t);
   if (v.is_array()) {
-    for (const Json& element : v) RETURN_IF_ERROR(Flatten(element, where, t));
+    for (const JsonValue& element : v.items) RETURN_IF_ERROR(Flatten(element, where, t));
     return OkStatus();
   }
   return AppendValue(v, where, t);
 }
 
-StatusOr<Tensor> TensorFromJson(const Json& v, DType dtype, const std::string& where) {
+StatusOr<Tensor> TensorFromJson(const JsonValue& v, DType dtype, const std::string& where) {
   Tensor t;
   t.dtype = dtype;
   ASSIGN_OR_RETURN(t.shape, ShapeOf(v, where));
@@ -174,7 +156,7 @@ StatusOr<Tensor> TensorFromJson(const Json& v, DType dtype, const std::string& w
 }
 
 // Stacks per-row values (each of shape inner) into [rows, inner...].
-StatusOr<Tensor> StackRows(const std::vector<const Json*>& rows, DType dtype,
+StatusOr<Tensor> StackRows(const std::vector<const JsonValue*>& rows, DType dtype,
                            const std::string& where) {
   Tensor t;
   t.dtype = dtype;
@@ -252,22 +234,26 @@ std::string TensorInfoJson(const tf::TensorInfo& info) {
 
 std::string JsonQuote(const std::string& text) { return Json(text).dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-StatusOr<std::string> PeekSignatureName(const std::string& body) {
-  ASSIGN_OR_RETURN(Json json, ParseBody(body));
-  if (!json.contains("signature_name")) return std::string();
-  if (!json["signature_name"].is_string()) return InvalidArgumentError("signature_name must be a string");
-  return json["signature_name"].get<std::string>();
+StatusOr<JsonValue> ParsePredictBody(const std::string& body) {
+  ASSIGN_OR_RETURN(JsonValue json, ParseJson(body));
+  if (!json.is_object()) return InvalidArgumentError("the request body must be a JSON object");
+  return json;
 }
 
-StatusOr<PredictRequest> ParsePredictRequest(const std::string& body,
-                                             const tf::SignatureDef& signature) {
-  ASSIGN_OR_RETURN(Json json, ParseBody(body));
+StatusOr<std::string> SignatureNameOf(const JsonValue& body) {
+  const JsonValue* name = body.Find("signature_name");
+  if (name == nullptr) return std::string();
+  if (name->kind != Kind::kString) return InvalidArgumentError("signature_name must be a string");
+  return name->text;
+}
+
+StatusOr<PredictRequest> PredictRequestFromJson(const JsonValue& json,
+                                                const tf::SignatureDef& signature) {
   PredictRequest request;
-  if (json.contains("signature_name") && json["signature_name"].is_string()) {
-    request.signature_name = json["signature_name"].get<std::string>();
-  }
-  const bool has_instances = json.contains("instances"), has_inputs = json.contains("inputs");
-  if (has_instances == has_inputs) {
+  ASSIGN_OR_RETURN(request.signature_name, SignatureNameOf(json));
+  const JsonValue* instances = json.Find("instances");
+  const JsonValue* inputs = json.Find("inputs");
+  if ((instances != nullptr) == (inputs != nullptr)) {
     return InvalidArgumentError("the request must have exactly one of \"instances\" (row format) "
                                 "or \"inputs\" (columnar format)");
   }
@@ -280,29 +266,34 @@ StatusOr<PredictRequest> ParsePredictRequest(const std::string& body,
   };
   const bool single = signature.inputs().size() == 1;
   const std::string single_key = single ? signature.inputs().begin()->first : "";
-  if (has_instances) {
+  if (instances != nullptr) {
     request.row_format = true;
-    const Json& instances = json["instances"];
-    if (!instances.is_array()) return InvalidArgumentError("\"instances\" must be a list");
-    const bool named = !instances.empty() && instances[0].is_object() &&
-                       !(instances[0].size() == 1 && instances[0].contains("b64"));
+    if (!instances->is_array()) return InvalidArgumentError("\"instances\" must be a list");
+    const bool named = !instances->items.empty() && instances->items[0].is_object() &&
+                       !IsB64(instances->items[0]);
     if (!named) {
       if (!single) {
         return InvalidArgumentError("the signature has " + std::to_string(signature.inputs().size()) +
                                     " inputs: each instance must be an object naming them");
       }
-      std::vector<const Json*> rows;
-      for (const Json& row : instances) rows.push_back(&row);
       ASSIGN_OR_RETURN(DType dtype, dtype_of(single_key));
-      ASSIGN_OR_RETURN(request.inputs[single_key], StackRows(rows, dtype, "input '" + single_key + "'"));
+      if (!instances->numbers.empty()) {  // scalar rows: the list is the tensor
+        ASSIGN_OR_RETURN(request.inputs[single_key],
+                         TensorFromJson(*instances, dtype, "input '" + single_key + "'"));
+      } else {
+        std::vector<const JsonValue*> rows;
+        for (const JsonValue& row : instances->items) rows.push_back(&row);
+        ASSIGN_OR_RETURN(request.inputs[single_key],
+                         StackRows(rows, dtype, "input '" + single_key + "'"));
+      }
     } else {
-      std::map<std::string, std::vector<const Json*>> columns;
-      for (const Json& row : instances) {
+      std::map<std::string, std::vector<const JsonValue*>> columns;
+      for (const JsonValue& row : instances->items) {
         if (!row.is_object()) return InvalidArgumentError("every instance must be an object");
-        for (const auto& [key, value] : row.items()) columns[key].push_back(&value);
+        for (const auto& [key, value] : row.members) columns[key].push_back(&value);
       }
       for (const auto& [key, rows] : columns) {
-        if (rows.size() != instances.size()) {
+        if (rows.size() != instances->items.size()) {
           return InvalidArgumentError("input '" + key + "' is missing from some instances");
         }
         ASSIGN_OR_RETURN(DType dtype, dtype_of(key));
@@ -311,16 +302,16 @@ StatusOr<PredictRequest> ParsePredictRequest(const std::string& body,
     }
   } else {
     request.row_format = false;
-    const Json& inputs = json["inputs"];
-    if (inputs.is_object() && !(inputs.size() == 1 && inputs.contains("b64"))) {
-      for (const auto& [key, value] : inputs.items()) {
+    if (inputs->is_object() && !IsB64(*inputs)) {
+      for (const auto& [key, value] : inputs->members) {
         ASSIGN_OR_RETURN(DType dtype, dtype_of(key));
         ASSIGN_OR_RETURN(request.inputs[key], TensorFromJson(value, dtype, "input '" + key + "'"));
       }
     } else {
       if (!single) return InvalidArgumentError("\"inputs\" must be an object naming each input");
       ASSIGN_OR_RETURN(DType dtype, dtype_of(single_key));
-      ASSIGN_OR_RETURN(request.inputs[single_key], TensorFromJson(inputs, dtype, "input '" + single_key + "'"));
+      ASSIGN_OR_RETURN(request.inputs[single_key],
+                       TensorFromJson(*inputs, dtype, "input '" + single_key + "'"));
     }
   }
   return request;

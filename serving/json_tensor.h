@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "proto/tf/saved_model.pb.h"
+#include "serving/json_value.h"
 #include "serving/tensor.h"
 
 namespace shardtrain::serving {
@@ -22,15 +23,18 @@ struct PredictRequest {
   std::map<std::string, Tensor> inputs;
 };
 
-// Parses a predict body against `signature`'s inputs (their dtypes decide
-// the conversion). InvalidArgument naming the problem: malformed JSON, both
-// or neither of instances/inputs, an unknown or missing input, a ragged list,
-// a value of the wrong type for the input's dtype.
-StatusOr<PredictRequest> ParsePredictRequest(const std::string& body,
-                                             const tf::SignatureDef& signature);
+// Parses a predict body (a JSON object; InvalidArgument otherwise).
+StatusOr<JsonValue> ParsePredictBody(const std::string& body);
 
-// Only the signature_name of a body (to pick the signature before parsing).
-StatusOr<std::string> PeekSignatureName(const std::string& body);
+// The body's signature_name ("" when absent).
+StatusOr<std::string> SignatureNameOf(const JsonValue& body);
+
+// The request against `signature`'s inputs (their dtypes decide the
+// conversion). InvalidArgument naming the problem: both or neither of
+// instances/inputs, an unknown or missing input, a ragged list, a value of the
+// wrong type for the input's dtype.
+StatusOr<PredictRequest> PredictRequestFromJson(const JsonValue& body,
+                                                const tf::SignatureDef& signature);
 
 // {"predictions": ...} (row format) or {"outputs": ...} (columnar).
 StatusOr<std::string> FormatPredictResponse(const std::map<std::string, Tensor>& outputs,

@@ -203,7 +203,9 @@ Reply RestServer::Impl::Handle(const http::request<http::string_body>& request) 
 }
 
 Reply RestServer::Impl::Predict(const std::string& body, int64_t version) {
-  auto signature_name = PeekSignatureName(body);
+  auto json = ParsePredictBody(body);
+  if (!json.ok()) return ErrorReply(json.status());
+  auto signature_name = SignatureNameOf(*json);
   if (!signature_name.ok()) return ErrorReply(signature_name.status());
   const std::string key = signature_name->empty() ? "serving_default" : *signature_name;
   int64_t served = -1;
@@ -218,7 +220,7 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version) {
     return ErrorReply(InvalidArgumentError("Serving signature name: \"" + key +
                                            "\" not found in signature def"));
   }
-  auto request = ParsePredictRequest(body, signature->second);
+  auto request = PredictRequestFromJson(*json, signature->second);
   if (!request.ok()) return ErrorReply(request.status());
   auto outputs = (*model)->Run(key, request->inputs);
   if (!outputs.ok()) return ErrorReply(outputs.status());

@@ -125,7 +125,7 @@ TEST(RestServerTest, BadInputIsA4xxAndTheServerKeepsServing) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {predict, R"({"instances": [1.0, 2.0)", 400, "not valid JSON"},
+      {predict, R"({"instances": [1.0, 2.0)", 400, "malformed JSON at byte 23"},
       {predict, R"({"signature_name": "nope", "instances": [1.0]})", 400, "not found in signature def"},
       {predict, R"({"instances": ["text"]})", 400, "expected a number"},
       {predict, R"({"instances": [[1.0, 2.0], [3.0]]})", 400, "different shapes"},
