@@ -23,7 +23,7 @@ trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 compute=$(build/bin/serve_compute_bench "$work/models/1")
 compute_p50=$(awk '/compute_p50_us/ {print $2}' <<<"$compute")
 
-${SERVE_ENV:-} "$bin" serve --model_name fashion --model_base_path "$work/models" --port 0 --threads 4 \
+${SERVE_ENV:-} "$bin" serve --model_name fashion --model_base_path "$work/models" --port 0 --threads ${SERVE_THREADS:-2} \
   >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 50); do grep -q "^serving model" "$work/serve.log" && break; sleep 0.1; done

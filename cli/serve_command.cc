@@ -4,7 +4,9 @@
 // every --poll-seconds, and runs until SIGINT or SIGTERM.
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "common/flags.h"
@@ -28,7 +30,7 @@ Status RunServe(const std::vector<std::string>& args) {
   flags.String("host", &host, "address to listen on (default 127.0.0.1)");
   flags.Float("poll-seconds", &poll_seconds, "how often to look for new versions (default 2)");
   flags.Int("max-body-bytes", &max_body_bytes, "largest request body accepted (default 64 MiB)");
-  flags.Int("threads", &threads, "request threads (default 4)");
+  flags.Int("threads", &threads, "request threads (default: the number of cores)");
   RETURN_IF_ERROR(flags.Parse(args));
   if (flags.help_requested()) {
     std::cout << flags.Help();
@@ -38,6 +40,7 @@ Status RunServe(const std::vector<std::string>& args) {
     return InvalidArgumentError("serve needs --model_name and --model_base_path");
   }
   serving::RestServerOptions options;
+  options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (host) options.host = *host;
   if (port) {
     if (*port < 0 || *port > 65535) return InvalidArgumentError("--port must be in [0, 65535]");
