@@ -4,36 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "coordinator/json_text.h"
+
 namespace shardtrain::coordinator {
-namespace {
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof(buffer), "\\u%04x", static_cast<unsigned>(c));
-      out += buffer;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-// A JSON number; null for NaN and infinities.
-std::string JsonNumber(double value) {
-  if (!std::isfinite(value)) return "null";
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.7g", value);
-  return buffer;
-}
-
-}  // namespace
-
 void StatusHistory::Record(const Heartbeat& h, double seconds) {
   if (h.rank() != 0) return;
   if (!h.job_name().empty() || h.epochs() > 0) {
@@ -92,7 +65,7 @@ std::string StatusHistory::JsonMembers() const {
   std::string out = "\"job\": {\"name\": " + (have_job_ ? JsonString(job_name_) : "null") +
                     ", \"epochs\": " + std::to_string(epochs_total_) +
                     ", \"steps_per_epoch\": " + std::to_string(steps_per_epoch_) +
-                    ", \"heartbeat_timeout_seconds\": " + JsonNumber(heartbeat_timeout_seconds_) +
+                    ", \"heartbeat_timeout_seconds\": " + JsonNumber(heartbeat_timeout_seconds_, 7) +
                     "}, \"history\": [";
   // Merged by step; at equal steps the batch point comes first.
   size_t e = 0, b = 0;
@@ -105,14 +78,14 @@ std::string StatusHistory::JsonMembers() const {
     first = false;
     out += std::string("{\"kind\": ") + (take_batch ? "\"batch\"" : "\"epoch\"") +
            ", \"epoch\": " + std::to_string(p.epoch) + ", \"step\": " + std::to_string(p.step) +
-           ", \"loss\": " + JsonNumber(p.loss) + ", \"accuracy\": " + JsonNumber(p.accuracy);
+           ", \"loss\": " + JsonNumber(p.loss, 7) + ", \"accuracy\": " + JsonNumber(p.accuracy, 7);
     if (!take_batch) {
-      out += ", \"val_loss\": " + JsonNumber(p.val_loss) +
-             ", \"val_accuracy\": " + JsonNumber(p.val_accuracy) +
-             ", \"epoch_seconds\": " + JsonNumber(p.epoch_seconds);
+      out += ", \"val_loss\": " + JsonNumber(p.val_loss, 7) +
+             ", \"val_accuracy\": " + JsonNumber(p.val_accuracy, 7) +
+             ", \"epoch_seconds\": " + JsonNumber(p.epoch_seconds, 7);
     }
-    out += ", \"examples_per_sec\": " + JsonNumber(p.examples_per_sec) +
-           ", \"time\": " + JsonNumber(p.time) + "}";
+    out += ", \"examples_per_sec\": " + JsonNumber(p.examples_per_sec, 7) +
+           ", \"time\": " + JsonNumber(p.time, 7) + "}";
   }
   return out + "]";
 }

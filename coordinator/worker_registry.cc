@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+
+#include "coordinator/json_text.h"
 #include <limits>
 
 #include "common/logging.h"
@@ -14,31 +16,6 @@ double SecondsBetween(WorkerRegistry::TimePoint a, WorkerRegistry::TimePoint b) 
   return std::chrono::duration<double>(b - a).count();
 }
 
-// JSON string with quotes, backslashes and control characters escaped.
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof(buffer), "\\u%04x", static_cast<unsigned>(c));
-      out += buffer;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-// A JSON number; null for NaN and infinities (not representable in JSON).
-std::string JsonNumber(double value) {
-  if (!std::isfinite(value)) return "null";
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
-  return buffer;
-}
 
 // Seconds for messages: three significant digits.
 std::string Seconds(double value) {

@@ -173,38 +173,20 @@ class Parser {
     constexpr double kExactIntegers = 9007199254740992.0;  // 2^53
     while (true) {
       SkipSpace();
-      if (v.items.empty() && pos_ < s_.size() &&
+      // A number in a (so far) numeric array is parsed without the generic
+      // dispatch; either way the element is a JsonValue until stored.
+      const bool number_next =
+          v.items.empty() && pos_ < s_.size() &&
           ((s_[pos_] >= '0' && s_[pos_] <= '9') ||
-           (s_[pos_] == '-' && pos_ + 1 < s_.size() && s_[pos_ + 1] != 'I'))) {
-        // Fast path: a number in a (so far) numeric array, without a node.
-        ASSIGN_OR_RETURN(JsonValue number, Number());
-        if (!number.is_integer || std::fabs(number.number) <= kExactIntegers) {
-          v.numbers.push_back(number.number);
-          v.numbers_are_integers = v.numbers_are_integers && number.is_integer;
-          SkipSpace();
-          if (pos_ < s_.size() && s_[pos_] == ',') {
-            ++pos_;
-            continue;
-          }
-          if (pos_ < s_.size() && s_[pos_] == ']') {
-            ++pos_;
-            return v;
-          }
-          return Error("expected ',' or ']'");
-        }
-        // An integer beyond 2^53 keeps its exact value as a node.
+           (s_[pos_] == '-' && pos_ + 1 < s_.size() && s_[pos_ + 1] != 'I'));
+      ASSIGN_OR_RETURN(JsonValue item, number_next ? Number() : Value(depth + 1));
+      if (item.kind == JsonValue::Kind::kNumber && v.items.empty() &&
+          (!item.is_integer || std::fabs(item.number) <= kExactIntegers)) {
+        v.numbers.push_back(item.number);
+        v.numbers_are_integers = v.numbers_are_integers && item.is_integer;
+      } else {  // a mixed array, or an integer beyond 2^53 that must stay exact
         MoveNumbersToItems(&v);
-        v.items.push_back(std::move(number));
-      } else {
-        ASSIGN_OR_RETURN(JsonValue item, Value(depth + 1));
-        if (item.kind == JsonValue::Kind::kNumber && v.items.empty() &&
-            (!item.is_integer || std::fabs(item.number) <= kExactIntegers)) {
-          v.numbers.push_back(item.number);
-          v.numbers_are_integers = v.numbers_are_integers && item.is_integer;
-        } else {
-          MoveNumbersToItems(&v);
-          v.items.push_back(std::move(item));
-        }
+        v.items.push_back(std::move(item));
       }
       SkipSpace();
       if (pos_ < s_.size() && s_[pos_] == ',') {
