@@ -14,10 +14,15 @@ import torch
 
 def tensors(width):
     shapes = [(784, width), (width,), (width, width), (width,), (width, 10), (10,)]
+    # As in our checkpoint: random weights, Adam slots still zero (no step yet).
+    generator = torch.Generator().manual_seed(1)
     out = {}
     for slot in ("w", "m", "v"):
         for k, shape in enumerate(shapes):
-            out[f"{slot}{k}"] = torch.ones(shape, dtype=torch.float32)
+            if slot == "w":
+                out[f"{slot}{k}"] = torch.rand(shape, generator=generator) * 0.04 - 0.02
+            else:
+                out[f"{slot}{k}"] = torch.zeros(shape, dtype=torch.float32)
     return out
 
 

@@ -12,6 +12,9 @@
 #include <map>
 #include <utility>
 
+#include "storage/io/crc32c.h"
+#include "storage/io/direct_io.h"
+
 namespace shardtrain::storage {
 
 // ---------------------------------------------------------------------------
@@ -40,6 +43,23 @@ std::string JoinPath(std::string_view dir, std::string_view name) {
   while (!name.empty() && name.front() == '/') name.remove_prefix(1);
   out.append(name);
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Checksumming defaults.
+
+Status WritableFile::AppendWithCrc32c(std::string_view data, uint32_t* crc) {
+  RETURN_IF_ERROR(Append(data));
+  *crc = Crc32cExtend(*crc, data.data(), data.size());
+  return OkStatus();
+}
+
+StatusOr<size_t> RandomAccessFile::ReadWithCrc32c(uint64_t offset, size_t n, char* out,
+                                                  uint32_t* crc) const {
+  size_t got = 0;
+  ASSIGN_OR_RETURN(got, Read(offset, n, out));
+  *crc = Crc32cExtend(*crc, out, got);
+  return got;
 }
 
 // ---------------------------------------------------------------------------
@@ -125,11 +145,37 @@ class PosixWritableFile : public WritableFile {
 
 class PosixRandomAccessFile : public RandomAccessFile {
  public:
-  PosixRandomAccessFile(int fd, std::string path, uint64_t size)
-      : fd_(fd), path_(std::move(path)), size_(size) {}
-  ~PosixRandomAccessFile() override { ::close(fd_); }
+  // `direct_fd` (O_DIRECT, or -1) serves reads of kDirectReadMinBytes and more.
+  PosixRandomAccessFile(int fd, int direct_fd, std::string path, uint64_t size)
+      : fd_(fd), direct_fd_(direct_fd), path_(std::move(path)), size_(size) {}
+  ~PosixRandomAccessFile() override {
+    ::close(fd_);
+    if (direct_fd_ >= 0) ::close(direct_fd_);
+  }
 
   StatusOr<size_t> Read(uint64_t offset, size_t n, char* out) const override {
+    if (direct_fd_ >= 0 && n >= kDirectReadMinBytes) {
+      StatusOr<size_t> got = DirectRead(direct_fd_, path_, offset, n, out, nullptr);
+      if (got.ok() || got.status().code() != StatusCode::kInvalidArgument) return got;
+      // The kernel refused O_DIRECT here: read through the page cache.
+    }
+    return BufferedRead(offset, n, out);
+  }
+
+  StatusOr<size_t> ReadWithCrc32c(uint64_t offset, size_t n, char* out,
+                                  uint32_t* crc) const override {
+    if (direct_fd_ >= 0 && n >= kDirectReadMinBytes) {
+      uint32_t extended = *crc;
+      StatusOr<size_t> got = DirectRead(direct_fd_, path_, offset, n, out, &extended);
+      if (got.ok()) *crc = extended;
+      if (got.ok() || got.status().code() != StatusCode::kInvalidArgument) return got;
+    }
+    return RandomAccessFile::ReadWithCrc32c(offset, n, out, crc);
+  }
+  uint64_t Size() const override { return size_; }
+
+ private:
+  StatusOr<size_t> BufferedRead(uint64_t offset, size_t n, char* out) const {
     size_t done = 0;
     while (done < n) {
       const ssize_t got = ::pread(fd_, out + done, n - done, static_cast<off_t>(offset + done));
@@ -142,10 +188,9 @@ class PosixRandomAccessFile : public RandomAccessFile {
     }
     return done;
   }
-  uint64_t Size() const override { return size_; }
 
- private:
   int fd_;
+  int direct_fd_;
   std::string path_;
   uint64_t size_;
 };
@@ -158,8 +203,26 @@ class PosixFileSystemImpl : public FileSystem {
     return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
   }
 
+  StatusOr<std::unique_ptr<WritableFile>> NewUncachedWritableFile(
+      const std::string& path) override {
+    std::unique_ptr<WritableFile> file;
+    ASSIGN_OR_RETURN(file, OpenDirectWritableFile(path));
+    if (file == nullptr) return NewWritableFile(path);  // no O_DIRECT here (tmpfs)
+    return file;
+  }
+
   StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) override {
+    return OpenForReading(path, /*uncached=*/false);
+  }
+
+  StatusOr<std::unique_ptr<RandomAccessFile>> NewUncachedRandomAccessFile(
+      const std::string& path) override {
+    return OpenForReading(path, /*uncached=*/true);
+  }
+
+  StatusOr<std::unique_ptr<RandomAccessFile>> OpenForReading(const std::string& path,
+                                                             bool uncached) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoStatus("open for reading", path);
     struct stat st;
@@ -172,8 +235,9 @@ class PosixFileSystemImpl : public FileSystem {
       ::close(fd);
       return InvalidArgumentError("'" + path + "' is a directory, not a file");
     }
+    const int direct_fd = uncached ? OpenDirectReadDescriptor(path) : -1;
     return std::unique_ptr<RandomAccessFile>(
-        new PosixRandomAccessFile(fd, path, static_cast<uint64_t>(st.st_size)));
+        new PosixRandomAccessFile(fd, direct_fd, path, static_cast<uint64_t>(st.st_size)));
   }
 
   StatusOr<std::string> ReadFile(const std::string& path) override {

@@ -47,6 +47,9 @@ class WritableFile {
   virtual ~WritableFile() = default;
   // Appends `data`; may buffer. After a failure every later call fails.
   virtual Status Append(std::string_view data) = 0;
+  // Append, extending `*crc` (CRC-32C, storage/io/crc32c.h) over `data`;
+  // an implementation may checksum while it copies, reading each byte once.
+  virtual Status AppendWithCrc32c(std::string_view data, uint32_t* crc);
   // Flushes buffered bytes and makes the content durable (fsync).
   virtual Status Sync() = 0;
   // Flushes buffered bytes and closes (no fsync). Later calls fail.
@@ -60,6 +63,9 @@ class RandomAccessFile {
   // Reads up to `n` bytes at `offset` into `out`; returns how many were read,
   // fewer than `n` only at the end of the file (0 at or beyond it).
   virtual StatusOr<size_t> Read(uint64_t offset, size_t n, char* out) const = 0;
+  // Read, extending `*crc` (CRC-32C) over the bytes read.
+  virtual StatusOr<size_t> ReadWithCrc32c(uint64_t offset, size_t n, char* out,
+                                          uint32_t* crc) const;
   // Size in bytes when opened.
   virtual uint64_t Size() const = 0;
 };
@@ -74,6 +80,18 @@ class FileSystem {
   // Opens an existing file for positional reads.
   virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) = 0;
+  // As NewWritableFile / NewRandomAccessFile, for large files written or read
+  // once in big sequential pieces (checkpoint data): these may bypass the page
+  // cache (O_DIRECT, storage/io/direct_io.h) where the file system allows;
+  // small reads still go through it. The default is the cached file.
+  virtual StatusOr<std::unique_ptr<WritableFile>> NewUncachedWritableFile(
+      const std::string& path) {
+    return NewWritableFile(path);
+  }
+  virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewUncachedRandomAccessFile(
+      const std::string& path) {
+    return NewRandomAccessFile(path);
+  }
   // The whole content of a file.
   virtual StatusOr<std::string> ReadFile(const std::string& path) = 0;
   virtual StatusOr<uint64_t> FileSize(const std::string& path) = 0;

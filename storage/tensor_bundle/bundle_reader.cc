@@ -215,7 +215,7 @@ StatusOr<RandomAccessFile*> BundleReader::DataFile(int32_t shard_id) const {
   auto it = data_files_.find(shard_id);
   if (it != data_files_.end()) return it->second.get();
   const std::string path = DataPath(shard_id);
-  auto file = fs_->NewRandomAccessFile(path);
+  auto file = fs_->NewUncachedRandomAccessFile(path);
   if (!file.ok()) {
     return Status(file.status().code(),
                   "checkpoint '" + prefix_ + "': cannot open data file: " +
@@ -231,7 +231,7 @@ StatusOr<RandomAccessFile*> BundleReader::DataFile(int32_t shard_id) const {
 }
 
 Status BundleReader::ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry,
-                                    char* out) const {
+                                    char* out, uint32_t* crc) const {
   RandomAccessFile* file = nullptr;
   ASSIGN_OR_RETURN(file, DataFile(entry.shard_id()));
   const uint64_t offset = static_cast<uint64_t>(entry.offset());
@@ -244,7 +244,11 @@ Status BundleReader::ReadEntryBytes(const std::string& key, const tf::BundleEntr
                          std::to_string(file->Size()) + " bytes; " + kDamageHint);
   }
   size_t got = 0;
-  ASSIGN_OR_RETURN(got, file->Read(offset, size, out));
+  if (crc != nullptr) {
+    ASSIGN_OR_RETURN(got, file->ReadWithCrc32c(offset, size, out, crc));
+  } else {
+    ASSIGN_OR_RETURN(got, file->Read(offset, size, out));
+  }
   if (got != size) {
     return DataLossError("data file '" + path + "' is truncated: key '" + PrintableKey(key) +
                          "' got " + std::to_string(got) + " of " + std::to_string(size) +
@@ -269,8 +273,8 @@ Status BundleReader::Read(const std::string& key, void* out, size_t bytes) const
                                 std::to_string(bytes) + " bytes was given");
   }
   char* data = static_cast<char*>(out);
-  RETURN_IF_ERROR(ReadEntryBytes(key, *entry, data));
-  const uint32_t actual = Crc32c(data, bytes);
+  uint32_t actual = 0;
+  RETURN_IF_ERROR(ReadEntryBytes(key, *entry, data, &actual));
   const uint32_t stored = Crc32cUnmask(entry->crc32c());
   if (actual != stored) {
     return DataLossError("checksum mismatch for key '" + PrintableKey(key) + "' in data file '" +

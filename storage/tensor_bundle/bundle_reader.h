@@ -62,9 +62,10 @@ class BundleReader {
   // dtype × shape); `*num_elements` receives the element count.
   StatusOr<const tf::BundleEntryProto*> CheckedEntry(const std::string& key,
                                                      int64_t* num_elements) const;
-  // Reads entry.size bytes of `key` into `out` (bounds checked, no CRC check).
-  Status ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry,
-                        char* out) const;
+  // Reads entry.size bytes of `key` into `out` (bounds checked, no CRC check);
+  // with `crc` not null, also extends `*crc` over them.
+  Status ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry, char* out,
+                        uint32_t* crc = nullptr) const;
   StatusOr<RandomAccessFile*> DataFile(int32_t shard_id) const;
   std::string DataPath(int32_t shard_id) const;
 

@@ -63,7 +63,7 @@ StatusOr<std::unique_ptr<BundleShardWriter>> BundleShardWriter::Open(FileSystem*
     return InvalidArgumentError("bundle shard id must be >= 0, got " + std::to_string(shard_id));
   }
   std::unique_ptr<WritableFile> file;
-  ASSIGN_OR_RETURN(file, fs->NewWritableFile(data_path));
+  ASSIGN_OR_RETURN(file, fs->NewUncachedWritableFile(data_path));
   return std::unique_ptr<BundleShardWriter>(
       new BundleShardWriter(fs, data_path, shard_id, std::move(file)));
 }
@@ -98,8 +98,9 @@ Status BundleShardWriter::CheckNewTensor(const std::string& key,
   return OkStatus();
 }
 
-Status BundleShardWriter::Append(const std::string& key, std::string_view bytes) {
-  Status status = file_->Append(bytes);
+Status BundleShardWriter::Append(const std::string& key, std::string_view bytes,
+                                 uint32_t* crc) {
+  Status status = file_->AppendWithCrc32c(bytes, crc);
   if (!status.ok()) {
     status_ = status.WithContext("writing tensor '" + key + "' to bundle data file '" +
                                  data_path_ + "'");
@@ -146,9 +147,9 @@ Status BundleShardWriter::Add(const std::string& key, DType dtype,
   if (bytes > 0 && data == nullptr) {
     return InvalidArgumentError("tensor '" + key + "': null data");
   }
-  const std::string_view view(static_cast<const char*>(data), bytes);
-  RETURN_IF_ERROR(Append(key, view));
-  Record(key, dtype_value, shape, static_cast<int64_t>(bytes), Crc32c(view.data(), view.size()));
+  uint32_t crc = 0;
+  RETURN_IF_ERROR(Append(key, std::string_view(static_cast<const char*>(data), bytes), &crc));
+  Record(key, dtype_value, shape, static_cast<int64_t>(bytes), crc);
   return OkStatus();
 }
 
@@ -168,15 +169,14 @@ Status BundleShardWriter::AddStrings(const std::string& key, const std::vector<i
     PutVarint64(&head, value.size());
     crc = ExtendLengthCrc(crc, value.size());
   }
-  std::string length_checksum;
-  PutFixed32(&length_checksum, Crc32cMask(crc));
-  crc = Crc32cExtend(crc, length_checksum.data(), length_checksum.size());
-  head += length_checksum;
-  RETURN_IF_ERROR(Append(key, head));
+  PutFixed32(&head, Crc32cMask(crc));
+  // The data crc covers the varint lengths only through their checksum.
+  crc = Crc32cExtend(crc, head.data() + head.size() - 4, 4);
+  uint32_t ignored = 0;
+  RETURN_IF_ERROR(Append(key, head, &ignored));
   total += head.size();
   for (const std::string& value : values) {
-    RETURN_IF_ERROR(Append(key, value));
-    crc = Crc32cExtend(crc, value.data(), value.size());
+    RETURN_IF_ERROR(Append(key, value, &crc));
     total += value.size();
   }
   Record(key, kBundleDtString, shape, static_cast<int64_t>(total), crc);

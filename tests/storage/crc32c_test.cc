@@ -82,7 +82,8 @@ TEST(Crc32cTest, PathsAgreeWithReferenceOnRandomBuffers) {
   const bool hardware = internal::Crc32cHardwareAvailable();
   std::vector<size_t> lengths;
   for (size_t n = 0; n <= 67; ++n) lengths.push_back(n);
-  for (size_t n : {127u, 255u, 511u, 1023u, 4097u, 65535u, 70001u - 16u}) lengths.push_back(n);
+  for (size_t n : {127u, 255u, 511u, 1023u, 4097u, 12287u, 12288u, 12295u, 24589u, 65535u,
+                   70001u - 16u}) lengths.push_back(n);
   for (size_t offset = 0; offset < 8; ++offset) {
     for (size_t n : lengths) {
       const uint8_t* p = storage.data() + offset;

@@ -1,0 +1,57 @@
+// Page-cache-bypassing (O_DIRECT) file I/O for large sequential transfers:
+// checkpoint data files written once and read back once. On the machines we
+// measured (docs/BENCHMARKS.md, "Checkpoint save and restore") buffered writes
+// and cold buffered reads run at 0.3-0.4 GB/s because every byte goes through
+// freshly allocated page-cache pages, while O_DIRECT through an aligned staging
+// buffer runs at disk speed.
+//
+// Contract:
+//   * OpenDirectWritableFile returns a WritableFile with the usual contract
+//     (storage/io/file_system.h), or nullptr when the file system refuses
+//     O_DIRECT (tmpfs: EINVAL) — the caller then opens a buffered file.
+//     Bytes are staged in a 4096-aligned 8 MiB buffer and written in whole
+//     aligned blocks; the unaligned tail is written after dropping O_DIRECT
+//     (fcntl), so the file ends exactly at the last appended byte. A direct
+//     write the kernel refuses with EINVAL falls back to buffered writes.
+//     Writes run in the background while the next buffer fills.
+//   * DirectRead reads [offset, offset + n) of an O_DIRECT descriptor through
+//     aligned staging chunks into `out` (any alignment), the next chunk in the
+//     background while this one is copied, extending `*crc` (CRC-32C, when not
+//     null) over the bytes returned. Returns the bytes read (fewer only at end
+//     of file), or InvalidArgument when the kernel refuses O_DIRECT, for the
+//     caller to read buffered instead. Thread-safe (positional reads, per-call
+//     buffers).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "storage/io/file_system.h"
+
+namespace shardtrain::storage {
+
+// Block size that satisfies O_DIRECT alignment on every Linux file system we
+// target (logical block sizes 512 and 4096).
+inline constexpr size_t kDirectIoAlignment = 4096;
+// Reads at least this large go through O_DIRECT (smaller ones stay buffered,
+// where the page cache helps repeated small reads).
+inline constexpr size_t kDirectReadMinBytes = size_t{1} << 20;
+
+// Opens `path` for writing with O_DIRECT (created or truncated). nullptr when
+// the file system does not support O_DIRECT; an error Status for anything else.
+StatusOr<std::unique_ptr<WritableFile>> OpenDirectWritableFile(const std::string& path);
+
+// Opens `path` read-only with O_DIRECT; -1 when unsupported or on any error
+// (the caller keeps reading buffered).
+int OpenDirectReadDescriptor(const std::string& path);
+
+// Positional read of `n` bytes at `offset` from the O_DIRECT descriptor `fd`,
+// extending `*crc` over them when `crc` is not null. An EINVAL from the kernel
+// comes back as InvalidArgument (fall back); other errors name `path`.
+StatusOr<size_t> DirectRead(int fd, const std::string& path, uint64_t offset, size_t n,
+                            char* out, uint32_t* crc);
+
+}  // namespace shardtrain::storage

@@ -1,0 +1,137 @@
+// Tests of the uncached (O_DIRECT) files behind FileSystem::NewUncached*:
+// bytes and CRC-32C equal to the plain path for appends and reads of every
+// size and alignment around the 4 KiB blocks and 8 MiB staging buffers, at end
+// of file, after a Sync, and on tmpfs (no O_DIRECT: the buffered fallback).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "storage/io/crc32c.h"
+#include "storage/io/direct_io.h"
+#include "storage/io/file_system.h"
+
+namespace shardtrain::storage {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+std::string MakeDir(const std::string& parent) {
+  std::string pattern = parent + "/direct_io_test.XXXXXX";
+  return ::mkdtemp(pattern.data()) ? pattern : std::string();
+}
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>(rng());
+  return out;
+}
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+// Appends pieces of these sizes, crossing blocks and staging buffers.
+const std::vector<size_t> kPieces = {1, 4095, 8 * kMiB + 3, 100, 17 * kMiB, 5, 4096, 0, 3 * kMiB};
+
+void CheckWriteThenRead(const std::string& dir) {
+  FileSystem* fs = PosixFileSystem();
+  const std::string path = dir + "/data";
+  std::string expected;
+  std::vector<uint32_t> piece_crcs;
+  {
+    auto file = fs->NewUncachedWritableFile(path);
+    ASSERT_TRUE(file.ok()) << file.status();
+    uint32_t seed = 1;
+    for (size_t size : kPieces) {
+      const std::string piece = RandomBytes(size, seed++);
+      uint32_t crc = 0;
+      ASSERT_TRUE((*file)->AppendWithCrc32c(piece, &crc).ok());
+      EXPECT_EQ(crc, Crc32c(piece.data(), piece.size())) << "piece of " << size << " bytes";
+      expected += piece;
+    }
+    ASSERT_TRUE((*file)->Sync().ok());
+    // Appending after a Sync goes on at the end of the file.
+    const std::string more = RandomBytes(5 * kMiB + 7, 99);
+    ASSERT_TRUE((*file)->Append(more).ok());
+    expected += more;
+    ASSERT_TRUE((*file)->Close().ok());
+  }
+  auto whole = fs->ReadFile(path);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_EQ(whole->size(), expected.size());
+  EXPECT_TRUE(*whole == expected) << "file content differs from what was appended";
+
+  auto file = fs->NewUncachedRandomAccessFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const size_t size = expected.size();
+  const std::vector<std::pair<uint64_t, size_t>> reads = {
+      {0, kMiB},         {1, kMiB},          {4095, 8 * kMiB + 5}, {4096, 20 * kMiB},
+      {8 * kMiB - 1, 3}, {size - kMiB, kMiB}, {size - 10, 2 * kMiB}, {size + 5, 2 * kMiB},
+      {12345, size}};
+  for (const auto& [offset, n] : reads) {
+    std::vector<char> out(n, '\x7f');
+    uint32_t crc = 0;
+    auto got = (*file)->ReadWithCrc32c(offset, n, out.data(), &crc);
+    ASSERT_TRUE(got.ok()) << got.status();
+    const size_t want = offset >= size ? 0 : std::min(n, size - static_cast<size_t>(offset));
+    ASSERT_EQ(*got, want) << "read of " << n << " at " << offset;
+    EXPECT_EQ(0, std::memcmp(out.data(), expected.data() + std::min<uint64_t>(offset, size), want))
+        << "read of " << n << " at " << offset;
+    EXPECT_EQ(crc, Crc32c(expected.data() + std::min<uint64_t>(offset, size), want));
+    std::vector<char> plain(n);
+    auto plain_got = (*file)->Read(offset, n, plain.data());
+    ASSERT_TRUE(plain_got.ok());
+    EXPECT_EQ(*plain_got, want);
+    EXPECT_EQ(0, std::memcmp(plain.data(), out.data(), want));
+  }
+}
+
+TEST(DirectIo, WritesAndReadsEverySizeAndAlignment) {
+  const std::string dir = MakeDir(stdfs::temp_directory_path().string());
+  ASSERT_FALSE(dir.empty());
+  CheckWriteThenRead(dir);
+  stdfs::remove_all(dir);
+}
+
+TEST(DirectIo, FallsBackToBufferedWhereODirectIsRefused) {
+  if (!stdfs::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm (tmpfs) on this machine";
+  const std::string dir = MakeDir("/dev/shm");
+  ASSERT_FALSE(dir.empty());
+  ASSERT_EQ(OpenDirectReadDescriptor(dir), -1) << "tmpfs unexpectedly accepts O_DIRECT";
+  CheckWriteThenRead(dir);
+  stdfs::remove_all(dir);
+}
+
+TEST(DirectIo, ErrorsNameThePath) {
+  auto file = PosixFileSystem()->NewUncachedWritableFile("/nonexistent-dir/x");
+  ASSERT_FALSE(file.ok());
+  EXPECT_NE(file.status().message().find("/nonexistent-dir/x"), std::string::npos)
+      << file.status();
+}
+
+TEST(DirectIo, MemoryFileSystemDefaultsChecksumToo) {
+  MemoryFileSystem fs;
+  const std::string data = RandomBytes(3 * kMiB, 7);
+  auto file = fs.NewUncachedWritableFile("/f");
+  ASSERT_TRUE(file.ok());
+  uint32_t crc = 0;
+  ASSERT_TRUE((*file)->AppendWithCrc32c(data, &crc).ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(crc, Crc32c(data.data(), data.size()));
+  auto reader = fs.NewUncachedRandomAccessFile("/f");
+  ASSERT_TRUE(reader.ok());
+  std::string out(data.size(), '\0');
+  uint32_t read_crc = 0;
+  auto got = (*reader)->ReadWithCrc32c(0, out.size(), out.data(), &read_crc);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, data.size());
+  EXPECT_EQ(read_crc, crc);
+  EXPECT_EQ(out, data);
+}
+
+}  // namespace
+}  // namespace shardtrain::storage
