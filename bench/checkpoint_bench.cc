@@ -1,12 +1,13 @@
 // checkpoint_bench: save and restore throughput of a >= 1 GB checkpoint through
 // the real code path (checkpoint::Checkpointer::Save with the two-phase
-// commit through an in-process coordinator; storage::BundleReader +
-// checkpoint::RestoreCheckpoint), on 1 rank or under mpirun.
+// commit through an in-process coordinator; checkpoint::RestoreOnAllRanks, as
+// `shardtrain train` resumes), on 1 rank or under mpirun.
 //
 // The model is a wide MLP (--width, default 8192: 784 → W → W → 10 with Adam,
 // so parameters + two slots ≈ 3 × 4 × (784W + W² + 10W) bytes ≈ 0.9 GB at 8192,
-// 1.2 GB at 9216). Save: the wall time of Save() on the slowest rank, every
-// rank writing its share. Restore: every rank reads the whole checkpoint
+// 1.1 GB at 9216). Save: the wall time of Save() on the slowest rank, every
+// rank writing its share. Restore: rank 0 reads the whole checkpoint, the
+// others receive it by broadcast
 // (cold when the caller dropped the page cache in between: --pause-before-restore
 // waits for a file to appear so the script can drop caches).
 //
@@ -31,6 +32,7 @@
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/checkpoint/checkpointer.h"
+#include "worker/checkpoint/restore_on_all_ranks.h"
 #include "worker/comm/communicator_factory.h"
 #include "worker/comm/mpi_runtime.h"
 #include "worker/job_config.h"
@@ -107,9 +109,9 @@ Status Run(int argc, char** argv) {
     RETURN_IF_ERROR(comm->Barrier());
   }
   const double restore_start = Now();
-  ASSIGN_OR_RETURN(auto reader, storage::BundleReader::Open(storage::PosixFileSystem(), prefix));
   ASSIGN_OR_RETURN(checkpoint::SavedState state,
-                   checkpoint::RestoreCheckpoint(*reader, prefix, *trainer));
+                   checkpoint::RestoreOnAllRanks(storage::PosixFileSystem(), prefix, *trainer,
+                                                 *comm));
   (void)state;
   RETURN_IF_ERROR(comm->Barrier());
   const double restore_seconds = Now() - restore_start;

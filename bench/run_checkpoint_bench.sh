@@ -9,10 +9,13 @@
 # The page cache is dropped (needs root) before every cold read. Baselines copy
 # our own file, not /dev/zero: a thin-provisioned virtual disk stores zeros
 # without writing them, which made a zero-filled dd look twice as fast.
-# Usage: bench/run_checkpoint_bench.sh [WIDTH] (default 9216 → 1.1 GB)
+# Every figure is the median of REPS runs (default 3), interleaved, because
+# disk speed on shared virtual machines swings by 2x from one minute to the next.
+# Usage: [REPS=N] bench/run_checkpoint_bench.sh [WIDTH] (default 9216 → 1.1 GB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 width=${1:-9216}
+reps=${REPS:-3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d "${TMPDIR:-/tmp}/ckbench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -24,47 +27,59 @@ timed() {  # prints the wall seconds of "$@"
   awk -v a="$start" -v b="$end" 'BEGIN { print b - a }'
 }
 
-declare -A save restore
-for np in 2 1; do  # 1 rank last: its data file is the baselines' input
-  rm -rf "$work/run"
-  mpirun -np "$np" build/bin/checkpoint_bench --dir "$work/run" --width "$width" \
-    --pause-file "$work/go$np" >"$work/out$np" 2>&1 &
-  job=$!
-  until grep -q "^paused" "$work/out$np" 2>/dev/null; do
-    kill -0 $job 2>/dev/null || { cat "$work/out$np"; exit 1; }
-    sleep 0.2
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+declare -A runs
+add() { runs[$1]="${runs[$1]:-} $2"; }
+
+for rep in $(seq "$reps"); do
+  for np in 2 1; do  # 1 rank last: its data file is the baselines' input
+    rm -rf "$work/run"
+    mpirun -np "$np" build/bin/checkpoint_bench --dir "$work/run" --width "$width" \
+      --pause-file "$work/go$np" >"$work/out$np" 2>&1 &
+    job=$!
+    until grep -q "^paused" "$work/out$np" 2>/dev/null; do
+      kill -0 $job 2>/dev/null || { cat "$work/out$np"; exit 1; }
+      sleep 0.2
+    done
+    drop_caches
+    touch "$work/go$np"
+    wait $job
+    rm -f "$work/go$np"
+    add save$np "$(awk '/save_seconds/ {print $2}' "$work/out$np")"
+    add restore$np "$(awk '/restore_seconds/ {print $2}' "$work/out$np")"
+    bytes=$(awk '/save_seconds/ {print $4}' "$work/out$np")
   done
+  data="$work/run/checkpoints/bench.data-00000-of-00001"
+  file_bytes=$(stat -c %s "$data")
+
+  cat "$data" > /dev/null  # the writers' input comes from the page cache, as ours from memory
+  add dd_write "$(timed dd if="$data" of="$work/dd.bin" bs=64M conv=fsync status=none)"
+  rm -f "$work/dd.bin"
+  add dd_write_direct "$(timed dd if="$data" of="$work/dd.bin" bs=64M oflag=direct conv=fsync status=none)"
+  rm -f "$work/dd.bin"
   drop_caches
-  touch "$work/go$np"
-  wait $job
-  save[$np]=$(awk '/save_seconds/ {print $2}' "$work/out$np")
-  restore[$np]=$(awk '/restore_seconds/ {print $2}' "$work/out$np")
-  bytes=$(awk '/save_seconds/ {print $4}' "$work/out$np")
+  add dd_read "$(timed dd if="$data" of=/dev/null bs=64M status=none)"
+  drop_caches
+  add dd_read_direct "$(timed dd if="$data" of=/dev/null bs=64M iflag=direct status=none)"
+
+  if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    add torch_save "$(/usr/bin/python3 bench/torch_checkpoint.py save "$work/t.pt" "$width" | awk '{print $2}')"
+    drop_caches
+    add torch_load "$(/usr/bin/python3 bench/torch_checkpoint.py load "$work/t.pt" "$width" | awk '{print $2}')"
+    rm -f "$work/t.pt"
+  fi
 done
-data="$work/run/checkpoints/bench.data-00000-of-00001"
-file_bytes=$(stat -c %s "$data")
-
-cat "$data" > /dev/null  # the writers' input comes from the page cache, as ours from memory
-dd_write=$(timed dd if="$data" of="$work/dd.bin" bs=64M conv=fsync status=none)
-rm -f "$work/dd.bin"
-dd_write_direct=$(timed dd if="$data" of="$work/dd.bin" bs=64M oflag=direct conv=fsync status=none)
-rm -f "$work/dd.bin"
-drop_caches
-dd_read=$(timed dd if="$data" of=/dev/null bs=64M status=none)
-drop_caches
-dd_read_direct=$(timed dd if="$data" of=/dev/null bs=64M iflag=direct status=none)
-
-torch_save=n/a torch_load=n/a
-if /usr/bin/python3 -c "import torch" 2>/dev/null; then
-  torch_save=$(/usr/bin/python3 bench/torch_checkpoint.py save "$work/t.pt" "$width" | awk '{print $2}')
-  drop_caches
-  torch_load=$(/usr/bin/python3 bench/torch_checkpoint.py load "$work/t.pt" "$width" | awk '{print $2}')
-  rm -f "$work/t.pt"
-fi
+for key in "${!runs[@]}"; do
+  # shellcheck disable=SC2086
+  declare "$key=$(median ${runs[$key]})"
+  echo "$key runs:${runs[$key]}" >&2
+done
+declare -A save=([1]=$save1 [2]=$save2) restore=([1]=$restore1 [2]=$restore2)
+torch_save=${torch_save:-n/a} torch_load=${torch_load:-n/a}
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }  # speed of a relative to b, from their seconds
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; disk $(df -h "$work" | awk 'NR==2 {print $1}'); $(date -u +%F)"
-echo "checkpoint: 784 -> $width -> $width -> 10 MLP, weights + Adam m + v = $bytes bytes (data file $file_bytes bytes)"
+echo "checkpoint: 784 -> $width -> $width -> 10 MLP, weights + Adam m + v = $bytes bytes (data file $file_bytes bytes); medians of $reps runs"
 echo
 echo "| save | seconds | GB/s | vs dd conv=fsync | vs dd oflag=direct | vs torch.save |"
 echo "|---|---:|---:|---:|---:|---:|"

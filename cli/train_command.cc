@@ -31,6 +31,7 @@
 #include "worker/callbacks/tensorboard.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/checkpoint/checkpointer.h"
+#include "worker/checkpoint/restore_on_all_ranks.h"
 #include "worker/model/keras_weights.h"
 #include "worker/comm/communicator_factory.h"
 #include "worker/comm/mpi_runtime.h"
@@ -280,9 +281,8 @@ StatusOr<std::optional<checkpoint::SavedState>> Restore(const ResumeOptions& res
   }
   RETURN_IF_ERROR(comm.Broadcast(prefix, sizeof(prefix), 0));
   if (prefix[0] == '\0') return std::optional<checkpoint::SavedState>();
-  ASSIGN_OR_RETURN(auto reader, storage::BundleReader::Open(storage::PosixFileSystem(), prefix));
   ASSIGN_OR_RETURN(checkpoint::SavedState state,
-                   checkpoint::RestoreCheckpoint(*reader, prefix, trainer));
+                   checkpoint::RestoreOnAllRanks(storage::PosixFileSystem(), prefix, trainer, comm));
   const std::string hash = checkpoint::TrajectoryConfigHash(job.config);
   if (state.config_hash != hash && !resume.allow_config_change) {
     return FailedPreconditionError(

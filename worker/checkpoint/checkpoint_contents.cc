@@ -201,7 +201,8 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
 }
 
 StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
-                                       const std::string& prefix, Trainer& trainer) {
+                                       const std::string& prefix, Trainer& trainer,
+                                       RestoreScope scope) {
   SavedState state;
   ASSIGN_OR_RETURN(state.weights_only,
                    ReadScalar<bool>(reader, prefix, "weights_only", DType::kBool));
@@ -222,6 +223,7 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
       }
       continue;  // other hyper-parameters come from the config
     }
+    if (scope == RestoreScope::kStateOnly) continue;
     const int index = VariableIndex(model, v);
     const model::VariableInfo& info = params.variable(index);
     float* base = v.kind == KerasCheckpointVariable::Kind::kWeight

@@ -56,11 +56,17 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
                                                           const config::JobConfig& config,
                                                           const SavedState& state);
 
+// What RestoreCheckpoint reads: everything, or only the training state and
+// the optimizer's iteration count (the small tensors), for ranks that receive
+// the weights and optimizer variables by broadcast (restore_on_all_ranks.h).
+enum class RestoreScope { kEverything, kStateOnly };
+
 // Restores the weights (and the optimizer's variables when the checkpoint has
 // them) into `trainer` and returns the saved state. Errors name the key and
 // the checkpoint: a missing key, or a dtype/shape that differs from the model.
 StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
-                                       const std::string& prefix, Trainer& trainer);
+                                       const std::string& prefix, Trainer& trainer,
+                                       RestoreScope scope = RestoreScope::kEverything);
 
 // Deterministic size-balanced assignment of tensors to ranks: largest first
 // (ties: earlier index), each to the least-loaded rank (ties: lower rank).
