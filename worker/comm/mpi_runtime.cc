@@ -73,6 +73,12 @@ StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init() {
   if (initialized || g_runtime_alive.exchange(true)) {
     return FailedPreconditionError("MPI is already initialized: one MpiRuntime per process");
   }
+  // Our large MPI transfers are one-shot broadcasts of fresh buffers (restored
+  // weights and optimizer slots, initial weights); gradients go through our own
+  // shared window. Open MPI's single-copy path (CMA) pins the receiver's pages
+  // on first use and moved 0.64 GB/s here, its copy-in/copy-out path 7-12 GB/s
+  // (docs/BENCHMARKS.md, "Checkpoint save and restore"). A user's own setting wins.
+  setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", /*overwrite=*/0);
   int provided = MPI_THREAD_SINGLE;
   int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
   if (rc != MPI_SUCCESS) {
