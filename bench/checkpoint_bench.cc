@@ -13,8 +13,19 @@
 //
 // Usage: [mpirun -np N] checkpoint_bench --dir DIR [--width W] [--pause-file F]
 // Prints "save_seconds S bytes B" and "restore_seconds S bytes B" on rank 0.
+//
+// checkpoint_bench --read-into-memory FILE: the baseline a restore is held to
+// besides dd: a plain sequential read() of FILE (64 MiB calls, through the page
+// cache) into one ready (touched) buffer of its size, as any restore must land
+// every byte in memory. Prints "read_into_memory_seconds S bytes B".
+#include <fcntl.h>
 #include <mpi.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
 
 #include <chrono>
 #include <cstdio>
@@ -45,7 +56,32 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// The plain-read baseline (see the header comment).
+Status ReadIntoMemory(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, "open", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return ErrnoToStatus(errno, "fstat", path);
+  }
+  std::vector<char> buffer(static_cast<size_t>(st.st_size), 1);  // touched, like model memory
+  const double start = Now();
+  size_t done = 0;
+  while (done < buffer.size()) {
+    const ssize_t got = ::read(fd, buffer.data() + done, std::min<size_t>(buffer.size() - done, 64 << 20));
+    if (got <= 0) break;
+    done += static_cast<size_t>(got);
+  }
+  const double seconds = Now() - start;
+  ::close(fd);
+  if (done != buffer.size()) return DataLossError("short read of " + path);
+  std::printf("read_into_memory_seconds %.3f bytes %zu\n", seconds, done);
+  return OkStatus();
+}
+
 Status Run(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--read-into-memory") return ReadIntoMemory(argv[2]);
   std::optional<std::string> dir, pause_file;
   std::optional<int64_t> width;
   FlagSet flags("checkpoint_bench", "checkpoint_bench --dir DIR [--width W]", "");

@@ -67,6 +67,10 @@ class KernelBackend {
   virtual ~KernelBackend() = default;
   virtual std::string_view name() const = 0;
   virtual Device device() const = 0;
+  // The first failure of an op since the last call, naming its call site (ops
+  // return void; an asynchronous backend keeps its first error here). CPU ops
+  // cannot fail: always OK.
+  virtual Status CheckErrors() { return OkStatus(); }
 
   // --- Dense and bias ---------------------------------------------------------
   // y (batch, out) = x (batch, in) · w (in, out) [+ b (out)]; b may be null.

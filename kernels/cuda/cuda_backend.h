@@ -1,0 +1,112 @@
+// CudaBackend: the KernelBackend on one CUDA device. Every op takes DEVICE
+// pointers and is enqueued on the backend's own stream without a host
+// synchronization, except SparseAccuracyCount, which returns a host count and
+// therefore waits (the trainer's metrics read-back; the fused
+// SparseSoftmaxCrossEntropyWithAccuracy keeps the count on the device).
+//
+// Dense runs on cuBLAS (row-major operands passed as their column-major
+// transposes). TF32 tensor-core math only when created with tf32 = true
+// (`--tf32`); otherwise full fp32, to stay within 1e-5 of the CPU backend.
+// The other ops mirror kernels/cpu formula for formula (kernels/cuda/*.cu).
+//
+// Errors: ops return void (the KernelBackend contract), so the first failed
+// launch, CUDA call or cuBLAS call is kept with its call site and returned by
+// CheckErrors(); later ops become no-ops until it is read. Asynchronous device
+// faults surface at the next synchronizing call (SparseAccuracyCount,
+// Synchronize). Not thread-safe: one backend per worker thread.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "common/status.h"
+#include "kernels/backend.h"
+
+namespace shardtrain::kernels::cuda {
+
+class CudaBackend final : public KernelBackend {
+ public:
+  // FailedPrecondition when no CUDA device is visible or `device` is out of range.
+  static StatusOr<std::unique_ptr<CudaBackend>> Create(int device, bool tf32);
+  ~CudaBackend() override;
+
+  std::string_view name() const override { return "cuda"; }
+  Device device() const override { return Device::kCuda; }
+  cudaStream_t stream() const { return stream_; }
+
+  // The first error since the last call (OK when none), with its call site.
+  Status CheckErrors() override;
+  // Waits for every enqueued op, then CheckErrors().
+  Status Synchronize();
+
+  void DenseForward(const float* x, const float* w, const float* b, float* y, int64_t batch,
+                    int64_t in, int64_t out) override;
+  void DenseBackward(const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, int64_t batch, int64_t in, int64_t out) override;
+  void BiasAdd(float* y, const float* b, int64_t rows, int64_t cols) override;
+  void BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols) override;
+
+  void ActivationForward(Activation act, const float* x, float* y, int64_t rows,
+                         int64_t cols) override;
+  void ActivationBackward(Activation act, const float* y, const float* dy, float* dx, int64_t rows,
+                          int64_t cols) override;
+
+  void DropoutForward(const DropoutKey& key, float rate, const float* x, float* y, uint8_t* mask,
+                      int64_t n) override;
+  void DropoutBackward(float rate, const uint8_t* mask, const float* dy, float* dx,
+                       int64_t n) override;
+
+  void SparseSoftmaxCrossEntropyForward(const float* logits, const int32_t* labels, float* losses,
+                                        int64_t batch, int64_t classes) override;
+  void SparseSoftmaxCrossEntropyBackward(const float* logits, const int32_t* labels,
+                                         float grad_scale, float* dlogits, int64_t batch,
+                                         int64_t classes) override;
+  void SoftmaxCrossEntropyForward(const float* logits, const float* labels, float* losses,
+                                  int64_t batch, int64_t classes) override;
+  void SoftmaxCrossEntropyBackward(const float* logits, const float* labels, float grad_scale,
+                                   float* dlogits, int64_t batch, int64_t classes) override;
+  void MeanSquaredErrorForward(const float* pred, const float* target, float* losses,
+                               int64_t batch, int64_t dim) override;
+  void MeanSquaredErrorBackward(const float* pred, const float* target, float grad_scale,
+                                float* dpred, int64_t batch, int64_t dim) override;
+  int64_t SparseAccuracyCount(const float* logits, const int32_t* labels, int64_t batch,
+                              int64_t classes) override;
+  // Losses, dlogits and `*correct` (device counter, incremented) in one kernel.
+  void SparseSoftmaxCrossEntropyWithAccuracy(const float* logits, const int32_t* labels,
+                                             float grad_scale, float* losses, float* dlogits,
+                                             int64_t batch, int64_t classes,
+                                             unsigned long long* correct);
+
+  void AdamUpdate(const AdamParams& params, float* weights, const float* grads, float* m, float* v,
+                  int64_t n) override;
+  void SgdUpdate(const SgdParams& params, float* weights, const float* grads, float* velocity,
+                 int64_t n) override;
+  void RmspropUpdate(const RmspropParams& params, float* weights, const float* grads,
+                     float* mean_square, float* momentum_slot, int64_t n) override;
+
+  void GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in,
+                     int64_t fan_out) override;
+  void Fill(float* x, float value, int64_t n) override;
+
+ private:
+  CudaBackend(int device, cudaStream_t stream, cublasHandle_t blas,
+              unsigned long long* device_count, unsigned long long* host_count);
+  // Keep the first failure; true when this call succeeded and none is pending.
+  bool Record(cudaError_t error, const char* call, const char* file, int line);
+  bool Record(cublasStatus_t status, const char* call, const char* file, int line);
+  // C (m×n, column-major) = op(A)·op(B) + beta·C through cublasSgemm.
+  void Gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a,
+            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+            const char* file, int line);
+
+  int device_;
+  cudaStream_t stream_;
+  cublasHandle_t blas_;
+  unsigned long long* device_count_;  // SparseAccuracyCount's counter (device)
+  unsigned long long* host_count_;    // its pinned read-back slot
+  Status status_;
+};
+
+}  // namespace shardtrain::kernels::cuda
