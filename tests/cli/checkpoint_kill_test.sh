@@ -8,16 +8,8 @@
 # Usage: checkpoint_kill_test.sh BUILD_BIN_DIR SOURCE_DIR. Exits 77 (skip)
 # without Fashion-MNIST (Debian package dataset-fashion-mnist).
 set -u
-bin="$1/shardtrain"
-src="$2"
-fmnist=/usr/share/datasets/fashion-mnist
-[ -f "$fmnist/train-labels-idx1-ubyte.gz" ] || { echo "SKIP: needs Fashion-MNIST in $fmnist"; exit 77; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-work=$(mktemp -d)
-trap 'pkill -KILL -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-"$bin" data prepare --dataset fashion_mnist --source "$fmnist" --output "$work/data" --num-shards 2 >/dev/null || exit 1
+# shellcheck source=checkpoint_test_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checkpoint_test_env.sh" "$@"
 flags=(--data "$work/data" --train-examples 640 --test-examples 200 --save-freq 1 --max-to-keep 3 --verbose 0)
 run="$work/run"
 RANDOM=7  # reproducible kill times
