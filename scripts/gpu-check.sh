@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine, from the repository root, with gpu-stage/
 # carried over (scripts/gpu-stage.sh made it here; docs/GPU.md). Prints the
-# device, then runs every gpu test: CPU/CUDA parity of each op and of a whole
-# reference-MLP training step. Exits non-zero on any failure or when no GPU
-# is visible (a skip would prove nothing there).
+# device, then runs every gpu test (CPU/CUDA parity of each op and of a whole
+# reference-MLP training step), then the GPU step benchmark and its PyTorch
+# peer. Exits non-zero on any failure or when no GPU is visible (a skip would
+# prove nothing there).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 stage=gpu-stage
@@ -22,4 +23,7 @@ for test in "$stage"/bin/*; do
   fi
 done
 echo "gpu-check: $([ $status -eq 0 ] && echo all gpu tests passed || echo FAILURES)"
+echo "== benchmark: our step (CudaBackend ops) vs PyTorch eager, same GPU"
+"$stage/bench/gpu_step_bench" || status=1
+python3 "$stage/bench/torch_gpu_step.py" || status=1
 exit $status

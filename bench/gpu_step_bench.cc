@@ -1,0 +1,146 @@
+// gpu_step_bench: examples/s of the reference MLP's training step (Dense 512
+// relu → dropout 0.2 → Dense 10 → sparse softmax cross-entropy → Adam over all
+// parameters) composed from CudaBackend ops on device-resident data, at batch
+// 32, 256 and 4096; and the step's roofline: its GEMM FLOPs over the measured
+// cuBLAS rate plus its optimizer bytes over the measured device copy bandwidth.
+// bench/torch_gpu_step.py measures PyTorch eager on the same GPU; both run from
+// scripts/gpu-check.sh (docs/GPU.md). Without a device it says so and exits 2.
+//
+// Not yet the trainer: no CUDA-graph capture, no data loading, no allreduce.
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/device.h"
+
+namespace shardtrain::kernels::cuda {
+namespace {
+
+constexpr int64_t kIn = 784, kHidden = 512, kClasses = 10;
+
+// Device memory freed at scope exit.
+struct DeviceBuffer {
+  explicit DeviceBuffer(size_t bytes) { cudaMalloc(&ptr, bytes > 0 ? bytes : 1); }
+  ~DeviceBuffer() { cudaFree(ptr); }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr);
+  }
+  void* ptr = nullptr;
+};
+
+// Seconds per call of `body`, timed with CUDA events over `iterations` calls.
+template <typename Body>
+StatusOr<double> TimePerCall(CudaBackend& gpu, int iterations, Body body) {
+  for (int i = 0; i < 3; ++i) body(i);  // warm-up (cuBLAS heuristics, caches)
+  cudaEvent_t start, stop;
+  RETURN_IF_ERROR(gpu.Synchronize());
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  cudaEventRecord(start, gpu.stream());
+  for (int i = 0; i < iterations; ++i) body(i);
+  cudaEventRecord(stop, gpu.stream());
+  RETURN_IF_ERROR(gpu.Synchronize());
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms / 1e3 / iterations;
+}
+
+Status Run() {
+  if (CudaDeviceCount() == 0) return FailedPreconditionError("no CUDA device visible");
+  ASSIGN_OR_RETURN(std::string device, CudaDeviceDescription(0));
+  ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> gpu, CudaBackend::Create(0, /*tf32=*/false));
+  std::printf("device: %s\n", device.c_str());
+
+  // Peak rates for the roofline: a large fp32 GEMM and a device-to-device copy.
+  const int64_t g = 4096;
+  DeviceBuffer a(g * g * 4), b(g * g * 4), c(g * g * 4);
+  gpu->Fill(a.as<float>(), 0.5f, g * g);
+  gpu->Fill(b.as<float>(), 0.25f, g * g);
+  ASSIGN_OR_RETURN(double gemm_s, TimePerCall(*gpu, 10, [&](int) {
+    gpu->DenseForward(a.as<float>(), b.as<float>(), nullptr, c.as<float>(), g, g, g);
+  }));
+  const double gemm_rate = 2.0 * g * g * g / gemm_s;
+  ASSIGN_OR_RETURN(double copy_s, TimePerCall(*gpu, 10, [&](int) {
+    cudaMemcpyAsync(c.ptr, a.ptr, g * g * 4, cudaMemcpyDeviceToDevice, gpu->stream());
+  }));
+  const double copy_bandwidth = 2.0 * g * g * 4 / copy_s;  // read + write
+  std::printf("cuBLAS sgemm %lldx%lldx%lld: %.1f TFLOP/s; device copy: %.0f GB/s\n",
+              static_cast<long long>(g), static_cast<long long>(g), static_cast<long long>(g),
+              gemm_rate / 1e12, copy_bandwidth / 1e9);
+
+  const int64_t params = kIn * kHidden + kHidden + kHidden * kClasses + kClasses;
+  DeviceBuffer w(params * 4), grads(params * 4), m(params * 4), v(params * 4);
+  float* w1 = w.as<float>();
+  float* b1 = w1 + kIn * kHidden;
+  float* w2 = b1 + kHidden;
+  float* b2 = w2 + kHidden * kClasses;
+  float* dw1 = grads.as<float>();
+  float* db1 = dw1 + kIn * kHidden;
+  float* dw2 = db1 + kHidden;
+  float* db2 = dw2 + kHidden * kClasses;
+  gpu->GlorotUniform(1, 0, w1, kIn, kHidden);
+  gpu->GlorotUniform(1, 1, w2, kHidden, kClasses);
+  gpu->Fill(b1, 0, kHidden);
+  gpu->Fill(b2, 0, kClasses);
+  gpu->Fill(m.as<float>(), 0, params);
+  gpu->Fill(v.as<float>(), 0, params);
+
+  std::printf("| batch | step µs | examples/s | roofline µs | step / roofline |\n|---:|---:|---:|---:|---:|\n");
+  for (int64_t batch : {32, 256, 4096}) {
+    DeviceBuffer x(batch * kIn * 4), labels(batch * 4), h(batch * kHidden * 4),
+        d(batch * kHidden * 4), mask(batch * kHidden), logits(batch * kClasses * 4),
+        losses(batch * 4), dlogits(batch * kClasses * 4), dd(batch * kHidden * 4),
+        correct(sizeof(unsigned long long));
+    gpu->GlorotUniform(7, 9, x.as<float>(), batch, kIn);  // any fixed inputs will do
+    std::vector<int32_t> host_labels(batch);
+    for (int64_t i = 0; i < batch; ++i) host_labels[i] = static_cast<int32_t>(i % kClasses);
+    cudaMemcpy(labels.ptr, host_labels.data(), batch * 4, cudaMemcpyHostToDevice);
+    ASSIGN_OR_RETURN(double step_s, TimePerCall(*gpu, batch >= 4096 ? 50 : 500, [&](int i) {
+      float* xd = x.as<float>();
+      gpu->DenseForward(xd, w1, b1, h.as<float>(), batch, kIn, kHidden);
+      gpu->ActivationForward(Activation::kRelu, h.as<float>(), h.as<float>(), batch, kHidden);
+      gpu->DropoutForward(DropoutKey{1, static_cast<uint64_t>(i), 0, 0}, 0.2f, h.as<float>(),
+                          d.as<float>(), mask.as<uint8_t>(), batch * kHidden);
+      gpu->DenseForward(d.as<float>(), w2, b2, logits.as<float>(), batch, kHidden, kClasses);
+      gpu->SparseSoftmaxCrossEntropyWithAccuracy(logits.as<float>(), labels.as<int32_t>(),
+                                                 1.0f / batch, losses.as<float>(),
+                                                 dlogits.as<float>(), batch, kClasses,
+                                                 correct.as<unsigned long long>());
+      gpu->DenseBackward(d.as<float>(), w2, dlogits.as<float>(), dd.as<float>(), dw2, db2, batch,
+                         kHidden, kClasses);
+      gpu->DropoutBackward(0.2f, mask.as<uint8_t>(), dd.as<float>(), dd.as<float>(),
+                           batch * kHidden);
+      gpu->ActivationBackward(Activation::kRelu, h.as<float>(), dd.as<float>(), dd.as<float>(),
+                              batch, kHidden);
+      gpu->DenseBackward(xd, w1, dd.as<float>(), nullptr, dw1, db1, batch, kIn, kHidden);
+      gpu->AdamUpdate(AdamParams{1e-3f, 0.9f, 0.999f, 1e-7f, i + 1}, w.as<float>(),
+                      grads.as<float>(), m.as<float>(), v.as<float>(), params);
+    }));
+    const double flops = 2.0 * batch * (kIn * kHidden + kHidden * kClasses)  // forward
+                         + 2.0 * 2.0 * batch * kHidden * kClasses              // layer 2 dw, dx
+                         + 2.0 * batch * kIn * kHidden;                        // layer 1 dw
+    const double bytes = 7.0 * 4.0 * params;  // Adam: read w, g, m, v; write w, m, v
+    const double roofline_s = flops / gemm_rate + bytes / copy_bandwidth;
+    std::printf("| %lld | %.1f | %.0f | %.1f | %.2f |\n", static_cast<long long>(batch),
+                step_s * 1e6, batch / step_s, roofline_s * 1e6, step_s / roofline_s);
+  }
+  return gpu->Synchronize();
+}
+
+}  // namespace
+}  // namespace shardtrain::kernels::cuda
+
+int main() {
+  shardtrain::Status status = shardtrain::kernels::cuda::Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "gpu_step_bench: %s\n", status.ToString().c_str());
+    return status.code() == shardtrain::StatusCode::kFailedPrecondition ? 2 : 1;
+  }
+  return 0;
+}
