@@ -23,13 +23,6 @@ trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 compute=$(build/bin/serve_compute_bench "$work/models/1")
 compute_p50=$(awk '/compute_p50_us/ {print $2}' <<<"$compute")
 
-${SERVE_ENV:-} "$bin" serve --model_name fashion --model_base_path "$work/models" --port 0 --threads ${SERVE_THREADS:-2} \
-  >"$work/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 50); do grep -q "^serving model" "$work/serve.log" && break; sleep 0.1; done
-base=$(sed -n 's|^serving model fashion .* at \(http://[^/]*\)/.*|\1|p' "$work/serve.log")
-
-# One 784-pixel instance, the body of every request (floor and predict alike).
 python3 - "$work/body.json" <<'PY'
 import json, sys
 json.dump({"instances": [[(k % 255) / 255.0 for k in range(784)]]}, open(sys.argv[1], "w"))
@@ -41,6 +34,14 @@ local f = io.open("$work/body.json", "r"); wrk.body = f:read("*a"); f:close()
 LUA
 
 # run PATH CONNECTIONS → "p50_us p99_us requests_per_s"
+start_server() {  # extra flags for shardtrain serve
+  ${SERVE_ENV:-} "$bin" serve --model_name fashion --model_base_path "$work/models" --port 0 \
+    --threads ${SERVE_THREADS:-2} "$@" >"$work/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 50); do grep -q "^serving model" "$work/serve.log" && break; sleep 0.1; done
+  base=$(sed -n 's|^serving model fashion .* at \(http://[^/]*\)/.*|\1|p' "$work/serve.log")
+}
+
 run() {
   local threads=$(( $2 < 2 ? 1 : 2 ))
   wrk -t"$threads" -c"$2" -d"${seconds}s" --latency -s "$work/post.lua" "$base$1" >"$work/wrk.txt"
@@ -58,11 +59,19 @@ echo "model compute (in-process, one instance): p50 ${compute_p50} us, p99 $(awk
 echo
 echo "| endpoint | concurrency | p50 µs | p99 µs | requests/s | target p50 ≤ 1.5 × (floor + compute) |"
 echo "|---|---:|---:|---:|---:|---|"
+# The same server answers the floor and predict; a second one with
+# --enable_batching answers predict again (its floor is the same HTTP path).
 for c in 1 16; do
+  start_server
   read -r f50 f99 frps < <(run /healthz "$c")
   read -r p50 p99 rps < <(run /v1/models/fashion:predict "$c")
+  kill $server; wait $server 2>/dev/null || true
+  start_server --enable_batching
+  read -r b50 b99 brps < <(run /v1/models/fashion:predict "$c")
+  kill $server; wait $server 2>/dev/null || true
   target=$(awk -v f="$f50" -v m="$compute_p50" 'BEGIN {printf "%.0f", 1.5 * (f + m)}')
-  verdict=$(awk -v p="$p50" -v t="$target" 'BEGIN {print (p <= t) ? "met" : "NOT met"}')
+  verdict() { awk -v p="$1" -v t="$target" 'BEGIN {print (p <= t) ? "met" : "NOT met"}'; }
   printf '| floor (/healthz) | %d | %.0f | %.0f | %s | |\n' "$c" "$f50" "$f99" "$frps"
-  printf '| predict | %d | %.0f | %.0f | %s | %s (%.0f ≤ %s) |\n' "$c" "$p50" "$p99" "$rps" "$verdict" "$p50" "$target"
+  printf '| predict | %d | %.0f | %.0f | %s | %s (%.0f ≤ %s) |\n' "$c" "$p50" "$p99" "$rps" "$(verdict "$p50")" "$p50" "$target"
+  printf '| predict, --enable_batching | %d | %.0f | %.0f | %s | %s (%.0f ≤ %s) |\n' "$c" "$b50" "$b99" "$brps" "$(verdict "$b50")" "$b50" "$target"
 done

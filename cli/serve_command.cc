@@ -17,7 +17,8 @@ namespace shardtrain::cli {
 
 Status RunServe(const std::vector<std::string>& args) {
   std::optional<std::string> name, base_path, host;
-  std::optional<int64_t> port, threads, max_body_bytes;
+  std::optional<int64_t> port, threads, max_body_bytes, max_batch_rows;
+  bool enable_batching = false;
   std::optional<float> poll_seconds;
   FlagSet flags("shardtrain serve",
                 "shardtrain serve --model_name NAME --model_base_path DIR [--port 8501]",
@@ -31,6 +32,11 @@ Status RunServe(const std::vector<std::string>& args) {
   flags.Float("poll-seconds", &poll_seconds, "how often to look for new versions (default 2)");
   flags.Int("max-body-bytes", &max_body_bytes, "largest request body accepted (default 64 MiB)");
   flags.Int("threads", &threads, "request threads (default: the number of cores)");
+  flags.Bool("enable_batching", &enable_batching,
+             "concurrent predicts share model runs (only for models whose rows are "
+             "independent, as in TensorFlow Serving)");
+  flags.Int("max-batch-rows", &max_batch_rows,
+            "with --enable_batching: most rows in one model run (default 64)");
   RETURN_IF_ERROR(flags.Parse(args));
   if (flags.help_requested()) {
     std::cout << flags.Help();
@@ -53,6 +59,13 @@ Status RunServe(const std::vector<std::string>& args) {
   if (max_body_bytes) {
     if (*max_body_bytes < 1) return InvalidArgumentError("--max-body-bytes must be positive");
     options.max_body_bytes = static_cast<size_t>(*max_body_bytes);
+  }
+  if (max_batch_rows && !enable_batching) {
+    return InvalidArgumentError("--max-batch-rows needs --enable_batching");
+  }
+  if (enable_batching) {
+    options.max_batch_rows = max_batch_rows.value_or(64);
+    if (options.max_batch_rows < 1) return InvalidArgumentError("--max-batch-rows must be >= 1");
   }
   const double poll = poll_seconds ? *poll_seconds : 2.0;
   if (!(poll > 0)) return InvalidArgumentError("--poll-seconds must be > 0");

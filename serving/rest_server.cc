@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -15,6 +16,7 @@
 
 #include "common/logging.h"
 #include "serving/json_tensor.h"
+#include "serving/predict_batcher.h"
 
 namespace shardtrain::serving {
 namespace {
@@ -67,9 +69,16 @@ struct RestServer::Impl {
   int64_t latency_count = 0;
   double latency_sum = 0;
 
+  std::unique_ptr<PredictBatcher> batcher;  // null unless max_batch_rows > 0
+
+  using Respond = std::function<void(Reply)>;
   void Accept();
-  Reply Handle(const http::request<http::string_body>& request);
-  Reply Predict(const std::string& body, int64_t version);
+  // Answers through `respond`, at once or (batched predicts) from the thread
+  // that runs the batch.
+  void Handle(const http::request<http::string_body>& request, const Respond& respond);
+  Reply Route(const http::request<http::string_body>& request, const Respond& respond,
+              bool* deferred);
+  Reply Predict(const std::string& body, int64_t version, const Respond& respond, bool* deferred);
   Reply Metadata(int64_t version);
   std::string Metrics();
   void Record(int code, double seconds) {
@@ -108,11 +117,14 @@ class Session : public std::enable_shared_from_this<Session> {
       if (error) return self->Close();
       const auto& request = self->parser_->get();
       const auto start = std::chrono::steady_clock::now();
-      Reply reply = self->server_->Handle(request);
-      self->server_->Record(
-          static_cast<int>(reply.status),
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      self->Write(std::move(reply), request.version(), request.keep_alive());
+      const unsigned version = request.version();
+      const bool keep_alive = request.keep_alive();
+      self->server_->Handle(request, [self, start, version, keep_alive](Reply reply) {
+        self->server_->Record(
+            static_cast<int>(reply.status),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        self->Write(std::move(reply), version, keep_alive);
+      });
     });
   }
 
@@ -156,7 +168,15 @@ void RestServer::Impl::Accept() {
   });
 }
 
-Reply RestServer::Impl::Handle(const http::request<http::string_body>& request) {
+void RestServer::Impl::Handle(const http::request<http::string_body>& request,
+                              const Respond& respond) {
+  bool deferred = false;
+  Reply reply = Route(request, respond, &deferred);
+  if (!deferred) respond(std::move(reply));
+}
+
+Reply RestServer::Impl::Route(const http::request<http::string_body>& request,
+                              const Respond& respond, bool* deferred) {
   std::string target(request.target());
   if (size_t query = target.find('?'); query != std::string::npos) target.resize(query);
   const bool get = request.method() == http::verb::get;
@@ -190,7 +210,7 @@ Reply RestServer::Impl::Handle(const http::request<http::string_body>& request) 
   }
   if (action == ":predict") {
     if (!post) return ErrorReply(InvalidArgumentError(":predict needs POST"));
-    return Predict(request.body(), version);
+    return Predict(request.body(), version, respond, deferred);
   }
   if (action == ":classify" || action == ":regress") {
     return ErrorReply(UnimplementedError(action.substr(1) + " is not supported; use :predict"));
@@ -202,7 +222,8 @@ Reply RestServer::Impl::Handle(const http::request<http::string_body>& request) 
   return Reply{http::status::ok, *status};
 }
 
-Reply RestServer::Impl::Predict(const std::string& body, int64_t version) {
+Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const Respond& respond,
+                                bool* deferred) {
   auto json = ParsePredictBody(body);
   if (!json.ok()) return ErrorReply(json.status());
   auto signature_name = SignatureNameOf(*json);
@@ -222,6 +243,17 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version) {
   }
   auto request = PredictRequestFromJson(*json, signature->second);
   if (!request.ok()) return ErrorReply(request.status());
+  if (batcher != nullptr) {
+    *deferred = true;
+    batcher->Submit(*model, key, std::move(request->inputs),
+                    [respond, row_format = request->row_format](PredictBatcher::Outputs outputs) {
+                      if (!outputs.ok()) return respond(ErrorReply(outputs.status()));
+                      auto response = FormatPredictResponse(*outputs, row_format);
+                      if (!response.ok()) return respond(ErrorReply(response.status()));
+                      respond(Reply{http::status::ok, std::move(*response)});
+                    });
+    return Reply{};
+  }
   auto outputs = (*model)->Run(key, request->inputs);
   if (!outputs.ok()) return ErrorReply(outputs.status());
   auto response = FormatPredictResponse(*outputs, request->row_format);
@@ -275,6 +307,14 @@ std::string RestServer::Impl::Metrics() {
          "# HELP shardtrain_serve_model_load_failures_total Model version loads that failed.\n"
          "# TYPE shardtrain_serve_model_load_failures_total counter\n"
          "shardtrain_serve_model_load_failures_total " + std::to_string(manager->load_failures()) + "\n";
+  if (batcher != nullptr) {
+    out += "# HELP shardtrain_serve_batched_requests_total Predicts answered through the batcher.\n"
+           "# TYPE shardtrain_serve_batched_requests_total counter\n"
+           "shardtrain_serve_batched_requests_total " + std::to_string(batcher->requests()) + "\n"
+           "# HELP shardtrain_serve_batch_runs_total Model runs made for them.\n"
+           "# TYPE shardtrain_serve_batch_runs_total counter\n"
+           "shardtrain_serve_batch_runs_total " + std::to_string(batcher->runs()) + "\n";
+  }
   return out;
 }
 
@@ -289,6 +329,9 @@ StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestServerOptions&
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->manager = manager;
+  if (options.max_batch_rows > 0) {
+    impl->batcher = std::make_unique<PredictBatcher>(options.max_batch_rows);
+  }
   boost::system::error_code error;
   const asio::ip::address address = asio::ip::make_address(options.host, error);
   if (error) return InvalidArgumentError("--host '" + options.host + "' is not an IP address");

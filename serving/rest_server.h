@@ -8,6 +8,7 @@
 // Errors are {"error": "..."} with TF Serving's status mapping (bad input 400,
 // unknown model or version 404, not implemented 501, not loaded yet 503).
 // Bodies over max_body_bytes get 400. Nothing a client sends can crash it.
+// With max_batch_rows > 0, concurrent predicts are batched (PredictBatcher).
 // Thread-safe; Stop() joins the pool.
 #pragma once
 
@@ -25,6 +26,9 @@ struct RestServerOptions {
   int port = 8501;  // 0: any free port (see RestServer::port())
   int threads = 4;
   size_t max_body_bytes = size_t{64} << 20;
+  // > 0: concurrent :predict requests share model runs of up to this many rows
+  // (serving/predict_batcher.h; only for models whose rows are independent).
+  int64_t max_batch_rows = 0;
 };
 
 class RestServer {

@@ -3,7 +3,8 @@
 // requests; status and metadata have the shape of TF Serving's real
 // responses; an exported MLP predicts what a direct forward pass computes; a
 // new version swaps in under continuous requests with zero failures; every
-// kind of bad input is a 4xx with {"error": ...}, and the server keeps serving.
+// kind of bad input is a 4xx with {"error": ...}, and the server keeps serving;
+// with batching on, concurrent requests each get exactly their own answers.
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
@@ -68,13 +69,14 @@ struct Served {
 };
 
 Served Serve(const std::string& name, const std::string& base, double poll = 0.05,
-             size_t max_body = size_t{1} << 20) {
+             size_t max_body = size_t{1} << 20, int64_t max_batch_rows = 0) {
   Served s;
   s.manager = std::make_unique<ModelManager>(name, base, poll);
   s.manager->Start();
   RestServerOptions options;
   options.port = 0;
   options.max_body_bytes = max_body;
+  options.max_batch_rows = max_batch_rows;
   auto server = RestServer::Start(options, s.manager.get());
   EXPECT_TRUE(server.ok()) << server.status();
   s.server = std::move(*server);
@@ -242,6 +244,44 @@ TEST(RestServerTest, ExportedModelPredictsAndSwapsVersionsWithoutFailures) {
   s.server->Stop();
   s.manager->Stop();
   std::filesystem::remove_all(base);
+}
+
+TEST(RestServerTest, BatchedPredictsEachGetTheirOwnRows) {
+  if (!HaveTestdata()) GTEST_SKIP() << "shared/testdata/tf absent";
+  Served s = Serve("half_plus_two", Tf("serving_saved_model_half_plus_two_2_versions"), 0.05,
+                   size_t{1} << 20, /*max_batch_rows=*/8);
+  constexpr int kClients = 8, kEach = 25;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int k = 0; k < kEach; ++k) {
+        const int a = c * 1000 + k;  // rows 2a and 2a + 1: (x / 2) + 2 is exact in float
+        const std::string body = (k % 2 == 0)
+            ? "{\"instances\": [" + std::to_string(2 * a) + ", " + std::to_string(2 * a + 1) + "]}"
+            : "{\"inputs\": {\"x\": [" + std::to_string(2 * a) + ", " + std::to_string(2 * a + 1) + "]}}";
+        Response r = Post(s.port(), "/v1/models/half_plus_two:predict", body);
+        const Json expected = {a + 2.0, a + 2.5};
+        const Json got = r.status == 200 ? Json::parse(r.body)[k % 2 == 0 ? "predictions" : "outputs"]
+                                         : Json();
+        if (got != expected) {
+          ADD_FAILURE() << "client " << c << " request " << k << ": " << r.status << " " << r.body;
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  // A batch with a bad request still answers the good ones.
+  EXPECT_EQ(Post(s.port(), "/v1/models/half_plus_two:predict", R"({"instances": ["x"]})").status, 400);
+  Response metrics = Call(s.port(), http::verb::get, "/metrics");
+  EXPECT_NE(metrics.body.find("shardtrain_serve_batched_requests_total " +
+                              std::to_string(kClients * kEach)),
+            std::string::npos)
+      << metrics.body;
+  std::cout << metrics.body.substr(metrics.body.rfind("shardtrain_serve_batch_runs_total "), 40)
+            << " for " << kClients * kEach << " requests\n";
 }
 
 }  // namespace
