@@ -7,8 +7,6 @@
 // scripts/gpu-check.sh (docs/GPU.md). Without a device it says so and exits 2.
 //
 // Not yet the trainer: no CUDA-graph capture, no data loading, no allreduce.
-#include <cuda_runtime.h>
-
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -21,36 +19,6 @@ namespace {
 
 constexpr int64_t kIn = 784, kHidden = 512, kClasses = 10;
 
-// Device memory freed at scope exit.
-struct DeviceBuffer {
-  explicit DeviceBuffer(size_t bytes) { cudaMalloc(&ptr, bytes > 0 ? bytes : 1); }
-  ~DeviceBuffer() { cudaFree(ptr); }
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr);
-  }
-  void* ptr = nullptr;
-};
-
-// Seconds per call of `body`, timed with CUDA events over `iterations` calls.
-template <typename Body>
-StatusOr<double> TimePerCall(CudaBackend& gpu, int iterations, Body body) {
-  for (int i = 0; i < 3; ++i) body(i);  // warm-up (cuBLAS heuristics, caches)
-  cudaEvent_t start, stop;
-  RETURN_IF_ERROR(gpu.Synchronize());
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  cudaEventRecord(start, gpu.stream());
-  for (int i = 0; i < iterations; ++i) body(i);
-  cudaEventRecord(stop, gpu.stream());
-  RETURN_IF_ERROR(gpu.Synchronize());
-  float ms = 0;
-  cudaEventElapsedTime(&ms, start, stop);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return ms / 1e3 / iterations;
-}
-
 Status Run() {
   if (CudaDeviceCount() == 0) return FailedPreconditionError("no CUDA device visible");
   ASSIGN_OR_RETURN(std::string device, CudaDeviceDescription(0));
@@ -59,15 +27,17 @@ Status Run() {
 
   // Peak rates for the roofline: a large fp32 GEMM and a device-to-device copy.
   const int64_t g = 4096;
-  DeviceBuffer a(g * g * 4), b(g * g * 4), c(g * g * 4);
+  ASSIGN_OR_RETURN(DeviceBuffer a, DeviceBuffer::Allocate(g * g * 4));
+  ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::Allocate(g * g * 4));
+  ASSIGN_OR_RETURN(DeviceBuffer c, DeviceBuffer::Allocate(g * g * 4));
   gpu->Fill(a.as<float>(), 0.5f, g * g);
   gpu->Fill(b.as<float>(), 0.25f, g * g);
-  ASSIGN_OR_RETURN(double gemm_s, TimePerCall(*gpu, 10, [&](int) {
+  ASSIGN_OR_RETURN(double gemm_s, gpu->SecondsPerCall(10, [&](int) {
     gpu->DenseForward(a.as<float>(), b.as<float>(), nullptr, c.as<float>(), g, g, g);
   }));
   const double gemm_rate = 2.0 * g * g * g / gemm_s;
-  ASSIGN_OR_RETURN(double copy_s, TimePerCall(*gpu, 10, [&](int) {
-    cudaMemcpyAsync(c.ptr, a.ptr, g * g * 4, cudaMemcpyDeviceToDevice, gpu->stream());
+  ASSIGN_OR_RETURN(double copy_s, gpu->SecondsPerCall(10, [&](int) {
+    gpu->CopyOnDevice(c.get(), a.get(), g * g * 4);
   }));
   const double copy_bandwidth = 2.0 * g * g * 4 / copy_s;  // read + write
   std::printf("cuBLAS sgemm %lldx%lldx%lld: %.1f TFLOP/s; device copy: %.0f GB/s\n",
@@ -75,7 +45,10 @@ Status Run() {
               gemm_rate / 1e12, copy_bandwidth / 1e9);
 
   const int64_t params = kIn * kHidden + kHidden + kHidden * kClasses + kClasses;
-  DeviceBuffer w(params * 4), grads(params * 4), m(params * 4), v(params * 4);
+  ASSIGN_OR_RETURN(DeviceBuffer w, DeviceBuffer::Allocate(params * 4));
+  ASSIGN_OR_RETURN(DeviceBuffer grads, DeviceBuffer::Allocate(params * 4));
+  ASSIGN_OR_RETURN(DeviceBuffer m, DeviceBuffer::Allocate(params * 4));
+  ASSIGN_OR_RETURN(DeviceBuffer v, DeviceBuffer::Allocate(params * 4));
   float* w1 = w.as<float>();
   float* b1 = w1 + kIn * kHidden;
   float* w2 = b1 + kHidden;
@@ -93,15 +66,21 @@ Status Run() {
 
   std::printf("| batch | step µs | examples/s | roofline µs | step / roofline |\n|---:|---:|---:|---:|---:|\n");
   for (int64_t batch : {32, 256, 4096}) {
-    DeviceBuffer x(batch * kIn * 4), labels(batch * 4), h(batch * kHidden * 4),
-        d(batch * kHidden * 4), mask(batch * kHidden), logits(batch * kClasses * 4),
-        losses(batch * 4), dlogits(batch * kClasses * 4), dd(batch * kHidden * 4),
-        correct(sizeof(unsigned long long));
+    ASSIGN_OR_RETURN(DeviceBuffer x, DeviceBuffer::Allocate(batch * kIn * 4));
+    ASSIGN_OR_RETURN(DeviceBuffer labels, DeviceBuffer::Allocate(batch * 4));
+    ASSIGN_OR_RETURN(DeviceBuffer h, DeviceBuffer::Allocate(batch * kHidden * 4));
+    ASSIGN_OR_RETURN(DeviceBuffer d, DeviceBuffer::Allocate(batch * kHidden * 4));
+    ASSIGN_OR_RETURN(DeviceBuffer mask, DeviceBuffer::Allocate(batch * kHidden));
+    ASSIGN_OR_RETURN(DeviceBuffer logits, DeviceBuffer::Allocate(batch * kClasses * 4));
+    ASSIGN_OR_RETURN(DeviceBuffer losses, DeviceBuffer::Allocate(batch * 4));
+    ASSIGN_OR_RETURN(DeviceBuffer dlogits, DeviceBuffer::Allocate(batch * kClasses * 4));
+    ASSIGN_OR_RETURN(DeviceBuffer dd, DeviceBuffer::Allocate(batch * kHidden * 4));
+    ASSIGN_OR_RETURN(DeviceBuffer correct, DeviceBuffer::Allocate(sizeof(unsigned long long)));
     gpu->GlorotUniform(7, 9, x.as<float>(), batch, kIn);  // any fixed inputs will do
     std::vector<int32_t> host_labels(batch);
     for (int64_t i = 0; i < batch; ++i) host_labels[i] = static_cast<int32_t>(i % kClasses);
-    cudaMemcpy(labels.ptr, host_labels.data(), batch * 4, cudaMemcpyHostToDevice);
-    ASSIGN_OR_RETURN(double step_s, TimePerCall(*gpu, batch >= 4096 ? 50 : 500, [&](int i) {
+    RETURN_IF_ERROR(CopyToDevice(labels.get(), host_labels.data(), batch * 4));
+    ASSIGN_OR_RETURN(double step_s, gpu->SecondsPerCall(batch >= 4096 ? 50 : 500, [&](int i) {
       float* xd = x.as<float>();
       gpu->DenseForward(xd, w1, b1, h.as<float>(), batch, kIn, kHidden);
       gpu->ActivationForward(Activation::kRelu, h.as<float>(), h.as<float>(), batch, kHidden);

@@ -86,6 +86,36 @@ Status CudaBackend::CheckErrors() {
   return status;
 }
 
+void CudaBackend::CopyOnDevice(void* to, const void* from, size_t bytes) {
+  if (status_.ok()) {
+    SHARDTRAIN_RECORD(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream_));
+  }
+}
+
+StatusOr<double> CudaBackend::SecondsPerCall(int iterations,
+                                             const std::function<void(int)>& body) {
+  for (int i = 0; i < 3; ++i) body(i);  // warm-up: cuBLAS heuristics, caches
+  RETURN_IF_ERROR(Synchronize());
+  cudaEvent_t start = nullptr, stop = nullptr;
+  RETURN_IF_CUDA_ERROR(cudaEventCreate(&start));
+  Status status = CudaErrorToStatus(cudaEventCreate(&stop), "cudaEventCreate", __FILE__, __LINE__);
+  float ms = 0;
+  if (status.ok()) {
+    SHARDTRAIN_RECORD(cudaEventRecord(start, stream_));
+    for (int i = 0; i < iterations; ++i) body(i);
+    SHARDTRAIN_RECORD(cudaEventRecord(stop, stream_));
+    status = Synchronize();
+  }
+  if (status.ok()) {
+    status = CudaErrorToStatus(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime",
+                               __FILE__, __LINE__);
+  }
+  cudaEventDestroy(start);
+  if (stop != nullptr) cudaEventDestroy(stop);
+  RETURN_IF_ERROR(status);
+  return ms / 1e3 / iterations;
+}
+
 Status CudaBackend::Synchronize() {
   SHARDTRAIN_RECORD(cudaStreamSynchronize(stream_));
   return CheckErrors();

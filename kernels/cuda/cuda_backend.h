@@ -19,6 +19,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <functional>
 #include <memory>
 
 #include "common/status.h"
@@ -38,6 +39,11 @@ class CudaBackend final : public KernelBackend {
 
   // The first error since the last call (OK when none), with its call site.
   Status CheckErrors() override;
+  // Enqueues a device-to-device copy of `bytes` bytes.
+  void CopyOnDevice(void* to, const void* from, size_t bytes);
+  // Seconds per call of body(i), i = 0 .. iterations - 1, after 3 warm-up
+  // calls, timed with CUDA events on this backend's stream.
+  StatusOr<double> SecondsPerCall(int iterations, const std::function<void(int)>& body);
   // Waits for every enqueued op, then CheckErrors().
   Status Synchronize();
 

@@ -12,15 +12,31 @@ __global__ void PhiloxBitsKernel(uint64_t seed, uint64_t step, uint32_t stream,
   if (i < n) out[i] = PhiloxBits(seed, step, stream, first_element + static_cast<uint64_t>(i));
 }
 
-// Frees device memory when it leaves scope.
-struct DeviceBuffer {
-  void* ptr = nullptr;
-  ~DeviceBuffer() {
-    if (ptr != nullptr) cudaFree(ptr);
-  }
-};
-
 }  // namespace
+
+StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes) {
+  void* ptr = nullptr;
+  RETURN_IF_CUDA_ERROR(cudaMalloc(&ptr, bytes > 0 ? bytes : 1));
+  return DeviceBuffer(ptr);
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    if (ptr_ != nullptr) cudaFree(ptr_);
+    ptr_ = other.ptr_;
+    other.ptr_ = nullptr;
+  }
+  return *this;
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (ptr_ != nullptr) cudaFree(ptr_);
+}
+
+Status CopyToDevice(void* device, const void* host, size_t bytes) {
+  RETURN_IF_CUDA_ERROR(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice));
+  return OkStatus();
+}
 
 int CudaDeviceCount() {
   int count = 0;
@@ -47,16 +63,15 @@ StatusOr<std::vector<uint32_t>> PhiloxBitsOnDevice(uint64_t seed, uint64_t step,
   if (CudaDeviceCount() == 0) {
     return FailedPreconditionError("PhiloxBitsOnDevice: no CUDA device is visible");
   }
-  DeviceBuffer out;
-  size_t bytes = static_cast<size_t>(n) * sizeof(uint32_t);
-  RETURN_IF_CUDA_ERROR(cudaMalloc(&out.ptr, bytes));
+  const size_t bytes = static_cast<size_t>(n) * sizeof(uint32_t);
+  ASSIGN_OR_RETURN(DeviceBuffer out, DeviceBuffer::Allocate(bytes));
   constexpr int kThreads = 256;
   int64_t blocks = (n + kThreads - 1) / kThreads;
   PhiloxBitsKernel<<<static_cast<unsigned>(blocks), kThreads>>>(
-      seed, step, stream, first_element, n, static_cast<uint32_t*>(out.ptr));
+      seed, step, stream, first_element, n, out.as<uint32_t>());
   RETURN_IF_CUDA_ERROR(cudaGetLastError());
   std::vector<uint32_t> host(static_cast<size_t>(n));
-  RETURN_IF_CUDA_ERROR(cudaMemcpy(host.data(), out.ptr, bytes, cudaMemcpyDeviceToHost));
+  RETURN_IF_CUDA_ERROR(cudaMemcpy(host.data(), out.get(), bytes, cudaMemcpyDeviceToHost));
   return host;
 }
 
