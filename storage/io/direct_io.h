@@ -9,7 +9,7 @@
 //   * OpenDirectWritableFile returns a WritableFile with the usual contract
 //     (storage/io/file_system.h), or nullptr when the file system refuses
 //     O_DIRECT (tmpfs: EINVAL) — the caller then opens a buffered file.
-//     Bytes are staged in a 4096-aligned 8 MiB buffer and written in whole
+//     Bytes are staged in a 4096-aligned 2 MiB buffer and written in whole
 //     aligned blocks; the unaligned tail is written after dropping O_DIRECT
 //     (fcntl), so the file ends exactly at the last appended byte. A direct
 //     write the kernel refuses with EINVAL falls back to buffered writes.
