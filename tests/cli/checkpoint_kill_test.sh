@@ -8,8 +8,8 @@
 # Usage: checkpoint_kill_test.sh BUILD_BIN_DIR SOURCE_DIR. Exits 77 (skip)
 # without Fashion-MNIST (Debian package dataset-fashion-mnist).
 set -u
-# shellcheck source=checkpoint_test_env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/checkpoint_test_env.sh" "$@"
+# shellcheck source=../fashion_job_test_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../fashion_job_test_env.sh" "$@"
 flags=(--data "$work/data" --train-examples 640 --test-examples 200 --save-freq 1 --max-to-keep 3 --verbose 0)
 run="$work/run"
 RANDOM=7  # reproducible kill times

@@ -11,8 +11,8 @@
 # Usage: checkpoint_resume_test.sh BUILD_BIN_DIR SOURCE_DIR. Exits 77 (skip)
 # without Fashion-MNIST (Debian package dataset-fashion-mnist).
 set -u
-# shellcheck source=checkpoint_test_env.sh
-source "$(dirname "${BASH_SOURCE[0]}")/checkpoint_test_env.sh" "$@"
+# shellcheck source=../fashion_job_test_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../fashion_job_test_env.sh" "$@"
 
 config="$src/configs/fashion_mlp.textproto"
 flags=(--data "$work/data" --epochs 3 --train-examples 960 --test-examples 1000 --save-freq 7 --verbose 2)

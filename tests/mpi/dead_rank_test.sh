@@ -5,15 +5,8 @@
 # Usage: dead_rank_test.sh BUILD_BIN_DIR SOURCE_DIR. Exits 77 (skip) without
 # Fashion-MNIST (Debian package dataset-fashion-mnist).
 set -u
-bin="$1/shardtrain"
-src="$2"
-fmnist=/usr/share/datasets/fashion-mnist
-[ -f "$fmnist/train-labels-idx1-ubyte.gz" ] || { echo "SKIP: needs Fashion-MNIST in $fmnist"; exit 77; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-work=$(mktemp -d)
-trap 'pkill -KILL -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
-"$bin" data prepare --dataset fashion_mnist --source "$fmnist" --output "$work/data" --num-shards 2 >/dev/null || exit 1
-failures=0
+# shellcheck source=../fashion_job_test_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../fashion_job_test_env.sh" "$@"
 
 # run_and_signal SIGNAL EXTRA_FLAGS...: starts a 2-rank job, signals rank 1
 # once it trains, and checks the job's exit, timing and message.
@@ -35,14 +28,14 @@ run_and_signal() {
   local waited=0
   while kill -0 "$job" 2>/dev/null && [ $waited -lt 60 ]; do sleep 1; waited=$((waited + 1)); done
   if kill -0 "$job" 2>/dev/null; then
-    echo "FAIL: SIG$signal of rank 1: the job still runs after 60 s"; kill -KILL "$job"; failures=$((failures + 1)); return
+    fail "SIG$signal of rank 1: the job still runs after 60 s"; kill -KILL "$job"; return
   fi
   wait "$job"; local status=$?
   local took=$((SECONDS - start))
-  if [ $status -eq 0 ]; then echo "FAIL: SIG$signal: job exited 0"; failures=$((failures + 1)); fi
-  if [ $took -gt 30 ]; then echo "FAIL: SIG$signal: job took ${took}s to exit"; failures=$((failures + 1)); fi
+  if [ $status -eq 0 ]; then fail "SIG$signal: job exited 0"; fi
+  if [ $took -gt 30 ]; then fail "SIG$signal: job took ${took}s to exit"; fi
   if ! grep -q "rank 1 (host .*pid $rank1)" "$log"; then
-    echo "FAIL: SIG$signal: no message naming rank 1 (pid $rank1):"; cat "$log"; failures=$((failures + 1))
+    fail "SIG$signal: no message naming rank 1 (pid $rank1):"; cat "$log"
   else
     echo "ok: SIG$signal of rank 1 -> exit $status after ${took}s: $(grep -m1 -o 'rank 1 (host [^)]*) [^(]*' "$log")"
   fi

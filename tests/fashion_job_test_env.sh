@@ -1,8 +1,9 @@
-# Sourced by the checkpoint test scripts with their arguments (BUILD_BIN_DIR
-# SOURCE_DIR): sets bin and src, exits 77 (skip) without Fashion-MNIST (Debian
-# package dataset-fashion-mnist), lets mpirun run as root, makes $work (removed
-# at exit, after killing anything still running from it), defines fail() (it
-# counts $failures) and prepares two data shards in $work/data.
+# Sourced by the job test scripts (tests/cli checkpoint_*, tests/mpi dead_rank)
+# with their arguments (BUILD_BIN_DIR SOURCE_DIR): sets bin and src, exits 77
+# (skip) without Fashion-MNIST (Debian package dataset-fashion-mnist), lets
+# mpirun run as root, makes $work (removed at exit, after killing anything
+# still running from it), defines fail() (it counts $failures) and prepares
+# two data shards in $work/data.
 bin="$1/shardtrain"
 src="$2"
 fmnist=/usr/share/datasets/fashion-mnist
