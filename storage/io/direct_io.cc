@@ -56,21 +56,6 @@ void CopyWithCrc(char* to, const char* from, size_t n, uint32_t* crc) {
   }
 }
 
-// Writes all of [data, data + n) at the current position; 0 or the errno of
-// the first failing write().
-int WriteFully(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t written = ::write(fd, data, n);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    data += written;
-    n -= static_cast<size_t>(written);
-  }
-  return 0;
-}
-
 // Reads up to `n` bytes at `offset` (stopping early only at end of file);
 // the byte count, or -errno.
 ssize_t ReadFully(int fd, char* out, size_t n, uint64_t offset) {
@@ -262,6 +247,19 @@ class DirectWritableFile : public WritableFile {
 };
 
 }  // namespace
+
+int WriteFully(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    const ssize_t written = ::write(fd, data, n);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    data += written;
+    n -= static_cast<size_t>(written);
+  }
+  return 0;
+}
 
 StatusOr<std::unique_ptr<WritableFile>> OpenDirectWritableFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);

@@ -40,6 +40,11 @@ inline constexpr size_t kDirectIoAlignment = 4096;
 // where the page cache helps repeated small reads).
 inline constexpr size_t kDirectReadMinBytes = size_t{1} << 20;
 
+// Writes all of [data, data + n) at `fd`'s position, retrying EINTR and
+// short writes; 0, or the errno of the failing write() (the POSIX writers of
+// file_system.cc use it too).
+int WriteFully(int fd, const char* data, size_t n);
+
 // Opens `path` for writing with O_DIRECT (created or truncated). nullptr when
 // the file system does not support O_DIRECT; an error Status for anything else.
 StatusOr<std::unique_ptr<WritableFile>> OpenDirectWritableFile(const std::string& path);

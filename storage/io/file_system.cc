@@ -72,16 +72,8 @@ Status ErrnoStatus(std::string_view call, std::string_view path) {
 }
 
 Status WriteAll(int fd, const char* data, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t written = ::write(fd, data, n);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("write", path);
-    }
-    data += written;
-    n -= static_cast<size_t>(written);
-  }
-  return OkStatus();
+  const int error = WriteFully(fd, data, n);
+  return error == 0 ? OkStatus() : ErrnoToStatus(error, "write", path);
 }
 
 class PosixWritableFile : public WritableFile {
@@ -154,27 +146,33 @@ class PosixRandomAccessFile : public RandomAccessFile {
   }
 
   StatusOr<size_t> Read(uint64_t offset, size_t n, char* out) const override {
-    if (direct_fd_ >= 0 && n >= kDirectReadMinBytes) {
-      StatusOr<size_t> got = DirectRead(direct_fd_, path_, offset, n, out, nullptr);
-      if (got.ok() || got.status().code() != StatusCode::kInvalidArgument) return got;
-      // The kernel refused O_DIRECT here: read through the page cache.
-    }
-    return BufferedRead(offset, n, out);
+    return ReadExtendingCrc(offset, n, out, nullptr);
   }
 
   StatusOr<size_t> ReadWithCrc32c(uint64_t offset, size_t n, char* out,
                                   uint32_t* crc) const override {
-    if (direct_fd_ >= 0 && n >= kDirectReadMinBytes) {
-      uint32_t extended = *crc;
-      StatusOr<size_t> got = DirectRead(direct_fd_, path_, offset, n, out, &extended);
-      if (got.ok()) *crc = extended;
-      if (got.ok() || got.status().code() != StatusCode::kInvalidArgument) return got;
-    }
-    return RandomAccessFile::ReadWithCrc32c(offset, n, out, crc);
+    return ReadExtendingCrc(offset, n, out, crc);
   }
   uint64_t Size() const override { return size_; }
 
  private:
+  // Big reads go direct when a direct descriptor exists; the kernel refusing
+  // O_DIRECT there (InvalidArgument) falls back to the page cache. `crc`, when
+  // not null, is extended over the bytes read, and only on success.
+  StatusOr<size_t> ReadExtendingCrc(uint64_t offset, size_t n, char* out, uint32_t* crc) const {
+    if (direct_fd_ >= 0 && n >= kDirectReadMinBytes) {
+      uint32_t extended = crc != nullptr ? *crc : 0;
+      StatusOr<size_t> got =
+          DirectRead(direct_fd_, path_, offset, n, out, crc != nullptr ? &extended : nullptr);
+      if (got.ok() && crc != nullptr) *crc = extended;
+      if (got.ok() || got.status().code() != StatusCode::kInvalidArgument) return got;
+    }
+    size_t got = 0;
+    ASSIGN_OR_RETURN(got, BufferedRead(offset, n, out));
+    if (crc != nullptr) *crc = Crc32cExtend(*crc, out, got);
+    return got;
+  }
+
   StatusOr<size_t> BufferedRead(uint64_t offset, size_t n, char* out) const {
     size_t done = 0;
     while (done < n) {

@@ -100,7 +100,7 @@ Status BundleShardWriter::CheckNewTensor(const std::string& key,
 
 Status BundleShardWriter::Append(const std::string& key, std::string_view bytes,
                                  uint32_t* crc) {
-  Status status = file_->AppendWithCrc32c(bytes, crc);
+  Status status = crc != nullptr ? file_->AppendWithCrc32c(bytes, crc) : file_->Append(bytes);
   if (!status.ok()) {
     status_ = status.WithContext("writing tensor '" + key + "' to bundle data file '" +
                                  data_path_ + "'");
@@ -172,8 +172,7 @@ Status BundleShardWriter::AddStrings(const std::string& key, const std::vector<i
   PutFixed32(&head, Crc32cMask(crc));
   // The data crc covers the varint lengths only through their checksum.
   crc = Crc32cExtend(crc, head.data() + head.size() - 4, 4);
-  uint32_t ignored = 0;
-  RETURN_IF_ERROR(Append(key, head, &ignored));
+  RETURN_IF_ERROR(Append(key, head, nullptr));
   total += head.size();
   for (const std::string& value : values) {
     RETURN_IF_ERROR(Append(key, value, &crc));

@@ -69,6 +69,7 @@ class BundleShardWriter {
   // Checks the key and shape; on success `*num_elements` is set.
   Status CheckNewTensor(const std::string& key, const std::vector<int64_t>& shape,
                         int64_t* num_elements);
+  // Appends `bytes`, extending `*crc` over them unless `crc` is null.
   Status Append(const std::string& key, std::string_view bytes, uint32_t* crc);
   void Record(const std::string& key, int dtype, const std::vector<int64_t>& shape, int64_t size,
               uint32_t crc);
