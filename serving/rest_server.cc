@@ -49,6 +49,12 @@ http::status HttpStatusOf(StatusCode code) {
   }
 }
 
+// A Prometheus counter: its HELP and TYPE lines and its value.
+std::string CounterText(const std::string& name, const std::string& help, int64_t value) {
+  return "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+         std::to_string(value) + "\n";
+}
+
 Reply ErrorReply(const Status& status) {
   return Reply{HttpStatusOf(status.code()), "{\"error\": " + JsonQuote(status.message()) + "}"};
 }
@@ -301,19 +307,15 @@ std::string RestServer::Impl::Metrics() {
                 static_cast<long long>(latency_count), latency_sum,
                 static_cast<long long>(latency_count));
   out += line;
-  out += "# HELP shardtrain_serve_model_loads_total Model versions loaded.\n"
-         "# TYPE shardtrain_serve_model_loads_total counter\n"
-         "shardtrain_serve_model_loads_total " + std::to_string(manager->load_events()) + "\n"
-         "# HELP shardtrain_serve_model_load_failures_total Model version loads that failed.\n"
-         "# TYPE shardtrain_serve_model_load_failures_total counter\n"
-         "shardtrain_serve_model_load_failures_total " + std::to_string(manager->load_failures()) + "\n";
+  out += CounterText("shardtrain_serve_model_loads_total", "Model versions loaded.",
+                     manager->load_events());
+  out += CounterText("shardtrain_serve_model_load_failures_total",
+                     "Model version loads that failed.", manager->load_failures());
   if (batcher != nullptr) {
-    out += "# HELP shardtrain_serve_batched_requests_total Predicts answered through the batcher.\n"
-           "# TYPE shardtrain_serve_batched_requests_total counter\n"
-           "shardtrain_serve_batched_requests_total " + std::to_string(batcher->requests()) + "\n"
-           "# HELP shardtrain_serve_batch_runs_total Model runs made for them.\n"
-           "# TYPE shardtrain_serve_batch_runs_total counter\n"
-           "shardtrain_serve_batch_runs_total " + std::to_string(batcher->runs()) + "\n";
+    out += CounterText("shardtrain_serve_batched_requests_total",
+                       "Predicts answered through the batcher.", batcher->requests());
+    out += CounterText("shardtrain_serve_batch_runs_total", "Model runs made for them.",
+                       batcher->runs());
   }
   return out;
 }
