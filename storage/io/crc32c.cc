@@ -163,6 +163,40 @@ bool Crc32cHardwareAvailable() {
 
 }  // namespace internal
 
+namespace {
+
+// Polynomials over GF(2) modulo the CRC polynomial, in the reflected layout of
+// the CRC itself: bit 31 holds the coefficient of x^0, bit 0 that of x^31.
+constexpr uint32_t kOne = 0x80000000u;  // x^0
+
+uint32_t MultiplyModPolynomial(uint32_t a, uint32_t b) {
+  uint32_t product = 0;
+  for (uint32_t term = kOne; term != 0; term >>= 1) {  // x^0, x^1, ... of a
+    if ((a & term) != 0) product ^= b;
+    b = (b & 1u) != 0 ? (b >> 1) ^ kPolynomial : b >> 1;  // b *= x
+  }
+  return product;
+}
+
+// x^(8 * bytes) modulo the polynomial, by square-and-multiply.
+uint32_t ShiftByBytes(uint64_t bytes) {
+  uint32_t result = kOne;
+  uint32_t power = kOne >> 8;  // x^8: one byte
+  for (; bytes != 0; bytes >>= 1) {
+    if ((bytes & 1u) != 0) result = MultiplyModPolynomial(result, power);
+    power = MultiplyModPolynomial(power, power);
+  }
+  return result;
+}
+
+}  // namespace
+
+// With the initial value and the final xor both all-ones, their effects cancel
+// in a ‖ b: CRC(a ‖ b) = CRC(a) · x^(8·|b|) + CRC(b) (mod the polynomial).
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  return MultiplyModPolynomial(crc_a, ShiftByBytes(len_b)) ^ crc_b;
+}
+
 uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n) {
   static const ExtendFn extend = ChooseExtend();
   return extend(crc, data, n);

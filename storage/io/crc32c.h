@@ -21,6 +21,11 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t n);
 // CRC-32C of the `n` bytes at `data`.
 inline uint32_t Crc32c(const void* data, size_t n) { return Crc32cExtend(0, data, n); }
 
+// Crc32c(a ‖ b) from crc_a = Crc32c(a), crc_b = Crc32c(b) and b's length,
+// without the bytes: lets ranks that each read a piece of one tensor check the
+// whole tensor's CRC. O(log len_b) carry-less multiplications.
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
 // TensorFlow stores CRCs masked so that a CRC of data that itself holds CRCs
 // stays well distributed: mask(c) = rotate_right(c, 15) + 0xA282EAD8 (mod 2^32).
 inline constexpr uint32_t kCrc32cMaskDelta = 0xA282EAD8u;

@@ -15,8 +15,8 @@
 //     write the kernel refuses with EINVAL falls back to buffered writes.
 //     Writes run in the background while the next buffer fills.
 //   * DirectRead reads [offset, offset + n) of an O_DIRECT descriptor through
-//     aligned staging chunks into `out` (any alignment), the next chunk in the
-//     background while this one is copied, extending `*crc` (CRC-32C, when not
+//     aligned staging chunks into `out` (any alignment), up to four chunks
+//     being read in the background while the oldest is copied, extending `*crc` (CRC-32C, when not
 //     null) over the bytes returned. Returns the bytes read (fewer only at end
 //     of file), or InvalidArgument when the kernel refuses O_DIRECT, for the
 //     caller to read buffered instead. Thread-safe (positional reads, per-call

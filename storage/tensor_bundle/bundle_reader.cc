@@ -231,7 +231,7 @@ StatusOr<RandomAccessFile*> BundleReader::DataFile(int32_t shard_id) const {
 }
 
 Status BundleReader::ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry,
-                                    char* out, uint32_t* crc) const {
+                                    uint64_t begin, size_t n, char* out, uint32_t* crc) const {
   RandomAccessFile* file = nullptr;
   ASSIGN_OR_RETURN(file, DataFile(entry.shard_id()));
   const uint64_t offset = static_cast<uint64_t>(entry.offset());
@@ -245,14 +245,15 @@ Status BundleReader::ReadEntryBytes(const std::string& key, const tf::BundleEntr
   }
   size_t got = 0;
   if (crc != nullptr) {
-    ASSIGN_OR_RETURN(got, file->ReadWithCrc32c(offset, size, out, crc));
+    ASSIGN_OR_RETURN(got, file->ReadWithCrc32c(offset + begin, n, out, crc));
   } else {
-    ASSIGN_OR_RETURN(got, file->Read(offset, size, out));
+    ASSIGN_OR_RETURN(got, file->Read(offset + begin, n, out));
   }
-  if (got != size) {
+  if (got != n) {
     return DataLossError("data file '" + path + "' is truncated: key '" + PrintableKey(key) +
-                         "' got " + std::to_string(got) + " of " + std::to_string(size) +
-                         " bytes at offset " + std::to_string(offset) + "; " + kDamageHint);
+                         "' got " + std::to_string(got) + " of " + std::to_string(n) +
+                         " bytes at offset " + std::to_string(offset + begin) + "; " +
+                         kDamageHint);
   }
   return OkStatus();
 }
@@ -261,33 +262,56 @@ Status BundleReader::Read(const std::string& key, void* out, size_t bytes) const
   int64_t num_elements = 0;
   const tf::BundleEntryProto* entry = nullptr;
   ASSIGN_OR_RETURN(entry, CheckedEntry(key, &num_elements));
+  if (bytes != static_cast<uint64_t>(entry->size())) {
+    return InvalidArgumentError("checkpoint '" + prefix_ + "', key '" + PrintableKey(key) +
+                                "' is " + TfDTypeName(static_cast<int>(entry->dtype())) + " " +
+                                ShapeString(entry->shape()) + " (" +
+                                std::to_string(entry->size()) + " bytes), but a buffer of " +
+                                std::to_string(bytes) + " bytes was given");
+  }
+  uint32_t crc = 0;
+  ASSIGN_OR_RETURN(crc, ReadPiece(key, 0, bytes, static_cast<char*>(out)));
+  return CheckCrc(key, crc);
+}
+
+StatusOr<uint32_t> BundleReader::ReadPiece(const std::string& key, uint64_t begin, size_t n,
+                                           char* out) const {
+  int64_t num_elements = 0;
+  const tf::BundleEntryProto* entry = nullptr;
+  ASSIGN_OR_RETURN(entry, CheckedEntry(key, &num_elements));
   const int dtype = static_cast<int>(entry->dtype());
   if (dtype == kBundleDtString) {
     return InvalidArgumentError("checkpoint '" + prefix_ + "', key '" + PrintableKey(key) +
                                 "' is a string tensor: read it with ReadStrings");
   }
-  if (bytes != static_cast<uint64_t>(entry->size())) {
+  const size_t element_size = TfDTypeSize(dtype);
+  const uint64_t size = static_cast<uint64_t>(entry->size());
+  if (begin > size || n > size - begin || begin % element_size != 0 || n % element_size != 0) {
     return InvalidArgumentError("checkpoint '" + prefix_ + "', key '" + PrintableKey(key) +
-                                "' is " + TfDTypeName(dtype) + " " + ShapeString(entry->shape()) +
-                                " (" + std::to_string(entry->size()) + " bytes), but a buffer of " +
-                                std::to_string(bytes) + " bytes was given");
+                                "' has " + std::to_string(size) + " bytes of " +
+                                std::to_string(element_size) + "-byte elements; bytes [" +
+                                std::to_string(begin) + ", " + std::to_string(begin + n) +
+                                ") are not a whole-element range of it");
   }
-  char* data = static_cast<char*>(out);
-  uint32_t actual = 0;
-  RETURN_IF_ERROR(ReadEntryBytes(key, *entry, data, &actual));
-  const uint32_t stored = Crc32cUnmask(entry->crc32c());
-  if (actual != stored) {
-    return DataLossError("checksum mismatch for key '" + PrintableKey(key) + "' in data file '" +
-                         DataPath(entry->shard_id()) + "' (stored " + Hex32(stored) +
-                         ", computed " + Hex32(actual) + "); " + kDamageHint);
-  }
+  uint32_t crc = 0;
+  RETURN_IF_ERROR(ReadEntryBytes(key, *entry, begin, n, out, &crc));
   if (header_.endianness() == tf::BundleHeaderProto::BIG) {
-    const size_t element_size = TfDTypeSize(dtype);
     // Complex values swap each of their two components.
     const bool is_complex = dtype == 8 || dtype == 18;
-    SwapElementBytes(data, bytes, is_complex ? element_size / 2 : element_size);
+    SwapElementBytes(out, n, is_complex ? element_size / 2 : element_size);
   }
-  return OkStatus();
+  return crc;
+}
+
+Status BundleReader::CheckCrc(const std::string& key, uint32_t crc) const {
+  int64_t num_elements = 0;
+  const tf::BundleEntryProto* entry = nullptr;
+  ASSIGN_OR_RETURN(entry, CheckedEntry(key, &num_elements));
+  const uint32_t stored = Crc32cUnmask(entry->crc32c());
+  if (crc == stored) return OkStatus();
+  return DataLossError("checksum mismatch for key '" + PrintableKey(key) + "' in data file '" +
+                       DataPath(entry->shard_id()) + "' (stored " + Hex32(stored) +
+                       ", computed " + Hex32(crc) + "); " + kDamageHint);
 }
 
 StatusOr<std::string> BundleReader::ReadBytes(const std::string& key) const {
@@ -304,7 +328,7 @@ StatusOr<std::string> BundleReader::ReadBytes(const std::string& key) const {
   if (static_cast<uint64_t>(entry->offset()) > file->Size() ||
       static_cast<uint64_t>(entry->size()) > file->Size() - entry->offset()) {
     std::string unused;
-    return ReadEntryBytes(key, *entry, unused.data());  // reports the truncation
+    return ReadEntryBytes(key, *entry, 0, 0, unused.data());  // reports the truncation
   }
   std::string out(static_cast<size_t>(entry->size()), '\0');
   RETURN_IF_ERROR(Read(key, out.data(), out.size()));
@@ -328,7 +352,7 @@ StatusOr<std::vector<std::string>> BundleReader::ReadStrings(const std::string& 
       static_cast<uint64_t>(entry->size()) <= file->Size() - entry->offset()) {
     bytes.resize(static_cast<size_t>(entry->size()));
   }
-  RETURN_IF_ERROR(ReadEntryBytes(key, *entry, bytes.data()));  // reports truncation first
+  RETURN_IF_ERROR(ReadEntryBytes(key, *entry, 0, bytes.size(), bytes.data()));  // reports truncation first
 
   const std::string corrupt = "string tensor '" + PrintableKey(key) + "' in data file '" + path +
                               "' is corrupt";

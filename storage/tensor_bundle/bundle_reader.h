@@ -51,6 +51,15 @@ class BundleReader {
   // bytes (InvalidArgument naming the key, its dtype and shape otherwise).
   // Verifies the CRC (DataLoss naming the key and the data file).
   Status Read(const std::string& key, void* out, size_t bytes) const;
+  // Reads bytes [begin, begin + n) of a fixed-size tensor (a whole number of
+  // elements) into `out` and returns their CRC-32C, WITHOUT verifying them:
+  // callers that read a tensor in pieces (possibly on several ranks) combine
+  // the pieces' CRCs in order (Crc32cCombine) and pass the result to CheckCrc
+  // before trusting any byte. Big-endian bundles are swapped per element.
+  StatusOr<uint32_t> ReadPiece(const std::string& key, uint64_t begin, size_t n, char* out) const;
+  // OK when `crc` is the stored CRC-32C of tensor `key`; DataLoss naming the
+  // key and its data file otherwise.
+  Status CheckCrc(const std::string& key, uint32_t crc) const;
   // The same, returning the bytes.
   StatusOr<std::string> ReadBytes(const std::string& key) const;
   // Reads a DT_STRING tensor (all elements, row-major), CRC checked.
@@ -62,10 +71,11 @@ class BundleReader {
   // dtype × shape); `*num_elements` receives the element count.
   StatusOr<const tf::BundleEntryProto*> CheckedEntry(const std::string& key,
                                                      int64_t* num_elements) const;
-  // Reads entry.size bytes of `key` into `out` (bounds checked, no CRC check);
-  // with `crc` not null, also extends `*crc` over them.
-  Status ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry, char* out,
-                        uint32_t* crc = nullptr) const;
+  // Reads bytes [begin, begin + n) of `key`'s entry into `out` (the whole
+  // entry bounds checked against the file, no CRC check); with `crc` not null,
+  // also extends `*crc` over them.
+  Status ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry, uint64_t begin,
+                        size_t n, char* out, uint32_t* crc = nullptr) const;
   StatusOr<RandomAccessFile*> DataFile(int32_t shard_id) const;
   std::string DataPath(int32_t shard_id) const;
 

@@ -49,6 +49,29 @@ TEST(Crc32cTest, HardwarePathCheckValue) {
   EXPECT_EQ(internal::Crc32cExtendHardware(0, "123456789", 9), 0xE3069283u);
 }
 
+TEST(Crc32cTest, CombineEqualsWholeAtEverySplit) {
+  const std::string text = "123456789";
+  for (size_t split = 0; split <= text.size(); ++split) {
+    const uint32_t head = Crc32c(text.data(), split);
+    const uint32_t tail = Crc32c(text.data() + split, text.size() - split);
+    EXPECT_EQ(Crc32cCombine(head, tail, text.size() - split), 0xE3069283u) << split;
+  }
+}
+
+TEST(Crc32cTest, CombineOfThreeLargePieces) {
+  // Lengths with many set bits exercise every squaring step.
+  std::vector<uint8_t> data((size_t{1} << 20) + 12345);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 2654435761u >> 13);
+  const size_t a = 70001, b = 555555;
+  const uint32_t crc_a = Crc32c(data.data(), a);
+  const uint32_t crc_b = Crc32c(data.data() + a, b);
+  const uint32_t crc_c = Crc32c(data.data() + a + b, data.size() - a - b);
+  const uint32_t combined =
+      Crc32cCombine(Crc32cCombine(crc_a, crc_b, b), crc_c, data.size() - a - b);
+  EXPECT_EQ(combined, Crc32c(data.data(), data.size()));
+  EXPECT_EQ(Crc32cCombine(crc_a, Crc32c(nullptr, 0), 0), crc_a);
+}
+
 TEST(Crc32cTest, ExtendEqualsWholeAtEverySplit) {
   const std::string text = "The quick brown fox jumps over the lazy dog, twice over.";
   const uint32_t whole = CrcOf(text);

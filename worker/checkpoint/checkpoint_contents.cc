@@ -67,6 +67,18 @@ int VariableIndex(const model::Model& model, const KerasCheckpointVariable& v) {
   return layer.bias_variable;
 }
 
+// The key of the optimizer's iteration count ("iter", the first optimizer variable).
+std::string IterationsKey(const model::Model& model, const optimizer::Optimizer& opt) {
+  const storage::KerasOptimizerSpec spec = OptimizerSpec(opt.KerasV2());
+  for (const KerasCheckpointVariable& v :
+       storage::BuildKerasCheckpointLayout(LayerSpecs(model), &spec).variables) {
+    if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter && v.hyper_parameter == 0) {
+      return v.key;
+    }
+  }
+  return "";
+}
+
 uint64_t Fnv1a64(const std::string& bytes) {
   uint64_t hash = 0xcbf29ce484222325ull;
   for (unsigned char c : bytes) {
@@ -88,10 +100,9 @@ std::vector<int64_t> EntryShape(const tf::BundleEntryProto& entry) {
   return dims;
 }
 
-// Reads `key` into `out` after checking its dtype and shape.
-Status ReadChecked(const storage::BundleReader& reader, const std::string& prefix,
-                   const std::string& key, DType dtype, const std::vector<int64_t>& shape,
-                   void* out, size_t bytes) {
+// OK when the checkpoint has `key` with exactly `dtype` and `shape`.
+Status CheckEntry(const storage::BundleReader& reader, const std::string& prefix,
+                  const std::string& key, DType dtype, const std::vector<int64_t>& shape) {
   auto entry = reader.Entry(key);
   if (!entry.ok()) {
     return NotFoundError("checkpoint " + prefix + " has no tensor '" + key +
@@ -104,6 +115,14 @@ Status ReadChecked(const storage::BundleReader& reader, const std::string& prefi
         std::string(DTypeName(static_cast<DType>(entry->dtype()))) + " " + ShapeString(saved) +
         " but the model has " + std::string(DTypeName(dtype)) + " " + ShapeString(shape));
   }
+  return OkStatus();
+}
+
+// Reads `key` into `out` after checking its dtype and shape.
+Status ReadChecked(const storage::BundleReader& reader, const std::string& prefix,
+                   const std::string& key, DType dtype, const std::vector<int64_t>& shape,
+                   void* out, size_t bytes) {
+  RETURN_IF_ERROR(CheckEntry(reader, prefix, key, dtype, shape));
   return reader.Read(key, out, bytes);
 }
 
@@ -200,38 +219,43 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
   return tensors;
 }
 
+StatusOr<std::vector<RestoreTarget>> CheckedRestoreTargets(const storage::BundleReader& reader,
+                                                           const std::string& prefix,
+                                                           Trainer& trainer, bool weights_only) {
+  model::Model& model = trainer.model();
+  optimizer::Optimizer& opt = trainer.optimizer();
+  const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(opt.KerasV2());
+  const storage::KerasCheckpointLayout layout = storage::BuildKerasCheckpointLayout(
+      LayerSpecs(model), weights_only ? nullptr : &optimizer_spec);
+  model::ParameterStore& params = model.parameters();
+  std::vector<RestoreTarget> targets;
+  for (const KerasCheckpointVariable& v : layout.variables) {
+    if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter) continue;
+    const model::VariableInfo& info = params.variable(VariableIndex(model, v));
+    float* base = v.kind == KerasCheckpointVariable::Kind::kWeight
+                      ? params.params()
+                      : opt.slot(static_cast<size_t>(v.slot)).data();
+    RETURN_IF_ERROR(CheckEntry(reader, prefix, v.key, DType::kFloat32, info.shape.dims()));
+    targets.push_back({v.key, base + info.offset,
+                       static_cast<size_t>(info.shape.num_elements()) * sizeof(float)});
+  }
+  return targets;
+}
+
 StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
                                        const std::string& prefix, Trainer& trainer,
                                        RestoreScope scope) {
   SavedState state;
   ASSIGN_OR_RETURN(state.weights_only,
                    ReadScalar<bool>(reader, prefix, "weights_only", DType::kBool));
-  model::Model& model = trainer.model();
   optimizer::Optimizer& opt = trainer.optimizer();
-  const optimizer::Optimizer::KerasVariables keras = opt.KerasV2();
-  const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(keras);
-  const storage::KerasCheckpointLayout layout = storage::BuildKerasCheckpointLayout(
-      LayerSpecs(model), state.weights_only ? nullptr : &optimizer_spec);
-  model::ParameterStore& params = model.parameters();
-  for (const KerasCheckpointVariable& v : layout.variables) {
-    if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter) {
-      if (v.hyper_parameter == 0) {
-        int64_t iterations = 0;
-        RETURN_IF_ERROR(ReadChecked(reader, prefix, v.key, DType::kInt64, {}, &iterations,
-                                    sizeof(iterations)));
-        opt.set_iterations(iterations);
-      }
-      continue;  // other hyper-parameters come from the config
-    }
-    if (scope == RestoreScope::kStateOnly) continue;
-    const int index = VariableIndex(model, v);
-    const model::VariableInfo& info = params.variable(index);
-    float* base = v.kind == KerasCheckpointVariable::Kind::kWeight
-                      ? params.params()
-                      : opt.slot(static_cast<size_t>(v.slot)).data();
-    RETURN_IF_ERROR(ReadChecked(reader, prefix, v.key, DType::kFloat32, info.shape.dims(),
-                                base + info.offset,
-                                static_cast<size_t>(info.shape.num_elements()) * sizeof(float)));
+  if (state.weights_only) {
+    opt.set_iterations(0);  // the optimizer starts afresh; the data position and step resume
+  } else {
+    int64_t iterations = 0;
+    RETURN_IF_ERROR(ReadChecked(reader, prefix, IterationsKey(trainer.model(), opt), DType::kInt64, {},
+                                &iterations, sizeof(iterations)));
+    opt.set_iterations(iterations);
   }
   TrainingProgress& p = state.progress;
   ASSIGN_OR_RETURN(p.epoch, ReadScalar<int64_t>(reader, prefix, "epoch", DType::kInt64));
@@ -253,9 +277,12 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
                          " is not a scalar string");
   }
   state.config_hash = hash[0];
-  if (state.weights_only) {
-    // The optimizer starts afresh; the data position and step still resume.
-    opt.set_iterations(0);
+  if (scope == RestoreScope::kStateOnly) return state;
+
+  ASSIGN_OR_RETURN(std::vector<RestoreTarget> targets,
+                   CheckedRestoreTargets(reader, prefix, trainer, state.weights_only));
+  for (const RestoreTarget& target : targets) {
+    RETURN_IF_ERROR(reader.Read(target.key, target.data, target.bytes));
   }
   return state;
 }

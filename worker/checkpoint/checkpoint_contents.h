@@ -56,9 +56,25 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
                                                           const config::JobConfig& config,
                                                           const SavedState& state);
 
+// Where a restore puts one model or optimizer variable of a checkpoint.
+struct RestoreTarget {
+  std::string key;
+  float* data = nullptr;  // into the trainer's parameters or an optimizer slot
+  size_t bytes = 0;
+};
+
+// The weights, and unless `weights_only` the optimizer's slot variables, that
+// a restore fills, in object-graph order, each checked against the
+// checkpoint's index: NotFound for a missing key, FailedPrecondition naming
+// the key and both dtypes/shapes when the model differs. Reads no tensor data.
+StatusOr<std::vector<RestoreTarget>> CheckedRestoreTargets(const storage::BundleReader& reader,
+                                                           const std::string& prefix,
+                                                           Trainer& trainer, bool weights_only);
+
 // What RestoreCheckpoint reads: everything, or only the training state and
-// the optimizer's iteration count (the small tensors), for ranks that receive
-// the weights and optimizer variables by broadcast (restore_on_all_ranks.h).
+// the optimizer's iteration count (the small tensors), for a restore that reads
+// the variables (CheckedRestoreTargets) itself, split among ranks
+// (restore_on_all_ranks.h).
 enum class RestoreScope { kEverything, kStateOnly };
 
 // Restores the weights (and the optimizer's variables when the checkpoint has

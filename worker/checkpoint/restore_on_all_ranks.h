@@ -1,13 +1,15 @@
-// Restoring a checkpoint into every rank of a data-parallel job, reading it
-// from disk once: rank 0 reads every tensor (each CRC checked); the other ranks
-// read only the small training-state tensors and receive the weights and the
-// optimizer's variables by broadcast. On one node this replaces N concurrent
-// full reads of the same files with one read and an in-memory copy (measured in
-// docs/BENCHMARKS.md, "Checkpoint save and restore").
+// Restoring a checkpoint into every rank of a data-parallel job, reading each
+// byte from disk once, in parallel: the ranks split the model and optimizer
+// variables' bytes into one contiguous range per rank (cuts may fall inside a
+// tensor), each reads its range, and each piece is then broadcast from its
+// reader. Every rank checks every tensor's CRC, combining the CRCs of the
+// pieces read by all ranks, so damage is DataLoss naming the tensor and its
+// data file on every rank. Each rank also reads the small training-state
+// tensors itself. Measured in docs/BENCHMARKS.md, "Checkpoint save and restore".
 //
 // Collective: every rank calls it with the same prefix. If any rank fails,
-// every rank returns an error (rank 0's names the tensor and file), and none
-// is left waiting in a broadcast.
+// every rank returns an error (the failing rank's own, the others one naming
+// that rank), and none is left waiting in a collective.
 #pragma once
 
 #include <string>
