@@ -102,7 +102,10 @@ struct ResumeOptions {
 // Everything a rank prepares before the first collective.
 struct Job {
   config::JobConfig config;
-  std::string resume_prefix;  // rank 0: the checkpoint to resume from ("" = fresh)
+  // Rank 0: the checkpoints to try to resume from, newest first (none: a fresh
+  // start); with `fall_back`, a damaged one is skipped for the next.
+  std::vector<std::string> resume_candidates;
+  bool fall_back = false;
   std::unique_ptr<kernels::KernelBackend> backend;
   std::unique_ptr<callbacks::MetricsLog> metrics_log;  // rank 0 only
   std::unique_ptr<callbacks::TensorBoardLogger> tensorboard;  // rank 0 only
@@ -110,10 +113,11 @@ struct Job {
   data::Dataset test;
 };
 
-// Rank 0: which checkpoint the run resumes from ("" for a fresh start), after
-// sweeping what an interrupted save left in the checkpoint directory.
-StatusOr<std::string> FindResumePoint(const config::JobConfig& config,
-                                      const ResumeOptions& resume) {
+// Rank 0: which checkpoints the run may resume from (Job::resume_candidates),
+// after sweeping what an interrupted save left in the checkpoint directory.
+// They are verified as they are restored (Restore below), not read twice.
+Status FindResumeCandidates(const config::JobConfig& config, const ResumeOptions& resume,
+                            Job* job) {
   storage::FileSystem* fs = storage::PosixFileSystem();
   const std::string dir = checkpoint::CheckpointDir(config);
   ASSIGN_OR_RETURN(std::vector<std::string> swept, storage::SweepUnfinishedCheckpoints(fs, dir));
@@ -126,20 +130,15 @@ StatusOr<std::string> FindResumePoint(const config::JobConfig& config,
                            ".index does not exist (pass a checkpoint prefix such as " +
                            storage::JoinPath(dir, "ckpt-100") + ")");
     }
-    RETURN_IF_ERROR(storage::VerifyCheckpoint(fs, *resume.restore)
-                        .WithContext("--restore " + *resume.restore));
-    return *resume.restore;
+    job->resume_candidates = {*resume.restore};
+    return OkStatus();
   }
-  if (resume.no_resume) return std::string();
-  // The newest checkpoint that verifies; damaged newer ones are reported, never skipped silently.
-  ASSIGN_OR_RETURN(storage::IntactCheckpoint intact, storage::NewestIntactCheckpoint(fs, dir));
-  for (const std::string& damaged : intact.skipped) {
-    std::cerr << "warning: skipping damaged checkpoint " << damaged << std::endl;
+  if (resume.no_resume || !fs->FileExists(storage::JoinPath(dir, storage::kCheckpointStateFile))) {
+    return OkStatus();
   }
-  if (!intact.skipped.empty()) {
-    std::cerr << "warning: falling back to " << intact.prefix << std::endl;
-  }
-  return intact.prefix;
+  ASSIGN_OR_RETURN(job->resume_candidates, storage::CheckpointCandidates(fs, dir));
+  job->fall_back = true;
+  return OkStatus();
 }
 
 Status SetUp(const std::string& config_path, const JobOverrides& overrides,
@@ -148,10 +147,10 @@ Status SetUp(const std::string& config_path, const JobOverrides& overrides,
   ApplyOverrides(overrides, &job->config);
   RETURN_IF_ERROR(ValidateJobConfig(&job->config).WithContext(config_path));
   if (rank == 0) {  // the run directory is checked before any expensive work
-    ASSIGN_OR_RETURN(job->resume_prefix, FindResumePoint(job->config, resume));
+    RETURN_IF_ERROR(FindResumeCandidates(job->config, resume, job));
     ASSIGN_OR_RETURN(job->metrics_log,
                      callbacks::MetricsLog::Open(job->config.training().run_dir(),
-                                                 /*append=*/!job->resume_prefix.empty()));
+                                                 /*append=*/!job->resume_candidates.empty()));
     ASSIGN_OR_RETURN(job->tensorboard, callbacks::TensorBoardLogger::Open(
                                            job->config.training().run_dir(), log_every_steps));
   }
@@ -267,22 +266,62 @@ StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> JoinControlPlane(
   return client;
 }
 
-// Every rank: learns rank 0's resume prefix and restores it into `trainer`.
-// Returns the restored state, or nullopt for a fresh start.
+// Collective: rank 0's `text`, on every rank.
+StatusOr<std::string> BroadcastString(comm::Communicator& comm, const std::string& text) {
+  int64_t size = static_cast<int64_t>(text.size());
+  RETURN_IF_ERROR(comm.Broadcast(&size, sizeof(size), 0));
+  std::string received = comm.rank() == 0 ? text : std::string(static_cast<size_t>(size), '\0');
+  RETURN_IF_ERROR(comm.Broadcast(received.data(), size, 0));
+  return received;
+}
+
+// Every rank: restores the newest of rank 0's resume candidates that restores
+// (each restore verifies the whole checkpoint), skipping damaged ones with a
+// warning when falling back is allowed. Returns the restored state and its
+// prefix, or nullopt for a fresh start; every candidate damaged is DataLoss
+// listing them, never a fresh start.
+StatusOr<std::optional<std::pair<checkpoint::SavedState, std::string>>> RestoreNewestIntact(
+    Job& job, comm::Communicator& comm, Trainer& trainer) {
+  int64_t header[2] = {static_cast<int64_t>(job.resume_candidates.size()), job.fall_back ? 1 : 0};
+  RETURN_IF_ERROR(comm.Broadcast(header, sizeof(header), 0));
+  std::vector<std::string> skipped;
+  for (int64_t i = 0; i < header[0]; ++i) {
+    ASSIGN_OR_RETURN(std::string prefix,
+                     BroadcastString(comm, comm.rank() == 0 ? job.resume_candidates[i] : ""));
+    StatusOr<checkpoint::SavedState> state =
+        checkpoint::RestoreOnAllRanks(storage::PosixFileSystem(), prefix, trainer, comm);
+    if (state.ok()) {
+      if (comm.rank() == 0 && !skipped.empty()) {
+        std::cerr << "warning: falling back to " << prefix << std::endl;
+      }
+      return std::make_optional(std::make_pair(*std::move(state), prefix));
+    }
+    // Fall back only when every rank found this checkpoint damaged.
+    double not_damaged = checkpoint::IsDamagedCheckpoint(state.status()) ? 0.0 : 1.0;
+    RETURN_IF_ERROR(comm.AllReduceSumHostScalars(&not_damaged, 1));
+    if (header[1] == 0) return state.status().WithContext("--restore " + prefix);
+    if (not_damaged > 0) return state.status();
+    if (comm.rank() == 0) {
+      std::cerr << "warning: skipping damaged checkpoint " << prefix << ": "
+                << state.status().ToString() << std::endl;
+    }
+    skipped.push_back(prefix + ": " + state.status().ToString());
+  }
+  if (skipped.empty()) return std::optional<std::pair<checkpoint::SavedState, std::string>>();
+  std::string all;
+  for (const std::string& s : skipped) all += "\n  " + s;
+  return DataLossError("no intact checkpoint in " + checkpoint::CheckpointDir(job.config) + ":" +
+                       all + "\n(--no-resume starts afresh; nothing was deleted)");
+}
+
+// Every rank: restores rank 0's resume point into `trainer` and checks its
+// config. Returns the restored state, or nullopt for a fresh start.
 StatusOr<std::optional<checkpoint::SavedState>> Restore(const ResumeOptions& resume, Job& job,
                                                         comm::Communicator& comm,
                                                         Trainer& trainer) {
-  char prefix[4096] = {};
-  if (comm.rank() == 0) {
-    if (job.resume_prefix.size() >= sizeof(prefix)) {
-      return InvalidArgumentError("checkpoint path too long: " + job.resume_prefix);
-    }
-    std::snprintf(prefix, sizeof(prefix), "%s", job.resume_prefix.c_str());
-  }
-  RETURN_IF_ERROR(comm.Broadcast(prefix, sizeof(prefix), 0));
-  if (prefix[0] == '\0') return std::optional<checkpoint::SavedState>();
-  ASSIGN_OR_RETURN(checkpoint::SavedState state,
-                   checkpoint::RestoreOnAllRanks(storage::PosixFileSystem(), prefix, trainer, comm));
+  ASSIGN_OR_RETURN(auto restored, RestoreNewestIntact(job, comm, trainer));
+  if (!restored) return std::optional<checkpoint::SavedState>();
+  auto& [state, prefix] = *restored;
   const std::string hash = checkpoint::TrajectoryConfigHash(job.config);
   if (state.config_hash != hash && !resume.allow_config_change) {
     return FailedPreconditionError(

@@ -9,15 +9,18 @@ namespace shardtrain::storage {
 
 Status VerifyCheckpoint(FileSystem* fs, const std::string& prefix) {
   ASSIGN_OR_RETURN(auto reader, BundleReader::Open(fs, prefix));
-  for (const std::string& key : reader->Keys()) {
-    if (reader->IsPartitioned(key)) continue;  // listed, never read (we do not write slices)
-    ASSIGN_OR_RETURN(tf::BundleEntryProto entry, reader->Entry(key));
+  return VerifyTensors(*reader, {});
+}
+
+Status VerifyTensors(const BundleReader& reader, const std::set<std::string>& skip) {
+  for (const std::string& key : reader.Keys()) {
+    if (reader.IsPartitioned(key)) continue;  // listed, never read (we do not write slices)
+    if (skip.count(key) != 0) continue;
+    ASSIGN_OR_RETURN(tf::BundleEntryProto entry, reader.Entry(key));
     if (entry.dtype() == tf::DT_STRING) {
-      auto strings = reader->ReadStrings(key);
-      if (!strings.ok()) return strings.status();
+      RETURN_IF_ERROR(reader.ReadStrings(key).status());
     } else {
-      auto bytes = reader->ReadBytes(key);
-      if (!bytes.ok()) return bytes.status();
+      RETURN_IF_ERROR(reader.ReadBytes(key).status());
     }
   }
   return OkStatus();
@@ -33,24 +36,6 @@ StatusOr<std::vector<std::string>> CheckpointCandidates(FileSystem* fs, const st
     }
   }
   return candidates;
-}
-
-StatusOr<IntactCheckpoint> NewestIntactCheckpoint(FileSystem* fs, const std::string& dir) {
-  IntactCheckpoint result;
-  if (!fs->FileExists(JoinPath(dir, kCheckpointStateFile))) return result;
-  ASSIGN_OR_RETURN(std::vector<std::string> candidates, CheckpointCandidates(fs, dir));
-  for (const std::string& prefix : candidates) {
-    Status verified = VerifyCheckpoint(fs, prefix);
-    if (verified.ok()) {
-      result.prefix = prefix;
-      return result;
-    }
-    result.skipped.push_back(prefix + ": " + verified.ToString());
-  }
-  std::string all;
-  for (const std::string& s : result.skipped) all += "\n  " + s;
-  return DataLossError("no intact checkpoint in " + dir + ":" + all +
-                       "\n(--no-resume starts afresh; nothing was deleted)");
 }
 
 }  // namespace shardtrain::storage

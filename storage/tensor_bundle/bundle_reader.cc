@@ -230,19 +230,34 @@ StatusOr<RandomAccessFile*> BundleReader::DataFile(int32_t shard_id) const {
   return raw;
 }
 
-Status BundleReader::ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry,
-                                    uint64_t begin, size_t n, char* out, uint32_t* crc) const {
+StatusOr<RandomAccessFile*> BundleReader::EntryFile(const std::string& key,
+                                                    const tf::BundleEntryProto& entry) const {
   RandomAccessFile* file = nullptr;
   ASSIGN_OR_RETURN(file, DataFile(entry.shard_id()));
   const uint64_t offset = static_cast<uint64_t>(entry.offset());
   const uint64_t size = static_cast<uint64_t>(entry.size());
-  const std::string path = DataPath(entry.shard_id());
   if (offset > file->Size() || size > file->Size() - offset) {
-    return DataLossError("data file '" + path + "' is truncated: key '" + PrintableKey(key) +
-                         "' needs bytes [" + std::to_string(offset) + ", " +
+    return DataLossError("data file '" + DataPath(entry.shard_id()) + "' is truncated: key '" +
+                         PrintableKey(key) + "' needs bytes [" + std::to_string(offset) + ", " +
                          std::to_string(offset + size) + ") but the file has " +
                          std::to_string(file->Size()) + " bytes; " + kDamageHint);
   }
+  return file;
+}
+
+Status BundleReader::CheckInFile(const std::string& key) const {
+  int64_t num_elements = 0;
+  const tf::BundleEntryProto* entry = nullptr;
+  ASSIGN_OR_RETURN(entry, CheckedEntry(key, &num_elements));
+  return EntryFile(key, *entry).status();
+}
+
+Status BundleReader::ReadEntryBytes(const std::string& key, const tf::BundleEntryProto& entry,
+                                    uint64_t begin, size_t n, char* out, uint32_t* crc) const {
+  RandomAccessFile* file = nullptr;
+  ASSIGN_OR_RETURN(file, EntryFile(key, entry));
+  const uint64_t offset = static_cast<uint64_t>(entry.offset());
+  const std::string path = DataPath(entry.shard_id());
   size_t got = 0;
   if (crc != nullptr) {
     ASSIGN_OR_RETURN(got, file->ReadWithCrc32c(offset + begin, n, out, crc));
@@ -323,13 +338,7 @@ StatusOr<std::string> BundleReader::ReadBytes(const std::string& key) const {
                                 "' is a string tensor: read it with ReadStrings");
   }
   // CheckedEntry does not bound the size by the file; do so before allocating.
-  RandomAccessFile* file = nullptr;
-  ASSIGN_OR_RETURN(file, DataFile(entry->shard_id()));
-  if (static_cast<uint64_t>(entry->offset()) > file->Size() ||
-      static_cast<uint64_t>(entry->size()) > file->Size() - entry->offset()) {
-    std::string unused;
-    return ReadEntryBytes(key, *entry, 0, 0, unused.data());  // reports the truncation
-  }
+  RETURN_IF_ERROR(EntryFile(key, *entry).status());
   std::string out(static_cast<size_t>(entry->size()), '\0');
   RETURN_IF_ERROR(Read(key, out.data(), out.size()));
   return out;
@@ -344,15 +353,10 @@ StatusOr<std::vector<std::string>> BundleReader::ReadStrings(const std::string& 
     return InvalidArgumentError(what + " is " + TfDTypeName(static_cast<int>(entry->dtype())) +
                                 ", not a string tensor: read it with Read");
   }
-  RandomAccessFile* file = nullptr;
-  ASSIGN_OR_RETURN(file, DataFile(entry->shard_id()));
+  RETURN_IF_ERROR(EntryFile(key, *entry).status());  // bounds the size before allocating
   const std::string path = DataPath(entry->shard_id());
-  std::string bytes;
-  if (static_cast<uint64_t>(entry->offset()) <= file->Size() &&
-      static_cast<uint64_t>(entry->size()) <= file->Size() - entry->offset()) {
-    bytes.resize(static_cast<size_t>(entry->size()));
-  }
-  RETURN_IF_ERROR(ReadEntryBytes(key, *entry, 0, bytes.size(), bytes.data()));  // reports truncation first
+  std::string bytes(static_cast<size_t>(entry->size()), '\0');
+  RETURN_IF_ERROR(ReadEntryBytes(key, *entry, 0, bytes.size(), bytes.data()));
 
   const std::string corrupt = "string tensor '" + PrintableKey(key) + "' in data file '" + path +
                               "' is corrupt";

@@ -57,6 +57,10 @@ class BundleReader {
   // the pieces' CRCs in order (Crc32cCombine) and pass the result to CheckCrc
   // before trusting any byte. Big-endian bundles are swapped per element.
   StatusOr<uint32_t> ReadPiece(const std::string& key, uint64_t begin, size_t n, char* out) const;
+  // OK when `key`'s bytes lie inside its data file (opened if need be):
+  // NotFound for a missing data file, DataLoss naming the key and the file for
+  // a short one. Reads no tensor bytes.
+  Status CheckInFile(const std::string& key) const;
   // OK when `crc` is the stored CRC-32C of tensor `key`; DataLoss naming the
   // key and its data file otherwise.
   Status CheckCrc(const std::string& key, uint32_t crc) const;
@@ -71,6 +75,10 @@ class BundleReader {
   // dtype × shape); `*num_elements` receives the element count.
   StatusOr<const tf::BundleEntryProto*> CheckedEntry(const std::string& key,
                                                      int64_t* num_elements) const;
+  // The data file holding `entry`, after checking that all of the entry's
+  // bytes lie inside it (DataLoss naming the key and the file otherwise).
+  StatusOr<RandomAccessFile*> EntryFile(const std::string& key,
+                                        const tf::BundleEntryProto& entry) const;
   // Reads bytes [begin, begin + n) of `key`'s entry into `out` (the whole
   // entry bounds checked against the file, no CRC check); with `crc` not null,
   // also extends `*crc` over them.

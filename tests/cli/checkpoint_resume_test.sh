@@ -52,6 +52,7 @@ for np in 1 2; do
   [ $failures -eq 0 ] && echo "ok: $np rank(s): preempted at step 40, resumed, epochs 2-3 bitwise identical"
 done
 ref1_epoch3=$(metrics "$work/ref1" 3)  # (ref1 is resumed with other settings further down)
+ref2_epoch3=$(metrics "$work/ref2" 3)
 ls "$work/ref1/checkpoints" | grep -q 'ckpt-7\.index' && fail "max_to_keep 5 should have deleted ckpt-7"
 [ "$(grep -c all_model_checkpoint_paths "$work/ref1/checkpoints/checkpoint")" -eq 5 ] ||
   fail "state file should list 5 checkpoints: $(cat "$work/ref1/checkpoints/checkpoint")"
@@ -103,6 +104,16 @@ grep -qE "warning: skipping damaged checkpoint .*ckpt-40: DataLoss: .*'layer_wit
 grep -q "resuming from .*ckpt-35 " "$work/corrupt.log" || fail "did not fall back to ckpt-35: $(grep resuming "$work/corrupt.log")"
 [ "$ref1_epoch3" = "$(metrics "$work/corrupt" 3)" ] ||
   fail "after falling back, epoch 3 differs from the uninterrupted run: $ref1_epoch3 vs $(metrics "$work/corrupt" 3)"
+# The same on 2 ranks: both ranks see the DataLoss and fall back together
+# (damage that only one rank reads: tests/mpi/restore_mpi_test.cc).
+cp -r "$work/saved2" "$work/corrupt2"
+printf '\x5a\x5a\x5a\x5a' | dd of="$work/corrupt2/checkpoints/ckpt-40.data-00000-of-00002" bs=1 seek=1000 conv=notrunc status=none
+train 2 "$work/corrupt2" || fail "2-rank resume past a damaged checkpoint failed: $(tail -3 "$work/corrupt2.log")"
+grep -qE "warning: skipping damaged checkpoint .*ckpt-40: DataLoss: .*ckpt-40.data-00000-of-00002" "$work/corrupt2.log" &&
+  grep -q "resuming from .*ckpt-35 " "$work/corrupt2.log" ||
+  fail "2 ranks did not fall back to ckpt-35: $(grep -E "warning|resuming" "$work/corrupt2.log")"
+[ "$ref2_epoch3" = "$(metrics "$work/corrupt2" 3)" ] ||
+  fail "2 ranks, after falling back, epoch 3 differs from the uninterrupted run: $ref2_epoch3 vs $(metrics "$work/corrupt2" 3)"
 # Every checkpoint damaged: an error listing them, never a silent fresh start.
 cp -r "$work/saved1" "$work/allbad"
 for f in "$work"/allbad/checkpoints/*.data-*; do

@@ -250,7 +250,12 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
                    ReadScalar<bool>(reader, prefix, "weights_only", DType::kBool));
   optimizer::Optimizer& opt = trainer.optimizer();
   if (state.weights_only) {
-    opt.set_iterations(0);  // the optimizer starts afresh; the data position and step resume
+    // The optimizer starts afresh (whatever an earlier, failed restore left in
+    // it); the data position and step resume.
+    opt.set_iterations(0);
+    for (size_t s = 0; s < opt.slot_names().size(); ++s) {
+      std::fill(opt.slot(s).begin(), opt.slot(s).end(), 0.0f);
+    }
   } else {
     int64_t iterations = 0;
     RETURN_IF_ERROR(ReadChecked(reader, prefix, IterationsKey(trainer.model(), opt), DType::kInt64, {},

@@ -3,8 +3,9 @@
 // piece is broadcast from its reader (contract in restore_on_all_ranks.h).
 //
 // Protocol (every step is collective, so no rank is left waiting):
-//   1. every rank reads the training state and checks every variable against
-//      the index; one allreduce agrees that all of them could;
+//   1. every rank reads the training state, checks every variable against the
+//      index and its data file's size, and reads (so verifies) every tensor
+//      that is not a variable; one allreduce agrees that all of them could;
 //   2. the variables, in data-file order (shard, offset), are laid end to end
 //      and cut into one contiguous range per rank of nearly equal size (cuts
 //      4 KiB-aligned); every rank reads its range, piece by piece, taking each
@@ -14,15 +15,18 @@
 //      checks them against the index, so all ranks reach the same verdict;
 //   4. each piece is broadcast from the rank that read it.
 // On the world size that saved the checkpoint, each rank's range is mostly its
-// own data file; on any other, the work is still split evenly.
+// own data file; on any other, the work is still split evenly. One rank runs
+// the same steps, without the broadcasts.
 #include "worker/checkpoint/restore_on_all_ranks.h"
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
+#include <set>
 #include <vector>
 
+#include "storage/checkpoint/verify.h"
 #include "storage/io/crc32c.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 
@@ -48,6 +52,7 @@ StatusOr<std::vector<Piece>> SplitAmongRanks(const storage::BundleReader& reader
                                              int world_size) {
   std::vector<std::pair<int64_t, int64_t>> location;  // (shard, offset) of each target
   for (const RestoreTarget& t : targets) {
+    RETURN_IF_ERROR(reader.CheckInFile(t.key));  // a short data file fails here, on every rank
     ASSIGN_OR_RETURN(tf::BundleEntryProto entry, reader.Entry(t.key));
     location.emplace_back(entry.shard_id(), entry.offset());
   }
@@ -79,22 +84,39 @@ StatusOr<std::vector<Piece>> SplitAmongRanks(const storage::BundleReader& reader
   return pieces;
 }
 
+// What a rank's failure tells the others: whether the checkpoint itself is
+// damaged or incomplete (a resume may fall back to an older one), or not.
+enum FailureKind : uint32_t { kNoFailure = 0, kDamage = 1, kOtherFailure = 2 };
+
+FailureKind KindOf(const Status& status) {
+  if (status.ok()) return kNoFailure;
+  return IsDamagedCheckpoint(status) ? kDamage : kOtherFailure;
+}
+
+// The error of a rank whose own step succeeded while `failures` ranks (the
+// lowest `rank` among them when only one) failed, `any_damage` telling
+// whether one of them found the checkpoint damaged.
+Status AnotherRankFailed(int failures, int rank, bool any_damage, const std::string& what) {
+  const std::string who = failures == 1 ? "rank " + std::to_string(rank)
+                                        : std::to_string(failures) + " ranks";
+  const std::string where = failures == 1 ? "its error is in that rank's output"
+                                          : "their errors are in their output";
+  if (any_damage) return DataLossError(who + " found damage in " + what + " (" + where + ")");
+  return FailedPreconditionError(who + " could not finish " + what + " (" + where + ")");
+}
+
 // Collective: OK on every rank when `status` is OK on every rank. Otherwise a
-// failing rank returns its own error and the others one naming the failing
-// rank, so every rank stops at the same step.
+// failing rank returns its own error and the others AnotherRankFailed, so
+// every rank stops at the same step.
 Status AgreeOnEveryRank(const Status& status, comm::Communicator& comm, const std::string& what) {
-  double failures[2] = {status.ok() ? 0.0 : 1.0, status.ok() ? 0.0 : comm.rank()};
-  RETURN_IF_ERROR(comm.AllReduceSumHostScalars(failures, 2).WithContext("agreeing on " + what));
+  const FailureKind kind = KindOf(status);
+  double failures[3] = {kind != kNoFailure ? 1.0 : 0.0, kind != kNoFailure ? comm.rank() : 0.0,
+                        kind == kDamage ? 1.0 : 0.0};
+  RETURN_IF_ERROR(comm.AllReduceSumHostScalars(failures, 3).WithContext("agreeing on " + what));
   RETURN_IF_ERROR(status);
   if (failures[0] == 0) return OkStatus();
-  if (failures[0] == 1) {
-    return FailedPreconditionError("rank " + std::to_string(static_cast<int>(failures[1])) +
-                                   " could not finish " + what +
-                                   " (its error is in that rank's output)");
-  }
-  return FailedPreconditionError(std::to_string(static_cast<int>(failures[0])) +
-                                 " ranks could not finish " + what +
-                                 " (their errors are in their output)");
+  return AnotherRankFailed(static_cast<int>(failures[0]), static_cast<int>(failures[1]),
+                           failures[2] > 0, what);
 }
 
 // Steps 2-3 on this rank: reads its pieces, shares the CRCs, checks every
@@ -118,28 +140,28 @@ Status ReadAndVerify(const storage::BundleReader& reader, const std::vector<Rest
   }
 
   // Each rank's block: [failed, CRCs of its pieces...].
-  std::vector<int> failed(static_cast<size_t>(comm.world_size()), 0);
+  std::vector<uint32_t> failed(static_cast<size_t>(comm.world_size()), kNoFailure);
   for (int rank = 0, first = 0; rank < comm.world_size(); ++rank) {
     int last = first;
     while (last < static_cast<int>(pieces.size()) && pieces[last].reader == rank) ++last;
     std::vector<uint32_t> block(static_cast<size_t>(last - first) + 1);
     if (rank == comm.rank()) {
-      block[0] = read_status.ok() ? 0 : 1;
+      block[0] = KindOf(read_status);
       std::copy(crc.begin() + first, crc.begin() + last, block.begin() + 1);
     }
     RETURN_IF_ERROR(
         comm.Broadcast(block.data(), static_cast<int64_t>(block.size() * sizeof(uint32_t)), rank)
             .WithContext("sharing the checksums of " + prefix + " read by rank " +
                          std::to_string(rank)));
-    failed[static_cast<size_t>(rank)] = static_cast<int>(block[0]);
+    failed[static_cast<size_t>(rank)] = block[0];
     std::copy(block.begin() + 1, block.end(), crc.begin() + first);
     first = last;
   }
   RETURN_IF_ERROR(read_status);
   for (size_t rank = 0; rank < failed.size(); ++rank) {
-    if (failed[rank] != 0) {
-      return FailedPreconditionError("rank " + std::to_string(rank) + " could not read its part of " +
-                                     prefix + " (its error is in that rank's output)");
+    if (failed[rank] != kNoFailure) {
+      return AnotherRankFailed(1, static_cast<int>(rank), failed[rank] == kDamage,
+                               "its part of " + prefix);
     }
   }
 
@@ -154,14 +176,13 @@ Status ReadAndVerify(const storage::BundleReader& reader, const std::vector<Rest
 
 }  // namespace
 
+bool IsDamagedCheckpoint(const Status& status) {
+  return status.code() == StatusCode::kDataLoss || status.code() == StatusCode::kNotFound;
+}
+
 StatusOr<SavedState> RestoreOnAllRanks(storage::FileSystem* fs, const std::string& prefix,
                                        Trainer& trainer, comm::Communicator& comm) {
   StatusOr<std::unique_ptr<storage::BundleReader>> reader = storage::BundleReader::Open(fs, prefix);
-  if (comm.world_size() == 1) {
-    if (!reader.ok()) return reader.status();
-    return RestoreCheckpoint(**reader, prefix, trainer, RestoreScope::kEverything);
-  }
-
   Status status = reader.status();
   SavedState state;
   std::vector<RestoreTarget> targets;
@@ -177,6 +198,11 @@ StatusOr<SavedState> RestoreOnAllRanks(storage::FileSystem* fs, const std::strin
     status = checked.status();
     if (checked.ok()) targets = *std::move(checked);
   }
+  if (status.ok()) {  // everything but the variables: small, so every rank checks it
+    std::set<std::string> variables;
+    for (const RestoreTarget& t : targets) variables.insert(t.key);
+    status = storage::VerifyTensors(**reader, variables);
+  }
   if (status.ok()) {
     StatusOr<std::vector<Piece>> split = SplitAmongRanks(**reader, targets, comm.world_size());
     status = split.status();
@@ -185,6 +211,7 @@ StatusOr<SavedState> RestoreOnAllRanks(storage::FileSystem* fs, const std::strin
   RETURN_IF_ERROR(AgreeOnEveryRank(status, comm, "the restore of " + prefix));
 
   RETURN_IF_ERROR(ReadAndVerify(**reader, targets, pieces, comm, prefix));
+  if (comm.world_size() == 1) return state;
   for (const Piece& p : pieces) {
     const RestoreTarget& t = targets[p.target];
     RETURN_IF_ERROR(comm.Broadcast(reinterpret_cast<char*>(t.data) + p.begin,
