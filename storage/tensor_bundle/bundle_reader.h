@@ -5,7 +5,8 @@
 // opened lazily, on the first read of a tensor they hold, and kept open. Every
 // tensor read checks the entry against the dtype/shape, the data file's size,
 // and the tensor's CRC: damage is DataLoss naming the key and the file, never a
-// crash or an unbounded allocation. Entries of partitioned tensors (with
+// crash or an unbounded allocation. (ReadPiece, for reads split among ranks,
+// leaves the CRC to its caller: CheckCrc on the pieces' combined CRC.) Entries of partitioned tensors (with
 // `slices`) are listed but reading them is Unimplemented; the binary per-slice
 // keys (starting with byte 0x00) are not listed. Big-endian bundles are
 // byte-swapped per element after the CRC check.
