@@ -2,8 +2,9 @@
 //
 // Both directions keep the disk busy while the CPU copies: the writer fills
 // one 2 MiB staging buffer while a background write drains the other, and the
-// reader copies one 2 MiB chunk out while up to three more are being read. Checksums
-// are taken while copying, in L2-sized pieces, so each byte crosses memory once.
+// reader copies one 2 MiB chunk out while up to three more are being read.
+// Checksums are taken while copying, in L2-sized pieces, so each byte crosses
+// memory once.
 #include "storage/io/direct_io.h"
 
 #include <fcntl.h>
@@ -12,8 +13,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>

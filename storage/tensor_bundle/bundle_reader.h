@@ -6,10 +6,10 @@
 // tensor read checks the entry against the dtype/shape, the data file's size,
 // and the tensor's CRC: damage is DataLoss naming the key and the file, never a
 // crash or an unbounded allocation. (ReadPiece, for reads split among ranks,
-// leaves the CRC to its caller: CheckCrc on the pieces' combined CRC.) Entries of partitioned tensors (with
-// `slices`) are listed but reading them is Unimplemented; the binary per-slice
-// keys (starting with byte 0x00) are not listed. Big-endian bundles are
-// byte-swapped per element after the CRC check.
+// leaves the CRC to its caller: CheckCrc on the pieces' combined CRC.)
+// Entries of partitioned tensors (with `slices`) are listed but reading them is
+// Unimplemented; the binary per-slice keys (starting with byte 0x00) are not
+// listed. Big-endian bundles are byte-swapped per element after the CRC check.
 //
 // Thread-safety: after Open, all methods may be called concurrently.
 #pragma once

@@ -53,7 +53,9 @@ std::unique_ptr<Trainer> SavedTrainer(kernels::KernelBackend* backend) {
   for (int64_t i = 0; i < params.size(); ++i) params.params()[i] = 0.5f + static_cast<float>(i);
   optimizer::Optimizer& opt = (*trainer)->optimizer();
   for (size_t s = 0; s < opt.slot_names().size(); ++s) {
-    for (size_t i = 0; i < opt.slot(s).size(); ++i) opt.slot(s)[i] = -static_cast<float>(s * 1e6 + i);
+    for (size_t i = 0; i < opt.slot(s).size(); ++i) {
+      opt.slot(s)[i] = -static_cast<float>(s * 1e6 + i);
+    }
   }
   opt.set_iterations(77);
   return std::move(*trainer);
@@ -70,8 +72,9 @@ void WriteCheckpoint(storage::MemoryFileSystem* fs, Trainer& trainer) {
   auto writer = storage::BundleWriter::Open(fs, kPrefix);
   ASSERT_TRUE(writer.ok()) << writer.status();
   for (const SaveTensor& t : *tensors) {
-    Status added = t.dtype == DType::kString ? (*writer)->AddStrings(t.key, t.shape, t.strings)
-                                             : (*writer)->Add(t.key, t.dtype, t.shape, t.data, t.bytes);
+    Status added = t.dtype == DType::kString
+                       ? (*writer)->AddStrings(t.key, t.shape, t.strings)
+                       : (*writer)->Add(t.key, t.dtype, t.shape, t.data, t.bytes);
     ASSERT_TRUE(added.ok()) << added;
   }
   ASSERT_TRUE((*writer)->Finish().ok());

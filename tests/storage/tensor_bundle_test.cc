@@ -531,8 +531,9 @@ TEST(BundleReader, PiecesCombineToTheTensorCrc) {
     const std::vector<std::pair<uint64_t, size_t>> pieces = {{0, 1200}, {1200, 1800}, {3000, 1000}};
     std::vector<uint32_t> crcs(pieces.size());
     for (size_t i : {2, 0, 1}) {
-      ASSIGN_OR_RETURN(crcs[i], reader.ReadPiece("w", pieces[i].first, pieces[i].second,
-                                                 reinterpret_cast<char*>(out.data()) + pieces[i].first));
+      ASSIGN_OR_RETURN(crcs[i],
+                       reader.ReadPiece("w", pieces[i].first, pieces[i].second,
+                                        reinterpret_cast<char*>(out.data()) + pieces[i].first));
     }
     uint32_t crc = 0;
     for (size_t i = 0; i < pieces.size(); ++i) crc = Crc32cCombine(crc, crcs[i], pieces[i].second);

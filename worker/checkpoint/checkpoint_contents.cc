@@ -258,8 +258,8 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
     }
   } else {
     int64_t iterations = 0;
-    RETURN_IF_ERROR(ReadChecked(reader, prefix, IterationsKey(trainer.model(), opt), DType::kInt64, {},
-                                &iterations, sizeof(iterations)));
+    RETURN_IF_ERROR(ReadChecked(reader, prefix, IterationsKey(trainer.model(), opt),
+                                DType::kInt64, {}, &iterations, sizeof(iterations)));
     opt.set_iterations(iterations);
   }
   TrainingProgress& p = state.progress;

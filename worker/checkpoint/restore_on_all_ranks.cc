@@ -170,7 +170,9 @@ Status ReadAndVerify(const storage::BundleReader& reader, const std::vector<Rest
     uint32_t& c = whole[pieces[i].target];
     c = storage::Crc32cCombine(c, crc[i], pieces[i].bytes);
   }
-  for (size_t t = 0; t < targets.size(); ++t) RETURN_IF_ERROR(reader.CheckCrc(targets[t].key, whole[t]));
+  for (size_t t = 0; t < targets.size(); ++t) {
+    RETURN_IF_ERROR(reader.CheckCrc(targets[t].key, whole[t]));
+  }
   return OkStatus();
 }
 
@@ -188,7 +190,8 @@ StatusOr<SavedState> RestoreOnAllRanks(storage::FileSystem* fs, const std::strin
   std::vector<RestoreTarget> targets;
   std::vector<Piece> pieces;
   if (status.ok()) {
-    StatusOr<SavedState> read = RestoreCheckpoint(**reader, prefix, trainer, RestoreScope::kStateOnly);
+    StatusOr<SavedState> read =
+        RestoreCheckpoint(**reader, prefix, trainer, RestoreScope::kStateOnly);
     status = read.status();
     if (read.ok()) state = *std::move(read);
   }
