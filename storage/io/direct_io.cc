@@ -288,6 +288,36 @@ int OpenDirectReadDescriptor(const std::string& path) {
   return ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
 }
 
+namespace {
+
+// The staging buffers and reader threads of DirectRead, kept per calling
+// thread and reused by every call: on virtual machines a fresh 2 MiB buffer
+// costs hundreds of page faults and a thread start costs more than a 2 MiB
+// read, which made reading a checkpoint in many small pieces slow.
+struct ReadPipeline {
+  std::vector<AlignedBuffer> staging;
+  std::vector<std::unique_ptr<IoThread>> readers;  // after the buffers: joined before they go
+};
+
+ReadPipeline* PipelineOfThisThread() {
+  thread_local ReadPipeline pipeline;
+  if (pipeline.readers.empty()) {
+    for (size_t i = 0; i < kReadsInFlight; ++i) {
+      pipeline.staging.push_back(AllocateAligned(kStagingBytes));
+      if (pipeline.staging.back() == nullptr) {
+        pipeline.staging.clear();
+        return nullptr;
+      }
+    }
+    for (size_t i = 0; i < kReadsInFlight; ++i) {
+      pipeline.readers.push_back(std::make_unique<IoThread>());
+    }
+  }
+  return &pipeline;
+}
+
+}  // namespace
+
 StatusOr<size_t> DirectRead(int fd, const std::string& path, uint64_t offset, size_t n,
                             char* out, uint32_t* crc) {
   // Chunk k covers [start + k * chunk, ...) of the aligned range around the
@@ -298,29 +328,32 @@ StatusOr<size_t> DirectRead(int fd, const std::string& path, uint64_t offset, si
   const size_t chunk = std::min(kStagingBytes, span);
   const size_t chunks = (span + chunk - 1) / chunk;
   const size_t depth = std::min(kReadsInFlight, chunks);
-  std::vector<AlignedBuffer> staging;
-  for (size_t i = 0; i < depth; ++i) {
-    staging.push_back(AllocateAligned(chunk));
-    if (staging.back() == nullptr) {
-      return ResourceExhaustedError("cannot allocate the read buffers for '" + path + "'");
-    }
+  ReadPipeline* pipeline = PipelineOfThisThread();
+  if (pipeline == nullptr) {
+    return ResourceExhaustedError("cannot allocate the read buffers for '" + path + "'");
   }
+  std::vector<AlignedBuffer>& staging = pipeline->staging;
+  std::vector<std::unique_ptr<IoThread>>& readers = pipeline->readers;
   auto want_of = [&](size_t k) { return std::min(chunk, span - k * chunk); };
-  std::vector<std::unique_ptr<IoThread>> readers;  // after the buffers: joined before they go
   auto start_chunk = [&](size_t k) {
     readers[k % depth]->Start([&, k] {
       return static_cast<int64_t>(ReadFully(fd, staging[k % depth].get(), want_of(k),
                                             start + k * chunk));
     });
   };
-  for (size_t i = 0; i < depth; ++i) {
-    readers.push_back(std::make_unique<IoThread>());
-    start_chunk(i);
-  }
+  // Every read started is waited for before returning, even on an early
+  // return, so no reader still writes into a buffer the next call uses.
+  size_t started = 0, waited = 0;
+  auto drain = [&] {
+    for (; waited < started; ++waited) readers[waited % depth]->Wait();
+  };
+  for (; started < depth; ++started) start_chunk(started);
   size_t done = 0;
   for (size_t k = 0; k < chunks; ++k) {
     const ssize_t got = static_cast<ssize_t>(readers[k % depth]->Wait());
+    ++waited;
     if (got < 0) {
+      drain();
       if (got == -EINVAL) return InvalidArgumentError("O_DIRECT read refused for '" + path + "'");
       return ErrnoToStatus(static_cast<int>(-got), "pread", path);
     }
@@ -330,8 +363,9 @@ StatusOr<size_t> DirectRead(int fd, const std::string& path, uint64_t offset, si
     CopyWithCrc(out + done, staging[k % depth].get() + skip, useful, crc);
     done += useful;
     if (static_cast<size_t>(got) < want_of(k)) break;  // end of file
-    if (k + depth < chunks) start_chunk(k + depth);
+    if (k + depth < chunks) start_chunk(started++);
   }
+  drain();
   return done;
 }
 

@@ -16,11 +16,13 @@
 //     Writes run in the background while the next buffer fills.
 //   * DirectRead reads [offset, offset + n) of an O_DIRECT descriptor through
 //     aligned staging chunks into `out` (any alignment), up to four chunks
-//     being read in the background while the oldest is copied, extending `*crc` (CRC-32C, when not
-//     null) over the bytes returned. Returns the bytes read (fewer only at end
-//     of file), or InvalidArgument when the kernel refuses O_DIRECT, for the
-//     caller to read buffered instead. Thread-safe (positional reads, per-call
-//     buffers).
+//     being read in the background while the oldest is copied, extending
+//     `*crc` (CRC-32C, when not null) over the bytes returned. Returns the
+//     bytes read (fewer only at end of file), or InvalidArgument when the
+//     kernel refuses O_DIRECT, for the caller to read buffered instead.
+//     Thread-safe (positional reads). Each calling thread keeps its staging
+//     chunks (8 MiB) and four idle reader threads from its first call until
+//     it exits, so many small reads cost no more than one large one.
 #pragma once
 
 #include <cstddef>

@@ -27,12 +27,16 @@ constexpr char kPrefix[] = "/ckpt/ckpt-7";
 constexpr char kDataFile[] = "/ckpt/ckpt-7.data-00000-of-00001";
 
 // 64 → 300 → 10 with Adam: about 0.25 MB of weights and slots, so the cuts
-// between ranks (4 KiB-aligned) fall inside tensors.
-config::JobConfig Job() {
+// between ranks (4 KiB-aligned) fall inside tensors. With `wide`,
+// 64 → 2100 → 2100 → 10 (55 MB): the 2100 x 2100 kernel and its slots (17.6 MB
+// each) exceed the 16 MiB pieces that a restore broadcasts one at a time.
+config::JobConfig Job(bool wide = false) {
+  const std::string units = wide ? "2100" : "300";
+  const std::string second = wide ? "layers { dense { units: 2100 activation: RELU } }" : "";
   auto job = ParseJobConfig(R"pb(
     model {
       input_shape: [64]
-      layers { dense { units: 300 activation: RELU } }
+      layers { dense { units: )pb" + units + R"pb( activation: RELU } })pb" + second + R"pb(
       layers { dense { units: 10 } }
     }
     optimizer { adam {} }
@@ -46,8 +50,8 @@ config::JobConfig Job() {
 }
 
 // A trainer whose every parameter and slot value is distinct.
-std::unique_ptr<Trainer> SavedTrainer(kernels::KernelBackend* backend) {
-  auto trainer = Trainer::Create(Job(), backend);
+std::unique_ptr<Trainer> SavedTrainer(kernels::KernelBackend* backend, bool wide = false) {
+  auto trainer = Trainer::Create(Job(wide), backend);
   EXPECT_TRUE(trainer.ok()) << trainer.status();
   model::ParameterStore& params = (*trainer)->model().parameters();
   for (int64_t i = 0; i < params.size(); ++i) params.params()[i] = 0.5f + static_cast<float>(i);
@@ -62,11 +66,11 @@ std::unique_ptr<Trainer> SavedTrainer(kernels::KernelBackend* backend) {
 }
 
 // Writes the checkpoint of SavedTrainer into `fs`.
-void WriteCheckpoint(storage::MemoryFileSystem* fs, Trainer& trainer) {
+void WriteCheckpoint(storage::MemoryFileSystem* fs, Trainer& trainer, bool wide = false) {
   SavedState state;
   state.progress = TrainingProgress{1, 24, 77, 3.5, 20, 24};
-  state.config_hash = TrajectoryConfigHash(Job());
-  auto tensors = GatherCheckpointTensors(trainer, Job(), state);
+  state.config_hash = TrajectoryConfigHash(Job(wide));
+  auto tensors = GatherCheckpointTensors(trainer, Job(wide), state);
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   ASSERT_TRUE(fs->CreateDirs("/ckpt").ok());
   auto writer = storage::BundleWriter::Open(fs, kPrefix);
@@ -86,14 +90,14 @@ std::unique_ptr<comm::Communicator> Comm() {
   return std::move(*comm);
 }
 
-TEST(RestoreOnAllRanks, EveryRankGetsEveryByte) {
+void ExpectEveryRankGetsEveryByte(bool wide) {
   auto backend = kernels::CreateCpuBackend();
-  std::unique_ptr<Trainer> saved = SavedTrainer(backend.get());
+  std::unique_ptr<Trainer> saved = SavedTrainer(backend.get(), wide);
   storage::MemoryFileSystem fs;
-  WriteCheckpoint(&fs, *saved);
+  WriteCheckpoint(&fs, *saved, wide);
   auto comm = Comm();
 
-  auto fresh = Trainer::Create(Job(), backend.get());
+  auto fresh = Trainer::Create(Job(wide), backend.get());
   ASSERT_TRUE(fresh.ok());
   StatusOr<SavedState> restored = RestoreOnAllRanks(&fs, kPrefix, **fresh, *comm);
   ASSERT_TRUE(restored.ok()) << restored.status();
@@ -107,6 +111,12 @@ TEST(RestoreOnAllRanks, EveryRankGetsEveryByte) {
   EXPECT_EQ((*fresh)->optimizer().iterations(), 77);
   EXPECT_EQ(restored->progress.global_step, 77);
   EXPECT_EQ(restored->progress.position, 24);
+}
+
+TEST(RestoreOnAllRanks, EveryRankGetsEveryByte) { ExpectEveryRankGetsEveryByte(false); }
+
+TEST(RestoreOnAllRanks, EveryRankGetsEveryByteOfTensorsLargerThanAPiece) {
+  ExpectEveryRankGetsEveryByte(true);
 }
 
 // Flips one byte of a model or optimizer variable (on `only_rank`'s copy, or

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/io/crc32c.h"
@@ -103,6 +104,43 @@ TEST(DirectIo, FallsBackToBufferedWhereODirectIsRefused) {
   ASSERT_FALSE(dir.empty());
   ASSERT_EQ(OpenDirectReadDescriptor(dir), -1) << "tmpfs unexpectedly accepts O_DIRECT";
   CheckWriteThenRead(dir);
+  stdfs::remove_all(dir);
+}
+
+// Each thread reuses its own staging chunks and reader threads across calls:
+// threads reading one file at once, call after call, each get their bytes.
+TEST(DirectIo, ConcurrentReadersFromSeveralThreadsGetTheirOwnBytes) {
+  const std::string dir = MakeDir(stdfs::temp_directory_path().string());
+  ASSERT_FALSE(dir.empty());
+  const std::string path = dir + "/data";
+  const std::string expected = RandomBytes(24 * kMiB + 333, 5);
+  {
+    auto file = PosixFileSystem()->NewUncachedWritableFile(path);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_TRUE((*file)->Append(expected).ok());
+    ASSERT_TRUE((*file)->Close().ok());
+  }
+  auto file = PosixFileSystem()->NewUncachedRandomAccessFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  std::vector<int> mismatches(3, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int call = 0; call < 12; ++call) {
+        const uint64_t offset = static_cast<uint64_t>((t * 5 + call * 3) % 11) * kMiB + t * 7;
+        const size_t n = kMiB * static_cast<size_t>(1 + (call + t) % 9) + 13;
+        std::vector<char> out(n);
+        uint32_t crc = 0;
+        auto got = (*file)->ReadWithCrc32c(offset, n, out.data(), &crc);
+        if (!got.ok() || *got != n || std::memcmp(out.data(), expected.data() + offset, n) != 0 ||
+            crc != Crc32c(expected.data() + offset, n)) {
+          ++mismatches[static_cast<size_t>(t)];
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, std::vector<int>(3, 0));
   stdfs::remove_all(dir);
 }
 

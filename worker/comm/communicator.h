@@ -5,7 +5,8 @@
 // only). Every rank of the job must call the same collectives, in the same
 // order, with the same count/dtype/root; a mismatch is undefined (usually a
 // hang or an error Status). Calls are synchronous: when one returns OK the
-// result is in the caller's buffer. Errors come back as Status, never abort.
+// result is in the caller's buffer (StartBroadcast excepted: see there).
+// Errors come back as Status, never abort.
 //
 // Thread-safety: a Communicator is thread-compatible. Calls on one object must
 // not overlap; MPI requires them to come from the thread that initialized MPI.
@@ -40,6 +41,15 @@ class Communicator {
   // Copies `bytes` bytes at `data` on rank `root` to `data` on every rank.
   // Same memory kind as AllReduceSum.
   virtual Status Broadcast(void* data, int64_t bytes, int root) = 0;
+
+  // A Broadcast that may still be moving bytes when it returns, so the caller
+  // can prepare the next one meanwhile: the bytes are in place, and `data`
+  // may be reused, once FinishBroadcasts() returns OK. Every rank starts the
+  // same broadcasts in the same order and calls no other collective before
+  // FinishBroadcasts(). The default runs Broadcast() at once.
+  virtual Status StartBroadcast(void* data, int64_t bytes, int root);
+  // Waits for every broadcast started since the last call. Collective.
+  virtual Status FinishBroadcasts();
 
   // Collective (every rank, same count): `count` zeroed floats of memory that
   // this communicator's AllReduceSum sums fastest, owned by the communicator

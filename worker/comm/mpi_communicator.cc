@@ -1,4 +1,4 @@
-// MpiCommunicator: MPI_Allreduce(MPI_IN_PLACE)/MPI_Bcast/MPI_Barrier on a
+// MpiCommunicator: MPI_Allreduce(MPI_IN_PLACE)/MPI_Bcast/MPI_Ibcast/MPI_Barrier on a
 // duplicated MPI_COMM_WORLD, plus the shared-window fast path for gradient
 // buffers. Thread-safety: see mpi_communicator.h.
 #include "worker/comm/mpi_communicator.h"
@@ -91,6 +91,30 @@ Status MpiCommunicator::Broadcast(void* data, int64_t bytes, int root) {
     done += n;
   }
   return OkStatus();
+}
+
+Status MpiCommunicator::StartBroadcast(void* data, int64_t bytes, int root) {
+  RETURN_IF_ERROR(ValidateBroadcastArgs(data, bytes, root, world_size_));
+  char* base = static_cast<char*>(data);
+  for (int64_t done = 0; done < bytes;) {
+    const int64_t n = std::min(bytes - done, kMaxElementsPerCall);
+    MPI_Request request = MPI_REQUEST_NULL;
+    RETURN_IF_ERROR(MpiErrorToStatus(
+        MPI_Ibcast(base + done, static_cast<int>(n), MPI_BYTE, root, comm_, &request),
+        "MPI_Ibcast(" + std::to_string(n) + " bytes from rank " + std::to_string(root) + ")"));
+    broadcasts_.push_back(request);
+    done += n;
+  }
+  return OkStatus();
+}
+
+Status MpiCommunicator::FinishBroadcasts() {
+  std::vector<MPI_Request> pending;
+  pending.swap(broadcasts_);
+  if (pending.empty()) return OkStatus();
+  return MpiErrorToStatus(
+      MPI_Waitall(static_cast<int>(pending.size()), pending.data(), MPI_STATUSES_IGNORE),
+      "MPI_Waitall(" + std::to_string(pending.size()) + " broadcasts)");
 }
 
 Status MpiCommunicator::Barrier() {

@@ -21,6 +21,7 @@
 #include <mpi.h>
 
 #include <memory>
+#include <vector>
 
 #include "worker/comm/communicator.h"
 #include "worker/comm/mpi_runtime.h"
@@ -39,6 +40,8 @@ class MpiCommunicator final : public Communicator {
   std::string_view name() const override { return "mpi"; }
   Status AllReduceSum(void* data, int64_t count, DType dtype) override;
   Status Broadcast(void* data, int64_t bytes, int root) override;
+  Status StartBroadcast(void* data, int64_t bytes, int root) override;
+  Status FinishBroadcasts() override;
   Status Barrier() override;
   StatusOr<float*> AllocateGradientBuffer(int64_t count) override;
 
@@ -53,6 +56,7 @@ class MpiCommunicator final : public Communicator {
   int rank_;
   int world_size_;
   std::unique_ptr<SharedMemoryAllReduce> shared_;  // null: MPI path only
+  std::vector<MPI_Request> broadcasts_;            // started, not yet finished
 };
 
 }  // namespace shardtrain::comm
