@@ -41,10 +41,11 @@ namespace {
 constexpr uint64_t kCutAlignment = 4096;
 // Ranges are further cut into pieces of at most this size (at multiples of
 // it, end to end), each broadcast as soon as it is read, so that the
-// broadcasts run while the readers read on. On the VM of docs/BENCHMARKS.md a
-// 2-rank restore of the 1.1 GB checkpoint took 0.56-1.33 s (median 0.87) with
-// 16 MiB pieces against 0.88-1.31 s (median 1.01) broadcasting each whole
-// range after all reads, in interleaved runs; 4 and 64 MiB were no better.
+// broadcasts run while the readers read on. That matters most where a
+// broadcast is slow next to a read (across nodes). On one VM node
+// (docs/BENCHMARKS.md) a 2-rank restore of the 1.1 GB checkpoint took median
+// 0.79 s with 16 MiB pieces against 0.83 s broadcasting each whole range after
+// all reads, within that VM's noise; 4 and 64 MiB pieces were no better.
 constexpr uint64_t kMaxPieceBytes = uint64_t{16} << 20;
 
 // Bytes [begin, begin + bytes) of targets[target], read by rank `reader`.
