@@ -131,16 +131,22 @@ Status AgreeOnEveryRank(const Status& status, comm::Communicator& comm, const st
                            failures[2] > 0, what);
 }
 
-// The order in which every rank starts the pieces' broadcasts: round-robin
-// over the readers (each reader's first piece, then each one's second, ...),
-// so that no reader waits for another's read before starting its own next.
-std::vector<size_t> BroadcastOrder(const std::vector<Piece>& pieces, int world_size) {
+// The indices of the pieces each rank reads, per rank, in piece order.
+std::vector<std::vector<size_t>> PiecesByReader(const std::vector<Piece>& pieces, int world_size) {
   std::vector<std::vector<size_t>> by_reader(static_cast<size_t>(world_size));
   for (size_t i = 0; i < pieces.size(); ++i) {
     by_reader[static_cast<size_t>(pieces[i].reader)].push_back(i);
   }
+  return by_reader;
+}
+
+// The order in which every rank starts the pieces' broadcasts: round-robin
+// over the readers (each reader's first piece, then each one's second, ...),
+// so that no reader waits for another's read before starting its own next.
+std::vector<size_t> BroadcastOrder(const std::vector<std::vector<size_t>>& by_reader,
+                                   size_t piece_count) {
   std::vector<size_t> order;
-  for (size_t round = 0; order.size() < pieces.size(); ++round) {
+  for (size_t round = 0; order.size() < piece_count; ++round) {
     for (const std::vector<size_t>& own : by_reader) {
       if (round < own.size()) order.push_back(own[round]);
     }
@@ -156,9 +162,10 @@ Status ReadBroadcastAndVerify(const storage::BundleReader& reader,
                               const std::vector<RestoreTarget>& targets,
                               const std::vector<Piece>& pieces, comm::Communicator& comm,
                               const std::string& prefix) {
+  const std::vector<std::vector<size_t>> by_reader = PiecesByReader(pieces, comm.world_size());
   Status read_status;
   std::vector<uint32_t> crc(pieces.size(), 0);
-  for (size_t i : BroadcastOrder(pieces, comm.world_size())) {
+  for (size_t i : BroadcastOrder(by_reader, pieces.size())) {
     const Piece& p = pieces[i];
     char* data = reinterpret_cast<char*>(targets[p.target].data) + p.begin;
     if (p.reader == comm.rank() && read_status.ok()) {
@@ -179,10 +186,7 @@ Status ReadBroadcastAndVerify(const storage::BundleReader& reader,
   // Each rank's block: [failed, CRCs of its pieces in piece order...].
   std::vector<uint32_t> failed(static_cast<size_t>(comm.world_size()), kNoFailure);
   for (int rank = 0; rank < comm.world_size(); ++rank) {
-    std::vector<size_t> own;
-    for (size_t i = 0; i < pieces.size(); ++i) {
-      if (pieces[i].reader == rank) own.push_back(i);
-    }
+    const std::vector<size_t>& own = by_reader[static_cast<size_t>(rank)];
     std::vector<uint32_t> block(own.size() + 1);
     block[0] = KindOf(read_status);
     for (size_t j = 0; j < own.size(); ++j) block[j + 1] = crc[own[j]];

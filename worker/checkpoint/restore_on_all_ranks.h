@@ -5,10 +5,10 @@
 // broadcast from its reader as soon as it is read. Every rank checks every
 // variable's CRC, combining the CRCs of the pieces read by all ranks, and
 // itself reads and checks every other tensor (training state, object graph,
-// hyper-parameters: all small). So a restore
-// that succeeds has verified the whole checkpoint, as VerifyCheckpoint would,
-// and a resume needs no separate verifying read. Measured in
-// docs/BENCHMARKS.md, "Checkpoint save and restore".
+// hyper-parameters: all small). So a restore that succeeds has verified the
+// whole checkpoint, as VerifyCheckpoint would, and a resume needs no separate
+// verifying read. Measured in docs/BENCHMARKS.md, "Checkpoint save and
+// restore".
 //
 // Collective: every rank calls it with the same prefix. If any rank fails,
 // every rank returns an error (the failing rank its own; the others one naming
