@@ -1,4 +1,4 @@
-// RestoreOnAllRanks under mpirun (2 and 3 ranks): the ranks split the
+// RestoreOnAllRanks under mpirun (1, 2 and 3 ranks): the ranks split the
 // checkpoint's bytes (cuts inside tensors), and every rank ends with exactly
 // the saved weights, optimizer slots and state; damage that only one rank
 // reads is reported as DataLoss naming the tensor and file on every rank.
@@ -29,7 +29,8 @@ constexpr char kDataFile[] = "/ckpt/ckpt-7.data-00000-of-00001";
 // 64 → 300 → 10 with Adam: about 0.25 MB of weights and slots, so the cuts
 // between ranks (4 KiB-aligned) fall inside tensors. With `wide`,
 // 64 → 2100 → 2100 → 10 (55 MB): the 2100 x 2100 kernel and its slots (17.6 MB
-// each) exceed the 16 MiB pieces that a restore broadcasts one at a time.
+// each) exceed the 16 MiB pieces that a restore on several ranks broadcasts one
+// at a time, while one rank reads each of them whole.
 config::JobConfig Job(bool wide = false) {
   const std::string units = wide ? "2100" : "300";
   const std::string second = wide ? "layers { dense { units: 2100 activation: RELU } }" : "";

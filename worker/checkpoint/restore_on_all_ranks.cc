@@ -8,23 +8,24 @@
 //      that is not a variable; one allreduce agrees that all of them could;
 //   2. the variables, in data-file order (shard, offset), are laid end to end
 //      and cut into one contiguous range per rank of nearly equal size (cuts
-//      4 KiB-aligned), and ranges into pieces of at most 16 MiB; every rank
-//      reads its range, piece by piece, taking each piece's CRC-32C without
-//      verifying it, and starts each piece's broadcast as soon as it is read
-//      (all ranks start the broadcasts in one order, round-robin over the
-//      readers), so broadcasting overlaps reading;
+//      4 KiB-aligned), and, on more than one rank, ranges into pieces of at
+//      most 16 MiB; every rank reads its range, piece by piece, taking each
+//      piece's CRC-32C without verifying it, and starts each piece's
+//      broadcast as soon as it is read (all ranks start the broadcasts in one
+//      order, round-robin over the readers), so broadcasting overlaps reading;
 //   3. once every broadcast is done, every rank broadcasts its pieces' CRCs
 //      and whether its reads succeeded; every rank combines each variable's
 //      piece CRCs (Crc32cCombine) and checks them against the index, so all
 //      ranks reach the same verdict.
 // On the world size that saved the checkpoint, each rank's range is mostly its
 // own data file; on any other, the work is still split evenly. One rank runs
-// the same steps, without the broadcasts.
+// the same steps on whole tensors, without the broadcasts.
 #include "worker/checkpoint/restore_on_all_ranks.h"
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <vector>
@@ -39,14 +40,21 @@ namespace {
 // Range cuts fall on multiples of this (of the variables laid end to end), so
 // reads start on page boundaries when the variables do.
 constexpr uint64_t kCutAlignment = 4096;
-// Ranges are further cut into pieces of at most this size (at multiples of
-// it, end to end), each broadcast as soon as it is read, so that the
-// broadcasts run while the readers read on. That matters most where a
-// broadcast is slow next to a read (across nodes). On one VM node
+// With more than one rank, ranges are further cut into pieces of at most this
+// size (at multiples of it, end to end), each broadcast as soon as it is read,
+// so that the broadcasts run while the readers read on. On one VM node
 // (docs/BENCHMARKS.md) a 2-rank restore of the 1.1 GB checkpoint took median
-// 0.79 s with 16 MiB pieces against 0.83 s broadcasting each whole range after
-// all reads, within that VM's noise; 4 and 64 MiB pieces were no better.
+// 0.82 s with 16 MiB pieces against 0.97 s with whole tensors (12 restores
+// each, interleaved); 4 and 64 MiB pieces were no better than 16.
 constexpr uint64_t kMaxPieceBytes = uint64_t{16} << 20;
+
+// The longest piece on `world_size` ranks. One rank has nothing to broadcast,
+// so it reads whole tensors: every piece ends a direct read whose pipeline
+// drains, which cost a 1-rank restore median 0.84 s against 0.64 s (30
+// restores each, interleaved).
+uint64_t MaxPieceBytes(int world_size) {
+  return world_size == 1 ? std::numeric_limits<uint64_t>::max() : kMaxPieceBytes;
+}
 
 // Bytes [begin, begin + bytes) of targets[target], read by rank `reader`.
 struct Piece {
@@ -57,7 +65,7 @@ struct Piece {
 };
 
 // The pieces of every target, in data-file order, each rank's pieces
-// contiguous and in rank order, none longer than kMaxPieceBytes.
+// contiguous and in rank order, none longer than MaxPieceBytes(world_size).
 StatusOr<std::vector<Piece>> SplitAmongRanks(const storage::BundleReader& reader,
                                              const std::vector<RestoreTarget>& targets,
                                              int world_size) {
@@ -79,6 +87,7 @@ StatusOr<std::vector<Piece>> SplitAmongRanks(const storage::BundleReader& reader
            kCutAlignment * kCutAlignment;
   };
 
+  const uint64_t max_piece = MaxPieceBytes(world_size);
   std::vector<Piece> pieces;
   uint64_t start = 0;  // of the current target, end to end
   int rank = 0;
@@ -86,8 +95,7 @@ StatusOr<std::vector<Piece>> SplitAmongRanks(const storage::BundleReader& reader
     const uint64_t end = start + targets[index].bytes;
     for (uint64_t at = start; at < end;) {
       while (cut(rank + 1) <= at) ++rank;
-      const uint64_t next_piece = (at / kMaxPieceBytes + 1) * kMaxPieceBytes;
-      const uint64_t until = std::min({end, cut(rank + 1), next_piece});
+      const uint64_t until = std::min({end, cut(rank + 1), (at / max_piece + 1) * max_piece});
       pieces.push_back({index, at - start, static_cast<size_t>(until - at), rank});
       at = until;
     }

@@ -2,9 +2,10 @@
 // byte from disk once, in parallel: the ranks split the model and optimizer
 // variables' bytes into one contiguous range per rank (cuts may fall inside a
 // tensor), each reads its range in pieces of at most 16 MiB, and each piece is
-// broadcast from its reader as soon as it is read. Every rank checks every
-// variable's CRC, combining the CRCs of the pieces read by all ranks, and
-// itself reads and checks every other tensor (training state, object graph,
+// broadcast from its reader as soon as it is read (one rank reads whole
+// tensors: it has nothing to broadcast). Every rank checks every variable's
+// CRC, combining the CRCs of the pieces read by all ranks, and itself reads
+// and checks every other tensor (training state, object graph,
 // hyper-parameters: all small). So a restore that succeeds has verified the
 // whole checkpoint, as VerifyCheckpoint would, and a resume needs no separate
 // verifying read. Measured in docs/BENCHMARKS.md, "Checkpoint save and
