@@ -13,6 +13,18 @@ namespace {
 // Largest element count passed to one MPI call (MPI counts are int).
 constexpr int64_t kMaxElementsPerCall = int64_t{1} << 30;
 
+// Calls `call(first, n)` for consecutive runs [first, first + n) covering
+// [0, count), each at most kMaxElementsPerCall long; stops at the first error.
+template <typename Call>
+Status InRunsOfMpiCount(int64_t count, Call call) {
+  for (int64_t done = 0; done < count;) {
+    const int n = static_cast<int>(std::min(count - done, kMaxElementsPerCall));
+    RETURN_IF_ERROR(call(done, n));
+    done += n;
+  }
+  return OkStatus();
+}
+
 MPI_Datatype ToMpiType(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return MPI_FLOAT;
@@ -69,43 +81,34 @@ Status MpiCommunicator::AllReduceSum(void* data, int64_t count, DType dtype) {
     return shared_->AllReduceSum(data, count, dtype);
   }
   char* bytes = static_cast<char*>(data);
-  for (int64_t done = 0; done < count;) {
-    const int64_t n = std::min(count - done, kMaxElementsPerCall);
-    RETURN_IF_ERROR(MpiErrorToStatus(
-        MPI_Allreduce(MPI_IN_PLACE, bytes + done * element_size, static_cast<int>(n), type,
-                      MPI_SUM, comm_),
-        "MPI_Allreduce(" + std::to_string(n) + " x " + std::string(DTypeName(dtype)) + ")"));
-    done += n;
-  }
-  return OkStatus();
+  return InRunsOfMpiCount(count, [&](int64_t first, int n) {
+    return MpiErrorToStatus(
+        MPI_Allreduce(MPI_IN_PLACE, bytes + first * element_size, n, type, MPI_SUM, comm_),
+        "MPI_Allreduce(" + std::to_string(n) + " x " + std::string(DTypeName(dtype)) + ")");
+  });
 }
 
 Status MpiCommunicator::Broadcast(void* data, int64_t bytes, int root) {
   RETURN_IF_ERROR(ValidateBroadcastArgs(data, bytes, root, world_size_));
   char* base = static_cast<char*>(data);
-  for (int64_t done = 0; done < bytes;) {
-    const int64_t n = std::min(bytes - done, kMaxElementsPerCall);
-    RETURN_IF_ERROR(MpiErrorToStatus(
-        MPI_Bcast(base + done, static_cast<int>(n), MPI_BYTE, root, comm_),
-        "MPI_Bcast(" + std::to_string(n) + " bytes from rank " + std::to_string(root) + ")"));
-    done += n;
-  }
-  return OkStatus();
+  return InRunsOfMpiCount(bytes, [&](int64_t first, int n) {
+    return MpiErrorToStatus(
+        MPI_Bcast(base + first, n, MPI_BYTE, root, comm_),
+        "MPI_Bcast(" + std::to_string(n) + " bytes from rank " + std::to_string(root) + ")");
+  });
 }
 
 Status MpiCommunicator::StartBroadcast(void* data, int64_t bytes, int root) {
   RETURN_IF_ERROR(ValidateBroadcastArgs(data, bytes, root, world_size_));
   char* base = static_cast<char*>(data);
-  for (int64_t done = 0; done < bytes;) {
-    const int64_t n = std::min(bytes - done, kMaxElementsPerCall);
+  return InRunsOfMpiCount(bytes, [&](int64_t first, int n) {
     MPI_Request request = MPI_REQUEST_NULL;
     RETURN_IF_ERROR(MpiErrorToStatus(
-        MPI_Ibcast(base + done, static_cast<int>(n), MPI_BYTE, root, comm_, &request),
+        MPI_Ibcast(base + first, n, MPI_BYTE, root, comm_, &request),
         "MPI_Ibcast(" + std::to_string(n) + " bytes from rank " + std::to_string(root) + ")"));
     broadcasts_.push_back(request);
-    done += n;
-  }
-  return OkStatus();
+    return OkStatus();
+  });
 }
 
 Status MpiCommunicator::FinishBroadcasts() {
