@@ -9,6 +9,7 @@ SHARDTRAIN_PACKAGES=(
   libgtest-dev libgmock-dev
   zlib1g-dev                 # gzip idx files
   libsnappy-dev              # Snappy blocks in TensorFlow table files
+  liburing-dev               # io_uring: the checkpoint restore's direct reads
   libboost-dev               # Asio/Beast: the coordinator's TCP and HTTP
   libopenmpi-dev openmpi-bin # MPI data plane, mpirun
   dataset-fashion-mnist      # /usr/share/datasets/fashion-mnist

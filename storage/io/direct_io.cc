@@ -1,10 +1,9 @@
-// O_DIRECT writer and reader (contract in direct_io.h).
+// The O_DIRECT writer, and opening descriptors for DirectRead (contract in
+// direct_io.h; the reader is direct_read.cc).
 //
-// Both directions keep the disk busy while the CPU copies: the writer fills
-// one 2 MiB staging buffer while a background write drains the other, and the
-// reader copies one 2 MiB chunk out while up to three more are being read.
-// Checksums are taken while copying, in L2-sized pieces, so each byte crosses
-// memory once.
+// The writer keeps the disk busy while the CPU copies: it fills one 2 MiB
+// staging buffer, taking checksums as it copies, while a background write
+// drains the other.
 #include "storage/io/direct_io.h"
 
 #include <fcntl.h>
@@ -21,64 +20,10 @@
 #include <thread>
 #include <vector>
 
-#include "storage/io/crc32c.h"
+#include "storage/io/staging_buffer.h"
 
 namespace shardtrain::storage {
 namespace {
-
-// Each write staging buffer (two) and each read chunk. Smaller pieces overlap
-// the copy with the I/O more finely: restoring a 1.1 GB checkpoint took
-// 0.53-0.64 s with 2 MiB reads against 0.61-0.99 s with 8 MiB and 1.0-1.5 s
-// with 32 MiB, saving it 1.66-2.02 s against 1.78-2.57 s with 8 MiB
-// (alternating runs on the VM of docs/BENCHMARKS.md).
-constexpr size_t kStagingBytes = size_t{2} << 20;
-// Direct reads in flight at once, each into its own chunk buffer. On the VM of
-// docs/BENCHMARKS.md, restoring the 1.1 GB checkpoint on 2 ranks took
-// 0.69-0.76 s with 4, 0.79-0.80 s with 2 (one read ahead while copying, as
-// before) and 0.74-0.77 s with 8, in interleaved runs.
-constexpr size_t kReadsInFlight = 4;
-constexpr size_t kCopyPieceBytes = size_t{256} << 10;  // fits L2: checksum, then copy
-
-struct FreeDeleter {
-  void operator()(char* p) const { std::free(p); }
-};
-using AlignedBuffer = std::unique_ptr<char, FreeDeleter>;
-
-AlignedBuffer AllocateAligned(size_t bytes) {
-  return AlignedBuffer(static_cast<char*>(std::aligned_alloc(kDirectIoAlignment, bytes)));
-}
-
-size_t RoundUp(uint64_t n) {
-  return static_cast<size_t>((n + kDirectIoAlignment - 1) / kDirectIoAlignment *
-                             kDirectIoAlignment);
-}
-
-// Copies `n` bytes and extends `*crc` (when not null) over them, piece by piece
-// so the copy reads what the checksum just brought into cache.
-void CopyWithCrc(char* to, const char* from, size_t n, uint32_t* crc) {
-  for (size_t done = 0; done < n; done += kCopyPieceBytes) {
-    const size_t piece = std::min(kCopyPieceBytes, n - done);
-    if (crc != nullptr) *crc = Crc32cExtend(*crc, from + done, piece);
-    std::memcpy(to + done, from + done, piece);
-  }
-}
-
-// Reads up to `n` bytes at `offset` (stopping early only at end of file);
-// the byte count, or -errno.
-ssize_t ReadFully(int fd, char* out, size_t n, uint64_t offset) {
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t got = ::pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (got == 0) break;
-    done += static_cast<size_t>(got);
-    if (done % kDirectIoAlignment != 0) break;  // a partial block: end of file
-  }
-  return static_cast<ssize_t>(done);
-}
 
 // One background thread that runs one job at a time: Start hands it a job,
 // Wait returns the job's result. A thread per job (std::async) costs more than
@@ -286,87 +231,6 @@ StatusOr<std::unique_ptr<WritableFile>> OpenDirectWritableFile(const std::string
 
 int OpenDirectReadDescriptor(const std::string& path) {
   return ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
-}
-
-namespace {
-
-// The staging buffers and reader threads of DirectRead, kept per calling
-// thread and reused by every call: on virtual machines a fresh 2 MiB buffer
-// costs hundreds of page faults and a thread start costs more than a 2 MiB
-// read, which made reading a checkpoint in many small pieces slow.
-struct ReadPipeline {
-  std::vector<AlignedBuffer> staging;
-  std::vector<std::unique_ptr<IoThread>> readers;  // after the buffers: joined before they go
-};
-
-ReadPipeline* PipelineOfThisThread() {
-  thread_local ReadPipeline pipeline;
-  if (pipeline.readers.empty()) {
-    for (size_t i = 0; i < kReadsInFlight; ++i) {
-      pipeline.staging.push_back(AllocateAligned(kStagingBytes));
-      if (pipeline.staging.back() == nullptr) {
-        pipeline.staging.clear();
-        return nullptr;
-      }
-    }
-    for (size_t i = 0; i < kReadsInFlight; ++i) {
-      pipeline.readers.push_back(std::make_unique<IoThread>());
-    }
-  }
-  return &pipeline;
-}
-
-}  // namespace
-
-StatusOr<size_t> DirectRead(int fd, const std::string& path, uint64_t offset, size_t n,
-                            char* out, uint32_t* crc) {
-  // Chunk k covers [start + k * chunk, ...) of the aligned range around the
-  // request and is read by reader k % depth into its own buffer; up to `depth`
-  // chunks are in flight while the oldest is copied out.
-  const uint64_t start = offset / kDirectIoAlignment * kDirectIoAlignment;
-  const size_t span = RoundUp(offset + n) - static_cast<size_t>(start);
-  const size_t chunk = std::min(kStagingBytes, span);
-  const size_t chunks = (span + chunk - 1) / chunk;
-  const size_t depth = std::min(kReadsInFlight, chunks);
-  ReadPipeline* pipeline = PipelineOfThisThread();
-  if (pipeline == nullptr) {
-    return ResourceExhaustedError("cannot allocate the read buffers for '" + path + "'");
-  }
-  std::vector<AlignedBuffer>& staging = pipeline->staging;
-  std::vector<std::unique_ptr<IoThread>>& readers = pipeline->readers;
-  auto want_of = [&](size_t k) { return std::min(chunk, span - k * chunk); };
-  auto start_chunk = [&](size_t k) {
-    readers[k % depth]->Start([&, k] {
-      return static_cast<int64_t>(ReadFully(fd, staging[k % depth].get(), want_of(k),
-                                            start + k * chunk));
-    });
-  };
-  // Every read started is waited for before returning, even on an early
-  // return, so no reader still writes into a buffer the next call uses.
-  size_t started = 0, waited = 0;
-  auto drain = [&] {
-    for (; waited < started; ++waited) readers[waited % depth]->Wait();
-  };
-  for (; started < depth; ++started) start_chunk(started);
-  size_t done = 0;
-  for (size_t k = 0; k < chunks; ++k) {
-    const ssize_t got = static_cast<ssize_t>(readers[k % depth]->Wait());
-    ++waited;
-    if (got < 0) {
-      drain();
-      if (got == -EINVAL) return InvalidArgumentError("O_DIRECT read refused for '" + path + "'");
-      return ErrnoToStatus(static_cast<int>(-got), "pread", path);
-    }
-    const size_t skip = k == 0 ? static_cast<size_t>(offset - start) : 0;
-    if (static_cast<size_t>(got) <= skip) break;  // end of file
-    const size_t useful = std::min(static_cast<size_t>(got) - skip, n - done);
-    CopyWithCrc(out + done, staging[k % depth].get() + skip, useful, crc);
-    done += useful;
-    if (static_cast<size_t>(got) < want_of(k)) break;  // end of file
-    if (k + depth < chunks) start_chunk(started++);
-  }
-  drain();
-  return done;
 }
 
 }  // namespace shardtrain::storage

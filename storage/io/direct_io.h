@@ -15,18 +15,24 @@
 //     write the kernel refuses with EINVAL falls back to buffered writes.
 //     Writes run in the background while the next buffer fills.
 //   * DirectRead reads [offset, offset + n) of an O_DIRECT descriptor through
-//     aligned staging chunks into `out` (any alignment), up to four chunks
-//     being read in the background while the oldest is copied, extending
-//     `*crc` (CRC-32C, when not null) over the bytes returned. Returns the
-//     bytes read (fewer only at end of file), or InvalidArgument when the
-//     kernel refuses O_DIRECT, for the caller to read buffered instead.
-//     Thread-safe (positional reads). Each calling thread keeps its staging
-//     chunks (8 MiB) and four idle reader threads from its first call until
-//     it exits, so many small reads cost no more than one large one.
+//     aligned 2 MiB staging chunks into `out` (any alignment), extending
+//     `*crc` (CRC-32C, when not null) over the bytes returned. Up to four
+//     chunks are read at once through the calling thread's io_uring while
+//     the oldest is copied out; without io_uring (a kernel or seccomp policy
+//     that refuses it, or SHARDTRAIN_NO_IO_URING set) the chunks are read one
+//     after the other with pread. Returns the bytes read (fewer only at end
+//     of file), or InvalidArgument when the kernel refuses O_DIRECT, for the
+//     caller to read buffered instead. Thread-safe (positional reads). Each
+//     calling thread keeps its ring and staging chunks (8 MiB) from its first
+//     call until it exits, so many small reads cost no more than one large one.
+//   * While a DirectReadIdleWork object lives, DirectRead on the thread that
+//     made it runs its work instead of sleeping whenever no chunk has arrived
+//     (io_uring only): the restore lets MPI move broadcasts in that time.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -60,5 +66,24 @@ int OpenDirectReadDescriptor(const std::string& path);
 // comes back as InvalidArgument (fall back); other errors name `path`.
 StatusOr<size_t> DirectRead(int fd, const std::string& path, uint64_t offset, size_t n,
                             char* out, uint32_t* crc);
+
+// Work for DirectRead to run on this thread while it waits for the disk (see
+// the contract above). `work` does a short step and returns whether more is
+// left; once it returns false it is not called again until the next
+// DirectRead call. Objects nest: the newest one's work runs. Not movable.
+class DirectReadIdleWork {
+ public:
+  explicit DirectReadIdleWork(std::function<bool()> work);
+  ~DirectReadIdleWork();
+  DirectReadIdleWork(const DirectReadIdleWork&) = delete;
+  DirectReadIdleWork& operator=(const DirectReadIdleWork&) = delete;
+
+  // The work of this thread's newest object, or null.
+  static const std::function<bool()>* OfThisThread();
+
+ private:
+  std::function<bool()> work_;
+  const DirectReadIdleWork* outer_;
+};
 
 }  // namespace shardtrain::storage

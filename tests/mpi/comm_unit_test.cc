@@ -26,6 +26,7 @@ TEST(LocalCommunicatorTest, CollectivesAreIdentity) {
   EXPECT_EQ(data, (std::vector<double>{1.5, -2, 3}));
   ASSERT_TRUE(comm.Broadcast(data.data(), 24, 0).ok());
   ASSERT_TRUE(comm.StartBroadcast(data.data(), 24, 0).ok());
+  EXPECT_FALSE(comm.ProgressBroadcasts());  // done at once: nothing pending
   ASSERT_TRUE(comm.FinishBroadcasts().ok());
   EXPECT_EQ(data, (std::vector<double>{1.5, -2, 3}));
   EXPECT_TRUE(comm.Barrier().ok());

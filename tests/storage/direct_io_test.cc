@@ -1,7 +1,9 @@
 // Tests of the uncached (O_DIRECT) files behind FileSystem::NewUncached*:
 // bytes and CRC-32C equal to the plain path for appends and reads of every
 // size and alignment around the 4 KiB blocks and 8 MiB staging buffers, at end
-// of file, after a Sync, and on tmpfs (no O_DIRECT: the buffered fallback).
+// of file, after a Sync, on tmpfs (no O_DIRECT: the buffered fallback) and
+// without io_uring (chunks read one by one); idle work runs only while a
+// ring read waits.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -107,7 +109,58 @@ TEST(DirectIo, FallsBackToBufferedWhereODirectIsRefused) {
   stdfs::remove_all(dir);
 }
 
-// Each thread reuses its own staging chunks and reader threads across calls:
+// Without io_uring (SHARDTRAIN_NO_IO_URING, read by each thread at its first
+// direct read) the same bytes come back, chunk by chunk.
+TEST(DirectIo, ReadsWithoutIoUringToo) {
+  const std::string dir = MakeDir(stdfs::temp_directory_path().string());
+  ASSERT_FALSE(dir.empty());
+  ::setenv("SHARDTRAIN_NO_IO_URING", "1", 1);
+  std::thread([&] { CheckWriteThenRead(dir); }).join();
+  ::unsetenv("SHARDTRAIN_NO_IO_URING");
+  stdfs::remove_all(dir);
+}
+
+// Idle work runs while a read waits, and not again once it said it is done;
+// nested objects run the innermost work, and the outer one again after it.
+TEST(DirectIo, IdleWorkRunsUntilItIsDone) {
+  const std::string dir = MakeDir(stdfs::temp_directory_path().string());
+  ASSERT_FALSE(dir.empty());
+  const std::string path = dir + "/data";
+  const std::string expected = RandomBytes(24 * kMiB + 333, 6);
+  {
+    auto file = PosixFileSystem()->NewUncachedWritableFile(path);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_TRUE((*file)->Append(expected).ok());
+    ASSERT_TRUE((*file)->Close().ok());
+  }
+  auto file = PosixFileSystem()->NewUncachedRandomAccessFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  std::vector<char> out(expected.size());
+
+  int outer_calls = 0, inner_calls = 0;
+  DirectReadIdleWork outer([&] { return ++outer_calls < 1000000; });
+  {
+    DirectReadIdleWork inner([&] {
+      ++inner_calls;
+      return false;  // done at once
+    });
+    ASSERT_EQ((*DirectReadIdleWork::OfThisThread())(), false);
+    inner_calls = 0;
+    for (int call = 0; call < 3; ++call) {
+      auto got = (*file)->Read(0, out.size(), out.data());
+      ASSERT_TRUE(got.ok()) << got.status();
+      ASSERT_EQ(std::string(out.data(), *got), expected);
+    }
+    EXPECT_LE(inner_calls, 3) << "idle work ran again after it returned false";
+    EXPECT_EQ(outer_calls, 0);
+  }
+  ASSERT_NE(DirectReadIdleWork::OfThisThread(), nullptr);
+  EXPECT_EQ((*DirectReadIdleWork::OfThisThread())(), true);
+  EXPECT_EQ(outer_calls, 1);
+  stdfs::remove_all(dir);
+}
+
+// Each thread reuses its own staging chunks and ring across calls:
 // threads reading one file at once, call after call, each get their bytes.
 TEST(DirectIo, ConcurrentReadersFromSeveralThreadsGetTheirOwnBytes) {
   const std::string dir = MakeDir(stdfs::temp_directory_path().string());

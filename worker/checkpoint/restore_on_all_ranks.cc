@@ -12,7 +12,9 @@
 //      most 16 MiB; every rank reads its range, piece by piece, taking each
 //      piece's CRC-32C without verifying it, and starts each piece's
 //      broadcast as soon as it is read (all ranks start the broadcasts in one
-//      order, round-robin over the readers), so broadcasting overlaps reading;
+//      order, round-robin over the readers), and lets MPI move the started
+//      broadcasts whenever a read waits for the disk (DirectReadIdleWork), so
+//      broadcasting overlaps reading;
 //   3. once every broadcast is done, every rank broadcasts its pieces' CRCs
 //      and whether its reads succeeded; every rank combines each variable's
 //      piece CRCs (Crc32cCombine) and checks them against the index, so all
@@ -32,6 +34,7 @@
 
 #include "storage/checkpoint/verify.h"
 #include "storage/io/crc32c.h"
+#include "storage/io/direct_io.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 
 namespace shardtrain::checkpoint {
@@ -173,6 +176,8 @@ Status ReadBroadcastAndVerify(const storage::BundleReader& reader,
   const std::vector<std::vector<size_t>> by_reader = PiecesByReader(pieces, comm.world_size());
   Status read_status;
   std::vector<uint32_t> crc(pieces.size(), 0);
+  // While a read waits for the disk, MPI moves the pieces already started.
+  const storage::DirectReadIdleWork move_broadcasts([&comm] { return comm.ProgressBroadcasts(); });
   for (size_t i : BroadcastOrder(by_reader, pieces.size())) {
     const Piece& p = pieces[i];
     char* data = reinterpret_cast<char*>(targets[p.target].data) + p.begin;

@@ -19,6 +19,8 @@ Status Communicator::StartBroadcast(void* data, int64_t bytes, int root) {
   return Broadcast(data, bytes, root);
 }
 
+bool Communicator::ProgressBroadcasts() { return false; }
+
 Status Communicator::FinishBroadcasts() { return OkStatus(); }
 
 Status Communicator::AllReduceSumHostScalars(double* values, int count) {

@@ -48,6 +48,11 @@ class Communicator {
   // same broadcasts in the same order and calls no other collective before
   // FinishBroadcasts(). The default runs Broadcast() at once.
   virtual Status StartBroadcast(void* data, int64_t bytes, int root);
+  // Moves the started broadcasts along without waiting (MPI moves bytes only
+  // inside its calls), for a caller with idle time before FinishBroadcasts;
+  // whether any is still unfinished. An error is kept for FinishBroadcasts to
+  // return. Not collective. The default has nothing pending: false.
+  virtual bool ProgressBroadcasts();
   // Waits for every broadcast started since the last call. Collective.
   virtual Status FinishBroadcasts();
 

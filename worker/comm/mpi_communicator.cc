@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace shardtrain::comm {
 namespace {
@@ -111,13 +112,29 @@ Status MpiCommunicator::StartBroadcast(void* data, int64_t bytes, int root) {
   });
 }
 
+bool MpiCommunicator::ProgressBroadcasts() {
+  if (broadcasts_.empty() || !progress_error_.ok()) return false;
+  int all_done = 0;
+  progress_error_ =
+      MpiErrorToStatus(MPI_Testall(static_cast<int>(broadcasts_.size()), broadcasts_.data(),
+                                   &all_done, MPI_STATUSES_IGNORE),
+                       "MPI_Testall(" + std::to_string(broadcasts_.size()) + " broadcasts)");
+  if (!progress_error_.ok()) return false;
+  if (all_done != 0) broadcasts_.clear();  // MPI_Testall freed them all
+  return !broadcasts_.empty();
+}
+
 Status MpiCommunicator::FinishBroadcasts() {
   std::vector<MPI_Request> pending;
   pending.swap(broadcasts_);
-  if (pending.empty()) return OkStatus();
-  return MpiErrorToStatus(
-      MPI_Waitall(static_cast<int>(pending.size()), pending.data(), MPI_STATUSES_IGNORE),
-      "MPI_Waitall(" + std::to_string(pending.size()) + " broadcasts)");
+  Status progress_error;
+  std::swap(progress_error, progress_error_);
+  if (!pending.empty()) {
+    RETURN_IF_ERROR(MpiErrorToStatus(
+        MPI_Waitall(static_cast<int>(pending.size()), pending.data(), MPI_STATUSES_IGNORE),
+        "MPI_Waitall(" + std::to_string(pending.size()) + " broadcasts)"));
+  }
+  return progress_error;
 }
 
 Status MpiCommunicator::Barrier() {

@@ -41,6 +41,7 @@ class MpiCommunicator final : public Communicator {
   Status AllReduceSum(void* data, int64_t count, DType dtype) override;
   Status Broadcast(void* data, int64_t bytes, int root) override;
   Status StartBroadcast(void* data, int64_t bytes, int root) override;
+  bool ProgressBroadcasts() override;
   Status FinishBroadcasts() override;
   Status Barrier() override;
   StatusOr<float*> AllocateGradientBuffer(int64_t count) override;
@@ -57,6 +58,7 @@ class MpiCommunicator final : public Communicator {
   int world_size_;
   std::unique_ptr<SharedMemoryAllReduce> shared_;  // null: MPI path only
   std::vector<MPI_Request> broadcasts_;            // started, not yet finished
+  Status progress_error_;  // the first error of ProgressBroadcasts, for FinishBroadcasts
 };
 
 }  // namespace shardtrain::comm
