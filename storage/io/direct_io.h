@@ -9,13 +9,14 @@
 //   * OpenDirectWritableFile returns a WritableFile with the usual contract
 //     (storage/io/file_system.h), or nullptr when the file system refuses
 //     O_DIRECT (tmpfs: EINVAL) — the caller then opens a buffered file.
-//     Bytes are staged in a 4096-aligned 2 MiB buffer and written in whole
+//     Bytes are staged in a 2 MiB buffer (huge-page aligned and, where the
+//     kernel allows, backed by one transparent huge page) and written in whole
 //     aligned blocks; the unaligned tail is written after dropping O_DIRECT
 //     (fcntl), so the file ends exactly at the last appended byte. A direct
 //     write the kernel refuses with EINVAL falls back to buffered writes.
 //     Writes run in the background while the next buffer fills.
 //   * DirectRead reads [offset, offset + n) of an O_DIRECT descriptor through
-//     aligned 2 MiB staging chunks into `out` (any alignment), extending
+//     2 MiB staging chunks (as the writer's) into `out` (any alignment), extending
 //     `*crc` (CRC-32C, when not null) over the bytes returned. Up to four
 //     chunks are read at once through the calling thread's io_uring while
 //     the oldest is copied out; without io_uring (a kernel or seccomp policy

@@ -3,6 +3,8 @@
 // a CRC-32C on the way. Internal to storage/io.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -27,9 +29,26 @@ struct FreeDeleter {
 };
 using AlignedBuffer = std::unique_ptr<char, FreeDeleter>;
 
+// Transparent huge page size on x86-64 and the usual arm64 configuration.
+inline constexpr size_t kHugePageBytes = size_t{2} << 20;
+
 // A kDirectIoAlignment-aligned buffer of `bytes` (a multiple of it), or null.
+// Whole multiples of kHugePageBytes are huge-page aligned and asked to be
+// backed by transparent huge pages (madvise; ignored where THP is off), then
+// touched so they are: a 2 MiB direct read into one huge page reaches the
+// disk as one physically contiguous segment instead of up to 512 scattered
+// pages. On the VM of docs/BENCHMARKS.md, reads through scattered pages fell
+// into a slow mode in 5 of 16 cold reads of a 1.1 GB file (1.04-1.29 s
+// against 0.43-0.59 s), through huge pages in none of 16 (0.39-0.78 s).
 inline AlignedBuffer AllocateAligned(size_t bytes) {
-  return AlignedBuffer(static_cast<char*>(std::aligned_alloc(kDirectIoAlignment, bytes)));
+  if (bytes % kHugePageBytes != 0) {
+    return AlignedBuffer(static_cast<char*>(std::aligned_alloc(kDirectIoAlignment, bytes)));
+  }
+  AlignedBuffer buffer(static_cast<char*>(std::aligned_alloc(kHugePageBytes, bytes)));
+  if (buffer != nullptr && madvise(buffer.get(), bytes, MADV_HUGEPAGE) == 0) {
+    std::memset(buffer.get(), 0, bytes);
+  }
+  return buffer;
 }
 
 // `n` rounded up to a whole number of kDirectIoAlignment blocks.

@@ -3,10 +3,13 @@
 // size and alignment around the 4 KiB blocks and 8 MiB staging buffers, at end
 // of file, after a Sync, on tmpfs (no O_DIRECT: the buffered fallback) and
 // without io_uring (chunks read one by one); idle work runs only while a
-// ring read waits.
+// ring read waits; staging buffers of whole huge pages are huge-page aligned.
+#include "storage/io/direct_io.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -15,8 +18,8 @@
 #include <vector>
 
 #include "storage/io/crc32c.h"
-#include "storage/io/direct_io.h"
 #include "storage/io/file_system.h"
+#include "storage/io/staging_buffer.h"
 
 namespace shardtrain::storage {
 namespace {
@@ -98,6 +101,19 @@ TEST(DirectIo, WritesAndReadsEverySizeAndAlignment) {
   ASSERT_FALSE(dir.empty());
   CheckWriteThenRead(dir);
   stdfs::remove_all(dir);
+}
+
+TEST(DirectIo, StagingBuffersOfWholeHugePagesAreHugePageAligned) {
+  for (const size_t bytes : {kHugePageBytes, 4 * kHugePageBytes}) {
+    AlignedBuffer buffer = AllocateAligned(bytes);
+    ASSERT_NE(buffer, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.get()) % kHugePageBytes, 0u) << bytes;
+    std::memset(buffer.get(), 0x5a, bytes);  // every byte is ours
+    EXPECT_EQ(buffer.get()[bytes - 1], 0x5a);
+  }
+  AlignedBuffer small = AllocateAligned(3 * kDirectIoAlignment);
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.get()) % kDirectIoAlignment, 0u);
 }
 
 TEST(DirectIo, FallsBackToBufferedWhereODirectIsRefused) {
