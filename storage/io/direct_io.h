@@ -17,15 +17,14 @@
 //     Writes run in the background while the next buffer fills.
 //   * DirectRead reads [offset, offset + n) of an O_DIRECT descriptor through
 //     2 MiB staging chunks (as the writer's) into `out` (any alignment), extending
-//     `*crc` (CRC-32C, when not null) over the bytes returned. Up to four
-//     chunks are read at once through the calling thread's io_uring while
-//     the oldest is copied out; without io_uring (a kernel or seccomp policy
-//     that refuses it, or SHARDTRAIN_NO_IO_URING set) the chunks are read one
-//     after the other with pread. Returns the bytes read (fewer only at end
-//     of file), or InvalidArgument when the kernel refuses O_DIRECT, for the
-//     caller to read buffered instead. Thread-safe (positional reads). Each
-//     calling thread keeps its ring and staging chunks (8 MiB) from its first
-//     call until it exits, so many small reads cost no more than one large one.
+//     `*crc` (CRC-32C, when not null) over the bytes returned. Up to eight
+//     chunks (fewer while a DirectReadsInFlight object says so) are read at once through the
+//     calling thread's io_uring while the oldest is copied out; without io_uring (a kernel or
+//     seccomp policy that refuses it, or SHARDTRAIN_NO_IO_URING set) the chunks are read one after
+//     the other with pread. Returns the bytes read (fewer only at end of file), or InvalidArgument
+//     when the kernel refuses O_DIRECT, for the caller to read buffered instead. Thread-safe
+//     (positional reads). Each calling thread keeps its ring and staging chunks (up to 16 MiB) from
+//     its first call until it exits, so many small reads cost no more than one large one.
 //   * While a DirectReadIdleWork object lives, DirectRead on the thread that
 //     made it runs its work instead of sleeping whenever no chunk has arrived
 //     (io_uring only): the restore lets MPI move broadcasts in that time.
@@ -67,6 +66,27 @@ int OpenDirectReadDescriptor(const std::string& path);
 // comes back as InvalidArgument (fall back); other errors name `path`.
 StatusOr<size_t> DirectRead(int fd, const std::string& path, uint64_t offset, size_t n,
                             char* out, uint32_t* crc);
+
+// The most chunks DirectRead keeps in flight on one thread, and its default.
+inline constexpr size_t kMaxDirectReadsInFlight = 8;
+
+// While an object lives, DirectRead on the thread that made it keeps at most
+// `reads` chunks in flight (clamped to 1..kMaxDirectReadsInFlight): ranks that
+// share one disk read best with about kMaxDirectReadsInFlight in flight among
+// them, not each. Objects nest: the newest one's count holds. Not movable.
+class DirectReadsInFlight {
+ public:
+  explicit DirectReadsInFlight(size_t reads);
+  ~DirectReadsInFlight();
+  DirectReadsInFlight(const DirectReadsInFlight&) = delete;
+  DirectReadsInFlight& operator=(const DirectReadsInFlight&) = delete;
+
+  // This thread's current count.
+  static size_t OfThisThread();
+
+ private:
+  size_t outer_;
+};
 
 // Work for DirectRead to run on this thread while it waits for the disk (see
 // the contract above). `work` does a short step and returns whether more is

@@ -3,7 +3,8 @@
 // size and alignment around the 4 KiB blocks and 8 MiB staging buffers, at end
 // of file, after a Sync, on tmpfs (no O_DIRECT: the buffered fallback) and
 // without io_uring (chunks read one by one); idle work runs only while a
-// ring read waits; staging buffers of whole huge pages are huge-page aligned.
+// ring read waits; any number of reads in flight reads the same bytes;
+// staging buffers of whole huge pages are huge-page aligned.
 #include "storage/io/direct_io.h"
 
 #include <gtest/gtest.h>
@@ -101,6 +102,32 @@ TEST(DirectIo, WritesAndReadsEverySizeAndAlignment) {
   ASSERT_FALSE(dir.empty());
   CheckWriteThenRead(dir);
   stdfs::remove_all(dir);
+}
+
+TEST(DirectIo, ReadsRightWithAnyNumberInFlight) {
+  const std::string dir = MakeDir(stdfs::temp_directory_path().string());
+  ASSERT_FALSE(dir.empty());
+  for (const size_t reads : {size_t{1}, size_t{3}}) {
+    const DirectReadsInFlight fewer(reads);
+    CheckWriteThenRead(dir);
+  }
+  stdfs::remove_all(dir);
+}
+
+TEST(DirectIo, ReadsInFlightNestAndAreClamped) {
+  EXPECT_EQ(DirectReadsInFlight::OfThisThread(), kMaxDirectReadsInFlight);
+  {
+    const DirectReadsInFlight three(3);
+    EXPECT_EQ(DirectReadsInFlight::OfThisThread(), 3u);
+    {
+      const DirectReadsInFlight none(0);
+      EXPECT_EQ(DirectReadsInFlight::OfThisThread(), 1u);
+      const DirectReadsInFlight many(100);
+      EXPECT_EQ(DirectReadsInFlight::OfThisThread(), kMaxDirectReadsInFlight);
+    }
+    EXPECT_EQ(DirectReadsInFlight::OfThisThread(), 3u);
+  }
+  EXPECT_EQ(DirectReadsInFlight::OfThisThread(), kMaxDirectReadsInFlight);
 }
 
 TEST(DirectIo, StagingBuffersOfWholeHugePagesAreHugePageAligned) {

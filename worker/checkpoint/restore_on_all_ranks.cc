@@ -176,6 +176,13 @@ Status ReadBroadcastAndVerify(const storage::BundleReader& reader,
   const std::vector<std::vector<size_t>> by_reader = PiecesByReader(pieces, comm.world_size());
   Status read_status;
   std::vector<uint32_t> crc(pieces.size(), 0);
+  // The ranks of one node share its disk, which reads best with about
+  // kMaxDirectReadsInFlight chunks in flight in all: on 2 ranks, 8 each gave a
+  // restore median 0.68 s against 0.63 s with 4 each (6 interleaved pairs).
+  // The world size stands in for the ranks per node, so ranks spread over
+  // several nodes read with fewer in flight than their disks could take.
+  const storage::DirectReadsInFlight share_the_disk(std::max<size_t>(
+      2, storage::kMaxDirectReadsInFlight / static_cast<size_t>(comm.world_size())));
   // While a read waits for the disk, MPI moves the pieces already started.
   const storage::DirectReadIdleWork move_broadcasts([&comm] { return comm.ProgressBroadcasts(); });
   for (size_t i : BroadcastOrder(by_reader, pieces.size())) {
