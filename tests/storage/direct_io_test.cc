@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -43,6 +44,23 @@ constexpr size_t kMiB = size_t{1} << 20;
 
 // Appends pieces of these sizes, crossing blocks and staging buffers.
 const std::vector<size_t> kPieces = {1, 4095, 8 * kMiB + 3, 100, 17 * kMiB, 5, 4096, 0, 3 * kMiB};
+
+// `bytes` written to `path` through the uncached writer, then opened for
+// uncached reads; null (after a test failure) on any error.
+std::unique_ptr<RandomAccessFile> WrittenUncachedFile(const std::string& path,
+                                                      const std::string& bytes) {
+  auto file = PosixFileSystem()->NewUncachedWritableFile(path);
+  if (!file.ok() || !(*file)->Append(bytes).ok() || !(*file)->Close().ok()) {
+    ADD_FAILURE() << "could not write " << path;
+    return nullptr;
+  }
+  auto opened = PosixFileSystem()->NewUncachedRandomAccessFile(path);
+  if (!opened.ok()) {
+    ADD_FAILURE() << opened.status();
+    return nullptr;
+  }
+  return *std::move(opened);
+}
 
 void CheckWriteThenRead(const std::string& dir) {
   FileSystem* fs = PosixFileSystem();
@@ -170,14 +188,8 @@ TEST(DirectIo, IdleWorkRunsUntilItIsDone) {
   ASSERT_FALSE(dir.empty());
   const std::string path = dir + "/data";
   const std::string expected = RandomBytes(24 * kMiB + 333, 6);
-  {
-    auto file = PosixFileSystem()->NewUncachedWritableFile(path);
-    ASSERT_TRUE(file.ok()) << file.status();
-    ASSERT_TRUE((*file)->Append(expected).ok());
-    ASSERT_TRUE((*file)->Close().ok());
-  }
-  auto file = PosixFileSystem()->NewUncachedRandomAccessFile(path);
-  ASSERT_TRUE(file.ok()) << file.status();
+  const std::unique_ptr<RandomAccessFile> file = WrittenUncachedFile(path, expected);
+  ASSERT_NE(file, nullptr);
   std::vector<char> out(expected.size());
 
   int outer_calls = 0, inner_calls = 0;
@@ -190,7 +202,7 @@ TEST(DirectIo, IdleWorkRunsUntilItIsDone) {
     ASSERT_EQ((*DirectReadIdleWork::OfThisThread())(), false);
     inner_calls = 0;
     for (int call = 0; call < 3; ++call) {
-      auto got = (*file)->Read(0, out.size(), out.data());
+      auto got = file->Read(0, out.size(), out.data());
       ASSERT_TRUE(got.ok()) << got.status();
       ASSERT_EQ(std::string(out.data(), *got), expected);
     }
@@ -210,14 +222,8 @@ TEST(DirectIo, ConcurrentReadersFromSeveralThreadsGetTheirOwnBytes) {
   ASSERT_FALSE(dir.empty());
   const std::string path = dir + "/data";
   const std::string expected = RandomBytes(24 * kMiB + 333, 5);
-  {
-    auto file = PosixFileSystem()->NewUncachedWritableFile(path);
-    ASSERT_TRUE(file.ok()) << file.status();
-    ASSERT_TRUE((*file)->Append(expected).ok());
-    ASSERT_TRUE((*file)->Close().ok());
-  }
-  auto file = PosixFileSystem()->NewUncachedRandomAccessFile(path);
-  ASSERT_TRUE(file.ok()) << file.status();
+  const std::unique_ptr<RandomAccessFile> file = WrittenUncachedFile(path, expected);
+  ASSERT_NE(file, nullptr);
   std::vector<int> mismatches(3, 0);
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
@@ -227,7 +233,7 @@ TEST(DirectIo, ConcurrentReadersFromSeveralThreadsGetTheirOwnBytes) {
         const size_t n = kMiB * static_cast<size_t>(1 + (call + t) % 9) + 13;
         std::vector<char> out(n);
         uint32_t crc = 0;
-        auto got = (*file)->ReadWithCrc32c(offset, n, out.data(), &crc);
+        auto got = file->ReadWithCrc32c(offset, n, out.data(), &crc);
         if (!got.ok() || *got != n || std::memcmp(out.data(), expected.data() + offset, n) != 0 ||
             crc != Crc32c(expected.data() + offset, n)) {
           ++mismatches[static_cast<size_t>(t)];
