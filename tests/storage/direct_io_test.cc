@@ -50,8 +50,11 @@ const std::vector<size_t> kPieces = {1, 4095, 8 * kMiB + 3, 100, 17 * kMiB, 5, 4
 std::unique_ptr<RandomAccessFile> WrittenUncachedFile(const std::string& path,
                                                       const std::string& bytes) {
   auto file = PosixFileSystem()->NewUncachedWritableFile(path);
-  if (!file.ok() || !(*file)->Append(bytes).ok() || !(*file)->Close().ok()) {
-    ADD_FAILURE() << "could not write " << path;
+  Status written = file.status();
+  if (written.ok()) written = (*file)->Append(bytes);
+  if (written.ok()) written = (*file)->Close();
+  if (!written.ok()) {
+    ADD_FAILURE() << written;
     return nullptr;
   }
   auto opened = PosixFileSystem()->NewUncachedRandomAccessFile(path);
