@@ -20,6 +20,7 @@ TEST(LocalCommunicatorTest, CollectivesAreIdentity) {
   LocalCommunicator comm;
   EXPECT_EQ(comm.rank(), 0);
   EXPECT_EQ(comm.world_size(), 1);
+  EXPECT_EQ(comm.local_size(), 1);
   EXPECT_EQ(comm.name(), "local");
   std::vector<double> data = {1.5, -2, 3};
   ASSERT_TRUE(comm.AllReduceSum(data.data(), 3, DType::kFloat64).ok());

@@ -37,6 +37,9 @@ class MpiCommunicatorTest : public ::testing::Test {
 TEST_F(MpiCommunicatorTest, RankAndSizeMatchRuntime) {
   EXPECT_EQ(comm_->rank(), testing::Runtime()->rank());
   EXPECT_EQ(comm_->world_size(), testing::Runtime()->world_size());
+  // The tests run every rank on this one machine.
+  EXPECT_EQ(comm_->local_size(), testing::Runtime()->local_size());
+  EXPECT_EQ(comm_->local_size(), comm_->world_size());
   EXPECT_GE(world_, 2) << "run under mpirun -np 2 or more";
   EXPECT_EQ(comm_->name(), "mpi");
   EXPECT_GE(testing::Runtime()->local_rank(), 0);

@@ -12,9 +12,9 @@
 //      most 16 MiB; every rank reads its range, piece by piece, taking each
 //      piece's CRC-32C without verifying it, and starts each piece's
 //      broadcast as soon as it is read (all ranks start the broadcasts in one
-//      order, round-robin over the readers), and lets MPI move the started
-//      broadcasts whenever a read waits for the disk (DirectReadIdleWork), so
-//      broadcasting overlaps reading;
+//      order, by how far into its reader's range each piece starts), and
+//      lets MPI move the started broadcasts whenever a read waits for the
+//      disk (DirectReadIdleWork), so broadcasting overlaps reading;
 //   3. once every broadcast is done, every rank broadcasts its pieces' CRCs
 //      and whether its reads succeeded; every rank combines each variable's
 //      piece CRCs (Crc32cCombine) and checks them against the index, so all
@@ -151,17 +151,30 @@ std::vector<std::vector<size_t>> PiecesByReader(const std::vector<Piece>& pieces
   return by_reader;
 }
 
-// The order in which every rank starts the pieces' broadcasts: round-robin
-// over the readers (each reader's first piece, then each one's second, ...),
-// so that no reader waits for another's read before starting its own next.
-std::vector<size_t> BroadcastOrder(const std::vector<std::vector<size_t>>& by_reader,
-                                   size_t piece_count) {
-  std::vector<size_t> order;
-  for (size_t round = 0; order.size() < piece_count; ++round) {
-    for (const std::vector<size_t>& own : by_reader) {
-      if (round < own.size()) order.push_back(own[round]);
+// The order in which every rank starts the pieces' broadcasts: by how far
+// into its reader's range each piece starts (ties in rank order), so that a
+// rank posts its receive for a piece about when the piece's reader, reading as
+// fast, gets there. Round-robin by piece count, as before, let a reader whose
+// range held more, smaller pieces (tensor ends) run ahead of the receives for
+// them: in 8 interleaved 2-rank restores of the 1.1 GB checkpoint, the last
+// rank to finish waited on average 45 ms after its own reads for the
+// broadcasts, against 28 ms with this order.
+std::vector<size_t> BroadcastOrder(const std::vector<Piece>& pieces,
+                                   const std::vector<std::vector<size_t>>& by_reader) {
+  std::vector<uint64_t> into_range(pieces.size(), 0);
+  for (const std::vector<size_t>& own : by_reader) {
+    uint64_t read_before = 0;
+    for (size_t i : own) {
+      into_range[i] = read_before;
+      read_before += pieces[i].bytes;
     }
   }
+  std::vector<size_t> order(pieces.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (into_range[a] != into_range[b]) return into_range[a] < into_range[b];
+    return pieces[a].reader < pieces[b].reader;
+  });
   return order;
 }
 
@@ -179,13 +192,11 @@ Status ReadBroadcastAndVerify(const storage::BundleReader& reader,
   // The ranks of one node share its disk, which reads best with about
   // kMaxDirectReadsInFlight chunks in flight in all: on 2 ranks, 8 each gave a
   // restore median 0.68 s against 0.63 s with 4 each (6 interleaved pairs).
-  // The world size stands in for the ranks per node, so ranks spread over
-  // several nodes read with fewer in flight than their disks could take.
   const storage::DirectReadsInFlight share_the_disk(std::max<size_t>(
-      2, storage::kMaxDirectReadsInFlight / static_cast<size_t>(comm.world_size())));
+      2, storage::kMaxDirectReadsInFlight / static_cast<size_t>(comm.local_size())));
   // While a read waits for the disk, MPI moves the pieces already started.
   const storage::DirectReadIdleWork move_broadcasts([&comm] { return comm.ProgressBroadcasts(); });
-  for (size_t i : BroadcastOrder(by_reader, pieces.size())) {
+  for (size_t i : BroadcastOrder(pieces, by_reader)) {
     const Piece& p = pieces[i];
     char* data = reinterpret_cast<char*>(targets[p.target].data) + p.begin;
     if (p.reader == comm.rank() && read_status.ok()) {

@@ -29,6 +29,9 @@ class Communicator {
   // This process's rank in [0, world_size()).
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
+  // How many ranks of the job, this one included, run on this node: they
+  // share its disks and memory bandwidth. In [1, world_size()].
+  virtual int local_size() const = 0;
   // "local", "mpi" or "nccl".
   virtual std::string_view name() const = 0;
 

@@ -45,7 +45,7 @@ StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(MpiRuntime* r
   MPI_Comm comm = MPI_COMM_NULL;
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "MPI_Comm_dup"));
   std::unique_ptr<MpiCommunicator> result(
-      new MpiCommunicator(comm, runtime->rank(), runtime->world_size()));
+      new MpiCommunicator(comm, runtime->rank(), runtime->world_size(), runtime->local_size()));
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN),
                                    "MPI_Comm_set_errhandler"));
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_rank(comm, &result->rank_), "MPI_Comm_rank"));
