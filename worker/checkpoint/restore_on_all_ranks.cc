@@ -154,11 +154,11 @@ std::vector<std::vector<size_t>> PiecesByReader(const std::vector<Piece>& pieces
 // The order in which every rank starts the pieces' broadcasts: by how far
 // into its reader's range each piece starts (ties in rank order), so that a
 // rank posts its receive for a piece about when the piece's reader, reading as
-// fast, gets there. Round-robin by piece count, as before, let a reader whose
-// range held more, smaller pieces (tensor ends) run ahead of the receives for
-// them: in 8 interleaved 2-rank restores of the 1.1 GB checkpoint, the last
-// rank to finish waited on average 45 ms after its own reads for the
-// broadcasts, against 28 ms with this order.
+// fast, gets there. Round-robin by piece count let a reader whose range held
+// more, smaller pieces (tensor ends) run ahead of the receives for them: in 8
+// interleaved 2-rank restores of the 1.1 GB checkpoint, the last rank to
+// finish waited on average 45 ms after its own reads for the broadcasts with
+// round-robin, against 28 ms with this order.
 std::vector<size_t> BroadcastOrder(const std::vector<Piece>& pieces,
                                    const std::vector<std::vector<size_t>>& by_reader) {
   std::vector<uint64_t> into_range(pieces.size(), 0);
