@@ -16,15 +16,17 @@
 //     write the kernel refuses with EINVAL falls back to buffered writes.
 //     Writes run in the background while the next buffer fills.
 //   * DirectRead reads [offset, offset + n) of an O_DIRECT descriptor through
-//     2 MiB staging chunks (as the writer's) into `out` (any alignment), extending
-//     `*crc` (CRC-32C, when not null) over the bytes returned. Up to eight
-//     chunks (fewer while a DirectReadsInFlight object says so) are read at once through the
-//     calling thread's io_uring while the oldest is copied out; without io_uring (a kernel or
-//     seccomp policy that refuses it, or SHARDTRAIN_NO_IO_URING set) the chunks are read one after
-//     the other with pread. Returns the bytes read (fewer only at end of file), or InvalidArgument
-//     when the kernel refuses O_DIRECT, for the caller to read buffered instead. Thread-safe
-//     (positional reads). Each calling thread keeps its ring and staging chunks (up to 16 MiB) from
-//     its first call until it exits, so many small reads cost no more than one large one.
+//     2 MiB staging chunks (as the writer's) into `out` (any alignment),
+//     extending `*crc` (CRC-32C, when not null) over the bytes returned. Up
+//     to eight chunks (fewer while a DirectReadsInFlight object says so) are
+//     read at once through the calling thread's io_uring while the oldest is
+//     copied out; without io_uring (a kernel or seccomp policy that refuses
+//     it, or SHARDTRAIN_NO_IO_URING set) the chunks are read one after the
+//     other with pread. Returns the bytes read (fewer only at end of file),
+//     or InvalidArgument when the kernel refuses O_DIRECT, for the caller to
+//     read buffered instead. Thread-safe (positional reads). Each calling
+//     thread keeps its ring and staging chunks (up to 16 MiB) from its first
+//     call until it exits, so many small reads cost no more than one large one.
 //   * While a DirectReadIdleWork object lives, DirectRead on the thread that
 //     made it runs its work instead of sleeping whenever no chunk has arrived
 //     (io_uring only): the restore lets MPI move broadcasts in that time.

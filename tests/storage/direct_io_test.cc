@@ -1,6 +1,6 @@
 // Tests of the uncached (O_DIRECT) files behind FileSystem::NewUncached*:
 // bytes and CRC-32C equal to the plain path for appends and reads of every
-// size and alignment around the 4 KiB blocks and 8 MiB staging buffers, at end
+// size and alignment around the 4 KiB blocks and 2 MiB staging buffers, at end
 // of file, after a Sync, on tmpfs (no O_DIRECT: the buffered fallback) and
 // without io_uring (chunks read one by one); idle work runs only while a
 // ring read waits; any number of reads in flight reads the same bytes;
