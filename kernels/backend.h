@@ -1,10 +1,10 @@
 // KernelBackend: the one interface every compute backend (CPU, CUDA) implements.
 //
-// Methods take raw device pointers and sizes and assume valid arguments: the
-// checked entry points are in kernels/ops.h, which validate dtypes, shapes and
-// devices once and then dispatch here. Each op has the same name and meaning on
-// every backend; the CPU backend (kernels/cpu) is the specification, and CUDA
-// ops are tested against it.
+// Methods take raw pointers (to the backend's device memory) and sizes and
+// assume valid arguments: callers (worker/, serving/) size every buffer from
+// the shapes of the model or graph they run. Each op has the same name and
+// meaning on every backend; the CPU backend (kernels/cpu) is the
+// specification, and the CUDA backend (kernels/cuda) is tested against it.
 //
 // Layouts are row-major. Dense weights use the Keras layout (in, out).
 // A backend instance is not thread-safe; use one per worker thread.
@@ -153,8 +153,9 @@ inline uint32_t DropoutThreshold(float rate) {
 // The CPU backend (OpenBLAS sgemm + OpenMP loops).
 std::unique_ptr<KernelBackend> CreateCpuBackend();
 
-// CPU always; CUDA when built with it and a device is present (FailedPrecondition
-// otherwise, Unimplemented when built without CUDA).
+// Device::kCpu: the CPU backend. Device::kCuda: Unimplemented in every build
+// today; kernels/cuda's CudaBackend compiles where nvcc is found, but nothing
+// here or in `train` constructs it yet (docs/GPU.md).
 StatusOr<std::unique_ptr<KernelBackend>> CreateBackend(Device device);
 
 }  // namespace shardtrain::kernels
