@@ -12,12 +12,14 @@
 // ranks' heartbeats are ignored (rank 0 reports the job's global totals). Pure
 // state, no locking: the coordinator calls it under its own mutex.
 //
-// kStatusPageHtml is the page served at GET /: one self-contained HTML
-// document (inline CSS, JS and SVG, no external resources) that polls
-// GET /status every second and shows the job, ranks with heartbeat ages,
-// epoch/step progress, examples/s, the last checkpoint, and loss/accuracy
-// curves. After each render the page sets data-points="N" on each chart's <svg>
-// and data-history-points / data-state on <body>, for tests and scripts.
+// kStatusPageHtml is the page served at GET /: coordinator/status_page.html,
+// compiled in byte for byte at build time (embed_text.cmake). One
+// self-contained HTML document (inline CSS, JS and SVG, no external resources)
+// that polls GET /status every second and shows the job, ranks with heartbeat
+// ages, epoch/step progress, examples/s, the last checkpoint, and loss/accuracy
+// curves. Text from the JSON is inserted with textContent only, never as HTML.
+// After each render the page sets data-points="N" on each chart's <svg> and
+// data-history-points / data-state on <body>, for tests and scripts.
 #pragma once
 
 #include <chrono>
@@ -77,7 +79,7 @@ class StatusHistory {
   int64_t last_batch_step_ = -1;
 };
 
-// The HTML document served at GET /.
+// The HTML document served at GET / (defined in the generated status_page_html.cc).
 extern const std::string_view kStatusPageHtml;
 
 }  // namespace shardtrain::coordinator

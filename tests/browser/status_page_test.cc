@@ -1,11 +1,14 @@
 // Tests for coordinator/status_page: the history StatusHistory keeps from rank
-// 0's heartbeats and its JSON, and the coordinator serving GET / (the page)
-// and the history in GET /status. The page's JavaScript is exercised in a
-// real browser by browser_test.sh (label `browser`).
+// 0's heartbeats and its JSON, and the coordinator serving GET / (the page,
+// byte for byte coordinator/status_page.html) and the history in GET /status.
+// The page's JavaScript is exercised in a real browser by browser_test.sh
+// (label `browser`).
 #include "coordinator/status_page.h"
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "coordinator/coordinator.h"
@@ -128,6 +131,28 @@ std::string HttpGet(int port, const std::string& path) {
   }
   CloseSocket(*fd);
   return data;
+}
+
+std::string ReadSourceFile(const std::string& relative_path) {
+  std::ifstream in(std::string(SHARDTRAIN_SOURCE_DIR) + "/" + relative_path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << relative_path;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(StatusPageTest, ServedPageIsStatusPageHtmlByteForByte) {
+  const std::string html = ReadSourceFile("coordinator/status_page.html");
+  ASSERT_FALSE(html.empty());
+  EXPECT_EQ(std::string(kStatusPageHtml), html);
+
+  CoordinatorOptions options;
+  auto c = Coordinator::Start(options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string response = HttpGet((*c)->http_port(), "/");
+  const size_t body = response.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos) << response.substr(0, 200);
+  EXPECT_NE(response.find("Content-Length: " + std::to_string(html.size()) + "\r\n"),
+            std::string::npos);
+  EXPECT_EQ(response.substr(body + 4), html);
 }
 
 TEST(StatusPageTest, CoordinatorServesThePageAndTheHistory) {
