@@ -1,18 +1,18 @@
 #include "coordinator/coordinator.h"
 
-#include "coordinator/checkpoint_committer.h"
-
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <exception>
 #include <cstdio>
+#include <exception>
 #include <mutex>
 #include <random>
 #include <thread>
 
 #include "common/logging.h"
+#include "coordinator/checkpoint_committer.h"
 #include "coordinator/rpc/frame.h"
 #include "coordinator/shard_planner.h"
 #include "coordinator/status_page.h"
@@ -32,6 +32,12 @@ namespace {
 constexpr std::chrono::seconds kRegistrationTimeout{30};
 // An HTTP client must send its request (and take the answer) within this long.
 constexpr std::chrono::seconds kHttpTimeout{10};
+// The liveness watchdog runs every tenth of the heartbeat timeout, within
+// these bounds, so a silent rank is noticed within ~10% of the timeout.
+constexpr double kMinWatchdogPeriodSeconds = 0.01;
+constexpr double kMaxWatchdogPeriodSeconds = 0.25;
+// The smallest CoordinatorOptions::max_message_bytes accepted.
+constexpr size_t kMinMaxMessageBytes = 64;
 
 // Token comparison whose time does not depend on where the strings differ.
 bool TokensEqual(const std::string& a, const std::string& b) {
@@ -87,6 +93,23 @@ struct Coordinator::Impl {
   // rank registered on it (-1 before registration).
   Reply Handle(const Envelope& request, const std::string& peer, int* session_rank);
 
+  // One handler per request type, called by Handle with the request's arrival
+  // time. Register sets `*session_rank`; the others check the rank they name
+  // against it.
+  Reply HandleRegister(const RegisterRequest& r, const std::string& peer, int* session_rank,
+                       Clock::time_point now);
+  Reply HandleEpochPlanRequest(const EpochPlanRequest& r, const std::string& peer, int session_rank,
+                               Clock::time_point now);
+  Reply HandleHeartbeat(const Heartbeat& h, const std::string& peer, int session_rank,
+                        Clock::time_point now);
+  Reply HandleDone(const std::string& peer, int session_rank);
+  Reply HandleCheckpointPart(const CheckpointPart& part, const std::string& peer, int session_rank,
+                             Clock::time_point now);
+  Reply HandleCommitCheckpoint(const CommitCheckpoint& commit, int session_rank,
+                               Clock::time_point now);
+  // HandleRegister without the logging: the checks, the registry and the plan.
+  Reply Register(const RegisterRequest& r, int* session_rank, Clock::time_point now);
+
   void AcceptRpc();
   void AcceptHttp();
   void ArmWatchdog();
@@ -115,20 +138,6 @@ struct Coordinator::Impl {
 
 namespace {
 
-Coordinator::Impl::Reply Refuse(StatusCode code, const std::string& message, bool close);
-
-// A request naming a rank this connection did not register: refused, logged, closed.
-Coordinator::Impl::Reply RefuseUnregistered(const char* what, int rank, const std::string& peer) {
-  Coordinator::Impl::Reply reply =
-      Refuse(StatusCode::kFailedPrecondition,
-             std::string(what) + " for rank " + std::to_string(rank) +
-                 " on a connection that did not register it",
-             true);
-  LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
-               << reply.envelope.error().message();
-  return reply;
-}
-
 Coordinator::Impl::Reply Refuse(StatusCode code, const std::string& message, bool close) {
   Coordinator::Impl::Reply reply;
   ErrorReply* error = reply.envelope.mutable_error();
@@ -139,11 +148,28 @@ Coordinator::Impl::Reply Refuse(StatusCode code, const std::string& message, boo
   return reply;
 }
 
+// A refusal that closes the connection, logged with the peer's address.
+Coordinator::Impl::Reply RefuseAndClose(StatusCode code, const std::string& message,
+                                        const std::string& peer) {
+  LOG(WARNING) << "coordinator: closing connection from " << peer << ": " << message;
+  return Refuse(code, message, true);
+}
+
+// A request naming a rank this connection did not register: refused, logged, closed.
+Coordinator::Impl::Reply RefuseUnregistered(const char* what, int rank, const std::string& peer) {
+  return RefuseAndClose(StatusCode::kFailedPrecondition,
+                        std::string(what) + " for rank " + std::to_string(rank) +
+                            " on a connection that did not register it",
+                        peer);
+}
+
 // One worker connection: read a frame, handle it, write the reply, repeat.
 class RpcSession : public std::enable_shared_from_this<RpcSession> {
  public:
   RpcSession(tcp::socket socket, Coordinator::Impl* impl)
-      : socket_(std::move(socket)), impl_(impl), peer_(PeerOf(socket_)),
+      : socket_(std::move(socket)),
+        impl_(impl),
+        peer_(PeerOf(socket_)),
         registration_timer_(socket_.get_executor()) {}
 
   void Start() {
@@ -277,7 +303,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       response_.body() = std::string(kStatusPageHtml);
     } else {
       response_.result(http::status::not_found);
-      // Text kept as before (tests match it); GET / also exists.
+      // coordinator_test matches this text.
       response_.body() =
           "{\"error\": \"not found; the endpoints are GET / (status page) and GET /status "
           "(JSON)\"}\n";
@@ -303,165 +329,195 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request,
-                                                   const std::string& peer, int* session_rank) {
-  Reply reply;
+Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request, const std::string& peer,
+                                                   int* session_rank) {
   const Clock::time_point now = Clock::now();
   switch (request.body_case()) {
-    case Envelope::kRegisterRequest: {
-      const RegisterRequest& r = request.register_request();
-      const std::string who = "rank " + std::to_string(r.rank()) + " (host " + r.hostname() +
-                              ", pid " + std::to_string(r.pid()) + ") from " + peer;
-      if (*session_rank >= 0) {
-        reply = Refuse(StatusCode::kFailedPrecondition,
-                       "this connection already registered rank " + std::to_string(*session_rank),
-                       true);
-      } else if (!options.job_token.empty() && !TokensEqual(r.job_token(), options.job_token)) {
-        reply = Refuse(StatusCode::kPermissionDenied,
-                       "wrong or missing job token", true);
-      } else if (r.world_size() != options.world_size) {
-        reply = Refuse(StatusCode::kFailedPrecondition,
-                       "world size " + std::to_string(r.world_size()) + " but the job has " +
-                           std::to_string(options.world_size) + " ranks",
-                       true);
-      } else {
-        std::lock_guard<std::mutex> lock(mutex);
-        Status registered = registry.Register(r.rank(), r.hostname(), r.pid(), now);
-        if (!registered.ok()) {
-          reply = Refuse(registered.code(), registered.message(), true);
-        } else {
-          *session_rank = r.rank();
-          RegisterResponse* response = reply.envelope.mutable_register_response();
-          JobPlan* plan = response->mutable_plan();
-          plan->set_seed(options.seed);
-          plan->set_shuffle(options.shuffle);
-          plan->set_global_batch(options.global_batch);
-          for (int64_t size : options.shard_sizes) plan->add_shard_sizes(size);
-          response->set_world_size(options.world_size);
-          response->set_heartbeat_timeout_seconds(options.heartbeat_timeout_seconds);
-          LOG(INFO) << "coordinator: registered " << who;
-        }
-      }
-      if (reply.close) {
-        LOG(WARNING) << "coordinator: refused " << who << ": " << reply.envelope.error().message()
-                     << "; closing the connection";
-      }
-      return reply;
-    }
-    case Envelope::kEpochPlanRequest: {
-      const EpochPlanRequest& r = request.epoch_plan_request();
-      if (*session_rank < 0 || r.rank() != *session_rank) {
-        return RefuseUnregistered("epoch plan request", r.rank(), peer);
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        registry.Touch(*session_rank, now);
-        if (registry.aborted()) {
-          return Refuse(StatusCode::kAborted, "the job was aborted: " + registry.abort_reason(),
-                        false);
-        }
-      }
-      if (options.global_batch <= 0) {
-        return Refuse(StatusCode::kFailedPrecondition,
-                      "the coordinator was started without a global batch size", false);
-      }
-      if (r.epoch() < 0 || r.start_position() < 0 || r.start_position() > total_examples ||
-          r.start_position() % options.global_batch != 0) {
-        return Refuse(StatusCode::kInvalidArgument,
-                      "epoch " + std::to_string(r.epoch()) + " from position " +
-                          std::to_string(r.start_position()) +
-                          ": need epoch >= 0 and a position that is a multiple of the global "
-                          "batch " + std::to_string(options.global_batch) + " within [0, " +
-                          std::to_string(total_examples) + "]",
-                      false);
-      }
-      // Pure computation: no lock held.
-      RankAssignment a = AssignEpoch(options.seed, r.epoch(), options.shard_sizes, options.shuffle,
-                                     options.global_batch, r.start_position(), *session_rank,
-                                     options.world_size);
-      EpochAssignment* out = reply.envelope.mutable_epoch_assignment();
-      out->set_epoch(a.epoch);
-      out->set_first_step(a.first_step);
-      out->mutable_example_ids()->Add(a.example_ids.begin(), a.example_ids.end());
-      out->mutable_step_counts()->Add(a.step_counts.begin(), a.step_counts.end());
-      out->mutable_step_offsets()->Add(a.step_offsets.begin(), a.step_offsets.end());
-      return reply;
-    }
-    case Envelope::kHeartbeat: {
-      const Heartbeat& h = request.heartbeat();
-      if (*session_rank < 0 || h.rank() != *session_rank) {
-        return RefuseUnregistered("heartbeat", h.rank(), peer);
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      registry.RecordHeartbeat(h, now);
-      history.Record(h, std::chrono::duration<double>(now - started).count());
-      HeartbeatResponse* response = reply.envelope.mutable_heartbeat_response();
-      response->set_abort(registry.aborted());
-      response->set_reason(registry.abort_reason());
-      return reply;
-    }
-    case Envelope::kDone: {
-      if (*session_rank < 0) {
-        reply = Refuse(StatusCode::kFailedPrecondition,
-                       "Done from a connection that registered no rank", true);
-        LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
-                     << reply.envelope.error().message();
-        return reply;
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      registry.MarkDone(*session_rank);
-      LOG(INFO) << "coordinator: " << registry.Describe(*session_rank) << " is done";
-      reply.envelope.mutable_done_response();
-      return reply;
-    }
-    case Envelope::kCheckpointPart: {
-      const CheckpointPart& part = request.checkpoint_part();
-      if (*session_rank < 0 || part.rank() != *session_rank) {
-        return RefuseUnregistered("checkpoint part", part.rank(), peer);
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        registry.Touch(*session_rank, now);
-      }
-      Status added = committer.AddPart(*session_rank, part);
-      if (!added.ok()) return Refuse(added.code(), added.message(), false);
-      reply.envelope.mutable_checkpoint_part_ack();
-      return reply;
-    }
-    case Envelope::kCommitCheckpoint: {
-      const CommitCheckpoint& commit = request.commit_checkpoint();
-      if (*session_rank != 0) {
-        return Refuse(StatusCode::kPermissionDenied,
-                      "only rank 0 commits checkpoints (this connection is rank " +
-                          std::to_string(*session_rank) + ")",
-                      false);
-      }
-      const double wall = std::chrono::duration<double>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
-      auto committed = committer.Commit(commit, wall);
-      if (!committed.ok()) {
-        LOG(ERROR) << "coordinator: " << committed.status();
-        return Refuse(committed.status().code(), committed.status().message(), false);
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        registry.Touch(*session_rank, now);
-        registry.RecordCheckpoint(committed->prefix(), commit.step(), now);
-      }
-      LOG(INFO) << "coordinator: committed checkpoint " << committed->prefix();
-      *reply.envelope.mutable_checkpoint_committed() = std::move(*committed);
-      return reply;
-    }
+    case Envelope::kRegisterRequest:
+      return HandleRegister(request.register_request(), peer, session_rank, now);
+    case Envelope::kEpochPlanRequest:
+      return HandleEpochPlanRequest(request.epoch_plan_request(), peer, *session_rank, now);
+    case Envelope::kHeartbeat:
+      return HandleHeartbeat(request.heartbeat(), peer, *session_rank, now);
+    case Envelope::kDone:
+      return HandleDone(peer, *session_rank);
+    case Envelope::kCheckpointPart:
+      return HandleCheckpointPart(request.checkpoint_part(), peer, *session_rank, now);
+    case Envelope::kCommitCheckpoint:
+      return HandleCommitCheckpoint(request.commit_checkpoint(), *session_rank, now);
     default:
-      reply = Refuse(StatusCode::kInvalidArgument,
-                     "unexpected message type " + std::to_string(request.body_case()) +
-                         " (not a request)",
-                     true);
-      LOG(WARNING) << "coordinator: closing connection from " << peer << ": "
-                   << reply.envelope.error().message();
-      return reply;
+      return RefuseAndClose(
+          StatusCode::kInvalidArgument,
+          "unexpected message type " + std::to_string(request.body_case()) + " (not a request)",
+          peer);
   }
+}
+
+Coordinator::Impl::Reply Coordinator::Impl::HandleRegister(const RegisterRequest& r,
+                                                           const std::string& peer,
+                                                           int* session_rank,
+                                                           Clock::time_point now) {
+  const std::string who = "rank " + std::to_string(r.rank()) + " (host " + r.hostname() + ", pid " +
+                          std::to_string(r.pid()) + ") from " + peer;
+  Reply reply = Register(r, session_rank, now);
+  if (reply.close) {
+    LOG(WARNING) << "coordinator: refused " << who << ": " << reply.envelope.error().message()
+                 << "; closing the connection";
+  } else {
+    LOG(INFO) << "coordinator: registered " << who;
+  }
+  return reply;
+}
+
+Coordinator::Impl::Reply Coordinator::Impl::Register(const RegisterRequest& r, int* session_rank,
+                                                     Clock::time_point now) {
+  if (*session_rank >= 0) {
+    return Refuse(StatusCode::kFailedPrecondition,
+                  "this connection already registered rank " + std::to_string(*session_rank), true);
+  }
+  if (!options.job_token.empty() && !TokensEqual(r.job_token(), options.job_token)) {
+    return Refuse(StatusCode::kPermissionDenied, "wrong or missing job token", true);
+  }
+  if (r.world_size() != options.world_size) {
+    return Refuse(StatusCode::kFailedPrecondition,
+                  "world size " + std::to_string(r.world_size()) + " but the job has " +
+                      std::to_string(options.world_size) + " ranks",
+                  true);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    Status registered = registry.Register(r.rank(), r.hostname(), r.pid(), now);
+    if (!registered.ok()) return Refuse(registered.code(), registered.message(), true);
+  }
+  *session_rank = r.rank();
+  Reply reply;
+  RegisterResponse* response = reply.envelope.mutable_register_response();
+  JobPlan* plan = response->mutable_plan();
+  plan->set_seed(options.seed);
+  plan->set_shuffle(options.shuffle);
+  plan->set_global_batch(options.global_batch);
+  for (int64_t size : options.shard_sizes) plan->add_shard_sizes(size);
+  response->set_world_size(options.world_size);
+  response->set_heartbeat_timeout_seconds(options.heartbeat_timeout_seconds);
+  return reply;
+}
+
+Coordinator::Impl::Reply Coordinator::Impl::HandleEpochPlanRequest(const EpochPlanRequest& r,
+                                                                   const std::string& peer,
+                                                                   int session_rank,
+                                                                   Clock::time_point now) {
+  if (session_rank < 0 || r.rank() != session_rank) {
+    return RefuseUnregistered("epoch plan request", r.rank(), peer);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    registry.Touch(session_rank, now);
+    if (registry.aborted()) {
+      return Refuse(StatusCode::kAborted, "the job was aborted: " + registry.abort_reason(), false);
+    }
+  }
+  if (options.global_batch <= 0) {
+    return Refuse(StatusCode::kFailedPrecondition,
+                  "the coordinator was started without a global batch size", false);
+  }
+  if (r.epoch() < 0 || r.start_position() < 0 || r.start_position() > total_examples ||
+      r.start_position() % options.global_batch != 0) {
+    return Refuse(StatusCode::kInvalidArgument,
+                  "epoch " + std::to_string(r.epoch()) + " from position " +
+                      std::to_string(r.start_position()) +
+                      ": need epoch >= 0 and a position that is a multiple of the global batch " +
+                      std::to_string(options.global_batch) + " within [0, " +
+                      std::to_string(total_examples) + "]",
+                  false);
+  }
+  // Pure computation: no lock held.
+  const RankAssignment a =
+      AssignEpoch(options.seed, r.epoch(), options.shard_sizes, options.shuffle,
+                  options.global_batch, r.start_position(), session_rank, options.world_size);
+  Reply reply;
+  EpochAssignment* out = reply.envelope.mutable_epoch_assignment();
+  out->set_epoch(a.epoch);
+  out->set_first_step(a.first_step);
+  out->mutable_example_ids()->Add(a.example_ids.begin(), a.example_ids.end());
+  out->mutable_step_counts()->Add(a.step_counts.begin(), a.step_counts.end());
+  out->mutable_step_offsets()->Add(a.step_offsets.begin(), a.step_offsets.end());
+  return reply;
+}
+
+Coordinator::Impl::Reply Coordinator::Impl::HandleHeartbeat(const Heartbeat& h,
+                                                            const std::string& peer,
+                                                            int session_rank,
+                                                            Clock::time_point now) {
+  if (session_rank < 0 || h.rank() != session_rank) {
+    return RefuseUnregistered("heartbeat", h.rank(), peer);
+  }
+  Reply reply;
+  std::lock_guard<std::mutex> lock(mutex);
+  registry.RecordHeartbeat(h, now);
+  history.Record(h, std::chrono::duration<double>(now - started).count());
+  HeartbeatResponse* response = reply.envelope.mutable_heartbeat_response();
+  response->set_abort(registry.aborted());
+  response->set_reason(registry.abort_reason());
+  return reply;
+}
+
+Coordinator::Impl::Reply Coordinator::Impl::HandleDone(const std::string& peer, int session_rank) {
+  if (session_rank < 0) {
+    return RefuseAndClose(StatusCode::kFailedPrecondition,
+                          "Done from a connection that registered no rank", peer);
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  registry.MarkDone(session_rank);
+  LOG(INFO) << "coordinator: " << registry.Describe(session_rank) << " is done";
+  Reply reply;
+  reply.envelope.mutable_done_response();
+  return reply;
+}
+
+Coordinator::Impl::Reply Coordinator::Impl::HandleCheckpointPart(const CheckpointPart& part,
+                                                                 const std::string& peer,
+                                                                 int session_rank,
+                                                                 Clock::time_point now) {
+  if (session_rank < 0 || part.rank() != session_rank) {
+    return RefuseUnregistered("checkpoint part", part.rank(), peer);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    registry.Touch(session_rank, now);
+  }
+  Status added = committer.AddPart(session_rank, part);
+  if (!added.ok()) return Refuse(added.code(), added.message(), false);
+  Reply reply;
+  reply.envelope.mutable_checkpoint_part_ack();
+  return reply;
+}
+
+Coordinator::Impl::Reply Coordinator::Impl::HandleCommitCheckpoint(const CommitCheckpoint& commit,
+                                                                   int session_rank,
+                                                                   Clock::time_point now) {
+  if (session_rank != 0) {
+    return Refuse(StatusCode::kPermissionDenied,
+                  "only rank 0 commits checkpoints (this connection is rank " +
+                      std::to_string(session_rank) + ")",
+                  false);
+  }
+  // The state file records wall-clock time; `now` is monotonic.
+  const double wall =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  StatusOr<CheckpointCommitted> committed = committer.Commit(commit, wall);
+  if (!committed.ok()) {
+    LOG(ERROR) << "coordinator: " << committed.status();
+    return Refuse(committed.status().code(), committed.status().message(), false);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    registry.Touch(session_rank, now);
+    registry.RecordCheckpoint(committed->prefix(), commit.step(), now);
+  }
+  LOG(INFO) << "coordinator: committed checkpoint " << committed->prefix();
+  Reply reply;
+  *reply.envelope.mutable_checkpoint_committed() = std::move(*committed);
+  return reply;
 }
 
 void Coordinator::Impl::AcceptRpc() {
@@ -481,10 +537,10 @@ void Coordinator::Impl::AcceptHttp() {
 }
 
 void Coordinator::Impl::ArmWatchdog() {
-  // Checks often enough to notice a silent rank within ~10% of the timeout.
-  const double period = std::clamp(options.heartbeat_timeout_seconds / 10, 0.01, 0.25);
-  watchdog.expires_after(std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(period)));
+  const double period = std::clamp(options.heartbeat_timeout_seconds / 10,
+                                   kMinWatchdogPeriodSeconds, kMaxWatchdogPeriodSeconds);
+  watchdog.expires_after(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(period)));
   watchdog.async_wait([this](boost::system::error_code error) {
     if (error) return;
     {
@@ -549,8 +605,9 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorOptions opt
   for (int64_t size : options.shard_sizes) {
     if (size < 0) return InvalidArgumentError("coordinator: a shard size is negative");
   }
-  if (options.max_message_bytes < 64) {
-    return InvalidArgumentError("coordinator: max_message_bytes must be >= 64");
+  if (options.max_message_bytes < kMinMaxMessageBytes) {
+    return InvalidArgumentError("coordinator: max_message_bytes must be >= " +
+                                std::to_string(kMinMaxMessageBytes));
   }
   if (!IsLoopbackHost(options.host) && options.job_token.empty()) {
     return InvalidArgumentError("coordinator: listening on " + options.host +

@@ -15,7 +15,7 @@
 //
 // Runs Boost.Asio on one thread of its own, hosted in-process by rank 0 or by
 // `shardtrain coordinator`. The public methods are thread-safe. Binds
-// 127.0.0.1 by default; any other address requires a job token.
+// 127.0.0.1 by default; a non-loopback address requires a job token.
 #pragma once
 
 #include <cstddef>
@@ -25,29 +25,30 @@
 #include <vector>
 
 #include "common/status.h"
+#include "coordinator/rpc/wire_format.h"
 
 namespace shardtrain::coordinator {
 
 struct CoordinatorOptions {
   std::string host = "127.0.0.1";
-  int port = 0;        // 0: an ephemeral port (see Coordinator::port())
-  int http_port = 0;   // 0: ephemeral; -1: no HTTP status endpoint
+  int port = 0;       // 0: an ephemeral port (see Coordinator::port())
+  int http_port = 0;  // 0: ephemeral; -1: no HTTP status endpoint
   int world_size = 1;
   std::string job_token;  // required from workers when not empty
   double heartbeat_timeout_seconds = 60;
   uint64_t seed = 0;
   bool shuffle = true;
   int64_t global_batch = 0;
-  std::vector<int64_t> shard_sizes;  // records per training shard
-  size_t max_message_bytes = size_t{64} << 20;
+  std::vector<int64_t> shard_sizes;             // records per training shard
+  size_t max_message_bytes = kMaxMessageBytes;  // largest request accepted; >= 64
 };
 
 class Coordinator {
  public:
   // Validates the options, binds both ports and starts serving.
-  // InvalidArgument for a non-loopback host without a token, a bad address,
-  // world size < 1, a negative shard size or global batch, or a timeout <= 0;
-  // Unavailable when a port cannot be bound.
+  // InvalidArgument for a non-loopback host without a token, a bad address or
+  // port, world size < 1, a negative shard size or global batch, a timeout
+  // <= 0, or max_message_bytes < 64; Unavailable when a port cannot be bound.
   static StatusOr<std::unique_ptr<Coordinator>> Start(CoordinatorOptions options);
   ~Coordinator();  // Stop()
   Coordinator(const Coordinator&) = delete;

@@ -64,7 +64,7 @@ StatusOr<std::unique_ptr<CoordinatorClient>> CoordinatorClient::Connect(
                               " s); is the coordinator running? (rank 0 hosts it, or start "
                               "`shardtrain coordinator --listen " + peer + "`)");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(kConnectRetryInterval);
   }
   std::unique_ptr<CoordinatorClient> client(new CoordinatorClient(fd, peer, rank));
   Envelope request;

@@ -4,14 +4,15 @@
 // of an epoch; SendHeartbeat() reports progress and learns whether the job was
 // aborted; Done() says goodbye before a clean exit.
 //
-// Blocking POSIX I/O where every read and write has a deadline (default 30 s),
-// so a dead or hung coordinator becomes an Unavailable / DeadlineExceeded
-// error naming it, never a hang. After an I/O error the connection is broken
-// and every later call returns that error. Thread-safe: each request and its
-// reply hold a mutex (a heartbeat thread and the training loop may share one
-// client).
+// Blocking POSIX I/O where every read and write has a deadline
+// (kDefaultIoTimeoutSeconds unless set), so a dead or hung coordinator becomes
+// an Unavailable / DeadlineExceeded error naming it, never a hang. After an
+// I/O error the connection is broken and every later call returns that error.
+// Thread-safe: each request and its reply hold a mutex (a heartbeat thread and
+// the training loop may share one client).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -40,10 +41,16 @@ struct HeartbeatReply {
 
 class CoordinatorClient {
  public:
-  // Connects to host:port, retrying until `timeout_seconds` have passed (rank
-  // 0 may start the coordinator a little later), then registers `rank`.
-  // Unavailable "cannot reach the coordinator at H:P ...; is the coordinator
-  // running?" after the timeout; a refused registration carries the
+  // Deadline of each read or write unless set_io_timeout_seconds() changes it.
+  static constexpr double kDefaultIoTimeoutSeconds = 30;
+  // Pause between connection attempts in Connect().
+  static constexpr std::chrono::milliseconds kConnectRetryInterval{50};
+
+  // Connects to host:port, retrying every kConnectRetryInterval until
+  // `timeout_seconds` have passed (rank 0 may start the coordinator a little
+  // later), then registers `rank`. Unavailable "cannot connect to H:P: ...
+  // (tried for T s); is the coordinator running? ..." after the timeout; a
+  // refused registration carries the
   // coordinator's code (PermissionDenied for the token, AlreadyExists for a
   // rank registered twice, InvalidArgument for a rank outside the job,
   // FailedPrecondition for a different world size) and its reason.
@@ -63,7 +70,7 @@ class CoordinatorClient {
   // "host:port".
   const std::string& peer() const { return peer_; }
 
-  // Deadline of each later read or write (default 30 s).
+  // Deadline of each later read or write (default kDefaultIoTimeoutSeconds).
   void set_io_timeout_seconds(double seconds);
   // Largest reply accepted (default kMaxMessageBytes).
   void set_max_message_bytes(size_t bytes);
@@ -95,7 +102,7 @@ class CoordinatorClient {
   int fd_;
   std::string peer_;  // "host:port", for messages
   int rank_;
-  double io_timeout_seconds_ = 30;
+  double io_timeout_seconds_ = kDefaultIoTimeoutSeconds;
   size_t max_message_bytes_;
   Status broken_;  // the first I/O error; every later call returns it
   JobPlan plan_;

@@ -22,6 +22,5 @@ inline constexpr size_t kFrameHeaderBytes = 4;
 // Default largest body accepted (64 MiB); configurable per connection
 // (CoordinatorOptions::max_message_bytes, CoordinatorClient's limit).
 inline constexpr size_t kMaxMessageBytes = size_t{64} << 20;
-inline constexpr size_t kDefaultMaxMessageBytes = kMaxMessageBytes;
 
 }  // namespace shardtrain::coordinator
