@@ -1,0 +1,33 @@
+// Host-memory collectives built on Communicator::AllReduceSumHostScalars, the
+// one host-memory collective every communicator (local, MPI, NCCL) has: they
+// work unchanged whatever memory kind the communicator's own calls use.
+//
+// AgreeOnStatus is how ranks decide together whether a step that may fail on
+// some of them (setting up, restoring, saving) succeeded: a failure on any
+// rank becomes the same error, code and message, on every rank, so every rank
+// can stop without being left waiting in a collective. The message exchange
+// costs a few small allreduces and happens only when a rank failed.
+//
+// Both are collective: every rank of the job calls them in the same order.
+// Thread-safety: as the communicator's (one caller at a time).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "worker/comm/communicator.h"
+
+namespace shardtrain::comm {
+
+// OK on every rank when `local` is OK on every rank. Otherwise every rank
+// returns the error of the lowest failing rank R: its code, and the message
+// "rank R of N failed WHAT: <its message>" (plus how many other ranks failed,
+// whose errors are in their own output). With one rank, `local` itself.
+// An error of the exchange itself is returned with context naming `what`.
+Status AgreeOnStatus(Communicator& comm, const Status& local, std::string_view what);
+
+// Rank `root`'s `text` on every rank (the other ranks' `text` is ignored).
+StatusOr<std::string> BroadcastHostString(Communicator& comm, const std::string& text, int root);
+
+}  // namespace shardtrain::comm
