@@ -94,8 +94,8 @@ struct Coordinator::Impl {
   Reply Handle(const Envelope& request, const std::string& peer, int* session_rank);
 
   // One handler per request type, called by Handle with the request's arrival
-  // time. Register sets `*session_rank`; the others check the rank they name
-  // against it.
+  // time. HandleRegister sets `*session_rank`; the others check the rank they
+  // name against it.
   Reply HandleRegister(const RegisterRequest& r, const std::string& peer, int* session_rank,
                        Clock::time_point now);
   Reply HandleEpochPlanRequest(const EpochPlanRequest& r, const std::string& peer, int session_rank,
