@@ -93,6 +93,7 @@ TEST(StatusOrTest, HoldsAValue) {
 TEST(StatusOrTest, HoldsAnError) {
   StatusOr<int> v = NotFoundError("gone");
   EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(v.status(), NotFoundError("gone"));
 }
 

@@ -143,6 +143,7 @@ TEST_F(CsvLoggerTest, UnwritableRunDirIsAnError) {
   std::ofstream(run_dir_ / "logs") << "x";
   auto logger = CsvLogger::Open(run_dir_.string(), 1);
   ASSERT_FALSE(logger.ok());
+  EXPECT_EQ(logger.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(logger.status().message().find("logs"), std::string::npos) << logger.status();
 }
 

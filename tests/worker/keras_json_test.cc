@@ -116,6 +116,7 @@ TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
            "registered_name": null}]}})",
       "m.json");
   ASSERT_FALSE(conv.ok());
+  EXPECT_EQ(conv.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(conv.status().message().find("m.json: layer 'conv2d' (Conv2D): unsupported layer class "
                                          "'Conv2D'"),
             std::string::npos)
@@ -180,6 +181,7 @@ TEST(KerasJsonTest, RegisteredCustomLayerLoadsTrainsAndRoundTrips) {
       {"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "units": 2}, "registered_name": null}]}})";
   auto unknown = ModelConfigFromKerasJson(json, "custom.json");
   ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(unknown.status().message().find("registered_name 'test_pkg>Scale', module 'my_module'"),
             std::string::npos)
       << unknown.status();

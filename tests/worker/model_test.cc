@@ -102,6 +102,7 @@ TEST(OptimizerTest, KerasDefaultsAndSlots) {
   bad.mutable_adam()->set_beta_1(1.0f);
   opt = optimizer::Optimizer::Create(bad, 10);
   ASSERT_FALSE(opt.ok());
+  EXPECT_EQ(opt.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(opt.status().message().find("optimizer.adam.beta_1"), std::string::npos);
 }
 

@@ -142,6 +142,7 @@ TEST_F(TensorBoardTest, BadArgumentsAreErrors) {
   std::ofstream(run_dir_ / "logs") << "not a directory";
   auto blocked = TensorBoardLogger::Open(run_dir_.string(), 1);
   ASSERT_FALSE(blocked.ok());
+  EXPECT_EQ(blocked.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(blocked.status().message().find("logs"), std::string::npos) << blocked.status();
 }
 
