@@ -117,7 +117,7 @@ printf '| read() into a buffer of the file size | %.3f | %s | | | | 1.00 | |\n' 
 for np in 1 2; do
   r=${restore[$np]}
   vs_torch=$([ "$torch_load" != n/a ] && ratio "$r" "$torch_load" || echo n/a)
-  # Each rank reads an equal share, broadcasting it piece by piece (one rank: whole tensors).
+  # Each rank reads an equal share, then broadcasts it to the others.
   printf '| our restore, %d rank(s) | %.3f | %s | %s | %s | %s | %s | %s |\n' "$np" "$r" \
     "$(gbps "$bytes" "$r")" "$(ratio "$r" "$dd_read")" "$(ratio "$r" "$dd_read_settled")" \
     "$(ratio "$r" "$dd_read_direct")" "$(ratio "$r" "$read_mem")" "$vs_torch"

@@ -1,5 +1,6 @@
 // File system interface used by every storage writer and reader, with a POSIX
-// implementation and an in-memory one that models crash durability.
+// implementation (posix_file_system.cc) and an in-memory one that models crash
+// durability (memory_file_system.cc).
 //
 // Paths are plain strings ("/a/b/c" or relative "a/b"). Every failure is a
 // Status naming the operation and the path; nothing here aborts or throws.
@@ -29,6 +30,7 @@
 //     Directories may be renamed (their entries move with them, as inodes do).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -70,6 +72,17 @@ class RandomAccessFile {
   virtual uint64_t Size() const = 0;
 };
 
+// Tuning of uncached reads (storage/io/direct_io.h), fixed when the file is
+// opened.
+struct UncachedReadOptions {
+  // 2 MiB reads each reading thread keeps in the kernel at once (1 to 16): 8
+  // read fastest (docs/BENCHMARKS.md, "Checkpoint save and restore").
+  size_t reads_in_flight = 8;
+  // Test-only: false reads every chunk with pread, as where the kernel or a
+  // seccomp policy refuses io_uring.
+  bool use_io_uring = true;
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -84,12 +97,14 @@ class FileSystem {
   // once in big sequential pieces (checkpoint data): these may bypass the page
   // cache (O_DIRECT, storage/io/direct_io.h) where the file system allows;
   // small reads still go through it. The default is the cached file.
-  virtual StatusOr<std::unique_ptr<WritableFile>> NewUncachedWritableFile(
-      const std::string& path) {
+  virtual StatusOr<std::unique_ptr<WritableFile>> NewUncachedWritableFile(const std::string& path) {
     return NewWritableFile(path);
   }
+  StatusOr<std::unique_ptr<RandomAccessFile>> NewUncachedRandomAccessFile(const std::string& path) {
+    return NewUncachedRandomAccessFile(path, UncachedReadOptions());
+  }
   virtual StatusOr<std::unique_ptr<RandomAccessFile>> NewUncachedRandomAccessFile(
-      const std::string& path) {
+      const std::string& path, const UncachedReadOptions& /*options*/) {
     return NewRandomAccessFile(path);
   }
   // The whole content of a file.
@@ -135,8 +150,7 @@ class MemoryFileSystem : public FileSystem {
   ~MemoryFileSystem() override;
 
   StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
-  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
-      const std::string& path) override;
+  StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override;
   StatusOr<std::string> ReadFile(const std::string& path) override;
   StatusOr<uint64_t> FileSize(const std::string& path) override;
   bool FileExists(const std::string& path) override;

@@ -20,15 +20,11 @@ TEST(LocalCommunicatorTest, CollectivesAreIdentity) {
   LocalCommunicator comm;
   EXPECT_EQ(comm.rank(), 0);
   EXPECT_EQ(comm.world_size(), 1);
-  EXPECT_EQ(comm.local_size(), 1);
   EXPECT_EQ(comm.name(), "local");
   std::vector<double> data = {1.5, -2, 3};
   ASSERT_TRUE(comm.AllReduceSum(data.data(), 3, DType::kFloat64).ok());
   EXPECT_EQ(data, (std::vector<double>{1.5, -2, 3}));
   ASSERT_TRUE(comm.Broadcast(data.data(), 24, 0).ok());
-  ASSERT_TRUE(comm.StartBroadcast(data.data(), 24, 0).ok());
-  EXPECT_FALSE(comm.ProgressBroadcasts());  // done at once: nothing pending
-  ASSERT_TRUE(comm.FinishBroadcasts().ok());
   EXPECT_EQ(data, (std::vector<double>{1.5, -2, 3}));
   EXPECT_TRUE(comm.Barrier().ok());
   double scalars[3] = {1, 2, 3};
@@ -43,7 +39,6 @@ TEST(LocalCommunicatorTest, RejectsBadArguments) {
   EXPECT_EQ(comm.AllReduceSum(&x, -1, DType::kFloat32).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(comm.AllReduceSum(nullptr, 2, DType::kFloat32).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(comm.Broadcast(&x, 4, 1).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(comm.StartBroadcast(&x, 4, 1).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(comm.AllReduceSumHostScalars(nullptr, 17).code(), StatusCode::kInvalidArgument);
 }
 

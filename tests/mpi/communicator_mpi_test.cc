@@ -3,7 +3,6 @@
 // roots, argument errors, and the factory's choices with a real MPI world.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -38,8 +37,7 @@ TEST_F(MpiCommunicatorTest, RankAndSizeMatchRuntime) {
   EXPECT_EQ(comm_->rank(), testing::Runtime()->rank());
   EXPECT_EQ(comm_->world_size(), testing::Runtime()->world_size());
   // The tests run every rank on this one machine.
-  EXPECT_EQ(comm_->local_size(), testing::Runtime()->local_size());
-  EXPECT_EQ(comm_->local_size(), comm_->world_size());
+  EXPECT_EQ(testing::Runtime()->local_size(), comm_->world_size());
   EXPECT_GE(world_, 2) << "run under mpirun -np 2 or more";
   EXPECT_EQ(comm_->name(), "mpi");
   EXPECT_GE(testing::Runtime()->local_rank(), 0);
@@ -105,68 +103,6 @@ void CheckBroadcast(Communicator* comm, int rank, int root) {
 
 TEST_F(MpiCommunicatorTest, BroadcastFromRank0) { CheckBroadcast(comm_.get(), rank_, 0); }
 TEST_F(MpiCommunicatorTest, BroadcastFromRank1) { CheckBroadcast(comm_.get(), rank_, 1); }
-
-// Several broadcasts in flight at once, from every root in turn (as the
-// parallel restore starts them), each buffer landing only by FinishBroadcasts.
-TEST_F(MpiCommunicatorTest, StartedBroadcastsFromEveryRootLandByFinish) {
-  constexpr size_t kBytes = (size_t{1} << 20) + 7;  // large enough for a rendezvous transfer
-  constexpr int kRounds = 3;
-  std::vector<std::vector<uint8_t>> buffers;
-  for (int round = 0; round < kRounds; ++round) {
-    for (int root = 0; root < world_; ++root) {
-      std::vector<uint8_t> data(kBytes);
-      for (size_t i = 0; i < kBytes; ++i) {
-        data[i] = static_cast<uint8_t>(rank_ == root ? (i * 31 + root * 7 + round) : 0xEE);
-      }
-      buffers.push_back(std::move(data));
-      ASSERT_TRUE(comm_->StartBroadcast(buffers.back().data(), kBytes, root).ok());
-    }
-  }
-  ASSERT_TRUE(comm_->FinishBroadcasts().ok());
-  for (int round = 0; round < kRounds; ++round) {
-    for (int root = 0; root < world_; ++root) {
-      const std::vector<uint8_t>& data = buffers[static_cast<size_t>(round * world_ + root)];
-      for (size_t i = 0; i < kBytes; ++i) {
-        ASSERT_EQ(data[i], static_cast<uint8_t>(i * 31 + root * 7 + round))
-            << "byte " << i << " root " << root << " round " << round;
-      }
-    }
-  }
-  // Nothing left pending: a second finish returns at once, and the
-  // communicator works on.
-  EXPECT_TRUE(comm_->FinishBroadcasts().ok());
-  EXPECT_TRUE(comm_->Barrier().ok());
-}
-
-// ProgressBroadcasts, called on every rank until it says nothing is left,
-// lands every started broadcast without FinishBroadcasts waiting for any.
-TEST_F(MpiCommunicatorTest, ProgressingLandsStartedBroadcasts) {
-  constexpr size_t kBytes = (size_t{4} << 20) + 5;
-  std::vector<std::vector<uint8_t>> buffers;
-  for (int root = 0; root < world_; ++root) {
-    buffers.emplace_back(kBytes, rank_ == root ? static_cast<uint8_t>(root + 1) : 0);
-    ASSERT_TRUE(comm_->StartBroadcast(buffers.back().data(), kBytes, root).ok());
-  }
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (comm_->ProgressBroadcasts()) {
-    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "broadcasts never finished";
-  }
-  for (int root = 0; root < world_; ++root) {
-    EXPECT_EQ(buffers[static_cast<size_t>(root)],
-              std::vector<uint8_t>(kBytes, static_cast<uint8_t>(root + 1)))
-        << "root " << root;
-  }
-  EXPECT_FALSE(comm_->ProgressBroadcasts()) << "nothing is pending any more";
-  EXPECT_TRUE(comm_->FinishBroadcasts().ok());
-  EXPECT_TRUE(comm_->Barrier().ok());
-}
-
-TEST_F(MpiCommunicatorTest, StartBroadcastChecksArgumentsWithoutCommunicating) {
-  float x = 1;
-  EXPECT_EQ(comm_->StartBroadcast(&x, 4, world_).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(comm_->StartBroadcast(nullptr, 4, 0).code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(comm_->FinishBroadcasts().ok());
-}
 
 TEST_F(MpiCommunicatorTest, BarrierReturns) { EXPECT_TRUE(comm_->Barrier().ok()); }
 

@@ -1,7 +1,8 @@
 // RestoreOnAllRanks under mpirun (1, 2 and 3 ranks): the ranks split the
 // checkpoint's bytes (cuts inside tensors), and every rank ends with exactly
 // the saved weights, optimizer slots and state; damage that only one rank
-// reads is reported as DataLoss naming the tensor and file on every rank.
+// reads is reported as DataLoss naming the tensor and file on every rank, and
+// a file missing on one rank as NotFound naming that rank on every rank.
 // Each rank holds an identical in-memory copy of the checkpoint, as ranks on
 // one node see one file.
 #include <gtest/gtest.h>
@@ -29,8 +30,7 @@ constexpr char kDataFile[] = "/ckpt/ckpt-7.data-00000-of-00001";
 // 64 → 300 → 10 with Adam: about 0.25 MB of weights and slots, so the cuts
 // between ranks (4 KiB-aligned) fall inside tensors. With `wide`,
 // 64 → 2100 → 2100 → 10 (55 MB): the 2100 x 2100 kernel and its slots (17.6 MB
-// each) exceed the 16 MiB pieces that a restore on several ranks broadcasts one
-// at a time, while one rank reads each of them whole.
+// each) are read in many 2 MiB chunks, and a cut falls inside one of them.
 config::JobConfig Job(bool wide = false) {
   const std::string units = wide ? "2100" : "300";
   const std::string second = wide ? "layers { dense { units: 2100 activation: RELU } }" : "";
@@ -116,7 +116,7 @@ void ExpectEveryRankGetsEveryByte(bool wide) {
 
 TEST(RestoreOnAllRanks, EveryRankGetsEveryByte) { ExpectEveryRankGetsEveryByte(false); }
 
-TEST(RestoreOnAllRanks, EveryRankGetsEveryByteOfTensorsLargerThanAPiece) {
+TEST(RestoreOnAllRanks, EveryRankGetsEveryByteOfLargeTensors) {
   ExpectEveryRankGetsEveryByte(true);
 }
 
@@ -165,6 +165,32 @@ TEST(RestoreOnAllRanks, DamageIsDataLossOnEveryRank) { ExpectDataLossEverywhere(
 
 TEST(RestoreOnAllRanks, DamageOnlyTheLastRankReadsIsDataLossOnEveryRank) {
   ExpectDataLossEverywhere(Comm()->world_size() - 1, true);
+}
+
+// The data file missing from the last rank's copy only: NotFound (so a
+// damaged checkpoint, for a resume to fall back from) on every rank, naming
+// the rank that failed.
+TEST(RestoreOnAllRanks, DataFileMissingOnOneRankIsNotFoundOnEveryRank) {
+  auto backend = kernels::CreateCpuBackend();
+  std::unique_ptr<Trainer> saved = SavedTrainer(backend.get());
+  storage::MemoryFileSystem fs;
+  WriteCheckpoint(&fs, *saved);
+  auto comm = Comm();
+  const int failing = comm->world_size() - 1;
+  if (comm->rank() == failing) {
+    EXPECT_TRUE(fs.DeleteFile(kDataFile).ok());
+  }
+
+  auto fresh = Trainer::Create(Job(), backend.get());
+  ASSERT_TRUE(fresh.ok());
+  Status status = RestoreOnAllRanks(&fs, kPrefix, **fresh, *comm).status();
+  EXPECT_EQ(status.code(), StatusCode::kNotFound) << status;
+  EXPECT_TRUE(IsDamagedCheckpoint(status)) << status;
+  EXPECT_NE(status.message().find(kDataFile), std::string::npos) << status;
+  if (comm->world_size() > 1) {
+    const std::string who = "rank " + std::to_string(failing) + " of ";
+    EXPECT_NE(status.message().find(who), std::string::npos) << status;
+  }
 }
 
 }  // namespace

@@ -1,12 +1,12 @@
 // Tests of the uncached (O_DIRECT) files behind FileSystem::NewUncached*:
 // bytes and CRC-32C equal to the plain path for appends and reads of every
 // size and alignment around the 4 KiB blocks and 2 MiB staging buffers, at end
-// of file, after a Sync, on tmpfs (no O_DIRECT: the buffered fallback) and
-// without io_uring (chunks read one by one); idle work runs only while a
-// ring read waits; any number of reads in flight reads the same bytes;
-// staging buffers of whole huge pages are huge-page aligned.
+// of file, after a Sync, on tmpfs (no O_DIRECT: the buffered fallback), with
+// any number of reads in flight, and through the read loop's pread path (no
+// io_uring); threads reading one file at once each get their own bytes.
 #include "storage/io/direct_io.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -21,7 +21,6 @@
 
 #include "storage/io/crc32c.h"
 #include "storage/io/file_system.h"
-#include "storage/io/staging_buffer.h"
 
 namespace shardtrain::storage {
 namespace {
@@ -65,7 +64,7 @@ std::unique_ptr<RandomAccessFile> WrittenUncachedFile(const std::string& path,
   return *std::move(opened);
 }
 
-void CheckWriteThenRead(const std::string& dir) {
+void CheckWriteThenRead(const std::string& dir, const UncachedReadOptions& options = {}) {
   FileSystem* fs = PosixFileSystem();
   const std::string path = dir + "/data";
   std::string expected;
@@ -93,7 +92,7 @@ void CheckWriteThenRead(const std::string& dir) {
   ASSERT_EQ(whole->size(), expected.size());
   EXPECT_TRUE(*whole == expected) << "file content differs from what was appended";
 
-  auto file = fs->NewUncachedRandomAccessFile(path);
+  auto file = fs->NewUncachedRandomAccessFile(path, options);
   ASSERT_TRUE(file.ok()) << file.status();
   const size_t size = expected.size();
   const std::vector<std::pair<uint64_t, size_t>> reads = {
@@ -125,43 +124,17 @@ TEST(DirectIo, WritesAndReadsEverySizeAndAlignment) {
   stdfs::remove_all(dir);
 }
 
+// Any number of reads in flight reads the same bytes; counts outside 1..16
+// are clamped.
 TEST(DirectIo, ReadsRightWithAnyNumberInFlight) {
   const std::string dir = MakeDir(stdfs::temp_directory_path().string());
   ASSERT_FALSE(dir.empty());
-  for (const size_t reads : {size_t{1}, size_t{3}}) {
-    const DirectReadsInFlight fewer(reads);
-    CheckWriteThenRead(dir);
+  for (const size_t reads : {size_t{0}, size_t{1}, size_t{3}, size_t{100}}) {
+    UncachedReadOptions options;
+    options.reads_in_flight = reads;
+    CheckWriteThenRead(dir, options);
   }
   stdfs::remove_all(dir);
-}
-
-TEST(DirectIo, ReadsInFlightNestAndAreClamped) {
-  EXPECT_EQ(DirectReadsInFlight::OfThisThread(), kMaxDirectReadsInFlight);
-  {
-    const DirectReadsInFlight three(3);
-    EXPECT_EQ(DirectReadsInFlight::OfThisThread(), 3u);
-    {
-      const DirectReadsInFlight none(0);
-      EXPECT_EQ(DirectReadsInFlight::OfThisThread(), 1u);
-      const DirectReadsInFlight many(100);
-      EXPECT_EQ(DirectReadsInFlight::OfThisThread(), kMaxDirectReadsInFlight);
-    }
-    EXPECT_EQ(DirectReadsInFlight::OfThisThread(), 3u);
-  }
-  EXPECT_EQ(DirectReadsInFlight::OfThisThread(), kMaxDirectReadsInFlight);
-}
-
-TEST(DirectIo, StagingBuffersOfWholeHugePagesAreHugePageAligned) {
-  for (const size_t bytes : {kHugePageBytes, 4 * kHugePageBytes}) {
-    AlignedBuffer buffer = AllocateAligned(bytes);
-    ASSERT_NE(buffer, nullptr);
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer.get()) % kHugePageBytes, 0u) << bytes;
-    std::memset(buffer.get(), 0x5a, bytes);  // every byte is ours
-    EXPECT_EQ(buffer.get()[bytes - 1], 0x5a);
-  }
-  AlignedBuffer small = AllocateAligned(3 * kDirectIoAlignment);
-  ASSERT_NE(small, nullptr);
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.get()) % kDirectIoAlignment, 0u);
 }
 
 TEST(DirectIo, FallsBackToBufferedWhereODirectIsRefused) {
@@ -173,48 +146,42 @@ TEST(DirectIo, FallsBackToBufferedWhereODirectIsRefused) {
   stdfs::remove_all(dir);
 }
 
-// Without io_uring (SHARDTRAIN_NO_IO_URING, read by each thread at its first
-// direct read) the same bytes come back, chunk by chunk.
+// The read loop's pread path (as where io_uring is refused) reads the same
+// bytes, on a thread that read through its ring before too.
 TEST(DirectIo, ReadsWithoutIoUringToo) {
   const std::string dir = MakeDir(stdfs::temp_directory_path().string());
   ASSERT_FALSE(dir.empty());
-  ::setenv("SHARDTRAIN_NO_IO_URING", "1", 1);
-  std::thread([&] { CheckWriteThenRead(dir); }).join();
-  ::unsetenv("SHARDTRAIN_NO_IO_URING");
+  UncachedReadOptions options;
+  options.use_io_uring = false;
+  CheckWriteThenRead(dir, options);
+  CheckWriteThenRead(dir);
+  CheckWriteThenRead(dir, options);
   stdfs::remove_all(dir);
 }
 
-// Idle work runs while a read waits, and not again once it said it is done;
-// nested objects run the innermost work, and the outer one again after it.
-TEST(DirectIo, IdleWorkRunsUntilItIsDone) {
+// A failing read is the errno's Status naming the path on either path of the
+// loop, and leaves no read behind in the ring.
+TEST(DirectIo, ReadErrorsNameTheErrnoAndPath) {
   const std::string dir = MakeDir(stdfs::temp_directory_path().string());
   ASSERT_FALSE(dir.empty());
   const std::string path = dir + "/data";
-  const std::string expected = RandomBytes(24 * kMiB + 333, 6);
-  const std::unique_ptr<RandomAccessFile> file = WrittenUncachedFile(path, expected);
-  ASSERT_NE(file, nullptr);
-  std::vector<char> out(expected.size());
-
-  int outer_calls = 0, inner_calls = 0;
-  DirectReadIdleWork outer([&] { return ++outer_calls < 1000000; });
-  {
-    DirectReadIdleWork inner([&] {
-      ++inner_calls;
-      return false;  // done at once
-    });
-    ASSERT_EQ((*DirectReadIdleWork::OfThisThread())(), false);
-    inner_calls = 0;
-    for (int call = 0; call < 3; ++call) {
-      auto got = file->Read(0, out.size(), out.data());
-      ASSERT_TRUE(got.ok()) << got.status();
-      ASSERT_EQ(std::string(out.data(), *got), expected);
-    }
-    EXPECT_LE(inner_calls, 3) << "idle work ran again after it returned false";
-    EXPECT_EQ(outer_calls, 0);
+  ASSERT_NE(WrittenUncachedFile(path, RandomBytes(9 * kMiB + 5, 8)), nullptr);
+  const int write_only = ::open(path.c_str(), O_WRONLY);  // every read fails with EBADF
+  ASSERT_GE(write_only, 0);
+  std::vector<char> out(9 * kMiB);
+  for (const bool ring : {true, false}) {
+    UncachedReadOptions options;
+    options.use_io_uring = ring;
+    auto got = DirectRead(write_only, path, 0, out.size(), out.data(), nullptr, options);
+    EXPECT_EQ(got.status().code(), StatusCode::kUnknown) << got.status();  // EBADF's code
+    EXPECT_NE(got.status().message().find(path), std::string::npos) << got.status();
   }
-  ASSERT_NE(DirectReadIdleWork::OfThisThread(), nullptr);
-  EXPECT_EQ((*DirectReadIdleWork::OfThisThread())(), true);
-  EXPECT_EQ(outer_calls, 1);
+  ::close(write_only);
+  auto file = PosixFileSystem()->NewUncachedRandomAccessFile(path);  // the thread reads on
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto got = (*file)->Read(0, out.size(), out.data());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, out.size());
   stdfs::remove_all(dir);
 }
 
@@ -251,9 +218,8 @@ TEST(DirectIo, ConcurrentReadersFromSeveralThreadsGetTheirOwnBytes) {
 
 TEST(DirectIo, ErrorsNameThePath) {
   auto file = PosixFileSystem()->NewUncachedWritableFile("/nonexistent-dir/x");
-  ASSERT_FALSE(file.ok());
-  EXPECT_NE(file.status().message().find("/nonexistent-dir/x"), std::string::npos)
-      << file.status();
+  EXPECT_EQ(file.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(file.status().message().find("/nonexistent-dir/x"), std::string::npos) << file.status();
 }
 
 TEST(DirectIo, MemoryFileSystemDefaultsChecksumToo) {

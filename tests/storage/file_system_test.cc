@@ -132,10 +132,11 @@ void ExerciseBasics(FileSystem* fs, const std::string& root) {
   EXPECT_NE(no_dir.status().message().find("nope/file"), std::string::npos);
   EXPECT_EQ(fs->ListDir(missing).status().code(), StatusCode::kNotFound);
   EXPECT_FALSE(fs->FileExists(missing));
-  EXPECT_FALSE(fs->ReadFile(dir).ok());  // a directory is not a file
-  EXPECT_FALSE(fs->CreateDirs(JoinPath(a, "sub")).ok());  // below a file
+  // A directory is not a file; nothing goes below a file.
+  EXPECT_EQ(fs->ReadFile(dir).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(fs->CreateDirs(JoinPath(a, "sub")).code(), StatusCode::kFailedPrecondition);
 
-  EXPECT_FALSE(fs->DeleteDir(dir).ok());  // not empty
+  EXPECT_EQ(fs->DeleteDir(dir).code(), StatusCode::kFailedPrecondition);  // not empty
   ASSERT_TRUE(fs->DeleteFile(a).ok());
   ASSERT_TRUE(fs->DeleteFile(JoinPath(dir, "c")).ok());
   ASSERT_TRUE(fs->DeleteDir(dir).ok());
@@ -283,7 +284,7 @@ TEST(MemoryFileSystemCrash, DirectoryRename) {
   for (const char* dir : {"/m/tmp-1", "/m", "/"}) ASSERT_TRUE(mem.SyncDir(dir).ok());
   ASSERT_TRUE(mem.Rename("/m/tmp-1", "/m/1").ok());
   EXPECT_EQ(Content(&mem, "/m/1/saved_model.pb"), "graph");
-  EXPECT_FALSE(mem.Rename("/m/1", "/m/1/inside").ok());
+  EXPECT_EQ(mem.Rename("/m/1", "/m/1/inside").code(), StatusCode::kInvalidArgument);
   mem.SimulateCrash();
   EXPECT_FALSE(mem.FileExists("/m/1"));
   EXPECT_EQ(Content(&mem, "/m/tmp-1/saved_model.pb"), "graph");

@@ -15,14 +15,6 @@ StatusOr<float*> Communicator::AllocateGradientBuffer(int64_t count) {
   return static_cast<float*>(nullptr);
 }
 
-Status Communicator::StartBroadcast(void* data, int64_t bytes, int root) {
-  return Broadcast(data, bytes, root);
-}
-
-bool Communicator::ProgressBroadcasts() { return false; }
-
-Status Communicator::FinishBroadcasts() { return OkStatus(); }
-
 Status Communicator::AllReduceSumHostScalars(double* values, int count) {
   if (count < 0 || count > kMaxHostScalars) {
     return InvalidArgumentError("AllReduceSumHostScalars: count " + std::to_string(count) +

@@ -5,7 +5,7 @@
 // only). Every rank of the job must call the same collectives, in the same
 // order, with the same count/dtype/root; a mismatch is undefined (usually a
 // hang or an error Status). Calls are synchronous: when one returns OK the
-// result is in the caller's buffer (StartBroadcast excepted: see there).
+// result is in the caller's buffer.
 // Errors come back as Status, never abort.
 //
 // Thread-safety: a Communicator is thread-compatible. Calls on one object must
@@ -20,8 +20,6 @@
 
 namespace shardtrain::comm {
 
-enum class ReduceOp { kSum };
-
 class Communicator {
  public:
   virtual ~Communicator();
@@ -29,9 +27,6 @@ class Communicator {
   // This process's rank in [0, world_size()).
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  // How many ranks of the job, this one included, run on this node: they
-  // share its disks and memory bandwidth. In [1, world_size()].
-  virtual int local_size() const = 0;
   // "local", "mpi" or "nccl".
   virtual std::string_view name() const = 0;
 
@@ -44,20 +39,6 @@ class Communicator {
   // Copies `bytes` bytes at `data` on rank `root` to `data` on every rank.
   // Same memory kind as AllReduceSum.
   virtual Status Broadcast(void* data, int64_t bytes, int root) = 0;
-
-  // A Broadcast that may still be moving bytes when it returns, so the caller
-  // can prepare the next one meanwhile: the bytes are in place, and `data`
-  // may be reused, once FinishBroadcasts() returns OK. Every rank starts the
-  // same broadcasts in the same order and calls no other collective before
-  // FinishBroadcasts(). The default runs Broadcast() at once.
-  virtual Status StartBroadcast(void* data, int64_t bytes, int root);
-  // Moves the started broadcasts along without waiting (MPI moves bytes only
-  // inside its calls), for a caller with idle time before FinishBroadcasts;
-  // whether any is still unfinished. An error is kept for FinishBroadcasts to
-  // return. Not collective. The default has nothing pending: false.
-  virtual bool ProgressBroadcasts();
-  // Waits for every broadcast started since the last call. Collective.
-  virtual Status FinishBroadcasts();
 
   // Collective (every rank, same count): `count` zeroed floats of memory that
   // this communicator's AllReduceSum sums fastest, owned by the communicator

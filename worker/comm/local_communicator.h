@@ -12,7 +12,6 @@ class LocalCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
-  int local_size() const override { return 1; }
   std::string_view name() const override { return "local"; }
   Status AllReduceSum(void* data, int64_t count, DType dtype) override;
   Status Broadcast(void* data, int64_t bytes, int root) override;

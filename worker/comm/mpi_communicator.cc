@@ -1,4 +1,4 @@
-// MpiCommunicator: MPI_Allreduce(MPI_IN_PLACE)/MPI_Bcast/MPI_Ibcast/MPI_Barrier on a
+// MpiCommunicator: MPI_Allreduce(MPI_IN_PLACE)/MPI_Bcast/MPI_Barrier on a
 // duplicated MPI_COMM_WORLD, plus the shared-window fast path for gradient
 // buffers. Thread-safety: see mpi_communicator.h.
 #include "worker/comm/mpi_communicator.h"
@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
-#include <utility>
 
 namespace shardtrain::comm {
 namespace {
@@ -45,7 +44,7 @@ StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(MpiRuntime* r
   MPI_Comm comm = MPI_COMM_NULL;
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "MPI_Comm_dup"));
   std::unique_ptr<MpiCommunicator> result(
-      new MpiCommunicator(comm, runtime->rank(), runtime->world_size(), runtime->local_size()));
+      new MpiCommunicator(comm, runtime->rank(), runtime->world_size()));
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN),
                                    "MPI_Comm_set_errhandler"));
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_rank(comm, &result->rank_), "MPI_Comm_rank"));
@@ -97,44 +96,6 @@ Status MpiCommunicator::Broadcast(void* data, int64_t bytes, int root) {
         MPI_Bcast(base + first, n, MPI_BYTE, root, comm_),
         "MPI_Bcast(" + std::to_string(n) + " bytes from rank " + std::to_string(root) + ")");
   });
-}
-
-Status MpiCommunicator::StartBroadcast(void* data, int64_t bytes, int root) {
-  RETURN_IF_ERROR(ValidateBroadcastArgs(data, bytes, root, world_size_));
-  char* base = static_cast<char*>(data);
-  return InRunsOfMpiCount(bytes, [&](int64_t first, int n) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    RETURN_IF_ERROR(MpiErrorToStatus(
-        MPI_Ibcast(base + first, n, MPI_BYTE, root, comm_, &request),
-        "MPI_Ibcast(" + std::to_string(n) + " bytes from rank " + std::to_string(root) + ")"));
-    broadcasts_.push_back(request);
-    return OkStatus();
-  });
-}
-
-bool MpiCommunicator::ProgressBroadcasts() {
-  if (broadcasts_.empty() || !progress_error_.ok()) return false;
-  int all_done = 0;
-  progress_error_ =
-      MpiErrorToStatus(MPI_Testall(static_cast<int>(broadcasts_.size()), broadcasts_.data(),
-                                   &all_done, MPI_STATUSES_IGNORE),
-                       "MPI_Testall(" + std::to_string(broadcasts_.size()) + " broadcasts)");
-  if (!progress_error_.ok()) return false;
-  if (all_done != 0) broadcasts_.clear();  // MPI_Testall freed them all
-  return !broadcasts_.empty();
-}
-
-Status MpiCommunicator::FinishBroadcasts() {
-  std::vector<MPI_Request> pending;
-  pending.swap(broadcasts_);
-  Status progress_error;
-  std::swap(progress_error, progress_error_);
-  if (!pending.empty()) {
-    RETURN_IF_ERROR(MpiErrorToStatus(
-        MPI_Waitall(static_cast<int>(pending.size()), pending.data(), MPI_STATUSES_IGNORE),
-        "MPI_Waitall(" + std::to_string(pending.size()) + " broadcasts)"));
-  }
-  return progress_error;
 }
 
 Status MpiCommunicator::Barrier() {

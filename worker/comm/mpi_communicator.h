@@ -21,7 +21,6 @@
 #include <mpi.h>
 
 #include <memory>
-#include <vector>
 
 #include "worker/comm/communicator.h"
 #include "worker/comm/mpi_runtime.h"
@@ -37,13 +36,9 @@ class MpiCommunicator final : public Communicator {
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
-  int local_size() const override { return local_size_; }
   std::string_view name() const override { return "mpi"; }
   Status AllReduceSum(void* data, int64_t count, DType dtype) override;
   Status Broadcast(void* data, int64_t bytes, int root) override;
-  Status StartBroadcast(void* data, int64_t bytes, int root) override;
-  bool ProgressBroadcasts() override;
-  Status FinishBroadcasts() override;
   Status Barrier() override;
   StatusOr<float*> AllocateGradientBuffer(int64_t count) override;
 
@@ -51,16 +46,13 @@ class MpiCommunicator final : public Communicator {
   bool shared_memory_enabled() const { return shared_ != nullptr; }
 
  private:
-  MpiCommunicator(MPI_Comm comm, int rank, int world_size, int local_size)
-      : comm_(comm), rank_(rank), world_size_(world_size), local_size_(local_size) {}
+  MpiCommunicator(MPI_Comm comm, int rank, int world_size)
+      : comm_(comm), rank_(rank), world_size_(world_size) {}
 
   MPI_Comm comm_;
   int rank_;
   int world_size_;
-  int local_size_;
   std::unique_ptr<SharedMemoryAllReduce> shared_;  // null: MPI path only
-  std::vector<MPI_Request> broadcasts_;            // started, not yet finished
-  Status progress_error_;  // the first error of ProgressBroadcasts, for FinishBroadcasts
 };
 
 }  // namespace shardtrain::comm

@@ -53,8 +53,7 @@ ncclDataType_t ToNcclType(DType dtype) {
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(int rank, int world_size, int local_size)
-      : rank_(rank), world_size_(world_size), local_size_(local_size) {}
+  NcclCommunicator(int rank, int world_size) : rank_(rank), world_size_(world_size) {}
   ~NcclCommunicator() override {
     if (comm_ != nullptr) ncclCommDestroy(comm_);
     if (scratch_ != nullptr) cudaFree(scratch_);
@@ -76,7 +75,6 @@ class NcclCommunicator final : public Communicator {
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
-  int local_size() const override { return local_size_; }
   std::string_view name() const override { return "nccl"; }
 
   Status AllReduceSum(void* data, int64_t count, DType dtype) override {
@@ -155,7 +153,6 @@ class NcclCommunicator final : public Communicator {
 
   int rank_;
   int world_size_;
-  int local_size_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
   double* scratch_ = nullptr;
@@ -189,7 +186,7 @@ StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(MpiRuntime* mpi) 
   const int local_rank = mpi != nullptr ? mpi->local_rank() : 0;
   const int local_size = mpi != nullptr ? mpi->local_size() : 1;
 
-  auto comm = std::make_unique<NcclCommunicator>(rank, world, local_size);
+  auto comm = std::make_unique<NcclCommunicator>(rank, world);
   Status local = SelectDevice(local_rank, local_size);
   if (local.ok()) local = comm->InitDeviceResources();
   // Rank 0 makes the unique id; its failure is every rank's failure.
