@@ -2,10 +2,11 @@
 // KernelBackend methods (kernels/backend.h), which CpuBackend forwards to.
 // These are the specification every other backend is tested against.
 //
-// Arguments are assumed valid (kernels/ops.h checks them). All buffers are
-// row-major float32 unless stated; shapes are given as comments in the
-// (dim, dim) style. Results are deterministic: loops split over OpenMP threads
-// only write disjoint outputs, and every sum runs in a fixed order.
+// Arguments are assumed valid: the worker sizes every buffer from the model,
+// and the dataset loader checks labels. All buffers are row-major float32
+// unless stated; shapes are given as comments in the (dim, dim) style. Results
+// are deterministic: loops split over OpenMP threads only write disjoint
+// outputs, and every sum runs in a fixed order.
 // Large elementwise loops (>= kParallelThreshold elements; dropout from 4096)
 // are split over OpenMP threads (parallel.h). sgemm is OpenBLAS's, switched to
 // one thread process-wide on first use, with large products split over the
