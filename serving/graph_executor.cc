@@ -1,8 +1,6 @@
 #include "serving/graph_executor.h"
 
 #include <algorithm>
-#include <cmath>
-#include <functional>
 #include <set>
 
 #include "common/philox.h"
@@ -13,15 +11,6 @@ namespace shardtrain::serving {
 namespace {
 
 constexpr int kMaxDepth = 5000;  // nested evaluation depth (a guard against hostile graphs)
-
-const std::set<std::string>& SupportedOps() {
-  static const std::set<std::string> ops = {
-      "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "NoOp", "VarHandleOp",
-      "ReadVariableOp", "AssignVariableOp", "RestoreV2", "VariableV2", "Assign", "AssignAdd",
-      "MatMul", "BiasAdd", "Add", "AddV2", "Sub", "Mul", "Relu", "Sigmoid", "Tanh", "Softmax",
-      "Reshape", "RandomUniform"};
-  return ops;
-}
 
 std::string ShapeText(const std::vector<int64_t>& shape) {
   std::string out = "[";
@@ -54,7 +43,8 @@ bool BroadcastShape(const std::vector<int64_t>& a, const std::vector<int64_t>& b
 
 // For each output element, the flat index into an input of shape `in`
 // broadcast to `out`.
-std::vector<int64_t> BroadcastIndex(const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+std::vector<int64_t> BroadcastIndex(const std::vector<int64_t>& in,
+                                    const std::vector<int64_t>& out) {
   const size_t rank = out.size();
   std::vector<int64_t> strides(rank, 0);
   int64_t stride = 1;
@@ -80,6 +70,49 @@ std::vector<int64_t> BroadcastIndex(const std::vector<int64_t>& in, const std::v
     }
   }
   return index;
+}
+
+// The matrix t (rows, cols) transposed to (cols, rows).
+Tensor Transposed(const Tensor& t) {
+  const int64_t r = t.shape[0], c = t.shape[1];
+  Tensor out = t;
+  for (int64_t i = 0; i < r; ++i) {
+    for (int64_t j = 0; j < c; ++j) {
+      out.f[static_cast<size_t>(j * r + i)] = t.f[static_cast<size_t>(i * c + j)];
+    }
+  }
+  out.shape = {c, r};
+  return out;
+}
+
+// The tensor `key` of a bundle whose entry is `entry` (string, float32,
+// float64, int64 or int32; int32 is widened into Tensor::i).
+StatusOr<Tensor> ReadBundleTensor(const storage::BundleReader& reader, const std::string& key,
+                                  const tf::BundleEntryProto& entry) {
+  Tensor t;
+  t.dtype = static_cast<DType>(entry.dtype());
+  for (const auto& dim : entry.shape().dim()) t.shape.push_back(dim.size());
+  const size_t n = static_cast<size_t>(t.num_elements());
+  if (t.dtype == DType::kString) {
+    ASSIGN_OR_RETURN(t.s, reader.ReadStrings(key));
+  } else if (t.dtype == DType::kFloat32) {
+    t.f.resize(n);
+    RETURN_IF_ERROR(reader.Read(key, t.f.data(), n * sizeof(float)));
+  } else if (t.dtype == DType::kFloat64) {
+    t.d.resize(n);
+    RETURN_IF_ERROR(reader.Read(key, t.d.data(), n * sizeof(double)));
+  } else if (t.dtype == DType::kInt64) {
+    t.i.resize(n);
+    RETURN_IF_ERROR(reader.Read(key, t.i.data(), n * sizeof(int64_t)));
+  } else if (t.dtype == DType::kInt32) {
+    std::vector<int32_t> values(n);
+    RETURN_IF_ERROR(reader.Read(key, values.data(), n * sizeof(int32_t)));
+    t.i.assign(values.begin(), values.end());
+  } else {
+    return UnimplementedError("restoring '" + key + "' of dtype " + std::to_string(entry.dtype()) +
+                              " is not supported");
+  }
+  return t;
 }
 
 }  // namespace
@@ -130,8 +163,16 @@ StatusOr<TensorPtr> VariableStore::AssignAdd(const std::string& name, const Tens
 }
 
 // The state of one Run(): computed outputs and the nodes being evaluated.
+// Each supported op is one member function, found through the table Kernels().
 class GraphExecutor::RunState {
  public:
+  using Tensors = std::vector<TensorPtr>;
+  // One op: the node and its evaluated inputs -> the node's outputs.
+  using Kernel = StatusOr<Tensors> (RunState::*)(const tf::NodeDef& node, const Tensors& in);
+
+  // The one table of supported ops: op name -> kernel.
+  static const std::map<std::string, Kernel>& Kernels();
+
   RunState(const GraphExecutor& graph, const std::map<std::string, Tensor>& feeds,
            VariableStore* variables)
       : graph_(graph), variables_(variables) {
@@ -145,7 +186,7 @@ class GraphExecutor::RunState {
     auto [node, index] = ParseTensorName(tensor_name);
     auto fed = feeds_.find(node + ":" + std::to_string(std::max(index, 0)));
     if (fed != feeds_.end() && index >= 0) return fed->second;
-    ASSIGN_OR_RETURN(const std::vector<TensorPtr>* outputs, Evaluate(node, depth));
+    ASSIGN_OR_RETURN(const Tensors* outputs, Evaluate(node, depth));
     if (index < 0) return TensorPtr();
     if (static_cast<size_t>(index) >= outputs->size()) {
       return InvalidArgumentError("node '" + node + "' has no output " + std::to_string(index));
@@ -153,17 +194,18 @@ class GraphExecutor::RunState {
     return (*outputs)[static_cast<size_t>(index)];
   }
 
-  StatusOr<const std::vector<TensorPtr>*> Evaluate(const std::string& name, int depth) {
+  StatusOr<const Tensors*> Evaluate(const std::string& name, int depth) {
     auto done = results_.find(name);
     if (done != results_.end()) return &done->second;
-    if (depth > kMaxDepth) return InvalidArgumentError("the graph is too deep at node '" + name + "'");
+    if (depth > kMaxDepth)
+      return InvalidArgumentError("the graph is too deep at node '" + name + "'");
     if (!in_progress_.insert(name).second) {
       return InvalidArgumentError("the graph has a cycle through node '" + name + "'");
     }
     auto found = graph_.nodes_.find(name);
     if (found == graph_.nodes_.end()) return NotFoundError("no node '" + name + "' in the graph");
     const tf::NodeDef& node = found->second;
-    std::vector<TensorPtr> inputs;
+    Tensors inputs;
     for (const std::string& input : node.input()) {
       // Assign/AssignAdd take their variable by reference: do not read it.
       if ((node.op() == "Assign" || node.op() == "AssignAdd") && inputs.empty()) {
@@ -184,21 +226,78 @@ class GraphExecutor::RunState {
   }
 
  private:
-  StatusOr<std::vector<TensorPtr>> Compute(const tf::NodeDef& node,
-                                           const std::vector<TensorPtr>& in);
-  Status Need(const std::vector<TensorPtr>& in, size_t n) const {
+  StatusOr<Tensors> Compute(const tf::NodeDef& node, const Tensors& in) {
+    auto kernel = Kernels().find(node.op());
+    if (kernel == Kernels().end()) {
+      return UnimplementedError("op " + node.op() + " is not supported by the serving runtime");
+    }
+    return (this->*kernel->second)(node, in);
+  }
+  Status Need(const Tensors& in, size_t n) const {
     if (in.size() < n) return InvalidArgumentError("expects " + std::to_string(n) + " inputs");
     return OkStatus();
   }
+  static Tensors One(Tensor t) { return Tensors{std::make_shared<const Tensor>(std::move(t))}; }
   StatusOr<Tensor> Binary(const std::string& op, const Tensor& a, const Tensor& b);
   StatusOr<Tensor> Unary(const std::string& op, const Tensor& input);
+  // The VariableV2 node that an Assign or AssignAdd node writes.
+  StatusOr<std::string> ReferencedVariable(const tf::NodeDef& node) const;
+
+  // The kernels, in the order of the table.
+  StatusOr<Tensors> Placeholder(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> ForwardInput(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> Const(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> NoOp(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> VarHandleOp(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> ReadVariableOp(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> AssignVariableOp(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> RestoreV2(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> VariableV2(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> Assign(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> AssignAdd(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> MatMul(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> BiasAdd(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> Arithmetic(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> Activation(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> Reshape(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> RandomUniform(const tf::NodeDef& node, const Tensors& in);
 
   const GraphExecutor& graph_;
   VariableStore* variables_;
   std::map<std::string, TensorPtr> feeds_;
-  std::unordered_map<std::string, std::vector<TensorPtr>> results_;
+  std::unordered_map<std::string, Tensors> results_;
   std::set<std::string> in_progress_;
 };
+
+const std::map<std::string, GraphExecutor::RunState::Kernel>& GraphExecutor::RunState::Kernels() {
+  static const std::map<std::string, Kernel> kernels = {
+      {"Placeholder", &RunState::Placeholder},
+      {"PlaceholderWithDefault", &RunState::ForwardInput},
+      {"Identity", &RunState::ForwardInput},
+      {"Const", &RunState::Const},
+      {"NoOp", &RunState::NoOp},
+      {"VarHandleOp", &RunState::VarHandleOp},
+      {"ReadVariableOp", &RunState::ReadVariableOp},
+      {"AssignVariableOp", &RunState::AssignVariableOp},
+      {"RestoreV2", &RunState::RestoreV2},
+      {"VariableV2", &RunState::VariableV2},
+      {"Assign", &RunState::Assign},
+      {"AssignAdd", &RunState::AssignAdd},
+      {"MatMul", &RunState::MatMul},
+      {"BiasAdd", &RunState::BiasAdd},
+      {"Add", &RunState::Arithmetic},
+      {"AddV2", &RunState::Arithmetic},
+      {"Sub", &RunState::Arithmetic},
+      {"Mul", &RunState::Arithmetic},
+      {"Relu", &RunState::Activation},
+      {"Sigmoid", &RunState::Activation},
+      {"Tanh", &RunState::Activation},
+      {"Softmax", &RunState::Activation},
+      {"Reshape", &RunState::Reshape},
+      {"RandomUniform", &RunState::RandomUniform},
+  };
+  return kernels;
+}
 
 StatusOr<Tensor> GraphExecutor::RunState::Binary(const std::string& op, const Tensor& a,
                                                  const Tensor& b) {
@@ -253,214 +352,228 @@ StatusOr<Tensor> GraphExecutor::RunState::Unary(const std::string& op, const Ten
   return x;
 }
 
-StatusOr<std::vector<TensorPtr>> GraphExecutor::RunState::Compute(
-    const tf::NodeDef& node, const std::vector<TensorPtr>& in) {
-  using Out = std::vector<TensorPtr>;
-  auto one = [](Tensor t) { return Out{std::make_shared<const Tensor>(std::move(t))}; };
-  const std::string& op = node.op();
-  if (op == "Const") return Out{graph_.constants_.at(node.name())};
-  if (op == "Placeholder") {
-    return InvalidArgumentError("input '" + node.name() + "' was not given a value");
+StatusOr<std::string> GraphExecutor::RunState::ReferencedVariable(const tf::NodeDef& node) const {
+  const std::string variable = ParseTensorName(node.input(0)).first;
+  auto ref = graph_.nodes_.find(variable);
+  if (ref == graph_.nodes_.end() || ref->second.op() != "VariableV2") {
+    return InvalidArgumentError("the first input must be a VariableV2 node");
   }
-  if (op == "PlaceholderWithDefault" || op == "Identity") {
-    RETURN_IF_ERROR(Need(in, 1));
-    return Out{in[0]};
+  return variable;
+}
+
+auto GraphExecutor::RunState::Placeholder(const tf::NodeDef& node, const Tensors&)
+    -> StatusOr<Tensors> {
+  return InvalidArgumentError("input '" + node.name() + "' was not given a value");
+}
+
+// PlaceholderWithDefault (when not fed) and Identity: the first input.
+auto GraphExecutor::RunState::ForwardInput(const tf::NodeDef&, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 1));
+  return Tensors{in[0]};
+}
+
+auto GraphExecutor::RunState::Const(const tf::NodeDef& node, const Tensors&) -> StatusOr<Tensors> {
+  return Tensors{graph_.constants_.at(node.name())};
+}
+
+auto GraphExecutor::RunState::NoOp(const tf::NodeDef&, const Tensors&) -> StatusOr<Tensors> {
+  return Tensors{};
+}
+
+// A resource handle is a string scalar: the variable's shared_name, else the node's name.
+auto GraphExecutor::RunState::VarHandleOp(const tf::NodeDef& node, const Tensors&)
+    -> StatusOr<Tensors> {
+  const tf::AttrValue* shared = Attr(node, "shared_name");
+  return One(Tensor::String(shared != nullptr && !shared->s().empty() ? shared->s() : node.name()));
+}
+
+auto GraphExecutor::RunState::ReadVariableOp(const tf::NodeDef&, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 1));
+  if (in[0]->s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
+  ASSIGN_OR_RETURN(TensorPtr value, variables_->Read(in[0]->s[0]));
+  return Tensors{std::move(value)};
+}
+
+auto GraphExecutor::RunState::AssignVariableOp(const tf::NodeDef&, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  if (in[0]->s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
+  RETURN_IF_ERROR(variables_->Assign(in[0]->s[0], in[1]));
+  return Tensors{};
+}
+
+// Inputs: prefix (string scalar), tensor_names, shape_and_slices (only empty
+// slices); attr dtypes must match the checkpoint's entries.
+auto GraphExecutor::RunState::RestoreV2(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 3));
+  if (in[0]->s.size() != 1) return InvalidArgumentError("the prefix must be a string scalar");
+  const std::vector<std::string>& names = in[1]->s;
+  const std::vector<std::string>& slices = in[2]->s;
+  const tf::AttrValue* dtypes = Attr(node, "dtypes");
+  if (dtypes == nullptr || dtypes->list().type_size() != static_cast<int>(names.size())) {
+    return InvalidArgumentError("dtypes does not match tensor_names");
   }
-  if (op == "NoOp") return Out{};
-  if (op == "VarHandleOp") {
-    const tf::AttrValue* shared = Attr(node, "shared_name");
-    Tensor handle = Tensor::String(shared != nullptr && !shared->s().empty() ? shared->s() : node.name());
-    return one(std::move(handle));
-  }
-  if (op == "ReadVariableOp") {
-    RETURN_IF_ERROR(Need(in, 1));
-    if (in[0]->s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
-    ASSIGN_OR_RETURN(TensorPtr value, variables_->Read(in[0]->s[0]));
-    return Out{std::move(value)};
-  }
-  if (op == "AssignVariableOp") {
-    RETURN_IF_ERROR(Need(in, 2));
-    if (in[0]->s.size() != 1) return InvalidArgumentError("the resource input is not a handle");
-    RETURN_IF_ERROR(variables_->Assign(in[0]->s[0], in[1]));
-    return Out{};
-  }
-  if (op == "VariableV2") {
-    ASSIGN_OR_RETURN(TensorPtr value, variables_->Read(node.name()));
-    return Out{std::move(value)};
-  }
-  if (op == "Assign" || op == "AssignAdd") {
-    RETURN_IF_ERROR(Need(in, 2));
-    const std::string variable = ParseTensorName(node.input(0)).first;
-    auto ref = graph_.nodes_.find(variable);
-    if (ref == graph_.nodes_.end() || ref->second.op() != "VariableV2") {
-      return InvalidArgumentError("the first input must be a VariableV2 node");
+  ASSIGN_OR_RETURN(auto reader,
+                   storage::BundleReader::Open(storage::PosixFileSystem(), in[0]->s[0]));
+  Tensors out;
+  for (size_t k = 0; k < names.size(); ++k) {
+    const std::string& key = names[k];
+    if (k < slices.size() && !slices[k].empty()) {
+      return UnimplementedError("restoring a slice of '" + key + "' is not supported");
     }
-    if (op == "AssignAdd") {
-      ASSIGN_OR_RETURN(TensorPtr value, variables_->AssignAdd(variable, *in[1]));
-      return Out{std::move(value)};
+    ASSIGN_OR_RETURN(tf::BundleEntryProto entry, reader->Entry(key));
+    if (static_cast<int>(entry.dtype()) != dtypes->list().type(static_cast<int>(k))) {
+      return InvalidArgumentError("checkpoint tensor '" + key + "' has dtype " +
+                                  std::to_string(entry.dtype()) + ", the graph expects " +
+                                  std::to_string(dtypes->list().type(static_cast<int>(k))));
     }
-    RETURN_IF_ERROR(variables_->Assign(variable, in[1]));
-    return Out{in[1]};
+    ASSIGN_OR_RETURN(Tensor t, ReadBundleTensor(*reader, key, entry));
+    out.push_back(std::make_shared<const Tensor>(std::move(t)));
   }
-  if (op == "RestoreV2") {
-    RETURN_IF_ERROR(Need(in, 3));
-    if (in[0]->s.size() != 1) return InvalidArgumentError("the prefix must be a string scalar");
-    const std::vector<std::string>& names = in[1]->s;
-    const std::vector<std::string>& slices = in[2]->s;
-    const tf::AttrValue* dtypes = Attr(node, "dtypes");
-    if (dtypes == nullptr || dtypes->list().type_size() != static_cast<int>(names.size())) {
-      return InvalidArgumentError("dtypes does not match tensor_names");
-    }
-    ASSIGN_OR_RETURN(auto reader,
-                     storage::BundleReader::Open(storage::PosixFileSystem(), in[0]->s[0]));
-    Out out;
-    for (size_t k = 0; k < names.size(); ++k) {
-      const std::string& key = names[k];
-      if (k < slices.size() && !slices[k].empty()) {
-        return UnimplementedError("restoring a slice of '" + key + "' is not supported");
-      }
-      ASSIGN_OR_RETURN(tf::BundleEntryProto entry, reader->Entry(key));
-      if (static_cast<int>(entry.dtype()) != dtypes->list().type(static_cast<int>(k))) {
-        return InvalidArgumentError("checkpoint tensor '" + key + "' has dtype " +
-                                    std::to_string(entry.dtype()) + ", the graph expects " +
-                                    std::to_string(dtypes->list().type(static_cast<int>(k))));
-      }
-      Tensor t;
-      t.dtype = static_cast<DType>(entry.dtype());
-      for (const auto& dim : entry.shape().dim()) t.shape.push_back(dim.size());
-      const size_t n = static_cast<size_t>(t.num_elements());
-      if (t.dtype == DType::kString) {
-        ASSIGN_OR_RETURN(t.s, reader->ReadStrings(key));
-      } else if (t.dtype == DType::kFloat32) {
-        t.f.resize(n);
-        RETURN_IF_ERROR(reader->Read(key, t.f.data(), n * sizeof(float)));
-      } else if (t.dtype == DType::kFloat64) {
-        t.d.resize(n);
-        RETURN_IF_ERROR(reader->Read(key, t.d.data(), n * sizeof(double)));
-      } else if (t.dtype == DType::kInt64) {
-        t.i.resize(n);
-        RETURN_IF_ERROR(reader->Read(key, t.i.data(), n * sizeof(int64_t)));
-      } else if (t.dtype == DType::kInt32) {
-        std::vector<int32_t> values(n);
-        RETURN_IF_ERROR(reader->Read(key, values.data(), n * sizeof(int32_t)));
-        t.i.assign(values.begin(), values.end());
-      } else {
-        return UnimplementedError("restoring '" + key + "' of dtype " +
-                                  std::to_string(entry.dtype()) + " is not supported");
-      }
-      out.push_back(std::make_shared<const Tensor>(std::move(t)));
-    }
-    return out;
+  return out;
+}
+
+auto GraphExecutor::RunState::VariableV2(const tf::NodeDef& node, const Tensors&)
+    -> StatusOr<Tensors> {
+  ASSIGN_OR_RETURN(TensorPtr value, variables_->Read(node.name()));
+  return Tensors{std::move(value)};
+}
+
+auto GraphExecutor::RunState::Assign(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  ASSIGN_OR_RETURN(std::string variable, ReferencedVariable(node));
+  RETURN_IF_ERROR(variables_->Assign(variable, in[1]));
+  return Tensors{in[1]};
+}
+
+auto GraphExecutor::RunState::AssignAdd(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  ASSIGN_OR_RETURN(std::string variable, ReferencedVariable(node));
+  ASSIGN_OR_RETURN(TensorPtr value, variables_->AssignAdd(variable, *in[1]));
+  return Tensors{std::move(value)};
+}
+
+// float32 matrices; attrs transpose_a/transpose_b. Transposed operands are
+// materialized; the usual case reads the weights in place.
+auto GraphExecutor::RunState::MatMul(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  const tf::AttrValue* ta = Attr(node, "transpose_a");
+  const tf::AttrValue* tb = Attr(node, "transpose_b");
+  const bool transpose_a = ta != nullptr && ta->b(), transpose_b = tb != nullptr && tb->b();
+  const Tensor& a0 = *in[0];
+  const Tensor& b0 = *in[1];
+  if (a0.dtype != DType::kFloat32 || b0.dtype != DType::kFloat32) {
+    return InvalidArgumentError("MatMul supports float32 only");
   }
-  if (op == "MatMul") {
-    RETURN_IF_ERROR(Need(in, 2));
-    const tf::AttrValue* ta = Attr(node, "transpose_a");
-    const tf::AttrValue* tb = Attr(node, "transpose_b");
-    // Transposed operands are materialized; the usual case reads the weights in place.
-    Tensor a_copy, b_copy;
-    const Tensor* a_ptr = in[0].get();
-    const Tensor* b_ptr = in[1].get();
-    if (ta != nullptr && ta->b()) a_ptr = &(a_copy = *in[0]);
-    if (tb != nullptr && tb->b()) b_ptr = &(b_copy = *in[1]);
-    const Tensor& a0 = *a_ptr;
-    const Tensor& b0 = *b_ptr;
-    if (a0.dtype != DType::kFloat32 || b0.dtype != DType::kFloat32) {
-      return InvalidArgumentError("MatMul supports float32 only");
-    }
-    if (a0.shape.size() != 2 || b0.shape.size() != 2 ||
-        a0.f.size() != static_cast<size_t>(a0.num_elements()) ||
-        b0.f.size() != static_cast<size_t>(b0.num_elements())) {
-      return InvalidArgumentError("MatMul needs two matrices, got " + ShapeText(a0.shape) + " and " +
-                                  ShapeText(b0.shape));
-    }
-    auto transpose = [](Tensor& t) {
-      const int64_t r = t.shape[0], c = t.shape[1];
-      std::vector<float> out(t.f.size());
-      for (int64_t i = 0; i < r; ++i)
-        for (int64_t j = 0; j < c; ++j) out[static_cast<size_t>(j * r + i)] = t.f[static_cast<size_t>(i * c + j)];
-      t.f = std::move(out);
-      t.shape = {c, r};
-    };
-    if (a_ptr == &a_copy) transpose(a_copy);
-    if (b_ptr == &b_copy) transpose(b_copy);
-    const Tensor& a = *a_ptr;
-    const Tensor& b = *b_ptr;
-    if (a.shape[1] != b.shape[0]) {
-      return InvalidArgumentError("MatMul of " + ShapeText(a.shape) + " and " + ShapeText(b.shape) +
-                                  ": inner dimensions differ");
-    }
-    Tensor y = Tensor::Floats({a.shape[0], b.shape[1]});
-    graph_.backend_->DenseForward(a.f.data(), b.f.data(), nullptr, y.f.data(), a.shape[0],
-                                  a.shape[1], b.shape[1]);
-    return one(std::move(y));
+  if (a0.shape.size() != 2 || b0.shape.size() != 2 ||
+      a0.f.size() != static_cast<size_t>(a0.num_elements()) ||
+      b0.f.size() != static_cast<size_t>(b0.num_elements())) {
+    return InvalidArgumentError("MatMul needs two matrices, got " + ShapeText(a0.shape) + " and " +
+                                ShapeText(b0.shape));
   }
-  if (op == "BiasAdd") {
-    RETURN_IF_ERROR(Need(in, 2));
-    const Tensor& bias = *in[1];
-    if (in[0]->shape.empty() || bias.shape.size() != 1 || bias.shape[0] != in[0]->shape.back()) {
-      return InvalidArgumentError("BiasAdd of " + ShapeText(in[0]->shape) + " and bias " +
-                                  ShapeText(bias.shape) + ": the bias must match the last dimension");
-    }
-    ASSIGN_OR_RETURN(Tensor out, Binary("Add", *in[0], bias));
-    return one(std::move(out));
+  Tensor a_copy, b_copy;
+  if (transpose_a) a_copy = Transposed(a0);
+  if (transpose_b) b_copy = Transposed(b0);
+  const Tensor& a = transpose_a ? a_copy : a0;
+  const Tensor& b = transpose_b ? b_copy : b0;
+  if (a.shape[1] != b.shape[0]) {
+    return InvalidArgumentError("MatMul of " + ShapeText(a.shape) + " and " + ShapeText(b.shape) +
+                                ": inner dimensions differ");
   }
-  if (op == "Add" || op == "AddV2" || op == "Sub" || op == "Mul") {
-    RETURN_IF_ERROR(Need(in, 2));
-    ASSIGN_OR_RETURN(Tensor out, Binary(op, *in[0], *in[1]));
-    return one(std::move(out));
+  Tensor y = Tensor::Floats({a.shape[0], b.shape[1]});
+  graph_.backend_->DenseForward(a.f.data(), b.f.data(), nullptr, y.f.data(), a.shape[0], a.shape[1],
+                                b.shape[1]);
+  return One(std::move(y));
+}
+
+auto GraphExecutor::RunState::BiasAdd(const tf::NodeDef&, const Tensors& in) -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  const Tensor& bias = *in[1];
+  if (in[0]->shape.empty() || bias.shape.size() != 1 || bias.shape[0] != in[0]->shape.back()) {
+    return InvalidArgumentError("BiasAdd of " + ShapeText(in[0]->shape) + " and bias " +
+                                ShapeText(bias.shape) + ": the bias must match the last dimension");
   }
-  if (op == "Relu" || op == "Sigmoid" || op == "Tanh" || op == "Softmax") {
-    RETURN_IF_ERROR(Need(in, 1));
-    ASSIGN_OR_RETURN(Tensor out, Unary(op, *in[0]));
-    return one(std::move(out));
+  ASSIGN_OR_RETURN(Tensor out, Binary("Add", *in[0], bias));
+  return One(std::move(out));
+}
+
+// Add, AddV2, Sub, Mul with numpy broadcasting.
+auto GraphExecutor::RunState::Arithmetic(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  ASSIGN_OR_RETURN(Tensor out, Binary(node.op(), *in[0], *in[1]));
+  return One(std::move(out));
+}
+
+// Relu, Sigmoid, Tanh, Softmax (over the last dimension).
+auto GraphExecutor::RunState::Activation(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 1));
+  ASSIGN_OR_RETURN(Tensor out, Unary(node.op(), *in[0]));
+  return One(std::move(out));
+}
+
+// The target shape may hold one -1, inferred from the element count.
+auto GraphExecutor::RunState::Reshape(const tf::NodeDef&, const Tensors& in) -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  Tensor x = *in[0];
+  const Tensor& shape = *in[1];
+  std::vector<int64_t> dims(shape.i.begin(), shape.i.end());
+  int64_t known = 1;
+  int unknown = -1;
+  for (size_t k = 0; k < dims.size(); ++k) {
+    if (dims[k] == -1 && unknown < 0) {
+      unknown = static_cast<int>(k);
+    } else if (dims[k] < 0) {
+      return InvalidArgumentError("bad target shape " + ShapeText(dims));
+    } else {
+      known *= dims[k];
+    }
   }
-  if (op == "Reshape") {
-    RETURN_IF_ERROR(Need(in, 2));
-    Tensor x = *in[0];
-    const Tensor& shape = *in[1];
-    std::vector<int64_t> dims(shape.i.begin(), shape.i.end());
-    int64_t known = 1;
-    int unknown = -1;
-    for (size_t k = 0; k < dims.size(); ++k) {
-      if (dims[k] == -1 && unknown < 0) {
-        unknown = static_cast<int>(k);
-      } else if (dims[k] < 0) {
-        return InvalidArgumentError("bad target shape " + ShapeText(dims));
-      } else {
-        known *= dims[k];
-      }
+  const int64_t n = x.num_elements();
+  if (unknown >= 0) {
+    if (known == 0 || n % known != 0) {
+      return InvalidArgumentError("cannot reshape " + ShapeText(x.shape) + " to " +
+                                  ShapeText(dims));
     }
-    const int64_t n = x.num_elements();
-    if (unknown >= 0) {
-      if (known == 0 || n % known != 0) {
-        return InvalidArgumentError("cannot reshape " + ShapeText(x.shape) + " to " + ShapeText(dims));
-      }
-      dims[static_cast<size_t>(unknown)] = n / known;
-    }
-    if (NumElements(dims) != n) {
-      return InvalidArgumentError("cannot reshape " + ShapeText(x.shape) + " to " + ShapeText(dims));
-    }
-    x.shape = std::move(dims);
-    return one(std::move(x));
+    dims[static_cast<size_t>(unknown)] = n / known;
   }
-  if (op == "RandomUniform") {  // initializers in TF1 init ops: [0, 1) from Philox (not TF's stream)
-    RETURN_IF_ERROR(Need(in, 1));
-    std::vector<int64_t> dims(in[0]->i.begin(), in[0]->i.end());
-    for (int64_t d : dims) {
-      if (d < 0) return InvalidArgumentError("negative dimension in " + ShapeText(dims));
-    }
-    if (NumElements(dims) > (int64_t{1} << 28)) return InvalidArgumentError("shape too large");
-    const tf::AttrValue* seed = Attr(node, "seed");
-    const tf::AttrValue* seed2 = Attr(node, "seed2");
-    const uint64_t key = (static_cast<uint64_t>(seed != nullptr ? seed->i() : 0) << 32) ^
-                         static_cast<uint64_t>(seed2 != nullptr ? seed2->i() : 0);
-    Tensor out = Tensor::Floats(dims);
-    for (size_t k = 0; k < out.f.size(); ++k) {
-      out.f[k] = BitsToUniform(PhiloxBits(key, 0, 0, k));
-    }
-    return one(std::move(out));
+  if (NumElements(dims) != n) {
+    return InvalidArgumentError("cannot reshape " + ShapeText(x.shape) + " to " + ShapeText(dims));
   }
-  return UnimplementedError("op " + op + " is not supported by the serving runtime");
+  x.shape = std::move(dims);
+  return One(std::move(x));
+}
+
+// Initializers in TF1 init ops: [0, 1) from Philox keyed by seed and seed2
+// (not TensorFlow's stream).
+auto GraphExecutor::RunState::RandomUniform(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 1));
+  std::vector<int64_t> dims(in[0]->i.begin(), in[0]->i.end());
+  for (int64_t d : dims) {
+    if (d < 0) return InvalidArgumentError("negative dimension in " + ShapeText(dims));
+  }
+  if (NumElements(dims) > (int64_t{1} << 28)) return InvalidArgumentError("shape too large");
+  const tf::AttrValue* seed = Attr(node, "seed");
+  const tf::AttrValue* seed2 = Attr(node, "seed2");
+  const uint64_t key = (static_cast<uint64_t>(seed != nullptr ? seed->i() : 0) << 32) ^
+                       static_cast<uint64_t>(seed2 != nullptr ? seed2->i() : 0);
+  Tensor out = Tensor::Floats(dims);
+  for (size_t k = 0; k < out.f.size(); ++k) out.f[k] = BitsToUniform(PhiloxBits(key, 0, 0, k));
+  return One(std::move(out));
+}
+
+std::vector<std::string> GraphExecutor::SupportedOps() {
+  std::vector<std::string> ops;
+  for (const auto& [op, kernel] : RunState::Kernels()) ops.push_back(op);
+  return ops;
 }
 
 StatusOr<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const tf::GraphDef& graph) {
@@ -473,7 +586,8 @@ StatusOr<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const tf::GraphDe
   for (const auto& [name, node] : executor->nodes_) {
     for (const std::string& input : node.input()) {
       if (executor->nodes_.count(ParseTensorName(input).first) == 0) {
-        return InvalidArgumentError("node '" + name + "' reads '" + input + "', which does not exist");
+        return InvalidArgumentError("node '" + name + "' reads '" + input +
+                                    "', which does not exist");
       }
     }
     if (node.op() == "Const") {
@@ -491,7 +605,7 @@ StatusOr<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const tf::GraphDe
 }
 
 std::vector<std::string> GraphExecutor::UnsupportedOps(const std::vector<std::string>& roots,
-                                                      const std::vector<std::string>& fed) const {
+                                                       const std::vector<std::string>& fed) const {
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const std::string& tensor : fed) seen.insert(ParseTensorName(tensor).first);
@@ -503,7 +617,7 @@ std::vector<std::string> GraphExecutor::UnsupportedOps(const std::vector<std::st
     if (!seen.insert(name).second) continue;
     auto found = nodes_.find(name);
     if (found == nodes_.end()) continue;
-    if (SupportedOps().count(found->second.op()) == 0) {
+    if (RunState::Kernels().count(found->second.op()) == 0) {
       out.push_back(found->second.op() + " (node '" + name + "')");
       continue;
     }

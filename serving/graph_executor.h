@@ -1,11 +1,10 @@
 // GraphExecutor: runs a TensorFlow GraphDef (TF1 style) on the CPU for
 // serving: evaluates only the nodes the requested fetches and targets need,
-// once each per run. Supported ops: Placeholder, PlaceholderWithDefault,
-// Const, Identity, NoOp, VarHandleOp, ReadVariableOp, AssignVariableOp,
-// RestoreV2, VariableV2, Assign, AssignAdd, MatMul, BiasAdd, Add, AddV2, Sub,
-// Mul, Relu, Sigmoid, Tanh, Softmax, Reshape. Like TF Serving, a feed whose
-// shape differs from the placeholder's declared shape is accepted; each op
-// checks the shapes it needs and its error names the node and the shapes.
+// once each per run. The supported ops are those SupportedOps() lists: the
+// keys of the one op table (op name -> kernel) in graph_executor.cc. Like TF
+// Serving, a feed whose shape differs from the placeholder's declared shape is
+// accepted; each op checks the shapes it needs and its error names the node
+// and the shapes.
 //
 // Variables (resource and TF1 reference variables alike) live in a
 // VariableStore shared by the runs of one loaded model.
@@ -48,6 +47,9 @@ class GraphExecutor {
  public:
   // InvalidArgument for duplicate node names or inputs naming missing nodes.
   static StatusOr<std::unique_ptr<GraphExecutor>> Create(const tf::GraphDef& graph);
+
+  // The op names this runtime implements, sorted.
+  static std::vector<std::string> SupportedOps();
 
   // "Op (node 'name')" for every node reachable from `roots` (tensor or node
   // names, "^node" allowed) whose op the runtime does not implement; the

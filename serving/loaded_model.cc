@@ -17,10 +17,10 @@ std::string Join(const std::vector<std::string>& items) {
   return out;
 }
 
-}  // namespace
-
-StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(const std::string& export_dir) {
-  storage::FileSystem* fs = storage::PosixFileSystem();
+// The MetaGraphDef of export_dir/saved_model.pb tagged exactly {"serve"}
+// (the first such one).
+StatusOr<tf::MetaGraphDef> ReadServeMetaGraph(storage::FileSystem* fs,
+                                              const std::string& export_dir) {
   const std::string pb_path = storage::JoinPath(export_dir, "saved_model.pb");
   if (!fs->FileExists(pb_path)) {
     return NotFoundError("no SavedModel in " + export_dir + ": " + pb_path + " does not exist");
@@ -30,9 +30,9 @@ StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(const std::string& expo
   if (!saved_model.ParseFromString(bytes)) {
     return DataLossError(pb_path + " is not a SavedModel protobuf (damaged or truncated?)");
   }
-  const tf::MetaGraphDef* meta_graph = nullptr;
+  tf::MetaGraphDef* meta_graph = nullptr;
   std::string tag_sets;
-  for (const tf::MetaGraphDef& candidate : saved_model.meta_graphs()) {
+  for (tf::MetaGraphDef& candidate : *saved_model.mutable_meta_graphs()) {
     std::set<std::string> tags(candidate.meta_info_def().tags().begin(),
                                candidate.meta_info_def().tags().end());
     tag_sets += (tag_sets.empty() ? "" : ", ") + std::string("{") +
@@ -43,72 +43,96 @@ StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(const std::string& expo
     return FailedPreconditionError(export_dir + " has no MetaGraphDef tagged {serve} (it has " +
                                    (tag_sets.empty() ? std::string("none") : tag_sets) + ")");
   }
+  return std::move(*meta_graph);
+}
+
+// The init op's node name: the __saved_model_init_op signature's output, else
+// the one node of the saved_model_main_op or legacy_init_op collection; empty
+// when the graph has none.
+std::string InitOpName(const tf::MetaGraphDef& meta_graph) {
+  auto init_signature = meta_graph.signature_def().find(kInitOpSignature);
+  if (init_signature != meta_graph.signature_def().end() &&
+      !init_signature->second.outputs().empty()) {
+    return init_signature->second.outputs().begin()->second.name();
+  }
+  for (const char* collection : {"saved_model_main_op", "legacy_init_op"}) {
+    auto found = meta_graph.collection_def().find(collection);
+    if (found != meta_graph.collection_def().end() && found->second.node_list().value_size() == 1) {
+      return found->second.node_list().value(0);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(const std::string& export_dir) {
+  storage::FileSystem* fs = storage::PosixFileSystem();
+  ASSIGN_OR_RETURN(tf::MetaGraphDef meta_graph, ReadServeMetaGraph(fs, export_dir));
   std::unique_ptr<LoadedModel> model(new LoadedModel());
   model->export_dir_ = export_dir;
-  ASSIGN_OR_RETURN(model->executor_, GraphExecutor::Create(meta_graph->graph_def()));
-  GraphExecutor& executor = *model->executor_;
+  ASSIGN_OR_RETURN(model->executor_, GraphExecutor::Create(meta_graph.graph_def()));
+  RETURN_IF_ERROR(model->RestoreVariables(fs, meta_graph.saver_def()));
+  RETURN_IF_ERROR(model->RunInitOp(InitOpName(meta_graph)));
+  RETURN_IF_ERROR(model->SelectSignatures(meta_graph));
+  return model;
+}
 
-  // Restore the variables (spec §4.2 step 4).
-  const tf::SaverDef& saver = meta_graph->saver_def();
-  const std::string variables = storage::JoinPath(export_dir, "variables/variables");
-  if (fs->FileExists(variables + ".index") && !saver.restore_op_name().empty()) {
-    auto unsupported = executor.UnsupportedOps({saver.restore_op_name()});
-    if (!unsupported.empty()) {
-      return FailedPreconditionError(export_dir + ": restoring the variables needs unsupported op(s) " +
-                                     Join(unsupported));
-    }
-    auto restored = executor.Run({{saver.filename_tensor_name(), Tensor::String(variables)}}, {},
-                                 {saver.restore_op_name()}, &model->variables_);
-    if (!restored.ok()) return restored.status().WithContext("restoring " + variables);
+// Spec §4.2 step 4: run the saver's restore op on variables/variables, when
+// both exist.
+Status LoadedModel::RestoreVariables(storage::FileSystem* fs, const tf::SaverDef& saver) {
+  const std::string variables = storage::JoinPath(export_dir_, "variables/variables");
+  if (!fs->FileExists(variables + ".index") || saver.restore_op_name().empty()) return OkStatus();
+  auto unsupported = executor_->UnsupportedOps({saver.restore_op_name()});
+  if (!unsupported.empty()) {
+    return FailedPreconditionError(
+        export_dir_ + ": restoring the variables needs unsupported op(s) " + Join(unsupported));
   }
-  // The init op (step 5).
-  std::string init_op;
-  auto init_signature = meta_graph->signature_def().find(kInitOpSignature);
-  if (init_signature != meta_graph->signature_def().end() &&
-      !init_signature->second.outputs().empty()) {
-    init_op = init_signature->second.outputs().begin()->second.name();
-  } else {
-    for (const char* collection : {"saved_model_main_op", "legacy_init_op"}) {
-      auto found = meta_graph->collection_def().find(collection);
-      if (found != meta_graph->collection_def().end() &&
-          found->second.node_list().value_size() == 1) {
-        init_op = found->second.node_list().value(0);
-        break;
-      }
-    }
+  auto restored = executor_->Run({{saver.filename_tensor_name(), Tensor::String(variables)}}, {},
+                                 {saver.restore_op_name()}, &variables_);
+  if (!restored.ok()) return restored.status().WithContext("restoring " + variables);
+  return OkStatus();
+}
+
+// Spec §4.2 step 5: run the init op, if any.
+Status LoadedModel::RunInitOp(const std::string& init_op) {
+  if (init_op.empty()) return OkStatus();
+  auto unsupported = executor_->UnsupportedOps({init_op});
+  if (!unsupported.empty()) {
+    return FailedPreconditionError(export_dir_ + ": the init op needs unsupported op(s) " +
+                                   Join(unsupported));
   }
-  if (!init_op.empty()) {
-    auto unsupported = executor.UnsupportedOps({init_op});
-    if (!unsupported.empty()) {
-      return FailedPreconditionError(export_dir + ": the init op needs unsupported op(s) " +
-                                     Join(unsupported));
-    }
-    auto ran = executor.Run({}, {}, {init_op}, &model->variables_);
-    if (!ran.ok()) return ran.status().WithContext("running the init op " + init_op);
-  }
-  // Signatures the runtime can serve.
+  auto ran = executor_->Run({}, {}, {init_op}, &variables_);
+  if (!ran.ok()) return ran.status().WithContext("running the init op " + init_op);
+  return OkStatus();
+}
+
+// Keeps every signature in all_signatures_; those the runtime can run go to
+// signatures_, the others to unavailable_ with the reason. Fails when none
+// can run, naming serving_default's problem when it has one.
+Status LoadedModel::SelectSignatures(const tf::MetaGraphDef& meta_graph) {
   std::string first_problem;
-  for (const auto& [key, signature] : meta_graph->signature_def()) {
+  for (const auto& [key, signature] : meta_graph.signature_def()) {
     if (key == kInitOpSignature) continue;
-    model->all_signatures_[key] = signature;
+    all_signatures_[key] = signature;
     std::vector<std::string> roots, fed;
     for (const auto& [name, info] : signature.outputs()) roots.push_back(info.name());
     for (const auto& [name, info] : signature.inputs()) fed.push_back(info.name());
-    auto unsupported = executor.UnsupportedOps(roots, fed);
+    auto unsupported = executor_->UnsupportedOps(roots, fed);
     if (unsupported.empty()) {
-      model->signatures_[key] = signature;
+      signatures_[key] = signature;
     } else {
-      model->unavailable_[key] = "uses unsupported op " + Join(unsupported);
+      unavailable_[key] = "uses unsupported op " + Join(unsupported);
       if (first_problem.empty() || key == "serving_default") {
-        first_problem = "signature '" + key + "' " + model->unavailable_[key];
+        first_problem = "signature '" + key + "' " + unavailable_[key];
       }
     }
   }
-  if (model->signatures_.empty()) {
-    return FailedPreconditionError(export_dir + ": no signature can be served; " +
+  if (signatures_.empty()) {
+    return FailedPreconditionError(export_dir_ + ": no signature can be served; " +
                                    (first_problem.empty() ? "the model has none" : first_problem));
   }
-  return model;
+  return OkStatus();
 }
 
 StatusOr<std::map<std::string, Tensor>> LoadedModel::Run(

@@ -19,6 +19,10 @@
 #include "serving/graph_executor.h"
 #include "serving/tensor.h"
 
+namespace shardtrain::storage {
+class FileSystem;
+}  // namespace shardtrain::storage
+
 namespace shardtrain::serving {
 
 class LoadedModel {
@@ -44,6 +48,9 @@ class LoadedModel {
 
  private:
   LoadedModel() = default;
+  Status RestoreVariables(storage::FileSystem* fs, const tf::SaverDef& saver);
+  Status RunInitOp(const std::string& init_op);
+  Status SelectSignatures(const tf::MetaGraphDef& meta_graph);
 
   std::string export_dir_;
   std::unique_ptr<GraphExecutor> executor_;
