@@ -1,7 +1,6 @@
 #include "worker/model/keras_json.h"
 
 #include <nlohmann/json.hpp>
-
 #include <string_view>
 
 namespace shardtrain::model {
@@ -11,11 +10,16 @@ using Json = nlohmann::ordered_json;
 
 const char* KerasActivationName(kernels::Activation activation) {
   switch (activation) {
-    case kernels::Activation::kRelu: return "relu";
-    case kernels::Activation::kSigmoid: return "sigmoid";
-    case kernels::Activation::kTanh: return "tanh";
-    case kernels::Activation::kSoftmax: return "softmax";
-    case kernels::Activation::kLinear: break;
+    case kernels::Activation::kRelu:
+      return "relu";
+    case kernels::Activation::kSigmoid:
+      return "sigmoid";
+    case kernels::Activation::kTanh:
+      return "tanh";
+    case kernels::Activation::kSoftmax:
+      return "softmax";
+    case kernels::Activation::kLinear:
+      break;
   }
   return "linear";
 }
@@ -37,12 +41,14 @@ Json Initializer(const char* class_name, Json config, bool keras3) {
 
 // One layer entry: {"module", "class_name", "config", "registered_name", "build_config"} (Keras 3)
 // or {"class_name", "config"} (Keras 2).
-Json LayerEntry(const Model::Layer& layer, bool keras3, const std::vector<int64_t>* batch_input_shape) {
+Json LayerEntry(const Model::Layer& layer, bool keras3,
+                const std::vector<int64_t>* batch_input_shape) {
   Json config;
   config["name"] = layer.name;
   config["trainable"] = true;
   config["dtype"] = "float32";
-  if (!keras3 && batch_input_shape != nullptr) config["batch_input_shape"] = BatchShape(*batch_input_shape);
+  if (!keras3 && batch_input_shape != nullptr)
+    config["batch_input_shape"] = BatchShape(*batch_input_shape);
   std::string class_name, module = "keras.layers";
   Json registered = nullptr;
   bool build = false;
@@ -94,7 +100,8 @@ Json LayerEntry(const Model::Layer& layer, bool keras3, const std::vector<int64_
   entry["config"] = std::move(config);
   if (keras3) {
     entry["registered_name"] = registered;
-    if (build) entry["build_config"] = Json{{"input_shape", Json::array({nullptr, layer.in_features})}};
+    if (build)
+      entry["build_config"] = Json{{"input_shape", Json::array({nullptr, layer.in_features})}};
   }
   return entry;
 }
@@ -209,7 +216,8 @@ StatusOr<config::Activation> ParseActivation(const Json& value, const std::strin
   if (name == "sigmoid") return config::SIGMOID;
   if (name == "tanh") return config::TANH;
   if (name == "softmax") return config::SOFTMAX;
-  return InvalidArgumentError(where + ": unsupported activation '" + (name.empty() ? value.dump() : name) +
+  return InvalidArgumentError(where + ": unsupported activation '" +
+                              (name.empty() ? value.dump() : name) +
                               "' (supported: linear, relu, sigmoid, tanh, softmax)");
 }
 
@@ -234,7 +242,8 @@ Status RequireNull(const Json& config, const char* key, const std::string& where
 }
 
 StatusOr<std::vector<int64_t>> ShapeWithoutBatch(const Json& shape, const std::string& where) {
-  if (!shape.is_array() || shape.empty()) return InvalidArgumentError(where + ": bad input shape " + shape.dump());
+  if (!shape.is_array() || shape.empty())
+    return InvalidArgumentError(where + ": bad input shape " + shape.dump());
   std::vector<int64_t> dims;
   for (size_t i = 1; i < shape.size(); ++i) {
     if (!shape[i].is_number_integer() || shape[i].get<int64_t>() <= 0) {
@@ -260,7 +269,8 @@ StatusOr<std::string> SingleInbound(const Json& entry, const std::string& where)
     return std::string();
   }
   const Json& nodes = entry["inbound_nodes"];
-  if (nodes.size() != 1) return UnimplementedError(where + " is called more than once (shared layer)");
+  if (nodes.size() != 1)
+    return UnimplementedError(where + " is called more than once (shared layer)");
   const Json& node = nodes[0];
   if (node.is_array()) {  // Keras 2: [[name, node, tensor, kwargs], ...]
     if (node.size() != 1 || !node[0].is_array() || node[0].empty() || !node[0][0].is_string()) {
@@ -271,11 +281,153 @@ StatusOr<std::string> SingleInbound(const Json& entry, const std::string& where)
   if (node.is_object() && node.contains("args") && node["args"].is_array() &&
       node["args"].size() == 1) {  // Keras 3: {"args": [keras_tensor], "kwargs": {}}
     const Json& tensor = node["args"][0];
-    if (tensor.is_object() && tensor.contains("config") && tensor["config"].contains("keras_history")) {
+    if (tensor.is_object() && tensor.contains("config") &&
+        tensor["config"].contains("keras_history")) {
       return tensor["config"]["keras_history"][0].get<std::string>();
     }
   }
-  return UnimplementedError(where + " has an input form we do not follow; only linear chains are supported");
+  return UnimplementedError(
+      where + " has an input form we do not follow; only linear chains are supported");
+}
+
+// Builds one LayerConfig from a built-in Keras layer class's `config`;
+// `where` names the layer in errors.
+using KerasLayerParser = Status (*)(const Json& config, const std::string& where,
+                                    config::LayerConfig* layer);
+
+Status ParseDense(const Json& config, const std::string& where, config::LayerConfig* layer) {
+  if (!config.contains("units") || !config["units"].is_number_integer()) {
+    return InvalidArgumentError(where + ": units is missing");
+  }
+  layer->mutable_dense()->set_units(config["units"].get<int64_t>());
+  ASSIGN_OR_RETURN(config::Activation activation,
+                   ParseActivation(config.value("activation", Json("linear")), where));
+  layer->mutable_dense()->set_activation(activation);
+  if (config.contains("use_bias") && config["use_bias"].is_boolean()) {
+    layer->mutable_dense()->set_use_bias(config["use_bias"].get<bool>());
+  }
+  for (const char* key : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                          "kernel_constraint", "bias_constraint", "lora_rank"}) {
+    RETURN_IF_ERROR(RequireNull(config, key, where));
+  }
+  return OkStatus();
+}
+
+Status ParseDropout(const Json& config, const std::string& where, config::LayerConfig* layer) {
+  layer->mutable_dropout()->set_rate(config.value("rate", 0.0f));
+  return RequireNull(config, "noise_shape", where);
+}
+
+Status ParseFlatten(const Json&, const std::string&, config::LayerConfig* layer) {
+  layer->mutable_flatten();
+  return OkStatus();
+}
+
+Status ParseActivationLayer(const Json& config, const std::string& where,
+                            config::LayerConfig* layer) {
+  ASSIGN_OR_RETURN(config::Activation activation,
+                   ParseActivation(config.value("activation", Json("linear")), where));
+  layer->mutable_activation()->set_activation(activation);
+  return OkStatus();
+}
+
+struct KerasLayerClass {
+  const char* class_name;
+  KerasLayerParser parse;
+};
+
+// The one list of built-in Keras layer classes read (besides InputLayer): a
+// new kind is a parser above and an entry here.
+constexpr KerasLayerClass kKerasLayerClasses[] = {
+    {"Dense", &ParseDense},
+    {"Dropout", &ParseDropout},
+    {"Flatten", &ParseFlatten},
+    {"Activation", &ParseActivationLayer},
+};
+
+// Any other class: one registered with RegisterLayer under the entry's
+// registered_name (else its class_name); its config minus the base-layer keys
+// is kept as JSON for the factory.
+Status ParseRegisteredLayer(const Json& entry, const std::string& class_name,
+                            const std::string& where, config::LayerConfig* layer) {
+  std::string registered = entry.contains("registered_name") && entry["registered_name"].is_string()
+                               ? entry["registered_name"].get<std::string>()
+                               : class_name;
+  if (!IsLayerRegistered(registered)) {
+    std::string module = entry.contains("module") && entry["module"].is_string()
+                             ? ", module '" + entry["module"].get<std::string>() + "'"
+                             : "";
+    std::string supported = "InputLayer";
+    for (const KerasLayerClass& known : kKerasLayerClasses) {
+      supported += ", " + std::string(known.class_name);
+    }
+    return InvalidArgumentError(
+        where + ": unsupported layer class '" + class_name + "' (registered_name '" + registered +
+        "'" + module + "); supported are " + supported +
+        ", or register a C++ implementation with shardtrain::model::RegisterLayer(\"" + registered +
+        "\", factory)");
+  }
+  layer->mutable_custom()->set_registered_name(registered);
+  Json custom_config = entry["config"];
+  for (const char* key : {"name", "trainable", "dtype", "batch_input_shape", "batch_shape"}) {
+    custom_config.erase(key);
+  }
+  layer->mutable_custom()->set_config_json(custom_config.dump());
+  return OkStatus();
+}
+
+// The layer list of a model JSON: "config" itself (Keras <= 2.2.2
+// Sequential) or "config"."layers".
+StatusOr<const Json*> LayerList(const Json& root, const std::string& source) {
+  if (root.contains("config") && root["config"].is_array()) return &root["config"];
+  if (root.contains("config") && root["config"].is_object() && root["config"].contains("layers") &&
+      root["config"]["layers"].is_array()) {
+    return &root["config"]["layers"];
+  }
+  return Bad(source, "the model config has no layer list");
+}
+
+// Reads layer entry `index` into `out`: its input shape when `out` has none
+// yet, and a LayerConfig unless it is an InputLayer. For a Functional model
+// (`previous` not null) the entry must read from the layer before it.
+Status AppendKerasLayer(const Json& entry, size_t index, const std::string& source,
+                        std::string* previous, config::ModelConfig* out) {
+  if (!entry.is_object() || !entry.contains("class_name") || !entry["class_name"].is_string() ||
+      !entry.contains("config") || !entry["config"].is_object()) {
+    return Bad(source, "layer entry " + std::to_string(index) + " has no class_name/config");
+  }
+  const std::string class_name = entry["class_name"].get<std::string>();
+  const Json& config = entry["config"];
+  const std::string name = config.contains("name") && config["name"].is_string()
+                               ? config["name"].get<std::string>()
+                               : "";
+  const std::string where = source + ": layer '" + name + "' (" + class_name + ")";
+  if (previous != nullptr) {
+    ASSIGN_OR_RETURN(std::string inbound, SingleInbound(entry, where));
+    if (class_name != "InputLayer" && inbound != *previous) {
+      return UnimplementedError(where + " reads '" + inbound + "', not the layer before it ('" +
+                                *previous + "'); only linear chains are supported");
+    }
+    *previous = name;
+  }
+  if (config.contains("dtype") && config["dtype"].is_string() &&
+      config["dtype"].get<std::string>() != "float32") {
+    return InvalidArgumentError(where + ": dtype " + config["dtype"].dump() +
+                                " is not supported (float32 only)");
+  }
+  if (out->input_shape_size() == 0) {
+    if (const Json* shape = InputShapeOf(config)) {
+      ASSIGN_OR_RETURN(std::vector<int64_t> dims, ShapeWithoutBatch(*shape, where));
+      for (int64_t d : dims) out->add_input_shape(d);
+    }
+  }
+  if (class_name == "InputLayer") return OkStatus();
+  config::LayerConfig* layer = out->add_layers();
+  layer->set_name(name);
+  for (const KerasLayerClass& known : kKerasLayerClasses) {
+    if (class_name == known.class_name) return known.parse(config, where, layer);
+  }
+  return ParseRegisteredLayer(entry, class_name, where, layer);
 }
 
 }  // namespace
@@ -283,7 +435,8 @@ StatusOr<std::string> SingleInbound(const Json& entry, const std::string& where)
 std::string KerasModelJson(const config::JobConfig& job, const Model& model, KerasJsonFlavor flavor,
                            bool compile, bool to_json) {
   const bool keras3 = flavor == KerasJsonFlavor::kKeras3;
-  std::vector<int64_t> input_shape(job.model().input_shape().begin(), job.model().input_shape().end());
+  std::vector<int64_t> input_shape(job.model().input_shape().begin(),
+                                   job.model().input_shape().end());
   Json layers = Json::array();
   const std::string first_name = model.layers().empty() ? "dense" : model.layers()[0].name;
   Json input_config;
@@ -354,99 +507,16 @@ StatusOr<config::ModelConfig> ModelConfigFromKerasJson(const std::string& text,
     return Bad(source, "unsupported model class '" + model_class +
                            "' (supported: Sequential and linear Functional models)");
   }
-  const Json* layers = nullptr;
-  if (root.contains("config") && root["config"].is_array()) {
-    layers = &root["config"];  // Keras <= 2.2.2 Sequential
-  } else if (root.contains("config") && root["config"].is_object() &&
-             root["config"].contains("layers") && root["config"]["layers"].is_array()) {
-    layers = &root["config"]["layers"];
-  } else {
-    return Bad(source, "the model config has no layer list");
-  }
+  ASSIGN_OR_RETURN(const Json* layers, LayerList(root, source));
   config::ModelConfig out;
   std::string previous;  // Functional: the layer the next one must read from
   for (size_t i = 0; i < layers->size(); ++i) {
-    const Json& entry = (*layers)[i];
-    if (!entry.is_object() || !entry.contains("class_name") || !entry["class_name"].is_string() ||
-        !entry.contains("config") || !entry["config"].is_object()) {
-      return Bad(source, "layer entry " + std::to_string(i) + " has no class_name/config");
-    }
-    const std::string class_name = entry["class_name"].get<std::string>();
-    const Json& config = entry["config"];
-    const std::string name = config.contains("name") && config["name"].is_string()
-                                 ? config["name"].get<std::string>()
-                                 : "";
-    const std::string where = source + ": layer '" + name + "' (" + class_name + ")";
-    if (!sequential) {
-      ASSIGN_OR_RETURN(std::string inbound, SingleInbound(entry, where));
-      if (class_name != "InputLayer" && inbound != previous) {
-        return UnimplementedError(where + " reads '" + inbound + "', not the layer before it ('" +
-                                  previous + "'); only linear chains are supported");
-      }
-      previous = name;
-    }
-    if (config.contains("dtype") && config["dtype"].is_string() &&
-        config["dtype"].get<std::string>() != "float32") {
-      return InvalidArgumentError(where + ": dtype " + config["dtype"].dump() +
-                                  " is not supported (float32 only)");
-    }
-    if (out.input_shape_size() == 0) {
-      if (const Json* shape = InputShapeOf(config)) {
-        ASSIGN_OR_RETURN(std::vector<int64_t> dims, ShapeWithoutBatch(*shape, where));
-        for (int64_t d : dims) out.add_input_shape(d);
-      }
-    }
-    if (class_name == "InputLayer") continue;
-    config::LayerConfig* layer = out.add_layers();
-    layer->set_name(name);
-    if (class_name == "Dense") {
-      if (!config.contains("units") || !config["units"].is_number_integer()) {
-        return InvalidArgumentError(where + ": units is missing");
-      }
-      layer->mutable_dense()->set_units(config["units"].get<int64_t>());
-      ASSIGN_OR_RETURN(config::Activation activation,
-                       ParseActivation(config.value("activation", Json("linear")), where));
-      layer->mutable_dense()->set_activation(activation);
-      if (config.contains("use_bias") && config["use_bias"].is_boolean()) {
-        layer->mutable_dense()->set_use_bias(config["use_bias"].get<bool>());
-      }
-      for (const char* key : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                              "kernel_constraint", "bias_constraint", "lora_rank"}) {
-        RETURN_IF_ERROR(RequireNull(config, key, where));
-      }
-    } else if (class_name == "Dropout") {
-      layer->mutable_dropout()->set_rate(config.value("rate", 0.0f));
-      RETURN_IF_ERROR(RequireNull(config, "noise_shape", where));
-    } else if (class_name == "Flatten") {
-      layer->mutable_flatten();
-    } else if (class_name == "Activation") {
-      ASSIGN_OR_RETURN(config::Activation activation,
-                       ParseActivation(config.value("activation", Json("linear")), where));
-      layer->mutable_activation()->set_activation(activation);
-    } else {
-      std::string registered = entry.contains("registered_name") && entry["registered_name"].is_string()
-                                   ? entry["registered_name"].get<std::string>()
-                                   : class_name;
-      if (!IsLayerRegistered(registered)) {
-        std::string module = entry.contains("module") && entry["module"].is_string()
-                                 ? ", module '" + entry["module"].get<std::string>() + "'"
-                                 : "";
-        return InvalidArgumentError(
-            where + ": unsupported layer class '" + class_name + "' (registered_name '" +
-            registered + "'" + module +
-            "); supported are InputLayer, Dense, Dropout, Flatten, Activation, or register a C++ "
-            "implementation with shardtrain::model::RegisterLayer(\"" + registered + "\", factory)");
-      }
-      layer->mutable_custom()->set_registered_name(registered);
-      Json custom_config = config;
-      for (const char* key : {"name", "trainable", "dtype", "batch_input_shape", "batch_shape"}) {
-        custom_config.erase(key);
-      }
-      layer->mutable_custom()->set_config_json(custom_config.dump());
-    }
+    RETURN_IF_ERROR(
+        AppendKerasLayer((*layers)[i], i, source, sequential ? nullptr : &previous, &out));
   }
   if (out.input_shape_size() == 0) {
-    return Bad(source, "no input shape (no InputLayer and no batch_input_shape on the first layer)");
+    return Bad(source,
+               "no input shape (no InputLayer and no batch_input_shape on the first layer)");
   }
   if (out.layers_size() == 0) return Bad(source, "the model has no layers besides its input");
   return out;

@@ -43,10 +43,10 @@ class Model {
     float rate = 0.0f;
     int kernel_variable = -1;
     int bias_variable = -1;
-    uint32_t index = 0;            // position in the layer list; the dropout RNG stream
-    std::vector<float> output;     // (max_batch, out_features), dense and dropout only
-    std::vector<float> grad_input;  // (max_batch, in_features), when a gradient flows back
-    std::vector<uint8_t> mask;     // (max_batch, out_features), dropout only
+    uint32_t index = 0;                   // position in the layer list; the dropout RNG stream
+    std::vector<float> output;            // (max_batch, out_features), dense and dropout only
+    std::vector<float> grad_input;        // (max_batch, in_features), when a gradient flows back
+    std::vector<uint8_t> mask;            // (max_batch, out_features), dropout only
     std::shared_ptr<CustomLayer> custom;  // kCustom: the registered class's object
     std::string registered_name;          // kCustom
     std::vector<int> custom_variables;    // kCustom: its weights in the parameter store
@@ -78,11 +78,13 @@ class Model {
   // writes every variable's gradient into parameters().grads() (overwriting).
   // Must follow a training Forward on the same x and batch. When the forward
   // skipped the final softmax, grad_output is d(loss)/d(logits).
-  void Backward(kernels::KernelBackend& backend, const float* x, float* grad_output,
-                int64_t batch, bool skipped_final_softmax);
+  void Backward(kernels::KernelBackend& backend, const float* x, float* grad_output, int64_t batch,
+                bool skipped_final_softmax);
 
  private:
   Model() = default;
+  // The index final_layer_ describes, computed from layers_.
+  size_t FinalActivationLayer() const;
 
   std::vector<Layer> layers_;
   ParameterStore parameters_;
