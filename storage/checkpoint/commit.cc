@@ -28,66 +28,69 @@ std::string RelativeTo(const std::string& dir, const std::string& prefix) {
   return prefix;
 }
 
-}  // namespace
+using IndexEntries = std::vector<std::pair<std::string, tf::BundleEntryProto>>;
 
-Status DeleteCheckpointFiles(FileSystem* fs, const std::string& prefix) {
-  const std::string dir = DirName(prefix), base = BaseName(prefix);
-  ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(dir));
-  for (const std::string& name : names) {
-    auto [data_prefix, shaped] = DataFilePrefix(name);
-    if (name == base + ".index" || (shaped && data_prefix == base)) {
-      RETURN_IF_ERROR(fs->DeleteFile(JoinPath(dir, name)));
-    }
-  }
-  return OkStatus();
-}
-
-StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefix,
-                                        int32_t num_shards, std::vector<CheckpointPart> parts,
-                                        const RetentionPolicy& policy, double now) {
+// The index entries of `parts`, rank by rank, after checking that every rank
+// 0..num_shards-1 reported a non-empty part of its own shard and that its data
+// file exists.
+StatusOr<IndexEntries> CheckedIndexEntries(FileSystem* fs, const std::string& prefix,
+                                           int32_t num_shards, std::vector<CheckpointPart> parts) {
   if (num_shards <= 0 || static_cast<int32_t>(parts.size()) != num_shards) {
     return FailedPreconditionError("checkpoint " + prefix + ": " + std::to_string(parts.size()) +
                                    " of " + std::to_string(num_shards) + " ranks reported");
   }
   std::sort(parts.begin(), parts.end(),
             [](const CheckpointPart& a, const CheckpointPart& b) { return a.rank < b.rank; });
-  std::vector<std::pair<std::string, tf::BundleEntryProto>> entries;
+  IndexEntries entries;
   for (int32_t r = 0; r < num_shards; ++r) {
     const CheckpointPart& part = parts[static_cast<size_t>(r)];
-    if (part.rank != r) {
-      return FailedPreconditionError("checkpoint " + prefix + ": rank " + std::to_string(r) +
-                                     " did not report its part");
-    }
+    const std::string rank = "checkpoint " + prefix + ": rank " + std::to_string(r);
+    if (part.rank != r) return FailedPreconditionError(rank + " did not report its part");
     if (part.entries.empty()) {
-      return FailedPreconditionError("checkpoint " + prefix + ": rank " + std::to_string(r) +
-                                     " reported no tensors (every data file needs one)");
+      return FailedPreconditionError(rank + " reported no tensors (every data file needs one)");
     }
     const std::string data_file = DataFilename(prefix, r, num_shards);
     if (!fs->FileExists(data_file)) {
-      return FailedPreconditionError("checkpoint " + prefix + ": rank " + std::to_string(r) +
-                                     " reported " + data_file + " but it does not exist");
+      return FailedPreconditionError(rank + " reported " + data_file + " but it does not exist");
     }
     for (const auto& [key, entry] : part.entries) {
       if (entry.shard_id() != r) {
-        return FailedPreconditionError("checkpoint " + prefix + ": rank " + std::to_string(r) +
-                                       " reported key '" + key + "' in shard " +
+        return FailedPreconditionError(rank + " reported key '" + key + "' in shard " +
                                        std::to_string(entry.shard_id()));
       }
       entries.emplace_back(key, entry);
     }
   }
+  return entries;
+}
+
+// Writes PREFIX.index through a temporary file, renamed into place, with the
+// directory synced before (the data files' renames) and after.
+Status WriteIndexAtomically(FileSystem* fs, const std::string& prefix, int32_t num_shards,
+                            IndexEntries entries) {
   const std::string dir = DirName(prefix);
-  RETURN_IF_ERROR(fs->SyncDir(dir));  // the data files' renames are durable
-  // The index, atomically.
+  RETURN_IF_ERROR(fs->SyncDir(dir));
   std::random_device random;
   const std::string index = IndexFilename(prefix);
-  const std::string temp = index + ".tempstate" + std::to_string(random()) +
-                           std::to_string(random());
+  const std::string temp =
+      index + ".tempstate" + std::to_string(random()) + std::to_string(random());
   RETURN_IF_ERROR(WriteBundleIndex(fs, temp, num_shards, std::move(entries)));
   RETURN_IF_ERROR(fs->Rename(temp, index));
-  RETURN_IF_ERROR(fs->SyncDir(dir));
+  return fs->SyncDir(dir);
+}
 
-  // The state file: the managed list, oldest first (spec §2.4).
+// The state file after committing `prefix` (spec §2.4), and the prefixes
+// that retention drops from disk.
+struct RetainedState {
+  tf::CheckpointState state;
+  std::vector<std::string> to_delete;
+};
+
+// The managed list, oldest first: the previous state's entries newer than its
+// last preserved timestamp, then `prefix` at `now`; beyond max_to_keep the
+// oldest leave the list, and are deleted unless one is due to be preserved.
+RetainedState ApplyRetention(FileSystem* fs, const std::string& dir, const std::string& prefix,
+                             const RetentionPolicy& policy, double now) {
   tf::CheckpointState old_state;
   double last_preserved = now - 1;
   if (auto read = ReadCheckpointState(fs, dir); read.ok()) {
@@ -105,9 +108,7 @@ StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefi
     }
   }
   managed.emplace_back(relative, now);
-  CommitResult result;
-  result.prefix = prefix;
-  std::vector<std::string> to_delete;
+  RetainedState retained;
   if (policy.max_to_keep > 0) {
     while (static_cast<int>(managed.size()) > policy.max_to_keep) {
       auto [path, timestamp] = managed.front();
@@ -116,24 +117,50 @@ StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefi
           timestamp - last_preserved >= policy.keep_checkpoint_every_n_hours * 3600.0) {
         last_preserved = timestamp;  // kept on disk, no longer listed
       } else {
-        to_delete.push_back(ResolveCheckpointPath(dir, path));
+        retained.to_delete.push_back(ResolveCheckpointPath(dir, path));
       }
     }
   }
-  tf::CheckpointState state;
-  state.set_model_checkpoint_path(relative);
+  retained.state.set_model_checkpoint_path(relative);
   for (const auto& [path, timestamp] : managed) {
-    state.add_all_model_checkpoint_paths(path);
-    state.add_all_model_checkpoint_timestamps(timestamp);
+    retained.state.add_all_model_checkpoint_paths(path);
+    retained.state.add_all_model_checkpoint_timestamps(timestamp);
   }
-  state.set_last_preserved_timestamp(last_preserved);
-  RETURN_IF_ERROR(WriteCheckpointState(fs, dir, state));
+  retained.state.set_last_preserved_timestamp(last_preserved);
+  return retained;
+}
+
+}  // namespace
+
+Status DeleteCheckpointFiles(FileSystem* fs, const std::string& prefix) {
+  const std::string dir = DirName(prefix), base = BaseName(prefix);
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(dir));
+  for (const std::string& name : names) {
+    auto [data_prefix, shaped] = DataFilePrefix(name);
+    if (name == base + ".index" || (shaped && data_prefix == base)) {
+      RETURN_IF_ERROR(fs->DeleteFile(JoinPath(dir, name)));
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefix,
+                                        int32_t num_shards, std::vector<CheckpointPart> parts,
+                                        const RetentionPolicy& policy, double now) {
+  ASSIGN_OR_RETURN(IndexEntries entries,
+                   CheckedIndexEntries(fs, prefix, num_shards, std::move(parts)));
+  RETURN_IF_ERROR(WriteIndexAtomically(fs, prefix, num_shards, std::move(entries)));
+  const std::string dir = DirName(prefix);
+  RetainedState retained = ApplyRetention(fs, dir, prefix, policy, now);
+  RETURN_IF_ERROR(WriteCheckpointState(fs, dir, retained.state));
   // Deleted only once the state file no longer lists them.
-  for (const std::string& old_prefix : to_delete) {
+  CommitResult result;
+  result.prefix = prefix;
+  for (const std::string& old_prefix : retained.to_delete) {
     RETURN_IF_ERROR(DeleteCheckpointFiles(fs, old_prefix));
     result.deleted.push_back(old_prefix);
   }
-  if (!to_delete.empty()) RETURN_IF_ERROR(fs->SyncDir(dir));
+  if (!retained.to_delete.empty()) RETURN_IF_ERROR(fs->SyncDir(dir));
   return result;
 }
 

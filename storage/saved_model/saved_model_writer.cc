@@ -81,9 +81,12 @@ Status WriteSynced(FileSystem* fs, const std::string& path, const std::string& b
   return file->Close();
 }
 
-}  // namespace
+// A resource variable of the graph: its name ("dense/kernel") and shape.
+using GraphVariable = std::pair<std::string, std::vector<int64_t>>;
 
-StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
+// The output features of `model`; InvalidArgument when a layer's sizes do not
+// chain or its activation has no TF op.
+StatusOr<int64_t> CheckedOutputFeatures(const ExportModel& model) {
   if (model.layers.empty()) return InvalidArgumentError("the model has no Dense layer to export");
   int64_t features = model.input_size;
   for (const ExportDense& layer : model.layers) {
@@ -100,36 +103,36 @@ StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
     }
     features = layer.out;
   }
-  tf::SavedModel saved_model;
-  saved_model.set_saved_model_schema_version(1);
-  tf::MetaGraphDef* meta = saved_model.add_meta_graphs();
-  meta->mutable_meta_info_def()->add_tags("serve");
-  meta->mutable_meta_info_def()->set_stripped_default_attrs(true);
-  tf::GraphDef* graph = meta->mutable_graph_def();
-  graph->mutable_versions()->set_producer(kGraphProducer);
-  graph->mutable_versions()->set_min_consumer(kGraphMinConsumer);
-  GraphBuilder b(graph);
+  return features;
+}
 
+// A VarHandleOp and its ReadVariableOp ("<name>/Read/ReadVariableOp").
+void AddVariable(GraphBuilder& b, const GraphVariable& variable) {
+  const auto& [name, dims] = variable;
+  tf::NodeDef* handle = b.Node(name, "VarHandleOp");
+  GraphBuilder::Str(handle, "container", "");
+  GraphBuilder::Str(handle, "shared_name", name);
+  GraphBuilder::Type(handle, "dtype", tf::DT_FLOAT);
+  GraphBuilder::ShapeAttr(handle, dims);
+  tf::NodeDef* read = b.Node(name + "/Read/ReadVariableOp", "ReadVariableOp", {name});
+  GraphBuilder::Type(read, "dtype", tf::DT_FLOAT);
+}
+
+// The forward graph: the input Placeholder, then per layer VarHandleOp ->
+// ReadVariableOp -> MatMul -> BiasAdd -> activation, then output_0 (and
+// probabilities). Returns the variables in graph order.
+std::vector<GraphVariable> AddForward(GraphBuilder& b, const ExportModel& model) {
   tf::NodeDef* input = b.Node(model.input_name, "Placeholder");
   GraphBuilder::Type(input, "dtype", tf::DT_FLOAT);
   GraphBuilder::ShapeAttr(input, {-1, model.input_size});
-
-  // Forward: VarHandleOp → ReadVariableOp → MatMul → BiasAdd → activation.
-  std::vector<std::pair<std::string, std::vector<int64_t>>> variables;  // name, shape
+  std::vector<GraphVariable> variables;
   std::string current = model.input_name;
   for (const ExportDense& layer : model.layers) {
-    std::vector<std::pair<std::string, std::vector<int64_t>>> own = {
-        {layer.name + "/kernel", {layer.in, layer.out}}};
-    if (!layer.bias.empty()) own.push_back({layer.name + "/bias", {layer.out}});
-    for (const auto& [name, dims] : own) {
-      tf::NodeDef* handle = b.Node(name, "VarHandleOp");
-      GraphBuilder::Str(handle, "container", "");
-      GraphBuilder::Str(handle, "shared_name", name);
-      GraphBuilder::Type(handle, "dtype", tf::DT_FLOAT);
-      GraphBuilder::ShapeAttr(handle, dims);
-      tf::NodeDef* read = b.Node(name + "/Read/ReadVariableOp", "ReadVariableOp", {name});
-      GraphBuilder::Type(read, "dtype", tf::DT_FLOAT);
-      variables.emplace_back(name, dims);
+    variables.push_back({layer.name + "/kernel", {layer.in, layer.out}});
+    AddVariable(b, variables.back());
+    if (!layer.bias.empty()) {
+      variables.push_back({layer.name + "/bias", {layer.out}});
+      AddVariable(b, variables.back());
     }
     tf::NodeDef* matmul = b.Node(layer.name + "/MatMul", "MatMul",
                                  {current, layer.name + "/kernel/Read/ReadVariableOp"});
@@ -153,13 +156,18 @@ StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
     tf::NodeDef* softmax = b.Node("probabilities", "Softmax", {"output_0"});
     GraphBuilder::Type(softmax, "T", tf::DT_FLOAT);
   }
+  return variables;
+}
 
-  // Save/restore (TF1 non-sharded Saver layout, spec §4.4), names sorted.
+// The save and restore nodes of a TF1 non-sharded Saver (spec §4.4), over
+// the variable names sorted, and the SaverDef that names them.
+void AddSaver(GraphBuilder& b, std::vector<GraphVariable> variables, tf::SaverDef* saver) {
   std::sort(variables.begin(), variables.end());
   std::vector<std::string> names, slices(variables.size(), "");
   for (const auto& [name, dims] : variables) names.push_back(name);
   b.StringConst("save/filename/input", {"model"}, true);
-  tf::NodeDef* filename = b.Node("save/filename", "PlaceholderWithDefault", {"save/filename/input"});
+  tf::NodeDef* filename =
+      b.Node("save/filename", "PlaceholderWithDefault", {"save/filename/input"});
   GraphBuilder::Type(filename, "dtype", tf::DT_STRING);
   GraphBuilder::ShapeAttr(filename, {});
   tf::NodeDef* prefix = b.Node("save/Const", "PlaceholderWithDefault", {"save/filename"});
@@ -171,23 +179,24 @@ StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
                                           "save/SaveV2/shape_and_slices"};
   for (const std::string& name : names) save_inputs.push_back(name + "/Read/ReadVariableOp");
   tf::NodeDef* save = b.Node("save/SaveV2", "SaveV2", save_inputs);
-  tf::NodeDef* restore_names = b.StringConst("save/RestoreV2/tensor_names", names, false);
-  (void)restore_names;
+  b.StringConst("save/RestoreV2/tensor_names", names, false);
   b.StringConst("save/RestoreV2/shape_and_slices", slices, false);
-  tf::NodeDef* restore = b.Node("save/RestoreV2", "RestoreV2",
-                                {"save/Const", "save/RestoreV2/tensor_names",
-                                 "save/RestoreV2/shape_and_slices"});
+  tf::NodeDef* restore =
+      b.Node("save/RestoreV2", "RestoreV2",
+             {"save/Const", "save/RestoreV2/tensor_names", "save/RestoreV2/shape_and_slices"});
   for (tf::NodeDef* node : {save, restore}) {
     auto* types = (*node->mutable_attr())["dtypes"].mutable_list();
     for (size_t k = 0; k < names.size(); ++k) types->add_type(tf::DT_FLOAT);
   }
-  tf::NodeDef* saved = b.Node("save/control_dependency", "Identity", {"save/Const", "^save/SaveV2"});
+  tf::NodeDef* saved =
+      b.Node("save/control_dependency", "Identity", {"save/Const", "^save/SaveV2"});
   GraphBuilder::Type(saved, "T", tf::DT_STRING);
   std::vector<std::string> assigns;
   for (size_t k = 0; k < names.size(); ++k) {
     const std::string suffix = k == 0 ? "" : "_" + std::to_string(k);
-    tf::NodeDef* identity = b.Node("save/Identity" + suffix, "Identity",
-                                   {k == 0 ? "save/RestoreV2" : "save/RestoreV2:" + std::to_string(k)});
+    tf::NodeDef* identity =
+        b.Node("save/Identity" + suffix, "Identity",
+               {k == 0 ? "save/RestoreV2" : "save/RestoreV2:" + std::to_string(k)});
     GraphBuilder::Type(identity, "T", tf::DT_FLOAT);
     tf::NodeDef* assign =
         b.Node("save/AssignVariableOp" + suffix, "AssignVariableOp", {names[k], identity->name()});
@@ -196,7 +205,6 @@ StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
   }
   b.Node("save/restore_all", "NoOp", assigns);
 
-  tf::SaverDef* saver = meta->mutable_saver_def();
   saver->set_filename_tensor_name("save/Const:0");
   saver->set_save_tensor_name("save/control_dependency:0");
   saver->set_restore_op_name("save/restore_all");
@@ -204,15 +212,39 @@ StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
   saver->set_sharded(false);
   saver->set_keep_checkpoint_every_n_hours(10000.0f);
   saver->set_version(tf::SaverDef::V2);
+}
 
+// serving_default (tensorflow/serving/predict): the input, output_0 and, when
+// added, probabilities, each (batch, features).
+void AddServingSignature(const ExportModel& model, int64_t output_features,
+                         tf::MetaGraphDef* meta) {
   tf::SignatureDef& signature = (*meta->mutable_signature_def())["serving_default"];
   signature.set_method_name("tensorflow/serving/predict");
   (*signature.mutable_inputs())[model.input_name] =
       Info(model.input_name + ":0", {-1, model.input_size});
-  (*signature.mutable_outputs())["output_0"] = Info("output_0:0", {-1, features});
+  (*signature.mutable_outputs())["output_0"] = Info("output_0:0", {-1, output_features});
   if (model.add_probabilities) {
-    (*signature.mutable_outputs())["probabilities"] = Info("probabilities:0", {-1, features});
+    (*signature.mutable_outputs())["probabilities"] =
+        Info("probabilities:0", {-1, output_features});
   }
+}
+
+}  // namespace
+
+StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
+  ASSIGN_OR_RETURN(const int64_t output_features, CheckedOutputFeatures(model));
+  tf::SavedModel saved_model;
+  saved_model.set_saved_model_schema_version(1);
+  tf::MetaGraphDef* meta = saved_model.add_meta_graphs();
+  meta->mutable_meta_info_def()->add_tags("serve");
+  meta->mutable_meta_info_def()->set_stripped_default_attrs(true);
+  tf::GraphDef* graph = meta->mutable_graph_def();
+  graph->mutable_versions()->set_producer(kGraphProducer);
+  graph->mutable_versions()->set_min_consumer(kGraphMinConsumer);
+  GraphBuilder builder(graph);
+  std::vector<GraphVariable> variables = AddForward(builder, model);
+  AddSaver(builder, std::move(variables), meta->mutable_saver_def());
+  AddServingSignature(model, output_features, meta);
   return saved_model;
 }
 
@@ -251,8 +283,8 @@ StatusOr<std::string> ExportSavedModel(const ExportModel& model, const std::stri
     }
   }
   RETURN_IF_ERROR(writer->Finish());
-  RETURN_IF_ERROR(WriteSynced(fs, JoinPath(temp_dir, "saved_model.pb"),
-                              saved_model.SerializeAsString()));
+  RETURN_IF_ERROR(
+      WriteSynced(fs, JoinPath(temp_dir, "saved_model.pb"), saved_model.SerializeAsString()));
   RETURN_IF_ERROR(fs->SyncDir(JoinPath(temp_dir, "variables")));
   RETURN_IF_ERROR(fs->SyncDir(temp_dir));
   RETURN_IF_ERROR(fs->Rename(temp_dir, final_dir));
