@@ -27,8 +27,8 @@ StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
   const model::Model& model = job.trainer->model();
   storage::saved_model::ExportModel out;
   out.input_size = model.input_size();
-  out.input_name = (model.layers().empty() ? std::string("dense") : model.layers()[0].name) +
-                   "_input";
+  out.input_name =
+      (model.layers().empty() ? std::string("dense") : model.layers()[0].name) + "_input";
   const model::ParameterStore& params = model.parameters();
   for (const model::Model::Layer& layer : model.layers()) {
     switch (layer.kind) {
@@ -70,8 +70,8 @@ StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
       (loss.has_sparse_categorical_crossentropy() &&
        loss.sparse_categorical_crossentropy().from_logits()) ||
       (loss.has_categorical_crossentropy() && loss.categorical_crossentropy().from_logits());
-  out.add_probabilities = from_logits && !out.layers.empty() &&
-                          out.layers.back().activation == "linear";
+  out.add_probabilities =
+      from_logits && !out.layers.empty() && out.layers.back().activation == "linear";
   return out;
 }
 
@@ -86,6 +86,69 @@ Status WriteText(const std::string& path, const std::string& text) {
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     return InternalError("renaming " + temp + " to " + path + " failed");
   }
+  return OkStatus();
+}
+
+// The model's weights: from the Keras file `init_from` when given (every
+// model weight must be in it), else from the checkpoint (default: the latest
+// in the run's checkpoint directory).
+Status LoadExportWeights(const std::optional<std::string>& init_from,
+                         const std::optional<std::string>& checkpoint_path, ModelJob& job) {
+  if (init_from && checkpoint_path) {
+    return InvalidArgumentError("give either --checkpoint or --init-from, not both");
+  }
+  if (!init_from) {
+    return RestoreFromCheckpoint(
+        checkpoint_path ? *checkpoint_path : checkpoint::CheckpointDir(job.config), job);
+  }
+  ASSIGN_OR_RETURN(storage::keras::KerasModelFile source,
+                   storage::keras::ReadKerasFile(*init_from));
+  ASSIGN_OR_RETURN(model::WeightLoadReport report,
+                   model::LoadWeightsByName(source, &job.trainer->model()));
+  if (!report.not_in_file.empty()) {
+    return FailedPreconditionError(*init_from +
+                                   " lacks weights the model needs: " + report.Describe());
+  }
+  return OkStatus();
+}
+
+// Writes `job`'s model as `format` to `output` and prints what it wrote.
+// `with_optimizer`: the weights came from a checkpoint, whose optimizer state
+// the Keras formats carry (a Keras import starts it afresh).
+Status WriteExport(const ModelJob& job, const std::string& format, const std::string& output,
+                   int64_t version, bool with_optimizer) {
+  const model::Model& model = job.trainer->model();
+  if (format == "saved_model") {
+    ASSIGN_OR_RETURN(storage::saved_model::ExportModel exported, SavedModelOf(job));
+    ASSIGN_OR_RETURN(std::string dir,
+                     storage::saved_model::ExportSavedModel(exported, output, version));
+    std::cout << "exported SavedModel " << dir << std::endl;
+    return OkStatus();
+  }
+  if (format == "json") {
+    RETURN_IF_ERROR(WriteText(
+        output, model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras3, true)));
+    std::cout << "exported model JSON " << output << std::endl;
+    return OkStatus();
+  }
+  storage::keras::KerasModelFile file =
+      model::ToKerasModelFile(model, with_optimizer ? &job.trainer->optimizer() : nullptr);
+  if (format == "keras") {
+    file.model_config_json =
+        model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras3, true);
+    RETURN_IF_ERROR(storage::keras::WriteKerasArchive(output, file));
+  } else if (format == "h5") {
+    file.model_config_json =
+        model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras2, false);
+    file.training_config_json = model::KerasTrainingConfigJson(job.config);
+    RETURN_IF_ERROR(storage::keras::WriteLegacyH5(output, file));
+  } else if (format == "weights_h5") {
+    RETURN_IF_ERROR(storage::keras::WriteWeightsH5(output, file));
+  } else {
+    return InvalidArgumentError(
+        "--format must be saved_model, keras, h5, weights_h5 or json, got '" + format + "'");
+  }
+  std::cout << "exported " << format << " " << output << std::endl;
   return OkStatus();
 }
 
@@ -119,61 +182,14 @@ Status RunExport(const std::vector<std::string>& args) {
   }
   if (!config_path && flags.positional().size() == 1) config_path = flags.positional()[0];
   if (!config_path || !format || !output) {
-    return InvalidArgumentError("export needs --config, --format and --output; see "
-                                "`shardtrain export --help`");
+    return InvalidArgumentError(
+        "export needs --config, --format and --output; see "
+        "`shardtrain export --help`");
   }
   if (version && *version <= 0) return InvalidArgumentError("--version must be positive");
   ASSIGN_OR_RETURN(ModelJob job, BuildModelJob(*config_path, overrides));
-  if (init_from && checkpoint_path) {
-    return InvalidArgumentError("give either --checkpoint or --init-from, not both");
-  }
-  if (init_from) {
-    ASSIGN_OR_RETURN(storage::keras::KerasModelFile source, storage::keras::ReadKerasFile(*init_from));
-    ASSIGN_OR_RETURN(model::WeightLoadReport report,
-                     model::LoadWeightsByName(source, &job.trainer->model()));
-    if (!report.not_in_file.empty()) {
-      return FailedPreconditionError(*init_from + " lacks weights the model needs: " +
-                                     report.Describe());
-    }
-  } else {
-    RETURN_IF_ERROR(RestoreFromCheckpoint(
-        checkpoint_path ? *checkpoint_path : checkpoint::CheckpointDir(job.config), job));
-  }
-  const model::Model& model = job.trainer->model();
-
-  if (*format == "saved_model") {
-    ASSIGN_OR_RETURN(storage::saved_model::ExportModel exported, SavedModelOf(job));
-    ASSIGN_OR_RETURN(std::string dir,
-                     storage::saved_model::ExportSavedModel(exported, *output, version.value_or(0)));
-    std::cout << "exported SavedModel " << dir << std::endl;
-    return OkStatus();
-  }
-  if (*format == "json") {
-    RETURN_IF_ERROR(WriteText(
-        *output, model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras3, true)));
-    std::cout << "exported model JSON " << *output << std::endl;
-    return OkStatus();
-  }
-  // Optimizer state travels only from a checkpoint (a Keras import starts it afresh).
-  storage::keras::KerasModelFile file =
-      model::ToKerasModelFile(model, init_from ? nullptr : &job.trainer->optimizer());
-  if (*format == "keras") {
-    file.model_config_json =
-        model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras3, true);
-    RETURN_IF_ERROR(storage::keras::WriteKerasArchive(*output, file));
-  } else if (*format == "h5") {
-    file.model_config_json =
-        model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras2, false);
-    file.training_config_json = model::KerasTrainingConfigJson(job.config);
-    RETURN_IF_ERROR(storage::keras::WriteLegacyH5(*output, file));
-  } else if (*format == "weights_h5") {
-    RETURN_IF_ERROR(storage::keras::WriteWeightsH5(*output, file));
-  } else {
-    return InvalidArgumentError("--format must be saved_model, keras, h5, weights_h5 or json, got '" +
-                                *format + "'");
-  }
-  std::cout << "exported " << *format << " " << *output << std::endl;
-  return OkStatus();
+  RETURN_IF_ERROR(LoadExportWeights(init_from, checkpoint_path, job));
+  return WriteExport(job, *format, *output, version.value_or(0), !init_from.has_value());
 }
 
 }  // namespace shardtrain::cli

@@ -11,13 +11,12 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
-#include <nlohmann/json.hpp>
-
 #include "storage/checkpoint/state_file.h"
 #include "storage/checkpoint/verify.h"
 #include "storage/io/file_system.h"
@@ -100,21 +99,36 @@ T Load(const char* p) {
 // One element of a POD tensor as text.
 std::string FormatElement(int dtype, const char* p) {
   switch (dtype) {
-    case 1: return FormatFloat(Load<float>(p));
-    case 2: return FormatFloat(Load<double>(p));
-    case 3: return std::to_string(Load<int32_t>(p));
-    case 4: return std::to_string(Load<uint8_t>(p));
-    case 5: return std::to_string(Load<int16_t>(p));
-    case 6: return std::to_string(Load<int8_t>(p));
-    case 8: return FormatComplex(Load<float>(p), Load<float>(p + 4));
-    case 9: return std::to_string(Load<int64_t>(p));
-    case 10: return Load<uint8_t>(p) ? "True" : "False";
-    case 14: return FormatFloat(BFloat16ToFloat(Load<uint16_t>(p)));
-    case 17: return std::to_string(Load<uint16_t>(p));
-    case 18: return FormatComplex(Load<double>(p), Load<double>(p + 8));
-    case 19: return FormatFloat(HalfToFloat(Load<uint16_t>(p)));
-    case 22: return std::to_string(Load<uint32_t>(p));
-    case 23: return std::to_string(Load<uint64_t>(p));
+    case 1:
+      return FormatFloat(Load<float>(p));
+    case 2:
+      return FormatFloat(Load<double>(p));
+    case 3:
+      return std::to_string(Load<int32_t>(p));
+    case 4:
+      return std::to_string(Load<uint8_t>(p));
+    case 5:
+      return std::to_string(Load<int16_t>(p));
+    case 6:
+      return std::to_string(Load<int8_t>(p));
+    case 8:
+      return FormatComplex(Load<float>(p), Load<float>(p + 4));
+    case 9:
+      return std::to_string(Load<int64_t>(p));
+    case 10:
+      return Load<uint8_t>(p) ? "True" : "False";
+    case 14:
+      return FormatFloat(BFloat16ToFloat(Load<uint16_t>(p)));
+    case 17:
+      return std::to_string(Load<uint16_t>(p));
+    case 18:
+      return FormatComplex(Load<double>(p), Load<double>(p + 8));
+    case 19:
+      return FormatFloat(HalfToFloat(Load<uint16_t>(p)));
+    case 22:
+      return std::to_string(Load<uint32_t>(p));
+    case 23:
+      return std::to_string(Load<uint64_t>(p));
     default: {
       // Other fixed-size types (quantized, float8): raw bytes in hex.
       std::string out = "0x";
@@ -208,106 +222,104 @@ StatusOr<std::string> ResolvePrefix(storage::FileSystem* fs, std::string path) {
       tf::CheckpointState state;
       ASSIGN_OR_RETURN(state, storage::ReadCheckpointState(fs, path));
       if (state.model_checkpoint_path().empty()) {
-        return DataLossError("'" + state_path + "' names no checkpoint (model_checkpoint_path "
+        return DataLossError("'" + state_path +
+                             "' names no checkpoint (model_checkpoint_path "
                              "is empty)");
       }
       return storage::ResolveCheckpointPath(path, state.model_checkpoint_path());
     }
     const std::string saved_model = storage::JoinPath(path, "variables/variables");
     if (fs->FileExists(storage::IndexFilename(saved_model))) return saved_model;
-    return NotFoundError("'" + path + "' is a directory without a `checkpoint` state file or "
+    return NotFoundError("'" + path +
+                         "' is a directory without a `checkpoint` state file or "
                          "SavedModel variables; pass a checkpoint prefix such as DIR/ckpt-1");
   }
-  return NotFoundError("no checkpoint at '" + path + "': neither '" +
-                       storage::IndexFilename(path) +
+  return NotFoundError("no checkpoint at '" + path + "': neither '" + storage::IndexFilename(path) +
                        "' nor a directory exists (pass the prefix without .index/.data "
                        "suffixes, or a checkpoint directory)");
 }
 
-}  // namespace
-
-Status RunInspect(const std::vector<std::string>& args) {
-  std::string path, key;
+struct InspectFlags {
+  std::string path;  // PREFIX|DIR
+  std::string key;   // --key
   bool values = false, verify = false, json = false;
+  bool help = false;  // -h/--help: print the usage, nothing else
+};
+
+StatusOr<InspectFlags> ParseInspectFlags(const std::vector<std::string>& args) {
+  InspectFlags flags;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "-h" || arg == "--help") {
-      std::cout << kInspectUsage;
-      return OkStatus();
+      flags.help = true;
+      return flags;
     } else if (arg == "--key") {
       if (i + 1 >= args.size()) return InvalidArgumentError("--key needs a tensor name");
-      key = args[++i];
+      flags.key = args[++i];
     } else if (arg.rfind("--key=", 0) == 0) {
-      key = arg.substr(6);
+      flags.key = arg.substr(6);
     } else if (arg == "--values") {
-      values = true;
+      flags.values = true;
     } else if (arg == "--verify") {
-      verify = true;
+      flags.verify = true;
     } else if (arg == "--json") {
-      json = true;
+      flags.json = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return InvalidArgumentError("unknown flag '" + arg + "'\n" + kInspectUsage);
-    } else if (path.empty()) {
-      path = arg;
+    } else if (flags.path.empty()) {
+      flags.path = arg;
     } else {
-      return InvalidArgumentError("more than one checkpoint given ('" + path + "', '" + arg +
+      return InvalidArgumentError("more than one checkpoint given ('" + flags.path + "', '" + arg +
                                   "')\n" + kInspectUsage);
     }
   }
-  if (path.empty()) return InvalidArgumentError(std::string("no checkpoint given\n") + kInspectUsage);
-
-  storage::FileSystem* fs = storage::PosixFileSystem();
-  std::string prefix;
-  ASSIGN_OR_RETURN(prefix, ResolvePrefix(fs, path));
-  std::unique_ptr<storage::BundleReader> reader;
-  ASSIGN_OR_RETURN(reader, storage::BundleReader::Open(fs, prefix));
-
-  std::vector<std::string> keys;
-  if (!key.empty()) {
-    if (!reader->Contains(key)) {
-      return NotFoundError("key '" + key + "' not found in checkpoint '" + prefix +
-                           "'; run `shardtrain inspect " + path + "` to list its keys");
-    }
-    keys.push_back(key);
-    values = !json;
-  } else {
-    keys = reader->Keys();
+  if (flags.path.empty()) {
+    return InvalidArgumentError(std::string("no checkpoint given\n") + kInspectUsage);
   }
-  // --verify first, so a damaged checkpoint fails before any listing is trusted.
-  Status verified = verify ? storage::VerifyCheckpoint(fs, prefix) : OkStatus();
-  if (json) {
-    nlohmann::ordered_json out;
-    out["prefix"] = prefix;
-    out["num_shards"] = reader->header().num_shards();
-    nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
-    for (const std::string& k : keys) {
-      tf::BundleEntryProto entry;
-      ASSIGN_OR_RETURN(entry, reader->Entry(k));
-      nlohmann::ordered_json shape = nlohmann::ordered_json::array();
-      for (const auto& dim : entry.shape().dim()) shape.push_back(dim.size());
-      tensors.push_back({{"key", k},
-                         {"dtype", storage::TfDTypeName(static_cast<int>(entry.dtype()))},
-                         {"shape", shape},
-                         {"shard", entry.shard_id()},
-                         {"offset", entry.offset()},
-                         {"bytes", entry.size()}});
-    }
-    out["tensors"] = std::move(tensors);
-    if (verify) out["verified"] = verified.ok();
-    if (!verified.ok()) out["error"] = verified.ToString();
-    std::cout << out.dump(2) << std::endl;
-    return verified;
+  return flags;
+}
+
+// --json: one object with the listing and, with --verify, the verdict.
+// Returns `verified`.
+Status PrintInspectJson(const storage::BundleReader& reader, const std::string& prefix,
+                        const std::vector<std::string>& keys, bool verify, const Status& verified) {
+  nlohmann::ordered_json out;
+  out["prefix"] = prefix;
+  out["num_shards"] = reader.header().num_shards();
+  nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+  for (const std::string& k : keys) {
+    tf::BundleEntryProto entry;
+    ASSIGN_OR_RETURN(entry, reader.Entry(k));
+    nlohmann::ordered_json shape = nlohmann::ordered_json::array();
+    for (const auto& dim : entry.shape().dim()) shape.push_back(dim.size());
+    tensors.push_back({{"key", k},
+                       {"dtype", storage::TfDTypeName(static_cast<int>(entry.dtype()))},
+                       {"shape", shape},
+                       {"shard", entry.shard_id()},
+                       {"offset", entry.offset()},
+                       {"bytes", entry.size()}});
   }
-  if (key.empty()) {
+  out["tensors"] = std::move(tensors);
+  if (verify) out["verified"] = verified.ok();
+  if (!verified.ok()) out["error"] = verified.ToString();
+  std::cout << out.dump(2) << std::endl;
+  return verified;
+}
+
+// The table: a header line (unless one --key is shown), then per tensor key,
+// dtype, shape, shard and bytes, followed by its values when `values`.
+Status PrintInspectTable(const storage::BundleReader& reader, const std::string& prefix,
+                         const std::vector<std::string>& keys, bool single_key, bool values) {
+  if (!single_key) {
     std::cout << "# checkpoint " << prefix << " (" << keys.size() << " tensors, "
-              << reader->header().num_shards() << " data file"
-              << (reader->header().num_shards() == 1 ? "" : "s") << ")\n";
+              << reader.header().num_shards() << " data file"
+              << (reader.header().num_shards() == 1 ? "" : "s") << ")\n";
   }
   size_t width = 0;
   for (const std::string& k : keys) width = std::max(width, k.size());
   for (const std::string& k : keys) {
     tf::BundleEntryProto entry;
-    ASSIGN_OR_RETURN(entry, reader->Entry(k));
+    ASSIGN_OR_RETURN(entry, reader.Entry(k));
     std::string line = k + std::string(width - k.size() + 2, ' ') +
                        storage::TfDTypeName(static_cast<int>(entry.dtype()));
     line += std::string(line.size() < width + 12 ? width + 12 - line.size() : 1, ' ');
@@ -315,15 +327,48 @@ Status RunInspect(const std::vector<std::string>& args) {
     line += shape + std::string(shape.size() < 14 ? 14 - shape.size() : 1, ' ');
     line += "shard " + std::to_string(entry.shard_id()) + "  " + std::to_string(entry.size()) +
             " bytes";
-    if (reader->IsPartitioned(k)) line += "  (partitioned: values unsupported)";
+    if (reader.IsPartitioned(k)) line += "  (partitioned: values unsupported)";
     std::cout << line << "\n";
-    if (values && !reader->IsPartitioned(k)) {
+    if (values && !reader.IsPartitioned(k)) {
       std::string formatted;
-      ASSIGN_OR_RETURN(formatted, FormatValues(*reader, k, entry));
+      ASSIGN_OR_RETURN(formatted, FormatValues(reader, k, entry));
       std::cout << "    " << formatted << "\n";
     }
   }
-  if (verify) {
+  return OkStatus();
+}
+
+}  // namespace
+
+Status RunInspect(const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(InspectFlags flags, ParseInspectFlags(args));
+  if (flags.help) {
+    std::cout << kInspectUsage;
+    return OkStatus();
+  }
+  storage::FileSystem* fs = storage::PosixFileSystem();
+  std::string prefix;
+  ASSIGN_OR_RETURN(prefix, ResolvePrefix(fs, flags.path));
+  std::unique_ptr<storage::BundleReader> reader;
+  ASSIGN_OR_RETURN(reader, storage::BundleReader::Open(fs, prefix));
+
+  std::vector<std::string> keys;
+  bool values = flags.values;
+  if (!flags.key.empty()) {
+    if (!reader->Contains(flags.key)) {
+      return NotFoundError("key '" + flags.key + "' not found in checkpoint '" + prefix +
+                           "'; run `shardtrain inspect " + flags.path + "` to list its keys");
+    }
+    keys.push_back(flags.key);
+    values = !flags.json;
+  } else {
+    keys = reader->Keys();
+  }
+  // --verify first, so a damaged checkpoint fails before any listing is trusted.
+  Status verified = flags.verify ? storage::VerifyCheckpoint(fs, prefix) : OkStatus();
+  if (flags.json) return PrintInspectJson(*reader, prefix, keys, flags.verify, verified);
+  RETURN_IF_ERROR(PrintInspectTable(*reader, prefix, keys, !flags.key.empty(), values));
+  if (flags.verify) {
     if (!verified.ok()) return verified.WithContext("--verify " + prefix);
     std::cout << "verified: every tensor of " << prefix << " matches its CRC32C" << std::endl;
   }

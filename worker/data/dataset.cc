@@ -75,8 +75,8 @@ std::string FeatureNames(const tf::Example& example) {
   return joined;
 }
 
-// Asks the kernel to back a large, fresh buffer with transparent huge pages:
-// filling 47 MB of 4 KiB pages costs ~12k page faults, most of a load's time.
+// Asks the kernel to back a large, fresh buffer with transparent huge pages,
+// so that filling it faults once per 2 MiB rather than once per 4 KiB page.
 // Advisory only; failures are ignored.
 void AdviseHugePages(void* data, size_t bytes) {
 #if defined(MADV_HUGEPAGE)
@@ -85,6 +85,140 @@ void AdviseHugePages(void* data, size_t bytes) {
   const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHugePage - 1);
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 #endif
+}
+
+// Names a record in errors ("record 3 of 'path'"); built only on failure.
+struct RecordLocation {
+  const std::string& path;
+  int64_t index;
+  std::string str() const { return "record " + std::to_string(index) + " of '" + path + "'"; }
+};
+
+// The raw pixels of an Example's `image` feature (a bytes_list of one value).
+StatusOr<const std::string*> ImagePixels(const tf::Example& example, const RecordLocation& where) {
+  const auto& features = example.features().feature();
+  auto image_it = features.find("image");
+  if (image_it == features.end()) {
+    return InvalidArgumentError(
+        where.str() + " has no 'image' feature (features: " + FeatureNames(example) + ")");
+  }
+  const tf::Feature& image = image_it->second;
+  if (image.kind_case() != tf::Feature::kBytesList || image.bytes_list().value_size() != 1) {
+    return InvalidArgumentError(
+        where.str() + ": 'image' must be a bytes_list with one value (raw uint8 pixels), found " +
+        KindName(image) +
+        (image.kind_case() == tf::Feature::kBytesList
+             ? " with " + std::to_string(image.bytes_list().value_size()) + " values"
+             : std::string()));
+  }
+  return &image.bytes_list().value(0);
+}
+
+// An Example's `label` feature: an int64_list of one value in [0, num_classes).
+StatusOr<int64_t> Label(const tf::Example& example, int64_t num_classes,
+                        const RecordLocation& where) {
+  const auto& features = example.features().feature();
+  auto label_it = features.find("label");
+  if (label_it == features.end()) {
+    return InvalidArgumentError(
+        where.str() + " has no 'label' feature (features: " + FeatureNames(example) + ")");
+  }
+  const tf::Feature& label = label_it->second;
+  if (label.kind_case() != tf::Feature::kInt64List || label.int64_list().value_size() != 1) {
+    return InvalidArgumentError(
+        where.str() + ": 'label' must be an int64_list with one value, found " + KindName(label) +
+        (label.kind_case() == tf::Feature::kInt64List
+             ? " with " + std::to_string(label.int64_list().value_size()) + " values"
+             : std::string()));
+  }
+  const int64_t value = label.int64_list().value(0);
+  if (value < 0 || value >= num_classes) {
+    return InvalidArgumentError(where.str() + " has label " + std::to_string(value) +
+                                ", outside [0, " + std::to_string(num_classes) +
+                                ") for a model with " + std::to_string(num_classes) + " classes");
+  }
+  return value;
+}
+
+// Appends examples to a Dataset. The first example fixes the image size and
+// reserves room for every example the shards can hold.
+class DatasetBuilder {
+ public:
+  // `total_bytes`: the shards' combined size; `limit`: the most examples kept.
+  DatasetBuilder(uint64_t total_bytes, int64_t limit) : total_bytes_(total_bytes), limit_(limit) {}
+
+  bool full() const { return dataset_.num_examples >= limit_; }
+  int64_t num_examples() const { return dataset_.num_examples; }
+  void EndShard(int64_t shard_start) {
+    dataset_.shard_sizes.push_back(dataset_.num_examples - shard_start);
+  }
+  Dataset Finish() && { return std::move(dataset_); }
+
+  // `record_bytes`: the size of the record holding the example.
+  Status Append(const std::string& pixels, int64_t label, size_t record_bytes,
+                const RecordLocation& where) {
+    const int64_t size = static_cast<int64_t>(pixels.size());
+    if (dataset_.num_examples == 0) {
+      if (size == 0) return InvalidArgumentError(where.str() + " has an empty 'image'");
+      dataset_.feature_size = size;
+      // Each record holds its image, so the shards' size bounds the pixel bytes.
+      const uint64_t estimate =
+          std::min<uint64_t>(total_bytes_ / (record_bytes + 16) + 1,
+                             static_cast<uint64_t>(std::min<int64_t>(limit_, INT64_MAX / size)));
+      dataset_.images.reserve(estimate * static_cast<uint64_t>(size));
+      AdviseHugePages(dataset_.images.data(), dataset_.images.capacity());
+      dataset_.labels.reserve(estimate);
+    } else if (size != dataset_.feature_size) {
+      return InvalidArgumentError(where.str() + " has an image of " + std::to_string(size) +
+                                  " bytes, but the first image has " +
+                                  std::to_string(dataset_.feature_size) +
+                                  "; all images must have the same size");
+    }
+    dataset_.images.insert(dataset_.images.end(), pixels.begin(), pixels.end());
+    dataset_.labels.push_back(static_cast<int32_t>(label));
+    ++dataset_.num_examples;
+    return OkStatus();
+  }
+
+ private:
+  Dataset dataset_;
+  uint64_t total_bytes_;
+  int64_t limit_;
+};
+
+// The combined size of `paths`, skipping files whose size cannot be read.
+uint64_t TotalBytes(const std::vector<std::string>& paths) {
+  uint64_t total_bytes = 0;
+  for (const std::string& path : paths) {
+    std::error_code error;
+    const uintmax_t size = fs::file_size(path, error);
+    if (!error) total_bytes += size;
+  }
+  return total_bytes;
+}
+
+// Reads the shard at `path` into `builder` until the shard ends or the builder is full.
+Status LoadShard(const std::string& path, const storage::TfRecordReaderOptions& options,
+                 int64_t num_classes, DatasetBuilder* builder) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::TfRecordReader> reader,
+                   storage::TfRecordReader::Open(path, options));
+  const int64_t shard_start = builder->num_examples();
+  tf::Example example;  // reused: keeps its allocations across records
+  std::string_view record;
+  while (!builder->full()) {
+    ASSIGN_OR_RETURN(const bool more, reader->NextView(&record));
+    if (!more) break;
+    const RecordLocation where{path, reader->records_read() - 1};
+    if (!example.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
+      return DataLossError(where.str() + " is not a valid tf.train.Example (" +
+                           std::to_string(record.size()) + " bytes); " + options.damage_hint);
+    }
+    ASSIGN_OR_RETURN(const std::string* pixels, ImagePixels(example, where));
+    ASSIGN_OR_RETURN(const int64_t label, Label(example, num_classes, where));
+    RETURN_IF_ERROR(builder->Append(*pixels, label, record.size(), where));
+  }
+  builder->EndShard(shard_start);
+  return OkStatus();
 }
 
 }  // namespace
@@ -149,100 +283,17 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
     return InvalidArgumentError("num_classes must be positive, got " + std::to_string(num_classes));
   }
   ASSIGN_OR_RETURN(const std::vector<std::string> paths, ListShards(dir, split));
-  uint64_t total_bytes = 0;
-  for (const std::string& path : paths) {
-    std::error_code error;
-    const uintmax_t size = fs::file_size(path, error);
-    if (!error) total_bytes += size;
-  }
-
   storage::TfRecordReaderOptions options;
   // 1 MiB reads: large enough that syscalls are negligible, small enough that the
   // buffer stays in cache and does not page-fault a shard-sized allocation.
   options.buffer_size = size_t{1} << 20;
   options.damage_hint = "the file is damaged — re-create it with `shardtrain data prepare`";
-
-  Dataset dataset;
-  tf::Example example;  // reused: keeps its allocations across records
-  const int64_t limit = max_examples == 0 ? INT64_MAX : max_examples;
+  DatasetBuilder builder(TotalBytes(paths), max_examples == 0 ? INT64_MAX : max_examples);
   for (const std::string& path : paths) {
-    if (dataset.num_examples >= limit) break;
-    ASSIGN_OR_RETURN(std::unique_ptr<storage::TfRecordReader> reader,
-                     storage::TfRecordReader::Open(path, options));
-    const int64_t shard_start = dataset.num_examples;
-    std::string_view record;
-    while (dataset.num_examples < limit) {
-      ASSIGN_OR_RETURN(const bool more, reader->NextView(&record));
-      if (!more) break;
-      const int64_t record_index = reader->records_read() - 1;
-      auto where = [&] { return "record " + std::to_string(record_index) + " of '" + path + "'"; };
-      if (!example.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
-        return DataLossError(where() + " is not a valid tf.train.Example (" +
-                             std::to_string(record.size()) + " bytes); " + options.damage_hint);
-      }
-      const auto& features = example.features().feature();
-
-      auto image_it = features.find("image");
-      if (image_it == features.end()) {
-        return InvalidArgumentError(
-            where() + " has no 'image' feature (features: " + FeatureNames(example) + ")");
-      }
-      const tf::Feature& image = image_it->second;
-      if (image.kind_case() != tf::Feature::kBytesList || image.bytes_list().value_size() != 1) {
-        return InvalidArgumentError(
-            where() + ": 'image' must be a bytes_list with one value (raw uint8 pixels), found " +
-            KindName(image) +
-            (image.kind_case() == tf::Feature::kBytesList
-                 ? " with " + std::to_string(image.bytes_list().value_size()) + " values"
-                 : std::string()));
-      }
-      const std::string& pixels = image.bytes_list().value(0);
-
-      auto label_it = features.find("label");
-      if (label_it == features.end()) {
-        return InvalidArgumentError(
-            where() + " has no 'label' feature (features: " + FeatureNames(example) + ")");
-      }
-      const tf::Feature& label = label_it->second;
-      if (label.kind_case() != tf::Feature::kInt64List || label.int64_list().value_size() != 1) {
-        return InvalidArgumentError(
-            where() + ": 'label' must be an int64_list with one value, found " + KindName(label) +
-            (label.kind_case() == tf::Feature::kInt64List
-                 ? " with " + std::to_string(label.int64_list().value_size()) + " values"
-                 : std::string()));
-      }
-      const int64_t label_value = label.int64_list().value(0);
-      if (label_value < 0 || label_value >= num_classes) {
-        return InvalidArgumentError(where() + " has label " + std::to_string(label_value) +
-                                    ", outside [0, " + std::to_string(num_classes) +
-                                    ") for a model with " + std::to_string(num_classes) +
-                                    " classes");
-      }
-
-      const int64_t size = static_cast<int64_t>(pixels.size());
-      if (dataset.num_examples == 0) {
-        if (size == 0) return InvalidArgumentError(where() + " has an empty 'image'");
-        dataset.feature_size = size;
-        // Each record holds its image, so the shards' size bounds the pixel bytes.
-        const uint64_t estimate =
-            std::min<uint64_t>(total_bytes / (record.size() + 16) + 1,
-                               static_cast<uint64_t>(std::min<int64_t>(limit, INT64_MAX / size)));
-        dataset.images.reserve(estimate * static_cast<uint64_t>(size));
-        AdviseHugePages(dataset.images.data(), dataset.images.capacity());
-        dataset.labels.reserve(estimate);
-      } else if (size != dataset.feature_size) {
-        return InvalidArgumentError(where() + " has an image of " + std::to_string(size) +
-                                    " bytes, but the first image has " +
-                                    std::to_string(dataset.feature_size) +
-                                    "; all images must have the same size");
-      }
-      dataset.images.insert(dataset.images.end(), pixels.begin(), pixels.end());
-      dataset.labels.push_back(static_cast<int32_t>(label_value));
-      ++dataset.num_examples;
-    }
-    dataset.shard_sizes.push_back(dataset.num_examples - shard_start);
+    if (builder.full()) break;
+    RETURN_IF_ERROR(LoadShard(path, options, num_classes, &builder));
   }
-  return dataset;
+  return std::move(builder).Finish();
 }
 
 }  // namespace shardtrain::data
