@@ -1,11 +1,15 @@
 #include "coordinator/checkpoint_committer.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "common/logging.h"
 
 namespace shardtrain::coordinator {
 namespace {
 
-// Pending prefixes kept at most (a crashed save's parts are dropped oldest first).
+// Unfinished saves kept at most; beyond it the one whose first part arrived
+// earliest (a crashed save's) is dropped.
 constexpr size_t kMaxPendingPrefixes = 8;
 
 }  // namespace
@@ -38,11 +42,17 @@ Status CheckpointCommitter::AddPart(int rank, const CheckpointPart& part) {
     stored.entries.emplace_back(entry.key(), entry.entry());
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  if (pending_.count(prefix) == 0 && pending_.size() >= kMaxPendingPrefixes) {
-    LOG(WARNING) << "coordinator: dropping the unfinished checkpoint " << pending_.begin()->first;
-    pending_.erase(pending_.begin());
+  if (pending_.count(prefix) == 0) {
+    if (pending_.size() >= kMaxPendingPrefixes) {
+      auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
+        return a.second.opened < b.second.opened;
+      });
+      LOG(WARNING) << "coordinator: dropping the unfinished checkpoint " << oldest->first;
+      pending_.erase(oldest);
+    }
+    pending_[prefix].opened = saves_opened_++;
   }
-  pending_[prefix][rank] = std::move(stored);
+  pending_[prefix].parts[rank] = std::move(stored);
   return OkStatus();
 }
 
@@ -57,16 +67,16 @@ StatusOr<CheckpointCommitted> CheckpointCommitter::Commit(const CommitCheckpoint
   auto found = pending_.find(request.prefix());
   std::string missing;
   for (int r = 0; r < world_size_; ++r) {
-    if (found == pending_.end() || found->second.count(r) == 0) {
+    if (found == pending_.end() || found->second.parts.count(r) == 0) {
       missing += (missing.empty() ? "" : ", ") + std::to_string(r);
     }
   }
   if (!missing.empty()) {
-    return FailedPreconditionError("cannot commit checkpoint " + request.prefix() +
-                                   ": rank(s) " + missing + " did not report their part");
+    return FailedPreconditionError("cannot commit checkpoint " + request.prefix() + ": rank(s) " +
+                                   missing + " did not report their part");
   }
   std::vector<storage::CheckpointPart> parts;
-  for (auto& [rank, part] : found->second) parts.push_back(std::move(part));
+  for (auto& [rank, part] : found->second.parts) parts.push_back(std::move(part));
   pending_.erase(found);
   storage::RetentionPolicy policy;
   policy.max_to_keep = request.max_to_keep();

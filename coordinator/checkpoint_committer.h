@@ -29,6 +29,8 @@ class CheckpointCommitter {
   // Records the part of `rank` (the reporting connection's registered rank).
   // InvalidArgument when it names another rank, a world size other than the
   // job's, a relative or empty prefix, no entries, or entries of another shard.
+  // At most 8 unfinished saves are kept: the part that opens a ninth drops the
+  // save whose first part arrived earliest.
   Status AddPart(int rank, const CheckpointPart& part);
 
   // Commits request.prefix; FailedPrecondition naming the ranks that did not
@@ -43,8 +45,15 @@ class CheckpointCommitter {
   storage::FileSystem* const fs_;
   const int world_size_;
   mutable std::mutex mutex_;
-  // prefix → rank → its part; a committed prefix is removed.
-  std::map<std::string, std::map<int, storage::CheckpointPart>> pending_;
+  // The parts reported for one prefix, by rank, and the order in which its
+  // first part arrived among all saves (0, 1, ...).
+  struct PendingSave {
+    uint64_t opened = 0;
+    std::map<int, storage::CheckpointPart> parts;
+  };
+  // By prefix; a committed prefix is removed.
+  std::map<std::string, PendingSave> pending_;
+  uint64_t saves_opened_ = 0;
   std::string last_committed_;
   int64_t last_committed_step_ = -1;
 };

@@ -1,8 +1,9 @@
 // The coordinator service and client on loopback, in one process:
 // registration and the job plan, epoch assignments equal to the pure planner's,
 // heartbeats aggregated into GET /status, aborts naming a silent or vanished
-// rank, rejection of garbage, oversized and unauthenticated peers while the
-// job keeps being served, and client deadlines. Every socket read in here has
+// rank, rejection of garbage, oversized, unauthenticated and unregistered
+// peers while the job keeps being served, refused checkpoint requests, and
+// client deadlines. Every socket read in here has
 // a deadline, so a broken server fails the test instead of hanging it.
 #include "coordinator/coordinator.h"
 
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "coordinator/rpc/coordinator_client.h"
 #include "coordinator/rpc/frame.h"
@@ -288,6 +290,81 @@ TEST(CoordinatorTest, RejectsBadPeersAndKeepsServingTheJob) {
   EXPECT_TRUE(r1->Done().ok());
 }
 
+// The reply to `request` sent alone on a fresh connection, which the server
+// must then close.
+Envelope ReplyBeforeClose(int port, const Envelope& request) {
+  std::string received;
+  EXPECT_TRUE(ServerClosesAfter(port, EncodeFrame(request), &received));
+  if (received.size() < kFrameHeaderBytes) {
+    ADD_FAILURE() << "no reply before the connection closed";
+    return Envelope();
+  }
+  StatusOr<Envelope> reply = DecodeFrameBody(received.substr(kFrameHeaderBytes));
+  EXPECT_TRUE(reply.ok()) << reply.status();
+  return reply.ok() ? *reply : Envelope();
+}
+
+TEST(CoordinatorTest, RequestsWithoutRegistrationAreRefusedAndClosed) {
+  auto c = Coordinator::Start(Options(2));
+  ASSERT_TRUE(c.ok());
+  const int port = (*c)->port();
+  Envelope part;
+  part.mutable_checkpoint_part()->set_rank(1);
+  Envelope heartbeat;
+  heartbeat.mutable_heartbeat()->set_rank(1);
+  Envelope plan;
+  plan.mutable_epoch_plan_request()->set_rank(1);
+  Envelope done;
+  done.mutable_done()->set_rank(1);
+  const std::pair<const Envelope*, std::string> cases[] = {
+      {&part, "checkpoint part for rank 1 on a connection that did not register it"},
+      {&heartbeat, "heartbeat for rank 1 on a connection that did not register it"},
+      {&plan, "epoch plan request for rank 1 on a connection that did not register it"},
+      {&done, "Done from a connection that registered no rank"},
+  };
+  for (const auto& [request, message] : cases) {
+    const Envelope reply = ReplyBeforeClose(port, *request);
+    EXPECT_EQ(reply.error().code(), static_cast<int>(StatusCode::kFailedPrecondition)) << message;
+    EXPECT_EQ(reply.error().message(), message);
+    EXPECT_TRUE(reply.error().connection_closed()) << message;
+  }
+  EXPECT_FALSE((*c)->aborted()) << (*c)->abort_reason();
+}
+
+TEST(CoordinatorTest, RefusedCheckpointRequestsNameTheirCodeAndKeepTheConnection) {
+  auto c = Coordinator::Start(Options(2));
+  ASSERT_TRUE(c.ok());
+  auto r0 = MustConnect(**c, 0, 2);
+  auto r1 = MustConnect(**c, 1, 2);
+  ASSERT_TRUE(r0 && r1);
+  CommitCheckpoint commit;
+  commit.set_prefix("/nonexistent/ckpt-1");
+  commit.set_num_shards(2);
+  StatusOr<CheckpointCommitted> by_rank1 = r1->CommitCheckpoint(commit);
+  EXPECT_EQ(by_rank1.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(by_rank1.status().message().find(
+                "only rank 0 commits checkpoints (this connection is rank 1)"),
+            std::string::npos)
+      << by_rank1.status();
+  StatusOr<CheckpointCommitted> unreported = r0->CommitCheckpoint(commit);
+  EXPECT_EQ(unreported.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(unreported.status().message().find("rank(s) 0, 1 did not report their part"),
+            std::string::npos)
+      << unreported.status();
+  CheckpointPart relative;
+  relative.set_prefix("ckpt-1");
+  relative.set_num_shards(2);
+  Status part = r0->ReportCheckpointPart(relative);
+  EXPECT_EQ(part.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(part.message().find("checkpoint prefix 'ckpt-1' is not an absolute path"),
+            std::string::npos)
+      << part;
+  // The refusals left both connections usable.
+  EXPECT_TRUE(r0->SendHeartbeat(HeartbeatInfo{}).ok());
+  EXPECT_TRUE(r1->SendHeartbeat(HeartbeatInfo{}).ok());
+  EXPECT_FALSE((*c)->aborted()) << (*c)->abort_reason();
+}
+
 TEST(CoordinatorTest, OptionsAreChecked) {
   CoordinatorOptions o = Options(1);
   o.host = "0.0.0.0";
@@ -365,7 +442,8 @@ TEST(CoordinatorClientTest, HungOrDeadCoordinatorIsAnErrorNotAHang) {
   const auto start = std::chrono::steady_clock::now();
   auto hung = r0->SendHeartbeat(HeartbeatInfo{});
   ASSERT_FALSE(hung.ok());
-  EXPECT_EQ(hung.status(), DeadlineExceededError("timed out reading from the coordinator at " + peer));
+  EXPECT_EQ(hung.status(),
+            DeadlineExceededError("timed out reading from the coordinator at " + peer));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
   // The connection is out of step now: later calls report the same error.
   EXPECT_EQ(r0->Done(), hung.status());
