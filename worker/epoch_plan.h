@@ -3,7 +3,8 @@
 // Every global batch of the epoch is cut into world_size contiguous slices
 // (coordinator/shard_planner.h), so N ranks train on exactly the batches one
 // rank would, and each example is seen once per epoch. The trainer asks an
-// EpochPlanner for each epoch; in a job the planner is the coordinator.
+// EpochPlanner for each epoch; `shardtrain train`'s planner gets it from the
+// job's coordinator (cli/control_plane.h, CoordinatorPlanner).
 #pragma once
 
 #include <cstdint>

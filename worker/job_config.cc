@@ -90,22 +90,28 @@ StatusOr<int64_t> CheckpointEverySteps(const config::CheckpointConfig& checkpoin
   return static_cast<int64_t>(steps);
 }
 
-Status ValidateJobConfig(config::JobConfig* config) {
-  if (!config->model_json().empty()) {
-    if (config->model().layers_size() > 0 || config->model().input_shape_size() > 0) {
-      return InvalidArgumentError("set either model or model_json ('" + config->model_json() +
-                                  "'), not both");
-    }
-    std::ifstream in(config->model_json(), std::ios::binary);
-    if (!in) {
-      return NotFoundError("cannot read the Keras model JSON '" + config->model_json() +
-                           "' (model_json / --model-json)");
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    ASSIGN_OR_RETURN(*config->mutable_model(),
-                     model::ModelConfigFromKerasJson(text.str(), config->model_json()));
+namespace {
+
+// model_json: the Keras JSON file replaces an empty `model`.
+Status LoadModelJson(config::JobConfig* config) {
+  if (config->model_json().empty()) return OkStatus();
+  if (config->model().layers_size() > 0 || config->model().input_shape_size() > 0) {
+    return InvalidArgumentError("set either model or model_json ('" + config->model_json() +
+                                "'), not both");
   }
+  std::ifstream in(config->model_json(), std::ios::binary);
+  if (!in) {
+    return NotFoundError("cannot read the Keras model JSON '" + config->model_json() +
+                         "' (model_json / --model-json)");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  ASSIGN_OR_RETURN(*config->mutable_model(),
+                   model::ModelConfigFromKerasJson(text.str(), config->model_json()));
+  return OkStatus();
+}
+
+Status ValidateTraining(config::JobConfig* config) {
   config::TrainingConfig* training = config->mutable_training();
   if (training->batch_size() <= 0) {
     return InvalidArgumentError("training.batch_size must be positive, got " +
@@ -125,25 +131,25 @@ Status ValidateJobConfig(config::JobConfig* config) {
   if (training->run_dir().empty()) {
     training->set_run_dir("runs/" + (config->name().empty() ? std::string("job") : config->name()));
   }
-  config::DataConfig* data = config->mutable_data();
-  if (data->dir().empty()) {
+  return OkStatus();
+}
+
+Status ValidateData(const config::DataConfig& data) {
+  if (data.dir().empty()) {
     return InvalidArgumentError(
         "data.dir is not set: point it (or --data) at the shards written by `shardtrain data "
         "prepare`");
   }
-  if (data->train_examples() < 0 || data->test_examples() < 0) {
+  if (data.train_examples() < 0 || data.test_examples() < 0) {
     return InvalidArgumentError("data.train_examples and data.test_examples must be >= 0");
   }
-  if (data->num_classes() <= 0) {
+  if (data.num_classes() <= 0) {
     return InvalidArgumentError("data.num_classes must be positive (10 for Fashion-MNIST)");
   }
-  for (const std::string& metric : config->metrics()) {
-    if (metric != "accuracy") {
-      return InvalidArgumentError("metrics: unknown metric '" + metric +
-                                  "'; supported: accuracy");
-    }
-  }
-  config::CheckpointConfig* checkpoint = config->mutable_checkpoint();
+  return OkStatus();
+}
+
+Status ValidateCheckpointPolicy(config::CheckpointConfig* checkpoint) {
   if (checkpoint->filepath().empty()) checkpoint->set_filepath("ckpt-{step}");
   if (checkpoint->filepath().find('/') != std::string::npos) {
     return InvalidArgumentError("checkpoint.filepath '" + checkpoint->filepath() +
@@ -174,6 +180,21 @@ Status ValidateJobConfig(config::JobConfig* config) {
     return InvalidArgumentError("checkpoint.mode must be min, max or auto, got '" +
                                 checkpoint->mode() + "'");
   }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status ValidateJobConfig(config::JobConfig* config) {
+  RETURN_IF_ERROR(LoadModelJson(config));
+  RETURN_IF_ERROR(ValidateTraining(config));
+  RETURN_IF_ERROR(ValidateData(config->data()));
+  for (const std::string& metric : config->metrics()) {
+    if (metric != "accuracy") {
+      return InvalidArgumentError("metrics: unknown metric '" + metric + "'; supported: accuracy");
+    }
+  }
+  RETURN_IF_ERROR(ValidateCheckpointPolicy(config->mutable_checkpoint()));
   if (config->loss().kind_case() == config::LossConfig::KIND_NOT_SET) {
     return InvalidArgumentError(
         "loss is not set: add e.g. `loss { sparse_categorical_crossentropy { from_logits: true } }`");

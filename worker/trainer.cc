@@ -165,21 +165,14 @@ StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
   return outputs;
 }
 
-Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
-                    const std::vector<callbacks::Callback*>& callbacks) {
-  RETURN_IF_ERROR(CheckDataset(train, "training"));
-  RETURN_IF_ERROR(CheckDataset(val, "validation"));
-  RETURN_IF_ERROR(BroadcastParameters());
-  const config::TrainingConfig& training = config_.training();
-  const int64_t n = train.num_examples;
-  const int64_t steps_per_epoch = (n + batch_size_ - 1) / batch_size_;
-
+callbacks::TrainBegin Trainer::DescribeTraining(const data::Dataset& train,
+                                                const data::Dataset& val) const {
   callbacks::TrainBegin begin;
   begin.job_name = config_.name().empty() ? "job" : config_.name();
   begin.first_epoch = progress_.epoch + 1;
-  begin.epochs = training.epochs();
-  begin.steps_per_epoch = steps_per_epoch;
-  begin.train_examples = n;
+  begin.epochs = config_.training().epochs();
+  begin.steps_per_epoch = (train.num_examples + batch_size_ - 1) / batch_size_;
+  begin.train_examples = train.num_examples;
   begin.val_examples = val.num_examples;
   begin.parameters = model_->parameters().size();
   begin.device = std::string(backend_->name());
@@ -188,46 +181,65 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
                     std::string(comm_->name()) + " allreduce)";
   }
   begin.optimizer = optimizer_->Describe();
+  return begin;
+}
+
+Status Trainer::TrainPlannedSteps(const data::Dataset& train, const EpochPlan& plan, int64_t epoch,
+                                  Clock::time_point epoch_start,
+                                  const std::vector<callbacks::Callback*>& callbacks,
+                                  int64_t* session_seen) {
+  const int64_t n = train.num_examples;
+  const int64_t steps_per_epoch = (n + batch_size_ - 1) / batch_size_;
+  int64_t position = 0;  // into plan.example_ids
+  const int64_t steps = static_cast<int64_t>(plan.step_counts.size());
+  for (int64_t s = 0; s < steps && !stop_requested_; ++s) {
+    const int64_t step_in_epoch = plan.first_step + s;
+    const int64_t global_rows = std::min(batch_size_, n - step_in_epoch * batch_size_);
+    const int64_t rows = plan.step_counts[static_cast<size_t>(s)];
+    StepResult result;
+    RETURN_IF_ERROR(Step(train, plan.example_ids.data() + position, rows,
+                         plan.step_offsets[static_cast<size_t>(s)], global_rows, &result));
+    position += rows;
+    *session_seen += result.examples;
+    progress_.position = std::min(n, (step_in_epoch + 1) * batch_size_);
+    progress_.epoch_loss_sum += result.loss_sum;
+    progress_.epoch_correct += result.correct;
+    progress_.epoch_examples += result.examples;
+    const double seen = static_cast<double>(progress_.epoch_examples);
+    const double seconds = Seconds(epoch_start);
+    callbacks::BatchEnd batch{epoch + 1,
+                              step_in_epoch + 1,
+                              steps_per_epoch,
+                              progress_.epoch_loss_sum / seen,
+                              static_cast<double>(progress_.epoch_correct) / seen,
+                              seconds,
+                              static_cast<double>(*session_seen) / seconds,
+                              progress_.epoch_examples};
+    batch.learning_rate = optimizer_->learning_rate();
+    for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
+  }
+  return OkStatus();
+}
+
+Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
+                    const std::vector<callbacks::Callback*>& callbacks) {
+  RETURN_IF_ERROR(CheckDataset(train, "training"));
+  RETURN_IF_ERROR(CheckDataset(val, "validation"));
+  RETURN_IF_ERROR(BroadcastParameters());
+  const callbacks::TrainBegin begin = DescribeTraining(train, val);
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainBegin(begin));
 
-  auto fit_start = std::chrono::steady_clock::now();
+  const Clock::time_point fit_start = Clock::now();
   stopped_ = false;
-  for (int64_t epoch = progress_.epoch; epoch < training.epochs(); ++epoch) {
-    auto epoch_start = std::chrono::steady_clock::now();
+  for (int64_t epoch = progress_.epoch; epoch < begin.epochs; ++epoch) {
+    const Clock::time_point epoch_start = Clock::now();
     if (epoch != progress_.epoch) progress_ = TrainingProgress{epoch, 0, progress_.global_step};
     ASSIGN_OR_RETURN(EpochPlan plan, planner->Plan(epoch, progress_.position));
-    // Sums of this session's steps (examples/s) and of the whole epoch (metrics).
-    int64_t session_seen = 0, position = 0;
-    const int64_t steps = static_cast<int64_t>(plan.step_counts.size());
-    for (int64_t s = 0; s < steps; ++s) {
-      const int64_t step_in_epoch = plan.first_step + s;
-      const int64_t global_rows = std::min(batch_size_, n - step_in_epoch * batch_size_);
-      const int64_t rows = plan.step_counts[static_cast<size_t>(s)];
-      StepResult result;
-      RETURN_IF_ERROR(Step(train, plan.example_ids.data() + position, rows,
-                           plan.step_offsets[static_cast<size_t>(s)], global_rows, &result));
-      position += rows;
-      session_seen += result.examples;
-      progress_.position = std::min(n, (step_in_epoch + 1) * batch_size_);
-      progress_.epoch_loss_sum += result.loss_sum;
-      progress_.epoch_correct += result.correct;
-      progress_.epoch_examples += result.examples;
-      const double seen = static_cast<double>(progress_.epoch_examples);
-      const double seconds = Seconds(epoch_start);
-      callbacks::BatchEnd batch{epoch + 1,
-                                step_in_epoch + 1,
-                                steps_per_epoch,
-                                progress_.epoch_loss_sum / seen,
-                                static_cast<double>(progress_.epoch_correct) / seen,
-                                seconds,
-                                static_cast<double>(session_seen) / seconds,
-                                progress_.epoch_examples};
-      batch.learning_rate = optimizer_->learning_rate();
-      for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
-      if (stop_requested_) {
-        stopped_ = true;
-        return OkStatus();
-      }
+    int64_t session_seen = 0;  // examples trained on in this session (examples/s)
+    RETURN_IF_ERROR(TrainPlannedSteps(train, plan, epoch, epoch_start, callbacks, &session_seen));
+    if (stop_requested_) {
+      stopped_ = true;
+      return OkStatus();
     }
     double train_seconds = Seconds(epoch_start);
     ASSIGN_OR_RETURN(EvalResult val_result, Evaluate(val));
@@ -235,7 +247,7 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
     callbacks::EpochEnd end;
     end.epoch = epoch + 1;
     end.step = progress_.global_step;
-    end.steps_in_epoch = steps_per_epoch;
+    end.steps_in_epoch = begin.steps_per_epoch;
     end.loss = progress_.epoch_loss_sum / seen;
     end.accuracy = static_cast<double>(progress_.epoch_correct) / seen;
     end.val_loss = val_result.loss;

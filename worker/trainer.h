@@ -14,6 +14,7 @@
 // a step does not allocate. Not thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -106,7 +107,19 @@ class Trainer {
   int64_t global_step() const { return progress_.global_step; }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   Trainer() = default;
+  // The OnTrainBegin description of training on `train`, validating on `val`.
+  callbacks::TrainBegin DescribeTraining(const data::Dataset& train,
+                                         const data::Dataset& val) const;
+  // Takes the steps of `plan` (of 0-based `epoch`, begun at `epoch_start`),
+  // calling OnBatchEnd after each, until the plan ends or a stop is requested.
+  // `*session_seen` counts the examples trained on (all ranks).
+  Status TrainPlannedSteps(const data::Dataset& train, const EpochPlan& plan, int64_t epoch,
+                           Clock::time_point epoch_start,
+                           const std::vector<callbacks::Callback*>& callbacks,
+                           int64_t* session_seen);
   // x (rows, features) = pixels / 255 of the given examples; labels likewise.
   void GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows);
   Status CheckDataset(const data::Dataset& dataset, const char* split) const;

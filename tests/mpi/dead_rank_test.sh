@@ -14,7 +14,7 @@ run_and_signal() {
   local signal=$1; shift
   local log="$work/$signal.log"
   mpirun -np 2 "$bin" train "$src/configs/fashion_mlp.textproto" --data "$work/data" \
-    --run-dir "$work/run-$signal" --epochs 50 --verbose 0 "$@" >"$log" 2>&1 &
+    --run-dir "$work/run-$signal" --epochs 50 --verbose 2 "$@" >"$log" 2>&1 &
   local job=$!
   local rank1=""
   for _ in $(seq 100); do  # wait until both ranks run (rank 1 is the higher pid)
@@ -22,7 +22,10 @@ run_and_signal() {
     [ "$(pgrep -fc "bin/shardtrain train .*$work/run-$signal")" -ge 2 ] && break
     sleep 0.1
   done
-  sleep 2  # into training
+  # Into training: rank 0 describes it once every rank is in Fit, heartbeating
+  # (a rank stopped while still loading data is not the coordinator's to see).
+  for _ in $(seq 600); do grep -q 'steps/epoch' "$log" && break; sleep 0.1; done
+  sleep 1
   local start=$SECONDS
   kill "-$signal" "$rank1"
   local waited=0

@@ -37,7 +37,7 @@ TEST(JobConfigTest, UnknownFieldNamesFileLineAndColumn) {
 
 TEST(JobConfigTest, WrongValueTypeIsAParseError) {
   auto config = ParseJobConfig("training { epochs: \"ten\" }", "j.textproto");
-  ASSERT_FALSE(config.ok());
+  ASSERT_EQ(config.status().code(), StatusCode::kInvalidArgument) << config.status();
   EXPECT_NE(config.status().message().find("j.textproto:1:"), std::string::npos);
 }
 

@@ -147,7 +147,7 @@ TEST(TrainerTest, OutputWidthMustMatchNumClasses) {
   job.mutable_data()->set_num_classes(4);
   auto backend = kernels::CreateCpuBackend();
   auto trainer = Trainer::Create(job, backend.get());
-  ASSERT_FALSE(trainer.ok());
+  ASSERT_EQ(trainer.status().code(), StatusCode::kInvalidArgument) << trainer.status();
   EXPECT_NE(trainer.status().message().find("3 units but data.num_classes is 4"),
             std::string::npos);
 }
@@ -157,7 +157,7 @@ TEST(TrainerTest, FromLogitsMismatchIsExplained) {
   job.mutable_model()->mutable_layers(2)->mutable_dense()->set_activation(config::SOFTMAX);
   auto backend = kernels::CreateCpuBackend();
   auto trainer = Trainer::Create(job, backend.get());
-  ASSERT_FALSE(trainer.ok());
+  ASSERT_EQ(trainer.status().code(), StatusCode::kInvalidArgument) << trainer.status();
   EXPECT_NE(trainer.status().message().find("from_logits is true but the last dense layer applies"),
             std::string::npos)
       << trainer.status();

@@ -1,15 +1,17 @@
 #include "worker/checkpoint/checkpointer.h"
 
+#include <climits>
 #include <cmath>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
 #include "common/logging.h"
 #include "storage/tensor_bundle/bundle_format.h"
 #include "storage/tensor_bundle/bundle_writer.h"
+#include "worker/comm/host_collectives.h"
 #include "worker/job_config.h"
 #include "worker/preemption.h"
 
@@ -49,6 +51,57 @@ StatusOr<std::string> FormatField(const std::string& name, const std::string& sp
 std::string RandomSuffix() {
   std::random_device random;
   return std::to_string(random()) + std::to_string(random());
+}
+
+// Bytes each tensor adds to a data file (what AssignTensorsToRanks balances).
+std::vector<size_t> TensorBytes(const std::vector<SaveTensor>& tensors) {
+  std::vector<size_t> sizes;
+  for (const SaveTensor& t : tensors) {
+    size_t bytes = t.bytes;
+    for (const std::string& s : t.strings) bytes += s.size();
+    sizes.push_back(bytes);
+  }
+  return sizes;
+}
+
+// Writes the tensors `owner` gives to `rank` as a bundle data file at `path`
+// and adds their index entries to `part`.
+Status WriteDataFile(storage::FileSystem* fs, const std::string& path, int rank,
+                     const std::vector<SaveTensor>& tensors, const std::vector<int>& owner,
+                     coordinator::CheckpointPart* part) {
+  ASSIGN_OR_RETURN(auto writer, storage::BundleShardWriter::Open(fs, path, rank));
+  bool wrote_any = false;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (owner[i] != rank) continue;
+    const SaveTensor& t = tensors[i];
+    if (t.dtype == DType::kString) {
+      RETURN_IF_ERROR(writer->AddStrings(t.key, t.shape, t.strings));
+    } else {
+      RETURN_IF_ERROR(writer->Add(t.key, t.dtype, t.shape, t.data, t.bytes));
+    }
+    wrote_any = true;
+  }
+  if (!wrote_any) {  // more ranks than tensors: every data file needs one (spec §1.7)
+    const int32_t marker = rank;
+    RETURN_IF_ERROR(writer->Add(std::string(kStatePrefix) + "shard-" + std::to_string(rank),
+                                DType::kInt32, {}, &marker, sizeof(marker)));
+  }
+  RETURN_IF_ERROR(writer->Finish());
+  for (const auto& [key, entry] : writer->entries()) {
+    auto* e = part->add_entries();
+    e->set_key(key);
+    *e->mutable_entry() = entry;
+  }
+  return OkStatus();
+}
+
+// DIR/NAME with DIR made absolute (the coordinator may run elsewhere).
+std::string AbsolutePrefix(const std::string& dir, const std::string& name) {
+  char absolute[PATH_MAX];
+  if (dir.empty() || dir[0] == '/' || realpath(dir.c_str(), absolute) == nullptr) {
+    return storage::JoinPath(dir, name);
+  }
+  return storage::JoinPath(absolute, name);
 }
 
 }  // namespace
@@ -113,6 +166,8 @@ Checkpointer::Checkpointer(const config::JobConfig& config, Trainer* trainer,
       client_(client),
       fs_(fs),
       config_hash_(TrajectoryConfigHash(config)) {
+  // Test-only hook (tests/cli/checkpoint_resume_test.sh): a deterministic
+  // preemption. Not a user setting; unset in real runs.
   if (const char* at = std::getenv("SHARDTRAIN_TEST_SIGTERM_AT_STEP")) {
     sigterm_at_step_ = std::strtoll(at, nullptr, 10);
   }
@@ -185,98 +240,64 @@ Status Checkpointer::OnEpochEnd(const callbacks::EpochEnd& epoch) {
   return OkStatus();
 }
 
-StatusOr<std::string> Checkpointer::Save() {
-  const TrainingProgress& progress = trainer_->progress();
-  const int rank = comm_->rank(), world = comm_->world_size();
+SavedState Checkpointer::CurrentState() const {
   SavedState state;
-  state.progress = progress;
+  state.progress = trainer_->progress();
   state.best_value = best_value_;
   state.has_best = has_best_;
   state.config_hash = config_hash_;
   state.weights_only = config_.checkpoint().save_weights_only();
+  return state;
+}
+
+Status Checkpointer::WriteAndReportPart(const std::string& prefix,
+                                        const std::string& absolute_prefix) {
+  const int rank = comm_->rank(), world = comm_->world_size();
+  const SavedState state = CurrentState();
+  ASSIGN_OR_RETURN(std::vector<SaveTensor> tensors,
+                   GatherCheckpointTensors(*trainer_, config_, state));
+  const std::vector<int> owner = AssignTensorsToRanks(TensorBytes(tensors), world);
+  const std::string data_file = storage::DataFilename(prefix, rank, world);
+  const std::string temp = data_file + ".tempstate" + RandomSuffix();
+  coordinator::CheckpointPart part;
+  RETURN_IF_ERROR(WriteDataFile(fs_, temp, rank, tensors, owner, &part));
+  RETURN_IF_ERROR(fs_->Rename(temp, data_file));
+  RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  part.set_prefix(absolute_prefix);
+  part.set_num_shards(world);
+  part.set_step(state.progress.global_step);
+  return client_->ReportCheckpointPart(std::move(part))
+      .WithContext("reporting checkpoint part of rank " + std::to_string(rank));
+}
+
+Status Checkpointer::Commit(const std::string& absolute_prefix, int64_t epoch) {
+  coordinator::CommitCheckpoint commit;
+  commit.set_prefix(absolute_prefix);
+  commit.set_num_shards(comm_->world_size());
+  commit.set_step(trainer_->progress().global_step);
+  commit.set_epoch(epoch);
+  commit.set_max_to_keep(config_.checkpoint().max_to_keep());
+  commit.set_keep_checkpoint_every_n_hours(config_.checkpoint().keep_checkpoint_every_n_hours());
+  return client_->CommitCheckpoint(commit).status();
+}
+
+StatusOr<std::string> Checkpointer::Save() {
+  const TrainingProgress& progress = trainer_->progress();
   const int64_t name_epoch = progress.position > 0 ? progress.epoch + 1 : progress.epoch;
   ASSIGN_OR_RETURN(std::string name,
                    FormatCheckpointName(config_.checkpoint().filepath(), name_epoch,
                                         progress.global_step, last_metrics_));
   const std::string prefix = storage::JoinPath(dir_, name);
-  ASSIGN_OR_RETURN(std::vector<SaveTensor> tensors,
-                   GatherCheckpointTensors(*trainer_, config_, state));
-
-  // Phase 1: this rank's data file, durable under its final name.
-  std::vector<size_t> sizes;
-  for (const SaveTensor& t : tensors) {
-    size_t bytes = t.bytes;
-    for (const std::string& s : t.strings) bytes += s.size();
-    sizes.push_back(bytes);
-  }
-  const std::vector<int> owner = AssignTensorsToRanks(sizes, world);
-  const std::string data_file = storage::DataFilename(prefix, rank, world);
-  const std::string temp = data_file + ".tempstate" + RandomSuffix();
-  coordinator::CheckpointPart part;
-  {
-    ASSIGN_OR_RETURN(auto writer, storage::BundleShardWriter::Open(fs_, temp, rank));
-    bool wrote_any = false;
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      if (owner[i] != rank) continue;
-      const SaveTensor& t = tensors[i];
-      if (t.dtype == DType::kString) {
-        RETURN_IF_ERROR(writer->AddStrings(t.key, t.shape, t.strings));
-      } else {
-        RETURN_IF_ERROR(writer->Add(t.key, t.dtype, t.shape, t.data, t.bytes));
-      }
-      wrote_any = true;
-    }
-    if (!wrote_any) {  // more ranks than tensors: every data file needs one (spec §1.7)
-      const int32_t marker = rank;
-      RETURN_IF_ERROR(writer->Add(std::string(kStatePrefix) + "shard-" + std::to_string(rank),
-                                  DType::kInt32, {}, &marker, sizeof(marker)));
-    }
-    RETURN_IF_ERROR(writer->Finish());
-    for (const auto& [key, entry] : writer->entries()) {
-      auto* e = part.add_entries();
-      e->set_key(key);
-      *e->mutable_entry() = entry;
-    }
-  }
-  RETURN_IF_ERROR(fs_->Rename(temp, data_file));
-  RETURN_IF_ERROR(fs_->SyncDir(dir_));
-  char absolute[4096];
-  std::string absolute_prefix = prefix;
-  if (prefix[0] != '/' && realpath(dir_.c_str(), absolute) != nullptr) {
-    absolute_prefix = storage::JoinPath(absolute, name);
-  }
-  part.set_prefix(absolute_prefix);
-  part.set_num_shards(world);
-  part.set_step(progress.global_step);
-  RETURN_IF_ERROR(client_->ReportCheckpointPart(std::move(part))
-                      .WithContext("reporting checkpoint part of rank " + std::to_string(rank)));
-  RETURN_IF_ERROR(comm_->Barrier().WithContext("waiting for every rank's checkpoint part"));
-
-  // Phase 2: rank 0 has the coordinator commit; everyone learns the outcome.
-  // (Host scalars work on every communicator, NCCL included.)
-  double outcome = 0;
-  Status commit_status;
-  if (rank == 0) {
-    coordinator::CommitCheckpoint commit;
-    commit.set_prefix(absolute_prefix);
-    commit.set_num_shards(world);
-    commit.set_step(progress.global_step);
-    commit.set_epoch(name_epoch);
-    commit.set_max_to_keep(config_.checkpoint().max_to_keep());
-    commit.set_keep_checkpoint_every_n_hours(config_.checkpoint().keep_checkpoint_every_n_hours());
-    auto committed = client_->CommitCheckpoint(commit);
-    if (!committed.ok()) {
-      commit_status = committed.status().WithContext("committing checkpoint " + prefix);
-      outcome = static_cast<double>(committed.status().code());
-    }
-  }
-  RETURN_IF_ERROR(comm_->AllReduceSumHostScalars(&outcome, 1)
-                      .WithContext("learning the outcome of checkpoint " + prefix));
-  if (!commit_status.ok()) return commit_status;
-  if (outcome != 0) {
-    return Status(static_cast<StatusCode>(static_cast<int>(outcome)),
-                  "rank 0 could not commit checkpoint " + prefix + "; its error is above");
-  }
+  const std::string absolute_prefix = AbsolutePrefix(dir_, name);
+  // Phase 1: every rank's data file is durable and reported (the agreement
+  // is also the barrier before the commit).
+  Status written = WriteAndReportPart(prefix, absolute_prefix);
+  RETURN_IF_ERROR(
+      comm::AgreeOnStatus(*comm_, written.WithContext("writing checkpoint " + prefix), "saving"));
+  // Phase 2: rank 0 has the coordinator commit; every rank learns the outcome.
+  Status committed = comm_->rank() == 0 ? Commit(absolute_prefix, name_epoch) : OkStatus();
+  RETURN_IF_ERROR(comm::AgreeOnStatus(
+      *comm_, committed.WithContext("committing checkpoint " + prefix), "saving"));
   last_saved_step_ = progress.global_step;
   last_saved_ = prefix;
   return prefix;

@@ -9,9 +9,11 @@
 //   * How (DESIGN.md §4, two-phase commit): tensors are assigned to ranks by
 //     size (checkpoint_contents.h); rank r writes PREFIX.data-{r}-of-{N} under
 //     a temporary name, fsyncs and renames it, and reports its entries to the
-//     coordinator; after a barrier rank 0 asks the coordinator to commit (the
-//     index, then the `checkpoint` state file, then retention); the outcome is
-//     broadcast so every rank fails alike.
+//     coordinator; once every rank has (comm::AgreeOnStatus, which is also the
+//     barrier), rank 0 asks the coordinator to commit (the index, then the
+//     `checkpoint` state file, then retention), and every rank learns the
+//     outcome the same way. A failure on any rank, in either phase, is the same
+//     error on every rank, naming the failing rank and the checkpoint.
 // Checkpoints go to RUN_DIR/checkpoints. Not thread-safe (training thread).
 #pragma once
 
@@ -64,9 +66,16 @@ class Checkpointer : public callbacks::Callback {
   const std::string& last_saved() const { return last_saved_; }
 
  private:
-  // Whether any rank received SIGTERM (a collective when `poll` is set).
+  // Whether any rank received SIGTERM (a collective with several ranks).
   StatusOr<bool> AnyRankPreempted();
   Status StopForPreemption();
+  // What a checkpoint saved now records besides the variables.
+  SavedState CurrentState() const;
+  // Save phase 1 on this rank: writes its data file of `prefix`, durable
+  // under its final name, and reports its entries to the coordinator.
+  Status WriteAndReportPart(const std::string& prefix, const std::string& absolute_prefix);
+  // Save phase 2 (rank 0): the coordinator commits `absolute_prefix`.
+  Status Commit(const std::string& absolute_prefix, int64_t epoch);
 
   config::JobConfig config_;
   std::string dir_;
@@ -82,8 +91,9 @@ class Checkpointer : public callbacks::Callback {
   int64_t last_saved_step_ = -1;
   std::string last_saved_;
   bool preempted_ = false;
-  // Tests: rank 0 sends itself SIGTERM after this global step
-  // ($SHARDTRAIN_TEST_SIGTERM_AT_STEP), a deterministic preemption.
+  // Test-only hook, not for users: rank 0 sends itself SIGTERM after this
+  // global step ($SHARDTRAIN_TEST_SIGTERM_AT_STEP), a deterministic preemption
+  // for tests/cli/checkpoint_resume_test.sh; -1 (unset) in real runs.
   int64_t sigterm_at_step_ = -1;
 };
 

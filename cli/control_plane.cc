@@ -1,0 +1,140 @@
+#include "cli/control_plane.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <utility>
+
+#include "common/logging.h"
+#include "worker/comm/host_collectives.h"
+
+namespace shardtrain::cli {
+namespace {
+
+// Loopback, where rank 0 hosts the coordinator.
+constexpr char kLoopback[] = "127.0.0.1";
+
+// The job token from --job-token-file, else $SHARDTRAIN_JOB_TOKEN, else ""
+// (the hosted coordinator then generates one).
+StatusOr<std::string> ReadJobToken(const ControlPlaneOptions& options) {
+  std::string token;
+  if (options.token_file) {
+    std::ifstream in(*options.token_file);
+    if (!(in >> token)) {
+      return NotFoundError("cannot read a job token from --job-token-file '" + *options.token_file +
+                           "'");
+    }
+  } else if (const char* env = std::getenv("SHARDTRAIN_JOB_TOKEN")) {
+    token = env;
+  }
+  return token;
+}
+
+// Where a coordinator listens.
+struct Address {
+  std::string host;
+  int port = 0;
+};
+
+// --coordinator HOST:PORT.
+StatusOr<Address> ParseCoordinatorAddress(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  char* end = nullptr;
+  const long parsed =
+      colon == std::string::npos ? -1 : std::strtol(address.c_str() + colon + 1, &end, 10);
+  if (parsed <= 0 || parsed > 65535 || *end != '\0') {
+    return InvalidArgumentError("--coordinator expects HOST:PORT, got '" + address + "'");
+  }
+  return Address{address.substr(0, colon), static_cast<int>(parsed)};
+}
+
+// Rank 0: starts the in-process coordinator for this job, requiring `token`.
+StatusOr<std::unique_ptr<coordinator::Coordinator>> StartHostedCoordinator(
+    const ControlPlaneOptions& options, const config::JobConfig& config, const data::Dataset& train,
+    int world_size, const std::string& token) {
+  coordinator::CoordinatorOptions o;
+  o.world_size = world_size;
+  o.job_token = token;
+  o.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
+  o.http_port = options.http_port;
+  o.seed = config.training().seed();
+  o.shuffle = config.training().shuffle();
+  o.global_batch = config.training().batch_size();
+  o.shard_sizes = train.shard_sizes;
+  ASSIGN_OR_RETURN(auto hosted, coordinator::Coordinator::Start(o));
+  LOG(INFO) << "coordinator on " << kLoopback << ":" << hosted->port() << ", status at http://"
+            << kLoopback << ":" << hosted->http_port() << "/status";
+  return hosted;
+}
+
+// Collective: rank 0 hosts the coordinator and every rank learns its port and
+// token (`*token`: rank 0's, or the generated one).
+StatusOr<Address> HostCoordinator(const ControlPlaneOptions& options,
+                                  const config::JobConfig& config, const data::Dataset& train,
+                                  comm::Communicator& comm, std::string* token,
+                                  std::unique_ptr<coordinator::Coordinator>* hosted) {
+  const bool is_root = comm.rank() == 0;
+  Status started = OkStatus();
+  int32_t port = 0;
+  if (is_root) {
+    if (token->empty()) *token = coordinator::GenerateJobToken();
+    auto coordinator = StartHostedCoordinator(options, config, train, comm.world_size(), *token);
+    started = coordinator.status();
+    if (coordinator.ok()) {
+      *hosted = *std::move(coordinator);
+      port = (*hosted)->port();
+    }
+  }
+  RETURN_IF_ERROR(comm::AgreeOnStatus(comm, started, "starting the coordinator"));
+  RETURN_IF_ERROR(
+      comm.Broadcast(&port, sizeof(port), 0).WithContext("sharing the coordinator's port"));
+  ASSIGN_OR_RETURN(*token, comm::BroadcastHostString(comm, *token, 0));
+  return Address{kLoopback, port};
+}
+
+// The plan must describe the data this rank loaded.
+Status CheckPlanMatchesData(const coordinator::JobPlan& plan, const data::Dataset& train,
+                            int rank) {
+  int64_t planned = 0;
+  for (int64_t size : plan.shard_sizes()) planned += size;
+  if (planned == train.num_examples && plan.global_batch() > 0) return OkStatus();
+  return FailedPreconditionError(
+      "the coordinator plans " + std::to_string(planned) + " training examples in batches of " +
+      std::to_string(plan.global_batch()) + " but rank " + std::to_string(rank) + " loaded " +
+      std::to_string(train.num_examples) + "; start the coordinator with the same config and data");
+}
+
+}  // namespace
+
+double HeartbeatIntervalSeconds(double heartbeat_timeout_seconds) {
+  return std::clamp(heartbeat_timeout_seconds / kHeartbeatsPerTimeout, kMinHeartbeatIntervalSeconds,
+                    kMaxHeartbeatIntervalSeconds);
+}
+
+StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
+                                        const config::JobConfig& config, const data::Dataset& train,
+                                        comm::Communicator& comm) {
+  ASSIGN_OR_RETURN(std::string token, ReadJobToken(options));
+  ControlPlane plane;
+  Address address;
+  if (options.coordinator) {
+    ASSIGN_OR_RETURN(address, ParseCoordinatorAddress(*options.coordinator));
+  } else {
+    ASSIGN_OR_RETURN(address, HostCoordinator(options, config, train, comm, &token, &plane.hosted));
+  }
+  ASSIGN_OR_RETURN(plane.client, coordinator::CoordinatorClient::Connect(
+                                     address.host, address.port, token, comm.rank(),
+                                     comm.world_size(), kConnectTimeoutSeconds));
+  RETURN_IF_ERROR(CheckPlanMatchesData(plane.client->plan(), train, comm.rank()));
+  return plane;
+}
+
+StatusOr<EpochPlan> CoordinatorPlanner::Plan(int64_t epoch, int64_t start_position) {
+  ASSIGN_OR_RETURN(coordinator::RankAssignment a,
+                   client_->GetEpochAssignment(epoch, start_position));
+  return EpochPlan{a.epoch, a.first_step, std::move(a.example_ids), std::move(a.step_counts),
+                   std::move(a.step_offsets)};
+}
+
+}  // namespace shardtrain::cli

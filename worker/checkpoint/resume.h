@@ -1,0 +1,81 @@
+// Resuming a job from its checkpoint directory (RUN_DIR/checkpoints):
+// which checkpoints a run may start from, and restoring the newest of them
+// that is intact into the trainer on every rank.
+//
+//   * FindResumeCandidates (rank 0, before any collective): sweeps what an
+//     interrupted save left behind, then lists the candidates: the one
+//     --restore names, or the state file's checkpoints newest first (with
+//     falling back allowed), or none for a fresh start (--no-resume, or no
+//     state file). Candidates are not read here: the restore verifies them.
+//   * ResumeTraining (collective): restores the newest candidate that
+//     restores on every rank (RestoreOnAllRanks verifies the whole
+//     checkpoint), skipping a damaged one (DataLoss, NotFound on every rank)
+//     for the next when falling back is allowed, checks that it was written
+//     with the same training trajectory (TrajectoryConfigHash) and makes the
+//     trainer continue from it. Every rank returns the same outcome.
+// Not thread-safe (the training thread, before training).
+#pragma once
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/config.pb.h"
+#include "storage/io/file_system.h"
+#include "worker/checkpoint/checkpoint_contents.h"
+#include "worker/comm/communicator.h"
+#include "worker/trainer.h"
+
+namespace shardtrain::checkpoint {
+
+// Where a run starts from (the train command's flags).
+struct ResumeOptions {
+  std::optional<std::string> restore;  // --restore PREFIX: this checkpoint, no fallback
+  bool no_resume = false;              // --no-resume: a fresh start
+  bool allow_config_change = false;    // --allow-config-change
+};
+
+// The checkpoints a run may resume from, newest first (none: a fresh start);
+// with `fall_back`, a damaged one is skipped for the next.
+struct ResumeCandidates {
+  std::vector<std::string> prefixes;
+  bool fall_back = false;
+};
+
+// A checkpoint restored into the trainer.
+struct Resumed {
+  SavedState state;
+  std::string prefix;
+};
+
+// Rank 0: sweeps unfinished saves from `dir` (each deletion is logged as a
+// warning) and lists the candidates. NotFound when --restore names a prefix
+// without an .index; the state file's errors otherwise.
+StatusOr<ResumeCandidates> FindResumeCandidates(storage::FileSystem* fs, const std::string& dir,
+                                                const ResumeOptions& options);
+
+// Collective: restores the newest of rank 0's `candidates` (other ranks'
+// are ignored) that restores on every rank. Rank 0 writes a warning to
+// `warnings` for each damaged checkpoint skipped and for the one it falls
+// back to. nullopt for no candidates. Errors, the same on every rank: a
+// damaged checkpoint without fallback, with "--restore PREFIX" as context;
+// DataLoss listing every candidate when all are damaged (never a fresh
+// start); any other failure of a restore on any rank, naming the rank.
+StatusOr<std::optional<Resumed>> RestoreNewestIntact(storage::FileSystem* fs,
+                                                     const ResumeCandidates& candidates,
+                                                     const std::string& dir, Trainer& trainer,
+                                                     comm::Communicator& comm,
+                                                     std::ostream& warnings);
+
+// Collective: RestoreNewestIntact, then FailedPrecondition when the restored
+// checkpoint was written with a different TrajectoryConfigHash than `config`'s
+// (unless `allow_config_change`), then Trainer::ResumeFrom its progress.
+StatusOr<std::optional<Resumed>> ResumeTraining(storage::FileSystem* fs,
+                                                const ResumeCandidates& candidates,
+                                                const config::JobConfig& config,
+                                                bool allow_config_change, Trainer& trainer,
+                                                comm::Communicator& comm, std::ostream& warnings);
+
+}  // namespace shardtrain::checkpoint
