@@ -4,7 +4,8 @@
 //
 // Create() validates the config (errors name the layer and field) and sizes
 // every activation buffer for `max_batch` rows once; Forward/Backward never
-// allocate. Layer and variable names follow Keras (dense, dense_1, dropout;
+// allocate. Each layer kind is built by one function, listed in kLayerKinds
+// (model.cc). Layer and variable names follow Keras (dense, dense_1, dropout;
 // "dense/kernel", "dense/bias"). Not thread-safe: one model per worker.
 #pragma once
 
@@ -44,7 +45,7 @@ class Model {
     int kernel_variable = -1;
     int bias_variable = -1;
     uint32_t index = 0;                   // position in the layer list; the dropout RNG stream
-    std::vector<float> output;            // (max_batch, out_features), dense and dropout only
+    std::vector<float> output;            // (max_batch, out_features); not for flatten
     std::vector<float> grad_input;        // (max_batch, in_features), when a gradient flows back
     std::vector<uint8_t> mask;            // (max_batch, out_features), dropout only
     std::shared_ptr<CustomLayer> custom;  // kCustom: the registered class's object
