@@ -197,8 +197,9 @@ class GraphExecutor::RunState {
   StatusOr<const Tensors*> Evaluate(const std::string& name, int depth) {
     auto done = results_.find(name);
     if (done != results_.end()) return &done->second;
-    if (depth > kMaxDepth)
+    if (depth > kMaxDepth) {
       return InvalidArgumentError("the graph is too deep at node '" + name + "'");
+    }
     if (!in_progress_.insert(name).second) {
       return InvalidArgumentError("the graph has a cycle through node '" + name + "'");
     }

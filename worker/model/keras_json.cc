@@ -47,8 +47,9 @@ Json LayerEntry(const Model::Layer& layer, bool keras3,
   config["name"] = layer.name;
   config["trainable"] = true;
   config["dtype"] = "float32";
-  if (!keras3 && batch_input_shape != nullptr)
+  if (!keras3 && batch_input_shape != nullptr) {
     config["batch_input_shape"] = BatchShape(*batch_input_shape);
+  }
   std::string class_name, module = "keras.layers";
   Json registered = nullptr;
   bool build = false;
@@ -100,8 +101,9 @@ Json LayerEntry(const Model::Layer& layer, bool keras3,
   entry["config"] = std::move(config);
   if (keras3) {
     entry["registered_name"] = registered;
-    if (build)
+    if (build) {
       entry["build_config"] = Json{{"input_shape", Json::array({nullptr, layer.in_features})}};
+    }
   }
   return entry;
 }
@@ -242,8 +244,9 @@ Status RequireNull(const Json& config, const char* key, const std::string& where
 }
 
 StatusOr<std::vector<int64_t>> ShapeWithoutBatch(const Json& shape, const std::string& where) {
-  if (!shape.is_array() || shape.empty())
+  if (!shape.is_array() || shape.empty()) {
     return InvalidArgumentError(where + ": bad input shape " + shape.dump());
+  }
   std::vector<int64_t> dims;
   for (size_t i = 1; i < shape.size(); ++i) {
     if (!shape[i].is_number_integer() || shape[i].get<int64_t>() <= 0) {
@@ -269,8 +272,9 @@ StatusOr<std::string> SingleInbound(const Json& entry, const std::string& where)
     return std::string();
   }
   const Json& nodes = entry["inbound_nodes"];
-  if (nodes.size() != 1)
+  if (nodes.size() != 1) {
     return UnimplementedError(where + " is called more than once (shared layer)");
+  }
   const Json& node = nodes[0];
   if (node.is_array()) {  // Keras 2: [[name, node, tensor, kwargs], ...]
     if (node.size() != 1 || !node[0].is_array() || node[0].empty() || !node[0][0].is_string()) {
