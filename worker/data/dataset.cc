@@ -94,44 +94,57 @@ struct RecordLocation {
   std::string str() const { return "record " + std::to_string(index) + " of '" + path + "'"; }
 };
 
+// The number of values in `feature`, whatever its kind.
+int ValueCount(const tf::Feature& feature) {
+  switch (feature.kind_case()) {
+    case tf::Feature::kBytesList:
+      return feature.bytes_list().value_size();
+    case tf::Feature::kFloatList:
+      return feature.float_list().value_size();
+    case tf::Feature::kInt64List:
+      return feature.int64_list().value_size();
+    case tf::Feature::KIND_NOT_SET:
+      break;
+  }
+  return 0;
+}
+
+// The feature `name` of `example`, which must be of `kind` with one value;
+// `expected` says so in errors ("a bytes_list with one value").
+StatusOr<const tf::Feature*> SingleValueFeature(const tf::Example& example, const char* name,
+                                                tf::Feature::KindCase kind, const char* expected,
+                                                const RecordLocation& where) {
+  const auto& features = example.features().feature();
+  auto found = features.find(name);
+  if (found == features.end()) {
+    return InvalidArgumentError(where.str() + " has no '" + name +
+                                "' feature (features: " + FeatureNames(example) + ")");
+  }
+  const tf::Feature& feature = found->second;
+  if (feature.kind_case() != kind || ValueCount(feature) != 1) {
+    return InvalidArgumentError(
+        where.str() + ": '" + name + "' must be " + expected + ", found " + KindName(feature) +
+        (feature.kind_case() == kind ? " with " + std::to_string(ValueCount(feature)) + " values"
+                                     : std::string()));
+  }
+  return &feature;
+}
+
 // The raw pixels of an Example's `image` feature (a bytes_list of one value).
 StatusOr<const std::string*> ImagePixels(const tf::Example& example, const RecordLocation& where) {
-  const auto& features = example.features().feature();
-  auto image_it = features.find("image");
-  if (image_it == features.end()) {
-    return InvalidArgumentError(
-        where.str() + " has no 'image' feature (features: " + FeatureNames(example) + ")");
-  }
-  const tf::Feature& image = image_it->second;
-  if (image.kind_case() != tf::Feature::kBytesList || image.bytes_list().value_size() != 1) {
-    return InvalidArgumentError(
-        where.str() + ": 'image' must be a bytes_list with one value (raw uint8 pixels), found " +
-        KindName(image) +
-        (image.kind_case() == tf::Feature::kBytesList
-             ? " with " + std::to_string(image.bytes_list().value_size()) + " values"
-             : std::string()));
-  }
-  return &image.bytes_list().value(0);
+  ASSIGN_OR_RETURN(const tf::Feature* image,
+                   SingleValueFeature(example, "image", tf::Feature::kBytesList,
+                                      "a bytes_list with one value (raw uint8 pixels)", where));
+  return &image->bytes_list().value(0);
 }
 
 // An Example's `label` feature: an int64_list of one value in [0, num_classes).
 StatusOr<int64_t> Label(const tf::Example& example, int64_t num_classes,
                         const RecordLocation& where) {
-  const auto& features = example.features().feature();
-  auto label_it = features.find("label");
-  if (label_it == features.end()) {
-    return InvalidArgumentError(
-        where.str() + " has no 'label' feature (features: " + FeatureNames(example) + ")");
-  }
-  const tf::Feature& label = label_it->second;
-  if (label.kind_case() != tf::Feature::kInt64List || label.int64_list().value_size() != 1) {
-    return InvalidArgumentError(
-        where.str() + ": 'label' must be an int64_list with one value, found " + KindName(label) +
-        (label.kind_case() == tf::Feature::kInt64List
-             ? " with " + std::to_string(label.int64_list().value_size()) + " values"
-             : std::string()));
-  }
-  const int64_t value = label.int64_list().value(0);
+  ASSIGN_OR_RETURN(const tf::Feature* label,
+                   SingleValueFeature(example, "label", tf::Feature::kInt64List,
+                                      "an int64_list with one value", where));
+  const int64_t value = label->int64_list().value(0);
   if (value < 0 || value >= num_classes) {
     return InvalidArgumentError(where.str() + " has label " + std::to_string(value) +
                                 ", outside [0, " + std::to_string(num_classes) +
