@@ -108,7 +108,7 @@ struct Coordinator::Impl {
   Reply HandleCommitCheckpoint(const CommitCheckpoint& commit, int session_rank,
                                Clock::time_point now);
   // HandleRegister without the logging: the checks, the registry and the plan.
-  Reply Register(const RegisterRequest& r, int* session_rank, Clock::time_point now);
+  Reply RegisterOrRefuse(const RegisterRequest& r, int* session_rank, Clock::time_point now);
 
   void AcceptRpc();
   void AcceptHttp();
@@ -359,7 +359,7 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleRegister(const RegisterRequest
                                                            Clock::time_point now) {
   const std::string who = "rank " + std::to_string(r.rank()) + " (host " + r.hostname() + ", pid " +
                           std::to_string(r.pid()) + ") from " + peer;
-  Reply reply = Register(r, session_rank, now);
+  Reply reply = RegisterOrRefuse(r, session_rank, now);
   if (reply.close) {
     LOG(WARNING) << "coordinator: refused " << who << ": " << reply.envelope.error().message()
                  << "; closing the connection";
@@ -369,8 +369,9 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleRegister(const RegisterRequest
   return reply;
 }
 
-Coordinator::Impl::Reply Coordinator::Impl::Register(const RegisterRequest& r, int* session_rank,
-                                                     Clock::time_point now) {
+Coordinator::Impl::Reply Coordinator::Impl::RegisterOrRefuse(const RegisterRequest& r,
+                                                             int* session_rank,
+                                                             Clock::time_point now) {
   if (*session_rank >= 0) {
     return Refuse(StatusCode::kFailedPrecondition,
                   "this connection already registered rank " + std::to_string(*session_rank), true);
