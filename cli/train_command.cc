@@ -4,8 +4,8 @@
 //
 // Under mpirun every rank runs this. Ranks first do their local setup (config,
 // data, run directory and resume candidates on rank 0) and then agree, in one
-// collective (comm::AgreeOnStatus), that all of them succeeded: a failure on
-// any rank is the same error, naming that rank, on every rank, so no rank is
+// collective (comm::AgreeOnStatus), that all of them succeeded: a rank that
+// failed prints its own error and the others one naming it, so no rank is
 // left waiting in a collective. Then they join the control plane
 // (control_plane.h), resume from the newest intact checkpoint
 // (worker/checkpoint/resume.h) and train on the coordinator's plan. After
@@ -289,7 +289,9 @@ Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, bool* every_rank_sto
   *every_rank_stops = true;
   ASSIGN_OR_RETURN(auto comm,
                    comm::CreateCommunicator(s.collective, /*device_is_cuda=*/false, mpi));
-  RETURN_IF_ERROR(comm::AgreeOnStatus(*comm, setup, "setting up"));
+  // A rank that failed reports its own error; the others name the first that did.
+  const Status agreed = comm::AgreeOnStatus(*comm, setup, "setting up");
+  RETURN_IF_ERROR(setup.ok() ? agreed : setup);
   *every_rank_stops = false;
 
   ASSIGN_OR_RETURN(ControlPlane plane, JoinControlPlane(s.control, job.config, job.train, *comm));

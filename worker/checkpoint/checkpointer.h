@@ -12,8 +12,9 @@
 //     coordinator; once every rank has (comm::AgreeOnStatus, which is also the
 //     barrier), rank 0 asks the coordinator to commit (the index, then the
 //     `checkpoint` state file, then retention), and every rank learns the
-//     outcome the same way. A failure on any rank, in either phase, is the same
-//     error on every rank, naming the failing rank and the checkpoint.
+//     outcome the same way. A failure on any rank, in either phase, fails the
+//     save on every rank: a failing rank returns its own error, the others
+//     one naming the failing rank and the checkpoint.
 // Checkpoints go to RUN_DIR/checkpoints. Not thread-safe (training thread).
 #pragma once
 
@@ -69,6 +70,9 @@ class Checkpointer : public callbacks::Callback {
   // Whether any rank received SIGTERM (a collective with several ranks).
   StatusOr<bool> AnyRankPreempted();
   Status StopForPreemption();
+  // Collective: OK when `local` is OK on every rank; else this rank's own
+  // error, or on a rank that succeeded the first failing rank's, naming it.
+  Status AgreeOnSave(const Status& local);
   // What a checkpoint saved now records besides the variables.
   SavedState CurrentState() const;
   // Save phase 1 on this rank: writes its data file of `prefix`, durable

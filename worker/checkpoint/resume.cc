@@ -64,8 +64,9 @@ StatusOr<std::optional<Resumed>> RestoreNewestIntact(storage::FileSystem* fs,
     if (!fall_back) return state.status().WithContext("--restore " + prefix);
     // Fall back only when every rank found this checkpoint damaged.
     const bool damaged = IsDamagedCheckpoint(state.status());
-    RETURN_IF_ERROR(comm::AgreeOnStatus(comm, damaged ? OkStatus() : state.status(),
-                                        "restoring checkpoint " + prefix));
+    const Status agreed = comm::AgreeOnStatus(comm, damaged ? OkStatus() : state.status(),
+                                              "restoring checkpoint " + prefix);
+    if (!agreed.ok()) return damaged ? agreed : state.status();
     if (is_root) {
       warnings << "warning: skipping damaged checkpoint " << prefix << ": "
                << state.status().ToString() << std::endl;

@@ -12,7 +12,7 @@
 //     checkpoint), skipping a damaged one (DataLoss, NotFound on every rank)
 //     for the next when falling back is allowed, checks that it was written
 //     with the same training trajectory (TrajectoryConfigHash) and makes the
-//     trainer continue from it. Every rank returns the same outcome.
+//     trainer continue from it. Every rank succeeds or every rank fails.
 // Not thread-safe (the training thread, before training).
 #pragma once
 
@@ -59,10 +59,11 @@ StatusOr<ResumeCandidates> FindResumeCandidates(storage::FileSystem* fs, const s
 // Collective: restores the newest of rank 0's `candidates` (other ranks'
 // are ignored) that restores on every rank. Rank 0 writes a warning to
 // `warnings` for each damaged checkpoint skipped and for the one it falls
-// back to. nullopt for no candidates. Errors, the same on every rank: a
-// damaged checkpoint without fallback, with "--restore PREFIX" as context;
-// DataLoss listing every candidate when all are damaged (never a fresh
-// start); any other failure of a restore on any rank, naming the rank.
+// back to. nullopt for no candidates. Errors, on every rank: a damaged
+// checkpoint without fallback, with "--restore PREFIX" as context; DataLoss
+// listing every candidate when all are damaged (never a fresh start); any
+// other failure of a restore (a rank that had it returns its own error, the
+// others one naming the first such rank).
 StatusOr<std::optional<Resumed>> RestoreNewestIntact(storage::FileSystem* fs,
                                                      const ResumeCandidates& candidates,
                                                      const std::string& dir, Trainer& trainer,
