@@ -82,7 +82,7 @@ done
 
 # --- a changed config is refused unless allowed ---
 out=$(train 1 "$work/ref1" --learning-rate 0.01 --epochs 4 2>&1; cat "$work/ref1.log")
-grep -q "different job config.*--allow-config-change" <<<"$out" || fail "config change not refused: $(tail -3 "$work/ref1.log")"
+grep -q "FailedPrecondition: checkpoint .* different job config.*--allow-config-change" <<<"$out" || fail "config change not refused: $(tail -3 "$work/ref1.log")"
 train 1 "$work/ref1" --learning-rate 0.01 --epochs 4 --allow-config-change ||
   fail "--allow-config-change did not resume: $(tail -3 "$work/ref1.log")"
 # A checkpoint that does not fit the model, on 2 ranks: rank 0 names the tensor
@@ -92,7 +92,7 @@ sed 's/units: 512/units: 256/' "$config" > "$work/misfit.textproto"
 config="$work/misfit.textproto" timeout 120 bash -c "$(declare -p flags bin work); $(declare -f train); train 2 '$work/misfit' --allow-config-change"
 status=$?
 [ $status -ne 0 ] && [ $status -ne 124 ] &&
-  grep -q "tensor 'layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE' is float32 \[784, 512\] but the model has float32 \[784, 256\]" "$work/misfit.log" ||
+  grep -q "FailedPrecondition: .*tensor 'layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE' is float32 \[784, 512\] but the model has float32 \[784, 256\]" "$work/misfit.log" ||
   fail "2-rank restore into a misfitting model: exit $status, $(tail -4 "$work/misfit.log")"
 
 # --- a damaged latest checkpoint: DataLoss naming tensor and file, then the newest intact one ---

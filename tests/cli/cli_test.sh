@@ -26,17 +26,17 @@ config="$src/configs/fashion_mlp.textproto"
 expect 0 '--train-examples N' -- "$bin" train --help
 expect 0 'data prepare' -- "$bin" --help
 expect 2 'unknown command' -- "$bin" frobnicate
-expect 2 'unknown flag --bogus' -- "$bin" train "$config" --bogus 1
-expect 2 '--epochs expects an integer' -- "$bin" train "$config" --epochs ten
-expect 2 'expected exactly one CONFIG' -- "$bin" train
-expect 1 "cannot read the config file '$work/none.textproto'" -- "$bin" train "$work/none.textproto"
+expect 2 'InvalidArgument: .*unknown flag --bogus' -- "$bin" train "$config" --bogus 1
+expect 2 'InvalidArgument: .*--epochs expects an integer' -- "$bin" train "$config" --epochs ten
+expect 2 'InvalidArgument: expected exactly one CONFIG' -- "$bin" train
+expect 1 "NotFound: cannot read the config file '$work/none.textproto'" -- "$bin" train "$work/none.textproto"
 
 printf 'name: "x"\nmodel {\n  input_shape: [784]\n  layers { dense { unitz: 3 } }\n}\n' > "$work/bad.textproto"
-expect 2 "bad.textproto:4:[0-9]+: .*unitz" -- "$bin" train "$work/bad.textproto"
-expect 2 'training.batch_size must be positive' -- "$bin" train "$config" --batch-size 0
-expect 1 "no .*train.* shards|shardtrain data prepare" -- "$bin" train "$config" --data "$work/empty" --run-dir "$work/run"
-expect 1 "cannot create the run directory '/etc/passwd/run/logs'" -- "$bin" train "$config" --run-dir /etc/passwd/run
-expect 2 '--dataset must be fashion_mnist' -- "$bin" data prepare --dataset cifar --output "$work/x"
+expect 2 "InvalidArgument: .*bad.textproto:4:[0-9]+: .*unitz" -- "$bin" train "$work/bad.textproto"
+expect 2 'InvalidArgument: .*training.batch_size must be positive' -- "$bin" train "$config" --batch-size 0
+expect 1 "NotFound: .*(no .*train.* shards|shardtrain data prepare)" -- "$bin" train "$config" --data "$work/empty" --run-dir "$work/run"
+expect 1 "PermissionDenied: cannot create the run directory '/etc/passwd/run/logs'" -- "$bin" train "$config" --run-dir /etc/passwd/run
+expect 2 'InvalidArgument: --dataset must be fashion_mnist' -- "$bin" data prepare --dataset cifar --output "$work/x"
 
 if [ ! -f "$fmnist/train-labels-idx1-ubyte.gz" ]; then
   echo "SKIP: the rest needs Fashion-MNIST (Debian package dataset-fashion-mnist) in $fmnist"

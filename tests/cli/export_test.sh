@@ -51,7 +51,7 @@ check saved_model "$work/sm.json" "$work/sm.npy"
   [ -d "$work/models/mlp/2" ] || fail "second export is not version 2"
 "$bin" export --config "$config" "${common[@]}" --format saved_model --output "$work/models/mlp" --version 2 \
   >"$work/dup.log" 2>&1 && fail "overwrote version 2"
-grep -q "already exists" "$work/dup.log" || fail "no 'already exists' error: $(cat "$work/dup.log")"
+grep -q "AlreadyExists: .*already exists" "$work/dup.log" || fail "no 'already exists' error: $(cat "$work/dup.log")"
 
 # Keras files, imported back by layer name.
 for format in keras h5 weights_h5; do
@@ -89,12 +89,12 @@ grep -q "loaded weights of 2 layer(s): dense, dense_1" "$work/imported.log" ||
 
 # Bad requests.
 "$bin" export --config "$config" "${common[@]}" --format onnx --output "$work/x" >"$work/bad.log" 2>&1
-[ $? -eq 2 ] && grep -q "format must be saved_model, keras, h5, weights_h5 or json" "$work/bad.log" ||
+[ $? -eq 2 ] && grep -q "InvalidArgument: --format must be saved_model, keras, h5, weights_h5 or json" "$work/bad.log" ||
   fail "unknown format: $(cat "$work/bad.log")"
 printf 'junk' >"$work/junk.keras"
 "$bin" evaluate "$config" "${common[@]}" --keras "$work/junk.keras" >"$work/junk.log" 2>&1 &&
   fail "a junk .keras file was accepted"
-grep -q "junk.keras" "$work/junk.log" || fail "the junk file is not named: $(cat "$work/junk.log")"
+grep -q "InvalidArgument: .*junk.keras" "$work/junk.log" || fail "the junk file is not named: $(cat "$work/junk.log")"
 
 [ $failures -eq 0 ] && echo "export: all checks passed" && exit 0
 echo "export: $failures check(s) failed"; exit 1
