@@ -14,7 +14,7 @@ constexpr size_t kMaxPendingPrefixes = 8;
 
 }  // namespace
 
-Status CheckpointCommitter::AddPart(int rank, const CheckpointPart& part) {
+Status CheckpointCommitter::AddPart(int rank, const CheckpointShardWritten& part) {
   const std::string& prefix = part.prefix();
   if (part.rank() != rank) {
     return InvalidArgumentError("checkpoint part for rank " + std::to_string(part.rank()) +
@@ -34,7 +34,7 @@ Status CheckpointCommitter::AddPart(int rank, const CheckpointPart& part) {
   }
   storage::CheckpointPart stored;
   stored.rank = rank;
-  for (const CheckpointPart::Entry& entry : part.entries()) {
+  for (const CheckpointShardWritten::Entry& entry : part.entries()) {
     if (entry.entry().shard_id() != rank) {
       return InvalidArgumentError("rank " + std::to_string(rank) + " reported '" + entry.key() +
                                   "' in shard " + std::to_string(entry.entry().shard_id()));
@@ -56,8 +56,8 @@ Status CheckpointCommitter::AddPart(int rank, const CheckpointPart& part) {
   return OkStatus();
 }
 
-StatusOr<CheckpointCommitted> CheckpointCommitter::Commit(const CommitCheckpoint& request,
-                                                          double now) {
+StatusOr<CheckpointCommitReply> CheckpointCommitter::Commit(const CheckpointCommitRequest& request,
+                                                            double now) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (request.num_shards() != world_size_) {
     return InvalidArgumentError("commit of " + std::to_string(request.num_shards()) +
@@ -86,7 +86,7 @@ StatusOr<CheckpointCommitted> CheckpointCommitter::Commit(const CommitCheckpoint
                                              std::move(parts), policy, now));
   last_committed_ = result.prefix;
   last_committed_step_ = request.step();
-  CheckpointCommitted committed;
+  CheckpointCommitReply committed;
   committed.set_prefix(result.prefix);
   for (const std::string& deleted : result.deleted) committed.add_deleted(deleted);
   return committed;

@@ -1,6 +1,6 @@
 // CheckpointCommitter: the coordinator's half of the two-phase checkpoint
-// commit (DESIGN.md §4). Each rank reports its part (CheckpointPart) once its
-// data file is durable; rank 0 then asks for the commit (CommitCheckpoint),
+// commit (DESIGN.md §4). Each rank reports its part (CheckpointShardWritten) once its
+// data file is durable; rank 0 then asks for the commit (CheckpointCommitRequest),
 // which succeeds only when every rank of the job reported the same prefix:
 // the committer writes PREFIX.index and then the `checkpoint` state file
 // (storage/checkpoint/commit.h) and applies retention. The prefix must be
@@ -31,11 +31,11 @@ class CheckpointCommitter {
   // job's, a relative or empty prefix, no entries, or entries of another shard.
   // At most 8 unfinished saves are kept: the part that opens a ninth drops the
   // save whose first part arrived earliest.
-  Status AddPart(int rank, const CheckpointPart& part);
+  Status AddPart(int rank, const CheckpointShardWritten& part);
 
   // Commits request.prefix; FailedPrecondition naming the ranks that did not
   // report it. `now` is the timestamp recorded in the state file.
-  StatusOr<CheckpointCommitted> Commit(const CommitCheckpoint& request, double now);
+  StatusOr<CheckpointCommitReply> Commit(const CheckpointCommitRequest& request, double now);
 
   // The last committed prefix ("" before the first) and its step.
   std::string last_committed() const;

@@ -103,10 +103,10 @@ struct Coordinator::Impl {
   Reply HandleHeartbeat(const Heartbeat& h, const std::string& peer, int session_rank,
                         Clock::time_point now);
   Reply HandleDone(const std::string& peer, int session_rank);
-  Reply HandleCheckpointPart(const CheckpointPart& part, const std::string& peer, int session_rank,
-                             Clock::time_point now);
-  Reply HandleCommitCheckpoint(const CommitCheckpoint& commit, int session_rank,
-                               Clock::time_point now);
+  Reply HandleShardWritten(const CheckpointShardWritten& part, const std::string& peer,
+                           int session_rank, Clock::time_point now);
+  Reply HandleCommitRequest(const CheckpointCommitRequest& commit, int session_rank,
+                            Clock::time_point now);
   // HandleRegister without the logging: the checks, the registry and the plan.
   Reply RegisterOrRefuse(const RegisterRequest& r, int* session_rank, Clock::time_point now);
 
@@ -341,10 +341,10 @@ Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request, cons
       return HandleHeartbeat(request.heartbeat(), peer, *session_rank, now);
     case Envelope::kDone:
       return HandleDone(peer, *session_rank);
-    case Envelope::kCheckpointPart:
-      return HandleCheckpointPart(request.checkpoint_part(), peer, *session_rank, now);
-    case Envelope::kCommitCheckpoint:
-      return HandleCommitCheckpoint(request.commit_checkpoint(), *session_rank, now);
+    case Envelope::kCheckpointShardWritten:
+      return HandleShardWritten(request.checkpoint_shard_written(), peer, *session_rank, now);
+    case Envelope::kCheckpointCommitRequest:
+      return HandleCommitRequest(request.checkpoint_commit_request(), *session_rank, now);
     default:
       return RefuseAndClose(
           StatusCode::kInvalidArgument,
@@ -475,10 +475,10 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleDone(const std::string& peer, 
   return reply;
 }
 
-Coordinator::Impl::Reply Coordinator::Impl::HandleCheckpointPart(const CheckpointPart& part,
-                                                                 const std::string& peer,
-                                                                 int session_rank,
-                                                                 Clock::time_point now) {
+Coordinator::Impl::Reply Coordinator::Impl::HandleShardWritten(const CheckpointShardWritten& part,
+                                                               const std::string& peer,
+                                                               int session_rank,
+                                                               Clock::time_point now) {
   if (session_rank < 0 || part.rank() != session_rank) {
     return RefuseUnregistered("checkpoint part", part.rank(), peer);
   }
@@ -489,13 +489,12 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleCheckpointPart(const Checkpoin
   Status added = committer.AddPart(session_rank, part);
   if (!added.ok()) return Refuse(added.code(), added.message(), false);
   Reply reply;
-  reply.envelope.mutable_checkpoint_part_ack();
+  reply.envelope.mutable_checkpoint_shard_ack();
   return reply;
 }
 
-Coordinator::Impl::Reply Coordinator::Impl::HandleCommitCheckpoint(const CommitCheckpoint& commit,
-                                                                   int session_rank,
-                                                                   Clock::time_point now) {
+Coordinator::Impl::Reply Coordinator::Impl::HandleCommitRequest(
+    const CheckpointCommitRequest& commit, int session_rank, Clock::time_point now) {
   if (session_rank != 0) {
     return Refuse(StatusCode::kPermissionDenied,
                   "only rank 0 commits checkpoints (this connection is rank " +
@@ -505,7 +504,7 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleCommitCheckpoint(const CommitC
   // The state file records wall-clock time; `now` is monotonic.
   const double wall =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  StatusOr<CheckpointCommitted> committed = committer.Commit(commit, wall);
+  StatusOr<CheckpointCommitReply> committed = committer.Commit(commit, wall);
   if (!committed.ok()) {
     LOG(ERROR) << "coordinator: " << committed.status();
     return Refuse(committed.status().code(), committed.status().message(), false);
@@ -517,7 +516,7 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleCommitCheckpoint(const CommitC
   }
   LOG(INFO) << "coordinator: committed checkpoint " << committed->prefix();
   Reply reply;
-  *reply.envelope.mutable_checkpoint_committed() = std::move(*committed);
+  *reply.envelope.mutable_checkpoint_commit_reply() = std::move(*committed);
   return reply;
 }
 

@@ -130,12 +130,12 @@ StatusOr<Envelope> CoordinatorClient::CallLocked(const Envelope& request) {
   return reply;
 }
 
-Status CoordinatorClient::ReportCheckpointPart(CheckpointPart part) {
+Status CoordinatorClient::ReportShardWritten(CheckpointShardWritten part) {
   part.set_rank(rank_);
   Envelope request;
-  *request.mutable_checkpoint_part() = std::move(part);
+  *request.mutable_checkpoint_shard_written() = std::move(part);
   ASSIGN_OR_RETURN(Envelope reply, Call(request));
-  if (!reply.has_checkpoint_part_ack()) {
+  if (!reply.has_checkpoint_shard_ack()) {
     return InternalError("the coordinator at " + peer_ +
                          " answered a checkpoint part with message type " +
                          std::to_string(reply.body_case()));
@@ -143,17 +143,17 @@ Status CoordinatorClient::ReportCheckpointPart(CheckpointPart part) {
   return OkStatus();
 }
 
-StatusOr<CheckpointCommitted> CoordinatorClient::CommitCheckpoint(
-    const coordinator::CommitCheckpoint& commit) {
+StatusOr<CheckpointCommitReply> CoordinatorClient::RequestCommit(
+    const coordinator::CheckpointCommitRequest& commit) {
   Envelope request;
-  *request.mutable_commit_checkpoint() = commit;
+  *request.mutable_checkpoint_commit_request() = commit;
   ASSIGN_OR_RETURN(Envelope reply, Call(request));
-  if (!reply.has_checkpoint_committed()) {
+  if (!reply.has_checkpoint_commit_reply()) {
     return InternalError("the coordinator at " + peer_ +
                          " answered a checkpoint commit with message type " +
                          std::to_string(reply.body_case()));
   }
-  return reply.checkpoint_committed();
+  return reply.checkpoint_commit_reply();
 }
 
 StatusOr<RankAssignment> CoordinatorClient::GetEpochAssignment(int64_t epoch,

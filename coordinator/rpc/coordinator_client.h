@@ -84,11 +84,12 @@ class CoordinatorClient {
   StatusOr<HeartbeatReply> SendHeartbeat(const Heartbeat& heartbeat);
   // Checkpoint commit phase 1: this rank's data file is durable; `part.rank`
   // is set to this client's rank.
-  Status ReportCheckpointPart(CheckpointPart part);
+  Status ReportShardWritten(CheckpointShardWritten part);
   // Phase 2 (rank 0 only, after every rank reported): the coordinator writes
   // the index and the state file. Its error (e.g. a rank that did not report)
   // comes back as a Status.
-  StatusOr<CheckpointCommitted> CommitCheckpoint(const coordinator::CommitCheckpoint& request);
+  StatusOr<CheckpointCommitReply> RequestCommit(
+      const coordinator::CheckpointCommitRequest& request);
   // Tells the coordinator this rank finished; its disconnect is then expected.
   Status Done();
 

@@ -14,21 +14,21 @@ namespace {
 
 constexpr char kPrefix[] = "/run/ckpt-10";
 
-CheckpointPart Part(int rank, int num_shards, const std::string& prefix = kPrefix) {
-  CheckpointPart part;
+CheckpointShardWritten Part(int rank, int num_shards, const std::string& prefix = kPrefix) {
+  CheckpointShardWritten part;
   part.set_rank(rank);
   part.set_prefix(prefix);
   part.set_num_shards(num_shards);
   part.set_step(10);
-  CheckpointPart::Entry* entry = part.add_entries();
+  CheckpointShardWritten::Entry* entry = part.add_entries();
   entry->set_key("v" + std::to_string(rank));
   entry->mutable_entry()->set_shard_id(rank);
   entry->mutable_entry()->set_size(4);
   return part;
 }
 
-CommitCheckpoint Commit(int num_shards, const std::string& prefix = kPrefix) {
-  CommitCheckpoint commit;
+CheckpointCommitRequest Commit(int num_shards, const std::string& prefix = kPrefix) {
+  CheckpointCommitRequest commit;
   commit.set_prefix(prefix);
   commit.set_num_shards(num_shards);
   commit.set_step(10);
@@ -58,11 +58,11 @@ TEST(CheckpointCommitterTest, RefusesMalformedPartsAsInvalidArgument) {
   Status relative = committer.AddPart(0, Part(0, 2, "run/ckpt-10"));
   EXPECT_EQ(relative,
             InvalidArgumentError("checkpoint prefix 'run/ckpt-10' is not an absolute path"));
-  CheckpointPart empty = Part(0, 2);
+  CheckpointShardWritten empty = Part(0, 2);
   empty.clear_entries();
   EXPECT_EQ(committer.AddPart(0, empty),
             InvalidArgumentError("rank 0 reported no tensors for /run/ckpt-10"));
-  CheckpointPart foreign_entry = Part(0, 2);
+  CheckpointShardWritten foreign_entry = Part(0, 2);
   foreign_entry.mutable_entries(0)->mutable_entry()->set_shard_id(1);
   EXPECT_EQ(committer.AddPart(0, foreign_entry),
             InvalidArgumentError("rank 0 reported 'v0' in shard 1"));

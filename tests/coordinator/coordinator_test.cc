@@ -309,7 +309,7 @@ TEST(CoordinatorTest, RequestsWithoutRegistrationAreRefusedAndClosed) {
   ASSERT_TRUE(c.ok());
   const int port = (*c)->port();
   Envelope part;
-  part.mutable_checkpoint_part()->set_rank(1);
+  part.mutable_checkpoint_shard_written()->set_rank(1);
   Envelope heartbeat;
   heartbeat.mutable_heartbeat()->set_rank(1);
   Envelope plan;
@@ -337,24 +337,24 @@ TEST(CoordinatorTest, RefusedCheckpointRequestsNameTheirCodeAndKeepTheConnection
   auto r0 = MustConnect(**c, 0, 2);
   auto r1 = MustConnect(**c, 1, 2);
   ASSERT_TRUE(r0 && r1);
-  CommitCheckpoint commit;
+  CheckpointCommitRequest commit;
   commit.set_prefix("/nonexistent/ckpt-1");
   commit.set_num_shards(2);
-  StatusOr<CheckpointCommitted> by_rank1 = r1->CommitCheckpoint(commit);
+  StatusOr<CheckpointCommitReply> by_rank1 = r1->RequestCommit(commit);
   EXPECT_EQ(by_rank1.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(by_rank1.status().message().find(
                 "only rank 0 commits checkpoints (this connection is rank 1)"),
             std::string::npos)
       << by_rank1.status();
-  StatusOr<CheckpointCommitted> unreported = r0->CommitCheckpoint(commit);
+  StatusOr<CheckpointCommitReply> unreported = r0->RequestCommit(commit);
   EXPECT_EQ(unreported.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(unreported.status().message().find("rank(s) 0, 1 did not report their part"),
             std::string::npos)
       << unreported.status();
-  CheckpointPart relative;
+  CheckpointShardWritten relative;
   relative.set_prefix("ckpt-1");
   relative.set_num_shards(2);
-  Status part = r0->ReportCheckpointPart(relative);
+  Status part = r0->ReportShardWritten(relative);
   EXPECT_EQ(part.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(part.message().find("checkpoint prefix 'ckpt-1' is not an absolute path"),
             std::string::npos)

@@ -68,7 +68,7 @@ std::vector<size_t> TensorBytes(const std::vector<SaveTensor>& tensors) {
 // and adds their index entries to `part`.
 Status WriteDataFile(storage::FileSystem* fs, const std::string& path, int rank,
                      const std::vector<SaveTensor>& tensors, const std::vector<int>& owner,
-                     coordinator::CheckpointPart* part) {
+                     coordinator::CheckpointShardWritten* part) {
   ASSIGN_OR_RETURN(auto writer, storage::BundleShardWriter::Open(fs, path, rank));
   bool wrote_any = false;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -264,26 +264,26 @@ Status Checkpointer::WriteAndReportPart(const std::string& prefix,
   const std::vector<int> owner = AssignTensorsToRanks(TensorBytes(tensors), world);
   const std::string data_file = storage::DataFilename(prefix, rank, world);
   const std::string temp = data_file + ".tempstate" + RandomSuffix();
-  coordinator::CheckpointPart part;
+  coordinator::CheckpointShardWritten part;
   RETURN_IF_ERROR(WriteDataFile(fs_, temp, rank, tensors, owner, &part));
   RETURN_IF_ERROR(fs_->Rename(temp, data_file));
   RETURN_IF_ERROR(fs_->SyncDir(dir_));
   part.set_prefix(absolute_prefix);
   part.set_num_shards(world);
   part.set_step(state.progress.global_step);
-  return client_->ReportCheckpointPart(std::move(part))
+  return client_->ReportShardWritten(std::move(part))
       .WithContext("reporting checkpoint part of rank " + std::to_string(rank));
 }
 
 Status Checkpointer::Commit(const std::string& absolute_prefix, int64_t epoch) {
-  coordinator::CommitCheckpoint commit;
+  coordinator::CheckpointCommitRequest commit;
   commit.set_prefix(absolute_prefix);
   commit.set_num_shards(comm_->world_size());
   commit.set_step(trainer_->progress().global_step);
   commit.set_epoch(epoch);
   commit.set_max_to_keep(config_.checkpoint().max_to_keep());
   commit.set_keep_checkpoint_every_n_hours(config_.checkpoint().keep_checkpoint_every_n_hours());
-  return client_->CommitCheckpoint(commit).status();
+  return client_->RequestCommit(commit).status();
 }
 
 StatusOr<std::string> Checkpointer::Save() {

@@ -64,7 +64,7 @@ Status AgreeOnStatus(Communicator& comm, const Status& local, std::string_view w
                      " failed " + std::string(what) + ": " + message;
   if (others > 0) {
     text += " (and " + std::to_string(others) + " other rank" + (others > 1 ? "s" : "") +
-            " failed too; their errors are in their own output)";
+            " failed too)";
   }
   return Status(static_cast<StatusCode>(static_cast<int>(*first)), text);
 }

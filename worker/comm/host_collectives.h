@@ -22,8 +22,9 @@ namespace shardtrain::comm {
 
 // OK on every rank when `local` is OK on every rank. Otherwise every rank
 // returns the error of the lowest failing rank R: its code, and the message
-// "rank R of N failed WHAT: <its message>" (plus how many other ranks failed,
-// whose errors are in their own output). With one rank, `local` itself.
+// "rank R of N failed WHAT: <its message>" (plus how many other ranks failed).
+// A caller that wants every failing rank's own error shown prints `local`
+// too, or returns it on the ranks where it failed. With one rank, `local`.
 // An error of the exchange itself is returned with context naming `what`.
 Status AgreeOnStatus(Communicator& comm, const Status& local, std::string_view what);
 
