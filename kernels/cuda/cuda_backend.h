@@ -5,8 +5,8 @@
 // SparseSoftmaxCrossEntropyWithAccuracy keeps the count on the device).
 //
 // Dense runs on cuBLAS (row-major operands passed as their column-major
-// transposes). TF32 tensor-core math only when created with tf32 = true
-// (`--tf32`); otherwise full fp32, to stay within 1e-5 of the CPU backend.
+// transposes). TF32 tensor-core math only when created with tf32 = true;
+// otherwise full fp32, to stay within 1e-5 of the CPU backend.
 // The other ops mirror kernels/cpu formula for formula (kernels/cuda/*.cu).
 //
 // Errors: ops return void (the KernelBackend contract), so the first failed
