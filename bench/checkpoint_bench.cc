@@ -7,10 +7,9 @@
 // so parameters + two slots ≈ 3 × 4 × (784W + W² + 10W) bytes ≈ 0.9 GB at 8192,
 // 1.1 GB at 9216). Save: the wall time of Save() on the slowest rank, every
 // rank writing its share. Restore: every rank reads an equal share of the
-// checkpoint's bytes, broadcasting each 16 MiB piece to the others as it goes,
-// or reads whole tensors when alone
-// (cold when the caller dropped the page cache in between: --pause-before-restore
-// waits for a file to appear so the script can drop caches).
+// checkpoint's bytes, then broadcasts it to the others (cold when the caller
+// dropped the page cache in between: --pause-file waits for a file to appear
+// so the script can drop caches).
 //
 // Usage: [mpirun -np N] checkpoint_bench --dir DIR [--width W] [--pause-file F]
 // Prints "save_seconds S bytes B" and "restore_seconds S bytes B" on rank 0.

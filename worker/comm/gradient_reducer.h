@@ -4,12 +4,12 @@
 // The buffer of `num_floats` floats is reduced in buckets of at most
 // `bucket_bytes` bytes, one AllReduceSum each; bucket count and boundaries are
 // a pure function of (num_floats, bucket_bytes) (PlanBuckets). The default
-// 25 MB keeps every call below 32 MiB, above which Open MPI 4.1's allreduce
-// drops from 6-8 GB/s to 0.4 GB/s on the reference machine. The loss sum,
-// example count and correct count travel in one extra 3-double reduction
-// (counts are exact in double up to 2^53). The result is a SUM: callers divide
-// by the global example count, so a rank whose data ran out (0 examples, zero
-// gradients) contributes nothing and the mean stays exact.
+// 25 MB keeps every call below 32 MiB, above which a single Open MPI 4.1
+// MPI_Allreduce falls to 1.7-2.1 GB/s (docs/BENCHMARKS.md, "Allreduce on one
+// node"). The loss sum, example count and correct count travel in one extra
+// 3-double reduction (counts are exact in double up to 2^53). The result is a
+// SUM: callers divide by the global example count, so a rank whose data ran
+// out (0 examples, zero gradients) contributes nothing and the mean stays exact.
 //
 // Memory kind follows the communicator: host for mpi/local, device for nccl
 // (the scalars are always host values).

@@ -76,8 +76,8 @@ StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init() {
   // Our large MPI transfers are one-shot broadcasts of fresh buffers (restored
   // weights and optimizer slots, initial weights); gradients go through our own
   // shared window. Open MPI's single-copy path (CMA) pins the receiver's pages
-  // on first use and moved 0.64 GB/s here, its copy-in/copy-out path 7-12 GB/s
-  // (docs/BENCHMARKS.md, "Checkpoint save and restore"). A user's own setting wins.
+  // on first use, which made those broadcasts several times slower than its
+  // copy-in/copy-out path (docs/notes/checkpoint-io.md). A user's own setting wins.
   setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", /*overwrite=*/0);
   int provided = MPI_THREAD_SINGLE;
   int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
