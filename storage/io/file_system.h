@@ -183,6 +183,8 @@ class MemoryFileSystem : public FileSystem {
   // The directory that holds `path`'s last component (NotFound when missing or
   // not a directory); `*name` receives that component.
   StatusOr<std::shared_ptr<Node>> ParentLocked(const std::string& path, std::string* name) const;
+  // Removes the file (or, with `is_dir`, the empty directory) `path`.
+  Status RemoveLocked(const std::string& path, bool is_dir);
 
   mutable std::mutex mu_;
   uint64_t generation_ = 0;  // bumped by SimulateCrash(); older writers fail

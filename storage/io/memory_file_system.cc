@@ -219,30 +219,26 @@ Status MemoryFileSystem::Rename(const std::string& from, const std::string& to) 
 
 Status MemoryFileSystem::DeleteFile(const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string name;
-  std::shared_ptr<Node> parent;
-  ASSIGN_OR_RETURN(parent, ParentLocked(path, &name));
-  auto it = parent->entries.find(name);
-  if (it == parent->entries.end()) {
-    return NotFoundError("unlink '" + path + "': No such file or directory");
-  }
-  if (it->second->is_dir) return FailedPreconditionError("unlink '" + path + "': Is a directory");
-  parent->entries.erase(it);
-  return OkStatus();
+  return RemoveLocked(path, /*is_dir=*/false);
 }
 
 Status MemoryFileSystem::DeleteDir(const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);
+  return RemoveLocked(path, /*is_dir=*/true);
+}
+
+Status MemoryFileSystem::RemoveLocked(const std::string& path, bool is_dir) {
+  const std::string what = std::string(is_dir ? "rmdir" : "unlink") + " '" + path + "'";
   std::string name;
   std::shared_ptr<Node> parent;
   ASSIGN_OR_RETURN(parent, ParentLocked(path, &name));
   auto it = parent->entries.find(name);
-  if (it == parent->entries.end()) {
-    return NotFoundError("rmdir '" + path + "': No such file or directory");
+  if (it == parent->entries.end()) return NotFoundError(what + ": No such file or directory");
+  if (it->second->is_dir != is_dir) {
+    return FailedPreconditionError(what + (is_dir ? ": Not a directory" : ": Is a directory"));
   }
-  if (!it->second->is_dir) return FailedPreconditionError("rmdir '" + path + "': Not a directory");
-  if (!it->second->entries.empty()) {
-    return FailedPreconditionError("rmdir '" + path + "': Directory not empty");
+  if (is_dir && !it->second->entries.empty()) {
+    return FailedPreconditionError(what + ": Directory not empty");
   }
   parent->entries.erase(it);
   return OkStatus();
