@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "worker/loss/loss.h"
 #include "worker/model/keras_json.h"
 
 namespace shardtrain {
@@ -199,7 +200,9 @@ Status ValidateJobConfig(config::JobConfig* config) {
     return InvalidArgumentError(
         "loss is not set: add e.g. `loss { sparse_categorical_crossentropy { from_logits: true } }`");
   }
-  return OkStatus();
+  // The data's labels are class ids (worker/data reads nothing else), and the
+  // model's output has data.num_classes values (Trainer::Create checks that).
+  return loss::CheckLossAcceptsClassIds(config->loss(), config->data().num_classes());
 }
 
 }  // namespace shardtrain

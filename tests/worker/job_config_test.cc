@@ -101,5 +101,34 @@ TEST(JobConfigTest, ValidationNamesTheField) {
   }
 }
 
+// The data's labels are class ids: categorical_crossentropy (one-hot labels)
+// used to train on them silently; it is refused at set-up, as is MSE against a
+// multi-unit output.
+TEST(JobConfigTest, LossMustFitClassIdLabels) {
+  auto config = ParseJobConfig(kValid, "x");
+  ASSERT_TRUE(config.ok());
+  config->mutable_loss()->mutable_categorical_crossentropy()->set_from_logits(true);
+  Status status = ValidateJobConfig(&*config);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status;
+  for (const char* needle :
+       {"categorical_crossentropy needs one-hot", "integer class ids",
+        "use `loss { sparse_categorical_crossentropy { from_logits: true } }`"}) {
+    EXPECT_NE(status.message().find(needle), std::string::npos) << needle << " -> " << status;
+  }
+
+  config->mutable_loss()->mutable_mean_squared_error();
+  status = ValidateJobConfig(&*config);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("mean_squared_error needs labels shaped like the model's output "
+                                  "(3 values per example)"),
+            std::string::npos)
+      << status;
+
+  // One output unit: MSE against the label's value is accepted.
+  config->mutable_model()->mutable_layers(0)->mutable_dense()->set_units(1);
+  config->mutable_data()->set_num_classes(1);
+  EXPECT_TRUE(ValidateJobConfig(&*config).ok());
+}
+
 }  // namespace
 }  // namespace shardtrain

@@ -158,7 +158,8 @@ TEST_F(PreparedTest, LabelOutsideClassesNamesRecord) {
   // (shard 0, record 2) is the first out of range.
   ExpectError(
       LoadSplit(out_, "train", 0, 5).status(), StatusCode::kInvalidArgument,
-      {"record 2 of '" + out_ + "/train-00000-of-00003.tfrecord' has label 7", "outside [0, 5)"});
+      {"record 2 of '" + out_ + "/train-00000-of-00003.tfrecord' has label 7", "outside [0, 5)",
+       "set data.num_classes"});
   ExpectError(LoadSplit(out_, "train", 0, 0).status(), StatusCode::kInvalidArgument,
               {"num_classes"});
 }

@@ -148,7 +148,9 @@ StatusOr<int64_t> Label(const tf::Example& example, int64_t num_classes,
   if (value < 0 || value >= num_classes) {
     return InvalidArgumentError(where.str() + " has label " + std::to_string(value) +
                                 ", outside [0, " + std::to_string(num_classes) +
-                                ") for a model with " + std::to_string(num_classes) + " classes");
+                                ") for a model with " + std::to_string(num_classes) +
+                                " classes; labels are class ids: set data.num_classes to the "
+                                "number of classes, or fix the record");
   }
   return value;
 }

@@ -4,7 +4,9 @@
 // Contract: LoadSplit reads every `<split>-NNNNN-of-NNNNN.tfrecord` in `dir` in
 // shard order (records in file order) and keeps the first `max_examples`
 // (0 = all). Every example must have `image` (bytes_list, one value; all images
-// the same size) and `label` (int64_list, one value in [0, num_classes)).
+// the same size) and `label` (int64_list, one value in [0, num_classes)): labels
+// are integer class ids, the only kind the loader yields, so the loss must take
+// class ids (loss::CheckLossAcceptsClassIds, called by ValidateJobConfig).
 // Errors, each naming the file (and record where there is one):
 //   NotFound         no shard matches (with the `shardtrain data prepare` hint),
 //                    or a shard is missing from the NNNNN-of-NNNNN sequence;

@@ -1,11 +1,15 @@
-// Loss: the training objective over a model's output and integer labels.
+// Loss: the training objective over a model's output and integer class-id
+// labels, the only label kind the data pipeline (worker/data) yields.
 //
-// Sparse categorical cross-entropy uses the labels directly; categorical
-// cross-entropy and MSE compare against one-hot labels. With from_logits =
-// false the model must end in softmax, and the loss is computed from the
-// pre-softmax logits (the fused, numerically stable form TensorFlow uses
-// too), so the model skips its final softmax while training. Buffers are
-// allocated once for `max_batch` rows. Not thread-safe.
+// CheckLossAcceptsClassIds says which losses fit such labels: sparse
+// categorical cross-entropy always; mean squared error only for a one-unit
+// output, whose target is the label's value (as Keras broadcasts it);
+// categorical cross-entropy never, as it needs one-hot or soft label vectors.
+// Loss::Create applies the same check. With from_logits = false the model must
+// end in softmax, and the loss is computed from the pre-softmax logits (the
+// fused, numerically stable form TensorFlow uses too), so the model skips its
+// final softmax while training. Buffers are allocated once for `max_batch`
+// rows. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -18,8 +22,17 @@
 
 namespace shardtrain::loss {
 
+// OK when `config` can be computed on integer class-id labels against a model
+// output of `output_width` values per example; otherwise InvalidArgument
+// naming the loss, the labels' kind and the loss to use instead. An unset
+// loss is left to the caller to report.
+Status CheckLossAcceptsClassIds(const config::LossConfig& config, int64_t output_width);
+
 class Loss {
  public:
+  // `classes`: the model's output width. Errors: InvalidArgument for an unset
+  // loss, a loss that does not fit class-id labels (CheckLossAcceptsClassIds)
+  // or a cross-entropy head that does not match from_logits.
   static StatusOr<Loss> Create(const config::LossConfig& config,
                                kernels::Activation final_activation, int64_t classes,
                                int64_t max_batch);
@@ -35,13 +48,13 @@ class Loss {
                  int64_t rows, float* grad, double grad_divisor);
 
  private:
-  enum class Kind { kSparseCrossEntropy, kCrossEntropy, kMeanSquaredError };
+  enum class Kind { kSparseCrossEntropy, kMeanSquaredError };
   Kind kind_ = Kind::kSparseCrossEntropy;
   std::string name_;
   bool fuses_final_softmax_ = false;
   int64_t classes_ = 0;
   std::vector<float> losses_;   // (max_batch)
-  std::vector<float> one_hot_;  // (max_batch, classes), categorical losses only
+  std::vector<float> targets_;  // (max_batch), mean squared error only: the labels as floats
 };
 
 }  // namespace shardtrain::loss
