@@ -46,8 +46,10 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
                                                        classes, max_batch));
   trainer->loss_ = std::make_unique<loss::Loss>(std::move(loss));
   const int64_t num_parameters = trainer->model_->parameters().size();
+  // Frozen layers (trainable: false) are neither updated nor given slots.
   ASSIGN_OR_RETURN(trainer->optimizer_,
-                   optimizer::Optimizer::Create(config.optimizer(), num_parameters));
+                   optimizer::Optimizer::Create(config.optimizer(),
+                                                trainer->model_->parameters().TrainableSpans()));
   trainer->reducer_ =
       std::make_unique<comm::GradientReducer>(comm, num_parameters, bucket_bytes);
   // Gradients in the communicator's memory when it has some (one node: a

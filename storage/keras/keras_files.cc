@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
+#include <set>
 
 #include "storage/keras/hdf5_file.h"
 
@@ -51,9 +52,11 @@ std::vector<std::string> Keras3LayerPaths(const std::vector<std::string>& class_
   return paths;
 }
 
+// The weights that have optimizer state: those of the trainable layers.
 std::vector<const KerasWeight*> TrainableWeights(const KerasModelFile& model) {
   std::vector<const KerasWeight*> out;
   for (const auto& layer : model.layers) {
+    if (!layer.trainable) continue;
     for (const auto& weight : layer.weights) out.push_back(&weight);
   }
   return out;
@@ -119,16 +122,50 @@ std::string ShortWeightName(const std::string& weight_name) {
   return slash == std::string::npos ? name : name.substr(slash + 1);
 }
 
+// The layer list of a model config JSON (either form); null when it has none.
+const Json* ConfigLayers(const Json& root) {
+  if (!root.is_object() || !root.contains("config")) return nullptr;
+  const Json& config = root["config"];
+  if (config.is_array()) return &config;
+  if (config.is_object() && config.contains("layers") && config["layers"].is_array()) {
+    return &config["layers"];
+  }
+  return nullptr;
+}
+
+bool IsFalse(const Json& config, const char* key) {
+  return config.is_object() && config.contains(key) && config[key].is_boolean() &&
+         !config[key].get<bool>();
+}
+
+// Names of the layers a model config JSON freezes ("trainable": false on the
+// layer, or on the whole model).
+std::set<std::string> FrozenLayers(const std::string& config_json) {
+  std::set<std::string> frozen;
+  const Json root = Json::parse(config_json, nullptr, false);
+  const Json* layers = ConfigLayers(root);
+  if (layers == nullptr) return frozen;
+  const bool model_frozen = IsFalse(root["config"], "trainable");
+  for (const Json& entry : *layers) {
+    if (!entry.is_object() || !entry.contains("config")) continue;
+    const Json& c = entry["config"];
+    if (c.is_object() && c.contains("name") && c["name"].is_string() &&
+        (model_frozen || IsFalse(c, "trainable"))) {
+      frozen.insert(c["name"].get<std::string>());
+    }
+  }
+  return frozen;
+}
+
+void MarkFrozen(const std::set<std::string>& frozen, std::vector<KerasLayerWeights>* layers) {
+  for (KerasLayerWeights& layer : *layers) layer.trainable = frozen.count(layer.name) == 0;
+}
+
 // Layer name → class name from a model config JSON (either form), when present.
 std::map<std::string, std::string> ClassesFromConfig(const std::string& config_json) {
   std::map<std::string, std::string> classes;
-  Json root = Json::parse(config_json, nullptr, false);
-  if (!root.is_object() || !root.contains("config")) return classes;
-  const Json& config = root["config"];
-  const Json* layers = config.is_array() ? &config
-                       : (config.is_object() && config.contains("layers") && config["layers"].is_array())
-                           ? &config["layers"]
-                           : nullptr;
+  const Json root = Json::parse(config_json, nullptr, false);
+  const Json* layers = ConfigLayers(root);
   if (layers == nullptr) return classes;
   for (const Json& entry : *layers) {
     if (!entry.is_object() || !entry.contains("config") || !entry["config"].is_object()) continue;
@@ -176,8 +213,7 @@ StatusOr<std::vector<KerasLayerWeights>> ReadLegacyWeights(const H5File& file,
 void ReadLegacyOptimizer(const H5File& file, KerasModelFile* model) {
   if (!file.Exists("/optimizer_weights")) return;
   auto names = file.ReadStringListAttribute("/optimizer_weights", "weight_names");
-  size_t n = 0;
-  for (const auto& layer : model->layers) n += layer.weights.size();
+  const size_t n = TrainableWeights(*model).size();
   if (!names.ok() || names->size() != 1 + 2 * n || n == 0) return;
   auto iterations = file.ReadInt64Scalar("/optimizer_weights/" + (*names)[0]);
   if (!iterations.ok()) return;
@@ -195,8 +231,10 @@ void ReadLegacyOptimizer(const H5File& file, KerasModelFile* model) {
 
 // The Keras 3 layout. `layers` gives (name, class) in model order when a config
 // is known; otherwise the groups under /layers are read as they are named.
-StatusOr<KerasModelFile> ReadKeras3Weights(const H5File& file,
-                                           const std::vector<std::pair<std::string, std::string>>& known) {
+// `frozen` names the layers without optimizer state.
+StatusOr<KerasModelFile> ReadKeras3Weights(
+    const H5File& file, const std::vector<std::pair<std::string, std::string>>& known,
+    const std::set<std::string>& frozen) {
   KerasModelFile model;
   std::vector<std::pair<std::string, std::string>> layers = known;  // (name, class)
   std::vector<std::string> paths;
@@ -238,9 +276,9 @@ StatusOr<KerasModelFile> ReadKeras3Weights(const H5File& file,
     }
     model.layers.push_back(std::move(layer));
   }
-  // Adam: 0 iteration, 1 learning rate, then m/v interleaved per weight.
-  size_t n = 0;
-  for (const auto& layer : model.layers) n += layer.weights.size();
+  // Adam: 0 iteration, 1 learning rate, then m/v interleaved per trainable weight.
+  MarkFrozen(frozen, &model.layers);
+  const size_t n = TrainableWeights(model).size();
   if (n > 0 && file.Exists("/optimizer/vars")) {
     auto entries = file.List("/optimizer/vars");
     if (entries.ok() && entries->size() == 2 + 2 * n) {
@@ -357,7 +395,7 @@ StatusOr<KerasModelFile> ReadArchive(const std::string& path) {
   }
   StatusOr<KerasModelFile> model = [&]() -> StatusOr<KerasModelFile> {
     ASSIGN_OR_RETURN(H5File file, H5File::Open(temp));
-    return ReadKeras3Weights(file, Keras3Walk(config));
+    return ReadKeras3Weights(file, Keras3Walk(config), FrozenLayers(config));
   }();
   std::remove(temp);
   if (!model.ok()) return model.status().WithContext(path + " (model.weights.h5)");
@@ -414,7 +452,7 @@ StatusOr<KerasModelFile> ReadKerasFile(const std::string& path) {
     if (version.ok()) model.keras_version = *version;
   }
   if (kind == KerasFileKind::kWeightsH5) {
-    ASSIGN_OR_RETURN(KerasModelFile weights, ReadKeras3Weights(file, {}));
+    ASSIGN_OR_RETURN(KerasModelFile weights, ReadKeras3Weights(file, {}, {}));
     weights.keras_version = model.keras_version;
     return weights;
   }
@@ -427,6 +465,7 @@ StatusOr<KerasModelFile> ReadKerasFile(const std::string& path) {
   const std::string group = kind == KerasFileKind::kLegacyH5 ? "/model_weights" : "/";
   ASSIGN_OR_RETURN(model.layers,
                    ReadLegacyWeights(file, group, ClassesFromConfig(model.model_config_json)));
+  MarkFrozen(FrozenLayers(model.model_config_json), &model.layers);
   ReadLegacyOptimizer(file, &model);
   return model;
 }
@@ -473,6 +512,7 @@ Status WriteLegacyH5(const std::string& path, const KerasModelFile& model) {
         const std::string name = layer.name + "/" + weight.name + ":0";
         weight_names.push_back(name);
         RETURN_IF_ERROR(file.WriteFloats(group + "/" + name, weight.shape, weight.values.data()));
+        if (!layer.trainable) continue;  // no optimizer state
         slot_names_m.push_back("Adam/" + layer.name + "/" + weight.name + "/m:0");
         slot_names_v.push_back("Adam/" + layer.name + "/" + weight.name + "/v:0");
       }

@@ -32,6 +32,9 @@ struct KerasLayerWeights {
   std::string name;        // layer name, e.g. "dense_1"
   std::string class_name;  // "Dense", "Dropout", ...
   std::vector<KerasWeight> weights;  // Keras order (kernel, bias)
+  // Keras's trainable (false: frozen, its weights have no optimizer state).
+  // Readers take it from the model config when the file has one.
+  bool trainable = true;
 };
 
 // Adam state; `present` false when the file has none we can use.
@@ -39,7 +42,8 @@ struct KerasOptimizerState {
   bool present = false;
   int64_t iterations = 0;
   float learning_rate = 0;
-  std::vector<std::vector<float>> m, v;  // one per trainable weight, model order
+  // One per weight of a trainable layer, model order.
+  std::vector<std::vector<float>> m, v;
 };
 
 struct KerasModelFile {

@@ -2,7 +2,8 @@
 // architecture uses supported layers loads (architecture from its config or
 // JSON, weights by layer name) and reproduces the README's recorded outputs
 // through our Model; the others fail naming the unsupported piece. Our own
-// writers round-trip (write → read → same weights, config and Adam state).
+// writers round-trip (write → read → same weights, config and Adam state),
+// frozen layers included.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 #include "storage/keras/keras_files.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
+#include "worker/optimizer/optimizer.h"
 
 namespace shardtrain::model {
 namespace {
@@ -207,6 +209,67 @@ TEST(KerasImportTest, OurWritersRoundTrip) {
       EXPECT_EQ(back->model_config_json, original->model_config_json);
       EXPECT_EQ(back->optimizer.learning_rate, original->optimizer.learning_rate);
     }
+    std::remove(path.c_str());
+  }
+}
+
+// A frozen layer (trainable: false) keeps its flag in .keras and .h5 files
+// and, as in tf.keras, has no Adam state there.
+TEST(KerasImportTest, FrozenLayersKeepTheirFlagAndHaveNoOptimizerState) {
+  auto config = ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"layers": [
+          {"class_name": "Dense", "config": {"name": "base", "units": 5, "trainable": false,
+                                              "batch_input_shape": [null, 4]}},
+          {"class_name": "Dense", "config": {"name": "head", "units": 3}}]}})",
+      "frozen.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  config::JobConfig job;
+  *job.mutable_model() = *config;
+  job.mutable_optimizer()->mutable_adam();
+  auto model = Model::Create(job.model(), 4);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto backend = kernels::CreateCpuBackend();
+  (*model)->Initialize(*backend, 3);
+  auto opt = optimizer::Optimizer::Create(job.optimizer(), (*model)->parameters().TrainableSpans());
+  ASSERT_TRUE(opt.ok());
+  ASSERT_EQ((*opt)->slot(0).size(), 5u * 3 + 3);  // the head's kernel and bias only
+  for (size_t s = 0; s < 2; ++s) {
+    for (size_t i = 0; i < (*opt)->slot(s).size(); ++i) {
+      (*opt)->slot(s)[i] = static_cast<float>(s * 100 + i);
+    }
+  }
+  (*opt)->set_iterations(7);
+  KerasModelFile file = ToKerasModelFile(**model, opt->get());
+  ASSERT_EQ(file.layers.size(), 2u);
+  EXPECT_FALSE(file.layers[0].trainable);
+  EXPECT_TRUE(file.layers[1].trainable);
+  ASSERT_EQ(file.optimizer.m.size(), 2u);
+  EXPECT_EQ(file.optimizer.m[0].size(), 15u);
+  EXPECT_EQ(file.optimizer.v[1][0], 115.0f);  // v of head/bias: the slot floats after the kernel
+
+  const std::string dir = ::testing::TempDir();
+  for (const char* format : {"keras", "h5"}) {
+    SCOPED_TRACE(format);
+    const bool keras3 = std::string(format) == "keras";
+    file.model_config_json = KerasModelJson(
+        job, **model, keras3 ? KerasJsonFlavor::kKeras3 : KerasJsonFlavor::kKeras2, keras3);
+    const std::string path = dir + "/frozen." + format;
+    Status written = keras3 ? storage::keras::WriteKerasArchive(path, file)
+                            : storage::keras::WriteLegacyH5(path, file);
+    ASSERT_TRUE(written.ok()) << written;
+    auto back = storage::keras::ReadKerasFile(path);
+    ASSERT_TRUE(back.ok()) << back.status();
+    ASSERT_EQ(back->layers.size(), 2u);
+    EXPECT_FALSE(back->layers[0].trainable);
+    EXPECT_TRUE(back->layers[1].trainable);
+    EXPECT_EQ(back->layers[0].weights[0].values, file.layers[0].weights[0].values);
+    EXPECT_TRUE(back->optimizer.present);
+    EXPECT_EQ(back->optimizer.iterations, 7);
+    EXPECT_EQ(back->optimizer.m, file.optimizer.m);
+    EXPECT_EQ(back->optimizer.v, file.optimizer.v);
+    auto architecture = ModelConfigFromKerasJson(back->model_config_json, path);
+    ASSERT_TRUE(architecture.ok()) << architecture.status();
+    EXPECT_FALSE(architecture->layers(0).trainable());
     std::remove(path.c_str());
   }
 }

@@ -1,7 +1,8 @@
 // Keras model JSON <-> ModelConfig: the real to_json files in
 // shared/testdata/keras load with the right layers; our JSON round-trips;
 // unsupported pieces and non-linear graphs are errors naming them; a
-// registered custom layer loads from JSON, trains and keeps its config.
+// registered custom layer loads from JSON, trains and keeps its config;
+// trainable: false is read and written.
 #include "worker/model/keras_json.h"
 
 #include <gtest/gtest.h>
@@ -106,6 +107,52 @@ TEST(KerasJsonTest, OurJsonRoundTripsInBothFlavors) {
       << training;
   EXPECT_EQ(training.find("is_legacy_optimizer"), std::string::npos);
   EXPECT_EQ(training.find("decay"), std::string::npos);
+}
+
+// Keras's trainable=False (issue 25: it was ignored on import and always
+// written as true, so frozen layers were silently trained).
+TEST(KerasJsonTest, TrainableFalseIsReadAndWritten) {
+  auto frozen = ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"layers": [
+          {"class_name": "Dense", "config": {"name": "base", "units": 4, "trainable": false,
+                                              "batch_input_shape": [null, 6]}},
+          {"class_name": "Dense", "config": {"name": "head", "units": 2, "trainable": true}}]}})",
+      "m.json");
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
+  EXPECT_TRUE(frozen->layers(0).has_trainable());
+  EXPECT_FALSE(frozen->layers(0).trainable());
+  EXPECT_FALSE(frozen->layers(1).has_trainable());  // true: the field stays absent, as before
+  // model.trainable = False freezes every layer.
+  auto whole = ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"trainable": false, "layers": [
+          {"class_name": "Dense", "config": {"name": "d", "units": 2, "batch_input_shape": [null, 6]}}]}})",
+      "m.json");
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_FALSE(whole->layers(0).trainable());
+
+  config::JobConfig job = ReferenceJob();
+  for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
+    auto all_trainable = Model::Create(job.model(), 1);
+    ASSERT_TRUE(all_trainable.ok());
+    auto back =
+        ModelConfigFromKerasJson(KerasModelJson(job, **all_trainable, flavor, false), "ours");
+    ASSERT_TRUE(back.ok());
+    for (const auto& layer : back->layers()) EXPECT_FALSE(layer.has_trainable()) << layer.name();
+  }
+  job.mutable_model()->mutable_layers(0)->set_trainable(false);
+  auto model = Model::Create(job.model(), 1);
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
+    const std::string json = KerasModelJson(job, **model, flavor, /*compile=*/true);
+    EXPECT_NE(json.find("\"config\":{\"name\":\"dense\",\"trainable\":false,"), std::string::npos)
+        << json;
+    EXPECT_NE(json.find("\"config\":{\"name\":\"dense_1\",\"trainable\":true,"), std::string::npos)
+        << json;
+    auto back = ModelConfigFromKerasJson(json, "ours");
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_FALSE(back->layers(0).trainable());
+    EXPECT_FALSE(back->layers(2).has_trainable());
+  }
 }
 
 TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {

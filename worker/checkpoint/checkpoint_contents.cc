@@ -67,11 +67,55 @@ int VariableIndex(const model::Model& model, const KerasCheckpointVariable& v) {
   return layer.bias_variable;
 }
 
+// Drops the slot variables of frozen weights from `layout`, as tf.keras
+// creates slots only for trainable variables. Slot nodes are the graph's last
+// nodes, in the order of the optimizer's slot references and of the layout's
+// kSlot variables, so the kept ones are renumbered in place.
+void DropFrozenSlots(const model::Model& model, storage::KerasCheckpointLayout* layout) {
+  if (model.parameters().trainable_size() == model.parameters().size()) return;
+  auto& nodes = *layout->graph.mutable_nodes();
+  int optimizer_node = -1;
+  for (const auto& child : nodes[0].children()) {
+    if (child.local_name() == "optimizer") optimizer_node = child.node_id();
+  }
+  if (optimizer_node < 0) return;
+  auto& references = *nodes[optimizer_node].mutable_slot_variables();
+  std::vector<KerasCheckpointVariable> variables;
+  int kept = 0, next_node = -1;
+  for (KerasCheckpointVariable& v : layout->variables) {
+    if (v.kind != KerasCheckpointVariable::Kind::kSlot) {
+      variables.push_back(std::move(v));
+      continue;
+    }
+    auto& slot = references[kept];  // v's reference: the dropped ones before it are gone
+    const int node = slot.slot_variable_node_id();
+    if (next_node < 0) next_node = node;
+    if (!model.parameters().variable(VariableIndex(model, v)).trainable) {
+      references.DeleteSubrange(kept, 1);
+      continue;
+    }
+    nodes.SwapElements(next_node, node);
+    slot.set_slot_variable_node_id(next_node++);
+    ++kept;
+    variables.push_back(std::move(v));
+  }
+  if (next_node >= 0) nodes.DeleteSubrange(next_node, nodes.size() - next_node);
+  layout->variables = std::move(variables);
+}
+
+// The checkpoint layout of `model` with `optimizer`'s variables (null: weights only).
+storage::KerasCheckpointLayout Layout(const model::Model& model,
+                                      const storage::KerasOptimizerSpec* optimizer) {
+  storage::KerasCheckpointLayout layout =
+      storage::BuildKerasCheckpointLayout(LayerSpecs(model), optimizer);
+  DropFrozenSlots(model, &layout);
+  return layout;
+}
+
 // The key of the optimizer's iteration count ("iter", the first optimizer variable).
 std::string IterationsKey(const model::Model& model, const optimizer::Optimizer& opt) {
   const storage::KerasOptimizerSpec spec = OptimizerSpec(opt.KerasV2());
-  for (const KerasCheckpointVariable& v :
-       storage::BuildKerasCheckpointLayout(LayerSpecs(model), &spec).variables) {
+  for (const KerasCheckpointVariable& v : Layout(model, &spec).variables) {
     if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter && v.hyper_parameter == 0) {
       return v.key;
     }
@@ -163,8 +207,8 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
   optimizer::Optimizer& opt = trainer.optimizer();
   const optimizer::Optimizer::KerasVariables keras = opt.KerasV2();
   const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(keras);
-  const storage::KerasCheckpointLayout layout = storage::BuildKerasCheckpointLayout(
-      LayerSpecs(model), state.weights_only ? nullptr : &optimizer_spec);
+  const storage::KerasCheckpointLayout layout =
+      Layout(model, state.weights_only ? nullptr : &optimizer_spec);
 
   std::vector<SaveTensor> tensors;
   model::ParameterStore& params = model.parameters();
@@ -172,16 +216,14 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
     switch (v.kind) {
       case KerasCheckpointVariable::Kind::kWeight:
       case KerasCheckpointVariable::Kind::kSlot: {
-        const int index = VariableIndex(model, v);
-        const model::VariableInfo& info = params.variable(index);
-        const float* base = v.kind == KerasCheckpointVariable::Kind::kWeight
-                                ? params.params()
-                                : opt.slot(static_cast<size_t>(v.slot)).data();
+        const model::VariableInfo& info = params.variable(VariableIndex(model, v));
+        const bool weight = v.kind == KerasCheckpointVariable::Kind::kWeight;
         SaveTensor t;
         t.key = v.key;
         t.dtype = DType::kFloat32;
         t.shape = info.shape.dims();
-        t.data = base + info.offset;
+        t.data = weight ? params.params() + info.offset
+                        : opt.slot(static_cast<size_t>(v.slot)).data() + info.trainable_offset;
         t.bytes = static_cast<size_t>(info.shape.num_elements()) * sizeof(float);
         tensors.push_back(std::move(t));
         break;
@@ -225,19 +267,19 @@ StatusOr<std::vector<RestoreTarget>> CheckedRestoreTargets(const storage::Bundle
   model::Model& model = trainer.model();
   optimizer::Optimizer& opt = trainer.optimizer();
   const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(opt.KerasV2());
-  const storage::KerasCheckpointLayout layout = storage::BuildKerasCheckpointLayout(
-      LayerSpecs(model), weights_only ? nullptr : &optimizer_spec);
+  const storage::KerasCheckpointLayout layout =
+      Layout(model, weights_only ? nullptr : &optimizer_spec);
   model::ParameterStore& params = model.parameters();
   std::vector<RestoreTarget> targets;
   for (const KerasCheckpointVariable& v : layout.variables) {
     if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter) continue;
     const model::VariableInfo& info = params.variable(VariableIndex(model, v));
-    float* base = v.kind == KerasCheckpointVariable::Kind::kWeight
-                      ? params.params()
-                      : opt.slot(static_cast<size_t>(v.slot)).data();
+    float* data = v.kind == KerasCheckpointVariable::Kind::kWeight
+                      ? params.params() + info.offset
+                      : opt.slot(static_cast<size_t>(v.slot)).data() + info.trainable_offset;
     RETURN_IF_ERROR(CheckEntry(reader, prefix, v.key, DType::kFloat32, info.shape.dims()));
-    targets.push_back({v.key, base + info.offset,
-                       static_cast<size_t>(info.shape.num_elements()) * sizeof(float)});
+    targets.push_back(
+        {v.key, data, static_cast<size_t>(info.shape.num_elements()) * sizeof(float)});
   }
   return targets;
 }

@@ -1,7 +1,9 @@
 // What a shardtrain checkpoint holds, as bundle tensors (DESIGN.md §4):
 //   * the model's weights and the optimizer's variables under the keys and
 //     object graph tf.keras writes (storage/checkpoint/keras_object_graph.h),
-//     so TensorFlow tools and tf-keras `model.load_weights(prefix)` read them;
+//     so TensorFlow tools and tf-keras `model.load_weights(prefix)` read them
+//     (optimizer slots only for trainable variables, as tf.keras: a frozen
+//     layer's weights are saved, its slots do not exist);
 //   * our training state under `_SHARDTRAIN_STATE/...` keys, outside the object
 //     graph (TensorFlow ignores them): epoch, data position, global step, the
 //     epoch's running metric sums, the seed, the best monitored value, and the

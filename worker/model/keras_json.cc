@@ -45,7 +45,7 @@ Json LayerEntry(const Model::Layer& layer, bool keras3,
                 const std::vector<int64_t>* batch_input_shape) {
   Json config;
   config["name"] = layer.name;
-  config["trainable"] = true;
+  config["trainable"] = layer.trainable;
   config["dtype"] = "float32";
   if (!keras3 && batch_input_shape != nullptr) {
     config["batch_input_shape"] = BatchShape(*batch_input_shape);
@@ -428,6 +428,11 @@ Status AppendKerasLayer(const Json& entry, size_t index, const std::string& sour
   if (class_name == "InputLayer") return OkStatus();
   config::LayerConfig* layer = out->add_layers();
   layer->set_name(name);
+  // Only a frozen layer sets the field: an absent one means trainable, as before.
+  if (config.contains("trainable") && config["trainable"].is_boolean() &&
+      !config["trainable"].get<bool>()) {
+    layer->set_trainable(false);
+  }
   for (const KerasLayerClass& known : kKerasLayerClasses) {
     if (class_name == known.class_name) return known.parse(config, where, layer);
   }
@@ -523,6 +528,12 @@ StatusOr<config::ModelConfig> ModelConfigFromKerasJson(const std::string& text,
                "no input shape (no InputLayer and no batch_input_shape on the first layer)");
   }
   if (out.layers_size() == 0) return Bad(source, "the model has no layers besides its input");
+  // Keras: model.trainable = False freezes every layer.
+  const Json& model_config = root["config"];
+  if (model_config.is_object() && model_config.contains("trainable") &&
+      model_config["trainable"].is_boolean() && !model_config["trainable"].get<bool>()) {
+    for (config::LayerConfig& layer : *out.mutable_layers()) layer.set_trainable(false);
+  }
   return out;
 }
 

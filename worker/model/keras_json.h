@@ -5,7 +5,9 @@
 // entry), linear Functional/Model chains in the Keras 2 and Keras 3 forms.
 // Supported layer classes: InputLayer, Dense, Dropout, Flatten, Activation,
 // and classes registered with RegisterLayer (layer_registry.h); anything else
-// is an error naming the class, the layer and how to register it.
+// is an error naming the class, the layer and how to register it. A layer's
+// (or the whole model's) "trainable": false is read into LayerConfig.trainable,
+// and each layer's flag is written back.
 // Pure functions; thread-safe.
 #pragma once
 

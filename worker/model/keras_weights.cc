@@ -59,6 +59,7 @@ storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
     storage::keras::KerasLayerWeights out;
     out.name = layer.name;
     out.class_name = KerasClassName(layer);
+    out.trainable = layer.trainable;
     for (const auto& [name, index] : LayerVariables(layer)) {
       const VariableInfo& info = params.variable(index);
       storage::keras::KerasWeight weight;
@@ -67,7 +68,7 @@ storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
       const float* values = params.params() + info.offset;
       weight.values.assign(values, values + info.shape.num_elements());
       out.weights.push_back(std::move(weight));
-      order.push_back(index);
+      if (info.trainable) order.push_back(index);
     }
     file.layers.push_back(std::move(out));
   }
@@ -78,7 +79,7 @@ storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
     file.optimizer.learning_rate = opt.learning_rate();
     for (int index : order) {
       const VariableInfo& info = params.variable(index);
-      const size_t begin = static_cast<size_t>(info.offset);
+      const size_t begin = static_cast<size_t>(info.trainable_offset);
       const size_t end = begin + static_cast<size_t>(info.shape.num_elements());
       file.optimizer.m.emplace_back(opt.slot(0).begin() + begin, opt.slot(0).begin() + end);
       file.optimizer.v.emplace_back(opt.slot(1).begin() + begin, opt.slot(1).begin() + end);

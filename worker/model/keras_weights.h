@@ -18,8 +18,9 @@
 
 namespace shardtrain::model {
 
-// Every layer of `model` (weightless ones included) with its weights; with an
-// Adam `optimizer` also its state (iterations, learning rate, m and v).
+// Every layer of `model` (weightless ones included) with its weights and
+// trainable flag; with an Adam `optimizer` also its state (iterations,
+// learning rate, m and v of the trainable layers' weights).
 storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
                                                 const optimizer::Optimizer* optimizer);
 

@@ -50,7 +50,7 @@ struct LayerBuildContext {
   std::string where;                   // "model.layers[i]", for errors
   int64_t features = 0;                // the layer's input features (one example, flattened)
   bool flat = false;                   // whether the input is (batch, features) already
-  bool gradient_needed_below = false;  // a layer below has variables
+  bool gradient_needed_below = false;  // a layer below has trainable variables
   int64_t max_batch = 0;
   ParameterStore* parameters = nullptr;
   std::map<std::string, int>* name_counts = nullptr;  // Keras name counters by base name
@@ -97,13 +97,13 @@ Status BuildDense(const config::LayerConfig& spec, LayerBuildContext* context,
   ASSIGN_OR_RETURN(layer->activation, ToKernelActivation(spec.dense().activation(), layer->name));
   layer->use_bias = !spec.dense().has_use_bias() || spec.dense().use_bias();
   layer->kernel_variable = context->parameters->AddVariable(
-      layer->name + "/kernel", Shape{layer->in_features, layer->out_features});
+      layer->name + "/kernel", Shape{layer->in_features, layer->out_features}, layer->trainable);
   if (layer->use_bias) {
-    layer->bias_variable =
-        context->parameters->AddVariable(layer->name + "/bias", Shape{layer->out_features});
+    layer->bias_variable = context->parameters->AddVariable(
+        layer->name + "/bias", Shape{layer->out_features}, layer->trainable);
   }
   context->SizeBuffers(layer);
-  context->gradient_needed_below = true;
+  if (layer->trainable) context->gradient_needed_below = true;
   return OkStatus();
 }
 
@@ -172,10 +172,10 @@ Status BuildCustom(const config::LayerConfig& spec, LayerBuildContext* context,
   layer->out_features = *out;
   for (const auto& [weight, shape] : layer->custom->Weights(context->features)) {
     layer->custom_variables.push_back(
-        context->parameters->AddVariable(layer->name + "/" + weight, shape));
+        context->parameters->AddVariable(layer->name + "/" + weight, shape, layer->trainable));
   }
   context->SizeBuffers(layer);
-  if (!layer->custom_variables.empty()) context->gradient_needed_below = true;
+  if (layer->trainable && !layer->custom_variables.empty()) context->gradient_needed_below = true;
   return OkStatus();
 }
 
@@ -196,6 +196,7 @@ constexpr LayerKindEntry kLayerKinds[] = {
 
 Status BuildLayer(const config::LayerConfig& spec, LayerBuildContext* context,
                   Model::Layer* layer) {
+  layer->trainable = !spec.has_trainable() || spec.trainable();
   for (const LayerKindEntry& entry : kLayerKinds) {
     if (entry.kind == spec.kind_case()) return entry.build(spec, context, layer);
   }
@@ -256,6 +257,11 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
   }
   if (model->parameters_.num_variables() == 0) {
     return InvalidArgumentError("model: no layer has trainable variables; add a dense layer");
+  }
+  if (model->parameters_.trainable_size() == 0) {
+    return InvalidArgumentError(
+        "model: every layer with weights is frozen (trainable: false), so training would change "
+        "nothing; set trainable: true (or leave it out) on at least one layer, e.g. the new head");
   }
   model->output_size_ = context.features;
   model->final_layer_ = model->FinalActivationLayer();
@@ -358,6 +364,9 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
   float* grad = grad_output;  // d(loss)/d(output of layer i), overwritten in place
   for (size_t k = layers_.size(); k-- > 0;) {
     Layer& layer = layers_[k];
+    // A frozen layer with nothing trainable before it (its grad_input is unsized;
+    // flatten has none at all): no gradient is needed from here down.
+    if (!layer.trainable && layer.grad_input.empty() && layer.kind != LayerKind::kFlatten) break;
     switch (layer.kind) {
       case LayerKind::kDense: {
         bool fused = skipped_final_softmax && k == final_layer_ &&

@@ -41,6 +41,9 @@ class Model {
     int64_t out_features = 0;
     kernels::Activation activation = kernels::Activation::kLinear;
     bool use_bias = true;
+    // Keras's trainable: false freezes the layer's variables (no update, no
+    // optimizer slots); its backward then only passes the gradient on.
+    bool trainable = true;
     float rate = 0.0f;
     int kernel_variable = -1;
     int bias_variable = -1;
@@ -76,7 +79,9 @@ class Model {
                        const ForwardMode& mode, bool skip_final_softmax);
 
   // Given d(loss)/d(output) in `grad_output` (batch, output_size; overwritten),
-  // writes every variable's gradient into parameters().grads() (overwriting).
+  // writes every trainable variable's gradient into parameters().grads()
+  // (overwriting). A frozen layer's gradient is left as it was, or written
+  // when the layer must pass a gradient on to a trainable layer before it.
   // Must follow a training Forward on the same x and batch. When the forward
   // skipped the final softmax, grad_output is d(loss)/d(logits).
   void Backward(kernels::KernelBackend& backend, const float* x, float* grad_output, int64_t batch,

@@ -1,5 +1,5 @@
-// ParameterStore: every trainable variable of a model in one contiguous float
-// buffer, with the gradients in a second buffer of the same layout
+// ParameterStore: every variable of a model (trainable or frozen) in one
+// contiguous float buffer, with the gradients in a second buffer of the same layout
 // (DESIGN.md §3). Allreduce and checkpoint I/O work on the whole span; layers
 // and optimizers see per-variable views. Variables are added first, then the
 // buffers are allocated once by Finalize(). The gradients may then be moved
@@ -21,6 +21,16 @@ struct VariableInfo {
   std::string name;    // Keras-style path, e.g. "dense/kernel"
   Shape shape;
   int64_t offset = 0;  // in floats, into params() and grads()
+  bool trainable = true;
+  // In floats, into the trainable variables alone laid out in order (the
+  // layout of optimizer slots); -1 for a frozen variable.
+  int64_t trainable_offset = -1;
+};
+
+// A run of floats of params()/grads(): [offset, offset + size).
+struct ParameterSpan {
+  int64_t offset = 0;
+  int64_t size = 0;
 };
 
 class ParameterStore {
@@ -33,7 +43,7 @@ class ParameterStore {
   ParameterStore& operator=(ParameterStore&&) = default;
 
   // Registers a variable and returns its index. Must precede Finalize().
-  int AddVariable(std::string name, Shape shape);
+  int AddVariable(std::string name, Shape shape, bool trainable = true);
   // Allocates zeroed parameter and gradient buffers.
   void Finalize();
   // After Finalize(): copies the gradients into `storage` (size() floats, not
@@ -46,6 +56,11 @@ class ParameterStore {
   const std::vector<VariableInfo>& variables() const { return variables_; }
   // Total number of floats over all variables.
   int64_t size() const { return size_; }
+  // Floats over the trainable variables only.
+  int64_t trainable_size() const { return trainable_size_; }
+  // The trainable variables' floats as maximal contiguous spans, in order: one
+  // span [0, size()) when every variable trains.
+  std::vector<ParameterSpan> TrainableSpans() const;
 
   float* params() { return params_.data(); }
   const float* params() const { return params_.data(); }
@@ -60,6 +75,7 @@ class ParameterStore {
  private:
   std::vector<VariableInfo> variables_;
   int64_t size_ = 0;
+  int64_t trainable_size_ = 0;
   std::vector<float> params_;
   std::vector<float> grads_;     // own gradient memory, unless external storage is used
   float* grads_data_ = nullptr;  // grads_.data() or the external storage

@@ -19,14 +19,21 @@ Status CheckRange(const char* field, float value, float low, float high, bool hi
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerConfig& config,
                                                        int64_t num_parameters) {
+  return Create(config, std::vector<model::ParameterSpan>{{0, num_parameters}});
+}
+
+StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
+    const config::OptimizerConfig& config, std::vector<model::ParameterSpan> trainable) {
   std::unique_ptr<Optimizer> opt(new Optimizer());
-  opt->num_parameters_ = num_parameters;
+  int64_t slot_floats = 0;
+  for (const model::ParameterSpan& span : trainable) slot_floats += span.size;
+  opt->trainable_ = std::move(trainable);
   float lr = config.learning_rate();
   if (lr < 0.0f || !std::isfinite(lr)) {
     return InvalidArgumentError("optimizer.learning_rate must be positive, got " +
                                 std::to_string(lr));
   }
-  size_t n = static_cast<size_t>(num_parameters);
+  size_t n = static_cast<size_t>(slot_floats);
   switch (config.kind_case()) {
     case config::OptimizerConfig::kAdam:
     case config::OptimizerConfig::KIND_NOT_SET: {
@@ -73,22 +80,28 @@ StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerCo
 
 void Optimizer::Apply(kernels::KernelBackend& backend, float* weights, const float* grads) {
   ++iterations_;
-  switch (kind_) {
-    case Kind::kAdam: {
-      kernels::AdamParams params = adam_;
-      params.iteration = iterations_;
-      backend.AdamUpdate(params, weights, grads, slots_[0].data(), slots_[1].data(),
-                         num_parameters_);
-      break;
+  int64_t slot_offset = 0;  // the span's first float in the slot buffers
+  for (const model::ParameterSpan& span : trainable_) {
+    float* w = weights + span.offset;
+    const float* g = grads + span.offset;
+    auto slot = [&](size_t index) {
+      return index < slots_.size() ? slots_[index].data() + slot_offset : nullptr;
+    };
+    switch (kind_) {
+      case Kind::kAdam: {
+        kernels::AdamParams params = adam_;
+        params.iteration = iterations_;
+        backend.AdamUpdate(params, w, g, slot(0), slot(1), span.size);
+        break;
+      }
+      case Kind::kSgd:
+        backend.SgdUpdate(sgd_, w, g, slot(0), span.size);
+        break;
+      case Kind::kRmsprop:
+        backend.RmspropUpdate(rmsprop_, w, g, slot(0), slot(1), span.size);
+        break;
     }
-    case Kind::kSgd:
-      backend.SgdUpdate(sgd_, weights, grads, slots_.empty() ? nullptr : slots_[0].data(),
-                        num_parameters_);
-      break;
-    case Kind::kRmsprop:
-      backend.RmspropUpdate(rmsprop_, weights, grads, slots_[0].data(),
-                            slots_.size() > 1 ? slots_[1].data() : nullptr, num_parameters_);
-      break;
+    slot_offset += span.size;
   }
 }
 

@@ -1,6 +1,9 @@
-// Optimizer: applies Adam, SGD or RMSprop to a whole flat parameter buffer in
-// one kernel call, and owns the slot buffers (same layout as the parameters,
-// one contiguous buffer per slot, as DESIGN.md §3 asks). Not thread-safe.
+// Optimizer: applies Adam, SGD or RMSprop to the trainable spans of a flat
+// parameter buffer, one kernel call per span (one call for the whole buffer
+// when every variable trains), and owns the slot buffers: one contiguous
+// buffer per slot holding the trainable floats only, in order (the parameter
+// layout itself when every variable trains, as DESIGN.md §3 asks; frozen
+// variables get no slots, as in Keras). Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,7 @@
 #include "common/status.h"
 #include "kernels/backend.h"
 #include "proto/config.pb.h"
+#include "worker/model/parameter_store.h"
 
 namespace shardtrain::optimizer {
 
@@ -20,10 +24,16 @@ class Optimizer {
   enum class Kind { kAdam, kSgd, kRmsprop };
 
   // Fills Keras defaults for unset fields; InvalidArgument names the bad field.
+  // Only the floats of `trainable` (spans of the parameter buffer, in order,
+  // not overlapping) are updated and have slots.
+  static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
+                                                     std::vector<model::ParameterSpan> trainable);
+  // Every one of `num_parameters` floats trains.
   static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
                                                      int64_t num_parameters);
 
-  // One update of `weights` from `grads` (both num_parameters floats); counts an iteration.
+  // One update of the trainable spans of `weights` from `grads` (both the
+  // whole parameter buffer); counts an iteration.
   void Apply(kernels::KernelBackend& backend, float* weights, const float* grads);
 
   Kind kind() const { return kind_; }
@@ -32,7 +42,8 @@ class Optimizer {
   void set_iterations(int64_t iterations) { iterations_ = iterations; }
   float learning_rate() const { return learning_rate_; }
   // Slot names (Keras: "m"/"v" for Adam, "momentum" for SGD, "velocity"/"momentum" for
-  // RMSprop) and their buffers.
+  // RMSprop) and their buffers (the trainable floats, in order: a variable's
+  // slot values start at its VariableInfo::trainable_offset).
   const std::vector<std::string>& slot_names() const { return slot_names_; }
   std::vector<float>& slot(size_t index) { return slots_[index]; }
   const std::vector<float>& slot(size_t index) const { return slots_[index]; }
@@ -58,7 +69,7 @@ class Optimizer {
   kernels::SgdParams sgd_;
   kernels::RmspropParams rmsprop_;
   int64_t iterations_ = 0;
-  int64_t num_parameters_ = 0;
+  std::vector<model::ParameterSpan> trainable_;
   std::vector<std::string> slot_names_;
   std::vector<std::vector<float>> slots_;
 };
