@@ -8,8 +8,11 @@
 // failed prints its own error and the others one naming it, so no rank is
 // left waiting in a collective. Then they join the control plane
 // (control_plane.h), resume from the newest intact checkpoint
-// (worker/checkpoint/resume.h) and train on the coordinator's plan. After
-// the setup, an error on any rank ends the whole job through MPI_Abort.
+// (worker/checkpoint/resume.h) and train on the coordinator's plan. A re-run
+// of a finished job (its checkpoint ends the configured epochs) trains
+// nothing: it says so, prints the final checkpoint's test metrics and leaves
+// the control plane like a finished run. After the setup, an error on any
+// rank ends the whole job through MPI_Abort.
 #include <unistd.h>
 
 #include <iomanip>
@@ -198,6 +201,25 @@ Status SetUp(const TrainSettings& s, int rank, Job* job) {
   return OkStatus();
 }
 
+// Rank 0: says where a restored run stands: complete (nothing to train), or
+// where it resumes.
+void DescribeResumed(const checkpoint::Resumed& resumed, const config::JobConfig& config) {
+  const checkpoint::SavedState& state = resumed.state;
+  const TrainingProgress& progress = state.progress;
+  if (checkpoint::TrainingComplete(progress, config)) {
+    std::cout << "job complete: " << resumed.prefix << " is step " << progress.global_step
+              << (progress.position == 0 ? ", the end of epoch " : ", in epoch ")
+              << (progress.position == 0 ? progress.epoch : progress.epoch + 1)
+              << " (epochs: " << config.training().epochs() << "); nothing to train (--epochs "
+              << progress.epoch + 1 << " or more trains further)" << std::endl;
+    return;
+  }
+  std::cout << "resuming from " << resumed.prefix << " (epoch " << progress.epoch + 1 << ", step "
+            << progress.global_step << ", " << progress.position << " examples into the epoch)"
+            << (state.weights_only ? "; weights only: the optimizer starts afresh" : "")
+            << std::endl;
+}
+
 // Every rank: restores rank 0's resume point into `trainer`; rank 0 says so.
 StatusOr<std::optional<checkpoint::Resumed>> Resume(const TrainSettings& s, const Job& job,
                                                     comm::Communicator& comm, Trainer& trainer) {
@@ -205,16 +227,7 @@ StatusOr<std::optional<checkpoint::Resumed>> Resume(const TrainSettings& s, cons
       std::optional<checkpoint::Resumed> resumed,
       checkpoint::ResumeTraining(storage::PosixFileSystem(), job.resume, job.config,
                                  s.resume.allow_config_change, trainer, comm, std::cerr));
-  if (resumed && comm.rank() == 0) {
-    const checkpoint::SavedState& state = resumed->state;
-    std::cout << "resuming from " << resumed->prefix << " (epoch " << state.progress.epoch + 1
-              << ", step " << state.progress.global_step << ", " << state.progress.position
-              << " examples into the epoch)"
-              << (state.weights_only ? "; weights only: the "
-                                       "optimizer starts afresh"
-                                     : "")
-              << std::endl;
-  }
+  if (resumed && comm.rank() == 0) DescribeResumed(*resumed, job.config);
   return resumed;
 }
 
@@ -238,17 +251,15 @@ Status LoadInitialWeights(const TrainSettings& s, bool resumed, int rank, Traine
 }
 
 // Trains from `resumed` (or afresh) with every callback of this rank until
-// the last epoch or a preemption, then evaluates (unless preempted) and says
-// goodbye to the coordinator.
-Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communicator& comm,
-           Trainer& trainer, const std::optional<checkpoint::Resumed>& resumed) {
+// the last epoch or a preemption. False when preempted (after its checkpoint).
+StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane,
+                           comm::Communicator& comm, Trainer& trainer, JobMonitor& monitor,
+                           const std::optional<checkpoint::Resumed>& resumed) {
   const int rank = comm.rank();
   checkpoint::Checkpointer checkpointer(job.config, &trainer, &comm, plane.client.get(),
                                         storage::PosixFileSystem(),
                                         resumed ? &resumed->state : nullptr);
   CoordinatorPlanner planner(plane.client.get());
-  JobMonitor monitor(plane.client.get(), rank,
-                     HeartbeatIntervalSeconds(s.control.heartbeat_timeout_seconds));
   callbacks::Progress progress(&std::cout, s.verbosity);
   std::unique_ptr<callbacks::CsvLogger> csv_logger;  // rank 0: appends on resume
   std::vector<callbacks::Callback*> callbacks = {&monitor};
@@ -261,12 +272,27 @@ Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communic
   }
   callbacks.push_back(&checkpointer);  // every rank: saves are collective
   RETURN_IF_ERROR(trainer.Fit(job.train, job.test, &planner, callbacks));
-  if (checkpointer.preempted()) {
-    if (rank == 0) {
-      std::cout << "preempted (SIGTERM): saved " << checkpointer.last_saved()
-                << "; run the same command again to resume" << std::endl;
-    }
-  } else {
+  if (checkpointer.preempted() && rank == 0) {
+    std::cout << "preempted (SIGTERM): saved " << checkpointer.last_saved()
+              << "; run the same command again to resume" << std::endl;
+  }
+  return !checkpointer.preempted();
+}
+
+// Trains what is left (nothing when `resumed` is already complete), then,
+// unless preempted, evaluates the final weights on the test split, and says
+// goodbye to the coordinator. A complete job's re-run thus prints the test
+// metrics of its final checkpoint, as the run that finished it did.
+Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communicator& comm,
+           Trainer& trainer, const std::optional<checkpoint::Resumed>& resumed) {
+  const int rank = comm.rank();
+  JobMonitor monitor(plane.client.get(), rank,
+                     HeartbeatIntervalSeconds(s.control.heartbeat_timeout_seconds));
+  bool finished = true;
+  if (!resumed || !checkpoint::TrainingComplete(resumed->state.progress, job.config)) {
+    ASSIGN_OR_RETURN(finished, TrainEpochs(s, job, plane, comm, trainer, monitor, resumed));
+  }
+  if (finished) {
     ASSIGN_OR_RETURN(EvalResult result, trainer.Evaluate(job.test));
     if (rank == 0) {
       std::cout << std::fixed << std::setprecision(4) << "test accuracy: " << result.accuracy

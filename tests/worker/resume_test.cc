@@ -3,7 +3,8 @@
 // candidates --restore, --no-resume and the state file give, sweeping what an
 // unfinished save left; falling back past a damaged checkpoint with a warning;
 // every candidate damaged is DataLoss, never a fresh start; a damaged
-// --restore does not fall back; a changed config is refused unless allowed.
+// --restore does not fall back; a changed config is refused unless allowed;
+// a checkpoint at the end of the configured epochs is complete.
 #include "worker/checkpoint/resume.h"
 
 #include <gtest/gtest.h>
@@ -207,6 +208,19 @@ TEST_F(ResumeTest, AChangedConfigIsRefusedUnlessAllowed) {
   auto allowed = Resume(/*allow_config_change=*/true);
   ASSERT_TRUE(allowed.ok()) << allowed.status();
   EXPECT_TRUE(allowed->has_value());
+}
+
+// A checkpoint at the end of the configured epochs (or past them) leaves
+// nothing to train; raising the epochs, or a checkpoint inside the last
+// epoch, does.
+TEST(TrainingCompleteTest, ComparesTheCheckpointsEpochWithTheConfiguredEpochs) {
+  config::JobConfig config = TinyJob();  // 3 epochs
+  EXPECT_TRUE(TrainingComplete(TrainingProgress{3, 0, 30, 0, 0, 0}, config));
+  EXPECT_TRUE(TrainingComplete(TrainingProgress{3, 16, 32, 0, 0, 0}, config));
+  EXPECT_FALSE(TrainingComplete(TrainingProgress{2, 16, 22, 0, 0, 0}, config));
+  EXPECT_FALSE(TrainingComplete(TrainingProgress{}, config));
+  config.mutable_training()->set_epochs(4);
+  EXPECT_FALSE(TrainingComplete(TrainingProgress{3, 0, 30, 0, 0, 0}, config));
 }
 
 }  // namespace

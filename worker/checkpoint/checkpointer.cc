@@ -240,6 +240,15 @@ Status Checkpointer::OnEpochEnd(const callbacks::EpochEnd& epoch) {
   return OkStatus();
 }
 
+Status Checkpointer::OnTrainEnd() {
+  const config::CheckpointConfig& policy = config_.checkpoint();
+  if (policy.save_freq() == "none" || policy.save_best_only()) return OkStatus();
+  if (trainer_->progress().global_step == last_saved_step_) return OkStatus();
+  ASSIGN_OR_RETURN(std::string prefix, Save());
+  (void)prefix;
+  return OkStatus();
+}
+
 Status Checkpointer::AgreeOnSave(const Status& local) {
   const Status agreed = comm::AgreeOnStatus(*comm_, local, "saving");
   return local.ok() ? agreed : local;

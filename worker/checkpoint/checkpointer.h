@@ -6,6 +6,10 @@
 //     only on improvement with save_best_only, and at the first step boundary
 //     after SIGTERM on any rank (agreed by a small allreduce every
 //     kPreemptionPollSteps steps; then training stops and the job exits 0).
+//     When training ends normally the final step is committed too, unless it
+//     already is (the last epoch's save with "epoch") or the policy saves no
+//     regular checkpoints (save_freq "none") or keeps the best as the latest
+//     (save_best_only), so export, evaluate and a re-run see the final weights.
 //   * How (DESIGN.md §4, two-phase commit): tensors are assigned to ranks by
 //     size (checkpoint_contents.h); rank r writes PREFIX.data-{r}-of-{N} under
 //     a temporary name, fsyncs and renames it, and reports its entries to the
@@ -57,6 +61,7 @@ class Checkpointer : public callbacks::Callback {
 
   Status OnBatchEnd(const callbacks::BatchEnd& batch) override;
   Status OnEpochEnd(const callbacks::EpochEnd& epoch) override;
+  Status OnTrainEnd() override;
 
   // Saves the trainer's current state now; every rank must call it at the
   // same step. Returns the committed prefix.

@@ -101,4 +101,8 @@ StatusOr<std::optional<Resumed>> ResumeTraining(storage::FileSystem* fs,
   return resumed;
 }
 
+bool TrainingComplete(const TrainingProgress& progress, const config::JobConfig& config) {
+  return progress.epoch >= config.training().epochs();
+}
+
 }  // namespace shardtrain::checkpoint

@@ -13,6 +13,8 @@
 //     for the next when falling back is allowed, checks that it was written
 //     with the same training trajectory (TrajectoryConfigHash) and makes the
 //     trainer continue from it. Every rank succeeds or every rank fails.
+//   * TrainingComplete: whether a restored checkpoint already holds every
+//     configured epoch (a re-run of a finished job has nothing to train).
 // Not thread-safe (the training thread, before training).
 #pragma once
 
@@ -78,5 +80,10 @@ StatusOr<std::optional<Resumed>> ResumeTraining(storage::FileSystem* fs,
                                                 const config::JobConfig& config,
                                                 bool allow_config_change, Trainer& trainer,
                                                 comm::Communicator& comm, std::ostream& warnings);
+
+// Whether `progress` (a restored checkpoint's) has trained all of `config`'s
+// epochs: then a run from it has nothing to train; with --epochs raised it
+// has more.
+bool TrainingComplete(const TrainingProgress& progress, const config::JobConfig& config);
 
 }  // namespace shardtrain::checkpoint
