@@ -13,8 +13,8 @@
 
 #include "kernels/backend.h"
 #include "storage/io/file_system.h"
-#include "storage/tensor_bundle/bundle_writer.h"
 #include "tests/mpi/mpi_test_main.h"
+#include "tests/worker/checkpoint_test_util.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/checkpoint/restore_on_all_ranks.h"
 #include "worker/comm/communicator_factory.h"
@@ -74,15 +74,7 @@ void WriteCheckpoint(storage::MemoryFileSystem* fs, Trainer& trainer, bool wide 
   auto tensors = GatherCheckpointTensors(trainer, Job(wide), state);
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   ASSERT_TRUE(fs->CreateDirs("/ckpt").ok());
-  auto writer = storage::BundleWriter::Open(fs, kPrefix);
-  ASSERT_TRUE(writer.ok()) << writer.status();
-  for (const SaveTensor& t : *tensors) {
-    Status added = t.dtype == DType::kString
-                       ? (*writer)->AddStrings(t.key, t.shape, t.strings)
-                       : (*writer)->Add(t.key, t.dtype, t.shape, t.data, t.bytes);
-    ASSERT_TRUE(added.ok()) << added;
-  }
-  ASSERT_TRUE((*writer)->Finish().ok());
+  testing::WriteOneShardBundle(fs, kPrefix, *tensors);
 }
 
 std::unique_ptr<comm::Communicator> Comm() {

@@ -14,7 +14,7 @@
 #include "kernels/backend.h"
 #include "storage/checkpoint/state_file.h"
 #include "storage/io/file_system.h"
-#include "storage/tensor_bundle/bundle_writer.h"
+#include "tests/worker/checkpoint_test_util.h"
 #include "worker/comm/local_communicator.h"
 #include "worker/job_config.h"
 
@@ -65,15 +65,8 @@ class ResumeTest : public ::testing::Test {
     state.config_hash = TrajectoryConfigHash(config);
     auto tensors = GatherCheckpointTensors(*trainer_, config, state);
     ASSERT_TRUE(tensors.ok()) << tensors.status();
-    auto writer = storage::BundleWriter::Open(&fs_, storage::JoinPath(kDir, name));
-    ASSERT_TRUE(writer.ok()) << writer.status();
-    for (const SaveTensor& t : *tensors) {
-      Status added = t.dtype == DType::kString
-                         ? (*writer)->AddStrings(t.key, t.shape, t.strings)
-                         : (*writer)->Add(t.key, t.dtype, t.shape, t.data, t.bytes);
-      ASSERT_TRUE(added.ok()) << added;
-    }
-    ASSERT_TRUE((*writer)->Finish().ok());
+    testing::WriteOneShardBundle(&fs_, storage::JoinPath(kDir, name), *tensors);
+    if (HasFatalFailure()) return;
     state_.set_model_checkpoint_path(name);
     state_.add_all_model_checkpoint_paths(name);
     ASSERT_TRUE(storage::WriteCheckpointState(&fs_, kDir, state_).ok());
