@@ -17,6 +17,7 @@
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "storage/tensor_bundle/bundle_writer.h"
+#include "tests/worker/trainer_test_util.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
@@ -24,23 +25,8 @@
 namespace shardtrain {
 namespace {
 
-// Three classes; class c lights up pixels [c*4, c*4+4) with noise elsewhere.
-data::Dataset SeparableDataset(int64_t n, uint64_t seed) {
-  data::Dataset d;
-  d.num_examples = n;
-  d.feature_size = 12;
-  d.images.resize(static_cast<size_t>(n * 12));
-  d.labels.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t label = static_cast<int32_t>(PhiloxBits(seed, 0, 1, i) % 3);
-    d.labels[i] = label;
-    for (int j = 0; j < 12; ++j) {
-      const uint8_t noise = PhiloxBits(seed, 0, 2, i * 12 + j) % 60;
-      d.images[i * 12 + j] = (j / 4 == label) ? 200 + noise / 2 : noise;
-    }
-  }
-  return d;
-}
+using testing::OneRankPlanner;
+using testing::SeparableDataset;
 
 // Layers dense, dropout, dense_1, dense_2; `frozen` lists the layer indices
 // configured with trainable: false.
@@ -64,26 +50,6 @@ config::JobConfig Job(const std::vector<int>& frozen) {
   EXPECT_TRUE(ValidateJobConfig(&*config).ok());
   return *config;
 }
-
-// One rank, whole batches in example order.
-class InOrderPlanner : public EpochPlanner {
- public:
-  InOrderPlanner(int64_t n, int64_t batch) : n_(n), batch_(batch) {}
-  StatusOr<EpochPlan> Plan(int64_t epoch, int64_t start_position) override {
-    EpochPlan plan;
-    plan.epoch = epoch;
-    plan.first_step = start_position / batch_;
-    for (int64_t i = start_position; i < n_; ++i) plan.example_ids.push_back(i);
-    for (int64_t p = start_position; p < n_; p += batch_) {
-      plan.step_counts.push_back(static_cast<int32_t>(std::min(batch_, n_ - p)));
-      plan.step_offsets.push_back(0);
-    }
-    return plan;
-  }
-
- private:
-  int64_t n_, batch_;
-};
 
 // Records each epoch's end; asks `trainer` to stop after epoch `stop_after` (0: never).
 class Recorder : public callbacks::Callback {
@@ -120,7 +86,7 @@ std::unique_ptr<Trainer> NewTrainer(const config::JobConfig& job, kernels::Kerne
 // Fits `trainer`; returns the recorded losses.
 std::vector<double> Fit(Trainer& trainer, int64_t stop_after = 0) {
   Recorder recorder(&trainer, stop_after);
-  InOrderPlanner planner(Train().num_examples, 8);
+  OneRankPlanner planner(Train().num_examples, 8, /*shuffle=*/false);
   EXPECT_TRUE(trainer.Fit(Train(), Val(), &planner, {&recorder}).ok());
   return recorder.losses;
 }

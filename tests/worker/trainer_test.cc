@@ -8,28 +8,14 @@
 #include <numeric>
 
 #include "common/philox.h"
+#include "tests/worker/trainer_test_util.h"
 #include "worker/job_config.h"
 
 namespace shardtrain {
 namespace {
 
-// Three classes; class c lights up pixels [c*4, c*4+4) with noise elsewhere.
-data::Dataset SeparableDataset(int64_t n, uint64_t seed) {
-  data::Dataset d;
-  d.num_examples = n;
-  d.feature_size = 12;
-  d.images.resize(static_cast<size_t>(n * 12));
-  d.labels.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    int32_t label = static_cast<int32_t>(PhiloxBits(seed, 0, 1, i) % 3);
-    d.labels[i] = label;
-    for (int j = 0; j < 12; ++j) {
-      uint8_t noise = PhiloxBits(seed, 0, 2, i * 12 + j) % 60;
-      d.images[i * 12 + j] = (j / 4 == label) ? 200 + noise / 2 : noise;
-    }
-  }
-  return d;
-}
+using testing::OneRankPlanner;
+using testing::SeparableDataset;
 
 config::JobConfig SmallJob() {
   auto config = ParseJobConfig(R"pb(
@@ -61,31 +47,6 @@ class RecordingCallback : public callbacks::Callback {
 };
 
 // One rank, whole batches in a per-epoch shuffled order (Fisher–Yates over Philox).
-class ShufflingPlanner : public EpochPlanner {
- public:
-  ShufflingPlanner(int64_t n, int64_t batch) : n_(n), batch_(batch) {}
-  StatusOr<EpochPlan> Plan(int64_t epoch, int64_t start_position) override {
-    EpochPlan plan;
-    plan.epoch = epoch;
-    plan.first_step = start_position / batch_;
-    plan.example_ids.resize(static_cast<size_t>(n_));
-    std::iota(plan.example_ids.begin(), plan.example_ids.end(), int64_t{0});
-    for (int64_t i = n_ - 1; i > 0; --i) {
-      int64_t j = PhiloxBits(99, static_cast<uint64_t>(epoch), 0, static_cast<uint64_t>(i)) % (i + 1);
-      std::swap(plan.example_ids[i], plan.example_ids[j]);
-    }
-    plan.example_ids.erase(plan.example_ids.begin(), plan.example_ids.begin() + start_position);
-    for (int64_t p = start_position; p < n_; p += batch_) {
-      plan.step_counts.push_back(static_cast<int32_t>(std::min(batch_, n_ - p)));
-      plan.step_offsets.push_back(0);
-    }
-    return plan;
-  }
-
- private:
-  int64_t n_, batch_;
-};
-
 TEST(TrainerTest, LearnsSeparableData) {
   auto backend = kernels::CreateCpuBackend();
   auto trainer = Trainer::Create(SmallJob(), backend.get());
@@ -94,7 +55,7 @@ TEST(TrainerTest, LearnsSeparableData) {
   auto before = (*trainer)->Evaluate(val);
   ASSERT_TRUE(before.ok());
   RecordingCallback record;
-  ShufflingPlanner planner(train.num_examples, 8);
+  OneRankPlanner planner(train.num_examples, 8, /*shuffle=*/true);
   ASSERT_TRUE((*trainer)->Fit(train, val, &planner, {&record}).ok());
   ASSERT_EQ(record.epochs.size(), 3u);
   EXPECT_EQ(record.epochs[2].step, 3 * 50);
@@ -112,7 +73,7 @@ TEST(TrainerTest, SameSeedGivesBitwiseIdenticalLosses) {
     auto trainer = Trainer::Create(job, backend.get());
     EXPECT_TRUE(trainer.ok());
     RecordingCallback record;
-    ShufflingPlanner planner(200, 8);
+    OneRankPlanner planner(200, 8, /*shuffle=*/true);
     EXPECT_TRUE(
         (*trainer)->Fit(SeparableDataset(200, 1), SeparableDataset(50, 2), &planner, {&record}).ok());
     std::vector<double> losses;
@@ -134,7 +95,7 @@ TEST(TrainerTest, RejectsDatasetOfTheWrongWidth) {
   data::Dataset wide = SeparableDataset(10, 1);
   wide.feature_size = 6;
   wide.num_examples = 20;
-  ShufflingPlanner planner(20, 8);
+  OneRankPlanner planner(20, 8, /*shuffle=*/true);
   Status status = (*trainer)->Fit(wide, wide, &planner, {});
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("have 6 values each but model.input_shape has 12"),
@@ -166,7 +127,7 @@ TEST(TrainerTest, FromLogitsMismatchIsExplained) {
   trainer = Trainer::Create(job, backend.get());
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   RecordingCallback record;
-  ShufflingPlanner planner(400, 8);
+  OneRankPlanner planner(400, 8, /*shuffle=*/true);
   ASSERT_TRUE(
       (*trainer)->Fit(SeparableDataset(400, 1), SeparableDataset(100, 2), &planner, {&record}).ok());
   EXPECT_GT(record.epochs.back().val_accuracy, 0.95);

@@ -1,0 +1,65 @@
+// Test helpers shared by the one-rank trainer tests: a small separable
+// dataset and an epoch planner that feeds one rank whole batches.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <utility>
+
+#include "common/philox.h"
+#include "worker/data/dataset.h"
+#include "worker/epoch_plan.h"
+
+namespace shardtrain::testing {
+
+// `n` examples of 12 pixels in three classes: class c lights up pixels
+// [c*4, c*4+4), with noise elsewhere. Deterministic in `seed`.
+inline data::Dataset SeparableDataset(int64_t n, uint64_t seed) {
+  data::Dataset d;
+  d.num_examples = n;
+  d.feature_size = 12;
+  d.images.resize(static_cast<size_t>(n * 12));
+  d.labels.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t label = static_cast<int32_t>(PhiloxBits(seed, 0, 1, i) % 3);
+    d.labels[i] = label;
+    for (int j = 0; j < 12; ++j) {
+      const uint8_t noise = PhiloxBits(seed, 0, 2, i * 12 + j) % 60;
+      d.images[i * 12 + j] = (j / 4 == label) ? 200 + noise / 2 : noise;
+    }
+  }
+  return d;
+}
+
+// One rank, every example of `n` in batches of `batch`: in example order, or
+// with `shuffle` in a per-epoch order of its own (fixed seed 99).
+class OneRankPlanner : public EpochPlanner {
+ public:
+  OneRankPlanner(int64_t n, int64_t batch, bool shuffle)
+      : n_(n), batch_(batch), shuffle_(shuffle) {}
+  StatusOr<EpochPlan> Plan(int64_t epoch, int64_t start_position) override {
+    EpochPlan plan;
+    plan.epoch = epoch;
+    plan.first_step = start_position / batch_;
+    plan.example_ids.resize(static_cast<size_t>(n_));
+    std::iota(plan.example_ids.begin(), plan.example_ids.end(), int64_t{0});
+    for (int64_t i = n_ - 1; shuffle_ && i > 0; --i) {
+      int64_t j =
+          PhiloxBits(99, static_cast<uint64_t>(epoch), 0, static_cast<uint64_t>(i)) % (i + 1);
+      std::swap(plan.example_ids[i], plan.example_ids[j]);
+    }
+    plan.example_ids.erase(plan.example_ids.begin(), plan.example_ids.begin() + start_position);
+    for (int64_t p = start_position; p < n_; p += batch_) {
+      plan.step_counts.push_back(static_cast<int32_t>(std::min(batch_, n_ - p)));
+      plan.step_offsets.push_back(0);
+    }
+    return plan;
+  }
+
+ private:
+  int64_t n_, batch_;
+  bool shuffle_;
+};
+
+}  // namespace shardtrain::testing
