@@ -41,6 +41,23 @@ std::unique_ptr<CoordinatorClient> MustConnect(const Coordinator& c, int rank, i
   return client.ok() ? std::move(*client) : nullptr;
 }
 
+// A coordinator for two ranks, both registered (null clients when a step failed).
+struct TwoRankJob {
+  StatusOr<std::unique_ptr<Coordinator>> c;
+  std::unique_ptr<CoordinatorClient> r0, r1;
+  bool ok() const { return c.ok() && r0 != nullptr && r1 != nullptr; }
+};
+
+TwoRankJob StartTwoRanks(double timeout = 60) {
+  TwoRankJob job{Coordinator::Start(Options(2, timeout)), nullptr, nullptr};
+  EXPECT_TRUE(job.c.ok()) << job.c.status();
+  if (job.c.ok()) {
+    job.r0 = MustConnect(**job.c, 0, 2);
+    job.r1 = MustConnect(**job.c, 1, 2);
+  }
+  return job;
+}
+
 // "rank R (host H, pid P)" for this process.
 std::string Me(int rank) {
   char host[256] = {};
@@ -77,11 +94,8 @@ std::string HttpGet(int port, const std::string& path) {
 }
 
 TEST(CoordinatorTest, RegistersRanksAndServesThePlanAssignmentsAndStatus) {
-  auto c = Coordinator::Start(Options(2));
-  ASSERT_TRUE(c.ok()) << c.status();
-  auto r0 = MustConnect(**c, 0, 2);
-  auto r1 = MustConnect(**c, 1, 2);
-  ASSERT_TRUE(r0 && r1);
+  auto [c, r0, r1] = StartTwoRanks();
+  ASSERT_TRUE(c.ok() && r0 && r1);
   EXPECT_EQ(r1->plan().seed(), 7u);
   EXPECT_TRUE(r1->plan().shuffle());
   EXPECT_EQ(r1->plan().global_batch(), 64);
@@ -152,11 +166,8 @@ TEST(CoordinatorTest, RegistersRanksAndServesThePlanAssignmentsAndStatus) {
 }
 
 TEST(CoordinatorTest, SilentRankAbortsTheJobNamingIt) {
-  auto c = Coordinator::Start(Options(2, /*timeout=*/0.5));
-  ASSERT_TRUE(c.ok());
-  auto r0 = MustConnect(**c, 0, 2);
-  auto r1 = MustConnect(**c, 1, 2);
-  ASSERT_TRUE(r0 && r1);
+  auto [c, r0, r1] = StartTwoRanks(/*timeout=*/0.5);
+  ASSERT_TRUE(c.ok() && r0 && r1);
   HeartbeatReply last;
   for (int i = 0; i < 30 && !last.abort; ++i) {  // rank 0 keeps beating, rank 1 is silent
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -182,11 +193,8 @@ TEST(CoordinatorTest, SilentRankAbortsTheJobNamingIt) {
 }
 
 TEST(CoordinatorTest, VanishedRankAbortsTheJobNamingIt) {
-  auto c = Coordinator::Start(Options(2));
-  ASSERT_TRUE(c.ok());
-  auto r0 = MustConnect(**c, 0, 2);
-  auto r1 = MustConnect(**c, 1, 2);
-  ASSERT_TRUE(r0 && r1);
+  auto [c, r0, r1] = StartTwoRanks();
+  ASSERT_TRUE(c.ok() && r0 && r1);
   r1.reset();  // closes the connection without Done, as a killed process would
   for (int i = 0; i < 100 && !(*c)->aborted(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -332,11 +340,8 @@ TEST(CoordinatorTest, RequestsWithoutRegistrationAreRefusedAndClosed) {
 }
 
 TEST(CoordinatorTest, RefusedCheckpointRequestsNameTheirCodeAndKeepTheConnection) {
-  auto c = Coordinator::Start(Options(2));
-  ASSERT_TRUE(c.ok());
-  auto r0 = MustConnect(**c, 0, 2);
-  auto r1 = MustConnect(**c, 1, 2);
-  ASSERT_TRUE(r0 && r1);
+  auto [c, r0, r1] = StartTwoRanks();
+  ASSERT_TRUE(c.ok() && r0 && r1);
   CheckpointCommitRequest commit;
   commit.set_prefix("/nonexistent/ckpt-1");
   commit.set_num_shards(2);

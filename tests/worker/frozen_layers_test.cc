@@ -31,24 +31,13 @@ using testing::SeparableDataset;
 // Layers dense, dropout, dense_1, dense_2; `frozen` lists the layer indices
 // configured with trainable: false.
 config::JobConfig Job(const std::vector<int>& frozen) {
-  auto config = ParseJobConfig(R"pb(
-    model {
-      input_shape: [12]
-      layers { dense { units: 16 activation: RELU } }
-      layers { dropout { rate: 0.2 } }
-      layers { dense { units: 8 activation: RELU } }
-      layers { dense { units: 3 } }
-    }
-    optimizer { adam {} }
-    loss { sparse_categorical_crossentropy { from_logits: true } }
-    metrics: "accuracy"
-    data { dir: "unused" num_classes: 3 }
-    training { batch_size: 8 epochs: 2 seed: 5 }
-  )pb", "frozen");
-  EXPECT_TRUE(config.ok()) << config.status();
-  for (int layer : frozen) config->mutable_model()->mutable_layers(layer)->set_trainable(false);
-  EXPECT_TRUE(ValidateJobConfig(&*config).ok());
-  return *config;
+  config::JobConfig config = testing::SmallJob(
+      "layers { dense { units: 16 activation: RELU } } layers { dropout { rate: 0.2 } } "
+      "layers { dense { units: 8 activation: RELU } } layers { dense { units: 3 } }",
+      /*epochs=*/2);
+  for (int layer : frozen) config.mutable_model()->mutable_layers(layer)->set_trainable(false);
+  EXPECT_TRUE(ValidateJobConfig(&config).ok());
+  return config;
 }
 
 // Records each epoch's end; asks `trainer` to stop after epoch `stop_after` (0: never).

@@ -18,23 +18,10 @@ using testing::OneRankPlanner;
 using testing::SeparableDataset;
 
 config::JobConfig SmallJob() {
-  auto config = ParseJobConfig(R"pb(
-    name: "tiny"
-    model {
-      input_shape: [12]
-      layers { dense { units: 16 activation: RELU } }
-      layers { dropout { rate: 0.2 } }
-      layers { dense { units: 3 } }
-    }
-    optimizer { adam {} }
-    loss { sparse_categorical_crossentropy { from_logits: true } }
-    metrics: "accuracy"
-    data { dir: "unused" num_classes: 3 }
-    training { batch_size: 8 epochs: 3 seed: 5 }
-  )pb", "tiny");
-  EXPECT_TRUE(config.ok()) << config.status();
-  EXPECT_TRUE(ValidateJobConfig(&*config).ok());
-  return *config;
+  return testing::SmallJob(
+      "layers { dense { units: 16 activation: RELU } } layers { dropout { rate: 0.2 } } "
+      "layers { dense { units: 3 } }",
+      /*epochs=*/3);
 }
 
 class RecordingCallback : public callbacks::Callback {

@@ -2,14 +2,18 @@
 // dataset and an epoch planner that feeds one rank whole batches.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <string>
 #include <utility>
 
 #include "common/philox.h"
 #include "worker/data/dataset.h"
 #include "worker/epoch_plan.h"
+#include "worker/job_config.h"
 
 namespace shardtrain::testing {
 
@@ -30,6 +34,25 @@ inline data::Dataset SeparableDataset(int64_t n, uint64_t seed) {
     }
   }
   return d;
+}
+
+// A validated job for SeparableDataset: input 12, 3 classes, Adam, sparse
+// cross-entropy from logits, batch 8, seed 5, `epochs` epochs, and the model
+// layers `layers` (text format: `layers { ... } layers { ... }`).
+inline config::JobConfig SmallJob(const std::string& layers, int epochs) {
+  const std::string text = "model { input_shape: [12] " + layers + " }\n" +
+                           "training { batch_size: 8 epochs: " + std::to_string(epochs) +
+                           " seed: 5 }\n" + R"pb(
+    optimizer { adam {} }
+    loss { sparse_categorical_crossentropy { from_logits: true } }
+    metrics: "accuracy"
+    data { dir: "unused" num_classes: 3 }
+  )pb";
+  StatusOr<config::JobConfig> config = ParseJobConfig(text, "small job");
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return config::JobConfig();
+  EXPECT_TRUE(ValidateJobConfig(&*config).ok());
+  return *config;
 }
 
 // One rank, every example of `n` in batches of `batch`: in example order, or
