@@ -3,8 +3,9 @@
 // candidates --restore, --no-resume and the state file give, sweeping what an
 // unfinished save left; falling back past a damaged checkpoint with a warning;
 // every candidate damaged is DataLoss, never a fresh start; a damaged
-// --restore does not fall back; a changed config is refused unless allowed;
-// a checkpoint at the end of the configured epochs is complete.
+// --restore does not fall back; a changed config is refused, naming each
+// changed field with its old and new value, unless allowed; a checkpoint at
+// the end of the configured epochs is complete.
 #include "worker/checkpoint/resume.h"
 
 #include <gtest/gtest.h>
@@ -196,11 +197,59 @@ TEST_F(ResumeTest, AChangedConfigIsRefusedUnlessAllowed) {
   Save("ckpt-1", 1, TinyJob(/*seed=*/6));
   auto refused = Resume();
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("(training.seed: 6 -> 5)"), std::string::npos)
+      << refused.status();
   EXPECT_NE(refused.status().message().find("--allow-config-change"), std::string::npos)
       << refused.status();
   auto allowed = Resume(/*allow_config_change=*/true);
   ASSERT_TRUE(allowed.ok()) << allowed.status();
   EXPECT_TRUE(allowed->has_value());
+  EXPECT_NE(warnings_.str().find("changed job config (training.seed: 6 -> 5)"), std::string::npos)
+      << warnings_.str();
+}
+
+// The refusal names exactly the fields that differ, not every field that could.
+TEST_F(ResumeTest, AChangedBatchSizeIsNamedWithItsOldAndNewValue) {
+  config::JobConfig saved = TinyJob();
+  saved.mutable_training()->set_batch_size(32);
+  Save("ckpt-1", 1, saved);
+  job_.mutable_training()->set_batch_size(64);
+  auto refused = Resume();
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find(
+                "was written with a different job config (training.batch_size: 32 -> 64). "),
+            std::string::npos)
+      << refused.status();
+}
+
+TEST(TrajectoryConfigChangesTest, ListsEachChangedTrajectoryFieldWithOldAndNewValues) {
+  const config::JobConfig saved = TinyJob();
+  config::JobConfig current = saved;
+  current.mutable_training()->set_epochs(9);          // not trajectory: a resume may change it
+  current.mutable_training()->set_run_dir("/other");  // nor this
+  EXPECT_TRUE(TrajectoryConfigChanges(saved, current).empty());
+
+  current.mutable_training()->set_batch_size(16);
+  current.mutable_model()->mutable_layers(0)->mutable_dense()->set_units(5);
+  current.mutable_data()->set_train_examples(100);
+  EXPECT_EQ(
+      TrajectoryConfigChanges(saved, current),
+      (std::vector<std::string>{"model.layers[0].dense.units: 4 -> 5",
+                                "data.train_examples: 0 -> 100", "training.batch_size: 8 -> 16"}));
+}
+
+TEST(TrajectoryConfigChangesTest, AFieldSetOnOneSideOnlyShowsNotSet) {
+  const config::JobConfig saved = TinyJob();
+  config::JobConfig current = saved;
+  current.mutable_model()->add_layers()->mutable_dense()->set_units(2);
+  current.mutable_optimizer()->mutable_sgd();
+  const std::vector<std::string> changes = TrajectoryConfigChanges(saved, current);
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0], "model.layers[2]: (not set) -> { dense { units: 2 } }");
+  // (the validated Adam's values are printed before the arrow)
+  EXPECT_EQ(changes[1].rfind("optimizer.adam: {", 0), 0u) << changes[1];
+  EXPECT_EQ(changes[1].find(" -> (not set)"), changes[1].size() - 13) << changes[1];
+  EXPECT_EQ(changes[2], "optimizer.sgd: (not set) -> { }");
 }
 
 // A checkpoint at the end of the configured epochs (or past them) leaves

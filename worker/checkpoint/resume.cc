@@ -1,17 +1,141 @@
 #include "worker/checkpoint/resume.h"
 
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/message_differencer.h>
+
 #include <cstdint>
+#include <memory>
 #include <utility>
 
 #include "common/logging.h"
 #include "storage/checkpoint/commit.h"
 #include "storage/checkpoint/state_file.h"
 #include "storage/checkpoint/verify.h"
+#include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/checkpoint/checkpointer.h"
 #include "worker/checkpoint/restore_on_all_ranks.h"
 #include "worker/comm/host_collectives.h"
+#include "worker/job_config.h"
 
 namespace shardtrain::checkpoint {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::util::MessageDifferencer;
+
+// The parts of `config` that TrajectoryConfigHash hashes (the same selection).
+config::JobConfig TrajectoryConfig(const config::JobConfig& config) {
+  config::JobConfig relevant;
+  *relevant.mutable_model() = config.model();
+  *relevant.mutable_optimizer() = config.optimizer();
+  *relevant.mutable_loss() = config.loss();
+  *relevant.mutable_metrics() = config.metrics();
+  relevant.mutable_data()->set_train_examples(config.data().train_examples());
+  relevant.mutable_data()->set_num_classes(config.data().num_classes());
+  relevant.mutable_training()->set_batch_size(config.training().batch_size());
+  relevant.mutable_training()->set_seed(config.training().seed());
+  relevant.mutable_training()->set_shuffle(config.training().shuffle());
+  return relevant;
+}
+
+// Writes one line "path: old -> new" per changed leaf field. A side that
+// lacks the field shows "(not set)", except a proto3 scalar without presence,
+// which shows its (default) value.
+class ChangeReporter : public MessageDifferencer::StreamReporter {
+ public:
+  using StreamReporter::StreamReporter;
+
+  void ReportAdded(const Message& message1, const Message& message2,
+                   const std::vector<MessageDifferencer::SpecificField>& path) override {
+    Line(message1, message2, path, /*has_old=*/false, /*has_new=*/true);
+  }
+  void ReportDeleted(const Message& message1, const Message& message2,
+                     const std::vector<MessageDifferencer::SpecificField>& path) override {
+    Line(message1, message2, path, /*has_old=*/true, /*has_new=*/false);
+  }
+  void ReportModified(const Message& message1, const Message& message2,
+                      const std::vector<MessageDifferencer::SpecificField>& path) override {
+    const FieldDescriptor* field = path.back().field;
+    // A changed message's changed fields are reported on their own.
+    if (field == nullptr || field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) return;
+    Line(message1, message2, path, /*has_old=*/true, /*has_new=*/true);
+  }
+
+ private:
+  void Line(const Message& message1, const Message& message2,
+            const std::vector<MessageDifferencer::SpecificField>& path, bool has_old,
+            bool has_new) {
+    const FieldDescriptor* field = path.back().field;
+    if (field == nullptr) return;  // unknown fields: our parser rejects them
+    const bool shows_default = !field->is_repeated() && !field->has_presence();
+    PrintPath(path, /*left_side=*/has_old);
+    Print(": ");
+    Side(message1, path, /*left_side=*/true, has_old || shows_default);
+    Print(" -> ");
+    Side(message2, path, /*left_side=*/false, has_new || shows_default);
+    Print("\n");
+  }
+
+  void Side(const Message& message, const std::vector<MessageDifferencer::SpecificField>& path,
+            bool left_side, bool has_value) {
+    if (has_value) {
+      PrintValue(message, path, left_side);
+    } else {
+      Print("(not set)");
+    }
+  }
+};
+
+// The job config the checkpoint at `prefix` was written with (its config text).
+StatusOr<config::JobConfig> CheckpointJobConfig(storage::FileSystem* fs,
+                                                const std::string& prefix) {
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::BundleReader> reader,
+                   storage::BundleReader::Open(fs, prefix));
+  const std::string key = std::string(kStatePrefix) + "config";
+  ASSIGN_OR_RETURN(std::vector<std::string> text, reader->ReadStrings(key));
+  if (text.size() != 1) return DataLossError(prefix + ": " + key + " is not one string");
+  return ParseJobConfig(text[0], prefix + " " + key);
+}
+
+// "a; b; c" for the changes from the checkpoint at `prefix`'s config to
+// `current`, or a generic list when its config cannot be read or compared.
+std::string DescribeConfigChanges(storage::FileSystem* fs, const std::string& prefix,
+                                  const config::JobConfig& current) {
+  StatusOr<config::JobConfig> saved = CheckpointJobConfig(fs, prefix);
+  std::vector<std::string> changes;
+  if (saved.ok()) changes = TrajectoryConfigChanges(*saved, current);
+  if (changes.empty()) {
+    return "model, optimizer, loss, data selection, batch size, seed or shuffle changed; its "
+           "config is stored under _SHARDTRAIN_STATE/config";
+  }
+  std::string joined;
+  for (const std::string& change : changes) joined += (joined.empty() ? "" : "; ") + change;
+  return joined;
+}
+
+}  // namespace
+
+std::vector<std::string> TrajectoryConfigChanges(const config::JobConfig& saved,
+                                                 const config::JobConfig& current) {
+  const config::JobConfig old_fields = TrajectoryConfig(saved);
+  const config::JobConfig new_fields = TrajectoryConfig(current);
+  std::string text;
+  {
+    google::protobuf::io::StringOutputStream stream(&text);
+    ChangeReporter reporter(&stream);  // flushes into `text` when destroyed
+    MessageDifferencer differencer;
+    differencer.ReportDifferencesTo(&reporter);
+    differencer.Compare(old_fields, new_fields);
+  }
+  std::vector<std::string> lines;
+  size_t begin = 0;
+  for (size_t end = text.find('\n'); end != std::string::npos; end = text.find('\n', begin)) {
+    lines.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return lines;
+}
 
 StatusOr<ResumeCandidates> FindResumeCandidates(storage::FileSystem* fs, const std::string& dir,
                                                 const ResumeOptions& options) {
@@ -89,13 +213,18 @@ StatusOr<std::optional<Resumed>> ResumeTraining(storage::FileSystem* fs,
       std::optional<Resumed> resumed,
       RestoreNewestIntact(fs, candidates, CheckpointDir(config), trainer, comm, warnings));
   if (!resumed) return resumed;
-  if (resumed->state.config_hash != TrajectoryConfigHash(config) && !allow_config_change) {
-    return FailedPreconditionError(
-        "checkpoint " + resumed->prefix +
-        " was written with a different job config (model, "
-        "optimizer, loss, data selection, batch size, seed or shuffle changed; its config is "
-        "stored under _SHARDTRAIN_STATE/config). Pass --allow-config-change to resume anyway, "
-        "--no-resume to start afresh, or use another --run-dir");
+  if (resumed->state.config_hash != TrajectoryConfigHash(config)) {
+    const std::string changes = DescribeConfigChanges(fs, resumed->prefix, config);
+    if (!allow_config_change) {
+      return FailedPreconditionError(
+          "checkpoint " + resumed->prefix + " was written with a different job config (" + changes +
+          "). Pass --allow-config-change to resume anyway, --no-resume to start afresh, or use "
+          "another --run-dir");
+    }
+    if (comm.rank() == 0) {
+      warnings << "warning: --allow-config-change: resuming " << resumed->prefix
+               << " with a changed job config (" << changes << ")" << std::endl;
+    }
   }
   trainer.ResumeFrom(resumed->state.progress);
   return resumed;

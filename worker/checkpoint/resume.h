@@ -11,8 +11,10 @@
 //     restores on every rank (RestoreOnAllRanks verifies the whole
 //     checkpoint), skipping a damaged one (DataLoss, NotFound on every rank)
 //     for the next when falling back is allowed, checks that it was written
-//     with the same training trajectory (TrajectoryConfigHash) and makes the
-//     trainer continue from it. Every rank succeeds or every rank fails.
+//     with the same training trajectory (TrajectoryConfigHash; a refusal
+//     names each changed field with its old and new value, from the config
+//     text the checkpoint stores) and makes the trainer continue from it.
+//     Every rank succeeds or every rank fails.
 //   * TrainingComplete: whether a restored checkpoint already holds every
 //     configured epoch (a re-run of a finished job has nothing to train).
 // Not thread-safe (the training thread, before training).
@@ -72,9 +74,19 @@ StatusOr<std::optional<Resumed>> RestoreNewestIntact(storage::FileSystem* fs,
                                                      comm::Communicator& comm,
                                                      std::ostream& warnings);
 
+// The trajectory-deciding fields (those TrajectoryConfigHash covers) that
+// differ between the config a checkpoint was written with (`saved`) and
+// `current`, in field order, each as "path: old -> new", e.g.
+// "training.batch_size: 32 -> 64" or "model.layers[2]: (not set) -> { ... }".
+std::vector<std::string> TrajectoryConfigChanges(const config::JobConfig& saved,
+                                                 const config::JobConfig& current);
+
 // Collective: RestoreNewestIntact, then FailedPrecondition when the restored
-// checkpoint was written with a different TrajectoryConfigHash than `config`'s
-// (unless `allow_config_change`), then Trainer::ResumeFrom its progress.
+// checkpoint was written with a different TrajectoryConfigHash than `config`'s,
+// naming the changed fields (TrajectoryConfigChanges; a generic list when the
+// checkpoint's config text cannot be read). With `allow_config_change` it
+// resumes anyway and rank 0 writes the changes to `warnings`. Then
+// Trainer::ResumeFrom its progress.
 StatusOr<std::optional<Resumed>> ResumeTraining(storage::FileSystem* fs,
                                                 const ResumeCandidates& candidates,
                                                 const config::JobConfig& config,
