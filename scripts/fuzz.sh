@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses (fuzz/) with clang, ASan and UBSan in
+# build-fuzz/ and runs each for SECONDS (default 5, fixed -seed=1: the CI
+# setting; pass e.g. 600 to search for minutes). Prints per harness the
+# executions run, the coverage reached (cov/ft from libFuzzer's final line) and
+# the findings (crash-/leak-/timeout-/oom- files in build-fuzz/findings/NAME/,
+# each a reproducer: build-fuzz/bin/fuzz_NAME FILE). Exits 1 when any harness
+# found something. docs/OPERATIONS.md, "Fuzzing", has the details.
+#
+#   scripts/fuzz.sh [SECONDS] [HARNESS...]     (default: every harness)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+ensure_packages "${SHARDTRAIN_PACKAGES[@]}"
+
+seconds="${1:-5}"
+shift || true
+all_harnesses=(table bundle state_file tfrecord idx job_config frame json_tensor keras_json
+               saved_model keras)
+harnesses=("${@:-${all_harnesses[@]}}")
+out=build-fuzz
+jobs="${FUZZ_BUILD_JOBS:-$(nproc)}"
+
+echo "== configuring and building the fuzz harnesses ($out/)"
+sanitize="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
+cmake -S . -B "$out" -DSHARDTRAIN_FUZZ=ON -DSHARDTRAIN_CUDA=OFF -DSHARDTRAIN_WERROR=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  "-DCMAKE_C_FLAGS=$sanitize" "-DCMAKE_CXX_FLAGS=$sanitize" \
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" >/dev/null
+cmake --build "$out" -j "$jobs" --target "${harnesses[@]/#/fuzz_}"
+
+echo "== gathering seeds ($out/seeds/)"
+rm -rf "$out/seeds"
+python3 fuzz/make_seeds.py "$out/seeds" "${SHARDTRAIN_SHARED_DIR:-../shared}/testdata"
+
+# The saved_model harness restores its graph's variables from a real TF1 model's, when present.
+variables="${SHARDTRAIN_SHARED_DIR:-../shared}/testdata/tf/serving_saved_model_half_plus_two_cpu/00000123/variables"
+if [ -z "${SHARDTRAIN_FUZZ_VARIABLES:-}" ] && [ -d "$variables" ]; then
+  export SHARDTRAIN_FUZZ_VARIABLES="$(cd "$variables" && pwd)"
+fi
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+found=0
+printf '%-12s %12s %8s %8s  %s\n' harness executions cov ft findings
+for name in "${harnesses[@]}"; do
+  mkdir -p "$out/seeds/$name" "$out/corpus/$name" "$out/findings/$name" "$out/logs"
+  scratch="$(mktemp -d "${TMPDIR:-/tmp}/shardtrain-fuzz-$name.XXXXXX")"
+  before="$(ls "$out/findings/$name" | wc -l)"
+  log="$out/logs/$name.log"
+  TMPDIR="$scratch" "$out/bin/fuzz_$name" -seed=1 -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
+    -artifact_prefix="$out/findings/$name/" "$out/corpus/$name" "$out/seeds/$name" \
+    >"$log" 2>&1 && rc=0 || rc=$?
+  rm -rf "$scratch"
+  executions="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
+  last="$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)"
+  cov="$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")"
+  ft="$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")"
+  new="$(( $(ls "$out/findings/$name" | wc -l) - before ))"
+  findings="none"
+  if [ "$rc" -ne 0 ] || [ "$new" -gt 0 ]; then
+    found=1
+    findings="exit $rc, $new new file(s) in $out/findings/$name, log $log"
+  fi
+  printf '%-12s %12s %8s %8s  %s\n' "$name" "${executions:-?}" "${cov:-?}" "${ft:-?}" "$findings"
+done
+exit "$found"
