@@ -104,7 +104,9 @@ void RegisterTrainFlags(FlagSet* flags, TrainFlags* f) {
              "also log batch_loss, batch_accuracy, examples_per_second and learning_rate to "
              "TensorBoard (RUN_DIR/logs/train) every N steps (default 0: epoch scalars only)");
   flags->Int("verbose", &f->verbose,
-             "0 silent, 1 live progress bar, 2 one line per epoch (default: 1 on a TTY, else 2)");
+             "0 silent, 1 live progress bar, 2 one line per epoch (default: 1 when stdout is "
+             "a terminal and the process was not started by mpirun, else 2: under mpirun a "
+             "rank's stdout is mpirun's pseudo-terminal, also when mpirun writes to a file)");
   flags->Bool("no-resume", &f->resume.no_resume,
               "start from scratch instead of resuming from RUN_DIR/checkpoints' latest "
               "checkpoint (the metrics log is rewritten)");
@@ -132,7 +134,9 @@ StatusOr<TrainSettings> Settings(const TrainFlags& f, const std::vector<std::str
   }
   TrainSettings s{positional[0], f.overrides, f.resume, f.init_from, f.control};
   s.collective = f.collective.value_or("auto");
-  s.verbosity = f.verbose ? static_cast<int>(*f.verbose) : (isatty(STDOUT_FILENO) ? 1 : 2);
+  s.verbosity = f.verbose ? static_cast<int>(*f.verbose)
+                          : callbacks::DefaultVerbosity(isatty(STDOUT_FILENO) != 0,
+                                                        comm::LaunchedByMpirun());
   if (s.verbosity < 0 || s.verbosity > 2)
     return InvalidArgumentError("--verbose must be 0, 1 or 2");
   if (f.log_every && *f.log_every < 0) return InvalidArgumentError("--log-every must be >= 0");

@@ -22,6 +22,10 @@ std::string Bar(int64_t done, int64_t total) {
 
 }  // namespace
 
+int DefaultVerbosity(bool stdout_is_terminal, bool launched_by_mpi) {
+  return stdout_is_terminal && !launched_by_mpi ? 1 : 2;
+}
+
 Status Progress::OnTrainBegin(const TrainBegin& info) {
   epochs_ = info.epochs;
   if (verbose_ == 0) return OkStatus();
