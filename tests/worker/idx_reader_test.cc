@@ -92,6 +92,28 @@ TEST(IdxReaderTest, ShortFilesAreDataLoss) {
               "is too short");
 }
 
+// Found by fuzz/idx_fuzzer.cc: a 12-byte file declaring 2^32-1 labels made the
+// reader allocate (and zero) 64 MiB before reading; growth now starts at 1 MiB.
+TEST(IdxReaderTest, HugeDeclaredCountIsDataLoss) {
+  TempDir dir;
+  std::string labels = IdxLabelsBytes({1, 2, 3, 4});
+  labels.replace(4, 4, "\xff\xff\xff\xff");
+  WriteFile(dir.File("lab"), labels);
+  ExpectError(ReadIdxLabels(dir.File("lab")).status(), StatusCode::kDataLoss, dir.File("lab"),
+              "declares 4294967295 bytes of labels but only 4 follow");
+}
+
+// A payload of several growth steps (1, 1, 2 MiB...) is read back whole.
+TEST(IdxReaderTest, ReadsPayloadAcrossGrowthSteps) {
+  TempDir dir;
+  std::vector<uint8_t> pixels((size_t{5} << 20) + 7);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 31 + i / 4096);
+  WriteFile(dir.File("img"), IdxImagesBytes(static_cast<uint32_t>(pixels.size()), 1, 1, pixels));
+  auto images = ReadIdxImages(dir.File("img"));
+  ASSERT_TRUE(images.ok()) << images.status();
+  EXPECT_EQ(images->pixels, pixels);
+}
+
 TEST(IdxReaderTest, CountMismatchWithTrailingDataIsDataLoss) {
   TempDir dir;
   std::string labels = IdxLabelsBytes({1, 2, 3});

@@ -76,9 +76,9 @@ class GzFile {
     return OkStatus();
   }
 
-  // Reads `n` payload bytes into `out` (growing it as data arrives, so a
-  // damaged header cannot make us allocate memory the file does not back), then
-  // checks that nothing follows.
+  // Reads `n` payload bytes into `out` (growing it as data arrives, from 1 MiB
+  // by doubling up to 64 MiB steps, so a damaged header cannot make us allocate
+  // much more memory than the file backs), then checks that nothing follows.
   Status ReadPayload(uint64_t n, const std::string& what, std::vector<uint8_t>* out) {
     if (n > kMaxPayloadBytes) {
       return DataLossError("'" + path_ + "' declares " + std::to_string(n) + " bytes of " + what +
@@ -87,7 +87,8 @@ class GzFile {
     out->clear();
     while (out->size() < n) {
       const size_t start = out->size();
-      const size_t step = static_cast<size_t>(std::min<uint64_t>(n - start, size_t{64} << 20));
+      const size_t step = static_cast<size_t>(std::min<uint64_t>(
+          n - start, std::clamp<size_t>(start, size_t{1} << 20, size_t{64} << 20)));
       out->resize(start + step);
       ASSIGN_OR_RETURN(const size_t got, Read(out->data() + start, step));
       if (got < step) {
