@@ -8,6 +8,10 @@
 //   json         model.to_json() (Keras 3 form)
 #include <fstream>
 #include <iostream>
+#include <regex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/model_setup.h"
@@ -21,14 +25,47 @@
 namespace shardtrain::cli {
 namespace {
 
+// The signature input name: the Keras model JSON's InputLayer name when the
+// model came from one (clients address the input by it, as Keras's own export
+// names it), else Keras 2's default for a Sequential without an Input,
+// "<first layer>_input".
+StatusOr<std::string> SavedModelInputName(const ModelJob& job) {
+  const model::Model& model = job.trainer->model();
+  const std::string fallback =
+      (model.layers().empty() ? std::string("dense") : model.layers()[0].name) + "_input";
+  const std::string& json_path = job.config.model_json();
+  if (json_path.empty()) return fallback;
+  std::ifstream in(json_path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const nlohmann::json root = nlohmann::json::parse(text.str(), nullptr, false);
+  if (root.is_discarded() || !root.is_object() || !root.contains("config")) return fallback;
+  const nlohmann::json& config = root["config"];
+  const nlohmann::json* layers = config.is_array() ? &config : nullptr;
+  if (config.is_object() && config.contains("layers")) layers = &config["layers"];
+  if (layers == nullptr || !layers->is_array()) return fallback;
+  for (const nlohmann::json& layer : *layers) {
+    if (!layer.is_object() || layer.value("class_name", "") != "InputLayer") continue;
+    if (!layer.contains("config") || !layer["config"].is_object()) break;
+    const std::string name = layer["config"].value("name", "");
+    if (name.empty()) break;
+    static const std::regex kNodeName(R"([A-Za-z0-9.][A-Za-z0-9_.\-]*)");
+    if (!std::regex_match(name, kNodeName)) {
+      return InvalidArgumentError(json_path + ": the InputLayer name '" + name +
+                                  "' is not a valid TensorFlow node name for the signature input");
+    }
+    return name;
+  }
+  return fallback;
+}
+
 // The dense stack TF Serving runs: Dense layers (an Activation layer folds into
 // the Dense before it); Dropout and Flatten vanish at inference.
 StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
   const model::Model& model = job.trainer->model();
   storage::saved_model::ExportModel out;
   out.input_size = model.input_size();
-  out.input_name =
-      (model.layers().empty() ? std::string("dense") : model.layers()[0].name) + "_input";
+  ASSIGN_OR_RETURN(out.input_name, SavedModelInputName(job));
   const model::ParameterStore& params = model.parameters();
   for (const model::Model::Layer& layer : model.layers()) {
     switch (layer.kind) {

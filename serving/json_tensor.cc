@@ -230,7 +230,46 @@ std::string TensorInfoJson(const tf::TensorInfo& info) {
          JsonQuote(info.name()) + "}";
 }
 
+// "[-1, 784]" for a TensorInfo's shape.
+std::string ShapeString(const tf::TensorShapeProto& shape) {
+  std::string out;
+  for (const auto& dim : shape.dim()) {
+    out += std::string(out.empty() ? "" : ", ") + std::to_string(dim.size());
+  }
+  return "[" + out + "]";
+}
+
+// InvalidArgument naming the input, its expected shape and the received one
+// when `tensor` does not have `info`'s shape (rank, or a known dimension).
+Status CheckInputShape(const std::string& key, const tf::TensorInfo& info, const Tensor& tensor) {
+  if (!info.has_tensor_shape() || info.tensor_shape().unknown_rank()) return OkStatus();
+  const tf::TensorShapeProto& expected = info.tensor_shape();
+  bool fits = expected.dim_size() == static_cast<int>(tensor.shape.size());
+  for (int d = 0; fits && d < expected.dim_size(); ++d) {
+    fits = expected.dim(d).size() < 0 || expected.dim(d).size() == tensor.shape[d];
+  }
+  if (fits) return OkStatus();
+  return InvalidArgumentError("input '" + key + "' expects shape " + ShapeString(expected) +
+                              " (" + DtypeName(info.dtype()) + "; -1: any size), got " +
+                              tensor.ShapeString());
+}
+
 }  // namespace
+
+Status ExplainRunError(const Status& run_error, const std::map<std::string, Tensor>& inputs,
+                       const tf::SignatureDef& signature) {
+  if (run_error.ok() || run_error.code() != StatusCode::kInvalidArgument) return run_error;
+  for (const auto& [key, tensor] : inputs) {
+    auto info = signature.inputs().find(key);
+    if (info == signature.inputs().end()) continue;
+    Status mismatch = CheckInputShape(key, info->second, tensor);
+    if (!mismatch.ok()) {
+      return InvalidArgumentError(mismatch.message() + " (the model failed: " +
+                                  run_error.message() + ")");
+    }
+  }
+  return run_error;
+}
 
 std::string JsonQuote(const std::string& text) { return Json(text).dump(-1, ' ', false, Json::error_handler_t::replace); }
 
@@ -269,6 +308,9 @@ StatusOr<PredictRequest> PredictRequestFromJson(const JsonValue& json,
   if (instances != nullptr) {
     request.row_format = true;
     if (!instances->is_array()) return InvalidArgumentError("\"instances\" must be a list");
+    if (instances->items.empty() && instances->numbers.empty()) {
+      return InvalidArgumentError("\"instances\" is an empty list; send at least one instance");
+    }
     const bool named = !instances->items.empty() && instances->items[0].is_object() &&
                        !IsB64(instances->items[0]);
     if (!named) {

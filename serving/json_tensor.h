@@ -31,10 +31,19 @@ StatusOr<std::string> SignatureNameOf(const JsonValue& body);
 
 // The request against `signature`'s inputs (their dtypes decide the
 // conversion). InvalidArgument naming the problem: both or neither of
-// instances/inputs, an unknown or missing input, a ragged list, a value of the
-// wrong type for the input's dtype.
+// instances/inputs, an empty "instances", an unknown or missing input, a
+// ragged list, a value of the wrong type for the input's dtype.
 StatusOr<PredictRequest> PredictRequestFromJson(const JsonValue& body,
                                                 const tf::SignatureDef& signature);
+
+// The error to answer when running `signature` on `inputs` failed with
+// `run_error`: for an InvalidArgument and an input whose shape differs from
+// the signature's, InvalidArgument naming that input, its expected shape and
+// the received one (the graph's message follows in parentheses); otherwise
+// `run_error`. Shapes are not checked before the run, because TF feeds a
+// placeholder whatever it gets (half_plus_two's [-1, 1] input takes [3]).
+Status ExplainRunError(const Status& run_error, const std::map<std::string, Tensor>& inputs,
+                       const tf::SignatureDef& signature);
 
 // {"predictions": ...} (row format) or {"outputs": ...} (columnar).
 StatusOr<std::string> FormatPredictResponse(const std::map<std::string, Tensor>& outputs,

@@ -27,6 +27,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
+// Where TF Serving's --monitoring_config_file usually puts Prometheus metrics.
+constexpr const char* kTfServingMetricsPath = "/monitoring/prometheus/metrics";
 constexpr std::array<double, 13> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                      0.05,   0.1,   0.25,   0.5,   1,    2.5, 5};
 
@@ -187,7 +189,9 @@ Reply RestServer::Impl::Route(const http::request<http::string_body>& request,
   if (size_t query = target.find('?'); query != std::string::npos) target.resize(query);
   const bool get = request.method() == http::verb::get;
   const bool post = request.method() == http::verb::post;
-  if (target == "/metrics" && get) return Reply{http::status::ok, Metrics(), "text/plain; version=0.0.4"};
+  if ((target == "/metrics" || target == kTfServingMetricsPath) && get) {
+    return Reply{http::status::ok, Metrics(), "text/plain; version=0.0.4"};
+  }
   // Liveness probe; also the benchmark's floor (the HTTP path without a model).
   if (target == "/healthz" && (get || post)) return Reply{http::status::ok, "{}"};
   static const std::regex route(
@@ -195,8 +199,16 @@ Reply RestServer::Impl::Route(const http::request<http::string_body>& request,
       std::regex::icase);
   std::smatch match;
   if (!std::regex_match(target, match, route)) {
-    return ErrorReply(NotFoundError("no endpoint " + target + "; see /v1/models/" +
-                                    manager->name() + "[/versions/N][:predict|/metadata]"));
+    // TF Serving: a /v1/ path it cannot parse is a malformed request (400);
+    // other paths have no handler (404).
+    const std::string hint = "; see /v1/models/" + manager->name() +
+                             "[/versions/N][:predict|:classify|:regress|/metadata]";
+    if (target.rfind("/v1/", 0) == 0) {
+      return ErrorReply(InvalidArgumentError("Malformed request: " +
+                                             std::string(request.method_string()) + " " +
+                                             target + hint));
+    }
+    return ErrorReply(NotFoundError("no endpoint " + target + hint));
   }
   const std::string name = match[1].str();
   std::string action = match[4].str();
@@ -251,9 +263,16 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const 
   if (!request.ok()) return ErrorReply(request.status());
   if (batcher != nullptr) {
     *deferred = true;
+    // The batcher takes the inputs; a failed run is explained from a copy of their shapes.
+    std::map<std::string, Tensor> shapes;
+    for (const auto& [name, tensor] : request->inputs) shapes[name].shape = tensor.shape;
     batcher->Submit(*model, key, std::move(request->inputs),
-                    [respond, row_format = request->row_format](PredictBatcher::Outputs outputs) {
-                      if (!outputs.ok()) return respond(ErrorReply(outputs.status()));
+                    [respond, row_format = request->row_format, shapes = std::move(shapes),
+                     signature = signature->second](PredictBatcher::Outputs outputs) {
+                      if (!outputs.ok()) {
+                        return respond(
+                            ErrorReply(ExplainRunError(outputs.status(), shapes, signature)));
+                      }
                       auto response = FormatPredictResponse(*outputs, row_format);
                       if (!response.ok()) return respond(ErrorReply(response.status()));
                       respond(Reply{http::status::ok, std::move(*response)});
@@ -261,7 +280,9 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const 
     return Reply{};
   }
   auto outputs = (*model)->Run(key, request->inputs);
-  if (!outputs.ok()) return ErrorReply(outputs.status());
+  if (!outputs.ok()) {
+    return ErrorReply(ExplainRunError(outputs.status(), request->inputs, signature->second));
+  }
   auto response = FormatPredictResponse(*outputs, request->row_format);
   if (!response.ok()) return ErrorReply(response.status());
   return Reply{http::status::ok, *response};

@@ -3,10 +3,11 @@
 //   POST /v1/models/NAME[/versions/N]:predict      row ("instances") or columnar ("inputs")
 //   GET  /v1/models/NAME[/versions/N]              version status
 //   GET  /v1/models/NAME[/versions/N]/metadata     signature_def JSON
-//   GET  /metrics                                   Prometheus text
+//   GET  /metrics, /monitoring/prometheus/metrics   Prometheus text
 //   GET|POST /healthz                               {} (liveness; the benchmark's floor)
-// Errors are {"error": "..."} with TF Serving's status mapping (bad input 400,
-// unknown model or version 404, not implemented 501, not loaded yet 503).
+// Errors are {"error": "..."} with TF Serving's status mapping (bad input, a
+// malformed /v1/ path or an empty "instances" 400, unknown model or version
+// 404, not implemented 501, not loaded yet 503).
 // Bodies over max_body_bytes get 400. Nothing a client sends can crash it.
 // With max_batch_rows > 0, concurrent predicts are batched (PredictBatcher).
 // Thread-safe; Stop() joins the pool.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <random>
+#include <set>
 
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_writer.h"
@@ -229,6 +230,19 @@ void AddServingSignature(const ExportModel& model, int64_t output_features,
   }
 }
 
+// The input's name is the client's (a Keras InputLayer name): it must not
+// clash with a node the export makes itself (output_0, a layer's kernel...).
+Status CheckUniqueNodeNames(const tf::GraphDef& graph, const std::string& input_name) {
+  std::set<std::string> seen;
+  for (const tf::NodeDef& node : graph.node()) {
+    if (!seen.insert(node.name()).second) {
+      return InvalidArgumentError("the input name '" + input_name + "' clashes with graph node '" +
+                                  node.name() + "'; rename the model's Input layer");
+    }
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
@@ -245,6 +259,7 @@ StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
   std::vector<GraphVariable> variables = AddForward(builder, model);
   AddSaver(builder, std::move(variables), meta->mutable_saver_def());
   AddServingSignature(model, output_features, meta);
+  RETURN_IF_ERROR(CheckUniqueNodeNames(*graph, model.input_name));
   return saved_model;
 }
 

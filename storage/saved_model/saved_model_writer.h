@@ -29,7 +29,9 @@ struct ExportDense {
 };
 
 struct ExportModel {
-  std::string input_name = "dense_input";  // signature input key and placeholder name
+  // Signature input key and placeholder name: the Keras Input layer's name, or
+  // "<first layer>_input" (Keras 2's default for a Sequential without one).
+  std::string input_name = "dense_input";
   int64_t input_size = 0;
   std::vector<ExportDense> layers;  // Dropout/Flatten already removed
   // Also output "probabilities" = softmax(output_0) (a classifier trained from logits).
@@ -37,6 +39,7 @@ struct ExportModel {
 };
 
 // The SavedModel proto of `model` (no weights: they go to variables/).
+// InvalidArgument when input_name clashes with a node the export makes.
 StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model);
 
 // Writes BASE/<version> (version <= 0: one more than the highest numeric

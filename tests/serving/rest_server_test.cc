@@ -137,7 +137,12 @@ TEST(RestServerTest, BadInputIsA4xxAndTheServerKeepsServing) {
       {"/v1/models/other:predict", R"({"instances": [1.0]})", 404, "Servable not found"},
       {"/v1/models/m/versions/7:predict", R"({"instances": [1.0]})", 404, "version 7"},
       {"/v1/models/m:regress", R"({"examples": []})", 501, "not supported"},
-      {"/v1/nothing", "", 404, "no endpoint"},
+      // TF Serving answers a /v1/ path it cannot parse "Malformed request" with 400
+      // (http_rest_api_handler_test.cc); a path outside /v1/ has no handler (404).
+      {"/v1/nothing", "", 400, "Malformed request: POST /v1/nothing"},
+      {"/v1/models/m/versions/x:predict", "", 400, "Malformed request"},
+      {"/nothing", "", 404, "no endpoint"},
+      {predict, R"({"instances": []})", 400, "is an empty list"},
   };
   for (const Case& c : cases) {
     Response r = Post(s.port(), c.target, c.body);
@@ -147,7 +152,7 @@ TEST(RestServerTest, BadInputIsA4xxAndTheServerKeepsServing) {
   }
   EXPECT_EQ(Post(s.port(), predict, R"({"instances": [1.0]})").body, R"({"predictions": [2.5]})");
   Response metrics = Call(s.port(), http::verb::get, "/metrics");
-  EXPECT_NE(metrics.body.find("shardtrain_serve_requests_total{code=\"400\"} 7"), std::string::npos)
+  EXPECT_NE(metrics.body.find("shardtrain_serve_requests_total{code=\"400\"} 10"), std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("shardtrain_serve_model_loads_total 1"), std::string::npos);
 }
@@ -203,10 +208,12 @@ TEST(RestServerTest, ExportedModelPredictsAndSwapsVersionsWithoutFailures) {
   EXPECT_NEAR(prediction["probabilities"][0].get<double>() + prediction["probabilities"][1].get<double>() +
                   prediction["probabilities"][2].get<double>(),
               1.0, 1e-5);
-  // A row of the wrong width: the MatMul names both shapes.
+  // A row of the wrong width: 400 naming the input, the signature's shape and the received one.
   Response wrong = Post(s.port(), "/v1/models/mlp:predict", R"({"instances": [[1.0, 2.0]]})");
   EXPECT_EQ(wrong.status, 400);
-  EXPECT_NE(wrong.body.find("MatMul of [1, 2] and [4, 8]: inner dimensions differ"), std::string::npos)
+  EXPECT_NE(wrong.body.find("input 'dense_input' expects shape [-1, 4] (DT_FLOAT; -1: any size), "
+                            "got [1, 2]"),
+            std::string::npos)
       << wrong.body;
   // Continuous requests from two clients while version 2 is exported and swapped in.
   std::atomic<bool> stop{false};
@@ -282,6 +289,57 @@ TEST(RestServerTest, BatchedPredictsEachGetTheirOwnRows) {
       << metrics.body;
   std::cout << metrics.body.substr(metrics.body.rfind("shardtrain_serve_batch_runs_total "), 40)
             << " for " << kClients * kEach << " requests\n";
+}
+
+// A TF Serving client addresses the input by the model's Input layer name
+// (g3doc/api_rest.md, "Predict API": "instances" objects and "inputs" keyed by
+// input name); batched or not, a wrong shape is a 400 naming that input; the
+// metrics are also at TF Serving's /monitoring/prometheus/metrics.
+TEST(RestServerTest, NamedInputAnswersLikeTfServing) {
+  const std::string base = ::testing::TempDir() + "/rest_named_input";
+  std::filesystem::remove_all(base);
+  auto model = RandomMlp(0.5f);
+  model.input_name = "pixels";
+  ASSERT_TRUE(storage::saved_model::ExportSavedModel(model, base, 0).ok());
+  const float expected = Forward(model, {0.5f, -1.0f, 2.0f, 0.25f})[0];
+  for (int64_t batch_rows : {0, 8}) {
+    Served s = Serve("mlp", base, 0.05, size_t{1} << 20, batch_rows);
+    Response r = Post(s.port(), "/v1/models/mlp:predict",
+                      R"({"instances": [{"pixels": [0.5, -1.0, 2.0, 0.25]}]})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NEAR(Json::parse(r.body)["predictions"][0]["output_0"][0].get<double>(), expected, 1e-5);
+    r = Post(s.port(), "/v1/models/mlp:predict", R"({"inputs": {"pixels": [[0.5, -1.0, 2.0, 0.25]]}})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NEAR(Json::parse(r.body)["outputs"]["output_0"][0][0].get<double>(), expected, 1e-5);
+    r = Post(s.port(), "/v1/models/mlp:predict", R"({"inputs": {"pixels": [[1.0, 2.0, 3.0]]}})");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("input 'pixels' expects shape [-1, 4] (DT_FLOAT; -1: any size), got [1, 3]"),
+              std::string::npos)
+        << r.body;
+    r = Post(s.port(), "/v1/models/mlp:predict", R"({"inputs": {"dense_input": [[1.0, 2.0, 3.0, 4.0]]}})");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("no input 'dense_input'"), std::string::npos) << r.body;
+    r = Call(s.port(), http::verb::get, "/v1/models/mlp/metadata");
+    EXPECT_TRUE(Json::parse(r.body)["metadata"]["signature_def"]["signature_def"]["serving_default"]
+                    ["inputs"]
+                        .contains("pixels"))
+        << r.body;
+    r = Call(s.port(), http::verb::get, "/monitoring/prometheus/metrics");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_NE(r.body.find("shardtrain_serve_requests_total{code=\"400\"} 2"), std::string::npos)
+        << r.body;
+  }
+}
+
+// The signature input is the client's name: one that clashes with a node the
+// export makes is refused rather than written as a broken graph.
+TEST(SavedModelWriterTest, InputNameClashingWithAGraphNodeIsInvalidArgument) {
+  auto model = RandomMlp(0.5f);
+  model.input_name = "output_0";
+  EXPECT_EQ(storage::saved_model::BuildSavedModel(model).status().code(),
+            StatusCode::kInvalidArgument);
+  model.input_name = "pixels";
+  EXPECT_TRUE(storage::saved_model::BuildSavedModel(model).ok());
 }
 
 }  // namespace
