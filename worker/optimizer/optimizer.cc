@@ -15,6 +15,11 @@ Status CheckRange(const char* field, float value, float low, float high, bool hi
   return InvalidArgumentError(message.str());
 }
 
+// Keras's default learning rate for the optimizer kind (SGD 1e-2, else 1e-3).
+float DefaultLearningRate(const config::OptimizerConfig& config) {
+  return config.kind_case() == config::OptimizerConfig::kSgd ? 1e-2f : 1e-3f;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerConfig& config,
@@ -22,64 +27,100 @@ StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerCo
   return Create(config, std::vector<model::ParameterSpan>{{0, num_parameters}});
 }
 
+StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerConfig& config,
+                                                       const model::ParameterStore& params) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt, Create(config, params.TrainableSpans()));
+  opt->variables_.clear();
+  for (const model::VariableInfo& info : params.variables()) {
+    if (info.trainable && info.shape.num_elements() > 0) {
+      opt->variables_.push_back({info.offset, info.shape.num_elements()});
+    }
+  }
+  return opt;
+}
+
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
     const config::OptimizerConfig& config, std::vector<model::ParameterSpan> trainable) {
   std::unique_ptr<Optimizer> opt(new Optimizer());
   int64_t slot_floats = 0;
   for (const model::ParameterSpan& span : trainable) slot_floats += span.size;
+  opt->variables_ = trainable;
   opt->trainable_ = std::move(trainable);
-  float lr = config.learning_rate();
-  if (lr < 0.0f || !std::isfinite(lr)) {
-    return InvalidArgumentError("optimizer.learning_rate must be positive, got " +
-                                std::to_string(lr));
-  }
-  size_t n = static_cast<size_t>(slot_floats);
+  ASSIGN_OR_RETURN(opt->schedule_,
+                   LearningRateSchedule::Create(config, DefaultLearningRate(config)));
+  ASSIGN_OR_RETURN(opt->clipping_, GradientClipping::FromConfig(config));
+  RETURN_IF_ERROR(opt->ConfigureKind(config));
+  const bool adamw = config.kind_case() == config::OptimizerConfig::kAdamw;
+  opt->weight_decay_ = config.has_weight_decay() ? config.weight_decay() : (adamw ? 0.004f : 0.0f);
+  RETURN_IF_ERROR(CheckRange("weight_decay", opt->weight_decay_, 0.0f, 1.0f, true));
+  opt->slots_.assign(opt->slot_names_.size(),
+                     std::vector<float>(static_cast<size_t>(slot_floats), 0.0f));
+  return opt;
+}
+
+Status Optimizer::ConfigureKind(const config::OptimizerConfig& config) {
+  const float lr = schedule_.At(0);
   switch (config.kind_case()) {
     case config::OptimizerConfig::kAdam:
+    case config::OptimizerConfig::kAdamw:
     case config::OptimizerConfig::KIND_NOT_SET: {
-      const config::AdamConfig& c = config.adam();
-      opt->kind_ = Kind::kAdam;
-      opt->learning_rate_ = lr > 0.0f ? lr : 1e-3f;
-      opt->adam_.learning_rate = opt->learning_rate_;
-      if (c.has_beta_1()) opt->adam_.beta_1 = c.beta_1();
-      if (c.has_beta_2()) opt->adam_.beta_2 = c.beta_2();
-      if (c.has_epsilon()) opt->adam_.epsilon = c.epsilon();
-      RETURN_IF_ERROR(CheckRange("adam.beta_1", opt->adam_.beta_1, 0.0f, 1.0f, false));
-      RETURN_IF_ERROR(CheckRange("adam.beta_2", opt->adam_.beta_2, 0.0f, 1.0f, false));
-      RETURN_IF_ERROR(CheckRange("adam.epsilon", opt->adam_.epsilon, 0.0f, 1.0f, true));
-      opt->slot_names_ = {"m", "v"};
+      const bool adamw = config.kind_case() == config::OptimizerConfig::kAdamw;
+      const config::AdamConfig& c = adamw ? config.adamw() : config.adam();
+      kind_ = Kind::kAdam;
+      keras_class_name_ = adamw ? "AdamW" : "Adam";
+      adam_.learning_rate = lr;
+      if (c.has_beta_1()) adam_.beta_1 = c.beta_1();
+      if (c.has_beta_2()) adam_.beta_2 = c.beta_2();
+      if (c.has_epsilon()) adam_.epsilon = c.epsilon();
+      const std::string prefix = adamw ? "adamw." : "adam.";
+      RETURN_IF_ERROR(CheckRange((prefix + "beta_1").c_str(), adam_.beta_1, 0.0f, 1.0f, false));
+      RETURN_IF_ERROR(CheckRange((prefix + "beta_2").c_str(), adam_.beta_2, 0.0f, 1.0f, false));
+      RETURN_IF_ERROR(CheckRange((prefix + "epsilon").c_str(), adam_.epsilon, 0.0f, 1.0f, true));
+      slot_names_ = {"m", "v"};
       break;
     }
     case config::OptimizerConfig::kSgd: {
-      opt->kind_ = Kind::kSgd;
-      opt->learning_rate_ = lr > 0.0f ? lr : 1e-2f;
-      opt->sgd_ = {opt->learning_rate_, config.sgd().momentum(), config.sgd().nesterov()};
-      RETURN_IF_ERROR(CheckRange("sgd.momentum", opt->sgd_.momentum, 0.0f, 1.0f, false));
-      if (opt->sgd_.momentum > 0.0f) opt->slot_names_ = {"momentum"};
+      kind_ = Kind::kSgd;
+      keras_class_name_ = "SGD";
+      sgd_ = {lr, config.sgd().momentum(), config.sgd().nesterov()};
+      RETURN_IF_ERROR(CheckRange("sgd.momentum", sgd_.momentum, 0.0f, 1.0f, false));
+      if (sgd_.momentum > 0.0f) slot_names_ = {"momentum"};
       break;
     }
     case config::OptimizerConfig::kRmsprop: {
       const config::RmspropConfig& c = config.rmsprop();
-      opt->kind_ = Kind::kRmsprop;
-      opt->learning_rate_ = lr > 0.0f ? lr : 1e-3f;
-      opt->rmsprop_.learning_rate = opt->learning_rate_;
-      if (c.has_rho()) opt->rmsprop_.rho = c.rho();
-      if (c.has_epsilon()) opt->rmsprop_.epsilon = c.epsilon();
-      opt->rmsprop_.momentum = c.momentum();
-      RETURN_IF_ERROR(CheckRange("rmsprop.rho", opt->rmsprop_.rho, 0.0f, 1.0f, false));
-      RETURN_IF_ERROR(CheckRange("rmsprop.epsilon", opt->rmsprop_.epsilon, 0.0f, 1.0f, true));
-      RETURN_IF_ERROR(CheckRange("rmsprop.momentum", opt->rmsprop_.momentum, 0.0f, 1.0f, false));
-      opt->slot_names_ = {"velocity"};
-      if (opt->rmsprop_.momentum > 0.0f) opt->slot_names_.push_back("momentum");
+      kind_ = Kind::kRmsprop;
+      keras_class_name_ = "RMSprop";
+      rmsprop_.learning_rate = lr;
+      if (c.has_rho()) rmsprop_.rho = c.rho();
+      if (c.has_epsilon()) rmsprop_.epsilon = c.epsilon();
+      rmsprop_.momentum = c.momentum();
+      RETURN_IF_ERROR(CheckRange("rmsprop.rho", rmsprop_.rho, 0.0f, 1.0f, false));
+      RETURN_IF_ERROR(CheckRange("rmsprop.epsilon", rmsprop_.epsilon, 0.0f, 1.0f, true));
+      RETURN_IF_ERROR(CheckRange("rmsprop.momentum", rmsprop_.momentum, 0.0f, 1.0f, false));
+      slot_names_ = {"velocity"};
+      if (rmsprop_.momentum > 0.0f) slot_names_.push_back("momentum");
       break;
     }
   }
-  opt->slots_.assign(opt->slot_names_.size(), std::vector<float>(n, 0.0f));
-  return opt;
+  return OkStatus();
 }
 
 void Optimizer::Apply(kernels::KernelBackend& backend, float* weights, const float* grads) {
+  // Keras order: the rate at the iteration count before the update, clipping,
+  // weight decay, then the update.
+  const float lr = schedule_.At(iterations_);
+  if (clipping_.mode != GradientClipping::Mode::kNone && !trainable_.empty()) {
+    const size_t end = static_cast<size_t>(trainable_.back().offset + trainable_.back().size);
+    clipped_grads_.assign(grads, grads + end);
+    ClipGradients(clipping_, variables_, clipped_grads_.data());
+    grads = clipped_grads_.data();
+  }
+  if (weight_decay_ > 0.0f) ApplyWeightDecay(weight_decay_, lr, variables_, weights);
   ++iterations_;
+  adam_.learning_rate = lr;
+  sgd_.learning_rate = lr;
+  rmsprop_.learning_rate = lr;
   int64_t slot_offset = 0;  // the span's first float in the slot buffers
   for (const model::ParameterSpan& span : trainable_) {
     float* w = weights + span.offset;
@@ -107,22 +148,23 @@ void Optimizer::Apply(kernels::KernelBackend& backend, float* weights, const flo
 
 Optimizer::KerasVariables Optimizer::KerasV2() const {
   KerasVariables keras;
+  const float lr = learning_rate();
   switch (kind_) {
     case Kind::kAdam:
       keras.class_name = "Adam";
       keras.hyper = {{"beta_1", adam_.beta_1},
                      {"beta_2", adam_.beta_2},
                      {"decay", 0.0f},
-                     {"learning_rate", learning_rate_}};
+                     {"learning_rate", lr}};
       break;
     case Kind::kSgd:
       keras.class_name = "SGD";
-      keras.hyper = {{"decay", 0.0f}, {"learning_rate", learning_rate_}, {"momentum", sgd_.momentum}};
+      keras.hyper = {{"decay", 0.0f}, {"learning_rate", lr}, {"momentum", sgd_.momentum}};
       break;
     case Kind::kRmsprop:
       keras.class_name = "RMSprop";
       keras.hyper = {{"decay", 0.0f},
-                     {"learning_rate", learning_rate_},
+                     {"learning_rate", lr},
                      {"momentum", rmsprop_.momentum},
                      {"rho", rmsprop_.rho}};
       break;
@@ -135,21 +177,43 @@ Optimizer::KerasVariables Optimizer::KerasV2() const {
 
 std::string Optimizer::Describe() const {
   std::ostringstream out;
+  const float lr = learning_rate();
   switch (kind_) {
     case Kind::kAdam:
-      out << "adam(learning_rate=" << learning_rate_ << ", beta_1=" << adam_.beta_1
-          << ", beta_2=" << adam_.beta_2 << ", epsilon=" << adam_.epsilon << ")";
+      out << (keras_class_name_ == "AdamW" ? "adamw" : "adam") << "(learning_rate=" << lr
+          << ", beta_1=" << adam_.beta_1 << ", beta_2=" << adam_.beta_2
+          << ", epsilon=" << adam_.epsilon;
       break;
     case Kind::kSgd:
-      out << "sgd(learning_rate=" << learning_rate_ << ", momentum=" << sgd_.momentum
-          << ", nesterov=" << (sgd_.nesterov ? "true" : "false") << ")";
+      out << "sgd(learning_rate=" << lr << ", momentum=" << sgd_.momentum
+          << ", nesterov=" << (sgd_.nesterov ? "true" : "false");
       break;
     case Kind::kRmsprop:
-      out << "rmsprop(learning_rate=" << learning_rate_ << ", rho=" << rmsprop_.rho
-          << ", epsilon=" << rmsprop_.epsilon << ", momentum=" << rmsprop_.momentum << ")";
+      out << "rmsprop(learning_rate=" << lr << ", rho=" << rmsprop_.rho
+          << ", epsilon=" << rmsprop_.epsilon << ", momentum=" << rmsprop_.momentum;
       break;
   }
+  DescribeExtras(out);
+  out << ")";
   return out.str();
+}
+
+void Optimizer::DescribeExtras(std::ostream& out) const {
+  if (!schedule_.is_constant()) out << ", schedule=" << schedule_.KerasClassName();
+  switch (clipping_.mode) {
+    case GradientClipping::Mode::kNone:
+      break;
+    case GradientClipping::Mode::kNorm:
+      out << ", clipnorm=" << clipping_.threshold;
+      break;
+    case GradientClipping::Mode::kValue:
+      out << ", clipvalue=" << clipping_.threshold;
+      break;
+    case GradientClipping::Mode::kGlobalNorm:
+      out << ", global_clipnorm=" << clipping_.threshold;
+      break;
+  }
+  if (weight_decay_ > 0.0f) out << ", weight_decay=" << weight_decay_;
 }
 
 }  // namespace shardtrain::optimizer

@@ -1,6 +1,8 @@
-// Optimizer: applies Adam, SGD or RMSprop to the trainable spans of a flat
-// parameter buffer, one kernel call per span (one call for the whole buffer
-// when every variable trains), and owns the slot buffers: one contiguous
+// Optimizer: applies Adam (or AdamW), SGD or RMSprop to the trainable spans of
+// a flat parameter buffer, one kernel call per span (one call for the whole
+// buffer when every variable trains), at the rate of its learning-rate schedule
+// for the current iteration, after Keras's gradient clipping and decoupled
+// weight decay (gradient_transforms.h); and owns the slot buffers: one contiguous
 // buffer per slot holding the trainable floats only, in order (the parameter
 // layout itself when every variable trains, as DESIGN.md §3 asks; frozen
 // variables get no slots, as in Keras). Not thread-safe.
@@ -8,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +19,8 @@
 #include "kernels/backend.h"
 #include "proto/config.pb.h"
 #include "worker/model/parameter_store.h"
+#include "worker/optimizer/gradient_transforms.h"
+#include "worker/optimizer/learning_rate_schedule.h"
 
 namespace shardtrain::optimizer {
 
@@ -31,16 +36,30 @@ class Optimizer {
   // Every one of `num_parameters` floats trains.
   static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
                                                      int64_t num_parameters);
+  // The trainable variables of `params` (clipnorm clips each variable; the
+  // overloads above treat each span as one variable).
+  static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
+                                                     const model::ParameterStore& params);
 
   // One update of the trainable spans of `weights` from `grads` (both the
-  // whole parameter buffer); counts an iteration.
+  // whole parameter buffer, host memory): clips a copy of `grads` when clipping
+  // is set, applies the weight decay, then the update at rate
+  // schedule(iterations); counts an iteration.
   void Apply(kernels::KernelBackend& backend, float* weights, const float* grads);
 
   Kind kind() const { return kind_; }
   int64_t iterations() const { return iterations_; }
   // Restores the iteration count (from a checkpoint).
   void set_iterations(int64_t iterations) { iterations_ = iterations; }
-  float learning_rate() const { return learning_rate_; }
+  // The rate the next update uses (Keras's optimizer.learning_rate: the
+  // schedule at the current iteration count).
+  float learning_rate() const { return schedule_.At(iterations_); }
+  const LearningRateSchedule& schedule() const { return schedule_; }
+  const GradientClipping& clipping() const { return clipping_; }
+  // 0 when no weight decay is applied.
+  float weight_decay() const { return weight_decay_; }
+  // The Keras class: "Adam", "AdamW", "SGD" or "RMSprop".
+  const std::string& keras_class_name() const { return keras_class_name_; }
   // Slot names (Keras: "m"/"v" for Adam, "momentum" for SGD, "velocity"/"momentum" for
   // RMSprop) and their buffers (the trainable floats, in order: a variable's
   // slot values start at its VariableInfo::trainable_offset).
@@ -63,8 +82,17 @@ class Optimizer {
  private:
   Optimizer() = default;
 
+  // Fills the kind's parameters and slot names; InvalidArgument names a bad field.
+  Status ConfigureKind(const config::OptimizerConfig& config);
+  // Appends the schedule, clipping and weight decay when set.
+  void DescribeExtras(std::ostream& out) const;
+
   Kind kind_ = Kind::kAdam;
-  float learning_rate_ = 1e-3f;
+  std::string keras_class_name_ = "Adam";
+  LearningRateSchedule schedule_;
+  GradientClipping clipping_;
+  float weight_decay_ = 0.0f;
+  std::vector<model::ParameterSpan> variables_;  // one span per trainable variable
   kernels::AdamParams adam_;
   kernels::SgdParams sgd_;
   kernels::RmspropParams rmsprop_;
@@ -72,6 +100,7 @@ class Optimizer {
   std::vector<model::ParameterSpan> trainable_;
   std::vector<std::string> slot_names_;
   std::vector<std::vector<float>> slots_;
+  std::vector<float> clipped_grads_;  // the clipped gradient (parameter layout), when clipping
 };
 
 }  // namespace shardtrain::optimizer
