@@ -18,6 +18,8 @@ Status RunCoordinator(const std::vector<std::string>& args);
 Status RunData(const std::vector<std::string>& args);
 // shardtrain evaluate CONFIG [--checkpoint PREFIX|DIR] [--predictions FILE.npy]
 Status RunEvaluate(const std::vector<std::string>& args);
+// shardtrain predict [CONFIG] --input IN --output OUT.npy|OUT.csv [--keras F|--saved-model D]
+Status RunPredict(const std::vector<std::string>& args);
 // shardtrain export --config CONFIG --checkpoint PATH --format F --output OUT [--version N]
 Status RunExport(const std::vector<std::string>& args);
 // shardtrain serve --model_name NAME --model_base_path DIR [--port 8501]

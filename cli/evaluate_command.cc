@@ -10,43 +10,29 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/model_runner.h"
 #include "cli/model_setup.h"
 #include "common/flags.h"
-#include "serving/loaded_model.h"
-#include "storage/keras/keras_files.h"
-#include "worker/checkpoint/checkpointer.h"
-#include "worker/model/keras_weights.h"
+#include "storage/arrays/npy_file.h"
 #include "worker/data/dataset.h"
 
 namespace shardtrain::cli {
 namespace {
 
-// Runs the SavedModel's serving_default signature over `test` in batches and
-// returns output_0 (examples x classes).
+// The test split's outputs from the SavedModel at `dir` (our serving runtime).
 StatusOr<std::vector<float>> PredictWithSavedModel(const std::string& dir,
                                                    const data::Dataset& test) {
-  ASSIGN_OR_RETURN(auto loaded, serving::LoadedModel::Load(dir));
-  auto signature = loaded->signatures().find("serving_default");
-  if (signature == loaded->signatures().end() || signature->second.inputs().size() != 1) {
-    return FailedPreconditionError(dir + " has no serving_default signature with one input");
-  }
-  const std::string input_key = signature->second.inputs().begin()->first;
-  constexpr int64_t kBatch = 1024;
-  std::vector<float> outputs;
-  for (int64_t start = 0; start < test.num_examples; start += kBatch) {
-    const int64_t rows = std::min(kBatch, test.num_examples - start);
-    serving::Tensor x = serving::Tensor::Floats({rows, test.feature_size});
-    for (int64_t i = 0; i < rows * test.feature_size; ++i) {
-      x.f[static_cast<size_t>(i)] =
-          static_cast<float>(test.images[static_cast<size_t>(start * test.feature_size + i)]) /
-          255.0f;
-    }
-    ASSIGN_OR_RETURN(auto result, loaded->Run("serving_default", {{input_key, std::move(x)}}));
-    auto out = result.find("output_0");
-    if (out == result.end()) return FailedPreconditionError(dir + ": no output_0 in the result");
-    outputs.insert(outputs.end(), out->second.f.begin(), out->second.f.end());
-  }
-  return outputs;
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> runner,
+                   SavedModelRunner(dir, /*probabilities=*/false));
+  ModelInputs inputs;
+  inputs.source = "the test split";
+  inputs.rows = test.num_examples;
+  inputs.row_size = test.feature_size;
+  inputs.shape =
+      "(" + std::to_string(test.num_examples) + ", " + std::to_string(test.feature_size) + ")";
+  inputs.pixels = test.images;
+  int64_t output_size = 0;
+  return RunInBatches(*runner, inputs, /*batch_size=*/1024, &output_size);
 }
 
 // Mean loss and accuracy of precomputed outputs, with the job's loss.
@@ -128,19 +114,7 @@ Status RunEvaluate(const std::vector<std::string>& args) {
     ASSIGN_OR_RETURN(outputs, PredictWithSavedModel(*saved_model, test));
     ASSIGN_OR_RETURN(result, ScoreOutputs(job, test, outputs));
   } else {
-    if (keras_file) {
-      ASSIGN_OR_RETURN(storage::keras::KerasModelFile file,
-                       storage::keras::ReadKerasFile(*keras_file));
-      ASSIGN_OR_RETURN(model::WeightLoadReport report,
-                       model::LoadWeightsByName(file, &job.trainer->model()));
-      if (!report.not_in_file.empty()) {
-        return FailedPreconditionError(*keras_file + " lacks weights the model needs: " +
-                                       report.Describe());
-      }
-    } else {
-      RETURN_IF_ERROR(RestoreFromCheckpoint(
-          checkpoint_path ? *checkpoint_path : checkpoint::CheckpointDir(job.config), job));
-    }
+    RETURN_IF_ERROR(LoadModelWeights(checkpoint_path, keras_file, job));
     ASSIGN_OR_RETURN(result, job.trainer->Evaluate(test));
     if (predictions) {
       ASSIGN_OR_RETURN(outputs, job.trainer->Predict(test));
@@ -157,7 +131,7 @@ Status RunEvaluate(const std::vector<std::string>& args) {
               << std::endl;
   }
   if (predictions) {
-    RETURN_IF_ERROR(WriteNpy(*predictions, outputs, test.num_examples, classes));
+    RETURN_IF_ERROR(storage::WriteNpy(*predictions, outputs, test.num_examples, classes));
     if (!json) {
       std::cout << "wrote " << *predictions << " (" << test.num_examples << " x " << classes
                 << " float32)" << std::endl;

@@ -19,6 +19,7 @@ constexpr char kUsage[] =
     "  train CONFIG       train the model a job config describes (configs/*.textproto);\n"
     "                     under `mpirun -np N` every rank is a data-parallel worker\n"
     "  evaluate CONFIG    loss and accuracy of a trained model on the test split\n"
+    "  predict            a trained model's outputs for examples (TFRecord, .npy, CSV)\n"
     "  export             write a trained model as a SavedModel, .keras, .h5, .weights.h5 or JSON\n"
     "  serve              TensorFlow Serving REST API for exported SavedModels\n"
     "  coordinator CONFIG run a job's control plane on its own (--listen HOST:PORT)\n"
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
     status = shardtrain::cli::RunExport(args);
   } else if (command == "evaluate") {
     status = shardtrain::cli::RunEvaluate(args);
+  } else if (command == "predict") {
+    status = shardtrain::cli::RunPredict(args);
   } else if (command == "coordinator") {
     status = shardtrain::cli::RunCoordinator(args);
   } else if (command == "data") {

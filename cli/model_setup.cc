@@ -1,12 +1,12 @@
 #include "cli/model_setup.h"
 
-#include <cstdio>
-#include <fstream>
-
 #include "storage/checkpoint/state_file.h"
 #include "storage/io/file_system.h"
+#include "storage/keras/keras_files.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/checkpoint/checkpoint_contents.h"
+#include "worker/checkpoint/checkpointer.h"
+#include "worker/model/keras_weights.h"
 
 namespace shardtrain::cli {
 
@@ -41,24 +41,21 @@ Status RestoreFromCheckpoint(const std::string& prefix_or_dir, ModelJob& job) {
   return OkStatus();
 }
 
-Status WriteNpy(const std::string& path, const std::vector<float>& values, int64_t rows,
-                int64_t cols) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
-                       std::to_string(rows) + ", " + std::to_string(cols) + "), }";
-  // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64.
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return PermissionDeniedError("cannot write " + path);
-  const uint16_t length = static_cast<uint16_t>(header.size());
-  out.write("\x93NUMPY\x01\x00", 8);
-  out.put(static_cast<char>(length & 0xff));
-  out.put(static_cast<char>(length >> 8));
-  out << header;
-  out.write(reinterpret_cast<const char*>(values.data()),
-            static_cast<std::streamsize>(values.size() * sizeof(float)));
-  if (!out) return DataLossError("writing " + path + " failed (disk full?)");
+Status LoadKerasWeights(const std::string& path, ModelJob& job) {
+  ASSIGN_OR_RETURN(storage::keras::KerasModelFile file, storage::keras::ReadKerasFile(path));
+  ASSIGN_OR_RETURN(model::WeightLoadReport report,
+                   model::LoadWeightsByName(file, &job.trainer->model()));
+  if (!report.not_in_file.empty()) {
+    return FailedPreconditionError(path + " lacks weights the model needs: " + report.Describe());
+  }
   return OkStatus();
+}
+
+Status LoadModelWeights(const std::optional<std::string>& checkpoint,
+                        const std::optional<std::string>& keras_file, ModelJob& job) {
+  if (keras_file) return LoadKerasWeights(*keras_file, job);
+  return RestoreFromCheckpoint(checkpoint ? *checkpoint : checkpoint::CheckpointDir(job.config),
+                               job);
 }
 
 }  // namespace shardtrain::cli

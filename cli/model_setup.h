@@ -1,8 +1,10 @@
-// Shared by `evaluate` and `export`: build a job's model (one process, CPU)
-// from a config, and fill its weights from a checkpoint or a Keras file.
+// Shared by `evaluate`, `predict` and `export`: build a job's model (one
+// process, CPU) from a config, and fill its weights from a checkpoint or a
+// Keras file.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,8 +32,14 @@ StatusOr<std::string> ResolveCheckpoint(const std::string& prefix_or_dir);
 // (the config hash is not checked: exports may use another data selection).
 Status RestoreFromCheckpoint(const std::string& prefix_or_dir, ModelJob& job);
 
-// Writes `values` (rows x cols float32) as a NumPy .npy file.
-Status WriteNpy(const std::string& path, const std::vector<float>& values, int64_t rows,
-                int64_t cols);
+// Fills the model's weights from the Keras file at `path` (.keras, .h5,
+// .weights.h5), matched by layer name; FailedPrecondition when the file lacks
+// a weight the model needs.
+Status LoadKerasWeights(const std::string& path, ModelJob& job);
+
+// The weights from `keras_file` when given, else from the checkpoint
+// `checkpoint` (default: the latest in the run's checkpoint directory).
+Status LoadModelWeights(const std::optional<std::string>& checkpoint,
+                        const std::optional<std::string>& keras_file, ModelJob& job);
 
 }  // namespace shardtrain::cli

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "proto/tf/example.pb.h"
@@ -169,8 +170,9 @@ class DatasetBuilder {
   }
   Dataset Finish() && { return std::move(dataset_); }
 
-  // `record_bytes`: the size of the record holding the example.
-  Status Append(const std::string& pixels, int64_t label, size_t record_bytes,
+  // `record_bytes`: the size of the record holding the example; `label`:
+  // none when the split is loaded without labels.
+  Status Append(const std::string& pixels, std::optional<int64_t> label, size_t record_bytes,
                 const RecordLocation& where) {
     const int64_t size = static_cast<int64_t>(pixels.size());
     if (dataset_.num_examples == 0) {
@@ -190,7 +192,7 @@ class DatasetBuilder {
                                   "; all images must have the same size");
     }
     dataset_.images.insert(dataset_.images.end(), pixels.begin(), pixels.end());
-    dataset_.labels.push_back(static_cast<int32_t>(label));
+    if (label) dataset_.labels.push_back(static_cast<int32_t>(*label));
     ++dataset_.num_examples;
     return OkStatus();
   }
@@ -212,9 +214,10 @@ uint64_t TotalBytes(const std::vector<std::string>& paths) {
   return total_bytes;
 }
 
-// Reads the shard at `path` into `builder` until the shard ends or the builder is full.
+// Reads the shard at `path` into `builder` until the shard ends or the builder
+// is full; with no `num_classes` the `label` feature is not read.
 Status LoadShard(const std::string& path, const storage::TfRecordReaderOptions& options,
-                 int64_t num_classes, DatasetBuilder* builder) {
+                 std::optional<int64_t> num_classes, DatasetBuilder* builder) {
   ASSIGN_OR_RETURN(std::unique_ptr<storage::TfRecordReader> reader,
                    storage::TfRecordReader::Open(path, options));
   const int64_t shard_start = builder->num_examples();
@@ -229,7 +232,10 @@ Status LoadShard(const std::string& path, const storage::TfRecordReaderOptions& 
                            std::to_string(record.size()) + " bytes); " + options.damage_hint);
     }
     ASSIGN_OR_RETURN(const std::string* pixels, ImagePixels(example, where));
-    ASSIGN_OR_RETURN(const int64_t label, Label(example, num_classes, where));
+    std::optional<int64_t> label;
+    if (num_classes) {
+      ASSIGN_OR_RETURN(label, Label(example, *num_classes, where));
+    }
     RETURN_IF_ERROR(builder->Append(*pixels, label, record.size(), where));
   }
   builder->EndShard(shard_start);
@@ -288,14 +294,15 @@ StatusOr<std::vector<std::string>> ListShards(const std::string& dir, const std:
   return paths;
 }
 
-StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, int64_t max_examples,
-                            int64_t num_classes) {
+namespace {
+
+// Loads the first `max_examples` (0 = all) of `split`, with labels when
+// `num_classes` is given.
+StatusOr<Dataset> LoadExamples(const std::string& dir, const std::string& split,
+                               int64_t max_examples, std::optional<int64_t> num_classes) {
   if (max_examples < 0) {
     return InvalidArgumentError("max_examples must be >= 0 (0 = all), got " +
                                 std::to_string(max_examples));
-  }
-  if (num_classes <= 0) {
-    return InvalidArgumentError("num_classes must be positive, got " + std::to_string(num_classes));
   }
   ASSIGN_OR_RETURN(const std::vector<std::string> paths, ListShards(dir, split));
   storage::TfRecordReaderOptions options;
@@ -309,6 +316,21 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
     RETURN_IF_ERROR(LoadShard(path, options, num_classes, &builder));
   }
   return std::move(builder).Finish();
+}
+
+}  // namespace
+
+StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, int64_t max_examples,
+                            int64_t num_classes) {
+  if (num_classes <= 0) {
+    return InvalidArgumentError("num_classes must be positive, got " + std::to_string(num_classes));
+  }
+  return LoadExamples(dir, split, max_examples, num_classes);
+}
+
+StatusOr<Dataset> LoadUnlabeledSplit(const std::string& dir, const std::string& split,
+                                     int64_t max_examples) {
+  return LoadExamples(dir, split, max_examples, std::nullopt);
 }
 
 }  // namespace shardtrain::data

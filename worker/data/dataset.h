@@ -14,7 +14,9 @@
 //   InvalidArgument  missing or ill-typed `image`/`label`, an image whose size
 //                    differs from the first, a label outside [0, num_classes),
 //                    shards with different NNNNN totals, bad arguments.
-// Pure function; thread-safe.
+// LoadUnlabeledSplit is LoadSplit for prediction: it reads only `image`
+// (examples need no `label`; a present one is ignored) and leaves labels empty.
+// Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +31,7 @@ struct Dataset {  // examples held in memory, row-major
   int64_t num_examples = 0;
   int64_t feature_size = 0;     // 784 for Fashion-MNIST
   std::vector<uint8_t> images;  // num_examples * feature_size raw pixels
-  std::vector<int32_t> labels;  // num_examples
+  std::vector<int32_t> labels;  // num_examples (empty from LoadUnlabeledSplit)
   // Examples taken from each shard, in shard order (sums to num_examples). The
   // shard planner shuffles shard order and records within shards from these.
   std::vector<int64_t> shard_sizes;
@@ -37,6 +39,9 @@ struct Dataset {  // examples held in memory, row-major
 
 StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, int64_t max_examples,
                             int64_t num_classes);
+
+StatusOr<Dataset> LoadUnlabeledSplit(const std::string& dir, const std::string& split,
+                                     int64_t max_examples);
 
 // The shard files of `split` in `dir`, in shard order, after checking that they
 // form one complete NNNNN-of-NNNNN sequence (errors as for LoadSplit).

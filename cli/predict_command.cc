@@ -1,0 +1,177 @@
+// `shardtrain predict [CONFIG] --input IN --output OUT`: the outputs of a
+// trained model for examples without labels, as Keras's model.predict.
+// The model: CONFIG's, with weights from a checkpoint (default: the run's
+// latest) or a Keras file (--keras); or an exported SavedModel (--saved-model,
+// our serving runtime; no CONFIG needed). The examples (IN): a directory of
+// TFRecord shards of tf.train.Example (`image` bytes; `label` not needed), a
+// .npy file (float32 or uint8, shape (N, features...)) or a CSV file (one
+// example per row). uint8 pixels are scaled by 1/255 as in training; float
+// values are the model's inputs as they are. OUT: .npy (float32, N x outputs)
+// or .csv, by extension.
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_runner.h"
+#include "cli/model_setup.h"
+#include "common/flags.h"
+#include "storage/arrays/csv_file.h"
+#include "storage/arrays/npy_file.h"
+#include "worker/data/dataset.h"
+
+namespace shardtrain::cli {
+namespace {
+
+bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string Shape(int64_t rows, int64_t row_size) {
+  return "(" + std::to_string(rows) + ", " + std::to_string(row_size) + ")";
+}
+
+StatusOr<ModelInputs> NpyInputs(const std::string& path) {
+  ASSIGN_OR_RETURN(storage::NpyArray array, storage::ReadNpy(path));
+  ModelInputs inputs;
+  inputs.source = path;
+  inputs.rows = array.rows();
+  inputs.row_size = array.row_size();
+  inputs.shape = array.ShapeString();
+  inputs.pixels = std::move(array.bytes);
+  inputs.values = std::move(array.floats);
+  return inputs;
+}
+
+StatusOr<ModelInputs> CsvInputs(const std::string& path) {
+  ASSIGN_OR_RETURN(storage::CsvTable table, storage::ReadCsv(path));
+  ModelInputs inputs;
+  inputs.source = path;
+  inputs.rows = table.rows;
+  inputs.row_size = table.cols;
+  inputs.shape = Shape(table.rows, table.cols);
+  inputs.values = std::move(table.values);
+  return inputs;
+}
+
+StatusOr<ModelInputs> TfRecordInputs(const std::string& dir, const std::string& split,
+                                     int64_t max_examples) {
+  ASSIGN_OR_RETURN(data::Dataset dataset, data::LoadUnlabeledSplit(dir, split, max_examples));
+  ModelInputs inputs;
+  inputs.source = "the " + split + " shards in " + dir;
+  inputs.rows = dataset.num_examples;
+  inputs.row_size = dataset.feature_size;
+  inputs.shape = Shape(dataset.num_examples, dataset.feature_size);
+  inputs.pixels = std::move(dataset.images);
+  return inputs;
+}
+
+// The examples at `path`, of the kind its name says; the first `max_examples` (0 = all).
+StatusOr<ModelInputs> LoadInputs(const std::string& path, const std::string& split,
+                                 int64_t max_examples) {
+  std::error_code error;
+  ModelInputs inputs;
+  if (std::filesystem::is_directory(path, error)) {
+    return TfRecordInputs(path, split, max_examples);
+  } else if (EndsWith(path, ".npy")) {
+    ASSIGN_OR_RETURN(inputs, NpyInputs(path));
+  } else if (EndsWith(path, ".csv")) {
+    ASSIGN_OR_RETURN(inputs, CsvInputs(path));
+  } else {
+    return InvalidArgumentError("--input " + path +
+                                ": expected a directory of TFRecord shards, a .npy or a .csv file");
+  }
+  if (max_examples > 0 && max_examples < inputs.rows) {
+    inputs.rows = max_examples;
+    const size_t kept = static_cast<size_t>(max_examples * inputs.row_size);
+    if (!inputs.pixels.empty()) inputs.pixels.resize(kept);
+    if (!inputs.values.empty()) inputs.values.resize(kept);
+  }
+  return inputs;
+}
+
+// The model to run: a SavedModel, or CONFIG's model with weights loaded into `*job`.
+StatusOr<std::unique_ptr<ModelRunner>> OpenModel(const std::vector<std::string>& positional,
+                                                 const JobOverrides& overrides,
+                                                 const std::optional<std::string>& checkpoint,
+                                                 const std::optional<std::string>& keras_file,
+                                                 const std::optional<std::string>& saved_model,
+                                                 bool probabilities, ModelJob* job) {
+  if ((checkpoint ? 1 : 0) + (keras_file ? 1 : 0) + (saved_model ? 1 : 0) > 1) {
+    return InvalidArgumentError("give at most one of --checkpoint, --keras, --saved-model");
+  }
+  if (saved_model) {
+    if (!positional.empty()) {
+      return InvalidArgumentError("--saved-model runs the exported model: give no CONFIG");
+    }
+    return SavedModelRunner(*saved_model, probabilities);
+  }
+  if (positional.size() != 1) {
+    return InvalidArgumentError(
+        "expected exactly one CONFIG file (or --saved-model DIR); see `shardtrain predict --help`");
+  }
+  ASSIGN_OR_RETURN(*job, BuildModelJob(positional[0], overrides));
+  RETURN_IF_ERROR(LoadModelWeights(checkpoint, keras_file, *job));
+  return JobModelRunner(job, probabilities);
+}
+
+}  // namespace
+
+Status RunPredict(const std::vector<std::string>& args) {
+  JobOverrides overrides;
+  std::optional<std::string> input, output, checkpoint, keras_file, saved_model, split;
+  std::optional<int64_t> batch_size, max_examples;
+  bool probabilities = false;
+  FlagSet flags(
+      "shardtrain predict",
+      "shardtrain predict [CONFIG] --input IN --output OUT.npy|OUT.csv [flags]",
+      "Writes a trained model's outputs for examples without labels (one process, CPU):\n"
+      "logits as the model gives them, or --probabilities. IN is a directory of TFRecord\n"
+      "shards, a .npy (float32/uint8, shape (N, features...)) or a .csv (one example a\n"
+      "row); uint8 pixels are scaled by 1/255 as in training, floats used as they are.");
+  flags.String("input", &input, "the examples: TFRecord shard directory, .npy or .csv file");
+  flags.String("split", &split, "which shards of a TFRecord directory (default: test)");
+  flags.String("output", &output, "where the outputs go: .npy (float32) or .csv");
+  flags.String("checkpoint", &checkpoint,
+               "checkpoint prefix or directory (default: RUN_DIR/checkpoints, its latest)");
+  flags.String("keras", &keras_file,
+               "take the weights from a Keras file (.keras, .h5, .weights.h5) instead");
+  flags.String("saved-model", &saved_model,
+               "run this exported SavedModel version directory instead (no CONFIG)");
+  flags.String("run-dir", &overrides.run_dir, "run directory (training.run_dir)");
+  flags.String("model-json", &overrides.model_json, "architecture from a Keras model JSON");
+  flags.Int("batch-size", &batch_size, "examples per forward pass (default 1024)");
+  flags.Int("max-examples", &max_examples, "first N examples only (0 = all)");
+  flags.Bool("probabilities", &probabilities,
+             "softmax of a from-logits classifier's outputs instead of the logits");
+  RETURN_IF_ERROR(flags.Parse(args));
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return OkStatus();
+  }
+  if (!input || !output) return InvalidArgumentError("--input and --output are required");
+  const bool csv_output = EndsWith(*output, ".csv");
+  if (!csv_output && !EndsWith(*output, ".npy")) {
+    return InvalidArgumentError("--output " + *output + ": name a .npy or .csv file");
+  }
+  overrides.batch_size = batch_size.value_or(1024);
+  if (*overrides.batch_size <= 0 || max_examples.value_or(0) < 0) {
+    return InvalidArgumentError("--batch-size must be positive and --max-examples >= 0");
+  }
+  ModelJob job;
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> runner,
+                   OpenModel(flags.positional(), overrides, checkpoint, keras_file, saved_model,
+                             probabilities, &job));
+  ASSIGN_OR_RETURN(ModelInputs inputs,
+                   LoadInputs(*input, split.value_or("test"), max_examples.value_or(0)));
+  int64_t outputs_per_row = 0;
+  ASSIGN_OR_RETURN(std::vector<float> outputs,
+                   RunInBatches(*runner, inputs, *overrides.batch_size, &outputs_per_row));
+  RETURN_IF_ERROR(csv_output ? storage::WriteCsv(*output, outputs, inputs.rows, outputs_per_row)
+                             : storage::WriteNpy(*output, outputs, inputs.rows, outputs_per_row));
+  std::cout << "wrote " << *output << " (" << inputs.rows << " x " << outputs_per_row
+            << (probabilities ? " probabilities" : " outputs") << ", float32)" << std::endl;
+  return OkStatus();
+}
+
+}  // namespace shardtrain::cli
