@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/philox.h"
+#include "serving/parse_example.h"
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 
@@ -262,6 +263,7 @@ class GraphExecutor::RunState {
   StatusOr<Tensors> Activation(const tf::NodeDef& node, const Tensors& in);
   StatusOr<Tensors> Reshape(const tf::NodeDef& node, const Tensors& in);
   StatusOr<Tensors> RandomUniform(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> ParseExample(const tf::NodeDef& node, const Tensors& in);
 
   const GraphExecutor& graph_;
   VariableStore* variables_;
@@ -296,6 +298,7 @@ const std::map<std::string, GraphExecutor::RunState::Kernel>& GraphExecutor::Run
       {"Softmax", &RunState::Activation},
       {"Reshape", &RunState::Reshape},
       {"RandomUniform", &RunState::RandomUniform},
+      {"ParseExample", &RunState::ParseExample},
   };
   return kernels;
 }
@@ -644,6 +647,46 @@ StatusOr<std::vector<Tensor>> GraphExecutor::Run(const std::map<std::string, Ten
     ASSIGN_OR_RETURN(TensorPtr value, state.Get(fetch, 0));
     out.push_back(value != nullptr ? *value : Tensor());
   }
+  return out;
+}
+
+// ParseExample (v1) with dense keys only: inputs serialized, names,
+// dense_keys[Ndense], dense_defaults[Ndense]; outputs dense_values[Ndense].
+auto GraphExecutor::RunState::ParseExample(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  const tf::AttrValue* nsparse = Attr(node, "Nsparse");
+  const tf::AttrValue* ndense = Attr(node, "Ndense");
+  const tf::AttrValue* types = Attr(node, "Tdense");
+  const tf::AttrValue* shapes = Attr(node, "dense_shapes");
+  if (nsparse != nullptr && nsparse->i() != 0) {
+    return UnimplementedError("sparse features are not supported (Nsparse = " +
+                              std::to_string(nsparse->i()) + ")");
+  }
+  const int64_t n = ndense == nullptr ? 0 : ndense->i();
+  if (types == nullptr || shapes == nullptr || types->list().type_size() != n ||
+      shapes->list().shape_size() != n) {
+    return InvalidArgumentError("Tdense and dense_shapes must list Ndense entries");
+  }
+  RETURN_IF_ERROR(Need(in, static_cast<size_t>(2 + 2 * n)));
+  if (in[0]->dtype != DType::kString) {
+    return InvalidArgumentError("serialized must be a string tensor, got " +
+                                std::string(DTypeName(in[0]->dtype)));
+  }
+  std::vector<DenseFeatureSpec> specs(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) {
+    DenseFeatureSpec& spec = specs[static_cast<size_t>(k)];
+    const Tensor& key = *in[static_cast<size_t>(2 + k)];
+    if (key.s.size() != 1) return InvalidArgumentError("dense key " + std::to_string(k) + " is not one string");
+    spec.key = key.s[0];
+    spec.dtype = static_cast<DType>(types->list().type(static_cast<int>(k)));
+    for (const auto& dim : shapes->list().shape(static_cast<int>(k)).dim()) {
+      spec.shape.push_back(dim.size());
+    }
+    spec.default_value = *in[static_cast<size_t>(2 + n + k)];
+  }
+  ASSIGN_OR_RETURN(std::vector<Tensor> values, ParseDenseExamples(in[0]->s, specs));
+  Tensors out;
+  for (Tensor& value : values) out.push_back(std::make_shared<const Tensor>(std::move(value)));
   return out;
 }
 

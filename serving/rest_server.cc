@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/logging.h"
+#include "serving/classify_regress.h"
 #include "serving/json_tensor.h"
 #include "serving/predict_batcher.h"
 
@@ -87,6 +88,7 @@ struct RestServer::Impl {
   Reply Route(const http::request<http::string_body>& request, const Respond& respond,
               bool* deferred);
   Reply Predict(const std::string& body, int64_t version, const Respond& respond, bool* deferred);
+  Reply ClassifyOrRegressReply(const std::string& body, int64_t version, bool classify);
   Reply Metadata(int64_t version);
   std::string Metrics();
   void Record(int code, double seconds) {
@@ -231,7 +233,8 @@ Reply RestServer::Impl::Route(const http::request<http::string_body>& request,
     return Predict(request.body(), version, respond, deferred);
   }
   if (action == ":classify" || action == ":regress") {
-    return ErrorReply(UnimplementedError(action.substr(1) + " is not supported; use :predict"));
+    if (!post) return ErrorReply(InvalidArgumentError(action + " needs POST"));
+    return ClassifyOrRegressReply(request.body(), version, action == ":classify");
   }
   if (!get) return ErrorReply(InvalidArgumentError("use GET for status and metadata"));
   if (action == "/metadata") return Metadata(version);
@@ -286,6 +289,21 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const 
   auto response = FormatPredictResponse(*outputs, request->row_format);
   if (!response.ok()) return ErrorReply(response.status());
   return Reply{http::status::ok, *response};
+}
+
+Reply RestServer::Impl::ClassifyOrRegressReply(const std::string& body, int64_t version,
+                                               bool classify) {
+  auto json = ParsePredictBody(body);
+  if (!json.ok()) return ErrorReply(json.status());
+  auto signature_name = SignatureNameOf(*json);
+  if (!signature_name.ok()) return ErrorReply(signature_name.status());
+  int64_t served = -1;
+  auto model = manager->Get(version, &served);
+  if (!model.ok()) return ErrorReply(model.status());
+  auto response = ClassifyOrRegress(**model, signature_name->empty() ? "serving_default" : *signature_name,
+                                    classify, *json);
+  if (!response.ok()) return ErrorReply(response.status());
+  return Reply{http::status::ok, std::move(*response)};
 }
 
 Reply RestServer::Impl::Metadata(int64_t version) {

@@ -1,13 +1,15 @@
 // RestServer: TF Serving's REST API (shared/spec/tf-formats.md §5) over
 // Boost.Beast, HTTP/1.1 with keep-alive, on a pool of threads:
 //   POST /v1/models/NAME[/versions/N]:predict      row ("instances") or columnar ("inputs")
+//   POST /v1/models/NAME[/versions/N]:classify     tf.Example "examples" (+ "context")
+//   POST /v1/models/NAME[/versions/N]:regress      (serving/classify_regress.h)
 //   GET  /v1/models/NAME[/versions/N]              version status
 //   GET  /v1/models/NAME[/versions/N]/metadata     signature_def JSON
 //   GET  /metrics, /monitoring/prometheus/metrics   Prometheus text
 //   GET|POST /healthz                               {} (liveness; the benchmark's floor)
 // Errors are {"error": "..."} with TF Serving's status mapping (bad input, a
 // malformed /v1/ path or an empty "instances" 400, unknown model or version
-// 404, not implemented 501, not loaded yet 503).
+// 404, not loaded yet 503).
 // Bodies over max_body_bytes get 400. Nothing a client sends can crash it.
 // With max_batch_rows > 0, concurrent predicts are batched (PredictBatcher).
 // Thread-safe; Stop() joins the pool.

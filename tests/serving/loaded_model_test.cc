@@ -3,6 +3,7 @@
 // and compute what their README records; TF2 function graphs and other tag
 // sets are refused naming why; shape errors name the node; bad directories
 // are clear errors.
+#include "proto/tf/example.pb.h"
 #include "serving/loaded_model.h"
 
 #include <gtest/gtest.h>
@@ -46,15 +47,27 @@ TEST(LoadedModelTest, HalfPlusTwoFamilyComputesTheRecordedValues) {
   }
 }
 
-TEST(LoadedModelTest, SignaturesNeedingMissingOpsAreListedNotServed) {
+// half_plus_two's classify/regress signatures parse serialized tf.Example
+// (ParseExample): they are served, and a missing required feature is named.
+TEST(LoadedModelTest, ParseExampleSignaturesAreServed) {
   if (!HaveTestdata()) GTEST_SKIP() << "shared/testdata/tf absent";
   auto model = LoadedModel::Load(Tf("serving_saved_model_half_plus_two_cpu/00000123"));
   ASSERT_TRUE(model.ok()) << model.status();
-  ASSERT_EQ((*model)->unavailable_signatures().count("regress_x_to_y"), 1u);
-  EXPECT_NE((*model)->unavailable_signatures().at("regress_x_to_y").find("ParseExample"),
-            std::string::npos);
-  auto regress = (*model)->Run("regress_x_to_y", {});
-  EXPECT_EQ(regress.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE((*model)->unavailable_signatures().empty());
+  ASSERT_EQ((*model)->signatures().count("regress_x_to_y"), 1u);
+  tf::Example example;
+  (*example.mutable_features()->mutable_feature())["x"].mutable_float_list()->add_value(3.0f);
+  Tensor serialized = Tensor::String(example.SerializeAsString());
+  serialized.shape = {1};
+  auto regress = (*model)->Run("regress_x_to_y", {{"inputs", serialized}});
+  ASSERT_TRUE(regress.ok()) << regress.status();
+  EXPECT_EQ(regress->at("outputs").f, std::vector<float>{3.5f});
+  serialized.s = {tf::Example().SerializeAsString()};
+  auto missing_feature = (*model)->Run("regress_x_to_y", {{"inputs", serialized}});
+  EXPECT_EQ(missing_feature.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing_feature.status().message().find("example 0, feature 'x' is required"),
+            std::string::npos)
+      << missing_feature.status();
   EXPECT_EQ((*model)->Run("nope", {}).status().code(), StatusCode::kNotFound);
   auto missing = (*model)->Run("serving_default", {});
   EXPECT_NE(missing.status().message().find("needs input 'x'"), std::string::npos);

@@ -136,7 +136,8 @@ TEST(RestServerTest, BadInputIsA4xxAndTheServerKeepsServing) {
       {predict, "{\"instances\": [" + std::string(2000, ' ') + "1.0]}", 400, "--max-body-bytes"},
       {"/v1/models/other:predict", R"({"instances": [1.0]})", 404, "Servable not found"},
       {"/v1/models/m/versions/7:predict", R"({"instances": [1.0]})", 404, "version 7"},
-      {"/v1/models/m:regress", R"({"examples": []})", 501, "not supported"},
+      {"/v1/models/m:regress", R"({"signature_name": "regress_x_to_y", "examples": []})", 400,
+       "non-empty list"},
       // TF Serving answers a /v1/ path it cannot parse "Malformed request" with 400
       // (http_rest_api_handler_test.cc); a path outside /v1/ has no handler (404).
       {"/v1/nothing", "", 400, "Malformed request: POST /v1/nothing"},
@@ -152,7 +153,7 @@ TEST(RestServerTest, BadInputIsA4xxAndTheServerKeepsServing) {
   }
   EXPECT_EQ(Post(s.port(), predict, R"({"instances": [1.0]})").body, R"({"predictions": [2.5]})");
   Response metrics = Call(s.port(), http::verb::get, "/metrics");
-  EXPECT_NE(metrics.body.find("shardtrain_serve_requests_total{code=\"400\"} 10"), std::string::npos)
+  EXPECT_NE(metrics.body.find("shardtrain_serve_requests_total{code=\"400\"} 11"), std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("shardtrain_serve_model_loads_total 1"), std::string::npos);
 }
@@ -340,6 +341,49 @@ TEST(SavedModelWriterTest, InputNameClashingWithAGraphNodeIsInvalidArgument) {
             StatusCode::kInvalidArgument);
   model.input_name = "pixels";
   EXPECT_TRUE(storage::saved_model::BuildSavedModel(model).ok());
+}
+
+// TF Serving's Classify and Regress API (g3doc/api_rest.md, "Classify and
+// Regress API"; http_rest_api_handler_test.cc's half_plus_two cases): the
+// signatures take serialized tf.Example through ParseExample; "context"
+// features reach every example that lacks them; the answer is "results".
+TEST(RestServerTest, ClassifyAndRegressAnswerLikeTfServing) {
+  if (!HaveTestdata()) GTEST_SKIP() << "shared/testdata/tf absent";
+  Served s = Serve("m", Tf("serving_saved_model_half_plus_two_cpu"));
+  Response r = Post(s.port(), "/v1/models/m:regress",
+                    R"({"signature_name": "regress_x_to_y", "examples": [{"x": 80.0}]})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"results": [42]})");
+  r = Post(s.port(), "/v1/models/m/versions/123:classify",
+           R"({"signature_name": "classify_x_to_y", "examples": [{"x": 20.0}, {"x": 1.0}]})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"results": [[["", 12]], [["", 2.5]]]})");
+  r = Post(s.port(), "/v1/models/m:regress",
+           R"({"signature_name": "regress_x_to_y", "context": {"x": 1.0},
+               "examples": [{}, {"x": 3.0}]})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, R"({"results": [2.5, 3.5]})");
+  struct Case {
+    std::string target, body;
+    std::string message;
+  };
+  const std::vector<Case> bad = {
+      // A whole number is an int64 feature; the signature parses x as float.
+      {":regress", R"({"signature_name": "regress_x_to_y", "examples": [{"x": 80}]})",
+       "example 0, feature 'x': expected a float_list"},
+      {":regress", R"({"signature_name": "regress_x_to_y", "examples": [{"y": 1.0}]})",
+       "feature 'x' is required"},
+      {":regress", R"({"examples": [{"x": 1.0}]})", "one DT_STRING input 'inputs'"},
+      {":classify", R"({"signature_name": "classify_x_to_y", "examples": [{"x": [1.0, "a"]}]})",
+       "example 0, feature 'x'"},
+      {":classify", R"({"signature_name": "classify_x_to_y", "examples": [3.0]})",
+       "objects of features"},
+  };
+  for (const Case& c : bad) {
+    r = Post(s.port(), "/v1/models/m" + c.target, c.body);
+    EXPECT_EQ(r.status, 400) << c.body << " → " << r.body;
+    EXPECT_NE(r.body.find(c.message), std::string::npos) << c.body << " → " << r.body;
+  }
 }
 
 }  // namespace
