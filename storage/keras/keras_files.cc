@@ -100,11 +100,15 @@ Status WriteKeras3Weights(H5File& file, const KerasModelFile& model) {
   }
   if (model.optimizer.present) {
     RETURN_IF_ERROR(file.CreateGroup("/optimizer/vars").status());
-    RETURN_IF_ERROR(file.WriteStringAttribute("/optimizer/vars", "name", "adam", true));
+    RETURN_IF_ERROR(
+        file.WriteStringAttribute("/optimizer/vars", "name", model.optimizer.name, true));
     RETURN_IF_ERROR(file.WriteInt64Scalar("/optimizer/vars/0", model.optimizer.iterations));
-    RETURN_IF_ERROR(file.WriteFloats("/optimizer/vars/1", {}, &model.optimizer.learning_rate));
+    int index = 1;
+    if (model.optimizer.learning_rate_variable) {
+      RETURN_IF_ERROR(file.WriteFloats("/optimizer/vars/1", {}, &model.optimizer.learning_rate));
+      index = 2;
+    }
     const auto weights = TrainableWeights(model);
-    int index = 2;
     for (size_t i = 0; i < weights.size(); ++i) {
       RETURN_IF_ERROR(file.WriteFloats("/optimizer/vars/" + std::to_string(index++),
                                        weights[i]->shape, model.optimizer.m[i].data()));
@@ -276,23 +280,31 @@ StatusOr<KerasModelFile> ReadKeras3Weights(
     }
     model.layers.push_back(std::move(layer));
   }
-  // Adam: 0 iteration, 1 learning rate, then m/v interleaved per trainable weight.
+  // Adam: 0 iteration, 1 learning rate (absent with a schedule), then m/v
+  // interleaved per trainable weight.
   MarkFrozen(frozen, &model.layers);
   const size_t n = TrainableWeights(model).size();
   if (n > 0 && file.Exists("/optimizer/vars")) {
     auto entries = file.List("/optimizer/vars");
-    if (entries.ok() && entries->size() == 2 + 2 * n) {
+    const bool with_lr = entries.ok() && entries->size() == 2 + 2 * n;
+    if (with_lr || (entries.ok() && entries->size() == 1 + 2 * n)) {
       auto iterations = file.ReadInt64Scalar("/optimizer/vars/0");
       std::vector<int64_t> shape;
-      std::vector<float> lr;
-      if (iterations.ok() && file.ReadFloats("/optimizer/vars/1", &shape, &lr).ok() && lr.size() == 1) {
+      std::vector<float> lr = {0.0f};
+      if (iterations.ok() &&
+          (!with_lr || (file.ReadFloats("/optimizer/vars/1", &shape, &lr).ok() && lr.size() == 1))) {
         KerasOptimizerState state;
         state.iterations = *iterations;
         state.learning_rate = lr[0];
+        state.learning_rate_variable = with_lr;
+        auto name = file.ReadStringAttribute("/optimizer/vars", "name");
+        if (name.ok()) state.name = *name;
+        const size_t first_slot = with_lr ? 2 : 1;
         bool ok = true;
         for (size_t i = 0; i < 2 * n && ok; ++i) {
           std::vector<float> values;
-          ok = file.ReadFloats("/optimizer/vars/" + std::to_string(2 + i), &shape, &values).ok();
+          ok = file.ReadFloats("/optimizer/vars/" + std::to_string(first_slot + i), &shape, &values)
+                   .ok();
           (i % 2 == 0 ? state.m : state.v).push_back(std::move(values));
         }
         state.present = ok;

@@ -42,6 +42,10 @@ struct KerasOptimizerState {
   bool present = false;
   int64_t iterations = 0;
   float learning_rate = 0;
+  // Keras 3 keeps learning_rate as an optimizer variable only for a constant
+  // rate; with a LearningRateSchedule the variables are iterations, then m/v.
+  bool learning_rate_variable = true;
+  std::string name = "adam";  // the optimizer's name ("adam", "adamw")
   // One per weight of a trainable layer, model order.
   std::vector<std::vector<float>> m, v;
 };
