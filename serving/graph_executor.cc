@@ -676,7 +676,9 @@ auto GraphExecutor::RunState::ParseExample(const tf::NodeDef& node, const Tensor
   for (int64_t k = 0; k < n; ++k) {
     DenseFeatureSpec& spec = specs[static_cast<size_t>(k)];
     const Tensor& key = *in[static_cast<size_t>(2 + k)];
-    if (key.s.size() != 1) return InvalidArgumentError("dense key " + std::to_string(k) + " is not one string");
+    if (key.s.size() != 1) {
+      return InvalidArgumentError("dense key " + std::to_string(k) + " is not one string");
+    }
     spec.key = key.s[0];
     spec.dtype = static_cast<DType>(types->list().type(static_cast<int>(k)));
     for (const auto& dim : shapes->list().shape(static_cast<int>(k)).dim()) {

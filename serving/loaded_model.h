@@ -36,7 +36,7 @@ class LoadedModel {
   const std::map<std::string, tf::SignatureDef>& signatures() const { return signatures_; }
   // Every signature of the MetaGraphDef (the metadata endpoint lists them all).
   const std::map<std::string, tf::SignatureDef>& all_signatures() const { return all_signatures_; }
-  // Signature key → why it cannot run ("uses unsupported op ParseExample (node 'x')").
+  // Signature key → why it cannot run ("uses unsupported op ParseExampleV2 (node 'x')").
   const std::map<std::string, std::string>& unavailable_signatures() const { return unavailable_; }
 
   // Runs `signature` with inputs keyed by the signature's input names;
