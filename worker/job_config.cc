@@ -9,6 +9,7 @@
 
 #include "worker/loss/loss.h"
 #include "worker/model/keras_json.h"
+#include "worker/optimizer/optimizer.h"
 
 namespace shardtrain {
 namespace {
@@ -196,6 +197,7 @@ Status ValidateJobConfig(config::JobConfig* config) {
     }
   }
   RETURN_IF_ERROR(ValidateCheckpointPolicy(config->mutable_checkpoint()));
+  RETURN_IF_ERROR(optimizer::Optimizer::Validate(config->optimizer()));
   if (config->loss().kind_case() == config::LossConfig::KIND_NOT_SET) {
     return InvalidArgumentError(
         "loss is not set: add e.g. `loss { sparse_categorical_crossentropy { from_logits: true } }`");

@@ -101,6 +101,41 @@ TEST(JobConfigTest, ValidationNamesTheField) {
   }
 }
 
+// Optimizer settings (schedules, clipping, weight decay) are checked at
+// validation, before any data is read; errors name the field.
+TEST(JobConfigTest, OptimizerErrorsNameTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"optimizer { learning_rate_schedule { exponential_decay { initial_learning_rate: 0.1 "
+       "decay_rate: 0.5 } } }",
+       "exponential_decay.decay_steps must be > 0"},
+      {"optimizer { learning_rate_schedule { piecewise_constant_decay { boundaries: [5] "
+       "values: [1] } } }",
+       "piecewise_constant_decay"},
+      {"optimizer { clipnorm: 1 global_clipnorm: 1 }", "only one of clipnorm"},
+      {"optimizer { adamw { } weight_decay: -1 }", "optimizer.weight_decay"},
+  };
+  for (const auto& [text, field] : cases) {
+    auto config = ParseJobConfig(std::string(kValid) + text, "x");
+    ASSERT_TRUE(config.ok()) << config.status();
+    Status status = ValidateJobConfig(&*config);
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_NE(status.message().find(field), std::string::npos) << field << " -> " << status;
+  }
+  // --learning-rate on top of a schedule is refused, naming both.
+  auto config = ParseJobConfig(std::string(kValid) +
+                                   "optimizer { sgd { } learning_rate_schedule { cosine_decay { "
+                                   "initial_learning_rate: 0.1 decay_steps: 100 } } }",
+                               "x");
+  ASSERT_TRUE(config.ok());
+  ASSERT_TRUE(ValidateJobConfig(&*config).ok());
+  JobOverrides overrides;
+  overrides.learning_rate = 0.5f;
+  ApplyOverrides(overrides, &*config);
+  Status status = ValidateJobConfig(&*config);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("--learning-rate"), std::string::npos) << status;
+}
+
 // The data's labels are class ids: categorical_crossentropy (one-hot labels)
 // used to train on them silently; it is refused at set-up, as is MSE against a
 // multi-unit output.

@@ -136,8 +136,8 @@ StatusOr<LearningRateSchedule> LearningRateSchedule::Create(const config::Optimi
   if (!config.has_learning_rate_schedule()) return schedule;
   if (lr > 0.0f) {
     return InvalidArgumentError(
-        "optimizer: set either learning_rate or learning_rate_schedule, not both (a schedule "
-        "carries its own initial_learning_rate)");
+        "optimizer: set either learning_rate (or --learning-rate) or learning_rate_schedule, not "
+        "both (a schedule carries its own initial_learning_rate)");
   }
   RETURN_IF_ERROR(CheckSchedule(config.learning_rate_schedule()));
   schedule.config_ = config.learning_rate_schedule();

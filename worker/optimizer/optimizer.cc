@@ -22,6 +22,10 @@ float DefaultLearningRate(const config::OptimizerConfig& config) {
 
 }  // namespace
 
+Status Optimizer::Validate(const config::OptimizerConfig& config) {
+  return Create(config, std::vector<model::ParameterSpan>{}).status();
+}
+
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerConfig& config,
                                                        int64_t num_parameters) {
   return Create(config, std::vector<model::ParameterSpan>{{0, num_parameters}});

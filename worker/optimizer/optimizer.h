@@ -33,6 +33,8 @@ class Optimizer {
   // not overlapping) are updated and have slots.
   static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
                                                      std::vector<model::ParameterSpan> trainable);
+  // Checks `config` as Create does (InvalidArgument names the bad field).
+  static Status Validate(const config::OptimizerConfig& config);
   // Every one of `num_parameters` floats trains.
   static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
                                                      int64_t num_parameters);
