@@ -8,10 +8,9 @@
 //   json         model.to_json() (Keras 3 form)
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/model_setup.h"

@@ -34,7 +34,8 @@ StatusOr<std::string> DecodeB64(const std::string& text, const std::string& wher
 }
 
 Status KindClash(const std::string& where) {
-  return InvalidArgumentError(where + ": a feature's values must all be numbers with a decimal "
+  return InvalidArgumentError(where +
+                              ": a feature's values must all be numbers with a decimal "
                               "point (float), whole numbers (int64) or strings (bytes)");
 }
 
@@ -61,8 +62,10 @@ Status AppendScalar(const JsonValue& v, const std::string& where, tf::Feature* f
     }
     feature->mutable_float_list()->add_value(static_cast<float>(v.number));
   } else {
-    return InvalidArgumentError(where + ": expected a number, a string, {\"b64\": ...} or a list "
-                                "of them, got " + v.Brief());
+    return InvalidArgumentError(where +
+                                ": expected a number, a string, {\"b64\": ...} or a list "
+                                "of them, got " +
+                                v.Brief());
   }
   return OkStatus();
 }
@@ -123,8 +126,9 @@ StatusOr<const Tensor*> Output(const std::map<std::string, Tensor>& outputs,
 StatusOr<std::string> RegressResults(const std::map<std::string, Tensor>& outputs, size_t rows) {
   ASSIGN_OR_RETURN(const Tensor* values, Output(outputs, "outputs", DType::kFloat32, rows));
   if (values == nullptr || values->num_elements() != static_cast<int64_t>(rows)) {
-    return InvalidArgumentError("a regression signature needs one float output 'outputs' "
-                                "with one value per example");
+    return InvalidArgumentError(
+        "a regression signature needs one float output 'outputs' "
+        "with one value per example");
   }
   std::string out;
   for (size_t r = 0; r < rows; ++r) out += (r ? ", " : "") + FloatText(values->f[r]);
@@ -135,12 +139,14 @@ StatusOr<std::string> ClassifyResults(const std::map<std::string, Tensor>& outpu
   ASSIGN_OR_RETURN(const Tensor* classes, Output(outputs, "classes", DType::kString, rows));
   ASSIGN_OR_RETURN(const Tensor* scores, Output(outputs, "scores", DType::kFloat32, rows));
   if (classes == nullptr && scores == nullptr) {
-    return InvalidArgumentError("a classification signature needs an output 'classes' or "
-                                "'scores'");
+    return InvalidArgumentError(
+        "a classification signature needs an output 'classes' or "
+        "'scores'");
   }
   const Tensor* shaped = scores != nullptr ? scores : classes;
   const int64_t per_row = rows == 0 ? 0 : shaped->num_elements() / static_cast<int64_t>(rows);
-  if (classes != nullptr && scores != nullptr && classes->num_elements() != scores->num_elements()) {
+  if (classes != nullptr && scores != nullptr &&
+      classes->num_elements() != scores->num_elements()) {
     return InvalidArgumentError("outputs 'classes' " + classes->ShapeString() + " and 'scores' " +
                                 scores->ShapeString() + " differ in shape");
   }
@@ -163,14 +169,16 @@ StatusOr<std::string> ClassifyResults(const std::map<std::string, Tensor>& outpu
 StatusOr<std::vector<std::string>> SerializedExamplesFromJson(const JsonValue& body) {
   const JsonValue* examples = body.Find("examples");
   if (examples == nullptr || !examples->is_array() || examples->size() == 0) {
-    return InvalidArgumentError("the request needs \"examples\": a non-empty list of objects "
-                                "of features");
+    return InvalidArgumentError(
+        "the request needs \"examples\": a non-empty list of objects "
+        "of features");
   }
   if (!examples->numbers.empty()) {
     return InvalidArgumentError("\"examples\" must list objects of features, not numbers");
   }
   tf::Features context;
-  if (const JsonValue* c = body.Find("context")) RETURN_IF_ERROR(AddFeatures(*c, "context", &context));
+  if (const JsonValue* c = body.Find("context"))
+    RETURN_IF_ERROR(AddFeatures(*c, "context", &context));
   std::vector<std::string> serialized;
   for (size_t e = 0; e < examples->items.size(); ++e) {
     tf::Example example;
@@ -198,7 +206,8 @@ StatusOr<std::string> ClassifyOrRegress(const LoadedModel& model, const std::str
       input->second.dtype() != static_cast<int>(DType::kString)) {
     return InvalidArgumentError(std::string(classify ? "classify" : "regress") +
                                 " needs a signature with one DT_STRING input 'inputs' "
-                                "(serialized tf.Example); '" + key + "' has another form");
+                                "(serialized tf.Example); '" +
+                                key + "' has another form");
   }
   ASSIGN_OR_RETURN(std::vector<std::string> serialized, SerializedExamplesFromJson(body));
   const size_t rows = serialized.size();

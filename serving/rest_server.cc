@@ -300,8 +300,8 @@ Reply RestServer::Impl::ClassifyOrRegressReply(const std::string& body, int64_t 
   int64_t served = -1;
   auto model = manager->Get(version, &served);
   if (!model.ok()) return ErrorReply(model.status());
-  auto response = ClassifyOrRegress(**model, signature_name->empty() ? "serving_default" : *signature_name,
-                                    classify, *json);
+  const std::string key = signature_name->empty() ? "serving_default" : *signature_name;
+  auto response = ClassifyOrRegress(**model, key, classify, *json);
   if (!response.ok()) return ErrorReply(response.status());
   return Reply{http::status::ok, std::move(*response)};
 }
