@@ -5,7 +5,7 @@
 # executions run, the coverage reached (cov/ft from libFuzzer's final line) and
 # the findings (crash-/leak-/timeout-/oom- files in build-fuzz/findings/NAME/,
 # each a reproducer: build-fuzz/bin/fuzz_NAME FILE). Exits 1 when any harness
-# found something. docs/OPERATIONS.md, "Fuzzing", has the details.
+# found something or did not build. docs/OPERATIONS.md, "Fuzzing", has the details.
 #
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]     (default: every harness)
 set -euo pipefail
@@ -27,7 +27,10 @@ cmake -S . -B "$out" -DSHARDTRAIN_FUZZ=ON -DSHARDTRAIN_CUDA=OFF -DSHARDTRAIN_WER
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   "-DCMAKE_C_FLAGS=$sanitize" "-DCMAKE_CXX_FLAGS=$sanitize" \
   "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" >/dev/null
-cmake --build "$out" -j "$jobs" --target "${harnesses[@]/#/fuzz_}"
+mkdir -p "$out/logs"
+# -k: a harness whose code does not build is reported below; the others still run.
+cmake --build "$out" -j "$jobs" --target "${harnesses[@]/#/fuzz_}" -- -k >"$out/logs/build.log" 2>&1 ||
+  echo "== some harnesses did not build: $out/logs/build.log"
 
 echo "== gathering seeds ($out/seeds/)"
 rm -rf "$out/seeds"
@@ -43,12 +46,25 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 found=0
 printf '%-12s %12s %8s %8s  %s\n' harness executions cov ft findings
 for name in "${harnesses[@]}"; do
-  mkdir -p "$out/seeds/$name" "$out/corpus/$name" "$out/findings/$name" "$out/logs"
+  mkdir -p "$out/seeds/$name" "$out/corpus/$name" "$out/findings/$name"
+  if ! cmake --build "$out" --target "fuzz_$name" >/dev/null 2>&1; then
+    found=1
+    printf '%-12s %12s %8s %8s  %s\n' "$name" - - - "did not build, see $out/logs/build.log"
+    continue
+  fi
   scratch="$(mktemp -d "${TMPDIR:-/tmp}/shardtrain-fuzz-$name.XXXXXX")"
   before="$(ls "$out/findings/$name" | wc -l)"
   log="$out/logs/$name.log"
-  TMPDIR="$scratch" "$out/bin/fuzz_$name" -seed=1 -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
+  # libhdf5 (not instrumented) asks malloc for sizes from the file and handles
+  # the NULL it gets for absurd ones, and leaks 56-byte blocks on some damaged
+  # files inside itself: for `keras` only its RSS is limited and leaks are off.
+  malloc_limit=1024 asan_options="$ASAN_OPTIONS"
+  if [ "$name" = keras ]; then
+    malloc_limit=2000000000 asan_options="$ASAN_OPTIONS:allocator_may_return_null=1:detect_leaks=0"
+  fi
+  TMPDIR="$scratch" ASAN_OPTIONS="$asan_options" "$out/bin/fuzz_$name" -seed=1 \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb="$malloc_limit" \
+    -print_final_stats=1 \
     -artifact_prefix="$out/findings/$name/" "$out/corpus/$name" "$out/seeds/$name" \
     >"$log" 2>&1 && rc=0 || rc=$?
   rm -rf "$scratch"
