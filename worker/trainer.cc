@@ -216,7 +216,7 @@ Status Trainer::TrainPlannedSteps(const data::Dataset& train, const EpochPlan& p
                               seconds,
                               static_cast<double>(*session_seen) / seconds,
                               progress_.epoch_examples};
-    batch.learning_rate = optimizer_->learning_rate();
+    batch.learning_rate = optimizer_->last_learning_rate();
     for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
   }
   return OkStatus();

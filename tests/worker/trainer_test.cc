@@ -120,5 +120,34 @@ TEST(TrainerTest, FromLogitsMismatchIsExplained) {
   EXPECT_GT(record.epochs.back().val_accuracy, 0.95);
 }
 
+// The batch logs (TensorBoard's learning_rate) carry the scheduled rate of the
+// step just taken: PiecewiseConstantDecay values[0] through step 3, then values[1].
+TEST(TrainerTest, BatchLearningRateFollowsTheSchedule) {
+  config::JobConfig job = SmallJob();
+  job.mutable_training()->set_epochs(1);
+  auto* schedule =
+      job.mutable_optimizer()->mutable_learning_rate_schedule()->mutable_piecewise_constant_decay();
+  schedule->add_boundaries(3);
+  schedule->add_values(0.01f);
+  schedule->add_values(0.002f);
+  auto backend = kernels::CreateCpuBackend();
+  auto trainer = Trainer::Create(job, backend.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  class BatchRates : public callbacks::Callback {
+   public:
+    Status OnBatchEnd(const callbacks::BatchEnd& b) override {
+      rates.push_back(b.learning_rate);
+      return OkStatus();
+    }
+    std::vector<double> rates;
+  } record;
+  OneRankPlanner planner(48, 8, /*shuffle=*/false);
+  ASSERT_TRUE(
+      (*trainer)->Fit(SeparableDataset(48, 1), SeparableDataset(16, 2), &planner, {&record}).ok());
+  const double a = 0.01f, b = 0.002f;
+  EXPECT_EQ(record.rates, (std::vector<double>{a, a, a, a, b, b}));
+  EXPECT_FLOAT_EQ((*trainer)->optimizer().learning_rate(), 0.002f);
+}
+
 }  // namespace
 }  // namespace shardtrain

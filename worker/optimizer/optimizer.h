@@ -56,6 +56,8 @@ class Optimizer {
   // The rate the next update uses (Keras's optimizer.learning_rate: the
   // schedule at the current iteration count).
   float learning_rate() const { return schedule_.At(iterations_); }
+  // The rate the last update used (the rate of step 0 before any update).
+  float last_learning_rate() const { return schedule_.At(iterations_ > 0 ? iterations_ - 1 : 0); }
   const LearningRateSchedule& schedule() const { return schedule_; }
   const GradientClipping& clipping() const { return clipping_; }
   // 0 when no weight decay is applied.
