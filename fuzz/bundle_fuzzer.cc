@@ -1,6 +1,6 @@
 // Fuzzes BundleReader over an in-memory file system: opens the bundle and reads
 // every tensor (bytes and strings), so the index, entry checks and CRC checks
-// all see the input. Input layout (fuzz/README.md): index ‖ data ‖ fixed32 LE
+// all see the input. Input layout: index ‖ data ‖ fixed32 LE
 // index size; without a valid trailer the whole input is the index.
 #include <cstddef>
 #include <cstdint>

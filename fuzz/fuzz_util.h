@@ -18,8 +18,8 @@ inline std::string AsString(const uint8_t* data, size_t size) {
   return std::string(reinterpret_cast<const char*>(data), size);
 }
 
-// A directory of this process (made once under $TMPDIR or /tmp, removed at exit
-// by nobody: the fuzz script runs harnesses under its own temporary dir).
+// A directory of this process, made once under $TMPDIR (or /tmp) and not
+// removed: scripts/fuzz.sh points TMPDIR at a directory it deletes afterwards.
 inline const std::string& ScratchDir() {
   static const std::string dir = [] {
     const char* tmp = std::getenv("TMPDIR");
@@ -35,7 +35,8 @@ inline std::string WriteScratchFile(const std::string& name, const std::string& 
   const std::string path = ScratchDir() + "/" + name;
   FILE* file = std::fopen(path.c_str(), "wb");
   if (file == nullptr) std::abort();
-  if (!contents.empty() && std::fwrite(contents.data(), 1, contents.size(), file) != contents.size()) {
+  if (!contents.empty() &&
+      std::fwrite(contents.data(), 1, contents.size(), file) != contents.size()) {
     std::abort();
   }
   std::fclose(file);

@@ -8,7 +8,8 @@
 #include "worker/job_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto config = shardtrain::ParseJobConfig(shardtrain::fuzz::AsString(data, size), "fuzz.textproto");
+  auto config =
+      shardtrain::ParseJobConfig(shardtrain::fuzz::AsString(data, size), "fuzz.textproto");
   if (!config.ok() || !config->model_json().empty()) return 0;
   (void)shardtrain::ValidateJobConfig(&*config);
   return 0;

@@ -31,7 +31,8 @@ const std::string& ExportDir() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& export_dir = ExportDir();
-  shardtrain::fuzz::WriteScratchFile("export/saved_model.pb", shardtrain::fuzz::AsString(data, size));
+  shardtrain::fuzz::WriteScratchFile("export/saved_model.pb",
+                                     shardtrain::fuzz::AsString(data, size));
   (void)shardtrain::serving::LoadedModel::Load(export_dir);
   return 0;
 }

@@ -7,8 +7,8 @@
 #include "storage/io/table.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto table = shardtrain::storage::TableReader::Open(shardtrain::fuzz::AsString(data, size),
-                                                      "fuzz.index");
+  auto table =
+      shardtrain::storage::TableReader::Open(shardtrain::fuzz::AsString(data, size), "fuzz.index");
   if (!table.ok()) return 0;
   for (const auto& [key, value] : (*table)->entries()) {
     if ((*table)->Find(key) == nullptr) __builtin_trap();  // every listed key is found
