@@ -8,31 +8,6 @@
 namespace shardtrain::serving {
 namespace {
 
-bool IsB64(const JsonValue& v) {
-  return v.is_object() && v.members.size() == 1 && v.members[0].first == "b64" &&
-         v.members[0].second.kind == JsonValue::Kind::kString;
-}
-
-StatusOr<std::string> DecodeB64(const std::string& text, const std::string& where) {
-  static const std::string kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int bits = 0;
-  uint32_t buffer = 0;
-  for (char c : text) {
-    if (c == '=') break;
-    const size_t value = kAlphabet.find(c);
-    if (value == std::string::npos) return InvalidArgumentError(where + ": bad base64");
-    buffer = (buffer << 6) | static_cast<uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
-
 Status KindClash(const std::string& where) {
   return InvalidArgumentError(where +
                               ": a feature's values must all be numbers with a decimal "
@@ -42,13 +17,16 @@ Status KindClash(const std::string& where) {
 // Appends one scalar JSON value to `feature` (its list kind set by the first).
 Status AppendScalar(const JsonValue& v, const std::string& where, tf::Feature* feature) {
   using Kind = JsonValue::Kind;
+  if (IsB64(v) && v.members[0].second.kind != Kind::kString) {
+    return InvalidArgumentError(where + ": {\"b64\": ...} needs a base64 string");
+  }
   if (v.kind == Kind::kString || IsB64(v)) {
     if (feature->kind_case() != tf::Feature::KIND_NOT_SET && !feature->has_bytes_list()) {
       return KindClash(where);
     }
     std::string bytes = v.text;
     if (IsB64(v)) {
-      ASSIGN_OR_RETURN(bytes, DecodeB64(v.members[0].second.text, where));
+      ASSIGN_OR_RETURN(bytes, Base64Decode(v.members[0].second.text));
     }
     feature->mutable_bytes_list()->add_value(std::move(bytes));
   } else if ((v.kind == Kind::kNumber && v.is_integer) || v.kind == Kind::kBool) {

@@ -15,6 +15,8 @@ using Kind = JsonValue::Kind;
 
 const char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+}  // namespace
+
 StatusOr<std::string> Base64Decode(const std::string& text) {
   std::string out;
   int buffer = 0, bits = 0;
@@ -32,6 +34,8 @@ StatusOr<std::string> Base64Decode(const std::string& text) {
   return out;
 }
 
+namespace {
+
 std::string Base64Encode(const std::string& data) {
   std::string out;
   int buffer = 0, bits = 0;
@@ -48,9 +52,13 @@ std::string Base64Encode(const std::string& data) {
   return out;
 }
 
+}  // namespace
+
 bool IsB64(const JsonValue& v) {
   return v.is_object() && v.members.size() == 1 && v.members[0].first == "b64";
 }
+
+namespace {
 
 // Appends one scalar JSON value to `t` (of t.dtype); `where` names it in errors.
 Status AppendValue(const JsonValue& v, const std::string& where, Tensor* t) {
@@ -303,6 +311,10 @@ StatusOr<PredictRequest> PredictRequestFromJson(const JsonValue& json,
     }
     return static_cast<DType>(found->second.dtype());
   };
+  // "input 'x' (DT_FLOAT)": conversion errors name the input and the dtype it takes.
+  auto where = [&](const std::string& key) {
+    return "input '" + key + "' (" + DtypeName(signature.inputs().at(key).dtype()) + ")";
+  };
   const bool single = signature.inputs().size() == 1;
   const std::string single_key = single ? signature.inputs().begin()->first : "";
   if (instances != nullptr) {
@@ -321,12 +333,12 @@ StatusOr<PredictRequest> PredictRequestFromJson(const JsonValue& json,
       ASSIGN_OR_RETURN(DType dtype, dtype_of(single_key));
       if (!instances->numbers.empty()) {  // scalar rows: the list is the tensor
         ASSIGN_OR_RETURN(request.inputs[single_key],
-                         TensorFromJson(*instances, dtype, "input '" + single_key + "'"));
+                         TensorFromJson(*instances, dtype, where(single_key)));
       } else {
         std::vector<const JsonValue*> rows;
         for (const JsonValue& row : instances->items) rows.push_back(&row);
         ASSIGN_OR_RETURN(request.inputs[single_key],
-                         StackRows(rows, dtype, "input '" + single_key + "'"));
+                         StackRows(rows, dtype, where(single_key)));
       }
     } else {
       std::map<std::string, std::vector<const JsonValue*>> columns;
@@ -339,7 +351,7 @@ StatusOr<PredictRequest> PredictRequestFromJson(const JsonValue& json,
           return InvalidArgumentError("input '" + key + "' is missing from some instances");
         }
         ASSIGN_OR_RETURN(DType dtype, dtype_of(key));
-        ASSIGN_OR_RETURN(request.inputs[key], StackRows(rows, dtype, "input '" + key + "'"));
+        ASSIGN_OR_RETURN(request.inputs[key], StackRows(rows, dtype, where(key)));
       }
     }
   } else {
@@ -347,13 +359,13 @@ StatusOr<PredictRequest> PredictRequestFromJson(const JsonValue& json,
     if (inputs->is_object() && !IsB64(*inputs)) {
       for (const auto& [key, value] : inputs->members) {
         ASSIGN_OR_RETURN(DType dtype, dtype_of(key));
-        ASSIGN_OR_RETURN(request.inputs[key], TensorFromJson(value, dtype, "input '" + key + "'"));
+        ASSIGN_OR_RETURN(request.inputs[key], TensorFromJson(value, dtype, where(key)));
       }
     } else {
       if (!single) return InvalidArgumentError("\"inputs\" must be an object naming each input");
       ASSIGN_OR_RETURN(DType dtype, dtype_of(single_key));
       ASSIGN_OR_RETURN(request.inputs[single_key],
-                       TensorFromJson(*inputs, dtype, "input '" + single_key + "'"));
+                       TensorFromJson(*inputs, dtype, where(single_key)));
     }
   }
   return request;

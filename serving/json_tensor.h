@@ -53,6 +53,12 @@ StatusOr<std::string> FormatPredictResponse(const std::map<std::string, Tensor>&
 // TF Serving's metadata endpoint writes a SignatureDef (DT_ names, sizes as strings).
 std::string SignatureDefJson(const tf::SignatureDef& signature);
 
+// The bytes of a {"b64": ...} value's text (InvalidArgument for bad base64).
+StatusOr<std::string> Base64Decode(const std::string& text);
+
+// Whether `v` is {"b64": ...}, TF Serving's form for binary strings.
+bool IsB64(const JsonValue& v);
+
 // JSON string literal of `text`, quoted and escaped.
 std::string JsonQuote(const std::string& text);
 

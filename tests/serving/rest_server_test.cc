@@ -129,7 +129,7 @@ TEST(RestServerTest, BadInputIsA4xxAndTheServerKeepsServing) {
   const std::vector<Case> cases = {
       {predict, R"({"instances": [1.0, 2.0)", 400, "malformed JSON at byte 23"},
       {predict, R"({"signature_name": "nope", "instances": [1.0]})", 400, "not found in signature def"},
-      {predict, R"({"instances": ["text"]})", 400, "expected a number"},
+      {predict, R"({"instances": ["text"]})", 400, "input 'x' (DT_FLOAT): expected a number"},
       {predict, R"({"instances": [[1.0, 2.0], [3.0]]})", 400, "different shapes"},
       {predict, R"({"instances": [1.0], "inputs": [1.0]})", 400, "exactly one of"},
       {predict, R"({"inputs": {"z": [1.0]}})", 400, "no input 'z'"},
