@@ -41,36 +41,43 @@ void ExpectFloats(const float* actual, const std::vector<double>& expected) {
 const std::vector<int64_t> kSteps = {0, 1, 5, 10, 15, 37};
 
 TEST(LearningRateScheduleTest, ExponentialDecay) {
-  ExpectRates("learning_rate_schedule { exponential_decay { initial_learning_rate: 0.1 "
-              "decay_steps: 10 decay_rate: 0.5 } }",
-              kSteps, {0.1, 0.0933032992, 0.0707106781, 0.05, 0.0353553391, 0.00769465258});
-  ExpectRates("learning_rate_schedule { exponential_decay { initial_learning_rate: 0.1 "
-              "decay_steps: 10 decay_rate: 0.5 staircase: true } }",
-              kSteps, {0.1, 0.1, 0.1, 0.05, 0.05, 0.0125});
+  ExpectRates(
+      "learning_rate_schedule { exponential_decay { initial_learning_rate: 0.1 "
+      "decay_steps: 10 decay_rate: 0.5 } }",
+      kSteps, {0.1, 0.0933032992, 0.0707106781, 0.05, 0.0353553391, 0.00769465258});
+  ExpectRates(
+      "learning_rate_schedule { exponential_decay { initial_learning_rate: 0.1 "
+      "decay_steps: 10 decay_rate: 0.5 staircase: true } }",
+      kSteps, {0.1, 0.1, 0.1, 0.05, 0.05, 0.0125});
 }
 
 TEST(LearningRateScheduleTest, InverseTimeDecay) {
-  ExpectRates("learning_rate_schedule { inverse_time_decay { initial_learning_rate: 0.1 "
-              "decay_steps: 5 decay_rate: 0.5 } }",
-              kSteps, {0.1, 0.0909090909, 0.0666666667, 0.05, 0.04, 0.0212765957});
-  ExpectRates("learning_rate_schedule { inverse_time_decay { initial_learning_rate: 0.1 "
-              "decay_steps: 5 decay_rate: 0.5 staircase: true } }",
-              kSteps, {0.1, 0.1, 0.0666666667, 0.05, 0.04, 0.0222222222});
+  ExpectRates(
+      "learning_rate_schedule { inverse_time_decay { initial_learning_rate: 0.1 "
+      "decay_steps: 5 decay_rate: 0.5 } }",
+      kSteps, {0.1, 0.0909090909, 0.0666666667, 0.05, 0.04, 0.0212765957});
+  ExpectRates(
+      "learning_rate_schedule { inverse_time_decay { initial_learning_rate: 0.1 "
+      "decay_steps: 5 decay_rate: 0.5 staircase: true } }",
+      kSteps, {0.1, 0.1, 0.0666666667, 0.05, 0.04, 0.0222222222});
 }
 
 TEST(LearningRateScheduleTest, PiecewiseConstantDecay) {
-  ExpectRates("learning_rate_schedule { piecewise_constant_decay { boundaries: [3, 7] "
-              "values: [1.0, 0.5, 0.1] } }",
-              {0, 3, 4, 7, 8, 100}, {1, 1, 0.5, 0.5, 0.1, 0.1});
+  ExpectRates(
+      "learning_rate_schedule { piecewise_constant_decay { boundaries: [3, 7] "
+      "values: [1.0, 0.5, 0.1] } }",
+      {0, 3, 4, 7, 8, 100}, {1, 1, 0.5, 0.5, 0.1, 0.1});
 }
 
 TEST(LearningRateScheduleTest, CosineDecayWithAndWithoutWarmup) {
-  ExpectRates("learning_rate_schedule { cosine_decay { initial_learning_rate: 0.1 "
-              "decay_steps: 10 alpha: 0.1 } }",
-              {0, 3, 5, 10, 20}, {0.1, 0.0814503364, 0.055, 0.01, 0.01});
-  ExpectRates("learning_rate_schedule { cosine_decay { initial_learning_rate: 0 decay_steps: 8 "
-              "warmup_target: 0.2 warmup_steps: 4 } }",
-              {0, 1, 2, 4, 6, 12, 20}, {0, 0.05, 0.1, 0.2, 0.170710678, 0, 0});
+  ExpectRates(
+      "learning_rate_schedule { cosine_decay { initial_learning_rate: 0.1 "
+      "decay_steps: 10 alpha: 0.1 } }",
+      {0, 3, 5, 10, 20}, {0.1, 0.0814503364, 0.055, 0.01, 0.01});
+  ExpectRates(
+      "learning_rate_schedule { cosine_decay { initial_learning_rate: 0 decay_steps: 8 "
+      "warmup_target: 0.2 warmup_steps: 4 } }",
+      {0, 1, 2, 4, 6, 12, 20}, {0, 0.05, 0.1, 0.2, 0.170710678, 0, 0});
 }
 
 TEST(LearningRateScheduleTest, ConstantRateAndKerasDefault) {
@@ -80,15 +87,21 @@ TEST(LearningRateScheduleTest, ConstantRateAndKerasDefault) {
 
 TEST(LearningRateScheduleTest, BadConfigsAreInvalidArgument) {
   for (const char* text : {
-           "learning_rate_schedule { exponential_decay { initial_learning_rate: 0.1 decay_rate: 0.5 } }",
-           "learning_rate_schedule { inverse_time_decay { initial_learning_rate: 0.1 decay_steps: -1 } }",
+           "learning_rate_schedule { exponential_decay { initial_learning_rate: 0.1 decay_rate: "
+           "0.5 } }",
+           "learning_rate_schedule { inverse_time_decay { initial_learning_rate: 0.1 decay_steps: "
+           "-1 } }",
            "learning_rate_schedule { cosine_decay { initial_learning_rate: 0.1 decay_steps: 0 } }",
-           "learning_rate_schedule { cosine_decay { initial_learning_rate: 0.1 decay_steps: 5 alpha: 2 } }",
+           "learning_rate_schedule { cosine_decay { initial_learning_rate: 0.1 decay_steps: 5 "
+           "alpha: 2 } }",
            "learning_rate_schedule { piecewise_constant_decay { boundaries: [3] values: [1.0] } }",
-           "learning_rate_schedule { piecewise_constant_decay { boundaries: [3, 3] values: [1, 2, 3] } }",
-           "learning_rate_schedule { piecewise_constant_decay { boundaries: [3] values: [1, -2] } }",
+           "learning_rate_schedule { piecewise_constant_decay { boundaries: [3, 3] values: [1, 2, "
+           "3] } }",
+           "learning_rate_schedule { piecewise_constant_decay { boundaries: [3] values: [1, -2] } "
+           "}",
            "learning_rate_schedule { }",
-           "learning_rate: 0.1 learning_rate_schedule { exponential_decay { initial_learning_rate: 0.1 "
+           "learning_rate: 0.1 learning_rate_schedule { exponential_decay { initial_learning_rate: "
+           "0.1 "
            "decay_steps: 10 decay_rate: 0.5 } }",
        }) {
     auto schedule = LearningRateSchedule::Create(Parse(text), 1e-3f);
@@ -98,9 +111,9 @@ TEST(LearningRateScheduleTest, BadConfigsAreInvalidArgument) {
 }
 
 TEST(GradientClippingTest, BadConfigsAreInvalidArgument) {
-  for (const char* text : {"clipnorm: 1 clipvalue: 1", "clipvalue: 1 global_clipnorm: 2",
-                           "clipnorm: 0", "global_clipnorm: -1", "clipvalue: inf",
-                           "weight_decay: -0.1", "adamw { beta_1: 1.5 }"}) {
+  for (const char* text :
+       {"clipnorm: 1 clipvalue: 1", "clipvalue: 1 global_clipnorm: 2", "clipnorm: 0",
+        "global_clipnorm: -1", "clipvalue: inf", "weight_decay: -0.1", "adamw { beta_1: 1.5 }"}) {
     auto opt = Optimizer::Create(Parse(text), 4);
     ASSERT_FALSE(opt.ok()) << text;
     EXPECT_EQ(opt.status().code(), StatusCode::kInvalidArgument) << text;
@@ -200,7 +213,8 @@ TEST(OptimizerScheduleTest, DefaultAdamMatchesTheKernelBitwise) {
     backend->AdamUpdate(params, reference.data(), g.data(), m.data(), v.data(), 3);
   }
   EXPECT_EQ(w, reference);
-  EXPECT_EQ((*opt)->Describe(), "adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)");
+  EXPECT_EQ((*opt)->Describe(),
+            "adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)");
 }
 
 }  // namespace

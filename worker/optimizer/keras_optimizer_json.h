@@ -20,7 +20,6 @@ nlohmann::ordered_json KerasOptimizerJson(const config::OptimizerConfig& optimiz
 // keras.optimizers.schedules.serialize(schedule): {"module":
 // "keras.optimizers.schedules", "class_name", "config", "registered_name"} for
 // Keras 3; {"class_name", "config"} for tf.keras 2.
-nlohmann::ordered_json KerasScheduleJson(const config::LearningRateSchedule& schedule,
-                                         bool keras3);
+nlohmann::ordered_json KerasScheduleJson(const config::LearningRateSchedule& schedule, bool keras3);
 
 }  // namespace shardtrain::optimizer

@@ -28,20 +28,21 @@ Status CheckPiecewise(const config::PiecewiseConstantDecay& c) {
     return InvalidArgumentError(
         "optimizer.learning_rate_schedule.piecewise_constant_decay needs at least one boundary "
         "and one more value than boundaries; got " +
-        std::to_string(c.boundaries_size()) + " boundaries and " +
-        std::to_string(c.values_size()) + " values");
+        std::to_string(c.boundaries_size()) + " boundaries and " + std::to_string(c.values_size()) +
+        " values");
   }
   for (int i = 1; i < c.boundaries_size(); ++i) {
     if (c.boundaries(i) <= c.boundaries(i - 1)) {
       return InvalidArgumentError(
           "optimizer.learning_rate_schedule.piecewise_constant_decay.boundaries must be strictly "
-          "increasing: boundaries[" + std::to_string(i) + "] = " + std::to_string(c.boundaries(i)) +
-          " follows " + std::to_string(c.boundaries(i - 1)));
+          "increasing: boundaries[" +
+          std::to_string(i) + "] = " + std::to_string(c.boundaries(i)) + " follows " +
+          std::to_string(c.boundaries(i - 1)));
     }
   }
   for (int i = 0; i < c.values_size(); ++i) {
-    RETURN_IF_ERROR(CheckRate("piecewise_constant_decay.values[" + std::to_string(i) + "]",
-                              c.values(i)));
+    RETURN_IF_ERROR(
+        CheckRate("piecewise_constant_decay.values[" + std::to_string(i) + "]", c.values(i)));
   }
   return OkStatus();
 }
@@ -50,8 +51,10 @@ Status CheckCosine(const config::CosineDecay& c) {
   RETURN_IF_ERROR(CheckRate("cosine_decay.initial_learning_rate", c.initial_learning_rate()));
   RETURN_IF_ERROR(CheckDecaySteps("cosine_decay", c.decay_steps()));
   if (!(c.alpha() >= 0.0f && c.alpha() <= 1.0f)) {
-    return InvalidArgumentError("optimizer.learning_rate_schedule.cosine_decay.alpha must be in "
-                                "[0, 1], got " + std::to_string(c.alpha()));
+    return InvalidArgumentError(
+        "optimizer.learning_rate_schedule.cosine_decay.alpha must be in "
+        "[0, 1], got " +
+        std::to_string(c.alpha()));
   }
   if (c.warmup_steps() < 0) {
     return InvalidArgumentError(
@@ -68,13 +71,15 @@ Status CheckSchedule(const config::LearningRateSchedule& s) {
   switch (s.kind_case()) {
     case config::LearningRateSchedule::kExponentialDecay: {
       const auto& c = s.exponential_decay();
-      RETURN_IF_ERROR(CheckRate("exponential_decay.initial_learning_rate", c.initial_learning_rate()));
+      RETURN_IF_ERROR(
+          CheckRate("exponential_decay.initial_learning_rate", c.initial_learning_rate()));
       RETURN_IF_ERROR(CheckFinite("exponential_decay.decay_rate", c.decay_rate()));
       return CheckDecaySteps("exponential_decay", c.decay_steps());
     }
     case config::LearningRateSchedule::kInverseTimeDecay: {
       const auto& c = s.inverse_time_decay();
-      RETURN_IF_ERROR(CheckRate("inverse_time_decay.initial_learning_rate", c.initial_learning_rate()));
+      RETURN_IF_ERROR(
+          CheckRate("inverse_time_decay.initial_learning_rate", c.initial_learning_rate()));
       RETURN_IF_ERROR(CheckFinite("inverse_time_decay.decay_rate", c.decay_rate()));
       return CheckDecaySteps("inverse_time_decay", c.decay_steps());
     }
@@ -125,7 +130,7 @@ float PiecewiseAt(const config::PiecewiseConstantDecay& c, int64_t step) {
 }  // namespace
 
 StatusOr<LearningRateSchedule> LearningRateSchedule::Create(const config::OptimizerConfig& config,
-                                                           float default_rate) {
+                                                            float default_rate) {
   LearningRateSchedule schedule;
   const float lr = config.learning_rate();
   if (lr < 0.0f || !std::isfinite(lr)) {

@@ -25,7 +25,9 @@ class LearningRateSchedule {
                                                float default_rate);
 
   float At(int64_t step) const;
-  bool is_constant() const { return config_.kind_case() == config::LearningRateSchedule::KIND_NOT_SET; }
+  bool is_constant() const {
+    return config_.kind_case() == config::LearningRateSchedule::KIND_NOT_SET;
+  }
   // The schedule's config (kind unset for a constant rate).
   const config::LearningRateSchedule& config() const { return config_; }
   // The Keras class name ("ExponentialDecay", ...); empty for a constant rate.
