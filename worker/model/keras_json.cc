@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "worker/optimizer/keras_optimizer_json.h"
+
 namespace shardtrain::model {
 namespace {
 
@@ -106,50 +108,6 @@ Json LayerEntry(const Model::Layer& layer, bool keras3,
     }
   }
   return entry;
-}
-
-Json OptimizerConfig(const config::OptimizerConfig& optimizer, bool keras3) {
-  // The values the optimizer runs with (Keras defaults for unset fields).
-  Json config;
-  std::string class_name;
-  const float lr = optimizer.learning_rate();
-  switch (optimizer.kind_case()) {
-    case config::OptimizerConfig::kSgd:
-      class_name = "SGD";
-      config["name"] = keras3 ? "SGD" : "SGD";
-      config["learning_rate"] = lr > 0 ? lr : 0.01f;
-      config["momentum"] = optimizer.sgd().momentum();
-      config["nesterov"] = optimizer.sgd().nesterov();
-      break;
-    case config::OptimizerConfig::kRmsprop: {
-      const auto& c = optimizer.rmsprop();
-      class_name = "RMSprop";
-      config["name"] = keras3 ? "rmsprop" : "RMSprop";
-      config["learning_rate"] = lr > 0 ? lr : 0.001f;
-      config["rho"] = c.has_rho() ? c.rho() : 0.9f;
-      config["momentum"] = c.momentum();
-      config["epsilon"] = c.has_epsilon() ? c.epsilon() : 1e-7f;
-      config["centered"] = false;
-      break;
-    }
-    default: {
-      const auto& c = optimizer.adam();
-      class_name = "Adam";
-      config["name"] = keras3 ? "adam" : "Adam";
-      config["learning_rate"] = lr > 0 ? lr : 0.001f;
-      config["beta_1"] = c.has_beta_1() ? c.beta_1() : 0.9f;
-      config["beta_2"] = c.has_beta_2() ? c.beta_2() : 0.999f;
-      config["epsilon"] = c.has_epsilon() ? c.epsilon() : 1e-7f;
-      config["amsgrad"] = false;
-      break;
-    }
-  }
-  Json out;
-  if (keras3) out["module"] = "keras.optimizers";
-  out["class_name"] = class_name;
-  out["config"] = std::move(config);
-  if (keras3) out["registered_name"] = nullptr;
-  return out;
 }
 
 Json LossConfig(const config::LossConfig& loss, bool keras3) {
@@ -479,11 +437,12 @@ std::string KerasModelJson(const config::JobConfig& job, const Model& model, Ker
     root["registered_name"] = nullptr;
     root["build_config"] = Json{{"input_shape", BatchShape(input_shape)}};
     if (compile) {
-      root["compile_config"] = Json{{"optimizer", OptimizerConfig(job.optimizer(), true)},
-                                    {"loss", LossConfig(job.loss(), true)},
-                                    {"loss_weights", nullptr},
-                                    {"metrics", Metrics(job, true)},
-                                    {"weighted_metrics", nullptr}};
+      root["compile_config"] =
+          Json{{"optimizer", optimizer::KerasOptimizerJson(job.optimizer(), true)},
+               {"loss", LossConfig(job.loss(), true)},
+               {"loss_weights", nullptr},
+               {"metrics", Metrics(job, true)},
+               {"weighted_metrics", nullptr}};
     }
   } else if (to_json) {
     root["keras_version"] = "2.12.0";
@@ -499,7 +458,7 @@ std::string KerasTrainingConfigJson(const config::JobConfig& job) {
             {"metrics", std::move(metrics)},
             {"weighted_metrics", nullptr},
             {"loss_weights", nullptr},
-            {"optimizer_config", OptimizerConfig(job.optimizer(), false)}};
+            {"optimizer_config", optimizer::KerasOptimizerJson(job.optimizer(), false)}};
   return root.dump();
 }
 

@@ -77,6 +77,8 @@ storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
     file.optimizer.present = true;
     file.optimizer.iterations = opt.iterations();
     file.optimizer.learning_rate = opt.learning_rate();
+    file.optimizer.learning_rate_variable = opt.schedule().is_constant();
+    file.optimizer.name = opt.keras_class_name() == "AdamW" ? "adamw" : "adam";
     for (int index : order) {
       const VariableInfo& info = params.variable(index);
       const size_t begin = static_cast<size_t>(info.trainable_offset);
