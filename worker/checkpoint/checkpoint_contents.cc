@@ -180,7 +180,7 @@ StatusOr<T> ReadScalar(const storage::BundleReader& reader, const std::string& p
 
 }  // namespace
 
-std::string TrajectoryConfigHash(const config::JobConfig& config) {
+config::JobConfig TrajectoryConfig(const config::JobConfig& config) {
   config::JobConfig relevant;
   *relevant.mutable_model() = config.model();
   *relevant.mutable_optimizer() = config.optimizer();
@@ -191,6 +191,11 @@ std::string TrajectoryConfigHash(const config::JobConfig& config) {
   relevant.mutable_training()->set_batch_size(config.training().batch_size());
   relevant.mutable_training()->set_seed(config.training().seed());
   relevant.mutable_training()->set_shuffle(config.training().shuffle());
+  return relevant;
+}
+
+std::string TrajectoryConfigHash(const config::JobConfig& config) {
+  const config::JobConfig relevant = TrajectoryConfig(config);
   std::string text;
   google::protobuf::TextFormat::Printer printer;
   printer.SetSingleLineMode(true);

@@ -47,9 +47,13 @@ struct SavedState {
   bool weights_only = false;
 };
 
-// Hash of the parts of the config that decide the training trajectory (model,
+// The parts of the config that decide the training trajectory (model,
 // optimizer, loss, metrics, data selection, batch size, seed, shuffle) — not
 // epochs, paths, device or checkpoint policy, which a resumed run may change.
+config::JobConfig TrajectoryConfig(const config::JobConfig& config);
+
+// Hash of TrajectoryConfig(config): a checkpoint stores it, and a resume
+// compares it with the current config's.
 std::string TrajectoryConfigHash(const config::JobConfig& config);
 
 // Every tensor of a checkpoint of `trainer`, in object-graph order, then the

@@ -24,21 +24,6 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::util::MessageDifferencer;
 
-// The parts of `config` that TrajectoryConfigHash hashes (the same selection).
-config::JobConfig TrajectoryConfig(const config::JobConfig& config) {
-  config::JobConfig relevant;
-  *relevant.mutable_model() = config.model();
-  *relevant.mutable_optimizer() = config.optimizer();
-  *relevant.mutable_loss() = config.loss();
-  *relevant.mutable_metrics() = config.metrics();
-  relevant.mutable_data()->set_train_examples(config.data().train_examples());
-  relevant.mutable_data()->set_num_classes(config.data().num_classes());
-  relevant.mutable_training()->set_batch_size(config.training().batch_size());
-  relevant.mutable_training()->set_seed(config.training().seed());
-  relevant.mutable_training()->set_shuffle(config.training().shuffle());
-  return relevant;
-}
-
 // Writes one line "path: old -> new" per changed leaf field. A side that
 // lacks the field shows "(not set)", except a proto3 scalar without presence,
 // which shows its (default) value.
