@@ -18,8 +18,11 @@ SHARDTRAIN_PACKAGES=(
   nlohmann-json3-dev         # Keras JSON configs, TF Serving REST bodies
   python3                    # demo request (scripts/predict_one.py), test helpers (stdlib only)
   chromium                   # headless browser for the status-page test (ctest -L browser)
-  clang libclang-rt-14-dev   # scripts/fuzz.sh: clang++ with libFuzzer, ASan and UBSan runtimes
 )
+
+# What scripts/fuzz.sh needs on top: clang++ with the libFuzzer, ASan and UBSan
+# runtimes (not installed by the test command: fuzzing is not part of ctest).
+SHARDTRAIN_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 # Installs whatever in "$@" is not installed yet (non-interactive; root or sudo).
 ensure_packages() {

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
-ensure_packages "${SHARDTRAIN_PACKAGES[@]}"
+ensure_packages "${SHARDTRAIN_PACKAGES[@]}" "${SHARDTRAIN_FUZZ_PACKAGES[@]}"
 
 seconds="${1:-5}"
 shift || true
