@@ -17,7 +17,7 @@ Status KindClash(const std::string& where) {
 // Appends one scalar JSON value to `feature` (its list kind set by the first).
 Status AppendScalar(const JsonValue& v, const std::string& where, tf::Feature* feature) {
   using Kind = JsonValue::Kind;
-  if (IsB64(v) && v.members[0].second.kind != Kind::kString) {
+  if (IsB64(v) && v.members[0].value.kind != Kind::kString) {
     return InvalidArgumentError(where + ": {\"b64\": ...} needs a base64 string");
   }
   if (v.kind == Kind::kString || IsB64(v)) {
@@ -26,7 +26,7 @@ Status AppendScalar(const JsonValue& v, const std::string& where, tf::Feature* f
     }
     std::string bytes = v.text;
     if (IsB64(v)) {
-      ASSIGN_OR_RETURN(bytes, Base64Decode(v.members[0].second.text));
+      ASSIGN_OR_RETURN(bytes, Base64Decode(v.members[0].value.text));
     }
     feature->mutable_bytes_list()->add_value(std::move(bytes));
   } else if ((v.kind == Kind::kNumber && v.is_integer) || v.kind == Kind::kBool) {

@@ -55,7 +55,7 @@ std::string Base64Encode(const std::string& data) {
 }  // namespace
 
 bool IsB64(const JsonValue& v) {
-  return v.is_object() && v.members.size() == 1 && v.members[0].first == "b64";
+  return v.is_object() && v.members.size() == 1 && v.members[0].key == "b64";
 }
 
 namespace {
@@ -87,8 +87,8 @@ Status AppendValue(const JsonValue& v, const std::string& where, Tensor* t) {
         t->s.push_back(v.text);
         return OkStatus();
       }
-      if (IsB64(v) && v.members[0].second.kind == Kind::kString) {
-        ASSIGN_OR_RETURN(std::string bytes, Base64Decode(v.members[0].second.text));
+      if (IsB64(v) && v.members[0].value.kind == Kind::kString) {
+        ASSIGN_OR_RETURN(std::string bytes, Base64Decode(v.members[0].value.text));
         t->s.push_back(std::move(bytes));
         return OkStatus();
       }

@@ -231,7 +231,7 @@ class Parser {
       if (pos_ >= s_.size() || s_[pos_] != ':') return Error("expected ':'");
       ++pos_;
       ASSIGN_OR_RETURN(JsonValue item, Value(depth + 1));
-      v.members.emplace_back(std::move(key), std::move(item));
+      v.members.push_back({std::move(key), std::move(item)});
       SkipSpace();
       if (pos_ < s_.size() && s_[pos_] == ',') {
         ++pos_;

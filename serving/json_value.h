@@ -15,6 +15,8 @@
 
 namespace shardtrain::serving {
 
+struct JsonMember;
+
 struct JsonValue {
   enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
   Kind kind = Kind::kNull;
@@ -28,7 +30,7 @@ struct JsonValue {
   // `items` (the common case of tensor bodies, parsed without a node each).
   std::vector<double> numbers;
   bool numbers_are_integers = true;  // every element of `numbers` was an exact integer
-  std::vector<std::pair<std::string, JsonValue>> members;    // objects, in order
+  std::vector<JsonMember> members;                           // objects, in order
 
   bool is_array() const { return kind == Kind::kArray; }
   // Elements of an array, whichever way they are stored.
@@ -38,6 +40,13 @@ struct JsonValue {
   const JsonValue* Find(const std::string& key) const;
   // Short JSON text for error messages (at most ~80 characters).
   std::string Brief() const;
+};
+
+// One member of an object. A struct rather than std::pair, which may not
+// hold JsonValue while JsonValue is still incomplete (clang rejects it).
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 StatusOr<JsonValue> ParseJson(std::string_view text);
