@@ -74,17 +74,13 @@ StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test
 
 Status RunEvaluate(const std::vector<std::string>& args) {
   JobOverrides overrides;
-  std::optional<std::string> checkpoint_path, predictions, keras_file, saved_model;
+  ModelSource source;
+  std::optional<std::string> predictions;
   bool json = false;
   FlagSet flags("shardtrain evaluate", "shardtrain evaluate CONFIG [--checkpoint PREFIX|DIR] [flags]",
                 "Evaluates the model of CONFIG on its test split: mean loss and accuracy over\n"
                 "every test example, in one process on the CPU.");
-  flags.String("checkpoint", &checkpoint_path,
-               "checkpoint prefix or directory (default: RUN_DIR/checkpoints, its latest)");
-  flags.String("keras", &keras_file,
-               "take the weights from a Keras file (.keras, .h5, .weights.h5) instead");
-  flags.String("saved-model", &saved_model,
-               "run this exported SavedModel version directory (our serving runtime) instead");
+  source.AddFlags(flags);
   flags.String("data", &overrides.data_dir, "directory of TFRecord shards (data.dir)");
   flags.String("run-dir", &overrides.run_dir, "run directory (training.run_dir)");
   flags.Int("test-examples", &overrides.test_examples, "first N test examples only (0 = all)");
@@ -101,20 +97,18 @@ Status RunEvaluate(const std::vector<std::string>& args) {
     return InvalidArgumentError("expected exactly one CONFIG file; see `shardtrain evaluate --help`");
   }
   ASSIGN_OR_RETURN(ModelJob job, BuildModelJob(flags.positional()[0], overrides));
-  if ((checkpoint_path ? 1 : 0) + (keras_file ? 1 : 0) + (saved_model ? 1 : 0) > 1) {
-    return InvalidArgumentError("give at most one of --checkpoint, --keras, --saved-model");
-  }
+  RETURN_IF_ERROR(source.Check());
   const config::DataConfig& data = job.config.data();
   ASSIGN_OR_RETURN(data::Dataset test,
                    data::LoadSplit(data.dir(), "test", data.test_examples(), data.num_classes()));
   EvalResult result;
   std::vector<float> outputs;
   const int64_t classes = job.trainer->model().output_size();
-  if (saved_model) {
-    ASSIGN_OR_RETURN(outputs, PredictWithSavedModel(*saved_model, test));
+  if (source.saved_model) {
+    ASSIGN_OR_RETURN(outputs, PredictWithSavedModel(*source.saved_model, test));
     ASSIGN_OR_RETURN(result, ScoreOutputs(job, test, outputs));
   } else {
-    RETURN_IF_ERROR(LoadModelWeights(checkpoint_path, keras_file, job));
+    RETURN_IF_ERROR(LoadModelWeights(source.checkpoint, source.keras_file, job));
     ASSIGN_OR_RETURN(result, job.trainer->Evaluate(test));
     if (predictions) {
       ASSIGN_OR_RETURN(outputs, job.trainer->Predict(test));

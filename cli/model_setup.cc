@@ -58,4 +58,20 @@ Status LoadModelWeights(const std::optional<std::string>& checkpoint,
                                job);
 }
 
+void ModelSource::AddFlags(FlagSet& flags) {
+  flags.String("checkpoint", &checkpoint,
+               "checkpoint prefix or directory (default: RUN_DIR/checkpoints, its latest)");
+  flags.String("keras", &keras_file,
+               "take the weights from a Keras file (.keras, .h5, .weights.h5) instead");
+  flags.String("saved-model", &saved_model,
+               "run this exported SavedModel version directory (our serving runtime) instead");
+}
+
+Status ModelSource::Check() const {
+  if ((checkpoint ? 1 : 0) + (keras_file ? 1 : 0) + (saved_model ? 1 : 0) > 1) {
+    return InvalidArgumentError("give at most one of --checkpoint, --keras, --saved-model");
+  }
+  return OkStatus();
+}
+
 }  // namespace shardtrain::cli

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/flags.h"
 #include "common/status.h"
 #include "kernels/backend.h"
 #include "proto/config.pb.h"
@@ -24,6 +25,19 @@ struct ModelJob {
 
 // Loads, overrides and validates CONFIG and creates a trainer with fresh weights.
 StatusOr<ModelJob> BuildModelJob(const std::string& config_path, const JobOverrides& overrides);
+
+// Where `evaluate` and `predict` take the model from: at most one of
+// --checkpoint, --keras and --saved-model (none: the run's latest checkpoint).
+struct ModelSource {
+  std::optional<std::string> checkpoint;   // prefix or directory
+  std::optional<std::string> keras_file;   // .keras, .h5, .weights.h5
+  std::optional<std::string> saved_model;  // an exported version directory
+
+  // Registers the three flags on `flags`.
+  void AddFlags(FlagSet& flags);
+  // InvalidArgument when more than one is given.
+  Status Check() const;
+};
 
 // A checkpoint prefix, or a directory whose latest checkpoint is meant.
 StatusOr<std::string> ResolveCheckpoint(const std::string& prefix_or_dir);

@@ -93,25 +93,21 @@ StatusOr<ModelInputs> LoadInputs(const std::string& path, const std::string& spl
 // The model to run: a SavedModel, or CONFIG's model with weights loaded into `*job`.
 StatusOr<std::unique_ptr<ModelRunner>> OpenModel(const std::vector<std::string>& positional,
                                                  const JobOverrides& overrides,
-                                                 const std::optional<std::string>& checkpoint,
-                                                 const std::optional<std::string>& keras_file,
-                                                 const std::optional<std::string>& saved_model,
-                                                 bool probabilities, ModelJob* job) {
-  if ((checkpoint ? 1 : 0) + (keras_file ? 1 : 0) + (saved_model ? 1 : 0) > 1) {
-    return InvalidArgumentError("give at most one of --checkpoint, --keras, --saved-model");
-  }
-  if (saved_model) {
+                                                 const ModelSource& source, bool probabilities,
+                                                 ModelJob* job) {
+  RETURN_IF_ERROR(source.Check());
+  if (source.saved_model) {
     if (!positional.empty()) {
       return InvalidArgumentError("--saved-model runs the exported model: give no CONFIG");
     }
-    return SavedModelRunner(*saved_model, probabilities);
+    return SavedModelRunner(*source.saved_model, probabilities);
   }
   if (positional.size() != 1) {
     return InvalidArgumentError(
         "expected exactly one CONFIG file (or --saved-model DIR); see `shardtrain predict --help`");
   }
   ASSIGN_OR_RETURN(*job, BuildModelJob(positional[0], overrides));
-  RETURN_IF_ERROR(LoadModelWeights(checkpoint, keras_file, *job));
+  RETURN_IF_ERROR(LoadModelWeights(source.checkpoint, source.keras_file, *job));
   return JobModelRunner(job, probabilities);
 }
 
@@ -119,7 +115,8 @@ StatusOr<std::unique_ptr<ModelRunner>> OpenModel(const std::vector<std::string>&
 
 Status RunPredict(const std::vector<std::string>& args) {
   JobOverrides overrides;
-  std::optional<std::string> input, output, checkpoint, keras_file, saved_model, split;
+  std::optional<std::string> input, output, split;
+  ModelSource source;
   std::optional<int64_t> batch_size, max_examples;
   bool probabilities = false;
   FlagSet flags(
@@ -132,12 +129,7 @@ Status RunPredict(const std::vector<std::string>& args) {
   flags.String("input", &input, "the examples: TFRecord shard directory, .npy or .csv file");
   flags.String("split", &split, "which shards of a TFRecord directory (default: test)");
   flags.String("output", &output, "where the outputs go: .npy (float32) or .csv");
-  flags.String("checkpoint", &checkpoint,
-               "checkpoint prefix or directory (default: RUN_DIR/checkpoints, its latest)");
-  flags.String("keras", &keras_file,
-               "take the weights from a Keras file (.keras, .h5, .weights.h5) instead");
-  flags.String("saved-model", &saved_model,
-               "run this exported SavedModel version directory instead (no CONFIG)");
+  source.AddFlags(flags);
   flags.String("run-dir", &overrides.run_dir, "run directory (training.run_dir)");
   flags.String("model-json", &overrides.model_json, "architecture from a Keras model JSON");
   flags.Int("batch-size", &batch_size, "examples per forward pass (default 1024)");
@@ -160,8 +152,7 @@ Status RunPredict(const std::vector<std::string>& args) {
   }
   ModelJob job;
   ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> runner,
-                   OpenModel(flags.positional(), overrides, checkpoint, keras_file, saved_model,
-                             probabilities, &job));
+                   OpenModel(flags.positional(), overrides, source, probabilities, &job));
   ASSIGN_OR_RETURN(ModelInputs inputs,
                    LoadInputs(*input, split.value_or("test"), max_examples.value_or(0)));
   int64_t outputs_per_row = 0;
