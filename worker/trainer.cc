@@ -186,14 +186,13 @@ callbacks::TrainBegin Trainer::DescribeTraining(const data::Dataset& train,
 }
 
 Status Trainer::TrainPlannedSteps(const data::Dataset& train, const EpochPlan& plan, int64_t epoch,
-                                  Clock::time_point epoch_start,
+                                  int64_t steps_per_epoch, Clock::time_point epoch_start,
                                   const std::vector<callbacks::Callback*>& callbacks,
                                   int64_t* session_seen) {
   const int64_t n = train.num_examples;
-  const int64_t steps_per_epoch = (n + batch_size_ - 1) / batch_size_;
   int64_t position = 0;  // into plan.example_ids
   const int64_t steps = static_cast<int64_t>(plan.step_counts.size());
-  for (int64_t s = 0; s < steps && !stop_requested_; ++s) {
+  for (int64_t s = 0; s < steps; ++s) {
     const int64_t step_in_epoch = plan.first_step + s;
     const int64_t global_rows = std::min(batch_size_, n - step_in_epoch * batch_size_);
     const int64_t rows = plan.step_counts[static_cast<size_t>(s)];
@@ -218,6 +217,7 @@ Status Trainer::TrainPlannedSteps(const data::Dataset& train, const EpochPlan& p
                               progress_.epoch_examples};
     batch.learning_rate = optimizer_->last_learning_rate();
     for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
+    if (stop_requested_) break;
   }
   return OkStatus();
 }
@@ -237,7 +237,8 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
     if (epoch != progress_.epoch) progress_ = TrainingProgress{epoch, 0, progress_.global_step};
     ASSIGN_OR_RETURN(EpochPlan plan, planner->Plan(epoch, progress_.position));
     int64_t session_seen = 0;  // examples trained on in this session (examples/s)
-    RETURN_IF_ERROR(TrainPlannedSteps(train, plan, epoch, epoch_start, callbacks, &session_seen));
+    RETURN_IF_ERROR(TrainPlannedSteps(train, plan, epoch, begin.steps_per_epoch, epoch_start,
+                                      callbacks, &session_seen));
     if (stop_requested_) {
       stopped_ = true;
       return OkStatus();

@@ -117,7 +117,7 @@ class Trainer {
   // calling OnBatchEnd after each, until the plan ends or a stop is requested.
   // `*session_seen` counts the examples trained on (all ranks).
   Status TrainPlannedSteps(const data::Dataset& train, const EpochPlan& plan, int64_t epoch,
-                           Clock::time_point epoch_start,
+                           int64_t steps_per_epoch, Clock::time_point epoch_start,
                            const std::vector<callbacks::Callback*>& callbacks,
                            int64_t* session_seen);
   // x (rows, features) = pixels / 255 of the given examples; labels likewise.
