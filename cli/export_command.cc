@@ -17,7 +17,6 @@
 #include "common/flags.h"
 #include "storage/keras/keras_files.h"
 #include "storage/saved_model/saved_model_writer.h"
-#include "worker/checkpoint/checkpointer.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 
@@ -133,19 +132,7 @@ Status LoadExportWeights(const std::optional<std::string>& init_from,
   if (init_from && checkpoint_path) {
     return InvalidArgumentError("give either --checkpoint or --init-from, not both");
   }
-  if (!init_from) {
-    return RestoreFromCheckpoint(
-        checkpoint_path ? *checkpoint_path : checkpoint::CheckpointDir(job.config), job);
-  }
-  ASSIGN_OR_RETURN(storage::keras::KerasModelFile source,
-                   storage::keras::ReadKerasFile(*init_from));
-  ASSIGN_OR_RETURN(model::WeightLoadReport report,
-                   model::LoadWeightsByName(source, &job.trainer->model()));
-  if (!report.not_in_file.empty()) {
-    return FailedPreconditionError(*init_from +
-                                   " lacks weights the model needs: " + report.Describe());
-  }
-  return OkStatus();
+  return LoadModelWeights(checkpoint_path, init_from, job);
 }
 
 // Writes `job`'s model as `format` to `output` and prints what it wrote.
