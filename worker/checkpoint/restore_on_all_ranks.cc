@@ -1,5 +1,5 @@
 // Parallel restore (contract in restore_on_all_ranks.h), three collective
-// steps agreeing on success after the first two: (1) check the index, read the
+// steps agreeing on success after each: (1) check the index, read the
 // state and small tensors, cut the variables into ranges; (2) read this rank's
 // pieces (a variable's part in a range); (3) broadcast them, check the CRCs.
 #include "worker/checkpoint/restore_on_all_ranks.h"
@@ -137,7 +137,8 @@ StatusOr<SavedState> RestoreOnAllRanks(storage::FileSystem* fs, const std::strin
   std::vector<int64_t> crc(plan->pieces.size(), 0);
   RETURN_IF_ERROR(comm::AgreeOnStatus(comm, ReadOwnPieces(**reader, *plan, comm.rank(), &crc),
                                       "to read its part of " + prefix));
-  RETURN_IF_ERROR(ShareAndVerify(**reader, *plan, comm, prefix, &crc));
+  RETURN_IF_ERROR(comm::AgreeOnStatus(comm, ShareAndVerify(**reader, *plan, comm, prefix, &crc),
+                                      "to verify " + prefix));
   return std::move(plan->state);
 }
 

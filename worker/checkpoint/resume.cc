@@ -171,11 +171,9 @@ StatusOr<std::optional<Resumed>> RestoreNewestIntact(storage::FileSystem* fs,
       return std::make_optional(Resumed{*std::move(state), prefix});
     }
     if (!fall_back) return state.status().WithContext("--restore " + prefix);
-    // Fall back only when every rank found this checkpoint damaged.
-    const bool damaged = IsDamagedCheckpoint(state.status());
-    const Status agreed = comm::AgreeOnStatus(comm, damaged ? OkStatus() : state.status(),
-                                              "restoring checkpoint " + prefix);
-    if (!agreed.ok()) return damaged ? agreed : state.status();
+    // Every rank has the same error (RestoreOnAllRanks agrees on it): fall
+    // back past damage only.
+    if (!IsDamagedCheckpoint(state.status())) return state.status();
     if (is_root) {
       warnings << "warning: skipping damaged checkpoint " << prefix << ": "
                << state.status().ToString() << std::endl;

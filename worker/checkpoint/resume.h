@@ -66,8 +66,8 @@ StatusOr<ResumeCandidates> FindResumeCandidates(storage::FileSystem* fs, const s
 // back to. nullopt for no candidates. Errors, on every rank: a damaged
 // checkpoint without fallback, with "--restore PREFIX" as context; DataLoss
 // listing every candidate when all are damaged (never a fresh start); any
-// other failure of a restore (a rank that had it returns its own error, the
-// others one naming the first such rank).
+// other failure of a restore (the same on every rank, as RestoreOnAllRanks
+// returns it).
 StatusOr<std::optional<Resumed>> RestoreNewestIntact(storage::FileSystem* fs,
                                                      const ResumeCandidates& candidates,
                                                      const std::string& dir, Trainer& trainer,
