@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (fuzz/) with clang, ASan and UBSan in
-# build-fuzz/ and runs each for SECONDS (default 5, fixed -seed=1: the CI
-# setting; pass e.g. 600 to search for minutes). Prints per harness the
+# build-fuzz/ and runs each for SECONDS (default 5, with a fixed -seed=1 so a
+# run can be repeated; pass e.g. 600 to search for minutes). Prints per harness the
 # executions run, the coverage reached (cov/ft from libFuzzer's final line) and
 # the findings (crash-/leak-/timeout-/oom- files in build-fuzz/findings/NAME/,
 # each a reproducer: build-fuzz/bin/fuzz_NAME FILE). Exits 1 when any harness
@@ -29,6 +29,7 @@ cmake -S . -B "$out" -DSHARDTRAIN_FUZZ=ON -DSHARDTRAIN_CUDA=OFF -DSHARDTRAIN_WER
   "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" >/dev/null
 mkdir -p "$out/logs"
 # -k: a harness whose code does not build is reported below; the others still run.
+rm -f "${harnesses[@]/#/$out/bin/fuzz_}"
 cmake --build "$out" -j "$jobs" --target "${harnesses[@]/#/fuzz_}" -- -k >"$out/logs/build.log" 2>&1 ||
   echo "== some harnesses did not build: $out/logs/build.log"
 
@@ -47,7 +48,7 @@ found=0
 printf '%-12s %12s %8s %8s  %s\n' harness executions cov ft findings
 for name in "${harnesses[@]}"; do
   mkdir -p "$out/seeds/$name" "$out/corpus/$name" "$out/findings/$name"
-  if ! cmake --build "$out" --target "fuzz_$name" >/dev/null 2>&1; then
+  if [ ! -x "$out/bin/fuzz_$name" ]; then
     found=1
     printf '%-12s %12s %8s %8s  %s\n' "$name" - - - "did not build, see $out/logs/build.log"
     continue

@@ -1,6 +1,6 @@
 // The O_DIRECT writer and reader (contract in direct_io.h). The reader uses no
 // threads of its own: on 2 cores reader threads took the ranks' CPU
-// (docs/BENCHMARKS.md, "Checkpoint save and restore").
+// (docs/notes/checkpoint-io.md).
 #include "storage/io/direct_io.h"
 
 #include <fcntl.h>
@@ -26,7 +26,7 @@ namespace {
 // O_DIRECT alignment on every Linux file system we target (512 or 4096).
 constexpr size_t kDirectIoAlignment = 4096;
 // Each staging buffer and read chunk: 2 MiB overlapped the copy with the I/O
-// better than 8 or 32 MiB (docs/BENCHMARKS.md, "Checkpoint save and restore").
+// better than 8 or 32 MiB (docs/notes/checkpoint-io.md).
 constexpr size_t kStagingBytes = size_t{2} << 20;
 
 struct FreeDeleter {

@@ -1,6 +1,6 @@
 // Page-cache-bypassing (O_DIRECT) I/O for checkpoint data files, written once
 // and read back once: through the page cache they move at a fraction of the
-// disk's speed (docs/BENCHMARKS.md, "Checkpoint save and restore"). The writer
+// disk's speed (docs/notes/checkpoint-io.md). The writer
 // fills one 2 MiB staging buffer while a thread writes the other; its file
 // ends at the last appended byte. Thread-safety: as in file_system.h.
 #pragma once

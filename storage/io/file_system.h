@@ -76,7 +76,7 @@ class RandomAccessFile {
 // opened.
 struct UncachedReadOptions {
   // 2 MiB reads each reading thread keeps in the kernel at once (1 to 16): 8
-  // read fastest (docs/BENCHMARKS.md, "Checkpoint save and restore").
+  // read fastest (docs/notes/checkpoint-io.md).
   size_t reads_in_flight = 8;
   // Test-only: false reads every chunk with pread, as where the kernel or a
   // seccomp policy refuses io_uring.
