@@ -170,17 +170,9 @@ StatusOr<std::vector<std::string>> SerializedExamplesFromJson(const JsonValue& b
 
 StatusOr<std::string> ClassifyOrRegress(const LoadedModel& model, const std::string& key,
                                         bool classify, const JsonValue& body) {
-  auto signature = model.signatures().find(key);
-  if (signature == model.signatures().end()) {
-    auto unavailable = model.unavailable_signatures().find(key);
-    if (unavailable != model.unavailable_signatures().end()) {
-      return FailedPreconditionError("signature '" + key + "' " + unavailable->second);
-    }
-    return InvalidArgumentError("Serving signature name: \"" + key +
-                                "\" not found in signature def");
-  }
-  auto input = signature->second.inputs().find("inputs");
-  if (signature->second.inputs().size() != 1 || input == signature->second.inputs().end() ||
+  ASSIGN_OR_RETURN(const tf::SignatureDef* signature, model.Signature(key));
+  auto input = signature->inputs().find("inputs");
+  if (signature->inputs().size() != 1 || input == signature->inputs().end() ||
       input->second.dtype() != static_cast<int>(DType::kString)) {
     return InvalidArgumentError(std::string(classify ? "classify" : "regress") +
                                 " needs a signature with one DT_STRING input 'inputs' "

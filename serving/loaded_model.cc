@@ -135,6 +135,16 @@ Status LoadedModel::SelectSignatures(const tf::MetaGraphDef& meta_graph) {
   return OkStatus();
 }
 
+StatusOr<const tf::SignatureDef*> LoadedModel::Signature(const std::string& key) const {
+  auto found = signatures_.find(key);
+  if (found != signatures_.end()) return &found->second;
+  auto unavailable = unavailable_.find(key);
+  if (unavailable != unavailable_.end()) {
+    return FailedPreconditionError("signature '" + key + "' " + unavailable->second);
+  }
+  return InvalidArgumentError("Serving signature name: \"" + key + "\" not found in signature def");
+}
+
 StatusOr<std::map<std::string, Tensor>> LoadedModel::Run(
     const std::string& signature_key, const std::map<std::string, Tensor>& inputs) const {
   auto found = signatures_.find(signature_key);

@@ -38,6 +38,10 @@ class LoadedModel {
   const std::map<std::string, tf::SignatureDef>& all_signatures() const { return all_signatures_; }
   // Signature key → why it cannot run ("uses unsupported op ParseExampleV2 (node 'x')").
   const std::map<std::string, std::string>& unavailable_signatures() const { return unavailable_; }
+  // The usable signature `key`, as the REST endpoints look it up:
+  // FailedPrecondition naming why when it is unavailable, else InvalidArgument
+  // ("Serving signature name: ... not found in signature def").
+  StatusOr<const tf::SignatureDef*> Signature(const std::string& key) const;
 
   // Runs `signature` with inputs keyed by the signature's input names;
   // returns outputs keyed by its output names. NotFound for an unknown

@@ -253,16 +253,9 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const 
   int64_t served = -1;
   auto model = manager->Get(version, &served);
   if (!model.ok()) return ErrorReply(model.status());
-  auto signature = (*model)->signatures().find(key);
-  if (signature == (*model)->signatures().end()) {
-    auto unavailable = (*model)->unavailable_signatures().find(key);
-    if (unavailable != (*model)->unavailable_signatures().end()) {
-      return ErrorReply(FailedPreconditionError("signature '" + key + "' " + unavailable->second));
-    }
-    return ErrorReply(InvalidArgumentError("Serving signature name: \"" + key +
-                                           "\" not found in signature def"));
-  }
-  auto request = PredictRequestFromJson(*json, signature->second);
+  auto signature = (*model)->Signature(key);
+  if (!signature.ok()) return ErrorReply(signature.status());
+  auto request = PredictRequestFromJson(*json, **signature);
   if (!request.ok()) return ErrorReply(request.status());
   if (batcher != nullptr) {
     *deferred = true;
@@ -271,7 +264,7 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const 
     for (const auto& [name, tensor] : request->inputs) shapes[name].shape = tensor.shape;
     batcher->Submit(*model, key, std::move(request->inputs),
                     [respond, row_format = request->row_format, shapes = std::move(shapes),
-                     signature = signature->second](PredictBatcher::Outputs outputs) {
+                     signature = **signature](PredictBatcher::Outputs outputs) {
                       if (!outputs.ok()) {
                         return respond(
                             ErrorReply(ExplainRunError(outputs.status(), shapes, signature)));
@@ -284,7 +277,7 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const 
   }
   auto outputs = (*model)->Run(key, request->inputs);
   if (!outputs.ok()) {
-    return ErrorReply(ExplainRunError(outputs.status(), request->inputs, signature->second));
+    return ErrorReply(ExplainRunError(outputs.status(), request->inputs, **signature));
   }
   auto response = FormatPredictResponse(*outputs, request->row_format);
   if (!response.ok()) return ErrorReply(response.status());
