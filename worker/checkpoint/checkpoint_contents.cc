@@ -67,6 +67,15 @@ int VariableIndex(const model::Model& model, const KerasCheckpointVariable& v) {
   return layer.bias_variable;
 }
 
+// Where variable `v` (a weight or an optimizer slot) lives in the trainer's
+// buffers: slots hold only trainable variables, at their trainable offset.
+float* VariableData(model::ParameterStore& params, optimizer::Optimizer& opt,
+                    const KerasCheckpointVariable& v, const model::VariableInfo& info) {
+  return v.kind == KerasCheckpointVariable::Kind::kWeight
+             ? params.params() + info.offset
+             : opt.slot(static_cast<size_t>(v.slot)).data() + info.trainable_offset;
+}
+
 // Drops the slot variables of frozen weights from `layout`, as tf.keras
 // creates slots only for trainable variables. Slot nodes are the graph's last
 // nodes, in the order of the optimizer's slot references and of the layout's
@@ -222,13 +231,11 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
       case KerasCheckpointVariable::Kind::kWeight:
       case KerasCheckpointVariable::Kind::kSlot: {
         const model::VariableInfo& info = params.variable(VariableIndex(model, v));
-        const bool weight = v.kind == KerasCheckpointVariable::Kind::kWeight;
         SaveTensor t;
         t.key = v.key;
         t.dtype = DType::kFloat32;
         t.shape = info.shape.dims();
-        t.data = weight ? params.params() + info.offset
-                        : opt.slot(static_cast<size_t>(v.slot)).data() + info.trainable_offset;
+        t.data = VariableData(params, opt, v, info);
         t.bytes = static_cast<size_t>(info.shape.num_elements()) * sizeof(float);
         tensors.push_back(std::move(t));
         break;
@@ -279,9 +286,7 @@ StatusOr<std::vector<RestoreTarget>> CheckedRestoreTargets(const storage::Bundle
   for (const KerasCheckpointVariable& v : layout.variables) {
     if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter) continue;
     const model::VariableInfo& info = params.variable(VariableIndex(model, v));
-    float* data = v.kind == KerasCheckpointVariable::Kind::kWeight
-                      ? params.params() + info.offset
-                      : opt.slot(static_cast<size_t>(v.slot)).data() + info.trainable_offset;
+    float* data = VariableData(params, opt, v, info);
     RETURN_IF_ERROR(CheckEntry(reader, prefix, v.key, DType::kFloat32, info.shape.dims()));
     targets.push_back(
         {v.key, data, static_cast<size_t>(info.shape.num_elements()) * sizeof(float)});
