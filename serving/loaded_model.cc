@@ -78,33 +78,32 @@ StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(const std::string& expo
   return model;
 }
 
+Status LoadedModel::RunLoadOp(const std::string& target, const std::map<std::string, Tensor>& feeds,
+                              const std::string& what, const std::string& context) {
+  auto unsupported = executor_->UnsupportedOps({target});
+  if (!unsupported.empty()) {
+    return FailedPreconditionError(export_dir_ + ": " + what + " needs unsupported op(s) " +
+                                   Join(unsupported));
+  }
+  auto ran = executor_->Run(feeds, {}, {target}, &variables_);
+  if (!ran.ok()) return ran.status().WithContext(context);
+  return OkStatus();
+}
+
 // Spec §4.2 step 4: run the saver's restore op on variables/variables, when
 // both exist.
 Status LoadedModel::RestoreVariables(storage::FileSystem* fs, const tf::SaverDef& saver) {
   const std::string variables = storage::JoinPath(export_dir_, "variables/variables");
   if (!fs->FileExists(variables + ".index") || saver.restore_op_name().empty()) return OkStatus();
-  auto unsupported = executor_->UnsupportedOps({saver.restore_op_name()});
-  if (!unsupported.empty()) {
-    return FailedPreconditionError(
-        export_dir_ + ": restoring the variables needs unsupported op(s) " + Join(unsupported));
-  }
-  auto restored = executor_->Run({{saver.filename_tensor_name(), Tensor::String(variables)}}, {},
-                                 {saver.restore_op_name()}, &variables_);
-  if (!restored.ok()) return restored.status().WithContext("restoring " + variables);
-  return OkStatus();
+  return RunLoadOp(saver.restore_op_name(),
+                   {{saver.filename_tensor_name(), Tensor::String(variables)}},
+                   "restoring the variables", "restoring " + variables);
 }
 
 // Spec §4.2 step 5: run the init op, if any.
 Status LoadedModel::RunInitOp(const std::string& init_op) {
   if (init_op.empty()) return OkStatus();
-  auto unsupported = executor_->UnsupportedOps({init_op});
-  if (!unsupported.empty()) {
-    return FailedPreconditionError(export_dir_ + ": the init op needs unsupported op(s) " +
-                                   Join(unsupported));
-  }
-  auto ran = executor_->Run({}, {}, {init_op}, &variables_);
-  if (!ran.ok()) return ran.status().WithContext("running the init op " + init_op);
-  return OkStatus();
+  return RunLoadOp(init_op, {}, "the init op", "running the init op " + init_op);
 }
 
 // Keeps every signature in all_signatures_; those the runtime can run go to

@@ -54,6 +54,11 @@ class LoadedModel {
   LoadedModel() = default;
   Status RestoreVariables(storage::FileSystem* fs, const tf::SaverDef& saver);
   Status RunInitOp(const std::string& init_op);
+  // Runs the load-time op `target` on variables_ with `feeds`. FailedPrecondition
+  // "<export_dir>: <what> needs unsupported op(s) ..." when the runtime lacks
+  // one of its ops; a failed run's error gets `context`.
+  Status RunLoadOp(const std::string& target, const std::map<std::string, Tensor>& feeds,
+                   const std::string& what, const std::string& context);
   Status SelectSignatures(const tf::MetaGraphDef& meta_graph);
 
   std::string export_dir_;
