@@ -100,13 +100,8 @@ StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
       }
     }
   }
-  const config::LossConfig& loss = job.config.loss();
-  const bool from_logits =
-      (loss.has_sparse_categorical_crossentropy() &&
-       loss.sparse_categorical_crossentropy().from_logits()) ||
-      (loss.has_categorical_crossentropy() && loss.categorical_crossentropy().from_logits());
-  out.add_probabilities =
-      from_logits && !out.layers.empty() && out.layers.back().activation == "linear";
+  out.add_probabilities = LossTakesLogits(job.config.loss()) && !out.layers.empty() &&
+                          out.layers.back().activation == "linear";
   return out;
 }
 

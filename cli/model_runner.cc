@@ -75,12 +75,8 @@ class SavedModelRun : public ModelRunner {
 
 // The from-logits test `export` applies: the loss takes logits and the last layer is linear.
 bool OutputsLogits(const ModelJob& job) {
-  const config::LossConfig& loss = job.config.loss();
-  const bool from_logits =
-      (loss.has_sparse_categorical_crossentropy() &&
-       loss.sparse_categorical_crossentropy().from_logits()) ||
-      (loss.has_categorical_crossentropy() && loss.categorical_crossentropy().from_logits());
-  return from_logits && job.trainer->model().final_activation() == kernels::Activation::kLinear;
+  return LossTakesLogits(job.config.loss()) &&
+         job.trainer->model().final_activation() == kernels::Activation::kLinear;
 }
 
 }  // namespace
