@@ -320,8 +320,7 @@ Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, bool* every_rank_sto
   ASSIGN_OR_RETURN(auto comm,
                    comm::CreateCommunicator(s.collective, /*device_is_cuda=*/false, mpi));
   // A rank that failed reports its own error; the others name the first that did.
-  const Status agreed = comm::AgreeOnStatus(*comm, setup, "setting up");
-  RETURN_IF_ERROR(setup.ok() ? agreed : setup);
+  RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(*comm, setup, "setting up"));
   *every_rank_stops = false;
 
   ASSIGN_OR_RETURN(ControlPlane plane, JoinControlPlane(s.control, job.config, job.train, *comm));

@@ -61,6 +61,22 @@ TEST_F(HostCollectivesTest, SeveralFailuresReportTheLowestRankAndCountTheOthers)
   EXPECT_EQ(agreed.message(), expected);
 }
 
+TEST_F(HostCollectivesTest, KeepingOwnErrorReturnsEachFailingRanksOwnError) {
+  // Rank 0 and the last rank fail with their own codes; the others agree on rank 0's.
+  const int last = world_ - 1;
+  const Status local = comm_->rank() == 0      ? DataLossError("bad crc")
+                       : comm_->rank() == last ? InternalError("disk gone")
+                                               : OkStatus();
+  Status agreed = AgreeOnStatusKeepingOwnError(*comm_, local, "saving");
+  if (comm_->rank() == 0 || comm_->rank() == last) {
+    EXPECT_EQ(agreed, local);
+  } else {
+    EXPECT_EQ(agreed.code(), StatusCode::kDataLoss);
+    EXPECT_EQ(agreed.message(), "rank 0 of 3 failed saving: bad crc (and 1 other rank failed too)");
+  }
+  EXPECT_TRUE(AgreeOnStatusKeepingOwnError(*comm_, OkStatus(), "saving").ok());
+}
+
 TEST_F(HostCollectivesTest, BroadcastHostStringCarriesEveryByteFromEveryRoot) {
   std::string all_bytes;
   for (int b = 0; b < 256; ++b) all_bytes.push_back(static_cast<char>(b));

@@ -249,11 +249,6 @@ Status Checkpointer::OnTrainEnd() {
   return OkStatus();
 }
 
-Status Checkpointer::AgreeOnSave(const Status& local) {
-  const Status agreed = comm::AgreeOnStatus(*comm_, local, "saving");
-  return local.ok() ? agreed : local;
-}
-
 SavedState Checkpointer::CurrentState() const {
   SavedState state;
   state.progress = trainer_->progress();
@@ -305,11 +300,14 @@ StatusOr<std::string> Checkpointer::Save() {
   const std::string absolute_prefix = AbsolutePrefix(dir_, name);
   // Phase 1: every rank's data file is durable and reported (the agreement
   // is also the barrier before the commit).
-  RETURN_IF_ERROR(AgreeOnSave(
-      WriteAndReportPart(prefix, absolute_prefix).WithContext("writing checkpoint " + prefix)));
+  RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(
+      *comm_,
+      WriteAndReportPart(prefix, absolute_prefix).WithContext("writing checkpoint " + prefix),
+      "saving"));
   // Phase 2: rank 0 has the coordinator commit; every rank learns the outcome.
   Status committed = comm_->rank() == 0 ? Commit(absolute_prefix, name_epoch) : OkStatus();
-  RETURN_IF_ERROR(AgreeOnSave(committed.WithContext("committing checkpoint " + prefix)));
+  RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(
+      *comm_, committed.WithContext("committing checkpoint " + prefix), "saving"));
   last_saved_step_ = progress.global_step;
   last_saved_ = prefix;
   return prefix;

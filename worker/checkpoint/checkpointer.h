@@ -75,9 +75,6 @@ class Checkpointer : public callbacks::Callback {
   // Whether any rank received SIGTERM (a collective with several ranks).
   StatusOr<bool> AnyRankPreempted();
   Status StopForPreemption();
-  // Collective: OK when `local` is OK on every rank; else this rank's own
-  // error, or on a rank that succeeded the first failing rank's, naming it.
-  Status AgreeOnSave(const Status& local);
   // What a checkpoint saved now records besides the variables.
   SavedState CurrentState() const;
   // Save phase 1 on this rank: writes its data file of `prefix`, durable

@@ -69,4 +69,10 @@ Status AgreeOnStatus(Communicator& comm, const Status& local, std::string_view w
   return Status(static_cast<StatusCode>(static_cast<int>(*first)), text);
 }
 
+Status AgreeOnStatusKeepingOwnError(Communicator& comm, const Status& local,
+                                    std::string_view what) {
+  const Status agreed = AgreeOnStatus(comm, local, what);
+  return local.ok() ? agreed : local;
+}
+
 }  // namespace shardtrain::comm

@@ -23,10 +23,13 @@ namespace shardtrain::comm {
 // OK on every rank when `local` is OK on every rank. Otherwise every rank
 // returns the error of the lowest failing rank R: its code, and the message
 // "rank R of N failed WHAT: <its message>" (plus how many other ranks failed).
-// A caller that wants every failing rank's own error shown prints `local`
-// too, or returns it on the ranks where it failed. With one rank, `local`.
-// An error of the exchange itself is returned with context naming `what`.
+// With one rank, `local`. An error of the exchange itself is returned with
+// context naming `what`.
 Status AgreeOnStatus(Communicator& comm, const Status& local, std::string_view what);
+
+// As AgreeOnStatus, but a rank that failed returns its own `local` error, so
+// that every failing rank's error is shown, not only the lowest one's.
+Status AgreeOnStatusKeepingOwnError(Communicator& comm, const Status& local, std::string_view what);
 
 // Rank `root`'s `text` on every rank (the other ranks' `text` is ignored).
 StatusOr<std::string> BroadcastHostString(Communicator& comm, const std::string& text, int root);
