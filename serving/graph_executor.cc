@@ -13,12 +13,6 @@ namespace {
 
 constexpr int kMaxDepth = 5000;  // nested evaluation depth (a guard against hostile graphs)
 
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t k = 0; k < shape.size(); ++k) out += (k ? ", " : "") + std::to_string(shape[k]);
-  return out + "]";
-}
-
 const tf::AttrValue* Attr(const tf::NodeDef& node, const char* name) {
   auto found = node.attr().find(name);
   return found == node.attr().end() ? nullptr : &found->second;

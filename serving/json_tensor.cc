@@ -238,26 +238,18 @@ std::string TensorInfoJson(const tf::TensorInfo& info) {
          JsonQuote(info.name()) + "}";
 }
 
-// "[-1, 784]" for a TensorInfo's shape.
-std::string ShapeString(const tf::TensorShapeProto& shape) {
-  std::string out;
-  for (const auto& dim : shape.dim()) {
-    out += std::string(out.empty() ? "" : ", ") + std::to_string(dim.size());
-  }
-  return "[" + out + "]";
-}
-
 // InvalidArgument naming the input, its expected shape and the received one
 // when `tensor` does not have `info`'s shape (rank, or a known dimension).
 Status CheckInputShape(const std::string& key, const tf::TensorInfo& info, const Tensor& tensor) {
   if (!info.has_tensor_shape() || info.tensor_shape().unknown_rank()) return OkStatus();
-  const tf::TensorShapeProto& expected = info.tensor_shape();
-  bool fits = expected.dim_size() == static_cast<int>(tensor.shape.size());
-  for (int d = 0; fits && d < expected.dim_size(); ++d) {
-    fits = expected.dim(d).size() < 0 || expected.dim(d).size() == tensor.shape[d];
+  std::vector<int64_t> expected;
+  for (const auto& dim : info.tensor_shape().dim()) expected.push_back(dim.size());
+  bool fits = expected.size() == tensor.shape.size();
+  for (size_t d = 0; fits && d < expected.size(); ++d) {
+    fits = expected[d] < 0 || expected[d] == tensor.shape[d];
   }
   if (fits) return OkStatus();
-  return InvalidArgumentError("input '" + key + "' expects shape " + ShapeString(expected) +
+  return InvalidArgumentError("input '" + key + "' expects shape " + ShapeText(expected) +
                               " (" + DtypeName(info.dtype()) + "; -1: any size), got " +
                               tensor.ShapeString());
 }

@@ -42,7 +42,9 @@ size_t Tensor::stored() const {
   }
 }
 
-std::string Tensor::ShapeString() const {
+std::string Tensor::ShapeString() const { return ShapeText(shape); }
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
   std::string out = "[";
   for (size_t k = 0; k < shape.size(); ++k) out += (k ? ", " : "") + std::to_string(shape[k]);
   return out + "]";

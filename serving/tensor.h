@@ -26,11 +26,14 @@ struct Tensor {
   static Tensor Scalar(float value);
   static Tensor String(std::string value);
   int64_t num_elements() const;
-  // "[2, 3]".
+  // ShapeText(shape): "[2, 3]".
   std::string ShapeString() const;
   // Elements stored (the vector of this dtype).
   size_t stored() const;
 };
+
+// "[2, 3]" for a shape, "[]" for a scalar.
+std::string ShapeText(const std::vector<int64_t>& shape);
 
 // The element count of `shape` (1 for a scalar).
 int64_t NumElements(const std::vector<int64_t>& shape);
