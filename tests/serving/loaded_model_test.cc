@@ -47,6 +47,21 @@ TEST(LoadedModelTest, HalfPlusTwoFamilyComputesTheRecordedValues) {
   }
 }
 
+// Signature(key) is the REST endpoints' lookup: a usable signature, else the
+// "not found in signature def" InvalidArgument.
+TEST(LoadedModelTest, SignatureFindsUsableSignaturesAndNamesUnknownOnes) {
+  if (!HaveTestdata()) GTEST_SKIP() << "shared/testdata/tf absent";
+  auto model = LoadedModel::Load(Tf("serving_saved_model_half_plus_two_cpu/00000123"));
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto found = (*model)->Signature("serving_default");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, &(*model)->signatures().at("serving_default"));
+  auto unknown = (*model)->Signature("nope");
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(unknown.status().message(),
+            "Serving signature name: \"nope\" not found in signature def");
+}
+
 // half_plus_two's classify/regress signatures parse serialized tf.Example
 // (ParseExample): they are served, and a missing required feature is named.
 TEST(LoadedModelTest, ParseExampleSignaturesAreServed) {
