@@ -24,13 +24,7 @@ StatusOr<std::vector<float>> PredictWithSavedModel(const std::string& dir,
                                                    const data::Dataset& test) {
   ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> runner,
                    SavedModelRunner(dir, /*probabilities=*/false));
-  ModelInputs inputs;
-  inputs.source = "the test split";
-  inputs.rows = test.num_examples;
-  inputs.row_size = test.feature_size;
-  inputs.shape =
-      "(" + std::to_string(test.num_examples) + ", " + std::to_string(test.feature_size) + ")";
-  inputs.pixels = test.images;
+  const ModelInputs inputs = InputsFromDataset(test, "the test split");
   int64_t output_size = 0;
   return RunInBatches(*runner, inputs, /*batch_size=*/1024, &output_size);
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "serving/loaded_model.h"
 
@@ -81,6 +82,17 @@ bool OutputsLogits(const ModelJob& job) {
 
 }  // namespace
 
+ModelInputs InputsFromDataset(data::Dataset dataset, std::string source) {
+  ModelInputs inputs;
+  inputs.source = std::move(source);
+  inputs.rows = dataset.num_examples;
+  inputs.row_size = dataset.feature_size;
+  inputs.shape = "(" + std::to_string(dataset.num_examples) + ", " +
+                 std::to_string(dataset.feature_size) + ")";
+  inputs.pixels = std::move(dataset.images);
+  return inputs;
+}
+
 StatusOr<std::unique_ptr<ModelRunner>> JobModelRunner(ModelJob* job, bool probabilities) {
   if (probabilities && !OutputsLogits(*job)) {
     return InvalidArgumentError(
@@ -141,8 +153,8 @@ StatusOr<std::vector<float>> RunInBatches(ModelRunner& runner, const ModelInputs
     }
     ASSIGN_OR_RETURN(std::vector<float> out, runner.Run(batch_x, rows));
     if (out.size() % static_cast<size_t>(rows) != 0) {
-      return InternalError("the model gave " + std::to_string(out.size()) + " values for " +
-                           std::to_string(rows) + " examples");
+      return InternalError(inputs.source + ": the model gave " + std::to_string(out.size()) +
+                           " values for " + std::to_string(rows) + " examples");
     }
     *output_size = static_cast<int64_t>(out.size()) / rows;
     outputs.insert(outputs.end(), out.begin(), out.end());

@@ -17,6 +17,7 @@
 
 #include "cli/model_setup.h"
 #include "common/status.h"
+#include "worker/data/dataset.h"
 
 namespace shardtrain::cli {
 
@@ -29,6 +30,9 @@ struct ModelInputs {
   std::vector<uint8_t> pixels;  // when the inputs are uint8 pixels
   std::vector<float> values;    // otherwise
 };
+
+// The uint8 pixels of `dataset` as inputs named `source` in errors.
+ModelInputs InputsFromDataset(data::Dataset dataset, std::string source);
 
 class ModelRunner {
  public:

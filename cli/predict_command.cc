@@ -57,13 +57,7 @@ StatusOr<ModelInputs> CsvInputs(const std::string& path) {
 StatusOr<ModelInputs> TfRecordInputs(const std::string& dir, const std::string& split,
                                      int64_t max_examples) {
   ASSIGN_OR_RETURN(data::Dataset dataset, data::LoadUnlabeledSplit(dir, split, max_examples));
-  ModelInputs inputs;
-  inputs.source = "the " + split + " shards in " + dir;
-  inputs.rows = dataset.num_examples;
-  inputs.row_size = dataset.feature_size;
-  inputs.shape = Shape(dataset.num_examples, dataset.feature_size);
-  inputs.pixels = std::move(dataset.images);
-  return inputs;
+  return InputsFromDataset(std::move(dataset), "the " + split + " shards in " + dir);
 }
 
 // The examples at `path`, of the kind its name says; the first `max_examples` (0 = all).
