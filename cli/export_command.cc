@@ -130,6 +130,20 @@ Status LoadExportWeights(const std::optional<std::string>& init_from,
   return LoadModelWeights(checkpoint_path, init_from, job);
 }
 
+// Keras can name only GELU's erf form ("gelu"): a model with the tanh form has
+// no Keras model config that loads it.
+Status CheckKerasActivations(const model::Model& model) {
+  for (const model::Model::Layer& layer : model.layers()) {
+    if (layer.activation == kernels::Activation::kGeluTanh) {
+      return InvalidArgumentError("layer '" + layer.name +
+                                  "': Keras has no name for GELU_APPROXIMATE (gelu with "
+                                  "approximate=True), so no Keras file could load it; export "
+                                  "--format saved_model or weights_h5, or train with GELU");
+    }
+  }
+  return OkStatus();
+}
+
 // Writes `job`'s model as `format` to `output` and prints what it wrote.
 // `with_optimizer`: the weights came from a checkpoint, whose optimizer state
 // the Keras formats carry (a Keras import starts it afresh).
@@ -142,6 +156,9 @@ Status WriteExport(const ModelJob& job, const std::string& format, const std::st
                      storage::saved_model::ExportSavedModel(exported, output, version));
     std::cout << "exported SavedModel " << dir << std::endl;
     return OkStatus();
+  }
+  if (format == "json" || format == "keras" || format == "h5") {
+    RETURN_IF_ERROR(CheckKerasActivations(model));
   }
   if (format == "json") {
     RETURN_IF_ERROR(WriteText(

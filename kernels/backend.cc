@@ -19,6 +19,10 @@ std::string_view ActivationName(Activation activation) {
       return "tanh";
     case Activation::kSoftmax:
       return "softmax";
+    case Activation::kGelu:
+      return "gelu";
+    case Activation::kGeluTanh:
+      return "gelu_approximate";
   }
   return "unknown";
 }

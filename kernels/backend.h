@@ -19,9 +19,22 @@
 
 namespace shardtrain::kernels {
 
-enum class Activation : int { kLinear = 0, kRelu, kSigmoid, kTanh, kSoftmax };
+// kGelu is Keras's gelu (approximate=False): 0.5 x (1 + erf(x / sqrt(2)));
+// kGeluTanh its approximate=True form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+enum class Activation : int { kLinear = 0, kRelu, kSigmoid, kTanh, kSoftmax, kGelu, kGeluTanh };
+// GELU's constants as tf.nn.gelu casts them to float32 (shared by every backend).
+inline constexpr float kSqrt2 = 1.4142135623730951f;
+inline constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+inline constexpr float kGeluTanhScale = 0.7978845608028654f;  // sqrt(2 / pi)
+inline constexpr float kGeluCubic = 0.044715f;
 
 std::string_view ActivationName(Activation activation);
+
+// Whether ActivationBackward takes the forward input x instead of the output
+// y (GELU cannot be differentiated through its output).
+inline bool BackwardTakesInput(Activation act) {
+  return act == Activation::kGelu || act == Activation::kGeluTanh;
+}
 
 // Identifies one dropout mask: element e of the mask draws
 // PhiloxBits(seed, step, layer, first_element + e).
@@ -89,7 +102,9 @@ class KernelBackend {
   // y = act(x), shapes (rows, cols); softmax is over each row. In place (x == y) is allowed.
   virtual void ActivationForward(Activation act, const float* x, float* y, int64_t rows,
                                  int64_t cols) = 0;
-  // dx = dy · act'(…), expressed through the forward output y. In place (dy == dx) allowed.
+  // dx = dy · act'(…), expressed through the forward output y, or for the
+  // activations where BackwardTakesInput(act) through the forward input x
+  // (passed as `y`). In place (dy == dx) allowed.
   virtual void ActivationBackward(Activation act, const float* y, const float* dy, float* dx,
                                   int64_t rows, int64_t cols) = 0;
 

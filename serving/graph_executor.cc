@@ -1,6 +1,7 @@
 #include "serving/graph_executor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "common/philox.h"
@@ -286,6 +287,9 @@ const std::map<std::string, GraphExecutor::RunState::Kernel>& GraphExecutor::Run
       {"AddV2", &RunState::Arithmetic},
       {"Sub", &RunState::Arithmetic},
       {"Mul", &RunState::Arithmetic},
+      {"RealDiv", &RunState::Arithmetic},
+      {"Pow", &RunState::Arithmetic},
+      {"Erf", &RunState::Activation},
       {"Relu", &RunState::Activation},
       {"Sigmoid", &RunState::Activation},
       {"Tanh", &RunState::Activation},
@@ -302,6 +306,10 @@ StatusOr<Tensor> GraphExecutor::RunState::Binary(const std::string& op, const Te
   if (a.dtype != b.dtype || !IsNumeric(a.dtype)) {
     return InvalidArgumentError("operands of " + op + " must have the same numeric dtype");
   }
+  const bool floating = a.dtype == DType::kFloat32 || a.dtype == DType::kFloat64;
+  if ((op == "RealDiv" || op == "Pow") && !floating) {
+    return InvalidArgumentError(op + " supports float32 and float64 only");
+  }
   Tensor out;
   out.dtype = a.dtype;
   if (!BroadcastShape(a.shape, b.shape, &out.shape)) {
@@ -317,7 +325,11 @@ StatusOr<Tensor> GraphExecutor::RunState::Binary(const std::string& op, const Te
     dst.resize(ia.size());
     for (size_t e = 0; e < ia.size(); ++e) {
       const auto u = x[static_cast<size_t>(ia[e])], v = y[static_cast<size_t>(ib[e])];
-      dst[e] = op == "Sub" ? u - v : op == "Mul" ? u * v : u + v;
+      dst[e] = op == "Sub"       ? u - v
+               : op == "Mul"     ? u * v
+               : op == "RealDiv" ? u / v
+               : op == "Pow"     ? static_cast<decltype(u)>(std::pow(u, v))
+                                 : u + v;
     }
   };
   if (a.dtype == DType::kFloat32) {
@@ -335,6 +347,10 @@ StatusOr<Tensor> GraphExecutor::RunState::Unary(const std::string& op, const Ten
   if (x.dtype != DType::kFloat32) return InvalidArgumentError(op + " supports float32 only");
   if (x.f.size() != static_cast<size_t>(x.num_elements())) {
     return InvalidArgumentError("the input's data does not match its shape");
+  }
+  if (op == "Erf") {
+    for (float& v : x.f) v = std::erf(v);
+    return x;
   }
   if (op == "Softmax") {
     if (x.shape.empty()) return InvalidArgumentError("Softmax needs rank >= 1");
@@ -501,7 +517,8 @@ auto GraphExecutor::RunState::BiasAdd(const tf::NodeDef&, const Tensors& in) -> 
   return One(std::move(out));
 }
 
-// Add, AddV2, Sub, Mul with numpy broadcasting.
+// Add, AddV2, Sub, Mul, RealDiv, Pow with numpy broadcasting (the last two
+// for floats; tf.nn.gelu's graph uses them).
 auto GraphExecutor::RunState::Arithmetic(const tf::NodeDef& node, const Tensors& in)
     -> StatusOr<Tensors> {
   RETURN_IF_ERROR(Need(in, 2));
@@ -509,7 +526,7 @@ auto GraphExecutor::RunState::Arithmetic(const tf::NodeDef& node, const Tensors&
   return One(std::move(out));
 }
 
-// Relu, Sigmoid, Tanh, Softmax (over the last dimension).
+// Relu, Sigmoid, Tanh, Erf, Softmax (over the last dimension).
 auto GraphExecutor::RunState::Activation(const tf::NodeDef& node, const Tensors& in)
     -> StatusOr<Tensors> {
   RETURN_IF_ERROR(Need(in, 1));

@@ -115,6 +115,9 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
   int64_t examples = rows;
   RETURN_IF_ERROR(reducer_->AllReduce(params.grads(), &loss_sum, &examples, &correct)
                       .WithContext("summing gradients at step " + std::to_string(progress_.global_step)));
+  // Kernel regularizers (model helper): Keras adds their penalty to each batch's
+  // loss and its gradient to the summed one, the same on every rank.
+  loss_sum += model_->AddRegularizationGradients() * static_cast<double>(examples);
   optimizer_->Apply(*backend_, params.params(), params.grads());
   ++progress_.global_step;
   *result = StepResult{loss_sum, examples, correct};
@@ -143,7 +146,8 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
   RETURN_IF_ERROR(comm_->AllReduceSumHostScalars(sums, 3).WithContext("reducing evaluation sums"));
   EvalResult result;
   result.examples = static_cast<int64_t>(sums[2]);
-  result.loss = sums[0] / sums[2];
+  // Keras's evaluation loss includes the regularizers' penalty too (model helper).
+  result.loss = sums[0] / sums[2] + model_->RegularizationPenalty();
   result.accuracy = sums[1] / sums[2];
   return result;
 }

@@ -1,6 +1,7 @@
-// Activation kernels on the CPU: relu, sigmoid, tanh, linear elementwise (split
-// over threads above kParallelThreshold elements) and a numerically stable row
-// softmax. Backward passes are written through the forward output y.
+// Activation kernels on the CPU: relu, sigmoid, tanh, gelu, linear elementwise
+// (split over threads above kParallelThreshold elements) and a numerically
+// stable row softmax. Backward passes are written through the forward output
+// y, GELU's through the forward input x (BackwardTakesInput).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -52,6 +53,29 @@ void SoftmaxBackwardRows(const float* y, const float* dy, float* dx, int64_t row
 
 }  // namespace
 
+float GeluValue(float x, bool approximate) {
+  if (approximate) {
+    // tf.nn.gelu(approximate=True), in its order of float operations.
+    const float inner = kGeluTanhScale * (x + kGeluCubic * (x * x * x));
+    return (0.5f * x) * (1.0f + std::tanh(inner));
+  }
+  return (0.5f * x) * (1.0f + std::erf(x / kSqrt2));
+}
+
+float GeluDerivative(float x, bool approximate) {
+  // Beyond |x| = 20 the function is x or 0 to float precision; the formulas
+  // below would meet inf * 0 there.
+  if (std::fabs(x) > 20.0f) return x > 0.0f ? 1.0f : 0.0f;
+  if (approximate) {
+    const float t = std::tanh(kGeluTanhScale * (x + kGeluCubic * x * x * x));
+    const float dinner = kGeluTanhScale * (1.0f + 3.0f * kGeluCubic * x * x);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * dinner;
+  }
+  const float cdf = 0.5f * (1.0f + std::erf(x / kSqrt2));
+  const float pdf = kInvSqrt2Pi * std::exp(-0.5f * x * x);
+  return cdf + x * pdf;
+}
+
 void ActivationForward(Activation act, const float* x, float* y, int64_t rows, int64_t cols) {
   // x, y (rows, cols)
   const int64_t n = rows * cols;
@@ -83,12 +107,20 @@ void ActivationForward(Activation act, const float* x, float* y, int64_t rows, i
     case Activation::kSoftmax:
       if (cols > 0) SoftmaxRows(x, y, rows, cols);
       return;
+    case Activation::kGelu:
+    case Activation::kGeluTanh: {
+      const bool approximate = act == Activation::kGeluTanh;
+      ParallelFor(n, parallel, [=](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) y[i] = GeluValue(x[i], approximate);
+      });
+      return;
+    }
   }
 }
 
 void ActivationBackward(Activation act, const float* y, const float* dy, float* dx, int64_t rows,
                         int64_t cols) {
-  // y, dy, dx (rows, cols)
+  // y (the input x for GELU), dy, dx (rows, cols)
   const int64_t n = rows * cols;
   const bool parallel = n >= kParallelThreshold;
   switch (act) {
@@ -113,6 +145,14 @@ void ActivationBackward(Activation act, const float* y, const float* dy, float* 
     case Activation::kSoftmax:
       if (cols > 0) SoftmaxBackwardRows(y, dy, dx, rows, cols);
       return;
+    case Activation::kGelu:
+    case Activation::kGeluTanh: {
+      const bool approximate = act == Activation::kGeluTanh;
+      ParallelFor(n, parallel, [=](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * GeluDerivative(y[i], approximate);
+      });
+      return;
+    }
   }
 }
 

@@ -42,8 +42,12 @@ void ActivationForward(Activation act, const float* x, float* y, int64_t rows, i
 // dx = dy · act'(x), written through y = act(x):
 //   relu: dy·[y > 0]; sigmoid: dy·y(1-y); tanh: dy·(1-y²);
 //   softmax: y ⊙ (dy - Σ_row dy⊙y). dy == dx allowed.
+//   gelu (both forms): dy·gelu'(x), written through x passed as `y`.
 void ActivationBackward(Activation act, const float* y, const float* dy, float* dx, int64_t rows,
                         int64_t cols);
+// GELU of one value (kGelu: approximate false; kGeluTanh: true) and its derivative.
+float GeluValue(float x, bool approximate);
+float GeluDerivative(float x, bool approximate);
 
 // --- Dropout (dropout.cc) -------------------------------------------------------
 // mask[i] = (PhiloxBits(key.seed, key.step, key.layer, key.first_element + i) >> 8)

@@ -1,10 +1,31 @@
 // Activation kernels on the GPU: the CPU's formulas (kernels/cpu/activations.cc)
-// elementwise, and a row softmax with the row max subtracted, one thread per
-// row summing left to right as the CPU does.
+// elementwise (GELU's backward through the forward input x, as on the CPU),
+// and a row softmax with the row max subtracted, one thread per row summing
+// left to right as the CPU does.
 #include "kernels/cuda/cuda_ops.h"
 
 namespace shardtrain::kernels::cuda {
 namespace {
+
+__device__ float GeluValue(float x, bool approximate) {
+  if (approximate) {
+    const float inner = kGeluTanhScale * (x + kGeluCubic * (x * x * x));
+    return (0.5f * x) * (1.0f + tanhf(inner));
+  }
+  return (0.5f * x) * (1.0f + erff(x / kSqrt2));
+}
+
+__device__ float GeluDerivative(float x, bool approximate) {
+  if (fabsf(x) > 20.0f) return x > 0.0f ? 1.0f : 0.0f;
+  if (approximate) {
+    const float t = tanhf(kGeluTanhScale * (x + kGeluCubic * x * x * x));
+    const float dinner = kGeluTanhScale * (1.0f + 3.0f * kGeluCubic * x * x);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * dinner;
+  }
+  const float cdf = 0.5f * (1.0f + erff(x / kSqrt2));
+  const float pdf = kInvSqrt2Pi * expf(-0.5f * x * x);
+  return cdf + x * pdf;
+}
 
 __global__ void ForwardKernel(Activation act, const float* x, float* y, int64_t n) {
   SHARDTRAIN_GRID_STRIDE(i, n) {
@@ -21,6 +42,10 @@ __global__ void ForwardKernel(Activation act, const float* x, float* y, int64_t 
       }
       case Activation::kTanh:
         y[i] = tanhf(v);
+        break;
+      case Activation::kGelu:
+      case Activation::kGeluTanh:
+        y[i] = GeluValue(v, act == Activation::kGeluTanh);
         break;
       default:
         y[i] = v;
@@ -40,6 +65,10 @@ __global__ void BackwardKernel(Activation act, const float* y, const float* dy, 
         break;
       case Activation::kTanh:
         dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+      case Activation::kGelu:
+      case Activation::kGeluTanh:  // y holds the forward input x
+        dx[i] = dy[i] * GeluDerivative(y[i], act == Activation::kGeluTanh);
         break;
       default:
         dx[i] = dy[i];

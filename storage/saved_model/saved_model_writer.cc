@@ -54,6 +54,26 @@ class GraphBuilder {
     for (const std::string& v : values) tensor->add_string_val(v);
     return node;
   }
+  tf::NodeDef* FloatConst(const std::string& name, float value) {
+    tf::NodeDef* node = Node(name, "Const");
+    Type(node, "dtype", tf::DT_FLOAT);
+    tf::TensorProto* tensor = (*node->mutable_attr())["value"].mutable_tensor();
+    tensor->set_dtype(tf::DT_FLOAT);
+    *tensor->mutable_tensor_shape() = Shape({});
+    tensor->add_float_val(value);
+    return node;
+  }
+  // A float binary op (Mul, AddV2, RealDiv, Pow) of two tensors.
+  std::string Binary(const std::string& name, const char* op, const std::string& a,
+                     const std::string& b) {
+    Type(Node(name, op, {a, b}), "T", tf::DT_FLOAT);
+    return name;
+  }
+  // A float unary op (Erf, Tanh).
+  std::string Unary(const std::string& name, const char* op, const std::string& x) {
+    Type(Node(name, op, {x}), "T", tf::DT_FLOAT);
+    return name;
+  }
 
  private:
   tf::GraphDef* graph_;
@@ -65,6 +85,40 @@ const char* ActivationOp(const std::string& activation) {
   if (activation == "tanh") return "Tanh";
   if (activation == "softmax") return "Softmax";
   return nullptr;
+}
+
+bool IsGelu(const std::string& activation) {
+  return activation == "gelu" || activation == "gelu_approximate";
+}
+
+// tf.nn.gelu's graph under scope "<layer>/Gelu" (TF has no Gelu op): 0.5x (1 +
+// erf(x / sqrt 2)), or with `approximate` 0.5x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// Returns the output node.
+std::string AddGelu(GraphBuilder& b, const std::string& scope, const std::string& x,
+                    bool approximate) {
+  const std::string s = scope + "/";
+  std::string cdf_sum;  // 1 + erf(...) or 1 + tanh(...)
+  if (approximate) {
+    b.FloatConst(s + "Pow/y", 3.0f);
+    const std::string cube = b.Binary(s + "Pow", "Pow", x, s + "Pow/y");
+    b.FloatConst(s + "mul/x", 0.044715f);
+    const std::string cubic = b.Binary(s + "mul", "Mul", s + "mul/x", cube);
+    const std::string sum = b.Binary(s + "add", "AddV2", x, cubic);
+    b.FloatConst(s + "mul_1/x", 0.7978845608028654f);
+    const std::string inner = b.Binary(s + "mul_1", "Mul", s + "mul_1/x", sum);
+    const std::string tanh = b.Unary(s + "Tanh", "Tanh", inner);
+    b.FloatConst(s + "add_1/x", 1.0f);
+    cdf_sum = b.Binary(s + "add_1", "AddV2", s + "add_1/x", tanh);
+  } else {
+    b.FloatConst(s + "Cast/x", 1.4142135623730951f);
+    const std::string scaled = b.Binary(s + "truediv", "RealDiv", x, s + "Cast/x");
+    const std::string erf = b.Unary(s + "Erf", "Erf", scaled);
+    b.FloatConst(s + "add/x", 1.0f);
+    cdf_sum = b.Binary(s + "add", "AddV2", s + "add/x", erf);
+  }
+  b.FloatConst(s + "mul_2/x", 0.5f);
+  const std::string half = b.Binary(s + "mul_2", "Mul", s + "mul_2/x", x);
+  return b.Binary(s + "mul_3", "Mul", half, cdf_sum);
 }
 
 tf::TensorInfo Info(const std::string& name, const std::vector<int64_t>& dims) {
@@ -98,7 +152,8 @@ StatusOr<int64_t> CheckedOutputFeatures(const ExportModel& model) {
                                   std::to_string(layer.in) + ", expected " +
                                   std::to_string(features) + ")");
     }
-    if (layer.activation != "linear" && ActivationOp(layer.activation) == nullptr) {
+    if (layer.activation != "linear" && ActivationOp(layer.activation) == nullptr &&
+        !IsGelu(layer.activation)) {
       return InvalidArgumentError("layer '" + layer.name + "': activation '" + layer.activation +
                                   "' cannot be exported");
     }
@@ -149,6 +204,8 @@ std::vector<GraphVariable> AddForward(GraphBuilder& b, const ExportModel& model)
       tf::NodeDef* act = b.Node(layer.name + "/" + op, op, {current});
       GraphBuilder::Type(act, "T", tf::DT_FLOAT);
       current = act->name();
+    } else if (IsGelu(layer.activation)) {
+      current = AddGelu(b, layer.name + "/Gelu", current, layer.activation == "gelu_approximate");
     }
   }
   tf::NodeDef* output = b.Node("output_0", "Identity", {current});

@@ -25,7 +25,9 @@ struct ExportDense {
   int64_t in = 0, out = 0;
   std::vector<float> kernel;  // (in, out) row-major
   std::vector<float> bias;    // (out), empty for no bias
-  std::string activation;     // "linear", "relu", "sigmoid", "tanh", "softmax"
+  // "linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "gelu_approximate"
+  // (kernels::ActivationName; GELU as tf.nn.gelu's Mul/RealDiv/Erf/AddV2 graph).
+  std::string activation;
 };
 
 struct ExportModel {

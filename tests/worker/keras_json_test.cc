@@ -178,9 +178,9 @@ TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
   auto regularized = ModelConfigFromKerasJson(
       R"({"class_name": "Sequential", "config": {"layers": [
           {"class_name": "Dense", "config": {"name": "d", "units": 3, "batch_input_shape": [null, 4],
-           "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}}}]}})",
+           "bias_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}}}]}})",
       "m.json");
-  EXPECT_NE(regularized.status().message().find("option kernel_regularizer"), std::string::npos);
+  EXPECT_NE(regularized.status().message().find("option bias_regularizer"), std::string::npos);
   auto branch = ModelConfigFromKerasJson(
       R"({"class_name": "Functional", "config": {"layers": [
           {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4], "name": "in"}, "name": "in", "inbound_nodes": []},
@@ -189,6 +189,161 @@ TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
       "m.json");
   EXPECT_EQ(branch.status().code(), StatusCode::kUnimplemented) << branch.status();
   EXPECT_EQ(ModelConfigFromKerasJson("{nope", "m.json").status().message(), "m.json: not valid JSON");
+}
+
+// A one-layer Sequential whose Dense config is `{"name": "d", "batch_input_shape": [null, 4], <fields>}`.
+StatusOr<config::ModelConfig> DenseJson(const std::string& fields) {
+  return ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {)"
+      R"("name": "d", "batch_input_shape": [null, 4], )" +
+          fields + "}}]}}",
+      "m.json");
+}
+
+TEST(KerasJsonTest, GeluAndKernelRegularizersAreReadAndRoundTrip) {
+  auto gelu = DenseJson(
+      R"("units": 3, "activation": "gelu",
+         "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.009999999776482582}})");
+  ASSERT_TRUE(gelu.ok()) << gelu.status();
+  EXPECT_EQ(gelu->layers(0).dense().activation(), config::GELU);
+  EXPECT_FLOAT_EQ(gelu->layers(0).dense().kernel_regularizer().l2(), 0.01f);
+  EXPECT_EQ(gelu->layers(0).dense().kernel_regularizer().l1(), 0.0f);
+  // Keras 3: the function object form and module-qualified regularizers; defaults as Keras's.
+  auto k3 = DenseJson(
+      R"("units": 3, "activation": {"module": "keras.activations", "class_name": "function",
+         "config": "gelu", "registered_name": "function"},
+         "kernel_regularizer": {"module": "keras.regularizers", "class_name": "L1L2",
+                                "config": {"l1": 0.5, "l2": 0.25}, "registered_name": null})");
+  ASSERT_TRUE(k3.ok()) << k3.status();
+  EXPECT_EQ(k3->layers(0).dense().activation(), config::GELU);
+  EXPECT_EQ(k3->layers(0).dense().kernel_regularizer().l1(), 0.5f);
+  EXPECT_EQ(k3->layers(0).dense().kernel_regularizer().l2(), 0.25f);
+  auto l1_default = DenseJson(R"("units": 3, "kernel_regularizer": {"class_name": "L1", "config": {}})");
+  ASSERT_TRUE(l1_default.ok()) << l1_default.status();
+  EXPECT_FLOAT_EQ(l1_default->layers(0).dense().kernel_regularizer().l1(), 0.01f);
+  // Written back as Keras writes them, in both flavors, and read again.
+  config::JobConfig job = ReferenceJob();
+  *job.mutable_model() = *k3;
+  auto model = Model::Create(job.model(), 1);
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
+    const std::string json = KerasModelJson(job, **model, flavor, false);
+    EXPECT_NE(json.find("\"activation\":\"gelu\""), std::string::npos) << json;
+    EXPECT_NE(json.find(flavor == KerasJsonFlavor::kKeras3
+                            ? "\"kernel_regularizer\":{\"module\":\"keras.regularizers\","
+                              "\"class_name\":\"L1L2\",\"config\":{\"l1\":0.5,\"l2\":0.25},"
+                              "\"registered_name\":null}"
+                            : "\"kernel_regularizer\":{\"class_name\":\"L1L2\",\"config\":{"
+                              "\"l1\":0.5,\"l2\":0.25}}"),
+              std::string::npos)
+        << json;
+    auto back = ModelConfigFromKerasJson(json, "ours");
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->layers(0).dense().activation(), config::GELU);
+    EXPECT_EQ(back->layers(0).dense().kernel_regularizer().ShortDebugString(), "l1: 0.5 l2: 0.25");
+  }
+}
+
+// Issue 24: a field of the wrong type threw nlohmann::json::type_error
+// (SIGABRT), "units": "5" was reported as missing, and "activation": 5,
+// "use_bias": "yes" and unknown initializers were accepted silently.
+TEST(KerasJsonTest, FieldsOfTheWrongTypeAreInvalidArgumentNamingLayerAndField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"("units": "5")", "units must be a positive integer, got \"5\""},
+      {R"("units": 1.5)", "units must be a positive integer, got 1.5"},
+      {R"("units": 0)", "units must be a positive integer, got 0"},
+      {R"("units": 18446744073709551615)", "units must be a positive integer"},
+      {R"("units": 3, "activation": 5)", "activation must be a name such as \"relu\", got 5"},
+      {R"("units": 3, "use_bias": "yes")", "use_bias must be true or false, got \"yes\""},
+      {R"("units": 3, "trainable": "no")", "trainable must be true or false"},
+      {R"("units": 3, "kernel_initializer": {"class_name": "Foo", "config": {}})",
+       "kernel_initializer {\"class_name\":\"Foo\",\"config\":{}} is not a Keras initializer"},
+      {R"("units": 3, "bias_initializer": 7)", "bias_initializer 7 is not a Keras initializer"},
+      {R"("units": 3, "kernel_regularizer": {"class_name": "L2", "config": {"l2": "0.01"}})",
+       "kernel_regularizer: l2 must be a finite number >= 0, got \"0.01\""},
+      {R"("units": 3, "kernel_regularizer": {"class_name": "L2", "config": {"l2": -1}})",
+       "kernel_regularizer: l2 must be a finite number >= 0, got -1"},
+      {R"("units": 3, "kernel_regularizer": {"class_name": "OrthogonalRegularizer"})",
+       "kernel_regularizer {\"class_name\":\"OrthogonalRegularizer\"} is not supported"},
+      {R"("units": 3, "kernel_regularizer": "l2")", "kernel_regularizer \"l2\" is not supported"},
+      {R"("units": 3, "dtype": 5)", "dtype must be a string or a DTypePolicy"},
+  };
+  for (const auto& [fields, expected] : cases) {
+    auto config = DenseJson(fields);
+    ASSERT_FALSE(config.ok()) << fields;
+    EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument) << config.status();
+    EXPECT_NE(config.status().message().find(std::string("m.json: layer 'd' (Dense): ") + expected),
+              std::string::npos)
+        << fields << " -> " << config.status();
+  }
+  const std::pair<const char*, const char*> dropouts[] = {
+      {R"("rate": "0.2")", "rate must be a number in [0, 1), got \"0.2\""},
+      {R"("rate": 1.5)", "rate must be a number in [0, 1), got 1.5"},
+      {R"("rate": 0.2, "seed": "x")", "seed must be an integer or null"},
+  };
+  for (const auto& [fields, expected] : dropouts) {
+    auto config = ModelConfigFromKerasJson(
+        std::string(R"({"class_name": "Sequential", "config": {"layers": [)"
+                    R"({"class_name": "Dropout", "config": {"name": "drop", )") +
+            R"("batch_input_shape": [null, 4], )" + fields + "}}]}}",
+        "m.json");
+    ASSERT_FALSE(config.ok()) << fields;
+    EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument) << config.status();
+    EXPECT_NE(config.status().message().find(std::string("layer 'drop' (Dropout): ") + expected),
+              std::string::npos)
+        << config.status();
+  }
+  // A Keras 3 inbound node whose keras_history is not a list threw type_error too.
+  auto history = ModelConfigFromKerasJson(
+      R"({"class_name": "Functional", "config": {"layers": [
+          {"class_name": "InputLayer", "config": {"batch_shape": [null, 4], "name": "in"}, "name": "in", "inbound_nodes": []},
+          {"class_name": "Dense", "config": {"name": "a", "units": 3}, "name": "a",
+           "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": 5}}]}]}]}})",
+      "m.json");
+  EXPECT_EQ(history.status().code(), StatusCode::kUnimplemented) << history.status();
+}
+
+// Issue 24: Dense units 1e7..1e12 and input_shape [1e12] aborted with
+// std::bad_alloc. The JSON is read; building the model is ResourceExhausted
+// naming the memory it would need.
+TEST(KerasJsonTest, HugeSizesAreResourceExhaustedWhenBuilt) {
+  for (const char* units : {"10000000", "1000000000000", "9223372036854775807"}) {
+    auto config = ModelConfigFromKerasJson(
+        std::string(R"({"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense",)"
+                    R"( "config": {"name": "d", "batch_input_shape": [null, 784], "units": )") +
+            units + "}}]}}",
+        "m.json");
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto model = Model::Create(*config, 32);
+    ASSERT_FALSE(model.ok()) << units;
+    EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted) << model.status();
+    EXPECT_NE(model.status().message().find("GiB of memory"), std::string::npos) << model.status();
+  }
+  auto wide = ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {
+          "name": "d", "batch_input_shape": [null, 1000000000000], "units": 2}}]}})",
+      "m.json");
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_EQ(Model::Create(*wide, 32).status().code(), StatusCode::kResourceExhausted);
+}
+
+// Issue 24: a JSON of 2,000 Dropout layers reached 4 GB; it now builds with
+// one dropout buffer.
+TEST(KerasJsonTest, TwoThousandDropoutLayersBuildSmall) {
+  std::string layers = R"({"class_name": "InputLayer", "config": {"batch_shape": [null, 784], "name": "in"}})";
+  for (int i = 0; i < 2000; ++i) {
+    layers += R"(, {"class_name": "Dropout", "config": {"name": "drop)" + std::to_string(i) +
+              R"(", "rate": 0.2}})";
+  }
+  layers += R"(, {"class_name": "Dense", "config": {"name": "out", "units": 10}})";
+  auto config = ModelConfigFromKerasJson(
+      R"({"class_name": "Sequential", "config": {"layers": [)" + layers + "]}}", "m.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto model = Model::Create(*config, 1024);
+  ASSERT_TRUE(model.ok()) << model.status();
+  size_t floats = 0;
+  for (const Model::Layer& layer : (*model)->layers()) floats += layer.output.size();
+  EXPECT_LE(floats * sizeof(float), size_t{4} << 20);  // 3.2 MB + the head's 40 KB
 }
 
 // An example custom layer: y = x * scale (one weight per feature).

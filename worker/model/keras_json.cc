@@ -1,5 +1,7 @@
 #include "worker/model/keras_json.h"
 
+#include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -20,10 +22,28 @@ const char* KerasActivationName(kernels::Activation activation) {
       return "tanh";
     case kernels::Activation::kSoftmax:
       return "softmax";
+    case kernels::Activation::kGelu:
+      return "gelu";
+    case kernels::Activation::kGeluTanh:
+      return "gelu_approximate";  // no Keras name (export refuses it); Keras fails loudly
     case kernels::Activation::kLinear:
       break;
   }
   return "linear";
+}
+
+// A Dense kernel_regularizer as Keras serializes it: null, L1, L2 or L1L2.
+Json Regularizer(const Model::Layer& layer, bool keras3) {
+  if (layer.l1 == 0.0f && layer.l2 == 0.0f) return nullptr;
+  Json config;
+  if (layer.l1 != 0.0f) config["l1"] = layer.l1;
+  if (layer.l2 != 0.0f) config["l2"] = layer.l2;
+  Json out;
+  if (keras3) out["module"] = "keras.regularizers";
+  out["class_name"] = layer.l1 == 0.0f ? "L2" : layer.l2 == 0.0f ? "L1" : "L1L2";
+  out["config"] = std::move(config);
+  if (keras3) out["registered_name"] = nullptr;
+  return out;
 }
 
 Json BatchShape(const std::vector<int64_t>& shape) {
@@ -63,7 +83,7 @@ Json LayerEntry(const Model::Layer& layer, bool keras3,
       config["use_bias"] = layer.use_bias;
       config["kernel_initializer"] = Initializer("GlorotUniform", Json{{"seed", nullptr}}, keras3);
       config["bias_initializer"] = Initializer("Zeros", Json::object(), keras3);
-      config["kernel_regularizer"] = nullptr;
+      config["kernel_regularizer"] = Regularizer(layer, keras3);
       config["bias_regularizer"] = nullptr;
       if (!keras3) config["activity_regularizer"] = nullptr;
       config["kernel_constraint"] = nullptr;
@@ -127,6 +147,14 @@ Json LossConfig(const config::LossConfig& loss, bool keras3) {
       config["name"] = "mean_squared_error";
       config["reduction"] = "sum_over_batch_size";
       break;
+    case config::LossConfig::kBinaryCrossentropy:
+      class_name = "BinaryCrossentropy";
+      config["name"] = "binary_crossentropy";
+      config["reduction"] = "sum_over_batch_size";
+      config["from_logits"] = loss.binary_crossentropy().from_logits();
+      config["label_smoothing"] = loss.binary_crossentropy().label_smoothing();
+      config["axis"] = -1;
+      break;
     default:
       class_name = "SparseCategoricalCrossentropy";
       config["name"] = "sparse_categorical_crossentropy";
@@ -166,30 +194,107 @@ Status Bad(const std::string& source, const std::string& what) {
   return InvalidArgumentError(source + ": " + what);
 }
 
+// "<where>: <key> must be <what>, got <value>".
+Status WrongType(const std::string& where, const char* key, const char* what, const Json& value) {
+  return InvalidArgumentError(where + ": " + key + " must be " + what + ", got " + value.dump());
+}
+
+// An optional boolean field: absent or null leaves `*out` as it is.
+Status ReadBool(const Json& config, const char* key, const std::string& where, bool* out) {
+  if (!config.contains(key) || config[key].is_null()) return OkStatus();
+  if (!config[key].is_boolean()) return WrongType(where, key, "true or false", config[key]);
+  *out = config[key].get<bool>();
+  return OkStatus();
+}
+
 StatusOr<config::Activation> ParseActivation(const Json& value, const std::string& where) {
-  std::string name = value.is_string() ? value.get<std::string>() : "";
-  if (value.is_object() && value.contains("config") && value["config"].is_string()) {
+  std::string name;
+  if (value.is_string()) {
+    name = value.get<std::string>();
+  } else if (value.is_object() && value.contains("config") && value["config"].is_string()) {
     name = value["config"].get<std::string>();  // Keras 3 function object
+  } else if (!value.is_null()) {
+    return WrongType(where, "activation", "a name such as \"relu\"", value);
   }
-  if (name == "linear" || name.empty() || value.is_null()) return config::LINEAR;
+  if (name == "linear" || name.empty()) return config::LINEAR;
   if (name == "relu") return config::RELU;
   if (name == "sigmoid") return config::SIGMOID;
   if (name == "tanh") return config::TANH;
   if (name == "softmax") return config::SOFTMAX;
-  return InvalidArgumentError(where + ": unsupported activation '" +
-                              (name.empty() ? value.dump() : name) +
-                              "' (supported: linear, relu, sigmoid, tanh, softmax)");
+  if (name == "gelu") return config::GELU;  // Keras's gelu: approximate=False
+  return InvalidArgumentError(where + ": unsupported activation '" + name +
+                              "' (supported: linear, relu, sigmoid, tanh, softmax, gelu)");
+}
+
+// The class of a Keras object ({"class_name": ...} or a bare name string), or "".
+std::string ObjectClass(const Json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_object() && value.contains("class_name") && value["class_name"].is_string()) {
+    return value["class_name"].get<std::string>();
+  }
+  return "";
+}
+
+// Initializers are checked, not followed: new weights are always glorot_uniform
+// and zeros (weights usually come from --init-from). Unknown classes are errors.
+Status CheckInitializer(const Json& config, const char* key, const std::string& where) {
+  if (!config.contains(key) || config[key].is_null()) return OkStatus();
+  static const char* const kKnown[] = {
+      "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal",
+      "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "TruncatedNormal",
+      "VarianceScaling", "Orthogonal", "Identity", "glorot_uniform", "glorot_normal",
+      "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "zeros", "ones", "constant",
+      "random_uniform", "random_normal", "truncated_normal", "variance_scaling", "orthogonal",
+      "identity"};
+  const std::string class_name = ObjectClass(config[key]);
+  for (const char* known : kKnown) {
+    if (class_name == known) return OkStatus();
+  }
+  return InvalidArgumentError(where + ": " + key + " " + config[key].dump() +
+                              " is not a Keras initializer we know");
+}
+
+// A factor of an L1/L2/L1L2 config: absent or null is `fallback`; else a finite number >= 0.
+Status ReadFactor(const Json& config, const char* key, double fallback, const std::string& where,
+                  float* out) {
+  if (!config.contains(key) || config[key].is_null()) {
+    *out = static_cast<float>(fallback);
+    return OkStatus();
+  }
+  const Json& value = config[key];
+  if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < 0) {
+    return WrongType(where, key, "a finite number >= 0", value);
+  }
+  *out = value.get<float>();
+  return OkStatus();
+}
+
+// kernel_regularizer: null, or Keras's L1, L2 or L1L2 (defaults as Keras's:
+// 0.01 for L1 and L2, 0 for each factor of L1L2).
+Status ParseRegularizer(const Json& value, const std::string& where, config::Regularizer* out) {
+  if (value.is_null()) return OkStatus();
+  const std::string class_name = ObjectClass(value);
+  const std::string field = where + ": kernel_regularizer";
+  if (!value.is_object() ||
+      (class_name != "L1" && class_name != "L2" && class_name != "L1L2")) {
+    return InvalidArgumentError(field + " " + value.dump() +
+                                " is not supported (supported: null, L1, L2, L1L2)");
+  }
+  const Json config = value.contains("config") ? value["config"] : Json::object();
+  if (!config.is_object()) return WrongType(field, "config", "an object", config);
+  float l1 = 0, l2 = 0;
+  if (class_name != "L2") RETURN_IF_ERROR(ReadFactor(config, "l1", class_name == "L1" ? 0.01 : 0, field, &l1));
+  if (class_name != "L1") RETURN_IF_ERROR(ReadFactor(config, "l2", class_name == "L2" ? 0.01 : 0, field, &l2));
+  out->set_l1(l1);
+  out->set_l2(l2);
+  return OkStatus();
 }
 
 // A regularizer whose factors are all zero (old Keras wrote L1L2(0, 0)) is no regularizer.
 bool IsZeroRegularizer(const Json& value) {
-  if (!value.is_object() || !value.contains("config") || !value["config"].is_object()) return false;
-  const std::string class_name = value.value("class_name", "");
-  if (class_name != "L1L2" && class_name != "L1" && class_name != "L2") return false;
-  for (const auto& [key, factor] : value["config"].items()) {
-    if (!factor.is_number() || factor.get<double>() != 0.0) return false;
-  }
-  return true;
+  config::Regularizer factors;
+  return value.is_object() && ParseRegularizer(value, "", &factors).ok() && factors.l1() == 0 &&
+         factors.l2() == 0;
 }
 
 // Options we cannot honour must be absent or null.
@@ -243,9 +348,12 @@ StatusOr<std::string> SingleInbound(const Json& entry, const std::string& where)
   if (node.is_object() && node.contains("args") && node["args"].is_array() &&
       node["args"].size() == 1) {  // Keras 3: {"args": [keras_tensor], "kwargs": {}}
     const Json& tensor = node["args"][0];
-    if (tensor.is_object() && tensor.contains("config") &&
+    if (tensor.is_object() && tensor.contains("config") && tensor["config"].is_object() &&
         tensor["config"].contains("keras_history")) {
-      return tensor["config"]["keras_history"][0].get<std::string>();
+      const Json& history = tensor["config"]["keras_history"];
+      if (history.is_array() && !history.empty() && history[0].is_string()) {
+        return history[0].get<std::string>();
+      }
     }
   }
   return UnimplementedError(
@@ -258,29 +366,59 @@ using KerasLayerParser = Status (*)(const Json& config, const std::string& where
                                     config::LayerConfig* layer);
 
 Status ParseDense(const Json& config, const std::string& where, config::LayerConfig* layer) {
-  if (!config.contains("units") || !config["units"].is_number_integer()) {
-    return InvalidArgumentError(where + ": units is missing");
+  if (!config.contains("units")) return InvalidArgumentError(where + ": units is missing");
+  const Json& units = config["units"];
+  // A huge count passes here; Model::Create then names the memory it would need.
+  if (!units.is_number_integer() || (units.is_number_unsigned() && units.get<uint64_t>() > INT64_MAX) ||
+      units.get<int64_t>() <= 0) {
+    return WrongType(where, "units", "a positive integer", units);
   }
-  layer->mutable_dense()->set_units(config["units"].get<int64_t>());
+  config::DenseLayer* dense = layer->mutable_dense();
+  dense->set_units(units.get<int64_t>());
   ASSIGN_OR_RETURN(config::Activation activation,
                    ParseActivation(config.value("activation", Json("linear")), where));
-  layer->mutable_dense()->set_activation(activation);
-  if (config.contains("use_bias") && config["use_bias"].is_boolean()) {
-    layer->mutable_dense()->set_use_bias(config["use_bias"].get<bool>());
+  dense->set_activation(activation);
+  if (config.contains("use_bias") && !config["use_bias"].is_null()) {
+    bool use_bias = true;
+    RETURN_IF_ERROR(ReadBool(config, "use_bias", where, &use_bias));
+    dense->set_use_bias(use_bias);
   }
-  for (const char* key : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                          "kernel_constraint", "bias_constraint", "lora_rank"}) {
+  RETURN_IF_ERROR(CheckInitializer(config, "kernel_initializer", where));
+  RETURN_IF_ERROR(CheckInitializer(config, "bias_initializer", where));
+  if (config.contains("kernel_regularizer")) {
+    config::Regularizer factors;
+    RETURN_IF_ERROR(ParseRegularizer(config["kernel_regularizer"], where, &factors));
+    // Zero factors (old Keras wrote L1L2(0, 0)) leave the field unset, as no regularizer.
+    if (factors.l1() != 0 || factors.l2() != 0) *dense->mutable_kernel_regularizer() = factors;
+  }
+  for (const char* key : {"bias_regularizer", "activity_regularizer", "kernel_constraint",
+                          "bias_constraint", "lora_rank"}) {
     RETURN_IF_ERROR(RequireNull(config, key, where));
   }
   return OkStatus();
 }
 
 Status ParseDropout(const Json& config, const std::string& where, config::LayerConfig* layer) {
-  layer->mutable_dropout()->set_rate(config.value("rate", 0.0f));
+  if (config.contains("rate")) {
+    const Json& rate = config["rate"];
+    if (!rate.is_number() || !(rate.get<double>() >= 0.0 && rate.get<double>() < 1.0)) {
+      return WrongType(where, "rate", "a number in [0, 1)", rate);
+    }
+    layer->mutable_dropout()->set_rate(rate.get<float>());
+  } else {
+    layer->mutable_dropout();
+  }
+  if (config.contains("seed") && !config["seed"].is_null() && !config["seed"].is_number_integer()) {
+    return WrongType(where, "seed", "an integer or null", config["seed"]);
+  }
   return RequireNull(config, "noise_shape", where);
 }
 
-Status ParseFlatten(const Json&, const std::string&, config::LayerConfig* layer) {
+Status ParseFlatten(const Json& config, const std::string& where, config::LayerConfig* layer) {
+  if (config.contains("data_format") && !config["data_format"].is_null() &&
+      !config["data_format"].is_string()) {
+    return WrongType(where, "data_format", "a string", config["data_format"]);
+  }
   layer->mutable_flatten();
   return OkStatus();
 }
@@ -364,6 +502,15 @@ Status AppendKerasLayer(const Json& entry, size_t index, const std::string& sour
                                ? config["name"].get<std::string>()
                                : "";
   const std::string where = source + ": layer '" + name + "' (" + class_name + ")";
+  if (config.contains("name") && !config["name"].is_null() && !config["name"].is_string()) {
+    return WrongType(where, "name", "a string", config["name"]);
+  }
+  bool trainable = true;
+  RETURN_IF_ERROR(ReadBool(config, "trainable", where, &trainable));
+  if (config.contains("dtype") && !config["dtype"].is_null() && !config["dtype"].is_string() &&
+      !config["dtype"].is_object()) {
+    return WrongType(where, "dtype", "a string or a DTypePolicy", config["dtype"]);
+  }
   if (previous != nullptr) {
     ASSIGN_OR_RETURN(std::string inbound, SingleInbound(entry, where));
     if (class_name != "InputLayer" && inbound != *previous) {
@@ -387,10 +534,7 @@ Status AppendKerasLayer(const Json& entry, size_t index, const std::string& sour
   config::LayerConfig* layer = out->add_layers();
   layer->set_name(name);
   // Only a frozen layer sets the field: an absent one means trainable, as before.
-  if (config.contains("trainable") && config["trainable"].is_boolean() &&
-      !config["trainable"].get<bool>()) {
-    layer->set_trainable(false);
-  }
+  if (!trainable) layer->set_trainable(false);
   for (const KerasLayerClass& known : kKerasLayerClasses) {
     if (class_name == known.class_name) return known.parse(config, where, layer);
   }
@@ -462,8 +606,10 @@ std::string KerasTrainingConfigJson(const config::JobConfig& job) {
   return root.dump();
 }
 
-StatusOr<config::ModelConfig> ModelConfigFromKerasJson(const std::string& text,
-                                                       const std::string& source) {
+namespace {
+
+StatusOr<config::ModelConfig> ParseKerasModelJson(const std::string& text,
+                                                  const std::string& source) {
   Json root = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return Bad(source, "not valid JSON");
   if (!root.is_object() || !root.contains("class_name") || !root["class_name"].is_string()) {
@@ -494,6 +640,18 @@ StatusOr<config::ModelConfig> ModelConfigFromKerasJson(const std::string& text,
     for (config::LayerConfig& layer : *out.mutable_layers()) layer.set_trainable(false);
   }
   return out;
+}
+
+}  // namespace
+
+StatusOr<config::ModelConfig> ModelConfigFromKerasJson(const std::string& text,
+                                                       const std::string& source) {
+  // Every field is type-checked above; this only keeps a missed one from aborting.
+  try {
+    return ParseKerasModelJson(text, source);
+  } catch (const nlohmann::json::exception& error) {
+    return Bad(source, std::string("unexpected JSON structure: ") + error.what());
+  }
 }
 
 }  // namespace shardtrain::model

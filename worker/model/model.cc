@@ -1,7 +1,11 @@
 #include "worker/model/model.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "common/logging.h"
@@ -23,6 +27,10 @@ StatusOr<kernels::Activation> ToKernelActivation(config::Activation activation,
       return kernels::Activation::kTanh;
     case config::SOFTMAX:
       return kernels::Activation::kSoftmax;
+    case config::GELU:
+      return kernels::Activation::kGelu;
+    case config::GELU_APPROXIMATE:
+      return kernels::Activation::kGeluTanh;
     default:
       break;
   }
@@ -45,12 +53,32 @@ std::string SnakeCase(const std::string& name) {
   return out;
 }
 
+// Bytes per parameter: the value, its gradient and up to two optimizer slots.
+constexpr double kBytesPerParameter = 16.0;
+
+// This machine's physical memory in bytes: the bound of the model's estimate.
+double PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 1e15;  // unknown: only absurd sizes fail
+  return static_cast<double>(pages) * static_cast<double>(page_size);
+}
+
+std::string GiB(double bytes) {
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.3g GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return text;
+}
+
 // What building one layer reads about the layers below it, and updates.
 struct LayerBuildContext {
   std::string where;                   // "model.layers[i]", for errors
   int64_t features = 0;                // the layer's input features (one example, flattened)
   bool flat = false;                   // whether the input is (batch, features) already
   bool gradient_needed_below = false;  // a layer below has trainable variables
+  bool dropout_output_below = false;   // the input is a dropout's own buffer (free to overwrite)
+  int64_t max_dropout_elements = 0;    // the largest dropout input, for the shared mask
+  double bytes = 0;                    // the memory estimate so far
+  double memory_limit = 0;
   int64_t max_batch = 0;
   ParameterStore* parameters = nullptr;
   std::map<std::string, int>* name_counts = nullptr;  // Keras name counters by base name
@@ -66,14 +94,47 @@ struct LayerBuildContext {
   }
   // "model.layers[i] ('name')".
   std::string Where(const Model::Layer& layer) const { return where + " ('" + layer.name + "')"; }
-  // The output buffer, and the input gradient when a layer below needs it.
-  void SizeBuffers(Model::Layer* layer) const {
+  // Adds `more` bytes to the estimate, computed in double so that no size
+  // overflows; ResourceExhausted naming `what` once it passes the machine's memory.
+  Status Reserve(double more, const std::string& what) {
+    bytes += more;
+    if (bytes <= memory_limit) return OkStatus();
+    return ResourceExhaustedError(what + ": the model would need about " + GiB(bytes) +
+                                  " of memory (batches of up to " + std::to_string(max_batch) +
+                                  " rows), more than this machine's " + GiB(memory_limit));
+  }
+  // Checks then sizes the output buffer, and the input gradient when a layer below needs it.
+  Status SizeBuffers(Model::Layer* layer) {
+    const double rows = static_cast<double>(max_batch);
+    double floats = rows * static_cast<double>(layer->out_features);
+    if (gradient_needed_below) floats += rows * static_cast<double>(layer->in_features);
+    RETURN_IF_ERROR(Reserve(4.0 * floats, Where(*layer)));
     layer->output.resize(static_cast<size_t>(max_batch * layer->out_features));
     if (gradient_needed_below) {
       layer->grad_input.resize(static_cast<size_t>(max_batch * layer->in_features));
     }
+    return OkStatus();
+  }
+  // Checks the memory of `count` parameters before they are added.
+  Status ReserveParameters(double count, const Model::Layer& layer) {
+    return Reserve(kBytesPerParameter * count, Where(layer));
   }
 };
+
+// Keras's L1/L2/L1L2 factors of a Dense kernel; both finite and >= 0.
+Status ReadRegularizer(const config::Regularizer& regularizer, const std::string& where,
+                       Model::Layer* layer) {
+  for (const float factor : {regularizer.l1(), regularizer.l2()}) {
+    if (!(std::isfinite(factor) && factor >= 0.0f)) {
+      return InvalidArgumentError(where + ": dense.kernel_regularizer l1 and l2 must be finite and "
+                                  ">= 0, got l1 " + std::to_string(regularizer.l1()) + ", l2 " +
+                                  std::to_string(regularizer.l2()));
+    }
+  }
+  layer->l1 = regularizer.l1();
+  layer->l2 = regularizer.l2();
+  return OkStatus();
+}
 
 // Fills `layer` (kind, name, out_features, variables, buffers) from its
 // config and updates `context` for the layer above. One per layer kind.
@@ -96,13 +157,22 @@ Status BuildDense(const config::LayerConfig& spec, LayerBuildContext* context,
   layer->out_features = spec.dense().units();
   ASSIGN_OR_RETURN(layer->activation, ToKernelActivation(spec.dense().activation(), layer->name));
   layer->use_bias = !spec.dense().has_use_bias() || spec.dense().use_bias();
+  RETURN_IF_ERROR(ReadRegularizer(spec.dense().kernel_regularizer(), context->Where(*layer), layer));
+  const double in = static_cast<double>(layer->in_features);
+  const double out = static_cast<double>(layer->out_features);
+  RETURN_IF_ERROR(context->ReserveParameters(in * out + (layer->use_bias ? out : 0.0), *layer));
+  if (kernels::BackwardTakesInput(layer->activation)) {
+    RETURN_IF_ERROR(context->Reserve(4.0 * out * static_cast<double>(context->max_batch),
+                                     context->Where(*layer)));
+    layer->pre_activation.resize(static_cast<size_t>(context->max_batch * layer->out_features));
+  }
   layer->kernel_variable = context->parameters->AddVariable(
       layer->name + "/kernel", Shape{layer->in_features, layer->out_features}, layer->trainable);
   if (layer->use_bias) {
     layer->bias_variable = context->parameters->AddVariable(
         layer->name + "/bias", Shape{layer->out_features}, layer->trainable);
   }
-  context->SizeBuffers(layer);
+  RETURN_IF_ERROR(context->SizeBuffers(layer));
   if (layer->trainable) context->gradient_needed_below = true;
   return OkStatus();
 }
@@ -118,8 +188,20 @@ Status BuildDropout(const config::LayerConfig& spec, LayerBuildContext* context,
   }
   layer->rate = rate;
   layer->out_features = context->features;
-  context->SizeBuffers(layer);
-  layer->mask.resize(static_cast<size_t>(context->max_batch * context->features));
+  if (rate == 0.0f) return OkStatus();  // the identity: no buffer, no mask
+  const double elements =
+      static_cast<double>(context->max_batch) * static_cast<double>(context->features);
+  if (!context->dropout_output_below) {  // else it works in place over that dropout's output
+    RETURN_IF_ERROR(context->Reserve(4.0 * elements, context->Where(*layer)));
+    layer->output.resize(static_cast<size_t>(context->max_batch * context->features));
+  }
+  const int64_t mask_elements = context->max_batch * context->features;
+  if (mask_elements > context->max_dropout_elements) {
+    RETURN_IF_ERROR(context->Reserve(
+        static_cast<double>(mask_elements - context->max_dropout_elements), context->Where(*layer)));
+    context->max_dropout_elements = mask_elements;
+  }
+  context->dropout_output_below = true;
   return OkStatus();
 }
 
@@ -143,8 +225,7 @@ Status BuildActivation(const config::LayerConfig& spec, LayerBuildContext* conte
   ASSIGN_OR_RETURN(layer->activation,
                    ToKernelActivation(spec.activation().activation(), layer->name));
   layer->out_features = context->features;
-  context->SizeBuffers(layer);
-  return OkStatus();
+  return context->SizeBuffers(layer);
 }
 
 // A registered class (layer_registry.h), named Keras-style after its class:
@@ -170,11 +251,17 @@ Status BuildCustom(const config::LayerConfig& spec, LayerBuildContext* context,
   auto out = layer->custom->OutputSize(context->features);
   if (!out.ok()) return out.status().WithContext(context->Where(*layer));
   layer->out_features = *out;
-  for (const auto& [weight, shape] : layer->custom->Weights(context->features)) {
+  const auto weights = layer->custom->Weights(context->features);
+  double parameters = 0;
+  for (const auto& [weight, shape] : weights) {
+    parameters += static_cast<double>(shape.num_elements());
+  }
+  RETURN_IF_ERROR(context->ReserveParameters(parameters, *layer));
+  for (const auto& [weight, shape] : weights) {
     layer->custom_variables.push_back(
         context->parameters->AddVariable(layer->name + "/" + weight, shape, layer->trainable));
   }
-  context->SizeBuffers(layer);
+  RETURN_IF_ERROR(context->SizeBuffers(layer));
   if (layer->trainable && !layer->custom_variables.empty()) context->gradient_needed_below = true;
   return OkStatus();
 }
@@ -197,8 +284,15 @@ constexpr LayerKindEntry kLayerKinds[] = {
 Status BuildLayer(const config::LayerConfig& spec, LayerBuildContext* context,
                   Model::Layer* layer) {
   layer->trainable = !spec.has_trainable() || spec.trainable();
+  layer->gradient_below = context->gradient_needed_below;
   for (const LayerKindEntry& entry : kLayerKinds) {
-    if (entry.kind == spec.kind_case()) return entry.build(spec, context, layer);
+    if (entry.kind != spec.kind_case()) continue;
+    RETURN_IF_ERROR(entry.build(spec, context, layer));
+    // Dropout and flatten pass a dropout's buffer on; any other layer writes its own.
+    if (layer->kind != Model::LayerKind::kDropout && layer->kind != Model::LayerKind::kFlatten) {
+      context->dropout_output_below = false;
+    }
+    return OkStatus();
   }
   std::string fields;
   for (const LayerKindEntry& entry : kLayerKinds) {
@@ -207,17 +301,22 @@ Status BuildLayer(const config::LayerConfig& spec, LayerBuildContext* context,
   return InvalidArgumentError(context->where + ": a layer needs one of " + fields);
 }
 
-// The features of one example: the product of input_shape, whose dims must be positive.
-StatusOr<int64_t> InputFeatures(const config::ModelConfig& config) {
-  int64_t features = 1;
+// The features of one example: the product of input_shape, whose dims must
+// be positive. Reserves the input batch in `context` before multiplying in int64.
+StatusOr<int64_t> InputFeatures(const config::ModelConfig& config, LayerBuildContext* context) {
+  double product = 1;
   for (int i = 0; i < config.input_shape_size(); ++i) {
     if (config.input_shape(i) <= 0) {
       return InvalidArgumentError("model.input_shape[" + std::to_string(i) +
                                   "] must be positive, got " +
                                   std::to_string(config.input_shape(i)));
     }
-    features *= config.input_shape(i);
+    product *= static_cast<double>(config.input_shape(i));
   }
+  RETURN_IF_ERROR(context->Reserve(4.0 * product * static_cast<double>(context->max_batch),
+                                   "model.input_shape"));
+  int64_t features = 1;
+  for (int64_t dim : config.input_shape()) features *= dim;
   return features;
 }
 
@@ -232,15 +331,16 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
         "e.g. input_shape: [28, 28]");
   }
   if (config.layers_size() == 0) return InvalidArgumentError("model.layers is empty");
-  ASSIGN_OR_RETURN(const int64_t input_features, InputFeatures(config));
+  LayerBuildContext context;
+  context.max_batch = max_batch;
+  context.memory_limit = PhysicalMemoryBytes();
+  ASSIGN_OR_RETURN(const int64_t input_features, InputFeatures(config, &context));
   std::unique_ptr<Model> model(new Model());
   model->max_batch_ = max_batch;
   model->input_size_ = input_features;
   std::map<std::string, int> name_counts;
-  LayerBuildContext context;
   context.features = input_features;
   context.flat = config.input_shape_size() == 1;
-  context.max_batch = max_batch;
   context.parameters = &model->parameters_;
   context.name_counts = &name_counts;
   for (int i = 0; i < config.layers_size(); ++i) {
@@ -267,6 +367,7 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
   model->final_layer_ = model->FinalActivationLayer();
   model->parameters_.Finalize();
   model->layer_inputs_.assign(model->layers_.size(), nullptr);
+  model->dropout_mask_.resize(static_cast<size_t>(context.max_dropout_elements));
   return model;
 }
 
@@ -314,24 +415,29 @@ const float* Model::Forward(kernels::KernelBackend& backend, const float* x, int
     switch (layer.kind) {
       case LayerKind::kDense: {
         const float* bias = layer.use_bias ? parameters_.param(layer.bias_variable) : nullptr;
-        backend.DenseForward(current, parameters_.param(layer.kernel_variable), bias,
-                             layer.output.data(), batch, layer.in_features, layer.out_features);
+        // GELU keeps x·w + b for its backward; the other activations work in place.
+        float* affine =
+            layer.pre_activation.empty() ? layer.output.data() : layer.pre_activation.data();
+        backend.DenseForward(current, parameters_.param(layer.kernel_variable), bias, affine, batch,
+                             layer.in_features, layer.out_features);
         bool skip = skip_final_softmax && i == final_layer_ &&
                     layer.activation == kernels::Activation::kSoftmax;
         if (layer.activation != kernels::Activation::kLinear && !skip) {
-          backend.ActivationForward(layer.activation, layer.output.data(), layer.output.data(),
-                                    batch, layer.out_features);
+          backend.ActivationForward(layer.activation, affine, layer.output.data(), batch,
+                                    layer.out_features);
         }
         current = layer.output.data();
         break;
       }
       case LayerKind::kDropout:
         if (mode.training && layer.rate > 0.0f) {
-          kernels::DropoutKey key{mode.seed, mode.step, layer.index,
-                                  mode.first_example * static_cast<uint64_t>(layer.out_features)};
-          backend.DropoutForward(key, layer.rate, current, layer.output.data(), layer.mask.data(),
+          layer.dropout_key = {mode.seed, mode.step, layer.index,
+                               mode.first_example * static_cast<uint64_t>(layer.out_features)};
+          // In place: `current` is then the buffer of the dropout below (our memory).
+          float* out = layer.output.empty() ? const_cast<float*>(current) : layer.output.data();
+          backend.DropoutForward(layer.dropout_key, layer.rate, current, out, dropout_mask_.data(),
                                  batch * layer.out_features);
-          current = layer.output.data();
+          current = out;
         }
         break;
       case LayerKind::kFlatten:
@@ -366,13 +472,16 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
     Layer& layer = layers_[k];
     // A frozen layer with nothing trainable before it (its grad_input is unsized;
     // flatten has none at all): no gradient is needed from here down.
-    if (!layer.trainable && layer.grad_input.empty() && layer.kind != LayerKind::kFlatten) break;
+    if (!layer.trainable && !layer.gradient_below) break;
     switch (layer.kind) {
       case LayerKind::kDense: {
         bool fused = skipped_final_softmax && k == final_layer_ &&
                      layer.activation == kernels::Activation::kSoftmax;
         if (layer.activation != kernels::Activation::kLinear && !fused) {
-          backend.ActivationBackward(layer.activation, layer.output.data(), grad, grad, batch,
+          const float* through = kernels::BackwardTakesInput(layer.activation)
+                                     ? layer.pre_activation.data()
+                                     : layer.output.data();
+          backend.ActivationBackward(layer.activation, through, grad, grad, batch,
                                      layer.out_features);
         }
         float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.data();
@@ -384,12 +493,13 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
         break;
       }
       case LayerKind::kDropout:
-        if (layer.grad_input.empty()) {
+        if (!layer.gradient_below) {
           grad = nullptr;
         } else if (layer.rate > 0.0f) {
-          backend.DropoutBackward(layer.rate, layer.mask.data(), grad, layer.grad_input.data(),
-                                  batch * layer.out_features);
-          grad = layer.grad_input.data();
+          // Drawing the forward's mask again over dy gives dy * mask / (1 - rate),
+          // bit for bit what DropoutBackward computes from a stored mask.
+          backend.DropoutForward(layer.dropout_key, layer.rate, grad, grad, dropout_mask_.data(),
+                                 batch * layer.out_features);
         }
         break;
       case LayerKind::kFlatten:
@@ -402,8 +512,11 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
           grad = nullptr;
           break;
         }
-        backend.ActivationBackward(layer.activation, layer.output.data(), grad,
-                                   layer.grad_input.data(), batch, layer.out_features);
+        const float* through = kernels::BackwardTakesInput(layer.activation)
+                                   ? layer_inputs_[k]
+                                   : layer.output.data();
+        backend.ActivationBackward(layer.activation, through, grad, layer.grad_input.data(), batch,
+                                   layer.out_features);
         grad = layer.grad_input.data();
         break;
       }
@@ -423,6 +536,40 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
     }
     if (grad == nullptr) break;  // nothing below needs a gradient
   }
+}
+
+double Model::RegularizationPenalty() const {
+  double penalty = 0;
+  for (const Layer& layer : layers_) {
+    if (layer.kind != LayerKind::kDense || !layer.trainable || (layer.l1 == 0 && layer.l2 == 0)) {
+      continue;
+    }
+    const float* w =
+        parameters_.params() + parameters_.variable(layer.kernel_variable).offset;
+    double abs_sum = 0, square_sum = 0;
+    for (int64_t i = 0; i < layer.in_features * layer.out_features; ++i) {
+      abs_sum += std::fabs(static_cast<double>(w[i]));
+      square_sum += static_cast<double>(w[i]) * w[i];
+    }
+    penalty += static_cast<double>(layer.l1) * abs_sum + static_cast<double>(layer.l2) * square_sum;
+  }
+  return penalty;
+}
+
+double Model::AddRegularizationGradients() {
+  for (const Layer& layer : layers_) {
+    if (layer.kind != LayerKind::kDense || !layer.trainable || (layer.l1 == 0 && layer.l2 == 0)) {
+      continue;
+    }
+    const float* w = parameters_.param(layer.kernel_variable);
+    float* g = parameters_.grad(layer.kernel_variable);
+    const float l1 = layer.l1, twice_l2 = 2.0f * layer.l2;
+    for (int64_t i = 0; i < layer.in_features * layer.out_features; ++i) {
+      const float sign = w[i] > 0.0f ? 1.0f : (w[i] < 0.0f ? -1.0f : 0.0f);
+      g[i] += l1 * sign + twice_l2 * w[i];
+    }
+  }
+  return RegularizationPenalty();
 }
 
 }  // namespace shardtrain::model

@@ -2,9 +2,12 @@
 // and registered custom layers, worker/model/layer_registry.h) over one
 // ParameterStore, running on a KernelBackend.
 //
-// Create() validates the config (errors name the layer and field) and sizes
-// every activation buffer for `max_batch` rows once; Forward/Backward never
-// allocate. Each layer kind is built by one function, listed in kLayerKinds
+// Create() validates the config (errors name the layer and field), checks
+// the memory the model would need for `max_batch` rows against this machine's
+// memory (ResourceExhausted naming the amount), and sizes every activation
+// buffer once; Forward/Backward never allocate. Dropout layers keep no masks:
+// the backward pass redraws them from the same Philox key, and a dropout
+// directly above another one works in place over its buffer. Each layer kind is built by one function, listed in kLayerKinds
 // (model.cc). Layer and variable names follow Keras (dense, dense_1, dropout;
 // "dense/kernel", "dense/bias"). Not thread-safe: one model per worker.
 #pragma once
@@ -44,13 +47,18 @@ class Model {
     // Keras's trainable: false freezes the layer's variables (no update, no
     // optimizer slots); its backward then only passes the gradient on.
     bool trainable = true;
+    // A layer below this one has trainable variables, so a gradient flows back through it.
+    bool gradient_below = false;
     float rate = 0.0f;
+    float l1 = 0.0f, l2 = 0.0f;  // Dense kernel_regularizer factors
     int kernel_variable = -1;
     int bias_variable = -1;
     uint32_t index = 0;                   // position in the layer list; the dropout RNG stream
-    std::vector<float> output;            // (max_batch, out_features); not for flatten
-    std::vector<float> grad_input;        // (max_batch, in_features), when a gradient flows back
-    std::vector<uint8_t> mask;            // (max_batch, out_features), dropout only
+    std::vector<float> output;  // (max_batch, out_features); empty for flatten, in-place dropout
+    // Dense whose activation's backward takes its input (GELU): x·w + b.
+    std::vector<float> pre_activation;
+    std::vector<float> grad_input;  // (max_batch, in_features); not for dropout
+    kernels::DropoutKey dropout_key;  // the last training Forward's mask, for Backward
     std::shared_ptr<CustomLayer> custom;  // kCustom: the registered class's object
     std::string registered_name;          // kCustom
     std::vector<int> custom_variables;    // kCustom: its weights in the parameter store
@@ -87,6 +95,14 @@ class Model {
   void Backward(kernels::KernelBackend& backend, const float* x, float* grad_output, int64_t batch,
                 bool skipped_final_softmax);
 
+  // Keras's kernel_regularizer penalty of the trainable Dense layers:
+  // sum of l1 * sum|w| + l2 * sum w^2 (Keras counts trainable weights only).
+  double RegularizationPenalty() const;
+  // Adds that penalty's gradient (l1 * sign(w) + 2 * l2 * w) to the kernels'
+  // gradients in parameters().grads() and returns the penalty. A pure function
+  // of the weights, so every rank adds the same to the summed gradient.
+  double AddRegularizationGradients();
+
  private:
   Model() = default;
   // The index final_layer_ describes, computed from layers_.
@@ -103,6 +119,8 @@ class Model {
   size_t final_layer_ = static_cast<size_t>(-1);
   // Input of each layer in the last Forward (x or the previous layer's output).
   std::vector<const float*> layer_inputs_;
+  // The dropout masks of one layer at a time (drawn again in Backward).
+  std::vector<uint8_t> dropout_mask_;
 };
 
 }  // namespace shardtrain::model
