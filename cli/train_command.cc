@@ -11,8 +11,13 @@
 // (worker/checkpoint/resume.h) and train on the coordinator's plan. A re-run
 // of a finished job (its checkpoint ends the configured epochs) trains
 // nothing: it says so, prints the final checkpoint's test metrics and leaves
-// the control plane like a finished run. After the setup, an error on any
-// rank ends the whole job through MPI_Abort.
+// the control plane like a finished run; so does a job EarlyStopping ended.
+// After the setup, an error on any rank ends the whole job through MPI_Abort.
+//
+// Callbacks, in order: the job monitor, TerminateOnNaN (before anything can
+// save a diverged step), rank 0's progress and logs, EarlyStopping and
+// ReduceLROnPlateau (their epoch-end state is then in the trainer when the
+// checkpointer, last, saves the epoch).
 #include <unistd.h>
 
 #include <iomanip>
@@ -27,9 +32,12 @@
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/callbacks/csv_logger.h"
+#include "worker/callbacks/early_stopping.h"
 #include "worker/callbacks/metrics_log.h"
 #include "worker/callbacks/progress.h"
+#include "worker/callbacks/reduce_lr_on_plateau.h"
 #include "worker/callbacks/tensorboard.h"
+#include "worker/callbacks/terminate_on_nan.h"
 #include "worker/checkpoint/checkpointer.h"
 #include "worker/checkpoint/resume.h"
 #include "worker/comm/communicator_factory.h"
@@ -176,6 +184,13 @@ struct Job {
   std::unique_ptr<callbacks::TensorBoardLogger> tensorboard;  // rank 0 only
   data::Dataset train;
   data::Dataset test;
+  data::Dataset validation_split;  // the last training examples, with training.validation_split
+
+  // What fit validates on: the validation_split part when there is one, else
+  // the test split.
+  const data::Dataset& validation() const {
+    return validation_split.num_examples > 0 ? validation_split : test;
+  }
 };
 
 Status SetUp(const TrainSettings& s, int rank, Job* job) {
@@ -202,6 +217,12 @@ Status SetUp(const TrainSettings& s, int rank, Job* job) {
                    data::LoadSplit(data.dir(), "train", data.train_examples(), data.num_classes()));
   ASSIGN_OR_RETURN(job->test,
                    data::LoadSplit(data.dir(), "test", data.test_examples(), data.num_classes()));
+  if (job->config.training().validation_split() > 0) {
+    ASSIGN_OR_RETURN(auto parts, data::SplitForValidation(std::move(job->train),
+                                                          job->config.training().validation_split()));
+    job->train = std::move(parts.first);
+    job->validation_split = std::move(parts.second);
+  }
   return OkStatus();
 }
 
@@ -210,6 +231,13 @@ Status SetUp(const TrainSettings& s, int rank, Job* job) {
 void DescribeResumed(const checkpoint::Resumed& resumed, const config::JobConfig& config) {
   const checkpoint::SavedState& state = resumed.state;
   const TrainingProgress& progress = state.progress;
+  if (std::optional<int64_t> stopped = callbacks::EarlyStopping::StoppedEpoch(state.callbacks)) {
+    std::cout << "job complete: " << resumed.prefix << " is step " << progress.global_step
+              << ", where EarlyStopping stopped training after epoch " << *stopped
+              << "; nothing to train (--no-resume or another --run-dir starts afresh)"
+              << std::endl;
+    return;
+  }
   if (checkpoint::TrainingComplete(progress, config)) {
     std::cout << "job complete: " << resumed.prefix << " is step " << progress.global_step
               << (progress.position == 0 ? ", the end of epoch " : ", in epoch ")
@@ -225,6 +253,7 @@ void DescribeResumed(const checkpoint::Resumed& resumed, const config::JobConfig
 }
 
 // Every rank: restores rank 0's resume point into `trainer`; rank 0 says so.
+// A fresh run starts at training.initial_epoch (Keras fit's initial_epoch).
 StatusOr<std::optional<checkpoint::Resumed>> Resume(const TrainSettings& s, const Job& job,
                                                     comm::Communicator& comm, Trainer& trainer) {
   ASSIGN_OR_RETURN(
@@ -232,7 +261,49 @@ StatusOr<std::optional<checkpoint::Resumed>> Resume(const TrainSettings& s, cons
       checkpoint::ResumeTraining(storage::PosixFileSystem(), job.resume, job.config,
                                  s.resume.allow_config_change, trainer, comm, std::cerr));
   if (resumed && comm.rank() == 0) DescribeResumed(*resumed, job.config);
+  const int64_t initial_epoch = job.config.training().initial_epoch();
+  if (!resumed && initial_epoch > 0) {
+    TrainingProgress start;
+    start.epoch = initial_epoch;
+    trainer.ResumeFrom(start);
+    if (comm.rank() == 0) {
+      std::cout << "starting at epoch " << initial_epoch + 1 << " (training.initial_epoch "
+                << initial_epoch << ")" << std::endl;
+    }
+  }
   return resumed;
+}
+
+// Whether a restored run has nothing left to train: every epoch done, or
+// EarlyStopping ended it.
+bool NothingToTrain(const std::optional<checkpoint::Resumed>& resumed,
+                    const config::JobConfig& config) {
+  return resumed && (checkpoint::TrainingComplete(resumed->state.progress, config) ||
+                     callbacks::EarlyStopping::StoppedEpoch(resumed->state.callbacks));
+}
+
+// The configured Keras callbacks of this rank, in the order they run (see the
+// file comment); messages on rank 0 only.
+struct KerasCallbacks {
+  std::optional<callbacks::TerminateOnNaN> terminate_on_nan;
+  std::optional<callbacks::EarlyStopping> early_stopping;
+  std::unique_ptr<callbacks::ReduceLROnPlateau> reduce_lr_on_plateau;
+};
+
+StatusOr<KerasCallbacks> CreateKerasCallbacks(const config::CallbacksConfig& config,
+                                              Trainer& trainer, int rank) {
+  std::ostream* out = rank == 0 ? &std::cout : nullptr;
+  KerasCallbacks made;
+  if (!config.has_terminate_on_nan() || config.terminate_on_nan()) {
+    made.terminate_on_nan.emplace(&trainer);
+  }
+  if (config.has_early_stopping()) made.early_stopping.emplace(config.early_stopping(), &trainer, out);
+  if (config.has_reduce_lr_on_plateau()) {
+    ASSIGN_OR_RETURN(made.reduce_lr_on_plateau,
+                     callbacks::ReduceLROnPlateau::Create(config.reduce_lr_on_plateau(), &trainer,
+                                                          out));
+  }
+  return made;
 }
 
 // --init-from: a fresh run starts from a Keras file's weights, matched by
@@ -266,16 +337,25 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
   CoordinatorPlanner planner(plane.client.get());
   callbacks::Progress progress(&std::cout, s.verbosity);
   std::unique_ptr<callbacks::CsvLogger> csv_logger;  // rank 0: appends on resume
+  ASSIGN_OR_RETURN(KerasCallbacks keras, CreateKerasCallbacks(job.config.callbacks(), trainer, rank));
   std::vector<callbacks::Callback*> callbacks = {&monitor};
+  if (keras.terminate_on_nan) callbacks.push_back(&*keras.terminate_on_nan);
   if (rank == 0) {
     const int64_t first_epoch = resumed ? resumed->state.progress.epoch + 1 : 1;
     ASSIGN_OR_RETURN(csv_logger,
                      callbacks::CsvLogger::Open(job.config.training().run_dir(), first_epoch));
-    callbacks = {&monitor, &progress, job.metrics_log.get(), job.tensorboard.get(),
-                 csv_logger.get()};
+    callbacks.insert(callbacks.end(), {&progress, job.metrics_log.get(), job.tensorboard.get(),
+                                       csv_logger.get()});
   }
+  if (keras.early_stopping) callbacks.push_back(&*keras.early_stopping);
+  if (keras.reduce_lr_on_plateau) callbacks.push_back(keras.reduce_lr_on_plateau.get());
   callbacks.push_back(&checkpointer);  // every rank: saves are collective
-  RETURN_IF_ERROR(trainer.Fit(job.train, job.test, &planner, callbacks));
+  RETURN_IF_ERROR(trainer.Fit(job.train, job.validation(), &planner, callbacks));
+  if (trainer.stopped() && !checkpointer.preempted()) {
+    // A callback ended training (EarlyStopping): as Keras, fit's end still
+    // runs, so the checkpointer commits the final step.
+    for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainEnd());
+  }
   if (checkpointer.preempted() && rank == 0) {
     std::cout << "preempted (SIGTERM): saved " << checkpointer.last_saved()
               << "; run the same command again to resume" << std::endl;
@@ -293,7 +373,7 @@ Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communic
   JobMonitor monitor(plane.client.get(), rank,
                      HeartbeatIntervalSeconds(s.control.heartbeat_timeout_seconds));
   bool finished = true;
-  if (!resumed || !checkpoint::TrainingComplete(resumed->state.progress, job.config)) {
+  if (!NothingToTrain(resumed, job.config)) {
     ASSIGN_OR_RETURN(finished, TrainEpochs(s, job, plane, comm, trainer, monitor, resumed));
   }
   if (finished) {

@@ -3,10 +3,12 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
+#include "worker/callbacks/monitor.h"
 #include "worker/loss/loss.h"
 #include "worker/model/keras_json.h"
 #include "worker/optimizer/optimizer.h"
@@ -185,12 +187,90 @@ Status ValidateCheckpointPolicy(config::CheckpointConfig* checkpoint) {
   return OkStatus();
 }
 
+// training.validation_split and training.initial_epoch (Keras fit options).
+Status ValidateFitOptions(const config::TrainingConfig& training) {
+  const double split = training.validation_split();
+  if (!(split >= 0.0 && split < 1.0)) {
+    return InvalidArgumentError("training.validation_split must be in [0, 1), got " +
+                                std::to_string(split));
+  }
+  if (training.initial_epoch() < 0 || training.initial_epoch() >= training.epochs()) {
+    return InvalidArgumentError("training.initial_epoch must be in [0, training.epochs = " +
+                                std::to_string(training.epochs()) + "), got " +
+                                std::to_string(training.initial_epoch()));
+  }
+  return OkStatus();
+}
+
+// A callback's `monitor` (default val_loss) must be an epoch log; `mode`
+// becomes min or max. `field` names the callback in errors.
+Status ValidateMonitor(const config::JobConfig& config, const std::string& field,
+                       std::string* monitor, std::string* mode) {
+  if (monitor->empty()) *monitor = "val_loss";
+  if (!callbacks::IsLoggedName(config, *monitor)) {
+    return InvalidArgumentError(field + ".monitor '" + *monitor +
+                                "' is not logged: use loss, accuracy, a `metrics` entry, or one "
+                                "of them with a val_ prefix");
+  }
+  ASSIGN_OR_RETURN(*mode, callbacks::ResolveMonitorMode(field, *monitor, *mode));
+  return OkStatus();
+}
+
+Status ValidateEarlyStopping(const config::JobConfig& config, config::EarlyStoppingConfig* c) {
+  const std::string field = "callbacks.early_stopping";
+  RETURN_IF_ERROR(ValidateMonitor(config, field, c->mutable_monitor(), c->mutable_mode()));
+  if (c->patience() < 0 || c->start_from_epoch() < 0 || !std::isfinite(c->min_delta()) ||
+      (c->has_baseline() && !std::isfinite(c->baseline()))) {
+    return InvalidArgumentError(field + ": patience and start_from_epoch must be >= 0, min_delta "
+                                "and baseline finite");
+  }
+  return OkStatus();
+}
+
+// Keras defaults (factor 0.1, patience 10, min_delta 1e-4) for unset fields.
+Status ValidateReduceLrOnPlateau(const config::JobConfig& config,
+                                 config::ReduceLROnPlateauConfig* c) {
+  const std::string field = "callbacks.reduce_lr_on_plateau";
+  RETURN_IF_ERROR(ValidateMonitor(config, field, c->mutable_monitor(), c->mutable_mode()));
+  if (!c->has_factor()) c->set_factor(0.1);
+  if (!c->has_patience()) c->set_patience(10);
+  if (!c->has_min_delta()) c->set_min_delta(1e-4);
+  if (!(c->factor() >= 0.0 && c->factor() < 1.0)) {
+    return InvalidArgumentError(field + ".factor must be in [0, 1) (Keras refuses a factor >= "
+                                "1), got " + std::to_string(c->factor()));
+  }
+  if (c->patience() < 0 || c->cooldown() < 0 || !(c->min_lr() >= 0.0) ||
+      !std::isfinite(c->min_lr()) || !std::isfinite(c->min_delta())) {
+    return InvalidArgumentError(field + ": patience and cooldown must be >= 0, min_lr finite and "
+                                ">= 0, min_delta finite");
+  }
+  if (config.optimizer().has_learning_rate_schedule()) {
+    return InvalidArgumentError(field + " changes the optimizer's learning rate, which "
+                                "optimizer.learning_rate_schedule sets instead (Keras cannot set "
+                                "a schedule's rate): use one or the other");
+  }
+  return OkStatus();
+}
+
+Status ValidateCallbacks(config::JobConfig* config) {
+  if (!config->has_callbacks()) return OkStatus();  // (no empty message in the saved config)
+  config::CallbacksConfig* callbacks = config->mutable_callbacks();
+  if (callbacks->has_early_stopping()) {
+    RETURN_IF_ERROR(ValidateEarlyStopping(*config, callbacks->mutable_early_stopping()));
+  }
+  if (callbacks->has_reduce_lr_on_plateau()) {
+    RETURN_IF_ERROR(ValidateReduceLrOnPlateau(*config, callbacks->mutable_reduce_lr_on_plateau()));
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 Status ValidateJobConfig(config::JobConfig* config) {
   RETURN_IF_ERROR(LoadModelJson(config));
   RETURN_IF_ERROR(ValidateTraining(config));
   RETURN_IF_ERROR(ValidateData(config->data()));
+  RETURN_IF_ERROR(ValidateFitOptions(config->training()));
   for (const std::string& metric : config->metrics()) {
     if (metric != "accuracy") {
       return InvalidArgumentError("metrics: unknown metric '" + metric + "'; supported: accuracy");
@@ -198,6 +278,7 @@ Status ValidateJobConfig(config::JobConfig* config) {
   }
   RETURN_IF_ERROR(ValidateCheckpointPolicy(config->mutable_checkpoint()));
   RETURN_IF_ERROR(optimizer::Optimizer::Validate(config->optimizer()));
+  RETURN_IF_ERROR(ValidateCallbacks(config));
   if (config->loss().kind_case() == config::LossConfig::KIND_NOT_SET) {
     return InvalidArgumentError(
         "loss is not set: add e.g. `loss { sparse_categorical_crossentropy { from_logits: true } }`");

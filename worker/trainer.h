@@ -23,6 +23,7 @@
 #include "kernels/backend.h"
 #include "proto/config.pb.h"
 #include "worker/callbacks/callback.h"
+#include "worker/callbacks/callback_state.h"
 #include "worker/comm/communicator.h"
 #include "worker/comm/gradient_reducer.h"
 #include "worker/data/dataset.h"
@@ -105,9 +106,14 @@ class Trainer {
   model::Model& model() { return *model_; }
   optimizer::Optimizer& optimizer() { return *optimizer_; }
   int64_t global_step() const { return progress_.global_step; }
+  // What stateful callbacks (EarlyStopping, ReduceLROnPlateau) keep across a
+  // resume: checkpoints save it and a resume restores it (callback_state.h).
+  callbacks::CallbackState& callback_state() { return callback_state_; }
+  const callbacks::CallbackState& callback_state() const { return callback_state_; }
 
  private:
   using Clock = std::chrono::steady_clock;
+  callbacks::CallbackState callback_state_;  // see callback_state()
 
   Trainer() = default;
   // The OnTrainBegin description of training on `train`, validating on `val`.

@@ -187,6 +187,53 @@ StatusOr<T> ReadScalar(const storage::BundleReader& reader, const std::string& p
   return value;
 }
 
+constexpr char kCallbackStatePrefix[] = "_SHARDTRAIN_STATE/callbacks/";
+
+// The callbacks' state as tensors: scalars as float64 [], vectors as float32
+// [n] (their data borrowed from `state`).
+void AppendCallbackState(const callbacks::CallbackState& state, std::vector<SaveTensor>* out) {
+  for (const auto& [name, value] : state.scalars) {
+    out->push_back(Scalar<double>(kCallbackStatePrefix + name, DType::kFloat64, value));
+  }
+  for (const auto& [name, values] : state.vectors) {
+    SaveTensor t;
+    t.key = kCallbackStatePrefix + name;
+    t.shape = {static_cast<int64_t>(values.size())};
+    t.data = values.data();
+    t.bytes = values.size() * sizeof(float);
+    out->push_back(std::move(t));
+  }
+}
+
+// Every `_SHARDTRAIN_STATE/callbacks/` tensor of the checkpoint (none in one
+// written without stateful callbacks). DataLoss for another dtype or shape.
+StatusOr<callbacks::CallbackState> ReadCallbackState(const storage::BundleReader& reader,
+                                                     const std::string& prefix) {
+  callbacks::CallbackState state;
+  const std::string key_prefix = kCallbackStatePrefix;
+  for (const std::string& key : reader.Keys()) {
+    if (key.compare(0, key_prefix.size(), key_prefix) != 0) continue;
+    const std::string name = key.substr(key_prefix.size());
+    ASSIGN_OR_RETURN(tf::BundleEntryProto entry, reader.Entry(key));
+    const std::vector<int64_t> shape = EntryShape(entry);
+    const DType dtype = static_cast<DType>(entry.dtype());
+    if (dtype == DType::kFloat64 && shape.empty()) {
+      double value = 0;
+      RETURN_IF_ERROR(reader.Read(key, &value, sizeof(value)));
+      state.scalars[name] = value;
+    } else if (dtype == DType::kFloat32 && shape.size() == 1) {
+      std::vector<float>& values = state.vectors[name];
+      values.resize(static_cast<size_t>(shape[0]));
+      RETURN_IF_ERROR(reader.Read(key, values.data(), values.size() * sizeof(float)));
+    } else {
+      return DataLossError("checkpoint " + prefix + ": callback state '" + key + "' is " +
+                           std::string(DTypeName(dtype)) + " " + ShapeString(shape) +
+                           ", expected float64 [] or float32 [n]");
+    }
+  }
+  return state;
+}
+
 }  // namespace
 
 config::JobConfig TrajectoryConfig(const config::JobConfig& config) {
@@ -200,6 +247,12 @@ config::JobConfig TrajectoryConfig(const config::JobConfig& config) {
   relevant.mutable_training()->set_batch_size(config.training().batch_size());
   relevant.mutable_training()->set_seed(config.training().seed());
   relevant.mutable_training()->set_shuffle(config.training().shuffle());
+  *relevant.mutable_training()->mutable_class_weight() = config.training().class_weight();
+  relevant.mutable_training()->set_validation_split(config.training().validation_split());
+  if (config.callbacks().has_reduce_lr_on_plateau()) {
+    *relevant.mutable_callbacks()->mutable_reduce_lr_on_plateau() =
+        config.callbacks().reduce_lr_on_plateau();
+  }
   return relevant;
 }
 
@@ -264,6 +317,7 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
   tensors.push_back(Scalar<bool>(StateKey("has_best"), DType::kBool, state.has_best));
   tensors.push_back(Scalar<bool>(StateKey("weights_only"), DType::kBool, state.weights_only));
   tensors.push_back(String(StateKey("config_hash"), state.config_hash));
+  AppendCallbackState(trainer.callback_state(), &tensors);
   std::string config_text;
   google::protobuf::TextFormat::PrintToString(config, &config_text);
   tensors.push_back(String(StateKey("config"), std::move(config_text)));
@@ -334,6 +388,7 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
                          " is not a scalar string");
   }
   state.config_hash = hash[0];
+  ASSIGN_OR_RETURN(state.callbacks, ReadCallbackState(reader, prefix));
   if (scope == RestoreScope::kStateOnly) return state;
 
   ASSIGN_OR_RETURN(std::vector<RestoreTarget> targets,

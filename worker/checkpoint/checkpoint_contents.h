@@ -7,7 +7,10 @@
 //   * our training state under `_SHARDTRAIN_STATE/...` keys, outside the object
 //     graph (TensorFlow ignores them): epoch, data position, global step, the
 //     epoch's running metric sums, the seed, the best monitored value, and the
-//     job config's hash and text.
+//     job config's hash and text; and the stateful callbacks' state
+//     (EarlyStopping, ReduceLROnPlateau: callbacks/callback_state.h) under
+//     `_SHARDTRAIN_STATE/callbacks/<name>`, float64 scalars and float32
+//     vectors, present only when such callbacks run.
 // Gathering borrows the trainer's buffers (valid until the next step);
 // restoring checks every key's dtype and shape. Not thread-safe.
 #pragma once
@@ -20,6 +23,7 @@
 #include "common/status.h"
 #include "proto/config.pb.h"
 #include "storage/tensor_bundle/bundle_reader.h"
+#include "worker/callbacks/callback_state.h"
 #include "worker/trainer.h"
 
 namespace shardtrain::checkpoint {
@@ -45,11 +49,16 @@ struct SavedState {
   bool has_best = false;
   std::string config_hash;
   bool weights_only = false;
+  // Restored from the checkpoint (saving takes the trainer's callback_state()).
+  callbacks::CallbackState callbacks;
 };
 
 // The parts of the config that decide the training trajectory (model,
-// optimizer, loss, metrics, data selection, batch size, seed, shuffle) — not
-// epochs, paths, device or checkpoint policy, which a resumed run may change.
+// optimizer, loss, metrics, data selection and validation_split, batch size,
+// seed, shuffle, class_weight, ReduceLROnPlateau, which changes the rate) — not epochs,
+// initial_epoch, paths, device, checkpoint policy, EarlyStopping (it decides
+// only when to stop, like epochs; its counters carry over) or TerminateOnNaN,
+// which a resumed run may change.
 config::JobConfig TrajectoryConfig(const config::JobConfig& config);
 
 // Hash of TrajectoryConfig(config): a checkpoint stores it, and a resume
@@ -57,7 +66,8 @@ config::JobConfig TrajectoryConfig(const config::JobConfig& config);
 std::string TrajectoryConfigHash(const config::JobConfig& config);
 
 // Every tensor of a checkpoint of `trainer`, in object-graph order, then the
-// state keys. With `state.weights_only` the optimizer is left out.
+// state keys (the callback state from trainer.callback_state(), borrowed).
+// With `state.weights_only` the optimizer is left out.
 StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
                                                           const config::JobConfig& config,
                                                           const SavedState& state);

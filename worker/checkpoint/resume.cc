@@ -91,7 +91,8 @@ std::string DescribeConfigChanges(storage::FileSystem* fs, const std::string& pr
   std::vector<std::string> changes;
   if (saved.ok()) changes = TrajectoryConfigChanges(*saved, current);
   if (changes.empty()) {
-    return "model, optimizer, loss, data selection, batch size, seed or shuffle changed; its "
+    return "model, optimizer, loss, data selection, validation_split, batch size, seed, shuffle "
+           "or reduce_lr_on_plateau changed; its "
            "config is stored under _SHARDTRAIN_STATE/config";
   }
   std::string joined;
@@ -210,6 +211,7 @@ StatusOr<std::optional<Resumed>> ResumeTraining(storage::FileSystem* fs,
     }
   }
   trainer.ResumeFrom(resumed->state.progress);
+  trainer.callback_state() = resumed->state.callbacks;
   return resumed;
 }
 

@@ -13,7 +13,8 @@
 //     for the next when falling back is allowed, checks that it was written
 //     with the same training trajectory (TrajectoryConfigHash; a refusal
 //     names each changed field with its old and new value, from the config
-//     text the checkpoint stores) and makes the trainer continue from it.
+//     text the checkpoint stores) and makes the trainer continue from it,
+//     with the callbacks' state it holds (Trainer::callback_state()).
 //     Every rank succeeds or every rank fails.
 //   * TrainingComplete: whether a restored checkpoint already holds every
 //     configured epoch (a re-run of a finished job has nothing to train).
@@ -86,7 +87,8 @@ std::vector<std::string> TrajectoryConfigChanges(const config::JobConfig& saved,
 // naming the changed fields (TrajectoryConfigChanges; a generic list when the
 // checkpoint's config text cannot be read). With `allow_config_change` it
 // resumes anyway and rank 0 writes the changes to `warnings`. Then
-// Trainer::ResumeFrom its progress.
+// Trainer::ResumeFrom its progress, and its callback state replaces the
+// trainer's.
 StatusOr<std::optional<Resumed>> ResumeTraining(storage::FileSystem* fs,
                                                 const ResumeCandidates& candidates,
                                                 const config::JobConfig& config,

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -331,6 +332,44 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
 StatusOr<Dataset> LoadUnlabeledSplit(const std::string& dir, const std::string& split,
                                      int64_t max_examples) {
   return LoadExamples(dir, split, max_examples, std::nullopt);
+}
+
+StatusOr<std::pair<Dataset, Dataset>> SplitForValidation(Dataset dataset,
+                                                        double validation_split) {
+  const int64_t n = dataset.num_examples;
+  const auto split_at = static_cast<int64_t>(
+      std::floor(static_cast<double>(n) * (1.0 - validation_split)));
+  if (split_at <= 0 || split_at >= n) {
+    return InvalidArgumentError(
+        "training data contains " + std::to_string(n) +
+        " examples, which is not sufficient to split it into a validation and training set as "
+        "specified by training.validation_split = " + std::to_string(validation_split) +
+        "; use more examples (data.train_examples) or another validation_split");
+  }
+  const size_t features = static_cast<size_t>(dataset.feature_size);
+  const size_t cut = static_cast<size_t>(split_at);
+  Dataset val;
+  val.num_examples = n - split_at;
+  val.feature_size = dataset.feature_size;
+  val.images.assign(dataset.images.begin() + static_cast<std::ptrdiff_t>(cut * features),
+                    dataset.images.end());
+  val.labels.assign(dataset.labels.begin() + static_cast<std::ptrdiff_t>(cut),
+                    dataset.labels.end());
+  val.shard_sizes = {val.num_examples};
+
+  Dataset& train = dataset;
+  train.num_examples = split_at;
+  train.images.resize(cut * features);
+  train.labels.resize(cut);
+  std::vector<int64_t> sizes;
+  int64_t remaining = split_at;
+  for (int64_t size : train.shard_sizes) {
+    if (remaining == 0) break;
+    sizes.push_back(std::min(size, remaining));
+    remaining -= sizes.back();
+  }
+  train.shard_sizes = std::move(sizes);
+  return std::make_pair(std::move(train), std::move(val));
 }
 
 }  // namespace shardtrain::data

@@ -16,11 +16,14 @@
 //                    shards with different NNNNN totals, bad arguments.
 // LoadUnlabeledSplit is LoadSplit for prediction: it reads only `image`
 // (examples need no `label`; a present one is ignored) and leaves labels empty.
+// SplitForValidation is Keras fit's validation_split: the last examples
+// become the validation set.
 // Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -42,6 +45,15 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
 
 StatusOr<Dataset> LoadUnlabeledSplit(const std::string& dir, const std::string& split,
                                      int64_t max_examples);
+
+// Keras fit's validation_split (keras.src.trainers.data_adapters.
+// data_adapter_utils.train_validation_split): the first
+// floor(n * (1 - validation_split)) examples of `dataset` train, the rest
+// validate, in order (deterministic, before any shuffling). The training
+// part's shard_sizes are cut at the split (shards past it dropped); the
+// validation part is one shard. InvalidArgument, as Keras, when either part
+// would be empty.
+StatusOr<std::pair<Dataset, Dataset>> SplitForValidation(Dataset dataset, double validation_split);
 
 // The shard files of `split` in `dir`, in shard order, after checking that they
 // form one complete NNNNN-of-NNNNN sequence (errors as for LoadSplit).

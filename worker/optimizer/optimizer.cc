@@ -110,6 +110,17 @@ Status Optimizer::ConfigureKind(const config::OptimizerConfig& config) {
   return OkStatus();
 }
 
+Status Optimizer::SetLearningRate(float rate) {
+  if (!schedule_.is_constant()) {
+    return FailedPreconditionError("cannot set the learning rate of a " +
+                                   schedule_.KerasClassName() + " schedule");
+  }
+  config::OptimizerConfig constant;
+  constant.set_learning_rate(rate);
+  ASSIGN_OR_RETURN(schedule_, LearningRateSchedule::Create(constant, rate));
+  return OkStatus();
+}
+
 void Optimizer::Apply(kernels::KernelBackend& backend, float* weights, const float* grads) {
   // Keras order: the rate at the iteration count before the update, clipping,
   // weight decay, then the update.

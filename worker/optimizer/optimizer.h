@@ -56,6 +56,10 @@ class Optimizer {
   // The rate the next update uses (Keras's optimizer.learning_rate: the
   // schedule at the current iteration count).
   float learning_rate() const { return schedule_.At(iterations_); }
+  // Keras's `optimizer.learning_rate = rate` (ReduceLROnPlateau): replaces a
+  // constant rate. FailedPrecondition with a schedule (Keras cannot set a
+  // schedule's rate either).
+  Status SetLearningRate(float rate);
   // The rate the last update used (the rate of step 0 before any update).
   float last_learning_rate() const { return schedule_.At(iterations_ > 0 ? iterations_ - 1 : 0); }
   const LearningRateSchedule& schedule() const { return schedule_; }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Keras callbacks and fit options end to end (issue 25 point 5, issue 24
+# point 5):
+#   * a 2-rank job with EarlyStopping (restore_best_weights) and
+#     ReduceLROnPlateau, preempted by SIGTERM after the first rate cut and
+#     re-run, cuts the rate and stops at the same epochs, with the same metrics
+#     and the same final checkpoint bytes (best weights restored) as an
+#     uninterrupted run; its re-run says the job is complete;
+#   * TerminateOnNaN: a diverging run exits non-zero naming the step;
+#   * validation_split validates on the last training examples.
+# Small run: 480 examples, batch 32 -> 15 steps per epoch, at most 10 epochs.
+# Usage: callbacks_resume_test.sh BUILD_BIN_DIR SOURCE_DIR; exits 77 (skip)
+# without Fashion-MNIST.
+set -u
+# shellcheck source=../fashion_job_test_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../fashion_job_test_env.sh" "$@"
+
+flags=(--data "$work/data" --train-examples 480 --test-examples 500 --save-freq 7 --verbose 2)
+# write_config NAME TRAINING_AND_CALLBACKS: fashion_mlp with other training/callbacks blocks.
+write_config() {
+  sed '/^training {/,$d' "$src/configs/fashion_mlp.textproto" > "$work/$1.textproto"
+  printf '%s\n' "$2" >> "$work/$1.textproto"
+}
+train() {  # train NPROC CONFIG RUN_DIR
+  local np=$1 config=$2 dir=$3 launcher=()
+  [ "$np" -gt 1 ] && launcher=(mpirun -np "$np" --oversubscribe)
+  "${launcher[@]}" "$bin" train "$config" "${flags[@]}" --run-dir "$dir" >>"$dir.log" 2>&1
+}
+metrics() { grep "\"epoch\": $2," "$1/logs/metrics.jsonl" | tail -1 | sed -E 's/, "examples_per_sec".*//'; }
+latest() { sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$1/checkpoints/checkpoint"; }
+stop_epoch() { sed -n 's/^Epoch \([0-9]*\): early stopping$/\1/p' "$1.log" | tail -1; }
+cuts() { grep 'ReduceLROnPlateau reducing' "$1.log" | tr '\n' ' '; }
+
+# --- EarlyStopping + ReduceLROnPlateau: a preempted run resumes exactly ---
+write_config es 'training { batch_size: 32 epochs: 10 seed: 1 device: "cpu" }
+callbacks {
+  early_stopping { min_delta: 0.02 patience: 2 restore_best_weights: true }
+  reduce_lr_on_plateau { factor: 0.5 patience: 1 min_delta: 0.05 }
+}'
+config="$work/es.textproto" ref="$work/ref" run="$work/run"
+# Both runs use the same run directory, since the checkpoint stores the config with it.
+train 2 "$config" "$run" || fail "reference run failed: $(tail -3 "$run.log")"
+mv "$run" "$ref" && mv "$run.log" "$ref.log"
+stopped=$(stop_epoch "$ref")
+[ -n "$stopped" ] && [ "$stopped" -gt 4 ] && [ "$stopped" -lt 10 ] ||
+  fail "the reference run should stop early after epoch 4: $(tail -5 "$ref.log")"
+grep -q "Epoch 3: ReduceLROnPlateau reducing learning rate to 0.0005" "$ref.log" ||
+  fail "the reference run should cut the rate after epoch 3: $(cuts "$ref")"
+# Preempted in epoch 4 (steps 46-60), after the first cut: saved at step 52.
+SHARDTRAIN_TEST_SIGTERM_AT_STEP=50 train 2 "$config" "$run"
+grep -q "preempted (SIGTERM): saved .*ckpt-52" "$run.log" || fail "not preempted: $(tail -3 "$run.log")"
+train 2 "$config" "$run" || fail "resumed run failed: $(tail -3 "$run.log")"
+grep -q "resuming from .*ckpt-52" "$run.log" || fail "did not resume from ckpt-52: $(tail -5 "$run.log")"
+[ "$(stop_epoch "$run")" = "$stopped" ] || fail "resumed run stopped after epoch $(stop_epoch "$run"), not $stopped"
+[ "$(cuts "$run")" = "$(cuts "$ref")" ] || fail "rate cuts differ: $(cuts "$run") vs $(cuts "$ref")"
+for epoch in $(seq 4 "${stopped:-4}"); do
+  [ "$(metrics "$ref" "$epoch")" = "$(metrics "$run" "$epoch")" ] ||
+    fail "epoch $epoch differs after resume: $(metrics "$ref" "$epoch") vs $(metrics "$run" "$epoch")"
+done
+last=$(latest "$ref")
+[ -n "$last" ] && [ "$last" = "$(latest "$run")" ] || fail "latest checkpoints '$last' vs '$(latest "$run")'"
+for f in "$ref/checkpoints/$last".*; do
+  cmp -s "$f" "$run/checkpoints/$(basename "$f")" || fail "$(basename "$f") differs after resume"
+done
+grep -q "Restoring model weights from the end of the best epoch" "$ref.log" || fail "no best-weights message"
+train 2 "$config" "$run" || fail "re-run of the stopped job failed: $(tail -3 "$run.log")"
+grep -q "job complete: .*EarlyStopping stopped training after epoch $stopped" "$run.log" ||
+  fail "re-run does not say the job is complete: $(tail -3 "$run.log")"
+[ $failures -eq 0 ] && echo "ok: 2 ranks: preempted at step 52, resumed, stopped after epoch $stopped, $last bitwise identical"
+
+# --- TerminateOnNaN: a diverging run fails naming the step ---
+"$bin" train "$config" "${flags[@]}" --run-dir "$work/nan" --learning-rate 3e38 >"$work/nan.log" 2>&1
+status=$?
+[ $status -ne 0 ] || fail "a diverging run exited 0"
+grep -q "invalid loss (.*) at epoch 1, step [0-9]* of 15 (global step [0-9]*)" "$work/nan.log" ||
+  fail "no TerminateOnNaN error: $(tail -3 "$work/nan.log")"
+[ $failures -eq 0 ] && echo "ok: a diverging run exits $status: $(grep -o 'invalid loss[^:]*' "$work/nan.log" | head -1)"
+
+# --- validation_split: the last 20% of the 480 examples validate ---
+write_config split 'training { batch_size: 32 epochs: 1 seed: 1 device: "cpu" validation_split: 0.2 }'
+train 1 "$work/split.textproto" "$work/split" || fail "validation_split run failed: $(tail -3 "$work/split.log")"
+grep -q "384 training examples (12 steps/epoch), 96 validation examples" "$work/split.log" ||
+  fail "validation_split 0.2 of 480 should give 384/96: $(grep 'examples' "$work/split.log" | head -2)"
+[ $failures -eq 0 ] && echo "ok: validation_split 0.2: 384 training, 96 validation examples"
+
+[ $failures -eq 0 ] && echo "callbacks_resume: all checks passed" && exit 0
+echo "callbacks_resume: $failures check(s) failed"; exit 1
