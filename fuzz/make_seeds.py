@@ -175,6 +175,32 @@ def shared_seeds(shared):
                 yield "keras_json", rel, path
 
 
+def damaged_heap_seeds(h5):
+    """Regression seeds for the keras harness (issue 24 §5): a legacy .h5 whose
+    global heap (the vlen string attributes) is damaged as a mutation probe
+    found, each once crashing or hanging libhdf5: an object size with byte 5
+    set to 0xe8, one with bit 0x01 of byte 3 flipped, a zeroed stretch."""
+    at = h5.find(b"GCOL")
+    if at < 0:
+        return
+    end = at + struct.unpack_from("<Q", h5, at + 8)[0]
+    objects, p = [], at + 16
+    while p + 16 <= end and struct.unpack_from("<H", h5, p)[0] != 0:
+        objects.append(p)
+        p += 16 + (struct.unpack_from("<Q", h5, p + 8)[0] + 7) // 8 * 8
+    if len(objects) < 3:
+        return
+    for name, offset, change in (("size_e8", objects[1] + 13, lambda b: 0xE8),
+                                 ("size_bit", objects[2] + 11, lambda b: b ^ 0x01)):
+        damaged = bytearray(h5)
+        damaged[offset] = change(damaged[offset])
+        yield "damaged_heap_%s.h5" % name, bytes(damaged)
+    # From the last 100 bytes of the third object on, into the objects after it.
+    start = objects[2] + 16 + max(struct.unpack_from("<Q", h5, objects[2] + 8)[0] - 100, 0)
+    stop = min(start + 1908, end)
+    yield "damaged_heap_zeroed.h5", h5[:start] + bytes(stop - start) + h5[stop:]
+
+
 def write(out, harness, name, contents):
     os.makedirs(os.path.join(out, harness), exist_ok=True)
     with open(os.path.join(out, harness, name), "wb") as f:
@@ -196,6 +222,9 @@ def main():
             if len(contents) > (1 << 20):
                 continue  # big files slow every execution down; the small ones cover the format
             write(out, harness, name, contents)
+            if name.endswith("k3_seq_mlp.legacy.h5"):
+                for damaged_name, damaged in damaged_heap_seeds(contents):
+                    write(out, "keras", damaged_name, damaged)
             if harness == "table":  # the bundle harness gets the index with its data file
                 data_path = path[: -len(".index")] + ".data-00000-of-00001"
                 if os.path.exists(data_path) and os.path.getsize(data_path) < (1 << 20):

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "storage/keras/hdf5_attribute_check.h"
+
 namespace shardtrain::storage::keras {
 namespace {
 
@@ -236,8 +238,16 @@ Status H5File::WriteStringListAttribute(const std::string& object_path, const st
   return OkStatus();
 }
 
-bool H5File::HasAttribute(const std::string& object_path, const std::string& name) const {
+Status H5File::CheckObjectAttributes(const std::string& object_path) const {
+  if (checked_objects_.count(object_path) > 0) return OkStatus();
+  RETURN_IF_ERROR(CheckAttributes(path_, id(), object_path));
+  checked_objects_.insert(object_path);
+  return OkStatus();
+}
+
+StatusOr<bool> H5File::HasAttribute(const std::string& object_path, const std::string& name) const {
   if (!Exists(object_path)) return false;
+  RETURN_IF_ERROR(CheckObjectAttributes(object_path));
   return H5Aexists_by_name(id(), object_path.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
@@ -284,7 +294,8 @@ StatusOr<std::vector<std::string>> H5File::ReadStrings(hid_t attribute,
 StatusOr<std::string> H5File::ReadStringAttribute(const std::string& object_path,
                                                   const std::string& name) const {
   const std::string what = object_path + "@" + name;
-  if (!HasAttribute(object_path, name)) return NotFoundError("HDF5 file '" + path_ + "' has no " + what);
+  ASSIGN_OR_RETURN(bool present, HasAttribute(object_path, name));
+  if (!present) return NotFoundError("HDF5 file '" + path_ + "' has no " + what);
   Hid attribute(H5Aopen_by_name(id(), object_path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
   if (!attribute.valid()) return Error("cannot open attribute " + what);
   ASSIGN_OR_RETURN(std::vector<std::string> values, ReadStrings(attribute.get(), what));
@@ -300,13 +311,15 @@ StatusOr<std::vector<std::string>> H5File::ReadStringListAttribute(const std::st
     if (!attribute.valid()) return Error("cannot open attribute " + object_path + "@" + attr);
     return ReadStrings(attribute.get(), object_path + "@" + attr);
   };
-  if (HasAttribute(object_path, name)) return read_one(name);
+  ASSIGN_OR_RETURN(bool whole, HasAttribute(object_path, name));
+  if (whole) return read_one(name);
   std::vector<std::string> joined;  // chunked: name0, name1, ...
-  for (int piece = 0; HasAttribute(object_path, name + std::to_string(piece)); ++piece) {
+  for (int piece = 0;; ++piece) {
+    ASSIGN_OR_RETURN(bool present, HasAttribute(object_path, name + std::to_string(piece)));
+    if (!present) return joined;
     ASSIGN_OR_RETURN(std::vector<std::string> part, read_one(name + std::to_string(piece)));
     joined.insert(joined.end(), part.begin(), part.end());
   }
-  return joined;
 }
 
 }  // namespace shardtrain::storage::keras

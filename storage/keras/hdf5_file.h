@@ -1,13 +1,16 @@
 // Small RAII layer over the HDF5 C library for the Keras files: handles that
 // close themselves, groups/datasets/attributes by path, and string
 // attributes in every flavour h5py writes (spec keras-formats.md §1). Every
-// HDF5 failure becomes a Status naming the file and the object. Internal to
+// HDF5 failure becomes a Status naming the file and the object; an object's
+// attributes are checked before libhdf5 decodes them (hdf5_attribute_check.h),
+// as libhdf5 crashes or hangs on some damaged ones. Internal to
 // storage/keras. Not thread-safe (HDF5 serializes its own calls).
 #pragma once
 
 #include <hdf5.h>
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,7 +65,8 @@ class H5File {
   // an empty list becomes an empty float64 array, as h5py writes it.
   Status WriteStringListAttribute(const std::string& object_path, const std::string& name,
                                   const std::vector<std::string>& values);
-  bool HasAttribute(const std::string& object_path, const std::string& name) const;
+  // False when absent; DataLoss when the object's attributes are damaged.
+  StatusOr<bool> HasAttribute(const std::string& object_path, const std::string& name) const;
   // Scalar or single-element string attribute, any flavour.
   StatusOr<std::string> ReadStringAttribute(const std::string& object_path,
                                             const std::string& name) const;
@@ -75,9 +79,12 @@ class H5File {
   H5File(Hid file, std::string path) : file_(std::move(file)), path_(std::move(path)) {}
   Status Error(const std::string& what) const;
   StatusOr<std::vector<std::string>> ReadStrings(hid_t attribute, const std::string& what) const;
+  // CheckAttributes once per object; libhdf5 may touch its attributes after.
+  Status CheckObjectAttributes(const std::string& object_path) const;
 
   Hid file_;
   std::string path_;
+  mutable std::set<std::string> checked_objects_;
 };
 
 }  // namespace shardtrain::storage::keras

@@ -213,24 +213,38 @@ StatusOr<std::vector<KerasLayerWeights>> ReadLegacyWeights(const H5File& file,
   return layers;
 }
 
-// Adam state in the tf.keras <= 2.10 order: iter, all m, all v.
-void ReadLegacyOptimizer(const H5File& file, KerasModelFile* model) {
-  if (!file.Exists("/optimizer_weights")) return;
+// An optional string attribute: `fallback` when absent or unusable, the
+// error when the file is damaged there.
+StatusOr<std::string> OptionalString(const H5File& file, const std::string& object_path,
+                                     const std::string& name, const std::string& fallback) {
+  auto value = file.ReadStringAttribute(object_path, name);
+  if (value.ok() || value.status().code() == StatusCode::kDataLoss) return value;
+  return fallback;
+}
+
+// Adam state in the tf.keras <= 2.10 order: iter, all m, all v. State we
+// cannot use is skipped; damaged weight names are DataLoss.
+Status ReadLegacyOptimizer(const H5File& file, KerasModelFile* model) {
+  if (!file.Exists("/optimizer_weights")) return OkStatus();
   auto names = file.ReadStringListAttribute("/optimizer_weights", "weight_names");
+  if (!names.ok() && names.status().code() == StatusCode::kDataLoss) return names.status();
   const size_t n = TrainableWeights(*model).size();
-  if (!names.ok() || names->size() != 1 + 2 * n || n == 0) return;
+  if (!names.ok() || names->size() != 1 + 2 * n || n == 0) return OkStatus();
   auto iterations = file.ReadInt64Scalar("/optimizer_weights/" + (*names)[0]);
-  if (!iterations.ok()) return;
+  if (!iterations.ok()) return OkStatus();
   KerasOptimizerState state;
   state.iterations = *iterations;
   for (size_t i = 0; i < 2 * n; ++i) {
     std::vector<int64_t> shape;
     std::vector<float> values;
-    if (!file.ReadFloats("/optimizer_weights/" + (*names)[1 + i], &shape, &values).ok()) return;
+    if (!file.ReadFloats("/optimizer_weights/" + (*names)[1 + i], &shape, &values).ok()) {
+      return OkStatus();
+    }
     (i < n ? state.m : state.v).push_back(std::move(values));
   }
   state.present = true;
   model->optimizer = std::move(state);
+  return OkStatus();
 }
 
 // The Keras 3 layout. `layers` gives (name, class) in model order when a config
@@ -250,8 +264,8 @@ StatusOr<KerasModelFile> ReadKeras3Weights(
   } else if (file.Exists(root)) {
     ASSIGN_OR_RETURN(paths, file.List(root));
     for (const std::string& path : paths) {
-      auto name = file.ReadStringAttribute(root + "/" + path + "/vars", "name");
-      layers.emplace_back(name.ok() ? *name : path, "");
+      ASSIGN_OR_RETURN(std::string name, OptionalString(file, root + "/" + path + "/vars", "name", path));
+      layers.emplace_back(name, "");
     }
   }
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -297,8 +311,7 @@ StatusOr<KerasModelFile> ReadKeras3Weights(
         state.iterations = *iterations;
         state.learning_rate = lr[0];
         state.learning_rate_variable = with_lr;
-        auto name = file.ReadStringAttribute("/optimizer/vars", "name");
-        if (name.ok()) state.name = *name;
+        ASSIGN_OR_RETURN(state.name, OptionalString(file, "/optimizer/vars", "name", state.name));
         const size_t first_slot = with_lr ? 2 : 1;
         bool ok = true;
         for (size_t i = 0; i < 2 * n && ok; ++i) {
@@ -374,10 +387,18 @@ class ZipArchive {
     if (file == nullptr) return DataLossError("'" + path_ + "': cannot open member " + member);
     std::string data(static_cast<size_t>(stat.size), '\0');
     zip_int64_t got = data.empty() ? 0 : zip_fread(file, data.data(), data.size());
+    // libzip checks the member's CRC-32 when a read reaches its end: read past it.
+    char past_end = 0;
+    const zip_int64_t extra =
+        got == static_cast<zip_int64_t>(data.size()) ? zip_fread(file, &past_end, 1) : 0;
+    const std::string why = got < 0 || extra < 0 ? zip_file_strerror(file) : "";
     zip_fclose(file);
-    if (got != static_cast<zip_int64_t>(data.size())) {
-      return DataLossError("'" + path_ + "': member " + member + " is damaged (read " +
-                           std::to_string(got) + " of " + std::to_string(data.size()) + " bytes)");
+    if (got != static_cast<zip_int64_t>(data.size()) || extra != 0) {
+      return DataLossError("'" + path_ + "': member " + member + " is damaged (" +
+                           (why.empty() ? "read " + std::to_string(got) + " of " +
+                                              std::to_string(data.size()) + " bytes"
+                                        : why) +
+                           ")");
     }
     return data;
   }
@@ -442,7 +463,9 @@ StatusOr<KerasFileKind> DetectKerasFile(const std::string& path) {
     return KerasFileKind::kKerasArchive;
   }
   ASSIGN_OR_RETURN(H5File file, H5File::Open(path));
-  if (file.HasAttribute("/", "layer_names") || file.HasAttribute("/", "layer_names0")) {
+  ASSIGN_OR_RETURN(bool layer_names, file.HasAttribute("/", "layer_names"));
+  ASSIGN_OR_RETURN(bool layer_names0, file.HasAttribute("/", "layer_names0"));
+  if (layer_names || layer_names0) {
     return KerasFileKind::kLegacyWeightsH5;
   }
   if (file.Exists("/model_weights")) return KerasFileKind::kLegacyH5;
@@ -459,10 +482,7 @@ StatusOr<KerasModelFile> ReadKerasFile(const std::string& path) {
   if (kind == KerasFileKind::kKerasArchive) return ReadArchive(path);
   ASSIGN_OR_RETURN(H5File file, H5File::Open(path));
   KerasModelFile model;
-  if (file.HasAttribute("/", "keras_version")) {
-    auto version = file.ReadStringAttribute("/", "keras_version");
-    if (version.ok()) model.keras_version = *version;
-  }
+  ASSIGN_OR_RETURN(model.keras_version, OptionalString(file, "/", "keras_version", ""));
   if (kind == KerasFileKind::kWeightsH5) {
     ASSIGN_OR_RETURN(KerasModelFile weights, ReadKeras3Weights(file, {}, {}));
     weights.keras_version = model.keras_version;
@@ -470,7 +490,8 @@ StatusOr<KerasModelFile> ReadKerasFile(const std::string& path) {
   }
   if (kind == KerasFileKind::kLegacyH5) {
     ASSIGN_OR_RETURN(model.model_config_json, file.ReadStringAttribute("/", "model_config"));
-    if (file.HasAttribute("/", "training_config")) {
+    ASSIGN_OR_RETURN(bool training_config, file.HasAttribute("/", "training_config"));
+    if (training_config) {
       ASSIGN_OR_RETURN(model.training_config_json, file.ReadStringAttribute("/", "training_config"));
     }
   }
@@ -478,7 +499,7 @@ StatusOr<KerasModelFile> ReadKerasFile(const std::string& path) {
   ASSIGN_OR_RETURN(model.layers,
                    ReadLegacyWeights(file, group, ClassesFromConfig(model.model_config_json)));
   MarkFrozen(FrozenLayers(model.model_config_json), &model.layers);
-  ReadLegacyOptimizer(file, &model);
+  RETURN_IF_ERROR(ReadLegacyOptimizer(file, &model));
   return model;
 }
 
