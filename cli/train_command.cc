@@ -226,12 +226,20 @@ Status SetUp(const TrainSettings& s, int rank, Job* job) {
   return OkStatus();
 }
 
+// The 1-based epoch after which EarlyStopping (still configured) ended the
+// run `resumed` restores, if it did.
+std::optional<int64_t> StoppedEarly(const checkpoint::Resumed& resumed,
+                                    const config::JobConfig& config) {
+  if (!config.callbacks().has_early_stopping()) return std::nullopt;
+  return callbacks::EarlyStopping::StoppedEpoch(resumed.state.callbacks);
+}
+
 // Rank 0: says where a restored run stands: complete (nothing to train), or
 // where it resumes.
 void DescribeResumed(const checkpoint::Resumed& resumed, const config::JobConfig& config) {
   const checkpoint::SavedState& state = resumed.state;
   const TrainingProgress& progress = state.progress;
-  if (std::optional<int64_t> stopped = callbacks::EarlyStopping::StoppedEpoch(state.callbacks)) {
+  if (std::optional<int64_t> stopped = StoppedEarly(resumed, config)) {
     std::cout << "job complete: " << resumed.prefix << " is step " << progress.global_step
               << ", where EarlyStopping stopped training after epoch " << *stopped
               << "; nothing to train (--no-resume or another --run-dir starts afresh)"
@@ -275,11 +283,11 @@ StatusOr<std::optional<checkpoint::Resumed>> Resume(const TrainSettings& s, cons
 }
 
 // Whether a restored run has nothing left to train: every epoch done, or
-// EarlyStopping ended it.
+// EarlyStopping ended it (unless the config no longer has it).
 bool NothingToTrain(const std::optional<checkpoint::Resumed>& resumed,
                     const config::JobConfig& config) {
   return resumed && (checkpoint::TrainingComplete(resumed->state.progress, config) ||
-                     callbacks::EarlyStopping::StoppedEpoch(resumed->state.callbacks));
+                     StoppedEarly(*resumed, config));
 }
 
 // The configured Keras callbacks of this rank, in the order they run (see the

@@ -7,7 +7,8 @@
 #     and the same final checkpoint bytes (best weights restored) as an
 #     uninterrupted run; its re-run says the job is complete;
 #   * TerminateOnNaN: a diverging run exits non-zero naming the step;
-#   * validation_split validates on the last training examples.
+#   * validation_split validates on the last training examples; initial_epoch
+#     skips the first epochs and logs absolute epoch numbers.
 # Small run: 480 examples, batch 32 -> 15 steps per epoch, at most 10 epochs.
 # Usage: callbacks_resume_test.sh BUILD_BIN_DIR SOURCE_DIR; exits 77 (skip)
 # without Fashion-MNIST.
@@ -76,12 +77,17 @@ grep -q "invalid loss (.*) at epoch 1, step [0-9]* of 15 (global step [0-9]*)" "
   fail "no TerminateOnNaN error: $(tail -3 "$work/nan.log")"
 [ $failures -eq 0 ] && echo "ok: a diverging run exits $status: $(grep -o 'invalid loss[^:]*' "$work/nan.log" | head -1)"
 
-# --- validation_split: the last 20% of the 480 examples validate ---
-write_config split 'training { batch_size: 32 epochs: 1 seed: 1 device: "cpu" validation_split: 0.2 }'
+# --- validation_split: the last 20% of the 480 examples validate; initial_epoch 2 of 3 ---
+write_config split 'training { batch_size: 32 epochs: 3 initial_epoch: 2 seed: 1 device: "cpu"
+                              validation_split: 0.2 }'
 train 1 "$work/split.textproto" "$work/split" || fail "validation_split run failed: $(tail -3 "$work/split.log")"
 grep -q "384 training examples (12 steps/epoch), 96 validation examples" "$work/split.log" ||
   fail "validation_split 0.2 of 480 should give 384/96: $(grep 'examples' "$work/split.log" | head -2)"
-[ $failures -eq 0 ] && echo "ok: validation_split 0.2: 384 training, 96 validation examples"
+grep -q "starting at epoch 3 (training.initial_epoch 2)" "$work/split.log" ||
+  fail "initial_epoch 2 not announced: $(head -3 "$work/split.log")"
+[ "$(grep -c '"epoch"' "$work/split/logs/metrics.jsonl")" = 1 ] && [ -n "$(metrics "$work/split" 3)" ] ||
+  fail "initial_epoch 2 of 3 should train and log epoch 3 only: $(cat "$work/split/logs/metrics.jsonl")"
+[ $failures -eq 0 ] && echo "ok: validation_split 0.2: 384 training, 96 validation examples; initial_epoch 2 logs epoch 3"
 
 [ $failures -eq 0 ] && echo "callbacks_resume: all checks passed" && exit 0
 echo "callbacks_resume: $failures check(s) failed"; exit 1
