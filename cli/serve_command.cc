@@ -1,7 +1,10 @@
-// `shardtrain serve --model_name NAME --model_base_path DIR`: a TensorFlow
-// Serving–compatible REST server for exported SavedModels (serving/). It
-// serves the newest complete numeric version under DIR, picks up new ones
-// every --poll-seconds, and runs until SIGINT or SIGTERM.
+// `shardtrain serve --model_name NAME --model_base_path DIR` or
+// `shardtrain serve --model_config_file FILE`: a TensorFlow Serving–compatible
+// REST server for exported SavedModels (serving/). With a base path it serves
+// the newest complete numeric version under DIR; a model config file (TF
+// Serving's text format, serving/model_config.h) names several models, each
+// with its version policy and version labels. New versions are picked up
+// every --poll-seconds; it runs until SIGINT or SIGTERM.
 #include <signal.h>
 
 #include <algorithm>
@@ -10,23 +13,48 @@
 
 #include "cli/commands.h"
 #include "common/flags.h"
+#include "serving/model_config.h"
 #include "serving/model_manager.h"
 #include "serving/rest_server.h"
+#include "serving/served_models.h"
 
 namespace shardtrain::cli {
+namespace {
+
+// "serving model NAME from DIR at URL (versions 1, 2; policy latest 2)".
+void PrintServing(const serving::ModelManager& model, const std::string& host, int port) {
+  std::string versions;
+  for (int64_t v : model.ServedVersions())
+    versions += (versions.empty() ? "" : ", ") + std::to_string(v);
+  std::cout << "serving model " << model.name() << " from " << model.options().base_path
+            << " at http://" << host << ":" << port << "/v1/models/" << model.name()
+            << (versions.empty()
+                    ? " (no version loaded yet)"
+                    : " (version" +
+                          std::string(versions.find(',') == std::string::npos ? "" : "s") + " " +
+                          versions + ")")
+            << std::endl;
+}
+
+}  // namespace
 
 Status RunServe(const std::vector<std::string>& args) {
-  std::optional<std::string> name, base_path, host;
+  std::optional<std::string> name, base_path, config_file, host;
   std::optional<int64_t> port, threads, max_body_bytes, max_batch_rows;
   bool enable_batching = false;
   std::optional<float> poll_seconds;
-  FlagSet flags("shardtrain serve",
-                "shardtrain serve --model_name NAME --model_base_path DIR [--port 8501]",
-                "Serves the SavedModel versions under DIR with TensorFlow Serving's REST API:\n"
-                "POST /v1/models/NAME[/versions/N]:predict, GET /v1/models/NAME[/versions/N]\n"
-                "[/metadata], GET /metrics.");
+  FlagSet flags(
+      "shardtrain serve",
+      "shardtrain serve (--model_name NAME --model_base_path DIR | --model_config_file FILE)"
+      " [--port 8501]",
+      "Serves SavedModel versions with TensorFlow Serving's REST API:\n"
+      "POST /v1/models/NAME[/versions/N|/labels/L]:predict|:classify|:regress,\n"
+      "GET /v1/models/NAME[/versions/N|/labels/L][/metadata], GET /metrics.");
   flags.String("model_name", &name, "the model's name in the URLs");
   flags.String("model_base_path", &base_path, "directory of numeric version subdirectories");
+  flags.String("model_config_file", &config_file,
+               "TF Serving model config (text-format ModelServerConfig: model_config_list of "
+               "models with name, base_path, model_version_policy, version_labels)");
   flags.Int("port", &port, "REST port (default 8501; 0: any free port, printed)");
   flags.String("host", &host, "address to listen on (default 127.0.0.1)");
   flags.Float("poll-seconds", &poll_seconds, "how often to look for new versions (default 2)");
@@ -42,8 +70,13 @@ Status RunServe(const std::vector<std::string>& args) {
     std::cout << flags.Help();
     return OkStatus();
   }
-  if (!name || name->empty() || !base_path) {
-    return InvalidArgumentError("serve needs --model_name and --model_base_path");
+  if (config_file && (name || base_path)) {
+    return InvalidArgumentError(
+        "--model_config_file names the models; drop --model_name and --model_base_path");
+  }
+  if (!config_file && (!name || name->empty() || !base_path)) {
+    return InvalidArgumentError(
+        "serve needs --model_name and --model_base_path, or --model_config_file");
   }
   serving::RestServerOptions options;
   options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -77,21 +110,26 @@ Status RunServe(const std::vector<std::string>& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  serving::ModelManager manager(*name, *base_path, poll);
-  manager.Start();
-  ASSIGN_OR_RETURN(auto server, serving::RestServer::Start(options, &manager));
-  int64_t version = -1;
-  auto served = manager.Get(-1, &version);
-  std::cout << "serving model " << *name << " from " << *base_path << " at http://" << options.host
-            << ":" << server->port() << "/v1/models/" << *name
-            << (served.ok() ? " (version " + std::to_string(version) + ")"
-                            : " (no version loaded yet: " + served.status().message() + ")")
-            << std::endl;
+  std::vector<serving::ModelOptions> configs;
+  if (config_file) {
+    ASSIGN_OR_RETURN(configs, serving::ReadModelServerConfig(*config_file));
+  } else {
+    configs.push_back({*name, *base_path, {}, {}, poll});
+  }
+  std::vector<std::unique_ptr<serving::ModelManager>> managers;
+  for (serving::ModelOptions& config : configs) {
+    config.poll_seconds = poll;
+    managers.push_back(std::make_unique<serving::ModelManager>(std::move(config)));
+  }
+  serving::ServedModels models(std::move(managers));
+  models.Start();
+  ASSIGN_OR_RETURN(auto server, serving::RestServer::Start(options, &models));
+  for (const auto& model : models.models()) PrintServing(*model, options.host, server->port());
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   std::cout << "serve: stopping (signal " << signal_number << ")" << std::endl;
   server->Stop();
-  manager.Stop();
+  models.Stop();
   return OkStatus();
 }
 

@@ -282,7 +282,7 @@ StatusOr<JsonValue> ParsePredictBody(const std::string& body) {
 StatusOr<std::string> SignatureNameOf(const JsonValue& body) {
   const JsonValue* name = body.Find("signature_name");
   if (name == nullptr) return std::string();
-  if (name->kind != Kind::kString) return InvalidArgumentError("signature_name must be a string");
+  if (name->kind != Kind::kString) return InvalidArgumentError("'signature_name' key must be a string value.");
   return name->text;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 
 #include "common/logging.h"
@@ -25,10 +26,34 @@ std::string CodeName(StatusCode code) {
   return out;
 }
 
+// A directory name that is a base-10 int64 (TF Serving's ParseVersionNumber).
+bool ParseVersion(const std::string& entry, int64_t* version) {
+  if (entry.empty() || !std::all_of(entry.begin(), entry.end(), ::isdigit)) return false;
+  const auto [end, error] = std::from_chars(entry.data(), entry.data() + entry.size(), *version);
+  return error == std::errc() && end == entry.data() + entry.size();
+}
+
 }  // namespace
 
+std::string VersionPolicy::ToString() const {
+  switch (kind) {
+    case Kind::kLatest:
+      return "latest " + std::to_string(num_versions);
+    case Kind::kAll:
+      return "all";
+    case Kind::kSpecific: {
+      std::string out;
+      for (int64_t v : versions) out += (out.empty() ? "" : ", ") + std::to_string(v);
+      return "specific [" + out + "]";
+    }
+  }
+  return "";
+}
+
+ModelManager::ModelManager(ModelOptions options) : options_(std::move(options)) {}
+
 ModelManager::ModelManager(std::string name, std::string base_path, double poll_seconds)
-    : name_(std::move(name)), base_path_(std::move(base_path)), poll_seconds_(poll_seconds) {}
+    : ModelManager(ModelOptions{std::move(name), std::move(base_path), {}, {}, poll_seconds}) {}
 
 ModelManager::~ModelManager() { Stop(); }
 
@@ -37,7 +62,7 @@ void ModelManager::Start() {
   poller_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(stop_mutex_);
     while (!stopping_) {
-      stop_cv_.wait_for(lock, std::chrono::duration<double>(poll_seconds_));
+      stop_cv_.wait_for(lock, std::chrono::duration<double>(options_.poll_seconds));
       if (stopping_) break;
       lock.unlock();
       Poll();
@@ -55,69 +80,157 @@ void ModelManager::Stop() {
   if (poller_.joinable()) poller_.join();
 }
 
-void ModelManager::Poll() {
-  storage::FileSystem* fs = storage::PosixFileSystem();
-  auto entries = fs->ListDir(base_path_);
+bool ModelManager::ListVersions(std::vector<std::pair<int64_t, std::string>>* versions) {
+  auto entries = storage::PosixFileSystem()->ListDir(options_.base_path);
   if (!entries.ok()) {
-    LOG(WARNING) << "serve: cannot list --model_base_path " << base_path_ << ": " << entries.status();
-    return;
+    LOG(WARNING) << "serve: model " << name() << ": cannot list base path " << options_.base_path
+                 << ": " << entries.status();
+    return false;
   }
-  std::vector<std::pair<int64_t, std::string>> candidates;
+  std::map<int64_t, std::string> by_version;
   for (const std::string& entry : *entries) {
-    if (entry.empty() || entry.size() > 18 || !std::all_of(entry.begin(), entry.end(), ::isdigit)) {
-      continue;  // temporary or foreign names are not versions
+    int64_t version = 0;
+    if (!ParseVersion(entry, &version)) continue;  // temporary or foreign names are not versions
+    if (auto [it, added] = by_version.emplace(version, entry); !added) {
+      LOG(WARNING) << "serve: model " << name() << ": directories " << it->second << " and "
+                   << entry << " are both version " << version << "; " << entry << " is ignored";
     }
-    candidates.emplace_back(std::stoll(entry), entry);
   }
-  std::sort(candidates.rbegin(), candidates.rend());
-  for (const auto& [version, entry] : candidates) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (version <= served_version_) return;  // nothing newer
-      if (attempts_[version] >= kMaxLoadAttempts) continue;
-    }
-    const std::string dir = storage::JoinPath(base_path_, entry);
-    if (!fs->FileExists(storage::JoinPath(dir, "saved_model.pb")) ||
-        !fs->FileExists(storage::JoinPath(dir, "variables/variables.index"))) {
-      continue;  // incomplete (still being copied?): retried at the next poll
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      versions_[version] = {"LOADING", "OK", ""};
-    }
-    auto loaded = LoadedModel::Load(dir);
+  versions->assign(by_version.rbegin(), by_version.rend());
+  return true;
+}
+
+bool ModelManager::IsComplete(int64_t version, const std::string& dir) {
+  storage::FileSystem* fs = storage::PosixFileSystem();
+  const char* missing = nullptr;
+  if (!fs->FileExists(storage::JoinPath(dir, "saved_model.pb"))) {
+    missing = "saved_model.pb";
+  } else if (!fs->FileExists(storage::JoinPath(dir, "variables/variables.index"))) {
+    missing = "variables/variables.index";
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (missing == nullptr) {
+    reported_incomplete_.erase(dir);
+    return true;
+  }
+  if (reported_incomplete_.insert(dir).second) {
+    LOG(WARNING) << "serve: model " << name() << ": skipping version " << version << " directory "
+                 << dir << ": it has no " << missing
+                 << " (incomplete or still being copied; looked at again at every poll)";
+  }
+  return false;
+}
+
+bool ModelManager::LoadVersion(int64_t version, const std::string& dir) {
+  {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!loaded.ok()) {
-      ++load_failures_;
-      ++attempts_[version];
-      versions_[version] = {"END", CodeName(loaded.status().code()), loaded.status().message()};
-      LOG(WARNING) << "serve: model " << name_ << " version " << version
-                   << " failed to load: " << loaded.status();
-      continue;  // an older complete version may still be served
-    }
-    ++load_events_;
-    if (served_version_ >= 0) versions_[served_version_] = {"END", "OK", ""};
-    served_ = std::shared_ptr<const LoadedModel>(std::move(*loaded));
-    served_version_ = version;
-    versions_[version] = {"AVAILABLE", "OK", ""};
-    LOG(WARNING) << "serve: model " << name_ << " now serves version " << version;
-    return;
+    versions_[version] = {"LOADING", "OK", ""};
   }
+  auto loaded = LoadedModel::Load(dir);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!loaded.ok()) {
+    ++load_failures_;
+    const int attempts = ++attempts_[version];
+    versions_[version] = {"END", CodeName(loaded.status().code()), loaded.status().message()};
+    LOG(WARNING) << "serve: model " << name() << " version " << version << " (" << dir
+                 << ") failed to load"
+                 << (attempts >= kMaxLoadAttempts
+                         ? ", given up after " + std::to_string(attempts) + " attempts"
+                         : "")
+                 << ": " << loaded.status();
+    return false;
+  }
+  ++load_events_;
+  served_[version] = std::shared_ptr<const LoadedModel>(std::move(*loaded));
+  versions_[version] = {"AVAILABLE", "OK", ""};
+  LOG(WARNING) << "serve: model " << name() << " now serves version " << version;
+  return true;
+}
+
+void ModelManager::UnloadAllBut(const std::set<int64_t>& keep) {
+  if (keep.empty()) return;  // never drop the last served version
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = served_.begin(); it != served_.end();) {
+    if (keep.count(it->first) > 0) {
+      ++it;
+      continue;
+    }
+    versions_[it->first] = {"END", "OK", ""};
+    LOG(WARNING) << "serve: model " << name() << " unloads version " << it->first << " (policy "
+                 << options_.policy.ToString() << ")";
+    it = served_.erase(it);
+  }
+}
+
+bool ModelManager::Servable(int64_t version) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (served_.count(version) > 0) return true;
+  auto it = attempts_.find(version);
+  return it == attempts_.end() || it->second < kMaxLoadAttempts;
+}
+
+void ModelManager::Poll() {
+  std::lock_guard<std::mutex> poll_lock(poll_mutex_);
+  std::vector<std::pair<int64_t, std::string>> versions;
+  if (!ListVersions(&versions)) return;
+  const VersionPolicy& policy = options_.policy;
+  const size_t wanted = policy.kind == VersionPolicy::Kind::kLatest
+                            ? static_cast<size_t>(std::max<int64_t>(policy.num_versions, 1))
+                            : versions.size();
+  std::set<int64_t> keep;
+  for (const auto& [version, entry] : versions) {
+    if (keep.size() >= wanted) break;
+    if (policy.kind == VersionPolicy::Kind::kSpecific && policy.versions.count(version) == 0) {
+      continue;
+    }
+    if (!Servable(version)) continue;
+    const std::string dir = storage::JoinPath(options_.base_path, entry);
+    if (!IsComplete(version, dir)) continue;
+    bool served;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      served = served_.count(version) > 0;
+    }
+    if (served || LoadVersion(version, dir)) keep.insert(version);
+  }
+  UnloadAllBut(keep);
+}
+
+std::string ModelManager::ServedList() const {
+  std::string out;
+  for (const auto& entry : served_) out += (out.empty() ? "" : ", ") + std::to_string(entry.first);
+  return out;
 }
 
 StatusOr<std::shared_ptr<const LoadedModel>> ModelManager::Get(int64_t version,
                                                                int64_t* served_version) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (served_ == nullptr) {
-    return UnavailableError("model '" + name_ + "' has no servable version yet (base path " +
-                            base_path_ + ")");
+  if (served_.empty()) {
+    return UnavailableError("model '" + name() + "' has no servable version yet (base path " +
+                            options_.base_path + ")");
   }
-  if (version >= 0 && version != served_version_) {
-    return NotFoundError("model '" + name_ + "' version " + std::to_string(version) +
-                         " is not served (serving version " + std::to_string(served_version_) + ")");
+  auto it = version < 0 ? std::prev(served_.end()) : served_.find(version);
+  if (it == served_.end()) {
+    return NotFoundError("Servable not found for request: Specific(" + name() + ", " +
+                         std::to_string(version) + ") (served versions: " + ServedList() + ")");
   }
-  *served_version = served_version_;
-  return served_;
+  *served_version = it->first;
+  return it->second;
+}
+
+StatusOr<int64_t> ModelManager::VersionForLabel(const std::string& label) const {
+  auto it = options_.labels.find(label);
+  if (it == options_.labels.end()) {
+    return InvalidArgumentError("Unrecognized servable version label: " + label);
+  }
+  return it->second;
+}
+
+std::vector<int64_t> ModelManager::ServedVersions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int64_t> out;
+  for (const auto& entry : served_) out.push_back(entry.first);
+  return out;
 }
 
 StatusOr<std::string> ModelManager::StatusJson(int64_t version) const {
@@ -125,15 +238,16 @@ StatusOr<std::string> ModelManager::StatusJson(int64_t version) const {
   std::string items;
   for (auto it = versions_.rbegin(); it != versions_.rend(); ++it) {
     if (version >= 0 && it->first != version) continue;
-    if (version < 0 && it->second.state == "END" && it->second.error_code == "OK") continue;
     const VersionState& s = it->second;
-    items += std::string(items.empty() ? "" : ", ") + "{\"version\": \"" + std::to_string(it->first) +
-             "\", \"state\": \"" + s.state + "\", \"status\": {\"error_code\": \"" + s.error_code +
+    items += std::string(items.empty() ? "" : ", ") + "{\"version\": \"" +
+             std::to_string(it->first) + "\", \"state\": \"" + s.state +
+             "\", \"status\": {\"error_code\": \"" + s.error_code +
              "\", \"error_message\": " + JsonQuote(s.error_message) + "}}";
   }
   if (items.empty()) {
-    return NotFoundError(version >= 0 ? "model '" + name_ + "' has no version " + std::to_string(version)
-                                      : "model '" + name_ + "' has no versions yet");
+    return NotFoundError(version >= 0 ? "Could not find version " + std::to_string(version) +
+                                            " of model " + name()
+                                      : "Could not find any versions of model " + name());
   }
   return "{\"model_version_status\": [" + items + "]}";
 }

@@ -5,17 +5,20 @@
 #include <boost/beast/http.hpp>
 
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <thread>
 #include <vector>
 
 #include "common/logging.h"
 #include "serving/classify_regress.h"
+#include "serving/http_session.h"
 #include "serving/json_tensor.h"
 #include "serving/predict_batcher.h"
 
@@ -27,17 +30,12 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr auto kIdleTimeout = std::chrono::seconds(60);
 // Where TF Serving's --monitoring_config_file usually puts Prometheus metrics.
 constexpr const char* kTfServingMetricsPath = "/monitoring/prometheus/metrics";
 constexpr std::array<double, 13> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                      0.05,   0.1,   0.25,   0.5,   1,    2.5, 5};
 
-struct Reply {
-  http::status status = http::status::ok;
-  std::string body;
-  std::string content_type = "application/json";
-};
+using Reply = HttpReply;
 
 http::status HttpStatusOf(StatusCode code) {
   switch (code) {
@@ -62,11 +60,35 @@ Reply ErrorReply(const Status& status) {
   return Reply{HttpStatusOf(status.code()), "{\"error\": " + JsonQuote(status.message()) + "}"};
 }
 
+Reply MethodNotAllowed(const std::string& target, const std::string& allow) {
+  return Reply{http::status::method_not_allowed,
+               "{\"error\": " + JsonQuote(target + " takes " + allow) + "}", "application/json",
+               allow};
+}
+
+// %XX escapes decoded (as TF Serving decodes model names and labels); others kept.
+std::string PercentDecode(const std::string& text) {
+  std::string out;
+  for (size_t k = 0; k < text.size(); ++k) {
+    unsigned value = 0;
+    if (text[k] == '%' && k + 2 < text.size() &&
+        std::from_chars(text.data() + k + 1, text.data() + k + 3, value, 16).ptr ==
+            text.data() + k + 3) {
+      out += static_cast<char>(value);
+      k += 2;
+    } else {
+      out += text[k];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 struct RestServer::Impl {
   RestServerOptions options;
-  ModelManager* manager = nullptr;
+  const ServedModels* models = nullptr;
+  HttpSessionOptions session;
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::vector<std::thread> threads;
@@ -81,15 +103,25 @@ struct RestServer::Impl {
   std::unique_ptr<PredictBatcher> batcher;  // null unless max_batch_rows > 0
 
   using Respond = std::function<void(Reply)>;
+  // What a /v1/models URL asks for.
+  struct ModelCall {
+    const ModelManager* model = nullptr;
+    int64_t version = -1;  // -1: the highest served
+    std::string action;    // "", "/metadata", ":predict", ":classify", ":regress"
+  };
+
   void Accept();
   // Answers through `respond`, at once or (batched predicts) from the thread
   // that runs the batch.
-  void Handle(const http::request<http::string_body>& request, const Respond& respond);
-  Reply Route(const http::request<http::string_body>& request, const Respond& respond,
-              bool* deferred);
-  Reply Predict(const std::string& body, int64_t version, const Respond& respond, bool* deferred);
-  Reply ClassifyOrRegressReply(const std::string& body, int64_t version, bool classify);
-  Reply Metadata(int64_t version);
+  void Handle(const HttpRequest& request, const Respond& respond);
+  Reply Route(const HttpRequest& request, const Respond& respond, bool* deferred);
+  // Parses a /v1/ target into `call` (an error reply when it cannot be served).
+  std::optional<Reply> ParseModelCall(const HttpRequest& request, const std::string& target,
+                                      ModelCall* call);
+  Reply Predict(const ModelCall& call, const std::string& body, const Respond& respond,
+                bool* deferred);
+  Reply ClassifyOrRegressReply(const ModelCall& call, const std::string& body);
+  Reply Metadata(const ModelCall& call);
   std::string Metrics();
   void Record(int code, double seconds) {
     std::lock_guard<std::mutex> lock(metrics_mutex);
@@ -102,156 +134,116 @@ struct RestServer::Impl {
   }
 };
 
-namespace {
-
-// One client connection: read a request, answer, repeat while keep-alive.
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, RestServer::Impl* server)
-      : stream_(std::move(socket)), server_(server) {}
-
-  void Read() {
-    parser_.emplace();
-    parser_->body_limit(server_->options.max_body_bytes);
-    stream_.expires_after(kIdleTimeout);
-    auto self = shared_from_this();
-    http::async_read(stream_, buffer_, *parser_, [self](beast::error_code error, size_t) {
-      if (error == http::error::body_limit) {
-        self->server_->Record(400, 0.0);
-        return self->Write(Reply{http::status::bad_request,
-                                 "{\"error\": \"the request body is larger than --max-body-bytes (" +
-                                     std::to_string(self->server_->options.max_body_bytes) +
-                                     " bytes)\"}"},
-                           11, false);
-      }
-      if (error) return self->Close();
-      const auto& request = self->parser_->get();
-      const auto start = std::chrono::steady_clock::now();
-      const unsigned version = request.version();
-      const bool keep_alive = request.keep_alive();
-      self->server_->Handle(request, [self, start, version, keep_alive](Reply reply) {
-        self->server_->Record(
-            static_cast<int>(reply.status),
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        self->Write(std::move(reply), version, keep_alive);
-      });
-    });
-  }
-
- private:
-  void Write(Reply reply, unsigned version, bool keep_alive) {
-    response_ = {};
-    response_.version(version);
-    response_.result(reply.status);
-    response_.set(http::field::server, "shardtrain");
-    response_.set(http::field::content_type, reply.content_type);
-    response_.keep_alive(keep_alive);
-    response_.body() = std::move(reply.body);
-    response_.prepare_payload();
-    auto self = shared_from_this();
-    http::async_write(stream_, response_, [self, keep_alive](beast::error_code error, size_t) {
-      if (error || !keep_alive) return self->Close();
-      self->Read();
-    });
-  }
-
-  void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
-  }
-
-  beast::tcp_stream stream_;
-  RestServer::Impl* server_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
-};
-
-}  // namespace
-
 void RestServer::Impl::Accept() {
-  acceptor.async_accept([this](beast::error_code error, tcp::socket socket) {
+  // Each connection on its own strand (http_session.h).
+  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code error, tcp::socket socket) {
     if (error == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (!error) std::make_shared<Session>(std::move(socket), this)->Read();
+    if (!error) StartHttpSession(std::move(socket), &session);
     Accept();
   });
 }
 
-void RestServer::Impl::Handle(const http::request<http::string_body>& request,
-                              const Respond& respond) {
+void RestServer::Impl::Handle(const HttpRequest& request, const Respond& respond) {
   bool deferred = false;
   Reply reply = Route(request, respond, &deferred);
   if (!deferred) respond(std::move(reply));
 }
 
-Reply RestServer::Impl::Route(const http::request<http::string_body>& request,
-                              const Respond& respond, bool* deferred) {
+Reply RestServer::Impl::Route(const HttpRequest& request, const Respond& respond, bool* deferred) {
   std::string target(request.target());
   if (size_t query = target.find('?'); query != std::string::npos) target.resize(query);
   const bool get = request.method() == http::verb::get;
   const bool post = request.method() == http::verb::post;
-  if ((target == "/metrics" || target == kTfServingMetricsPath) && get) {
+  if (target == "/metrics" || target == kTfServingMetricsPath) {
+    if (!get) return MethodNotAllowed(target, "GET");
     return Reply{http::status::ok, Metrics(), "text/plain; version=0.0.4"};
   }
   // Liveness probe; also the benchmark's floor (the HTTP path without a model).
-  if (target == "/healthz" && (get || post)) return Reply{http::status::ok, "{}"};
-  static const std::regex route(
-      R"(^/v1/models/([^/:]+)(?:/versions/([0-9]+))?(?:/labels/([^/:]+))?(/metadata|:predict|:classify|:regress)?/?$)",
-      std::regex::icase);
-  std::smatch match;
-  if (!std::regex_match(target, match, route)) {
-    // TF Serving: a /v1/ path it cannot parse is a malformed request (400);
-    // other paths have no handler (404).
-    const std::string hint = "; see /v1/models/" + manager->name() +
-                             "[/versions/N][:predict|:classify|:regress|/metadata]";
-    if (target.rfind("/v1/", 0) == 0) {
-      return ErrorReply(InvalidArgumentError("Malformed request: " +
-                                             std::string(request.method_string()) + " " +
-                                             target + hint));
-    }
-    return ErrorReply(NotFoundError("no endpoint " + target + hint));
+  if (target == "/healthz") {
+    if (!get && !post) return MethodNotAllowed(target, "GET, POST");
+    return Reply{http::status::ok, "{}"};
   }
-  const std::string name = match[1].str();
-  std::string action = match[4].str();
-  for (char& c : action) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (name != manager->name()) {
-    return ErrorReply(NotFoundError("Servable not found for request: model '" + name +
-                                    "' (this server serves '" + manager->name() + "')"));
+  if (target.rfind("/v1/", 0) != 0) {
+    return ErrorReply(
+        NotFoundError("no endpoint " + target + "; see /v1/models/{" + models->Names() +
+                      "}[/versions/N|/labels/L][:predict|:classify|:regress|/metadata]"));
   }
-  if (match[3].matched) {
-    return ErrorReply(NotFoundError("version labels are not supported ('" + match[3].str() +
-                                    "'); use /versions/N"));
+  ModelCall call;
+  if (auto refusal = ParseModelCall(request, target, &call)) return std::move(*refusal);
+  if (call.action == ":predict") return Predict(call, request.body(), respond, deferred);
+  if (call.action == ":classify" || call.action == ":regress") {
+    return ClassifyOrRegressReply(call, request.body());
   }
-  int64_t version = -1;
-  if (match[2].matched) {
-    if (match[2].length() > 18) return ErrorReply(InvalidArgumentError("version number too large"));
-    version = std::stoll(match[2].str());
-  }
-  if (action == ":predict") {
-    if (!post) return ErrorReply(InvalidArgumentError(":predict needs POST"));
-    return Predict(request.body(), version, respond, deferred);
-  }
-  if (action == ":classify" || action == ":regress") {
-    if (!post) return ErrorReply(InvalidArgumentError(action + " needs POST"));
-    return ClassifyOrRegressReply(request.body(), version, action == ":classify");
-  }
-  if (!get) return ErrorReply(InvalidArgumentError("use GET for status and metadata"));
-  if (action == "/metadata") return Metadata(version);
-  auto status = manager->StatusJson(version);
+  if (call.action == "/metadata") return Metadata(call);
+  auto status = call.model->StatusJson(call.version);
   if (!status.ok()) return ErrorReply(status.status());
   return Reply{http::status::ok, *status};
 }
 
-Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const Respond& respond,
-                                bool* deferred) {
+// The URL grammar and messages of TF Serving's http_rest_api_util.cc: POST
+// takes :predict/:classify/:regress, GET status or /metadata, anything else
+// (another method included) is "Malformed request" (400).
+std::optional<Reply> RestServer::Impl::ParseModelCall(const HttpRequest& request,
+                                                      const std::string& target, ModelCall* call) {
+  static const std::regex route(
+      R"(^/v1/models(?:/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?)?(/metadata|:predict|:classify|:regress)?/?$)",
+      std::regex::icase);
+  std::smatch match;
+  const bool get = request.method() == http::verb::get;
+  const bool post = request.method() == http::verb::post;
+  std::string action;
+  const bool matched = std::regex_match(target, match, route);
+  if (matched) {
+    action = match[4].str();
+    for (char& c : action) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  const bool api_call = action == ":predict" || action == ":classify" || action == ":regress";
+  if (!matched || (post && !api_call) || (get && api_call) || (!get && !post)) {
+    std::string hint =
+        "; use POST /v1/models/NAME[/versions/N|/labels/L]:predict|:classify|:regress "
+        "or GET /v1/models/NAME[/versions/N|/labels/L][/metadata]";
+    return ErrorReply(InvalidArgumentError(
+        "Malformed request: " + std::string(request.method_string()) + " " + target + hint));
+  }
+  if (!match[1].matched) return ErrorReply(InvalidArgumentError("Missing model name in request."));
+  const std::string name = PercentDecode(match[1].str());
+  call->action = action;
+  call->model = models->Find(name);
+  if (match[2].matched) {
+    const std::string text = match[2].str();
+    const auto [end, error] =
+        std::from_chars(text.data(), text.data() + text.size(), call->version);
+    if (error != std::errc() || end != text.data() + text.size()) {
+      return ErrorReply(
+          InvalidArgumentError("Failed to convert version: " + text + " to numeric."));
+    }
+  }
+  if (call->model == nullptr) {
+    const std::string request_text = match[2].matched
+                                         ? "Specific(" + name + ", " + match[2].str() + ")"
+                                         : "Latest(" + name + ")";
+    return ErrorReply(
+        NotFoundError((action.empty() ? "Could not find any versions of model " + name
+                                      : "Servable not found for request: " + request_text) +
+                      " (this server serves " + models->Names() + ")"));
+  }
+  if (match[3].matched) {
+    auto version = call->model->VersionForLabel(PercentDecode(match[3].str()));
+    if (!version.ok()) return ErrorReply(version.status());
+    call->version = *version;
+  }
+  return std::nullopt;
+}
+
+Reply RestServer::Impl::Predict(const ModelCall& call, const std::string& body,
+                                const Respond& respond, bool* deferred) {
   auto json = ParsePredictBody(body);
   if (!json.ok()) return ErrorReply(json.status());
   auto signature_name = SignatureNameOf(*json);
   if (!signature_name.ok()) return ErrorReply(signature_name.status());
   const std::string key = signature_name->empty() ? "serving_default" : *signature_name;
   int64_t served = -1;
-  auto model = manager->Get(version, &served);
+  auto model = call.model->Get(call.version, &served);
   if (!model.ok()) return ErrorReply(model.status());
   auto signature = (*model)->Signature(key);
   if (!signature.ok()) return ErrorReply(signature.status());
@@ -284,24 +276,23 @@ Reply RestServer::Impl::Predict(const std::string& body, int64_t version, const 
   return Reply{http::status::ok, *response};
 }
 
-Reply RestServer::Impl::ClassifyOrRegressReply(const std::string& body, int64_t version,
-                                               bool classify) {
+Reply RestServer::Impl::ClassifyOrRegressReply(const ModelCall& call, const std::string& body) {
   auto json = ParsePredictBody(body);
   if (!json.ok()) return ErrorReply(json.status());
   auto signature_name = SignatureNameOf(*json);
   if (!signature_name.ok()) return ErrorReply(signature_name.status());
   int64_t served = -1;
-  auto model = manager->Get(version, &served);
+  auto model = call.model->Get(call.version, &served);
   if (!model.ok()) return ErrorReply(model.status());
   const std::string key = signature_name->empty() ? "serving_default" : *signature_name;
-  auto response = ClassifyOrRegress(**model, key, classify, *json);
+  auto response = ClassifyOrRegress(**model, key, call.action == ":classify", *json);
   if (!response.ok()) return ErrorReply(response.status());
   return Reply{http::status::ok, std::move(*response)};
 }
 
-Reply RestServer::Impl::Metadata(int64_t version) {
+Reply RestServer::Impl::Metadata(const ModelCall& call) {
   int64_t served = -1;
-  auto model = manager->Get(version, &served);
+  auto model = call.model->Get(call.version, &served);
   if (!model.ok()) return ErrorReply(model.status());
   std::string signatures;
   for (const auto& [key, signature] : (*model)->all_signatures()) {
@@ -309,7 +300,7 @@ Reply RestServer::Impl::Metadata(int64_t version) {
                   SignatureDefJson(signature);
   }
   return Reply{http::status::ok,
-               "{\"model_spec\": {\"name\": " + JsonQuote(manager->name()) +
+               "{\"model_spec\": {\"name\": " + JsonQuote(call.model->name()) +
                    ", \"signature_name\": \"\", \"version\": \"" + std::to_string(served) +
                    "\"}, \"metadata\": {\"signature_def\": {\"signature_def\": {" + signatures +
                    "}}}}"};
@@ -340,9 +331,9 @@ std::string RestServer::Impl::Metrics() {
                 static_cast<long long>(latency_count));
   out += line;
   out += CounterText("shardtrain_serve_model_loads_total", "Model versions loaded.",
-                     manager->load_events());
+                     models->load_events());
   out += CounterText("shardtrain_serve_model_load_failures_total",
-                     "Model version loads that failed.", manager->load_failures());
+                     "Model version loads that failed.", models->load_failures());
   if (batcher != nullptr) {
     out += CounterText("shardtrain_serve_batched_requests_total",
                        "Predicts answered through the batcher.", batcher->requests());
@@ -359,10 +350,19 @@ RestServer::~RestServer() { Stop(); }
 int RestServer::port() const { return impl_->port; }
 
 StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestServerOptions& options,
-                                                        ModelManager* manager) {
+                                                        const ServedModels* models) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->manager = manager;
+  impl->models = models;
+  impl->session.max_body_bytes = options.max_body_bytes;
+  impl->session.idle_timeout = options.idle_timeout;
+  impl->session.handle = [raw = impl.get()](const HttpRequest& request,
+                                            std::function<void(Reply)> respond) {
+    raw->Handle(request, respond);
+  };
+  impl->session.record = [raw = impl.get()](int code, double seconds) {
+    raw->Record(code, seconds);
+  };
   if (options.max_batch_rows > 0) {
     impl->batcher = std::make_unique<PredictBatcher>(options.max_batch_rows);
   }

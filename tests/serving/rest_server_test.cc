@@ -21,6 +21,8 @@
 
 #include "serving/model_manager.h"
 #include "serving/rest_server.h"
+#include "serving/served_models.h"
+#include "tests/serving/rest_test_client.h"
 #include "storage/saved_model/saved_model_writer.h"
 
 namespace shardtrain::serving {
@@ -35,35 +37,12 @@ std::string Tf(const std::string& name) {
 }
 bool HaveTestdata() { return std::filesystem::exists(Tf("README.md")); }
 
-struct Response {
-  int status = 0;
-  std::string body;
-};
-
-// One HTTP/1.1 request on a fresh connection.
-Response Call(int port, http::verb verb, const std::string& target, const std::string& body = "") {
-  boost::asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
-                                                static_cast<unsigned short>(port)));
-  http::request<http::string_body> request(verb, target, 11);
-  request.set(http::field::host, "127.0.0.1");
-  request.body() = body;
-  request.prepare_payload();
-  http::write(stream, request);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  beast::error_code error;
-  http::read(stream, buffer, response, error);
-  return {error ? -1 : static_cast<int>(response.result_int()), response.body()};
-}
-
-Response Post(int port, const std::string& target, const std::string& body) {
-  return Call(port, http::verb::post, target, body);
-}
+using rest_test::Call;
+using rest_test::Post;
+using rest_test::Response;
 
 struct Served {
-  std::unique_ptr<ModelManager> manager;
+  std::unique_ptr<ServedModels> models;
   std::unique_ptr<RestServer> server;
   int port() const { return server->port(); }
 };
@@ -71,13 +50,15 @@ struct Served {
 Served Serve(const std::string& name, const std::string& base, double poll = 0.05,
              size_t max_body = size_t{1} << 20, int64_t max_batch_rows = 0) {
   Served s;
-  s.manager = std::make_unique<ModelManager>(name, base, poll);
-  s.manager->Start();
+  std::vector<std::unique_ptr<ModelManager>> managers;
+  managers.push_back(std::make_unique<ModelManager>(name, base, poll));
+  s.models = std::make_unique<ServedModels>(std::move(managers));
+  s.models->Start();
   RestServerOptions options;
   options.port = 0;
   options.max_body_bytes = max_body;
   options.max_batch_rows = max_batch_rows;
-  auto server = RestServer::Start(options, s.manager.get());
+  auto server = RestServer::Start(options, s.models.get());
   EXPECT_TRUE(server.ok()) << server.status();
   s.server = std::move(*server);
   return s;
@@ -133,9 +114,12 @@ TEST(RestServerTest, BadInputIsA4xxAndTheServerKeepsServing) {
       {predict, R"({"instances": [[1.0, 2.0], [3.0]]})", 400, "different shapes"},
       {predict, R"({"instances": [1.0], "inputs": [1.0]})", 400, "exactly one of"},
       {predict, R"({"inputs": {"z": [1.0]}})", 400, "no input 'z'"},
-      {predict, "{\"instances\": [" + std::string(2000, ' ') + "1.0]}", 400, "--max-body-bytes"},
-      {"/v1/models/other:predict", R"({"instances": [1.0]})", 404, "Servable not found"},
-      {"/v1/models/m/versions/7:predict", R"({"instances": [1.0]})", 404, "version 7"},
+      // HTTP's 413 Payload Too Large.
+      {predict, "{\"instances\": [" + std::string(2000, ' ') + "1.0]}", 413, "--max-body-bytes"},
+      {"/v1/models/other:predict", R"({"instances": [1.0]})", 404,
+       "Servable not found for request: Latest(other)"},
+      {"/v1/models/m/versions/7:predict", R"({"instances": [1.0]})", 404,
+       "Servable not found for request: Specific(m, 7)"},
       {"/v1/models/m:regress", R"({"signature_name": "regress_x_to_y", "examples": []})", 400,
        "non-empty list"},
       // TF Serving answers a /v1/ path it cannot parse "Malformed request" with 400
@@ -153,7 +137,9 @@ TEST(RestServerTest, BadInputIsA4xxAndTheServerKeepsServing) {
   }
   EXPECT_EQ(Post(s.port(), predict, R"({"instances": [1.0]})").body, R"({"predictions": [2.5]})");
   Response metrics = Call(s.port(), http::verb::get, "/metrics");
-  EXPECT_NE(metrics.body.find("shardtrain_serve_requests_total{code=\"400\"} 11"), std::string::npos)
+  EXPECT_NE(metrics.body.find("shardtrain_serve_requests_total{code=\"400\"} 10"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("shardtrain_serve_requests_total{code=\"413\"} 1"), std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("shardtrain_serve_model_loads_total 1"), std::string::npos);
 }
@@ -250,7 +236,7 @@ TEST(RestServerTest, ExportedModelPredictsAndSwapsVersionsWithoutFailures) {
   EXPECT_EQ(Json::parse(Call(s.port(), http::verb::get, "/v1/models/mlp").body)["model_version_status"][0]["version"],
             "2");
   s.server->Stop();
-  s.manager->Stop();
+  s.models->Stop();
   std::filesystem::remove_all(base);
 }
 
