@@ -28,7 +28,8 @@ TEST(GeluExportTest, ExportedSavedModelServesTheTrainersOutputs) {
   auto backend = kernels::CreateCpuBackend();
   model.Initialize(*backend, 5);
   model::ParameterStore& params = model.parameters();
-  for (int64_t i = 0; i < params.size(); ++i) params.params()[i] += 0.01f * static_cast<float>(i % 7);
+  for (int64_t i = 0; i < params.size(); ++i)
+    params.params()[i] += 0.01f * static_cast<float>(i % 7);
 
   storage::saved_model::ExportModel exported;
   exported.input_name = "pixels";

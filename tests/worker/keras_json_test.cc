@@ -310,7 +310,7 @@ TEST(KerasJsonTest, HugeSizesAreResourceExhaustedWhenBuilt) {
   for (const char* units : {"10000000", "1000000000000", "9223372036854775807"}) {
     auto config = ModelConfigFromKerasJson(
         std::string(R"({"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense",)"
-                    R"( "config": {"name": "d", "batch_input_shape": [null, 784], "units": )") +
+                    R"( "config": {"name": "d", "batch_input_shape": [null, 100000], "units": )") +
             units + "}}]}}",
         "m.json");
     ASSERT_TRUE(config.ok()) << config.status();

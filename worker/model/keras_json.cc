@@ -1,5 +1,6 @@
 #include "worker/model/keras_json.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -239,16 +240,18 @@ std::string ObjectClass(const Json& value) {
 // and zeros (weights usually come from --init-from). Unknown classes are errors.
 Status CheckInitializer(const Json& config, const char* key, const std::string& where) {
   if (!config.contains(key) || config[key].is_null()) return OkStatus();
-  static const char* const kKnown[] = {
-      "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal",
-      "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "TruncatedNormal",
-      "VarianceScaling", "Orthogonal", "Identity", "glorot_uniform", "glorot_normal",
-      "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "zeros", "ones", "constant",
-      "random_uniform", "random_normal", "truncated_normal", "variance_scaling", "orthogonal",
-      "identity"};
-  const std::string class_name = ObjectClass(config[key]);
+  // Keras's class names, compared without case and underscores ("he_normal" = "HeNormal").
+  static const char* const kKnown[] = {"glorotuniform",   "glorotnormal", "heuniform",
+                                       "henormal",        "lecununiform", "lecunnormal",
+                                       "zeros",           "ones",         "constant",
+                                       "randomuniform",   "randomnormal", "truncatednormal",
+                                       "variancescaling", "orthogonal",   "identity"};
+  std::string normalized;
+  for (char c : ObjectClass(config[key])) {
+    if (c != '_') normalized += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
   for (const char* known : kKnown) {
-    if (class_name == known) return OkStatus();
+    if (normalized == known) return OkStatus();
   }
   return InvalidArgumentError(where + ": " + key + " " + config[key].dump() +
                               " is not a Keras initializer we know");
@@ -275,16 +278,17 @@ Status ParseRegularizer(const Json& value, const std::string& where, config::Reg
   if (value.is_null()) return OkStatus();
   const std::string class_name = ObjectClass(value);
   const std::string field = where + ": kernel_regularizer";
-  if (!value.is_object() ||
-      (class_name != "L1" && class_name != "L2" && class_name != "L1L2")) {
+  if (!value.is_object() || (class_name != "L1" && class_name != "L2" && class_name != "L1L2")) {
     return InvalidArgumentError(field + " " + value.dump() +
                                 " is not supported (supported: null, L1, L2, L1L2)");
   }
   const Json config = value.contains("config") ? value["config"] : Json::object();
   if (!config.is_object()) return WrongType(field, "config", "an object", config);
   float l1 = 0, l2 = 0;
-  if (class_name != "L2") RETURN_IF_ERROR(ReadFactor(config, "l1", class_name == "L1" ? 0.01 : 0, field, &l1));
-  if (class_name != "L1") RETURN_IF_ERROR(ReadFactor(config, "l2", class_name == "L2" ? 0.01 : 0, field, &l2));
+  if (class_name != "L2")
+    RETURN_IF_ERROR(ReadFactor(config, "l1", class_name == "L1" ? 0.01 : 0, field, &l1));
+  if (class_name != "L1")
+    RETURN_IF_ERROR(ReadFactor(config, "l2", class_name == "L2" ? 0.01 : 0, field, &l2));
   out->set_l1(l1);
   out->set_l2(l2);
   return OkStatus();
@@ -369,7 +373,8 @@ Status ParseDense(const Json& config, const std::string& where, config::LayerCon
   if (!config.contains("units")) return InvalidArgumentError(where + ": units is missing");
   const Json& units = config["units"];
   // A huge count passes here; Model::Create then names the memory it would need.
-  if (!units.is_number_integer() || (units.is_number_unsigned() && units.get<uint64_t>() > INT64_MAX) ||
+  if (!units.is_number_integer() ||
+      (units.is_number_unsigned() && units.get<uint64_t>() > INT64_MAX) ||
       units.get<int64_t>() <= 0) {
     return WrongType(where, "units", "a positive integer", units);
   }

@@ -65,7 +65,8 @@ double PhysicalMemoryBytes() {
 
 std::string GiB(double bytes) {
   char text[64];
-  std::snprintf(text, sizeof(text), "%.3g GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  const double gib = bytes / (1024.0 * 1024.0 * 1024.0);
+  std::snprintf(text, sizeof(text), gib < 100 ? "%.1f GiB" : "%.0f GiB", gib);
   return text;
 }
 
@@ -126,8 +127,10 @@ Status ReadRegularizer(const config::Regularizer& regularizer, const std::string
                        Model::Layer* layer) {
   for (const float factor : {regularizer.l1(), regularizer.l2()}) {
     if (!(std::isfinite(factor) && factor >= 0.0f)) {
-      return InvalidArgumentError(where + ": dense.kernel_regularizer l1 and l2 must be finite and "
-                                  ">= 0, got l1 " + std::to_string(regularizer.l1()) + ", l2 " +
+      return InvalidArgumentError(where +
+                                  ": dense.kernel_regularizer l1 and l2 must be finite and "
+                                  ">= 0, got l1 " +
+                                  std::to_string(regularizer.l1()) + ", l2 " +
                                   std::to_string(regularizer.l2()));
     }
   }
@@ -157,7 +160,8 @@ Status BuildDense(const config::LayerConfig& spec, LayerBuildContext* context,
   layer->out_features = spec.dense().units();
   ASSIGN_OR_RETURN(layer->activation, ToKernelActivation(spec.dense().activation(), layer->name));
   layer->use_bias = !spec.dense().has_use_bias() || spec.dense().use_bias();
-  RETURN_IF_ERROR(ReadRegularizer(spec.dense().kernel_regularizer(), context->Where(*layer), layer));
+  RETURN_IF_ERROR(
+      ReadRegularizer(spec.dense().kernel_regularizer(), context->Where(*layer), layer));
   const double in = static_cast<double>(layer->in_features);
   const double out = static_cast<double>(layer->out_features);
   RETURN_IF_ERROR(context->ReserveParameters(in * out + (layer->use_bias ? out : 0.0), *layer));
@@ -197,8 +201,9 @@ Status BuildDropout(const config::LayerConfig& spec, LayerBuildContext* context,
   }
   const int64_t mask_elements = context->max_batch * context->features;
   if (mask_elements > context->max_dropout_elements) {
-    RETURN_IF_ERROR(context->Reserve(
-        static_cast<double>(mask_elements - context->max_dropout_elements), context->Where(*layer)));
+    RETURN_IF_ERROR(
+        context->Reserve(static_cast<double>(mask_elements - context->max_dropout_elements),
+                         context->Where(*layer)));
     context->max_dropout_elements = mask_elements;
   }
   context->dropout_output_below = true;
@@ -512,9 +517,8 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
           grad = nullptr;
           break;
         }
-        const float* through = kernels::BackwardTakesInput(layer.activation)
-                                   ? layer_inputs_[k]
-                                   : layer.output.data();
+        const float* through =
+            kernels::BackwardTakesInput(layer.activation) ? layer_inputs_[k] : layer.output.data();
         backend.ActivationBackward(layer.activation, through, grad, layer.grad_input.data(), batch,
                                    layer.out_features);
         grad = layer.grad_input.data();
@@ -544,8 +548,7 @@ double Model::RegularizationPenalty() const {
     if (layer.kind != LayerKind::kDense || !layer.trainable || (layer.l1 == 0 && layer.l2 == 0)) {
       continue;
     }
-    const float* w =
-        parameters_.params() + parameters_.variable(layer.kernel_variable).offset;
+    const float* w = parameters_.params() + parameters_.variable(layer.kernel_variable).offset;
     double abs_sum = 0, square_sum = 0;
     for (int64_t i = 0; i < layer.in_features * layer.out_features; ++i) {
       abs_sum += std::fabs(static_cast<double>(w[i]));

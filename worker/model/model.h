@@ -7,9 +7,10 @@
 // memory (ResourceExhausted naming the amount), and sizes every activation
 // buffer once; Forward/Backward never allocate. Dropout layers keep no masks:
 // the backward pass redraws them from the same Philox key, and a dropout
-// directly above another one works in place over its buffer. Each layer kind is built by one function, listed in kLayerKinds
-// (model.cc). Layer and variable names follow Keras (dense, dense_1, dropout;
-// "dense/kernel", "dense/bias"). Not thread-safe: one model per worker.
+// directly above another one works in place over its buffer. Each layer
+// kind is built by one function, listed in kLayerKinds (model.cc). Layer and
+// variable names follow Keras (dense, dense_1, dropout; "dense/kernel",
+// "dense/bias"). Not thread-safe: one model per worker.
 #pragma once
 
 #include <cstdint>
@@ -53,12 +54,12 @@ class Model {
     float l1 = 0.0f, l2 = 0.0f;  // Dense kernel_regularizer factors
     int kernel_variable = -1;
     int bias_variable = -1;
-    uint32_t index = 0;                   // position in the layer list; the dropout RNG stream
+    uint32_t index = 0;         // position in the layer list; the dropout RNG stream
     std::vector<float> output;  // (max_batch, out_features); empty for flatten, in-place dropout
     // Dense whose activation's backward takes its input (GELU): x·w + b.
     std::vector<float> pre_activation;
-    std::vector<float> grad_input;  // (max_batch, in_features); not for dropout
-    kernels::DropoutKey dropout_key;  // the last training Forward's mask, for Backward
+    std::vector<float> grad_input;        // (max_batch, in_features); not for dropout
+    kernels::DropoutKey dropout_key;      // the last training Forward's mask, for Backward
     std::shared_ptr<CustomLayer> custom;  // kCustom: the registered class's object
     std::string registered_name;          // kCustom
     std::vector<int> custom_variables;    // kCustom: its weights in the parameter store
