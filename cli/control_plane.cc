@@ -1,9 +1,12 @@
 #include "cli/control_plane.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <string>
 #include <utility>
 
 #include "common/logging.h"
@@ -12,8 +15,11 @@
 namespace shardtrain::cli {
 namespace {
 
-// Loopback, where rank 0 hosts the coordinator.
+// Where rank 0 hosts the coordinator when every rank runs on its machine.
 constexpr char kLoopback[] = "127.0.0.1";
+// Names the address rank 0's hosted coordinator listens on and the other ranks
+// connect to (e.g. the interface of a cluster's fast network).
+constexpr char kCoordinatorHostEnv[] = "SHARDTRAIN_COORDINATOR_HOST";
 
 // The job token from --job-token-file, else $SHARDTRAIN_JOB_TOKEN, else ""
 // (the hosted coordinator then generates one).
@@ -49,11 +55,38 @@ StatusOr<Address> ParseCoordinatorAddress(const std::string& address) {
   return Address{address.substr(0, colon), static_cast<int>(parsed)};
 }
 
+// Where the hosted coordinator listens and where the ranks reach it.
+struct HostedAddress {
+  std::string listen;
+  std::string connect;
+};
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
+// Collective: $SHARDTRAIN_COORDINATOR_HOST on rank 0 if set; else loopback when
+// every rank runs on rank 0's host, and otherwise every interface of rank 0,
+// reached by its host name (the hosted coordinator always requires a token).
+StatusOr<HostedAddress> ChooseHostedAddress(comm::Communicator& comm) {
+  ASSIGN_OR_RETURN(std::string root_host, comm::BroadcastHostString(comm, HostName(), 0));
+  double elsewhere = HostName() == root_host ? 0 : 1;
+  RETURN_IF_ERROR(comm.AllReduceSumHostScalars(&elsewhere, 1)
+                      .WithContext("finding the ranks on the coordinator's host"));
+  const char* chosen = std::getenv(kCoordinatorHostEnv);
+  if (chosen != nullptr && chosen[0] != '\0') return HostedAddress{chosen, chosen};
+  if (elsewhere == 0 || root_host.empty()) return HostedAddress{kLoopback, kLoopback};
+  return HostedAddress{"0.0.0.0", root_host};
+}
+
 // Rank 0: starts the in-process coordinator for this job, requiring `token`.
 StatusOr<std::unique_ptr<coordinator::Coordinator>> StartHostedCoordinator(
     const ControlPlaneOptions& options, const config::JobConfig& config, const data::Dataset& train,
-    int world_size, const std::string& token) {
+    int world_size, const std::string& token, const std::string& host) {
   coordinator::CoordinatorOptions o;
+  o.host = host;
   o.world_size = world_size;
   o.job_token = token;
   o.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
@@ -63,8 +96,8 @@ StatusOr<std::unique_ptr<coordinator::Coordinator>> StartHostedCoordinator(
   o.global_batch = config.training().batch_size();
   o.shard_sizes = train.shard_sizes;
   ASSIGN_OR_RETURN(auto hosted, coordinator::Coordinator::Start(o));
-  LOG(INFO) << "coordinator on " << kLoopback << ":" << hosted->port() << ", status at http://"
-            << kLoopback << ":" << hosted->http_port() << "/status";
+  LOG(INFO) << "coordinator on " << host << ":" << hosted->port() << ", status at http://" << host
+            << ":" << hosted->http_port() << "/status";
   return hosted;
 }
 
@@ -77,9 +110,11 @@ StatusOr<Address> HostCoordinator(const ControlPlaneOptions& options,
   const bool is_root = comm.rank() == 0;
   Status started = OkStatus();
   int32_t port = 0;
+  ASSIGN_OR_RETURN(HostedAddress address, ChooseHostedAddress(comm));
   if (is_root) {
     if (token->empty()) *token = coordinator::GenerateJobToken();
-    auto coordinator = StartHostedCoordinator(options, config, train, comm.world_size(), *token);
+    auto coordinator =
+        StartHostedCoordinator(options, config, train, comm.world_size(), *token, address.listen);
     started = coordinator.status();
     if (coordinator.ok()) {
       *hosted = *std::move(coordinator);
@@ -90,7 +125,8 @@ StatusOr<Address> HostCoordinator(const ControlPlaneOptions& options,
   RETURN_IF_ERROR(
       comm.Broadcast(&port, sizeof(port), 0).WithContext("sharing the coordinator's port"));
   ASSIGN_OR_RETURN(*token, comm::BroadcastHostString(comm, *token, 0));
-  return Address{kLoopback, port};
+  ASSIGN_OR_RETURN(address.connect, comm::BroadcastHostString(comm, address.connect, 0));
+  return Address{address.connect, port};
 }
 
 // The plan must describe the data this rank loaded.
@@ -106,6 +142,10 @@ Status CheckPlanMatchesData(const coordinator::JobPlan& plan, const data::Datase
 }
 
 }  // namespace
+
+ControlPlane::~ControlPlane() {
+  if (hosted != nullptr) hosted->Stop();
+}
 
 double HeartbeatIntervalSeconds(double heartbeat_timeout_seconds) {
   return std::clamp(heartbeat_timeout_seconds / kHeartbeatsPerTimeout, kMinHeartbeatIntervalSeconds,

@@ -1,10 +1,13 @@
 // How the ranks of a `shardtrain train` job join its control plane
 // (coordinator/coordinator.h): the job token is read (--job-token-file, else
 // $SHARDTRAIN_JOB_TOKEN, else rank 0 generates one); unless --coordinator
-// names a standalone coordinator, rank 0 starts one in-process on loopback and
-// sends its port and token to the other ranks over the communicator (a token
-// of any length); then every rank registers and checks that the coordinator's
-// plan describes the data it loaded. CoordinatorPlanner then gets each epoch's
+// names a standalone coordinator, rank 0 starts one in-process and sends its
+// address, port and token to the other ranks over the communicator (a token of
+// any length); then every rank registers and checks that the coordinator's
+// plan describes the data it loaded. The hosted coordinator listens on
+// $SHARDTRAIN_COORDINATOR_HOST (rank 0's) if set; else on 127.0.0.1 when every
+// rank runs on rank 0's host, and otherwise on every interface of rank 0,
+// which the other ranks reach by its host name. CoordinatorPlanner then gets each epoch's
 // assignment of this rank from the coordinator.
 //
 // JoinControlPlane is collective (every rank calls it); a failure to start
@@ -51,6 +54,13 @@ double HeartbeatIntervalSeconds(double heartbeat_timeout_seconds);
 
 // This rank's connection to the control plane.
 struct ControlPlane {
+  ControlPlane() = default;
+  ControlPlane(ControlPlane&&) = default;
+  ControlPlane& operator=(ControlPlane&&) = default;
+  // Stops the hosted coordinator before the client disconnects: rank 0
+  // leaving with an error it reports itself is not a lost rank to report.
+  ~ControlPlane();
+
   // Rank 0's in-process coordinator (null with --coordinator); declared first
   // so that it outlives the client.
   std::unique_ptr<coordinator::Coordinator> hosted;

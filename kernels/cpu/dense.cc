@@ -49,6 +49,7 @@ void SgemmBlock(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, con
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c) {
   UseSingleThreadedBlas();
+  if (!omp_in_parallel()) ApplyCpuThreadPlan();
   const int64_t threads = omp_get_max_threads();
   if (threads <= 1 || m * n * k < kGemmParallelMacs) {
     SgemmBlock(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, n);

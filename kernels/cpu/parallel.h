@@ -3,13 +3,16 @@
 // if(false) clause, costs several times a 16k-element relu); large ones are cut
 // into one contiguous range per thread. Ranges are disjoint and each element's
 // result is computed the same way on every path, so results do not depend on
-// the number of threads or on timing.
+// the number of threads or on timing. The thread count follows
+// thread_plan.h (the cores of this rank's share of its node).
 #pragma once
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+
+#include "kernels/cpu/thread_plan.h"
 
 namespace shardtrain::kernels::cpu {
 
@@ -19,6 +22,7 @@ namespace shardtrain::kernels::cpu {
 template <typename Body>
 inline void ParallelFor(int64_t n, bool parallel, const Body& body, int64_t grain = 64) {
   if (n <= 0) return;
+  if (!omp_in_parallel()) ApplyCpuThreadPlan();
   if (!parallel || omp_get_max_threads() <= 1 || omp_in_parallel()) {
     body(int64_t{0}, n);
     return;

@@ -1,12 +1,16 @@
 // MpiCommunicator and CreateCommunicator under mpirun (2 or 3 ranks): sums of
 // small integers (exact in any order) for each dtype, broadcasts from two
 // roots, argument errors, and the factory's choices with a real MPI world.
+// Under the simulated multi-node launch (tests/mpi/multinode_env.sh, which sets
+// SHARDTRAIN_MPI_TEST_ONE_RANK_PER_NODE=1) every rank is alone on its node and
+// the sums go over MPI messages instead of the shared-memory window.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "tests/mpi/mpi_test_main.h"
@@ -36,8 +40,17 @@ class MpiCommunicatorTest : public ::testing::Test {
 TEST_F(MpiCommunicatorTest, RankAndSizeMatchRuntime) {
   EXPECT_EQ(comm_->rank(), testing::Runtime()->rank());
   EXPECT_EQ(comm_->world_size(), testing::Runtime()->world_size());
-  // The tests run every rank on this one machine.
-  EXPECT_EQ(testing::Runtime()->local_size(), comm_->world_size());
+  const char* one_per_node = std::getenv("SHARDTRAIN_MPI_TEST_ONE_RANK_PER_NODE");
+  if (one_per_node != nullptr && std::string(one_per_node) == "1") {
+    EXPECT_EQ(testing::Runtime()->local_size(), 1);
+    EXPECT_FALSE(comm_->shared_memory_enabled()) << "ranks on separate nodes share no window";
+    StatusOr<float*> buffer = comm_->AllocateGradientBuffer(1024);
+    ASSERT_TRUE(buffer.ok()) << buffer.status();
+    EXPECT_EQ(*buffer, nullptr) << "gradients must fall back to MPI allreduce";
+  } else {  // every rank on this one machine
+    EXPECT_EQ(testing::Runtime()->local_size(), comm_->world_size());
+    EXPECT_TRUE(comm_->shared_memory_enabled());
+  }
   EXPECT_GE(world_, 2) << "run under mpirun -np 2 or more";
   EXPECT_EQ(comm_->name(), "mpi");
   EXPECT_GE(testing::Runtime()->local_rank(), 0);

@@ -13,13 +13,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/../fashion_job_test_env.sh" "$@"
 run_and_signal() {
   local signal=$1; shift
   local log="$work/$signal.log"
-  mpirun -np 2 "$bin" train "$src/configs/fashion_mlp.textproto" --data "$work/data" \
+  ${MPIRUN:-mpirun} -np 2 "$bin" train "$src/configs/fashion_mlp.textproto" --data "$work/data" \
     --run-dir "$work/run-$signal" --epochs 50 --verbose 2 "$@" >"$log" 2>&1 &
   local job=$!
   local rank1=""
-  for _ in $(seq 100); do  # wait until both ranks run (rank 1 is the higher pid)
-    rank1=$(pgrep -f "bin/shardtrain train .*$work/run-$signal" | sort -n | tail -1)
-    [ "$(pgrep -fc "bin/shardtrain train .*$work/run-$signal")" -ge 2 ] && break
+  # Rank 1 by its environment (under a multi-host launcher the ranks start in
+  # any order); the pattern matches the ranks, not mpirun's command line.
+  local ranks="^$bin train .*$work/run-$signal"
+  for _ in $(seq 100); do  # wait until both ranks run
+    for pid in $(pgrep -f "$ranks"); do
+      tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$pid
+    done
+    [ -n "$rank1" ] && [ "$(pgrep -fc "$ranks")" -ge 2 ] && break
     sleep 0.1
   done
   # Into training: rank 0 describes it once every rank is in Fit, heartbeating

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/logging.h"
+
 namespace shardtrain::comm {
 namespace {
 
@@ -50,6 +52,9 @@ StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(MpiRuntime* r
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_rank(comm, &result->rank_), "MPI_Comm_rank"));
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_size(comm, &result->world_size_), "MPI_Comm_size"));
   ASSIGN_OR_RETURN(result->shared_, SharedMemoryAllReduce::Create(comm));
+  LOG(INFO) << "rank " << result->rank_ << " of " << result->world_size_ << ": "
+            << runtime->local_size() << " rank(s) on this node; allreduce "
+            << (result->shared_ != nullptr ? "in a shared-memory window" : "over MPI messages");
   return result;
 }
 
