@@ -46,6 +46,7 @@
 #include "worker/data/dataset.h"
 #include "worker/job_config.h"
 #include "worker/job_monitor.h"
+#include "worker/metrics/metric_set.h"
 #include "worker/model/keras_weights.h"
 #include "worker/preemption.h"
 #include "worker/trainer.h"
@@ -351,7 +352,8 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
   if (rank == 0) {
     const int64_t first_epoch = resumed ? resumed->state.progress.epoch + 1 : 1;
     ASSIGN_OR_RETURN(csv_logger,
-                     callbacks::CsvLogger::Open(job.config.training().run_dir(), first_epoch));
+                     callbacks::CsvLogger::Open(job.config.training().run_dir(), first_epoch,
+                                                metrics::LogNames(job.config)));
     callbacks.insert(callbacks.end(), {&progress, job.metrics_log.get(), job.tensorboard.get(),
                                        csv_logger.get()});
   }

@@ -6,10 +6,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <vector>
 
 #include "worker/callbacks/monitor.h"
+#include "worker/checkpoint/checkpointer.h"
 #include "worker/loss/loss.h"
+#include "worker/metrics/metric_set.h"
 #include "worker/model/keras_json.h"
 #include "worker/optimizer/optimizer.h"
 
@@ -153,6 +157,29 @@ Status ValidateData(const config::DataConfig& data) {
   return OkStatus();
 }
 
+// checkpoint.monitor and the filepath's {fields} name logs of this job
+// (metrics::LogNames), besides {epoch} and {step}.
+Status ValidateCheckpointLogs(config::JobConfig* config) {
+  config::CheckpointConfig* checkpoint = config->mutable_checkpoint();
+  const std::vector<std::string> names = metrics::LogNames(*config);
+  std::map<std::string, double> logs;
+  for (const std::string& name : names) logs[name] = 0.0;
+  RETURN_IF_ERROR(
+      checkpoint::FormatCheckpointName(checkpoint->filepath(), 1, 1, logs).status());
+  if (checkpoint->monitor().empty()) checkpoint->set_monitor("val_loss");
+  if (logs.count(checkpoint->monitor()) == 0) {
+    std::string logged;
+    for (const std::string& name : names) logged += (logged.empty() ? "" : ", ") + name;
+    return InvalidArgumentError("checkpoint.monitor '" + checkpoint->monitor() +
+                                "' is not logged by this job; its logs are " + logged +
+                                " (add the metric to `metrics`)");
+  }
+  ASSIGN_OR_RETURN(*checkpoint->mutable_mode(),
+                   callbacks::ResolveMonitorMode("checkpoint", checkpoint->monitor(),
+                                                 checkpoint->mode()));
+  return OkStatus();
+}
+
 Status ValidateCheckpointPolicy(config::CheckpointConfig* checkpoint) {
   if (checkpoint->filepath().empty()) checkpoint->set_filepath("ckpt-{step}");
   if (checkpoint->filepath().find('/') != std::string::npos) {
@@ -168,21 +195,6 @@ Status ValidateCheckpointPolicy(config::CheckpointConfig* checkpoint) {
   }
   if (!(checkpoint->keep_checkpoint_every_n_hours() >= 0)) {
     return InvalidArgumentError("checkpoint.keep_checkpoint_every_n_hours must be >= 0");
-  }
-  if (checkpoint->monitor().empty()) checkpoint->set_monitor("val_loss");
-  const std::string& monitor = checkpoint->monitor();
-  if (monitor != "loss" && monitor != "accuracy" && monitor != "val_loss" &&
-      monitor != "val_accuracy") {
-    return InvalidArgumentError("checkpoint.monitor must be loss, accuracy, val_loss or "
-                                "val_accuracy, got '" + monitor + "'");
-  }
-  if (checkpoint->mode().empty()) checkpoint->set_mode("auto");
-  if (checkpoint->mode() == "auto") {
-    checkpoint->set_mode(monitor.find("accuracy") != std::string::npos ? "max" : "min");
-  }
-  if (checkpoint->mode() != "min" && checkpoint->mode() != "max") {
-    return InvalidArgumentError("checkpoint.mode must be min, max or auto, got '" +
-                                checkpoint->mode() + "'");
   }
   return OkStatus();
 }
@@ -271,12 +283,9 @@ Status ValidateJobConfig(config::JobConfig* config) {
   RETURN_IF_ERROR(ValidateTraining(config));
   RETURN_IF_ERROR(ValidateData(config->data()));
   RETURN_IF_ERROR(ValidateFitOptions(config->training()));
-  for (const std::string& metric : config->metrics()) {
-    if (metric != "accuracy") {
-      return InvalidArgumentError("metrics: unknown metric '" + metric + "'; supported: accuracy");
-    }
-  }
+  RETURN_IF_ERROR(metrics::ValidateMetrics(*config));
   RETURN_IF_ERROR(ValidateCheckpointPolicy(config->mutable_checkpoint()));
+  RETURN_IF_ERROR(ValidateCheckpointLogs(config));
   RETURN_IF_ERROR(optimizer::Optimizer::Validate(config->optimizer()));
   RETURN_IF_ERROR(ValidateCallbacks(config));
   if (config->loss().kind_case() == config::LossConfig::KIND_NOT_SET) {

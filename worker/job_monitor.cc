@@ -38,15 +38,18 @@ Status JobMonitor::OnBatchEnd(const callbacks::BatchEnd& batch) {
   // The global step after this batch (every epoch has steps_per_epoch steps),
   // right after a resume too.
   progress_.set_step((batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch);
-  progress_.set_loss(batch.loss);
+  const double loss = batch.Log("loss").value_or(0.0);
+  const double accuracy = batch.Log("accuracy").value_or(0.0);  // 0 unless the job logs it
+  progress_.set_loss(loss);
   // The trainer's figures are already global (reduced over ranks) and the
   // coordinator sums ranks' counts, so only rank 0 reports them.
   if (rank_ == 0) {
     progress_.set_examples_per_sec(batch.examples_per_sec);
     progress_.set_examples(batch.examples);
-    progress_.set_loss_sum(batch.loss * static_cast<double>(batch.examples));
-    progress_.set_correct(static_cast<int64_t>(batch.accuracy * static_cast<double>(batch.examples) + 0.5));
-    progress_.set_accuracy(batch.accuracy);
+    progress_.set_loss_sum(loss * static_cast<double>(batch.examples));
+    progress_.set_correct(
+        static_cast<int64_t>(accuracy * static_cast<double>(batch.examples) + 0.5));
+    progress_.set_accuracy(accuracy);
   }
   return OkStatus();
 }
@@ -59,10 +62,11 @@ Status JobMonitor::OnEpochEnd(const callbacks::EpochEnd& epoch) {
       progress_.set_examples_per_sec(epoch.examples_per_sec);
       progress_.set_last_epoch(epoch.epoch);
       progress_.set_last_epoch_step(epoch.step);
-      progress_.set_last_epoch_loss(epoch.loss);
-      progress_.set_last_epoch_accuracy(epoch.accuracy);
-      progress_.set_last_epoch_val_loss(epoch.val_loss);
-      progress_.set_last_epoch_val_accuracy(epoch.val_accuracy);
+      // The status page shows loss and accuracy; 0 for a log the job lacks.
+      progress_.set_last_epoch_loss(epoch.Log("loss").value_or(0.0));
+      progress_.set_last_epoch_accuracy(epoch.Log("accuracy").value_or(0.0));
+      progress_.set_last_epoch_val_loss(epoch.Log("val_loss").value_or(0.0));
+      progress_.set_last_epoch_val_accuracy(epoch.Log("val_accuracy").value_or(0.0));
       progress_.set_last_epoch_examples_per_sec(epoch.examples_per_sec);
       progress_.set_last_epoch_seconds(epoch.epoch_seconds);
       send_now_ = true;

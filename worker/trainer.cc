@@ -17,6 +17,17 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+// Sums `count` host doubles over ranks, in calls of at most kMaxHostScalars
+// (AUC's bucket counts are 400).
+Status SumHostValues(comm::Communicator& comm, double* values, int64_t count) {
+  constexpr int64_t kChunk = comm::Communicator::kMaxHostScalars;
+  for (int64_t begin = 0; begin < count; begin += kChunk) {
+    const int chunk = static_cast<int>(std::min(kChunk, count - begin));
+    RETURN_IF_ERROR(comm.AllReduceSumHostScalars(values + begin, chunk));
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& config,
@@ -35,16 +46,15 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   int64_t max_batch = std::max(trainer->batch_size_, kEvalBatch);
   ASSIGN_OR_RETURN(trainer->model_, model::Model::Create(config.model(), max_batch));
   int64_t classes = config.data().num_classes();
-  if (trainer->model_->output_size() != classes) {
-    return InvalidArgumentError("the model's output has " +
-                                std::to_string(trainer->model_->output_size()) +
-                                " units but data.num_classes is " + std::to_string(classes) +
-                                "; make the last dense layer's units equal num_classes");
-  }
-  ASSIGN_OR_RETURN(loss::Loss loss, loss::Loss::Create(config.loss(),
-                                                       trainer->model_->final_activation(),
-                                                       classes, max_batch));
+  // The loss checks the output width against data.num_classes (binary_crossentropy: 1 unit).
+  ASSIGN_OR_RETURN(loss::Loss loss,
+                   loss::Loss::Create(config, trainer->model_->final_activation(),
+                                      trainer->model_->output_size(), max_batch));
   trainer->loss_ = std::make_unique<loss::Loss>(std::move(loss));
+  ASSIGN_OR_RETURN(metrics::MetricSet metric_set,
+                   metrics::MetricSet::Create(config, trainer->model_->output_size()));
+  trainer->metrics_ = std::make_unique<metrics::MetricSet>(std::move(metric_set));
+  trainer->step_metric_sums_.resize(static_cast<size_t>(trainer->metrics_->num_sums()));
   const int64_t num_parameters = trainer->model_->parameters().size();
   // Frozen layers (trainable: false) are neither updated nor given slots.
   ASSIGN_OR_RETURN(trainer->optimizer_,
@@ -93,11 +103,20 @@ Status Trainer::BroadcastParameters() {
       .WithContext("broadcasting the initial parameters from rank 0");
 }
 
+int64_t Trainer::CorrectCount(const float* output, int64_t rows) {
+  const metrics::OutputSpec& spec = metrics_->output();
+  if (spec.units == 1) {
+    return metrics::BinaryCorrectCount(output, labels_.data(), rows, spec.is_logit);
+  }
+  return backend_->SparseAccuracyCount(output, labels_.data(), rows, spec.units);
+}
+
 Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
                      int64_t first_row, int64_t global_rows, StepResult* result) {
   model::ParameterStore& params = model_->parameters();
   double loss_sum = 0;
   int64_t correct = 0;
+  std::fill(step_metric_sums_.begin(), step_metric_sums_.end(), 0.0);
   if (rows > 0) {
     GatherBatch(dataset, indices, rows);
     const bool fused = loss_->fuses_final_softmax();
@@ -107,7 +126,8 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
     // d(global mean loss)/d(output): this rank's share of the 1/global_rows mean.
     loss_sum = loss_->Compute(*backend_, output, labels_.data(), rows, grad_output_.data(),
                               static_cast<double>(global_rows));
-    correct = backend_->SparseAccuracyCount(output, labels_.data(), rows, model_->output_size());
+    correct = CorrectCount(output, rows);
+    metrics_->Accumulate(output, labels_.data(), rows, step_metric_sums_.data());
     model_->Backward(*backend_, x_.data(), grad_output_.data(), rows, fused);
   } else {
     backend_->Fill(params.grads(), 0.0f, params.size());
@@ -115,12 +135,16 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
   int64_t examples = rows;
   RETURN_IF_ERROR(reducer_->AllReduce(params.grads(), &loss_sum, &examples, &correct)
                       .WithContext("summing gradients at step " + std::to_string(progress_.global_step)));
+  RETURN_IF_ERROR(SumHostValues(*comm_, step_metric_sums_.data(),
+                                static_cast<int64_t>(step_metric_sums_.size()))
+                      .WithContext("summing metrics at step " +
+                                   std::to_string(progress_.global_step)));
   // Kernel regularizers (model helper): Keras adds their penalty to each batch's
   // loss and its gradient to the summed one, the same on every rank.
   loss_sum += model_->AddRegularizationGradients() * static_cast<double>(examples);
   optimizer_->Apply(*backend_, params.params(), params.grads());
   ++progress_.global_step;
-  *result = StepResult{loss_sum, examples, correct};
+  *result = StepResult{loss_sum, examples, correct, step_metric_sums_.data()};
   return OkStatus();
 }
 
@@ -131,7 +155,9 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
   const int64_t begin = r * (n / world) + std::min(r, n % world);
   const int64_t count = n / world + (r < n % world ? 1 : 0);
   std::vector<int64_t> indices(static_cast<size_t>(kEvalBatch));
-  double sums[3] = {0, 0, 0};  // loss, correct, examples
+  // loss, correct, examples, then the metrics' sums: reduced in one call.
+  constexpr int64_t kMetricSums = 3;
+  std::vector<double> sums(static_cast<size_t>(kMetricSums + metrics_->num_sums()), 0.0);
   const bool fused = loss_->fuses_final_softmax();
   for (int64_t start = begin; start < begin + count; start += kEvalBatch) {
     int64_t rows = std::min(kEvalBatch, begin + count - start);
@@ -139,20 +165,49 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
     GatherBatch(dataset, indices.data(), rows);
     const float* output = model_->Forward(*backend_, x_.data(), rows, model::ForwardMode{}, fused);
     sums[0] += loss_->Compute(*backend_, output, labels_.data(), rows, nullptr, 1.0);
-    sums[1] += static_cast<double>(
-        backend_->SparseAccuracyCount(output, labels_.data(), rows, model_->output_size()));
+    sums[1] += static_cast<double>(CorrectCount(output, rows));
+    metrics_->Accumulate(output, labels_.data(), rows, sums.data() + kMetricSums);
   }
   sums[2] = static_cast<double>(count);
-  RETURN_IF_ERROR(comm_->AllReduceSumHostScalars(sums, 3).WithContext("reducing evaluation sums"));
+  RETURN_IF_ERROR(SumHostValues(*comm_, sums.data(), static_cast<int64_t>(sums.size()))
+                      .WithContext("reducing evaluation sums"));
   EvalResult result;
   result.examples = static_cast<int64_t>(sums[2]);
   // Keras's evaluation loss includes the regularizers' penalty too (model helper).
   result.loss = sums[0] / sums[2] + model_->RegularizationPenalty();
   result.accuracy = sums[1] / sums[2];
+  metrics_->AppendLogs(sums.data() + kMetricSums,
+                       metrics::Totals{result.examples, static_cast<int64_t>(sums[1])}, "",
+                       &result.metrics);
   return result;
 }
 
 void Trainer::ResumeFrom(const TrainingProgress& progress) { progress_ = progress; }
+
+void Trainer::AddToEpoch(const StepResult& step) {
+  progress_.epoch_loss_sum += step.loss_sum;
+  progress_.epoch_correct += step.correct;
+  progress_.epoch_examples += step.examples;
+  std::vector<double>& sums = progress_.epoch_metric_sums;
+  // A new epoch, or a resume whose checkpoint has no sums of these metrics:
+  // they count from here.
+  if (sums.size() != step_metric_sums_.size()) sums.assign(step_metric_sums_.size(), 0.0);
+  for (size_t i = 0; i < sums.size(); ++i) sums[i] += step.metric_sums[i];
+}
+
+metrics::Logs Trainer::TrainingLogs() const {
+  const double seen = static_cast<double>(std::max<int64_t>(progress_.epoch_examples, 1));
+  metrics::Logs logs = {{"loss", progress_.epoch_loss_sum / seen}};
+  std::vector<double> no_steps;  // an epoch without steps yet: all sums 0
+  const double* sums = progress_.epoch_metric_sums.data();
+  if (progress_.epoch_metric_sums.size() != step_metric_sums_.size()) {
+    no_steps.assign(step_metric_sums_.size(), 0.0);
+    sums = no_steps.data();
+  }
+  metrics_->AppendLogs(sums, metrics::Totals{progress_.epoch_examples, progress_.epoch_correct},
+                       "", &logs);
+  return logs;
+}
 
 StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
   RETURN_IF_ERROR(CheckDataset(dataset, "prediction"));
@@ -206,20 +261,18 @@ Status Trainer::TrainPlannedSteps(const data::Dataset& train, const EpochPlan& p
     position += rows;
     *session_seen += result.examples;
     progress_.position = std::min(n, (step_in_epoch + 1) * batch_size_);
-    progress_.epoch_loss_sum += result.loss_sum;
-    progress_.epoch_correct += result.correct;
-    progress_.epoch_examples += result.examples;
-    const double seen = static_cast<double>(progress_.epoch_examples);
+    AddToEpoch(result);
     const double seconds = Seconds(epoch_start);
     callbacks::BatchEnd batch{epoch + 1,
                               step_in_epoch + 1,
                               steps_per_epoch,
-                              progress_.epoch_loss_sum / seen,
-                              static_cast<double>(progress_.epoch_correct) / seen,
+                              0.0,
                               seconds,
                               static_cast<double>(*session_seen) / seconds,
                               progress_.epoch_examples};
     batch.learning_rate = optimizer_->last_learning_rate();
+    batch.logs = TrainingLogs();
+    batch.loss = *batch.Log("loss");
     for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnBatchEnd(batch));
     if (stop_requested_) break;
   }
@@ -249,15 +302,15 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
     }
     double train_seconds = Seconds(epoch_start);
     ASSIGN_OR_RETURN(EvalResult val_result, Evaluate(val));
-    const double seen = static_cast<double>(std::max<int64_t>(progress_.epoch_examples, 1));
     callbacks::EpochEnd end;
     end.epoch = epoch + 1;
     end.step = progress_.global_step;
     end.steps_in_epoch = begin.steps_per_epoch;
-    end.loss = progress_.epoch_loss_sum / seen;
-    end.accuracy = static_cast<double>(progress_.epoch_correct) / seen;
-    end.val_loss = val_result.loss;
-    end.val_accuracy = val_result.accuracy;
+    end.logs = TrainingLogs();
+    end.logs.emplace_back("val_loss", val_result.loss);
+    for (const auto& [name, value] : val_result.metrics) {
+      end.logs.emplace_back("val_" + name, value);
+    }
     end.examples_per_sec = static_cast<double>(session_seen) / train_seconds;
     end.examples = progress_.epoch_examples;
     end.epoch_seconds = Seconds(epoch_start);

@@ -6,7 +6,9 @@
 // whole global batch), so the sum over ranks is the global mean; a rank with
 // no rows in a step contributes zeros. Every rank applies the same update to
 // the same parameters (broadcast from rank 0 at the start of Fit), so they
-// stay identical. Metrics are global (reduced over ranks).
+// stay identical. Metrics are global: each rank accumulates the metric sums
+// of its examples (worker/metrics), and they are summed over ranks before any
+// value is computed from them.
 //
 // Determinism: every random choice (initialization, shuffling, dropout) is a
 // Philox draw keyed by the job seed, so the same config, seed, data and world
@@ -29,6 +31,7 @@
 #include "worker/data/dataset.h"
 #include "worker/epoch_plan.h"
 #include "worker/loss/loss.h"
+#include "worker/metrics/metric_set.h"
 #include "worker/model/model.h"
 #include "worker/optimizer/optimizer.h"
 
@@ -38,6 +41,7 @@ struct EvalResult {
   double loss = 0;
   double accuracy = 0;
   int64_t examples = 0;
+  metrics::Logs metrics;  // the job's metrics (name, value), in configured order
 };
 
 // The global totals of one training step.
@@ -45,6 +49,8 @@ struct StepResult {
   double loss_sum = 0;
   int64_t examples = 0;
   int64_t correct = 0;
+  // The step's metric sums (MetricSet::num_sums() values), valid until the next Step.
+  const double* metric_sums = nullptr;
 };
 
 // Where training stands: with the parameters and optimizer state, enough to
@@ -57,6 +63,10 @@ struct TrainingProgress {
   double epoch_loss_sum = 0;   // global sums over the epoch's steps so far
   int64_t epoch_correct = 0;
   int64_t epoch_examples = 0;
+  // The job's metric sums over the epoch's steps so far (global; MetricSet
+  // layout); empty until the epoch's first step. Checkpoints do not hold them
+  // yet: after a mid-epoch resume they count from the resumed step.
+  std::vector<double> epoch_metric_sums = {};
 };
 
 class Trainer {
@@ -85,8 +95,8 @@ class Trainer {
   void RequestStop() { stop_requested_ = true; }
   bool stopped() const { return stopped_; }
 
-  // Mean loss and accuracy over `dataset` (inference: no dropout); with
-  // several ranks each evaluates a slice and the sums are reduced.
+  // Mean loss, accuracy and the job's metrics over `dataset` (inference: no
+  // dropout); with several ranks each evaluates a slice and the sums are reduced.
   StatusOr<EvalResult> Evaluate(const data::Dataset& dataset);
 
   // The model's outputs (batch, classes) for every example of `dataset`, in
@@ -126,6 +136,13 @@ class Trainer {
                            int64_t steps_per_epoch, Clock::time_point epoch_start,
                            const std::vector<callbacks::Callback*>& callbacks,
                            int64_t* session_seen);
+  // The examples of the gathered batch whose output is right for "accuracy":
+  // argmax == label, or Keras's binary accuracy on a one-unit output.
+  int64_t CorrectCount(const float* output, int64_t rows);
+  // Keras's logs of the epoch trained so far: "loss", then the job's metrics.
+  metrics::Logs TrainingLogs() const;
+  // Adds a step's global totals to progress_.
+  void AddToEpoch(const StepResult& step);
   // x (rows, features) = pixels / 255 of the given examples; labels likewise.
   void GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows);
   Status CheckDataset(const data::Dataset& dataset, const char* split) const;
@@ -140,6 +157,7 @@ class Trainer {
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<optimizer::Optimizer> optimizer_;
   std::unique_ptr<loss::Loss> loss_;
+  std::unique_ptr<metrics::MetricSet> metrics_;
   int64_t batch_size_ = 0;
   TrainingProgress progress_;
   bool stop_requested_ = false;
@@ -147,6 +165,7 @@ class Trainer {
   std::vector<float> x_;             // (max_batch, features)
   std::vector<int32_t> labels_;      // (max_batch)
   std::vector<float> grad_output_;   // (max_batch, classes)
+  std::vector<double> step_metric_sums_;  // (metrics_->num_sums())
 };
 
 }  // namespace shardtrain

@@ -45,8 +45,8 @@ class Recorder : public callbacks::Callback {
  public:
   Recorder(Trainer* trainer, int64_t stop_after) : trainer_(trainer), stop_after_(stop_after) {}
   Status OnEpochEnd(const callbacks::EpochEnd& e) override {
-    losses.push_back(e.loss);
-    losses.push_back(e.val_loss);
+    losses.push_back(*e.Log("loss"));
+    losses.push_back(*e.Log("val_loss"));
     if (e.epoch == stop_after_) trainer_->RequestStop();
     return OkStatus();
   }

@@ -54,8 +54,9 @@ class TensorBoardTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(run_dir_); }
 
-  // Two epochs of five steps, as the trainer reports them.
-  void Train(TensorBoardLogger* logger, bool with_learning_rate) {
+  // Two epochs of five steps, as the trainer reports them; with `auc`, the job
+  // also logs an "auc" metric.
+  void Train(TensorBoardLogger* logger, bool with_learning_rate, bool auc = false) {
     ASSERT_TRUE(logger->OnTrainBegin(TrainBegin{}).ok());
     for (int64_t epoch = 1; epoch <= 2; ++epoch) {
       for (int64_t step = 1; step <= 5; ++step) {
@@ -64,7 +65,8 @@ class TensorBoardTest : public ::testing::Test {
         batch.step_in_epoch = step;
         batch.steps_per_epoch = 5;
         batch.loss = 10.0 * static_cast<double>(epoch) + static_cast<double>(step);
-        batch.accuracy = 0.5;
+        batch.logs = {{"loss", batch.loss}, {"accuracy", 0.5}};
+        if (auc) batch.logs.emplace_back("auc", 0.75);
         batch.examples_per_sec = 1000.0 + static_cast<double>(step);
         if (with_learning_rate) batch.learning_rate = 0.001;
         ASSERT_TRUE(logger->OnBatchEnd(batch).ok());
@@ -72,10 +74,11 @@ class TensorBoardTest : public ::testing::Test {
       EpochEnd end;
       end.epoch = epoch;
       end.step = 5 * epoch;
-      end.loss = 1.0 / static_cast<double>(epoch);
-      end.accuracy = 0.25 * static_cast<double>(epoch);
-      end.val_loss = 2.0 / static_cast<double>(epoch);
-      end.val_accuracy = 0.125 * static_cast<double>(epoch);
+      const double e = static_cast<double>(epoch);
+      end.logs = {{"loss", 1.0 / e}, {"accuracy", 0.25 * e}};
+      if (auc) end.logs.emplace_back("auc", 0.5 * e);
+      end.logs.insert(end.logs.end(), {{"val_loss", 2.0 / e}, {"val_accuracy", 0.125 * e}});
+      if (auc) end.logs.emplace_back("val_auc", 0.25 * e);
       ASSERT_TRUE(logger->OnEpochEnd(end).ok());
     }
   }
@@ -131,6 +134,21 @@ TEST_F(TensorBoardTest, NoBatchScalarsWithoutLogEveryAndNoUnknownLearningRate) {
   train = Scalars(SpecReadEventFile((*every_step)->train_path()));
   EXPECT_EQ(train["batch_loss"].size(), 10u);
   EXPECT_EQ(train.count("learning_rate"), 0u);  // NaN: not reported by the trainer
+}
+
+TEST_F(TensorBoardTest, EveryLoggedMetricIsAScalar) {
+  auto logger = TensorBoardLogger::Open(run_dir_.string(), /*log_every_steps=*/5);
+  ASSERT_TRUE(logger.ok()) << logger.status();
+  Train(logger->get(), /*with_learning_rate=*/false, /*auc=*/true);
+  ASSERT_TRUE((*logger)->OnTrainEnd().ok());
+  using Points = std::vector<std::pair<int64_t, float>>;
+  auto train = Scalars(SpecReadEventFile((*logger)->train_path()));
+  EXPECT_EQ(train["epoch_auc"], (Points{{0, 0.5f}, {1, 1.0f}}));
+  EXPECT_EQ(train["batch_auc"], (Points{{5, 0.75f}, {10, 0.75f}}));
+  EXPECT_EQ(train.count("epoch_val_auc"), 0u);
+  auto validation = Scalars(SpecReadEventFile((*logger)->validation_path()));
+  EXPECT_EQ(validation["epoch_auc"], (Points{{0, 0.25f}, {1, 0.5f}}));
+  EXPECT_EQ(validation.size(), 3u);  // epoch_loss, epoch_accuracy, epoch_auc
 }
 
 TEST_F(TensorBoardTest, BadArgumentsAreErrors) {

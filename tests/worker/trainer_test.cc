@@ -46,9 +46,9 @@ TEST(TrainerTest, LearnsSeparableData) {
   ASSERT_TRUE((*trainer)->Fit(train, val, &planner, {&record}).ok());
   ASSERT_EQ(record.epochs.size(), 3u);
   EXPECT_EQ(record.epochs[2].step, 3 * 50);
-  EXPECT_LT(record.epochs[2].loss, record.epochs[0].loss);
-  EXPECT_GT(record.epochs[2].val_accuracy, 0.95);
-  EXPECT_LT(record.epochs[2].val_loss, before->loss);
+  EXPECT_LT(*record.epochs[2].Log("loss"), *record.epochs[0].Log("loss"));
+  EXPECT_GT(*record.epochs[2].Log("val_accuracy"), 0.95);
+  EXPECT_LT(*record.epochs[2].Log("val_loss"), before->loss);
   EXPECT_EQ((*trainer)->optimizer().iterations(), 150);
 }
 
@@ -65,8 +65,8 @@ TEST(TrainerTest, SameSeedGivesBitwiseIdenticalLosses) {
         (*trainer)->Fit(SeparableDataset(200, 1), SeparableDataset(50, 2), &planner, {&record}).ok());
     std::vector<double> losses;
     for (const auto& e : record.epochs) {
-      losses.push_back(e.loss);
-      losses.push_back(e.val_loss);
+      losses.push_back(*e.Log("loss"));
+      losses.push_back(*e.Log("val_loss"));
     }
     return losses;
   };
@@ -117,7 +117,7 @@ TEST(TrainerTest, FromLogitsMismatchIsExplained) {
   OneRankPlanner planner(400, 8, /*shuffle=*/true);
   ASSERT_TRUE(
       (*trainer)->Fit(SeparableDataset(400, 1), SeparableDataset(100, 2), &planner, {&record}).ok());
-  EXPECT_GT(record.epochs.back().val_accuracy, 0.95);
+  EXPECT_GT(*record.epochs.back().Log("val_accuracy"), 0.95);
 }
 
 // The batch logs (TensorBoard's learning_rate) carry the scheduled rate of the

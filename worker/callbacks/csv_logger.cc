@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
+#include <limits>
 #include <vector>
 
 namespace shardtrain::callbacks {
@@ -26,16 +27,17 @@ int64_t RowEpoch(const std::string& line) {
   return epoch;
 }
 
-// Rewrites `path` with the header and the rows of epochs < `keep_below`.
-Status KeepFinishedEpochs(const std::string& path, int64_t keep_below) {
+// Rewrites `path` with `expected_header` and the rows of epochs < `keep_below`.
+Status KeepFinishedEpochs(const std::string& path, const std::string& expected_header,
+                          int64_t keep_below) {
   std::ifstream in(path);
   if (!in) return ErrnoToStatus(errno, "open", path);
   std::string header;
   std::getline(in, header);
   if (!header.empty() && header.back() == '\r') header.pop_back();
-  if (header != CsvLogger::kHeader) {
+  if (header != expected_header) {
     return FailedPreconditionError(
-        "'" + path + "' does not start with the header '" + CsvLogger::kHeader + "' (found '" +
+        "'" + path + "' does not start with the header '" + expected_header + "' (found '" +
         header.substr(0, 200) +
         "'); move it away or start afresh with --no-resume so training can log there");
   }
@@ -54,7 +56,7 @@ Status KeepFinishedEpochs(const std::string& path, int64_t keep_below) {
   const std::string temp = path + ".tmp";
   std::ofstream out(temp, std::ios::trunc);
   if (!out) return ErrnoToStatus(errno, "open", temp);
-  out << CsvLogger::kHeader << '\n';
+  out << expected_header << '\n';
   for (const std::string& row : kept) out << row << '\n';
   out.flush();
   if (!out) return DataLossError("writing '" + temp + "' failed (disk full?)");
@@ -69,8 +71,15 @@ Status KeepFinishedEpochs(const std::string& path, int64_t keep_below) {
 
 }  // namespace
 
+std::string CsvLogger::Header(const std::vector<std::string>& log_names) {
+  std::string header = "epoch";
+  for (const std::string& name : log_names) header += "," + name;
+  return header + ",step,examples_per_sec,epoch_seconds";
+}
+
 StatusOr<std::unique_ptr<CsvLogger>> CsvLogger::Open(const std::string& run_dir,
-                                                     int64_t first_epoch) {
+                                                     int64_t first_epoch,
+                                                     std::vector<std::string> log_names) {
   std::filesystem::path dir = std::filesystem::path(run_dir) / "logs";
   std::error_code error;
   std::filesystem::create_directories(dir, error);
@@ -80,9 +89,10 @@ StatusOr<std::unique_ptr<CsvLogger>> CsvLogger::Open(const std::string& run_dir,
                                  "; choose a writable place with --run-dir");
   }
   std::string path = (dir / "training.csv").string();
+  const std::string header = Header(log_names);
   const bool resume = first_epoch > 1 && std::filesystem::exists(path, error);
   if (resume) {
-    RETURN_IF_ERROR(KeepFinishedEpochs(path, first_epoch - 1));
+    RETURN_IF_ERROR(KeepFinishedEpochs(path, header, first_epoch - 1));
   }
   std::ofstream out(path, resume ? std::ios::app : std::ios::trunc);
   if (!out) {
@@ -90,17 +100,20 @@ StatusOr<std::unique_ptr<CsvLogger>> CsvLogger::Open(const std::string& run_dir,
         "cannot write the training CSV log; choose a writable place with --run-dir");
   }
   if (!resume) {
-    out << kHeader << '\n';
+    out << header << '\n';
     out.flush();
     if (!out) return DataLossError("writing '" + path + "' failed (disk full?)");
   }
-  return std::unique_ptr<CsvLogger>(new CsvLogger(std::move(path), std::move(out)));
+  return std::unique_ptr<CsvLogger>(
+      new CsvLogger(std::move(path), std::move(out), std::move(log_names)));
 }
 
 Status CsvLogger::OnEpochEnd(const EpochEnd& e) {
-  out_ << (e.epoch - 1) << ',' << Number(e.loss) << ',' << Number(e.accuracy) << ','
-       << Number(e.val_loss) << ',' << Number(e.val_accuracy) << ',' << e.step << ','
-       << Number(e.examples_per_sec) << ',' << Number(e.epoch_seconds) << '\n';
+  out_ << (e.epoch - 1) << ',';
+  for (const std::string& name : log_names_) {
+    out_ << Number(e.Log(name).value_or(std::numeric_limits<double>::quiet_NaN())) << ',';
+  }
+  out_ << e.step << ',' << Number(e.examples_per_sec) << ',' << Number(e.epoch_seconds) << '\n';
   out_.flush();
   if (!out_) return DataLossError("writing '" + path_ + "' failed (disk full?)");
   return OkStatus();

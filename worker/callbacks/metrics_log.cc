@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 namespace shardtrain::callbacks {
 
@@ -26,15 +27,18 @@ StatusOr<std::unique_ptr<MetricsLog>> MetricsLog::Open(const std::string& run_di
 }
 
 Status MetricsLog::OnEpochEnd(const EpochEnd& e) {
-  char line[512];
-  std::snprintf(line, sizeof(line),
-                "{\"epoch\": %lld, \"step\": %lld, \"loss\": %.17g, \"accuracy\": %.17g, "
-                "\"val_loss\": %.17g, \"val_accuracy\": %.17g, \"examples\": %lld, "
-                "\"examples_per_sec\": %.1f, \"wall_seconds\": %.3f}\n",
-                static_cast<long long>(e.epoch), static_cast<long long>(e.step), e.loss,
-                e.accuracy, e.val_loss, e.val_accuracy, static_cast<long long>(e.examples),
-                e.examples_per_sec, e.wall_seconds);
-  out_ << line;
+  char buffer[128];
+  std::snprintf(buffer, sizeof(buffer), "{\"epoch\": %lld, \"step\": %lld",
+                static_cast<long long>(e.epoch), static_cast<long long>(e.step));
+  std::string line = buffer;
+  for (const auto& [name, value] : e.logs) {
+    std::snprintf(buffer, sizeof(buffer), "%.17g", value);
+    line += ", \"" + name + "\": " + buffer;
+  }
+  std::snprintf(buffer, sizeof(buffer),
+                ", \"examples\": %lld, \"examples_per_sec\": %.1f, \"wall_seconds\": %.3f}\n",
+                static_cast<long long>(e.examples), e.examples_per_sec, e.wall_seconds);
+  out_ << line << buffer;
   out_.flush();
   if (!out_) return DataLossError("writing '" + path_ + "' failed (disk full?)");
   return OkStatus();

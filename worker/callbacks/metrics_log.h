@@ -1,7 +1,9 @@
 // MetricsLog: RUN_DIR/logs/metrics.jsonl, one JSON object per epoch with
-// epoch, step, loss, accuracy, val_loss, val_accuracy, examples_per_sec,
-// wall_seconds. Floats are printed with 17 significant digits so two runs can
-// be compared bit for bit. Each line is flushed when written.
+// epoch, step, the epoch's logs in order (loss, accuracy, val_loss,
+// val_accuracy for a job whose metrics are ["accuracy"]; EpochEnd::logs),
+// examples, examples_per_sec, wall_seconds. Floats are printed with 17
+// significant digits so two runs can be compared bit for bit. Each line is
+// flushed when written.
 #pragma once
 
 #include <fstream>

@@ -1,7 +1,10 @@
 #include "worker/callbacks/progress.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace shardtrain::callbacks {
 namespace {
@@ -10,6 +13,19 @@ std::string Format(const char* format, double value) {
   char buffer[64];
   std::snprintf(buffer, sizeof(buffer), format, value);
   return buffer;
+}
+
+// " - name: value" for each log, as Keras 3 prints them: the training logs by
+// name, then the validation (val_) ones by name.
+std::string LogsText(const std::vector<std::pair<std::string, double>>& logs) {
+  std::vector<std::pair<std::string, double>> sorted = logs;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    const bool a_val = a.first.rfind("val_", 0) == 0, b_val = b.first.rfind("val_", 0) == 0;
+    return a_val != b_val ? b_val : a.first < b.first;
+  });
+  std::string text;
+  for (const auto& [name, value] : sorted) text += " - " + name + ": " + Format("%.4f", value);
+  return text;
 }
 
 std::string Bar(int64_t done, int64_t total) {
@@ -49,8 +65,7 @@ Status Progress::OnBatchEnd(const BatchEnd& batch) {
                  static_cast<double>(batch.steps_per_epoch - batch.step_in_epoch);
     *out_ << "\rEpoch " << batch.epoch << "/" << epochs_ << " " << batch.step_in_epoch << "/"
           << batch.steps_per_epoch << " " << Bar(batch.step_in_epoch, batch.steps_per_epoch)
-          << " - ETA: " << Format("%.0fs", eta) << " - accuracy: " << Format("%.4f", batch.accuracy)
-          << " - loss: " << Format("%.4f", batch.loss) << "\x1b[K" << std::flush;
+          << " - ETA: " << Format("%.0fs", eta) << LogsText(batch.logs) << "\x1b[K" << std::flush;
   }
   return OkStatus();
 }
@@ -64,11 +79,8 @@ Status Progress::OnEpochEnd(const EpochEnd& epoch) {
   *out_ << "Epoch " << epoch.epoch << "/" << epochs_ << " - " << epoch.steps_in_epoch << "/"
         << epoch.steps_in_epoch << " - " << Format("%.1fs", epoch.epoch_seconds) << " - "
         << Format(ms_per_step < 10 ? "%.2fms/step" : "%.0fms/step", ms_per_step)
-        << " - accuracy: " << Format("%.4f", epoch.accuracy)
-        << " - loss: " << Format("%.4f", epoch.loss)
-        << " - val_accuracy: " << Format("%.4f", epoch.val_accuracy)
-        << " - val_loss: " << Format("%.4f", epoch.val_loss) << " - "
-        << Format("%.0f examples/s", epoch.examples_per_sec) << std::endl;
+        << LogsText(epoch.logs) << " - " << Format("%.0f examples/s", epoch.examples_per_sec)
+        << std::endl;
   return OkStatus();
 }
 

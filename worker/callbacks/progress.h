@@ -1,6 +1,8 @@
 // Progress: Keras fit()'s console output. verbose 1 draws a live bar that is
 // redrawn in place (for a TTY); verbose 2 prints one line per epoch (for logs);
-// verbose 0 prints nothing. Writes to the given stream only.
+// verbose 0 prints nothing. Logs are shown as Keras 3 orders them: training
+// ones by name ("accuracy", "auc", "loss"), then the val_ ones by name.
+// Writes to the given stream only.
 // DefaultVerbosity is the rule for a run without --verbose.
 #pragma once
 

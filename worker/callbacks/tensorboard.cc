@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <string>
+#include <string_view>
 
 namespace shardtrain::callbacks {
 
@@ -25,10 +27,10 @@ Status TensorBoardLogger::OnBatchEnd(const BatchEnd& batch) {
   const int64_t step = (batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch;
   if (step % log_every_steps_ != 0) return OkStatus();
   const double wall_time = storage::events::WallTimeNow();
-  RETURN_IF_ERROR(
-      train_->WriteScalar("batch_loss", step, static_cast<float>(batch.loss), wall_time));
-  RETURN_IF_ERROR(
-      train_->WriteScalar("batch_accuracy", step, static_cast<float>(batch.accuracy), wall_time));
+  for (const auto& [name, value] : batch.logs) {
+    RETURN_IF_ERROR(
+        train_->WriteScalar("batch_" + name, step, static_cast<float>(value), wall_time));
+  }
   RETURN_IF_ERROR(train_->WriteScalar("examples_per_second", step,
                                       static_cast<float>(batch.examples_per_sec), wall_time));
   if (std::isfinite(batch.learning_rate)) {
@@ -41,14 +43,14 @@ Status TensorBoardLogger::OnBatchEnd(const BatchEnd& batch) {
 Status TensorBoardLogger::OnEpochEnd(const EpochEnd& epoch) {
   const int64_t step = epoch.epoch - 1;  // Keras logs epoch scalars at the 0-based epoch
   const double wall_time = storage::events::WallTimeNow();
-  RETURN_IF_ERROR(
-      train_->WriteScalar("epoch_loss", step, static_cast<float>(epoch.loss), wall_time));
-  RETURN_IF_ERROR(
-      train_->WriteScalar("epoch_accuracy", step, static_cast<float>(epoch.accuracy), wall_time));
-  RETURN_IF_ERROR(
-      validation_->WriteScalar("epoch_loss", step, static_cast<float>(epoch.val_loss), wall_time));
-  return validation_->WriteScalar("epoch_accuracy", step, static_cast<float>(epoch.val_accuracy),
-                                  wall_time);
+  constexpr std::string_view kValPrefix = "val_";
+  for (const auto& [name, value] : epoch.logs) {
+    const bool validation = name.compare(0, kValPrefix.size(), kValPrefix) == 0;
+    const std::string tag = "epoch_" + name.substr(validation ? kValPrefix.size() : 0);
+    storage::events::EventFileWriter& writer = validation ? *validation_ : *train_;
+    RETURN_IF_ERROR(writer.WriteScalar(tag, step, static_cast<float>(value), wall_time));
+  }
+  return OkStatus();
 }
 
 Status TensorBoardLogger::OnTrainEnd() {

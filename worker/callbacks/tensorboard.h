@@ -2,14 +2,18 @@
 // writes them, under RUN_DIR/logs/train/ and RUN_DIR/logs/validation/ (file
 // format: storage/events/events_format.h; docs/FORMATS.md).
 //
-//   train/       epoch_loss, epoch_accuracy           at step = epoch - 1 (0-based, as Keras)
-//                batch_loss, batch_accuracy, examples_per_second and, when the
-//                trainer reports it, learning_rate     every `log_every_steps`
+//   train/       epoch_NAME for each training log      at step = epoch - 1 (0-based, as Keras)
+//                (epoch_loss, epoch_accuracy, ...)
+//                batch_NAME for each batch log, examples_per_second and, when
+//                the trainer reports it, learning_rate every `log_every_steps`
 //                                                      global steps, at that step
-//   validation/  epoch_loss, epoch_accuracy (= val_loss, val_accuracy), step = epoch - 1
+//   validation/  epoch_NAME for each val_NAME log (epoch_loss = val_loss, ...),
+//                step = epoch - 1
 //
-// batch_* values are the running means over the epoch so far (what the progress
-// bar shows), examples_per_second is the global rate over the epoch so far.
+// The logs are the trainer's (EpochEnd/BatchEnd::logs: loss and the job's
+// metrics). batch_* values are the running values over the epoch so far (what
+// the progress bar shows), examples_per_second is the global rate over the
+// epoch so far.
 // Every record is flushed when written, so TensorBoard shows live curves. Used
 // by rank 0 only. A resumed run starts new files; TensorBoard merges them.
 // Training thread only.

@@ -13,6 +13,7 @@
 #include "storage/tensor_bundle/bundle_writer.h"
 #include "worker/comm/host_collectives.h"
 #include "worker/job_config.h"
+#include "worker/metrics/metric_set.h"
 #include "worker/preemption.h"
 
 namespace shardtrain::checkpoint {
@@ -136,15 +137,13 @@ StatusOr<std::string> FormatCheckpointName(const std::string& pattern, int64_t e
       ASSIGN_OR_RETURN(text, FormatField(field, spec,
                                          static_cast<double>(field == "epoch" ? epoch : step),
                                          true));
-    } else if (field == "loss" || field == "accuracy" || field == "val_loss" ||
-               field == "val_accuracy") {
-      auto found = metrics.find(field);
-      double value = found == metrics.end() ? std::nan("") : found->second;
-      ASSIGN_OR_RETURN(text, FormatField(field, spec, value, false));
+    } else if (auto found = metrics.find(field); found != metrics.end()) {
+      ASSIGN_OR_RETURN(text, FormatField(field, spec, found->second, false));
     } else {
+      std::string names = "epoch, step";
+      for (const auto& [name, value] : metrics) names += ", " + name;
       return InvalidArgumentError("checkpoint.filepath '" + pattern + "': unknown field {" +
-                                  field + "}; use epoch, step, loss, accuracy, val_loss or "
-                                  "val_accuracy");
+                                  field + "}; use " + names);
     }
     out += text;
     i = close;
@@ -173,6 +172,7 @@ Checkpointer::Checkpointer(const config::JobConfig& config, Trainer* trainer,
   }
   auto every = CheckpointEverySteps(config.checkpoint());  // validated by ValidateJobConfig
   every_steps_ = every.ok() ? *every : 0;
+  for (const std::string& name : metrics::LogNames(config)) last_metrics_[name] = std::nan("");
   if (resumed != nullptr) {
     best_value_ = resumed->best_value;
     has_best_ = resumed->has_best;
@@ -214,10 +214,7 @@ Status Checkpointer::OnBatchEnd(const callbacks::BatchEnd&) {
 }
 
 Status Checkpointer::OnEpochEnd(const callbacks::EpochEnd& epoch) {
-  last_metrics_ = {{"loss", epoch.loss},
-                   {"accuracy", epoch.accuracy},
-                   {"val_loss", epoch.val_loss},
-                   {"val_accuracy", epoch.val_accuracy}};
+  last_metrics_ = std::map<std::string, double>(epoch.logs.begin(), epoch.logs.end());
   const config::CheckpointConfig& policy = config_.checkpoint();
   bool save = policy.save_freq() == "epoch";
   if (policy.save_best_only()) {

@@ -40,9 +40,10 @@ namespace shardtrain::checkpoint {
 // RUN_DIR/checkpoints.
 std::string CheckpointDir(const config::JobConfig& config);
 
-// Expands a filepath template: {epoch}, {step} and metric names, with
-// Python-style specs ({epoch:04d}, {val_loss:.2f}). InvalidArgument for an
-// unknown name or spec, or an unbalanced brace.
+// Expands a filepath template: {epoch}, {step} and the names in `metrics`
+// (the job's logs; NaN before its first epoch ends), with Python-style specs
+// ({epoch:04d}, {val_loss:.2f}). InvalidArgument for another name, an unknown
+// spec, or an unbalanced brace.
 StatusOr<std::string> FormatCheckpointName(const std::string& pattern, int64_t epoch,
                                            int64_t step,
                                            const std::map<std::string, double>& metrics);
@@ -91,7 +92,8 @@ class Checkpointer : public callbacks::Callback {
   coordinator::CoordinatorClient* client_;
   storage::FileSystem* fs_;
   std::string config_hash_;
-  std::map<std::string, double> last_metrics_;  // of the last finished epoch
+  // The job's logs (metrics::LogNames) at the last finished epoch; NaN before.
+  std::map<std::string, double> last_metrics_;
   double best_value_ = 0;
   bool has_best_ = false;
   int64_t last_saved_step_ = -1;

@@ -1,0 +1,96 @@
+#include "worker/metrics/metric_set.h"
+
+#include <algorithm>
+
+#include "worker/loss/loss.h"
+
+namespace shardtrain::metrics {
+namespace {
+
+// Keras's default k of sparse_top_k_categorical_accuracy.
+constexpr int64_t kDefaultTopK = 5;
+
+// True when the configured loss has `from_logits: true` (whichever loss it
+// is), so a one-unit output is a logit.
+bool LossTakesLogits(const config::LossConfig& loss) {
+  const google::protobuf::Reflection* reflection = loss.GetReflection();
+  const google::protobuf::FieldDescriptor* kind =
+      reflection->GetOneofFieldDescriptor(loss, loss.GetDescriptor()->FindOneofByName("kind"));
+  if (kind == nullptr || kind->message_type() == nullptr) return false;
+  const google::protobuf::Message& message = reflection->GetMessage(loss, kind);
+  const google::protobuf::FieldDescriptor* from_logits =
+      message.GetDescriptor()->FindFieldByName("from_logits");
+  return from_logits != nullptr &&
+         from_logits->type() == google::protobuf::FieldDescriptor::TYPE_BOOL &&
+         message.GetReflection()->GetBool(message, from_logits);
+}
+
+StatusOr<OutputSpec> OutputOf(const config::JobConfig& config, int64_t output_units) {
+  if (config.top_k() < 0) {
+    return InvalidArgumentError(
+        "top_k must be positive (the k of "
+        "sparse_top_k_categorical_accuracy; 0 means 5), got " +
+        std::to_string(config.top_k()));
+  }
+  OutputSpec output;
+  output.units = output_units;
+  output.is_logit = output_units == 1 && LossTakesLogits(config.loss());
+  output.top_k = config.top_k() > 0 ? config.top_k() : kDefaultTopK;
+  return output;
+}
+
+}  // namespace
+
+StatusOr<MetricSet> MetricSet::Create(const config::JobConfig& config, int64_t output_units) {
+  ASSIGN_OR_RETURN(const OutputSpec output, OutputOf(config, output_units));
+  MetricSet set;
+  set.output_ = output;
+  const std::vector<std::string> names = MetricNames(config);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) !=
+        names.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return InvalidArgumentError("metrics: '" + names[i] + "' is listed twice");
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<Metric> metric, CreateMetric(names[i], output));
+    set.offsets_.push_back(set.num_sums_);
+    set.num_sums_ += metric->num_sums();
+    set.metrics_.push_back(std::move(metric));
+  }
+  return set;
+}
+
+void MetricSet::Accumulate(const float* outputs, const int32_t* labels, int64_t rows,
+                           double* sums) const {
+  for (size_t i = 0; i < metrics_.size(); ++i) {
+    metrics_[i]->Accumulate(outputs, labels, rows, sums + offsets_[i]);
+  }
+}
+
+void MetricSet::AppendLogs(const double* sums, const Totals& totals, const std::string& prefix,
+                           Logs* logs) const {
+  for (size_t i = 0; i < metrics_.size(); ++i) {
+    logs->emplace_back(prefix + metrics_[i]->name(),
+                       metrics_[i]->Result(sums + offsets_[i], totals));
+  }
+}
+
+std::vector<std::string> MetricNames(const config::JobConfig& config) {
+  if (config.metrics().empty()) return {"accuracy"};
+  return {config.metrics().begin(), config.metrics().end()};
+}
+
+std::vector<std::string> LogNames(const config::JobConfig& config) {
+  std::vector<std::string> names = {"loss"};
+  for (const std::string& metric : MetricNames(config)) names.push_back(metric);
+  const size_t train_names = names.size();
+  for (size_t i = 0; i < train_names; ++i) names.push_back("val_" + names[i]);
+  return names;
+}
+
+Status ValidateMetrics(const config::JobConfig& config) {
+  // The model's output width for the loss (Trainer::Create checks the model's).
+  const int64_t units = loss::OutputUnits(config.loss(), config.data().num_classes());
+  return MetricSet::Create(config, units).status();
+}
+
+}  // namespace shardtrain::metrics

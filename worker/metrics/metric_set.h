@@ -1,0 +1,58 @@
+// MetricSet: a job's configured metrics (JobConfig.metrics, "accuracy" when
+// empty) over one flat array of sums, the unit the trainer accumulates per
+// batch, sums over ranks in one AllReduceSumHostScalars, keeps in its progress
+// (and checkpoints) and turns into Keras's logs.
+//
+// Log names (LogNames) are Keras's epoch logs: "loss", each metric, then
+// "val_loss" and "val_" + each metric, in that order. Immutable after Create.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/config.pb.h"
+#include "worker/metrics/metric.h"
+
+namespace shardtrain::metrics {
+
+// (name, value) pairs in order, as callbacks::EpochEnd::logs holds them.
+using Logs = std::vector<std::pair<std::string, double>>;
+
+class MetricSet {
+ public:
+  // The metrics of `config` for a model output of `output_units` values.
+  // InvalidArgument as ValidateMetrics.
+  static StatusOr<MetricSet> Create(const config::JobConfig& config, int64_t output_units);
+
+  // The model output the metrics read.
+  const OutputSpec& output() const { return output_; }
+  // Length of the sums array (0 for accuracy alone).
+  int64_t num_sums() const { return num_sums_; }
+  // Adds `rows` examples: outputs (rows, output_units), labels (rows).
+  void Accumulate(const float* outputs, const int32_t* labels, int64_t rows, double* sums) const;
+  // Appends (prefix + name, value) for each metric, in the configured order;
+  // `sums` has num_sums() values summed over batches and ranks.
+  void AppendLogs(const double* sums, const Totals& totals, const std::string& prefix,
+                  Logs* logs) const;
+
+ private:
+  OutputSpec output_;
+  std::vector<std::unique_ptr<Metric>> metrics_;
+  std::vector<int64_t> offsets_;  // of each metric's sums
+  int64_t num_sums_ = 0;
+};
+
+// The job's metric names: config.metrics, or {"accuracy"} when empty.
+std::vector<std::string> MetricNames(const config::JobConfig& config);
+// Keras's epoch log names of the job: loss, metrics, val_loss, val_ metrics.
+std::vector<std::string> LogNames(const config::JobConfig& config);
+// OK when every metric is known, listed once, and fits the model's output
+// (data.num_classes values); otherwise InvalidArgument naming the metric and
+// what to do.
+Status ValidateMetrics(const config::JobConfig& config);
+
+}  // namespace shardtrain::metrics
