@@ -221,8 +221,8 @@ Status ValidateMonitor(const config::JobConfig& config, const std::string& field
   if (monitor->empty()) *monitor = "val_loss";
   if (!callbacks::IsLoggedName(config, *monitor)) {
     return InvalidArgumentError(field + ".monitor '" + *monitor +
-                                "' is not logged: use loss, accuracy, a `metrics` entry, or one "
-                                "of them with a val_ prefix");
+                                "' is not logged: use loss or a `metrics` entry (accuracy by "
+                                "default), or one of them with a val_ prefix");
   }
   ASSIGN_OR_RETURN(*mode, callbacks::ResolveMonitorMode(field, *monitor, *mode));
   return OkStatus();

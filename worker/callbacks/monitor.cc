@@ -18,7 +18,8 @@ std::string WithoutValPrefix(const std::string& name) {
 
 bool IsLoggedName(const config::JobConfig& config, const std::string& name) {
   const std::string base = WithoutValPrefix(name);
-  if (base == "loss" || base == "accuracy") return true;
+  if (base == "loss") return true;
+  if (config.metrics().empty()) return base == "accuracy";  // the default metric
   for (const std::string& metric : config.metrics()) {
     if (base == metric) return true;
   }

@@ -12,8 +12,9 @@
 
 namespace shardtrain::callbacks {
 
-// The names an epoch's logs can hold for `config`: "loss", "accuracy", the
-// `metrics` entries, and each of them with a "val_" prefix.
+// The names an epoch's logs hold for `config`: "loss", the `metrics` entries
+// ("accuracy" when there are none), and each of them with a "val_" prefix (as
+// metrics::LogNames).
 bool IsLoggedName(const config::JobConfig& config, const std::string& name);
 
 // Resolves `mode` ("min", "max", or "auto"/empty) for `monitor` to "min" or
