@@ -138,6 +138,20 @@ class KernelBackend {
   // dpred = 2 (pred - target) / dim * grad_scale.
   virtual void MeanSquaredErrorBackward(const float* pred, const float* target, float grad_scale,
                                         float* dpred, int64_t batch, int64_t dim) = 0;
+  // Keras binary cross-entropy over the last dim, targets in [0, 1]:
+  // losses[b] = mean_j l(output, target). From logits x:
+  // l = max(x, 0) - x t + log1p(exp(-|x|)); from probabilities p:
+  // l = -(t log p' + (1 - t) log(1 - p')), p' = clip(p, 1e-7, 1 - 1e-7).
+  virtual void BinaryCrossEntropyForward(const float* output, const float* target,
+                                         bool from_logits, float* losses, int64_t batch,
+                                         int64_t dim) = 0;
+  // doutput = dl/doutput / dim * grad_scale: from logits (sigmoid(x) - t); from
+  // probabilities (1 - t) / (1 - p) - t / p inside the clip range, 0 outside.
+  virtual void BinaryCrossEntropyBackward(const float* output, const float* target,
+                                          bool from_logits, float grad_scale, float* doutput,
+                                          int64_t batch, int64_t dim) = 0;
+  // x (rows, cols): row r *= row_scale[r] (per-example loss weights), in place.
+  virtual void ScaleRows(float* x, const float* row_scale, int64_t rows, int64_t cols) = 0;
   // Number of rows whose argmax (first maximum) equals the label.
   virtual int64_t SparseAccuracyCount(const float* logits, const int32_t* labels, int64_t batch,
                                       int64_t classes) = 0;

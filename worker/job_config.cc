@@ -292,9 +292,10 @@ Status ValidateJobConfig(config::JobConfig* config) {
     return InvalidArgumentError(
         "loss is not set: add e.g. `loss { sparse_categorical_crossentropy { from_logits: true } }`");
   }
-  // The data's labels are class ids (worker/data reads nothing else), and the
-  // model's output has data.num_classes values (Trainer::Create checks that).
-  return loss::CheckLossAcceptsClassIds(config->loss(), config->data().num_classes());
+  // The data's labels are class ids (worker/data reads nothing else): the loss
+  // and training.class_weight must fit them. Trainer::Create checks the model's
+  // output width (data.num_classes; 1 for binary_crossentropy).
+  return loss::CheckLossConfig(*config);
 }
 
 }  // namespace shardtrain

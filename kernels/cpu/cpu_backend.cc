@@ -64,6 +64,19 @@ void CpuBackend::MeanSquaredErrorBackward(const float* pred, const float* target
                                           float* dpred, int64_t batch, int64_t dim) {
   cpu::MeanSquaredErrorBackward(pred, target, grad_scale, dpred, batch, dim);
 }
+void CpuBackend::BinaryCrossEntropyForward(const float* output, const float* target,
+                                           bool from_logits, float* losses, int64_t batch,
+                                           int64_t dim) {
+  cpu::BinaryCrossEntropyForward(output, target, from_logits, losses, batch, dim);
+}
+void CpuBackend::BinaryCrossEntropyBackward(const float* output, const float* target,
+                                            bool from_logits, float grad_scale, float* doutput,
+                                            int64_t batch, int64_t dim) {
+  cpu::BinaryCrossEntropyBackward(output, target, from_logits, grad_scale, doutput, batch, dim);
+}
+void CpuBackend::ScaleRows(float* x, const float* row_scale, int64_t rows, int64_t cols) {
+  cpu::ScaleRows(x, row_scale, rows, cols);
+}
 int64_t CpuBackend::SparseAccuracyCount(const float* logits, const int32_t* labels, int64_t batch,
                                         int64_t classes) {
   return cpu::SparseAccuracyCount(logits, labels, batch, classes);

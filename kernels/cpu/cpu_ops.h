@@ -75,6 +75,16 @@ void SoftmaxCrossEntropyForward(const float* logits, const float* labels, float*
 // which is (softmax - labels) * grad_scale whenever each label row sums to 1.
 void SoftmaxCrossEntropyBackward(const float* logits, const float* labels, float grad_scale,
                                  float* dlogits, int64_t batch, int64_t classes);
+// Keras binary cross-entropy, output and target (batch, dim) -> losses (batch),
+// the mean over dim; from logits in the stable form, from probabilities clipped
+// to [1e-7, 1 - 1e-7] (KernelBackend::BinaryCrossEntropyForward).
+void BinaryCrossEntropyForward(const float* output, const float* target, bool from_logits,
+                               float* losses, int64_t batch, int64_t dim);
+// Its gradient times grad_scale; 0 where the probability was clipped.
+void BinaryCrossEntropyBackward(const float* output, const float* target, bool from_logits,
+                                float grad_scale, float* doutput, int64_t batch, int64_t dim);
+// x (rows, cols): row r *= row_scale[r].
+void ScaleRows(float* x, const float* row_scale, int64_t rows, int64_t cols);
 // pred, target (batch, dim) -> losses (batch) = mean_j (pred - target)².
 void MeanSquaredErrorForward(const float* pred, const float* target, float* losses, int64_t batch,
                              int64_t dim);

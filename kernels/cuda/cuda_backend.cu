@@ -256,6 +256,28 @@ void CudaBackend::MeanSquaredErrorBackward(const float* pred, const float* targe
   }
 }
 
+void CudaBackend::BinaryCrossEntropyForward(const float* output, const float* target,
+                                            bool from_logits, float* losses, int64_t batch,
+                                            int64_t dim) {
+  if (status_.ok()) {
+    SHARDTRAIN_RECORD(cuda::BinaryCrossEntropyForward(stream_, output, target, from_logits, losses,
+                                                      batch, dim));
+  }
+}
+
+void CudaBackend::BinaryCrossEntropyBackward(const float* output, const float* target,
+                                             bool from_logits, float grad_scale, float* doutput,
+                                             int64_t batch, int64_t dim) {
+  if (status_.ok()) {
+    SHARDTRAIN_RECORD(cuda::BinaryCrossEntropyBackward(stream_, output, target, from_logits,
+                                                       grad_scale, doutput, batch, dim));
+  }
+}
+
+void CudaBackend::ScaleRows(float* x, const float* row_scale, int64_t rows, int64_t cols) {
+  if (status_.ok()) SHARDTRAIN_RECORD(cuda::ScaleRows(stream_, x, row_scale, rows, cols));
+}
+
 int64_t CudaBackend::SparseAccuracyCount(const float* logits, const int32_t* labels, int64_t batch,
                                          int64_t classes) {
   if (!status_.ok()) return 0;

@@ -77,6 +77,12 @@ class CudaBackend final : public KernelBackend {
                                int64_t batch, int64_t dim) override;
   void MeanSquaredErrorBackward(const float* pred, const float* target, float grad_scale,
                                 float* dpred, int64_t batch, int64_t dim) override;
+  void BinaryCrossEntropyForward(const float* output, const float* target, bool from_logits,
+                                 float* losses, int64_t batch, int64_t dim) override;
+  void BinaryCrossEntropyBackward(const float* output, const float* target, bool from_logits,
+                                  float grad_scale, float* doutput, int64_t batch,
+                                  int64_t dim) override;
+  void ScaleRows(float* x, const float* row_scale, int64_t rows, int64_t cols) override;
   int64_t SparseAccuracyCount(const float* logits, const int32_t* labels, int64_t batch,
                               int64_t classes) override;
   // Losses, dlogits and `*correct` (device counter, incremented) in one kernel.

@@ -62,6 +62,14 @@ cudaError_t MeanSquaredErrorForward(cudaStream_t stream, const float* pred, cons
                                     float* losses, int64_t batch, int64_t dim);
 cudaError_t MeanSquaredErrorBackward(cudaStream_t stream, const float* pred, const float* target,
                                      float grad_scale, float* dpred, int64_t batch, int64_t dim);
+cudaError_t BinaryCrossEntropyForward(cudaStream_t stream, const float* output,
+                                      const float* target, bool from_logits, float* losses,
+                                      int64_t batch, int64_t dim);
+cudaError_t BinaryCrossEntropyBackward(cudaStream_t stream, const float* output,
+                                       const float* target, bool from_logits, float grad_scale,
+                                       float* doutput, int64_t batch, int64_t dim);
+cudaError_t ScaleRows(cudaStream_t stream, float* x, const float* row_scale, int64_t rows,
+                      int64_t cols);
 // *correct (device) += rows whose first maximum equals the label.
 cudaError_t SparseAccuracyCount(cudaStream_t stream, const float* logits, const int32_t* labels,
                                 int64_t batch, int64_t classes, unsigned long long* correct);

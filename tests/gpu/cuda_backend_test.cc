@@ -162,6 +162,30 @@ TEST_F(CudaParityTest, SoftmaxCrossEntropyAndAccuracy) {
   EXPECT_EQ(static_cast<int64_t>(gcorrect.Host()[0]), correct);
 }
 
+TEST_F(CudaParityTest, BinaryCrossEntropyAndScaleRows) {
+  const int64_t batch = 300, dim = 1;
+  auto target = RandomVector(batch * dim, 17, 0, 1), weights = RandomVector(batch, 18, 0, 3);
+  for (const bool from_logits : {true, false}) {
+    auto output = from_logits ? RandomVector(batch * dim, 19, -20, 20)
+                              : RandomVector(batch * dim, 20, -0.1f, 1.1f);  // some clipped
+    std::vector<float> losses(batch), d(batch * dim);
+    cpu_->BinaryCrossEntropyForward(output.data(), target.data(), from_logits, losses.data(),
+                                    batch, dim);
+    cpu_->BinaryCrossEntropyBackward(output.data(), target.data(), from_logits, 1.0f / batch,
+                                     d.data(), batch, dim);
+    cpu_->ScaleRows(d.data(), weights.data(), batch, dim);
+    DeviceVector<float> go(output), gt(target), gw(weights), glosses(losses.size()),
+        gd(d.size());
+    gpu_->BinaryCrossEntropyForward(go.get(), gt.get(), from_logits, glosses.get(), batch, dim);
+    gpu_->BinaryCrossEntropyBackward(go.get(), gt.get(), from_logits, 1.0f / batch, gd.get(),
+                                     batch, dim);
+    gpu_->ScaleRows(gd.get(), gw.get(), batch, dim);
+    ASSERT_TRUE(gpu_->Synchronize().ok());
+    EXPECT_LE(RelativeError(glosses.Host(), losses), 1e-5) << from_logits;
+    EXPECT_LE(RelativeError(gd.Host(), d), 1e-5) << from_logits;
+  }
+}
+
 TEST_F(CudaParityTest, OptimizersOverAFlatBuffer) {
   const int64_t n = 407050;  // the reference MLP's parameter count
   auto w0 = RandomVector(n, 9), g = RandomVector(n, 10), s0 = RandomVector(n, 11, 0, 1);

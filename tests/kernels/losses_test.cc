@@ -1,5 +1,6 @@
-// Losses and the accuracy metric on the CPU backend: closed-form values,
-// stability at extreme logits, and finite-difference backward passes.
+// Losses, per-example loss weights and the accuracy metric on the CPU backend:
+// closed-form values, stability at extreme logits, and finite-difference
+// backward passes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -152,6 +153,62 @@ TEST(MeanSquaredErrorTest, BackwardMatchesFiniteDifferences) {
   std::vector<float> d(pred.size());
   backend->MeanSquaredErrorBackward(pred.data(), target.data(), scale, d.data(), batch, dim);
   ExpectGradientNear(d, NumericGradient(pred, objective));
+}
+
+// Keras binary cross-entropy, mean over dim 2, both forms: the backward is the
+// forward's gradient (from probabilities inside the clip range).
+TEST(BinaryCrossEntropyTest, BackwardMatchesFiniteDifferences) {
+  const int64_t batch = 3, dim = 2;
+  const float scale = 0.5f;
+  auto backend = CreateCpuBackend();
+  const auto target = RandomVector(batch * dim, 111, 0, 1);  // soft targets
+  for (const bool from_logits : {true, false}) {
+    auto output = from_logits ? RandomVector(batch * dim, 112, -3, 3)
+                              : RandomVector(batch * dim, 113, 0.2f, 0.8f);
+    std::vector<float> losses(batch);
+    auto objective = [&] {
+      backend->BinaryCrossEntropyForward(output.data(), target.data(), from_logits, losses.data(),
+                                         batch, dim);
+      return scale * Sum(losses);
+    };
+    std::vector<float> d(output.size());
+    backend->BinaryCrossEntropyBackward(output.data(), target.data(), from_logits, scale, d.data(),
+                                        batch, dim);
+    // -log p curves sharply: a smaller step keeps the central difference's error down.
+    ExpectGradientNear(d, NumericGradient(output, objective, from_logits ? 1e-2f : 2e-3f));
+  }
+}
+
+// Logits of +-100 neither overflow nor lose the gradient; saturated
+// probabilities are clipped to Keras's 1e-7 and pass no gradient.
+TEST(BinaryCrossEntropyTest, StableAtTheExtremes) {
+  auto backend = CreateCpuBackend();
+  const std::vector<float> logits = {100, -100, 100}, targets = {0, 1, 1};
+  std::vector<float> losses(3), d(3);
+  backend->BinaryCrossEntropyForward(logits.data(), targets.data(), true, losses.data(), 3, 1);
+  backend->BinaryCrossEntropyBackward(logits.data(), targets.data(), true, 1.0f, d.data(), 3, 1);
+  EXPECT_FLOAT_EQ(losses[0], 100.0f);
+  EXPECT_FLOAT_EQ(losses[1], 100.0f);
+  EXPECT_NEAR(losses[2], 0.0f, 1e-30);
+  EXPECT_EQ(d, (std::vector<float>{1, -1, 0}));
+  const std::vector<float> probabilities = {1, 0, 1};
+  backend->BinaryCrossEntropyForward(probabilities.data(), targets.data(), false, losses.data(), 3,
+                                     1);
+  backend->BinaryCrossEntropyBackward(probabilities.data(), targets.data(), false, 1.0f, d.data(),
+                                      3, 1);
+  const float capped = -std::log(1.0f - (1.0f - 1e-7f));  // 15.94: log of 1 - clip(1)
+  EXPECT_FLOAT_EQ(losses[0], capped);
+  EXPECT_NEAR(losses[1], -std::log(1e-7f), 1e-5);
+  EXPECT_NEAR(losses[2], 1.19e-7f, 1e-9);  // -log(1 - 1e-7) in float32
+  EXPECT_EQ(d, (std::vector<float>{0, 0, 0}));
+}
+
+TEST(ScaleRowsTest, ScalesEachRowByItsFactor) {
+  auto backend = CreateCpuBackend();
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  const std::vector<float> scale = {2, 0, 0.5f};
+  backend->ScaleRows(x.data(), scale.data(), 3, 2);
+  EXPECT_EQ(x, (std::vector<float>{2, 4, 0, 0, 2.5f, 3}));
 }
 
 TEST(SparseAccuracyCountTest, CountsArgmaxAndTiesPickTheFirstMaximum) {

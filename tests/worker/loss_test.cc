@@ -1,11 +1,15 @@
 // Loss: which losses fit the data's integer class-id labels (categorical
-// cross-entropy never, MSE only for a one-unit output, with errors naming the
-// loss, the labels' kind and the fix), and the values each computes.
+// cross-entropy never, MSE only for a one-unit output, binary cross-entropy for
+// two classes and one unit, with errors naming the loss, the labels' kind and
+// the fix), and the values each computes, with and without class weights.
+// Binary cross-entropy and class-weight references: tests/worker/loss_reference.py
+// (Keras 3's formulas in plain Python, double precision on float32 inputs).
 #include "worker/loss/loss.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +34,39 @@ config::LossConfig MeanSquaredError() {
   return config;
 }
 
+config::LossConfig Binary(bool from_logits, float label_smoothing = 0.0f) {
+  config::LossConfig config;
+  config.mutable_binary_crossentropy()->set_from_logits(from_logits);
+  config.mutable_binary_crossentropy()->set_label_smoothing(label_smoothing);
+  return config;
+}
+
+// A job with `loss` over `num_classes` classes and optional class weights.
+config::JobConfig Job(const config::LossConfig& loss, int64_t num_classes,
+                      const std::map<int64_t, float>& class_weight = {}) {
+  config::JobConfig job;
+  *job.mutable_loss() = loss;
+  job.mutable_data()->set_num_classes(num_classes);
+  for (const auto& [id, weight] : class_weight) {
+    (*job.mutable_training()->mutable_class_weight())[id] = weight;
+  }
+  return job;
+}
+
+// Loss::Create for a model whose output width is what the loss needs.
+StatusOr<Loss> Create(const config::LossConfig& loss, kernels::Activation last, int64_t num_classes,
+                      int64_t max_batch) {
+  return Loss::Create(Job(loss, num_classes), last, OutputUnits(loss, num_classes), max_batch);
+}
+
+void ExpectNear(const std::vector<float>& actual, const std::vector<double>& expected,
+                double tolerance) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    EXPECT_NEAR(actual[i], expected[i], tolerance) << "element " << i;
+  }
+}
+
 void ExpectInvalidArgument(const Status& status, const std::vector<std::string>& needles) {
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status;
   for (const std::string& needle : needles) {
@@ -46,18 +83,16 @@ TEST(LossLabelsTest, CategoricalCrossentropyOnClassIdsIsRefused) {
   ExpectInvalidArgument(CheckLossAcceptsClassIds(Categorical(false), 10),
                         {"sparse_categorical_crossentropy { from_logits: false }"});
   // Loss::Create, which every trainer calls, refuses it too.
-  ExpectInvalidArgument(
-      Loss::Create(Categorical(true), kernels::Activation::kLinear, 10, 4).status(),
-      {"categorical_crossentropy needs one-hot", "class ids"});
+  ExpectInvalidArgument(Create(Categorical(true), kernels::Activation::kLinear, 10, 4).status(),
+                        {"categorical_crossentropy needs one-hot", "class ids"});
 }
 
 TEST(LossLabelsTest, MeanSquaredErrorNeedsOneOutputUnitForClassIds) {
   ExpectInvalidArgument(CheckLossAcceptsClassIds(MeanSquaredError(), 10),
                         {"mean_squared_error needs labels shaped like the model's output",
                          "10 values per example", "class ids", "sparse_categorical_crossentropy"});
-  ExpectInvalidArgument(
-      Loss::Create(MeanSquaredError(), kernels::Activation::kLinear, 3, 4).status(),
-      {"mean_squared_error", "3 values per example"});
+  ExpectInvalidArgument(Create(MeanSquaredError(), kernels::Activation::kLinear, 3, 4).status(),
+                        {"mean_squared_error", "3 values per example"});
   EXPECT_TRUE(CheckLossAcceptsClassIds(MeanSquaredError(), 1).ok());
 }
 
@@ -67,14 +102,13 @@ TEST(LossLabelsTest, SparseCrossentropyAcceptsClassIds) {
 }
 
 TEST(LossTest, UnsetLossIsInvalidArgument) {
-  ExpectInvalidArgument(
-      Loss::Create(config::LossConfig(), kernels::Activation::kLinear, 3, 4).status(),
-      {"loss is not set"});
+  ExpectInvalidArgument(Create(config::LossConfig(), kernels::Activation::kLinear, 3, 4).status(),
+                        {"loss is not set"});
 }
 
 TEST(LossTest, SparseCrossentropyFromLogits) {
   auto backend = kernels::CreateCpuBackend();
-  auto loss = Loss::Create(Sparse(true), kernels::Activation::kLinear, 3, 2);
+  auto loss = Create(Sparse(true), kernels::Activation::kLinear, 3, 2);
   ASSERT_TRUE(loss.ok()) << loss.status();
   EXPECT_EQ(loss->name(), "sparse_categorical_crossentropy");
   const std::vector<float> logits = {0, 0, 0, 0, std::log(2.0f), 0};
@@ -90,7 +124,7 @@ TEST(LossTest, SparseCrossentropyFromLogits) {
 // (batch,): the target is the label's value (0 here), not a one-hot vector.
 TEST(LossTest, MeanSquaredErrorTargetIsTheLabelValue) {
   auto backend = kernels::CreateCpuBackend();
-  auto loss = Loss::Create(MeanSquaredError(), kernels::Activation::kLinear, 1, 2);
+  auto loss = Create(MeanSquaredError(), kernels::Activation::kLinear, 1, 2);
   ASSERT_TRUE(loss.ok()) << loss.status();
   EXPECT_EQ(loss->name(), "mean_squared_error");
   EXPECT_FALSE(loss->fuses_final_softmax());
@@ -102,5 +136,142 @@ TEST(LossTest, MeanSquaredErrorTargetIsTheLabelValue) {
   EXPECT_EQ(grad, (std::vector<float>{0.25f, -0.5f}));  // 2 (output - label) / 2
 }
 
+TEST(LossLabelsTest, BinaryCrossentropyNeedsTwoClassesAndOneUnit) {
+  EXPECT_TRUE(CheckLossAcceptsClassIds(Binary(true), 2).ok());
+  EXPECT_EQ(OutputUnits(Binary(false), 2), 1);
+  EXPECT_EQ(OutputUnits(Sparse(true), 2), 2);
+  ExpectInvalidArgument(CheckLossAcceptsClassIds(Binary(true), 10),
+                        {"binary_crossentropy needs labels 0 and 1", "data.num_classes is 10",
+                         "sparse_categorical_crossentropy { from_logits: true }"});
+  // Two output units for two classes: the loss wants the one unit Keras uses.
+  ExpectInvalidArgument(
+      Loss::Create(Job(Binary(true), 2), kernels::Activation::kLinear, 2, 4).status(),
+      {"the model's output has 2 units but data.num_classes is 2",
+       "make the last dense layer's units 1"});
+  // Other losses keep the num_classes message.
+  ExpectInvalidArgument(
+      Loss::Create(Job(Sparse(true), 4), kernels::Activation::kLinear, 3, 4).status(),
+      {"3 units but data.num_classes is 4", "units equal num_classes"});
+}
+
+TEST(LossLabelsTest, BinaryCrossentropyHeadMatchesFromLogits) {
+  ExpectInvalidArgument(
+      Create(Binary(false), kernels::Activation::kLinear, 2, 4).status(),
+      {"loss.binary_crossentropy.from_logits is false", "must use activation: SIGMOID"});
+  ExpectInvalidArgument(Create(Binary(true), kernels::Activation::kSigmoid, 2, 4).status(),
+                        {"loss.binary_crossentropy.from_logits is true", "applies sigmoid",
+                         "from_logits: false with SIGMOID"});
+  // The sparse loss still names softmax.
+  ExpectInvalidArgument(Create(Sparse(false), kernels::Activation::kSigmoid, 3, 4).status(),
+                        {"must use activation: SOFTMAX"});
+}
+
+// Runs `loss` on one-unit `output` (grad divisor = the row count) and returns
+// the loss sum, writing the gradient to `grad`.
+double RunBinary(const config::LossConfig& config, kernels::Activation last,
+                 const std::vector<float>& output, const std::vector<int32_t>& labels,
+                 std::vector<float>* grad) {
+  auto backend = kernels::CreateCpuBackend();
+  const int64_t rows = static_cast<int64_t>(output.size());
+  auto loss = Create(config, last, 2, rows);
+  EXPECT_TRUE(loss.ok()) << loss.status();
+  if (!loss.ok()) return 0;
+  EXPECT_EQ(loss->name(), "binary_crossentropy");
+  EXPECT_FALSE(loss->fuses_final_softmax());
+  grad->assign(output.size(), -1.0f);
+  return loss->Compute(*backend, output.data(), labels.data(), rows, grad->data(),
+                       static_cast<double>(rows));
+}
+
+TEST(LossTest, BinaryCrossentropyFromLogits) {
+  std::vector<float> grad;
+  const double sum = RunBinary(Binary(true), kernels::Activation::kLinear,
+                               {-20, -2, -0.5f, 0, 0.5f, 3, 20}, {0, 1, 0, 1, 1, 0, 1}, &grad);
+  EXPECT_NEAR(sum / 7, 0.973830931, 1e-6);
+  ExpectNear(grad,
+             {2.94450517e-10, -0.125828154, 0.0539343813, -0.0714285714, -0.0539343813, 0.136082018,
+              -2.94450527e-10},
+             1e-7);
+  // Keras label_smoothing: targets y (1 - s) + s / 2.
+  const double smoothed =
+      RunBinary(Binary(true, 0.2f), kernels::Activation::kLinear, {-2, 0.5f, 3}, {1, 1, 0}, &grad);
+  EXPECT_NEAR(smoothed, 1.92692801 + 0.524076984 + 2.74858735, 1e-5);
+  ExpectNear(grad, {-0.260265693, -0.0925135563, 0.284191376}, 1e-6);
+}
+
+// From a sigmoid's probabilities, clipped to [1e-7, 1 - 1e-7] as Keras does:
+// a saturated probability costs 15.94 (-log(1.19e-7)) and passes no gradient.
+TEST(LossTest, BinaryCrossentropyFromProbabilities) {
+  std::vector<float> grad;
+  const double sum = RunBinary(Binary(false), kernels::Activation::kSigmoid,
+                               {1e-9f, 0.1f, 0.5f, 0.9f, 1.0f, 0.999f}, {0, 1, 0, 1, 0, 1}, &grad);
+  EXPECT_NEAR(sum, 6 * 3.17407976, 2e-5);
+  ExpectNear(grad, {0, -1.66666664, 0.333333333, -0.18518519, 0, -0.166833498}, 1e-6);
+  const double smoothed =
+      RunBinary(Binary(false, 0.2f), kernels::Activation::kSigmoid, {0.1f, 0.9f}, {0, 1}, &grad);
+  EXPECT_NEAR(smoothed, 2 * 0.325082973, 1e-6);
+  ExpectNear(grad, {0, 0}, 1e-6);  // the smoothed target equals the probability
+}
+
+// Keras fit(class_weight=...): each example's loss and gradient times its
+// class's weight (unlisted classes 1), divided by the example count; the
+// evaluation loss (no gradient) is unweighted.
+TEST(LossTest, ClassWeightsScaleTrainingLossAndGradient) {
+  auto backend = kernels::CreateCpuBackend();
+  auto loss = Loss::Create(Job(Sparse(true), 3, {{0, 2.0f}, {2, 0.5f}}),
+                           kernels::Activation::kLinear, 3, 3);
+  ASSERT_TRUE(loss.ok()) << loss.status();
+  const std::vector<float> logits = {1, 2, 0.5f, 0, 0, 0, -1, 3, 2};
+  const std::vector<int32_t> labels = {0, 1, 2};
+  std::vector<float> grad(9);
+  const double weighted =
+      loss->Compute(*backend, logits.data(), labels.data(), 3, grad.data(), 3.0);
+  EXPECT_NEAR(weighted, 4.69063118, 1e-5);
+  EXPECT_NEAR(weighted / 3, 1.56354373, 1e-5);  // not / (2 + 1 + 0.5)
+  ExpectNear(grad,
+             {-0.512517402, 0.419021146, 0.0934962554, 0.111111111, -0.222222222, 0.111111111,
+              0.00220214783, 0.120233197, -0.122435345},
+             1e-6);
+  auto unweighted = Create(Sparse(true), kernels::Activation::kLinear, 3, 3);
+  ASSERT_TRUE(unweighted.ok());
+  const double expected_eval =
+      unweighted->Compute(*backend, logits.data(), labels.data(), 3, nullptr, 1.0);
+  EXPECT_EQ(loss->Compute(*backend, logits.data(), labels.data(), 3, nullptr, 1.0), expected_eval);
+
+  auto binary = Loss::Create(Job(Binary(true), 2, {{1, 3.0f}}), kernels::Activation::kLinear, 1, 2);
+  ASSERT_TRUE(binary.ok()) << binary.status();
+  const std::vector<float> output = {0.5f, -1};
+  const std::vector<int32_t> binary_labels = {1, 0};
+  std::vector<float> binary_grad(2);
+  EXPECT_NEAR(
+      binary->Compute(*backend, output.data(), binary_labels.data(), 2, binary_grad.data(), 2.0),
+      1.73549264, 1e-6);
+  ExpectNear(binary_grad, {-0.566311003, 0.134470711}, 1e-7);
+  EXPECT_NEAR(binary->Compute(*backend, output.data(), binary_labels.data(), 2, nullptr, 1.0),
+              0.787338672, 1e-6);
+}
+
+TEST(LossConfigTest, ClassWeightsAndSmoothingAreChecked) {
+  const std::pair<config::JobConfig, const char*> cases[] = {
+      {Job(Sparse(true), 3, {{3, 1.0f}}),
+       "training.class_weight has class id 3, outside [0, "
+       "data.num_classes = 3)"},
+      {Job(Sparse(true), 3, {{-1, 1.0f}}), "class id -1"},
+      {Job(Sparse(true), 3, {{1, -0.5f}}), "training.class_weight of class 1 is -0.5"},
+      {Job(Sparse(true), 3, {{1, std::nanf("")}}), "weights must be finite and >= 0"},
+      {Job(Sparse(true), 3, {{2, INFINITY}}), "training.class_weight of class 2"},
+      {Job(Binary(true, 1.5f), 2), "loss.binary_crossentropy.label_smoothing must be in [0, 1]"},
+      {Job(Binary(true), 3), "binary_crossentropy needs labels 0 and 1"},
+  };
+  for (const auto& [job, needle] : cases) {
+    ExpectInvalidArgument(CheckLossConfig(job), {needle});
+    // Loss::Create, which the trainer calls, refuses the same.
+    ExpectInvalidArgument(
+        Loss::Create(job, kernels::Activation::kLinear, OutputUnits(job.loss(), 3), 4).status(),
+        {needle});
+  }
+  EXPECT_TRUE(CheckLossConfig(Job(Sparse(true), 3, {{0, 0.0f}, {2, 4.0f}})).ok());
+  EXPECT_TRUE(CheckLossConfig(Job(Binary(false, 1.0f), 2)).ok());
+}
 }  // namespace
 }  // namespace shardtrain::loss

@@ -18,9 +18,12 @@ Status CheckDecaySteps(const std::string& schedule, int64_t decay_steps) {
                               ".decay_steps must be > 0, got " + std::to_string(decay_steps));
 }
 
-Status CheckFinite(const std::string& field, float value) {
-  if (std::isfinite(value)) return OkStatus();
-  return InvalidArgumentError("optimizer.learning_rate_schedule." + field + " must be finite");
+// decay_rate: finite and > 0 (exponential: a negative base to a fractional
+// power is NaN) or >= 0 (inverse time: a negative rate divides by zero).
+Status CheckDecayRate(const std::string& field, float value, bool zero_allowed) {
+  if (std::isfinite(value) && (value > 0.0f || (zero_allowed && value == 0.0f))) return OkStatus();
+  return InvalidArgumentError("optimizer.learning_rate_schedule." + field + " must be finite and " +
+                              (zero_allowed ? ">= 0" : "> 0") + ", got " + std::to_string(value));
 }
 
 Status CheckPiecewise(const config::PiecewiseConstantDecay& c) {
@@ -73,14 +76,14 @@ Status CheckSchedule(const config::LearningRateSchedule& s) {
       const auto& c = s.exponential_decay();
       RETURN_IF_ERROR(
           CheckRate("exponential_decay.initial_learning_rate", c.initial_learning_rate()));
-      RETURN_IF_ERROR(CheckFinite("exponential_decay.decay_rate", c.decay_rate()));
+      RETURN_IF_ERROR(CheckDecayRate("exponential_decay.decay_rate", c.decay_rate(), false));
       return CheckDecaySteps("exponential_decay", c.decay_steps());
     }
     case config::LearningRateSchedule::kInverseTimeDecay: {
       const auto& c = s.inverse_time_decay();
       RETURN_IF_ERROR(
           CheckRate("inverse_time_decay.initial_learning_rate", c.initial_learning_rate()));
-      RETURN_IF_ERROR(CheckFinite("inverse_time_decay.decay_rate", c.decay_rate()));
+      RETURN_IF_ERROR(CheckDecayRate("inverse_time_decay.decay_rate", c.decay_rate(), true));
       return CheckDecaySteps("inverse_time_decay", c.decay_steps());
     }
     case config::LearningRateSchedule::kPiecewiseConstantDecay:

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <string>
 
 namespace shardtrain::optimizer {
 namespace {
@@ -12,6 +13,17 @@ Status CheckRange(const char* field, float value, float low, float high, bool hi
   std::ostringstream message;
   message << "optimizer." << field << " = " << value << " is outside [" << low << ", " << high
           << (high_inclusive ? "]" : ")");
+  return InvalidArgumentError(message.str());
+}
+
+// epsilon in (0, 1]: the update divides by sqrt(v) + epsilon (Adam) or
+// sqrt(ms + epsilon) (RMSprop), so 0 gives 0/0 = NaN where a slot is still 0.
+Status CheckEpsilon(const std::string& field, float value) {
+  if (std::isfinite(value) && value > 0.0f && value <= 1.0f) return OkStatus();
+  std::ostringstream message;
+  message << "optimizer." << field << " = " << value
+          << " is outside (0, 1]: epsilon must be > 0, or the update divides by zero (Keras's "
+             "default is 1e-7)";
   return InvalidArgumentError(message.str());
 }
 
@@ -79,7 +91,7 @@ Status Optimizer::ConfigureKind(const config::OptimizerConfig& config) {
       const std::string prefix = adamw ? "adamw." : "adam.";
       RETURN_IF_ERROR(CheckRange((prefix + "beta_1").c_str(), adam_.beta_1, 0.0f, 1.0f, false));
       RETURN_IF_ERROR(CheckRange((prefix + "beta_2").c_str(), adam_.beta_2, 0.0f, 1.0f, false));
-      RETURN_IF_ERROR(CheckRange((prefix + "epsilon").c_str(), adam_.epsilon, 0.0f, 1.0f, true));
+      RETURN_IF_ERROR(CheckEpsilon(prefix + "epsilon", adam_.epsilon));
       slot_names_ = {"m", "v"};
       break;
     }
@@ -100,7 +112,7 @@ Status Optimizer::ConfigureKind(const config::OptimizerConfig& config) {
       if (c.has_epsilon()) rmsprop_.epsilon = c.epsilon();
       rmsprop_.momentum = c.momentum();
       RETURN_IF_ERROR(CheckRange("rmsprop.rho", rmsprop_.rho, 0.0f, 1.0f, false));
-      RETURN_IF_ERROR(CheckRange("rmsprop.epsilon", rmsprop_.epsilon, 0.0f, 1.0f, true));
+      RETURN_IF_ERROR(CheckEpsilon("rmsprop.epsilon", rmsprop_.epsilon));
       RETURN_IF_ERROR(CheckRange("rmsprop.momentum", rmsprop_.momentum, 0.0f, 1.0f, false));
       slot_names_ = {"velocity"};
       if (rmsprop_.momentum > 0.0f) slot_names_.push_back("momentum");
