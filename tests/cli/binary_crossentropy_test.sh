@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# binary_crossentropy and class_weight end to end: Fashion-MNIST relabelled
+# 0/1 (footwear = 1; 3000 train, 1000 test) trains a one-unit sigmoid model
+# with data.num_classes 2 and class_weight {1: 2} to val_loss < 0.1 with the
+# binary metrics logged; a re-run with another class_weight refuses to resume
+# naming the field; the .keras export declares Keras's BinaryCrossentropy.
+# Usage: binary_crossentropy_test.sh BUILD_BIN_DIR SOURCE_DIR; exits 77 (skip)
+# without Fashion-MNIST.
+set -u
+bin="$1/shardtrain"
+fmnist=/usr/share/datasets/fashion-mnist
+[ -f "$fmnist/train-labels-idx1-ubyte.gz" ] || { echo "SKIP: needs Fashion-MNIST in $fmnist"; exit 77; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+mkdir "$work/idx"
+python3 - "$fmnist" "$work/idx" <<'PY'
+import gzip, struct, sys
+src, out = sys.argv[1], sys.argv[2]
+for split, n in (("train", 3000), ("t10k", 1000)):
+    with gzip.open(f"{src}/{split}-images-idx3-ubyte.gz") as f:
+        magic, _, rows, cols = struct.unpack(">IIII", f.read(16))
+        images = f.read(n * rows * cols)
+    with gzip.open(f"{src}/{split}-labels-idx1-ubyte.gz") as f:
+        f.read(8)
+        labels = bytes(1 if b in (5, 7, 9) else 0 for b in f.read(n))  # sandal, sneaker, boot
+    with gzip.open(f"{out}/{split}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", magic, n, rows, cols) + images)
+    with gzip.open(f"{out}/{split}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels)
+PY
+"$bin" data prepare --dataset fashion_mnist --source "$work/idx" --output "$work/data" \
+  --num-shards 2 >/dev/null || exit 1
+
+write_config() {  # write_config FILE CLASS_1_WEIGHT
+  cat > "$1" <<CONFIG
+model {
+  input_shape: [784]
+  layers { dense { units: 64 activation: RELU } }
+  layers { dense { units: 1 activation: SIGMOID } }
+}
+optimizer { adam {} }
+loss { binary_crossentropy {} }
+metrics: "accuracy"
+metrics: "auc"
+data { dir: "$work/data" num_classes: 2 }
+training { batch_size: 32 epochs: 2 seed: 1 class_weight { key: 1 value: $2 } }
+CONFIG
+}
+write_config "$work/w2.textproto" 2
+write_config "$work/w3.textproto" 3
+
+"$bin" train "$work/w2.textproto" --run-dir "$work/run" --verbose 2 > "$work/train.log" 2>&1 ||
+  fail "training: $(tail -3 "$work/train.log")"
+last=$(tail -1 "$work/run/logs/metrics.jsonl")
+python3 -c 'import json, sys; m = json.loads(sys.argv[1]); sys.exit(not (m["val_loss"] < 0.1 and m["val_auc"] > 0.99))' "$last" ||
+  fail "expected val_loss < 0.1 and val_auc > 0.99, got $last"
+
+if "$bin" train "$work/w3.textproto" --run-dir "$work/run" --epochs 3 > "$work/resume.log" 2>&1; then
+  fail "a changed class_weight resumed"
+fi
+grep -q "training.class_weight" "$work/resume.log" || fail "refusal names no field: $(tail -2 "$work/resume.log")"
+
+"$bin" export --config "$work/w2.textproto" --checkpoint "$work/run/checkpoints" --format keras \
+  --output "$work/m.keras" >/dev/null 2>&1 || fail "export"
+python3 - "$work/m.keras" <<'PY' || fail "the .keras compile_config loss is not BinaryCrossentropy"
+import json, sys, zipfile
+loss = json.loads(zipfile.ZipFile(sys.argv[1]).read("config.json"))["compile_config"]["loss"]
+sys.exit(not (loss["class_name"] == "BinaryCrossentropy" and loss["config"]["from_logits"] is False))
+PY
+
+[ "$failures" -eq 0 ] && echo "PASS: binary_crossentropy end to end" || { echo "$failures failure(s)"; exit 1; }
