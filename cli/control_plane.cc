@@ -166,6 +166,10 @@ StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
   ASSIGN_OR_RETURN(plane.client, coordinator::CoordinatorClient::Connect(
                                      address.host, address.port, token, comm.rank(),
                                      comm.world_size(), kConnectTimeoutSeconds));
+  // A coordinator that stops answering ends the rank within the heartbeat timeout.
+  plane.client->set_io_timeout_seconds(
+      std::min(coordinator::CoordinatorClient::kDefaultIoTimeoutSeconds,
+               options.heartbeat_timeout_seconds));
   RETURN_IF_ERROR(CheckPlanMatchesData(plane.client->plan(), train, comm.rank()));
   return plane;
 }

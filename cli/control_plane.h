@@ -4,11 +4,13 @@
 // names a standalone coordinator, rank 0 starts one in-process and sends its
 // address, port and token to the other ranks over the communicator (a token of
 // any length); then every rank registers and checks that the coordinator's
-// plan describes the data it loaded. The hosted coordinator listens on
-// $SHARDTRAIN_COORDINATOR_HOST (rank 0's) if set; else on 127.0.0.1 when every
-// rank runs on rank 0's host, and otherwise on every interface of rank 0,
-// which the other ranks reach by its host name. CoordinatorPlanner then gets each epoch's
-// assignment of this rank from the coordinator.
+// plan describes the data it loaded. A coordinator that stops answering then
+// fails the rank's next call within the heartbeat timeout. The hosted
+// coordinator listens on $SHARDTRAIN_COORDINATOR_HOST (rank 0's) if set; else
+// on 127.0.0.1 when every rank runs on rank 0's host, and otherwise on every
+// interface of rank 0, which the other ranks reach by its host name.
+// CoordinatorPlanner then gets each epoch's assignment of this rank from the
+// coordinator.
 //
 // JoinControlPlane is collective (every rank calls it); a failure to start
 // the coordinator is the same error on every rank. Not thread-safe.

@@ -45,6 +45,16 @@ done
 grep -q 'test accuracy: 0\.[0-9]' "$ref.log" || fail "no test accuracy: $(tail -3 "$ref.log")"
 [ $failures -eq 0 ] && echo "ok: 1 rank per host, MPI allreduce, coordinator on 127.0.0.2, 256 examples per epoch"
 
+# --- an error after joining the control plane is reported alone (1 process, 2 hosts):
+# rank 0 leaving with its own error is no "rank 0 ... disconnected" ---
+for launcher in "" "$multinode -np 2"; do
+  out=$(timeout 120 $launcher "$bin" train "$config" "${flags[@]}" --run-dir "$ref" --learning-rate 0.01 2>&1)
+  grep -q "FailedPrecondition: checkpoint .* different job config" <<<"$out" ||
+    fail "${launcher:-1 process}: a changed config was not refused: $(tail -3 <<<"$out")"
+  grep -q "rank 0 .*disconnected" <<<"$out" && fail "${launcher:-1 process}: spurious disconnect: $out"
+done
+[ $failures -eq 0 ] && echo "ok: a refused config change names only its error"
+
 # --- a standalone coordinator on 127.0.0.3 with the token; a wrong token is refused ---
 timeout 100 "$bin" coordinator "$config" --listen 127.0.0.3:0 --world-size 2 --job-token-file "$work/token" \
   --data "$work/data" --train-examples 256 >"$work/coordinator.log" 2>&1 &
