@@ -80,6 +80,12 @@ Status RunCoordinator(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(data::Dataset train,
                    data::LoadSplit(config.data().dir(), "train", config.data().train_examples(),
                                    config.data().num_classes()));
+  if (config.training().validation_split() > 0) {
+    // The ranks train on what validation_split leaves (train_command.cc).
+    ASSIGN_OR_RETURN(auto parts, data::SplitForValidation(std::move(train),
+                                                          config.training().validation_split()));
+    train = std::move(parts.first);
+  }
   if (token_file) {
     ASSIGN_OR_RETURN(options.job_token, LoadOrCreateToken(*token_file));
   }
