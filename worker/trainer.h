@@ -64,8 +64,8 @@ struct TrainingProgress {
   int64_t epoch_correct = 0;
   int64_t epoch_examples = 0;
   // The job's metric sums over the epoch's steps so far (global; MetricSet
-  // layout); empty until the epoch's first step. Checkpoints do not hold them
-  // yet: after a mid-epoch resume they count from the resumed step.
+  // layout); empty until the epoch's first step. Checkpoints hold them (when
+  // non-empty), so a mid-epoch resume reports the same epoch-end metrics.
   std::vector<double> epoch_metric_sums = {};
 };
 

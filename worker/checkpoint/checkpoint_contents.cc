@@ -187,6 +187,40 @@ StatusOr<T> ReadScalar(const storage::BundleReader& reader, const std::string& p
   return value;
 }
 
+constexpr char kEpochMetricSums[] = "epoch_metric_sums";
+
+// The epoch's running metric sums as float64 [n], only when there are some
+// (a job with just "accuracy" has none, so its checkpoints keep their bytes).
+void AppendEpochMetricSums(const std::vector<double>& sums, std::vector<SaveTensor>* out) {
+  if (sums.empty()) return;
+  SaveTensor t;
+  t.key = StateKey(kEpochMetricSums);
+  t.dtype = DType::kFloat64;
+  t.shape = {static_cast<int64_t>(sums.size())};
+  t.data = sums.data();
+  t.bytes = sums.size() * sizeof(double);
+  out->push_back(std::move(t));
+}
+
+// The saved metric sums; empty when the checkpoint has none (no metric with
+// sums, an epoch boundary, or a checkpoint written before they were saved).
+StatusOr<std::vector<double>> ReadEpochMetricSums(const storage::BundleReader& reader,
+                                                  const std::string& prefix) {
+  const std::string key = StateKey(kEpochMetricSums);
+  std::vector<double> sums;
+  auto entry = reader.Entry(key);
+  if (!entry.ok()) return sums;
+  const std::vector<int64_t> shape = EntryShape(*entry);
+  if (static_cast<DType>(entry->dtype()) != DType::kFloat64 || shape.size() != 1) {
+    return DataLossError("checkpoint " + prefix + ": '" + key + "' is " +
+                         std::string(DTypeName(static_cast<DType>(entry->dtype()))) + " " +
+                         ShapeString(shape) + ", expected float64 [n]");
+  }
+  sums.resize(static_cast<size_t>(shape[0]));
+  RETURN_IF_ERROR(reader.Read(key, sums.data(), sums.size() * sizeof(double)));
+  return sums;
+}
+
 constexpr char kCallbackStatePrefix[] = "_SHARDTRAIN_STATE/callbacks/";
 
 // The callbacks' state as tensors: scalars as float64 [], vectors as float32
@@ -312,6 +346,7 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
   tensors.push_back(Scalar<double>(StateKey("epoch_loss_sum"), DType::kFloat64, p.epoch_loss_sum));
   tensors.push_back(Scalar<int64_t>(StateKey("epoch_correct"), DType::kInt64, p.epoch_correct));
   tensors.push_back(Scalar<int64_t>(StateKey("epoch_examples"), DType::kInt64, p.epoch_examples));
+  AppendEpochMetricSums(p.epoch_metric_sums, &tensors);
   tensors.push_back(Scalar<uint64_t>(StateKey("seed"), DType::kUInt64, config.training().seed()));
   tensors.push_back(Scalar<double>(StateKey("best_value"), DType::kFloat64, state.best_value));
   tensors.push_back(Scalar<bool>(StateKey("has_best"), DType::kBool, state.has_best));
@@ -379,6 +414,7 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
                    ReadScalar<int64_t>(reader, prefix, "epoch_correct", DType::kInt64));
   ASSIGN_OR_RETURN(p.epoch_examples,
                    ReadScalar<int64_t>(reader, prefix, "epoch_examples", DType::kInt64));
+  ASSIGN_OR_RETURN(p.epoch_metric_sums, ReadEpochMetricSums(reader, prefix));
   ASSIGN_OR_RETURN(state.best_value,
                    ReadScalar<double>(reader, prefix, "best_value", DType::kFloat64));
   ASSIGN_OR_RETURN(state.has_best, ReadScalar<bool>(reader, prefix, "has_best", DType::kBool));
