@@ -167,9 +167,8 @@ StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
                                      address.host, address.port, token, comm.rank(),
                                      comm.world_size(), kConnectTimeoutSeconds));
   // A coordinator that stops answering ends the rank within the heartbeat timeout.
-  plane.client->set_io_timeout_seconds(
-      std::min(coordinator::CoordinatorClient::kDefaultIoTimeoutSeconds,
-               options.heartbeat_timeout_seconds));
+  plane.client->set_io_timeout_seconds(std::min(
+      coordinator::CoordinatorClient::kDefaultIoTimeoutSeconds, options.heartbeat_timeout_seconds));
   RETURN_IF_ERROR(CheckPlanMatchesData(plane.client->plan(), train, comm.rank()));
   return plane;
 }
