@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "worker/comm/host_collectives.h"
 #include "worker/comm/local_communicator.h"
 
 namespace shardtrain {
@@ -15,17 +16,6 @@ constexpr int64_t kEvalBatch = 1024;
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-// Sums `count` host doubles over ranks, in calls of at most kMaxHostScalars
-// (AUC's bucket counts are 400).
-Status SumHostValues(comm::Communicator& comm, double* values, int64_t count) {
-  constexpr int64_t kChunk = comm::Communicator::kMaxHostScalars;
-  for (int64_t begin = 0; begin < count; begin += kChunk) {
-    const int chunk = static_cast<int>(std::min(kChunk, count - begin));
-    RETURN_IF_ERROR(comm.AllReduceSumHostScalars(values + begin, chunk));
-  }
-  return OkStatus();
 }
 
 }  // namespace
@@ -135,8 +125,8 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
   int64_t examples = rows;
   RETURN_IF_ERROR(reducer_->AllReduce(params.grads(), &loss_sum, &examples, &correct)
                       .WithContext("summing gradients at step " + std::to_string(progress_.global_step)));
-  RETURN_IF_ERROR(SumHostValues(*comm_, step_metric_sums_.data(),
-                                static_cast<int64_t>(step_metric_sums_.size()))
+  RETURN_IF_ERROR(comm::AllReduceSumHostDoubles(*comm_, step_metric_sums_.data(),
+                                                static_cast<int64_t>(step_metric_sums_.size()))
                       .WithContext("summing metrics at step " +
                                    std::to_string(progress_.global_step)));
   // Kernel regularizers (model helper): Keras adds their penalty to each batch's
@@ -169,7 +159,8 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
     metrics_->Accumulate(output, labels_.data(), rows, sums.data() + kMetricSums);
   }
   sums[2] = static_cast<double>(count);
-  RETURN_IF_ERROR(SumHostValues(*comm_, sums.data(), static_cast<int64_t>(sums.size()))
+  RETURN_IF_ERROR(comm::AllReduceSumHostDoubles(*comm_, sums.data(),
+                                                static_cast<int64_t>(sums.size()))
                       .WithContext("reducing evaluation sums"));
   EvalResult result;
   result.examples = static_cast<int64_t>(sums[2]);

@@ -1,22 +1,18 @@
-// Host collectives over AllReduceSumHostScalars: every value travels as a
+// Host collectives over host-memory sums of doubles: every value travels as a
 // double that only one rank makes non-zero, so the sum delivers it exactly.
 #include "worker/comm/host_collectives.h"
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace shardtrain::comm {
 namespace {
 
-// Sums `values` over ranks in calls of at most kMaxHostScalars.
+// Sums `values` over ranks (AllReduceSumHostDoubles).
 Status SumHostScalars(Communicator& comm, std::vector<double>* values) {
-  for (size_t begin = 0; begin < values->size(); begin += Communicator::kMaxHostScalars) {
-    const int count = static_cast<int>(
-        std::min<size_t>(Communicator::kMaxHostScalars, values->size() - begin));
-    RETURN_IF_ERROR(comm.AllReduceSumHostScalars(values->data() + begin, count));
-  }
-  return OkStatus();
+  return AllReduceSumHostDoubles(comm, values->data(), static_cast<int64_t>(values->size()));
 }
 
 // Bytes per double when carrying text: 4 bytes is a value below 2^32, which
@@ -24,6 +20,22 @@ Status SumHostScalars(Communicator& comm, std::vector<double>* values) {
 constexpr size_t kBytesPerScalar = 4;
 
 }  // namespace
+
+Status AllReduceSumHostDoubles(Communicator& comm, double* values, int64_t count) {
+  if (count < 0) {
+    return InvalidArgumentError("AllReduceSumHostDoubles: negative count " +
+                                std::to_string(count));
+  }
+  if (count == 0) return OkStatus();
+  // Only nccl's AllReduceSum takes device memory (Communicator::name()).
+  if (comm.name() != "nccl") return comm.AllReduceSum(values, count, DType::kFloat64);
+  for (int64_t begin = 0; begin < count; begin += Communicator::kMaxHostScalars) {
+    const int chunk =
+        static_cast<int>(std::min<int64_t>(Communicator::kMaxHostScalars, count - begin));
+    RETURN_IF_ERROR(comm.AllReduceSumHostScalars(values + begin, chunk));
+  }
+  return OkStatus();
+}
 
 StatusOr<std::string> BroadcastHostString(Communicator& comm, const std::string& text, int root) {
   RETURN_IF_ERROR(ValidateBroadcastArgs(&text, 0, root, comm.world_size()));

@@ -1,6 +1,7 @@
 // Host-memory collectives built on Communicator::AllReduceSumHostScalars, the
-// one host-memory collective every communicator (local, MPI, NCCL) has: they
-// work unchanged whatever memory kind the communicator's own calls use.
+// one host-memory collective every communicator (local, MPI, NCCL) has, or on
+// AllReduceSum where the communicator's memory is the host's: they work
+// unchanged whatever memory kind the communicator's own calls use.
 //
 // AgreeOnStatus is how ranks decide together whether a step that may fail on
 // some of them (setting up, restoring, saving) succeeded: a failure on any
@@ -12,6 +13,7 @@
 // Thread-safety: as the communicator's (one caller at a time).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -30,6 +32,12 @@ Status AgreeOnStatus(Communicator& comm, const Status& local, std::string_view w
 // As AgreeOnStatus, but a rank that failed returns its own `local` error, so
 // that every failing rank's error is shown, not only the lowest one's.
 Status AgreeOnStatusKeepingOwnError(Communicator& comm, const Status& local, std::string_view what);
+
+// Sums `count` doubles in host memory over ranks (in place). One collective
+// where the communicator sums host memory itself (local, mpi: AllReduceSum);
+// a device communicator (nccl) takes them through AllReduceSumHostScalars,
+// kMaxHostScalars at a time. InvalidArgument for a negative count.
+Status AllReduceSumHostDoubles(Communicator& comm, double* values, int64_t count);
 
 // Rank `root`'s `text` on every rank (the other ranks' `text` is ignored).
 StatusOr<std::string> BroadcastHostString(Communicator& comm, const std::string& text, int root);
