@@ -20,9 +20,11 @@ SHARDTRAIN_PACKAGES=(
   chromium                   # headless browser for the status-page test (ctest -L browser)
 )
 
-# What scripts/fuzz.sh needs on top: clang++ with the libFuzzer, ASan and UBSan
-# runtimes (not installed by the test command: fuzzing is not part of ctest).
-SHARDTRAIN_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+# What the sanitizer builds (scripts/sanitize.sh, test.sh --sanitize) and
+# scripts/fuzz.sh need on top: clang++ with the libFuzzer, ASan, UBSan and TSan
+# runtimes, clang's OpenMP (libomp) and llvm-symbolizer for readable reports.
+SHARDTRAIN_SANITIZER_PACKAGES=(clang libclang-rt-14-dev libomp-14-dev llvm-14)
+SHARDTRAIN_FUZZ_PACKAGES=("${SHARDTRAIN_SANITIZER_PACKAGES[@]}")
 
 # Installs whatever in "$@" is not installed yet (non-interactive; root or sudo).
 ensure_packages() {
@@ -45,4 +47,18 @@ build_shardtrain() {
   echo "== configuring and building (build/)"
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
   cmake --build build -j "$(nproc)"
+}
+
+# Configures DIR as a clang build with SHARDTRAIN_SANITIZE=KIND (address: ASan +
+# UBSan, thread: TSan; CUDA off). -O1 and line tables keep the build fast and
+# the reports readable; warnings are enforced by the gcc build, not here.
+# Extra arguments go to cmake (e.g. -DSHARDTRAIN_FUZZ=ON).
+configure_sanitized() {
+  local dir="$1" kind="$2"
+  shift 2
+  echo "== configuring the $kind-sanitizer build ($dir/)"
+  cmake -S . -B "$dir" -DSHARDTRAIN_SANITIZE="$kind" -DSHARDTRAIN_WERROR=OFF \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" "$@" >/dev/null
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses (fuzz/) with clang, ASan and UBSan in
-# build-fuzz/ and runs each for SECONDS (default 5, with a fixed -seed=1 so a
+# Builds the libFuzzer harnesses (fuzz/) in the ASan + UBSan build, build-asan/
+# (FUZZ_BUILD_DIR=DIR names another; scripts/sanitize.sh builds and tests the
+# same dir), and runs each for SECONDS (default 5, with a fixed -seed=1 so a
 # run can be repeated; pass e.g. 600 to search for minutes). Prints per harness the
 # executions run, the coverage reached (cov/ft from libFuzzer's final line) and
-# the findings (crash-/leak-/timeout-/oom- files in build-fuzz/findings/NAME/,
-# each a reproducer: build-fuzz/bin/fuzz_NAME FILE). Exits 1 when any harness
-# found something or did not build. docs/OPERATIONS.md, "Fuzzing", has the details.
+# the findings (crash-/leak-/timeout-/oom- files in build-asan/findings/NAME/,
+# each a reproducer: build-asan/bin/fuzz_NAME FILE). Exits 1 when any harness
+# found something or did not build. docs/TESTING.md, "Fuzzing", has the details.
 #
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]     (default: every harness)
 set -euo pipefail
@@ -18,15 +19,11 @@ shift || true
 all_harnesses=(table bundle state_file tfrecord idx job_config frame json_tensor keras_json
                saved_model keras)
 harnesses=("${@:-${all_harnesses[@]}}")
-out=build-fuzz
+out="${FUZZ_BUILD_DIR:-build-asan}"
 jobs="${FUZZ_BUILD_JOBS:-$(nproc)}"
 
-echo "== configuring and building the fuzz harnesses ($out/)"
-sanitize="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
-cmake -S . -B "$out" -DSHARDTRAIN_FUZZ=ON -DSHARDTRAIN_CUDA=OFF -DSHARDTRAIN_WERROR=OFF \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  "-DCMAKE_C_FLAGS=$sanitize" "-DCMAKE_CXX_FLAGS=$sanitize" \
-  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" >/dev/null
+configure_sanitized "$out" address -DSHARDTRAIN_FUZZ=ON
+echo "== building the fuzz harnesses ($out/)"
 mkdir -p "$out/logs"
 # -k: a harness whose code does not build is reported below; the others still run.
 rm -f "${harnesses[@]/#/$out/bin/fuzz_}"
@@ -42,6 +39,8 @@ variables="${SHARDTRAIN_SHARED_DIR:-../shared}/testdata/tf/serving_saved_model_h
 if [ -z "${SHARDTRAIN_FUZZ_VARIABLES:-}" ] && [ -d "$variables" ]; then
   export SHARDTRAIN_FUZZ_VARIABLES="$(cd "$variables" && pwd)"
 fi
+symbolizer=/usr/lib/llvm-14/bin/llvm-symbolizer
+[ -x "$symbolizer" ] && export ASAN_SYMBOLIZER_PATH="$symbolizer"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 found=0
