@@ -65,8 +65,8 @@ TEST(AllReduceSumHostDoublesTest, ADeviceCommunicatorStagesThemInHostScalarPiece
   std::vector<double> values = Counts(403);
   ASSERT_TRUE(AllReduceSumHostDoubles(comm, values.data(), 403).ok());
   EXPECT_EQ(comm.all_reduce_calls, 0);
-  EXPECT_EQ(comm.host_scalar_calls, (403 + Communicator::kMaxHostScalars - 1) /
-                                        Communicator::kMaxHostScalars);
+  EXPECT_EQ(comm.host_scalar_calls,
+            (403 + Communicator::kMaxHostScalars - 1) / Communicator::kMaxHostScalars);
   EXPECT_EQ(values, [] {
     std::vector<double> doubled = Counts(403);
     for (double& v : doubled) v *= 2;

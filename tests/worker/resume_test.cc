@@ -4,8 +4,8 @@
 // unfinished save left; falling back past a damaged checkpoint with a warning;
 // every candidate damaged is DataLoss, never a fresh start; a damaged
 // --restore does not fall back; a changed config is refused, naming each
-// changed field with its old and new value, unless allowed; a checkpoint at
-// the end of the configured epochs is complete.
+// changed field with its old and new value (a map's entries by key), unless
+// allowed; a checkpoint at the end of the configured epochs is complete.
 #include "worker/checkpoint/resume.h"
 
 #include <gtest/gtest.h>
@@ -250,6 +250,24 @@ TEST(TrajectoryConfigChangesTest, AFieldSetOnOneSideOnlyShowsNotSet) {
   EXPECT_EQ(changes[1].rfind("optimizer.adam: {", 0), 0u) << changes[1];
   EXPECT_EQ(changes[1].find(" -> (not set)"), changes[1].size() - 13) << changes[1];
   EXPECT_EQ(changes[2], "optimizer.sgd: (not set) -> { }");
+}
+
+// A map field's changes name the key, as "field[key]", with no library log
+// line (the differencer's order: changed, added, then removed entries).
+TEST(TrajectoryConfigChangesTest, AChangedMapEntryIsNamedByItsKey) {
+  config::JobConfig saved = TinyJob();
+  (*saved.mutable_training()->mutable_class_weight())[0] = 1;
+  (*saved.mutable_training()->mutable_class_weight())[1] = 2;
+  config::JobConfig current = saved;
+  (*current.mutable_training()->mutable_class_weight())[1] = 3;
+  EXPECT_EQ(TrajectoryConfigChanges(saved, current),
+            std::vector<std::string>{"training.class_weight[1]: 2 -> 3"});
+  current.mutable_training()->mutable_class_weight()->erase(0);
+  (*current.mutable_training()->mutable_class_weight())[2] = 0.5;
+  EXPECT_EQ(TrajectoryConfigChanges(saved, current),
+            (std::vector<std::string>{"training.class_weight[1]: 2 -> 3",
+                                      "training.class_weight[2]: (not set) -> 0.5",
+                                      "training.class_weight[0]: 1 -> (not set)"}));
 }
 
 // A checkpoint at the end of the configured epochs (or past them) leaves

@@ -111,6 +111,7 @@ std::vector<std::string> TrajectoryConfigChanges(const config::JobConfig& saved,
     google::protobuf::io::StringOutputStream stream(&text);
     ChangeReporter reporter(&stream);  // flushes into `text` when destroyed
     MessageDifferencer differencer;
+    reporter.SetMessages(old_fields, new_fields);  // lets PrintPath name map keys
     differencer.ReportDifferencesTo(&reporter);
     differencer.Compare(old_fields, new_fields);
   }
