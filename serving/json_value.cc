@@ -208,7 +208,9 @@ class Parser {
       number.kind = JsonValue::Kind::kNumber;
       number.number = n;
       number.is_integer = v->numbers_are_integers;
-      number.integer = static_cast<int64_t>(n);
+      // Only exact integers (|n| <= 2^53) were kept as such; casting any other
+      // double, e.g. 7.8e80, to int64 would be undefined.
+      if (number.is_integer) number.integer = static_cast<int64_t>(n);
       v->items.push_back(std::move(number));
     }
     v->numbers.clear();

@@ -32,6 +32,21 @@ TEST(JsonValueTest, ParsesTfServingBodies) {
   EXPECT_EQ(big->items[1].integer, 12345678901234567);
 }
 
+// Fuzz finding (fuzz_json_tensor, UBSan): a numeric array that turns mixed
+// kept casting each number to int64, undefined for 7.8e80.
+TEST(JsonValueTest, HugeNumberInAnArrayThatTurnsMixedStaysADouble) {
+  auto v = ParseJson("[4.0, 7.8e80, false, [2, 4]]");
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_EQ(v->items.size(), 4u);
+  EXPECT_FALSE(v->items[1].is_integer);
+  EXPECT_EQ(v->items[1].number, 7.8e80);
+  auto ints = ParseJson("[1, 2, true]");
+  ASSERT_TRUE(ints.ok()) << ints.status();
+  ASSERT_EQ(ints->items.size(), 3u);
+  EXPECT_TRUE(ints->items[1].is_integer);
+  EXPECT_EQ(ints->items[1].integer, 2);
+}
+
 TEST(JsonValueTest, MalformedBodiesAreErrorsNamingTheOffset) {
   for (const char* bad : {"", "{", "[1, 2", "{\"a\" 1}", "[1,]", "\"abc", "{\"a\": tru}", "[1] x",
                           "[\"\\q\"]", "[1e]"}) {
