@@ -3,8 +3,9 @@
 # simulated host on this machine. Open MPI calls it as ssh would,
 #   AGENT [ssh options] HOST COMMAND...
 # so it drops ssh's options, takes HOST (e.g. 127.0.0.2), exports it as
-# SHARDTRAIN_SIMULATED_HOST (and NCCL_HOSTID, so NCCL also sees separate hosts)
-# and runs COMMAND with /bin/sh. Used by tests/mpi/multinode_*.sh:
+# SHARDTRAIN_SIMULATED_HOST (and NCCL_HOSTID, so NCCL also sees separate hosts),
+# gives it its own Open MPI session directory and runs COMMAND with /bin/sh.
+# Used by tests/mpi/multinode_mpirun.sh, i.e.:
 #   mpirun --mca plm_rsh_agent scripts/mpirun-local-agent.sh \
 #     --host 127.0.0.2:1,127.0.0.3:1 --mca btl self,tcp \
 #     --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo -np 2 APP
@@ -17,5 +18,10 @@ esac; do :; done
 host=${1:?usage: mpirun-local-agent.sh [ssh options] HOST COMMAND...}
 shift
 SHARDTRAIN_SIMULATED_HOST=$host NCCL_HOSTID=$host
-export SHARDTRAIN_SIMULATED_HOST NCCL_HOSTID
+# Every simulated host has this machine's host name, so their Open MPI session
+# directories (<tmpdir>/ompi.<hostname>.<uid>/...) would collide and the daemons
+# race creating them: give each host its own.
+OMPI_MCA_orte_tmpdir_base=${TMPDIR:-/tmp}/shardtrain-simulated-host-$host
+mkdir -p "$OMPI_MCA_orte_tmpdir_base"
+export SHARDTRAIN_SIMULATED_HOST NCCL_HOSTID OMPI_MCA_orte_tmpdir_base
 exec /bin/sh -c "$*"
