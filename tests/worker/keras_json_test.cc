@@ -109,6 +109,39 @@ TEST(KerasJsonTest, OurJsonRoundTripsInBothFlavors) {
   EXPECT_EQ(training.find("decay"), std::string::npos);
 }
 
+// "accuracy" is compiled as the metric Keras resolves it to: BinaryAccuracy
+// (threshold 0.5) for binary_crossentropy, SparseCategoricalAccuracy for class ids.
+TEST(KerasJsonTest, AccuracyIsBinaryAccuracyWithBinaryCrossentropy) {
+  auto job = ParseJobConfig(R"pb(
+                              model {
+                                input_shape: [ 12 ]
+                                layers { dense { units: 1 activation: SIGMOID } }
+                              }
+                              loss { binary_crossentropy {} }
+                              optimizer { adam {} }
+                              metrics: "accuracy"
+                              data { dir: "unused" num_classes: 2 }
+                              training { batch_size: 8 epochs: 1 }
+                            )pb",
+                            "binary");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(ValidateJobConfig(&*job).ok());
+  auto model = Model::Create(job->model(), 1);
+  ASSERT_TRUE(model.ok());
+  const std::string k3 = KerasModelJson(*job, **model, KerasJsonFlavor::kKeras3, true);
+  EXPECT_NE(k3.find("\"metrics\":[{\"module\":\"keras.metrics\",\"class_name\":\"BinaryAccuracy\","
+                    "\"config\":{\"name\":\"binary_accuracy\",\"dtype\":\"float32\","
+                    "\"threshold\":0.5},\"registered_name\":null}]"),
+            std::string::npos)
+      << k3;
+  EXPECT_EQ(k3.find("SparseCategoricalAccuracy"), std::string::npos);
+  const std::string training = KerasTrainingConfigJson(*job);
+  EXPECT_NE(training.find("\"metrics\":[[{\"class_name\":\"BinaryAccuracy\""), std::string::npos)
+      << training;
+  const std::string sparse = KerasTrainingConfigJson(ReferenceJob());
+  EXPECT_NE(sparse.find("SparseCategoricalAccuracy"), std::string::npos) << sparse;
+}
+
 // Keras's trainable=False (issue 25: it was ignored on import and always
 // written as true, so frozen layers were silently trained).
 TEST(KerasJsonTest, TrainableFalseIsReadAndWritten) {

@@ -173,18 +173,34 @@ Json LossConfig(const config::LossConfig& loss, bool keras3) {
   return out;
 }
 
+// The metric object Keras resolves "accuracy" to for this job: BinaryAccuracy
+// for binary_crossentropy's one-unit output, CategoricalAccuracy for one-hot
+// labels, SparseCategoricalAccuracy for class ids (Keras's compile_utils).
+Json AccuracyMetric(const config::JobConfig& job, bool keras3) {
+  Json m;
+  if (keras3) m["module"] = "keras.metrics";
+  switch (job.loss().kind_case()) {
+    case config::LossConfig::kBinaryCrossentropy:
+      m["class_name"] = "BinaryAccuracy";
+      m["config"] = Json{{"name", "binary_accuracy"}, {"dtype", "float32"}, {"threshold", 0.5}};
+      break;
+    case config::LossConfig::kCategoricalCrossentropy:
+      m["class_name"] = "CategoricalAccuracy";
+      m["config"] = Json{{"name", "categorical_accuracy"}, {"dtype", "float32"}};
+      break;
+    default:
+      m["class_name"] = "SparseCategoricalAccuracy";
+      m["config"] = Json{{"name", "sparse_categorical_accuracy"}, {"dtype", "float32"}};
+      break;
+  }
+  if (keras3) m["registered_name"] = nullptr;
+  return m;
+}
+
 Json Metrics(const config::JobConfig& job, bool keras3) {
   Json metrics = Json::array();
   for (const std::string& metric : job.metrics()) {
-    if (metric != "accuracy") continue;
-    const bool sparse = job.loss().kind_case() != config::LossConfig::kCategoricalCrossentropy;
-    Json m;
-    if (keras3) m["module"] = "keras.metrics";
-    m["class_name"] = sparse ? "SparseCategoricalAccuracy" : "CategoricalAccuracy";
-    m["config"] = Json{{"name", sparse ? "sparse_categorical_accuracy" : "categorical_accuracy"},
-                       {"dtype", "float32"}};
-    if (keras3) m["registered_name"] = nullptr;
-    metrics.push_back(std::move(m));
+    if (metric == "accuracy") metrics.push_back(AccuracyMetric(job, keras3));
   }
   return metrics;
 }
