@@ -1,13 +1,17 @@
-// `shardtrain evaluate CONFIG`: loss and accuracy of a trained model on the
-// test split (one process). The weights come from a checkpoint (default: the
-// run directory's latest) or a Keras file (--keras, matched by layer name);
-// --saved-model instead runs an exported SavedModel with our serving runtime.
+// `shardtrain evaluate CONFIG`: loss, accuracy and the job's metrics of a
+// trained model on the test split (one process), computed as training's own
+// evaluation computes them (loss::Loss, metrics::MetricSet). The weights come
+// from a checkpoint (default: the run directory's latest) or a Keras file
+// (--keras, matched by layer name); --saved-model instead runs an exported
+// SavedModel with our serving runtime (its loss has no kernel regularizer
+// penalty: the SavedModel's weights stay in the runtime).
 // --predictions writes the model's outputs (logits for a from-logits model) as .npy.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 
 #include "cli/commands.h"
 #include "cli/model_runner.h"
@@ -15,6 +19,8 @@
 #include "common/flags.h"
 #include "storage/arrays/npy_file.h"
 #include "worker/data/dataset.h"
+#include "worker/loss/loss.h"
+#include "worker/metrics/metric_set.h"
 
 namespace shardtrain::cli {
 namespace {
@@ -29,39 +35,69 @@ StatusOr<std::vector<float>> PredictWithSavedModel(const std::string& dir,
   return RunInBatches(*runner, inputs, /*batch_size=*/1024, &output_size);
 }
 
-// Mean loss and accuracy of precomputed outputs, with the job's loss.
+// Rows scored per Loss::Compute call.
+constexpr int64_t kScoreBatch = 1024;
+
+// The examples of `rows` outputs whose prediction is the label, as the trainer
+// counts them: binary accuracy on a one-unit output, else argmax.
+int64_t CorrectCount(kernels::KernelBackend& backend, const metrics::OutputSpec& spec,
+                     const float* outputs, const int32_t* labels, int64_t rows) {
+  if (spec.units == 1) return metrics::BinaryCorrectCount(outputs, labels, rows, spec.is_logit);
+  return backend.SparseAccuracyCount(outputs, labels, rows, spec.units);
+}
+
+// Loss, accuracy and the job's metrics of precomputed outputs (the model's
+// final outputs), with the job's loss::Loss and metrics::MetricSet as
+// Trainer::Evaluate computes them. A loss that fuses the final softmax reads
+// logits: log(probability) is one (same softmax, same ranking).
 StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test,
                                   const std::vector<float>& outputs) {
-  const int64_t classes = job.trainer->model().output_size();
-  if (static_cast<int64_t>(outputs.size()) != test.num_examples * classes) {
+  const model::Model& model = job.trainer->model();
+  const int64_t units = model.output_size();
+  if (static_cast<int64_t>(outputs.size()) != test.num_examples * units) {
     return FailedPreconditionError("the model gave " + std::to_string(outputs.size()) +
                                    " values for " + std::to_string(test.num_examples) +
-                                   " examples of " + std::to_string(classes) + " classes");
+                                   " examples of " + std::to_string(units) + " outputs");
   }
-  const config::LossConfig& loss = job.config.loss();
-  const bool logits = loss.has_sparse_categorical_crossentropy() &&
-                      loss.sparse_categorical_crossentropy().from_logits();
+  ASSIGN_OR_RETURN(loss::Loss loss,
+                   loss::Loss::Create(job.config, model.final_activation(), units, kScoreBatch));
+  ASSIGN_OR_RETURN(const metrics::MetricSet metric_set,
+                   metrics::MetricSet::Create(job.config, units));
+  std::vector<double> metric_sums(static_cast<size_t>(metric_set.num_sums()), 0.0);
+  std::vector<float> logits;
   double loss_sum = 0;
   int64_t correct = 0;
-  for (int64_t i = 0; i < test.num_examples; ++i) {
-    const float* row = outputs.data() + i * classes;
-    const int32_t label = test.labels[static_cast<size_t>(i)];
-    int64_t best = 0;
-    for (int64_t c = 1; c < classes; ++c) best = row[c] > row[best] ? c : best;
-    correct += best == label ? 1 : 0;
-    if (logits) {
-      double max = row[best], sum = 0;
-      for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(row[c]) - max);
-      loss_sum += std::log(sum) + max - row[label];
-    } else {
-      loss_sum += -std::log(std::max(static_cast<double>(row[label]), 1e-7));
+  for (int64_t start = 0; start < test.num_examples; start += kScoreBatch) {
+    const int64_t rows = std::min(kScoreBatch, test.num_examples - start);
+    const float* batch = outputs.data() + start * units;
+    if (loss.fuses_final_softmax()) {
+      logits.resize(static_cast<size_t>(rows * units));
+      for (size_t i = 0; i < logits.size(); ++i) {
+        logits[i] = std::log(std::max(batch[i], std::numeric_limits<float>::min()));
+      }
+      batch = logits.data();
     }
+    const int32_t* labels = test.labels.data() + start;
+    loss_sum += loss.Compute(*job.backend, batch, labels, rows, nullptr, 1.0);
+    correct += CorrectCount(*job.backend, metric_set.output(), batch, labels, rows);
+    metric_set.Accumulate(batch, labels, rows, metric_sums.data());
   }
   EvalResult result;
   result.examples = test.num_examples;
   result.loss = loss_sum / static_cast<double>(test.num_examples);
   result.accuracy = static_cast<double>(correct) / static_cast<double>(test.num_examples);
+  metric_set.AppendLogs(metric_sums.data(), metrics::Totals{result.examples, correct}, "",
+                        &result.metrics);
   return result;
+}
+
+// The job's metrics other than accuracy, which is printed anyway.
+metrics::Logs OtherMetrics(const EvalResult& result) {
+  metrics::Logs others;
+  for (const auto& entry : result.metrics) {
+    if (entry.first != "accuracy") others.push_back(entry);
+  }
+  return others;
 }
 
 }  // namespace
@@ -71,9 +107,10 @@ Status RunEvaluate(const std::vector<std::string>& args) {
   ModelSource source;
   std::optional<std::string> predictions;
   bool json = false;
-  FlagSet flags("shardtrain evaluate", "shardtrain evaluate CONFIG [--checkpoint PREFIX|DIR] [flags]",
-                "Evaluates the model of CONFIG on its test split: mean loss and accuracy over\n"
-                "every test example, in one process on the CPU.");
+  FlagSet flags("shardtrain evaluate",
+                "shardtrain evaluate CONFIG [--checkpoint PREFIX|DIR] [flags]",
+                "Evaluates the model of CONFIG on its test split: mean loss, accuracy and the\n"
+                "job's metrics over every test example, in one process on the CPU.");
   source.AddFlags(flags);
   flags.String("data", &overrides.data_dir, "directory of TFRecord shards (data.dir)");
   flags.String("run-dir", &overrides.run_dir, "run directory (training.run_dir)");
@@ -81,14 +118,16 @@ Status RunEvaluate(const std::vector<std::string>& args) {
   flags.String("model-json", &overrides.model_json, "architecture from a Keras model JSON");
   flags.String("predictions", &predictions,
                "also write the model's outputs (examples x classes, float32) to this .npy file");
-  flags.Bool("json", &json, "print {\"loss\": ..., \"accuracy\": ..., \"examples\": ...} instead");
+  flags.Bool("json", &json,
+             "print {\"loss\": ..., \"accuracy\": ..., METRIC: ..., \"examples\": ...} instead");
   RETURN_IF_ERROR(flags.Parse(args));
   if (flags.help_requested()) {
     std::cout << flags.Help();
     return OkStatus();
   }
   if (flags.positional().size() != 1) {
-    return InvalidArgumentError("expected exactly one CONFIG file; see `shardtrain evaluate --help`");
+    return InvalidArgumentError(
+        "expected exactly one CONFIG file; see `shardtrain evaluate --help`");
   }
   ASSIGN_OR_RETURN(ModelJob job, BuildModelJob(flags.positional()[0], overrides));
   RETURN_IF_ERROR(source.Check());
@@ -110,13 +149,21 @@ Status RunEvaluate(const std::vector<std::string>& args) {
   }
   if (json) {
     char line[256];
-    std::snprintf(line, sizeof(line), "{\"loss\": %.17g, \"accuracy\": %.17g, \"examples\": %lld}",
-                  result.loss, result.accuracy, static_cast<long long>(result.examples));
-    std::cout << line << std::endl;
+    std::snprintf(line, sizeof(line), "{\"loss\": %.17g, \"accuracy\": %.17g", result.loss,
+                  result.accuracy);
+    std::cout << line;
+    for (const auto& [name, value] : OtherMetrics(result)) {
+      std::snprintf(line, sizeof(line), ", \"%s\": %.17g", name.c_str(), value);
+      std::cout << line;
+    }
+    std::cout << ", \"examples\": " << result.examples << "}" << std::endl;
   } else {
     std::cout << std::fixed << std::setprecision(4) << "test accuracy: " << result.accuracy
-              << "  test loss: " << result.loss << "  (" << result.examples << " examples)"
-              << std::endl;
+              << "  test loss: " << result.loss;
+    for (const auto& [name, value] : OtherMetrics(result)) {
+      std::cout << "  test " << name << ": " << value;
+    }
+    std::cout << "  (" << result.examples << " examples)" << std::endl;
   }
   if (predictions) {
     RETURN_IF_ERROR(storage::WriteNpy(*predictions, outputs, test.num_examples, classes));

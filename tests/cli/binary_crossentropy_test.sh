@@ -3,11 +3,14 @@
 # 0/1 (footwear = 1; 3000 train, 1000 test) trains a one-unit sigmoid model
 # with data.num_classes 2 and class_weight {1: 2} to val_loss < 0.1 with the
 # binary metrics logged; a re-run with another class_weight refuses to resume
-# naming the field; the .keras export declares Keras's BinaryCrossentropy.
+# naming the field; the .keras export declares Keras's BinaryCrossentropy;
+# evaluate on the checkpoint, the SavedModel and the .keras file reports the
+# run's final val_loss, val_accuracy and val_auc.
 # Usage: binary_crossentropy_test.sh BUILD_BIN_DIR SOURCE_DIR; exits 77 (skip)
 # without Fashion-MNIST.
 set -u
 bin="$1/shardtrain"
+src="$2"
 fmnist=/usr/share/datasets/fashion-mnist
 [ -f "$fmnist/train-labels-idx1-ubyte.gz" ] || { echo "SKIP: needs Fashion-MNIST in $fmnist"; exit 77; }
 work=$(mktemp -d)
@@ -34,19 +37,19 @@ PY
 "$bin" data prepare --dataset fashion_mnist --source "$work/idx" --output "$work/data" \
   --num-shards 2 >/dev/null || exit 1
 
-write_config() {  # write_config FILE CLASS_1_WEIGHT
+write_config() {  # write_config FILE CLASS_1_WEIGHT [HEAD_ACTIVATION [BCE_FIELDS [EPOCHS]]]
   cat > "$1" <<CONFIG
 model {
   input_shape: [784]
   layers { dense { units: 64 activation: RELU } }
-  layers { dense { units: 1 activation: SIGMOID } }
+  layers { dense { units: 1 activation: ${3:-SIGMOID} } }
 }
 optimizer { adam {} }
-loss { binary_crossentropy {} }
+loss { binary_crossentropy { ${4:-} } }
 metrics: "accuracy"
 metrics: "auc"
 data { dir: "$work/data" num_classes: 2 }
-training { batch_size: 32 epochs: 2 seed: 1 class_weight { key: 1 value: $2 } }
+training { batch_size: 32 epochs: ${5:-2} seed: 1 class_weight { key: 1 value: $2 } }
 CONFIG
 }
 write_config "$work/w2.textproto" 2
@@ -70,5 +73,31 @@ import json, sys, zipfile
 loss = json.loads(zipfile.ZipFile(sys.argv[1]).read("config.json"))["compile_config"]["loss"]
 sys.exit(not (loss["class_name"] == "BinaryCrossentropy" and loss["config"]["from_logits"] is False))
 PY
+
+# evaluate, from each kind of saved weights, reports the run's final val values
+# (the SavedModel runs in our serving runtime: float differences only).
+"$bin" export --config "$work/w2.textproto" --checkpoint "$work/run/checkpoints" \
+  --format saved_model --output "$work/models/bce" >/dev/null 2>&1 || fail "saved_model export"
+agrees_with_val() {  # agrees_with_val NAME METRICS_JSONL_LINE EVALUATE_JSON
+  python3 - "$@" <<'PY' || fail "$1: evaluate disagrees with the run's val values"
+import json, sys
+name, val, got = sys.argv[1], json.loads(sys.argv[2]), json.loads(open(sys.argv[3]).read())
+bad = [f"{key}: evaluate {got.get(key)} vs val_{key} {val['val_' + key]}"
+       for key, tolerance in (("loss", 1e-4), ("accuracy", 1e-9), ("auc", 1e-4))
+       if "val_" + key in val and not abs(got.get(key, float("inf")) - val["val_" + key]) <= tolerance]
+print(f"{name}: " + ("; ".join(bad) if bad else f"loss {got['loss']:.6g} accuracy {got['accuracy']}"))
+sys.exit(1 if bad else 0)
+PY
+}
+for source in checkpoint saved_model keras; do
+  case $source in
+    checkpoint) flags=() ;;
+    saved_model) flags=(--saved-model "$work/models/bce/1") ;;
+    keras) flags=(--keras "$work/m.keras") ;;
+  esac
+  "$bin" evaluate "$work/w2.textproto" --run-dir "$work/run" "${flags[@]}" --json \
+    > "$work/eval_$source.json" 2>&1 || fail "evaluate from $source: $(tail -2 "$work/eval_$source.json")"
+  agrees_with_val "$source" "$last" "$work/eval_$source.json"
+done
 
 [ "$failures" -eq 0 ] && echo "PASS: binary_crossentropy end to end" || { echo "$failures failure(s)"; exit 1; }
