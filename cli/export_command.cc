@@ -17,6 +17,7 @@
 #include "common/flags.h"
 #include "storage/keras/keras_files.h"
 #include "storage/saved_model/saved_model_writer.h"
+#include "worker/loss/loss.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 
@@ -100,8 +101,10 @@ StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
       }
     }
   }
-  out.add_probabilities = LossTakesLogits(job.config.loss()) && !out.layers.empty() &&
+  out.add_probabilities = loss::LossTakesLogits(job.config.loss()) && !out.layers.empty() &&
                           out.layers.back().activation == "linear";
+  // A one-unit output is binary cross-entropy's logit of class 1.
+  out.sigmoid_probabilities = out.add_probabilities && out.layers.back().out == 1;
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "serving/loaded_model.h"
+#include "worker/loss/loss.h"
 
 namespace shardtrain::cli {
 namespace {
@@ -13,8 +14,13 @@ namespace {
 // Rows per batch the SavedModel runtime is given at most (it takes any).
 constexpr int64_t kSavedModelMaxBatch = int64_t{1} << 20;
 
-// Softmax over each row of `values` (rows x cols), in place.
-void SoftmaxRows(float* values, int64_t rows, int64_t cols) {
+// Probabilities from logits over each row of `values` (rows x cols), in
+// place: softmax, or sigmoid for a one-unit binary output.
+void ProbabilitiesFromLogits(float* values, int64_t rows, int64_t cols) {
+  if (cols == 1) {
+    for (int64_t r = 0; r < rows; ++r) values[r] = 1.0f / (1.0f + std::exp(-values[r]));
+    return;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     float* row = values + r * cols;
     const float max = *std::max_element(row, row + cols);
@@ -26,7 +32,7 @@ void SoftmaxRows(float* values, int64_t rows, int64_t cols) {
 
 class JobRunner : public ModelRunner {
  public:
-  JobRunner(ModelJob* job, bool softmax) : job_(job), softmax_(softmax) {}
+  JobRunner(ModelJob* job, bool probabilities) : job_(job), probabilities_(probabilities) {}
   int64_t input_size() const override { return job_->trainer->model().input_size(); }
   int64_t max_batch() const override { return job_->config.training().batch_size(); }
   StatusOr<std::vector<float>> Run(const float* x, int64_t rows) override {
@@ -34,13 +40,13 @@ class JobRunner : public ModelRunner {
     const float* out = model.Forward(*job_->backend, x, rows, model::ForwardMode{},
                                      /*skip_final_softmax=*/false);
     std::vector<float> outputs(out, out + rows * model.output_size());
-    if (softmax_) SoftmaxRows(outputs.data(), rows, model.output_size());
+    if (probabilities_) ProbabilitiesFromLogits(outputs.data(), rows, model.output_size());
     return outputs;
   }
 
  private:
   ModelJob* job_;
-  bool softmax_;
+  bool probabilities_;
 };
 
 class SavedModelRun : public ModelRunner {
@@ -76,7 +82,7 @@ class SavedModelRun : public ModelRunner {
 
 // The from-logits test `export` applies: the loss takes logits and the last layer is linear.
 bool OutputsLogits(const ModelJob& job) {
-  return LossTakesLogits(job.config.loss()) &&
+  return loss::LossTakesLogits(job.config.loss()) &&
          job.trainer->model().final_activation() == kernels::Activation::kLinear;
 }
 

@@ -58,12 +58,6 @@ Status LoadModelWeights(const std::optional<std::string>& checkpoint,
                                job);
 }
 
-bool LossTakesLogits(const config::LossConfig& loss) {
-  return (loss.has_sparse_categorical_crossentropy() &&
-          loss.sparse_categorical_crossentropy().from_logits()) ||
-         (loss.has_categorical_crossentropy() && loss.categorical_crossentropy().from_logits());
-}
-
 void ModelSource::AddFlags(FlagSet& flags) {
   flags.String("checkpoint", &checkpoint,
                "checkpoint prefix or directory (default: RUN_DIR/checkpoints, its latest)");

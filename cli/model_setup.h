@@ -56,7 +56,4 @@ Status LoadKerasWeights(const std::string& path, ModelJob& job);
 Status LoadModelWeights(const std::optional<std::string>& checkpoint,
                         const std::optional<std::string>& keras_file, ModelJob& job);
 
-// True when `loss` is a (sparse) categorical crossentropy with from_logits set.
-bool LossTakesLogits(const config::LossConfig& loss);
-
 }  // namespace shardtrain::cli

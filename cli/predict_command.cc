@@ -129,7 +129,8 @@ Status RunPredict(const std::vector<std::string>& args) {
   flags.Int("batch-size", &batch_size, "examples per forward pass (default 1024)");
   flags.Int("max-examples", &max_examples, "first N examples only (0 = all)");
   flags.Bool("probabilities", &probabilities,
-             "softmax of a from-logits classifier's outputs instead of the logits");
+             "probabilities of a from-logits classifier instead of its logits (softmax;\n"
+             "sigmoid for a one-unit binary_crossentropy output)");
   RETURN_IF_ERROR(flags.Parse(args));
   if (flags.help_requested()) {
     std::cout << flags.Help();

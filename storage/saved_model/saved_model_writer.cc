@@ -211,8 +211,9 @@ std::vector<GraphVariable> AddForward(GraphBuilder& b, const ExportModel& model)
   tf::NodeDef* output = b.Node("output_0", "Identity", {current});
   GraphBuilder::Type(output, "T", tf::DT_FLOAT);
   if (model.add_probabilities) {
-    tf::NodeDef* softmax = b.Node("probabilities", "Softmax", {"output_0"});
-    GraphBuilder::Type(softmax, "T", tf::DT_FLOAT);
+    tf::NodeDef* probabilities =
+        b.Node("probabilities", model.sigmoid_probabilities ? "Sigmoid" : "Softmax", {"output_0"});
+    GraphBuilder::Type(probabilities, "T", tf::DT_FLOAT);
   }
   return variables;
 }

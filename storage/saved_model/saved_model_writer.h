@@ -36,8 +36,11 @@ struct ExportModel {
   std::string input_name = "dense_input";
   int64_t input_size = 0;
   std::vector<ExportDense> layers;  // Dropout/Flatten already removed
-  // Also output "probabilities" = softmax(output_0) (a classifier trained from logits).
+  // Also output "probabilities" = softmax(output_0) (a classifier trained from
+  // logits), or sigmoid(output_0) when sigmoid_probabilities (a one-unit
+  // binary classifier, binary_crossentropy from logits).
   bool add_probabilities = false;
+  bool sigmoid_probabilities = false;
 };
 
 // The SavedModel proto of `model` (no weights: they go to variables/).

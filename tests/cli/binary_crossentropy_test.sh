@@ -5,7 +5,9 @@
 # binary metrics logged; a re-run with another class_weight refuses to resume
 # naming the field; the .keras export declares Keras's BinaryCrossentropy;
 # evaluate on the checkpoint, the SavedModel and the .keras file reports the
-# run's final val_loss, val_accuracy and val_auc.
+# run's final val_loss, val_accuracy and val_auc. A from_logits variant (linear
+# head, 1 epoch) exports a SavedModel whose `probabilities` output is the
+# sigmoid of its logits, as predict --probabilities computes it.
 # Usage: binary_crossentropy_test.sh BUILD_BIN_DIR SOURCE_DIR; exits 77 (skip)
 # without Fashion-MNIST.
 set -u
@@ -54,6 +56,7 @@ CONFIG
 }
 write_config "$work/w2.textproto" 2
 write_config "$work/w3.textproto" 3
+write_config "$work/logits.textproto" 2 LINEAR "from_logits: true" 1
 
 "$bin" train "$work/w2.textproto" --run-dir "$work/run" --verbose 2 > "$work/train.log" 2>&1 ||
   fail "training: $(tail -3 "$work/train.log")"
@@ -99,5 +102,35 @@ for source in checkpoint saved_model keras; do
     > "$work/eval_$source.json" 2>&1 || fail "evaluate from $source: $(tail -2 "$work/eval_$source.json")"
   agrees_with_val "$source" "$last" "$work/eval_$source.json"
 done
+
+# from_logits: the SavedModel adds probabilities = sigmoid(logits).
+"$bin" train "$work/logits.textproto" --run-dir "$work/run_logits" --verbose 0 > "$work/logits.log" 2>&1 ||
+  fail "from_logits training: $(tail -3 "$work/logits.log")"
+"$bin" export --config "$work/logits.textproto" --checkpoint "$work/run_logits/checkpoints" \
+  --format saved_model --output "$work/models/logits" >/dev/null 2>&1 || fail "from_logits export"
+"$bin" evaluate "$work/logits.textproto" --run-dir "$work/run_logits" --saved-model "$work/models/logits/1" \
+  --json > "$work/eval_logits.json" 2>&1 || fail "evaluate the from_logits SavedModel"
+agrees_with_val from_logits_saved_model "$(tail -1 "$work/run_logits/logs/metrics.jsonl")" "$work/eval_logits.json"
+for kind in logits probabilities; do
+  extra=(); [ $kind = probabilities ] && extra=(--probabilities)
+  "$bin" predict --saved-model "$work/models/logits/1" --input "$work/data" --output "$work/sm_$kind.npy" \
+    "${extra[@]}" > "$work/predict.log" 2>&1 || fail "predict --saved-model $kind: $(tail -2 "$work/predict.log")"
+done
+"$bin" predict "$work/logits.textproto" --run-dir "$work/run_logits" --input "$work/data" \
+  --output "$work/ckpt_probabilities.npy" --probabilities > "$work/predict.log" 2>&1 ||
+  fail "predict --probabilities from the checkpoint: $(tail -2 "$work/predict.log")"
+python3 - "$src/tests/cli" "$work" <<'PY' || fail "the probabilities are not the sigmoid of the logits"
+import math, sys
+sys.path.insert(0, sys.argv[1])
+from compare_npy import load
+work = sys.argv[2]
+_, _, logits = load(f"{work}/sm_logits.npy")
+for name in ("sm_probabilities", "ckpt_probabilities"):
+    rows, cols, probabilities = load(f"{work}/{name}.npy")
+    worst = max(abs(p - 1 / (1 + math.exp(-z))) for p, z in zip(probabilities, logits))
+    print(f"{name}: {rows}x{cols}, max |p - sigmoid(logit)| {worst:.3g}")
+    if cols != 1 or rows != len(logits) or worst > 1e-5:
+        sys.exit(1)
+PY
 
 [ "$failures" -eq 0 ] && echo "PASS: binary_crossentropy end to end" || { echo "$failures failure(s)"; exit 1; }

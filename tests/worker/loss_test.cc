@@ -101,6 +101,16 @@ TEST(LossLabelsTest, SparseCrossentropyAcceptsClassIds) {
   EXPECT_TRUE(CheckLossAcceptsClassIds(Sparse(false), 1).ok());
 }
 
+TEST(LossTest, LossTakesLogitsReadsEveryLossesFromLogits) {
+  EXPECT_TRUE(LossTakesLogits(Sparse(true)));
+  EXPECT_FALSE(LossTakesLogits(Sparse(false)));
+  EXPECT_TRUE(LossTakesLogits(Categorical(true)));
+  EXPECT_TRUE(LossTakesLogits(Binary(true)));
+  EXPECT_FALSE(LossTakesLogits(Binary(false)));
+  EXPECT_FALSE(LossTakesLogits(MeanSquaredError()));
+  EXPECT_FALSE(LossTakesLogits(config::LossConfig()));
+}
+
 TEST(LossTest, UnsetLossIsInvalidArgument) {
   ExpectInvalidArgument(Create(config::LossConfig(), kernels::Activation::kLinear, 3, 4).status(),
                         {"loss is not set"});

@@ -108,6 +108,21 @@ Status CheckLossConfig(const config::JobConfig& job) {
   return CheckClassWeights(job.training().class_weight(), num_classes);
 }
 
+bool LossTakesLogits(const config::LossConfig& config) {
+  // Every loss message's from_logits field, found by reflection so a new loss
+  // with one needs no change here.
+  const google::protobuf::Reflection* reflection = config.GetReflection();
+  const google::protobuf::FieldDescriptor* kind =
+      reflection->GetOneofFieldDescriptor(config, config.GetDescriptor()->FindOneofByName("kind"));
+  if (kind == nullptr || kind->message_type() == nullptr) return false;
+  const google::protobuf::Message& message = reflection->GetMessage(config, kind);
+  const google::protobuf::FieldDescriptor* from_logits =
+      message.GetDescriptor()->FindFieldByName("from_logits");
+  return from_logits != nullptr &&
+         from_logits->type() == google::protobuf::FieldDescriptor::TYPE_BOOL &&
+         message.GetReflection()->GetBool(message, from_logits);
+}
+
 int64_t OutputUnits(const config::LossConfig& config, int64_t num_classes) {
   return config.kind_case() == config::LossConfig::kBinaryCrossentropy ? 1 : num_classes;
 }

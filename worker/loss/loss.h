@@ -39,6 +39,11 @@ namespace shardtrain::loss {
 // and the loss to use instead. An unset loss is left to the caller to report.
 Status CheckLossAcceptsClassIds(const config::LossConfig& config, int64_t num_classes);
 
+// True when `config` reads the model's output as logits (`from_logits: true`,
+// whichever loss it is): what a one-unit metric and an export's probabilities
+// output need to know.
+bool LossTakesLogits(const config::LossConfig& config);
+
 // The model output width `config` needs for `num_classes` classes: 1 for
 // binary cross-entropy (the probability or logit of class 1), else num_classes.
 int64_t OutputUnits(const config::LossConfig& config, int64_t num_classes);

@@ -10,21 +10,6 @@ namespace {
 // Keras's default k of sparse_top_k_categorical_accuracy.
 constexpr int64_t kDefaultTopK = 5;
 
-// True when the configured loss has `from_logits: true` (whichever loss it
-// is), so a one-unit output is a logit.
-bool LossTakesLogits(const config::LossConfig& loss) {
-  const google::protobuf::Reflection* reflection = loss.GetReflection();
-  const google::protobuf::FieldDescriptor* kind =
-      reflection->GetOneofFieldDescriptor(loss, loss.GetDescriptor()->FindOneofByName("kind"));
-  if (kind == nullptr || kind->message_type() == nullptr) return false;
-  const google::protobuf::Message& message = reflection->GetMessage(loss, kind);
-  const google::protobuf::FieldDescriptor* from_logits =
-      message.GetDescriptor()->FindFieldByName("from_logits");
-  return from_logits != nullptr &&
-         from_logits->type() == google::protobuf::FieldDescriptor::TYPE_BOOL &&
-         message.GetReflection()->GetBool(message, from_logits);
-}
-
 StatusOr<OutputSpec> OutputOf(const config::JobConfig& config, int64_t output_units) {
   if (config.top_k() < 0) {
     return InvalidArgumentError(
@@ -34,7 +19,7 @@ StatusOr<OutputSpec> OutputOf(const config::JobConfig& config, int64_t output_un
   }
   OutputSpec output;
   output.units = output_units;
-  output.is_logit = output_units == 1 && LossTakesLogits(config.loss());
+  output.is_logit = output_units == 1 && loss::LossTakesLogits(config.loss());
   output.top_k = config.top_k() > 0 ? config.top_k() : kDefaultTopK;
   return output;
 }
