@@ -27,6 +27,7 @@
 
 #include "cli/commands.h"
 #include "cli/control_plane.h"
+#include "cli/init_from_optimizer.h"
 #include "common/flags.h"
 #include "kernels/backend.h"
 #include "storage/io/file_system.h"
@@ -121,7 +122,8 @@ void RegisterTrainFlags(FlagSet* flags, TrainFlags* f) {
               "checkpoint (the metrics log is rewritten)");
   flags->String("init-from", &f->init_from,
                 "start from the weights of a Keras file (.keras, .h5, .weights.h5), matched by "
-                "layer name; the layers loaded and not loaded are listed (fresh runs only)");
+                "layer name; the layers loaded and not loaded are listed (fresh runs only). Its "
+                "optimizer is used when CONFIG sets none");
   flags->String("restore", &f->resume.restore,
                 "resume from this checkpoint PREFIX (e.g. runs/x/checkpoints/ckpt-1875) instead "
                 "of the latest");
@@ -186,6 +188,7 @@ struct Job {
   data::Dataset train;
   data::Dataset test;
   data::Dataset validation_split;  // the last training examples, with training.validation_split
+  std::optional<storage::keras::KerasModelFile> init_from;  // --init-from's file, read once
 
   // What fit validates on: the validation_split part when there is one, else
   // the test split.
@@ -198,6 +201,14 @@ Status SetUp(const TrainSettings& s, int rank, Job* job) {
   ASSIGN_OR_RETURN(job->config, LoadJobConfig(s.config_path));
   ApplyOverrides(s.overrides, &job->config);
   RETURN_IF_ERROR(ValidateJobConfig(&job->config).WithContext(s.config_path));
+  if (s.init_from) {
+    // Before anything uses the config: the file may supply its optimizer (on a
+    // resume too, so the config matches the one the run was started with).
+    ASSIGN_OR_RETURN(job->init_from, storage::keras::ReadKerasFile(*s.init_from));
+    ASSIGN_OR_RETURN(const std::string note,
+                     TakeOptimizerFromKerasFile(*s.init_from, *job->init_from, &job->config));
+    if (rank == 0 && !note.empty()) std::cout << note << std::endl;
+  }
   const std::string checkpoint_dir = checkpoint::CheckpointDir(job->config);
   if (rank == 0) {  // the run directory is checked before any expensive work
     ASSIGN_OR_RETURN(job->resume, checkpoint::FindResumeCandidates(storage::PosixFileSystem(),
@@ -315,10 +326,11 @@ StatusOr<KerasCallbacks> CreateKerasCallbacks(const config::CallbacksConfig& con
   return made;
 }
 
-// --init-from: a fresh run starts from a Keras file's weights, matched by
-// layer name; a resumed run ignores it.
-Status LoadInitialWeights(const TrainSettings& s, bool resumed, int rank, Trainer& trainer) {
-  if (!s.init_from) return OkStatus();
+// --init-from: a fresh run starts from a Keras file's weights (`job.init_from`),
+// matched by layer name; a resumed run ignores them.
+Status LoadInitialWeights(const TrainSettings& s, const Job& job, bool resumed, int rank,
+                          Trainer& trainer) {
+  if (!job.init_from) return OkStatus();
   if (resumed) {
     if (rank == 0) {
       std::cout << "--init-from " << *s.init_from
@@ -326,10 +338,8 @@ Status LoadInitialWeights(const TrainSettings& s, bool resumed, int rank, Traine
     }
     return OkStatus();
   }
-  ASSIGN_OR_RETURN(storage::keras::KerasModelFile file,
-                   storage::keras::ReadKerasFile(*s.init_from));
   ASSIGN_OR_RETURN(model::WeightLoadReport report,
-                   model::LoadWeightsByName(file, &trainer.model()));
+                   model::LoadWeightsByName(*job.init_from, &trainer.model()));
   if (rank == 0) std::cout << *s.init_from << ": " << report.Describe() << std::endl;
   return OkStatus();
 }
@@ -422,7 +432,7 @@ Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, bool* every_rank_sto
   ASSIGN_OR_RETURN(auto trainer,
                    Trainer::Create(job.config, job.backend.get(), comm.get(), s.bucket_bytes));
   ASSIGN_OR_RETURN(std::optional<checkpoint::Resumed> resumed, Resume(s, job, *comm, *trainer));
-  RETURN_IF_ERROR(LoadInitialWeights(s, resumed.has_value(), rank, *trainer));
+  RETURN_IF_ERROR(LoadInitialWeights(s, job, resumed.has_value(), rank, *trainer));
   RETURN_IF_ERROR(Fit(s, job, plane, *comm, *trainer, resumed));
   // Every rank has said Done before rank 0 stops its coordinator.
   return comm->Barrier();
