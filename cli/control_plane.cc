@@ -163,6 +163,7 @@ StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
   } else {
     ASSIGN_OR_RETURN(address, HostCoordinator(options, config, train, comm, &token, &plane.hosted));
   }
+  plane.host = address.host;
   ASSIGN_OR_RETURN(plane.client, coordinator::CoordinatorClient::Connect(
                                      address.host, address.port, token, comm.rank(),
                                      comm.world_size(), kConnectTimeoutSeconds));

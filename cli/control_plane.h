@@ -67,6 +67,7 @@ struct ControlPlane {
   // so that it outlives the client.
   std::unique_ptr<coordinator::Coordinator> hosted;
   std::unique_ptr<coordinator::CoordinatorClient> client;
+  std::string host;  // the coordinator's address as the ranks connect to it
 };
 
 // Collective: joins the control plane of a job that trains on `train` with

@@ -402,6 +402,9 @@ Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communic
       std::cout << std::fixed << std::setprecision(4) << "test accuracy: " << result.accuracy
                 << "  test loss: " << result.loss << "  (" << result.examples
                 << " examples; metrics in " << job.metrics_log->path() << ")" << std::endl;
+      for (const auto& [name, value] : result.metrics) {
+        if (name != "accuracy") std::cout << "test " << name << ": " << value << std::endl;
+      }
     }
   }
   monitor.Stop();
@@ -425,9 +428,9 @@ Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, bool* every_rank_sto
 
   ASSIGN_OR_RETURN(ControlPlane plane, JoinControlPlane(s.control, job.config, job.train, *comm));
   if (plane.hosted != nullptr && s.verbosity > 0) {
-    std::cout << "coordinator on 127.0.0.1:" << plane.hosted->port()
-              << ", live status at http://127.0.0.1:" << plane.hosted->http_port() << "/status"
-              << std::endl;
+    std::cout << "coordinator on " << plane.host << ":" << plane.hosted->port()
+              << ", live status at http://" << plane.host << ":" << plane.hosted->http_port()
+              << "/status" << std::endl;
   }
   ASSIGN_OR_RETURN(auto trainer,
                    Trainer::Create(job.config, job.backend.get(), comm.get(), s.bucket_bytes));

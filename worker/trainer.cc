@@ -129,7 +129,7 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
                                                 static_cast<int64_t>(step_metric_sums_.size()))
                       .WithContext("summing metrics at step " +
                                    std::to_string(progress_.global_step)));
-  // Kernel regularizers (model helper): Keras adds their penalty to each batch's
+  // Kernel regularizers: Keras adds their penalty to each batch's
   // loss and its gradient to the summed one, the same on every rank.
   loss_sum += model_->AddRegularizationGradients() * static_cast<double>(examples);
   optimizer_->Apply(*backend_, params.params(), params.grads());
@@ -164,7 +164,7 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
                       .WithContext("reducing evaluation sums"));
   EvalResult result;
   result.examples = static_cast<int64_t>(sums[2]);
-  // Keras's evaluation loss includes the regularizers' penalty too (model helper).
+  // Keras's evaluation loss includes the regularizers' penalty too.
   result.loss = sums[0] / sums[2] + model_->RegularizationPenalty();
   result.accuracy = sums[1] / sums[2];
   metrics_->AppendLogs(sums.data() + kMetricSums,
