@@ -3,6 +3,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -219,7 +220,8 @@ Status ValidateFitOptions(const config::TrainingConfig& training) {
 Status ValidateMonitor(const config::JobConfig& config, const std::string& field,
                        std::string* monitor, std::string* mode) {
   if (monitor->empty()) *monitor = "val_loss";
-  if (!callbacks::IsLoggedName(config, *monitor)) {
+  const std::vector<std::string> names = metrics::LogNames(config);
+  if (std::find(names.begin(), names.end(), *monitor) == names.end()) {
     return InvalidArgumentError(field + ".monitor '" + *monitor +
                                 "' is not logged: use loss or a `metrics` entry (accuracy by "
                                 "default), or one of them with a val_ prefix");

@@ -16,16 +16,6 @@ std::string WithoutValPrefix(const std::string& name) {
 
 }  // namespace
 
-bool IsLoggedName(const config::JobConfig& config, const std::string& name) {
-  const std::string base = WithoutValPrefix(name);
-  if (base == "loss") return true;
-  if (config.metrics().empty()) return base == "accuracy";  // the default metric
-  for (const std::string& metric : config.metrics()) {
-    if (base == metric) return true;
-  }
-  return false;
-}
-
 StatusOr<std::string> ResolveMonitorMode(const std::string& field, const std::string& monitor,
                                          const std::string& mode) {
   if (mode == "min" || mode == "max") return mode;

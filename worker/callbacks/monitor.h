@@ -12,11 +12,6 @@
 
 namespace shardtrain::callbacks {
 
-// The names an epoch's logs hold for `config`: "loss", the `metrics` entries
-// ("accuracy" when there are none), and each of them with a "val_" prefix (as
-// metrics::LogNames).
-bool IsLoggedName(const config::JobConfig& config, const std::string& name);
-
 // Resolves `mode` ("min", "max", or "auto"/empty) for `monitor` to "min" or
 // "max". Auto, as Keras: min for losses and errors (loss, *_loss, *error,
 // mae, mse), max for accuracy-like metrics (*accuracy, *acc, auc, precision,
