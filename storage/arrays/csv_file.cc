@@ -38,44 +38,67 @@ bool ParseFloat(const std::string& text, float* value) {
   return end == text.c_str() + text.size() && !(errno == ERANGE && std::isinf(*value));
 }
 
-}  // namespace
+// True when `text` is an optional sign and one or more decimal digits.
+bool IsIntegerText(const std::string& text) {
+  const size_t digits = text.find_first_not_of("+-") == 1 ? 1 : 0;
+  return text.size() > digits && text.find_first_not_of("0123456789", digits) == std::string::npos;
+}
 
-StatusOr<CsvTable> ReadCsv(const std::string& path) {
+// Appends one data line's values to `table` (InvalidArgument naming `where`).
+Status AddRow(const std::vector<std::string>& fields, const std::string& where, CsvTable* table) {
+  if (table->cols != 0 && static_cast<int64_t>(fields.size()) != table->cols) {
+    return InvalidArgumentError(where + ": row has " + std::to_string(fields.size()) +
+                                " values, the first row " + std::to_string(table->cols));
+  }
+  if (table->integer_columns.empty()) table->integer_columns.assign(fields.size(), true);
+  for (size_t i = 0; i < fields.size(); ++i) {
+    float value = 0;
+    if (!ParseFloat(fields[i], &value)) {
+      return InvalidArgumentError(where + ": value " + std::to_string(i + 1) + " '" + fields[i] +
+                                  "' is not a number");
+    }
+    table->values.push_back(value);
+    if (table->integer_columns[i] && !IsIntegerText(fields[i])) table->integer_columns[i] = false;
+  }
+  table->cols = static_cast<int64_t>(fields.size());
+  ++table->rows;
+  return OkStatus();
+}
+
+// Reads the table; the first non-blank line is a header when `header_required`
+// or when none of its fields is a number.
+StatusOr<CsvTable> ReadTable(const std::string& path, bool header_required) {
   std::ifstream in(path);
   if (!in) return NotFoundError("cannot open " + path);
   CsvTable table;
   std::string line;
+  bool first = true;
   for (int64_t line_number = 1; std::getline(in, line); ++line_number) {
     if (Trim(line).empty()) continue;
-    const std::vector<std::string> fields = SplitFields(line);
-    std::vector<float> row(fields.size());
-    size_t numbers = 0;
-    for (size_t i = 0; i < fields.size(); ++i) numbers += ParseFloat(fields[i], &row[i]) ? 1 : 0;
-    const std::string where = path + ":" + std::to_string(line_number);
-    if (table.rows == 0 && table.cols == 0 && numbers == 0) {  // a header line
-      table.cols = static_cast<int64_t>(fields.size());
-      continue;
-    }
-    if (table.cols != 0 && static_cast<int64_t>(fields.size()) != table.cols) {
-      return InvalidArgumentError(where + ": row has " + std::to_string(fields.size()) +
-                                  " values, the first row " + std::to_string(table.cols));
-    }
-    if (numbers != fields.size()) {
-      for (size_t i = 0; i < fields.size(); ++i) {
-        if (!ParseFloat(fields[i], &row[i])) {
-          return InvalidArgumentError(where + ": value " + std::to_string(i + 1) + " '" +
-                                      fields[i] + "' is not a number");
-        }
+    std::vector<std::string> fields = SplitFields(line);
+    if (first) {
+      first = false;
+      size_t numbers = 0;
+      float ignored = 0;
+      for (const std::string& field : fields) numbers += ParseFloat(field, &ignored) ? 1 : 0;
+      if (header_required || numbers == 0) {
+        table.cols = static_cast<int64_t>(fields.size());
+        table.header = std::move(fields);
+        continue;
       }
     }
-    table.cols = static_cast<int64_t>(fields.size());
-    table.values.insert(table.values.end(), row.begin(), row.end());
-    ++table.rows;
+    RETURN_IF_ERROR(AddRow(fields, path + ":" + std::to_string(line_number), &table));
   }
   if (in.bad()) return DataLossError("reading " + path + " failed");
   if (table.rows == 0) return InvalidArgumentError(path + ": no rows of numbers");
   return table;
 }
+
+}  // namespace
+
+StatusOr<CsvTable> ReadCsv(const std::string& path) { return ReadTable(path, false); }
+
+StatusOr<CsvTable> ReadCsvWithHeader(const std::string& path) { return ReadTable(path, true); }
 
 Status WriteCsv(const std::string& path, const std::vector<float>& values, int64_t rows,
                 int64_t cols) {

@@ -9,6 +9,12 @@
 //   NotFound         the file does not exist;
 //   InvalidArgument  a field that is not a number, a row of another length,
 //                    or no rows at all.
+// ReadCsvWithHeader is the same except that the first non-blank line is always
+// the header (column names, numeric or not); a file with only a header is
+// InvalidArgument.
+// Both fill `header` (the header line's fields; empty when ReadCsv found
+// none) and `integer_columns` (per column: every value is spelled as an
+// integer, e.g. "3" or "-1", not "3.0").
 // WriteCsv writes rows x cols floats, `%.9g` (enough to read back the same
 // float32), no header; PermissionDenied / DataLoss when it cannot.
 #pragma once
@@ -25,9 +31,12 @@ struct CsvTable {
   int64_t rows = 0;
   int64_t cols = 0;
   std::vector<float> values;  // rows x cols, row-major
+  std::vector<std::string> header;
+  std::vector<bool> integer_columns;
 };
 
 StatusOr<CsvTable> ReadCsv(const std::string& path);
+StatusOr<CsvTable> ReadCsvWithHeader(const std::string& path);
 
 Status WriteCsv(const std::string& path, const std::vector<float>& values, int64_t rows,
                 int64_t cols);
