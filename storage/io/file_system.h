@@ -135,6 +135,14 @@ class FileSystem {
 // the call, the path and strerror.
 FileSystem* PosixFileSystem();
 
+// Opens `path` read-only (close-on-exec) after checking, without blocking (the
+// open is O_NONBLOCK until fstat has run), that it is a regular file: a FIFO,
+// directory, socket or device is InvalidArgument naming the path and what it
+// is, since a FIFO named as a data file would block a reader forever. Returns
+// the descriptor, which the caller closes; `*size` receives the file's size.
+// PosixFileSystem() opens files for reading this way.
+StatusOr<int> OpenRegularFileForReading(const std::string& path, uint64_t* size);
+
 // Directory part of `path` ("a/b/c" → "a/b", "c" → ".", "/c" → "/").
 std::string DirName(std::string_view path);
 // Last component of `path` ("a/b/c" → "c").

@@ -1,6 +1,7 @@
 // PosixFileSystem() (contract in file_system.h): plain POSIX calls, errno
 // mapped to Status naming the call and the path; the uncached files go through
-// storage/io/direct_io.h.
+// storage/io/direct_io.h. Files are opened for reading only when they are
+// regular files (OpenRegularFileForReading), so a FIFO never blocks a reader.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -180,21 +181,12 @@ class PosixFileSystemImpl : public FileSystem {
 
   StatusOr<std::unique_ptr<RandomAccessFile>> OpenForReading(const std::string& path, bool uncached,
                                                              const UncachedReadOptions& options) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open for reading", path);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      Status status = ErrnoStatus("fstat", path);
-      ::close(fd);
-      return status;
-    }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      return InvalidArgumentError("'" + path + "' is a directory, not a file");
-    }
+    uint64_t size = 0;
+    int fd = -1;
+    ASSIGN_OR_RETURN(fd, OpenRegularFileForReading(path, &size));
     const int direct_fd = uncached ? OpenDirectReadDescriptor(path) : -1;
     return std::unique_ptr<RandomAccessFile>(
-        new PosixRandomAccessFile(fd, direct_fd, path, static_cast<uint64_t>(st.st_size), options));
+        new PosixRandomAccessFile(fd, direct_fd, path, size, options));
   }
 
   StatusOr<std::string> ReadFile(const std::string& path) override {
@@ -299,7 +291,39 @@ class PosixFileSystemImpl : public FileSystem {
   }
 };
 
+// What a non-regular file is, for messages.
+const char* FileKind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "a special file";
+}
+
 }  // namespace
+
+StatusOr<int> OpenRegularFileForReading(const std::string& path, uint64_t* size) {
+  // O_NONBLOCK: opening a FIFO without a writer would otherwise wait for one.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open for reading", path);
+  struct stat st;
+  Status status;
+  if (::fstat(fd, &st) != 0) {
+    status = ErrnoStatus("fstat", path);
+  } else if (!S_ISREG(st.st_mode)) {
+    status = InvalidArgumentError("'" + path + "' is " + FileKind(st.st_mode) +
+                                  ", not a regular file");
+  } else if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+    status = ErrnoStatus("fcntl", path);
+  }
+  if (!status.ok()) {
+    ::close(fd);
+    return status;
+  }
+  *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
 
 FileSystem* PosixFileSystem() {
   static PosixFileSystemImpl* const fs = new PosixFileSystemImpl();

@@ -1,11 +1,19 @@
-// TFRecord files: a writer and a CRC-checking reader (layout in tfrecord_format.h).
+// TFRecord files: a writer and a CRC-checking reader (layout in tfrecord_format.h),
+// uncompressed or, as TensorFlow's TFRecordOptions, GZIP or ZLIB compressed
+// (compression.h: the whole file is one compressed stream of TFRecord framing).
 //
 // TfRecordWriter buffers records and hands them to the OS in large writes;
 // Close() flushes, fsyncs and closes, and only a successful Close() means the
 // file is complete and durable. TfRecordReader checks the length CRC and the
 // data CRC of every record; a mismatch is DataLoss naming the file, the record
 // index (0-based) and its byte offset, and a file that ends inside a record is
-// DataLoss saying the file is truncated. After an error the reader keeps
+// DataLoss saying the file is truncated. Compressed files are decompressed as
+// they are read, in bounded buffers; a file that is not a stream of the
+// configured kind, a corrupt or truncated stream, or data after the stream's
+// end is DataLoss naming the file (and the record, where one is being read),
+// and an uncompressed read of a file that looks compressed hints at the
+// setting. TfRecordReader::Open reads only regular files: a FIFO, directory or
+// device is InvalidArgument, without blocking. After an error the reader keeps
 // returning that error. Neither class is thread-safe; distinct objects may be
 // used from distinct threads.
 #pragma once
@@ -17,8 +25,12 @@
 #include <vector>
 
 #include "common/status.h"
+#include "storage/tfrecord/compression.h"
 
 namespace shardtrain::storage {
+
+class DeflateStream;
+class InflateStream;
 
 // Appends `data` framed as one TFRecord (length, masked length CRC, data,
 // masked data CRC) to `*out`.
@@ -26,34 +38,44 @@ void AppendTfRecord(std::string_view data, std::string* out);
 
 class TfRecordWriter {
  public:
-  // Creates (or truncates) `path` for writing.
-  static StatusOr<std::unique_ptr<TfRecordWriter>> Open(const std::string& path);
+  // Creates (or truncates) `path` for writing. kNone writes plain TFRecords;
+  // kGzip / kZlib write one gzip / zlib stream, as TensorFlow's writer does.
+  static StatusOr<std::unique_ptr<TfRecordWriter>> Open(
+      const std::string& path, TfRecordCompression compression = TfRecordCompression::kNone);
 
   TfRecordWriter(const TfRecordWriter&) = delete;
   TfRecordWriter& operator=(const TfRecordWriter&) = delete;
-  // Flushes what is buffered (best effort, no fsync) and closes the file if
-  // Close() was not called. Errors are only logged: call Close().
+  // Flushes what is buffered (best effort, no fsync; a compressed stream is
+  // ended) and closes the file if Close() was not called. Errors are only
+  // logged: call Close().
   ~TfRecordWriter();
 
   // Appends one record. After a failed write or after Close() every call fails.
   Status Write(std::string_view record);
   // Hands buffered records to the OS (readers of the file see them), no fsync.
+  // A compressed stream is flushed (Z_SYNC_FLUSH) so they can be decompressed.
   Status Flush();
   // Flush, fsync and close. Calling it again returns the first call's result.
   Status Close();
 
   const std::string& path() const { return path_; }
   int64_t records_written() const { return records_written_; }
-  // Bytes accepted so far (buffered or written), i.e. the file size after Flush.
+  // TFRecord bytes accepted so far (buffered or written), i.e. the file size
+  // after Flush when uncompressed; the uncompressed size otherwise.
   uint64_t bytes_written() const { return bytes_written_; }
 
  private:
-  TfRecordWriter(int fd, std::string path);
-  Status WriteBuffer();
+  TfRecordWriter(int fd, std::string path, std::unique_ptr<DeflateStream> deflate);
+  enum class Mode { kNone, kSync, kFinish };
+  // Writes buffer_ to the file (compressed when deflate_ is set, flushing the
+  // stream as `mode` says) and empties it.
+  Status WriteBuffer(Mode mode);
 
   int fd_;
   std::string path_;
-  std::string buffer_;
+  std::unique_ptr<DeflateStream> deflate_;  // null: uncompressed
+  std::string buffer_;      // framed records not yet written
+  std::string compressed_;  // deflate_'s output for one WriteBuffer
   Status status_;  // sticky first error
   bool closed_ = false;
   int64_t records_written_ = 0;
@@ -62,18 +84,26 @@ class TfRecordWriter {
 
 struct TfRecordReaderOptions {
   // Bytes read from the file per read() call (the buffer grows for larger
-  // records). Files smaller than this are read in one go.
+  // records). Files smaller than this are read in one go. Compressed files use
+  // a buffer of this size for the compressed and one for the decompressed bytes.
   size_t buffer_size = size_t{1} << 20;
   // Appended to corruption and truncation messages: what the user should do.
   std::string damage_hint = "the file is damaged; re-create it from its source";
+  // How the file is compressed (compression.h).
+  TfRecordCompression compression = TfRecordCompression::kNone;
+  // The setting users change to pick the compression, named in the hint when a
+  // file is not compressed as configured ("set data.compression: GZIP").
+  std::string compression_setting = "data.compression";
 };
 
 class TfRecordReader {
  public:
-  // Opens `path` for streaming reads.
+  // Opens `path` for streaming reads: InvalidArgument (at once) unless it is a
+  // regular file.
   static StatusOr<std::unique_ptr<TfRecordReader>> Open(const std::string& path,
                                                         TfRecordReaderOptions options = {});
-  // Reads records from `contents` (a whole file's bytes); `name` is used in messages.
+  // Reads records from `contents` (a whole file's bytes, compressed as
+  // options.compression says); `name` is used in messages.
   static std::unique_ptr<TfRecordReader> FromString(std::string contents, std::string name,
                                                     TfRecordReaderOptions options = {});
 
@@ -91,25 +121,38 @@ class TfRecordReader {
   const std::string& path() const { return path_; }
   // Records returned so far (= the index of the next record).
   int64_t records_read() const { return records_read_; }
-  // Byte offset of the next record in the file.
+  // Byte offset of the next record in the file (in the decompressed stream
+  // when the file is compressed).
   uint64_t offset() const { return offset_; }
 
  private:
   TfRecordReader(int fd, std::string path, TfRecordReaderOptions options);
   // Makes at least `need` unconsumed bytes available unless the file ends
-  // first; returns how many are available.
+  // first; returns how many are available. The buffer grows only as bytes
+  // arrive, so a damaged length cannot allocate more than the file holds.
   StatusOr<size_t> Fill(size_t need);
+  // Moves unconsumed bytes to the front of buffer_, growing it (towards
+  // `need`) when they fill it.
+  void MakeRoom(size_t need);
+  // Reads the next bytes of the (decompressed) file into `out`; 0 at its end.
+  StatusOr<size_t> ReadSome(char* out, size_t n);
+  // The error for a damaged compressed stream (inflate_->damage() says how).
+  Status StreamError(const Status& status) const;
+  // The error for a length CRC mismatch of the first record, hinting at the
+  // compression setting when the file looks compressed.
+  Status FirstHeaderError(std::string_view header, std::string_view what) const;
   Status Corrupted(std::string_view what) const;
   Status Truncated(std::string_view what) const;
 
   int fd_;  // -1 when reading from memory
   std::string path_;
   TfRecordReaderOptions options_;
+  std::unique_ptr<InflateStream> inflate_;  // null: uncompressed
   std::string buffer_;  // bytes [begin_, end_) are read but not consumed
   size_t begin_ = 0;
   size_t end_ = 0;
   bool eof_ = false;
-  int64_t file_size_ = -1;  // -1 when unknown (not a regular file)
+  int64_t file_size_ = -1;  // -1 when unknown (a compressed file)
   uint64_t offset_ = 0;     // file offset of buffer_[begin_]
   int64_t records_read_ = 0;
   Status status_;  // sticky first error

@@ -1,11 +1,14 @@
 // Tests for storage/tfrecord: exact bytes against the spec, a hand-built file,
-// round trips (whole-file and streaming), byte flips and truncations.
+// round trips (whole-file and streaming), byte flips and truncations, and only
+// regular files opened (compressed files: tfrecord_compression_test.cc).
 #include "storage/tfrecord/tfrecord.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "storage/io/crc32c.h"
+#include "storage/io/file_system.h"
 #include "storage/tfrecord/tfrecord_format.h"
 
 namespace shardtrain::storage {
@@ -198,6 +202,30 @@ TEST(TfRecordTest, OpenErrors) {
   auto writer = TfRecordWriter::Open(dir.File("no/such/dir/x.tfrecord"));
   EXPECT_EQ(writer.status().code(), StatusCode::kNotFound);
   EXPECT_NE(writer.status().message().find("no/such/dir/x.tfrecord"), std::string::npos);
+}
+
+TEST(TfRecordTest, OpenRefusesFifosDirectoriesAndDevicesWithoutBlocking) {
+  TempDir dir;
+  const std::string fifo = dir.File("train-00000-of-00001.tfrecord");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto reader = TfRecordReader::Open(fifo);  // no writer: a blocking open would never return
+  EXPECT_EQ(reader.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(reader.status().message(), "'" + fifo + "' is a FIFO (named pipe), not a regular file");
+  auto file = PosixFileSystem()->NewRandomAccessFile(fifo);
+  EXPECT_EQ(file.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+
+  const std::string sub = dir.File("sub");
+  fs::create_directory(sub);
+  reader = TfRecordReader::Open(sub);
+  EXPECT_EQ(reader.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(reader.status().message(), "'" + sub + "' is a directory, not a regular file");
+  reader = TfRecordReader::Open("/dev/null");
+  EXPECT_EQ(reader.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(reader.status().message(), "'/dev/null' is a character device, not a regular file");
+  EXPECT_EQ(PosixFileSystem()->NewRandomAccessFile("/dev/null").status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 // Three records; returns the file and the start offset of each record.
