@@ -16,6 +16,8 @@ SHARDTRAIN_PACKAGES=(
   libhdf5-dev                # Keras .h5 / .weights.h5 files
   libzip-dev                 # Keras .keras archives
   nlohmann-json3-dev         # Keras JSON configs, TF Serving REST bodies
+  libpng-dev                 # PNG image features (BYTES_PNG)
+  libjpeg62-turbo-dev        # JPEG image features (BYTES_JPEG)
   python3                    # demo request (scripts/predict_one.py), test helpers (stdlib only)
   chromium                   # headless browser for the status-page test (ctest -L browser)
 )
