@@ -15,7 +15,13 @@
 // - Decode() writes feature_size() floats (value * scale + offset, features
 //   concatenated in spec order, each row-major) and the target: a class id in
 //   [0, num_classes) to `*class_id`, or label_width() floats to `label_values`.
-//   A null target pointer skips the label (prediction: examples need none).
+//   A null target pointer skips the label (prediction: examples need none);
+//   the pointer of the other label kind is ignored. Images decode as
+//   storage/image/image_decode.h says (their own channels, 8-bit) and must
+//   have the feature's [h, w, c] exactly; their pixels are then scaled like
+//   BYTES_UINT8. The default spec gives static_cast<float>(pixel) *
+//   (1.0f / 255.0f), bit for bit what training has always computed.
+//   Details of the defaults and checks: worker/data/feature_spec.h.
 //   Errors name the feature and what is wrong, never the file (the caller
 //   prefixes "FILE, record N: "):
 //     DataLoss         the bytes are not a tf.train.Example, or an image does
