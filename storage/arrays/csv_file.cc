@@ -44,8 +44,10 @@ bool IsIntegerText(const std::string& text) {
   return text.size() > digits && text.find_first_not_of("0123456789", digits) == std::string::npos;
 }
 
-// Appends one data line's values to `table` (InvalidArgument naming `where`).
-Status AddRow(const std::vector<std::string>& fields, const std::string& where, CsvTable* table) {
+// Appends one data line's values to `table` (InvalidArgument naming path:line).
+Status AddRow(const std::vector<std::string>& fields, const std::string& path, int64_t line_number,
+              CsvTable* table) {
+  const std::string where = path + ":" + std::to_string(line_number);
   if (table->cols != 0 && static_cast<int64_t>(fields.size()) != table->cols) {
     return InvalidArgumentError(where + ": row has " + std::to_string(fields.size()) +
                                 " values, the first row " + std::to_string(table->cols));
@@ -61,6 +63,7 @@ Status AddRow(const std::vector<std::string>& fields, const std::string& where, 
     if (table->integer_columns[i] && !IsIntegerText(fields[i])) table->integer_columns[i] = false;
   }
   table->cols = static_cast<int64_t>(fields.size());
+  table->line_numbers.push_back(line_number);
   ++table->rows;
   return OkStatus();
 }
@@ -87,7 +90,7 @@ StatusOr<CsvTable> ReadTable(const std::string& path, bool header_required) {
         continue;
       }
     }
-    RETURN_IF_ERROR(AddRow(fields, path + ":" + std::to_string(line_number), &table));
+    RETURN_IF_ERROR(AddRow(fields, path, line_number, &table));
   }
   if (in.bad()) return DataLossError("reading " + path + " failed");
   if (table.rows == 0) return InvalidArgumentError(path + ": no rows of numbers");

@@ -14,7 +14,7 @@
 // InvalidArgument.
 // Both fill `header` (the header line's fields; empty when ReadCsv found
 // none) and `integer_columns` (per column: every value is spelled as an
-// integer, e.g. "3" or "-1", not "3.0").
+// integer, e.g. "3" or "-1", not "3.0") and `line_numbers` (each row's line).
 // WriteCsv writes rows x cols floats, `%.9g` (enough to read back the same
 // float32), no header; PermissionDenied / DataLoss when it cannot.
 #pragma once
@@ -33,6 +33,7 @@ struct CsvTable {
   std::vector<float> values;  // rows x cols, row-major
   std::vector<std::string> header;
   std::vector<bool> integer_columns;
+  std::vector<int64_t> line_numbers;  // rows values, 1-based
 };
 
 StatusOr<CsvTable> ReadCsv(const std::string& path);
