@@ -312,8 +312,8 @@ StatusOr<int> OpenRegularFileForReading(const std::string& path, uint64_t* size)
   if (::fstat(fd, &st) != 0) {
     status = ErrnoStatus("fstat", path);
   } else if (!S_ISREG(st.st_mode)) {
-    status = InvalidArgumentError("'" + path + "' is " + FileKind(st.st_mode) +
-                                  ", not a regular file");
+    status =
+        InvalidArgumentError("'" + path + "' is " + FileKind(st.st_mode) + ", not a regular file");
   } else if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
     status = ErrnoStatus("fcntl", path);
   }

@@ -89,7 +89,7 @@ std::string_view InflateStream::kind() const {
 
 uint64_t InflateStream::compressed_offset() const {
   return input_start_ + static_cast<uint64_t>(z_->next_in - reinterpret_cast<Bytef*>(
-                                                                 const_cast<char*>(input_.data())));
+                                                                const_cast<char*>(input_.data())));
 }
 
 Status InflateStream::Fail(StreamDamage damage, std::string detail) {
@@ -161,10 +161,10 @@ Status InflateStream::EndOfMember() {
     inflateReset(z_.get());  // a further gzip member
     return OkStatus();
   }
-  return Fail(StreamDamage::kTrailingData,
-              "data follows the end of the " + std::string(kind()) + " stream at compressed byte " +
-                  std::to_string(end) + " (it starts with " +
-                  HexBytes(next.substr(0, kHeadSize)) + ")");
+  return Fail(StreamDamage::kTrailingData, "data follows the end of the " + std::string(kind()) +
+                                               " stream at compressed byte " + std::to_string(end) +
+                                               " (it starts with " +
+                                               HexBytes(next.substr(0, kHeadSize)) + ")");
 }
 
 StatusOr<size_t> InflateStream::ReadSome(char* out, size_t n) {
@@ -184,7 +184,8 @@ StatusOr<size_t> InflateStream::ReadSome(char* out, size_t n) {
       RETURN_IF_ERROR(EndOfMember());
     } else if (rc == Z_BUF_ERROR && available == 0) {
       return Fail(StreamDamage::kTruncated, "the " + std::string(kind()) + " stream ends after " +
-                                                std::to_string(at) + " compressed bytes, before its end");
+                                                std::to_string(at) +
+                                                " compressed bytes, before its end");
     } else if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR) {
       return Fail(StreamDamage::kCorrupt,
                   "the " + std::string(kind()) + " stream is corrupt near compressed byte " +

@@ -81,9 +81,9 @@ class InflateStream {
   int fd_;  // -1 when decompressing memory
   std::string name_;
   TfRecordCompression compression_;
-  std::string input_;             // compressed bytes; zlib's next_in points into it
-  bool input_complete_;           // no more input to read from fd_
-  uint64_t input_start_ = 0;      // compressed offset of input_[0]
+  std::string input_;         // compressed bytes; zlib's next_in points into it
+  bool input_complete_;       // no more input to read from fd_
+  uint64_t input_start_ = 0;  // compressed offset of input_[0]
   std::unique_ptr<z_stream_s> z_;
   bool started_ = false;
   bool zlib_initialised_ = false;

@@ -74,9 +74,9 @@ class TfRecordWriter {
   int fd_;
   std::string path_;
   std::unique_ptr<DeflateStream> deflate_;  // null: uncompressed
-  std::string buffer_;      // framed records not yet written
-  std::string compressed_;  // deflate_'s output for one WriteBuffer
-  Status status_;  // sticky first error
+  std::string buffer_;                      // framed records not yet written
+  std::string compressed_;                  // deflate_'s output for one WriteBuffer
+  Status status_;                           // sticky first error
   bool closed_ = false;
   int64_t records_written_ = 0;
   uint64_t bytes_written_ = 0;
@@ -148,7 +148,7 @@ class TfRecordReader {
   std::string path_;
   TfRecordReaderOptions options_;
   std::unique_ptr<InflateStream> inflate_;  // null: uncompressed
-  std::string buffer_;  // bytes [begin_, end_) are read but not consumed
+  std::string buffer_;                      // bytes [begin_, end_) are read but not consumed
   size_t begin_ = 0;
   size_t end_ = 0;
   bool eof_ = false;

@@ -11,8 +11,9 @@
 //
 // so a record occupies length + 16 bytes. Example: the 3-byte record "abc" is
 //   03 00 00 00 00 00 00 00 | b0 99 49 0e | 61 62 63 | 6e 57 f1 21
-// Compression (GZIP/ZLIB around the whole stream) exists in TensorFlow; we
-// neither write nor read it.
+// A compressed file (TensorFlow's TFRecordOptions GZIP / ZLIB) is this same
+// byte sequence inside one gzip (RFC 1952) or zlib (RFC 1950) stream around the
+// whole file (compression.h, compressed_stream.h).
 #pragma once
 
 #include <cstddef>

@@ -79,9 +79,9 @@ StatusOr<std::unique_ptr<TfRecordReader>> TfRecordReader::Open(const std::string
     // +1 so that one read() both fills the buffer and sees the end of file.
     capacity = std::min<uint64_t>(capacity, size + 1);
   } else {
-    reader->inflate_ = InflateStream::FromFile(
-        fd, path, reader->options_.compression,
-        static_cast<size_t>(std::min<uint64_t>(capacity, size + 1)));
+    reader->inflate_ =
+        InflateStream::FromFile(fd, path, reader->options_.compression,
+                                static_cast<size_t>(std::min<uint64_t>(capacity, size + 1)));
   }
   reader->buffer_.resize(std::max(capacity, kMinBufferSize));
   return reader;
@@ -143,10 +143,9 @@ Status TfRecordReader::StreamError(const Status& status) const {
     case StreamDamage::kNone:
       return status;  // an I/O error, already naming the file
     case StreamDamage::kNotAStream:
-      return DataLossError("'" + path_ + "' " + detail + "; is " + options_.compression_setting +
-                           " right?" +
-                           CompressionHint(inflate_->head(), options_.compression,
-                                           options_.compression_setting));
+      return DataLossError(
+          "'" + path_ + "' " + detail + "; is " + options_.compression_setting + " right?" +
+          CompressionHint(inflate_->head(), options_.compression, options_.compression_setting));
     case StreamDamage::kCorrupt:
       return Corrupted(detail);
     case StreamDamage::kTruncated:

@@ -125,7 +125,8 @@ bool Contains(const Status& status, const std::string& text) {
 
 TEST(TfRecordCompressionTest, RoundTripsEveryCompressionAndBufferSize) {
   std::vector<std::string> records = RandomRecords({0, 1, 3000, 200000, 77}, 5);
-  for (int i = 0; i < 300; ++i) records.push_back(std::string(i % 50, static_cast<char>('a' + i % 26)));
+  for (int i = 0; i < 300; ++i)
+    records.push_back(std::string(i % 50, static_cast<char>('a' + i % 26)));
   TempDir dir;
   for (C compression : {C::kNone, C::kGzip, C::kZlib}) {
     const std::string path = dir.File("round." + std::string(TfRecordCompressionName(compression)));
@@ -216,9 +217,10 @@ TEST(TfRecordCompressionTest, OurFilesDecompressWithGzipAndPython) {
     EXPECT_EQ(ReadBytes(dir.File("gz.out")), Framed(records));
   }
   if (HaveCommand("python3")) {
-    const std::string command = "python3 -c \"import sys, zlib; sys.stdout.buffer.write("
-                                "zlib.decompress(open(sys.argv[1], 'rb').read()))\" " +
-                                dir.File("ours.zz") + " > " + dir.File("zz.out");
+    const std::string command =
+        "python3 -c \"import sys, zlib; sys.stdout.buffer.write("
+        "zlib.decompress(open(sys.argv[1], 'rb').read()))\" " +
+        dir.File("ours.zz") + " > " + dir.File("zz.out");
     ASSERT_EQ(std::system(command.c_str()), 0);
     EXPECT_EQ(ReadBytes(dir.File("zz.out")), Framed(records));
   }
@@ -258,9 +260,10 @@ TEST(TfRecordCompressionTest, WrongSettingIsDataLossWithAHint) {
     std::string says;
   };
   const std::vector<Case> cases = {
-      {"plain", C::kGzip, "is not a gzip stream (it starts with 05 00 00 00 00 00 00 00); "
-                          "is data.compression right?; it looks uncompressed: "
-                          "set data.compression: NONE"},
+      {"plain", C::kGzip,
+       "is not a gzip stream (it starts with 05 00 00 00 00 00 00 00); "
+       "is data.compression right?; it looks uncompressed: "
+       "set data.compression: NONE"},
       {"zz", C::kGzip, "is not a gzip stream (it starts with 78 9c"},
       {"gz", C::kZlib, "is not a zlib stream (it starts with 1f 8b 08"},
       {"gz", C::kNone, "is not an uncompressed TFRecord file (length CRC mismatch"},
@@ -281,8 +284,9 @@ TEST(TfRecordCompressionTest, WrongSettingIsDataLossWithAHint) {
   options.compression = C::kGzip;
   options.compression_setting = "--compression";
   auto read = ReadTfRecordFile(dir.File("plain"), options);
-  EXPECT_TRUE(Contains(read.status(), "is --compression right?; it looks uncompressed: "
-                                      "set --compression: NONE"))
+  EXPECT_TRUE(Contains(read.status(),
+                       "is --compression right?; it looks uncompressed: "
+                       "set --compression: NONE"))
       << read.status();
 }
 
@@ -295,8 +299,9 @@ TEST(TfRecordCompressionTest, GarbageIsNotAStream) {
             "is data.compression right?");
   status = ReadString("\x1f", C::kGzip, &records);  // one byte of the magic
   EXPECT_EQ(status.code(), StatusCode::kDataLoss);
-  EXPECT_TRUE(Contains(status, "truncated record 0 at byte offset 0 in 'mem.tfrecord': the gzip "
-                               "stream ends after 1 compressed byte"))
+  EXPECT_TRUE(Contains(status,
+                       "truncated record 0 at byte offset 0 in 'mem.tfrecord': the gzip "
+                       "stream ends after 1 compressed byte"))
       << status;
 }
 
@@ -384,8 +389,9 @@ TEST(TfRecordCompressionTest, CorruptionInsideTheStreamNamesTheRecord) {
   ASSERT_EQ(status.code(), StatusCode::kDataLoss);
   ASSERT_GT(read.size(), 10u);
   ASSERT_LT(read.size(), 90u);
-  const std::string prefix = "corrupted record " + std::to_string(read.size()) + " at byte offset " +
-                             std::to_string(read.size() * 1016) + " in '" + path + "': ";
+  const std::string prefix = "corrupted record " + std::to_string(read.size()) +
+                             " at byte offset " + std::to_string(read.size() * 1016) + " in '" +
+                             path + "': ";
   EXPECT_EQ(status.message().substr(0, prefix.size()), prefix) << status;
 }
 
@@ -398,8 +404,9 @@ TEST(TfRecordCompressionTest, CorruptChecksumIsDataLoss) {
   const Status status = ReadString(bytes, C::kGzip, &records);
   EXPECT_EQ(status.code(), StatusCode::kDataLoss);
   EXPECT_EQ(records, kHello);  // each record's own CRC passed; the stream's did not
-  EXPECT_TRUE(Contains(status, "corrupted record 3 at byte offset 62 in 'mem.tfrecord': the gzip "
-                               "stream is corrupt near compressed byte"))
+  EXPECT_TRUE(Contains(status,
+                       "corrupted record 3 at byte offset 62 in 'mem.tfrecord': the gzip "
+                       "stream is corrupt near compressed byte"))
       << status;
   EXPECT_TRUE(Contains(status, "(incorrect data check)")) << status;
 }
@@ -409,8 +416,8 @@ TEST(TfRecordCompressionTest, TrailingDataIsDataLoss) {
   for (C compression : {C::kGzip, C::kZlib}) {
     WriteRecords(dir.File("f"), compression, kHello);
     const std::string whole = ReadBytes(dir.File("f"));
-    for (const std::string& extra : {std::string("x"), std::string("\0\0\0\0", 4),
-                                     std::string("\x1f\x8b", 2) + "junk"}) {
+    for (const std::string& extra :
+         {std::string("x"), std::string("\0\0\0\0", 4), std::string("\x1f\x8b", 2) + "junk"}) {
       WriteBytes(dir.File("g"), whole + extra);
       auto read = ReadFile(dir.File("g"), compression, 64);
       ASSERT_EQ(read.status().code(), StatusCode::kDataLoss);
@@ -420,8 +427,9 @@ TEST(TfRecordCompressionTest, TrailingDataIsDataLoss) {
         EXPECT_TRUE(Contains(read.status(), "corrupted record 3")) << read.status();
         continue;
       }
-      EXPECT_TRUE(Contains(read.status(), "'" + dir.File("g") + "' has trailing data after its 3 "
-                                          "records: data follows the end of the " +
+      EXPECT_TRUE(Contains(read.status(), "'" + dir.File("g") +
+                                              "' has trailing data after its 3 "
+                                              "records: data follows the end of the " +
                                               kind + " stream at compressed byte " +
                                               std::to_string(whole.size())))
           << read.status();
