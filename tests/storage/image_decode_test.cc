@@ -2,7 +2,8 @@
 // (every colour type the decoder converts, interlacing, 16 and 1-bit samples)
 // decode to their known pixels; JPEGs encoded here with libjpeg decode to the
 // pixels encoded (exactly for flat gray, within a small tolerance otherwise);
-// corrupt, truncated and oversized inputs give their error codes; PNG/JPEG
+// corrupt, truncated and oversized inputs give their error codes (every
+// prefix and bit flip of the test files is tried); PNG/JPEG
 // files under the shared test data, if any, decode.
 #include "storage/image/image_decode.h"
 
@@ -136,6 +137,37 @@ TEST(JpegDecodeTest, AnotherShapeIsInvalidArgument) {
 TEST(JpegDecodeTest, CmykIsInvalidArgument) {
   const std::string jpeg = EncodeJpeg(std::vector<uint8_t>(8 * 8 * 4, 50), 8, 8, 4, JCS_CMYK);
   EXPECT_EQ(DecodeJpeg(jpeg).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Every strict prefix of a valid file is DataLoss, and every single-bit flip
+// either decodes or fails with a Status (never a crash: run under ASan too).
+void ExpectDamageFailsCleanly(const std::string& bytes, bool png) {
+  auto decode = [png](std::string_view data) {
+    return (png ? DecodePng(data) : DecodeJpeg(data)).status();
+  };
+  for (size_t size = 0; size < bytes.size(); ++size) {
+    EXPECT_EQ(decode(bytes.substr(0, size)).code(), StatusCode::kDataLoss) << "prefix " << size;
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string damaged = bytes;
+      damaged[i] = static_cast<char>(damaged[i] ^ (1 << bit));
+      const StatusCode code = decode(damaged).code();
+      EXPECT_TRUE(code == StatusCode::kOk || code == StatusCode::kDataLoss ||
+                  code == StatusCode::kInvalidArgument || code == StatusCode::kResourceExhausted)
+          << "byte " << i << " bit " << bit << ": " << StatusCodeName(code);
+    }
+  }
+}
+
+TEST(ImageDecodeTest, DamagedFilesFailCleanly) {
+  for (const png_fixtures::Fixture& fixture : png_fixtures::All()) {
+    SCOPED_TRACE(fixture.name);
+    ExpectDamageFailsCleanly(std::string(View(fixture.png)), /*png=*/true);
+  }
+  std::vector<uint8_t> ramp(16 * 16 * 3);
+  for (size_t i = 0; i < ramp.size(); ++i) ramp[i] = static_cast<uint8_t>(i * 7);
+  ExpectDamageFailsCleanly(EncodeJpeg(ramp, 16, 16, 3, JCS_RGB), /*png=*/false);
 }
 
 // Real-world images, where the shared test data has any.
