@@ -38,13 +38,6 @@ StatusOr<std::vector<float>> PredictWithSavedModel(const std::string& dir,
 // Rows scored per Loss::Compute call.
 constexpr int64_t kScoreBatch = 1024;
 
-// The examples of `rows` outputs whose prediction is the label, as the trainer
-// counts them: binary accuracy on a one-unit output, else argmax.
-int64_t CorrectCount(kernels::KernelBackend& backend, const metrics::OutputSpec& spec,
-                     const float* outputs, const int32_t* labels, int64_t rows) {
-  if (spec.units == 1) return metrics::BinaryCorrectCount(outputs, labels, rows, spec.is_logit);
-  return backend.SparseAccuracyCount(outputs, labels, rows, spec.units);
-}
 
 // Loss, accuracy and the job's metrics of precomputed outputs (the model's
 // final outputs), with the job's loss::Loss and metrics::MetricSet as
@@ -77,10 +70,10 @@ StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test
       }
       batch = logits.data();
     }
-    const int32_t* labels = test.labels.data() + start;
-    loss_sum += loss.Compute(*job.backend, batch, labels, rows, nullptr, 1.0);
-    correct += CorrectCount(*job.backend, metric_set.output(), batch, labels, rows);
-    metric_set.Accumulate(batch, labels, rows, metric_sums.data());
+    const loss::Targets targets = loss::Targets::ClassIds(test.labels.data() + start);
+    loss_sum += loss.Compute(*job.backend, batch, targets, rows, nullptr, 1.0);
+    correct += metric_set.CorrectCount(*job.backend, batch, targets, rows);
+    metric_set.Accumulate(batch, targets, rows, metric_sums.data());
   }
   EvalResult result;
   result.examples = test.num_examples;

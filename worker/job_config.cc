@@ -294,9 +294,10 @@ Status ValidateJobConfig(config::JobConfig* config) {
     return InvalidArgumentError(
         "loss is not set: add e.g. `loss { sparse_categorical_crossentropy { from_logits: true } }`");
   }
-  // The data's labels are class ids (worker/data reads nothing else): the loss
-  // and training.class_weight must fit them. Trainer::Create checks the model's
-  // output width (data.num_classes; 1 for binary_crossentropy).
+  // The loss and training.class_weight must fit the data's labels (data.label:
+  // class ids, or VECTOR labels: loss::CheckLossAcceptsTargets). Trainer::Create
+  // checks the model's output width (data.num_classes, 1 for
+  // binary_crossentropy, or data.label.size).
   return loss::CheckLossConfig(*config);
 }
 

@@ -35,8 +35,8 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   trainer->batch_size_ = config.training().batch_size();
   int64_t max_batch = std::max(trainer->batch_size_, kEvalBatch);
   ASSIGN_OR_RETURN(trainer->model_, model::Model::Create(config.model(), max_batch));
-  int64_t classes = config.data().num_classes();
-  // The loss checks the output width against data.num_classes (binary_crossentropy: 1 unit).
+  // The loss checks the output width against the labels (data.num_classes,
+  // 1 for binary_crossentropy, or a VECTOR label's size).
   ASSIGN_OR_RETURN(loss::Loss loss,
                    loss::Loss::Create(config, trainer->model_->final_activation(),
                                       trainer->model_->output_size(), max_batch));
@@ -58,7 +58,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   trainer->model_->Initialize(*backend, config.training().seed());
   trainer->x_.resize(static_cast<size_t>(max_batch * trainer->model_->input_size()));
   trainer->labels_.resize(static_cast<size_t>(max_batch));
-  trainer->grad_output_.resize(static_cast<size_t>(max_batch * classes));
+  trainer->grad_output_.resize(static_cast<size_t>(max_batch * trainer->model_->output_size()));
   return trainer;
 }
 
@@ -94,11 +94,7 @@ Status Trainer::BroadcastParameters() {
 }
 
 int64_t Trainer::CorrectCount(const float* output, int64_t rows) {
-  const metrics::OutputSpec& spec = metrics_->output();
-  if (spec.units == 1) {
-    return metrics::BinaryCorrectCount(output, labels_.data(), rows, spec.is_logit);
-  }
-  return backend_->SparseAccuracyCount(output, labels_.data(), rows, spec.units);
+  return metrics_->CorrectCount(*backend_, output, loss::Targets::ClassIds(labels_.data()), rows);
 }
 
 Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
@@ -114,10 +110,11 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
                             static_cast<uint64_t>(first_row)};
     const float* output = model_->Forward(*backend_, x_.data(), rows, mode, fused);
     // d(global mean loss)/d(output): this rank's share of the 1/global_rows mean.
-    loss_sum = loss_->Compute(*backend_, output, labels_.data(), rows, grad_output_.data(),
+    const loss::Targets targets = loss::Targets::ClassIds(labels_.data());
+    loss_sum = loss_->Compute(*backend_, output, targets, rows, grad_output_.data(),
                               static_cast<double>(global_rows));
     correct = CorrectCount(output, rows);
-    metrics_->Accumulate(output, labels_.data(), rows, step_metric_sums_.data());
+    metrics_->Accumulate(output, targets, rows, step_metric_sums_.data());
     model_->Backward(*backend_, x_.data(), grad_output_.data(), rows, fused);
   } else {
     backend_->Fill(params.grads(), 0.0f, params.size());
@@ -154,9 +151,10 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
     std::iota(indices.begin(), indices.begin() + rows, start);
     GatherBatch(dataset, indices.data(), rows);
     const float* output = model_->Forward(*backend_, x_.data(), rows, model::ForwardMode{}, fused);
-    sums[0] += loss_->Compute(*backend_, output, labels_.data(), rows, nullptr, 1.0);
+    const loss::Targets targets = loss::Targets::ClassIds(labels_.data());
+    sums[0] += loss_->Compute(*backend_, output, targets, rows, nullptr, 1.0);
     sums[1] += static_cast<double>(CorrectCount(output, rows));
-    metrics_->Accumulate(output, labels_.data(), rows, sums.data() + kMetricSums);
+    metrics_->Accumulate(output, targets, rows, sums.data() + kMetricSums);
   }
   sums[2] = static_cast<double>(count);
   RETURN_IF_ERROR(comm::AllReduceSumHostDoubles(*comm_, sums.data(),

@@ -84,9 +84,10 @@ TEST(MetricsMpiTest, ReducedSumsEqualOneProcessOnTheSameOutputs) {
     labels[i] = static_cast<int32_t>(PhiloxBits(9, 0, 1, i) % 2);
   }
   std::vector<double> all(set->num_sums()), mine(set->num_sums());
-  set->Accumulate(outputs.data(), labels.data(), n, all.data());
+  set->Accumulate(outputs.data(), loss::Targets::ClassIds(labels.data()), n, all.data());
   const auto [begin, count] = Slice(n, (*comm)->rank(), (*comm)->world_size());
-  set->Accumulate(outputs.data() + begin, labels.data() + begin, count, mine.data());
+  set->Accumulate(outputs.data() + begin, loss::Targets::ClassIds(labels.data() + begin), count,
+                  mine.data());
   ASSERT_TRUE(
       (*comm)->AllReduceSum(mine.data(), static_cast<int64_t>(mine.size()), DType::kFloat64).ok());
   metrics::Logs one_process, reduced;

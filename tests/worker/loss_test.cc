@@ -124,7 +124,8 @@ TEST(LossTest, SparseCrossentropyFromLogits) {
   const std::vector<float> logits = {0, 0, 0, 0, std::log(2.0f), 0};
   const std::vector<int32_t> labels = {2, 1};
   std::vector<float> grad(6);
-  const double sum = loss->Compute(*backend, logits.data(), labels.data(), 2, grad.data(), 2.0);
+  const double sum =
+      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 2, grad.data(), 2.0);
   EXPECT_NEAR(sum, std::log(3.0) + std::log(2.0), 1e-6);  // -log(1/3) - log(2/4)
   EXPECT_NEAR(grad[2], (1.0 / 3.0 - 1.0) / 2.0, 1e-6);
   EXPECT_NEAR(grad[4], (0.5 - 1.0) / 2.0, 1e-6);
@@ -141,7 +142,8 @@ TEST(LossTest, MeanSquaredErrorTargetIsTheLabelValue) {
   const std::vector<float> output = {0.25f, -0.5f};
   const std::vector<int32_t> labels = {0, 0};
   std::vector<float> grad(2);
-  const double sum = loss->Compute(*backend, output.data(), labels.data(), 2, grad.data(), 2.0);
+  const double sum =
+      loss->Compute(*backend, output.data(), Targets::ClassIds(labels.data()), 2, grad.data(), 2.0);
   EXPECT_DOUBLE_EQ(sum, 0.0625 + 0.25);
   EXPECT_EQ(grad, (std::vector<float>{0.25f, -0.5f}));  // 2 (output - label) / 2
 }
@@ -189,8 +191,8 @@ double RunBinary(const config::LossConfig& config, kernels::Activation last,
   EXPECT_EQ(loss->name(), "binary_crossentropy");
   EXPECT_FALSE(loss->fuses_final_softmax());
   grad->assign(output.size(), -1.0f);
-  return loss->Compute(*backend, output.data(), labels.data(), rows, grad->data(),
-                       static_cast<double>(rows));
+  return loss->Compute(*backend, output.data(), Targets::ClassIds(labels.data()), rows,
+                       grad->data(), static_cast<double>(rows));
 }
 
 TEST(LossTest, BinaryCrossentropyFromLogits) {
@@ -235,7 +237,7 @@ TEST(LossTest, ClassWeightsScaleTrainingLossAndGradient) {
   const std::vector<int32_t> labels = {0, 1, 2};
   std::vector<float> grad(9);
   const double weighted =
-      loss->Compute(*backend, logits.data(), labels.data(), 3, grad.data(), 3.0);
+      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 3, grad.data(), 3.0);
   EXPECT_NEAR(weighted, 4.69063118, 1e-5);
   EXPECT_NEAR(weighted / 3, 1.56354373, 1e-5);  // not / (2 + 1 + 0.5)
   ExpectNear(grad,
@@ -244,20 +246,23 @@ TEST(LossTest, ClassWeightsScaleTrainingLossAndGradient) {
              1e-6);
   auto unweighted = Create(Sparse(true), kernels::Activation::kLinear, 3, 3);
   ASSERT_TRUE(unweighted.ok());
-  const double expected_eval =
-      unweighted->Compute(*backend, logits.data(), labels.data(), 3, nullptr, 1.0);
-  EXPECT_EQ(loss->Compute(*backend, logits.data(), labels.data(), 3, nullptr, 1.0), expected_eval);
+  const double expected_eval = unweighted->Compute(
+      *backend, logits.data(), Targets::ClassIds(labels.data()), 3, nullptr, 1.0);
+  EXPECT_EQ(
+      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 3, nullptr, 1.0),
+      expected_eval);
 
   auto binary = Loss::Create(Job(Binary(true), 2, {{1, 3.0f}}), kernels::Activation::kLinear, 1, 2);
   ASSERT_TRUE(binary.ok()) << binary.status();
   const std::vector<float> output = {0.5f, -1};
   const std::vector<int32_t> binary_labels = {1, 0};
   std::vector<float> binary_grad(2);
-  EXPECT_NEAR(
-      binary->Compute(*backend, output.data(), binary_labels.data(), 2, binary_grad.data(), 2.0),
-      1.73549264, 1e-6);
+  EXPECT_NEAR(binary->Compute(*backend, output.data(), Targets::ClassIds(binary_labels.data()), 2,
+                              binary_grad.data(), 2.0),
+              1.73549264, 1e-6);
   ExpectNear(binary_grad, {-0.566311003, 0.134470711}, 1e-7);
-  EXPECT_NEAR(binary->Compute(*backend, output.data(), binary_labels.data(), 2, nullptr, 1.0),
+  EXPECT_NEAR(binary->Compute(*backend, output.data(), Targets::ClassIds(binary_labels.data()), 2,
+                              nullptr, 1.0),
               0.787338672, 1e-6);
 }
 
@@ -283,5 +288,153 @@ TEST(LossConfigTest, ClassWeightsAndSmoothingAreChecked) {
   EXPECT_TRUE(CheckLossConfig(Job(Sparse(true), 3, {{0, 0.0f}, {2, 4.0f}})).ok());
   EXPECT_TRUE(CheckLossConfig(Job(Binary(false, 1.0f), 2)).ok());
 }
+
+// ---- VECTOR labels: loss::Targets::Vectors ----
+
+config::JobConfig VectorJob(const config::LossConfig& loss, int64_t size,
+                            const std::map<int64_t, float>& class_weight = {}) {
+  config::JobConfig job = Job(loss, 10, class_weight);
+  job.mutable_data()->mutable_label()->set_kind(config::LabelSpec::VECTOR);
+  job.mutable_data()->mutable_label()->set_size(size);
+  return job;
+}
+
+// Runs the loss of `job` on (rows, width) `output` and `targets` with the grad
+// divisor the row count; returns the loss sum and writes the gradient.
+double RunVectors(const config::JobConfig& job, kernels::Activation last,
+                  const std::vector<float>& output, const std::vector<float>& targets,
+                  std::vector<float>* grad) {
+  auto backend = kernels::CreateCpuBackend();
+  const int64_t width = job.data().label().size();
+  const int64_t rows = static_cast<int64_t>(output.size()) / width;
+  auto loss = Loss::Create(job, last, width, rows);
+  EXPECT_TRUE(loss.ok()) << loss.status();
+  if (!loss.ok()) return 0;
+  grad->assign(output.size(), -1.0f);
+  return loss->Compute(*backend, output.data(), Targets::Vectors(targets.data(), width), rows,
+                       grad->data(), static_cast<double>(rows));
+}
+
+const std::vector<float> kCceLogits = {1, 2, 0.5f, 0, -1, 3, 0.5f, 0.5f, -1};
+const std::vector<float> kCceTargets = {0, 1, 0, 0, 0, 1, 0.2f, 0.3f, 0.5f};
+
+// loss_reference.py "categorical_crossentropy, one-hot and soft targets": the
+// same from a linear head (from_logits) and from a softmax head (fused).
+TEST(VectorLossTest, CategoricalCrossentropyOneHotAndSoftTargets) {
+  const std::vector<double> grads = {0.0770746325, -0.12382276,   0.0467481277,
+                                     0.0155375409, 0.00571594185, -0.0212534827,
+                                     0.0832720738, 0.0499387375,  -0.133210811};
+  for (bool from_logits : {true, false}) {
+    std::vector<float> grad;
+    const auto last = from_logits ? kernels::Activation::kLinear : kernels::Activation::kSoftmax;
+    EXPECT_NEAR(
+        RunVectors(VectorJob(Categorical(from_logits), 3), last, kCceLogits, kCceTargets, &grad),
+        2.07916888, 1e-5);
+    ExpectNear(grad, grads, 1e-6);
+  }
+  auto fused = Loss::Create(VectorJob(Categorical(false), 3), kernels::Activation::kSoftmax, 3, 3);
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  EXPECT_TRUE(fused->fuses_final_softmax());
+  EXPECT_EQ(fused->name(), "categorical_crossentropy");
+}
+
+TEST(VectorLossTest, CategoricalCrossentropyLabelSmoothing) {
+  config::LossConfig config = Categorical(true);
+  config.mutable_categorical_crossentropy()->set_label_smoothing(0.1f);
+  std::vector<float> grad;
+  EXPECT_NEAR(RunVectors(VectorJob(config, 3), kernels::Activation::kLinear, kCceLogits,
+                         kCceTargets, &grad),
+              2.37083555, 1e-5);
+  ExpectNear(grad,
+             {0.0659635214, -0.101600538, 0.0356370166, 0.00442642975, -0.00539516926,
+              0.000968739514, 0.0788276292, 0.0488276265, -0.127655256},
+             1e-6);
+}
+
+// Keras's class_weight_to_sample_weights: the class of a target vector is its argmax.
+TEST(VectorLossTest, CategoricalCrossentropyClassWeightsByArgmax) {
+  std::vector<float> grad;
+  EXPECT_NEAR(RunVectors(VectorJob(Categorical(true), 3, {{1, 2.0f}, {2, 0.5f}}),
+                         kernels::Activation::kLinear, kCceLogits, kCceTargets, &grad),
+              1.73613762, 1e-5);
+  ExpectNear(grad,
+             {0.154149265, -0.247645521, 0.0934962554, 0.00776877043, 0.00285797092, -0.0106267414,
+              0.0416360369, 0.0249693687, -0.0666054056},
+             1e-6);
+}
+
+TEST(VectorLossTest, MeanSquaredErrorIsTheMeanOverTheWidth) {
+  std::vector<float> grad;
+  EXPECT_NEAR(RunVectors(VectorJob(MeanSquaredError(), 3), kernels::Activation::kLinear,
+                         {0.5f, -1, 2, 0, 0, 0}, {1, 0, 2, 0.5f, 0.5f, -1}, &grad),
+              0.416666667 + 0.5, 1e-6);
+  ExpectNear(grad, {-0.166666667, -0.333333333, 0, -0.166666667, -0.166666667, 0.333333333}, 1e-7);
+}
+
+TEST(VectorLossTest, MultiLabelBinaryCrossentropy) {
+  const std::vector<float> logits = {-1, 0.5f, 2, 3, -2, 0};
+  const std::vector<float> targets = {0, 1, 1, 1, 0, 0.5f};
+  std::vector<float> grad;
+  EXPECT_NEAR(
+      RunVectors(VectorJob(Binary(true), 3), kernels::Activation::kLinear, logits, targets, &grad),
+      0.304755561 + 0.289554181, 1e-6);
+  ExpectNear(grad, {0.0448235702, -0.0629234448, -0.0198671537, -0.0079043122, 0.0198671537, 0},
+             1e-7);
+  EXPECT_NEAR(RunVectors(VectorJob(Binary(true, 0.2f), 3), kernels::Activation::kLinear, logits,
+                         targets, &grad),
+              0.421422228 + 0.456220848, 1e-6);
+  ExpectNear(grad, {0.0281569036, -0.0462567781, -0.003200487, 0.00876235447, 0.003200487, 0},
+             1e-7);
+  // From a sigmoid's probabilities, clipped as Keras does (1.0 costs 15.94 and no gradient).
+  EXPECT_NEAR(RunVectors(VectorJob(Binary(false), 2), kernels::Activation::kSigmoid,
+                         {0.2f, 0.9f, 0.6f, 1.0f}, {0, 1, 1, 0}, &grad),
+              0.164252049 + 8.22660537, 2e-5);
+  ExpectNear(grad, {0.312500001, -0.277777785, -0.41666665, 0}, 1e-6);
+}
+
+TEST(VectorLossConfigTest, LabelKindAndWidthAreChecked) {
+  config::LossConfig smoothing = Categorical(true);
+  smoothing.mutable_categorical_crossentropy()->set_label_smoothing(-0.5f);
+  const std::pair<config::JobConfig, std::vector<std::string>> cases[] = {
+      {VectorJob(Sparse(true), 3),
+       {"sparse_categorical_crossentropy needs integer class ids", "VECTOR of 3 values",
+        "categorical_crossentropy { from_logits: true }"}},
+      {VectorJob(Categorical(true), 1), {"categorical_crossentropy needs at least 2 values"}},
+      {VectorJob(Categorical(true), 0), {"data.label.size must be positive"}},
+      {VectorJob(smoothing, 3),
+       {"loss.categorical_crossentropy.label_smoothing must be in [0, 1]"}},
+      {VectorJob(MeanSquaredError(), 3, {{0, 2.0f}}),
+       {"training.class_weight needs a class per example", "VECTOR labels of 3 values"}},
+      {VectorJob(Binary(true), 3, {{0, 2.0f}}), {"training.class_weight needs a class"}},
+      {VectorJob(Categorical(true), 3, {{3, 2.0f}}),
+       {"class id 3, outside [0, data.label.size = 3)"}},
+      {VectorJob(Binary(true), 1, {{2, 2.0f}}), {"class id 2, outside [0, 2)"}},
+  };
+  for (const auto& [job, needles] : cases) {
+    ExpectInvalidArgument(CheckLossConfig(job), needles);
+    ExpectInvalidArgument(Loss::Create(job, kernels::Activation::kLinear, 3, 4).status(), needles);
+  }
+  EXPECT_TRUE(CheckLossConfig(VectorJob(Categorical(true), 3, {{0, 2.0f}})).ok());
+  EXPECT_TRUE(CheckLossConfig(VectorJob(Binary(true), 1, {{1, 2.0f}})).ok());
+  EXPECT_TRUE(CheckLossConfig(VectorJob(MeanSquaredError(), 1)).ok());
+  EXPECT_EQ(OutputUnits(Binary(true), VectorJob(Binary(true), 5).data()), 5);
+  // The model's output width must be the label's size.
+  ExpectInvalidArgument(
+      CheckLossAcceptsTargets(Categorical(true), VectorJob(Categorical(true), 3).data(), 4),
+      {"the model's output has 4 units", "VECTOR of 3 values", "units 3"});
+  ExpectInvalidArgument(
+      Loss::Create(VectorJob(MeanSquaredError(), 3), kernels::Activation::kLinear, 10, 4).status(),
+      {"the model's output has 10 units"});
+}
+
+// Keras rounds a one-value target to its class (half to even).
+TEST(VectorLossTest, OneValueBinaryClassWeightsByRoundedTarget) {
+  std::vector<float> grad;
+  const double sum = RunVectors(VectorJob(Binary(true), 1, {{1, 3.0f}}),
+                                kernels::Activation::kLinear, {0.5f, -1}, {1, 0}, &grad);
+  EXPECT_NEAR(sum, 1.73549264, 1e-6);  // as the class-id case above
+  ExpectNear(grad, {-0.566311003, 0.134470711}, 1e-7);
+}
+
 }  // namespace
 }  // namespace shardtrain::loss

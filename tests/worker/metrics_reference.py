@@ -94,6 +94,45 @@ LOGIT_LABELS = [0, 1, 1, 1, 1, 0, 1, 0]
 MAE_PREDS = [0.25, 0.5, 1.5, -0.75, 0.125, 0.9]
 MAE_LABELS = [0, 1, 1, 0, 0, 1]
 
+
+# VECTOR labels (one-hot, soft or multi-label targets): Keras's
+# categorical_accuracy compares argmax(y_pred) with argmax(y_true) (first
+# maxima); top_k_categorical_accuracy is in_top_k on argmax(y_true);
+# mean_absolute_error and binary_accuracy are means over the last axis per
+# example (float32), then over examples; precision, recall and AUC (multi_label=False)
+# flatten every value of every example, a target != 0 being positive.
+def argmax(row):
+    return row.index(max(row))
+
+
+def categorical_accuracy(rows, targets):
+    return sum(1 for r, t in zip(rows, targets) if argmax(r) == argmax(t)) / len(rows)
+
+
+def top_k_categorical(rows, targets, k):
+    return sparse_top_k(rows, [argmax(t) for t in targets], k)
+
+
+def mae_vectors(rows, targets):
+    per = [f32(sum(abs(f32(y - p)) for p, y in zip(r, t)) / len(r)) for r, t in zip(rows, targets)]
+    return sum(per) / len(per)
+
+
+def binary_accuracy_vectors(rows, targets):
+    per = [f32(sum(1 for p, y in zip(r, t) if (1.0 if p > 0.5 else 0.0) == y) / len(r))
+           for r, t in zip(rows, targets)]
+    return sum(per) / len(per)
+
+
+def flat(rows):
+    return [v for r in rows for v in r]
+
+
+VEC_ROWS = [[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.3, 0.3, 0.4], [0.05, 0.6, 0.35]]
+VEC_TARGETS = [[0, 1, 0], [0, 0, 1], [0.2, 0.2, 0.6], [1, 0, 0]]
+MULTI_ROWS = [[0.9, 0.2, 0.6], [0.4, 0.55, 0.1], [0.3, 0.8, 0.7]]
+MULTI_TARGETS = [[1, 0, 1], [1, 1, 0], [0, 1, 0]]
+
 if __name__ == "__main__":
     for k in (1, 2, 3, 5):
         print(f"top_k k={k}: {sparse_top_k(TOPK_ROWS, TOPK_LABELS, k)!r}")
@@ -108,3 +147,14 @@ if __name__ == "__main__":
     print(f"logits recall: {recall(from_logits, LOGIT_LABELS)!r}")
     print(f"logits auc: {auc(from_logits, LOGIT_LABELS)!r}")
     print(f"keras docstring data auc: {auc([0.0, 0.5, 0.3, 0.9], [0, 0, 1, 1])!r}")
+    vec_rows = [[f32(v) for v in r] for r in VEC_ROWS]
+    vec_targets = [[f32(v) for v in t] for t in VEC_TARGETS]
+    print(f"vector categorical_accuracy: {categorical_accuracy(vec_rows, vec_targets)!r}")
+    for k in (1, 2):
+        print(f"vector top_k k={k}: {top_k_categorical(vec_rows, vec_targets, k)!r}")
+    print(f"vector mae: {mae_vectors(vec_rows, vec_targets)!r}")
+    multi = [[f32(v) for v in r] for r in MULTI_ROWS]
+    print(f"multi-label binary_accuracy: {binary_accuracy_vectors(multi, MULTI_TARGETS)!r}")
+    print(f"multi-label precision: {precision(flat(multi), flat(MULTI_TARGETS))!r}")
+    print(f"multi-label recall: {recall(flat(multi), flat(MULTI_TARGETS))!r}")
+    print(f"multi-label auc: {auc(flat(multi), flat(MULTI_TARGETS))!r}")

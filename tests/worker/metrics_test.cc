@@ -44,15 +44,41 @@ double Value(const std::string& name, const OutputSpec& spec, const std::vector<
   if (!metric.ok()) return std::nan("");
   const int64_t rows = static_cast<int64_t>(labels.size());
   std::vector<double> first((*metric)->num_sums()), second((*metric)->num_sums());
-  (*metric)->Accumulate(outputs.data(), labels.data(), split, first.data());
-  (*metric)->Accumulate(outputs.data() + split * spec.units, labels.data() + split, rows - split,
+  (*metric)->Accumulate(outputs.data(), loss::Targets::ClassIds(labels.data()), split,
+                        first.data());
+  (*metric)->Accumulate(outputs.data() + split * spec.units,
+                        loss::Targets::ClassIds(labels.data() + split), rows - split,
                         second.data());
   for (size_t i = 0; i < first.size(); ++i) first[i] += second[i];
   return (*metric)->Result(first.data(), Totals{});
 }
 
 OutputSpec Units(int64_t units, bool is_logit = false, int64_t top_k = 5) {
-  return OutputSpec{units, is_logit, top_k};
+  return OutputSpec{units, is_logit, top_k, /*label_width=*/0, /*softmax_logits=*/false};
+}
+
+// The output spec of VECTOR labels of `units` values.
+OutputSpec VectorUnits(int64_t units, bool is_logit = false, int64_t top_k = 5,
+                       bool softmax_logits = false) {
+  return OutputSpec{units, is_logit, top_k, units, softmax_logits};
+}
+
+// Value() for VECTOR targets (rows, units).
+double VectorValue(const std::string& name, const OutputSpec& spec,
+                   const std::vector<float>& outputs, const std::vector<float>& targets,
+                   int64_t split) {
+  auto metric = CreateMetric(name, spec);
+  EXPECT_TRUE(metric.ok()) << metric.status();
+  if (!metric.ok()) return std::nan("");
+  const int64_t rows = static_cast<int64_t>(targets.size()) / spec.units;
+  std::vector<double> first((*metric)->num_sums()), second((*metric)->num_sums());
+  (*metric)->Accumulate(outputs.data(), loss::Targets::Vectors(targets.data(), spec.units), split,
+                        first.data());
+  (*metric)->Accumulate(outputs.data() + split * spec.units,
+                        loss::Targets::Vectors(targets.data() + split * spec.units, spec.units),
+                        rows - split, second.data());
+  for (size_t i = 0; i < first.size(); ++i) first[i] += second[i];
+  return (*metric)->Result(first.data(), Totals{});
 }
 
 TEST(MetricTest, SparseTopKCountsTiesAtTheBoundaryAsInTopK) {
@@ -132,6 +158,99 @@ TEST(MetricTest, BinaryMetricsRefuseMultiClassOutputs) {
             std::string::npos);
 }
 
+// ---- VECTOR labels (metrics_reference.py's VEC_* and MULTI_* data) ----
+const std::vector<float> kVecRows = {0.1f, 0.7f, 0.2f, 0.5f,  0.3f, 0.2f,
+                                     0.3f, 0.3f, 0.4f, 0.05f, 0.6f, 0.35f};
+const std::vector<float> kVecTargets = {0, 1, 0, 0, 0, 1, 0.2f, 0.2f, 0.6f, 1, 0, 0};
+const std::vector<float> kMultiRows = {0.9f, 0.2f, 0.6f, 0.4f, 0.55f, 0.1f, 0.3f, 0.8f, 0.7f};
+const std::vector<float> kMultiTargets = {1, 0, 1, 1, 1, 0, 0, 1, 0};
+
+TEST(VectorMetricTest, CategoricalAccuracyAndTopKUseTheTargetsArgmax) {
+  // metrics_reference.py: categorical_accuracy 0.5, top_k k=1 0.5, k=2 0.5.
+  EXPECT_DOUBLE_EQ(VectorValue("categorical_accuracy", VectorUnits(3), kVecRows, kVecTargets, 1),
+                   0.5);
+  EXPECT_DOUBLE_EQ(
+      VectorValue("top_k_categorical_accuracy", VectorUnits(3, false, 1), kVecRows, kVecTargets, 2),
+      0.5);
+  EXPECT_DOUBLE_EQ(
+      VectorValue("top_k_categorical_accuracy", VectorUnits(3, false, 2), kVecRows, kVecTargets, 3),
+      0.5);
+  // "accuracy" resolves to categorical accuracy: the trainer's correct count.
+  EXPECT_EQ(
+      VectorCorrectCount(kVecRows.data(), loss::Targets::Vectors(kVecTargets.data(), 3), 4, false),
+      2);
+}
+
+TEST(VectorMetricTest, MeanAbsoluteErrorOverTheWidth) {
+  // metrics_reference.py: vector mae 0.3750000074505806.
+  EXPECT_NEAR(VectorValue("mae", VectorUnits(3), kVecRows, kVecTargets, 2), 0.3750000074505806,
+              1e-9);
+}
+
+TEST(VectorMetricTest, MultiLabelBinaryMetricsOverEveryValue) {
+  // metrics_reference.py: binary_accuracy 0.7777777910232544, precision 0.8,
+  // recall 0.8, auc 0.85.
+  EXPECT_DOUBLE_EQ(VectorValue("binary_accuracy", VectorUnits(3), kMultiRows, kMultiTargets, 1),
+                   0.7777777910232544);
+  EXPECT_DOUBLE_EQ(VectorValue("precision", VectorUnits(3), kMultiRows, kMultiTargets, 2), 0.8);
+  EXPECT_DOUBLE_EQ(VectorValue("recall", VectorUnits(3), kMultiRows, kMultiTargets, 1), 0.8);
+  EXPECT_NEAR(VectorValue("auc", VectorUnits(3), kMultiRows, kMultiTargets, 2), 0.85, 1e-12);
+  // One value per example: "accuracy" is binary accuracy against the float target.
+  const std::vector<float> probs = {0.7f, 0.2f, 0.6f}, targets = {1, 0, 0};
+  EXPECT_EQ(VectorCorrectCount(probs.data(), loss::Targets::Vectors(targets.data(), 1), 3, false),
+            2);
+}
+
+TEST(VectorMetricTest, MetricsWithoutMeaningForTheLabelKindAreRefused) {
+  const std::pair<std::string, OutputSpec> bad[] = {
+      {"sparse_top_k_categorical_accuracy", VectorUnits(3)},
+      {"categorical_accuracy", Units(3)},
+      {"top_k_categorical_accuracy", Units(3)},
+      {"categorical_accuracy", VectorUnits(1)},
+      {"mae", VectorUnits(3, false, 5, /*softmax_logits=*/true)},
+      {"auc", VectorUnits(3, false, 5, /*softmax_logits=*/true)},
+      {"binary_accuracy", Units(10)},
+  };
+  for (const auto& [name, spec] : bad) {
+    auto metric = CreateMetric(name, spec);
+    ASSERT_FALSE(metric.ok()) << name;
+    EXPECT_EQ(metric.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(metric.status().message().find("'" + name + "'"), std::string::npos)
+        << metric.status();
+  }
+  EXPECT_TRUE(
+      CreateMetric("top_k_categorical_accuracy", VectorUnits(3, false, 5, /*softmax_logits=*/true))
+          .ok());
+}
+
+// The job's label kind reaches the metrics: ValidateMetrics names it.
+TEST(VectorMetricTest, ValidationNamesTheLabelKind) {
+  config::JobConfig job;
+  job.mutable_data()->set_num_classes(10);
+  job.mutable_data()->mutable_label()->set_kind(config::LabelSpec::VECTOR);
+  job.mutable_data()->mutable_label()->set_size(4);
+  job.mutable_loss()->mutable_categorical_crossentropy()->set_from_logits(true);
+  job.add_metrics("accuracy");
+  job.add_metrics("top_k_categorical_accuracy");
+  EXPECT_TRUE(ValidateMetrics(job).ok()) << ValidateMetrics(job);
+  job.add_metrics("precision");
+  Status status = ValidateMetrics(job);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("'precision'"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("categorical_crossentropy"), std::string::npos) << status;
+  job.clear_metrics();
+  job.add_metrics("sparse_top_k_categorical_accuracy");
+  status = ValidateMetrics(job);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("VECTOR of 4 values"), std::string::npos) << status;
+  // Multi-label binary cross-entropy: precision over every value is allowed.
+  job.mutable_loss()->mutable_binary_crossentropy()->set_from_logits(true);
+  job.clear_metrics();
+  job.add_metrics("precision");
+  job.add_metrics("binary_accuracy");
+  EXPECT_TRUE(ValidateMetrics(job).ok()) << ValidateMetrics(job);
+}
+
 config::JobConfig Job(const std::string& extra, int64_t num_classes = 10) {
   config::JobConfig config;
   config.mutable_data()->set_num_classes(num_classes);
@@ -158,7 +277,7 @@ TEST(MetricSetTest, SumsOfEveryMetricInOneArray) {
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->num_sums(), 400 + 2);
   std::vector<double> sums(static_cast<size_t>(set->num_sums()));
-  set->Accumulate(kMaePreds.data(), kMaeLabels.data(), 6, sums.data());
+  set->Accumulate(kMaePreds.data(), loss::Targets::ClassIds(kMaeLabels.data()), 6, sums.data());
   Logs logs;
   set->AppendLogs(sums.data(), Totals{6, 3}, "val_", &logs);
   ASSERT_EQ(logs.size(), 3u);

@@ -50,19 +50,89 @@ Status CheckOutputUnits(const config::LossConfig& config, int64_t num_classes,
                               fix);
 }
 
-// Keras fit's class_weight: ids in range, weights finite and >= 0.
-Status CheckClassWeights(const google::protobuf::Map<int64_t, float>& class_weight,
-                         int64_t num_classes) {
+// Keras fit's class_weight: ids in [0, classes) (`range` names that bound in
+// the message), weights finite and >= 0.
+Status CheckClassWeightValues(const google::protobuf::Map<int64_t, float>& class_weight,
+                              int64_t classes, const std::string& range) {
   for (const auto& [id, weight] : class_weight) {
-    if (id < 0 || id >= num_classes) {
-      return InvalidArgumentError(
-          "training.class_weight has class id " + std::to_string(id) +
-          ", outside [0, data.num_classes = " + std::to_string(num_classes) + ")");
+    if (id < 0 || id >= classes) {
+      return InvalidArgumentError("training.class_weight has class id " + std::to_string(id) +
+                                  ", outside [0, " + range + ")");
     }
     if (!std::isfinite(weight) || weight < 0.0f) {
       return InvalidArgumentError("training.class_weight of class " + std::to_string(id) + " is " +
                                   std::to_string(weight) + "; weights must be finite and >= 0");
     }
+  }
+  return OkStatus();
+}
+
+// The number of classes class_weight can name for VECTOR labels of `size`
+// values under `config` (Keras's class of a target: its argmax, or its value
+// rounded for one value), or 0 when the targets have no class.
+int64_t VectorLabelClasses(const config::LossConfig& config, int64_t size) {
+  if (config.has_categorical_crossentropy()) return size;
+  if (config.has_binary_crossentropy() && size == 1) return 2;
+  return 0;
+}
+
+Status CheckClassWeights(const config::JobConfig& job) {
+  const auto& class_weight = job.training().class_weight();
+  if (class_weight.empty()) return OkStatus();
+  if (!HasVectorLabels(job.data())) {
+    const int64_t num_classes = job.data().num_classes();
+    return CheckClassWeightValues(class_weight, num_classes,
+                                  "data.num_classes = " + std::to_string(num_classes));
+  }
+  const int64_t size = job.data().label().size();
+  const int64_t classes = VectorLabelClasses(job.loss(), size);
+  if (classes == 0) {
+    return InvalidArgumentError(
+        "training.class_weight needs a class per example, but VECTOR labels of " +
+        std::to_string(size) + " values under this loss are multi-label or regression targets " +
+        "(Keras would take the argmax or the rounded value as the class); remove "
+        "training.class_weight, or use categorical_crossentropy with one-hot labels");
+  }
+  const std::string range =
+      size == 1 ? "2) (a 0/1 target, rounded" : "data.label.size = " + std::to_string(size);
+  return CheckClassWeightValues(class_weight, classes, range);
+}
+
+// label_smoothing of loss `name` in [0, 1].
+Status CheckLabelSmoothing(const std::string& name, float smoothing) {
+  if (smoothing >= 0.0f && smoothing <= 1.0f) return OkStatus();
+  return InvalidArgumentError("loss." + name + ".label_smoothing must be in [0, 1], got " +
+                              std::to_string(smoothing));
+}
+
+// The losses that fit VECTOR labels of `label.size` values, and the model's
+// output width against it.
+Status CheckLossAcceptsVectors(const config::LossConfig& config, const config::LabelSpec& label,
+                               int64_t output_units) {
+  const std::string size = std::to_string(label.size());
+  const std::string vectors = "data.label is a VECTOR of " + size + " values per example";
+  if (config.has_sparse_categorical_crossentropy()) {
+    return InvalidArgumentError(
+        "loss sparse_categorical_crossentropy needs integer class ids, but " + vectors +
+        "; use `loss { categorical_crossentropy { from_logits: " +
+        (config.sparse_categorical_crossentropy().from_logits() ? "true" : "false") +
+        " } }` for one-hot or soft labels (or data.label { kind: CLASS_ID } for class ids)");
+  }
+  if (label.size() < 1) {
+    return InvalidArgumentError("data.label.size must be positive for VECTOR labels, got " + size);
+  }
+  if (config.has_categorical_crossentropy() && label.size() < 2) {
+    return InvalidArgumentError(
+        "loss categorical_crossentropy needs at least 2 values per label (a softmax over one "
+        "value is always 1), but " +
+        vectors + "; use binary_crossentropy for one 0/1 target");
+  }
+  if (output_units != label.size()) {
+    return InvalidArgumentError("the model's output has " + std::to_string(output_units) +
+                                " units but " + vectors +
+                                " (data.label.size); make the last "
+                                "dense layer's units " +
+                                size);
   }
   return OkStatus();
 }
@@ -79,7 +149,8 @@ Status CheckLossAcceptsClassIds(const config::LossConfig& config, int64_t num_cl
     case config::LossConfig::kCategoricalCrossentropy:
       return InvalidArgumentError(
           std::string("loss categorical_crossentropy needs one-hot (or soft) label vectors, but ") +
-          kClassIds + "; " + SparseSuggestion(config.categorical_crossentropy().from_logits()));
+          kClassIds + "; " + SparseSuggestion(config.categorical_crossentropy().from_logits()) +
+          ", or give label vectors (data.label { kind: VECTOR size: N })");
     case config::LossConfig::kMeanSquaredError:
       if (num_classes == 1) return OkStatus();
       return InvalidArgumentError(
@@ -97,15 +168,26 @@ Status CheckLossAcceptsClassIds(const config::LossConfig& config, int64_t num_cl
   return OkStatus();
 }
 
+Status CheckLossAcceptsTargets(const config::LossConfig& config, const config::DataConfig& data,
+                               int64_t output_units) {
+  if (config.kind_case() == config::LossConfig::KIND_NOT_SET) return OkStatus();
+  if (HasVectorLabels(data)) return CheckLossAcceptsVectors(config, data.label(), output_units);
+  RETURN_IF_ERROR(CheckLossAcceptsClassIds(config, data.num_classes()));
+  return CheckOutputUnits(config, data.num_classes(), output_units);
+}
+
+bool HasVectorLabels(const config::DataConfig& data) {
+  return data.label().kind() == config::LabelSpec::VECTOR;
+}
+
 Status CheckLossConfig(const config::JobConfig& job) {
-  const int64_t num_classes = job.data().num_classes();
-  RETURN_IF_ERROR(CheckLossAcceptsClassIds(job.loss(), num_classes));
-  const float smoothing = job.loss().binary_crossentropy().label_smoothing();
-  if (!(smoothing >= 0.0f && smoothing <= 1.0f)) {
-    return InvalidArgumentError("loss.binary_crossentropy.label_smoothing must be in [0, 1], got " +
-                                std::to_string(smoothing));
-  }
-  return CheckClassWeights(job.training().class_weight(), num_classes);
+  const config::LossConfig& loss = job.loss();
+  RETURN_IF_ERROR(CheckLossAcceptsTargets(loss, job.data(), OutputUnits(loss, job.data())));
+  RETURN_IF_ERROR(
+      CheckLabelSmoothing("binary_crossentropy", loss.binary_crossentropy().label_smoothing()));
+  RETURN_IF_ERROR(CheckLabelSmoothing("categorical_crossentropy",
+                                      loss.categorical_crossentropy().label_smoothing()));
+  return CheckClassWeights(job);
 }
 
 bool LossTakesLogits(const config::LossConfig& config) {
@@ -127,6 +209,10 @@ int64_t OutputUnits(const config::LossConfig& config, int64_t num_classes) {
   return config.kind_case() == config::LossConfig::kBinaryCrossentropy ? 1 : num_classes;
 }
 
+int64_t OutputUnits(const config::LossConfig& config, const config::DataConfig& data) {
+  return HasVectorLabels(data) ? data.label().size() : OutputUnits(config, data.num_classes());
+}
+
 Status Loss::Configure(const config::LossConfig& config, kernels::Activation final_activation) {
   switch (config.kind_case()) {
     case config::LossConfig::kSparseCategoricalCrossentropy:
@@ -143,11 +229,18 @@ Status Loss::Configure(const config::LossConfig& config, kernels::Activation fin
       label_smoothing_ = config.binary_crossentropy().label_smoothing();
       return CheckCrossEntropyHead(name_, from_logits_, final_activation,
                                    kernels::Activation::kSigmoid);
+    case config::LossConfig::kCategoricalCrossentropy:
+      kind_ = Kind::kCategoricalCrossEntropy;
+      name_ = "categorical_crossentropy";
+      from_logits_ = config.categorical_crossentropy().from_logits();
+      label_smoothing_ = config.categorical_crossentropy().label_smoothing();
+      fuses_final_softmax_ = !from_logits_;
+      return CheckCrossEntropyHead(name_, from_logits_, final_activation,
+                                   kernels::Activation::kSoftmax);
     case config::LossConfig::kMeanSquaredError:
       kind_ = Kind::kMeanSquaredError;
       name_ = "mean_squared_error";
       return OkStatus();
-    case config::LossConfig::kCategoricalCrossentropy:  // refused by CheckLossAcceptsClassIds
     case config::LossConfig::KIND_NOT_SET:
       break;
   }
@@ -159,68 +252,117 @@ Status Loss::Configure(const config::LossConfig& config, kernels::Activation fin
 StatusOr<Loss> Loss::Create(const config::JobConfig& job, kernels::Activation final_activation,
                             int64_t output_units, int64_t max_batch) {
   const config::LossConfig& config = job.loss();
-  const int64_t num_classes = job.data().num_classes();
   RETURN_IF_ERROR(CheckLossConfig(job));
-  RETURN_IF_ERROR(CheckOutputUnits(config, num_classes, output_units));
+  RETURN_IF_ERROR(CheckLossAcceptsTargets(config, job.data(), output_units));
   Loss loss;
   RETURN_IF_ERROR(loss.Configure(config, final_activation));
   loss.units_ = output_units;
-  if (loss.kind_ != Kind::kSparseCrossEntropy) loss.targets_.resize(static_cast<size_t>(max_batch));
-  if (!job.training().class_weight().empty()) {
-    loss.class_weights_.assign(static_cast<size_t>(num_classes), 1.0f);  // Keras: unlisted -> 1
-    for (const auto& [id, weight] : job.training().class_weight()) {
-      loss.class_weights_[static_cast<size_t>(id)] = weight;
+  if (HasVectorLabels(job.data())) {  // smoothed copies of the target vectors
+    if (loss.label_smoothing_ > 0.0f) {
+      loss.targets_.resize(static_cast<size_t>(max_batch * output_units));
     }
-    loss.row_weights_.resize(static_cast<size_t>(max_batch));
+  } else if (loss.kind_ != Kind::kSparseCrossEntropy) {  // class ids as floats
+    loss.targets_.resize(static_cast<size_t>(max_batch));
   }
+  loss.SetClassWeights(job, max_batch);
   loss.losses_.resize(static_cast<size_t>(max_batch));
   return loss;
 }
 
-void Loss::FillTargets(const int32_t* labels, int64_t rows) {
-  // Keras: y (1 - label_smoothing) + label_smoothing / 2 (0 for MSE).
-  const float keep = 1.0f - label_smoothing_, shift = 0.5f * label_smoothing_;
+void Loss::SetClassWeights(const config::JobConfig& job, int64_t max_batch) {
+  if (job.training().class_weight().empty()) return;
+  const int64_t classes = HasVectorLabels(job.data())
+                              ? VectorLabelClasses(job.loss(), job.data().label().size())
+                              : job.data().num_classes();
+  class_weights_.assign(static_cast<size_t>(classes), 1.0f);  // Keras: unlisted -> 1
+  for (const auto& [id, weight] : job.training().class_weight()) {
+    class_weights_[static_cast<size_t>(id)] = weight;
+  }
+  row_weights_.resize(static_cast<size_t>(max_batch));
+}
+
+const float* Loss::TargetValues(const Targets& targets, int64_t rows) {
+  // Keras: binary y (1 - s) + s / 2 (s = 0 for MSE); categorical y (1 - s) + s / size.
+  const float keep = 1.0f - label_smoothing_;
+  if (targets.is_class_ids()) {
+    const float shift = 0.5f * label_smoothing_;
+    for (int64_t r = 0; r < rows; ++r) {
+      targets_[static_cast<size_t>(r)] = static_cast<float>(targets.class_ids[r]) * keep + shift;
+    }
+    return targets_.data();
+  }
+  if (label_smoothing_ == 0.0f) return targets.values;
+  const float shift = kind_ == Kind::kCategoricalCrossEntropy
+                          ? label_smoothing_ / static_cast<float>(units_)
+                          : 0.5f * label_smoothing_;
+  for (int64_t i = 0; i < rows * units_; ++i) {
+    targets_[static_cast<size_t>(i)] = targets.values[i] * keep + shift;
+  }
+  return targets_.data();
+}
+
+void Loss::FillRowWeights(const Targets& targets, int64_t rows) {
+  const int64_t classes = static_cast<int64_t>(class_weights_.size());
   for (int64_t r = 0; r < rows; ++r) {
-    targets_[static_cast<size_t>(r)] = static_cast<float>(labels[r]) * keep + shift;
+    int64_t id = 0;  // Keras's class_weight_to_sample_weights
+    if (targets.is_class_ids()) {
+      id = targets.class_ids[r];
+    } else if (targets.width == 1) {  // np.round: half to even
+      const float value = targets.values[r];
+      id = std::isfinite(value) ? static_cast<int64_t>(std::nearbyint(value)) : -1;
+    } else {  // np.argmax: the first maximum
+      const float* row = targets.values + r * targets.width;
+      for (int64_t j = 1; j < targets.width; ++j) {
+        if (row[j] > row[id]) id = j;
+      }
+    }
+    row_weights_[static_cast<size_t>(r)] =
+        id >= 0 && id < classes ? class_weights_[static_cast<size_t>(id)] : 1.0f;
   }
 }
 
 void Loss::ComputeUnweighted(kernels::KernelBackend& backend, const float* output,
-                             const int32_t* labels, int64_t rows, float* grad, float grad_scale) {
+                             const float* target_values, const int32_t* class_ids, int64_t rows,
+                             float* grad, float grad_scale) {
+  float* losses = losses_.data();
   switch (kind_) {
     case Kind::kSparseCrossEntropy:
-      backend.SparseSoftmaxCrossEntropyForward(output, labels, losses_.data(), rows, units_);
+      backend.SparseSoftmaxCrossEntropyForward(output, class_ids, losses, rows, units_);
       if (grad != nullptr) {
-        backend.SparseSoftmaxCrossEntropyBackward(output, labels, grad_scale, grad, rows, units_);
+        backend.SparseSoftmaxCrossEntropyBackward(output, class_ids, grad_scale, grad, rows,
+                                                  units_);
       }
       break;
-    case Kind::kMeanSquaredError:  // one output unit: the target is the label's value
-      FillTargets(labels, rows);
-      backend.MeanSquaredErrorForward(output, targets_.data(), losses_.data(), rows, units_);
+    case Kind::kCategoricalCrossEntropy:  // from logits (a skipped softmax, or linear)
+      backend.SoftmaxCrossEntropyForward(output, target_values, losses, rows, units_);
       if (grad != nullptr) {
-        backend.MeanSquaredErrorBackward(output, targets_.data(), grad_scale, grad, rows, units_);
+        backend.SoftmaxCrossEntropyBackward(output, target_values, grad_scale, grad, rows, units_);
+      }
+      break;
+    case Kind::kMeanSquaredError:  // one unit with class ids: the target is the label's value
+      backend.MeanSquaredErrorForward(output, target_values, losses, rows, units_);
+      if (grad != nullptr) {
+        backend.MeanSquaredErrorBackward(output, target_values, grad_scale, grad, rows, units_);
       }
       break;
     case Kind::kBinaryCrossEntropy:
-      FillTargets(labels, rows);
-      backend.BinaryCrossEntropyForward(output, targets_.data(), from_logits_, losses_.data(), rows,
-                                        units_);
+      backend.BinaryCrossEntropyForward(output, target_values, from_logits_, losses, rows, units_);
       if (grad != nullptr) {
-        backend.BinaryCrossEntropyBackward(output, targets_.data(), from_logits_, grad_scale, grad,
+        backend.BinaryCrossEntropyBackward(output, target_values, from_logits_, grad_scale, grad,
                                            rows, units_);
       }
       break;
   }
 }
 
-double Loss::Compute(kernels::KernelBackend& backend, const float* output, const int32_t* labels,
+double Loss::Compute(kernels::KernelBackend& backend, const float* output, const Targets& targets,
                      int64_t rows, float* grad, double grad_divisor) {
-  ComputeUnweighted(backend, output, labels, rows, grad, static_cast<float>(1.0 / grad_divisor));
+  const float* values = kind_ == Kind::kSparseCrossEntropy ? nullptr : TargetValues(targets, rows);
+  ComputeUnweighted(backend, output, values, targets.class_ids, rows, grad,
+                    static_cast<float>(1.0 / grad_divisor));
   const bool weighted = grad != nullptr && !class_weights_.empty();
   if (weighted) {
-    for (int64_t r = 0; r < rows; ++r) {
-      row_weights_[static_cast<size_t>(r)] = class_weights_[static_cast<size_t>(labels[r])];
-    }
+    FillRowWeights(targets, rows);
     backend.ScaleRows(grad, row_weights_.data(), rows, units_);
   }
   double sum = 0.0;

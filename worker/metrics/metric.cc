@@ -18,11 +18,33 @@ float Probability(float output, bool is_logit) {
   return is_logit ? 1.0f / (1.0f + std::exp(-output)) : output;
 }
 
+// The index of the first maximum of row[0, n) (np.argmax without NaNs).
+int64_t ArgMax(const float* row, int64_t n) {
+  int64_t best = 0;
+  for (int64_t j = 1; j < n; ++j) {
+    if (row[j] > row[best]) best = j;
+  }
+  return best;
+}
+
+// The class a target stands for: the class id, or the target vector's argmax
+// (Keras's categorical metrics).
+int64_t TargetClass(const loss::Targets& targets, int64_t row) {
+  if (targets.is_class_ids()) return targets.class_ids[row];
+  return ArgMax(targets.values + row * targets.width, targets.width);
+}
+
+// Element i of the targets flattened to (rows, units) floats: with class ids
+// (one-unit outputs only) the id itself.
+float TargetElement(const loss::Targets& targets, int64_t i) {
+  return targets.is_class_ids() ? static_cast<float>(targets.class_ids[i]) : targets.values[i];
+}
+
 class Accuracy : public Metric {
  public:
   explicit Accuracy(const std::string& name) : Metric(name) {}
   int64_t num_sums() const override { return 0; }
-  void Accumulate(const float*, const int32_t*, int64_t, double*) const override {}
+  void Accumulate(const float*, const loss::Targets&, int64_t, double*) const override {}
   double Result(const double*, const Totals& totals) const override {
     return totals.examples > 0
                ? static_cast<double>(totals.correct) / static_cast<double>(totals.examples)
@@ -34,9 +56,9 @@ class Accuracy : public Metric {
 class MeanOverExamples : public Metric {
  public:
   int64_t num_sums() const override { return 2; }
-  void Accumulate(const float* outputs, const int32_t* labels, int64_t rows,
+  void Accumulate(const float* outputs, const loss::Targets& targets, int64_t rows,
                   double* sums) const override {
-    for (int64_t r = 0; r < rows; ++r) sums[0] += Value(outputs + r * units_, labels[r]);
+    for (int64_t r = 0; r < rows; ++r) sums[0] += Value(outputs + r * units_, targets, r);
     sums[1] += static_cast<double>(rows);
   }
   double Result(const double* sums, const Totals&) const override {
@@ -45,21 +67,22 @@ class MeanOverExamples : public Metric {
 
  protected:
   MeanOverExamples(const std::string& name, int64_t units) : Metric(name), units_(units) {}
-  // The example's value, given its output row.
-  virtual double Value(const float* row, int32_t label) const = 0;
+  // The value of example `r`, given its output row.
+  virtual double Value(const float* row, const loss::Targets& targets, int64_t r) const = 0;
 
   int64_t units_;
 };
 
-// tf.math.in_top_k: the label's output is finite and fewer than k outputs
-// (all finite) are strictly larger, so ties at the boundary count as inside.
-class SparseTopK : public MeanOverExamples {
+// tf.math.in_top_k on the target's class: its output is finite and fewer than
+// k outputs (all finite) are strictly larger, so ties at the boundary count as
+// inside.
+class TopK : public MeanOverExamples {
  public:
-  SparseTopK(const std::string& name, int64_t units, int64_t k)
-      : MeanOverExamples(name, units), k_(k) {}
+  TopK(const std::string& name, int64_t units, int64_t k) : MeanOverExamples(name, units), k_(k) {}
 
  private:
-  double Value(const float* row, int32_t label) const override {
+  double Value(const float* row, const loss::Targets& targets, int64_t r) const override {
+    const int64_t label = TargetClass(targets, r);
     if (label < 0 || label >= units_) return 0.0;
     const float target = row[label];
     int64_t larger = 0;
@@ -73,29 +96,66 @@ class SparseTopK : public MeanOverExamples {
   int64_t k_;
 };
 
-// Keras mean_absolute_error on a one-unit output: |label - output| in float32.
+// Keras categorical_accuracy: argmax(output) == argmax(target).
+class CategoricalAccuracy : public MeanOverExamples {
+ public:
+  CategoricalAccuracy(const std::string& name, int64_t units) : MeanOverExamples(name, units) {}
+
+ private:
+  double Value(const float* row, const loss::Targets& targets, int64_t r) const override {
+    return ArgMax(row, units_) == TargetClass(targets, r) ? 1.0 : 0.0;
+  }
+};
+
+// Keras binary_accuracy (threshold 0.5): the mean over the units of
+// (probability > 0.5) == target, in float32.
+class BinaryAccuracy : public MeanOverExamples {
+ public:
+  BinaryAccuracy(const std::string& name, int64_t units, bool is_logit)
+      : MeanOverExamples(name, units), is_logit_(is_logit) {}
+
+ private:
+  double Value(const float* row, const loss::Targets& targets, int64_t r) const override {
+    float matches = 0.0f;
+    for (int64_t j = 0; j < units_; ++j) {
+      const float predicted = Probability(row[j], is_logit_) > kBinaryThreshold ? 1.0f : 0.0f;
+      if (predicted == TargetElement(targets, r * units_ + j)) matches += 1.0f;
+    }
+    return matches / static_cast<float>(units_);
+  }
+
+  bool is_logit_;
+};
+
+// Keras mean_absolute_error: the mean over the units of |target - output| in
+// float32 (one unit with class ids: |label - output|).
 class MeanAbsoluteError : public MeanOverExamples {
  public:
   MeanAbsoluteError(const std::string& name, int64_t units) : MeanOverExamples(name, units) {}
 
  private:
-  double Value(const float* row, int32_t label) const override {
-    return std::fabs(static_cast<float>(label) - row[0]);
+  double Value(const float* row, const loss::Targets& targets, int64_t r) const override {
+    float sum = 0.0f;
+    for (int64_t j = 0; j < units_; ++j) {
+      sum += std::fabs(TargetElement(targets, r * units_ + j) - row[j]);
+    }
+    return sum / static_cast<float>(units_);
   }
 };
 
-// Precision or recall at Keras's 0.5 threshold: sums = {true positives, and
-// false positives (precision) or false negatives (recall)}.
+// Precision or recall at Keras's 0.5 threshold over every unit of every
+// example: sums = {true positives, and false positives (precision) or false
+// negatives (recall)}.
 class ThresholdRatio : public Metric {
  public:
-  ThresholdRatio(const std::string& name, bool is_logit, bool recall)
-      : Metric(name), is_logit_(is_logit), recall_(recall) {}
+  ThresholdRatio(const std::string& name, const OutputSpec& output, bool recall)
+      : Metric(name), units_(output.units), is_logit_(output.is_logit), recall_(recall) {}
   int64_t num_sums() const override { return 2; }
-  void Accumulate(const float* outputs, const int32_t* labels, int64_t rows,
+  void Accumulate(const float* outputs, const loss::Targets& targets, int64_t rows,
                   double* sums) const override {
-    for (int64_t r = 0; r < rows; ++r) {
-      const bool predicted = Probability(outputs[r], is_logit_) > kBinaryThreshold;
-      const bool positive = labels[r] != 0;
+    for (int64_t i = 0; i < rows * units_; ++i) {
+      const bool predicted = Probability(outputs[i], is_logit_) > kBinaryThreshold;
+      const bool positive = TargetElement(targets, i) != 0.0f;
       if (predicted && positive) sums[0] += 1;
       if (recall_ ? (positive && !predicted) : (predicted && !positive)) sums[1] += 1;
     }
@@ -106,31 +166,35 @@ class ThresholdRatio : public Metric {
   }
 
  private:
+  int64_t units_;
   bool is_logit_;
   bool recall_;
 };
 
-// Keras AUC (ROC, interpolation). sums[b] counts the positive examples, and
-// sums[kAucThresholds + b] the negative ones, in bucket b: Keras's bucket of a
-// probability p clipped to [0, 1] is max(ceil(p * 199) - 1, 0) in float32, and
-// the example counts as predicted positive at thresholds 0..b.
+// Keras AUC (ROC, interpolation) over every unit of every example (Keras's
+// multi_label=False flattens them). sums[b] counts the positive values (target
+// != 0), and sums[kAucThresholds + b] the negative ones, in bucket b: Keras's
+// bucket of a probability p clipped to [0, 1] is max(ceil(p * 199) - 1, 0) in
+// float32, and the value counts as predicted positive at thresholds 0..b.
 class Auc : public Metric {
  public:
-  Auc(const std::string& name, bool is_logit) : Metric(name), is_logit_(is_logit) {}
+  Auc(const std::string& name, const OutputSpec& output)
+      : Metric(name), units_(output.units), is_logit_(output.is_logit) {}
   int64_t num_sums() const override { return 2 * kAucThresholds; }
-  void Accumulate(const float* outputs, const int32_t* labels, int64_t rows,
+  void Accumulate(const float* outputs, const loss::Targets& targets, int64_t rows,
                   double* sums) const override {
-    for (int64_t r = 0; r < rows; ++r) {
-      float p = Probability(outputs[r], is_logit_);
+    for (int64_t i = 0; i < rows * units_; ++i) {
+      float p = Probability(outputs[i], is_logit_);
       p = p > 0.0f ? (p < 1.0f ? p : 1.0f) : 0.0f;  // NaN counts as 0
       const float scaled = p * static_cast<float>(kAucThresholds - 1);
       const int64_t bucket = std::max<int64_t>(static_cast<int64_t>(std::ceil(scaled)) - 1, 0);
-      sums[(labels[r] != 0 ? 0 : kAucThresholds) + bucket] += 1;
+      sums[(TargetElement(targets, i) != 0.0f ? 0 : kAucThresholds) + bucket] += 1;
     }
   }
   double Result(const double* sums, const Totals&) const override;
 
  private:
+  int64_t units_;
   bool is_logit_;
 };
 
@@ -161,41 +225,62 @@ double Auc::Result(const double* sums, const Totals&) const {
 
 using Factory = std::unique_ptr<Metric> (*)(const std::string& name, const OutputSpec& output);
 
+// Which outputs and targets a metric has a meaning for.
+enum class Fit {
+  kAny,          // every output and label kind
+  kClassIds,     // class ids only
+  kVectors,      // VECTOR labels of at least 2 values (ranking their argmax)
+  kElementwise,  // compares each output value with its target: one unit with
+                 // class ids; any VECTOR labels unless the output is softmax logits
+};
+
 struct MetricKind {
   const char* name;
-  bool one_unit;  // needs a one-unit output
-  bool binary;    // reads that output as a probability of label != 0
+  Fit fit;
+  bool binary;  // reads each output value as a probability of target != 0
   Factory create;
 };
 
 const MetricKind kMetricKinds[] = {
-    {"accuracy", false, false,
+    {"accuracy", Fit::kAny, false,
      [](const std::string& name, const OutputSpec&) -> std::unique_ptr<Metric> {
        return std::make_unique<Accuracy>(name);
      }},
-    {"sparse_top_k_categorical_accuracy", false, false,
+    {"sparse_top_k_categorical_accuracy", Fit::kClassIds, false,
      [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
-       return std::make_unique<SparseTopK>(name, out.units, out.top_k);
+       return std::make_unique<TopK>(name, out.units, out.top_k);
      }},
-    {"mean_absolute_error", true, false,
+    {"top_k_categorical_accuracy", Fit::kVectors, false,
+     [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
+       return std::make_unique<TopK>(name, out.units, out.top_k);
+     }},
+    {"categorical_accuracy", Fit::kVectors, false,
+     [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
+       return std::make_unique<CategoricalAccuracy>(name, out.units);
+     }},
+    {"binary_accuracy", Fit::kElementwise, true,
+     [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
+       return std::make_unique<BinaryAccuracy>(name, out.units, out.is_logit);
+     }},
+    {"mean_absolute_error", Fit::kElementwise, false,
      [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
        return std::make_unique<MeanAbsoluteError>(name, out.units);
      }},
-    {"mae", true, false,
+    {"mae", Fit::kElementwise, false,
      [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
        return std::make_unique<MeanAbsoluteError>(name, out.units);
      }},
-    {"precision", true, true,
+    {"precision", Fit::kElementwise, true,
      [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
-       return std::make_unique<ThresholdRatio>(name, out.is_logit, /*recall=*/false);
+       return std::make_unique<ThresholdRatio>(name, out, /*recall=*/false);
      }},
-    {"recall", true, true,
+    {"recall", Fit::kElementwise, true,
      [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
-       return std::make_unique<ThresholdRatio>(name, out.is_logit, /*recall=*/true);
+       return std::make_unique<ThresholdRatio>(name, out, /*recall=*/true);
      }},
-    {"auc", true, true,
+    {"auc", Fit::kElementwise, true,
      [](const std::string& name, const OutputSpec& out) -> std::unique_ptr<Metric> {
-       return std::make_unique<Auc>(name, out.is_logit);
+       return std::make_unique<Auc>(name, out);
      }},
 };
 
@@ -214,7 +299,7 @@ std::string SupportedNames() {
   return names;
 }
 
-// Why `kind` does not fit a `units`-wide output.
+// Why an elementwise `kind` does not fit class ids with a `units`-wide output.
 std::string OneUnitProblem(const MetricKind& kind, int64_t units) {
   const std::string what =
       kind.binary ? "is a binary metric: it needs a one-unit output (sigmoid, or linear with a "
@@ -224,6 +309,37 @@ std::string OneUnitProblem(const MetricKind& kind, int64_t units) {
          std::to_string(units) +
          " values per example (data.num_classes); for class ids use \"accuracy\" or "
          "\"sparse_top_k_categorical_accuracy\", or end the model in one unit";
+}
+
+// Why `kind` has no meaning for `out` and its label kind, or "" when it has.
+std::string FitProblem(const MetricKind& kind, const OutputSpec& out) {
+  const std::string metric = "metrics: '" + std::string(kind.name) + "' ";
+  const std::string vectors =
+      "data.label is a VECTOR of " + std::to_string(out.label_width) + " values per example";
+  const bool class_ids = out.label_width == 0;
+  switch (kind.fit) {
+    case Fit::kAny:
+      return "";
+    case Fit::kClassIds:
+      if (class_ids) return "";
+      return metric + "needs integer class ids, but " + vectors +
+             "; use \"top_k_categorical_accuracy\" for one-hot labels";
+    case Fit::kVectors:
+      if (class_ids) {
+        return metric + "needs one-hot label vectors, but the labels are integer class ids; use " +
+               "\"accuracy\" or \"sparse_top_k_categorical_accuracy\"";
+      }
+      if (out.units >= 2) return "";
+      return metric + "ranks the output's values, but " + vectors +
+             "; use \"accuracy\" or \"binary_accuracy\"";
+    case Fit::kElementwise:
+      if (class_ids) return out.units == 1 ? "" : OneUnitProblem(kind, out.units);
+      if (!out.softmax_logits) return "";
+      return metric + "reads the output as probabilities, but with categorical_crossentropy on " +
+             "VECTOR labels the metrics see the logits of its fused softmax; use \"accuracy\", " +
+             "\"categorical_accuracy\" or \"top_k_categorical_accuracy\"";
+  }
+  return "";
 }
 
 }  // namespace
@@ -238,19 +354,33 @@ int64_t BinaryCorrectCount(const float* outputs, const int32_t* labels, int64_t 
   return correct;
 }
 
+int64_t VectorCorrectCount(const float* outputs, const loss::Targets& targets, int64_t rows,
+                           bool is_logit) {
+  const int64_t width = targets.width;
+  int64_t correct = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (width == 1) {  // Keras's BinaryAccuracy: (p > 0.5) cast to the target's dtype
+      const float predicted = Probability(outputs[r], is_logit) > kBinaryThreshold ? 1.0f : 0.0f;
+      if (predicted == targets.values[r]) ++correct;
+    } else if (ArgMax(outputs + r * width, width) == TargetClass(targets, r)) {
+      ++correct;
+    }
+  }
+  return correct;
+}
+
 StatusOr<std::unique_ptr<Metric>> CreateMetric(const std::string& name, const OutputSpec& output) {
   const MetricKind* kind = FindKind(name);
   if (kind == nullptr) {
     return InvalidArgumentError("metrics: unknown metric '" + name +
                                 "'; supported: " + SupportedNames());
   }
-  if (kind->one_unit && output.units != 1) {
-    return InvalidArgumentError(OneUnitProblem(*kind, output.units));
-  }
+  const std::string problem = FitProblem(*kind, output);
+  if (!problem.empty()) return InvalidArgumentError(problem);
   if (output.top_k < 1) {
     return InvalidArgumentError(
         "top_k must be positive (the k of "
-        "sparse_top_k_categorical_accuracy), got " +
+        "sparse_top_k_categorical_accuracy and top_k_categorical_accuracy), got " +
         std::to_string(output.top_k));
   }
   return kind->create(name, output);

@@ -17,10 +17,15 @@ StatusOr<OutputSpec> OutputOf(const config::JobConfig& config, int64_t output_un
         "sparse_top_k_categorical_accuracy; 0 means 5), got " +
         std::to_string(config.top_k()));
   }
+  const bool vectors = loss::HasVectorLabels(config.data());
+  const bool softmax = config.loss().has_categorical_crossentropy();
   OutputSpec output;
   output.units = output_units;
-  output.is_logit = output_units == 1 && loss::LossTakesLogits(config.loss());
+  output.is_logit =
+      (output_units == 1 || vectors) && !softmax && loss::LossTakesLogits(config.loss());
   output.top_k = config.top_k() > 0 ? config.top_k() : kDefaultTopK;
+  output.label_width = vectors ? output_units : 0;
+  output.softmax_logits = vectors && softmax;
   return output;
 }
 
@@ -44,11 +49,22 @@ StatusOr<MetricSet> MetricSet::Create(const config::JobConfig& config, int64_t o
   return set;
 }
 
-void MetricSet::Accumulate(const float* outputs, const int32_t* labels, int64_t rows,
+void MetricSet::Accumulate(const float* outputs, const loss::Targets& targets, int64_t rows,
                            double* sums) const {
   for (size_t i = 0; i < metrics_.size(); ++i) {
-    metrics_[i]->Accumulate(outputs, labels, rows, sums + offsets_[i]);
+    metrics_[i]->Accumulate(outputs, targets, rows, sums + offsets_[i]);
   }
+}
+
+int64_t MetricSet::CorrectCount(kernels::KernelBackend& backend, const float* outputs,
+                                const loss::Targets& targets, int64_t rows) const {
+  if (!targets.is_class_ids()) {
+    return VectorCorrectCount(outputs, targets, rows, output_.is_logit);
+  }
+  if (output_.units == 1) {
+    return BinaryCorrectCount(outputs, targets.class_ids, rows, output_.is_logit);
+  }
+  return backend.SparseAccuracyCount(outputs, targets.class_ids, rows, output_.units);
 }
 
 void MetricSet::AppendLogs(const double* sums, const Totals& totals, const std::string& prefix,
@@ -74,7 +90,7 @@ std::vector<std::string> LogNames(const config::JobConfig& config) {
 
 Status ValidateMetrics(const config::JobConfig& config) {
   // The model's output width for the loss (Trainer::Create checks the model's).
-  const int64_t units = loss::OutputUnits(config.loss(), config.data().num_classes());
+  const int64_t units = loss::OutputUnits(config.loss(), config.data());
   return MetricSet::Create(config, units).status();
 }
 

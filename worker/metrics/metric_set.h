@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/backend.h"
 #include "proto/config.pb.h"
+#include "worker/loss/targets.h"
 #include "worker/metrics/metric.h"
 
 namespace shardtrain::metrics {
@@ -32,8 +34,15 @@ class MetricSet {
   const OutputSpec& output() const { return output_; }
   // Length of the sums array (0 for accuracy alone).
   int64_t num_sums() const { return num_sums_; }
-  // Adds `rows` examples: outputs (rows, output_units), labels (rows).
-  void Accumulate(const float* outputs, const int32_t* labels, int64_t rows, double* sums) const;
+  // Adds `rows` examples: outputs (rows, output_units), and `targets` of the
+  // job's label kind (class ids, or vectors of output_units values).
+  void Accumulate(const float* outputs, const loss::Targets& targets, int64_t rows,
+                  double* sums) const;
+  // The examples whose output is right for "accuracy" (Totals::correct), as
+  // Keras resolves it from the shapes: one unit, binary accuracy; class ids,
+  // argmax == label (on `backend`); VECTOR labels, argmax == the target's argmax.
+  int64_t CorrectCount(kernels::KernelBackend& backend, const float* outputs,
+                       const loss::Targets& targets, int64_t rows) const;
   // Appends (prefix + name, value) for each metric, in the configured order;
   // `sums` has num_sums() values summed over batches and ranks.
   void AppendLogs(const double* sums, const Totals& totals, const std::string& prefix,
@@ -51,8 +60,9 @@ std::vector<std::string> MetricNames(const config::JobConfig& config);
 // Keras's epoch log names of the job: loss, metrics, val_loss, val_ metrics.
 std::vector<std::string> LogNames(const config::JobConfig& config);
 // OK when every metric is known, listed once, and fits the model's output
-// (data.num_classes values); otherwise InvalidArgument naming the metric and
-// what to do.
+// (loss::OutputUnits: data.num_classes values, 1 for binary_crossentropy, or
+// data.label.size for VECTOR labels) and the label kind; otherwise
+// InvalidArgument naming the metric, the label kind and what to do.
 Status ValidateMetrics(const config::JobConfig& config);
 
 }  // namespace shardtrain::metrics
