@@ -65,7 +65,8 @@ StatusOr<IndexEntries> CheckedIndexEntries(FileSystem* fs, const std::string& pr
 }
 
 // Writes PREFIX.index through a temporary file, renamed into place, with the
-// directory synced before (the data files' renames) and after.
+// directory synced before (the data files' renames) and after. A failed
+// write deletes its temporary file (it may hold the space a full disk needs).
 Status WriteIndexAtomically(FileSystem* fs, const std::string& prefix, int32_t num_shards,
                             IndexEntries entries) {
   const std::string dir = DirName(prefix);
@@ -74,8 +75,12 @@ Status WriteIndexAtomically(FileSystem* fs, const std::string& prefix, int32_t n
   const std::string index = IndexFilename(prefix);
   const std::string temp =
       index + ".tempstate" + std::to_string(random()) + std::to_string(random());
-  RETURN_IF_ERROR(WriteBundleIndex(fs, temp, num_shards, std::move(entries)));
-  RETURN_IF_ERROR(fs->Rename(temp, index));
+  Status written = WriteBundleIndex(fs, temp, num_shards, std::move(entries));
+  if (written.ok()) written = fs->Rename(temp, index);
+  if (!written.ok()) {
+    if (fs->FileExists(temp)) fs->DeleteFile(temp).IgnoreError();
+    return written;
+  }
   return fs->SyncDir(dir);
 }
 
@@ -132,6 +137,25 @@ RetainedState ApplyRetention(FileSystem* fs, const std::string& dir, const std::
 
 }  // namespace
 
+Status ExplainCheckpointWriteError(const Status& status, const std::string& dir) {
+  const std::string kept = "; the previous checkpoint is still the latest";
+  switch (status.code()) {
+    case StatusCode::kResourceExhausted:
+      return Status(status.code(), status.message() + " — the disk holding " + dir +
+                                       " is full: free space there (or lower "
+                                       "checkpoint.max_to_keep) and run again to resume" +
+                                       kept);
+    case StatusCode::kPermissionDenied:
+      return Status(status.code(), status.message() + " — " + dir +
+                                       " is not writable (a read-only file system or its "
+                                       "permissions): make it writable or pass another "
+                                       "--run-dir" +
+                                       kept);
+    default:
+      return status;
+  }
+}
+
 Status DeleteCheckpointFiles(FileSystem* fs, const std::string& prefix) {
   const std::string dir = DirName(prefix), base = BaseName(prefix);
   ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(dir));
@@ -149,10 +173,11 @@ StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefi
                                         const RetentionPolicy& policy, double now) {
   ASSIGN_OR_RETURN(IndexEntries entries,
                    CheckedIndexEntries(fs, prefix, num_shards, std::move(parts)));
-  RETURN_IF_ERROR(WriteIndexAtomically(fs, prefix, num_shards, std::move(entries)));
   const std::string dir = DirName(prefix);
+  RETURN_IF_ERROR(ExplainCheckpointWriteError(
+      WriteIndexAtomically(fs, prefix, num_shards, std::move(entries)), dir));
   RetainedState retained = ApplyRetention(fs, dir, prefix, policy, now);
-  RETURN_IF_ERROR(WriteCheckpointState(fs, dir, retained.state));
+  RETURN_IF_ERROR(ExplainCheckpointWriteError(WriteCheckpointState(fs, dir, retained.state), dir));
   // Deleted only once the state file no longer lists them.
   CommitResult result;
   result.prefix = prefix;

@@ -5,7 +5,9 @@
 // directory fsync) and only after that the `checkpoint` state file, which is
 // what makes the checkpoint visible. A crash at any earlier point leaves the
 // previous checkpoint the latest; SweepUnfinishedCheckpoints removes the
-// leftovers at the next start.
+// leftovers at the next start. A failed write (a full disk, a read-only
+// directory) deletes its temporary file and fails with the file system's
+// error, naming the file, plus what to do (ExplainCheckpointWriteError).
 //
 // Retention follows tf.train.CheckpointManager (spec §2.4): the state file
 // lists the managed checkpoints oldest first with their timestamps; beyond
@@ -48,6 +50,13 @@ struct CommitResult {
 StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefix,
                                         int32_t num_shards, std::vector<CheckpointPart> parts,
                                         const RetentionPolicy& policy, double now);
+
+// `status` of a failed checkpoint write into `dir`, with what to do added
+// for a full disk (ResourceExhausted: free space) or an unwritable directory
+// (PermissionDenied: make it writable); same code, other errors unchanged.
+// For failures before the `checkpoint` state file is replaced, which leave
+// the previous checkpoint the latest (the message says so).
+Status ExplainCheckpointWriteError(const Status& status, const std::string& dir);
 
 // Deletes, in `dir`, what unfinished saves leave behind: temporary files
 // (`*.tempstate*`, `checkpoint.tmp*`) and data files whose prefix has no

@@ -94,6 +94,14 @@ std::string RandomHex32() {
   return hex;
 }
 
+// Writes `text` to `path` and fsyncs it.
+Status WriteDurably(FileSystem* fs, const std::string& path, const std::string& text) {
+  ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(path));
+  RETURN_IF_ERROR(file->Append(text));
+  RETURN_IF_ERROR(file->Sync());
+  return file->Close();
+}
+
 }  // namespace
 
 std::string FormatCheckpointState(const tf::CheckpointState& state) {
@@ -140,13 +148,12 @@ Status WriteCheckpointState(FileSystem* fs, const std::string& dir,
                             const tf::CheckpointState& state) {
   const std::string final_path = JoinPath(dir, kCheckpointStateFile);
   const std::string temp_path = final_path + ".tmp" + RandomHex32();
-  {
-    ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(temp_path));
-    RETURN_IF_ERROR(file->Append(FormatCheckpointState(state)));
-    RETURN_IF_ERROR(file->Sync());
-    RETURN_IF_ERROR(file->Close());
+  Status written = WriteDurably(fs, temp_path, FormatCheckpointState(state));
+  if (written.ok()) written = fs->Rename(temp_path, final_path);
+  if (!written.ok()) {  // the temporary file may hold the space a full disk needs
+    if (fs->FileExists(temp_path)) fs->DeleteFile(temp_path).IgnoreError();
+    return written;
   }
-  RETURN_IF_ERROR(fs->Rename(temp_path, final_path));
   return fs->SyncDir(dir);
 }
 

@@ -32,7 +32,8 @@ StatusOr<tf::CheckpointState> ParseCheckpointState(const std::string& text,
 // file when it does not parse or names no checkpoint.
 StatusOr<tf::CheckpointState> ReadCheckpointState(FileSystem* fs, const std::string& dir);
 
-// Replaces DIR/checkpoint atomically (see the top of this file).
+// Replaces DIR/checkpoint atomically (see the top of this file). On failure
+// DIR/checkpoint is unchanged and the temporary file is deleted.
 Status WriteCheckpointState(FileSystem* fs, const std::string& dir,
                             const tf::CheckpointState& state);
 

@@ -28,6 +28,9 @@
 //   * A RandomAccessFile sees the content as of when it was opened.
 //   * Paths are resolved lexically; relative paths are taken relative to "/".
 //     Directories may be renamed (their entries move with them, as inodes do).
+//   * Fault injection (tests): SetSpaceLimit models a full disk (ENOSPC →
+//     ResourceExhausted), SetReadOnly a read-only mount (EROFS →
+//     PermissionDenied), with the messages PosixFileSystem gives.
 #pragma once
 
 #include <cstddef>
@@ -177,6 +180,18 @@ class MemoryFileSystem : public FileSystem {
   // later sync through a WritableFile is made; use for corrupting files).
   Status SetFileContent(const std::string& path, std::string content);
 
+  // Fault injection: the current content of all files in the tree may total
+  // at most `bytes`. An Append past it writes what fits, then fails with
+  // ResourceExhausted "write 'PATH': No space left on device" (later calls on
+  // that file fail too). kNoSpaceLimit (the default) lifts the limit.
+  static constexpr uint64_t kNoSpaceLimit = UINT64_MAX;
+  void SetSpaceLimit(uint64_t bytes);
+  // Fault injection: while read-only, every call that changes the tree
+  // (NewWritableFile, Rename, DeleteFile, DeleteDir, CreateDirs of a missing
+  // directory) and Append fail with PermissionDenied "...: Read-only file
+  // system"; reads, Sync, SyncDir and Close still succeed.
+  void SetReadOnly(bool read_only);
+
   // Implementation detail shared with the file objects: a file or a directory.
   struct Node;
 
@@ -193,9 +208,16 @@ class MemoryFileSystem : public FileSystem {
   StatusOr<std::shared_ptr<Node>> ParentLocked(const std::string& path, std::string* name) const;
   // Removes the file (or, with `is_dir`, the empty directory) `path`.
   Status RemoveLocked(const std::string& path, bool is_dir);
+  // PermissionDenied for `call` on `path` while read-only.
+  Status CheckWritableLocked(std::string_view call, const std::string& path) const;
+  // Bytes an Append may still add: the space limit less the content of every
+  // file in the tree.
+  uint64_t FreeBytesLocked() const;
 
   mutable std::mutex mu_;
   uint64_t generation_ = 0;  // bumped by SimulateCrash(); older writers fail
+  uint64_t space_limit_ = kNoSpaceLimit;
+  bool read_only_ = false;
   std::shared_ptr<Node> root_;
 };
 

@@ -1,6 +1,7 @@
 // MemoryFileSystem (contract and durability model in file_system.h): a tree
 // of nodes under one mutex, each file and directory keeping its current and
-// its durable state so SimulateCrash can drop what was never synced.
+// its durable state so SimulateCrash can drop what was never synced; a space
+// limit and a read-only switch inject the faults of a full or read-only disk.
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -28,6 +29,13 @@ class MemoryFileSystem::MemWritableFile : public WritableFile {
   Status Append(std::string_view data) override {
     std::lock_guard<std::mutex> lock(fs_->mu_);
     RETURN_IF_ERROR(CheckLocked());
+    RETURN_IF_ERROR(failed_ = fs_->CheckWritableLocked("write", path_));
+    const uint64_t room = fs_->FreeBytesLocked();
+    if (data.size() > room) {  // as a full disk: what fits is written
+      node_->content.append(data.substr(0, static_cast<size_t>(room)));
+      failed_ = ResourceExhaustedError("write '" + path_ + "': No space left on device");
+      return failed_;
+    }
     node_->content.append(data);
     return OkStatus();
   }
@@ -47,6 +55,7 @@ class MemoryFileSystem::MemWritableFile : public WritableFile {
  private:
   Status CheckLocked() const {
     if (closed_) return FailedPreconditionError("file '" + path_ + "' is closed");
+    if (!failed_.ok()) return failed_;  // a failed write fails every later call
     if (generation_ != fs_->generation_) {
       return FailedPreconditionError("file '" + path_ + "' was open at a simulated crash");
     }
@@ -58,6 +67,7 @@ class MemoryFileSystem::MemWritableFile : public WritableFile {
   std::string path_;
   uint64_t generation_;
   bool closed_ = false;
+  Status failed_;
 };
 
 class MemoryFileSystem::MemRandomAccessFile : public RandomAccessFile {
@@ -133,6 +143,7 @@ StatusOr<std::unique_ptr<WritableFile>> MemoryFileSystem::NewWritableFile(const 
   std::string name;
   std::shared_ptr<Node> parent;
   ASSIGN_OR_RETURN(parent, ParentLocked(path, &name));
+  RETURN_IF_ERROR(CheckWritableLocked("open for writing", path));
   std::shared_ptr<Node>& slot = parent->entries[name];
   if (slot && slot->is_dir) {
     return InvalidArgumentError("open for writing '" + path + "': is a directory");
@@ -183,6 +194,7 @@ bool MemoryFileSystem::IsDirectory(const std::string& path) {
 Status MemoryFileSystem::Rename(const std::string& from, const std::string& to) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string what = "rename '" + from + "' to '" + to + "'";
+  RETURN_IF_ERROR(CheckWritableLocked("rename", from + "' to '" + to));
   std::string from_name, to_name;
   std::shared_ptr<Node> from_parent, to_parent;
   ASSIGN_OR_RETURN(from_parent, ParentLocked(from, &from_name));
@@ -228,7 +240,9 @@ Status MemoryFileSystem::DeleteDir(const std::string& path) {
 }
 
 Status MemoryFileSystem::RemoveLocked(const std::string& path, bool is_dir) {
-  const std::string what = std::string(is_dir ? "rmdir" : "unlink") + " '" + path + "'";
+  const char* call = is_dir ? "rmdir" : "unlink";
+  RETURN_IF_ERROR(CheckWritableLocked(call, path));
+  const std::string what = std::string(call) + " '" + path + "'";
   std::string name;
   std::shared_ptr<Node> parent;
   ASSIGN_OR_RETURN(parent, ParentLocked(path, &name));
@@ -250,6 +264,7 @@ Status MemoryFileSystem::CreateDirs(const std::string& path) {
   ASSIGN_OR_RETURN(parts, Split(path));
   std::shared_ptr<Node> node = root_;
   for (const std::string& part : parts) {
+    if (node->entries.count(part) == 0) RETURN_IF_ERROR(CheckWritableLocked("mkdir", path));
     std::shared_ptr<Node>& slot = node->entries[part];
     if (!slot) slot = std::make_shared<Node>(true);
     if (!slot->is_dir) {
@@ -295,6 +310,35 @@ void MemoryFileSystem::SimulateCrash() {
       node->content = node->synced;
     }
   }
+}
+
+void MemoryFileSystem::SetSpaceLimit(uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  space_limit_ = bytes;
+}
+
+void MemoryFileSystem::SetReadOnly(bool read_only) {
+  std::lock_guard<std::mutex> lock(mu_);
+  read_only_ = read_only;
+}
+
+Status MemoryFileSystem::CheckWritableLocked(std::string_view call,
+                                             const std::string& path) const {
+  if (!read_only_) return OkStatus();
+  return PermissionDeniedError(std::string(call) + " '" + path + "': Read-only file system");
+}
+
+uint64_t MemoryFileSystem::FreeBytesLocked() const {
+  if (space_limit_ == kNoSpaceLimit) return kNoSpaceLimit;
+  uint64_t used = 0;
+  std::vector<const Node*> stack = {root_.get()};
+  while (!stack.empty()) {
+    const Node* node = stack.back();
+    stack.pop_back();
+    used += node->content.size();
+    for (const auto& [name, child] : node->entries) stack.push_back(child.get());
+  }
+  return used < space_limit_ ? space_limit_ - used : 0;
 }
 
 Status MemoryFileSystem::SetFileContent(const std::string& path, std::string content) {

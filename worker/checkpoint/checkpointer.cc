@@ -9,6 +9,7 @@
 #include <random>
 
 #include "common/logging.h"
+#include "storage/checkpoint/commit.h"
 #include "storage/tensor_bundle/bundle_format.h"
 #include "storage/tensor_bundle/bundle_writer.h"
 #include "worker/comm/host_collectives.h"
@@ -266,8 +267,12 @@ Status Checkpointer::WriteAndReportPart(const std::string& prefix,
   const std::string data_file = storage::DataFilename(prefix, rank, world);
   const std::string temp = data_file + ".tempstate" + RandomSuffix();
   coordinator::CheckpointShardWritten part;
-  RETURN_IF_ERROR(WriteDataFile(fs_, temp, rank, tensors, owner, &part));
-  RETURN_IF_ERROR(fs_->Rename(temp, data_file));
+  Status written = WriteDataFile(fs_, temp, rank, tensors, owner, &part);
+  if (written.ok()) written = fs_->Rename(temp, data_file);
+  if (!written.ok()) {  // the temporary file may hold the space a full disk needs
+    if (fs_->FileExists(temp)) fs_->DeleteFile(temp).IgnoreError();
+    return storage::ExplainCheckpointWriteError(written, dir_);
+  }
   RETURN_IF_ERROR(fs_->SyncDir(dir_));
   part.set_prefix(absolute_prefix);
   part.set_num_shards(world);

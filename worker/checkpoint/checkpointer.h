@@ -18,7 +18,10 @@
 //     `checkpoint` state file, then retention), and every rank learns the
 //     outcome the same way. A failure on any rank, in either phase, fails the
 //     save on every rank: a failing rank returns its own error, the others
-//     one naming the failing rank and the checkpoint.
+//     one naming the failing rank and the checkpoint. A failed write (a full
+//     disk, a read-only directory) deletes its temporary file, leaves the
+//     previous checkpoint the latest and says what to do
+//     (storage::ExplainCheckpointWriteError).
 // Checkpoints go to RUN_DIR/checkpoints. Not thread-safe (training thread).
 #pragma once
 
