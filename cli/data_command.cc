@@ -3,6 +3,7 @@
 // shards of tf.train.Example that `shardtrain train` reads.
 // `shardtrain data inspect FILE`: the features of a TFRecord file's first
 // records (and, with --count, how many records it holds).
+#include <cmath>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -20,6 +21,7 @@ constexpr int64_t kMaxShards = 99999;  // the 5-digit shard number
 struct PrepareFlags {
   std::optional<std::string> dataset, source, output;
   std::optional<int64_t> num_shards;
+  std::optional<float> scale;
   std::optional<std::string> features, labels, validation_features, validation_labels;
   std::optional<std::string> npz, features_key, labels_key, validation_features_key,
       validation_labels_key;
@@ -35,6 +37,9 @@ void DeclarePrepareFlags(FlagSet* flags, PrepareFlags* f) {
   flags->String("output", &f->output, "directory to write the shards into (created if missing)");
   flags->Int("num-shards", &f->num_shards,
              "shards per split (default 4; for arrays at most one per example)");
+  flags->Float("scale", &f->scale,
+               "arrays/CSV: the feature scale the config fragment sets (e.g. 0.00392156862: "
+               "pixels / 255, as x / 255 before fit); the shards keep the values as given");
   flags->String("features", &f->features, "x as a .npy file (model.fit's first argument)");
   flags->String("labels", &f->labels, "y as a .npy file, as many rows as --features");
   flags->String("validation-features", &f->validation_features, "validation x (.npy)");
@@ -121,6 +126,7 @@ Status RunPrepareArrays(const PrepareFlags& f) {
   RETURN_IF_ERROR(options.status());
   options->output_dir = *f.output;
   options->num_shards = static_cast<int>(f.num_shards.value_or(0));
+  options->scale = f.scale;
   return data::PrepareArrays(*options, &std::cout);
 }
 
@@ -158,7 +164,11 @@ Status RunPrepare(const std::vector<std::string>& args) {
     return InvalidArgumentError("--num-shards must be in [1, 99999], got " +
                                 std::to_string(*f.num_shards));
   }
+  if (f.scale && !(std::isfinite(*f.scale) && *f.scale != 0)) {
+    return InvalidArgumentError("--scale must be finite and non-zero");
+  }
   if (!f.dataset) return RunPrepareArrays(f);
+  if (f.scale) return InvalidArgumentError("--scale applies to --features, --npz and --csv");
   if (*f.dataset != "fashion_mnist") {
     return InvalidArgumentError(
         "--dataset must be fashion_mnist (the only dataset with a "

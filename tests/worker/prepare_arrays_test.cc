@@ -136,6 +136,7 @@ TEST_F(PrepareArraysTest, Uint8BytesFloat64AndVectorLabels) {
   const std::vector<float> targets = {0.5f, -1, 2, 0, 1, 0};  // (2, 3) one-hot-like
   auto options = NpyOptions(Write("x.npy", NpyBytes("|u1", "(2, 3)", pixels)),
                             Write("y.npy", NpyBytes("<f4", "(2, 3)", Raw(targets))), 1);
+  options.scale = 1.0f / 255;
   const std::vector<double> vx = {0.1, 1e-3};
   const std::vector<double> vy = {2.5};
   ASSERT_TRUE(PrepareArrays(options, nullptr).ok());
@@ -145,6 +146,7 @@ TEST_F(PrepareArraysTest, Uint8BytesFloat64AndVectorLabels) {
   EXPECT_EQ(Floats(examples[1], "y").Get(0), 0.0f);
   EXPECT_EQ(Floats(examples[1], "y").size(), 3);
   EXPECT_EQ(ReadFragment(options.output_dir).features(0).type(), config::FeatureSpec::BYTES_UINT8);
+  EXPECT_EQ(ReadFragment(options.output_dir).features(0).scale(), 1.0f / 255);
   EXPECT_EQ(ReadFragment(options.output_dir).label().size(), 3);
 
   // float64 features become float32; a 1-D float64 label is one regression value.

@@ -22,6 +22,9 @@ std::string ShapeList(const std::vector<int64_t>& shape) {
   return text + "]";
 }
 
+// The shortest text that reads back as the same float.
+std::string FloatText(float value) { return google::protobuf::SimpleFtoa(value); }
+
 std::string Units(int64_t n) { return std::to_string(n) + (n == 1 ? " unit" : " units"); }
 
 // Comment lines: the model input, the last layer and loss, the uint8 scale.
@@ -41,8 +44,8 @@ std::string AdviceComments(const ArrayDataLayout& layout) {
             " per example: a last dense layer of " + Units(layout.label_width) +
             " and e.g. loss { mean_squared_error {} }\n";
   }
-  if (layout.raw_uint8) {
-    text += "# x is uint8, fed as 0..255; add `scale: 0.00392156862` to the feature for /255\n";
+  if (layout.raw_uint8 && !layout.scale) {
+    text += "# x is uint8, fed as 0..255; `data prepare --scale 0.00392156862` feeds x / 255\n";
   }
   if (layout.validation_shards == 0) {
     text +=
@@ -72,6 +75,7 @@ config::DataConfig ArrayDataConfig(const ArrayDataLayout& layout) {
   feature.set_type(layout.raw_uint8 ? config::FeatureSpec::BYTES_UINT8
                                     : config::FeatureSpec::FLOAT_LIST);
   for (int64_t dim : layout.feature_shape) feature.add_shape(dim);
+  if (layout.scale) feature.set_scale(*layout.scale);
   config::LabelSpec& label = *data.mutable_label();
   label.set_key(kArrayLabelKey);
   label.set_kind(layout.class_ids ? config::LabelSpec::CLASS_ID : config::LabelSpec::VECTOR);
@@ -92,7 +96,8 @@ std::string DataSpecFragment(const ArrayDataLayout& layout) {
   for (const config::FeatureSpec& feature : data.features()) {
     text += "  features { key: " + Quoted(feature.key()) +
             " type: " + config::FeatureSpec::Type_Name(feature.type()) +
-            " shape: " + ShapeList({feature.shape().begin(), feature.shape().end()}) + " }\n";
+            " shape: " + ShapeList({feature.shape().begin(), feature.shape().end()}) +
+            (feature.has_scale() ? " scale: " + FloatText(feature.scale()) : "") + " }\n";
   }
   text += "  label { key: " + Quoted(data.label().key()) +
           " kind: " + config::LabelSpec::Kind_Name(data.label().kind());

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,9 @@ struct ArrayDataLayout {
   int train_shards = 0;
   int validation_shards = 0;  // 0: no validation data
   std::vector<int64_t> feature_shape;
-  bool raw_uint8 = false;  // BYTES_UINT8 rather than FLOAT_LIST
-  bool class_ids = false;  // CLASS_ID rather than VECTOR
+  bool raw_uint8 = false;      // BYTES_UINT8 rather than FLOAT_LIST
+  std::optional<float> scale;  // the feature's scale, when set
+  bool class_ids = false;      // CLASS_ID rather than VECTOR
   int64_t label_width = 1;
   int64_t num_classes = 0;  // CLASS_ID: max id + 1 (VECTOR: num_classes = label_width)
   std::string source;       // "x.npy and y.npy", for the first comment line

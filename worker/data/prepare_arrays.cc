@@ -138,6 +138,7 @@ Status PrepareArrays(const PrepareArraysOptions& options, std::ostream* log) {
   }
   layout.feature_shape = train.features.shape;
   layout.raw_uint8 = train.features.raw_uint8;
+  layout.scale = options.scale;
   layout.class_ids = train.labels.class_ids;
   layout.label_width = train.labels.width;
   layout.num_classes = max_class_id + 1;

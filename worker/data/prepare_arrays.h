@@ -10,7 +10,8 @@
 // train-{i:05d}-of-{N:05d}.tfrecord (and test-... for validation data) as
 // record_shards.h does, then data_spec.textproto (data_spec_fragment.h; dir
 // made absolute; num_classes = the largest class id of both splits + 1).
-// num_shards 0 means min(4, examples) per split. Output is deterministic.
+// num_shards 0 means min(4, examples) per split; `scale` only goes into the
+// fragment (the shards hold the values as given). Output is deterministic.
 // Errors name the files (and rows or lines): NotFound for a missing input,
 // InvalidArgument for unusable arrays, a row-count mismatch between x and y,
 // splits that disagree, or more shards than examples; DataLoss for damaged
@@ -43,7 +44,8 @@ struct PrepareArraysOptions {
   ArraySplitSource train;
   std::optional<ArraySplitSource> validation;
   std::string output_dir;
-  int num_shards = 0;  // per split; 0: min(4, examples)
+  int num_shards = 0;          // per split; 0: min(4, examples)
+  std::optional<float> scale;  // written as the fragment's features scale
 };
 
 inline constexpr char kDataSpecFileName[] = "data_spec.textproto";
