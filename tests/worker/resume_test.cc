@@ -252,6 +252,26 @@ TEST(TrajectoryConfigChangesTest, AFieldSetOnOneSideOnlyShowsNotSet) {
   EXPECT_EQ(changes[2], "optimizer.sgd: (not set) -> { }");
 }
 
+// Issue 24, point 5: a refusal showed "optimizer.learning_rate: 0 -> 0.01"
+// for a config that left the rate at its default; 0 stands for the kind's
+// default rate, which is what the line now shows.
+TEST(TrajectoryConfigChangesTest, ADefaultLearningRateShowsTheRateItStandsFor) {
+  config::JobConfig adam = TinyJob(), sgd = TinyJob();
+  adam.mutable_optimizer()->mutable_adam();
+  sgd.mutable_optimizer()->mutable_sgd();
+  config::JobConfig adam_set = adam, sgd_set = sgd;
+  adam_set.mutable_optimizer()->set_learning_rate(0.01f);
+  sgd_set.mutable_optimizer()->set_learning_rate(0.5f);
+  EXPECT_EQ(TrajectoryConfigChanges(adam, adam_set),
+            std::vector<std::string>{"optimizer.learning_rate: 0.001 (default) -> 0.01"});
+  EXPECT_EQ(TrajectoryConfigChanges(sgd_set, sgd),
+            std::vector<std::string>{"optimizer.learning_rate: 0.5 -> 0.01 (default)"});
+  config::JobConfig adam_other = adam_set;
+  adam_other.mutable_optimizer()->set_learning_rate(0.002f);
+  EXPECT_EQ(TrajectoryConfigChanges(adam_other, adam_set),
+            std::vector<std::string>{"optimizer.learning_rate: 0.002 -> 0.01"});
+}
+
 // A map field's changes name the key, as "field[key]", with no library log
 // line (the differencer's order: changed, added, then removed entries).
 TEST(TrajectoryConfigChangesTest, AChangedMapEntryIsNamedByItsKey) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <sstream>
 #include <utility>
 
 #include "common/logging.h"
@@ -16,6 +17,7 @@
 #include "worker/checkpoint/restore_on_all_ranks.h"
 #include "worker/comm/host_collectives.h"
 #include "worker/job_config.h"
+#include "worker/optimizer/optimizer.h"
 
 namespace shardtrain::checkpoint {
 namespace {
@@ -26,7 +28,8 @@ using google::protobuf::util::MessageDifferencer;
 
 // Writes one line "path: old -> new" per changed leaf field. A side that
 // lacks the field shows "(not set)", except a proto3 scalar without presence,
-// which shows its (default) value.
+// which shows its (default) value; an optimizer.learning_rate of 0 shows the
+// rate it stands for, "0.001 (default)".
 class ChangeReporter : public MessageDifferencer::StreamReporter {
  public:
   using StreamReporter::StreamReporter;
@@ -64,11 +67,31 @@ class ChangeReporter : public MessageDifferencer::StreamReporter {
 
   void Side(const Message& message, const std::vector<MessageDifferencer::SpecificField>& path,
             bool left_side, bool has_value) {
-    if (has_value) {
-      PrintValue(message, path, left_side);
-    } else {
+    if (!has_value) {
       Print("(not set)");
+    } else if (const config::OptimizerConfig* defaulted = DefaultRateOptimizer(message, path)) {
+      std::ostringstream rate;
+      rate << optimizer::DefaultLearningRate(*defaulted) << " (default)";
+      Print(rate.str());
+    } else {
+      PrintValue(message, path, left_side);
     }
+  }
+
+  // `message` (the differencer passes the message holding the field) when
+  // `path` is optimizer.learning_rate and that is 0, the kind's default
+  // rate; otherwise null.
+  static const config::OptimizerConfig* DefaultRateOptimizer(
+      const Message& message, const std::vector<MessageDifferencer::SpecificField>& path) {
+    const auto* optimizer = dynamic_cast<const config::OptimizerConfig*>(&message);
+    if (optimizer == nullptr || path.size() != 2 ||
+        path[0].field != config::JobConfig::descriptor()->FindFieldByName("optimizer") ||
+        path[1].field !=
+            config::OptimizerConfig::descriptor()->FindFieldByName("learning_rate") ||
+        optimizer->learning_rate() != 0) {
+      return nullptr;
+    }
+    return optimizer;
   }
 };
 

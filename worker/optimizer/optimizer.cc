@@ -27,12 +27,11 @@ Status CheckEpsilon(const std::string& field, float value) {
   return InvalidArgumentError(message.str());
 }
 
-// Keras's default learning rate for the optimizer kind (SGD 1e-2, else 1e-3).
+}  // namespace
+
 float DefaultLearningRate(const config::OptimizerConfig& config) {
   return config.kind_case() == config::OptimizerConfig::kSgd ? 1e-2f : 1e-3f;
 }
-
-}  // namespace
 
 Status Optimizer::Validate(const config::OptimizerConfig& config) {
   return Create(config, std::vector<model::ParameterSpan>{}).status();

@@ -24,6 +24,10 @@
 
 namespace shardtrain::optimizer {
 
+// Keras's default learning rate for `config`'s optimizer kind (SGD 1e-2,
+// else 1e-3): the rate used where optimizer.learning_rate is 0.
+float DefaultLearningRate(const config::OptimizerConfig& config);
+
 class Optimizer {
  public:
   enum class Kind { kAdam, kSgd, kRmsprop };
