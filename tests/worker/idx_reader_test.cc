@@ -19,6 +19,11 @@ using testing::IdxLabelsBytes;
 using testing::TempDir;
 using testing::WriteFile;
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 void ExpectError(const Status& status, StatusCode code, const std::string& needle1,
                  const std::string& needle2) {
   EXPECT_EQ(status.code(), code) << status;
@@ -137,6 +142,50 @@ TEST(IdxReaderTest, DamagedGzipIsDataLoss) {
   const Status status = ReadIdxLabels(dir.File("cut.gz")).status();
   EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status;
   EXPECT_NE(status.message().find(dir.File("cut.gz")), std::string::npos) << status;
+}
+
+// The probe of issue 24: bytes after the gzip data (not another gzip member)
+// were ignored by zlib's gz* reader.
+TEST(IdxReaderTest, GarbageAfterGzipDataIsDataLossWithByteCount) {
+  TempDir dir;
+  WriteFile(dir.File("lab.gz"), IdxLabelsBytes({1, 2, 3}));
+  std::string bytes = ReadAll(dir.File("lab.gz"));
+  WriteFile(dir.File("lab.gz"), bytes + "garbage", /*gzip=*/false);
+  ExpectError(ReadIdxLabels(dir.File("lab.gz")).status(), StatusCode::kDataLoss, dir.File("lab.gz"),
+              "has 7 bytes of trailing garbage after its gzip data");
+  // One byte is enough; a gzip member's first magic byte alone is garbage too.
+  WriteFile(dir.File("one.gz"), bytes + "\x1f", /*gzip=*/false);
+  ExpectError(ReadIdxLabels(dir.File("one.gz")).status(), StatusCode::kDataLoss, dir.File("one.gz"),
+              "has 1 bytes of trailing garbage");
+}
+
+// Concatenated gzip members (gzip -c a b) are one valid stream.
+TEST(IdxReaderTest, ReadsConcatenatedGzipMembers) {
+  TempDir dir;
+  const std::string whole = IdxLabelsBytes({4, 5, 6, 7});
+  WriteFile(dir.File("a.gz"), whole.substr(0, 5));
+  WriteFile(dir.File("b.gz"), whole.substr(5));
+  WriteFile(dir.File("lab.gz"), ReadAll(dir.File("a.gz")) + ReadAll(dir.File("b.gz")),
+            /*gzip=*/false);
+  auto labels = ReadIdxLabels(dir.File("lab.gz"));
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(*labels, (std::vector<uint8_t>{4, 5, 6, 7}));
+}
+
+// The probe of issue 24: an uncompressed file named .gz was read as plain.
+TEST(IdxReaderTest, UncompressedFileNamedGzIsDataLoss) {
+  TempDir dir;
+  WriteFile(dir.File("lab.gz"), IdxLabelsBytes({1, 2, 3}), /*gzip=*/false);
+  ExpectError(ReadIdxLabels(dir.File("lab.gz")).status(), StatusCode::kDataLoss, dir.File("lab.gz"),
+              "is named .gz but is not gzip-compressed");
+  WriteFile(dir.File("empty.gz"), "", /*gzip=*/false);
+  ExpectError(ReadIdxImages(dir.File("empty.gz")).status(), StatusCode::kDataLoss,
+              dir.File("empty.gz"), "is not gzip-compressed");
+  // Without the suffix the same bytes read as plain idx.
+  WriteFile(dir.File("lab"), IdxLabelsBytes({1, 2, 3}), /*gzip=*/false);
+  auto labels = ReadIdxLabels(dir.File("lab"));
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->size(), 3u);
 }
 
 TEST(IdxReaderTest, MissingFileIsNotFound) {

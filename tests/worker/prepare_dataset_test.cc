@@ -324,6 +324,34 @@ TEST(PrepareTest, ErrorsNameTheFile) {
               StatusCode::kInvalidArgument, {"label 3 is 10"});
 }
 
+// The probe of issue 24: a header declaring another image size (same byte
+// count: 56x14 instead of 28x28) was accepted.
+TEST(PrepareTest, ImagesOtherThan28x28AreDataLoss) {
+  TempDir dir;
+  testing::WriteSyntheticFashionMnist(dir.path(), 4, 2);
+  testing::WriteFile(dir.File("train-images-idx3-ubyte.gz"),
+                     testing::IdxImagesBytes(4, 56, 14, testing::SyntheticPixels(4)));
+  ExpectError(PrepareFashionMnist(dir.path(), dir.File("out"), 1, nullptr), StatusCode::kDataLoss,
+              {dir.File("train-images-idx3-ubyte.gz") + "' declares images of 56x14 pixels",
+               "Fashion-MNIST images are 28x28"});
+}
+
+// The probe of issue 24: trailing garbage and a .gz name on an uncompressed
+// file reach `data prepare` as DataLoss naming the file.
+TEST(PrepareTest, TrailingGarbageAndUncompressedGzAreDataLoss) {
+  TempDir dir;
+  testing::WriteSyntheticFashionMnist(dir.path(), 4, 2);
+  const std::string labels = dir.File("t10k-labels-idx1-ubyte.gz");
+  testing::WriteFile(labels, ReadBytes(labels) + std::string(10, '\0'), /*gzip=*/false);
+  ExpectError(PrepareFashionMnist(dir.path(), dir.File("out"), 1, nullptr), StatusCode::kDataLoss,
+              {labels, "has 10 bytes of trailing garbage after its gzip data"});
+  testing::WriteFile(labels, testing::IdxLabelsBytes({1, 2}), /*gzip=*/false);
+  ExpectError(PrepareFashionMnist(dir.path(), dir.File("out"), 1, nullptr), StatusCode::kDataLoss,
+              {labels, "is named .gz but is not gzip-compressed"});
+  testing::WriteFile(labels, testing::IdxLabelsBytes({1, 2}));
+  EXPECT_TRUE(PrepareFashionMnist(dir.path(), dir.File("out"), 1, nullptr).ok());
+}
+
 TEST(PrepareTest, NoTemporaryFilesRemain) {
   TempDir dir;
   testing::WriteSyntheticFashionMnist(dir.path(), 7, 3);

@@ -1,14 +1,20 @@
-// idx readers on top of zlib's gz* API (which also reads uncompressed files).
-// See idx_reader.h for the contract.
+// idx readers: the file's bytes through zlib's inflate when it starts with the
+// gzip magic, as they are otherwise (zlib's gz* API would silently skip
+// garbage after the gzip data and read a misnamed .gz as plain). See
+// idx_reader.h for the contract.
 #include "worker/data/idx_reader.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 
 namespace shardtrain::data {
 namespace {
@@ -23,44 +29,48 @@ std::string Hex32(uint32_t v) {
   return text;
 }
 
-// Owns a gzFile.
-class GzFile {
+// The bytes of an idx file: decompressed when it starts with the gzip magic
+// (1f 8b), read as they are otherwise. Owns the file descriptor and zlib state.
+class IdxSource {
  public:
-  static StatusOr<GzFile> Open(const std::string& path) {
+  static StatusOr<std::unique_ptr<IdxSource>> Open(const std::string& path) {
     struct stat info;
     if (::stat(path.c_str(), &info) != 0) return ErrnoToStatus(errno, "stat", path);
     if (S_ISDIR(info.st_mode)) return InvalidArgumentError("'" + path + "' is a directory");
-    errno = 0;
-    gzFile file = ::gzopen(path.c_str(), "rb");
-    if (file == nullptr) {
-      if (errno != 0) return ErrnoToStatus(errno, "gzopen", path);
-      return ResourceExhaustedError("gzopen '" + path + "': out of memory");
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoToStatus(errno, "open", path);
+    std::unique_ptr<IdxSource> source(new IdxSource(fd, path));
+    RETURN_IF_ERROR(source->Refill(2));
+    source->gzip_ = source->input_.size() >= 2 && source->input_[0] == 0x1f &&
+                    source->input_[1] == 0x8b;
+    if (!source->gzip_ && EndsWith(path, ".gz")) {
+      return DataLossError("'" + path + "' is named .gz but is not gzip-compressed (it does not " +
+                           "start with the gzip magic 1f 8b); the file is damaged or misnamed — " +
+                           "download it again, or drop the .gz suffix of an uncompressed file");
     }
-    return GzFile(file, path);
+    if (source->gzip_ && ::inflateInit2(&source->zlib_, 16 + MAX_WBITS) != Z_OK) {
+      return ResourceExhaustedError("cannot start decompressing '" + path + "': out of memory");
+    }
+    source->zlib_started_ = source->gzip_;
+    return source;
   }
-  GzFile(GzFile&& other) noexcept : file_(other.file_), path_(std::move(other.path_)) {
-    other.file_ = nullptr;
-  }
-  GzFile& operator=(GzFile&&) = delete;
-  ~GzFile() {
-    if (file_ != nullptr) ::gzclose(file_);
+  IdxSource(const IdxSource&) = delete;
+  IdxSource& operator=(const IdxSource&) = delete;
+  ~IdxSource() {
+    if (zlib_started_) ::inflateEnd(&zlib_);
+    ::close(fd_);
   }
 
-  // Reads up to `n` bytes; fewer only at the end of the stream.
+  // Reads up to `n` bytes; fewer only at the end of the data.
   StatusOr<size_t> Read(void* out, size_t n) {
+    uint8_t* bytes = static_cast<uint8_t*>(out);
     size_t done = 0;
     while (done < n) {
-      const unsigned want = static_cast<unsigned>(std::min(n - done, kChunkBytes));
-      const int got = ::gzread(file_, static_cast<char*>(out) + done, want);
-      if (got < 0) {
-        int code = 0;
-        const char* what = ::gzerror(file_, &code);
-        if (code == Z_ERRNO) return ErrnoToStatus(errno, "gzread", path_);
-        return DataLossError("cannot decompress '" + path_ + "': " + (what ? what : "zlib error") +
-                             "; the file is damaged — download it again");
-      }
+      const size_t want = std::min(n - done, kChunkBytes);
+      ASSIGN_OR_RETURN(const size_t got, gzip_ ? Inflate(bytes + done, want)
+                                               : TakeRaw(bytes + done, want));
       if (got == 0) break;
-      done += static_cast<size_t>(got);
+      done += got;
     }
     return done;
   }
@@ -115,9 +125,100 @@ class GzFile {
   }
 
  private:
-  GzFile(gzFile file, std::string path) : file_(file), path_(std::move(path)) {}
-  gzFile file_;
-  std::string path_;
+  IdxSource(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+
+  static bool EndsWith(const std::string& text, const std::string& suffix) {
+    return text.size() >= suffix.size() &&
+           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+
+  // Reads from the file until `input_` holds at least `n` unconsumed bytes
+  // or the file ends.
+  Status Refill(size_t n) {
+    input_.erase(input_.begin(), input_.begin() + static_cast<std::ptrdiff_t>(consumed_));
+    consumed_ = 0;
+    while (input_.size() < n && !at_eof_) {
+      const size_t start = input_.size();
+      input_.resize(start + kInputBytes);
+      const ssize_t got = ::read(fd_, input_.data() + start, kInputBytes);
+      input_.resize(start + static_cast<size_t>(std::max<ssize_t>(got, 0)));
+      if (got < 0 && errno != EINTR) return ErrnoToStatus(errno, "read", path_);
+      if (got == 0) at_eof_ = true;
+    }
+    return OkStatus();
+  }
+
+  // An uncompressed file: copies up to `n` bytes; 0 at its end.
+  StatusOr<size_t> TakeRaw(uint8_t* out, size_t n) {
+    if (consumed_ == input_.size()) RETURN_IF_ERROR(Refill(1));
+    const size_t count = std::min(n, input_.size() - consumed_);
+    std::memcpy(out, input_.data() + consumed_, count);
+    consumed_ += count;
+    return count;
+  }
+
+  // A gzip file: decompresses up to `n` bytes; 0 at the end of its last
+  // member. Bytes after a member that do not start another are DataLoss.
+  StatusOr<size_t> Inflate(uint8_t* out, size_t n) {
+    zlib_.next_out = out;
+    zlib_.avail_out = static_cast<uInt>(n);
+    while (zlib_.avail_out == n) {
+      if (member_ended_) {
+        RETURN_IF_ERROR(Refill(2));
+        if (consumed_ == input_.size()) return size_t{0};
+        RETURN_IF_ERROR(StartNextMember());
+      }
+      if (consumed_ == input_.size()) RETURN_IF_ERROR(Refill(1));
+      zlib_.next_in = input_.data() + consumed_;
+      zlib_.avail_in = static_cast<uInt>(input_.size() - consumed_);
+      const int code = ::inflate(&zlib_, Z_NO_FLUSH);
+      consumed_ = input_.size() - zlib_.avail_in;
+      if (code == Z_STREAM_END) {
+        member_ended_ = true;
+      } else if (code == Z_BUF_ERROR && at_eof_ && consumed_ == input_.size()) {
+        return DataLossError("cannot decompress '" + path_ + "': unexpected end of file; the " +
+                             "file is truncated — download it again");
+      } else if (code != Z_OK && code != Z_BUF_ERROR) {
+        return DataLossError("cannot decompress '" + path_ + "': " +
+                             (zlib_.msg ? zlib_.msg : "zlib error " + std::to_string(code)) +
+                             "; the file is damaged — download it again");
+      }
+    }
+    return n - zlib_.avail_out;
+  }
+
+  // After a gzip member: another member (concatenated gzip is valid) or
+  // trailing bytes, which are DataLoss naming their count.
+  Status StartNextMember() {
+    if (input_.size() - consumed_ >= 2 && input_[consumed_] == 0x1f &&
+        input_[consumed_ + 1] == 0x8b) {
+      member_ended_ = false;
+      return ::inflateReset(&zlib_) == Z_OK
+                 ? OkStatus()
+                 : InternalError("cannot restart decompressing '" + path_ + "'");
+    }
+    uint64_t trailing = input_.size() - consumed_;
+    while (!at_eof_) {
+      consumed_ = input_.size();
+      RETURN_IF_ERROR(Refill(1));
+      trailing += input_.size() - consumed_;
+    }
+    return DataLossError("'" + path_ + "' has " + std::to_string(trailing) +
+                         " bytes of trailing garbage after its gzip data; the file is damaged " +
+                         "— download it again");
+  }
+
+  static constexpr size_t kInputBytes = size_t{256} << 10;
+
+  const int fd_;
+  const std::string path_;
+  bool gzip_ = false;
+  z_stream zlib_{};
+  bool zlib_started_ = false;
+  bool member_ended_ = false;
+  bool at_eof_ = false;
+  std::vector<uint8_t> input_;  // read from the file; [consumed_, end) not yet used
+  size_t consumed_ = 0;
 };
 
 uint32_t BigEndian32(const uint8_t* p) {
@@ -139,11 +240,11 @@ Status CheckMagic(uint32_t magic, uint32_t expected, const std::string& path) {
 }  // namespace
 
 StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
-  ASSIGN_OR_RETURN(GzFile file, GzFile::Open(path));
+  ASSIGN_OR_RETURN(std::unique_ptr<IdxSource> file, IdxSource::Open(path));
   uint8_t header[16];
-  RETURN_IF_ERROR(file.ReadExactly(header, 4, "4-byte idx magic"));
+  RETURN_IF_ERROR(file->ReadExactly(header, 4, "4-byte idx magic"));
   RETURN_IF_ERROR(CheckMagic(BigEndian32(header), kIdxImagesMagic, path));
-  RETURN_IF_ERROR(file.ReadExactly(header + 4, 12, "16-byte idx images header (after the magic)"));
+  RETURN_IF_ERROR(file->ReadExactly(header + 4, 12, "16-byte idx images header (after the magic)"));
   IdxImages images;
   images.count = BigEndian32(header + 4);
   images.rows = BigEndian32(header + 8);
@@ -154,7 +255,7 @@ StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
   }
   const uint64_t bytes =
       static_cast<uint64_t>(images.count) * static_cast<uint64_t>(images.rows * images.cols);
-  RETURN_IF_ERROR(file.ReadPayload(bytes,
+  RETURN_IF_ERROR(file->ReadPayload(bytes,
                                    "pixels (" + std::to_string(images.count) + " images of " +
                                        std::to_string(images.rows) + "x" +
                                        std::to_string(images.cols) + ")",
@@ -163,14 +264,14 @@ StatusOr<IdxImages> ReadIdxImages(const std::string& path) {
 }
 
 StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path) {
-  ASSIGN_OR_RETURN(GzFile file, GzFile::Open(path));
+  ASSIGN_OR_RETURN(std::unique_ptr<IdxSource> file, IdxSource::Open(path));
   uint8_t header[8];
-  RETURN_IF_ERROR(file.ReadExactly(header, 4, "4-byte idx magic"));
+  RETURN_IF_ERROR(file->ReadExactly(header, 4, "4-byte idx magic"));
   RETURN_IF_ERROR(CheckMagic(BigEndian32(header), kIdxLabelsMagic, path));
-  RETURN_IF_ERROR(file.ReadExactly(header + 4, 4, "8-byte idx labels header (after the magic)"));
+  RETURN_IF_ERROR(file->ReadExactly(header + 4, 4, "8-byte idx labels header (after the magic)"));
   const uint32_t count = BigEndian32(header + 4);
   std::vector<uint8_t> labels;
-  RETURN_IF_ERROR(file.ReadPayload(count, "labels", &labels));
+  RETURN_IF_ERROR(file->ReadPayload(count, "labels", &labels));
   return labels;
 }
 

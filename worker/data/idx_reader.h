@@ -3,10 +3,13 @@
 //
 // Contract: the header is big-endian uint32s — images: magic 0x00000803,
 // count, rows, cols; labels: magic 0x00000801, count — followed by exactly the
-// declared number of uint8 values. A bad magic, a file that ends early or has
-// bytes left over, or a damaged gzip stream is an error naming the file
-// (InvalidArgument for the wrong kind of file, DataLoss for damage, NotFound
-// for a missing file). Pure functions; thread-safe.
+// declared number of uint8 values. A file starting with the gzip magic (1f 8b)
+// is decompressed (concatenated gzip members are one stream), any other is
+// read as it is. Errors name the file: InvalidArgument for the wrong kind of
+// file, NotFound for a missing one, DataLoss for damage — a file that ends
+// early, bytes after the declared data (with their count), a damaged gzip
+// stream, bytes after the gzip data (with their count), or a file named .gz
+// that is not gzip-compressed. Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>

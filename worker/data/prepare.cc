@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 
 constexpr int kMaxShards = 99999;  // the 5-digit shard number
 constexpr int kNumClasses = 10;
+constexpr int64_t kImageSide = 28;  // Fashion-MNIST images are 28x28
 
 // "<dir>/<name>.gz" when it exists, else "<dir>/<name>" when that exists, else NotFound.
 StatusOr<std::string> FindIdxFile(const std::string& dir, const std::string& name) {
@@ -109,6 +110,32 @@ Status WriteShard(const IdxImages& images, const std::vector<uint8_t>& labels, i
   return status;
 }
 
+// Fashion-MNIST's shape: 28x28 images (DataLoss naming the file otherwise: a
+// damaged header or another dataset), one label per image, classes 0..9.
+Status CheckFashionMnist(const IdxImages& images, const std::string& images_path,
+                         const std::vector<uint8_t>& labels, const std::string& labels_path) {
+  if (images.rows != kImageSide || images.cols != kImageSide) {
+    return DataLossError("'" + images_path + "' declares images of " +
+                         std::to_string(images.rows) + "x" + std::to_string(images.cols) +
+                         " pixels, but Fashion-MNIST images are " + std::to_string(kImageSide) +
+                         "x" + std::to_string(kImageSide) +
+                         "; the header is damaged or the file is from another dataset");
+  }
+  if (static_cast<int64_t>(labels.size()) != images.count) {
+    return InvalidArgumentError("count mismatch: '" + images_path + "' holds " +
+                                std::to_string(images.count) + " images but '" + labels_path +
+                                "' holds " + std::to_string(labels.size()) + " labels");
+  }
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] >= kNumClasses) {
+      return InvalidArgumentError(
+          "'" + labels_path + "': label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
+          ", but Fashion-MNIST has classes 0.." + std::to_string(kNumClasses - 1));
+    }
+  }
+  return OkStatus();
+}
+
 Status PrepareSplit(const std::string& source_dir, const std::string& idx_prefix,
                     const std::string& split, const std::string& output_dir, int num_shards,
                     std::ostream* log) {
@@ -118,19 +145,8 @@ Status PrepareSplit(const std::string& source_dir, const std::string& idx_prefix
                    FindIdxFile(source_dir, idx_prefix + "-labels-idx1-ubyte"));
   ASSIGN_OR_RETURN(const IdxImages images, ReadIdxImages(images_path));
   ASSIGN_OR_RETURN(const std::vector<uint8_t> labels, ReadIdxLabels(labels_path));
+  RETURN_IF_ERROR(CheckFashionMnist(images, images_path, labels, labels_path));
   const int64_t count = images.count;
-  if (static_cast<int64_t>(labels.size()) != count) {
-    return InvalidArgumentError("count mismatch: '" + images_path + "' holds " +
-                                std::to_string(count) + " images but '" + labels_path + "' holds " +
-                                std::to_string(labels.size()) + " labels");
-  }
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] >= kNumClasses) {
-      return InvalidArgumentError(
-          "'" + labels_path + "': label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
-          ", but Fashion-MNIST has classes 0.." + std::to_string(kNumClasses - 1));
-    }
-  }
   if (num_shards > count) {
     return InvalidArgumentError("--shards " + std::to_string(num_shards) + " exceeds the " +
                                 std::to_string(count) + " examples of the " + split +

@@ -9,6 +9,9 @@
 // serialized Example with features `image` (bytes_list: one value of
 // rows*cols raw uint8 pixels, row-major) and `label` (int64_list: one value),
 // in idx order; shard i holds the contiguous examples [i*n/N, (i+1)*n/N).
+// The idx files must hold Fashion-MNIST's shape: 28x28 images (DataLoss
+// naming the file otherwise), as many labels as images, classes 0..9
+// (InvalidArgument); damaged files are DataLoss (idx_reader.h).
 // Each shard is written under a temporary name, fsynced and renamed, so a crash
 // never leaves a partial shard under a final name. Output is deterministic.
 // Progress lines go to `log` when it is not null. Not thread-safe with respect
