@@ -12,7 +12,10 @@
 // of a finished job (its checkpoint ends the configured epochs) trains
 // nothing: it says so, prints the final checkpoint's test metrics and leaves
 // the control plane like a finished run; so does a job EarlyStopping ended.
-// After the setup, an error on any rank ends the whole job through MPI_Abort.
+// After the setup, an error that every rank meets within 2 s of the first
+// (e.g. TerminateOnNaN's, from the summed loss) ends each rank with its own
+// message and a clean MPI_Finalize; an error on some ranks only ends the whole
+// job through MPI_Abort.
 //
 // Callbacks, in order: the job monitor, TerminateOnNaN (before anything can
 // save a diverged step), rank 0's progress and logs, EarlyStopping and
@@ -20,6 +23,7 @@
 // checkpointer, last, saves the epoch).
 #include <unistd.h>
 
+#include <chrono>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -411,6 +415,10 @@ Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communic
   return plane.client->Done();
 }
 
+// How long a failed rank waits for every other rank to report a failure too
+// before it aborts the job (RunTrain).
+constexpr std::chrono::milliseconds kEveryRankFailsWithin{2000};
+
 // `*every_rank_stops` is set when a failure is known to every rank (so they
 // can all exit normally instead of being aborted).
 Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, bool* every_rank_stops) {
@@ -460,8 +468,11 @@ Status RunTrain(const std::vector<std::string>& args) {
   RETURN_IF_ERROR(InstallPreemptionHandler());
   bool every_rank_stops = false;
   Status status = Train(settings, mpi.get(), &every_rank_stops);
-  if (!status.ok() && mpi != nullptr && mpi->world_size() > 1 && !every_rank_stops) {
-    // Other ranks may be blocked in a collective with this one: end them all.
+  // A failure every rank saw (a diverged loss, an error they agreed on) ends
+  // each with its own message and MPI_Finalize; one other ranks may not have
+  // seen leaves them blocked in a collective with this rank: end them all.
+  if (!status.ok() && mpi != nullptr && mpi->world_size() > 1 && !every_rank_stops &&
+      !mpi->EveryRankFailed(kEveryRankFailsWithin)) {
     std::cout.flush();
     std::cerr << "shardtrain train: error on rank " << mpi->rank() << " of " << mpi->world_size()
               << ": " << status.ToString() << std::endl;

@@ -3,10 +3,13 @@
 #include "worker/comm/mpi_runtime.h"
 
 #include <mpi.h>
+#include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "common/logging.h"
 
@@ -28,6 +31,18 @@ int EnvInt(const char* name) {
   long parsed = std::strtol(value, &end, 10);
   if (*end != '\0' || parsed < 0 || parsed > 1 << 24) return -1;
   return static_cast<int>(parsed);
+}
+
+// True when the launcher put more ranks on this node than this process may
+// run on (its affinity mask) and did not bind them, each to its own cores.
+bool NodeOversubscribed() {
+  const int local_size = EnvInt("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const char* bound = std::getenv("OMPI_MCA_orte_bound_at_launch");
+  if (local_size <= 1 || (bound != nullptr && std::string(bound) == "1")) return false;
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) != 0) return false;
+  return local_size > CPU_COUNT(&mask);
 }
 
 }  // namespace
@@ -79,6 +94,12 @@ StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init() {
   // on first use, which made those broadcasts several times slower than its
   // copy-in/copy-out path (docs/notes/checkpoint-io.md). A user's own setting wins.
   setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", /*overwrite=*/0);
+  // Open MPI busy-polls while it waits for a message, and yields the core
+  // only when mpirun itself knows the node is oversubscribed (--oversubscribe
+  // past its slots), not when the slots it was given (--host h:4, a hostfile)
+  // exceed the cores: then a waiting rank burns the time slice of the rank it
+  // waits for. A user's own setting wins.
+  if (NodeOversubscribed()) setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
   int provided = MPI_THREAD_SINGLE;
   int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
   if (rc != MPI_SUCCESS) {
@@ -118,6 +139,12 @@ StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init() {
     RETURN_IF_ERROR(status);
   }
 
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Comm_dup(MPI_COMM_WORLD, &runtime->failure_comm_),
+                                   "MPI_Comm_dup(failure agreement)"));
+  RETURN_IF_ERROR(MpiErrorToStatus(
+      MPI_Comm_set_errhandler(runtime->failure_comm_, MPI_ERRORS_RETURN),
+      "MPI_Comm_set_errhandler(failure agreement)"));
+
   char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
   int length = 0;
   if (MPI_Get_library_version(version, &length) == MPI_SUCCESS) {
@@ -133,11 +160,28 @@ StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::InitIfLaunchedByMpirun() {
 }
 
 MpiRuntime::~MpiRuntime() {
+  if (failure_comm_ != MPI_COMM_NULL) MPI_Comm_free(&failure_comm_);
   int rc = MPI_Finalize();
   if (rc != MPI_SUCCESS) {
     LOG(WARNING) << MpiErrorToStatus(rc, "MPI_Finalize").ToString();
   }
   g_runtime_alive = false;
+}
+
+bool MpiRuntime::EveryRankFailed(std::chrono::milliseconds timeout) {
+  if (world_size_ == 1) return true;
+  if (failure_comm_ == MPI_COMM_NULL) return false;
+  MPI_Request request = MPI_REQUEST_NULL;
+  if (MPI_Ibarrier(failure_comm_, &request) != MPI_SUCCESS) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int done = 0;
+    if (MPI_Test(&request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return false;
+    if (done) return true;
+    // The pending barrier is left behind: the caller aborts.
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void MpiRuntime::Abort(int exit_code) {

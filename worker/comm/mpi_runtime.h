@@ -15,6 +15,9 @@
 // destructor and Abort belong to the main thread.
 #pragma once
 
+#include <mpi.h>
+
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,6 +54,14 @@ class MpiRuntime {
   // MPI_Get_library_version's first line, e.g. "Open MPI v4.1.4, ...".
   const std::string& library_version() const { return library_version_; }
 
+  // For a rank that failed: true when every rank of the job calls this too
+  // within `timeout` (a failure all of them saw, e.g. one they agreed on or
+  // one computed from reduced values), so each can return its error and
+  // finalize MPI; false when some rank does not (it still runs, waits in a
+  // collective, or died), and then the caller must Abort. A non-blocking
+  // barrier on a communicator of its own: it never blocks past `timeout`.
+  bool EveryRankFailed(std::chrono::milliseconds timeout);
+
   // Ends every rank of the job with `exit_code` (MPI_Abort). For a rank that
   // must exit while others may be blocked in a collective with it.
   [[noreturn]] void Abort(int exit_code);
@@ -63,6 +74,7 @@ class MpiRuntime {
   int local_rank_ = 0;
   int local_size_ = 1;
   std::string library_version_;
+  MPI_Comm failure_comm_ = MPI_COMM_NULL;  // EveryRankFailed's own communicator
 };
 
 }  // namespace shardtrain::comm

@@ -3,8 +3,11 @@
 // shared_memory_allreduce.h.
 #include "worker/comm/shared_memory_allreduce.h"
 
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -14,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -22,12 +26,15 @@
 
 namespace shardtrain::comm {
 
-// One rank's control block in the control window: the barrier counter on its
-// own cache line, the current call's descriptor and the pid on the next. Only
-// the owning rank writes it.
+// One rank's control block in the control window: the barrier counter and its
+// futex word on their own cache line, the current call's descriptor and the
+// pid on the next. Only the owning rank writes it, except `sleepers`, which a
+// peer sets before it sleeps on the futex.
 struct alignas(64) SharedMemoryAllReduce::ControlSlot {
-  uint64_t counter;  // 2k-1: arrived at call k; 2k: done with call k
-  char pad0[56];
+  uint64_t counter;    // 2k-1: arrived at call k; 2k: done with call k
+  uint32_t wake_word;  // the counter's low 32 bits: the futex peers sleep on
+  uint32_t sleepers;   // set by a peer about to sleep on wake_word
+  char pad0[48];
   int64_t buffer;    // index of the Allocate() call
   int64_t offset;    // bytes from the start of the rank's segment
   int64_t count;
@@ -71,6 +78,32 @@ inline void CpuRelax() {
 #elif defined(__aarch64__)
   asm volatile("yield" ::: "memory");
 #endif
+}
+
+// Sleeps while *word == expected (FUTEX_WAIT on a shared mapping: not
+// FUTEX_PRIVATE), at most `timeout`; spurious returns are fine for callers.
+void FutexWait(uint32_t* word, uint32_t expected, std::chrono::nanoseconds timeout) {
+  const timespec relative{static_cast<time_t>(timeout.count() / 1000000000),
+                          static_cast<long>(timeout.count() % 1000000000)};
+  syscall(SYS_futex, word, FUTEX_WAIT, expected, &relative, nullptr, 0);
+}
+
+void FutexWakeAll(uint32_t* word) {
+  syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+// True when the node's ranks outnumber the CPUs they may run on (the union of
+// their affinity masks). Collective over `node_comm`; the same on every rank.
+StatusOr<bool> RanksOutnumberCpus(MPI_Comm node_comm, int node_size) {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) != 0) CPU_ZERO(&mask);
+  cpu_set_t node_mask;
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Allreduce(&mask, &node_mask, static_cast<int>(sizeof(mask)),
+                                                 MPI_BYTE, MPI_BOR, node_comm),
+                                   "MPI_Allreduce(affinity masks)"));
+  const int cpus = CPU_COUNT(&node_mask);
+  return cpus > 0 && node_size > cpus;
 }
 
 // A process with this pid exists (EPERM: exists, owned by someone else).
@@ -245,9 +278,10 @@ StatusOr<std::unique_ptr<SharedMemoryAllReduce>> SharedMemoryAllReduce::Create(M
   std::atomic_thread_fence(std::memory_order_seq_cst);
   RETURN_IF_ERROR(MpiErrorToStatus(MPI_Barrier(node_comm), "MPI_Barrier(node, control block)"));
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  result->streaming_bytes_ = StreamingThreshold();
+  ASSIGN_OR_RETURN(result->oversubscribed_, RanksOutnumberCpus(node_comm, node_size));
   // Liveness checks only when every peer's pid names a live process here (not
   // so across pid namespaces).
-  result->streaming_bytes_ = StreamingThreshold();
   result->check_liveness_ = true;
   for (int p = 0; p < node_size; ++p) {
     result->pids_.push_back(result->slot(p)->pid);
@@ -324,30 +358,58 @@ bool SharedMemoryAllReduce::Contains(const void* data, int64_t bytes) const {
 }
 
 Status SharedMemoryAllReduce::ArriveAndWait(uint64_t value) {
-  std::atomic_ref<uint64_t>(slot(rank_)->counter).store(value, std::memory_order_release);
+  ControlSlot* mine = slot(rank_);
+  std::atomic_ref<uint64_t>(mine->counter).store(value, std::memory_order_seq_cst);
+  std::atomic_ref<uint32_t>(mine->wake_word)
+      .store(static_cast<uint32_t>(value), std::memory_order_seq_cst);
+  std::atomic_ref<uint32_t> sleepers(mine->sleepers);
+  if (sleepers.load(std::memory_order_seq_cst) != 0 &&
+      sleepers.exchange(0, std::memory_order_seq_cst) != 0) {
+    FutexWakeAll(&mine->wake_word);
+  }
   for (int p = 0; p < size_; ++p) {
     if (p == rank_) continue;
-    std::atomic_ref<uint64_t> counter(slot(p)->counter);
-    int spins = 0;
-    auto last_check = std::chrono::steady_clock::now();
-    while (counter.load(std::memory_order_acquire) < value) {
-      if (spins < kSpinsBeforeYield) {
-        ++spins;
-        CpuRelax();
-        continue;
-      }
+    RETURN_IF_ERROR(WaitForPeer(p, value));
+  }
+  return OkStatus();
+}
+
+Status SharedMemoryAllReduce::WaitForPeer(int p, uint64_t value) {
+  ControlSlot* peer = slot(p);
+  std::atomic_ref<uint64_t> counter(peer->counter);
+  // Oversubscribed, the peer we wait for usually needs our core to get
+  // there: sleep at once.
+  const int spin_limit = oversubscribed_ ? 0 : kSpinsBeforeYield;
+  int spins = 0;
+  auto last_check = std::chrono::steady_clock::now();
+  while (counter.load(std::memory_order_acquire) < value) {
+    if (spins < spin_limit) {
+      ++spins;
+      CpuRelax();
+      continue;
+    }
+    if (oversubscribed_) {
+      // Announce the sleep, then re-check: the owner publishes its counter
+      // before it looks for sleepers (both seq_cst), so either it sees us
+      // or we see its new counter; a wake_word already changed makes the
+      // futex return at once.
+      std::atomic_ref<uint32_t>(peer->sleepers).store(1, std::memory_order_seq_cst);
+      const uint32_t seen =
+          std::atomic_ref<uint32_t>(peer->wake_word).load(std::memory_order_seq_cst);
+      if (counter.load(std::memory_order_seq_cst) >= value) break;
+      FutexWait(&peer->wake_word, seen, kLivenessInterval);
+    } else {
       sched_yield();
-      if (!check_liveness_) continue;
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last_check < kLivenessInterval) continue;
-      last_check = now;
-      if (!ProcessExists(pids_[static_cast<size_t>(p)])) {
-        broken_ = true;
-        return UnavailableError("shared-memory allreduce: rank " + std::to_string(p) + " (pid " +
-                                std::to_string(pids_[static_cast<size_t>(p)]) +
-                                ") exited while rank " + std::to_string(rank_) +
-                                " waited for it");
-      }
+    }
+    if (!check_liveness_) continue;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_check < kLivenessInterval) continue;
+    last_check = now;
+    if (!ProcessExists(pids_[static_cast<size_t>(p)])) {
+      broken_ = true;
+      return UnavailableError("shared-memory allreduce: rank " + std::to_string(p) + " (pid " +
+                              std::to_string(pids_[static_cast<size_t>(p)]) +
+                              ") exited while rank " + std::to_string(rank_) + " waited for it");
     }
   }
   return OkStatus();

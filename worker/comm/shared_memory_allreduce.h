@@ -35,8 +35,11 @@
 // compared after the first barrier, so a rank that passes a different count,
 // dtype or offset makes every rank return InvalidArgument; a rank that calls
 // something else instead (e.g. MPI_Allreduce) hangs the job, as with any
-// mismatched collective. Waiting ranks spin briefly, then sched_yield (so
-// oversubscribed runs make progress); while yielding they check every ~100 ms
+// mismatched collective. Waiting ranks spin briefly, then sched_yield; when
+// the node's ranks outnumber the CPUs of their affinity masks (oversubscribed)
+// they sleep on a futex in the awaited peer's control block at once instead,
+// and the peer wakes them when it arrives, so a waiting rank never takes the
+// time slice the rank it waits for needs. Either way they check every ~100 ms
 // that the awaited peer process still exists and return Unavailable naming it
 // if not (a stopped peer is left to the job's heartbeat). Memory ordering:
 // the counters are accessed with acquire/release atomics on the shared
@@ -100,9 +103,12 @@ class SharedMemoryAllReduce {
   // [data, data + bytes), or -1.
   int64_t FindBuffer(const void* data, int64_t bytes) const;
   ControlSlot* slot(int rank) const { return slots_[static_cast<size_t>(rank)]; }
-  // Publishes `value` as this rank's counter and waits until every rank's
-  // counter is at least `value`.
+  // Publishes `value` as this rank's counter (waking peers asleep on it) and
+  // waits until every rank's counter is at least `value`.
   Status ArriveAndWait(uint64_t value);
+  // Waits until rank p's counter is at least `value`: spins, then yields the
+  // core (sched_yield), or sleeps on p's futex when oversubscribed_.
+  Status WaitForPeer(int p, uint64_t value);
 
   MPI_Comm node_comm_ = MPI_COMM_NULL;
   int rank_ = 0;
@@ -112,6 +118,7 @@ class SharedMemoryAllReduce {
   std::vector<int64_t> pids_;  // every rank's process id, for liveness checks
   int64_t streaming_bytes_ = 0;  // see StreamingThreshold() in the .cc
   bool check_liveness_ = false;
+  bool oversubscribed_ = false;  // the node's ranks outnumber its CPUs
   bool broken_ = false;  // a peer died: later calls fail, windows are leaked
   uint64_t calls_ = 0;   // fast-path calls so far (the same on every rank)
   std::vector<Buffer> buffers_;
