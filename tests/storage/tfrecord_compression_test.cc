@@ -2,8 +2,10 @@
 // compressed_stream.h): round trips through our writer and reader at several
 // buffer sizes, files made by other tools (the gzip command, python3's zlib)
 // read back, our files decompressed by those tools, and every defect: not a
-// stream, the wrong setting, truncation, corruption, trailing data.
+// stream, the wrong setting, truncation, corruption, trailing data; and
+// memory bounded by the buffers, not the file.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -435,6 +437,44 @@ TEST(TfRecordCompressionTest, TrailingDataIsDataLoss) {
           << read.status();
     }
   }
+}
+
+// Peak resident memory of this process so far, in bytes.
+int64_t PeakRssBytes() {
+  struct rusage usage;
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+TEST(TfRecordCompressionTest, ReadingDoesNotInflateTheWholeFile) {
+  TempDir dir;
+  const std::string path = dir.File("big.gz");
+  const std::string record(size_t{1} << 20, '\0');  // 1 MiB of zeros compresses ~1000:1
+  {
+    auto writer = TfRecordWriter::Open(path, C::kGzip);
+    ASSERT_TRUE(writer.ok());
+    for (int i = 0; i < 96; ++i) ASSERT_TRUE((*writer)->Write(record).ok());
+    ASSERT_TRUE((*writer)->Close().ok());
+  }
+  EXPECT_LT(fs::file_size(path), size_t{1} << 20);
+  const int64_t before = PeakRssBytes();
+  TfRecordReaderOptions options;
+  options.compression = C::kGzip;
+  options.buffer_size = size_t{64} << 10;
+  auto reader = TfRecordReader::Open(path, options);
+  ASSERT_TRUE(reader.ok());
+  std::string_view view;
+  int records = 0;
+  while (true) {
+    auto more = (*reader)->NextView(&view);
+    ASSERT_TRUE(more.ok()) << more.status();
+    if (!*more) break;
+    ASSERT_EQ(view.size(), record.size());
+    ++records;
+  }
+  EXPECT_EQ(records, 96);
+  // 96 MiB decompressed through buffers of about one record.
+  EXPECT_LT(PeakRssBytes() - before, int64_t{24} << 20);
 }
 
 TEST(TfRecordCompressionTest, ConfigMappingAndGuess) {
