@@ -336,7 +336,8 @@ std::string FitProblem(const MetricKind& kind, const OutputSpec& out) {
       if (class_ids) return out.units == 1 ? "" : OneUnitProblem(kind, out.units);
       if (!out.softmax_logits) return "";
       return metric + "reads the output as probabilities, but with categorical_crossentropy on " +
-             "VECTOR labels the metrics see the logits of its fused softmax; use \"accuracy\", " +
+             "VECTOR labels the metrics see softmax logits (from_logits, or a softmax head fused "
+             "into the loss); use \"accuracy\", " +
              "\"categorical_accuracy\" or \"top_k_categorical_accuracy\"";
   }
   return "";
