@@ -388,13 +388,13 @@ StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestServerOptions&
 
 void RestServer::Stop() {
   if (impl_ == nullptr || impl_->threads.empty()) return;
-  asio::post(impl_->io, [impl = impl_.get()] {
-    boost::system::error_code e;
-    impl->acceptor.close(e);
-  });
   impl_->io.stop();
   for (std::thread& thread : impl_->threads) thread.join();
   impl_->threads.clear();
+  // Closed only now that no handler runs: the accept handler reads and re-arms
+  // the acceptor on the pool's threads, so a close from another thread races.
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
 }
 
 }  // namespace shardtrain::serving

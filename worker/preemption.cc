@@ -1,5 +1,6 @@
 #include "worker/preemption.h"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -7,9 +8,14 @@
 namespace shardtrain {
 namespace {
 
-volatile std::sig_atomic_t preemption_requested = 0;
+// SIGTERM may land on any thread (the heartbeat thread, the coordinator's, an
+// OpenMP worker) while the training thread polls: a lock-free atomic is both
+// async-signal-safe and free of a data race between the two threads, which a
+// volatile sig_atomic_t is not.
+std::atomic<bool> preemption_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
 
-void OnSigterm(int) { preemption_requested = 1; }
+void OnSigterm(int) { preemption_requested.store(true); }
 
 }  // namespace
 
@@ -25,8 +31,8 @@ Status InstallPreemptionHandler() {
   return OkStatus();
 }
 
-bool PreemptionRequested() { return preemption_requested != 0; }
+bool PreemptionRequested() { return preemption_requested.load(); }
 
-void RequestPreemptionForTest() { preemption_requested = 1; }
+void RequestPreemptionForTest() { preemption_requested.store(true); }
 
 }  // namespace shardtrain

@@ -6,7 +6,7 @@
 // Note: Open MPI's mpirun forwards SIGTERM to the ranks and SIGKILLs them
 // odls_base_sigkill_timeout seconds later (default 1): enough for a small
 // model; raise it (OMPI_MCA_odls_base_sigkill_timeout=30) for large ones.
-// Thread-safe (async-signal-safe flag).
+// Thread-safe (a lock-free atomic flag, async-signal-safe).
 #pragma once
 
 #include "common/status.h"
