@@ -131,6 +131,25 @@ TEST_F(PrepareArraysTest, Float32FeaturesAndInt64ClassIdsRoundTrip) {
       << written.DebugString();
 }
 
+TEST_F(PrepareArraysTest, SameInputsWriteTheSameBytes) {
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  auto options =
+      NpyOptions(Write("x.npy", NpyBytes("<f4", "(3, 2)", Raw(x))),
+                 Write("y.npy", NpyBytes("<i8", "(3,)", Raw(std::vector<int64_t>{2, 0, 1}))), 0);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  ASSERT_TRUE(PrepareArrays(options, nullptr).ok());
+  const std::string first_run = options.output_dir;
+  options.output_dir = dir_ + "/again";
+  ASSERT_TRUE(PrepareArrays(options, nullptr).ok());
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = ShardFileName("train", i, 3);
+    EXPECT_EQ(read(first_run + "/" + name), read(options.output_dir + "/" + name)) << name;
+  }
+}
+
 TEST_F(PrepareArraysTest, Uint8BytesFloat64AndVectorLabels) {
   const std::string pixels("\x00\x01\xfe\xff\x10\x20", 6);
   const std::vector<float> targets = {0.5f, -1, 2, 0, 1, 0};  // (2, 3) one-hot-like
@@ -193,6 +212,10 @@ TEST_F(PrepareArraysTest, IntegerLabelsOfEveryDtypeAndValidationSplit) {
   ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
               {"label kind", "yv.npy"});
   options.validation.reset();
+  options.train.features = Write("empty.npy", NpyBytes("<f4", "(4, 0)", ""));
+  ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
+              {"empty.npy", "(4, 0)", "no values"});
+  options.train.features = xs;
   options.num_shards = 5;
   ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument, {"5 shards"});
 }

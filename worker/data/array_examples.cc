@@ -52,6 +52,11 @@ Status CheckClassId(int64_t id, const std::string& where) {
   return OkStatus();
 }
 
+Status NoValuesError(const storage::NpyData& array, const std::string& name) {
+  return InvalidArgumentError(name + ": shape " + storage::NpyShapeString(array.shape) +
+                              " holds no values per example");
+}
+
 // The index of column `name` in `table`'s header.
 StatusOr<size_t> LabelColumnIndex(const storage::CsvTable& table, const std::string& path,
                                   const std::string& name) {
@@ -81,6 +86,7 @@ int64_t FeatureArray::row_size() const {
 }
 
 StatusOr<FeatureArray> FeaturesFromNpy(const storage::NpyData& array, const std::string& name) {
+  if (array.row_size() == 0) return NoValuesError(array, name);
   FeatureArray features;
   features.rows = array.rows();
   features.shape.assign(array.shape.begin() + 1, array.shape.end());
@@ -95,6 +101,7 @@ StatusOr<FeatureArray> FeaturesFromNpy(const storage::NpyData& array, const std:
 }
 
 StatusOr<LabelArray> LabelsFromNpy(const storage::NpyData& array, const std::string& name) {
+  if (array.row_size() == 0) return NoValuesError(array, name);
   LabelArray labels;
   labels.rows = array.rows();
   labels.width = array.row_size();

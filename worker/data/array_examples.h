@@ -7,8 +7,8 @@
 //   BYTES_UINT8, a quarter of the size of floats); every other dtype becomes
 //   float32 values (float64 rounded; bool and integers converted). One
 //   example's shape is the array's shape after the first dimension ([1] for a
-//   1-D array). A NaN/inf value, or a float64 beyond float32's range, is
-//   InvalidArgument naming `name` and the row.
+//   1-D array; a shape such as (n, 0) is InvalidArgument). A NaN/inf value, or a float64 beyond
+//   float32's range, is InvalidArgument naming `name` and the row.
 // - LabelsFromNpy: bool and integer arrays of shape (n,) or (n, 1) become
 //   class ids (CLASS_ID), each in [0, 2^31 - 1); float arrays, and integer
 //   arrays of any other shape, become float vectors of row_size values
