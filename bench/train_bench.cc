@@ -49,9 +49,11 @@ data::Dataset SyntheticDataset(int64_t n) {
   data::Dataset d;
   d.num_examples = n;
   d.feature_size = 784;
-  d.images.resize(static_cast<size_t>(n * 784));
+  d.features.resize(static_cast<size_t>(n * 784));
   d.labels.resize(static_cast<size_t>(n));
-  for (size_t i = 0; i < d.images.size(); ++i) d.images[i] = PhiloxBits(7, 0, 1, i) & 0xFF;
+  for (size_t i = 0; i < d.features.size(); ++i) {
+    d.features[i] = static_cast<float>(PhiloxBits(7, 0, 1, i) & 0xFF) * (1.0f / 255.0f);
+  }
   for (size_t i = 0; i < d.labels.size(); ++i) d.labels[i] = PhiloxBits(7, 0, 2, i) % 10;
   return d;
 }

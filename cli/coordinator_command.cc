@@ -15,6 +15,7 @@
 #include "common/flags.h"
 #include "coordinator/coordinator.h"
 #include "worker/data/dataset.h"
+#include "worker/data/job_data.h"
 #include "worker/job_config.h"
 
 namespace shardtrain::cli {
@@ -77,9 +78,8 @@ Status RunCoordinator(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(config::JobConfig config, LoadJobConfig(flags.positional()[0]));
   ApplyOverrides(overrides, &config);
   RETURN_IF_ERROR(ValidateJobConfig(&config).WithContext(flags.positional()[0]));
-  ASSIGN_OR_RETURN(data::Dataset train,
-                   data::LoadSplit(config.data().dir(), "train", config.data().train_examples(),
-                                   config.data().num_classes()));
+  ASSIGN_OR_RETURN(data::Dataset train, data::LoadJobSplit(config, data::DataSplit::kTrain));
+  for (const std::string& warning : train.warnings) std::cerr << "warning: " << warning << "\n";
   if (config.training().validation_split() > 0) {
     // The ranks train on what validation_split leaves (train_command.cc).
     ASSIGN_OR_RETURN(auto parts, data::SplitForValidation(std::move(train),

@@ -1,5 +1,6 @@
 // `shardtrain evaluate CONFIG`: loss, accuracy and the job's metrics of a
-// trained model on the test split (one process), computed as training's own
+// trained model on the test split (data.validation_files, or data.dir's test
+// shards; one process), computed as training's own
 // evaluation computes them (loss::Loss, metrics::MetricSet). The weights come
 // from a checkpoint (default: the run directory's latest) or a Keras file
 // (--keras, matched by layer name); --saved-model instead runs an exported
@@ -19,6 +20,7 @@
 #include "common/flags.h"
 #include "storage/arrays/npy_file.h"
 #include "worker/data/dataset.h"
+#include "worker/data/job_data.h"
 #include "worker/loss/loss.h"
 #include "worker/metrics/metric_set.h"
 
@@ -38,6 +40,12 @@ StatusOr<std::vector<float>> PredictWithSavedModel(const std::string& dir,
 // Rows scored per Loss::Compute call.
 constexpr int64_t kScoreBatch = 1024;
 
+// The targets of `test`'s examples from `start` on: class ids, or VECTOR labels.
+loss::Targets TargetsFrom(const data::Dataset& test, int64_t start) {
+  if (test.label_width == 0) return loss::Targets::ClassIds(test.labels.data() + start);
+  return loss::Targets::Vectors(test.label_values.data() + start * test.label_width,
+                                test.label_width);
+}
 
 // Loss, accuracy and the job's metrics of precomputed outputs (the model's
 // final outputs), with the job's loss::Loss and metrics::MetricSet as
@@ -70,7 +78,7 @@ StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test
       }
       batch = logits.data();
     }
-    const loss::Targets targets = loss::Targets::ClassIds(test.labels.data() + start);
+    const loss::Targets targets = TargetsFrom(test, start);
     loss_sum += loss.Compute(*job.backend, batch, targets, rows, nullptr, 1.0);
     correct += metric_set.CorrectCount(*job.backend, batch, targets, rows);
     metric_set.Accumulate(batch, targets, rows, metric_sums.data());
@@ -124,9 +132,9 @@ Status RunEvaluate(const std::vector<std::string>& args) {
   }
   ASSIGN_OR_RETURN(ModelJob job, BuildModelJob(flags.positional()[0], overrides));
   RETURN_IF_ERROR(source.Check());
-  const config::DataConfig& data = job.config.data();
   ASSIGN_OR_RETURN(data::Dataset test,
-                   data::LoadSplit(data.dir(), "test", data.test_examples(), data.num_classes()));
+                   data::LoadJobSplit(job.config, data::DataSplit::kValidation));
+  for (const std::string& warning : test.warnings) std::cerr << "warning: " << warning << "\n";
   EvalResult result;
   std::vector<float> outputs;
   const int64_t classes = job.trainer->model().output_size();

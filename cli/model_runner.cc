@@ -95,7 +95,7 @@ ModelInputs InputsFromDataset(data::Dataset dataset, std::string source) {
   inputs.row_size = dataset.feature_size;
   inputs.shape = "(" + std::to_string(dataset.num_examples) + ", " +
                  std::to_string(dataset.feature_size) + ")";
-  inputs.pixels = std::move(dataset.images);
+  inputs.values = std::move(dataset.features);
   return inputs;
 }
 

@@ -31,7 +31,7 @@ struct ModelInputs {
   std::vector<float> values;    // otherwise
 };
 
-// The uint8 pixels of `dataset` as inputs named `source` in errors.
+// The decoded features of `dataset` as inputs named `source` in errors.
 ModelInputs InputsFromDataset(data::Dataset dataset, std::string source);
 
 class ModelRunner {

@@ -3,11 +3,13 @@
 // The model: CONFIG's, with weights from a checkpoint (default: the run's
 // latest) or a Keras file (--keras); or an exported SavedModel (--saved-model,
 // our serving runtime; no CONFIG needed). The examples (IN): a directory of
-// TFRecord shards of tf.train.Example (`image` bytes; `label` not needed), a
-// .npy file (float32 or uint8, shape (N, features...)) or a CSV file (one
-// example per row). uint8 pixels are scaled by 1/255 as in training; float
-// values are the model's inputs as they are. OUT: .npy (float32, N x outputs)
-// or .csv, by extension.
+// TFRecord shards of tf.train.Example (labels not needed), a .npy file
+// (float32 or uint8, shape (N, features...)), a CSV file (one example per
+// row), or with a CONFIG, TFRecord files by name or glob. TFRecords are
+// decoded with CONFIG's feature spec (without one, the prepared schema:
+// `image` pixels / 255); .npy uint8 pixels are scaled by 1/255 as in
+// training; float values are the model's inputs as they are. OUT: .npy
+// (float32, N x outputs) or .csv, by extension.
 #include <filesystem>
 #include <iostream>
 
@@ -18,6 +20,7 @@
 #include "storage/arrays/csv_file.h"
 #include "storage/arrays/npy_file.h"
 #include "worker/data/dataset.h"
+#include "worker/data/job_data.h"
 
 namespace shardtrain::cli {
 namespace {
@@ -54,26 +57,48 @@ StatusOr<ModelInputs> CsvInputs(const std::string& path) {
   return inputs;
 }
 
-StatusOr<ModelInputs> TfRecordInputs(const std::string& dir, const std::string& split,
-                                     int64_t max_examples) {
-  ASSIGN_OR_RETURN(data::Dataset dataset, data::LoadUnlabeledSplit(dir, split, max_examples));
+// The `split` shards of the prepared directory `dir`: decoded with `job`'s
+// feature spec when there is a job, else with the default one (`image` / 255).
+StatusOr<ModelInputs> ShardInputs(const std::string& dir, const std::string& split,
+                                  int64_t max_examples, const config::JobConfig* job) {
+  data::Dataset dataset;
+  if (job != nullptr) {
+    ASSIGN_OR_RETURN(const std::vector<std::string> paths, data::ListShards(dir, split));
+    ASSIGN_OR_RETURN(dataset, data::LoadFilesForJob(*job, paths, max_examples, false));
+  } else {
+    ASSIGN_OR_RETURN(dataset, data::LoadUnlabeledSplit(dir, split, max_examples));
+  }
   return InputsFromDataset(std::move(dataset), "the " + split + " shards in " + dir);
 }
 
-// The examples at `path`, of the kind its name says; the first `max_examples` (0 = all).
+// The TFRecord files `pattern` matches, decoded with `job`'s feature spec.
+StatusOr<ModelInputs> TfRecordFileInputs(const std::string& pattern, int64_t max_examples,
+                                         const config::JobConfig& job) {
+  ASSIGN_OR_RETURN(const std::vector<std::string> paths, data::MatchFiles({pattern}, "--input"));
+  ASSIGN_OR_RETURN(data::Dataset dataset,
+                   data::LoadFilesForJob(job, paths, max_examples, /*labels=*/false));
+  return InputsFromDataset(std::move(dataset), pattern);
+}
+
+// The examples at `path`, of the kind its name says; the first `max_examples`
+// (0 = all). TFRecords are decoded with `job`'s feature spec (null: the
+// model is a SavedModel, and only a prepared directory can be read).
 StatusOr<ModelInputs> LoadInputs(const std::string& path, const std::string& split,
-                                 int64_t max_examples) {
+                                 int64_t max_examples, const config::JobConfig* job) {
   std::error_code error;
   ModelInputs inputs;
   if (std::filesystem::is_directory(path, error)) {
-    return TfRecordInputs(path, split, max_examples);
+    return ShardInputs(path, split, max_examples, job);
   } else if (EndsWith(path, ".npy")) {
     ASSIGN_OR_RETURN(inputs, NpyInputs(path));
   } else if (EndsWith(path, ".csv")) {
     ASSIGN_OR_RETURN(inputs, CsvInputs(path));
+  } else if (job != nullptr) {
+    return TfRecordFileInputs(path, max_examples, *job);
   } else {
     return InvalidArgumentError("--input " + path +
-                                ": expected a directory of TFRecord shards, a .npy or a .csv file");
+                                ": expected a directory of TFRecord shards, a .npy or a .csv file "
+                                "(TFRecord files by name or glob need a CONFIG: its feature spec)");
   }
   if (max_examples > 0 && max_examples < inputs.rows) {
     inputs.rows = max_examples;
@@ -120,7 +145,9 @@ Status RunPredict(const std::vector<std::string>& args) {
       "logits as the model gives them, or --probabilities. IN is a directory of TFRecord\n"
       "shards, a .npy (float32/uint8, shape (N, features...)) or a .csv (one example a\n"
       "row); uint8 pixels are scaled by 1/255 as in training, floats used as they are.");
-  flags.String("input", &input, "the examples: TFRecord shard directory, .npy or .csv file");
+  flags.String("input", &input,
+               "the examples: TFRecord shard directory, .npy or .csv file, or (with CONFIG) "
+               "TFRecord files by glob");
   flags.String("split", &split, "which shards of a TFRecord directory (default: test)");
   flags.String("output", &output, "where the outputs go: .npy (float32) or .csv");
   source.AddFlags(flags);
@@ -149,7 +176,8 @@ Status RunPredict(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(std::unique_ptr<ModelRunner> runner,
                    OpenModel(flags.positional(), overrides, source, probabilities, &job));
   ASSIGN_OR_RETURN(ModelInputs inputs,
-                   LoadInputs(*input, split.value_or("test"), max_examples.value_or(0)));
+                   LoadInputs(*input, split.value_or("test"), max_examples.value_or(0),
+                              source.saved_model ? nullptr : &job.config));
   int64_t outputs_per_row = 0;
   ASSIGN_OR_RETURN(std::vector<float> outputs,
                    RunInBatches(*runner, inputs, *overrides.batch_size, &outputs_per_row));

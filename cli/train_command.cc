@@ -49,6 +49,7 @@
 #include "worker/comm/host_collectives.h"
 #include "worker/comm/mpi_runtime.h"
 #include "worker/data/dataset.h"
+#include "worker/data/job_data.h"
 #include "worker/job_config.h"
 #include "worker/job_monitor.h"
 #include "worker/metrics/metric_set.h"
@@ -190,16 +191,40 @@ struct Job {
   std::unique_ptr<callbacks::MetricsLog> metrics_log;         // rank 0 only
   std::unique_ptr<callbacks::TensorBoardLogger> tensorboard;  // rank 0 only
   data::Dataset train;
-  data::Dataset test;
+  data::Dataset test;  // the validation files (dir: the test split); empty without
   data::Dataset validation_split;  // the last training examples, with training.validation_split
   std::optional<storage::keras::KerasModelFile> init_from;  // --init-from's file, read once
 
   // What fit validates on: the validation_split part when there is one, else
-  // the test split.
-  const data::Dataset& validation() const {
-    return validation_split.num_examples > 0 ? validation_split : test;
+  // the test split; null when the job has neither.
+  const data::Dataset* validation() const {
+    if (validation_split.num_examples > 0) return &validation_split;
+    return test.num_examples > 0 ? &test : nullptr;
   }
 };
+
+// Loads the job's training data and its validation files (data::LoadJobSplit),
+// then cuts training.validation_split's part off; rank 0 prints the loader's
+// warnings.
+Status LoadData(int rank, Job* job) {
+  const config::JobConfig& config = job->config;
+  ASSIGN_OR_RETURN(job->train, data::LoadJobSplit(config, data::DataSplit::kTrain));
+  if (data::HasValidationFiles(config.data())) {
+    ASSIGN_OR_RETURN(job->test, data::LoadJobSplit(config, data::DataSplit::kValidation));
+  }
+  for (const data::Dataset* loaded : {&job->train, &job->test}) {
+    for (const std::string& warning : loaded->warnings) {
+      if (rank == 0) std::cerr << "warning: " << warning << std::endl;
+    }
+  }
+  if (config.training().validation_split() > 0) {
+    ASSIGN_OR_RETURN(auto parts, data::SplitForValidation(std::move(job->train),
+                                                          config.training().validation_split()));
+    job->train = std::move(parts.first);
+    job->validation_split = std::move(parts.second);
+  }
+  return OkStatus();
+}
 
 Status SetUp(const TrainSettings& s, int rank, Job* job) {
   ASSIGN_OR_RETURN(job->config, LoadJobConfig(s.config_path));
@@ -228,18 +253,7 @@ Status SetUp(const TrainSettings& s, int rank, Job* job) {
                       .WithContext("cannot create the checkpoint directory " + checkpoint_dir +
                                    "; choose a writable place with --run-dir"));
   ASSIGN_OR_RETURN(job->backend, BackendFor(job->config.training().device()));
-  const config::DataConfig& data = job->config.data();
-  ASSIGN_OR_RETURN(job->train,
-                   data::LoadSplit(data.dir(), "train", data.train_examples(), data.num_classes()));
-  ASSIGN_OR_RETURN(job->test,
-                   data::LoadSplit(data.dir(), "test", data.test_examples(), data.num_classes()));
-  if (job->config.training().validation_split() > 0) {
-    ASSIGN_OR_RETURN(auto parts, data::SplitForValidation(std::move(job->train),
-                                                          job->config.training().validation_split()));
-    job->train = std::move(parts.first);
-    job->validation_split = std::move(parts.second);
-  }
-  return OkStatus();
+  return LoadData(rank, job);
 }
 
 // The 1-based epoch after which EarlyStopping (still configured) ended the
@@ -367,14 +381,16 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
     const int64_t first_epoch = resumed ? resumed->state.progress.epoch + 1 : 1;
     ASSIGN_OR_RETURN(csv_logger,
                      callbacks::CsvLogger::Open(job.config.training().run_dir(), first_epoch,
-                                                metrics::LogNames(job.config)));
+                                                EpochLogNames(job.config)));
     callbacks.insert(callbacks.end(), {&progress, job.metrics_log.get(), job.tensorboard.get(),
                                        csv_logger.get()});
   }
   if (keras.early_stopping) callbacks.push_back(&*keras.early_stopping);
   if (keras.reduce_lr_on_plateau) callbacks.push_back(keras.reduce_lr_on_plateau.get());
   callbacks.push_back(&checkpointer);  // every rank: saves are collective
-  RETURN_IF_ERROR(trainer.Fit(job.train, job.validation(), &planner, callbacks));
+  const data::Dataset* validation = job.validation();
+  RETURN_IF_ERROR(validation != nullptr ? trainer.Fit(job.train, *validation, &planner, callbacks)
+                                        : trainer.Fit(job.train, &planner, callbacks));
   if (trainer.stopped() && !checkpointer.preempted()) {
     // A callback ended training (EarlyStopping): as Keras, fit's end still
     // runs, so the checkpointer commits the final step.
@@ -388,7 +404,8 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
 }
 
 // Trains what is left (nothing when `resumed` is already complete), then,
-// unless preempted, evaluates the final weights on the test split, and says
+// unless preempted, evaluates the final weights on the test split (the
+// validation files; a job without them says so instead), and says
 // goodbye to the coordinator. A complete job's re-run thus prints the test
 // metrics of its final checkpoint, as the run that finished it did.
 Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communicator& comm,
@@ -400,7 +417,11 @@ Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communic
   if (!NothingToTrain(resumed, job.config)) {
     ASSIGN_OR_RETURN(finished, TrainEpochs(s, job, plane, comm, trainer, monitor, resumed));
   }
-  if (finished) {
+  if (finished && job.test.num_examples == 0 && rank == 0) {
+    std::cout << "no test data (data.validation_files is not set): no final evaluation"
+              << std::endl;
+  }
+  if (finished && job.test.num_examples > 0) {
     ASSIGN_OR_RETURN(EvalResult result, trainer.Evaluate(job.test));
     if (rank == 0) {
       std::cout << std::fixed << std::setprecision(4) << "test accuracy: " << result.accuracy

@@ -13,6 +13,8 @@
 
 #include "worker/callbacks/monitor.h"
 #include "worker/checkpoint/checkpointer.h"
+#include "worker/data/example_decoder.h"
+#include "worker/data/job_data.h"
 #include "worker/loss/loss.h"
 #include "worker/metrics/metric_set.h"
 #include "worker/model/keras_json.h"
@@ -87,6 +89,15 @@ void ApplyOverrides(const JobOverrides& o, config::JobConfig* config) {
   }
 }
 
+std::vector<std::string> EpochLogNames(const config::JobConfig& config) {
+  std::vector<std::string> names = metrics::LogNames(config);
+  if (data::HasValidationData(config)) return names;
+  names.erase(std::remove_if(names.begin(), names.end(),
+                             [](const std::string& name) { return name.rfind("val_", 0) == 0; }),
+              names.end());
+  return names;
+}
+
 StatusOr<int64_t> CheckpointEverySteps(const config::CheckpointConfig& checkpoint) {
   const std::string& freq = checkpoint.save_freq();
   if (freq == "epoch" || freq == "none") return 0;
@@ -143,10 +154,13 @@ Status ValidateTraining(config::JobConfig* config) {
   return OkStatus();
 }
 
-Status ValidateData(const config::DataConfig& data) {
-  if (data.dir().empty()) {
+// The data fields; the feature spec against model.input_shape (ExampleDecoder).
+Status ValidateData(const config::JobConfig& config) {
+  const config::DataConfig& data = config.data();
+  if (data.dir().empty() && data.train_files().empty()) {
     return InvalidArgumentError(
-        "data.dir is not set: point it (or --data) at the shards written by `shardtrain data "
+        "neither data.train_files nor data.dir is set: point data.train_files at your "
+        "TFRecord files, or data.dir (or --data) at the shards written by `shardtrain data "
         "prepare`");
   }
   if (data.train_examples() < 0 || data.test_examples() < 0) {
@@ -155,25 +169,44 @@ Status ValidateData(const config::DataConfig& data) {
   if (data.num_classes() <= 0) {
     return InvalidArgumentError("data.num_classes must be positive (10 for Fashion-MNIST)");
   }
-  return OkStatus();
+  const auto& shape = config.model().input_shape();
+  if (shape.empty()) return OkStatus();  // the model's own check names it
+  return data::ExampleDecoder::Create(data, {shape.begin(), shape.end()}).status();
+}
+
+// "val_loss", or "loss" for a job without validation data.
+std::string DefaultMonitor(const config::JobConfig& config) {
+  return data::HasValidationData(config) ? "val_loss" : "loss";
+}
+
+// The error for `monitor` of `field`, which is not among the job's logs.
+Status NotLoggedError(const config::JobConfig& config, const std::string& field,
+                      const std::string& monitor, const std::string& otherwise) {
+  if (monitor.rfind("val_", 0) == 0 && !data::HasValidationData(config)) {
+    return InvalidArgumentError(
+        field + ".monitor '" + monitor + "' needs validation data, and this job has none "
+        "(data.train_files without data.validation_files or training.validation_split): "
+        "monitor 'loss' or a metric, or add validation data");
+  }
+  return InvalidArgumentError(field + ".monitor '" + monitor + "' " + otherwise);
 }
 
 // checkpoint.monitor and the filepath's {fields} name logs of this job
 // (metrics::LogNames), besides {epoch} and {step}.
 Status ValidateCheckpointLogs(config::JobConfig* config) {
   config::CheckpointConfig* checkpoint = config->mutable_checkpoint();
-  const std::vector<std::string> names = metrics::LogNames(*config);
+  const std::vector<std::string> names = EpochLogNames(*config);
   std::map<std::string, double> logs;
   for (const std::string& name : names) logs[name] = 0.0;
   RETURN_IF_ERROR(
       checkpoint::FormatCheckpointName(checkpoint->filepath(), 1, 1, logs).status());
-  if (checkpoint->monitor().empty()) checkpoint->set_monitor("val_loss");
+  if (checkpoint->monitor().empty()) checkpoint->set_monitor(DefaultMonitor(*config));
   if (logs.count(checkpoint->monitor()) == 0) {
     std::string logged;
     for (const std::string& name : names) logged += (logged.empty() ? "" : ", ") + name;
-    return InvalidArgumentError("checkpoint.monitor '" + checkpoint->monitor() +
-                                "' is not logged by this job; its logs are " + logged +
-                                " (add the metric to `metrics`)");
+    return NotLoggedError(*config, "checkpoint", checkpoint->monitor(),
+                          "is not logged by this job; its logs are " + logged +
+                              " (add the metric to `metrics`)");
   }
   ASSIGN_OR_RETURN(*checkpoint->mutable_mode(),
                    callbacks::ResolveMonitorMode("checkpoint", checkpoint->monitor(),
@@ -219,12 +252,12 @@ Status ValidateFitOptions(const config::TrainingConfig& training) {
 // becomes min or max. `field` names the callback in errors.
 Status ValidateMonitor(const config::JobConfig& config, const std::string& field,
                        std::string* monitor, std::string* mode) {
-  if (monitor->empty()) *monitor = "val_loss";
-  const std::vector<std::string> names = metrics::LogNames(config);
+  if (monitor->empty()) *monitor = DefaultMonitor(config);
+  const std::vector<std::string> names = EpochLogNames(config);
   if (std::find(names.begin(), names.end(), *monitor) == names.end()) {
-    return InvalidArgumentError(field + ".monitor '" + *monitor +
-                                "' is not logged: use loss or a `metrics` entry (accuracy by "
-                                "default), or one of them with a val_ prefix");
+    return NotLoggedError(config, field, *monitor,
+                          "is not logged: use loss or a `metrics` entry (accuracy by "
+                          "default), or one of them with a val_ prefix");
   }
   ASSIGN_OR_RETURN(*mode, callbacks::ResolveMonitorMode(field, *monitor, *mode));
   return OkStatus();
@@ -283,7 +316,7 @@ Status ValidateCallbacks(config::JobConfig* config) {
 Status ValidateJobConfig(config::JobConfig* config) {
   RETURN_IF_ERROR(LoadModelJson(config));
   RETURN_IF_ERROR(ValidateTraining(config));
-  RETURN_IF_ERROR(ValidateData(config->data()));
+  RETURN_IF_ERROR(ValidateData(*config));
   RETURN_IF_ERROR(ValidateFitOptions(config->training()));
   RETURN_IF_ERROR(metrics::ValidateMetrics(*config));
   RETURN_IF_ERROR(ValidateCheckpointPolicy(config->mutable_checkpoint()));

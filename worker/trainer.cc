@@ -58,32 +58,58 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   trainer->model_->Initialize(*backend, config.training().seed());
   trainer->x_.resize(static_cast<size_t>(max_batch * trainer->model_->input_size()));
   trainer->labels_.resize(static_cast<size_t>(max_batch));
+  const config::LabelSpec& label = config.data().label();
+  trainer->label_width_ = label.kind() == config::LabelSpec::VECTOR ? label.size() : 0;
+  trainer->label_values_.resize(static_cast<size_t>(max_batch * trainer->label_width_));
   trainer->grad_output_.resize(static_cast<size_t>(max_batch * trainer->model_->output_size()));
   return trainer;
 }
 
-Status Trainer::CheckDataset(const data::Dataset& dataset, const char* split) const {
-  if (dataset.num_examples == 0) {
-    return InvalidArgumentError(std::string("the ") + split + " split has no examples");
-  }
-  if (dataset.feature_size != model_->input_size()) {
-    return InvalidArgumentError(std::string("the ") + split + " examples have " +
-                                std::to_string(dataset.feature_size) +
+Status Trainer::CheckDataset(const data::Dataset& dataset, const char* split,
+                             bool labeled) const {
+  const std::string the = std::string("the ") + split + " ";
+  if (dataset.num_examples == 0) return InvalidArgumentError(the + "split has no examples");
+  if (dataset.feature_size != model_->input_size() ||
+      dataset.features.size() != static_cast<size_t>(dataset.num_examples * dataset.feature_size)) {
+    return InvalidArgumentError(the + "examples have " + std::to_string(dataset.feature_size) +
                                 " values each but model.input_shape has " +
                                 std::to_string(model_->input_size()));
+  }
+  if (!labeled) return OkStatus();
+  const int64_t width = dataset.label_width;
+  const size_t targets = width == 0 ? dataset.labels.size() : dataset.label_values.size();
+  if (width != label_width_ ||
+      targets != static_cast<size_t>(dataset.num_examples * std::max<int64_t>(width, 1))) {
+    return InvalidArgumentError(
+        the + "examples have " +
+        (width == 0 ? "class ids" : std::to_string(width) + "-value target vectors") +
+        " (" + std::to_string(targets) + " values for " + std::to_string(dataset.num_examples) +
+        " examples), but data.label asks for " +
+        (label_width_ == 0 ? "class ids" : std::to_string(label_width_) + "-value vectors"));
   }
   return OkStatus();
 }
 
 void Trainer::GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows) {
-  const int64_t features = dataset.feature_size;
-  constexpr float kScale = 1.0f / 255.0f;
+  const size_t features = static_cast<size_t>(dataset.feature_size);
+  const size_t width = static_cast<size_t>(dataset.label_width);
+  const bool class_ids = width == 0 && !dataset.labels.empty();
+  const bool vectors = width > 0 && !dataset.label_values.empty();
   for (int64_t r = 0; r < rows; ++r) {
-    const uint8_t* pixels = dataset.images.data() + indices[r] * features;
-    float* out = x_.data() + r * features;
-    for (int64_t j = 0; j < features; ++j) out[j] = static_cast<float>(pixels[j]) * kScale;
-    labels_[static_cast<size_t>(r)] = dataset.labels[static_cast<size_t>(indices[r])];
+    const size_t row = static_cast<size_t>(r), example = static_cast<size_t>(indices[r]);
+    std::memcpy(x_.data() + row * features, dataset.features.data() + example * features,
+                features * sizeof(float));
+    if (class_ids) labels_[row] = dataset.labels[example];
+    if (vectors) {
+      std::memcpy(label_values_.data() + row * width, dataset.label_values.data() + example * width,
+                  width * sizeof(float));
+    }
   }
+}
+
+loss::Targets Trainer::BatchTargets() const {
+  if (label_width_ == 0) return loss::Targets::ClassIds(labels_.data());
+  return loss::Targets::Vectors(label_values_.data(), label_width_);
 }
 
 Status Trainer::BroadcastParameters() {
@@ -94,7 +120,7 @@ Status Trainer::BroadcastParameters() {
 }
 
 int64_t Trainer::CorrectCount(const float* output, int64_t rows) {
-  return metrics_->CorrectCount(*backend_, output, loss::Targets::ClassIds(labels_.data()), rows);
+  return metrics_->CorrectCount(*backend_, output, BatchTargets(), rows);
 }
 
 Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
@@ -110,11 +136,10 @@ Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64
                             static_cast<uint64_t>(first_row)};
     const float* output = model_->Forward(*backend_, x_.data(), rows, mode, fused);
     // d(global mean loss)/d(output): this rank's share of the 1/global_rows mean.
-    const loss::Targets targets = loss::Targets::ClassIds(labels_.data());
-    loss_sum = loss_->Compute(*backend_, output, targets, rows, grad_output_.data(),
+    loss_sum = loss_->Compute(*backend_, output, BatchTargets(), rows, grad_output_.data(),
                               static_cast<double>(global_rows));
     correct = CorrectCount(output, rows);
-    metrics_->Accumulate(output, targets, rows, step_metric_sums_.data());
+    metrics_->Accumulate(output, BatchTargets(), rows, step_metric_sums_.data());
     model_->Backward(*backend_, x_.data(), grad_output_.data(), rows, fused);
   } else {
     backend_->Fill(params.grads(), 0.0f, params.size());
@@ -151,10 +176,9 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
     std::iota(indices.begin(), indices.begin() + rows, start);
     GatherBatch(dataset, indices.data(), rows);
     const float* output = model_->Forward(*backend_, x_.data(), rows, model::ForwardMode{}, fused);
-    const loss::Targets targets = loss::Targets::ClassIds(labels_.data());
-    sums[0] += loss_->Compute(*backend_, output, targets, rows, nullptr, 1.0);
+    sums[0] += loss_->Compute(*backend_, output, BatchTargets(), rows, nullptr, 1.0);
     sums[1] += static_cast<double>(CorrectCount(output, rows));
-    metrics_->Accumulate(output, targets, rows, sums.data() + kMetricSums);
+    metrics_->Accumulate(output, BatchTargets(), rows, sums.data() + kMetricSums);
   }
   sums[2] = static_cast<double>(count);
   RETURN_IF_ERROR(comm::AllReduceSumHostDoubles(*comm_, sums.data(),
@@ -199,7 +223,7 @@ metrics::Logs Trainer::TrainingLogs() const {
 }
 
 StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
-  RETURN_IF_ERROR(CheckDataset(dataset, "prediction"));
+  RETURN_IF_ERROR(CheckDataset(dataset, "prediction", /*labeled=*/false));
   const int64_t classes = model_->output_size();
   std::vector<float> outputs(static_cast<size_t>(dataset.num_examples * classes));
   std::vector<int64_t> indices(static_cast<size_t>(kEvalBatch));
@@ -215,14 +239,14 @@ StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
 }
 
 callbacks::TrainBegin Trainer::DescribeTraining(const data::Dataset& train,
-                                                const data::Dataset& val) const {
+                                                const data::Dataset* val) const {
   callbacks::TrainBegin begin;
   begin.job_name = config_.name().empty() ? "job" : config_.name();
   begin.first_epoch = progress_.epoch + 1;
   begin.epochs = config_.training().epochs();
   begin.steps_per_epoch = (train.num_examples + batch_size_ - 1) / batch_size_;
   begin.train_examples = train.num_examples;
-  begin.val_examples = val.num_examples;
+  begin.val_examples = val != nullptr ? val->num_examples : 0;
   begin.parameters = model_->parameters().size();
   begin.device = std::string(backend_->name());
   if (world_size() > 1) {
@@ -272,6 +296,18 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
                     const std::vector<callbacks::Callback*>& callbacks) {
   RETURN_IF_ERROR(CheckDataset(train, "training"));
   RETURN_IF_ERROR(CheckDataset(val, "validation"));
+  return FitEpochs(train, &val, planner, callbacks);
+}
+
+Status Trainer::Fit(const data::Dataset& train, EpochPlanner* planner,
+                    const std::vector<callbacks::Callback*>& callbacks) {
+  return FitEpochs(train, nullptr, planner, callbacks);
+}
+
+Status Trainer::FitEpochs(const data::Dataset& train, const data::Dataset* val,
+                          EpochPlanner* planner,
+                          const std::vector<callbacks::Callback*>& callbacks) {
+  RETURN_IF_ERROR(CheckDataset(train, "training"));
   RETURN_IF_ERROR(BroadcastParameters());
   const callbacks::TrainBegin begin = DescribeTraining(train, val);
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainBegin(begin));
@@ -290,15 +326,17 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
       return OkStatus();
     }
     double train_seconds = Seconds(epoch_start);
-    ASSIGN_OR_RETURN(EvalResult val_result, Evaluate(val));
     callbacks::EpochEnd end;
     end.epoch = epoch + 1;
     end.step = progress_.global_step;
     end.steps_in_epoch = begin.steps_per_epoch;
     end.logs = TrainingLogs();
-    end.logs.emplace_back("val_loss", val_result.loss);
-    for (const auto& [name, value] : val_result.metrics) {
-      end.logs.emplace_back("val_" + name, value);
+    if (val != nullptr) {
+      ASSIGN_OR_RETURN(EvalResult val_result, Evaluate(*val));
+      end.logs.emplace_back("val_loss", val_result.loss);
+      for (const auto& [name, value] : val_result.metrics) {
+        end.logs.emplace_back("val_" + name, value);
+      }
     }
     end.examples_per_sec = static_cast<double>(session_seen) / train_seconds;
     end.examples = progress_.epoch_examples;

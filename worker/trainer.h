@@ -31,6 +31,7 @@
 #include "worker/data/dataset.h"
 #include "worker/epoch_plan.h"
 #include "worker/loss/loss.h"
+#include "worker/loss/targets.h"
 #include "worker/metrics/metric_set.h"
 #include "worker/model/model.h"
 #include "worker/optimizer/optimizer.h"
@@ -83,6 +84,9 @@ class Trainer {
   // examples from `planner`, validating on `val` after each. Every rank calls it.
   Status Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
              const std::vector<callbacks::Callback*>& callbacks);
+  // The same without validation data: epochs log no val_* entries.
+  Status Fit(const data::Dataset& train, EpochPlanner* planner,
+             const std::vector<callbacks::Callback*>& callbacks);
 
   // Makes the next Fit() continue from `progress` (restored from a checkpoint
   // together with the parameters and optimizer state).
@@ -103,6 +107,11 @@ class Trainer {
   // order (inference: no dropout; the last layer's activation applied as the
   // model defines it, so logits for a from-logits classifier). This rank only.
   StatusOr<std::vector<float>> Predict(const data::Dataset& dataset);
+
+  // The targets of the batch GatherBatch gathered last (rows as gathered):
+  // class ids, or label_width floats per row for a VECTOR label. Valid until
+  // the next gather.
+  loss::Targets BatchTargets() const;
 
   // One optimizer step: this rank's `rows` examples (`indices` into `dataset`)
   // are rows [first_row, first_row + rows) of a global batch of `global_rows`.
@@ -128,7 +137,7 @@ class Trainer {
   Trainer() = default;
   // The OnTrainBegin description of training on `train`, validating on `val`.
   callbacks::TrainBegin DescribeTraining(const data::Dataset& train,
-                                         const data::Dataset& val) const;
+                                         const data::Dataset* val) const;
   // Takes the steps of `plan` (of 0-based `epoch`, begun at `epoch_start`),
   // calling OnBatchEnd after each, until the plan ends or a stop is requested.
   // `*session_seen` counts the examples trained on (all ranks).
@@ -143,9 +152,15 @@ class Trainer {
   metrics::Logs TrainingLogs() const;
   // Adds a step's global totals to progress_.
   void AddToEpoch(const StepResult& step);
-  // x (rows, features) = pixels / 255 of the given examples; labels likewise.
+  // x (rows, features) = the features of the given examples; their targets
+  // likewise (into labels_ or label_values_; none for a dataset without).
   void GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows);
-  Status CheckDataset(const data::Dataset& dataset, const char* split) const;
+  // `dataset` has examples of the model's input size and, when `labeled`,
+  // targets of the job's label kind.
+  Status CheckDataset(const data::Dataset& dataset, const char* split, bool labeled = true) const;
+  // Fit, validating on `val` unless it is null.
+  Status FitEpochs(const data::Dataset& train, const data::Dataset* val, EpochPlanner* planner,
+                   const std::vector<callbacks::Callback*>& callbacks);
   int rank() const { return comm_->rank(); }
   int world_size() const { return comm_->world_size(); }
 
@@ -164,6 +179,8 @@ class Trainer {
   bool stopped_ = false;
   std::vector<float> x_;             // (max_batch, features)
   std::vector<int32_t> labels_;      // (max_batch)
+  int64_t label_width_ = 0;          // the job's VECTOR label size; 0 = class ids
+  std::vector<float> label_values_;  // (max_batch, label_width_)
   std::vector<float> grad_output_;   // (max_batch, classes)
   std::vector<double> step_metric_sums_;  // (metrics_->num_sums())
 };

@@ -24,13 +24,14 @@ data::Dataset Synthetic(int64_t n) {
   data::Dataset d;
   d.num_examples = n;
   d.feature_size = kFeatures;
-  d.images.resize(static_cast<size_t>(n * kFeatures));
+  d.features.resize(static_cast<size_t>(n * kFeatures));
   d.labels.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     d.labels[i] = static_cast<int32_t>(PhiloxBits(3, 0, 1, i) % 10);
     for (int64_t j = 0; j < kFeatures; ++j) {
-      d.images[i * kFeatures + j] = static_cast<uint8_t>(
+      const auto pixel = static_cast<uint8_t>(
           (PhiloxBits(3, 0, 2, i * kFeatures + j) & 0x7F) + (j % 10 == d.labels[i] ? 128 : 0));
+      d.features[i * kFeatures + j] = pixel * (1.0f / 255.0f);  // as the decoder scales pixels
     }
   }
   d.shard_sizes = {n / 3, n / 3, n - 2 * (n / 3)};

@@ -323,10 +323,10 @@ TEST(ValidationSplitTest, TakesTheLastExamples) {
   EXPECT_EQ(train.shard_sizes, (std::vector<int64_t>{4, 3}));
   EXPECT_EQ(val.num_examples, 3);
   EXPECT_EQ(val.labels, std::vector<int32_t>(original.labels.begin() + 7, original.labels.end()));
-  EXPECT_EQ(val.images,
-            std::vector<uint8_t>(original.images.begin() + 7 * 12, original.images.end()));
-  EXPECT_EQ(train.images, std::vector<uint8_t>(original.images.begin(),
-                                               original.images.begin() + 7 * 12));
+  EXPECT_EQ(val.features,
+            std::vector<float>(original.features.begin() + 7 * 12, original.features.end()));
+  EXPECT_EQ(train.features, std::vector<float>(original.features.begin(),
+                                               original.features.begin() + 7 * 12));
   // 1000 examples, 0.2: 800 train (double arithmetic, as Python's).
   auto thousand = data::SplitForValidation(testing::SeparableDataset(1000, 3), 0.2);
   ASSERT_TRUE(thousand.ok());

@@ -448,7 +448,7 @@ TEST(KerasJsonTest, RegisteredCustomLayerLoadsTrainsAndRoundTrips) {
   data::Dataset d;
   d.num_examples = 2;
   d.feature_size = 4;
-  d.images = {255, 0, 0, 255, 0, 255, 255, 0};
+  d.features = {1, 0, 0, 1, 0, 1, 1, 0};
   d.labels = {0, 1};
   const int64_t ids[2] = {0, 1};
   StepResult result;

@@ -21,6 +21,14 @@ namespace {
 namespace fs = std::filesystem;
 using testing::SyntheticLabel;
 using testing::SyntheticPixel;
+
+// A pixel as the default feature spec decodes it (pixel / 255).
+float Scaled(uint8_t pixel) { return static_cast<float>(pixel) * (1.0f / 255.0f); }
+std::vector<float> Scaled(const std::vector<uint8_t>& pixels) {
+  std::vector<float> values;
+  for (uint8_t pixel : pixels) values.push_back(Scaled(pixel));
+  return values;
+}
 using testing::TempDir;
 
 std::string ReadBytes(const std::string& path) {
@@ -104,14 +112,14 @@ TEST_F(PreparedTest, LoadSplitReturnsExactPixelsAndLabels) {
   ASSERT_TRUE(train.ok()) << train.status();
   EXPECT_EQ(train->num_examples, 10);
   EXPECT_EQ(train->feature_size, 784);
-  ASSERT_EQ(train->images.size(), 10u * 784u);
+  ASSERT_EQ(train->features.size(), 10u * 784u);
   ASSERT_EQ(train->labels.size(), 10u);
   EXPECT_EQ(train->shard_sizes, (std::vector<int64_t>{3, 3, 4}));
   for (int64_t i = 0; i < 10; ++i) {
     EXPECT_EQ(train->labels[i], SyntheticLabel(i)) << i;
     for (int64_t r = 0; r < 28; ++r) {
       for (int64_t c = 0; c < 28; ++c) {
-        ASSERT_EQ(train->images[i * 784 + r * 28 + c], SyntheticPixel(i, r, c))
+        ASSERT_EQ(train->features[i * 784 + r * 28 + c], Scaled(SyntheticPixel(i, r, c)))
             << "example " << i << " pixel " << r << "," << c;
       }
     }
@@ -120,7 +128,7 @@ TEST_F(PreparedTest, LoadSplitReturnsExactPixelsAndLabels) {
   ASSERT_TRUE(test.ok()) << test.status();
   EXPECT_EQ(test->num_examples, 4);
   EXPECT_EQ(test->labels, (std::vector<int32_t>{1, 4, 7, 0}));
-  EXPECT_EQ(test->images[3 * 784 + 100], SyntheticPixel(3, 100 / 28, 100 % 28));
+  EXPECT_EQ(test->features[3 * 784 + 100], Scaled(SyntheticPixel(3, 100 / 28, 100 % 28)));
 }
 
 TEST_F(PreparedTest, MaxExamplesKeepsThePrefix) {
@@ -130,12 +138,12 @@ TEST_F(PreparedTest, MaxExamplesKeepsThePrefix) {
     const int64_t expected = std::min<int64_t>(max, 10);
     EXPECT_EQ(data->num_examples, expected);
     ASSERT_EQ(data->labels.size(), static_cast<size_t>(expected));
-    ASSERT_EQ(data->images.size(), static_cast<size_t>(expected * 784));
+    ASSERT_EQ(data->features.size(), static_cast<size_t>(expected * 784));
     EXPECT_EQ(data->labels.back(), SyntheticLabel(expected - 1));
     int64_t shard_total = 0;
     for (int64_t size : data->shard_sizes) shard_total += size;
     EXPECT_EQ(shard_total, expected) << "max " << max;
-    EXPECT_EQ(data->images.back(), SyntheticPixel(expected - 1, 27, 27));
+    EXPECT_EQ(data->features.back(), Scaled(SyntheticPixel(expected - 1, 27, 27)));
   }
   ExpectError(LoadSplit(out_, "train", -1, 10).status(), StatusCode::kInvalidArgument,
               {"max_examples"});
@@ -158,8 +166,8 @@ TEST_F(PreparedTest, LabelOutsideClassesNamesRecord) {
   // (shard 0, record 2) is the first out of range.
   ExpectError(
       LoadSplit(out_, "train", 0, 5).status(), StatusCode::kInvalidArgument,
-      {"record 2 of '" + out_ + "/train-00000-of-00003.tfrecord' has label 7", "outside [0, 5)",
-       "set data.num_classes"});
+      {out_ + "/train-00000-of-00003.tfrecord, record 2: label 'label': class id 7",
+       "outside [0, 5)", "set data.num_classes"});
   ExpectError(LoadSplit(out_, "train", 0, 0).status(), StatusCode::kInvalidArgument,
               {"num_classes"});
 }
@@ -219,7 +227,7 @@ TEST(LoadSplitTest, AcceptsUserShardsWithExtraFeatures) {
   auto data = LoadSplit(dir.path(), "train", 0, 3);
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->feature_size, 4);
-  EXPECT_EQ(data->images, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  EXPECT_EQ(data->features, Scaled({1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_EQ(data->labels, (std::vector<int32_t>{2, 0}));
 }
 
@@ -229,9 +237,8 @@ TEST(LoadSplitTest, ImageSizeMismatchNamesRecord) {
              {MakeExample(std::string(784, 'a'), 1), MakeExample(std::string(784, 'b'), 1),
               MakeExample(std::string(783, 'c'), 1)});
   ExpectError(LoadSplit(dir.path(), "train", 0, 10).status(), StatusCode::kInvalidArgument,
-              {"record 2 of '" + dir.path() +
-               "/train-00000-of-00001.tfrecord' has an image of 783 "
-               "bytes, but the first image has 784"});
+              {dir.path() + "/train-00000-of-00001.tfrecord, record 2: feature 'image': "
+               "expected a bytes_list with one value of 784 bytes, got 783 bytes"});
 }
 
 TEST(LoadSplitTest, MissingOrIllTypedFeaturesNameRecord) {
@@ -243,7 +250,7 @@ TEST(LoadSplitTest, MissingOrIllTypedFeaturesNameRecord) {
     WriteShard(dir.path(), {MakeExample("xy", 1), no_image});
     ExpectError(
         LoadSplit(dir.path(), "train", 0, 10).status(), StatusCode::kInvalidArgument,
-        {"record 1 of '" + dir.path() + shard + "' has no 'image' feature (features: 'label')"});
+        {dir.path() + shard + ", record 1: feature 'image' is missing (the example has: 'label')"});
   }
   {
     TempDir dir;
@@ -252,7 +259,7 @@ TEST(LoadSplitTest, MissingOrIllTypedFeaturesNameRecord) {
         "xy");
     WriteShard(dir.path(), {no_label});
     ExpectError(LoadSplit(dir.path(), "train", 0, 10).status(), StatusCode::kInvalidArgument,
-                {"record 0 of", "has no 'label' feature (features: 'image')"});
+                {"record 0: label 'label' is missing (the example has: 'image')"});
   }
   {
     TempDir dir;
@@ -261,7 +268,8 @@ TEST(LoadSplitTest, MissingOrIllTypedFeaturesNameRecord) {
         1);
     WriteShard(dir.path(), {float_label});
     ExpectError(LoadSplit(dir.path(), "train", 0, 10).status(), StatusCode::kInvalidArgument,
-                {"record 0 of", "'label' must be an int64_list with one value, found float_list"});
+                {"record 0: label 'label': expected an int64_list with one value",
+                 "found a float_list"});
   }
   {
     TempDir dir;
@@ -270,7 +278,7 @@ TEST(LoadSplitTest, MissingOrIllTypedFeaturesNameRecord) {
         "zw");
     WriteShard(dir.path(), {two_images});
     ExpectError(LoadSplit(dir.path(), "train", 0, 10).status(), StatusCode::kInvalidArgument,
-                {"'image' must be a bytes_list with one value", "found bytes_list with 2 values"});
+                {"feature 'image': expected a bytes_list with one value", "found 2 values"});
   }
   {
     TempDir dir;
@@ -280,7 +288,7 @@ TEST(LoadSplitTest, MissingOrIllTypedFeaturesNameRecord) {
     f["label"].mutable_int64_list()->add_value(0);
     WriteShard(dir.path(), {int_image});
     ExpectError(LoadSplit(dir.path(), "train", 0, 10).status(), StatusCode::kInvalidArgument,
-                {"'image' must be a bytes_list", "found int64_list"});
+                {"feature 'image': expected a bytes_list", "found an int64_list"});
   }
 }
 
@@ -291,7 +299,7 @@ TEST(LoadSplitTest, NonExampleRecordIsDataLoss) {
   ASSERT_TRUE((*writer)->Write("\xff\xff\xff not a protobuf").ok());
   ASSERT_TRUE((*writer)->Close().ok());
   ExpectError(LoadSplit(dir.path(), "train", 0, 10).status(), StatusCode::kDataLoss,
-              {"record 0 of", "is not a valid tf.train.Example"});
+              {"train-00000-of-00001.tfrecord, record 0: not a valid tf.train.Example"});
 }
 
 TEST(PrepareTest, ErrorsNameTheFile) {

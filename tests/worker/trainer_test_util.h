@@ -17,22 +17,31 @@
 
 namespace shardtrain::testing {
 
+// The model inputs of uint8 `pixels`, as the default feature spec decodes
+// them (pixel / 255).
+inline std::vector<float> PixelFeatures(const std::vector<uint8_t>& pixels) {
+  std::vector<float> features(pixels.size());
+  for (size_t i = 0; i < pixels.size(); ++i) features[i] = pixels[i] * (1.0f / 255.0f);
+  return features;
+}
+
 // `n` examples of 12 pixels in three classes: class c lights up pixels
-// [c*4, c*4+4), with noise elsewhere. Deterministic in `seed`.
+// [c*4, c*4+4), with noise elsewhere (inputs pixel / 255). Deterministic in `seed`.
 inline data::Dataset SeparableDataset(int64_t n, uint64_t seed) {
   data::Dataset d;
   d.num_examples = n;
   d.feature_size = 12;
-  d.images.resize(static_cast<size_t>(n * 12));
+  std::vector<uint8_t> pixels(static_cast<size_t>(n * 12));
   d.labels.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const int32_t label = static_cast<int32_t>(PhiloxBits(seed, 0, 1, i) % 3);
     d.labels[i] = label;
     for (int j = 0; j < 12; ++j) {
       const uint8_t noise = PhiloxBits(seed, 0, 2, i * 12 + j) % 60;
-      d.images[i * 12 + j] = (j / 4 == label) ? 200 + noise / 2 : noise;
+      pixels[i * 12 + j] = (j / 4 == label) ? 200 + noise / 2 : noise;
     }
   }
+  d.features = PixelFeatures(pixels);
   return d;
 }
 

@@ -13,6 +13,14 @@ namespace {
 
 using testing::TempDir;
 
+// A pixel as the default feature spec decodes it (pixel / 255).
+float Scaled(uint8_t pixel) { return static_cast<float>(pixel) * (1.0f / 255.0f); }
+std::vector<float> Scaled(const std::vector<uint8_t>& pixels) {
+  std::vector<float> values;
+  for (uint8_t pixel : pixels) values.push_back(Scaled(pixel));
+  return values;
+}
+
 void WriteTestShard(const std::string& dir, const std::vector<std::string>& records) {
   auto writer = storage::TfRecordWriter::Open(dir + "/test-00000-of-00001.tfrecord");
   ASSERT_TRUE(writer.ok());
@@ -36,7 +44,7 @@ TEST(LoadUnlabeledSplitTest, LoadsImagesWithoutLabels) {
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->num_examples, 3);
   EXPECT_EQ(data->feature_size, 3);
-  EXPECT_EQ(data->images, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(data->features, Scaled({1, 2, 3, 4, 5, 6, 7, 8, 9}));
   EXPECT_TRUE(data->labels.empty());
   EXPECT_EQ(data->shard_sizes, (std::vector<int64_t>{3}));
   auto first = LoadUnlabeledSplit(dir.path(), "test", 2);
@@ -54,8 +62,10 @@ TEST(LoadUnlabeledSplitTest, ImageErrorsNameTheRecord) {
                               std::string("\xff\xff\xff", 3)});
   const Status missing = LoadUnlabeledSplit(dir.path(), "test", 0).status();
   EXPECT_EQ(missing.code(), StatusCode::kInvalidArgument) << missing;
-  EXPECT_NE(missing.message().find("record 1 of"), std::string::npos) << missing;
-  EXPECT_NE(missing.message().find("has no 'image' feature"), std::string::npos) << missing;
+  EXPECT_NE(missing.message().find("test-00000-of-00001.tfrecord, record 1: feature 'image' is "
+                                   "missing"),
+            std::string::npos)
+      << missing;
 
   TempDir damaged;
   WriteTestShard(damaged.path(), {std::string("\xff\xff\xff", 3)});

@@ -1,4 +1,4 @@
-// Loads TFRecord shards of tf.train.Example into a Dataset. See dataset.h.
+// Decodes TFRecord files of tf.train.Example into a Dataset. See dataset.h.
 #include "worker/data/dataset.h"
 
 #include <sys/mman.h>
@@ -6,76 +6,16 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <map>
 #include <memory>
-#include <optional>
-#include <set>
 
 #include "proto/tf/example.pb.h"
+#include "storage/tfrecord/compression.h"
 #include "storage/tfrecord/tfrecord.h"
-#include "worker/data/prepare.h"
 
 namespace shardtrain::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr size_t kShardDigits = 5;
-
-std::string PrepareHint(const std::string& dir) {
-  return "run `shardtrain data prepare --dataset fashion_mnist --output " + dir + "`";
-}
-
-// Parses "<split>-NNNNN-of-NNNNN.tfrecord"; false when `name` is not one.
-bool ParseShardName(const std::string& name, const std::string& split, int* index, int* count) {
-  const std::string prefix = split + "-";
-  const std::string middle = "-of-";
-  const std::string suffix = ".tfrecord";
-  if (name.size() != prefix.size() + kShardDigits + middle.size() + kShardDigits + suffix.size()) {
-    return false;
-  }
-  if (name.compare(0, prefix.size(), prefix) != 0) return false;
-  size_t pos = prefix.size();
-  auto digits = [&](int* out) {
-    int value = 0;
-    for (size_t i = 0; i < kShardDigits; ++i) {
-      const char c = name[pos + i];
-      if (c < '0' || c > '9') return false;
-      value = value * 10 + (c - '0');
-    }
-    pos += kShardDigits;
-    *out = value;
-    return true;
-  };
-  if (!digits(index)) return false;
-  if (name.compare(pos, middle.size(), middle) != 0) return false;
-  pos += middle.size();
-  if (!digits(count)) return false;
-  return name.compare(pos, suffix.size(), suffix) == 0;
-}
-
-const char* KindName(const tf::Feature& feature) {
-  switch (feature.kind_case()) {
-    case tf::Feature::kBytesList:
-      return "bytes_list";
-    case tf::Feature::kFloatList:
-      return "float_list";
-    case tf::Feature::kInt64List:
-      return "int64_list";
-    case tf::Feature::KIND_NOT_SET:
-      break;
-  }
-  return "an empty feature";
-}
-
-std::string FeatureNames(const tf::Example& example) {
-  std::set<std::string> names;
-  for (const auto& [name, feature] : example.features().feature()) names.insert(name);
-  if (names.empty()) return "none";
-  std::string joined;
-  for (const std::string& name : names) joined += (joined.empty() ? "'" : ", '") + name + "'";
-  return joined;
-}
 
 // Asks the kernel to back a large, fresh buffer with transparent huge pages,
 // so that filling it faults once per 2 MiB rather than once per 4 KiB page.
@@ -89,121 +29,6 @@ void AdviseHugePages(void* data, size_t bytes) {
 #endif
 }
 
-// Names a record in errors ("record 3 of 'path'"); built only on failure.
-struct RecordLocation {
-  const std::string& path;
-  int64_t index;
-  std::string str() const { return "record " + std::to_string(index) + " of '" + path + "'"; }
-};
-
-// The number of values in `feature`, whatever its kind.
-int ValueCount(const tf::Feature& feature) {
-  switch (feature.kind_case()) {
-    case tf::Feature::kBytesList:
-      return feature.bytes_list().value_size();
-    case tf::Feature::kFloatList:
-      return feature.float_list().value_size();
-    case tf::Feature::kInt64List:
-      return feature.int64_list().value_size();
-    case tf::Feature::KIND_NOT_SET:
-      break;
-  }
-  return 0;
-}
-
-// The feature `name` of `example`, which must be of `kind` with one value;
-// `expected` says so in errors ("a bytes_list with one value").
-StatusOr<const tf::Feature*> SingleValueFeature(const tf::Example& example, const char* name,
-                                                tf::Feature::KindCase kind, const char* expected,
-                                                const RecordLocation& where) {
-  const auto& features = example.features().feature();
-  auto found = features.find(name);
-  if (found == features.end()) {
-    return InvalidArgumentError(where.str() + " has no '" + name +
-                                "' feature (features: " + FeatureNames(example) + ")");
-  }
-  const tf::Feature& feature = found->second;
-  if (feature.kind_case() != kind || ValueCount(feature) != 1) {
-    return InvalidArgumentError(
-        where.str() + ": '" + name + "' must be " + expected + ", found " + KindName(feature) +
-        (feature.kind_case() == kind ? " with " + std::to_string(ValueCount(feature)) + " values"
-                                     : std::string()));
-  }
-  return &feature;
-}
-
-// The raw pixels of an Example's `image` feature (a bytes_list of one value).
-StatusOr<const std::string*> ImagePixels(const tf::Example& example, const RecordLocation& where) {
-  ASSIGN_OR_RETURN(const tf::Feature* image,
-                   SingleValueFeature(example, "image", tf::Feature::kBytesList,
-                                      "a bytes_list with one value (raw uint8 pixels)", where));
-  return &image->bytes_list().value(0);
-}
-
-// An Example's `label` feature: an int64_list of one value in [0, num_classes).
-StatusOr<int64_t> Label(const tf::Example& example, int64_t num_classes,
-                        const RecordLocation& where) {
-  ASSIGN_OR_RETURN(const tf::Feature* label,
-                   SingleValueFeature(example, "label", tf::Feature::kInt64List,
-                                      "an int64_list with one value", where));
-  const int64_t value = label->int64_list().value(0);
-  if (value < 0 || value >= num_classes) {
-    return InvalidArgumentError(where.str() + " has label " + std::to_string(value) +
-                                ", outside [0, " + std::to_string(num_classes) +
-                                ") for a model with " + std::to_string(num_classes) +
-                                " classes; labels are class ids: set data.num_classes to the "
-                                "number of classes, or fix the record");
-  }
-  return value;
-}
-
-// Appends examples to a Dataset. The first example fixes the image size and
-// reserves room for every example the shards can hold.
-class DatasetBuilder {
- public:
-  // `total_bytes`: the shards' combined size; `limit`: the most examples kept.
-  DatasetBuilder(uint64_t total_bytes, int64_t limit) : total_bytes_(total_bytes), limit_(limit) {}
-
-  bool full() const { return dataset_.num_examples >= limit_; }
-  int64_t num_examples() const { return dataset_.num_examples; }
-  void EndShard(int64_t shard_start) {
-    dataset_.shard_sizes.push_back(dataset_.num_examples - shard_start);
-  }
-  Dataset Finish() && { return std::move(dataset_); }
-
-  // `record_bytes`: the size of the record holding the example; `label`:
-  // none when the split is loaded without labels.
-  Status Append(const std::string& pixels, std::optional<int64_t> label, size_t record_bytes,
-                const RecordLocation& where) {
-    const int64_t size = static_cast<int64_t>(pixels.size());
-    if (dataset_.num_examples == 0) {
-      if (size == 0) return InvalidArgumentError(where.str() + " has an empty 'image'");
-      dataset_.feature_size = size;
-      // Each record holds its image, so the shards' size bounds the pixel bytes.
-      const uint64_t estimate =
-          std::min<uint64_t>(total_bytes_ / (record_bytes + 16) + 1,
-                             static_cast<uint64_t>(std::min<int64_t>(limit_, INT64_MAX / size)));
-      dataset_.images.reserve(estimate * static_cast<uint64_t>(size));
-      AdviseHugePages(dataset_.images.data(), dataset_.images.capacity());
-      dataset_.labels.reserve(estimate);
-    } else if (size != dataset_.feature_size) {
-      return InvalidArgumentError(where.str() + " has an image of " + std::to_string(size) +
-                                  " bytes, but the first image has " +
-                                  std::to_string(dataset_.feature_size) +
-                                  "; all images must have the same size");
-    }
-    dataset_.images.insert(dataset_.images.end(), pixels.begin(), pixels.end());
-    if (label) dataset_.labels.push_back(static_cast<int32_t>(*label));
-    ++dataset_.num_examples;
-    return OkStatus();
-  }
-
- private:
-  Dataset dataset_;
-  uint64_t total_bytes_;
-  int64_t limit_;
-};
-
 // The combined size of `paths`, skipping files whose size cannot be read.
 uint64_t TotalBytes(const std::vector<std::string>& paths) {
   uint64_t total_bytes = 0;
@@ -215,108 +40,175 @@ uint64_t TotalBytes(const std::vector<std::string>& paths) {
   return total_bytes;
 }
 
-// Reads the shard at `path` into `builder` until the shard ends or the builder
-// is full; with no `num_classes` the `label` feature is not read.
-Status LoadShard(const std::string& path, const storage::TfRecordReaderOptions& options,
-                 std::optional<int64_t> num_classes, DatasetBuilder* builder) {
+// Appends decoded examples to a Dataset. The first example reserves room for
+// every example the files can hold, estimated from its record's size.
+class DatasetBuilder {
+ public:
+  // `total_bytes`: the files' combined size; `limit`: the most examples kept.
+  DatasetBuilder(const ExampleDecoder& decoder, bool labels, uint64_t total_bytes, int64_t limit)
+      : decoder_(decoder), labels_(labels), total_bytes_(total_bytes), limit_(limit) {
+    dataset_.feature_size = decoder.feature_size();
+    dataset_.label_width = labels ? decoder.label_width() : 0;
+  }
+
+  bool full() const { return dataset_.num_examples >= limit_; }
+  int64_t num_examples() const { return dataset_.num_examples; }
+  void EndShard(int64_t shard_start) {
+    dataset_.shard_sizes.push_back(dataset_.num_examples - shard_start);
+  }
+  Dataset& dataset() { return dataset_; }
+
+  // Decodes `record` (the next example) into the dataset.
+  Status Append(std::string_view record) {
+    if (dataset_.num_examples == 0) Reserve(record.size());
+    const size_t n = static_cast<size_t>(dataset_.num_examples);
+    const size_t features = static_cast<size_t>(dataset_.feature_size);
+    const size_t width = static_cast<size_t>(dataset_.label_width);
+    dataset_.features.resize((n + 1) * features);
+    int32_t* class_id = nullptr;
+    float* values = nullptr;
+    if (labels_ && width == 0) {
+      dataset_.labels.push_back(0);
+      class_id = &dataset_.labels.back();
+    } else if (labels_) {
+      dataset_.label_values.resize((n + 1) * width);
+      values = dataset_.label_values.data() + n * width;
+    }
+    RETURN_IF_ERROR(decoder_.Decode(record, dataset_.features.data() + n * features, class_id,
+                                    values));
+    ++dataset_.num_examples;
+    return OkStatus();
+  }
+
+ private:
+  void Reserve(size_t record_bytes) {
+    // Each record holds its example, so the files' size bounds the count.
+    const uint64_t estimate =
+        std::min<uint64_t>(total_bytes_ / (record_bytes + 16) + 1, static_cast<uint64_t>(limit_));
+    const uint64_t features = static_cast<uint64_t>(dataset_.feature_size);
+    if (features > 0 && estimate <= (uint64_t{1} << 40) / features) {
+      dataset_.features.reserve(estimate * features);
+      AdviseHugePages(dataset_.features.data(), dataset_.features.capacity() * sizeof(float));
+    }
+    if (labels_ && dataset_.label_width == 0) dataset_.labels.reserve(estimate);
+  }
+
+  Dataset dataset_;
+  const ExampleDecoder& decoder_;
+  bool labels_;
+  uint64_t total_bytes_;
+  int64_t limit_;
+};
+
+StatusOr<storage::TfRecordReaderOptions> ReaderOptions(const LoadOptions& options) {
+  storage::TfRecordReaderOptions reader;
+  // 1 MiB reads: large enough that syscalls are negligible, small enough that the
+  // buffer stays in cache and does not page-fault a shard-sized allocation.
+  reader.buffer_size = size_t{1} << 20;
+  reader.damage_hint = options.damage_hint;
+  ASSIGN_OR_RETURN(reader.compression, storage::TfRecordCompressionFromConfig(options.compression));
+  return reader;
+}
+
+// Reads the file at `path` into `builder` until it ends or the builder is
+// full. A file without any record is an error.
+Status LoadFile(const std::string& path, const storage::TfRecordReaderOptions& options,
+                DatasetBuilder* builder) {
   ASSIGN_OR_RETURN(std::unique_ptr<storage::TfRecordReader> reader,
                    storage::TfRecordReader::Open(path, options));
   const int64_t shard_start = builder->num_examples();
-  tf::Example example;  // reused: keeps its allocations across records
   std::string_view record;
   while (!builder->full()) {
     ASSIGN_OR_RETURN(const bool more, reader->NextView(&record));
     if (!more) break;
-    const RecordLocation where{path, reader->records_read() - 1};
-    if (!example.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
-      return DataLossError(where.str() + " is not a valid tf.train.Example (" +
-                           std::to_string(record.size()) + " bytes); " + options.damage_hint);
-    }
-    ASSIGN_OR_RETURN(const std::string* pixels, ImagePixels(example, where));
-    std::optional<int64_t> label;
-    if (num_classes) {
-      ASSIGN_OR_RETURN(label, Label(example, *num_classes, where));
-    }
-    RETURN_IF_ERROR(builder->Append(*pixels, label, record.size(), where));
+    RETURN_IF_ERROR(builder->Append(record).WithContext(
+        path + ", record " + std::to_string(reader->records_read() - 1)));
+  }
+  if (reader->records_read() == 0) {
+    return DataLossError(path + " holds no record: an empty shard (" + options.damage_hint + ")");
   }
   builder->EndShard(shard_start);
   return OkStatus();
 }
 
+// Warnings for the shards of `paths` read in full (`full_shards` of them)
+// that hold more than one record fewer than the largest: shards written by
+// `shardtrain data prepare` differ by at most one, so such a file was
+// probably cut short.
+std::vector<std::string> UnevenShardWarnings(const std::vector<std::string>& paths,
+                                             const std::vector<int64_t>& sizes,
+                                             size_t full_shards) {
+  std::vector<std::string> warnings;
+  if (full_shards < 2) return warnings;
+  const int64_t largest = *std::max_element(sizes.begin(), sizes.begin() + full_shards);
+  for (size_t i = 0; i < full_shards; ++i) {
+    if (sizes[i] >= largest - 1) continue;
+    warnings.push_back(paths[i] + " holds " + std::to_string(sizes[i]) +
+                       " records, its largest sibling " + std::to_string(largest) +
+                       ": shards differ by at most one record when evenly written; is it "
+                       "truncated?");
+  }
+  return warnings;
+}
+
 }  // namespace
 
-StatusOr<std::vector<std::string>> ListShards(const std::string& dir, const std::string& split) {
-  std::error_code error;
-  if (!fs::is_directory(dir, error)) {
-    return NotFoundError("data directory '" + dir + "' does not exist (or is not a directory); " +
-                         PrepareHint(dir));
+StatusOr<Dataset> LoadFiles(const std::vector<std::string>& paths, const ExampleDecoder& decoder,
+                            const LoadOptions& options) {
+  if (options.max_examples < 0) {
+    return InvalidArgumentError("max_examples must be >= 0 (0 = all), got " +
+                                std::to_string(options.max_examples));
   }
-  std::map<int, std::string> shards;  // index -> file name
-  std::set<int> counts;
-  fs::directory_iterator it(dir, error);
-  if (error) return ErrnoToStatus(error.value(), "list directory", dir);
-  for (; it != fs::directory_iterator(); it.increment(error)) {
-    if (error) return ErrnoToStatus(error.value(), "list directory", dir);
-    const std::string name = it->path().filename().string();
-    int index = 0;
-    int count = 0;
-    if (!ParseShardName(name, split, &index, &count)) continue;
-    shards[index] = name;
-    counts.insert(count);
+  if (paths.empty()) return InvalidArgumentError("no files to load");
+  ASSIGN_OR_RETURN(const storage::TfRecordReaderOptions reader, ReaderOptions(options));
+  const int64_t limit = options.max_examples == 0 ? INT64_MAX : options.max_examples;
+  DatasetBuilder builder(decoder, options.labels, TotalBytes(paths), limit);
+  size_t full_shards = 0;  // files read to their end
+  for (const std::string& path : paths) {
+    if (builder.full()) break;
+    RETURN_IF_ERROR(LoadFile(path, reader, &builder));
+    if (!builder.full()) ++full_shards;
   }
-  if (error) return ErrnoToStatus(error.value(), "list directory", dir);
-  if (shards.empty()) {
-    return NotFoundError("no '" + split + "-NNNNN-of-NNNNN.tfrecord' shards in '" + dir + "'; " +
-                         PrepareHint(dir));
-  }
-  if (counts.size() > 1) {
-    return InvalidArgumentError("'" + dir + "' mixes shard sets of " + split + " with " +
-                                std::to_string(*counts.begin()) + " and " +
-                                std::to_string(*counts.rbegin()) +
-                                " shards; remove the stale files or re-create the directory");
-  }
-  const int count = *counts.begin();
-  std::vector<std::string> paths;
-  for (int index = 0; index < count; ++index) {
-    auto found = shards.find(index);
-    if (found == shards.end()) {
-      return NotFoundError("the " + split + " shard set in '" + dir + "' is incomplete: '" +
-                           ShardFileName(split, index, count) + "' is missing (found " +
-                           std::to_string(shards.size()) + " of " + std::to_string(count) +
-                           " shards); " + PrepareHint(dir));
-    }
-    paths.push_back((fs::path(dir) / found->second).string());
-  }
-  if (static_cast<int>(shards.size()) > count) {
-    return InvalidArgumentError("'" + dir + "' holds " + split + " shard '" +
-                                shards.rbegin()->second + "' whose index is not below its count " +
-                                std::to_string(count));
-  }
-  return paths;
+  Dataset& dataset = builder.dataset();
+  dataset.warnings = UnevenShardWarnings(paths, dataset.shard_sizes, full_shards);
+  return std::move(dataset);
 }
 
 namespace {
 
-// Loads the first `max_examples` (0 = all) of `split`, with labels when
-// `num_classes` is given.
-StatusOr<Dataset> LoadExamples(const std::string& dir, const std::string& split,
-                               int64_t max_examples, std::optional<int64_t> num_classes) {
-  if (max_examples < 0) {
-    return InvalidArgumentError("max_examples must be >= 0 (0 = all), got " +
-                                std::to_string(max_examples));
-  }
+// The size of the `image` bytes of the first record of `path` (the model
+// input size of a prepared shard set); 0 when there is none to read, so the
+// decoder reports what is wrong with the record.
+int64_t FirstImageSize(const std::string& path) {
+  auto reader = storage::TfRecordReader::Open(path);
+  if (!reader.ok()) return 0;
+  std::string record;
+  StatusOr<bool> read = (*reader)->Next(&record);
+  if (!read.ok() || !*read) return 0;
+  tf::Example example;
+  if (!example.ParseFromString(record)) return 0;
+  const auto& features = example.features().feature();
+  auto image = features.find("image");
+  if (image == features.end() || image->second.bytes_list().value_size() == 0) return 0;
+  return static_cast<int64_t>(image->second.bytes_list().value(0).size());
+}
+
+// Loads `split` of the prepared `dir` with the default spec; with labels
+// when `num_classes` > 0.
+StatusOr<Dataset> LoadPrepared(const std::string& dir, const std::string& split,
+                               int64_t max_examples, int64_t num_classes) {
   ASSIGN_OR_RETURN(const std::vector<std::string> paths, ListShards(dir, split));
-  storage::TfRecordReaderOptions options;
-  // 1 MiB reads: large enough that syscalls are negligible, small enough that the
-  // buffer stays in cache and does not page-fault a shard-sized allocation.
-  options.buffer_size = size_t{1} << 20;
+  config::DataConfig data;
+  data.set_dir(dir);
+  // Without labels no class id is decoded; the decoder still wants a count.
+  data.set_num_classes(num_classes > 0 ? num_classes : 1);
+  const int64_t image_size = std::max<int64_t>(FirstImageSize(paths.front()), 1);
+  ASSIGN_OR_RETURN(const ExampleDecoder decoder, ExampleDecoder::Create(data, {image_size}));
+  LoadOptions options;
+  options.max_examples = max_examples;
+  options.labels = num_classes > 0;
   options.damage_hint = "the file is damaged — re-create it with `shardtrain data prepare`";
-  DatasetBuilder builder(TotalBytes(paths), max_examples == 0 ? INT64_MAX : max_examples);
-  for (const std::string& path : paths) {
-    if (builder.full()) break;
-    RETURN_IF_ERROR(LoadShard(path, options, num_classes, &builder));
-  }
-  return std::move(builder).Finish();
+  return LoadFiles(paths, decoder, options);
 }
 
 }  // namespace
@@ -326,12 +218,12 @@ StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& split, in
   if (num_classes <= 0) {
     return InvalidArgumentError("num_classes must be positive, got " + std::to_string(num_classes));
   }
-  return LoadExamples(dir, split, max_examples, num_classes);
+  return LoadPrepared(dir, split, max_examples, num_classes);
 }
 
 StatusOr<Dataset> LoadUnlabeledSplit(const std::string& dir, const std::string& split,
                                      int64_t max_examples) {
-  return LoadExamples(dir, split, max_examples, std::nullopt);
+  return LoadPrepared(dir, split, max_examples, 0);
 }
 
 StatusOr<std::pair<Dataset, Dataset>> SplitForValidation(Dataset dataset,
@@ -346,21 +238,24 @@ StatusOr<std::pair<Dataset, Dataset>> SplitForValidation(Dataset dataset,
         "specified by training.validation_split = " + std::to_string(validation_split) +
         "; use more examples (data.train_examples) or another validation_split");
   }
-  const size_t features = static_cast<size_t>(dataset.feature_size);
-  const size_t cut = static_cast<size_t>(split_at);
+  const auto cut = [](auto& values, int64_t rows, int64_t width, auto* tail) {
+    const auto at = values.begin() + static_cast<std::ptrdiff_t>(rows * width);
+    tail->assign(at, values.end());
+    values.erase(at, values.end());
+  };
   Dataset val;
   val.num_examples = n - split_at;
   val.feature_size = dataset.feature_size;
-  val.images.assign(dataset.images.begin() + static_cast<std::ptrdiff_t>(cut * features),
-                    dataset.images.end());
-  val.labels.assign(dataset.labels.begin() + static_cast<std::ptrdiff_t>(cut),
-                    dataset.labels.end());
+  val.label_width = dataset.label_width;
+  cut(dataset.features, split_at, dataset.feature_size, &val.features);
+  if (!dataset.labels.empty()) cut(dataset.labels, split_at, 1, &val.labels);
+  if (!dataset.label_values.empty()) {
+    cut(dataset.label_values, split_at, dataset.label_width, &val.label_values);
+  }
   val.shard_sizes = {val.num_examples};
 
   Dataset& train = dataset;
   train.num_examples = split_at;
-  train.images.resize(cut * features);
-  train.labels.resize(cut);
   std::vector<int64_t> sizes;
   int64_t remaining = split_at;
   for (int64_t size : train.shard_sizes) {
