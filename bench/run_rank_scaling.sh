@@ -8,11 +8,12 @@
 # interleaved, medians. Prints a markdown table and the load average.
 # Needs build/bin/shardtrain and Fashion-MNIST (Debian dataset-fashion-mnist).
 # Environment: RANKS (default "1 2 3 4"), REPS (3), EPOCHS (2),
-# TRAIN_EXAMPLES (12800). OMP_NUM_THREADS, if set, is passed through (the
-# default lets each rank size its team, kernels/cpu/thread_plan.h).
+# TRAIN_EXAMPLES (12800), SHARDTRAIN_BIN (build/bin/shardtrain, e.g. to
+# compare builds). OMP_NUM_THREADS, if set, is passed through (the default
+# lets each rank size its team, kernels/cpu/thread_plan.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$PWD/build/bin/shardtrain
+bin=${SHARDTRAIN_BIN:-$PWD/build/bin/shardtrain}
 fmnist=/usr/share/datasets/fashion-mnist
 [ -x "$bin" ] || { echo "build first: ./scripts/test.sh (or cmake --build build)"; exit 1; }
 [ -f "$fmnist/train-labels-idx1-ubyte.gz" ] || { echo "needs Fashion-MNIST in $fmnist"; exit 1; }
@@ -37,6 +38,7 @@ rate() {
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A rates
 for ((i = 0; i < reps; i++)); do
   for np in $ranks_list; do rates[$np]+="$(rate "$np" "$i") "; done
@@ -44,7 +46,7 @@ done
 
 echo "machine: $(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "OMP_NUM_THREADS: ${OMP_NUM_THREADS:-unset}; $reps runs per rank count, interleaved; medians"
-echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| ranks | examples/s (median) | runs | vs 1 rank |"
 echo "|---:|---:|---|---:|"
