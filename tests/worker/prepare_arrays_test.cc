@@ -274,6 +274,9 @@ TEST_F(PrepareArraysTest, CsvLabelColumn) {
   options.train.features = Write("neg.csv", "a,species\n1,2\n\n3,-1\n");
   ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
               {"neg.csv:4", "class id -1"});
+  options.train.features = Write("big.csv", "a,species\n1,100000000000000000000\n");
+  ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
+              {"big.csv:2", "class id 1.0000", "largest supported"});
   options.train.features = Write("nan.csv", "a,species\nnan,2\n");
   ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
               {"nan.csv:2", "column 'a'", "finite"});

@@ -2,6 +2,7 @@
 #include "worker/data/array_examples.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace shardtrain::data {
@@ -13,11 +14,18 @@ std::string RowText(int64_t index, int64_t row_size) {
   return "row " + std::to_string(row_size > 0 ? index / row_size : 0) + " (0-based)";
 }
 
+// "1e+300", "nan", "-3".
+std::string NumberText(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.9g", value);
+  return text;
+}
+
 // `value` as a float32; InvalidArgument naming `where` when it is NaN, inf, or
 // beyond float32's range.
 StatusOr<float> FiniteFloat(double value, const std::string& where) {
   if (!std::isfinite(value) || std::fabs(value) > std::numeric_limits<float>::max()) {
-    return InvalidArgumentError(where + " holds " + std::to_string(value) +
+    return InvalidArgumentError(where + " holds " + NumberText(value) +
                                 ", which is not a finite float32; fix or drop that row");
   }
   return static_cast<float>(value);
@@ -39,14 +47,15 @@ StatusOr<std::vector<float>> FloatValues(const storage::NpyData& array, const st
 }
 
 // InvalidArgument unless `id` can be a class id; `where` names its place.
-Status CheckClassId(int64_t id, const std::string& where) {
+// `id` is a double so that a CSV value of any size is compared before a cast.
+Status CheckClassId(double id, const std::string& where) {
   if (id < 0) {
-    return InvalidArgumentError(where + " holds class id " + std::to_string(id) +
+    return InvalidArgumentError(where + " holds class id " + NumberText(id) +
                                 "; class ids must be >= 0 (store the labels as floats to train "
                                 "on them as regression targets)");
   }
   if (id > kMaxClassId) {
-    return InvalidArgumentError(where + " holds class id " + std::to_string(id) +
+    return InvalidArgumentError(where + " holds class id " + NumberText(id) +
                                 ", more than the largest supported " + std::to_string(kMaxClassId));
   }
   return OkStatus();
@@ -113,7 +122,8 @@ StatusOr<LabelArray> LabelsFromNpy(const storage::NpyData& array, const std::str
   labels.ids.resize(static_cast<size_t>(labels.rows));
   for (int64_t i = 0; i < labels.rows; ++i) {
     labels.ids[static_cast<size_t>(i)] = array.ValueAsInt64(i);
-    RETURN_IF_ERROR(CheckClassId(labels.ids[static_cast<size_t>(i)], name + ": " + RowText(i, 1)));
+    RETURN_IF_ERROR(CheckClassId(static_cast<double>(labels.ids[static_cast<size_t>(i)]),
+                                 name + ": " + RowText(i, 1)));
   }
   return labels;
 }
@@ -152,8 +162,8 @@ StatusOr<ArraySplit> SplitFromCsv(const storage::CsvTable& table, const std::str
       if (col != label) {
         features.floats.push_back(value);
       } else if (labels.class_ids) {
+        RETURN_IF_ERROR(CheckClassId(value, field));
         labels.ids.push_back(static_cast<int64_t>(value));
-        RETURN_IF_ERROR(CheckClassId(labels.ids.back(), field));
       } else {
         labels.values.push_back(value);
       }
