@@ -2,6 +2,7 @@
 
 #include <google/protobuf/text_format.h>
 
+#include <sstream>
 #include <vector>
 
 #include "worker/optimizer/keras_optimizer_read.h"
@@ -13,7 +14,8 @@ namespace {
 using google::protobuf::FieldDescriptor;
 
 // `field` of `optimizer` in text format ("unset" when absent, "default" for
-// a zero without presence); messages on one line.
+// a zero without presence, the rate it stands for with a learning_rate of 0:
+// "0.001 (default)"); messages on one line.
 std::string FieldText(const config::OptimizerConfig& optimizer, const FieldDescriptor* field) {
   const google::protobuf::Reflection* reflection = optimizer.GetReflection();
   if (field->has_presence() && !reflection->HasField(optimizer, field)) return "unset";
@@ -22,7 +24,12 @@ std::string FieldText(const config::OptimizerConfig& optimizer, const FieldDescr
     return "{" + (value.empty() ? "" : " " + value + " ") + "}";
   }
   // learning_rate has no presence: 0 means Keras's default.
-  if (!field->has_presence() && !reflection->HasField(optimizer, field)) return "default";
+  if (!field->has_presence() && !reflection->HasField(optimizer, field)) {
+    if (field->name() != "learning_rate") return "default";
+    std::ostringstream rate;
+    rate << optimizer::DefaultLearningRate(optimizer) << " (default)";
+    return rate.str();
+  }
   std::string value;
   google::protobuf::TextFormat::PrintFieldValueToString(optimizer, field, -1, &value);
   return value;

@@ -46,7 +46,7 @@ grep -q "^optimizer from $work/base.keras (the config sets none): .*sgd {.*momen
 [ "$(slots none)" = "OPTIMIZER_SLOT/optimizer/momentum " ] || fail "none: slots are '$(slots none)', not momentum"
 
 run adam "$work/adam.textproto"
-grep -q "^optimizer: the config's, not $work/base.keras's: kind: adam {} (file: sgd { momentum: 0.9 }); learning_rate: default (file: 0.05)" \
+grep -q "^optimizer: the config's, not $work/base.keras's: kind: adam {} (file: sgd { momentum: 0.9 }); learning_rate: 0.001 (default) (file: 0.05)" \
   "$work/adam.log" || fail "adam: no line naming the difference: $(grep -i optimizer "$work/adam.log")"
 [ "$(slots adam)" = "OPTIMIZER_SLOT/optimizer/m OPTIMIZER_SLOT/optimizer/v " ] ||
   fail "adam: slots are '$(slots adam)', not Adam's m and v"
