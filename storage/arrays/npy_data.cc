@@ -160,8 +160,7 @@ Status CheckDataSize(const std::string& name, const NpyData& array, size_t held)
       !overflow && held < needed && row_bytes > 0
           ? "; row " + std::to_string(held / row_bytes) + " (0-based) is incomplete"
           : "";
-  return DataLossError(name + ": shape " + NpyShapeString(array.shape) + " of " +
-                       array.dtype_name() + " needs " +
+  return DataLossError(name + ": shape " + NpyShapeString(array.shape) + " needs " +
                        (overflow ? std::string("more than 2^64") : std::to_string(needed)) +
                        " bytes of data, the file holds " + std::to_string(held) + where);
 }
