@@ -5,6 +5,7 @@
 #include <zip.h>
 
 #include <memory>
+#include <vector>
 
 namespace shardtrain::storage {
 namespace {
@@ -73,11 +74,6 @@ StatusOr<std::string> ReadMember(zip_t* zip, const std::string& member, const st
 }
 
 }  // namespace
-
-StatusOr<std::vector<std::string>> ListNpzArrays(const std::string& path) {
-  ASSIGN_OR_RETURN(ZipHandle zip, OpenArchive(path));
-  return ArrayNames(zip.get());
-}
 
 StatusOr<NpyData> ReadNpzArray(const std::string& path, const std::string& key) {
   ASSIGN_OR_RETURN(ZipHandle zip, OpenArchive(path));

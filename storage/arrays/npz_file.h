@@ -9,12 +9,9 @@
 //                    arrays it holds), or the array's dtype/order is refused;
 //   DataLoss         not a zip archive, a member that does not inflate, a CRC
 //                    mismatch, a member over 16 GiB, or a damaged .npy.
-// ListNpzArrays returns the archive's array names (members ending in .npy,
-// without the suffix), in archive order.
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "common/status.h"
 #include "storage/arrays/npy_data.h"
@@ -22,6 +19,5 @@
 namespace shardtrain::storage {
 
 StatusOr<NpyData> ReadNpzArray(const std::string& path, const std::string& key);
-StatusOr<std::vector<std::string>> ListNpzArrays(const std::string& path);
 
 }  // namespace shardtrain::storage
