@@ -103,8 +103,9 @@ StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
   }
   out.add_probabilities = loss::LossTakesLogits(job.config.loss()) && !out.layers.empty() &&
                           out.layers.back().activation == "linear";
-  // A one-unit output is binary cross-entropy's logit of class 1.
-  out.sigmoid_probabilities = out.add_probabilities && out.layers.back().out == 1;
+  // Binary cross-entropy's outputs are independent logits (of class 1, or of
+  // each label of a multi-label target): sigmoid, not softmax, probabilities.
+  out.sigmoid_probabilities = out.add_probabilities && job.config.loss().has_binary_crossentropy();
   return out;
 }
 

@@ -15,10 +15,11 @@ namespace {
 constexpr int64_t kSavedModelMaxBatch = int64_t{1} << 20;
 
 // Probabilities from logits over each row of `values` (rows x cols), in
-// place: softmax, or sigmoid for a one-unit binary output.
-void ProbabilitiesFromLogits(float* values, int64_t rows, int64_t cols) {
-  if (cols == 1) {
-    for (int64_t r = 0; r < rows; ++r) values[r] = 1.0f / (1.0f + std::exp(-values[r]));
+// place: a sigmoid of each value for binary cross-entropy's independent
+// logits (`sigmoid`), else a softmax of each row.
+void ProbabilitiesFromLogits(float* values, int64_t rows, int64_t cols, bool sigmoid) {
+  if (sigmoid) {
+    for (int64_t i = 0; i < rows * cols; ++i) values[i] = 1.0f / (1.0f + std::exp(-values[i]));
     return;
   }
   for (int64_t r = 0; r < rows; ++r) {
@@ -40,7 +41,10 @@ class JobRunner : public ModelRunner {
     const float* out = model.Forward(*job_->backend, x, rows, model::ForwardMode{},
                                      /*skip_final_softmax=*/false);
     std::vector<float> outputs(out, out + rows * model.output_size());
-    if (probabilities_) ProbabilitiesFromLogits(outputs.data(), rows, model.output_size());
+    if (probabilities_) {
+      ProbabilitiesFromLogits(outputs.data(), rows, model.output_size(),
+                              job_->config.loss().has_binary_crossentropy());
+    }
     return outputs;
   }
 

@@ -166,8 +166,9 @@ Status ValidateData(const config::JobConfig& config) {
   if (data.train_examples() < 0 || data.test_examples() < 0) {
     return InvalidArgumentError("data.train_examples and data.test_examples must be >= 0");
   }
-  if (data.num_classes() <= 0) {
-    return InvalidArgumentError("data.num_classes must be positive (10 for Fashion-MNIST)");
+  if (data.num_classes() <= 0 && !loss::HasVectorLabels(data)) {
+    return InvalidArgumentError(
+        "data.num_classes must be positive for class-id labels (10 for Fashion-MNIST)");
   }
   const auto& shape = config.model().input_shape();
   if (shape.empty()) return OkStatus();  // the model's own check names it

@@ -142,6 +142,31 @@ TEST(KerasJsonTest, AccuracyIsBinaryAccuracyWithBinaryCrossentropy) {
   EXPECT_NE(sparse.find("SparseCategoricalAccuracy"), std::string::npos) << sparse;
 }
 
+// With VECTOR labels "accuracy" is CategoricalAccuracy (Keras 3 resolves it
+// from the shapes: more than one value per target), and the loss's
+// label_smoothing is written as configured.
+TEST(KerasJsonTest, VectorLabelsCompileCategoricalAccuracyAndLabelSmoothing) {
+  auto job = ParseJobConfig(R"pb(
+                              model {
+                                input_shape: [ 12 ]
+                                layers { dense { units: 3 } }
+                              }
+                              loss { categorical_crossentropy { from_logits: true label_smoothing: 0.25 } }
+                              optimizer { adam {} }
+                              metrics: "accuracy"
+                              data { train_files: "unused" label { key: "y" kind: VECTOR size: 3 }
+                                     features { key: "x" type: FLOAT_LIST shape: [ 12 ] } }
+                              training { batch_size: 8 epochs: 1 }
+                            )pb",
+                            "vector");
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(ValidateJobConfig(&*job).ok()) << ValidateJobConfig(&*job);
+  const std::string training = KerasTrainingConfigJson(*job);
+  EXPECT_NE(training.find("\"metrics\":[[{\"class_name\":\"CategoricalAccuracy\""), std::string::npos)
+      << training;
+  EXPECT_NE(training.find("\"label_smoothing\":0.25"), std::string::npos) << training;
+}
+
 // Keras's trainable=False (issue 25: it was ignored on import and always
 // written as true, so frozen layers were silently trained).
 TEST(KerasJsonTest, TrainableFalseIsReadAndWritten) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "worker/loss/loss.h"
 #include "worker/optimizer/keras_optimizer_json.h"
 
 namespace shardtrain::model {
@@ -140,7 +141,7 @@ Json LossConfig(const config::LossConfig& loss, bool keras3) {
       config["name"] = "categorical_crossentropy";
       config["reduction"] = "sum_over_batch_size";
       config["from_logits"] = loss.categorical_crossentropy().from_logits();
-      config["label_smoothing"] = 0.0;
+      config["label_smoothing"] = loss.categorical_crossentropy().label_smoothing();
       config["axis"] = -1;
       break;
     case config::LossConfig::kMeanSquaredError:
@@ -173,25 +174,22 @@ Json LossConfig(const config::LossConfig& loss, bool keras3) {
   return out;
 }
 
-// The metric object Keras resolves "accuracy" to for this job: BinaryAccuracy
-// for binary_crossentropy's one-unit output, CategoricalAccuracy for one-hot
-// labels, SparseCategoricalAccuracy for class ids (Keras's compile_utils).
+// The metric object Keras resolves "accuracy" to for this job, from the
+// shapes as Keras 3's compile_utils.get_metric does: BinaryAccuracy for a
+// one-unit output, CategoricalAccuracy for VECTOR labels, otherwise
+// SparseCategoricalAccuracy (class ids).
 Json AccuracyMetric(const config::JobConfig& job, bool keras3) {
   Json m;
   if (keras3) m["module"] = "keras.metrics";
-  switch (job.loss().kind_case()) {
-    case config::LossConfig::kBinaryCrossentropy:
-      m["class_name"] = "BinaryAccuracy";
-      m["config"] = Json{{"name", "binary_accuracy"}, {"dtype", "float32"}, {"threshold", 0.5}};
-      break;
-    case config::LossConfig::kCategoricalCrossentropy:
-      m["class_name"] = "CategoricalAccuracy";
-      m["config"] = Json{{"name", "categorical_accuracy"}, {"dtype", "float32"}};
-      break;
-    default:
-      m["class_name"] = "SparseCategoricalAccuracy";
-      m["config"] = Json{{"name", "sparse_categorical_accuracy"}, {"dtype", "float32"}};
-      break;
+  if (loss::OutputUnits(job.loss(), job.data()) == 1) {
+    m["class_name"] = "BinaryAccuracy";
+    m["config"] = Json{{"name", "binary_accuracy"}, {"dtype", "float32"}, {"threshold", 0.5}};
+  } else if (loss::HasVectorLabels(job.data())) {
+    m["class_name"] = "CategoricalAccuracy";
+    m["config"] = Json{{"name", "categorical_accuracy"}, {"dtype", "float32"}};
+  } else {
+    m["class_name"] = "SparseCategoricalAccuracy";
+    m["config"] = Json{{"name", "sparse_categorical_accuracy"}, {"dtype", "float32"}};
   }
   if (keras3) m["registered_name"] = nullptr;
   return m;
