@@ -76,7 +76,13 @@ void MetricSet::AppendLogs(const double* sums, const Totals& totals, const std::
 }
 
 std::vector<std::string> MetricNames(const config::JobConfig& config) {
-  if (config.metrics().empty()) return {"accuracy"};
+  if (config.metrics().empty()) {
+    // Accuracy has no meaning for regression targets: Keras logs the loss alone.
+    const bool regression = loss::HasVectorLabels(config.data()) &&
+                            config.loss().has_mean_squared_error();
+    if (regression) return {};
+    return {"accuracy"};
+  }
   return {config.metrics().begin(), config.metrics().end()};
 }
 

@@ -55,7 +55,9 @@ class MetricSet {
   int64_t num_sums_ = 0;
 };
 
-// The job's metric names: config.metrics, or {"accuracy"} when empty.
+// The job's metric names: config.metrics; when empty {"accuracy"}, or none
+// for regression (mean_squared_error on VECTOR labels), as Keras logs the
+// loss alone there.
 std::vector<std::string> MetricNames(const config::JobConfig& config);
 // Keras's epoch log names of the job: loss, metrics, val_loss, val_ metrics.
 std::vector<std::string> LogNames(const config::JobConfig& config);
