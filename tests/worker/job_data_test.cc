@@ -4,6 +4,8 @@
 // class id), errors prefixed "FILE, record N: ", the empty-shard error and
 // the uneven-shard warning, and a job without validation data (config
 // checks, Fit without val_* logs).
+#include "worker/data/job_data.h"
+
 #include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
@@ -15,7 +17,6 @@
 #include "tests/worker/idx_test_util.h"
 #include "tests/worker/trainer_test_util.h"
 #include "worker/data/file_list.h"
-#include "worker/data/job_data.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
 
@@ -56,20 +57,34 @@ tf::Example NumberedExample(int i) {
 // scale 2, offset 1) and the label `label` (text format).
 config::JobConfig CustomJob(const std::string& train_files, const std::string& label) {
   auto config = ParseJobConfig(R"pb(
-    model { input_shape: [5] layers { dense { units: 3 } } }
-    training { batch_size: 2 epochs: 1 seed: 1 }
-    optimizer { sgd {} }
-    loss { sparse_categorical_crossentropy { from_logits: true } }
-    data {
-      num_classes: 3
-      features { key: "a" type: FLOAT_LIST shape: [2] }
-      features { key: "b" type: FLOAT_LIST shape: [3] scale: 2 offset: 1 }
-    }
-  )pb", "custom job");
+                                 model {
+                                   input_shape: [ 5 ]
+                                   layers { dense { units: 3 } }
+                                 }
+                                 training { batch_size: 2 epochs: 1 seed: 1 }
+                                 optimizer { sgd {} }
+                                 loss { sparse_categorical_crossentropy { from_logits: true } }
+                                 data {
+                                   num_classes: 3
+                                   features {
+                                     key: "a"
+                                     type: FLOAT_LIST
+                                     shape: [ 2 ]
+                                   }
+                                   features {
+                                     key: "b"
+                                     type: FLOAT_LIST
+                                     shape: [ 3 ]
+                                     scale: 2
+                                     offset: 1
+                                   }
+                                 }
+                               )pb",
+                               "custom job");
   EXPECT_TRUE(config.ok()) << config.status();
   config->mutable_data()->add_train_files(train_files);
-  const bool parsed = google::protobuf::TextFormat::ParseFromString(
-      label, config->mutable_data()->mutable_label());
+  const bool parsed =
+      google::protobuf::TextFormat::ParseFromString(label, config->mutable_data()->mutable_label());
   EXPECT_TRUE(parsed) << label;
   return *config;
 }
@@ -83,9 +98,9 @@ TEST(MatchFilesTest, SortsEachPatternsMatchesAndKeepsTheFirstOfDuplicates) {
   auto files = MatchFiles({dir.File("part-*.tfrecord"), dir.File("*.txt"), dir.File("part-1*")},
                           "data.train_files");
   ASSERT_TRUE(files.ok()) << files.status();
-  EXPECT_EQ(*files, (std::vector<std::string>{
-                        dir.File("part-1.tfrecord"), dir.File("part-10.tfrecord"),
-                        dir.File("part-2.tfrecord"), dir.File("notes.txt")}));
+  EXPECT_EQ(*files,
+            (std::vector<std::string>{dir.File("part-1.tfrecord"), dir.File("part-10.tfrecord"),
+                                      dir.File("part-2.tfrecord"), dir.File("notes.txt")}));
 }
 
 TEST(MatchFilesTest, APatternWithoutMatchIsNotFoundNamingIt) {
@@ -94,9 +109,9 @@ TEST(MatchFilesTest, APatternWithoutMatchIsNotFoundNamingIt) {
   const Status status =
       MatchFiles({dir.File("*.tfrecord"), dir.File("*.gz")}, "data.validation_files").status();
   EXPECT_EQ(status.code(), StatusCode::kNotFound) << status;
-  EXPECT_NE(status.message().find("data.validation_files[1] '" + dir.File("*.gz") +
-                                  "' matches no file"),
-            std::string::npos)
+  EXPECT_NE(
+      status.message().find("data.validation_files[1] '" + dir.File("*.gz") + "' matches no file"),
+      std::string::npos)
       << status;
   EXPECT_EQ(MatchFiles({""}, "data.train_files").status().code(), StatusCode::kInvalidArgument);
 }
@@ -166,17 +181,17 @@ TEST(JobDataTest, AnEmptyShardIsAnErrorAndAnUnevenOneAWarning) {
   WriteFile(dir.File("s0.tfrecord"), {NumberedExample(0), NumberedExample(1), NumberedExample(2)});
   WriteFile(dir.File("s1.tfrecord"), {NumberedExample(3)});
   WriteFile(dir.File("s2.tfrecord"), {NumberedExample(4), NumberedExample(5)});
-  auto data = LoadJobSplit(CustomJob(dir.File("s*.tfrecord"), R"pb(key: "cls")pb"),
-                           DataSplit::kTrain);
+  auto data =
+      LoadJobSplit(CustomJob(dir.File("s*.tfrecord"), R"pb(key: "cls")pb"), DataSplit::kTrain);
   ASSERT_TRUE(data.ok()) << data.status();
   ASSERT_EQ(data->warnings.size(), 1u);  // s2 is one short of s0: as prepare splits
   EXPECT_EQ(data->warnings[0].rfind(dir.File("s1.tfrecord") + " holds 1 records", 0), 0u)
       << data->warnings[0];
 
   WriteFile(dir.File("s1.tfrecord"), {});
-  const Status empty = LoadJobSplit(CustomJob(dir.File("s*.tfrecord"), R"pb(key: "cls")pb"),
-                                    DataSplit::kTrain)
-                           .status();
+  const Status empty =
+      LoadJobSplit(CustomJob(dir.File("s*.tfrecord"), R"pb(key: "cls")pb"), DataSplit::kTrain)
+          .status();
   EXPECT_EQ(empty.code(), StatusCode::kDataLoss) << empty;
   EXPECT_NE(empty.message().find(dir.File("s1.tfrecord") + " holds no record"), std::string::npos)
       << empty;

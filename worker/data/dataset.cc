@@ -74,8 +74,8 @@ class DatasetBuilder {
       dataset_.label_values.resize((n + 1) * width);
       values = dataset_.label_values.data() + n * width;
     }
-    RETURN_IF_ERROR(decoder_.Decode(record, dataset_.features.data() + n * features, class_id,
-                                    values));
+    RETURN_IF_ERROR(
+        decoder_.Decode(record, dataset_.features.data() + n * features, class_id, values));
     ++dataset_.num_examples;
     return OkStatus();
   }
@@ -226,16 +226,16 @@ StatusOr<Dataset> LoadUnlabeledSplit(const std::string& dir, const std::string& 
   return LoadPrepared(dir, split, max_examples, 0);
 }
 
-StatusOr<std::pair<Dataset, Dataset>> SplitForValidation(Dataset dataset,
-                                                        double validation_split) {
+StatusOr<std::pair<Dataset, Dataset>> SplitForValidation(Dataset dataset, double validation_split) {
   const int64_t n = dataset.num_examples;
-  const auto split_at = static_cast<int64_t>(
-      std::floor(static_cast<double>(n) * (1.0 - validation_split)));
+  const auto split_at =
+      static_cast<int64_t>(std::floor(static_cast<double>(n) * (1.0 - validation_split)));
   if (split_at <= 0 || split_at >= n) {
     return InvalidArgumentError(
         "training data contains " + std::to_string(n) +
         " examples, which is not sufficient to split it into a validation and training set as "
-        "specified by training.validation_split = " + std::to_string(validation_split) +
+        "specified by training.validation_split = " +
+        std::to_string(validation_split) +
         "; use more examples (data.train_examples) or another validation_split");
   }
   const auto cut = [](auto& values, int64_t rows, int64_t width, auto* tail) {

@@ -41,7 +41,7 @@ namespace shardtrain::data {
 
 struct Dataset {  // examples held in memory, row-major
   int64_t num_examples = 0;
-  int64_t feature_size = 0;   // model input values per example (784 for Fashion-MNIST)
+  int64_t feature_size = 0;     // model input values per example (784 for Fashion-MNIST)
   std::vector<float> features;  // num_examples * feature_size, as decoded (pixels / 255)
   // The targets: 0 = class ids in `labels`; else values per example in
   // `label_values` (num_examples * label_width). Both empty when loaded

@@ -69,7 +69,8 @@ StatusOr<std::vector<std::string>> GlobFiles(const std::string& pattern, const s
   if (result == GLOB_NOSPACE) return ResourceExhaustedError(name + " '" + pattern + "': glob");
   if (files.empty()) {
     std::error_code error;
-    return NotFoundError(name + " '" + pattern + "' matches no file (relative patterns are "
+    return NotFoundError(name + " '" + pattern +
+                         "' matches no file (relative patterns are "
                          "resolved against the current directory, " +
                          fs::current_path(error).string() + ")");
   }

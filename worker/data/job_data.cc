@@ -30,8 +30,9 @@ StatusOr<std::vector<std::string>> SplitFiles(const config::DataConfig& data, Da
                       train ? "data.train_files" : "data.validation_files");
   }
   if (!train && !data.train_files().empty()) {
-    return NotFoundError("the job has no validation files: data.train_files is set and "
-                         "data.validation_files is not");
+    return NotFoundError(
+        "the job has no validation files: data.train_files is set and "
+        "data.validation_files is not");
   }
   return ListShards(data.dir(), train ? "train" : "test");
 }
