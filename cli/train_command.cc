@@ -381,7 +381,7 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
     const int64_t first_epoch = resumed ? resumed->state.progress.epoch + 1 : 1;
     ASSIGN_OR_RETURN(csv_logger,
                      callbacks::CsvLogger::Open(job.config.training().run_dir(), first_epoch,
-                                                EpochLogNames(job.config)));
+                                                metrics::LogNames(job.config)));
     callbacks.insert(callbacks.end(), {&progress, job.metrics_log.get(), job.tensorboard.get(),
                                        csv_logger.get()});
   }

@@ -89,15 +89,6 @@ void ApplyOverrides(const JobOverrides& o, config::JobConfig* config) {
   }
 }
 
-std::vector<std::string> EpochLogNames(const config::JobConfig& config) {
-  std::vector<std::string> names = metrics::LogNames(config);
-  if (data::HasValidationData(config)) return names;
-  names.erase(std::remove_if(names.begin(), names.end(),
-                             [](const std::string& name) { return name.rfind("val_", 0) == 0; }),
-              names.end());
-  return names;
-}
-
 StatusOr<int64_t> CheckpointEverySteps(const config::CheckpointConfig& checkpoint) {
   const std::string& freq = checkpoint.save_freq();
   if (freq == "epoch" || freq == "none") return 0;
@@ -196,7 +187,7 @@ Status NotLoggedError(const config::JobConfig& config, const std::string& field,
 // (metrics::LogNames), besides {epoch} and {step}.
 Status ValidateCheckpointLogs(config::JobConfig* config) {
   config::CheckpointConfig* checkpoint = config->mutable_checkpoint();
-  const std::vector<std::string> names = EpochLogNames(*config);
+  const std::vector<std::string> names = metrics::LogNames(*config);
   std::map<std::string, double> logs;
   for (const std::string& name : names) logs[name] = 0.0;
   RETURN_IF_ERROR(
@@ -254,7 +245,7 @@ Status ValidateFitOptions(const config::TrainingConfig& training) {
 Status ValidateMonitor(const config::JobConfig& config, const std::string& field,
                        std::string* monitor, std::string* mode) {
   if (monitor->empty()) *monitor = DefaultMonitor(config);
-  const std::vector<std::string> names = EpochLogNames(config);
+  const std::vector<std::string> names = metrics::LogNames(config);
   if (std::find(names.begin(), names.end(), *monitor) == names.end()) {
     return NotLoggedError(config, field, *monitor,
                           "is not logged: use loss or a `metrics` entry (accuracy by "

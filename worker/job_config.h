@@ -40,10 +40,6 @@ struct JobOverrides {
 
 void ApplyOverrides(const JobOverrides& overrides, config::JobConfig* config);
 
-// The names an epoch of this job logs: metrics::LogNames, without the val_
-// ones when the job has no validation data (data::HasValidationData).
-std::vector<std::string> EpochLogNames(const config::JobConfig& config);
-
 // checkpoint.save_freq as a step interval: N for a number, 0 for "epoch"/"none".
 StatusOr<int64_t> CheckpointEverySteps(const config::CheckpointConfig& checkpoint);
 

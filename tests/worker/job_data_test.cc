@@ -18,6 +18,7 @@
 #include "tests/worker/trainer_test_util.h"
 #include "worker/data/file_list.h"
 #include "worker/job_config.h"
+#include "worker/metrics/metric_set.h"
 #include "worker/trainer.h"
 
 namespace shardtrain::data {
@@ -217,7 +218,7 @@ TEST(JobDataTest, AJobWithoutValidationDataRefusesValMonitors) {
   config::JobConfig plain = job;
   ASSERT_TRUE(ValidateJobConfig(&plain).ok());
   EXPECT_EQ(plain.checkpoint().monitor(), "loss");  // val_loss needs validation data
-  EXPECT_EQ(EpochLogNames(plain), (std::vector<std::string>{"loss", "accuracy"}));
+  EXPECT_EQ(metrics::LogNames(plain), (std::vector<std::string>{"loss", "accuracy"}));
   config::JobConfig early = job;
   early.mutable_callbacks()->mutable_early_stopping()->set_monitor("val_accuracy");
   Status status = ValidateJobConfig(&early);

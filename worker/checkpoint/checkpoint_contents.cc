@@ -278,6 +278,10 @@ config::JobConfig TrajectoryConfig(const config::JobConfig& config) {
   *relevant.mutable_metrics() = config.metrics();
   relevant.mutable_data()->set_train_examples(config.data().train_examples());
   relevant.mutable_data()->set_num_classes(config.data().num_classes());
+  // The feature spec as written (unset stays unset, so checkpoints of jobs
+  // without one keep their hash).
+  *relevant.mutable_data()->mutable_features() = config.data().features();
+  if (config.data().has_label()) *relevant.mutable_data()->mutable_label() = config.data().label();
   relevant.mutable_training()->set_batch_size(config.training().batch_size());
   relevant.mutable_training()->set_seed(config.training().seed());
   relevant.mutable_training()->set_shuffle(config.training().shuffle());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "worker/data/job_data.h"
 #include "worker/loss/loss.h"
 
 namespace shardtrain::metrics {
@@ -89,6 +90,7 @@ std::vector<std::string> MetricNames(const config::JobConfig& config) {
 std::vector<std::string> LogNames(const config::JobConfig& config) {
   std::vector<std::string> names = {"loss"};
   for (const std::string& metric : MetricNames(config)) names.push_back(metric);
+  if (!data::HasValidationData(config)) return names;
   const size_t train_names = names.size();
   for (size_t i = 0; i < train_names; ++i) names.push_back("val_" + names[i]);
   return names;

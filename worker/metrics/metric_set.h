@@ -59,7 +59,8 @@ class MetricSet {
 // for regression (mean_squared_error on VECTOR labels), as Keras logs the
 // loss alone there.
 std::vector<std::string> MetricNames(const config::JobConfig& config);
-// Keras's epoch log names of the job: loss, metrics, val_loss, val_ metrics.
+// Keras's epoch log names of the job: loss, metrics, then val_loss and the
+// val_ metrics when the job has validation data (data::HasValidationData).
 std::vector<std::string> LogNames(const config::JobConfig& config);
 // OK when every metric is known, listed once, and fits the model's output
 // (loss::OutputUnits: data.num_classes values, 1 for binary_crossentropy, or
