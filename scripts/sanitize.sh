@@ -13,7 +13,7 @@
 #
 #   scripts/sanitize.sh [unit|address|fuzz|thread]...   (default: address fuzz thread)
 #   SANITIZE_CTEST_ARGS="-R Coordinator" scripts/sanitize.sh address   (part of the suite)
-#   SANITIZE_CTEST_ARGS="-E checkpoint_resume" scripts/sanitize.sh thread
+#   SANITIZE_CTEST_ARGS="-L unit" scripts/sanitize.sh thread   (the subset's unit tests only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh

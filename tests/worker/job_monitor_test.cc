@@ -45,6 +45,8 @@ bool StatusShows(const coordinator::Coordinator& c, const std::string& text) {
 TEST(JobMonitorTest, HeartbeatThreadSendsWhatTheTrainingThreadRecords) {
   coordinator::CoordinatorOptions options;
   options.http_port = -1;
+  options.global_batch = 32;
+  options.shard_sizes = {32 * kSteps};
   auto c = coordinator::Coordinator::Start(options);
   ASSERT_TRUE(c.ok()) << c.status();
   auto client = coordinator::CoordinatorClient::Connect("127.0.0.1", (*c)->port(), "", 0, 1, 5);
@@ -58,6 +60,10 @@ TEST(JobMonitorTest, HeartbeatThreadSendsWhatTheTrainingThreadRecords) {
     ASSERT_TRUE(monitor.OnTrainBegin(begin).ok());
     for (int64_t step = 1; step <= kSteps; ++step) {
       ASSERT_TRUE(monitor.OnBatchEnd(Batch(step)).ok());
+      if (step % 20 == 0) {  // while the heartbeat thread uses the same client
+        auto plan = (*client)->GetEpochAssignment(0, 32 * step);
+        ASSERT_TRUE(plan.ok()) << plan.status();
+      }
     }
     callbacks::EpochEnd epoch;
     epoch.epoch = 1;
