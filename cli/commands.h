@@ -14,7 +14,9 @@ namespace shardtrain::cli {
 Status RunTrain(const std::vector<std::string>& args);
 // shardtrain coordinator CONFIG --listen HOST:PORT --world-size N [flags]
 Status RunCoordinator(const std::vector<std::string>& args);
-// shardtrain data prepare --dataset fashion_mnist --source DIR --output DIR [--num-shards N]
+// shardtrain data prepare (--dataset fashion_mnist | --features X.npy --labels Y.npy |
+// --npz FILE | --csv FILE --label-column NAME) --output DIR [flags], and
+// shardtrain data inspect FILE [--count]
 Status RunData(const std::vector<std::string>& args);
 // shardtrain evaluate CONFIG [--checkpoint PREFIX|DIR] [--predictions FILE.npy]
 Status RunEvaluate(const std::vector<std::string>& args);

@@ -23,7 +23,9 @@ constexpr char kUsage[] =
     "  export             write a trained model as a SavedModel, .keras, .h5, .weights.h5 or JSON\n"
     "  serve              TensorFlow Serving REST API for exported SavedModels\n"
     "  coordinator CONFIG run a job's control plane on its own (--listen HOST:PORT)\n"
-    "  data prepare       convert Fashion-MNIST idx files into TFRecord shards\n"
+    "  data prepare       write TFRecord shards from Fashion-MNIST's idx files, .npy/.npz\n"
+    "                     arrays or CSV, and the config block that reads them\n"
+    "  data inspect FILE  the features of a TFRecord file's first records (--count)\n"
     "  inspect PREFIX|DIR list a checkpoint's tensors (--key KEY / --values print values)\n"
     "\n"
     "`shardtrain COMMAND --help` describes every flag of a command.\n";
