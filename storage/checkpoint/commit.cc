@@ -177,7 +177,12 @@ StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefi
   RETURN_IF_ERROR(ExplainCheckpointWriteError(
       WriteIndexAtomically(fs, prefix, num_shards, std::move(entries)), dir));
   RetainedState retained = ApplyRetention(fs, dir, prefix, policy, now);
-  RETURN_IF_ERROR(ExplainCheckpointWriteError(WriteCheckpointState(fs, dir, retained.state), dir));
+  if (Status state = WriteCheckpointState(fs, dir, retained.state); !state.ok()) {
+    // The state file still names the previous latest, so nothing would ever list (or
+    // retire) the new files: delete them rather than hold space on a full disk.
+    DeleteCheckpointFiles(fs, prefix).IgnoreError();
+    return ExplainCheckpointWriteError(state, dir);
+  }
   // Deleted only once the state file no longer lists them.
   CommitResult result;
   result.prefix = prefix;
