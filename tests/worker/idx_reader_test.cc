@@ -3,6 +3,7 @@
 #include "worker/data/idx_reader.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <filesystem>
@@ -192,6 +193,21 @@ TEST(IdxReaderTest, MissingFileIsNotFound) {
   TempDir dir;
   ExpectError(ReadIdxLabels(dir.File("absent.gz")).status(), StatusCode::kNotFound,
               dir.File("absent.gz"), "No such file");
+}
+
+// IdxSource::Open opens through OpenRegularFileForReading: a FIFO is refused, not read.
+TEST(IdxReaderTest, FifoIsInvalidArgumentWithoutBlocking) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo(dir.File("labels.gz").c_str(), 0600), 0);
+  ExpectError(ReadIdxLabels(dir.File("labels.gz")).status(), StatusCode::kInvalidArgument,
+              dir.File("labels.gz"), "FIFO");
+}
+
+TEST(IdxReaderTest, DirectoryIsInvalidArgument) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.File("images"));
+  ExpectError(ReadIdxImages(dir.File("images")).status(), StatusCode::kInvalidArgument,
+              dir.File("images"), "directory");
 }
 
 TEST(IdxReaderTest, RealFashionMnistTrainLabels) {

@@ -4,8 +4,6 @@
 // idx_reader.h for the contract.
 #include "worker/data/idx_reader.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -15,6 +13,8 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+
+#include "storage/io/file_system.h"
 
 namespace shardtrain::data {
 namespace {
@@ -34,11 +34,9 @@ std::string Hex32(uint32_t v) {
 class IdxSource {
  public:
   static StatusOr<std::unique_ptr<IdxSource>> Open(const std::string& path) {
-    struct stat info;
-    if (::stat(path.c_str(), &info) != 0) return ErrnoToStatus(errno, "stat", path);
-    if (S_ISDIR(info.st_mode)) return InvalidArgumentError("'" + path + "' is a directory");
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoToStatus(errno, "open", path);
+    // A regular file only: a FIFO named as a dataset file would block the read forever.
+    uint64_t size = 0;
+    ASSIGN_OR_RETURN(const int fd, storage::OpenRegularFileForReading(path, &size));
     std::unique_ptr<IdxSource> source(new IdxSource(fd, path));
     RETURN_IF_ERROR(source->Refill(2));
     source->gzip_ = source->input_.size() >= 2 && source->input_[0] == 0x1f &&
