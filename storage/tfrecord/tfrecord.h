@@ -94,6 +94,11 @@ struct TfRecordReaderOptions {
   // The setting users change to pick the compression, named in the hint when a
   // file is not compressed as configured ("set data.compression: GZIP").
   std::string compression_setting = "data.compression";
+  // Largest record data length accepted (DataLoss beyond it): a compressed
+  // stream's size is unknown, so without it one damaged or hostile length (a
+  // gzip bomb) would grow the buffer without limit. Example decoding rejects
+  // more than INT32_MAX bytes anyway.
+  uint64_t max_record_bytes = uint64_t{INT32_MAX};
 };
 
 class TfRecordReader {

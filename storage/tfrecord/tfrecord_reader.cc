@@ -219,6 +219,11 @@ StatusOr<bool> TfRecordReader::NextView(std::string_view* record) {
     }
     return fail(Corrupted("record length " + std::to_string(length) + " is implausibly large"));
   }
+  if (length > options_.max_record_bytes) {
+    return fail(Corrupted("record length " + std::to_string(length) +
+                          " exceeds the maximum record size of " +
+                          std::to_string(options_.max_record_bytes) + " bytes"));
+  }
   const size_t total = static_cast<size_t>(length) + fmt::kRecordOverhead;
   available = Fill(total);
   if (!available.ok()) return fail(available.status());

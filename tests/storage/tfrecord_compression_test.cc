@@ -17,14 +17,17 @@
 #include <string>
 #include <vector>
 
+#include "storage/io/crc32c.h"
 #include "storage/tfrecord/compressed_stream.h"
 #include "storage/tfrecord/compression.h"
 #include "storage/tfrecord/tfrecord.h"
+#include "storage/tfrecord/tfrecord_format.h"
 
 namespace shardtrain::storage {
 namespace {
 
 namespace fs = std::filesystem;
+namespace fmt = tfrecord_format;
 using C = TfRecordCompression;
 
 class TempDir {
@@ -249,6 +252,44 @@ TEST(TfRecordCompressionTest, FlushedRecordsAreReadableAndTheDestructorEndsTheSt
   auto read = ReadFile(path, C::kGzip);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(*read, (std::vector<std::string>{"one", "two"}));
+}
+
+// TfRecordReader::NextView checks a compressed record's length against
+// max_record_bytes before buffering it: a 20-byte gzip stream whose header
+// claims 2^40 bytes (a gzip bomb's shape) is DataLoss at once.
+TEST(TfRecordCompressionTest, RecordLongerThanMaxRecordBytesIsDataLoss) {
+  std::string header(fmt::kHeaderSize, '\0');
+  const uint64_t huge = uint64_t{1} << 40;
+  for (int i = 0; i < 8; ++i) header[i] = static_cast<char>(huge >> (8 * i));
+  const uint32_t crc = Crc32cMask(Crc32c(header.data(), fmt::kLengthSize));
+  for (int i = 0; i < 4; ++i) header[8 + i] = static_cast<char>(crc >> (8 * i));
+  auto deflate = DeflateStream::Create(C::kGzip);
+  ASSERT_TRUE(deflate.ok()) << deflate.status();
+  std::string gz;
+  ASSERT_TRUE((*deflate)->Compress(header + "payload", DeflateStream::Flush::kFinish, &gz).ok());
+  std::vector<std::string> records;
+  Status bomb = ReadString(gz, C::kGzip, &records, "bomb.gz");
+  EXPECT_EQ(bomb.code(), StatusCode::kDataLoss) << bomb;
+  EXPECT_TRUE(Contains(bomb, "corrupted record 0 at byte offset 0 in 'bomb.gz'")) << bomb;
+  EXPECT_TRUE(Contains(bomb, "record length 1099511627776 exceeds the maximum record size of "
+                             "2147483647 bytes"))
+      << bomb;
+
+  TfRecordReaderOptions options;
+  options.compression = C::kGzip;
+  options.max_record_bytes = 5;
+  auto writer_bytes = DeflateStream::Create(C::kGzip);
+  ASSERT_TRUE(writer_bytes.ok());
+  std::string hello;
+  ASSERT_TRUE(
+      (*writer_bytes)->Compress(Framed(kHello), DeflateStream::Flush::kFinish, &hello).ok());
+  auto reader = TfRecordReader::FromString(hello, "hello.gz", options);
+  Status limited = ReadAll(reader.get(), &records);
+  EXPECT_EQ(limited.code(), StatusCode::kDataLoss) << limited;
+  EXPECT_TRUE(Contains(limited, "corrupted record 2 at byte offset 37 in 'hello.gz': record "
+                                "length 9 exceeds the maximum record size of 5 bytes"))
+      << limited;
+  EXPECT_EQ(records, (std::vector<std::string>{"hello", ""}));
 }
 
 TEST(TfRecordCompressionTest, WrongSettingIsDataLossWithAHint) {
