@@ -16,8 +16,8 @@ ensure_packages "${SHARDTRAIN_PACKAGES[@]}" "${SHARDTRAIN_FUZZ_PACKAGES[@]}"
 
 seconds="${1:-5}"
 shift || true
-all_harnesses=(table bundle state_file tfrecord idx job_config frame json_tensor keras_json
-               saved_model keras)
+# Every harness fuzz/CMakeLists.txt declares (shardtrain_fuzz_target(NAME ...)), in its order.
+mapfile -t all_harnesses < <(sed -n 's/^shardtrain_fuzz_target(\([a-z0-9_]*\) .*/\1/p' fuzz/CMakeLists.txt)
 harnesses=("${@:-${all_harnesses[@]}}")
 out="${FUZZ_BUILD_DIR:-build-asan}"
 jobs="${FUZZ_BUILD_JOBS:-$(nproc)}"
@@ -44,12 +44,12 @@ symbolizer=/usr/lib/llvm-14/bin/llvm-symbolizer
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 found=0
-printf '%-12s %12s %8s %8s  %s\n' harness executions cov ft findings
+printf '%-15s %12s %8s %8s  %s\n' harness executions cov ft findings
 for name in "${harnesses[@]}"; do
   mkdir -p "$out/seeds/$name" "$out/corpus/$name" "$out/findings/$name"
   if [ ! -x "$out/bin/fuzz_$name" ]; then
     found=1
-    printf '%-12s %12s %8s %8s  %s\n' "$name" - - - "did not build, see $out/logs/build.log"
+    printf '%-15s %12s %8s %8s  %s\n' "$name" - - - "did not build, see $out/logs/build.log"
     continue
   fi
   scratch="$(mktemp -d "${TMPDIR:-/tmp}/shardtrain-fuzz-$name.XXXXXX")"
@@ -78,6 +78,6 @@ for name in "${harnesses[@]}"; do
     found=1
     findings="exit $rc, $new new file(s) in $out/findings/$name, log $log"
   fi
-  printf '%-12s %12s %8s %8s  %s\n' "$name" "${executions:-?}" "${cov:-?}" "${ft:-?}" "$findings"
+  printf '%-15s %12s %8s %8s  %s\n' "$name" "${executions:-?}" "${cov:-?}" "${ft:-?}" "$findings"
 done
 exit "$found"
