@@ -312,7 +312,8 @@ TEST(PrepareTest, ErrorsNameTheFile) {
   ExpectError(PrepareFashionMnist(dir.path(), dir.File("out"), 0, nullptr),
               StatusCode::kInvalidArgument, {"number of shards"});
   ExpectError(PrepareFashionMnist(dir.path(), dir.File("out"), 5, nullptr),
-              StatusCode::kInvalidArgument, {"exceeds the 4 examples of the test split"});
+              StatusCode::kInvalidArgument,
+              {"--num-shards 5 exceeds the 4 examples of the test split"});
   // Output path below a regular file: cannot be created.
   testing::WriteFile(dir.File("plain"), "x", /*gzip=*/false);
   const Status status = PrepareFashionMnist(dir.path(), dir.File("plain/out"), 2, nullptr);

@@ -1,29 +1,23 @@
 // Fashion-MNIST idx -> TFRecord shards. See prepare.h for the contract.
 #include "worker/data/prepare.h"
 
-#include <fcntl.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "proto/tf/example.pb.h"
-#include "storage/tfrecord/tfrecord.h"
 #include "worker/data/idx_reader.h"
+#include "worker/data/record_shards.h"
 
 namespace shardtrain::data {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kMaxShards = 99999;  // the 5-digit shard number
 constexpr int kNumClasses = 10;
 constexpr int64_t kImageSide = 28;  // Fashion-MNIST images are 28x28
 
@@ -39,76 +33,40 @@ StatusOr<std::string> FindIdxFile(const std::string& dir, const std::string& nam
                        kDefaultFashionMnistDir + ") or pass the directory holding the idx files");
 }
 
-Status FsyncPath(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return ErrnoToStatus(errno, "open", path);
-  Status status;
-  if (::fsync(fd) != 0) status = ErrnoToStatus(errno, "fsync", path);
-  ::close(fd);
-  return status;
-}
+// Record i of a split: a deterministic tf.train.Example with features `image`
+// (rows*cols raw pixels) and `label`. Reuses one Example across records.
+class FashionMnistExamples {
+ public:
+  FashionMnistExamples(const IdxImages& images, const std::vector<uint8_t>& labels)
+      : images_(images), labels_(labels) {
+    auto& features = *example_.mutable_features()->mutable_feature();
+    image_bytes_ = features["image"].mutable_bytes_list()->add_value();
+    label_list_ = features["label"].mutable_int64_list();
+    label_list_->add_value(0);
+  }
 
-// Checks that we can create files in `dir` (creating it if missing), so an
-// unwritable destination fails before any work, with its name in the message.
-Status PrepareOutputDir(const std::string& dir) {
-  std::error_code error;
-  fs::create_directories(dir, error);
-  if (error) {
-    return ErrnoToStatus(error.value(), "cannot create output directory", dir)
-        .WithContext("data prepare");
-  }
-  if (!fs::is_directory(dir, error)) {
-    return FailedPreconditionError("output path '" + dir + "' exists and is not a directory");
-  }
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    return ErrnoToStatus(errno, "output directory is not writable", dir)
-        .WithContext("data prepare");
-  }
-  return OkStatus();
-}
-
-// Writes examples [begin, end) of one split as one shard: temp file, fsync, rename.
-Status WriteShard(const IdxImages& images, const std::vector<uint8_t>& labels, int64_t begin,
-                  int64_t end, const std::string& final_path, std::string* scratch) {
-  const std::string temp_path =
-      final_path + ".tmp-" + std::to_string(static_cast<long long>(::getpid()));
-  ASSIGN_OR_RETURN(std::unique_ptr<storage::TfRecordWriter> writer,
-                   storage::TfRecordWriter::Open(temp_path));
-  const int64_t image_size = images.rows * images.cols;
-  tf::Example example;
-  auto& features = *example.mutable_features()->mutable_feature();
-  std::string* image_bytes = features["image"].mutable_bytes_list()->add_value();
-  tf::Int64List* label_list = features["label"].mutable_int64_list();
-  label_list->add_value(0);
-  Status status;
-  for (int64_t i = begin; i < end && status.ok(); ++i) {
-    image_bytes->assign(reinterpret_cast<const char*>(images.pixels.data() + i * image_size),
-                        static_cast<size_t>(image_size));
-    label_list->set_value(0, labels[static_cast<size_t>(i)]);
-    scratch->clear();
-    {
-      google::protobuf::io::StringOutputStream stream(scratch);
-      google::protobuf::io::CodedOutputStream coded(&stream);
-      coded.SetSerializationDeterministic(true);  // map order fixed: same bytes every run
-      if (!example.SerializeToCodedStream(&coded)) {
-        status = InternalError("cannot serialize example " + std::to_string(i) + " for '" +
-                               final_path + "'");
-        break;
-      }
+  Status Serialize(int64_t i, std::string* bytes) {
+    const int64_t image_size = images_.rows * images_.cols;
+    image_bytes_->assign(reinterpret_cast<const char*>(images_.pixels.data() + i * image_size),
+                         static_cast<size_t>(image_size));
+    label_list_->set_value(0, labels_[static_cast<size_t>(i)]);
+    bytes->clear();
+    google::protobuf::io::StringOutputStream stream(bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);  // map order fixed: same bytes every run
+    if (!example_.SerializeToCodedStream(&coded)) {
+      return InternalError("cannot serialize example " + std::to_string(i));
     }
-    status = writer->Write(*scratch);
+    return OkStatus();
   }
-  if (status.ok()) status = writer->Close();
-  if (status.ok() && std::rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    status = ErrnoToStatus(errno, "rename to '" + final_path + "'", temp_path);
-  }
-  if (!status.ok()) {
-    writer.reset();
-    std::error_code ignored;
-    fs::remove(temp_path, ignored);
-  }
-  return status;
-}
+
+ private:
+  const IdxImages& images_;
+  const std::vector<uint8_t>& labels_;
+  tf::Example example_;
+  std::string* image_bytes_;
+  tf::Int64List* label_list_;
+};
 
 // Fashion-MNIST's shape: 28x28 images (DataLoss naming the file otherwise: a
 // damaged header or another dataset), one label per image, classes 0..9.
@@ -148,20 +106,14 @@ Status PrepareSplit(const std::string& source_dir, const std::string& idx_prefix
   RETURN_IF_ERROR(CheckFashionMnist(images, images_path, labels, labels_path));
   const int64_t count = images.count;
   if (num_shards > count) {
-    return InvalidArgumentError("--shards " + std::to_string(num_shards) + " exceeds the " +
+    return InvalidArgumentError("--num-shards " + std::to_string(num_shards) + " exceeds the " +
                                 std::to_string(count) + " examples of the " + split +
                                 " split; every shard must hold at least one example");
   }
-  std::string scratch;
-  for (int shard = 0; shard < num_shards; ++shard) {
-    const int64_t begin = count * shard / num_shards;
-    const int64_t end = count * (shard + 1) / num_shards;
-    const std::string path =
-        (fs::path(output_dir) / ShardFileName(split, shard, num_shards)).string();
-    RETURN_IF_ERROR(WriteShard(images, labels, begin, end, path, &scratch));
-    if (log != nullptr) *log << "wrote " << path << " (" << (end - begin) << " examples)\n";
-  }
-  return OkStatus();
+  FashionMnistExamples examples(images, labels);
+  return WriteRecordShards(
+      output_dir, split, count, num_shards,
+      [&examples](int64_t i, std::string* bytes) { return examples.Serialize(i, bytes); }, log);
 }
 
 }  // namespace
@@ -178,11 +130,9 @@ Status PrepareFashionMnist(const std::string& source_dir, const std::string& out
     return InvalidArgumentError("number of shards must be in [1, " + std::to_string(kMaxShards) +
                                 "], got " + std::to_string(num_shards));
   }
-  RETURN_IF_ERROR(PrepareOutputDir(output_dir));
+  RETURN_IF_ERROR(PrepareOutputDirectory(output_dir));
   RETURN_IF_ERROR(PrepareSplit(source_dir, "train", "train", output_dir, num_shards, log));
-  RETURN_IF_ERROR(PrepareSplit(source_dir, "t10k", "test", output_dir, num_shards, log));
-  // Make the renames durable.
-  return FsyncPath(output_dir, O_RDONLY | O_DIRECTORY);
+  return PrepareSplit(source_dir, "t10k", "test", output_dir, num_shards, log);
 }
 
 }  // namespace shardtrain::data

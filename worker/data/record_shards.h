@@ -1,5 +1,6 @@
 // Writing a split as TFRecord shard files crash-safely: the file plumbing of
-// `shardtrain data prepare --features/--npz/--csv` (prepare_arrays.h).
+// `shardtrain data prepare` (prepare.h for Fashion-MNIST, prepare_arrays.h for
+// --features/--npz/--csv).
 //
 // Contract:
 // - PrepareOutputDirectory creates `dir` (and parents) and checks that files
@@ -24,6 +25,9 @@
 #include "common/status.h"
 
 namespace shardtrain::data {
+
+// Most shards per split: the shard number in file names has 5 digits.
+inline constexpr int kMaxShards = 99999;
 
 using SerializeRecord = std::function<Status(int64_t index, std::string* bytes)>;
 
