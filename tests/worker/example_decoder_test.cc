@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/tf/example.pb.h"
@@ -294,6 +295,24 @@ TEST(ExampleDecoderTest, LabelAndRecordErrors) {
   ExpectError(decoder, x().Serialize(), StatusCode::kInvalidArgument, "label 'label' is missing");
   ExpectError(decoder, std::string("\xff\xff\xff", 3), StatusCode::kDataLoss,
               "not a valid tf.train.Example (3 bytes)");
+}
+
+// A record past INT_MAX bytes is refused before protobuf sees a wrapped size
+// (a prefix of it could otherwise parse). The view is never read.
+TEST(ExampleDecoderTest, RecordLargerThanIntMaxIsDataLoss) {
+  const ExampleDecoder decoder =
+      MustCreate(Config({Spec("x", FeatureSpec::FLOAT_LIST, {1})}, 10), {1});
+  const std::string record = ExampleBuilder().Floats("x", {1}).Ints("label", {1}).Serialize();
+  const size_t size = size_t{1} << 31;
+  const std::string_view huge(record.data(), size);
+  std::vector<float> features(1);
+  int32_t class_id = 0;
+  const Status status = decoder.Decode(huge, features.data(), &class_id, nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kDataLoss);
+  EXPECT_NE(status.message().find("record of 2147483648 bytes is larger than a tf.train.Example "
+                                  "can be"),
+            std::string::npos)
+      << status;
 }
 
 TEST(ExampleDecoderTest, ImageErrors) {

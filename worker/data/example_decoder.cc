@@ -2,6 +2,7 @@
 #include "worker/data/example_decoder.h"
 
 #include <bit>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -236,6 +237,10 @@ StatusOr<ExampleDecoder> ExampleDecoder::Create(const config::DataConfig& data,
 
 Status ExampleDecoder::Decode(std::string_view record, float* features, int32_t* class_id,
                               float* label_values) const {
+  if (record.size() > static_cast<size_t>(INT_MAX)) {  // protobuf parses int-sized buffers
+    return DataLossError("record of " + std::to_string(record.size()) +
+                         " bytes is larger than a tf.train.Example can be");
+  }
   thread_local tf::Example example;  // reused: keeps its allocations across records
   if (!example.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
     return DataLossError("not a valid tf.train.Example (" + std::to_string(record.size()) +
