@@ -3,8 +3,9 @@
 // LoadJobConfig parses text-format protobuf and reports errors as
 // "FILE:LINE:COL: message"; unknown fields are errors. ValidateJobConfig fills
 // defaults (run_dir, device, shuffle) and rejects values that cannot train,
-// naming the field, including a loss that does not fit the data's integer
-// class-id labels (loss::CheckLossAcceptsClassIds). Pure functions; thread-safe.
+// naming the field, including a loss that does not fit the data's labels,
+// class ids or VECTOR targets (loss::CheckLossConfig, CheckLossAcceptsTargets).
+// Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>

@@ -12,32 +12,8 @@ namespace {
 using config::FeatureSpec;
 using config::LabelSpec;
 
-std::string ShapeString(const google::protobuf::RepeatedField<int64_t>& shape) {
-  std::string text = "[";
-  for (int i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
-// The product of `shape`'s dimensions; InvalidArgument for a dimension below 1
-// or a product past int64.
-StatusOr<int64_t> ShapeProduct(const google::protobuf::RepeatedField<int64_t>& shape,
-                               const std::string& field) {
-  int64_t product = 1;
-  for (const int64_t dim : shape) {
-    if (dim <= 0) {
-      return InvalidArgumentError(field + ": dimensions must be positive, got " +
-                                  ShapeString(shape));
-    }
-    if (product > INT64_MAX / dim) {
-      return InvalidArgumentError(field + ": " + ShapeString(shape) + " has too many values");
-    }
-    product *= dim;
-  }
-  return product;
-}
-
-// The default input: raw uint8 pixels named `image` scaled to [0, 1], as
-// Trainer::GatherBatch has always scaled them.
+// The default input: raw uint8 pixels named `image` scaled to [0, 1], the
+// scale training has always used (ExampleDecoder applies it).
 FeatureSpec DefaultImageFeature(const std::vector<int64_t>& input_shape) {
   FeatureSpec feature;
   feature.set_key("image");
@@ -64,7 +40,7 @@ StatusOr<int64_t> CheckFeature(const FeatureSpec& feature, const std::string& fi
       return InvalidArgumentError(field +
                                   ".shape: an image needs [height, width, channels] "
                                   "with channels 1, 3 or 4, got " +
-                                  ShapeString(shape));
+                                  ShapeText(shape));
     }
   }
   if (!std::isfinite(feature.scale())) {
@@ -137,10 +113,32 @@ StatusOr<int64_t> ResolveLabel(const config::DataConfig& data, LabelSpec* label)
 
 }  // namespace
 
+std::string ShapeText(const google::protobuf::RepeatedField<int64_t>& shape) {
+  std::string text = "[";
+  for (int i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+// The product of `shape`'s dimensions; InvalidArgument for a dimension below 1
+// or a product past int64.
+StatusOr<int64_t> ShapeProduct(const google::protobuf::RepeatedField<int64_t>& shape,
+                               const std::string& field) {
+  int64_t product = 1;
+  for (const int64_t dim : shape) {
+    if (dim <= 0) {
+      return InvalidArgumentError(field + ": dimensions must be positive, got " + ShapeText(shape));
+    }
+    if (product > INT64_MAX / dim) {
+      return InvalidArgumentError(field + ": " + ShapeText(shape) + " has too many values");
+    }
+    product *= dim;
+  }
+  return product;
+}
+
 int64_t FeatureValueCount(const FeatureSpec& feature) {
-  int64_t count = 1;
-  for (const int64_t dim : feature.shape()) count *= dim;
-  return count;
+  const StatusOr<int64_t> count = ShapeProduct(feature.shape(), "data.features");
+  return count.ok() ? *count : 0;  // a validated spec's shapes always have one
 }
 
 bool IsImageFeature(const FeatureSpec& feature) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -32,6 +33,14 @@ struct ResolvedFeatureSpec {
 // `input_shape` is model.input_shape (one example, without the batch dimension).
 StatusOr<ResolvedFeatureSpec> ResolveFeatureSpec(const config::DataConfig& data,
                                                  const std::vector<int64_t>& input_shape);
+
+// `shape` as text, "[28, 28, 1]".
+std::string ShapeText(const google::protobuf::RepeatedField<int64_t>& shape);
+
+// The product of `shape`'s dimensions (1 for an empty shape); InvalidArgument
+// naming `field` for a dimension below 1 or a product past int64.
+StatusOr<int64_t> ShapeProduct(const google::protobuf::RepeatedField<int64_t>& shape,
+                               const std::string& field);
 
 // The values a feature of a validated spec contributes: the product of its shape.
 int64_t FeatureValueCount(const config::FeatureSpec& feature);
