@@ -40,13 +40,6 @@ StatusOr<std::vector<float>> PredictWithSavedModel(const std::string& dir,
 // Rows scored per Loss::Compute call.
 constexpr int64_t kScoreBatch = 1024;
 
-// The targets of `test`'s examples from `start` on: class ids, or VECTOR labels.
-loss::Targets TargetsFrom(const data::Dataset& test, int64_t start) {
-  if (test.label_width == 0) return loss::Targets::ClassIds(test.labels.data() + start);
-  return loss::Targets::Vectors(test.label_values.data() + start * test.label_width,
-                                test.label_width);
-}
-
 // Loss, accuracy and the job's metrics of precomputed outputs (the model's
 // final outputs), with the job's loss::Loss and metrics::MetricSet as
 // Trainer::Evaluate computes them. A loss that fuses the final softmax reads
@@ -78,7 +71,7 @@ StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test
       }
       batch = logits.data();
     }
-    const loss::Targets targets = TargetsFrom(test, start);
+    const loss::Targets targets = data::TargetsOf(test, start);
     loss_sum += loss.Compute(*job.backend, batch, targets, rows, nullptr, 1.0);
     correct += metric_set.CorrectCount(*job.backend, batch, targets, rows);
     metric_set.Accumulate(batch, targets, rows, metric_sums.data());

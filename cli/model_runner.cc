@@ -90,6 +90,18 @@ bool OutputsLogits(const ModelJob& job) {
          job.trainer->model().final_activation() == kernels::Activation::kLinear;
 }
 
+// `x->size()` values of `inputs` from value `first` on, as value * scale + offset.
+void ScaleRows(const ModelInputs& inputs, int64_t first, std::vector<float>* x) {
+  const float scale = inputs.scale, offset = inputs.offset;
+  if (inputs.pixels.empty()) {
+    const float* values = inputs.values.data() + first;
+    for (size_t i = 0; i < x->size(); ++i) (*x)[i] = values[i] * scale + offset;
+    return;
+  }
+  const uint8_t* pixels = inputs.pixels.data() + first;
+  for (size_t i = 0; i < x->size(); ++i) (*x)[i] = static_cast<float>(pixels[i]) * scale + offset;
+}
+
 }  // namespace
 
 ModelInputs InputsFromDataset(data::Dataset dataset, std::string source) {
@@ -149,16 +161,15 @@ StatusOr<std::vector<float>> RunInBatches(ModelRunner& runner, const ModelInputs
   const int64_t batch = std::min(batch_size, runner.max_batch());
   const int64_t width = inputs.row_size;
   std::vector<float> x, outputs;
-  constexpr float kPixelScale = 1.0f / 255.0f;  // as Trainer::GatherBatch scales pixels
+  const bool as_read = inputs.pixels.empty() && inputs.scale == 1.0f && inputs.offset == 0.0f;
   for (int64_t start = 0; start < inputs.rows; start += batch) {
     const int64_t rows = std::min(batch, inputs.rows - start);
     const float* batch_x = nullptr;
-    if (inputs.pixels.empty()) {
+    if (as_read) {
       batch_x = inputs.values.data() + start * width;
     } else {
       x.resize(static_cast<size_t>(rows * width));
-      const uint8_t* pixels = inputs.pixels.data() + start * width;
-      for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(pixels[i]) * kPixelScale;
+      ScaleRows(inputs, start * width, &x);
       batch_x = x.data();
     }
     ASSIGN_OR_RETURN(std::vector<float> out, runner.Run(batch_x, rows));

@@ -3,8 +3,9 @@
 // (weights from a checkpoint or Keras file) or an exported SavedModel run by
 // our serving runtime (its serving_default signature, one input).
 //
-// Inputs are the model's float inputs; uint8 pixels become pixel * (1/255),
-// exactly as training scales them. Errors: InvalidArgument when the examples'
+// Each input value v (uint8 pixel or float) reaches the model as
+// v * scale + offset (ModelInputs; the identity leaves floats untouched), as
+// ExampleDecoder scales a feature. Errors: InvalidArgument when the examples'
 // size differs from the model's input (naming `source` and both shapes), or
 // --probabilities for a model whose outputs are not logits; FailedPrecondition
 // for a SavedModel without a usable serving_default signature.
@@ -29,6 +30,8 @@ struct ModelInputs {
   std::string shape;            // the examples' shape as read, "(10, 28, 28)"
   std::vector<uint8_t> pixels;  // when the inputs are uint8 pixels
   std::vector<float> values;    // otherwise
+  float scale = 1.0f;           // the model sees value * scale + offset
+  float offset = 0.0f;
 };
 
 // The decoded features of `dataset` as inputs named `source` in errors.

@@ -7,8 +7,11 @@
 // (float32 or uint8, shape (N, features...)), a CSV file (one example per
 // row), or with a CONFIG, TFRecord files by name or glob. TFRecords are
 // decoded with CONFIG's feature spec (without one, the prepared schema:
-// `image` pixels / 255); .npy uint8 pixels are scaled by 1/255 as in
-// training; float values are the model's inputs as they are. OUT: .npy
+// `image` pixels / 255). .npy/.csv values: with a CONFIG, its single numeric
+// feature's values (value * scale + offset as in training; floats for a
+// uint8 feature are its model inputs as they are; another spec is refused:
+// pass TFRecords); with a SavedModel, uint8 pixels are scaled by 1/255 and
+// floats are the model's inputs as they are. OUT: .npy
 // (float32, N x outputs) or .csv, by extension.
 #include <filesystem>
 #include <iostream>
@@ -20,6 +23,8 @@
 #include "storage/arrays/csv_file.h"
 #include "storage/arrays/npy_file.h"
 #include "worker/data/dataset.h"
+#include "worker/data/example_decoder.h"
+#include "worker/data/feature_spec.h"
 #include "worker/data/job_data.h"
 
 namespace shardtrain::cli {
@@ -43,6 +48,7 @@ StatusOr<ModelInputs> NpyInputs(const std::string& path) {
   inputs.shape = array.ShapeString();
   inputs.pixels = std::move(array.bytes);
   inputs.values = std::move(array.floats);
+  if (!inputs.pixels.empty()) inputs.scale = 1.0f / 255.0f;  // a SavedModel's pixels, as prepared
   return inputs;
 }
 
@@ -64,7 +70,8 @@ StatusOr<ModelInputs> ShardInputs(const std::string& dir, const std::string& spl
   data::Dataset dataset;
   if (job != nullptr) {
     ASSIGN_OR_RETURN(const std::vector<std::string> paths, data::ListShards(dir, split));
-    ASSIGN_OR_RETURN(dataset, data::LoadFilesForJob(*job, paths, max_examples, false));
+    ASSIGN_OR_RETURN(dataset, data::LoadFilesForJob(*job, paths, max_examples, /*labels=*/false,
+                                                    /*prepared_shards=*/true));
   } else {
     ASSIGN_OR_RETURN(dataset, data::LoadUnlabeledSplit(dir, split, max_examples));
   }
@@ -76,8 +83,35 @@ StatusOr<ModelInputs> TfRecordFileInputs(const std::string& pattern, int64_t max
                                          const config::JobConfig& job) {
   ASSIGN_OR_RETURN(const std::vector<std::string> paths, data::MatchFiles({pattern}, "--input"));
   ASSIGN_OR_RETURN(data::Dataset dataset,
-                   data::LoadFilesForJob(job, paths, max_examples, /*labels=*/false));
+                   data::LoadFilesForJob(job, paths, max_examples, /*labels=*/false,
+                                         /*prepared_shards=*/false));
   return InputsFromDataset(std::move(dataset), pattern);
+}
+
+// With a job, .npy/.csv values are the values its one numeric feature holds
+// in a TFRecord, and become value * scale + offset as ExampleDecoder decodes
+// them — except float values for a BYTES_UINT8 feature, which cannot be its
+// stored bytes: those are model inputs, scaled already (as predict has always
+// read them). A spec of several features or an encoded image cannot be read
+// from one array: InvalidArgument.
+Status ApplyFeatureSpec(const config::JobConfig& job, ModelInputs* inputs) {
+  const auto& shape = job.model().input_shape();
+  ASSIGN_OR_RETURN(const data::ExampleDecoder decoder,
+                   data::ExampleDecoder::Create(job.data(), {shape.begin(), shape.end()}));
+  const std::vector<config::FeatureSpec>& features = decoder.features();
+  if (features.size() != 1 || data::IsImageFeature(features[0])) {
+    const std::string what = features.size() != 1 ? std::to_string(features.size()) + " features"
+                                                  : "the encoded image '" + features[0].key() + "'";
+    return InvalidArgumentError("--input " + inputs->source + ": the job's data.features are " +
+                                what +
+                                ", not one numeric feature, so a .npy or .csv cannot be fed as "
+                                "training decodes them; pass the examples as TFRecords");
+  }
+  const bool scaled_pixels =
+      features[0].type() == config::FeatureSpec::BYTES_UINT8 && inputs->pixels.empty();
+  inputs->scale = scaled_pixels ? 1.0f : features[0].scale();
+  inputs->offset = scaled_pixels ? 0.0f : features[0].offset();
+  return OkStatus();
 }
 
 // The examples at `path`, of the kind its name says; the first `max_examples`
@@ -89,10 +123,9 @@ StatusOr<ModelInputs> LoadInputs(const std::string& path, const std::string& spl
   ModelInputs inputs;
   if (std::filesystem::is_directory(path, error)) {
     return ShardInputs(path, split, max_examples, job);
-  } else if (EndsWith(path, ".npy")) {
-    ASSIGN_OR_RETURN(inputs, NpyInputs(path));
-  } else if (EndsWith(path, ".csv")) {
-    ASSIGN_OR_RETURN(inputs, CsvInputs(path));
+  } else if (EndsWith(path, ".npy") || EndsWith(path, ".csv")) {
+    ASSIGN_OR_RETURN(inputs, EndsWith(path, ".npy") ? NpyInputs(path) : CsvInputs(path));
+    if (job != nullptr) RETURN_IF_ERROR(ApplyFeatureSpec(*job, &inputs));
   } else if (job != nullptr) {
     return TfRecordFileInputs(path, max_examples, *job);
   } else {
@@ -144,7 +177,9 @@ Status RunPredict(const std::vector<std::string>& args) {
       "Writes a trained model's outputs for examples without labels (one process, CPU):\n"
       "logits as the model gives them, or --probabilities. IN is a directory of TFRecord\n"
       "shards, a .npy (float32/uint8, shape (N, features...)) or a .csv (one example a\n"
-      "row); uint8 pixels are scaled by 1/255 as in training, floats used as they are.");
+      "row). With CONFIG, .npy/.csv values are scaled as its one feature is in training\n"
+      "(scale, offset; floats for a uint8 feature are used as they are); with\n"
+      "--saved-model, uint8 pixels are scaled by 1/255 and floats used as they are.");
   flags.String("input", &input,
                "the examples: TFRecord shard directory, .npy or .csv file, or (with CONFIG) "
                "TFRecord files by glob");

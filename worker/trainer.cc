@@ -108,8 +108,7 @@ void Trainer::GatherBatch(const data::Dataset& dataset, const int64_t* indices, 
 }
 
 loss::Targets Trainer::BatchTargets() const {
-  if (label_width_ == 0) return loss::Targets::ClassIds(labels_.data());
-  return loss::Targets::Vectors(label_values_.data(), label_width_);
+  return data::TargetRows(label_width_, labels_, label_values_, /*first_row=*/0);
 }
 
 Status Trainer::BroadcastParameters() {

@@ -5,7 +5,8 @@
 # uint8 .npy, float32 .npy, CSV with a header) and every model source
 # (checkpoint, .keras file, SavedModel); CSV output reads back the same floats;
 # --batch-size and --probabilities; bad inputs are named with file, shapes and
-# line. Usage: predict_test.sh BUILD_BIN_DIR SOURCE_DIR (exits 77 without Fashion-MNIST).
+# line; a CONFIG's feature scale applies to .npy values (an unscaled job), and
+# a spec of two features refuses a .npy. Usage: predict_test.sh BUILD_BIN_DIR SOURCE_DIR (exits 77 without Fashion-MNIST).
 set -u
 . "$(dirname "$0")/../fashion_job_test_env.sh" "$@"
 helper() { /usr/bin/python3 "$src/tests/cli/predict_inputs.py" "$@"; }
@@ -92,6 +93,26 @@ expect_error "SavedModel wrong shape" 2 "small.csv: examples of shape (2, 3) (3 
   --saved-model "$work/models/m/1" --input "$work/small.csv" --output "$work/e.npy"
 expect_error "output kind" 2 "name a .npy or .csv file" \
   "$config" --run-dir "$work/run" --input "$work/small.csv" --output "$work/e.txt"
+
+# With a CONFIG, .npy values get the job's feature scale: a job whose uint8
+# feature has no scale sees 0..255 (predict equals evaluate on its TFRecords
+# with that config); a spec of two features cannot come from one array.
+add_features() {  # CONFIG_OUT FEATURE...: fashion_mlp with these data.features
+  local out=$1 line
+  shift
+  line=$(printf '\\n  features { %s }' "$@")
+  sed "s/^  num_classes: 10\$/&$line/" "$config" >"$out"
+}
+add_features "$work/unscaled.textproto" 'key: "image" type: BYTES_UINT8 shape: [784]'
+"$bin" evaluate "$work/unscaled.textproto" "${common[@]}" --test-examples $n \
+  --predictions "$work/ref_raw.npy" --json >/dev/null || fail "evaluate of the unscaled job failed"
+compare "$work/ref.npy" "$work/ref_raw.npy" 0 >/dev/null && fail "unscaled job: outputs as if scaled"
+run_predict "unscaled job" "$work/unscaled.textproto" --run-dir "$work/run" \
+  --input "$work/in/u8.npy" && expect_same "unscaled job, uint8 .npy" "$work/ref_raw.npy" "$work/out.npy" 0
+add_features "$work/two.textproto" 'key: "a" type: BYTES_UINT8 shape: [392]' \
+  'key: "b" type: BYTES_UINT8 shape: [392]'
+expect_error "two features from a .npy" 2 "not one numeric feature, so a .npy or .csv cannot be fed" \
+  "$work/two.textproto" --run-dir "$work/run" --input "$work/in/u8.npy" --output "$work/e.npy"
 [ -e "$work/e.npy" ] && fail "a failed predict wrote an output file"
 
 [ $failures -eq 0 ] && echo "predict: all checks passed" || echo "predict: $failures check(s) failed"

@@ -2,7 +2,7 @@
 // glob matching in sorted order, NotFound for a pattern without match, a
 // custom feature spec (two float_list features and a VECTOR label; an int64
 // class id), errors prefixed "FILE, record N: ", the empty-shard error and
-// the uneven-shard warning, and a job without validation data (config
+// the uneven-shard warning (prepared shard sets only), and a job without validation data (config
 // checks, Fit without val_* logs).
 #include "worker/data/job_data.h"
 
@@ -177,25 +177,41 @@ TEST(JobDataTest, RecordErrorsNameFileAndRecord) {
   EXPECT_NE(status.message().find("'b'"), std::string::npos) << status;
 }
 
-TEST(JobDataTest, AnEmptyShardIsAnErrorAndAnUnevenOneAWarning) {
+// Uneven shards are warned about only in a prepared NNNNN-of-NNNNN set,
+// whose shards differ by at most one record; a user's own files may differ.
+TEST(JobDataTest, AnEmptyShardIsAnErrorAndAnUnevenPreparedOneAWarning) {
   TempDir dir;
-  WriteFile(dir.File("s0.tfrecord"), {NumberedExample(0), NumberedExample(1), NumberedExample(2)});
-  WriteFile(dir.File("s1.tfrecord"), {NumberedExample(3)});
-  WriteFile(dir.File("s2.tfrecord"), {NumberedExample(4), NumberedExample(5)});
-  auto data =
-      LoadJobSplit(CustomJob(dir.File("s*.tfrecord"), R"pb(key: "cls")pb"), DataSplit::kTrain);
+  const std::vector<std::string> names = {"train-00000-of-00003.tfrecord",
+                                          "train-00001-of-00003.tfrecord",
+                                          "train-00002-of-00003.tfrecord"};
+  WriteFile(dir.File(names[0]), {NumberedExample(0), NumberedExample(1), NumberedExample(2)});
+  WriteFile(dir.File(names[1]), {NumberedExample(3)});
+  WriteFile(dir.File(names[2]), {NumberedExample(4), NumberedExample(5)});
+  const config::JobConfig own_files = CustomJob(dir.File("train-*.tfrecord"), R"pb(key: "cls")pb");
+  auto data = LoadJobSplit(own_files, DataSplit::kTrain);
   ASSERT_TRUE(data.ok()) << data.status();
-  ASSERT_EQ(data->warnings.size(), 1u);  // s2 is one short of s0: as prepare splits
-  EXPECT_EQ(data->warnings[0].rfind(dir.File("s1.tfrecord") + " holds 1 records", 0), 0u)
+  EXPECT_TRUE(data->warnings.empty()) << data->warnings[0];
+
+  config::JobConfig prepared = own_files;
+  prepared.mutable_data()->clear_train_files();
+  prepared.mutable_data()->set_dir(dir.path());
+  data = LoadJobSplit(prepared, DataSplit::kTrain);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_EQ(data->warnings.size(), 1u);  // the third is one short of the first: as prepare splits
+  EXPECT_EQ(data->warnings[0].rfind(dir.File(names[1]) + " holds 1 records", 0), 0u)
       << data->warnings[0];
 
-  WriteFile(dir.File("s1.tfrecord"), {});
-  const Status empty =
-      LoadJobSplit(CustomJob(dir.File("s*.tfrecord"), R"pb(key: "cls")pb"), DataSplit::kTrain)
-          .status();
+  WriteFile(dir.File(names[1]), {});
+  const Status empty = LoadJobSplit(own_files, DataSplit::kTrain).status();
   EXPECT_EQ(empty.code(), StatusCode::kDataLoss) << empty;
-  EXPECT_NE(empty.message().find(dir.File("s1.tfrecord") + " holds no record"), std::string::npos)
+  EXPECT_NE(empty.message().find(dir.File(names[1]) + " holds no record"), std::string::npos)
       << empty;
+  EXPECT_NE(empty.message().find("re-create it from its source"), std::string::npos) << empty;
+  const Status empty_prepared = LoadJobSplit(prepared, DataSplit::kTrain).status();
+  EXPECT_EQ(empty_prepared.code(), StatusCode::kDataLoss) << empty_prepared;
+  EXPECT_NE(empty_prepared.message().find("re-create it with `shardtrain data prepare`"),
+            std::string::npos)
+      << empty_prepared;
 }
 
 TEST(JobDataTest, ValidationFilesAreOptional) {

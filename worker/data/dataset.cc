@@ -105,7 +105,9 @@ StatusOr<storage::TfRecordReaderOptions> ReaderOptions(const LoadOptions& option
   // 1 MiB reads: large enough that syscalls are negligible, small enough that the
   // buffer stays in cache and does not page-fault a shard-sized allocation.
   reader.buffer_size = size_t{1} << 20;
-  reader.damage_hint = options.damage_hint;
+  reader.damage_hint = options.prepared_shards
+                           ? "the file is damaged — re-create it with `shardtrain data prepare`"
+                           : "the file is damaged; re-create it from its source";
   ASSIGN_OR_RETURN(reader.compression, storage::TfRecordCompressionFromConfig(options.compression));
   return reader;
 }
@@ -131,9 +133,9 @@ Status LoadFile(const std::string& path, const storage::TfRecordReaderOptions& o
   return OkStatus();
 }
 
-// Warnings for the shards of `paths` read in full (`full_shards` of them)
-// that hold more than one record fewer than the largest: shards written by
-// `shardtrain data prepare` differ by at most one, so such a file was
+// Warnings for the prepared shards of `paths` read in full (`full_shards` of
+// them) that hold more than one record fewer than the largest: shards written
+// by `shardtrain data prepare` differ by at most one, so such a file was
 // probably cut short.
 std::vector<std::string> UnevenShardWarnings(const std::vector<std::string>& paths,
                                              const std::vector<int64_t>& sizes,
@@ -153,6 +155,12 @@ std::vector<std::string> UnevenShardWarnings(const std::vector<std::string>& pat
 
 }  // namespace
 
+loss::Targets TargetRows(int64_t label_width, const std::vector<int32_t>& class_ids,
+                         const std::vector<float>& label_values, int64_t first_row) {
+  if (label_width == 0) return loss::Targets::ClassIds(class_ids.data() + first_row);
+  return loss::Targets::Vectors(label_values.data() + first_row * label_width, label_width);
+}
+
 StatusOr<Dataset> LoadFiles(const std::vector<std::string>& paths, const ExampleDecoder& decoder,
                             const LoadOptions& options) {
   if (options.max_examples < 0) {
@@ -170,7 +178,9 @@ StatusOr<Dataset> LoadFiles(const std::vector<std::string>& paths, const Example
     if (!builder.full()) ++full_shards;
   }
   Dataset& dataset = builder.dataset();
-  dataset.warnings = UnevenShardWarnings(paths, dataset.shard_sizes, full_shards);
+  if (options.prepared_shards) {
+    dataset.warnings = UnevenShardWarnings(paths, dataset.shard_sizes, full_shards);
+  }
   return std::move(dataset);
 }
 
@@ -207,7 +217,7 @@ StatusOr<Dataset> LoadPrepared(const std::string& dir, const std::string& split,
   LoadOptions options;
   options.max_examples = max_examples;
   options.labels = num_classes > 0;
-  options.damage_hint = "the file is damaged — re-create it with `shardtrain data prepare`";
+  options.prepared_shards = true;
   return LoadFiles(paths, decoder, options);
 }
 

@@ -12,10 +12,12 @@
 //   DataLoss         a bad CRC or truncated record (the TFRecord reader), or a
 //                    file that holds no record (an emptied shard);
 //   InvalidArgument  bad arguments.
-// A shard holding more than one record fewer than the largest shard read in
-// full (prepare writes shards of i*n/N records, so siblings differ by at most
-// one) is not an error: the Dataset carries a warning line naming it, for
-// the caller to print.
+// For a prepared shard set (LoadOptions::prepared_shards: ListShards'
+// NNNNN-of-NNNNN files, which prepare writes with i*n/N records each, so
+// siblings differ by at most one), a shard holding more than one record fewer
+// than the largest shard read in full is not an error: the Dataset carries a
+// warning line naming it, for the caller to print. A user's own files may
+// differ in size freely and get no warning.
 // LoadSplit reads the `dir` layout `shardtrain data prepare` writes (every
 // `<split>-NNNNN-of-NNNNN.tfrecord`, file_list.h's ListShards) with the
 // default spec (`image` uint8 pixels / 255, `label` class id in
@@ -36,6 +38,7 @@
 #include "proto/config.pb.h"
 #include "worker/data/example_decoder.h"
 #include "worker/data/file_list.h"
+#include "worker/loss/targets.h"
 
 namespace shardtrain::data {
 
@@ -57,12 +60,25 @@ struct Dataset {  // examples held in memory, row-major
   std::vector<std::string> warnings;
 };
 
+// The targets of rows `first_row` on: class ids (`label_width` 0) or
+// `label_width` floats per row. Reads a Dataset's labels and the trainer's
+// gathered batch alike; the view is valid while the vectors are unchanged.
+loss::Targets TargetRows(int64_t label_width, const std::vector<int32_t>& class_ids,
+                         const std::vector<float>& label_values, int64_t first_row);
+
+// `dataset`'s targets from example `first_row` on.
+inline loss::Targets TargetsOf(const Dataset& dataset, int64_t first_row) {
+  return TargetRows(dataset.label_width, dataset.labels, dataset.label_values, first_row);
+}
+
 struct LoadOptions {
   config::Compression compression = config::NONE;  // of every file
   int64_t max_examples = 0;                        // keep the first N (0 = all)
   bool labels = true;                              // false: decode no target
-  // Appended to corruption messages: what the user should do.
-  std::string damage_hint = "the file is damaged; re-create it from its source";
+  // The files are a `shardtrain data prepare` shard set (ListShards): uneven
+  // shards get a warning, and corruption messages say to re-create it with
+  // `shardtrain data prepare` instead of from its source.
+  bool prepared_shards = false;
 };
 
 StatusOr<Dataset> LoadFiles(const std::vector<std::string>& paths, const ExampleDecoder& decoder,

@@ -22,6 +22,11 @@ std::string SplitSource(const config::DataConfig& data, DataSplit split) {
                                          : "data.validation_files";
 }
 
+bool IsPreparedSplit(const config::DataConfig& data, DataSplit split) {
+  return data.train_files().empty() &&
+         (split == DataSplit::kTrain || data.validation_files().empty());
+}
+
 StatusOr<std::vector<std::string>> SplitFiles(const config::DataConfig& data, DataSplit split) {
   const bool train = split == DataSplit::kTrain;
   const auto& patterns = train ? data.train_files() : data.validation_files();
@@ -39,7 +44,7 @@ StatusOr<std::vector<std::string>> SplitFiles(const config::DataConfig& data, Da
 
 StatusOr<Dataset> LoadFilesForJob(const config::JobConfig& config,
                                   const std::vector<std::string>& paths, int64_t max_examples,
-                                  bool labels) {
+                                  bool labels, bool prepared_shards) {
   const config::DataConfig& data = config.data();
   const auto& shape = config.model().input_shape();
   ASSIGN_OR_RETURN(const ExampleDecoder decoder,
@@ -48,9 +53,7 @@ StatusOr<Dataset> LoadFilesForJob(const config::JobConfig& config,
   options.compression = data.compression();
   options.max_examples = max_examples;
   options.labels = labels;
-  if (data.train_files().empty()) {
-    options.damage_hint = "the file is damaged — re-create it with `shardtrain data prepare`";
-  }
+  options.prepared_shards = prepared_shards;
   return LoadFiles(paths, decoder, options);
 }
 
@@ -59,7 +62,7 @@ StatusOr<Dataset> LoadJobSplit(const config::JobConfig& config, DataSplit split,
   ASSIGN_OR_RETURN(const std::vector<std::string> paths, SplitFiles(data, split));
   return LoadFilesForJob(config, paths,
                          split == DataSplit::kTrain ? data.train_examples() : data.test_examples(),
-                         labels);
+                         labels, IsPreparedSplit(data, split));
 }
 
 }  // namespace shardtrain::data

@@ -38,11 +38,16 @@ StatusOr<std::vector<std::string>> SplitFiles(const config::DataConfig& data, Da
 // "data.train_files" / "data.dir's test split": names `split`'s source in messages.
 std::string SplitSource(const config::DataConfig& data, DataSplit split);
 
+// Whether `split`'s files are data.dir's prepared shards (ListShards), not
+// the user's own train_files / validation_files.
+bool IsPreparedSplit(const config::DataConfig& data, DataSplit split);
+
 // Loads `paths` with the job's feature spec and compression, keeping the
 // first `max_examples` (0 = all), with targets unless `labels` is false.
+// `prepared_shards`: the files are a ListShards set (LoadOptions).
 StatusOr<Dataset> LoadFilesForJob(const config::JobConfig& config,
                                   const std::vector<std::string>& paths, int64_t max_examples,
-                                  bool labels);
+                                  bool labels, bool prepared_shards);
 
 // Loads `split` of the job's data, with targets unless `labels` is false.
 StatusOr<Dataset> LoadJobSplit(const config::JobConfig& config, DataSplit split,
