@@ -44,6 +44,10 @@ bool IsIntegerText(const std::string& text) {
   return text.size() > digits && text.find_first_not_of("0123456789", digits) == std::string::npos;
 }
 
+// The integer `text` spells, saturated at the int64 limits (a class id
+// beyond them is refused by range anyway).
+int64_t ParseInteger(const std::string& text) { return std::strtoll(text.c_str(), nullptr, 10); }
+
 // Appends one data line's values to `table` (InvalidArgument naming path:line).
 Status AddRow(const std::vector<std::string>& fields, const std::string& path, int64_t line_number,
               CsvTable* table) {
@@ -60,7 +64,9 @@ Status AddRow(const std::vector<std::string>& fields, const std::string& path, i
                                   "' is not a number");
     }
     table->values.push_back(value);
-    if (table->integer_columns[i] && !IsIntegerText(fields[i])) table->integer_columns[i] = false;
+    const bool integer = IsIntegerText(fields[i]);
+    table->integers.push_back(integer ? ParseInteger(fields[i]) : 0);
+    if (!integer) table->integer_columns[i] = false;
   }
   table->cols = static_cast<int64_t>(fields.size());
   table->line_numbers.push_back(line_number);

@@ -14,7 +14,9 @@
 // InvalidArgument.
 // Both fill `header` (the header line's fields; empty when ReadCsv found
 // none) and `integer_columns` (per column: every value is spelled as an
-// integer, e.g. "3" or "-1", not "3.0") and `line_numbers` (each row's line).
+// integer, e.g. "3" or "-1", not "3.0"), `integers` (each integer-spelled
+// value read exactly as an int64, saturated at the int64 limits; 0 for other
+// values) and `line_numbers` (each row's line).
 // WriteCsv writes rows x cols floats, `%.9g` (enough to read back the same
 // float32), no header; PermissionDenied / DataLoss when it cannot.
 #pragma once
@@ -30,7 +32,8 @@ namespace shardtrain::storage {
 struct CsvTable {
   int64_t rows = 0;
   int64_t cols = 0;
-  std::vector<float> values;  // rows x cols, row-major
+  std::vector<float> values;      // rows x cols, row-major
+  std::vector<int64_t> integers;  // rows x cols, exact where the value is an integer
   std::vector<std::string> header;
   std::vector<bool> integer_columns;
   std::vector<int64_t> line_numbers;  // rows values, 1-based

@@ -119,6 +119,15 @@ Status ParseHeader(const std::string& name, const std::string& header,
   auto shape = ParseShape(*shape_text);
   if (!shape) return bad("shape is not a tuple of sizes");
   if (shape->empty()) return InvalidArgumentError(name + ": a 0-d array holds no examples");
+  // One row's bytes must fit in int64 even when there are no rows, so that
+  // row_size() and offsets computed from it cannot overflow.
+  int64_t row_bytes = static_cast<int64_t>(info->size);
+  for (size_t i = 1; i < shape->size(); ++i) {
+    if (__builtin_mul_overflow(row_bytes, (*shape)[i], &row_bytes)) {
+      return DataLossError(name + ": shape " + NpyShapeString(*shape) +
+                           " has rows of more than 2^63 bytes");
+    }
+  }
   array->shape = std::move(*shape);
   return OkStatus();
 }
@@ -167,11 +176,7 @@ Status CheckDataSize(const std::string& name, const NpyData& array, size_t held)
 
 }  // namespace
 
-int64_t NpyData::row_size() const {
-  int64_t size = 1;
-  for (size_t i = 1; i < shape.size(); ++i) size *= shape[i];
-  return size;
-}
+int64_t NpyData::row_size() const { return NpyRowSize(shape); }
 
 size_t NpyData::item_size() const { return InfoOf(dtype).size; }
 
@@ -218,6 +223,12 @@ int64_t NpyData::ValueAsInt64(int64_t index) const {
   }
 }
 
+int64_t NpyRowSize(const std::vector<int64_t>& shape) {
+  int64_t size = 1;
+  for (size_t i = 1; i < shape.size(); ++i) size *= shape[i];
+  return size;
+}
+
 std::string NpyShapeString(const std::vector<int64_t>& shape) {
   std::string text = "(";
   for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
@@ -243,11 +254,18 @@ StatusOr<NpyData> ParseNpy(const std::string& name, std::string bytes,
 }
 
 StatusOr<NpyData> ReadNpyData(const std::string& path) {
+  std::vector<NpyData::DType> all;
+  for (const DTypeInfo& info : kDTypes) all.push_back(info.dtype);
+  return ReadNpyData(path, all, kAllDTypesAdvice);
+}
+
+StatusOr<NpyData> ReadNpyData(const std::string& path, const std::vector<NpyData::DType>& accepted,
+                              const std::string& advice) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFoundError("cannot open " + path);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return DataLossError("reading " + path + " failed");
-  return ParseNpy(path, std::move(bytes));
+  return ParseNpy(path, std::move(bytes), accepted, advice);
 }
 
 }  // namespace shardtrain::storage

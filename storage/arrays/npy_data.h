@@ -6,12 +6,14 @@
 // bool ('|b1'), uint8 ('|u1'), int8 ('|i1'), int32 ('<i4'), int64 ('<i8'),
 // float32 ('<f4') and float64 ('<f8'). The data bytes are kept as stored.
 // Errors name `name` (the file, or "archive.npz:member"):
-//   DataLoss         no NumPy magic, a header that does not parse, or data
+//   DataLoss         no NumPy magic, a header that does not parse, a shape
+//                    whose rows exceed 2^63 bytes (even with 0 rows), or data
 //                    shorter or longer than the shape needs (naming the first
 //                    incomplete row);
 //   InvalidArgument  a 0-d array, Fortran order, or another dtype (big-endian
 //                    included), naming the dtype as the header spells it.
-// ReadNpyData reads `path` and parses it (NotFound when it cannot be opened).
+// ReadNpyData reads `path` and parses it (NotFound when it cannot be opened,
+// DataLoss when the read fails).
 #pragma once
 
 #include <cstdint>
@@ -45,6 +47,8 @@ struct NpyData {
   int64_t ValueAsInt64(int64_t index) const;
 };
 
+// The product of the dimensions after the first (1 for a 1-D shape).
+int64_t NpyRowSize(const std::vector<int64_t>& shape);
 // "(10, 28, 28)" (and "(3,)"), as NumPy prints a shape.
 std::string NpyShapeString(const std::vector<int64_t>& shape);
 
@@ -54,5 +58,8 @@ StatusOr<NpyData> ParseNpy(const std::string& name, std::string bytes);
 StatusOr<NpyData> ParseNpy(const std::string& name, std::string bytes,
                            const std::vector<NpyData::DType>& accepted, const std::string& advice);
 StatusOr<NpyData> ReadNpyData(const std::string& path);
+// The same, accepting only the `accepted` dtypes (see ParseNpy above).
+StatusOr<NpyData> ReadNpyData(const std::string& path, const std::vector<NpyData::DType>& accepted,
+                              const std::string& advice);
 
 }  // namespace shardtrain::storage

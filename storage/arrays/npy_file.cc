@@ -3,27 +3,20 @@
 
 #include <cstring>
 #include <fstream>
-#include <iterator>
 
 #include "storage/arrays/npy_data.h"
 
 namespace shardtrain::storage {
 
-int64_t NpyArray::row_size() const {
-  int64_t size = 1;
-  for (size_t i = 1; i < shape.size(); ++i) size *= shape[i];
-  return size;
-}
+int64_t NpyArray::row_size() const { return NpyRowSize(shape); }
 
 std::string NpyArray::ShapeString() const { return NpyShapeString(shape); }
 
+// Parsing is NpyData's (npy_data.h), limited to the two dtypes predict feeds.
 StatusOr<NpyArray> ReadNpy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError("cannot open " + path);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ASSIGN_OR_RETURN(NpyData data, ParseNpy(path, std::move(bytes),
-                                          {NpyData::DType::kFloat32, NpyData::DType::kUint8},
-                                          "save float32 ('<f4') or uint8 ('|u1')"));
+  ASSIGN_OR_RETURN(NpyData data,
+                   ReadNpyData(path, {NpyData::DType::kFloat32, NpyData::DType::kUint8},
+                               "save float32 ('<f4') or uint8 ('|u1')"));
   NpyArray array;
   array.shape = std::move(data.shape);
   if (data.dtype == NpyData::DType::kFloat32) {

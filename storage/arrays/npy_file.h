@@ -6,7 +6,7 @@
 // first counts examples; a 1-D array is N examples of one value). Errors name
 // the file:
 //   NotFound         the file does not exist;
-//   DataLoss         no NumPy magic, a header that does not parse, or data
+//   DataLoss         a failed read, no NumPy magic, a header that does not parse, or data
 //                    shorter or longer than the shape needs (naming the first
 //                    incomplete row);
 //   InvalidArgument  another dtype, or Fortran order.

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -49,24 +50,30 @@ std::vector<std::string> ArrayNames(zip_t* zip) {
   return names;
 }
 
-// The member's bytes; libzip checks the CRC-32 once a read reaches the end,
-// so the read goes one byte past it.
-// `name` is "PATH:MEMBER", for messages.
+// The member's bytes, read in chunks so that memory grows with the bytes that
+// actually inflate rather than with the size the archive declares (a crafted
+// tiny archive may declare 16 GiB). libzip checks the CRC-32 once a read
+// reaches the end, so the read goes on until it returns 0; more or fewer bytes
+// than `size` is DataLoss. `name` is "PATH:MEMBER", for messages.
 StatusOr<std::string> ReadMember(zip_t* zip, const std::string& member, const std::string& name,
                                  zip_uint64_t size) {
   zip_file_t* file = zip_fopen(zip, member.c_str(), 0);
   if (file == nullptr) return DataLossError(name + ": cannot open: " + zip_strerror(zip));
-  std::string data(static_cast<size_t>(size), '\0');
-  const zip_int64_t got = data.empty() ? 0 : zip_fread(file, data.data(), data.size());
-  char past_end = 0;
-  const zip_int64_t extra =
-      got == static_cast<zip_int64_t>(data.size()) ? zip_fread(file, &past_end, 1) : 0;
-  const std::string why = got < 0 || extra < 0 ? zip_file_strerror(file) : "";
+  constexpr size_t kChunk = size_t{1} << 20;
+  std::string data;
+  zip_int64_t got = 0;
+  do {
+    const size_t held = data.size();
+    data.resize(held + kChunk);
+    got = zip_fread(file, data.data() + held, kChunk);
+    data.resize(held + static_cast<size_t>(std::max<zip_int64_t>(got, 0)));
+  } while (got > 0 && data.size() <= size);
+  const std::string why = got < 0 ? zip_file_strerror(file) : "";
   zip_fclose(file);
-  if (got != static_cast<zip_int64_t>(data.size()) || extra != 0) {
+  if (got < 0 || data.size() != size) {
     return DataLossError(name + ": damaged archive member (" +
-                         (why.empty() ? "read " + std::to_string(got) + " of " +
-                                            std::to_string(data.size()) + " bytes"
+                         (why.empty() ? "read " + std::to_string(data.size()) +
+                                            " bytes, the archive declares " + std::to_string(size)
                                       : why) +
                          ")");
   }

@@ -119,6 +119,10 @@ TEST_F(NpzArraysTest, NpyDataRefusesOtherDtypesAndBadSizes) {
   ExpectError(
       ReadNpyData(Write("huge.npy", NpyBytes("<f8", "(4294967296, 4294967296)", ""))).status(),
       StatusCode::kDataLoss, {"huge.npy", "2^64"});
+  // No rows, but a row of 2^32 * 2^31 float64 values: refused at the header.
+  ExpectError(
+      ReadNpyData(Write("wide.npy", NpyBytes("<f8", "(0, 4294967296, 2147483648)", ""))).status(),
+      StatusCode::kDataLoss, {"wide.npy", "2^63"});
   ExpectError(ReadNpyData(dir_ + "/absent.npy").status(), StatusCode::kNotFound, {"absent.npy"});
 }
 
@@ -157,6 +161,17 @@ TEST_F(NpzArraysTest, NpzDamageIsDataLoss) {
               {"text.npz"});
   ExpectError(ReadNpzArray(dir_ + "/absent.npz", "x").status(), StatusCode::kNotFound,
               {"absent.npz"});
+  // A member declaring ~3.75 GiB that inflates to a few bytes: DataLoss,
+  // without allocating the declared size first.
+  const std::string small =
+      WriteNpz("declared.npz", {{"x", std::string(100, 'x')}}, ZIP_CM_DEFLATE);
+  std::ifstream small_in(small, std::ios::binary);
+  std::string archive((std::istreambuf_iterator<char>(small_in)), std::istreambuf_iterator<char>());
+  const auto set_size = [&](size_t at) { archive.replace(at, 4, "\x00\x00\x00\xf0", 4); };
+  set_size(archive.find("PK\x03\x04") + 22);  // local header: uncompressed size
+  set_size(archive.find("PK\x01\x02") + 24);  // central directory: uncompressed size
+  ExpectError(ReadNpzArray(Write("declared.npz", archive), "x").status(), StatusCode::kDataLoss,
+              {"declared.npz:x.npy", "4026531840"});
   const std::string bad_member = WriteNpz("member.npz", {{"x", "not npy bytes"}}, ZIP_CM_DEFLATE);
   ExpectError(ReadNpzArray(bad_member, "x").status(), StatusCode::kDataLoss,
               {"member.npz:x.npy", "magic"});
@@ -169,6 +184,11 @@ TEST_F(NpzArraysTest, CsvWithHeaderNamesColumnsAndSpotsIntegers) {
   EXPECT_EQ(table->rows, 2);
   EXPECT_EQ(table->integer_columns, (std::vector<bool>{false, true, true}));
   EXPECT_EQ(table->values, (std::vector<float>{0.5f, 2, 3, -1, 4, 0}));
+  EXPECT_EQ(table->integers, (std::vector<int64_t>{0, 2, 3, -1, 4, 0}));
+  // Integers are exact beyond float32's 2^24 and saturate beyond int64.
+  auto wide = ReadCsvWithHeader(Write("w.csv", "a,b\n16777217,-99999999999999999999\n"));
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_EQ(wide->integers, (std::vector<int64_t>{16777217, INT64_MIN}));
   ExpectError(ReadCsvWithHeader(Write("only.csv", "a,b\n")).status(), StatusCode::kInvalidArgument,
               {"only.csv", "no rows"});
   ExpectError(ReadCsvWithHeader(Write("bad.csv", "a,b\n1,2\n3,x\n")).status(),
