@@ -7,6 +7,7 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -167,6 +168,8 @@ TEST_F(PrepareArraysTest, Uint8BytesFloat64AndVectorLabels) {
   EXPECT_EQ(ReadFragment(options.output_dir).features(0).type(), config::FeatureSpec::BYTES_UINT8);
   EXPECT_EQ(ReadFragment(options.output_dir).features(0).scale(), 1.0f / 255);
   EXPECT_EQ(ReadFragment(options.output_dir).label().size(), 3);
+  // VECTOR labels: the width is label.size; num_classes stays unset.
+  EXPECT_EQ(ReadFragment(options.output_dir).num_classes(), 0);
 
   // float64 features become float32; a 1-D float64 label is one regression value.
   options = NpyOptions(Write("xd.npy", NpyBytes("<f8", "(2,)", Raw(vx))),
@@ -182,6 +185,7 @@ TEST_F(PrepareArraysTest, Uint8BytesFloat64AndVectorLabels) {
   const config::DataConfig data = ReadFragment(options.output_dir);
   EXPECT_EQ(data.label().kind(), config::LabelSpec::VECTOR);
   EXPECT_EQ(data.label().size(), 1);
+  EXPECT_EQ(data.num_classes(), 0);
   EXPECT_EQ(data.features(0).shape_size(), 1);
 }
 
@@ -277,6 +281,16 @@ TEST_F(PrepareArraysTest, CsvLabelColumn) {
   options.train.features = Write("big.csv", "a,species\n1,100000000000000000000\n");
   ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
               {"big.csv:2", "class id 1.0000", "largest supported"});
+  // Integer labels are read exactly: 16777217 is not rounded to float32's 16777216.
+  options.train.features = Write("wide.csv", "a,species\n1,16777217\n");
+  ASSERT_TRUE(PrepareArrays(options, nullptr).ok());
+  EXPECT_EQ(
+      ReadSplit(options.output_dir, "train", 1)[0].features().feature().at("y").int64_list().value(
+          0),
+      16777217);
+  options.train.features = Write("max.csv", "a,species\n1,2147483647\n");
+  ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
+              {"max.csv:2", "class id 2147483647", "largest supported 2147483646"});
   options.train.features = Write("nan.csv", "a,species\nnan,2\n");
   ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
               {"nan.csv:2", "column 'a'", "finite"});
@@ -318,6 +332,19 @@ TEST_F(PrepareArraysTest, InspectDescribesFeaturesAndCounts) {
   options.compression.reset();
   ExpectError(InspectTfRecordFile(junk, options, &out), StatusCode::kDataLoss,
               {"junk.tfrecord, record 0", "tf.train.Example"});
+}
+
+// A FIFO is refused before any read (a read would block forever with no writer).
+TEST_F(PrepareArraysTest, InspectRefusesAFifoWithoutBlocking) {
+  const std::string fifo = dir_ + "/pipe.tfrecord";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::ostringstream out;
+  InspectOptions options;
+  ExpectError(InspectTfRecordFile(fifo, options, &out), StatusCode::kInvalidArgument,
+              {"pipe.tfrecord"});
+  options.compression = storage::TfRecordCompression::kNone;
+  ExpectError(InspectTfRecordFile(fifo, options, &out), StatusCode::kInvalidArgument,
+              {"pipe.tfrecord"});
 }
 
 }  // namespace

@@ -46,16 +46,16 @@ StatusOr<std::vector<float>> FloatValues(const storage::NpyData& array, const st
   return values;
 }
 
-// InvalidArgument unless `id` can be a class id; `where` names its place.
-// `id` is a double so that a CSV value of any size is compared before a cast.
-Status CheckClassId(double id, const std::string& where) {
+// InvalidArgument unless `id` can be a class id; `where` names its place and
+// `shown` is the id as the message spells it.
+Status CheckClassId(int64_t id, const std::string& where, const std::string& shown) {
   if (id < 0) {
-    return InvalidArgumentError(where + " holds class id " + NumberText(id) +
+    return InvalidArgumentError(where + " holds class id " + shown +
                                 "; class ids must be >= 0 (store the labels as floats to train "
                                 "on them as regression targets)");
   }
   if (id > kMaxClassId) {
-    return InvalidArgumentError(where + " holds class id " + NumberText(id) +
+    return InvalidArgumentError(where + " holds class id " + shown +
                                 ", more than the largest supported " + std::to_string(kMaxClassId));
   }
   return OkStatus();
@@ -122,8 +122,8 @@ StatusOr<LabelArray> LabelsFromNpy(const storage::NpyData& array, const std::str
   labels.ids.resize(static_cast<size_t>(labels.rows));
   for (int64_t i = 0; i < labels.rows; ++i) {
     labels.ids[static_cast<size_t>(i)] = array.ValueAsInt64(i);
-    RETURN_IF_ERROR(CheckClassId(static_cast<double>(labels.ids[static_cast<size_t>(i)]),
-                                 name + ": " + RowText(i, 1)));
+    const int64_t id = labels.ids[static_cast<size_t>(i)];
+    RETURN_IF_ERROR(CheckClassId(id, name + ": " + RowText(i, 1), std::to_string(id)));
   }
   return labels;
 }
@@ -156,14 +156,21 @@ StatusOr<ArraySplit> SplitFromCsv(const storage::CsvTable& table, const std::str
   for (size_t row = 0; row < static_cast<size_t>(table.rows); ++row) {
     const std::string where = path + ":" + std::to_string(table.line_numbers[row]);
     for (size_t col = 0; col < cols; ++col) {
-      const float value = table.values[row * cols + col];
+      const size_t index = row * cols + col;
+      const float value = table.values[index];
       const std::string field = where + ": column '" + table.header[col] + "'";
       if (!std::isfinite(value)) return FiniteFloat(value, field).status();
       if (col != label) {
         features.floats.push_back(value);
       } else if (labels.class_ids) {
-        RETURN_IF_ERROR(CheckClassId(value, field));
-        labels.ids.push_back(static_cast<int64_t>(value));
+        // The exact integer: a float32 would round ids above 2^24. One beyond
+        // int64 is saturated there, so the message shows the float instead.
+        const int64_t id = table.integers[index];
+        const bool saturated =
+            id == std::numeric_limits<int64_t>::max() || id == std::numeric_limits<int64_t>::min();
+        RETURN_IF_ERROR(
+            CheckClassId(id, field, saturated ? NumberText(value) : std::to_string(id)));
+        labels.ids.push_back(id);
       } else {
         labels.values.push_back(value);
       }

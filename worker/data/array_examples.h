@@ -21,7 +21,8 @@
 //   when every value is spelled as an integer, else VECTOR of size 1), the
 //   other columns, in order, are the float features. Errors name the file and
 //   line: no such column, a duplicated one, no feature columns, a non-finite
-//   value, a negative class id.
+//   value, a class id outside [0, 2^31 - 1) (read exactly as an int64, never
+//   through a float).
 // - FillExample sets `example`'s features x and y to row `row`.
 #pragma once
 

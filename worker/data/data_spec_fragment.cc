@@ -68,8 +68,8 @@ config::DataConfig ArrayDataConfig(const ArrayDataLayout& layout) {
     data.add_train_files(
         (fs::path(layout.dir) / ("train-*" + last.substr(last.find("-of-")))).string());
   }
-  // VECTOR labels: the width, which job_config also requires to be positive.
-  data.set_num_classes(layout.class_ids ? layout.num_classes : layout.label_width);
+  // Class ids only: VECTOR labels take their width from label.size.
+  if (layout.class_ids) data.set_num_classes(layout.num_classes);
   config::FeatureSpec& feature = *data.add_features();
   feature.set_key(kArrayFeatureKey);
   feature.set_type(layout.raw_uint8 ? config::FeatureSpec::BYTES_UINT8

@@ -10,8 +10,8 @@
 // (whose train-* and test-* shards the loader reads); without, it names
 // train_files (the train shards of this run: the job then trains without
 // validation, or on training.validation_split). num_classes is the largest
-// class id + 1 for CLASS_ID labels and the label width for VECTOR labels (the
-// job config requires a positive num_classes either way).
+// class id + 1 for CLASS_ID labels and unset for VECTOR labels (whose width is
+// label.size; the job config requires num_classes only for class ids).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +32,7 @@ struct ArrayDataLayout {
   std::optional<float> scale;  // the feature's scale, when set
   bool class_ids = false;      // CLASS_ID rather than VECTOR
   int64_t label_width = 1;
-  int64_t num_classes = 0;  // CLASS_ID: max id + 1 (VECTOR: num_classes = label_width)
+  int64_t num_classes = 0;  // CLASS_ID: max id + 1 (unused for VECTOR)
   std::string source;       // "x.npy and y.npy", for the first comment line
 };
 

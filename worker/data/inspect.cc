@@ -1,14 +1,16 @@
 // Describes the Examples of a TFRecord file. See inspect.h.
 #include "worker/data/inspect.h"
 
+#include <unistd.h>
+
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string_view>
 #include <vector>
 
 #include "proto/tf/example.pb.h"
+#include "storage/io/file_system.h"
 #include "storage/tfrecord/tfrecord.h"
 
 namespace shardtrain::data {
@@ -16,15 +18,25 @@ namespace {
 
 constexpr int kShownValues = 4;
 
-// The compression to read `path` with, and how it was chosen.
-storage::TfRecordCompression ChooseCompression(const std::string& path,
-                                               const InspectOptions& options, std::string* how) {
-  if (options.compression) return *options.compression;
+// The first bytes of `path` (up to 16), read only once it is known to be a
+// regular file: a FIFO would block the read forever (InvalidArgument instead).
+StatusOr<std::string> FileHead(const std::string& path) {
+  uint64_t size = 0;
+  ASSIGN_OR_RETURN(const int fd, storage::OpenRegularFileForReading(path, &size));
   char head[16] = {};
-  std::ifstream in(path, std::ios::binary);
-  in.read(head, sizeof(head));
-  const auto guess = storage::GuessTfRecordCompression(
-      std::string_view(head, static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0))));
+  const ssize_t got = ::read(fd, head, sizeof(head));
+  ::close(fd);
+  if (got < 0) return DataLossError("reading " + path + " failed");
+  return std::string(head, static_cast<size_t>(got));
+}
+
+// The compression to read `path` with, and how it was chosen.
+StatusOr<storage::TfRecordCompression> ChooseCompression(const std::string& path,
+                                                         const InspectOptions& options,
+                                                         std::string* how) {
+  if (options.compression) return *options.compression;
+  ASSIGN_OR_RETURN(const std::string head, FileHead(path));
+  const auto guess = storage::GuessTfRecordCompression(head);
   if (guess == storage::TfRecordCompression::kGzip) {
     *how = " (detected: gzip magic 1f 8b)";
   } else if (guess == storage::TfRecordCompression::kZlib) {
@@ -96,7 +108,7 @@ Status InspectTfRecordFile(const std::string& path, const InspectOptions& option
                            std::ostream* out) {
   std::string how;
   storage::TfRecordReaderOptions reader_options;
-  reader_options.compression = ChooseCompression(path, options, &how);
+  ASSIGN_OR_RETURN(reader_options.compression, ChooseCompression(path, options, &how));
   reader_options.compression_setting = "--compression";
   ASSIGN_OR_RETURN(std::unique_ptr<storage::TfRecordReader> reader,
                    storage::TfRecordReader::Open(path, reader_options));

@@ -13,8 +13,9 @@
 // "records: N" after reading the whole file. Without an explicit compression
 // it is guessed from the file's first bytes (GZIP, ZLIB, else NONE) and the
 // line says so. Errors name the file and record: NotFound / I/O errors
-// opening it, DataLoss for a damaged record or stream, or a record that is
-// not a tf.train.Example.
+// opening it, InvalidArgument when it is not a regular file (a FIFO is
+// refused before any read, so inspect never blocks on one), DataLoss for a damaged record or
+// stream, or a record that is not a tf.train.Example.
 #pragma once
 
 #include <cstdint>
