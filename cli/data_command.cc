@@ -56,11 +56,58 @@ void DeclarePrepareFlags(FlagSet* flags, PrepareFlags* f) {
   flags->String("validation-csv", &f->validation_csv, "--csv: validation examples, same columns");
 }
 
-// InvalidArgument when flags of a format other than `format` ("--npz") are set.
-Status CheckOnly(const std::string& format,
-                 const std::vector<std::pair<std::string, bool>>& foreign_flags) {
-  for (const auto& [name, set] : foreign_flags) {
-    if (set) return InvalidArgumentError("--" + name + " does not apply to " + format);
+// The input formats of `data prepare`, as bits, named by the flag that selects them.
+enum Format : unsigned { kDataset = 1, kNpy = 2, kNpz = 4, kCsv = 8 };
+constexpr unsigned kArrays = kNpy | kNpz | kCsv;
+constexpr unsigned kAll = kDataset | kArrays;
+
+const char* FormatFlag(Format format) {
+  switch (format) {
+    case kDataset:
+      return "--dataset";
+    case kNpy:
+      return "--features";
+    case kNpz:
+      return "--npz";
+    default:
+      return "--csv";
+  }
+}
+
+// The one table of which flags belong to which formats; a flag set for a
+// format it does not belong to is refused, never silently ignored.
+struct FlagFormats {
+  const char* name;
+  bool (*set)(const PrepareFlags&);
+  unsigned formats;
+};
+constexpr FlagFormats kFlagFormats[] = {
+    {"source", [](const PrepareFlags& f) { return f.source.has_value(); }, kDataset},
+    {"output", [](const PrepareFlags& f) { return f.output.has_value(); }, kAll},
+    {"num-shards", [](const PrepareFlags& f) { return f.num_shards.has_value(); }, kAll},
+    {"scale", [](const PrepareFlags& f) { return f.scale.has_value(); }, kArrays},
+    {"labels", [](const PrepareFlags& f) { return f.labels.has_value(); }, kNpy},
+    {"validation-features", [](const PrepareFlags& f) { return f.validation_features.has_value(); },
+     kNpy},
+    {"validation-labels", [](const PrepareFlags& f) { return f.validation_labels.has_value(); },
+     kNpy},
+    {"features-key", [](const PrepareFlags& f) { return f.features_key.has_value(); }, kNpz},
+    {"labels-key", [](const PrepareFlags& f) { return f.labels_key.has_value(); }, kNpz},
+    {"validation-features-key",
+     [](const PrepareFlags& f) { return f.validation_features_key.has_value(); }, kNpz},
+    {"validation-labels-key",
+     [](const PrepareFlags& f) { return f.validation_labels_key.has_value(); }, kNpz},
+    {"label-column", [](const PrepareFlags& f) { return f.label_column.has_value(); }, kCsv},
+    {"validation-csv", [](const PrepareFlags& f) { return f.validation_csv.has_value(); }, kCsv},
+};
+
+// InvalidArgument naming the first flag set that does not belong to `format`.
+Status CheckFlagsBelongTo(Format format, const PrepareFlags& f) {
+  for (const FlagFormats& flag : kFlagFormats) {
+    if (flag.set(f) && (flag.formats & format) == 0) {
+      return InvalidArgumentError("--" + std::string(flag.name) + " does not apply to " +
+                                  FormatFlag(format));
+    }
   }
   return OkStatus();
 }
@@ -78,9 +125,6 @@ StatusOr<std::optional<data::ArraySplitSource>> ValidationPair(
 }
 
 StatusOr<data::PrepareArraysOptions> NpyOptions(const PrepareFlags& f) {
-  RETURN_IF_ERROR(CheckOnly("--features", {{"features-key", f.features_key.has_value()},
-                                           {"labels-key", f.labels_key.has_value()},
-                                           {"label-column", f.label_column.has_value()}}));
   if (!f.labels) return InvalidArgumentError("--features needs --labels (the y .npy file)");
   data::PrepareArraysOptions options;
   options.format = data::ArrayFormat::kNpy;
@@ -91,10 +135,6 @@ StatusOr<data::PrepareArraysOptions> NpyOptions(const PrepareFlags& f) {
 }
 
 StatusOr<data::PrepareArraysOptions> NpzOptions(const PrepareFlags& f) {
-  RETURN_IF_ERROR(CheckOnly("--npz", {{"labels", f.labels.has_value()},
-                                      {"validation-features", f.validation_features.has_value()},
-                                      {"validation-labels", f.validation_labels.has_value()},
-                                      {"label-column", f.label_column.has_value()}}));
   data::PrepareArraysOptions options;
   options.format = data::ArrayFormat::kNpz;
   options.npz_path = *f.npz;
@@ -106,10 +146,6 @@ StatusOr<data::PrepareArraysOptions> NpzOptions(const PrepareFlags& f) {
 }
 
 StatusOr<data::PrepareArraysOptions> CsvOptions(const PrepareFlags& f) {
-  RETURN_IF_ERROR(CheckOnly("--csv", {{"labels", f.labels.has_value()},
-                                      {"features-key", f.features_key.has_value()},
-                                      {"labels-key", f.labels_key.has_value()},
-                                      {"validation-features", f.validation_features.has_value()}}));
   if (!f.label_column) return InvalidArgumentError("--csv needs --label-column NAME");
   data::PrepareArraysOptions options;
   options.format = data::ArrayFormat::kCsv;
@@ -159,6 +195,8 @@ Status RunPrepare(const std::vector<std::string>& args) {
         "give exactly one of --dataset fashion_mnist, --features x.npy, "
         "--npz data.npz or --csv data.csv");
   }
+  const Format format = f.dataset ? kDataset : f.npz ? kNpz : f.csv ? kCsv : kNpy;
+  RETURN_IF_ERROR(CheckFlagsBelongTo(format, f));
   if (!f.output) return InvalidArgumentError("--output DIR is required");
   if (f.num_shards && (*f.num_shards < 1 || *f.num_shards > kMaxShards)) {
     return InvalidArgumentError("--num-shards must be in [1, 99999], got " +
@@ -168,7 +206,6 @@ Status RunPrepare(const std::vector<std::string>& args) {
     return InvalidArgumentError("--scale must be finite and non-zero");
   }
   if (!f.dataset) return RunPrepareArrays(f);
-  if (f.scale) return InvalidArgumentError("--scale applies to --features, --npz and --csv");
   if (*f.dataset != "fashion_mnist") {
     return InvalidArgumentError(
         "--dataset must be fashion_mnist (the only dataset with a "

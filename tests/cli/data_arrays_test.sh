@@ -97,6 +97,30 @@ expect 2 'InvalidArgument: --validation-features and --validation-labels go toge
   "$bin" data prepare --features "$work/x.npy" --labels "$work/y.npy" \
   --validation-features "$work/xv.npy" --output "$work/bad"
 
+# Every flag of another input format is refused by name, never ignored.
+expect 2 'InvalidArgument: --validation-csv does not apply to --features' -- \
+  "$bin" data prepare --features "$work/x.npy" --labels "$work/y.npy" \
+  --validation-csv "$work/data.csv" --output "$work/bad"
+expect 2 'InvalidArgument: --validation-csv does not apply to --npz' -- \
+  "$bin" data prepare --npz "$work/data.npz" --validation-csv "$work/data.csv" --output "$work/bad"
+expect 2 'InvalidArgument: --validation-labels does not apply to --csv' -- \
+  "$bin" data prepare --csv "$work/data.csv" --label-column label \
+  --validation-labels "$work/yv.npy" --output "$work/bad"
+expect 2 'InvalidArgument: --validation-features-key does not apply to --csv' -- \
+  "$bin" data prepare --csv "$work/data.csv" --label-column label \
+  --validation-features-key x_test --output "$work/bad"
+expect 2 'InvalidArgument: --validation-labels-key does not apply to --features' -- \
+  "$bin" data prepare --features "$work/x.npy" --labels "$work/y.npy" \
+  --validation-labels-key y_test --output "$work/bad"
+expect 2 'InvalidArgument: --source does not apply to --npz' -- \
+  "$bin" data prepare --npz "$work/data.npz" --source /tmp --output "$work/bad"
+expect 2 'InvalidArgument: --scale does not apply to --dataset' -- \
+  "$bin" data prepare --dataset fashion_mnist --scale 0.5 --output "$work/bad"
+
+# `data inspect` refuses a FIFO at once instead of blocking on it.
+mkfifo "$work/pipe.tfrecord"
+expect 2 'InvalidArgument: .*pipe.tfrecord' -- timeout 10 "$bin" data inspect "$work/pipe.tfrecord"
+
 # Train one epoch on a config that includes the fragment as written.
 {
   cat <<'CONFIG'
