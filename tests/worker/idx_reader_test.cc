@@ -145,6 +145,22 @@ TEST(IdxReaderTest, DamagedGzipIsDataLoss) {
   EXPECT_NE(status.message().find(dir.File("cut.gz")), std::string::npos) << status;
 }
 
+// IdxSource::Inflate maps storage::InflateStream's damage to messages naming
+// the file: a cut stream is truncated, flipped deflate bytes are damaged.
+TEST(IdxReaderTest, GzipDamageKindsNameTheFileAndTheCause) {
+  TempDir dir;
+  WriteFile(dir.File("lab.gz"), IdxLabelsBytes(std::vector<uint8_t>(5000, 3)));
+  const std::string bytes = ReadAll(dir.File("lab.gz"));
+  WriteFile(dir.File("cut.gz"), bytes.substr(0, bytes.size() / 2), /*gzip=*/false);
+  ExpectError(ReadIdxLabels(dir.File("cut.gz")).status(), StatusCode::kDataLoss,
+              "cannot decompress '" + dir.File("cut.gz") + "'", "the file is truncated");
+  std::string flipped = bytes;
+  for (size_t i = 10; i < 20; ++i) flipped[i] = static_cast<char>(0xff);
+  WriteFile(dir.File("bad.gz"), flipped, /*gzip=*/false);
+  ExpectError(ReadIdxLabels(dir.File("bad.gz")).status(), StatusCode::kDataLoss,
+              "cannot decompress '" + dir.File("bad.gz") + "'", "the file is damaged");
+}
+
 // The probe of issue 24: bytes after the gzip data (not another gzip member)
 // were ignored by zlib's gz* reader.
 TEST(IdxReaderTest, GarbageAfterGzipDataIsDataLossWithByteCount) {

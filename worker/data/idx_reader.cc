@@ -1,11 +1,10 @@
-// idx readers: the file's bytes through zlib's inflate when it starts with the
-// gzip magic, as they are otherwise (zlib's gz* API would silently skip
-// garbage after the gzip data and read a misnamed .gz as plain). See
-// idx_reader.h for the contract.
+// idx readers: the file's bytes through storage's InflateStream (the gzip
+// reader of compressed TFRecord files) when it starts with the gzip magic, as
+// they are otherwise (zlib's gz* API would silently skip garbage after the gzip
+// data and read a misnamed .gz as plain). See idx_reader.h for the contract.
 #include "worker/data/idx_reader.h"
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +14,8 @@
 #include <memory>
 
 #include "storage/io/file_system.h"
+#include "storage/tfrecord/compressed_stream.h"
+#include "storage/tfrecord/compression.h"
 
 namespace shardtrain::data {
 namespace {
@@ -29,33 +30,35 @@ std::string Hex32(uint32_t v) {
   return text;
 }
 
-// The bytes of an idx file: decompressed when it starts with the gzip magic
-// (1f 8b), read as they are otherwise. Owns the file descriptor and zlib state.
+// The bytes of an idx file: decompressed by storage's InflateStream when it
+// starts with the gzip magic (1f 8b), read as they are otherwise. Owns the file
+// descriptor.
 class IdxSource {
  public:
   static StatusOr<std::unique_ptr<IdxSource>> Open(const std::string& path) {
     // A regular file only: a FIFO named as a dataset file would block the read forever.
     uint64_t size = 0;
     ASSIGN_OR_RETURN(const int fd, storage::OpenRegularFileForReading(path, &size));
-    std::unique_ptr<IdxSource> source(new IdxSource(fd, path));
-    RETURN_IF_ERROR(source->Refill(2));
-    source->gzip_ = source->input_.size() >= 2 && source->input_[0] == 0x1f &&
-                    source->input_[1] == 0x8b;
-    if (!source->gzip_ && EndsWith(path, ".gz")) {
+    std::unique_ptr<IdxSource> source(new IdxSource(fd, path, size));
+    uint8_t magic[2];
+    const ssize_t got = ::pread(fd, magic, sizeof(magic), 0);
+    if (got < 0) return ErrnoToStatus(errno, "read", path);
+    const bool gzip = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+    if (!gzip && EndsWith(path, ".gz")) {
       return DataLossError("'" + path + "' is named .gz but is not gzip-compressed (it does not " +
                            "start with the gzip magic 1f 8b); the file is damaged or misnamed — " +
                            "download it again, or drop the .gz suffix of an uncompressed file");
     }
-    if (source->gzip_ && ::inflateInit2(&source->zlib_, 16 + MAX_WBITS) != Z_OK) {
-      return ResourceExhaustedError("cannot start decompressing '" + path + "': out of memory");
+    if (gzip) {
+      source->inflate_ = storage::InflateStream::FromFile(
+          fd, path, storage::TfRecordCompression::kGzip, kInputBytes);
     }
-    source->zlib_started_ = source->gzip_;
     return source;
   }
   IdxSource(const IdxSource&) = delete;
   IdxSource& operator=(const IdxSource&) = delete;
   ~IdxSource() {
-    if (zlib_started_) ::inflateEnd(&zlib_);
+    inflate_.reset();  // borrows fd_
     ::close(fd_);
   }
 
@@ -65,8 +68,8 @@ class IdxSource {
     size_t done = 0;
     while (done < n) {
       const size_t want = std::min(n - done, kChunkBytes);
-      ASSIGN_OR_RETURN(const size_t got, gzip_ ? Inflate(bytes + done, want)
-                                               : TakeRaw(bytes + done, want));
+      ASSIGN_OR_RETURN(const size_t got, inflate_ != nullptr ? Inflate(bytes + done, want)
+                                                             : ReadRaw(bytes + done, want));
       if (got == 0) break;
       done += got;
     }
@@ -123,100 +126,51 @@ class IdxSource {
   }
 
  private:
-  IdxSource(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  IdxSource(int fd, std::string path, uint64_t size)
+      : fd_(fd), path_(std::move(path)), size_(size) {}
 
   static bool EndsWith(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() &&
            text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
   }
 
-  // Reads from the file until `input_` holds at least `n` unconsumed bytes
-  // or the file ends.
-  Status Refill(size_t n) {
-    input_.erase(input_.begin(), input_.begin() + static_cast<std::ptrdiff_t>(consumed_));
-    consumed_ = 0;
-    while (input_.size() < n && !at_eof_) {
-      const size_t start = input_.size();
-      input_.resize(start + kInputBytes);
-      const ssize_t got = ::read(fd_, input_.data() + start, kInputBytes);
-      input_.resize(start + static_cast<size_t>(std::max<ssize_t>(got, 0)));
-      if (got < 0 && errno != EINTR) return ErrnoToStatus(errno, "read", path_);
-      if (got == 0) at_eof_ = true;
+  // An uncompressed file: reads up to `n` bytes; 0 at its end.
+  StatusOr<size_t> ReadRaw(uint8_t* out, size_t n) {
+    while (true) {
+      const ssize_t got = ::read(fd_, out, n);
+      if (got >= 0) return static_cast<size_t>(got);
+      if (errno != EINTR) return ErrnoToStatus(errno, "read", path_);
     }
-    return OkStatus();
-  }
-
-  // An uncompressed file: copies up to `n` bytes; 0 at its end.
-  StatusOr<size_t> TakeRaw(uint8_t* out, size_t n) {
-    if (consumed_ == input_.size()) RETURN_IF_ERROR(Refill(1));
-    const size_t count = std::min(n, input_.size() - consumed_);
-    std::memcpy(out, input_.data() + consumed_, count);
-    consumed_ += count;
-    return count;
   }
 
   // A gzip file: decompresses up to `n` bytes; 0 at the end of its last
-  // member. Bytes after a member that do not start another are DataLoss.
+  // member. InflateStream's damage becomes DataLoss naming the file; bytes
+  // after the gzip data are counted from the file size.
   StatusOr<size_t> Inflate(uint8_t* out, size_t n) {
-    zlib_.next_out = out;
-    zlib_.avail_out = static_cast<uInt>(n);
-    while (zlib_.avail_out == n) {
-      if (member_ended_) {
-        RETURN_IF_ERROR(Refill(2));
-        if (consumed_ == input_.size()) return size_t{0};
-        RETURN_IF_ERROR(StartNextMember());
-      }
-      if (consumed_ == input_.size()) RETURN_IF_ERROR(Refill(1));
-      zlib_.next_in = input_.data() + consumed_;
-      zlib_.avail_in = static_cast<uInt>(input_.size() - consumed_);
-      const int code = ::inflate(&zlib_, Z_NO_FLUSH);
-      consumed_ = input_.size() - zlib_.avail_in;
-      if (code == Z_STREAM_END) {
-        member_ended_ = true;
-      } else if (code == Z_BUF_ERROR && at_eof_ && consumed_ == input_.size()) {
-        return DataLossError("cannot decompress '" + path_ + "': unexpected end of file; the " +
-                             "file is truncated — download it again");
-      } else if (code != Z_OK && code != Z_BUF_ERROR) {
-        return DataLossError("cannot decompress '" + path_ + "': " +
-                             (zlib_.msg ? zlib_.msg : "zlib error " + std::to_string(code)) +
+    StatusOr<size_t> got = inflate_->Read(reinterpret_cast<char*>(out), n);
+    if (got.ok() || got.status().code() != StatusCode::kDataLoss) return got;
+    switch (inflate_->damage()) {
+      case storage::StreamDamage::kTrailingData:
+        return DataLossError("'" + path_ + "' has " +
+                             std::to_string(size_ - inflate_->compressed_offset()) +
+                             " bytes of trailing garbage after its gzip data; the file is "
+                             "damaged — download it again");
+      case storage::StreamDamage::kTruncated:
+        return DataLossError("cannot decompress '" + path_ + "': " + got.status().message() +
+                             "; the file is truncated — download it again");
+      default:
+        return DataLossError("cannot decompress '" + path_ + "': " + got.status().message() +
                              "; the file is damaged — download it again");
-      }
     }
-    return n - zlib_.avail_out;
-  }
-
-  // After a gzip member: another member (concatenated gzip is valid) or
-  // trailing bytes, which are DataLoss naming their count.
-  Status StartNextMember() {
-    if (input_.size() - consumed_ >= 2 && input_[consumed_] == 0x1f &&
-        input_[consumed_ + 1] == 0x8b) {
-      member_ended_ = false;
-      return ::inflateReset(&zlib_) == Z_OK
-                 ? OkStatus()
-                 : InternalError("cannot restart decompressing '" + path_ + "'");
-    }
-    uint64_t trailing = input_.size() - consumed_;
-    while (!at_eof_) {
-      consumed_ = input_.size();
-      RETURN_IF_ERROR(Refill(1));
-      trailing += input_.size() - consumed_;
-    }
-    return DataLossError("'" + path_ + "' has " + std::to_string(trailing) +
-                         " bytes of trailing garbage after its gzip data; the file is damaged " +
-                         "— download it again");
   }
 
   static constexpr size_t kInputBytes = size_t{256} << 10;
 
   const int fd_;
   const std::string path_;
-  bool gzip_ = false;
-  z_stream zlib_{};
-  bool zlib_started_ = false;
-  bool member_ended_ = false;
-  bool at_eof_ = false;
-  std::vector<uint8_t> input_;  // read from the file; [consumed_, end) not yet used
-  size_t consumed_ = 0;
+  const uint64_t size_;  // bytes in the file
+  // Set for a gzip file.
+  std::unique_ptr<storage::InflateStream> inflate_;
 };
 
 uint32_t BigEndian32(const uint8_t* p) {
