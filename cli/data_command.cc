@@ -11,11 +11,10 @@
 #include "worker/data/inspect.h"
 #include "worker/data/prepare.h"
 #include "worker/data/prepare_arrays.h"
+#include "worker/data/record_shards.h"
 
 namespace shardtrain::cli {
 namespace {
-
-constexpr int64_t kMaxShards = 99999;  // the 5-digit shard number
 
 // The flags of `data prepare`.
 struct PrepareFlags {
@@ -198,8 +197,9 @@ Status RunPrepare(const std::vector<std::string>& args) {
   const Format format = f.dataset ? kDataset : f.npz ? kNpz : f.csv ? kCsv : kNpy;
   RETURN_IF_ERROR(CheckFlagsBelongTo(format, f));
   if (!f.output) return InvalidArgumentError("--output DIR is required");
-  if (f.num_shards && (*f.num_shards < 1 || *f.num_shards > kMaxShards)) {
-    return InvalidArgumentError("--num-shards must be in [1, 99999], got " +
+  if (f.num_shards && (*f.num_shards < 1 || *f.num_shards > data::kMaxShards)) {
+    return InvalidArgumentError("--num-shards must be in [1, " + std::to_string(data::kMaxShards) +
+                                "], got " +
                                 std::to_string(*f.num_shards));
   }
   if (f.scale && !(std::isfinite(*f.scale) && *f.scale != 0)) {

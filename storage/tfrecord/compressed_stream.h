@@ -1,8 +1,8 @@
 // The gzip (RFC 1952) and zlib (RFC 1950) streams around a compressed TFRecord
 // file, on top of zlib, with bounded buffers: InflateStream decompresses a file
 // (or bytes in memory) piece by piece, never the whole file at once, and
-// DeflateStream compresses what a writer hands it. Internal to storage/tfrecord
-// (tfrecord.h is the API).
+// DeflateStream compresses what a writer hands it. Used by storage/tfrecord
+// (tfrecord.h is its API) and by the idx reader (worker/data/idx_reader.h).
 //
 // InflateStream's contract: Read returns decompressed bytes; 0 only at the
 // clean end of the stream, after checking that nothing but (for GZIP) further
