@@ -300,13 +300,13 @@ Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochP
 
 Status Trainer::Fit(const data::Dataset& train, EpochPlanner* planner,
                     const std::vector<callbacks::Callback*>& callbacks) {
+  RETURN_IF_ERROR(CheckDataset(train, "training"));
   return FitEpochs(train, nullptr, planner, callbacks);
 }
 
 Status Trainer::FitEpochs(const data::Dataset& train, const data::Dataset* val,
                           EpochPlanner* planner,
                           const std::vector<callbacks::Callback*>& callbacks) {
-  RETURN_IF_ERROR(CheckDataset(train, "training"));
   RETURN_IF_ERROR(BroadcastParameters());
   const callbacks::TrainBegin begin = DescribeTraining(train, val);
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainBegin(begin));

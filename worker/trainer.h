@@ -158,7 +158,7 @@ class Trainer {
   // `dataset` has examples of the model's input size and, when `labeled`,
   // targets of the job's label kind.
   Status CheckDataset(const data::Dataset& dataset, const char* split, bool labeled = true) const;
-  // Fit, validating on `val` unless it is null.
+  // Fit on checked datasets, validating on `val` unless it is null.
   Status FitEpochs(const data::Dataset& train, const data::Dataset* val, EpochPlanner* planner,
                    const std::vector<callbacks::Callback*>& callbacks);
   int rank() const { return comm_->rank(); }
