@@ -13,13 +13,15 @@
 // end is DataLoss naming the file (and the record, where one is being read),
 // and an uncompressed read of a file that looks compressed hints at the
 // setting. TfRecordReader::Open reads only regular files: a FIFO, directory or
-// device is InvalidArgument, without blocking. After an error the reader keeps
-// returning that error. Neither class is thread-safe; distinct objects may be
-// used from distinct threads.
+// device is InvalidArgument, without blocking. An uncompressed reader can Seek
+// to a record's offset, and any reader can Skip records (checking only their
+// headers). After an error the reader keeps returning that error. Neither
+// class is thread-safe; distinct objects may be used from distinct threads.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,8 +125,23 @@ class TfRecordReader {
   // valid until the next call.
   StatusOr<bool> NextView(std::string_view* record);
 
+  // Passes over the next record without returning it: true when one was
+  // skipped, false at a clean end of file. Checks the header (length CRC, and
+  // that the record fits in the file) as Next does, but not the data CRC. In an
+  // uncompressed file data beyond the read buffer is seeked over, not read; a
+  // compressed file's record is decompressed and dropped.
+  StatusOr<bool> Skip();
+  // Uncompressed files only: the next record read is the one starting at byte
+  // `offset` (an offset() or RecordIndex offset), numbered `record_index` in
+  // messages and records_read(). An offset that does not start a record makes
+  // the next read DataLoss (length CRC mismatch). FailedPrecondition for a
+  // compressed file; InvalidArgument for an offset past the end of the file or a
+  // negative index; the reader's sticky error if it has one.
+  Status Seek(uint64_t offset, int64_t record_index);
+
   const std::string& path() const { return path_; }
-  // Records returned so far (= the index of the next record).
+  // Index of the next record: records read or skipped so far, counted from the
+  // last Seek's record_index.
   int64_t records_read() const { return records_read_; }
   // Byte offset of the next record in the file (in the decompressed stream
   // when the file is compressed).
@@ -141,6 +158,13 @@ class TfRecordReader {
   void MakeRoom(size_t need);
   // Reads the next bytes of the (decompressed) file into `out`; 0 at its end.
   StatusOr<size_t> ReadSome(char* out, size_t n);
+  // Reads and checks the next record's header, leaving it unconsumed: the
+  // record's data length, or nullopt at a clean end of file.
+  StatusOr<std::optional<uint64_t>> ReadHeader();
+  // Consumes the next `n` bytes of the current record (offset_ does not move):
+  // buffered bytes are dropped, the rest seeked over (uncompressed file) or
+  // decompressed and dropped.
+  Status Discard(uint64_t n);
   // The error for a damaged compressed stream (inflate_->damage() says how).
   Status StreamError(const Status& status) const;
   // The error for a length CRC mismatch of the first record, hinting at the

@@ -179,19 +179,12 @@ Status TfRecordReader::Truncated(std::string_view what) const {
                        options_.damage_hint);
 }
 
-StatusOr<bool> TfRecordReader::NextView(std::string_view* record) {
-  if (!status_.ok()) return status_;
-  auto fail = [this](Status status) -> StatusOr<bool> {
-    status_ = std::move(status);
-    return status_;
-  };
-
-  StatusOr<size_t> available = Fill(fmt::kHeaderSize);
-  if (!available.ok()) return fail(available.status());
-  if (*available == 0) return false;  // clean end of file
-  if (*available < fmt::kHeaderSize) {
-    return fail(Truncated("the file ends " + std::to_string(*available) + " bytes into the " +
-                          std::to_string(fmt::kHeaderSize) + "-byte record header"));
+StatusOr<std::optional<uint64_t>> TfRecordReader::ReadHeader() {
+  ASSIGN_OR_RETURN(const size_t available, Fill(fmt::kHeaderSize));
+  if (available == 0) return std::optional<uint64_t>();  // clean end of file
+  if (available < fmt::kHeaderSize) {
+    return Truncated("the file ends " + std::to_string(available) + " bytes into the " +
+                     std::to_string(fmt::kHeaderSize) + "-byte record header");
   }
   const char* header = buffer_.data() + begin_;
   const uint64_t length = GetLittleEndian64(header);
@@ -201,9 +194,9 @@ StatusOr<bool> TfRecordReader::NextView(std::string_view* record) {
     const std::string what = "length CRC mismatch (stored " + Hex32(stored_length_crc) +
                              ", computed " + Hex32(length_crc) + ")";
     if (offset_ == 0 && inflate_ == nullptr) {
-      return fail(FirstHeaderError(std::string_view(header, fmt::kHeaderSize), what));
+      return FirstHeaderError(std::string_view(header, fmt::kHeaderSize), what);
     }
-    return fail(Corrupted(what));
+    return Corrupted(what);
   }
   // The length passed its CRC; if it runs past the end of the file, the file
   // was cut short. Check before allocating for it.
@@ -213,19 +206,33 @@ StatusOr<bool> TfRecordReader::NextView(std::string_view* record) {
   if (length > remaining - std::min<uint64_t>(remaining, fmt::kRecordOverhead) ||
       length > (SIZE_MAX >> 2)) {
     if (file_size_ >= 0) {
-      return fail(Truncated("the record declares " + std::to_string(length) +
-                            " data bytes but only " + std::to_string(remaining) +
-                            " bytes (with its 16 framing bytes) remain in the file"));
+      return Truncated("the record declares " + std::to_string(length) + " data bytes but only " +
+                       std::to_string(remaining) +
+                       " bytes (with its 16 framing bytes) remain in the file");
     }
-    return fail(Corrupted("record length " + std::to_string(length) + " is implausibly large"));
+    return Corrupted("record length " + std::to_string(length) + " is implausibly large");
   }
   if (length > options_.max_record_bytes) {
-    return fail(Corrupted("record length " + std::to_string(length) +
-                          " exceeds the maximum record size of " +
-                          std::to_string(options_.max_record_bytes) + " bytes"));
+    return Corrupted("record length " + std::to_string(length) +
+                     " exceeds the maximum record size of " +
+                     std::to_string(options_.max_record_bytes) + " bytes");
   }
+  return std::optional<uint64_t>(length);
+}
+
+StatusOr<bool> TfRecordReader::NextView(std::string_view* record) {
+  if (!status_.ok()) return status_;
+  auto fail = [this](Status status) -> StatusOr<bool> {
+    status_ = std::move(status);
+    return status_;
+  };
+
+  StatusOr<std::optional<uint64_t>> header = ReadHeader();
+  if (!header.ok()) return fail(header.status());
+  if (!header->has_value()) return false;
+  const uint64_t length = **header;
   const size_t total = static_cast<size_t>(length) + fmt::kRecordOverhead;
-  available = Fill(total);
+  StatusOr<size_t> available = Fill(total);
   if (!available.ok()) return fail(available.status());
   if (*available < total) {
     return fail(Truncated("the record needs " + std::to_string(total) +
@@ -243,6 +250,76 @@ StatusOr<bool> TfRecordReader::NextView(std::string_view* record) {
   offset_ += total;
   ++records_read_;
   return true;
+}
+
+Status TfRecordReader::Discard(uint64_t n) {
+  const uint64_t total = n;
+  while (n > 0) {
+    if (begin_ == end_) {
+      begin_ = end_ = 0;
+      if (inflate_ == nullptr && fd_ >= 0) {
+        // Bytes past the buffer: seek over them (the header check ensured the
+        // file holds them).
+        if (::lseek(fd_, static_cast<off_t>(n), SEEK_CUR) < 0) {
+          return ErrnoToStatus(errno, "lseek", path_);
+        }
+        return OkStatus();
+      }
+      ASSIGN_OR_RETURN(const size_t available, Fill(1));
+      if (available == 0) {
+        return Truncated("the record needs " + std::to_string(total) +
+                         " bytes but the file ends after " + std::to_string(total - n));
+      }
+    }
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(n, end_ - begin_));
+    begin_ += take;
+    n -= take;
+  }
+  return OkStatus();
+}
+
+StatusOr<bool> TfRecordReader::Skip() {
+  if (!status_.ok()) return status_;
+  StatusOr<std::optional<uint64_t>> header = ReadHeader();
+  if (header.ok() && !header->has_value()) return false;
+  const uint64_t total = header.ok() ? **header + fmt::kRecordOverhead : 0;
+  Status status = header.ok() ? Discard(total) : header.status();
+  if (!status.ok()) {
+    status_ = std::move(status);
+    return status_;
+  }
+  offset_ += total;
+  ++records_read_;
+  return true;
+}
+
+Status TfRecordReader::Seek(uint64_t offset, int64_t record_index) {
+  if (!status_.ok()) return status_;
+  if (inflate_ != nullptr) {
+    return FailedPreconditionError(
+        "cannot seek in '" + path_ + "': it is read as " +
+        std::string(TfRecordCompressionName(options_.compression)) +
+        "-compressed, and a compressed file can only be read from its start");
+  }
+  if (record_index < 0 || offset > static_cast<uint64_t>(file_size_)) {
+    return InvalidArgumentError("cannot seek to record " + std::to_string(record_index) +
+                                " at byte offset " + std::to_string(offset) + " in '" + path_ +
+                                "' of " + std::to_string(file_size_) + " bytes");
+  }
+  // buffer_[0, end_) holds the file's bytes from buffer_start on.
+  const uint64_t buffer_start = offset_ - begin_;
+  if (offset >= buffer_start && offset <= buffer_start + end_) {
+    begin_ = static_cast<size_t>(offset - buffer_start);
+  } else {
+    if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+      return ErrnoToStatus(errno, "lseek", path_);
+    }
+    begin_ = end_ = 0;
+    eof_ = false;
+  }
+  offset_ = offset;
+  records_read_ = record_index;
+  return OkStatus();
 }
 
 StatusOr<bool> TfRecordReader::Next(std::string* record) {
