@@ -145,6 +145,25 @@ Status ValidateTraining(config::JobConfig* config) {
   return OkStatus();
 }
 
+// How training data streams (data.in_memory false): the values are left as
+// set; 0 means the default (data::StreamSettings resolves it: shuffle_buffer
+// 10000, shard_records 1024, reader_threads 2).
+Status ValidateStreaming(const config::DataConfig& data) {
+  if (data.shuffle_buffer() < 0) {
+    return InvalidArgumentError("data.shuffle_buffer must be >= 0 (0 = 10000), got " +
+                                std::to_string(data.shuffle_buffer()));
+  }
+  if (data.shard_records() < 0) {
+    return InvalidArgumentError("data.shard_records must be >= 0 (0 = 1024), got " +
+                                std::to_string(data.shard_records()));
+  }
+  if (data.reader_threads() < 0 || data.reader_threads() > 64) {
+    return InvalidArgumentError("data.reader_threads must be in [0, 64] (0 = 2), got " +
+                                std::to_string(data.reader_threads()));
+  }
+  return OkStatus();
+}
+
 // The data fields; the feature spec against model.input_shape (ExampleDecoder).
 Status ValidateData(const config::JobConfig& config) {
   const config::DataConfig& data = config.data();
@@ -157,6 +176,7 @@ Status ValidateData(const config::JobConfig& config) {
   if (data.train_examples() < 0 || data.test_examples() < 0) {
     return InvalidArgumentError("data.train_examples and data.test_examples must be >= 0");
   }
+  RETURN_IF_ERROR(ValidateStreaming(data));
   if (data.num_classes() <= 0 && !loss::HasVectorLabels(data)) {
     return InvalidArgumentError(
         "data.num_classes must be positive for class-id labels (10 for Fashion-MNIST)");
