@@ -25,12 +25,12 @@ ShuffleOrder::Draw ShuffleOrder::Next() {
   Draw draw;
   const int64_t filled = this->filled();
   if (filled == 0) return draw;
-  const uint32_t bits = PhiloxBits(seed_, stream_ >> 32,
-                                   kShuffleStream ^ static_cast<uint32_t>(stream_),
-                                   static_cast<uint64_t>(emitted_));
+  const uint32_t bits =
+      PhiloxBits(seed_, stream_ >> 32, kShuffleStream ^ static_cast<uint32_t>(stream_),
+                 static_cast<uint64_t>(emitted_));
   // Lemire's multiply-shift maps 32 bits onto [0, filled).
-  draw.slot = static_cast<int64_t>((static_cast<uint64_t>(bits) *
-                                    static_cast<uint64_t>(filled)) >> 32);
+  draw.slot =
+      static_cast<int64_t>((static_cast<uint64_t>(bits) * static_cast<uint64_t>(filled)) >> 32);
   int64_t& slot = slots_[static_cast<size_t>(draw.slot)];
   draw.position = slot;
   if (next_input_ < input_size_) {

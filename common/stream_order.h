@@ -60,8 +60,8 @@ class ShuffleOrder {
  public:
   // What one Next() does to the slots.
   struct Draw {
-    int64_t slot = -1;       // the slot emitted; -1: the stream has ended
-    int64_t position = -1;   // the input position it held
+    int64_t slot = -1;      // the slot emitted; -1: the stream has ended
+    int64_t position = -1;  // the input position it held
     // After emitting: the slot holds input `refill` (>= 0), or, when the
     // input is exhausted (refill -1), slot `moved_from` was moved into it
     // (moved_from == slot when it was the last filled slot: nothing moves).
