@@ -7,9 +7,12 @@
 // Indexing reads every record's 12-byte header and checks its length CRC, but
 // not the data or its CRC: an uncompressed file is read header by header
 // (seeking over the data), a compressed one is decompressed and discarded.
-// Errors as TfRecordReader's (DataLoss naming the file, record and offset for
-// a bad length CRC or a file that ends inside a record; a compression
-// mismatch hints at the setting). Thread-safe (no shared state).
+// The file is read through options.buffer_size buffers (TfRecordReader::Skip):
+// keep the 1 MiB default, as small buffers (or a read per header) cost a
+// syscall per record. Errors as TfRecordReader's (DataLoss naming the file,
+// record and offset for a bad length CRC or a file that ends inside a record;
+// a compression mismatch hints at the setting). A bad data CRC is found when
+// the record is read, not here. Thread-safe (no shared state).
 #pragma once
 
 #include <cstdint>
