@@ -192,7 +192,7 @@ JPEGS = {
 # Regression seed of the image harness: 353 bytes of a truncated progressive
 # JPEG declaring 2815 x 65360 RGB, once a 10 s timeout (the decoder allocates
 # the 552 MB image and libjpeg its coefficient buffer before the data runs
-# out; the harness now only reads the header of images over 2^22 pixels).
+# out; the harness now decodes with max_pixels 2^22, refused from the header).
 HUGE_TRUNCATED_JPEG = bytes.fromhex(
     "ffd8ffc20011080affff5003011100021101031101007a02ffda00080102017433ffd8ffe000104a4649460001"
     "0100000100010000ffdb004300080606070605080707070909080a0c140d0c0b0b0c1912130f14131d1a1f1e1d"

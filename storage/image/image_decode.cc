@@ -3,6 +3,8 @@
 // against the expected shape and writes into the caller's buffer.
 #include "storage/image/image_decode.h"
 
+#include <algorithm>
+
 #include "storage/image/pixel_sink.h"
 
 namespace shardtrain::storage {
@@ -10,17 +12,20 @@ namespace {
 
 using image_internal::PixelSink;
 
-// Allocates the decoded image, refusing more than kMaxImagePixels pixels.
+// Allocates the decoded image, refusing more than `max_pixels` pixels. The
+// readers call Reserve right after the header, before libjpeg/libpng set up
+// any buffer sized by the image.
 class AllocatingSink : public PixelSink {
  public:
-  AllocatingSink(const char* format, DecodedImage* image) : format_(format), image_(image) {}
+  AllocatingSink(const char* format, int64_t max_pixels, DecodedImage* image)
+      : format_(format), max_pixels_(std::min(max_pixels, kMaxImagePixels)), image_(image) {}
 
   uint8_t* Reserve(const ImageShape& shape) override {
-    if (shape.height * shape.width > kMaxImagePixels) {
+    if (shape.height * shape.width > max_pixels_) {
       status = ResourceExhaustedError(std::string("the ") + format_ + " image declares " +
                                       std::to_string(shape.height) + " x " +
                                       std::to_string(shape.width) + " pixels, more than the " +
-                                      std::to_string(kMaxImagePixels) + " this decoder accepts");
+                                      std::to_string(max_pixels_) + " allowed");
       return nullptr;
     }
     image_->shape = shape;
@@ -30,6 +35,7 @@ class AllocatingSink : public PixelSink {
 
  private:
   const char* format_;
+  int64_t max_pixels_;
   DecodedImage* image_;
 };
 
@@ -53,9 +59,9 @@ class FixedShapeSink : public PixelSink {
 };
 
 StatusOr<DecodedImage> DecodeWith(Status (*read)(std::string_view, PixelSink*), const char* format,
-                                  std::string_view bytes) {
+                                  std::string_view bytes, int64_t max_pixels) {
   DecodedImage image;
-  AllocatingSink sink(format, &image);
+  AllocatingSink sink(format, max_pixels, &image);
   RETURN_IF_ERROR(read(bytes, &sink));
   return image;
 }
@@ -67,12 +73,12 @@ std::string ImageShape::ToString() const {
          std::to_string(channels) + "]";
 }
 
-StatusOr<DecodedImage> DecodePng(std::string_view bytes) {
-  return DecodeWith(image_internal::ReadPng, "PNG", bytes);
+StatusOr<DecodedImage> DecodePng(std::string_view bytes, int64_t max_pixels) {
+  return DecodeWith(image_internal::ReadPng, "PNG", bytes, max_pixels);
 }
 
-StatusOr<DecodedImage> DecodeJpeg(std::string_view bytes) {
-  return DecodeWith(image_internal::ReadJpeg, "JPEG", bytes);
+StatusOr<DecodedImage> DecodeJpeg(std::string_view bytes, int64_t max_pixels) {
+  return DecodeWith(image_internal::ReadJpeg, "JPEG", bytes, max_pixels);
 }
 
 Status DecodePngInto(std::string_view bytes, const ImageShape& expected, uint8_t* pixels) {

@@ -11,17 +11,21 @@
 //   grayscale stays 1 channel, YCbCr becomes RGB with libjpeg's integer
 //   "fast" IDCT and fancy upsampling, decode_jpeg's defaults; CMYK/YCCK
 //   JPEGs are rejected (InvalidArgument).
-// - DecodePng/DecodeJpeg return the image; the *Into forms decode an image
-//   that must have `expected` shape straight into the caller's buffer of
-//   expected.pixel_count() bytes, checking the shape from the header before
-//   any pixel is decoded.
+// - DecodePng/DecodeJpeg return the image, refusing one whose header declares
+//   more than `max_pixels` pixels (height * width, capped at kMaxImagePixels)
+//   before anything is allocated, neither the image nor libjpeg's whole-image
+//   buffers: a few hundred bytes may declare 2^28 pixels (768 MiB of RGB).
+//   Callers decoding outside input pass the most they expect.
+// - The *Into forms decode an image that must have `expected` shape straight
+//   into the caller's buffer of expected.pixel_count() bytes, checking the
+//   shape from the header before any pixel is decoded or buffer allocated.
 // Errors (messages say what is wrong, not where the bytes came from):
 //   DataLoss           corrupt or truncated data (libpng/libjpeg's reason);
 //   InvalidArgument    (*Into) a shape other than `expected` ("the PNG image
 //                      is [28, 28, 3] (height, width, channels), expected
 //                      [28, 28, 1]"); an unsupported JPEG colour space;
-//   ResourceExhausted  (DecodePng/DecodeJpeg) more than kMaxImagePixels
-//                      pixels declared, checked before anything is allocated.
+//   ResourceExhausted  (DecodePng/DecodeJpeg) more than max_pixels pixels
+//                      declared, checked before anything is allocated.
 // libpng/libjpeg errors are caught with setjmp/longjmp in frames that hold no
 // C++ objects; nothing aborts or exits. Thread-safe (no shared state).
 #pragma once
@@ -35,7 +39,7 @@
 
 namespace shardtrain::storage {
 
-// The most pixels (height * width) an image may declare: 2^28.
+// The most pixels (height * width) DecodePng/DecodeJpeg ever accept: 2^28.
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
 
 struct ImageShape {
@@ -55,8 +59,8 @@ struct DecodedImage {
   std::vector<uint8_t> pixels;  // shape.pixel_count() bytes, HWC
 };
 
-StatusOr<DecodedImage> DecodePng(std::string_view bytes);
-StatusOr<DecodedImage> DecodeJpeg(std::string_view bytes);
+StatusOr<DecodedImage> DecodePng(std::string_view bytes, int64_t max_pixels = kMaxImagePixels);
+StatusOr<DecodedImage> DecodeJpeg(std::string_view bytes, int64_t max_pixels = kMaxImagePixels);
 
 Status DecodePngInto(std::string_view bytes, const ImageShape& expected, uint8_t* pixels);
 Status DecodeJpegInto(std::string_view bytes, const ImageShape& expected, uint8_t* pixels);
