@@ -19,6 +19,7 @@
 #include "common/flags.h"
 #include "common/philox.h"
 #include "kernels/backend.h"
+#include "worker/in_memory_batches.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
 
@@ -115,19 +116,21 @@ Status Run(const std::vector<std::string>& args) {
   std::iota(order.begin(), order.end(), int64_t{0});
   int64_t position = 0;
   StepResult result;
-  auto next_batch = [&] {
+  std::vector<float> x(static_cast<size_t>(batch * train.feature_size));
+  std::vector<int32_t> labels(static_cast<size_t>(batch));
+  // Gathers the next batch (as Fit's in-memory batches do), then steps on it.
+  auto step = [&] {
     if (position + batch > n) position = 0;
-    const int64_t* indices = order.data() + position;
+    GatherRows(train, order.data() + position, batch, x.data(), labels.data(), nullptr);
     position += batch;
-    return indices;
+    return trainer->Step(x.data(), loss::Targets::ClassIds(labels.data()), {batch, 0, batch},
+                         &result);
   };
-  for (int i = 0; i < 20; ++i) {
-    RETURN_IF_ERROR(trainer->Step(train, next_batch(), batch, 0, batch, &result));
-  }
+  for (int i = 0; i < 20; ++i) RETURN_IF_ERROR(step());
   int64_t steps = 0;
   auto start = Clock::now();
   while (Since(start) < seconds) {
-    RETURN_IF_ERROR(trainer->Step(train, next_batch(), batch, 0, batch, &result));
+    RETURN_IF_ERROR(step());
     ++steps;
   }
   double step_seconds = Since(start) / static_cast<double>(steps);

@@ -174,7 +174,7 @@ StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
   return plane;
 }
 
-StatusOr<EpochPlan> CoordinatorPlanner::Plan(int64_t epoch, int64_t start_position) {
+StatusOr<EpochPlan> CoordinatorPlanner::PlanExamples(int64_t epoch, int64_t start_position) {
   ASSIGN_OR_RETURN(coordinator::RankAssignment a,
                    client_->GetEpochAssignment(epoch, start_position));
   return EpochPlan{a.epoch, a.first_step, std::move(a.example_ids), std::move(a.step_counts),

@@ -27,6 +27,7 @@
 #include "worker/comm/communicator.h"
 #include "worker/data/dataset.h"
 #include "worker/epoch_plan.h"
+#include "worker/in_memory_batches.h"
 
 namespace shardtrain::cli {
 
@@ -80,13 +81,18 @@ StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
                                         const config::JobConfig& config, const data::Dataset& train,
                                         comm::Communicator& comm);
 
-// Each epoch's plan of this rank, from the coordinator
-// (CoordinatorClient::GetEpochAssignment). `client` outlives the planner and
-// may be shared with other threads (the client is thread-safe).
-class CoordinatorPlanner : public EpochPlanner {
+// Each epoch's plan of this rank over the in-memory training split `train`,
+// from the coordinator (CoordinatorClient::GetEpochAssignment), in global
+// batches of `global_batch`. `client` and `train` outlive the planner; the
+// client may be shared with other threads (it is thread-safe).
+class CoordinatorPlanner : public InMemoryPlanner {
  public:
-  explicit CoordinatorPlanner(coordinator::CoordinatorClient* client) : client_(client) {}
-  StatusOr<EpochPlan> Plan(int64_t epoch, int64_t start_position) override;
+  CoordinatorPlanner(coordinator::CoordinatorClient* client, const data::Dataset* train,
+                     int64_t global_batch)
+      : InMemoryPlanner(train, global_batch), client_(client) {}
+
+ protected:
+  StatusOr<EpochPlan> PlanExamples(int64_t epoch, int64_t start_position) override;
 
  private:
   coordinator::CoordinatorClient* client_;

@@ -371,7 +371,7 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
   checkpoint::Checkpointer checkpointer(job.config, &trainer, &comm, plane.client.get(),
                                         storage::PosixFileSystem(),
                                         resumed ? &resumed->state : nullptr);
-  CoordinatorPlanner planner(plane.client.get());
+  CoordinatorPlanner planner(plane.client.get(), &job.train, job.config.training().batch_size());
   callbacks::Progress progress(&std::cout, s.verbosity);
   std::unique_ptr<callbacks::CsvLogger> csv_logger;  // rank 0: appends on resume
   ASSIGN_OR_RETURN(KerasCallbacks keras, CreateKerasCallbacks(job.config.callbacks(), trainer, rank));
@@ -388,9 +388,7 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
   if (keras.early_stopping) callbacks.push_back(&*keras.early_stopping);
   if (keras.reduce_lr_on_plateau) callbacks.push_back(keras.reduce_lr_on_plateau.get());
   callbacks.push_back(&checkpointer);  // every rank: saves are collective
-  const data::Dataset* validation = job.validation();
-  RETURN_IF_ERROR(validation != nullptr ? trainer.Fit(job.train, *validation, &planner, callbacks)
-                                        : trainer.Fit(job.train, &planner, callbacks));
+  RETURN_IF_ERROR(trainer.Fit(&planner, job.validation(), callbacks));
   if (trainer.stopped() && !checkpointer.preempted()) {
     // A callback ended training (EarlyStopping): as Keras, fit's end still
     // runs, so the checkpointer commits the final step.

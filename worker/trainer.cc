@@ -7,6 +7,7 @@
 
 #include "worker/comm/host_collectives.h"
 #include "worker/comm/local_communicator.h"
+#include "worker/in_memory_batches.h"
 
 namespace shardtrain {
 namespace {
@@ -67,44 +68,11 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
 
 Status Trainer::CheckDataset(const data::Dataset& dataset, const char* split,
                              bool labeled) const {
-  const std::string the = std::string("the ") + split + " ";
-  if (dataset.num_examples == 0) return InvalidArgumentError(the + "split has no examples");
-  if (dataset.feature_size != model_->input_size() ||
-      dataset.features.size() != static_cast<size_t>(dataset.num_examples * dataset.feature_size)) {
-    return InvalidArgumentError(the + "examples have " + std::to_string(dataset.feature_size) +
-                                " values each but model.input_shape has " +
-                                std::to_string(model_->input_size()));
-  }
-  if (!labeled) return OkStatus();
-  const int64_t width = dataset.label_width;
-  const size_t targets = width == 0 ? dataset.labels.size() : dataset.label_values.size();
-  if (width != label_width_ ||
-      targets != static_cast<size_t>(dataset.num_examples * std::max<int64_t>(width, 1))) {
-    return InvalidArgumentError(
-        the + "examples have " +
-        (width == 0 ? "class ids" : std::to_string(width) + "-value target vectors") +
-        " (" + std::to_string(targets) + " values for " + std::to_string(dataset.num_examples) +
-        " examples), but data.label asks for " +
-        (label_width_ == 0 ? "class ids" : std::to_string(label_width_) + "-value vectors"));
-  }
-  return OkStatus();
+  return shardtrain::CheckDataset(dataset, split, model_->input_size(), label_width_, labeled);
 }
 
 void Trainer::GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows) {
-  const size_t features = static_cast<size_t>(dataset.feature_size);
-  const size_t width = static_cast<size_t>(dataset.label_width);
-  const bool class_ids = width == 0 && !dataset.labels.empty();
-  const bool vectors = width > 0 && !dataset.label_values.empty();
-  for (int64_t r = 0; r < rows; ++r) {
-    const size_t row = static_cast<size_t>(r), example = static_cast<size_t>(indices[r]);
-    std::memcpy(x_.data() + row * features, dataset.features.data() + example * features,
-                features * sizeof(float));
-    if (class_ids) labels_[row] = dataset.labels[example];
-    if (vectors) {
-      std::memcpy(label_values_.data() + row * width, dataset.label_values.data() + example * width,
-                  width * sizeof(float));
-    }
-  }
+  GatherRows(dataset, indices, rows, x_.data(), labels_.data(), label_values_.data());
 }
 
 loss::Targets Trainer::BatchTargets() const {
@@ -122,24 +90,25 @@ int64_t Trainer::CorrectCount(const float* output, int64_t rows) {
   return metrics_->CorrectCount(*backend_, output, BatchTargets(), rows);
 }
 
-Status Trainer::Step(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
-                     int64_t first_row, int64_t global_rows, StepResult* result) {
+Status Trainer::Step(const float* x, const loss::Targets& targets, const StepRows& step,
+                     StepResult* result) {
   model::ParameterStore& params = model_->parameters();
   double loss_sum = 0;
   int64_t correct = 0;
+  const int64_t rows = step.rows;
   std::fill(step_metric_sums_.begin(), step_metric_sums_.end(), 0.0);
   if (rows > 0) {
-    GatherBatch(dataset, indices, rows);
     const bool fused = loss_->fuses_final_softmax();
-    model::ForwardMode mode{true, config_.training().seed(), static_cast<uint64_t>(progress_.global_step),
-                            static_cast<uint64_t>(first_row)};
-    const float* output = model_->Forward(*backend_, x_.data(), rows, mode, fused);
+    model::ForwardMode mode{true, config_.training().seed(),
+                            static_cast<uint64_t>(progress_.global_step),
+                            static_cast<uint64_t>(step.first_row)};
+    const float* output = model_->Forward(*backend_, x, rows, mode, fused);
     // d(global mean loss)/d(output): this rank's share of the 1/global_rows mean.
-    loss_sum = loss_->Compute(*backend_, output, BatchTargets(), rows, grad_output_.data(),
-                              static_cast<double>(global_rows));
-    correct = CorrectCount(output, rows);
-    metrics_->Accumulate(output, BatchTargets(), rows, step_metric_sums_.data());
-    model_->Backward(*backend_, x_.data(), grad_output_.data(), rows, fused);
+    loss_sum = loss_->Compute(*backend_, output, targets, rows, grad_output_.data(),
+                              static_cast<double>(step.global_rows));
+    correct = metrics_->CorrectCount(*backend_, output, targets, rows);
+    metrics_->Accumulate(output, targets, rows, step_metric_sums_.data());
+    model_->Backward(*backend_, x, grad_output_.data(), rows, fused);
   } else {
     backend_->Fill(params.grads(), 0.0f, params.size());
   }
@@ -237,14 +206,14 @@ StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
   return outputs;
 }
 
-callbacks::TrainBegin Trainer::DescribeTraining(const data::Dataset& train,
+callbacks::TrainBegin Trainer::DescribeTraining(int64_t train_examples,
                                                 const data::Dataset* val) const {
   callbacks::TrainBegin begin;
   begin.job_name = config_.name().empty() ? "job" : config_.name();
   begin.first_epoch = progress_.epoch + 1;
   begin.epochs = config_.training().epochs();
-  begin.steps_per_epoch = (train.num_examples + batch_size_ - 1) / batch_size_;
-  begin.train_examples = train.num_examples;
+  begin.steps_per_epoch = (train_examples + batch_size_ - 1) / batch_size_;
+  begin.train_examples = train_examples;
   begin.val_examples = val != nullptr ? val->num_examples : 0;
   begin.parameters = model_->parameters().size();
   begin.device = std::string(backend_->name());
@@ -256,28 +225,24 @@ callbacks::TrainBegin Trainer::DescribeTraining(const data::Dataset& train,
   return begin;
 }
 
-Status Trainer::TrainPlannedSteps(const data::Dataset& train, const EpochPlan& plan, int64_t epoch,
-                                  int64_t steps_per_epoch, Clock::time_point epoch_start,
-                                  const std::vector<callbacks::Callback*>& callbacks,
-                                  int64_t* session_seen) {
-  const int64_t n = train.num_examples;
-  int64_t position = 0;  // into plan.example_ids
-  const int64_t steps = static_cast<int64_t>(plan.step_counts.size());
-  for (int64_t s = 0; s < steps; ++s) {
-    const int64_t step_in_epoch = plan.first_step + s;
-    const int64_t global_rows = std::min(batch_size_, n - step_in_epoch * batch_size_);
-    const int64_t rows = plan.step_counts[static_cast<size_t>(s)];
+Status Trainer::TrainEpochSteps(EpochBatches& batches, int64_t epoch,
+                                Clock::time_point epoch_start,
+                                const std::vector<callbacks::Callback*>& callbacks,
+                                int64_t* session_seen) {
+  const int64_t steps_in_epoch = batches.steps_in_epoch();
+  for (int64_t s = 0; s < batches.steps(); ++s) {
+    const int64_t step_in_epoch = batches.first_step() + s;
+    ASSIGN_OR_RETURN(StepRows rows, batches.Next(x_.data(), labels_.data(), label_values_.data()));
     StepResult result;
-    RETURN_IF_ERROR(Step(train, plan.example_ids.data() + position, rows,
-                         plan.step_offsets[static_cast<size_t>(s)], global_rows, &result));
-    position += rows;
+    RETURN_IF_ERROR(Step(x_.data(), BatchTargets(), rows, &result));
     *session_seen += result.examples;
-    progress_.position = std::min(n, (step_in_epoch + 1) * batch_size_);
+    progress_.position += rows.global_rows;
+    progress_.data_stages = batches.cursor();
     AddToEpoch(result);
     const double seconds = Seconds(epoch_start);
     callbacks::BatchEnd batch{epoch + 1,
                               step_in_epoch + 1,
-                              steps_per_epoch,
+                              steps_in_epoch,
                               0.0,
                               seconds,
                               static_cast<double>(*session_seen) / seconds,
@@ -291,24 +256,38 @@ Status Trainer::TrainPlannedSteps(const data::Dataset& train, const EpochPlan& p
   return OkStatus();
 }
 
-Status Trainer::Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
-                    const std::vector<callbacks::Callback*>& callbacks) {
-  RETURN_IF_ERROR(CheckDataset(train, "training"));
-  RETURN_IF_ERROR(CheckDataset(val, "validation"));
-  return FitEpochs(train, &val, planner, callbacks);
+Status Trainer::EndEpoch(int64_t epoch, int64_t steps_in_epoch, const data::Dataset* val,
+                         Clock::time_point epoch_start, Clock::time_point fit_start,
+                         int64_t session_seen,
+                         const std::vector<callbacks::Callback*>& callbacks) {
+  const double train_seconds = Seconds(epoch_start);
+  callbacks::EpochEnd end;
+  end.epoch = epoch + 1;
+  end.step = progress_.global_step;
+  end.steps_in_epoch = steps_in_epoch;
+  end.logs = TrainingLogs();
+  if (val != nullptr) {
+    ASSIGN_OR_RETURN(EvalResult val_result, Evaluate(*val));
+    end.logs.emplace_back("val_loss", val_result.loss);
+    for (const auto& [name, value] : val_result.metrics) {
+      end.logs.emplace_back("val_" + name, value);
+    }
+  }
+  end.examples_per_sec = static_cast<double>(session_seen) / train_seconds;
+  end.examples = progress_.epoch_examples;
+  end.epoch_seconds = Seconds(epoch_start);
+  end.wall_seconds = Seconds(fit_start);
+  progress_ = TrainingProgress{epoch + 1, 0, progress_.global_step};
+  for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnEpochEnd(end));
+  return OkStatus();
 }
 
-Status Trainer::Fit(const data::Dataset& train, EpochPlanner* planner,
+Status Trainer::Fit(EpochPlanner* planner, const data::Dataset* val,
                     const std::vector<callbacks::Callback*>& callbacks) {
-  RETURN_IF_ERROR(CheckDataset(train, "training"));
-  return FitEpochs(train, nullptr, planner, callbacks);
-}
-
-Status Trainer::FitEpochs(const data::Dataset& train, const data::Dataset* val,
-                          EpochPlanner* planner,
-                          const std::vector<callbacks::Callback*>& callbacks) {
+  RETURN_IF_ERROR(planner->CheckExamples(model_->input_size(), label_width_));
+  if (val != nullptr) RETURN_IF_ERROR(CheckDataset(*val, "validation"));
   RETURN_IF_ERROR(BroadcastParameters());
-  const callbacks::TrainBegin begin = DescribeTraining(train, val);
+  const callbacks::TrainBegin begin = DescribeTraining(planner->epoch_examples(), val);
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainBegin(begin));
 
   const Clock::time_point fit_start = Clock::now();
@@ -316,33 +295,14 @@ Status Trainer::FitEpochs(const data::Dataset& train, const data::Dataset* val,
   for (int64_t epoch = progress_.epoch; epoch < begin.epochs; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
     if (epoch != progress_.epoch) progress_ = TrainingProgress{epoch, 0, progress_.global_step};
-    ASSIGN_OR_RETURN(EpochPlan plan, planner->Plan(epoch, progress_.position));
+    ASSIGN_OR_RETURN(std::unique_ptr<EpochBatches> batches,
+                     planner->Plan(epoch, progress_.position, progress_.data_stages));
     int64_t session_seen = 0;  // examples trained on in this session (examples/s)
-    RETURN_IF_ERROR(TrainPlannedSteps(train, plan, epoch, begin.steps_per_epoch, epoch_start,
-                                      callbacks, &session_seen));
-    if (stop_requested_) {
-      stopped_ = true;
-      return OkStatus();
+    RETURN_IF_ERROR(TrainEpochSteps(*batches, epoch, epoch_start, callbacks, &session_seen));
+    if (!stop_requested_) {
+      RETURN_IF_ERROR(EndEpoch(epoch, batches->steps_in_epoch(), val, epoch_start, fit_start,
+                               session_seen, callbacks));
     }
-    double train_seconds = Seconds(epoch_start);
-    callbacks::EpochEnd end;
-    end.epoch = epoch + 1;
-    end.step = progress_.global_step;
-    end.steps_in_epoch = begin.steps_per_epoch;
-    end.logs = TrainingLogs();
-    if (val != nullptr) {
-      ASSIGN_OR_RETURN(EvalResult val_result, Evaluate(*val));
-      end.logs.emplace_back("val_loss", val_result.loss);
-      for (const auto& [name, value] : val_result.metrics) {
-        end.logs.emplace_back("val_" + name, value);
-      }
-    }
-    end.examples_per_sec = static_cast<double>(session_seen) / train_seconds;
-    end.examples = progress_.epoch_examples;
-    end.epoch_seconds = Seconds(epoch_start);
-    end.wall_seconds = Seconds(fit_start);
-    progress_ = TrainingProgress{epoch + 1, 0, progress_.global_step};
-    for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnEpochEnd(end));
     if (stop_requested_) {
       stopped_ = true;
       return OkStatus();

@@ -1,6 +1,19 @@
 // Trainer: Keras fit() on one rank of a data-parallel job — the step loop
-// (forward, loss, backward on this rank's slice of the global batch, gradient
+// (forward, loss, backward on this rank's rows of the global batch, gradient
 // sum over ranks, optimizer), validation after each epoch, and the callbacks.
+//
+// Training data: Fit() asks an EpochPlanner (worker/epoch_plan.h) for each
+// epoch's batches and takes one step per EpochBatches::Next(), which fills the
+// trainer's batch buffers with this rank's rows of the step. Two data paths:
+//   * in memory (worker/in_memory_batches.h): every rank holds the training
+//     Dataset and takes its contiguous slice of each global batch of the
+//     epoch's example order, so N ranks train on exactly the batches one rank
+//     would; the position alone says where an epoch stands;
+//   * streamed (worker/stream_batches.h): each rank reads the record ranges
+//     the coordinator assigned it through a shuffle buffer and contributes
+//     StreamStepRows rows to each step; the data cursor (progress().
+//     data_stages) says where the epoch stands, and checkpoints save it.
+// Validation, Evaluate and Predict read in-memory Datasets.
 //
 // Data parallelism: each rank scales its loss gradient by 1 / (rows of the
 // whole global batch), so the sum over ranks is the global mean; a rank with
@@ -68,6 +81,9 @@ struct TrainingProgress {
   // layout); empty until the epoch's first step. Checkpoints hold them (when
   // non-empty), so a mid-epoch resume reports the same epoch-end metrics.
   std::vector<double> epoch_metric_sums = {};
+  // The streamed data cursor of `epoch` (EpochBatches::cursor(): its stages,
+  // the current one last); empty for in-memory data and at an epoch's start.
+  std::vector<DataStage> data_stages = {};
 };
 
 class Trainer {
@@ -80,12 +96,12 @@ class Trainer {
                                                    int64_t bucket_bytes =
                                                        comm::GradientReducer::kDefaultBucketBytes);
 
-  // Trains config.training.epochs epochs on `train`, taking each epoch's
-  // examples from `planner`, validating on `val` after each. Every rank calls it.
-  Status Fit(const data::Dataset& train, const data::Dataset& val, EpochPlanner* planner,
-             const std::vector<callbacks::Callback*>& callbacks);
-  // The same without validation data: epochs log no val_* entries.
-  Status Fit(const data::Dataset& train, EpochPlanner* planner,
+  // Trains config.training.epochs epochs on the training data of `planner`,
+  // taking each epoch's batches from it, and validates on `val` after each
+  // (null: no validation data, epochs log no val_* entries). Checks the
+  // training and validation examples against the model first. Every rank
+  // calls it.
+  Status Fit(EpochPlanner* planner, const data::Dataset* val,
              const std::vector<callbacks::Callback*>& callbacks);
 
   // Makes the next Fit() continue from `progress` (restored from a checkpoint
@@ -108,16 +124,12 @@ class Trainer {
   // model defines it, so logits for a from-logits classifier). This rank only.
   StatusOr<std::vector<float>> Predict(const data::Dataset& dataset);
 
-  // The targets of the batch GatherBatch gathered last (rows as gathered):
-  // class ids, or label_width floats per row for a VECTOR label. Valid until
-  // the next gather.
-  loss::Targets BatchTargets() const;
-
-  // One optimizer step: this rank's `rows` examples (`indices` into `dataset`)
-  // are rows [first_row, first_row + rows) of a global batch of `global_rows`.
+  // One optimizer step on this rank's rows of a step, already gathered: `x`
+  // (rows.rows x model input) and their `targets` are rows
+  // [first_row, first_row + rows) of a global batch of rows.global_rows.
   // Sums gradients and metrics over ranks, then updates the parameters.
-  Status Step(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
-              int64_t first_row, int64_t global_rows, StepResult* result);
+  Status Step(const float* x, const loss::Targets& targets, const StepRows& rows,
+              StepResult* result);
 
   // Copies rank 0's parameters to every rank.
   Status BroadcastParameters();
@@ -135,16 +147,23 @@ class Trainer {
   callbacks::CallbackState callback_state_;  // see callback_state()
 
   Trainer() = default;
-  // The OnTrainBegin description of training on `train`, validating on `val`.
-  callbacks::TrainBegin DescribeTraining(const data::Dataset& train,
-                                         const data::Dataset* val) const;
-  // Takes the steps of `plan` (of 0-based `epoch`, begun at `epoch_start`),
-  // calling OnBatchEnd after each, until the plan ends or a stop is requested.
+  // The OnTrainBegin description of training on `train_examples` examples
+  // per epoch, validating on `val`.
+  callbacks::TrainBegin DescribeTraining(int64_t train_examples, const data::Dataset* val) const;
+  // Takes the steps of `batches` (of 0-based `epoch`, begun at `epoch_start`),
+  // calling OnBatchEnd after each, until they end or a stop is requested.
   // `*session_seen` counts the examples trained on (all ranks).
-  Status TrainPlannedSteps(const data::Dataset& train, const EpochPlan& plan, int64_t epoch,
-                           int64_t steps_per_epoch, Clock::time_point epoch_start,
-                           const std::vector<callbacks::Callback*>& callbacks,
-                           int64_t* session_seen);
+  Status TrainEpochSteps(EpochBatches& batches, int64_t epoch, Clock::time_point epoch_start,
+                         const std::vector<callbacks::Callback*>& callbacks,
+                         int64_t* session_seen);
+  // Validates on `val` (unless null) and calls OnEpochEnd for the end of
+  // `epoch`, begun at `epoch_start`; progress_ moves to the next epoch.
+  Status EndEpoch(int64_t epoch, int64_t steps_in_epoch, const data::Dataset* val,
+                  Clock::time_point epoch_start, Clock::time_point fit_start,
+                  int64_t session_seen, const std::vector<callbacks::Callback*>& callbacks);
+  // The targets of the batch in the trainer's buffers (rows as gathered):
+  // class ids, or label_width floats per row for a VECTOR label.
+  loss::Targets BatchTargets() const;
   // The examples of the gathered batch whose output is right for "accuracy":
   // argmax == label, or Keras's binary accuracy on a one-unit output.
   int64_t CorrectCount(const float* output, int64_t rows);
@@ -158,9 +177,6 @@ class Trainer {
   // `dataset` has examples of the model's input size and, when `labeled`,
   // targets of the job's label kind.
   Status CheckDataset(const data::Dataset& dataset, const char* split, bool labeled = true) const;
-  // Fit on checked datasets, validating on `val` unless it is null.
-  Status FitEpochs(const data::Dataset& train, const data::Dataset* val, EpochPlanner* planner,
-                   const std::vector<callbacks::Callback*>& callbacks);
   int rank() const { return comm_->rank(); }
   int world_size() const { return comm_->world_size(); }
 

@@ -12,6 +12,7 @@
 #include "kernels/backend.h"
 #include "tests/mpi/mpi_test_main.h"
 #include "worker/comm/communicator_factory.h"
+#include "worker/in_memory_batches.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
 
@@ -69,11 +70,14 @@ std::vector<float> Train(comm::Communicator* comm, const data::Dataset& data, fl
   coordinator::RankAssignment plan =
       coordinator::AssignEpoch(11, 0, data.shard_sizes, true, 64, 0, rank, world);
   int64_t position = 0;
+  std::vector<float> x(64 * kFeatures);
+  std::vector<int32_t> labels(64);
   for (int s = 0; s < steps; ++s) {
     StepResult result;
     const int64_t rows = plan.step_counts[s];
-    Status status = (*trainer)->Step(data, plan.example_ids.data() + position, rows,
-                                     plan.step_offsets[s], 64, &result);
+    GatherRows(data, plan.example_ids.data() + position, rows, x.data(), labels.data(), nullptr);
+    Status status = (*trainer)->Step(x.data(), loss::Targets::ClassIds(labels.data()),
+                                     {rows, plan.step_offsets[s], 64}, &result);
     EXPECT_TRUE(status.ok()) << status;
     EXPECT_EQ(result.examples, 64);
     position += rows;
@@ -112,11 +116,14 @@ TEST_P(DataParallelTest, RanksMatchOneProcessAfterFiftySteps) {
 INSTANTIATE_TEST_SUITE_P(Dropout, DataParallelTest, ::testing::Values(0.0f, 0.2f));
 
 // Records the ids every plan hands out.
-class RecordingPlanner : public EpochPlanner {
+class RecordingPlanner : public InMemoryPlanner {
  public:
-  RecordingPlanner(std::vector<int64_t> shards, int rank, int world)
-      : shards_(std::move(shards)), rank_(rank), world_(world) {}
-  StatusOr<EpochPlan> Plan(int64_t epoch, int64_t start) override {
+  RecordingPlanner(const data::Dataset* train, int rank, int world)
+      : InMemoryPlanner(train, 64), shards_(train->shard_sizes), rank_(rank), world_(world) {}
+  std::vector<int64_t> seen;
+
+ protected:
+  StatusOr<EpochPlan> PlanExamples(int64_t epoch, int64_t start) override {
     coordinator::RankAssignment a =
         coordinator::AssignEpoch(11, epoch, shards_, true, 64, start, rank_, world_);
     seen.insert(seen.end(), a.example_ids.begin(), a.example_ids.end());
@@ -124,7 +131,6 @@ class RecordingPlanner : public EpochPlanner {
     EXPECT_EQ(rows, static_cast<int64_t>(a.example_ids.size()));
     return EpochPlan{a.epoch, a.first_step, a.example_ids, a.step_counts, a.step_offsets};
   }
-  std::vector<int64_t> seen;
 
  private:
   std::vector<int64_t> shards_;
@@ -147,9 +153,10 @@ TEST(DataParallelEpochTest, EveryExampleExactlyOncePerEpoch) {
   auto backend = kernels::CreateCpuBackend();
   auto trainer = Trainer::Create(Job(0.2f), backend.get(), comm->get());
   ASSERT_TRUE(trainer.ok());
-  RecordingPlanner planner(data.shard_sizes, (*comm)->rank(), (*comm)->world_size());
+  RecordingPlanner planner(&data, (*comm)->rank(), (*comm)->world_size());
   StepCounter counter;
-  ASSERT_TRUE((*trainer)->Fit(data, Synthetic(100), &planner, {&counter}).ok());
+  const data::Dataset val = Synthetic(100);
+  ASSERT_TRUE((*trainer)->Fit(&planner, &val, {&counter}).ok());
   EXPECT_EQ(counter.steps, (1003 + 63) / 64);
   std::vector<double> count(1003, 0.0);
   for (int64_t id : planner.seen) count[static_cast<size_t>(id)] += 1;

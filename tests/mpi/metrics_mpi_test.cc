@@ -13,6 +13,7 @@
 #include "kernels/backend.h"
 #include "tests/mpi/mpi_test_main.h"
 #include "worker/comm/communicator_factory.h"
+#include "worker/in_memory_batches.h"
 #include "worker/job_config.h"
 #include "worker/metrics/metric_set.h"
 #include "worker/trainer.h"
@@ -138,10 +139,13 @@ class LastEpoch : public callbacks::Callback {
   metrics::Logs logs;
 };
 
-class RankPlanner : public EpochPlanner {
+class RankPlanner : public InMemoryPlanner {
  public:
-  RankPlanner(int64_t n, int rank, int world) : n_(n), rank_(rank), world_(world) {}
-  StatusOr<EpochPlan> Plan(int64_t epoch, int64_t) override {
+  RankPlanner(const data::Dataset* train, int rank, int world)
+      : InMemoryPlanner(train, 32), n_(train->num_examples), rank_(rank), world_(world) {}
+
+ protected:
+  StatusOr<EpochPlan> PlanExamples(int64_t epoch, int64_t) override {
     EpochPlan plan;  // each global batch of 32 split in contiguous rank slices
     plan.epoch = epoch;
     for (int64_t start = 0; start < n_; start += 32) {
@@ -166,9 +170,9 @@ TEST(MetricsMpiTest, TrainingLogsAreTheSameOnEveryRank) {
   auto backend = kernels::CreateCpuBackend();
   auto trainer = Trainer::Create(BinaryJob(), backend.get(), comm->get());
   ASSERT_TRUE(trainer.ok()) << trainer.status();
-  RankPlanner planner(train.num_examples, (*comm)->rank(), (*comm)->world_size());
+  RankPlanner planner(&train, (*comm)->rank(), (*comm)->world_size());
   LastEpoch last;
-  ASSERT_TRUE((*trainer)->Fit(train, val, &planner, {&last}).ok());
+  ASSERT_TRUE((*trainer)->Fit(&planner, &val, {&last}).ok());
   ASSERT_EQ(last.logs.size(), 12u);  // loss + 5 metrics, and val_ each
   std::vector<double> values, summed;
   for (const auto& [name, value] : last.logs) values.push_back(value);

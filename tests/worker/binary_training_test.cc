@@ -60,8 +60,8 @@ TrainedRun Train(const config::JobConfig& job) {
   if (!trainer.ok()) return {};
   data::Dataset train = BinaryDataset(400, 1), val = BinaryDataset(100, 2);
   RecordingCallback record;
-  OneRankPlanner planner(train.num_examples, 8, /*shuffle=*/true);
-  const Status fit = (*trainer)->Fit(train, val, &planner, {&record});
+  OneRankPlanner planner(&train, 8, /*shuffle=*/true);
+  const Status fit = (*trainer)->Fit(&planner, &val, {&record});
   EXPECT_TRUE(fit.ok()) << fit;
   const model::ParameterStore& params = (*trainer)->model().parameters();
   return {record.epochs, std::vector<float>(params.params(), params.params() + params.size())};

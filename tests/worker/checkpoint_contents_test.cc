@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/backend.h"
 #include "storage/io/file_system.h"
@@ -93,6 +95,7 @@ TEST(CheckpointContentsTest, RestoresEverythingBitForBit) {
   EXPECT_TRUE(restored->has_best);
   EXPECT_EQ(restored->best_value, 0.5);
   EXPECT_EQ(restored->config_hash, TrajectoryConfigHash(job));
+  EXPECT_TRUE(restored->progress.data_stages.empty());  // none saved: no tensor
 
   // A model of another width: the error names the key and both shapes.
   auto wider = Trainer::Create(TinyJob(32), backend.get());
@@ -105,14 +108,56 @@ TEST(CheckpointContentsTest, RestoresEverythingBitForBit) {
       << mismatch;
 }
 
+// The streamed data cursor is saved as int64 [n, 2] only when there is one.
+TEST(CheckpointContentsTest, SavesAndRestoresTheDataCursor) {
+  auto backend = kernels::CreateCpuBackend();
+  const config::JobConfig job = TinyJob();
+  auto trainer = Trainer::Create(job, backend.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  SavedState state;
+  state.progress = TrainingProgress{2, 96, 40, 1.5, 3, 96};
+  state.progress.data_stages = {{0, 4}, {2, 3}, {3, 1}};
+  state.config_hash = TrajectoryConfigHash(job);
+  auto tensors = GatherCheckpointTensors(**trainer, job, state);
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  const auto cursor = std::find_if(tensors->begin(), tensors->end(), [](const SaveTensor& t) {
+    return t.key == "_SHARDTRAIN_STATE/data_stages";
+  });
+  ASSERT_NE(cursor, tensors->end());
+  EXPECT_EQ(cursor->dtype, DType::kInt64);
+  EXPECT_EQ(cursor->shape, (std::vector<int64_t>{3, 2}));
+  storage::MemoryFileSystem fs;
+  ASSERT_TRUE(fs.CreateDirs("/ckpt").ok());
+  ASSERT_TRUE(WriteBundle(&fs, "/ckpt/ckpt-40", *tensors).ok());
+  auto reader = storage::BundleReader::Open(&fs, "/ckpt/ckpt-40");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto restored = RestoreCheckpoint(**reader, "/ckpt/ckpt-40", **trainer);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->progress.data_stages, state.progress.data_stages);
+  EXPECT_EQ(restored->progress.position, 96);
+}
+
 TEST(CheckpointContentsTest, ConfigHashIgnoresWhatAResumeMayChange) {
   config::JobConfig a = TinyJob(), b = TinyJob();
   b.mutable_training()->set_epochs(10);
   b.mutable_training()->set_run_dir("/elsewhere");
   b.mutable_checkpoint()->set_save_freq("7");
+  b.mutable_data()->set_reader_threads(8);
   EXPECT_EQ(TrajectoryConfigHash(a), TrajectoryConfigHash(b));
   b.mutable_optimizer()->set_learning_rate(0.01f);
   EXPECT_NE(TrajectoryConfigHash(a), TrajectoryConfigHash(b));
+}
+
+// How the data is read and mixed decides the trajectory.
+TEST(CheckpointContentsTest, ConfigHashCoversTheDataPath) {
+  const config::JobConfig a = TinyJob();
+  config::JobConfig in_memory = a, buffer = a, shards = a;
+  in_memory.mutable_data()->set_in_memory(true);
+  buffer.mutable_data()->set_shuffle_buffer(100);
+  shards.mutable_data()->set_shard_records(64);
+  EXPECT_NE(TrajectoryConfigHash(a), TrajectoryConfigHash(in_memory));
+  EXPECT_NE(TrajectoryConfigHash(a), TrajectoryConfigHash(buffer));
+  EXPECT_NE(TrajectoryConfigHash(a), TrajectoryConfigHash(shards));
 }
 
 TEST(CheckpointContentsTest, AssignsLargestFirstToTheLeastLoadedRank) {

@@ -75,8 +75,8 @@ std::unique_ptr<Trainer> NewTrainer(const config::JobConfig& job, kernels::Kerne
 // Fits `trainer`; returns the recorded losses.
 std::vector<double> Fit(Trainer& trainer, int64_t stop_after = 0) {
   Recorder recorder(&trainer, stop_after);
-  OneRankPlanner planner(Train().num_examples, 8, /*shuffle=*/false);
-  EXPECT_TRUE(trainer.Fit(Train(), Val(), &planner, {&recorder}).ok());
+  OneRankPlanner planner(&Train(), 8, /*shuffle=*/false);
+  EXPECT_TRUE(trainer.Fit(&planner, &Val(), {&recorder}).ok());
   return recorder.losses;
 }
 

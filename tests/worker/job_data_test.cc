@@ -269,9 +269,9 @@ TEST(JobDataTest, FitWithoutValidationLogsNoValEntries) {
   auto trainer = Trainer::Create(job, backend.get());
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   const Dataset train = shardtrain::testing::SeparableDataset(40, 1);
-  shardtrain::testing::OneRankPlanner planner(train.num_examples, 8, /*shuffle=*/true);
+  shardtrain::testing::OneRankPlanner planner(&train, 8, /*shuffle=*/true);
   EpochRecorder record;
-  ASSERT_TRUE((*trainer)->Fit(train, &planner, {&record}).ok());
+  ASSERT_TRUE((*trainer)->Fit(&planner, nullptr, {&record}).ok());
   ASSERT_EQ(record.epochs.size(), 2u);
   for (const auto& epoch : record.epochs) {
     for (const auto& [name, value] : epoch.logs) EXPECT_NE(name.rfind("val_", 0), 0u) << name;

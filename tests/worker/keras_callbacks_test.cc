@@ -302,9 +302,9 @@ TEST_F(CallbacksTest, TerminateOnNaNStopsADivergingFit) {
   job.mutable_optimizer()->set_learning_rate(3e38f);  // the first update overflows the logits
   auto trainer = MakeTrainer(job);
   const data::Dataset data = testing::SeparableDataset(64, 7);
-  testing::OneRankPlanner planner(64, 8, false);
+  testing::OneRankPlanner planner(&data, 8, false);
   TerminateOnNaN terminate(trainer.get());
-  Status fit = trainer->Fit(data, data, &planner, {&terminate});
+  Status fit = trainer->Fit(&planner, &data, {&terminate});
   EXPECT_EQ(fit.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(fit.message().find("invalid loss"), std::string::npos) << fit;
 }

@@ -475,9 +475,8 @@ TEST(KerasJsonTest, RegisteredCustomLayerLoadsTrainsAndRoundTrips) {
   d.feature_size = 4;
   d.features = {1, 0, 0, 1, 0, 1, 1, 0};
   d.labels = {0, 1};
-  const int64_t ids[2] = {0, 1};
   StepResult result;
-  ASSERT_TRUE((*trainer)->Step(d, ids, 2, 0, 2, &result).ok());
+  ASSERT_TRUE((*trainer)->Step(d.features.data(), data::TargetsOf(d, 0), {2, 0, 2}, &result).ok());
   EXPECT_NE(params.param(0)[0], 0.5f);  // the custom weight trained
   // Its config survives the export JSON.
   const std::string out = KerasModelJson(job, (*trainer)->model(), KerasJsonFlavor::kKeras3, false);

@@ -98,8 +98,8 @@ class MetricsResumeTest : public ::testing::Test {
   // Fits `trainer` on the training set; `save_after_step` as SaveAndStop.
   metrics::Logs Fit(Trainer* trainer, const config::JobConfig& job, int64_t save_after_step) {
     SaveAndStop callback(trainer, job, &fs_, save_after_step);
-    OneRankPlanner planner(train_.num_examples, 8, /*shuffle=*/true);
-    const Status fit = trainer->Fit(train_, val_, &planner, {&callback});
+    OneRankPlanner planner(&train_, 8, /*shuffle=*/true);
+    const Status fit = trainer->Fit(&planner, &val_, {&callback});
     EXPECT_TRUE(fit.ok()) << fit;
     return callback.logs;
   }

@@ -427,8 +427,8 @@ TEST(TrainerMetricsTest, LogsEveryMetricAndValidatesAsTheDefinitions) {
   auto trainer = Trainer::Create(*config, backend.get());
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   Recorder record;
-  testing::OneRankPlanner planner(train.num_examples, 16, /*shuffle=*/true);
-  const Status fit = (*trainer)->Fit(train, val, &planner, {&record});
+  testing::OneRankPlanner planner(&train, 16, /*shuffle=*/true);
+  const Status fit = (*trainer)->Fit(&planner, &val, {&record});
   ASSERT_TRUE(fit.ok()) << fit;
   ASSERT_EQ(record.epochs.size(), 3u);
   const callbacks::EpochEnd& end = record.epochs.back();

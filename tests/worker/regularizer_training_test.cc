@@ -51,9 +51,9 @@ TEST(RegularizerTrainingTest, OneSgdStepMatchesTheKerasReference) {
   for (float w : w0) penalty += static_cast<double>(kL2) * w * w;
   data::Dataset train = SeparableDataset(8, 1), val = SeparableDataset(16, 2);
   LastBatch plain_log, regularized_log;
-  OneRankPlanner planner(8, 8, /*shuffle=*/false);  // one step of all 8 examples
-  ASSERT_TRUE((*plain)->Fit(train, val, &planner, {&plain_log}).ok());
-  ASSERT_TRUE((*regularized)->Fit(train, val, &planner, {&regularized_log}).ok());
+  OneRankPlanner planner(&train, 8, /*shuffle=*/false);  // one step of all 8 examples
+  ASSERT_TRUE((*plain)->Fit(&planner, &val, {&plain_log}).ok());
+  ASSERT_TRUE((*regularized)->Fit(&planner, &val, {&regularized_log}).ok());
   EXPECT_NEAR(regularized_log.loss - plain_log.loss, penalty, 1e-6);
   const float* w_plain = (*plain)->model().parameters().param(0);
   for (size_t i = 0; i < w0.size(); ++i) {

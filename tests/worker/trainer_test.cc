@@ -42,8 +42,8 @@ TEST(TrainerTest, LearnsSeparableData) {
   auto before = (*trainer)->Evaluate(val);
   ASSERT_TRUE(before.ok());
   RecordingCallback record;
-  OneRankPlanner planner(train.num_examples, 8, /*shuffle=*/true);
-  ASSERT_TRUE((*trainer)->Fit(train, val, &planner, {&record}).ok());
+  OneRankPlanner planner(&train, 8, /*shuffle=*/true);
+  ASSERT_TRUE((*trainer)->Fit(&planner, &val, {&record}).ok());
   ASSERT_EQ(record.epochs.size(), 3u);
   EXPECT_EQ(record.epochs[2].step, 3 * 50);
   EXPECT_LT(*record.epochs[2].Log("loss"), *record.epochs[0].Log("loss"));
@@ -60,9 +60,9 @@ TEST(TrainerTest, SameSeedGivesBitwiseIdenticalLosses) {
     auto trainer = Trainer::Create(job, backend.get());
     EXPECT_TRUE(trainer.ok());
     RecordingCallback record;
-    OneRankPlanner planner(200, 8, /*shuffle=*/true);
-    EXPECT_TRUE(
-        (*trainer)->Fit(SeparableDataset(200, 1), SeparableDataset(50, 2), &planner, {&record}).ok());
+    const data::Dataset train = SeparableDataset(200, 1), val = SeparableDataset(50, 2);
+    OneRankPlanner planner(&train, 8, /*shuffle=*/true);
+    EXPECT_TRUE((*trainer)->Fit(&planner, &val, {&record}).ok());
     std::vector<double> losses;
     for (const auto& e : record.epochs) {
       losses.push_back(*e.Log("loss"));
@@ -82,8 +82,8 @@ TEST(TrainerTest, RejectsDatasetOfTheWrongWidth) {
   data::Dataset wide = SeparableDataset(10, 1);
   wide.feature_size = 6;
   wide.num_examples = 20;
-  OneRankPlanner planner(20, 8, /*shuffle=*/true);
-  Status status = (*trainer)->Fit(wide, wide, &planner, {});
+  OneRankPlanner planner(&wide, 8, /*shuffle=*/true);
+  Status status = (*trainer)->Fit(&planner, &wide, {});
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("have 6 values each but model.input_shape has 12"),
             std::string::npos)
@@ -114,9 +114,9 @@ TEST(TrainerTest, FromLogitsMismatchIsExplained) {
   trainer = Trainer::Create(job, backend.get());
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   RecordingCallback record;
-  OneRankPlanner planner(400, 8, /*shuffle=*/true);
-  ASSERT_TRUE(
-      (*trainer)->Fit(SeparableDataset(400, 1), SeparableDataset(100, 2), &planner, {&record}).ok());
+  const data::Dataset train = SeparableDataset(400, 1), val = SeparableDataset(100, 2);
+  OneRankPlanner planner(&train, 8, /*shuffle=*/true);
+  ASSERT_TRUE((*trainer)->Fit(&planner, &val, {&record}).ok());
   EXPECT_GT(*record.epochs.back().Log("val_accuracy"), 0.95);
 }
 
@@ -141,9 +141,9 @@ TEST(TrainerTest, BatchLearningRateFollowsTheSchedule) {
     }
     std::vector<double> rates;
   } record;
-  OneRankPlanner planner(48, 8, /*shuffle=*/false);
-  ASSERT_TRUE(
-      (*trainer)->Fit(SeparableDataset(48, 1), SeparableDataset(16, 2), &planner, {&record}).ok());
+  const data::Dataset train = SeparableDataset(48, 1), val = SeparableDataset(16, 2);
+  OneRankPlanner planner(&train, 8, /*shuffle=*/false);
+  ASSERT_TRUE((*trainer)->Fit(&planner, &val, {&record}).ok());
   const double a = 0.01f, b = 0.002f;
   EXPECT_EQ(record.rates, (std::vector<double>{a, a, a, a, b, b}));
   EXPECT_FLOAT_EQ((*trainer)->optimizer().learning_rate(), 0.002f);

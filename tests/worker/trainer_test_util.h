@@ -13,6 +13,7 @@
 #include "common/philox.h"
 #include "worker/data/dataset.h"
 #include "worker/epoch_plan.h"
+#include "worker/in_memory_batches.h"
 #include "worker/job_config.h"
 
 namespace shardtrain::testing {
@@ -64,13 +65,15 @@ inline config::JobConfig SmallJob(const std::string& layers, int epochs) {
   return *config;
 }
 
-// One rank, every example of `n` in batches of `batch`: in example order, or
-// with `shuffle` in a per-epoch order of its own (fixed seed 99).
-class OneRankPlanner : public EpochPlanner {
+// One rank, every example of `train` in batches of `batch`: in example order,
+// or with `shuffle` in a per-epoch order of its own (fixed seed 99).
+class OneRankPlanner : public InMemoryPlanner {
  public:
-  OneRankPlanner(int64_t n, int64_t batch, bool shuffle)
-      : n_(n), batch_(batch), shuffle_(shuffle) {}
-  StatusOr<EpochPlan> Plan(int64_t epoch, int64_t start_position) override {
+  OneRankPlanner(const data::Dataset* train, int64_t batch, bool shuffle)
+      : InMemoryPlanner(train, batch), n_(train->num_examples), batch_(batch), shuffle_(shuffle) {}
+
+ protected:
+  StatusOr<EpochPlan> PlanExamples(int64_t epoch, int64_t start_position) override {
     EpochPlan plan;
     plan.epoch = epoch;
     plan.first_step = start_position / batch_;

@@ -74,9 +74,9 @@ TEST(VectorTrainingTest, OneSgdStepMatchesTheHandComputedUpdate) {
     batch.features = {1, 2, -1, 0.5f};
     batch.label_width = 3;
     batch.label_values = expected.targets;
-    const int64_t indices[] = {0, 1};
     StepResult result;
-    ASSERT_TRUE((*trainer)->Step(batch, indices, 2, 0, 2, &result).ok());
+    const loss::Targets targets = data::TargetsOf(batch, 0);
+    ASSERT_TRUE((*trainer)->Step(batch.features.data(), targets, {2, 0, 2}, &result).ok());
     EXPECT_NEAR(result.loss_sum, expected.loss_sum, 1e-5);
     EXPECT_EQ(result.examples, 2);
     for (int i = 0; i < 6; ++i) EXPECT_NEAR(params.params()[i], expected.kernel[i], 1e-6) << i;

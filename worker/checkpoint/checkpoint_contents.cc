@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 #include <google/protobuf/text_format.h>
@@ -221,6 +222,53 @@ StatusOr<std::vector<double>> ReadEpochMetricSums(const storage::BundleReader& r
   return sums;
 }
 
+constexpr char kDataStages[] = "data_stages";
+
+// The streamed data cursor as int64 [n, 2] rows of (world_size, steps), only
+// when there is one (in-memory jobs and epoch boundaries keep their bytes).
+void AppendDataStages(const std::vector<DataStage>& stages, std::vector<SaveTensor>* out) {
+  if (stages.empty()) return;
+  std::vector<int64_t> values;
+  for (const DataStage& stage : stages) {
+    values.insert(values.end(), {stage.world_size, stage.steps});
+  }
+  SaveTensor t;
+  t.key = StateKey(kDataStages);
+  t.dtype = DType::kInt64;
+  t.shape = {static_cast<int64_t>(stages.size()), 2};
+  t.owned.assign(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(int64_t));
+  t.bytes = t.owned.size();
+  out->push_back(std::move(t));
+}
+
+// The saved data cursor; empty when the checkpoint has none (in-memory data,
+// an epoch boundary, or a checkpoint written before cursors were saved).
+StatusOr<std::vector<DataStage>> ReadDataStages(const storage::BundleReader& reader,
+                                                const std::string& prefix) {
+  const std::string key = StateKey(kDataStages);
+  std::vector<DataStage> stages;
+  auto entry = reader.Entry(key);
+  if (!entry.ok()) return stages;
+  const std::vector<int64_t> shape = EntryShape(*entry);
+  if (static_cast<DType>(entry->dtype()) != DType::kInt64 || shape.size() != 2 || shape[1] != 2) {
+    return DataLossError("checkpoint " + prefix + ": '" + key + "' is " +
+                         std::string(DTypeName(static_cast<DType>(entry->dtype()))) + " " +
+                         ShapeString(shape) + ", expected int64 [n, 2]");
+  }
+  std::vector<int64_t> values(static_cast<size_t>(shape[0] * 2));
+  RETURN_IF_ERROR(reader.Read(key, values.data(), values.size() * sizeof(int64_t)));
+  for (size_t i = 0; i < values.size(); i += 2) {
+    if (values[i] < 0 || values[i] > std::numeric_limits<int32_t>::max() || values[i + 1] < 0) {
+      return DataLossError("checkpoint " + prefix + ": '" + key + "' row " +
+                           std::to_string(i / 2) + " is (" + std::to_string(values[i]) + ", " +
+                           std::to_string(values[i + 1]) +
+                           "), expected a world size and a step count");
+    }
+    stages.push_back(DataStage{static_cast<int32_t>(values[i]), values[i + 1]});
+  }
+  return stages;
+}
+
 constexpr char kCallbackStatePrefix[] = "_SHARDTRAIN_STATE/callbacks/";
 
 // The callbacks' state as tensors: scalars as float64 [], vectors as float32
@@ -282,6 +330,11 @@ config::JobConfig TrajectoryConfig(const config::JobConfig& config) {
   // without one keep their hash).
   *relevant.mutable_data()->mutable_features() = config.data().features();
   if (config.data().has_label()) *relevant.mutable_data()->mutable_label() = config.data().label();
+  // How the data is read and mixed (not reader_threads: the stream is the
+  // same with any number of readers).
+  relevant.mutable_data()->set_in_memory(config.data().in_memory());
+  relevant.mutable_data()->set_shuffle_buffer(config.data().shuffle_buffer());
+  relevant.mutable_data()->set_shard_records(config.data().shard_records());
   relevant.mutable_training()->set_batch_size(config.training().batch_size());
   relevant.mutable_training()->set_seed(config.training().seed());
   relevant.mutable_training()->set_shuffle(config.training().shuffle());
@@ -351,6 +404,7 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
   tensors.push_back(Scalar<int64_t>(StateKey("epoch_correct"), DType::kInt64, p.epoch_correct));
   tensors.push_back(Scalar<int64_t>(StateKey("epoch_examples"), DType::kInt64, p.epoch_examples));
   AppendEpochMetricSums(p.epoch_metric_sums, &tensors);
+  AppendDataStages(p.data_stages, &tensors);
   tensors.push_back(Scalar<uint64_t>(StateKey("seed"), DType::kUInt64, config.training().seed()));
   tensors.push_back(Scalar<double>(StateKey("best_value"), DType::kFloat64, state.best_value));
   tensors.push_back(Scalar<bool>(StateKey("has_best"), DType::kBool, state.has_best));
@@ -419,6 +473,7 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
   ASSIGN_OR_RETURN(p.epoch_examples,
                    ReadScalar<int64_t>(reader, prefix, "epoch_examples", DType::kInt64));
   ASSIGN_OR_RETURN(p.epoch_metric_sums, ReadEpochMetricSums(reader, prefix));
+  ASSIGN_OR_RETURN(p.data_stages, ReadDataStages(reader, prefix));
   ASSIGN_OR_RETURN(state.best_value,
                    ReadScalar<double>(reader, prefix, "best_value", DType::kFloat64));
   ASSIGN_OR_RETURN(state.has_best, ReadScalar<bool>(reader, prefix, "has_best", DType::kBool));

@@ -6,8 +6,11 @@
 //     layer's weights are saved, its slots do not exist);
 //   * our training state under `_SHARDTRAIN_STATE/...` keys, outside the object
 //     graph (TensorFlow ignores them): epoch, data position, global step, the
-//     epoch's running metric sums, the seed, the best monitored value, and the
-//     job config's hash and text; and the stateful callbacks' state
+//     epoch's running metric sums, the streamed data cursor
+//     (`_SHARDTRAIN_STATE/data_stages`, int64 [n, 2] rows of (world_size,
+//     steps), only when non-empty; absent restores as empty), the seed, the
+//     best monitored value, and the job config's hash and text; and the
+//     stateful callbacks' state
 //     (EarlyStopping, ReduceLROnPlateau: callbacks/callback_state.h) under
 //     `_SHARDTRAIN_STATE/callbacks/<name>`, float64 scalars and float32
 //     vectors, present only when such callbacks run.
@@ -54,8 +57,9 @@ struct SavedState {
 };
 
 // The parts of the config that decide the training trajectory (model,
-// optimizer, loss, metrics, data selection and validation_split, batch size,
-// seed, shuffle, class_weight, ReduceLROnPlateau, which changes the rate) — not epochs,
+// optimizer, loss, metrics, data selection, in_memory, shuffle_buffer,
+// shard_records and validation_split, batch size, seed, shuffle, class_weight,
+// ReduceLROnPlateau, which changes the rate) — not reader_threads, epochs,
 // initial_epoch, paths, device, checkpoint policy, EarlyStopping (it decides
 // only when to stop, like epochs; its counters carry over) or TerminateOnNaN,
 // which a resumed run may change.
