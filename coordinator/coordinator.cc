@@ -6,8 +6,10 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -38,6 +40,9 @@ constexpr double kMinWatchdogPeriodSeconds = 0.01;
 constexpr double kMaxWatchdogPeriodSeconds = 0.25;
 // The smallest CoordinatorOptions::max_message_bytes accepted.
 constexpr size_t kMinMaxMessageBytes = 64;
+// Stream plans kept for the ranks that ask after the first (a fresh epoch and
+// a resumed one, with room to spare).
+constexpr size_t kStreamCacheEntries = 4;
 
 // Token comparison whose time does not depend on where the strings differ.
 bool TokensEqual(const std::string& a, const std::string& b) {
@@ -58,7 +63,117 @@ std::string PeerOf(const tcp::socket& socket) {
   return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
+// What every rank learns at registration.
+JobPlan PlanOf(const CoordinatorOptions& o) {
+  JobPlan plan;
+  plan.set_seed(o.seed);
+  plan.set_shuffle(o.shuffle);
+  plan.set_global_batch(o.global_batch);
+  for (int64_t size : o.shard_sizes) plan.add_shard_sizes(size);
+  if (o.streaming) {
+    plan.set_streaming(true);
+    plan.mutable_files()->Add(o.files.begin(), o.files.end());
+    plan.set_shard_records(o.shard_records);
+    plan.set_shuffle_buffer(o.shuffle ? o.shuffle_buffer : 1);
+  }
+  return plan;
+}
+
+// The streaming options Start() refuses (see coordinator.h).
+Status CheckStreamingOptions(const CoordinatorOptions& o) {
+  if (o.global_batch < 1 || o.shard_records < 1 || o.shuffle_buffer < 1) {
+    return InvalidArgumentError(
+        "coordinator: a streaming job needs a global batch, shard_records and shuffle_buffer "
+        ">= 1, got " +
+        std::to_string(o.global_batch) + ", " + std::to_string(o.shard_records) + " and " +
+        std::to_string(o.shuffle_buffer));
+  }
+  for (const DataFile& file : o.files) {
+    const int64_t every = file.index_every();
+    const bool indexed = file.offsets_size() > 0;
+    if (file.records() < 0 || (indexed && every < 1) ||
+        (indexed && file.offsets_size() < (file.records() + every - 1) / every)) {
+      return InvalidArgumentError("coordinator: training file " + file.path() + " has " +
+                                  std::to_string(file.records()) + " records but " +
+                                  std::to_string(file.offsets_size()) + " offsets, one every " +
+                                  std::to_string(every) + " records");
+    }
+  }
+  return OkStatus();
+}
+
+// The RegisterResponse carrying `plan` must fit a client's frame limit.
+Status CheckPlanFitsAFrame(const JobPlan& plan) {
+  Envelope reply;
+  *reply.mutable_register_response()->mutable_plan() = plan;
+  const size_t bytes = reply.ByteSizeLong() + 64;  // + the other response fields
+  if (bytes <= kMaxMessageBytes) return OkStatus();
+  return InvalidArgumentError("coordinator: the job plan takes " + std::to_string(bytes) +
+                              " bytes, over the " + std::to_string(kMaxMessageBytes) +
+                              "-byte frame limit; index the files more sparsely (fewer offsets)");
+}
+
+// The streams of recent plan requests, so that the ranks asking for the same
+// (epoch, stages, world size) share one PlanStreams. Thread-safe.
+class StreamCache {
+ public:
+  using Streams = std::shared_ptr<const StatusOr<StageStreams>>;
+
+  Streams Get(const StreamJob& job, int64_t epoch, const std::vector<shardtrain::DataStage>& stages,
+              int world_size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const Entry& e : entries_) {
+      if (e.epoch == epoch && e.world_size == world_size && e.stages == stages) return e.streams;
+    }
+    // Planned under the lock: a rank asking meanwhile waits for this answer.
+    Streams streams =
+        std::make_shared<const StatusOr<StageStreams>>(PlanStreams(job, epoch, stages, world_size));
+    if (entries_.size() == kStreamCacheEntries) entries_.pop_front();
+    entries_.push_back(Entry{epoch, stages, world_size, streams});
+    return streams;
+  }
+
+ private:
+  struct Entry {
+    int64_t epoch;
+    std::vector<shardtrain::DataStage> stages;
+    int world_size;
+    Streams streams;
+  };
+  std::mutex mutex_;
+  std::deque<Entry> entries_;
+};
+
+// Rank `rank`'s part of `streams` on the wire.
+void FillStreamAssignment(const StageStreams& streams, int64_t epoch, int rank,
+                          StreamAssignment* out) {
+  out->set_epoch(epoch);
+  out->set_stage(streams.stage);
+  out->set_skip_steps(streams.skip_steps);
+  for (const shardtrain::RecordRange& range : streams.ranks[static_cast<size_t>(rank)].ranges) {
+    RecordRange* wire = out->add_ranges();
+    wire->set_file(range.file);
+    wire->set_first_record(range.first_record);
+    wire->set_num_records(range.num_records);
+  }
+  for (int64_t examples : streams.RankExamples()) out->add_rank_examples(examples);
+}
+
 }  // namespace
+
+StreamJob StreamJobOf(const JobPlan& plan) {
+  StreamJob job;
+  job.seed = plan.seed();
+  job.shuffle = plan.shuffle();
+  job.global_batch = plan.global_batch();
+  job.shuffle_buffer = plan.shuffle_buffer();
+  job.shard_records = plan.shard_records();
+  for (const DataFile& file : plan.files()) {
+    job.file_records.push_back(file.records());
+    job.splittable.push_back(file.offsets_size() > 0);
+  }
+  return job;
+}
 
 std::string GenerateJobToken() {
   std::random_device random;
@@ -79,6 +194,8 @@ bool IsLoopbackHost(const std::string& host) {
 struct Coordinator::Impl {
   explicit Impl(CoordinatorOptions o)
       : options(std::move(o)),
+        plan(PlanOf(options)),
+        stream_job(StreamJobOf(plan)),
         registry(options.world_size, options.heartbeat_timeout_seconds),
         history(options.heartbeat_timeout_seconds) {
     for (int64_t size : options.shard_sizes) total_examples += size;
@@ -100,6 +217,8 @@ struct Coordinator::Impl {
                        Clock::time_point now);
   Reply HandleEpochPlanRequest(const EpochPlanRequest& r, const std::string& peer, int session_rank,
                                Clock::time_point now);
+  Reply HandleStreamPlanRequest(const StreamPlanRequest& r, const std::string& peer,
+                                int session_rank, Clock::time_point now);
   Reply HandleHeartbeat(const Heartbeat& h, const std::string& peer, int session_rank,
                         Clock::time_point now);
   Reply HandleDone(const std::string& peer, int session_rank);
@@ -109,6 +228,8 @@ struct Coordinator::Impl {
                             Clock::time_point now);
   // HandleRegister without the logging: the checks, the registry and the plan.
   Reply RegisterOrRefuse(const RegisterRequest& r, int* session_rank, Clock::time_point now);
+  // Marks `rank` alive; a refusal (connection kept) when the job was aborted.
+  std::optional<Reply> RefuseIfAborted(int rank, Clock::time_point now);
 
   void AcceptRpc();
   void AcceptHttp();
@@ -116,6 +237,9 @@ struct Coordinator::Impl {
   void Run();
 
   const CoordinatorOptions options;
+  const JobPlan plan;  // sent at registration
+  const StreamJob stream_job;
+  StreamCache stream_cache;
   int64_t total_examples = 0;
   asio::io_context io;
   tcp::acceptor acceptor{io};
@@ -337,6 +461,8 @@ Coordinator::Impl::Reply Coordinator::Impl::Handle(const Envelope& request, cons
       return HandleRegister(request.register_request(), peer, session_rank, now);
     case Envelope::kEpochPlanRequest:
       return HandleEpochPlanRequest(request.epoch_plan_request(), peer, *session_rank, now);
+    case Envelope::kStreamPlanRequest:
+      return HandleStreamPlanRequest(request.stream_plan_request(), peer, *session_rank, now);
     case Envelope::kHeartbeat:
       return HandleHeartbeat(request.heartbeat(), peer, *session_rank, now);
     case Envelope::kDone:
@@ -393,11 +519,7 @@ Coordinator::Impl::Reply Coordinator::Impl::RegisterOrRefuse(const RegisterReque
   *session_rank = r.rank();
   Reply reply;
   RegisterResponse* response = reply.envelope.mutable_register_response();
-  JobPlan* plan = response->mutable_plan();
-  plan->set_seed(options.seed);
-  plan->set_shuffle(options.shuffle);
-  plan->set_global_batch(options.global_batch);
-  for (int64_t size : options.shard_sizes) plan->add_shard_sizes(size);
+  *response->mutable_plan() = plan;
   response->set_world_size(options.world_size);
   response->set_heartbeat_timeout_seconds(options.heartbeat_timeout_seconds);
   return reply;
@@ -410,12 +532,11 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleEpochPlanRequest(const EpochPl
   if (session_rank < 0 || r.rank() != session_rank) {
     return RefuseUnregistered("epoch plan request", r.rank(), peer);
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    registry.Touch(session_rank, now);
-    if (registry.aborted()) {
-      return Refuse(StatusCode::kAborted, "the job was aborted: " + registry.abort_reason(), false);
-    }
+  if (std::optional<Reply> refused = RefuseIfAborted(session_rank, now)) return *refused;
+  if (options.streaming) {
+    return Refuse(StatusCode::kFailedPrecondition,
+                  "the job streams its training data; ask for stream plans, not epoch plans",
+                  false);
   }
   if (options.global_batch <= 0) {
     return Refuse(StatusCode::kFailedPrecondition,
@@ -442,6 +563,53 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleEpochPlanRequest(const EpochPl
   out->mutable_example_ids()->Add(a.example_ids.begin(), a.example_ids.end());
   out->mutable_step_counts()->Add(a.step_counts.begin(), a.step_counts.end());
   out->mutable_step_offsets()->Add(a.step_offsets.begin(), a.step_offsets.end());
+  return reply;
+}
+
+std::optional<Coordinator::Impl::Reply> Coordinator::Impl::RefuseIfAborted(int rank,
+                                                                           Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mutex);
+  registry.Touch(rank, now);
+  if (!registry.aborted()) return std::nullopt;
+  return Refuse(StatusCode::kAborted, "the job was aborted: " + registry.abort_reason(), false);
+}
+
+Coordinator::Impl::Reply Coordinator::Impl::HandleStreamPlanRequest(const StreamPlanRequest& r,
+                                                                    const std::string& peer,
+                                                                    int session_rank,
+                                                                    Clock::time_point now) {
+  if (session_rank < 0 || r.rank() != session_rank) {
+    return RefuseUnregistered("stream plan request", r.rank(), peer);
+  }
+  if (std::optional<Reply> refused = RefuseIfAborted(session_rank, now)) return *refused;
+  if (!options.streaming) {
+    return Refuse(StatusCode::kFailedPrecondition,
+                  "the job's training data is in memory (data.in_memory); ask for epoch plans, "
+                  "not stream plans",
+                  false);
+  }
+  const std::string what = "stream plan of epoch " + std::to_string(r.epoch());
+  if (r.epoch() < 0) {
+    return Refuse(StatusCode::kInvalidArgument, what + ": the epoch must be >= 0", false);
+  }
+  if (options.epochs > 0 && r.epoch() >= options.epochs) {
+    return Refuse(StatusCode::kOutOfRange,
+                  what + ": beyond the job's " + std::to_string(options.epochs) + " epochs", false);
+  }
+  std::vector<shardtrain::DataStage> stages;  // checked by PlanStreams
+  for (const DataStage& stage : r.stages()) stages.push_back({stage.world_size(), stage.steps()});
+  const StreamCache::Streams streams =
+      stream_cache.Get(stream_job, r.epoch(), stages, options.world_size);
+  if (!streams->ok()) {
+    return Refuse(streams->status().code(), what + ": " + streams->status().message(), false);
+  }
+  if (static_cast<size_t>(session_rank) >= (*streams)->ranks.size()) {
+    return Refuse(StatusCode::kInternal,
+                  what + ": no stream for rank " + std::to_string(session_rank), false);
+  }
+  Reply reply;
+  FillStreamAssignment(**streams, r.epoch(), session_rank,
+                       reply.envelope.mutable_stream_assignment());
   return reply;
 }
 
@@ -609,11 +777,13 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorOptions opt
     return InvalidArgumentError("coordinator: max_message_bytes must be >= " +
                                 std::to_string(kMinMaxMessageBytes));
   }
+  if (options.streaming) RETURN_IF_ERROR(CheckStreamingOptions(options));
   if (!IsLoopbackHost(options.host) && options.job_token.empty()) {
     return InvalidArgumentError("coordinator: listening on " + options.host +
                                 " (not loopback) requires a job token; pass --job-token-file");
   }
   auto impl = std::make_unique<Impl>(std::move(options));
+  RETURN_IF_ERROR(CheckPlanFitsAFrame(impl->plan));
   RETURN_IF_ERROR(Listen(&impl->acceptor, impl->options.host, impl->options.port, "coordinator"));
   impl->port = impl->acceptor.local_endpoint().port();
   if (impl->options.http_port >= 0) {

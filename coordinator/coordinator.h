@@ -1,13 +1,16 @@
 // Coordinator: the control plane of a job (protocol: proto/coordinator.proto).
 // Workers register (with the job token when one is set), learn the job plan,
-// fetch their part of each epoch (shard_planner.h) and heartbeat their
-// progress. A registered rank whose connection drops before it said Done, or
-// that is silent for longer than the heartbeat timeout, aborts the job: every
-// later heartbeat reply carries abort + a reason naming the rank, and
-// aborted() turns true for the hosting process. A peer that sends a malformed
-// or oversized frame, presents a wrong token, or claims a rank that is taken
-// or outside the job is logged (with its address) and disconnected; the
-// coordinator keeps serving everyone else. Nothing a peer sends can crash it.
+// fetch their part of each epoch and heartbeat their progress. An in-memory
+// job answers EpochPlanRequests (shard_planner.h); a streaming job answers
+// StreamPlanRequests with the streams of stream_plan.h, computed once per
+// (epoch, stages, world size) and cached for the other ranks. A registered
+// rank whose connection drops before it said Done, or that is silent for
+// longer than the heartbeat timeout, aborts the job: every later heartbeat
+// reply carries abort + a reason naming the rank, and aborted() turns true for
+// the hosting process. A peer that sends a malformed or oversized frame,
+// presents a wrong token, or claims a rank that is taken or outside the job is
+// logged (with its address) and disconnected; the coordinator keeps serving
+// everyone else. Nothing a peer sends can crash it.
 //
 // GET /status on the HTTP port returns the job's progress as JSON, including
 // the history of rank 0's reports (status_page.h); GET / returns a live status
@@ -26,6 +29,8 @@
 
 #include "common/status.h"
 #include "coordinator/rpc/wire_format.h"
+#include "coordinator/stream_plan.h"
+#include "proto/coordinator.pb.h"
 
 namespace shardtrain::coordinator {
 
@@ -41,6 +46,16 @@ struct CoordinatorOptions {
   int64_t global_batch = 0;
   std::vector<int64_t> shard_sizes;             // records per training shard
   size_t max_message_bytes = kMaxMessageBytes;  // largest request accepted; >= 64
+  // The job's epochs (training.epochs); a stream plan request for a later
+  // epoch is OutOfRange. 0: not checked.
+  int64_t epochs = 0;
+  // Streamed training data (data.in_memory false): ranks ask for their
+  // streams over `files` (StreamPlanRequest) instead of epoch plans, and get
+  // the files, shard_records and shuffle_buffer in the JobPlan.
+  bool streaming = false;
+  std::vector<DataFile> files;   // as indexed: path, records used, index_every, offsets
+  int64_t shard_records = 1024;  // records per shard of an indexed (uncompressed) file
+  int64_t shuffle_buffer = 1;    // slots per rank; the plan says 1 without shuffle
 };
 
 class Coordinator {
@@ -48,7 +63,10 @@ class Coordinator {
   // Validates the options, binds both ports and starts serving.
   // InvalidArgument for a non-loopback host without a token, a bad address or
   // port, world size < 1, a negative shard size or global batch, a timeout
-  // <= 0, or max_message_bytes < 64; Unavailable when a port cannot be bound.
+  // <= 0, or max_message_bytes < 64; for a streaming job also a global batch
+  // or shard_records or shuffle_buffer < 1, a file with negative records or
+  // fewer offsets than its records need, or a plan too large for one frame.
+  // Unavailable when a port cannot be bound.
   static StatusOr<std::unique_ptr<Coordinator>> Start(CoordinatorOptions options);
   ~Coordinator();  // Stop()
   Coordinator(const Coordinator&) = delete;
@@ -81,6 +99,11 @@ class Coordinator {
   explicit Coordinator(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The StreamJob a streaming JobPlan describes: what the coordinator hands to
+// PlanStreams (a file is splittable when it has offsets). Ranks and tests may
+// use it to replay a stream (EmissionOrder).
+StreamJob StreamJobOf(const JobPlan& plan);
 
 // A fresh random job token: 32 hex characters from std::random_device.
 std::string GenerateJobToken();

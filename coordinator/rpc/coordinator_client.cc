@@ -90,6 +90,7 @@ StatusOr<std::unique_ptr<CoordinatorClient>> CoordinatorClient::Connect(
                          std::to_string(reply->body_case()));
   }
   client->plan_ = reply->register_response().plan();
+  client->world_size_ = reply->register_response().world_size();
   client->heartbeat_timeout_seconds_ = reply->register_response().heartbeat_timeout_seconds();
   return client;
 }
@@ -186,6 +187,63 @@ StatusOr<RankAssignment> CoordinatorClient::GetEpochAssignment(int64_t epoch,
                          std::to_string(assignment.example_ids.size()) + " example ids");
   }
   return assignment;
+}
+
+StatusOr<StreamAssignment> CoordinatorClient::GetStreamAssignment(
+    int rank, int64_t epoch, const std::vector<shardtrain::DataStage>& stages) {
+  if (rank != rank_) {
+    return InvalidArgumentError("stream plan request for rank " + std::to_string(rank) +
+                                " on the coordinator connection of rank " + std::to_string(rank_));
+  }
+  Envelope request;
+  StreamPlanRequest* r = request.mutable_stream_plan_request();
+  r->set_rank(rank);
+  r->set_epoch(epoch);
+  for (const shardtrain::DataStage& stage : stages) {
+    DataStage* wire = r->add_stages();
+    wire->set_world_size(stage.world_size);
+    wire->set_steps(stage.steps);
+  }
+  ASSIGN_OR_RETURN(Envelope reply, Call(request));
+  if (!reply.has_stream_assignment()) {
+    return InternalError("the coordinator at " + peer_ +
+                         " answered a stream plan request with message type " +
+                         std::to_string(reply.body_case()));
+  }
+  const std::string fault = StreamAssignmentFault(reply.stream_assignment(), epoch);
+  if (!fault.empty()) {
+    return DataLossError("the coordinator at " + peer_ +
+                         " sent an inconsistent stream plan for epoch " + std::to_string(epoch) +
+                         ": " + fault);
+  }
+  return std::move(*reply.mutable_stream_assignment());
+}
+
+std::string CoordinatorClient::StreamAssignmentFault(const StreamAssignment& a,
+                                                     int64_t epoch) const {
+  if (a.epoch() != epoch) return "it is for epoch " + std::to_string(a.epoch());
+  if (a.rank_examples_size() != world_size_ || a.skip_steps() < 0) {
+    return std::to_string(a.rank_examples_size()) + " ranks' example counts for " +
+           std::to_string(world_size_) + " ranks, skip_steps " + std::to_string(a.skip_steps());
+  }
+  int64_t records = 0;
+  for (const RecordRange& range : a.ranges()) {
+    const bool in_plan =
+        range.file() >= 0 && range.file() < plan_.files_size() && range.first_record() >= 0 &&
+        range.num_records() >= 0 &&
+        range.first_record() + range.num_records() <= plan_.files(range.file()).records();
+    if (!in_plan) {
+      return "records [" + std::to_string(range.first_record()) + ", +" +
+             std::to_string(range.num_records()) + ") of file " + std::to_string(range.file()) +
+             " are not in the job's " + std::to_string(plan_.files_size()) + " files";
+    }
+    records += range.num_records();
+  }
+  if (records != a.rank_examples(rank_)) {
+    return std::to_string(records) + " records in rank " + std::to_string(rank_) +
+           "'s ranges but " + std::to_string(a.rank_examples(rank_)) + " examples";
+  }
+  return "";
 }
 
 StatusOr<HeartbeatReply> CoordinatorClient::SendHeartbeat(const HeartbeatInfo& info) {

@@ -1,7 +1,8 @@
 // CoordinatorClient: a worker's connection to the coordinator (protocol in
 // proto/coordinator.proto, framing in wire_format.h). Connect() registers the
-// rank and learns the job plan; GetEpochAssignment() fetches this rank's part
-// of an epoch; SendHeartbeat() reports progress and learns whether the job was
+// rank and learns the job plan; GetEpochAssignment() (in-memory data) or
+// GetStreamAssignment() (streamed data) fetches this rank's part of an epoch;
+// SendHeartbeat() reports progress and learns whether the job was
 // aborted; Done() says goodbye before a clean exit.
 //
 // Blocking POSIX I/O where every read and write has a deadline
@@ -17,8 +18,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
+#include "common/stream_order.h"
 #include "coordinator/shard_planner.h"
 #include "proto/coordinator.pb.h"
 
@@ -78,6 +81,14 @@ class CoordinatorClient {
   // This rank's examples of `epoch` from `start_position` (a multiple of the
   // global batch). Aborted when the job was aborted.
   StatusOr<RankAssignment> GetEpochAssignment(int64_t epoch, int64_t start_position);
+  // Rank `rank`'s streams of `epoch` after `stages` (the checkpoint's data
+  // cursor; empty for a fresh epoch) in a streaming job. InvalidArgument
+  // without asking when `rank` is not this client's; the coordinator's
+  // refusals keep their codes (FailedPrecondition for an in-memory job,
+  // OutOfRange for an epoch beyond the job, InvalidArgument for stages that do
+  // not fit it, Aborted); DataLoss for a reply that does not fit the plan.
+  StatusOr<StreamAssignment> GetStreamAssignment(int rank, int64_t epoch,
+                                                 const std::vector<shardtrain::DataStage>& stages);
   // Reports progress; the reply says whether the job was aborted.
   StatusOr<HeartbeatReply> SendHeartbeat(const HeartbeatInfo& info);
   // The same with a Heartbeat message (its rank is replaced by this client's).
@@ -95,6 +106,8 @@ class CoordinatorClient {
 
  private:
   CoordinatorClient(int fd, std::string peer, int rank);
+  // A StreamAssignment that does not fit the plan and world size: a message.
+  std::string StreamAssignmentFault(const StreamAssignment& a, int64_t epoch) const;
   // One request and its reply; an ErrorReply becomes a Status.
   StatusOr<Envelope> Call(const Envelope& request);
   StatusOr<Envelope> CallLocked(const Envelope& request);
@@ -107,6 +120,7 @@ class CoordinatorClient {
   size_t max_message_bytes_;
   Status broken_;  // the first I/O error; every later call returns it
   JobPlan plan_;
+  int world_size_ = 0;  // from the registration reply
   double heartbeat_timeout_seconds_ = 0;
 };
 
