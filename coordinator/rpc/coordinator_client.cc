@@ -233,9 +233,9 @@ std::string CoordinatorClient::StreamAssignmentFault(const StreamAssignment& a,
         range.num_records() >= 0 &&
         range.first_record() + range.num_records() <= plan_.files(range.file()).records();
     if (!in_plan) {
-      return "records [" + std::to_string(range.first_record()) + ", +" +
-             std::to_string(range.num_records()) + ") of file " + std::to_string(range.file()) +
-             " are not in the job's " + std::to_string(plan_.files_size()) + " files";
+      return "records [" + std::to_string(range.first_record()) + ", " +
+             std::to_string(range.first_record() + range.num_records()) + ") of file " +
+             std::to_string(range.file()) + " are not in the plan";
     }
     records += range.num_records();
   }

@@ -3,9 +3,11 @@
 // rank's StreamAssignment is PlanStreams' (fresh epochs, a resume on the same
 // world size, a resume on another one), the ranks' ranges cover every used
 // record exactly once (with what an interrupted stage trained), a plan of
-// 50,000 offsets fits a frame, and refusals name their codes.
+// 50,000 offsets fits a frame, refusals name their codes, and a client
+// refuses a reply that does not fit the plan.
 #include <gtest/gtest.h>
 
+#include <boost/asio.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -339,6 +341,50 @@ TEST(CoordinatorStreamTest, APlanOfFiftyThousandOffsetsFitsAFrame) {
   StatusOr<StreamAssignment> got = job.ranks[1]->GetStreamAssignment(1, 0, {});
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->ranges_size(), 30 * 1667 / 2);
+}
+
+// A coordinator impostor for one connection: answers the registration with a
+// one-rank plan of one 100-record file, then the next request with `bogus`.
+void ServeOneBogusAssignment(boost::asio::ip::tcp::acceptor* acceptor, StreamAssignment bogus) {
+  namespace asio = boost::asio;
+  asio::ip::tcp::socket socket = acceptor->accept();
+  auto exchange = [&socket](const Envelope& reply) {
+    unsigned char header[kFrameHeaderBytes];
+    asio::read(socket, asio::buffer(header));
+    std::string body(DecodeFrameLength(header), '\0');
+    asio::read(socket, asio::buffer(body));
+    asio::write(socket, asio::buffer(EncodeFrame(reply)));
+  };
+  Envelope registered;
+  RegisterResponse* response = registered.mutable_register_response();
+  response->set_world_size(1);
+  *response->mutable_plan()->add_files() = File("/data/a.tfrecord", 100, 10);
+  exchange(registered);
+  Envelope assignment;
+  *assignment.mutable_stream_assignment() = std::move(bogus);
+  exchange(assignment);
+}
+
+TEST(CoordinatorStreamTest, AReplyOutsideThePlanIsDataLoss) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  StreamAssignment bogus;
+  bogus.add_rank_examples(50);
+  RecordRange* range = bogus.add_ranges();
+  range->set_first_record(60);
+  range->set_num_records(50);  // records 60..109 of a 100-record file
+  std::thread server([&] { ServeOneBogusAssignment(&acceptor, bogus); });
+  auto client =
+      CoordinatorClient::Connect("127.0.0.1", acceptor.local_endpoint().port(), "", 0, 1, 5);
+  ASSERT_TRUE(client.ok()) << client.status();
+  StatusOr<StreamAssignment> got = (*client)->GetStreamAssignment(0, 0, {});
+  server.join();
+  EXPECT_EQ(got.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(got.status().message().find("sent an inconsistent stream plan for epoch 0: records "
+                                        "[60, 110) of file 0 are not in the plan"),
+            std::string::npos)
+      << got.status();
 }
 
 }  // namespace
