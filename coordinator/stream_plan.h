@@ -60,8 +60,8 @@ struct StreamJob {
 };
 
 struct RankStream {
-  std::vector<RecordRange> ranges;  // in reading order
-  int64_t examples = 0;             // their records
+  std::vector<shardtrain::RecordRange> ranges;  // in reading order
+  int64_t examples = 0;                         // their records
 };
 
 struct StageStreams {
@@ -73,7 +73,7 @@ struct StageStreams {
 };
 
 // The shards of the job's files, in file order.
-std::vector<RecordRange> JobShards(const StreamJob& job);
+std::vector<shardtrain::RecordRange> JobShards(const StreamJob& job);
 
 // The streams of 0-based `epoch` for `world_size` ranks after `stages`.
 // InvalidArgument for a world size < 1, a global batch < 1, a negative
@@ -81,11 +81,12 @@ std::vector<RecordRange> JobShards(const StreamJob& job);
 // streams have, a world size-0 stage past the epoch or not first, negative
 // steps or world size, two consecutive stages of one world size).
 StatusOr<StageStreams> PlanStreams(const StreamJob& job, int64_t epoch,
-                                   const std::vector<DataStage>& stages, int world_size);
+                                   const std::vector<shardtrain::DataStage>& stages,
+                                   int world_size);
 
 // The records (file, record) rank `rank` of stage `stage` emits, in emission
 // order: what its reader trains on. For tests and tools; O(examples).
-std::vector<RecordId> EmissionOrder(const StreamJob& job, int64_t epoch, int32_t stage,
-                                    const RankStream& stream, int rank);
+std::vector<shardtrain::RecordId> EmissionOrder(const StreamJob& job, int64_t epoch, int32_t stage,
+                                                const RankStream& stream, int rank);
 
 }  // namespace shardtrain::coordinator
