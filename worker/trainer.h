@@ -83,6 +83,7 @@ struct TrainingProgress {
   std::vector<double> epoch_metric_sums = {};
   // The streamed data cursor of `epoch` (EpochBatches::cursor(): its stages,
   // the current one last); empty for in-memory data and at an epoch's start.
+  // Checkpoints hold it (when non-empty); Fit plans the epoch from it.
   std::vector<DataStage> data_stages = {};
 };
 
