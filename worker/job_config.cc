@@ -146,8 +146,8 @@ Status ValidateTraining(config::JobConfig* config) {
 }
 
 // How training data streams (data.in_memory false): the values are left as
-// set; 0 means the default (data::StreamSettings resolves it: shuffle_buffer
-// 10000, shard_records 1024, reader_threads 2).
+// set; 0 means the default (worker/data/job_data.h's StreamShuffleBuffer,
+// StreamShardRecords and StreamReaderThreads resolve it: 10000, 1024, 2).
 Status ValidateStreaming(const config::DataConfig& data) {
   if (data.shuffle_buffer() < 0) {
     return InvalidArgumentError("data.shuffle_buffer must be >= 0 (0 = 10000), got " +

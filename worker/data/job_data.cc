@@ -1,6 +1,15 @@
 // Finds and loads a job's training and validation files. See job_data.h.
 #include "worker/data/job_data.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+
+#include "storage/tfrecord/compression.h"
+#include "storage/tfrecord/record_index.h"
 #include "worker/data/example_decoder.h"
 #include "worker/data/file_list.h"
 
@@ -63,6 +72,262 @@ StatusOr<Dataset> LoadJobSplit(const config::JobConfig& config, DataSplit split,
   return LoadFilesForJob(config, paths,
                          split == DataSplit::kTrain ? data.train_examples() : data.test_examples(),
                          labels, IsPreparedSplit(data, split));
+}
+
+int64_t StreamShuffleBuffer(const config::JobConfig& config) {
+  if (!config.training().shuffle()) return 1;
+  const int64_t slots = config.data().shuffle_buffer();
+  return slots > 0 ? slots : kDefaultShuffleBuffer;
+}
+
+int64_t StreamShardRecords(const config::DataConfig& data) {
+  return data.shard_records() > 0 ? data.shard_records() : kDefaultShardRecords;
+}
+
+int StreamReaderThreads(const config::DataConfig& data) {
+  return data.reader_threads() > 0 ? data.reader_threads() : kDefaultReaderThreads;
+}
+
+StatusOr<storage::TfRecordReaderOptions> SplitReaderOptions(const config::DataConfig& data,
+                                                            DataSplit split) {
+  storage::TfRecordReaderOptions options;
+  options.damage_hint = IsPreparedSplit(data, split)
+                            ? "the file is damaged — re-create it with `shardtrain data prepare`"
+                            : "the file is damaged; re-create it from its source";
+  ASSIGN_OR_RETURN(options.compression, storage::TfRecordCompressionFromConfig(data.compression()));
+  return options;
+}
+
+namespace {
+
+// Keras's validation_split cut of `n` examples: the training part's size
+// (dataset.h's SplitForValidation, with its error).
+StatusOr<int64_t> ValidationSplitAt(int64_t n, double validation_split) {
+  const auto split_at =
+      static_cast<int64_t>(std::floor(static_cast<double>(n) * (1.0 - validation_split)));
+  if (split_at > 0 && split_at < n) return split_at;
+  return InvalidArgumentError(
+      "training data contains " + std::to_string(n) +
+      " examples, which is not sufficient to split it into a validation and training set as "
+      "specified by training.validation_split = " +
+      std::to_string(validation_split) +
+      "; use more examples (data.train_examples) or another validation_split");
+}
+
+// dataset.h's uneven-shard warnings for the first `full_files` files (read to
+// their end) of a prepared shard set, from their record counts.
+std::vector<std::string> UnevenShardWarnings(const coordinator::JobPlan& plan,
+                                             const std::vector<int64_t>& records,
+                                             size_t full_files) {
+  std::vector<std::string> warnings;
+  if (full_files < 2) return warnings;
+  const int64_t largest = *std::max_element(records.begin(), records.begin() + full_files);
+  for (size_t i = 0; i < full_files; ++i) {
+    if (records[i] >= largest - 1) continue;
+    warnings.push_back(plan.files(static_cast<int>(i)).path() + " holds " +
+                       std::to_string(records[i]) + " records, its largest sibling " +
+                       std::to_string(largest) +
+                       ": shards differ by at most one record when evenly written; is it "
+                       "truncated?");
+  }
+  return warnings;
+}
+
+// Keeps the first `keep` records of the plan's files (later files 0), and the
+// offsets that index them.
+void KeepRecords(int64_t keep, coordinator::JobPlan* plan) {
+  for (coordinator::DataFile& file : *plan->mutable_files()) {
+    file.set_records(std::min(file.records(), keep));
+    keep -= file.records();
+    if (file.index_every() > 0) {
+      const int64_t offsets = (file.records() + file.index_every() - 1) / file.index_every();
+      file.mutable_offsets()->Truncate(static_cast<int>(std::min<int64_t>(offsets, file.offsets_size())));
+    }
+  }
+}
+
+// The in-memory loader's shard sizes: the records used per file, up to the
+// last file used.
+void SetShardSizes(coordinator::JobPlan* plan) {
+  plan->clear_shard_sizes();
+  int last_used = -1;
+  for (int f = 0; f < plan->files_size(); ++f) {
+    if (plan->files(f).records() > 0) last_used = f;
+  }
+  for (int f = 0; f <= last_used; ++f) plan->add_shard_sizes(plan->files(f).records());
+}
+
+}  // namespace
+
+StatusOr<TrainingIndex> IndexTrainingData(const config::JobConfig& config) {
+  const config::DataConfig& data = config.data();
+  ASSIGN_OR_RETURN(const std::vector<std::string> paths, SplitFiles(data, DataSplit::kTrain));
+  ASSIGN_OR_RETURN(const storage::TfRecordReaderOptions options,
+                   SplitReaderOptions(data, DataSplit::kTrain));
+  TrainingIndex index;
+  coordinator::JobPlan& plan = index.plan;
+  const int64_t limit =
+      data.train_examples() > 0 ? data.train_examples() : std::numeric_limits<int64_t>::max();
+  std::vector<int64_t> file_records;
+  size_t full_files = 0;  // files read to their end before the limit was reached
+  int64_t used = 0;
+  for (const std::string& path : paths) {
+    coordinator::DataFile* file = plan.add_files();
+    file->set_path(path);
+    if (used >= limit) continue;  // as LoadFiles, files past the limit are not read
+    ASSIGN_OR_RETURN(const storage::RecordIndex records,
+                     storage::IndexTfRecordFile(path, StreamShardRecords(data), options));
+    if (records.records == 0) {
+      return DataLossError(path + " holds no record: an empty shard (" + options.damage_hint + ")");
+    }
+    file->set_records(std::min(records.records, limit - used));
+    file->set_index_every(records.index_every);
+    file->mutable_offsets()->Add(records.offsets.begin(), records.offsets.end());
+    used += file->records();
+    file_records.push_back(records.records);
+    if (used < limit) ++full_files;
+  }
+  if (config.training().validation_split() > 0) {
+    ASSIGN_OR_RETURN(used, ValidationSplitAt(used, config.training().validation_split()));
+  }
+  KeepRecords(used, &plan);
+  if (IsPreparedSplit(data, DataSplit::kTrain)) {
+    index.warnings = UnevenShardWarnings(plan, file_records, full_files);
+  }
+  plan.set_seed(config.training().seed());
+  plan.set_shuffle(config.training().shuffle());
+  plan.set_global_batch(config.training().batch_size());
+  SetShardSizes(&plan);
+  plan.set_streaming(true);
+  plan.set_shard_records(StreamShardRecords(data));
+  plan.set_shuffle_buffer(StreamShuffleBuffer(config));
+  return index;
+}
+
+StatusOr<StreamFiles> StreamFilesForPlan(const config::JobConfig& config,
+                                         const coordinator::JobPlan& plan, int rank) {
+  const std::string who = "rank " + std::to_string(rank);
+  const std::string fix = "; start the coordinator with the same config and data";
+  if (!plan.streaming()) {
+    return FailedPreconditionError("the coordinator plans in-memory training data but " + who +
+                                   " streams it (data.in_memory differs)" + fix);
+  }
+  const config::DataConfig& data = config.data();
+  ASSIGN_OR_RETURN(std::vector<std::string> paths, SplitFiles(data, DataSplit::kTrain));
+  if (static_cast<int>(paths.size()) != plan.files_size()) {
+    return FailedPreconditionError("the coordinator plans " + std::to_string(plan.files_size()) +
+                                   " training files but " + who + " lists " +
+                                   std::to_string(paths.size()) + " (" +
+                                   SplitSource(data, DataSplit::kTrain) + ")" + fix);
+  }
+  StreamFiles files;
+  for (size_t f = 0; f < paths.size(); ++f) {
+    const coordinator::DataFile& planned = plan.files(static_cast<int>(f));
+    namespace fs = std::filesystem;
+    if (fs::path(paths[f]).filename() != fs::path(planned.path()).filename()) {
+      return FailedPreconditionError("training file " + std::to_string(f) +
+                                     " differs: the coordinator plans " + planned.path() +
+                                     ", " + who + " lists " + paths[f] + fix);
+    }
+    storage::RecordIndex index;
+    index.records = planned.records();
+    index.index_every = planned.index_every();
+    index.offsets.assign(planned.offsets().begin(), planned.offsets().end());
+    files.indexes.push_back(std::move(index));
+  }
+  files.paths = std::move(paths);
+  files.compression = data.compression();
+  files.prepared_shards = IsPreparedSplit(data, DataSplit::kTrain);
+  return files;
+}
+
+namespace {
+
+// Appends the examples `reader` reads (from its position) to `dataset` until
+// the file ends or `dataset` holds `limit` examples.
+Status AppendRecords(const ExampleDecoder& decoder, int64_t limit,
+                     storage::TfRecordReader* reader, Dataset* dataset) {
+  const auto features = static_cast<size_t>(dataset->feature_size);
+  const auto width = static_cast<size_t>(dataset->label_width);
+  std::string_view record;
+  while (dataset->num_examples < limit) {
+    ASSIGN_OR_RETURN(const bool more, reader->NextView(&record));
+    if (!more) break;
+    const auto n = static_cast<size_t>(dataset->num_examples);
+    dataset->features.resize((n + 1) * features);
+    int32_t* class_id = nullptr;
+    float* values = nullptr;
+    if (width == 0) {
+      dataset->labels.push_back(0);
+      class_id = &dataset->labels.back();
+    } else {
+      dataset->label_values.resize((n + 1) * width);
+      values = dataset->label_values.data() + n * width;
+    }
+    RETURN_IF_ERROR(decoder.Decode(record, dataset->features.data() + n * features, class_id, values)
+                        .WithContext(reader->path() + ", record " +
+                                     std::to_string(reader->records_read() - 1)));
+    ++dataset->num_examples;
+  }
+  return OkStatus();
+}
+
+// Opens `files`' file `f` at record `first` (seeking near it with its offsets
+// when it is uncompressed, then skipping the rest).
+StatusOr<std::unique_ptr<storage::TfRecordReader>> OpenAtRecord(
+    const StreamFiles& files, size_t f, int64_t first,
+    const storage::TfRecordReaderOptions& options) {
+  ASSIGN_OR_RETURN(auto reader, storage::TfRecordReader::Open(files.paths[f], options));
+  const storage::RecordIndex& index = files.indexes[f];
+  int64_t at = 0;
+  if (index.index_every > 0 && first >= index.index_every) {
+    const int64_t entry = std::min<int64_t>(first / index.index_every,
+                                            static_cast<int64_t>(index.offsets.size()) - 1);
+    if (entry > 0) {
+      at = entry * index.index_every;
+      RETURN_IF_ERROR(reader->Seek(static_cast<uint64_t>(index.offsets[entry]), at));
+    }
+  }
+  for (; at < first; ++at) {
+    ASSIGN_OR_RETURN(const bool skipped, reader->Skip());
+    if (!skipped) break;
+  }
+  return reader;
+}
+
+}  // namespace
+
+StatusOr<Dataset> LoadValidationTail(const config::JobConfig& config, const StreamFiles& files) {
+  const config::DataConfig& data = config.data();
+  const auto& shape = config.model().input_shape();
+  ASSIGN_OR_RETURN(const ExampleDecoder decoder,
+                   ExampleDecoder::Create(data, {shape.begin(), shape.end()}));
+  ASSIGN_OR_RETURN(const storage::TfRecordReaderOptions options,
+                   SplitReaderOptions(data, DataSplit::kTrain));
+  size_t first_file = 0;
+  int64_t trained = 0;
+  for (size_t f = 0; f < files.indexes.size(); ++f) {
+    trained += files.indexes[f].records;
+    if (files.indexes[f].records > 0) first_file = f;
+  }
+  Dataset dataset;
+  dataset.feature_size = decoder.feature_size();
+  dataset.label_width = decoder.label_width();
+  const int64_t limit = data.train_examples() > 0 ? data.train_examples() - trained
+                                                  : std::numeric_limits<int64_t>::max();
+  for (size_t f = first_file; f < files.paths.size() && dataset.num_examples < limit; ++f) {
+    const int64_t first = f == first_file ? files.indexes[f].records : 0;
+    ASSIGN_OR_RETURN(auto reader, OpenAtRecord(files, f, first, options));
+    RETURN_IF_ERROR(AppendRecords(decoder, limit, reader.get(), &dataset));
+  }
+  if (dataset.num_examples == 0) {
+    return FailedPreconditionError(
+        "training.validation_split: no examples follow the coordinator's " +
+        std::to_string(trained) + " training examples in " + SplitSource(data, DataSplit::kTrain) +
+        "; start the coordinator with the same config and data");
+  }
+  dataset.shard_sizes = {dataset.num_examples};
+  return dataset;
 }
 
 }  // namespace shardtrain::data

@@ -11,8 +11,18 @@
 // config must have passed ValidateJobConfig, which fills model from
 // model_json), data.compression, and keeps the first data.train_examples
 // (training) or data.test_examples (validation) examples; errors as
-// dataset.h's LoadFiles, and NotFound from file listing. Pure functions;
-// thread-safe.
+// dataset.h's LoadFiles, and NotFound from file listing.
+//
+// Streamed training data (data.in_memory false): the coordinator's side
+// indexes the training files (IndexTrainingData: storage::IndexTfRecordFile,
+// every data.shard_records-th offset of uncompressed files) and cuts the
+// records used as LoadJobSplit + SplitForValidation would: the first
+// data.train_examples, of which training.validation_split's part (the last
+// examples, as Keras) validates; the result is the streaming fields of the
+// coordinator's JobPlan. Each rank checks that its own file list matches the
+// plan (StreamFilesForPlan) and may load the validation part in memory
+// (LoadValidationTail: the used records after the plan's training records).
+// Pure functions; thread-safe.
 #pragma once
 
 #include <string>
@@ -20,7 +30,10 @@
 
 #include "common/status.h"
 #include "proto/config.pb.h"
+#include "proto/coordinator.pb.h"
+#include "storage/tfrecord/tfrecord.h"
 #include "worker/data/dataset.h"
+#include "worker/data/example_stream.h"
 
 namespace shardtrain::data {
 
@@ -52,5 +65,50 @@ StatusOr<Dataset> LoadFilesForJob(const config::JobConfig& config,
 // Loads `split` of the job's data, with targets unless `labels` is false.
 StatusOr<Dataset> LoadJobSplit(const config::JobConfig& config, DataSplit split,
                                bool labels = true);
+
+// What 0 means for data.shuffle_buffer, data.shard_records and data.reader_threads.
+inline constexpr int64_t kDefaultShuffleBuffer = 10000;
+inline constexpr int64_t kDefaultShardRecords = 1024;
+inline constexpr int kDefaultReaderThreads = 2;
+
+// Shuffle buffer slots of a streamed job: 1 without training.shuffle, else
+// data.shuffle_buffer (0 = kDefaultShuffleBuffer).
+int64_t StreamShuffleBuffer(const config::JobConfig& config);
+// data.shard_records (0 = kDefaultShardRecords).
+int64_t StreamShardRecords(const config::DataConfig& data);
+// data.reader_threads (0 = kDefaultReaderThreads).
+int StreamReaderThreads(const config::DataConfig& data);
+
+// How `split`'s files are read: data.compression, and the damage hint of a
+// prepared shard set or of one's own files.
+StatusOr<storage::TfRecordReaderOptions> SplitReaderOptions(const config::DataConfig& data,
+                                                            DataSplit split);
+
+// The streamed training data as the coordinator plans it.
+struct TrainingIndex {
+  // seed, shuffle, global_batch, shard_sizes (the records used per file, up to
+  // the last used file: an in-memory load's shard sizes), streaming, files,
+  // shard_records and shuffle_buffer.
+  coordinator::JobPlan plan;
+  std::vector<std::string> warnings;  // uneven prepared shards, as dataset.h's
+};
+
+// Indexes the job's training files. Errors: NotFound (no files), the index's
+// DataLoss naming file and record, DataLoss for a file without records read
+// before data.train_examples is reached (as LoadFiles), and InvalidArgument
+// when validation_split leaves either part empty (as SplitForValidation).
+StatusOr<TrainingIndex> IndexTrainingData(const config::JobConfig& config);
+
+// This rank's training files for a streaming `plan`: its own SplitFiles
+// (paths as this rank names them) with the plan's records and offsets.
+// FailedPrecondition when the plan is not a streaming one, or lists another
+// number of files, or a file of another base name (naming the first).
+StatusOr<StreamFiles> StreamFilesForPlan(const config::JobConfig& config,
+                                         const coordinator::JobPlan& plan, int rank);
+
+// training.validation_split's part of a streamed job, in memory: the records
+// after the training records of `files` (indexes[f].records) up to
+// data.train_examples (0: the files' end), with targets.
+StatusOr<Dataset> LoadValidationTail(const config::JobConfig& config, const StreamFiles& files);
 
 }  // namespace shardtrain::data
