@@ -32,11 +32,18 @@ std::string RecordBytes(int32_t file, int64_t record) {
   features["x"].mutable_float_list()->add_value(static_cast<float>(file));
   features["x"].mutable_float_list()->add_value(static_cast<float>(record));
   features["label"].mutable_int64_list()->add_value(RecordLabel(file, record));
+  features["v"].mutable_float_list()->add_value(static_cast<float>(record) + 0.5f);
   return example.SerializeAsString();
 }
 
-ExampleDecoder Decoder() {
+// Features `x`; the label `label` as a class id, or `v` as a 1-value VECTOR.
+ExampleDecoder Decoder(bool vector_label = false) {
   config::DataConfig data;
+  if (vector_label) {
+    data.mutable_label()->set_key("v");
+    data.mutable_label()->set_kind(config::LabelSpec::VECTOR);
+    data.mutable_label()->set_size(1);
+  }
   config::FeatureSpec* x = data.add_features();
   x->set_key("x");
   x->set_type(config::FeatureSpec::FLOAT_LIST);
@@ -228,6 +235,23 @@ TEST(ExampleStreamTest, BufferLargerThanTheStreamAndNoLabels) {
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(x[2 * i], static_cast<float>(expected[i].file));
     EXPECT_EQ(x[2 * i + 1], static_cast<float>(expected[i].record));
+  }
+}
+
+TEST(ExampleStreamTest, VectorLabelsTravelWithTheirRows) {
+  TempDir dir;
+  const StreamFiles files = StreamFilesBuilder(dir, config::NONE).Write(kFileRecords);
+  const StreamOptions options = Options(4);
+  StatusOr<std::unique_ptr<ExampleStream>> stream =
+      ExampleStream::Open(files, kRanges, Decoder(/*vector_label=*/true), options);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  std::vector<float> x(2 * 30);
+  std::vector<float> targets(30, -1.0f);
+  StatusOr<int64_t> rows = (*stream)->Next(30, x.data(), nullptr, targets.data());
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(*rows, kRangeRecords);
+  for (size_t i = 0; i < static_cast<size_t>(kRangeRecords); ++i) {
+    EXPECT_EQ(targets[i], x[2 * i + 1] + 0.5f) << i;
   }
 }
 

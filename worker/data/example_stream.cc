@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <string>
@@ -112,9 +113,10 @@ class ExampleStreamImpl final : public ExampleStream {
   bool filled_ = false;
   int64_t delivered_ = 0;
   Status status_;  // sticky first error
-  std::vector<float> slot_features_;
+  // Slot rows, left uninitialized: each is written before it is read.
+  std::unique_ptr<float[]> slot_features_;
   std::vector<int32_t> slot_class_ids_;
-  std::vector<float> slot_label_values_;
+  std::unique_ptr<float[]> slot_label_values_;
   std::unique_ptr<DecodedChunk> chunk_;  // the chunk rows are taken from
   int64_t chunk_row_ = 0;
 
@@ -157,9 +159,11 @@ ExampleStreamImpl::ExampleStreamImpl(StreamFiles files, std::vector<RecordRange>
   }
   plan_ = std::make_unique<ChunkPlan>(std::move(ranges), held, start, options.chunk_records);
   const auto slots = static_cast<size_t>(order_.filled());
-  slot_features_.resize(slots * static_cast<size_t>(feature_size_));
+  slot_features_ =
+      std::make_unique_for_overwrite<float[]>(slots * static_cast<size_t>(feature_size_));
   if (class_ids_) slot_class_ids_.resize(slots);
-  slot_label_values_.resize(slots * static_cast<size_t>(label_width_));
+  slot_label_values_ =
+      std::make_unique_for_overwrite<float[]>(slots * static_cast<size_t>(label_width_));
   for (int i = 0; i < options.reader_threads; ++i) threads_.emplace_back([this] { ReadChunks(); });
 }
 
@@ -231,12 +235,14 @@ Status ExampleStreamImpl::TakeRow(int64_t slot) {
   const auto row = static_cast<size_t>(chunk_row_++);
   const auto to = static_cast<size_t>(slot);
   const auto features = static_cast<size_t>(feature_size_);
-  std::memcpy(slot_features_.data() + to * features, chunk_->features.data() + row * features,
+  std::memcpy(slot_features_.get() + to * features, chunk_->features.data() + row * features,
               features * sizeof(float));
   if (class_ids_) slot_class_ids_[to] = chunk_->class_ids[row];
   const auto width = static_cast<size_t>(label_width_);
-  std::memcpy(slot_label_values_.data() + to * width, chunk_->label_values.data() + row * width,
-              width * sizeof(float));
+  if (width > 0) {
+    std::memcpy(slot_label_values_.get() + to * width, chunk_->label_values.data() + row * width,
+                width * sizeof(float));
+  }
   return OkStatus();
 }
 
@@ -253,14 +259,17 @@ Status ExampleStreamImpl::FillSlots() {
 
 void ExampleStreamImpl::CopySlot(int64_t from, int64_t to) {
   const auto features = static_cast<size_t>(feature_size_);
-  std::memcpy(slot_features_.data() + static_cast<size_t>(to) * features,
-              slot_features_.data() + static_cast<size_t>(from) * features,
+  std::memcpy(slot_features_.get() + static_cast<size_t>(to) * features,
+              slot_features_.get() + static_cast<size_t>(from) * features,
               features * sizeof(float));
   if (class_ids_)
     slot_class_ids_[static_cast<size_t>(to)] = slot_class_ids_[static_cast<size_t>(from)];
   const auto width = static_cast<size_t>(label_width_);
-  std::memcpy(slot_label_values_.data() + static_cast<size_t>(to) * width,
-              slot_label_values_.data() + static_cast<size_t>(from) * width, width * sizeof(float));
+  if (width > 0) {
+    std::memcpy(slot_label_values_.get() + static_cast<size_t>(to) * width,
+                slot_label_values_.get() + static_cast<size_t>(from) * width,
+                width * sizeof(float));
+  }
 }
 
 void ExampleStreamImpl::CopyOut(int64_t slot, int64_t row, float* x, int32_t* class_ids,
@@ -268,11 +277,11 @@ void ExampleStreamImpl::CopyOut(int64_t slot, int64_t row, float* x, int32_t* cl
   const auto s = static_cast<size_t>(slot);
   const auto r = static_cast<size_t>(row);
   const auto features = static_cast<size_t>(feature_size_);
-  std::memcpy(x + r * features, slot_features_.data() + s * features, features * sizeof(float));
+  std::memcpy(x + r * features, slot_features_.get() + s * features, features * sizeof(float));
   if (class_ids_ && class_ids != nullptr) class_ids[r] = slot_class_ids_[s];
   const auto width = static_cast<size_t>(label_width_);
   if (width > 0 && label_values != nullptr) {
-    std::memcpy(label_values + r * width, slot_label_values_.data() + s * width,
+    std::memcpy(label_values + r * width, slot_label_values_.get() + s * width,
                 width * sizeof(float));
   }
 }
