@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proto/tf/example.pb.h"
+#include "storage/tfrecord/record_index.h"
 #include "storage/tfrecord/tfrecord.h"
 #include "tests/worker/idx_test_util.h"
 
@@ -296,6 +297,24 @@ TEST(ExampleStreamTest, ResumeIsTheRemainderSeekingWithTheIndex) {
 
 TEST(ExampleStreamTest, ResumeIsTheRemainderInGzipFiles) {
   ExpectResumeIsTheRemainder(config::GZIP, 0);
+}
+
+TEST(ExampleStreamTest, ResumeSeeksWithIndexTfRecordFileOffsets) {
+  TempDir dir;
+  StreamFiles files = StreamFilesBuilder(dir, config::NONE).Write(kFileRecords);
+  for (size_t f = 0; f < files.paths.size(); ++f) {
+    StatusOr<storage::RecordIndex> index = storage::IndexTfRecordFile(files.paths[f], 3);
+    ASSERT_TRUE(index.ok()) << index.status();
+    files.indexes[f] = *index;
+  }
+  StreamOptions options = Options(5, 2, 2);
+  const std::vector<RecordId> full = ExpectedOrder(kRanges, options);
+  options.skip = 11;
+  auto stream = MustOpen(files, kRanges, options);
+  ASSERT_NE(stream, nullptr);
+  const Drained drained = Drain(stream.get());
+  ASSERT_TRUE(drained.status.ok()) << drained.status;
+  EXPECT_EQ(drained.records, std::vector<RecordId>(full.begin() + 11, full.end()));
 }
 
 TEST(ExampleStreamTest, ResumeWithoutIndexes) {

@@ -188,6 +188,7 @@ void ExampleStreamImpl::ReadChunks() {
     if (!plan_->Next(&chunk)) {
       plan_done_ = true;
       ready_.notify_all();
+      work_.notify_all();  // idle readers exit too
       return;
     }
     const int64_t index = next_chunk_++;
