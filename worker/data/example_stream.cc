@@ -89,6 +89,8 @@ class ExampleStreamImpl final : public ExampleStream {
   // The reader threads' loop: take the next chunk of the plan inside the
   // window, decode it, publish it.
   void ReadChunks();
+  // Makes the readers abandon their chunks and exit.
+  void StopReaders();
   // Fills the shuffle buffer's slots: on resume, with the records its
   // replayed slots hold (in position order).
   Status FillSlots();
@@ -168,12 +170,16 @@ ExampleStreamImpl::ExampleStreamImpl(StreamFiles files, std::vector<RecordRange>
 }
 
 ExampleStreamImpl::~ExampleStreamImpl() {
+  StopReaders();
+  for (std::thread& thread : threads_) thread.join();
+}
+
+void ExampleStreamImpl::StopReaders() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_.store(true);
   }
   work_.notify_all();
-  for (std::thread& thread : threads_) thread.join();
 }
 
 void ExampleStreamImpl::ReadChunks() {
@@ -292,6 +298,7 @@ StatusOr<int64_t> ExampleStreamImpl::Next(int64_t rows, float* x, int32_t* class
   if (!status_.ok()) return status_;
   auto fail = [this](Status status) -> StatusOr<int64_t> {
     status_ = std::move(status);
+    StopReaders();  // nothing more will be read
     return status_;
   };
   if (!filled_) {
