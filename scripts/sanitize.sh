@@ -8,7 +8,8 @@
 #            over its seed corpus (scripts/fuzz.sh on build-asan/).
 #   thread   build-tsan/: ThreadSanitizer over the multi-threaded tests (the
 #            coordinator, serving, checkpoint writing and restore, the job
-#            monitor, preemption, the OpenMP kernels, 1-2 rank MPI jobs).
+#            monitor, preemption, the OpenMP kernels, 1-2 rank MPI jobs, the
+#            streamed data pipeline: every test named *stream*).
 # Exits non-zero when any report, failing test or fuzz finding occurred.
 #
 #   scripts/sanitize.sh [unit|address|fuzz|thread]...   (default: address fuzz thread)
@@ -78,31 +79,54 @@ tsan_binaries=(coordinator_test checkpoint_committer_test worker_registry_test
 # coordinator, job monitor, checkpoint writes) and 1-3 rank jobs preempted by
 # SIGTERM and resumed.
 tsan_scripts=(cli checkpoint_resume)
+# ... and, found by name so that new ones join without an edit here, the
+# streamed data pipeline (the example stream's reader threads, the stream
+# batches, the coordinator's stream plans): every test binary whose target
+# name contains this word (case-insensitive), and every test of the built
+# binaries or job script whose ctest name does (ExampleStream*, StreamBatches*,
+# Coordinator*Stream*, cli_stream...).
+tsan_name_word=stream
 # Left out: the 3-rank and two-node copies of the MPI tests (same code, more
 # processes on 2 cores), and two direct-I/O cases that repeat the
 # single-threaded read path over 35 MiB (3 minutes under TSan; the writer's
 # thread runs in the cases kept).
 tsan_excluded='(_3ranks|^multinode_.*|^DirectIo\.(ReadsRightWithAnyNumberInFlight|ReadsWithoutIoUringToo))$'
 
-# A ctest -R regex naming every test of build-tsan/ that runs one of
-# tsan_binaries or is one of tsan_scripts.
+# The test binaries of build-tsan/ named after tsan_name_word.
+tsan_named_binaries() {
+  cmake --build build-tsan --target help | sed -n 's/^\.\.\. \([A-Za-z0-9_]*_test\)$/\1/p' |
+    grep -i -- "$tsan_name_word" || true
+}
+
+# A ctest -R regex naming every test of build-tsan/ that runs one of the
+# binaries given, is one of tsan_scripts, or has tsan_name_word in its name
+# and runs no test binary outside the ones given (a gtest case of a binary not
+# built here shows up as BINARY_NOT_BUILT; it is never selected).
 tsan_test_regex() {
   ctest --test-dir build-tsan --show-only=json-v1 |
     python3 -c '
 import json, os, re, sys
-wanted = set(sys.argv[1:])
-names = [t["name"] for t in json.load(sys.stdin)["tests"]
-         if t["name"] in wanted or wanted & {os.path.basename(a) for a in t.get("command", [])}]
+word, build_dir, scripts, binaries = sys.argv[1], sys.argv[2], sys.argv[3].split(), set(sys.argv[4:])
+tests_dir = os.path.join(os.path.abspath(build_dir), "tests") + os.sep
+def wanted(test):
+    name, command = test["name"], test.get("command", [])
+    if name in scripts or binaries & {os.path.basename(a) for a in command}:
+        return True
+    runs_others = any(a.startswith(tests_dir) and os.path.basename(a) not in binaries for a in command)
+    return re.search(word, name, re.I) and not name.endswith("_NOT_BUILT") and not runs_others
+names = [t["name"] for t in json.load(sys.stdin)["tests"] if wanted(t)]
 print("^(" + "|".join(re.escape(n) for n in names) + ")$")
-' "${tsan_binaries[@]}" "${tsan_scripts[@]}"
+' "$tsan_name_word" build-tsan "${tsan_scripts[*]}" "$@"
 }
 
 run_thread() {
   configure_sanitized build-tsan thread || return 1
+  local named regex
+  mapfile -t named < <(tsan_named_binaries)
+  local binaries=("${tsan_binaries[@]}" "${named[@]}")
   echo "== building build-tsan/ (the multi-threaded tests and the shardtrain binary)"
-  cmake --build build-tsan -j "$jobs" --target "${tsan_binaries[@]}" shardtrain || return 1
-  local regex
-  regex=$(tsan_test_regex) || return 1
+  cmake --build build-tsan -j "$jobs" --target "${binaries[@]}" shardtrain || return 1
+  regex=$(tsan_test_regex "${binaries[@]}") || return 1
   echo "== running the multi-threaded tests under ThreadSanitizer"
   # ignore_noninstrumented_modules: accesses inside the interceptors that
   # uninstrumented libraries call (libomp's own pthread_mutex_init/lock, Open

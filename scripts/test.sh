@@ -3,7 +3,8 @@
 # code), run every test with ctest. Works on a fresh Debian 12 machine as root.
 # Extra arguments are passed to ctest (e.g. -L unit, -R tfrecord).
 # With --sanitize first, what CI adds runs afterwards: the unit tests under ASan +
-# UBSan and the fuzz smoke run (scripts/sanitize.sh unit fuzz; docs/TESTING.md).
+# UBSan, the fuzz smoke run and the multi-threaded tests under ThreadSanitizer
+# (scripts/sanitize.sh unit fuzz thread; docs/TESTING.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitize=0
@@ -17,5 +18,5 @@ build_shardtrain
 echo "== running tests"
 ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
 if [ "$sanitize" -eq 1 ]; then
-  scripts/sanitize.sh unit fuzz
+  scripts/sanitize.sh unit fuzz thread
 fi
