@@ -19,11 +19,15 @@
 //     records in between are skipped without decoding (seeking over them in an
 //     uncompressed file with the file's RecordIndex offsets).
 //   * Errors: a decode error (example_decoder.h) or a read error (DataLoss,
-//     NotFound, ...) is returned by the Next() call that would deliver that
-//     record or a later one, prefixed "FILE, record N: ", and every later call
-//     returns it (a failed call's rows are not to be used); no example after
-//     a bad record is delivered. The destructor stops and joins the threads,
-//     also mid-stream.
+//     NotFound, ...) is returned by the Next() call that needs that record
+//     (to fill the buffer slot it would enter), prefixed "FILE, record N: ",
+//     and every later call returns it (a failed call's rows are not to be
+//     used); no example after a bad record is delivered. The destructor stops
+//     and joins the threads, also mid-stream.
+//   * Cost: each reader thread keeps one reader open and moves forward over
+//     the other threads' chunks with Skip (header reads); in a compressed file
+//     that decompresses them, so GZIP/ZLIB files gain little from more than
+//     one reader thread.
 // Not thread-safe (one consumer).
 #pragma once
 
