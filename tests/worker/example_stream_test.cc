@@ -369,11 +369,17 @@ TEST(ExampleStreamTest, CorruptedRecordIsStickyDataLossAndNothingAfterItIsDelive
   }
 }
 
-TEST(ExampleStreamTest, DecoderErrorsCarryTheFileAndRecord) {
+// In uncompressed and (read in turn, decoded apart) GZIP files.
+class ExampleStreamErrorTest : public ::testing::TestWithParam<config::Compression> {};
+
+INSTANTIATE_TEST_SUITE_P(Compression, ExampleStreamErrorTest,
+                         ::testing::Values(config::NONE, config::GZIP));
+
+TEST_P(ExampleStreamErrorTest, DecoderErrorsCarryTheFileAndRecord) {
   TempDir dir;
   tf::Example missing;  // no "x"
   (*missing.mutable_features()->mutable_feature())["label"].mutable_int64_list()->add_value(1);
-  const StreamFiles files = StreamFilesBuilder(dir, config::NONE)
+  const StreamFiles files = StreamFilesBuilder(dir, GetParam())
                                 .Write({6, 6}, 4,
                                        {{},
                                         {RecordBytes(1, 0), RecordBytes(1, 1),
@@ -405,9 +411,9 @@ TEST(ExampleStreamTest, MissingFileIsAnErrorOfNext) {
   ExpectError(drained.status, StatusCode::kNotFound, {dir.File("absent.tfrecord") + ", record 2"});
 }
 
-TEST(ExampleStreamTest, FileShorterThanItsRangeIsDataLoss) {
+TEST_P(ExampleStreamErrorTest, FileShorterThanItsRangeIsDataLoss) {
   TempDir dir;
-  StreamFiles files = StreamFilesBuilder(dir, config::NONE).Write({5});
+  StreamFiles files = StreamFilesBuilder(dir, GetParam()).Write({5});
   files.indexes.clear();  // no index to check the range against
   auto stream = MustOpen(files, {{0, 3, 4}}, Options(2));
   ASSERT_NE(stream, nullptr);

@@ -1,7 +1,9 @@
 // ExampleStream: reader threads decode chunks (example_stream_chunks.h) into
 // an ordered window of at most prefetch_chunks chunks; the consumer takes
 // their rows in chunk order into the shuffle buffer's slots and emits them as
-// ShuffleOrder draws. See example_stream.h.
+// ShuffleOrder draws. Each thread reads its chunks of uncompressed files with
+// its own reader; compressed files are read by one shared reader in chunk
+// order and decoded in parallel. See example_stream.h.
 #include "worker/data/example_stream.h"
 
 #include <algorithm>
@@ -91,6 +93,9 @@ class ExampleStreamImpl final : public ExampleStream {
   void ReadChunks();
   // Makes the readers abandon their chunks and exit.
   void StopReaders();
+  // Compressed files: waits for chunk `index`'s turn, reads its records with
+  // the shared reader and passes the turn on; false when stopped.
+  bool ReadInTurn(int64_t index, const StreamChunk& chunk, RawChunk* raw);
   // Fills the shuffle buffer's slots: on resume, with the records its
   // replayed slots hold (in position order).
   Status FillSlots();
@@ -133,6 +138,12 @@ class ExampleStreamImpl final : public ExampleStream {
   std::map<int64_t, std::unique_ptr<DecodedChunk>> published_;
   std::vector<std::unique_ptr<DecodedChunk>> free_chunks_;  // buffers to reuse
   std::atomic<bool> stop_{false};
+  // Compressed files are read by one reader, a chunk at a time in chunk
+  // order (the turn), and decoded by the thread that took the chunk.
+  const bool read_in_turn_;
+  std::condition_variable turn_;  // read_turn_ moved, or stop
+  int64_t read_turn_ = 0;         // the chunk whose records are read next
+  ChunkReader shared_reader_;     // used by the turn's holder only
   std::vector<std::thread> threads_;
 };
 
@@ -147,7 +158,9 @@ ExampleStreamImpl::ExampleStreamImpl(StreamFiles files, std::vector<RecordRange>
       feature_size_(decoder.feature_size()),
       label_width_(options.labels ? decoder.label_width() : 0),
       class_ids_(options.labels && decoder.label_width() == 0),
-      order_(options.seed, options.shuffle_key, options.shuffle_buffer, size) {
+      order_(options.seed, options.shuffle_key, options.shuffle_buffer, size),
+      read_in_turn_(compression != storage::TfRecordCompression::kNone),
+      shared_reader_(files_, reader_options_, decoder_, options.labels, stop_) {
   for (int64_t i = 0; i < options.skip; ++i) order_.Next();
   delivered_ = options.skip;
   // The slots' records: those below next_input() that do not form the
@@ -180,10 +193,27 @@ void ExampleStreamImpl::StopReaders() {
     stop_.store(true);
   }
   work_.notify_all();
+  turn_.notify_all();
+}
+
+bool ExampleStreamImpl::ReadInTurn(int64_t index, const StreamChunk& chunk, RawChunk* raw) {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    turn_.wait(lock, [&] { return stop_.load() || read_turn_ == index; });
+    if (stop_.load()) return false;
+  }
+  shared_reader_.ReadRaw(chunk, raw);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++read_turn_;
+  }
+  turn_.notify_all();
+  return true;
 }
 
 void ExampleStreamImpl::ReadChunks() {
   ChunkReader reader(files_, reader_options_, decoder_, options_.labels, stop_);
+  RawChunk raw;
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     work_.wait(lock, [this] {
@@ -206,7 +236,13 @@ void ExampleStreamImpl::ReadChunks() {
       free_chunks_.pop_back();
     }
     lock.unlock();
-    reader.Read(chunk, out.get());
+    if (!read_in_turn_) {
+      reader.Read(chunk, out.get());
+    } else if (ReadInTurn(index, chunk, &raw)) {
+      reader.Decode(chunk, raw, out.get());
+    } else {
+      return;  // stopped
+    }
     lock.lock();
     published_[index] = std::move(out);
     ready_.notify_all();

@@ -24,10 +24,10 @@
 //     and every later call returns it (a failed call's rows are not to be
 //     used); no example after a bad record is delivered. The destructor stops
 //     and joins the threads, also mid-stream.
-//   * Cost: each reader thread keeps one reader open and moves forward over
-//     the other threads' chunks with Skip (header reads); in a compressed file
-//     that decompresses them, so GZIP/ZLIB files gain little from more than
-//     one reader thread.
+//   * Cost: in uncompressed files each reader thread moves forward over the
+//     other threads' chunks with Skip (header reads) or Seek; compressed files
+//     are decompressed once, by the thread whose turn it is (chunk order),
+//     and decoded in parallel.
 // Not thread-safe (one consumer).
 #pragma once
 

@@ -73,31 +73,6 @@ ChunkReader::ChunkReader(const StreamFiles& files, const storage::TfRecordReader
                          const ExampleDecoder& decoder, bool labels, const std::atomic<bool>& stop)
     : files_(files), options_(options), decoder_(decoder), labels_(labels), stop_(stop) {}
 
-void ChunkReader::Read(const StreamChunk& chunk, DecodedChunk* out) {
-  const auto rows = static_cast<size_t>(chunk.rows());
-  out->rows = 0;
-  out->error = OkStatus();
-  out->features.resize(rows * static_cast<size_t>(decoder_.feature_size()));
-  if (labels_ && decoder_.label_width() == 0) out->class_ids.resize(rows);
-  if (labels_) out->label_values.resize(rows * static_cast<size_t>(decoder_.label_width()));
-  for (int64_t row = 0; row < chunk.rows(); ++row) {
-    if (stop_.load(std::memory_order_relaxed)) {
-      out->error = CancelledError("the stream was closed");
-      return;
-    }
-    const int64_t record = chunk.record(row);
-    Status status = MoveTo(chunk.file, record);
-    if (status.ok()) status = DecodeRow(chunk.file, record, row, out);
-    if (!status.ok()) {
-      out->error = std::move(status);
-      reader_.reset();  // a failed reader keeps failing: reopen for a later chunk
-      file_ = -1;
-      return;
-    }
-    ++out->rows;
-  }
-}
-
 namespace {
 
 Status EndsBefore(int64_t records, int64_t wanted) {
@@ -107,6 +82,73 @@ Status EndsBefore(int64_t records, int64_t wanted) {
 }
 
 }  // namespace
+
+void ChunkReader::Prepare(int64_t rows, DecodedChunk* out) const {
+  const auto n = static_cast<size_t>(rows);
+  out->rows = 0;
+  out->error = OkStatus();
+  out->features.resize(n * static_cast<size_t>(decoder_.feature_size()));
+  if (labels_ && decoder_.label_width() == 0) out->class_ids.resize(n);
+  if (labels_) out->label_values.resize(n * static_cast<size_t>(decoder_.label_width()));
+}
+
+void ChunkReader::Read(const StreamChunk& chunk, DecodedChunk* out) {
+  Prepare(chunk.rows(), out);
+  out->error = Visit(chunk, [&](int64_t row, int64_t record, std::string_view bytes) {
+    RETURN_IF_ERROR(DecodeRow(chunk.file, record, bytes, row, out));
+    ++out->rows;
+    return OkStatus();
+  });
+}
+
+void ChunkReader::ReadRaw(const StreamChunk& chunk, RawChunk* raw) {
+  raw->bytes.clear();
+  raw->ends.clear();
+  raw->error = Visit(chunk, [raw](int64_t, int64_t, std::string_view bytes) {
+    raw->bytes.append(bytes);
+    raw->ends.push_back(raw->bytes.size());
+    return OkStatus();
+  });
+}
+
+void ChunkReader::Decode(const StreamChunk& chunk, const RawChunk& raw, DecodedChunk* out) {
+  Prepare(chunk.rows(), out);
+  size_t begin = 0;
+  for (size_t row = 0; row < raw.ends.size(); ++row) {
+    if (stop_.load(std::memory_order_relaxed)) {
+      out->error = CancelledError("the stream was closed");
+      return;
+    }
+    const auto i = static_cast<int64_t>(row);
+    const std::string_view bytes(raw.bytes.data() + begin, raw.ends[row] - begin);
+    out->error = DecodeRow(chunk.file, chunk.record(i), bytes, i, out);
+    if (!out->error.ok()) return;
+    ++out->rows;
+    begin = raw.ends[row];
+  }
+  out->error = raw.error;
+}
+
+Status ChunkReader::Visit(const StreamChunk& chunk, const RecordSink& take) {
+  for (int64_t row = 0; row < chunk.rows(); ++row) {
+    if (stop_.load(std::memory_order_relaxed)) return CancelledError("the stream was closed");
+    const int64_t record = chunk.record(row);
+    std::string_view bytes;
+    Status status = MoveTo(chunk.file, record);
+    if (status.ok()) {
+      StatusOr<bool> more = reader_->NextView(&bytes);
+      if (!more.ok()) status = Located(more.status(), chunk.file, record);
+      if (more.ok() && !*more) status = Located(EndsBefore(record, record), chunk.file, record);
+    }
+    if (status.ok()) status = take(row, record, bytes);
+    if (!status.ok()) {
+      reader_.reset();  // a failed reader keeps failing: reopen for a later chunk
+      file_ = -1;
+      return status;
+    }
+  }
+  return OkStatus();
+}
 
 Status ChunkReader::MoveTo(int32_t file, int64_t record) {
   if (reader_ == nullptr || file_ != file || reader_->records_read() > record) {
@@ -143,11 +185,8 @@ Status ChunkReader::MoveTo(int32_t file, int64_t record) {
   return OkStatus();
 }
 
-Status ChunkReader::DecodeRow(int32_t file, int64_t record, int64_t row, DecodedChunk* out) {
-  std::string_view bytes;
-  StatusOr<bool> more = reader_->NextView(&bytes);
-  if (!more.ok()) return Located(more.status(), file, record);
-  if (!*more) return Located(EndsBefore(record, record), file, record);
+Status ChunkReader::DecodeRow(int32_t file, int64_t record, std::string_view bytes, int64_t row,
+                              DecodedChunk* out) const {
   const auto r = static_cast<size_t>(row);
   float* features = out->features.data() + r * static_cast<size_t>(decoder_.feature_size());
   int32_t* class_id = nullptr;

@@ -13,12 +13,16 @@
 //     RecordIndex offset in an uncompressed file, reopening only to move
 //     back) and decodes each into a row. It stops at the first error, which
 //     it prefixes "FILE, record N: " (N the record being read or skipped).
+//     ReadRaw + Decode split the reading from the decoding.
 // Neither class is thread-safe; each reader thread owns one ChunkReader.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -74,6 +78,14 @@ struct DecodedChunk {
   Status error;
 };
 
+// A chunk's records as read, not yet decoded: record i is bytes[ends[i-1],
+// ends[i]); a non-OK `error` stopped the chunk after ends.size() records.
+struct RawChunk {
+  std::string bytes;
+  std::vector<size_t> ends;
+  Status error;
+};
+
 class ChunkReader {
  public:
   // `files`, `decoder` and `stop` must outlive the reader. Targets are decoded
@@ -83,12 +95,24 @@ class ChunkReader {
 
   // Reads and decodes `chunk` into `*out` (its buffers are reused).
   void Read(const StreamChunk& chunk, DecodedChunk* out);
+  // The same in two steps: ReadRaw copies the records' bytes, Decode decodes
+  // them (on any ChunkReader). Compressed files are read this way, by one
+  // ChunkReader in chunk order, so that no thread decompresses another's
+  // chunks to skip them.
+  void ReadRaw(const StreamChunk& chunk, RawChunk* raw);
+  void Decode(const StreamChunk& chunk, const RawChunk& raw, DecodedChunk* out);
 
  private:
+  using RecordSink = std::function<Status(int64_t row, int64_t record, std::string_view bytes)>;
+  // Reads `chunk`'s records in order into `take`; the first error.
+  Status Visit(const StreamChunk& chunk, const RecordSink& take);
   // Positions the reader so that the next record read is `record` of `file`.
   Status MoveTo(int32_t file, int64_t record);
-  // Decodes the next record (`record` of `file`) into row `row` of `*out`.
-  Status DecodeRow(int32_t file, int64_t record, int64_t row, DecodedChunk* out);
+  // Sizes `*out` for `rows` rows; no row is valid yet.
+  void Prepare(int64_t rows, DecodedChunk* out) const;
+  // Decodes `bytes` (`record` of `file`) into row `row` of `*out`.
+  Status DecodeRow(int32_t file, int64_t record, std::string_view bytes, int64_t row,
+                   DecodedChunk* out) const;
   // Prefixes `status` with the file and the record the reader is at.
   Status Located(const Status& status, int32_t file, int64_t record) const;
 
