@@ -2,7 +2,8 @@
 // on the ranges' records, whatever the thread count, chunking or compression;
 // a resumed stream (skip) is the uninterrupted stream's remainder; errors name
 // the file and record and nothing after a bad record is delivered; closing a
-// busy stream does not hang.
+// busy stream does not hang; the coordinator's stream plans read back as it
+// computes them.
 #include "worker/data/example_stream.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/stream_plan.h"
 #include "proto/tf/example.pb.h"
 #include "storage/tfrecord/record_index.h"
 #include "storage/tfrecord/tfrecord.h"
@@ -329,6 +331,70 @@ TEST(ExampleStreamTest, ResumeWithoutIndexes) {
   const Drained drained = Drain(stream.get());
   ASSERT_TRUE(drained.status.ok()) << drained.status;
   EXPECT_EQ(drained.records, std::vector<RecordId>(full.begin() + 9, full.end()));
+}
+
+// Examples rank `rank` trained in the first `steps` steps of `streams`.
+int64_t RowsOfSteps(const coordinator::StageStreams& streams, int64_t global_batch, int rank,
+                    int64_t steps) {
+  int64_t rows = 0;
+  for (int64_t step = 0; step < steps; ++step) {
+    rows += StreamStepRows(streams.RankExamples(), global_batch, rank, step);
+  }
+  return rows;
+}
+
+// The coordinator's plan and the ranks' streams agree: each rank's stream is
+// EmissionOrder of its ranges, a resume on the same world size continues it,
+// and 3 steps on 2 ranks then the rest on 3 ranks train every record once.
+TEST(ExampleStreamTest, PlannedStreamsTrainEveryRecordOnceAcrossWorldSizes) {
+  TempDir dir;
+  const std::vector<int64_t> records = {40, 25, 33};
+  const StreamFiles files = StreamFilesBuilder(dir, config::NONE).Write(records, 4);
+  coordinator::StreamJob job;
+  job.seed = 7;
+  job.global_batch = 8;
+  job.shuffle_buffer = 6;
+  job.shard_records = 8;
+  job.file_records = records;
+  job.splittable = {true, true, true};
+  constexpr int64_t kEpoch = 1;
+  auto stream_of = [&](const coordinator::StageStreams& streams, int rank, int64_t skip) {
+    StreamOptions options = Options(job.shuffle_buffer, 2, 4);
+    options.seed = job.seed;
+    options.shuffle_key = StreamShuffleKey(kEpoch, streams.stage, rank);
+    options.skip = skip;
+    auto stream = MustOpen(files, streams.ranks[static_cast<size_t>(rank)].ranges, options);
+    Drained drained = Drain(stream.get());
+    EXPECT_TRUE(drained.status.ok()) << drained.status;
+    return drained.records;
+  };
+  StatusOr<coordinator::StageStreams> two = coordinator::PlanStreams(job, kEpoch, {}, 2);
+  ASSERT_TRUE(two.ok()) << two.status();
+  StatusOr<coordinator::StageStreams> same = coordinator::PlanStreams(job, kEpoch, {{2, 3}}, 2);
+  ASSERT_TRUE(same.ok()) << same.status();
+  ASSERT_EQ(same->skip_steps, 3);
+  std::vector<RecordId> trained;
+  for (int rank = 0; rank < 2; ++rank) {
+    const std::vector<RecordId> full = stream_of(*two, rank, 0);
+    EXPECT_EQ(full, coordinator::EmissionOrder(job, kEpoch, two->stage,
+                                               two->ranks[static_cast<size_t>(rank)], rank));
+    const int64_t taken = RowsOfSteps(*two, job.global_batch, rank, 3);
+    EXPECT_EQ(stream_of(*same, rank, taken),
+              std::vector<RecordId>(full.begin() + taken, full.end()));
+    trained.insert(trained.end(), full.begin(), full.begin() + taken);
+  }
+  StatusOr<coordinator::StageStreams> three = coordinator::PlanStreams(job, kEpoch, {{2, 3}}, 3);
+  ASSERT_TRUE(three.ok()) << three.status();
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::vector<RecordId> rest = stream_of(*three, rank, 0);
+    trained.insert(trained.end(), rest.begin(), rest.end());
+  }
+  std::sort(trained.begin(), trained.end());
+  std::vector<RecordId> all;
+  for (int32_t f = 0; f < 3; ++f) {
+    for (int64_t r = 0; r < records[static_cast<size_t>(f)]; ++r) all.push_back({f, r});
+  }
+  EXPECT_EQ(trained, all);
 }
 
 void ExpectError(const Status& status, StatusCode code, const std::vector<std::string>& needles) {
