@@ -83,18 +83,19 @@ StatusOr<HostedAddress> ChooseHostedAddress(comm::Communicator& comm) {
 
 // Rank 0: starts the in-process coordinator for this job, requiring `token`.
 StatusOr<std::unique_ptr<coordinator::Coordinator>> StartHostedCoordinator(
-    const ControlPlaneOptions& options, const config::JobConfig& config, const data::Dataset& train,
-    int world_size, const std::string& token, const std::string& host) {
+    const ControlPlaneOptions& options, const config::JobConfig& config,
+    const JobTrainingData& train, int world_size, const std::string& token,
+    const std::string& host) {
+  if (train.in_memory == nullptr && train.index == nullptr) {
+    return InternalError("rank 0 hosts the coordinator of a streamed job without its file index");
+  }
   coordinator::CoordinatorOptions o;
   o.host = host;
   o.world_size = world_size;
   o.job_token = token;
   o.heartbeat_timeout_seconds = options.heartbeat_timeout_seconds;
   o.http_port = options.http_port;
-  o.seed = config.training().seed();
-  o.shuffle = config.training().shuffle();
-  o.global_batch = config.training().batch_size();
-  o.shard_sizes = train.shard_sizes;
+  SetCoordinatorPlan(config, train, &o);
   ASSIGN_OR_RETURN(auto hosted, coordinator::Coordinator::Start(o));
   LOG(INFO) << "coordinator on " << host << ":" << hosted->port() << ", status at http://" << host
             << ":" << hosted->http_port() << "/status";
@@ -104,7 +105,7 @@ StatusOr<std::unique_ptr<coordinator::Coordinator>> StartHostedCoordinator(
 // Collective: rank 0 hosts the coordinator and every rank learns its port and
 // token (`*token`: rank 0's, or the generated one).
 StatusOr<Address> HostCoordinator(const ControlPlaneOptions& options,
-                                  const config::JobConfig& config, const data::Dataset& train,
+                                  const config::JobConfig& config, const JobTrainingData& train,
                                   comm::Communicator& comm, std::string* token,
                                   std::unique_ptr<coordinator::Coordinator>* hosted) {
   const bool is_root = comm.rank() == 0;
@@ -129,9 +130,15 @@ StatusOr<Address> HostCoordinator(const ControlPlaneOptions& options,
   return Address{address.connect, port};
 }
 
-// The plan must describe the data this rank loaded.
+// The plan must describe the data this rank loaded in memory.
 Status CheckPlanMatchesData(const coordinator::JobPlan& plan, const data::Dataset& train,
                             int rank) {
+  if (plan.streaming()) {
+    return FailedPreconditionError("the coordinator streams the training data but rank " +
+                                   std::to_string(rank) +
+                                   " loaded it in memory (data.in_memory differs); start the "
+                                   "coordinator with the same config and data");
+  }
   int64_t planned = 0;
   for (int64_t size : plan.shard_sizes()) planned += size;
   if (planned == train.num_examples && plan.global_batch() > 0) return OkStatus();
@@ -147,14 +154,44 @@ ControlPlane::~ControlPlane() {
   if (hosted != nullptr) hosted->Stop();
 }
 
+Status CheckStreamingWorldSize(const config::JobConfig& config, int world_size) {
+  const int64_t batch = config.training().batch_size();
+  if (config.data().in_memory() || batch >= world_size) return OkStatus();
+  return InvalidArgumentError(
+      "training.batch_size " + std::to_string(batch) + " is smaller than the world size " +
+      std::to_string(world_size) +
+      ": streamed training data needs at least one example per rank in each global batch; use "
+      "--batch-size " + std::to_string(world_size) + " or more, fewer ranks, or data.in_memory: "
+      "true");
+}
+
+void SetCoordinatorPlan(const config::JobConfig& config, const JobTrainingData& train,
+                        coordinator::CoordinatorOptions* options) {
+  options->seed = config.training().seed();
+  options->shuffle = config.training().shuffle();
+  options->global_batch = config.training().batch_size();
+  options->epochs = config.training().epochs();
+  if (train.in_memory != nullptr) {
+    options->shard_sizes = train.in_memory->shard_sizes;
+    return;
+  }
+  if (train.index == nullptr) return;
+  const coordinator::JobPlan& plan = train.index->plan;
+  options->shard_sizes.assign(plan.shard_sizes().begin(), plan.shard_sizes().end());
+  options->streaming = true;
+  options->files.assign(plan.files().begin(), plan.files().end());
+  options->shard_records = plan.shard_records();
+  options->shuffle_buffer = plan.shuffle_buffer();
+}
+
 double HeartbeatIntervalSeconds(double heartbeat_timeout_seconds) {
   return std::clamp(heartbeat_timeout_seconds / kHeartbeatsPerTimeout, kMinHeartbeatIntervalSeconds,
                     kMaxHeartbeatIntervalSeconds);
 }
 
 StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
-                                        const config::JobConfig& config, const data::Dataset& train,
-                                        comm::Communicator& comm) {
+                                        const config::JobConfig& config,
+                                        const JobTrainingData& train, comm::Communicator& comm) {
   ASSIGN_OR_RETURN(std::string token, ReadJobToken(options));
   ControlPlane plane;
   Address address;
@@ -170,8 +207,33 @@ StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
   // A coordinator that stops answering ends the rank within the heartbeat timeout.
   plane.client->set_io_timeout_seconds(std::min(
       coordinator::CoordinatorClient::kDefaultIoTimeoutSeconds, options.heartbeat_timeout_seconds));
-  RETURN_IF_ERROR(CheckPlanMatchesData(plane.client->plan(), train, comm.rank()));
+  if (train.in_memory != nullptr) {
+    RETURN_IF_ERROR(CheckPlanMatchesData(plane.client->plan(), *train.in_memory, comm.rank()));
+  } else {
+    ASSIGN_OR_RETURN(plane.stream_files,
+                     data::StreamFilesForPlan(config, plane.client->plan(), comm.rank()));
+  }
   return plane;
+}
+
+std::unique_ptr<StreamPlanner> MakeStreamPlanner(const config::JobConfig& config,
+                                                 const ControlPlane& plane,
+                                                 const data::ExampleDecoder* decoder, int rank) {
+  const coordinator::JobPlan& plan = plane.client->plan();
+  StreamSource source;
+  source.files = &plane.stream_files;
+  source.decoder = decoder;
+  source.seed = config.training().seed();
+  source.shuffle_buffer = plan.shuffle_buffer();
+  source.reader_threads = data::StreamReaderThreads(config.data());
+  source.rank = rank;
+  source.global_batch = config.training().batch_size();
+  for (const coordinator::DataFile& file : plan.files()) source.epoch_examples += file.records();
+  coordinator::CoordinatorClient* client = plane.client.get();
+  return std::make_unique<StreamPlanner>(
+      source, [client, rank](int64_t epoch, const std::vector<DataStage>& stages) {
+        return client->GetStreamAssignment(rank, epoch, stages);
+      });
 }
 
 StatusOr<EpochPlan> CoordinatorPlanner::PlanExamples(int64_t epoch, int64_t start_position) {

@@ -4,13 +4,16 @@
 // names a standalone coordinator, rank 0 starts one in-process and sends its
 // address, port and token to the other ranks over the communicator (a token of
 // any length); then every rank registers and checks that the coordinator's
-// plan describes the data it loaded. A coordinator that stops answering then
+// plan describes its training data: the Dataset it loaded (data.in_memory), or
+// for a streamed job the files it lists (the plan's files, which rank 0 or the
+// standalone coordinator indexed; the other ranks never read the training set
+// to join). A coordinator that stops answering then
 // fails the rank's next call within the heartbeat timeout. The hosted
 // coordinator listens on $SHARDTRAIN_COORDINATOR_HOST (rank 0's) if set; else
 // on 127.0.0.1 when every rank runs on rank 0's host, and otherwise on every
 // interface of rank 0, which the other ranks reach by its host name.
 // CoordinatorPlanner then gets each epoch's assignment of this rank from the
-// coordinator.
+// coordinator; a streamed job's planner (MakeStreamPlanner) its streams.
 //
 // JoinControlPlane is collective (every rank calls it); a failure to start
 // the coordinator is the same error on every rank. Not thread-safe.
@@ -26,8 +29,11 @@
 #include "proto/config.pb.h"
 #include "worker/comm/communicator.h"
 #include "worker/data/dataset.h"
+#include "worker/data/example_decoder.h"
+#include "worker/data/job_data.h"
 #include "worker/epoch_plan.h"
 #include "worker/in_memory_batches.h"
+#include "worker/stream_batches.h"
 
 namespace shardtrain::cli {
 
@@ -69,17 +75,48 @@ struct ControlPlane {
   std::unique_ptr<coordinator::Coordinator> hosted;
   std::unique_ptr<coordinator::CoordinatorClient> client;
   std::string host;  // the coordinator's address as the ranks connect to it
+  // A streamed job's training files as this rank names them, with the plan's
+  // records and offsets (data::StreamFilesForPlan); empty for in-memory data.
+  data::StreamFiles stream_files;
 };
 
+// The training data a rank joins the control plane with: the in-memory
+// training split (data.in_memory), or for a streamed job the index of its
+// files (rank 0 with a hosted coordinator; null on the other ranks).
+struct JobTrainingData {
+  const data::Dataset* in_memory = nullptr;
+  const data::TrainingIndex* index = nullptr;
+};
+
+// A streamed job needs a local batch of at least one example on every rank:
+// InvalidArgument naming training.batch_size and the world size otherwise.
+// OK for an in-memory job.
+Status CheckStreamingWorldSize(const config::JobConfig& config, int world_size);
+
+// The plan fields of a coordinator for the job: seed, shuffle, global batch,
+// epochs, and the in-memory split's shard sizes or the streamed files'
+// index (`train`: the one the job has).
+void SetCoordinatorPlan(const config::JobConfig& config, const JobTrainingData& train,
+                        coordinator::CoordinatorOptions* options);
+
 // Collective: joins the control plane of a job that trains on `train` with
-// `config` (the hosted coordinator's plan comes from them). NotFound for an
+// `config` (the hosted coordinator's plan comes from them; a streamed job's
+// rank 0 must bring the index unless options.coordinator is set). NotFound for an
 // unreadable --job-token-file, InvalidArgument for a malformed --coordinator,
 // the coordinator's start error on every rank, the client's Connect errors
 // (PermissionDenied for a wrong token), and FailedPrecondition when the
-// coordinator plans other data than this rank loaded.
+// coordinator plans other data than this rank loaded or lists (or data.in_memory differs).
 StatusOr<ControlPlane> JoinControlPlane(const ControlPlaneOptions& options,
-                                        const config::JobConfig& config, const data::Dataset& train,
-                                        comm::Communicator& comm);
+                                        const config::JobConfig& config,
+                                        const JobTrainingData& train, comm::Communicator& comm);
+
+// The planner of a streamed job: each epoch's streams of this rank from the
+// coordinator (CoordinatorClient::GetStreamAssignment), read from
+// plane.stream_files with `decoder` (the job's feature spec). `plane` and
+// `decoder` outlive the planner.
+std::unique_ptr<StreamPlanner> MakeStreamPlanner(const config::JobConfig& config,
+                                                 const ControlPlane& plane,
+                                                 const data::ExampleDecoder* decoder, int rank);
 
 // Each epoch's plan of this rank over the in-memory training split `train`,
 // from the coordinator (CoordinatorClient::GetEpochAssignment), in global

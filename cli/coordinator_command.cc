@@ -1,7 +1,8 @@
 // `shardtrain coordinator CONFIG --listen HOST:PORT --world-size N`: a
 // standalone control plane for workers started with `--coordinator HOST:PORT`.
-// It plans from the same config and data as the workers, serves until every
-// rank said Done (exit 0) or the job was aborted (exit 1 with the reason).
+// It plans from the same config and data as the workers (a streamed job's
+// training files are indexed here, not loaded), serves until every rank said
+// Done (exit 0) or the job was aborted (exit 1 with the reason).
 #include <sys/stat.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/control_plane.h"
 #include "common/flags.h"
 #include "coordinator/coordinator.h"
 #include "worker/data/dataset.h"
@@ -33,6 +35,41 @@ StatusOr<std::string> LoadOrCreateToken(const std::string& path) {
   file.close();
   chmod(path.c_str(), 0600);
   return token;
+}
+
+// What the coordinator plans from: the training split in memory
+// (data.in_memory), or the index of the streamed training files.
+struct TrainingSource {
+  data::Dataset in_memory;
+  data::TrainingIndex index;
+  bool streaming = false;
+  JobTrainingData data() const {
+    return streaming ? JobTrainingData{nullptr, &index} : JobTrainingData{&in_memory, nullptr};
+  }
+};
+
+// Loads or indexes the job's training data as the ranks will train on it
+// (validation_split's part cut off, train_command.cc); prints the warnings.
+StatusOr<TrainingSource> LoadTrainingSource(const config::JobConfig& config) {
+  TrainingSource source;
+  source.streaming = !config.data().in_memory();
+  if (source.streaming) {
+    ASSIGN_OR_RETURN(source.index, data::IndexTrainingData(config));
+    for (const std::string& warning : source.index.warnings) {
+      std::cerr << "warning: " << warning << "\n";
+    }
+    return source;
+  }
+  ASSIGN_OR_RETURN(source.in_memory, data::LoadJobSplit(config, data::DataSplit::kTrain));
+  for (const std::string& warning : source.in_memory.warnings) {
+    std::cerr << "warning: " << warning << "\n";
+  }
+  if (config.training().validation_split() > 0) {
+    ASSIGN_OR_RETURN(auto parts, data::SplitForValidation(std::move(source.in_memory),
+                                                          config.training().validation_split()));
+    source.in_memory = std::move(parts.first);
+  }
+  return source;
 }
 
 }  // namespace
@@ -78,24 +115,15 @@ Status RunCoordinator(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(config::JobConfig config, LoadJobConfig(flags.positional()[0]));
   ApplyOverrides(overrides, &config);
   RETURN_IF_ERROR(ValidateJobConfig(&config).WithContext(flags.positional()[0]));
-  ASSIGN_OR_RETURN(data::Dataset train, data::LoadJobSplit(config, data::DataSplit::kTrain));
-  for (const std::string& warning : train.warnings) std::cerr << "warning: " << warning << "\n";
-  if (config.training().validation_split() > 0) {
-    // The ranks train on what validation_split leaves (train_command.cc).
-    ASSIGN_OR_RETURN(auto parts, data::SplitForValidation(std::move(train),
-                                                          config.training().validation_split()));
-    train = std::move(parts.first);
-  }
+  options.world_size = static_cast<int>(*world_size);
+  RETURN_IF_ERROR(CheckStreamingWorldSize(config, options.world_size));
+  ASSIGN_OR_RETURN(const TrainingSource train, LoadTrainingSource(config));
+  SetCoordinatorPlan(config, train.data(), &options);
   if (token_file) {
     ASSIGN_OR_RETURN(options.job_token, LoadOrCreateToken(*token_file));
   }
-  options.world_size = static_cast<int>(*world_size);
   options.http_port = http_port ? static_cast<int>(*http_port) : 0;
   if (heartbeat_timeout) options.heartbeat_timeout_seconds = *heartbeat_timeout;
-  options.seed = config.training().seed();
-  options.shuffle = config.training().shuffle();
-  options.global_batch = config.training().batch_size();
-  options.shard_sizes = train.shard_sizes;
   ASSIGN_OR_RETURN(auto coordinator, coordinator::Coordinator::Start(options));
   std::cout << "coordinator listening on " << options.host << ":" << coordinator->port()
             << " for " << options.world_size << " ranks; status at http://" << options.host

@@ -8,7 +8,11 @@
 // failed prints its own error and the others one naming it, so no rank is
 // left waiting in a collective. Then they join the control plane
 // (control_plane.h), resume from the newest intact checkpoint
-// (worker/checkpoint/resume.h) and train on the coordinator's plan. A re-run
+// (worker/checkpoint/resume.h) and train on the coordinator's plan: by
+// default each rank streams the shards of the training files the coordinator
+// assigns it each epoch (rank 0, hosting the coordinator, indexes the files
+// during setup; the others only list them), or with data.in_memory every rank
+// loads the training split and takes its slice of each global batch. A re-run
 // of a finished job (its checkpoint ends the configured epochs) trains
 // nothing: it says so, prints the final checkpoint's test metrics and leaves
 // the control plane like a finished run; so does a job EarlyStopping ended.
@@ -190,10 +194,21 @@ struct Job {
   std::unique_ptr<kernels::KernelBackend> backend;
   std::unique_ptr<callbacks::MetricsLog> metrics_log;         // rank 0 only
   std::unique_ptr<callbacks::TensorBoardLogger> tensorboard;  // rank 0 only
-  data::Dataset train;
+  data::Dataset train;  // data.in_memory only: the training split
+  // Streamed training data (data.in_memory false): rank 0's index of the
+  // training files when it hosts the coordinator, and the decoder every rank
+  // reads them with.
+  std::optional<data::TrainingIndex> index;
+  std::optional<data::ExampleDecoder> decoder;
   data::Dataset test;  // the validation files (dir: the test split); empty without
   data::Dataset validation_split;  // the last training examples, with training.validation_split
   std::optional<storage::keras::KerasModelFile> init_from;  // --init-from's file, read once
+
+  bool streaming() const { return !config.data().in_memory(); }
+  JobTrainingData training_data() const {
+    return streaming() ? JobTrainingData{nullptr, index ? &*index : nullptr}
+                       : JobTrainingData{&train, nullptr};
+  }
 
   // What fit validates on: the validation_split part when there is one, else
   // the test split; null when the job has neither.
@@ -203,12 +218,37 @@ struct Job {
   }
 };
 
-// Loads the job's training data and its validation files (data::LoadJobSplit),
-// then cuts training.validation_split's part off; rank 0 prints the loader's
-// warnings.
-Status LoadData(int rank, Job* job) {
+// A streamed job's training data before the control plane: the files are
+// listed (every rank) and, by rank 0 when it hosts the coordinator, indexed;
+// rank 0 prints the index's warnings.
+Status PrepareStreaming(const TrainSettings& s, int rank, int world_size, Job* job) {
   const config::JobConfig& config = job->config;
-  ASSIGN_OR_RETURN(job->train, data::LoadJobSplit(config, data::DataSplit::kTrain));
+  RETURN_IF_ERROR(CheckStreamingWorldSize(config, world_size));
+  const auto& shape = config.model().input_shape();
+  ASSIGN_OR_RETURN(job->decoder,
+                   data::ExampleDecoder::Create(config.data(), {shape.begin(), shape.end()}));
+  if (rank != 0 || s.control.coordinator) {
+    return data::SplitFiles(config.data(), data::DataSplit::kTrain).status();
+  }
+  ASSIGN_OR_RETURN(job->index, data::IndexTrainingData(config));
+  for (const std::string& warning : job->index->warnings) {
+    std::cerr << "warning: " << warning << std::endl;
+  }
+  return OkStatus();
+}
+
+// Loads the job's training data (data.in_memory; streamed data:
+// PrepareStreaming) and its validation files (data::LoadJobSplit), then cuts
+// training.validation_split's part off an in-memory split (a streamed one's
+// is loaded after joining the control plane, LoadStreamedValidation); rank 0
+// prints the loader's warnings.
+Status LoadData(const TrainSettings& s, int rank, int world_size, Job* job) {
+  const config::JobConfig& config = job->config;
+  if (job->streaming()) {
+    RETURN_IF_ERROR(PrepareStreaming(s, rank, world_size, job));
+  } else {
+    ASSIGN_OR_RETURN(job->train, data::LoadJobSplit(config, data::DataSplit::kTrain));
+  }
   if (data::HasValidationFiles(config.data())) {
     ASSIGN_OR_RETURN(job->test, data::LoadJobSplit(config, data::DataSplit::kValidation));
   }
@@ -217,7 +257,7 @@ Status LoadData(int rank, Job* job) {
       if (rank == 0) std::cerr << "warning: " << warning << std::endl;
     }
   }
-  if (config.training().validation_split() > 0) {
+  if (!job->streaming() && config.training().validation_split() > 0) {
     ASSIGN_OR_RETURN(auto parts, data::SplitForValidation(std::move(job->train),
                                                           config.training().validation_split()));
     job->train = std::move(parts.first);
@@ -226,7 +266,15 @@ Status LoadData(int rank, Job* job) {
   return OkStatus();
 }
 
-Status SetUp(const TrainSettings& s, int rank, Job* job) {
+// training.validation_split's part of a streamed job: the examples after the
+// coordinator's training records, read on every rank.
+Status LoadStreamedValidation(const ControlPlane& plane, Job* job) {
+  if (!job->streaming() || job->config.training().validation_split() <= 0) return OkStatus();
+  ASSIGN_OR_RETURN(job->validation_split, data::LoadValidationTail(job->config, plane.stream_files));
+  return OkStatus();
+}
+
+Status SetUp(const TrainSettings& s, int rank, int world_size, Job* job) {
   ASSIGN_OR_RETURN(job->config, LoadJobConfig(s.config_path));
   ApplyOverrides(s.overrides, &job->config);
   RETURN_IF_ERROR(ValidateJobConfig(&job->config).WithContext(s.config_path));
@@ -253,7 +301,7 @@ Status SetUp(const TrainSettings& s, int rank, Job* job) {
                       .WithContext("cannot create the checkpoint directory " + checkpoint_dir +
                                    "; choose a writable place with --run-dir"));
   ASSIGN_OR_RETURN(job->backend, BackendFor(job->config.training().device()));
-  return LoadData(rank, job);
+  return LoadData(s, rank, world_size, job);
 }
 
 // The 1-based epoch after which EarlyStopping (still configured) ended the
@@ -299,6 +347,14 @@ StatusOr<std::optional<checkpoint::Resumed>> Resume(const TrainSettings& s, cons
       checkpoint::ResumeTraining(storage::PosixFileSystem(), job.resume, job.config,
                                  s.resume.allow_config_change, trainer, comm, std::cerr));
   if (resumed && comm.rank() == 0) DescribeResumed(*resumed, job.config);
+  if (resumed && !job.streaming() && !resumed->state.progress.data_stages.empty() &&
+      comm.rank() == 0) {
+    std::cerr << "warning: " << resumed->prefix
+              << " is inside an epoch of streamed training data; data.in_memory resumes it at "
+                 "the same position of the in-memory example order, so this epoch may train "
+                 "some examples twice and others not (resume it streamed for exactly once)"
+              << std::endl;
+  }
   const int64_t initial_epoch = job.config.training().initial_epoch();
   if (!resumed && initial_epoch > 0) {
     TrainingProgress start;
@@ -362,6 +418,14 @@ Status LoadInitialWeights(const TrainSettings& s, const Job& job, bool resumed, 
   return OkStatus();
 }
 
+// The job's training data, epoch by epoch: the coordinator's epoch plans over
+// the in-memory split, or its streams of the training files.
+std::unique_ptr<EpochPlanner> MakePlanner(const Job& job, const ControlPlane& plane, int rank) {
+  if (job.streaming()) return MakeStreamPlanner(job.config, plane, &*job.decoder, rank);
+  return std::make_unique<CoordinatorPlanner>(plane.client.get(), &job.train,
+                                              job.config.training().batch_size());
+}
+
 // Trains from `resumed` (or afresh) with every callback of this rank until
 // the last epoch or a preemption. False when preempted (after its checkpoint).
 StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane,
@@ -371,7 +435,7 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
   checkpoint::Checkpointer checkpointer(job.config, &trainer, &comm, plane.client.get(),
                                         storage::PosixFileSystem(),
                                         resumed ? &resumed->state : nullptr);
-  CoordinatorPlanner planner(plane.client.get(), &job.train, job.config.training().batch_size());
+  const std::unique_ptr<EpochPlanner> planner = MakePlanner(job, plane, rank);
   callbacks::Progress progress(&std::cout, s.verbosity);
   std::unique_ptr<callbacks::CsvLogger> csv_logger;  // rank 0: appends on resume
   ASSIGN_OR_RETURN(KerasCallbacks keras, CreateKerasCallbacks(job.config.callbacks(), trainer, rank));
@@ -388,7 +452,7 @@ StatusOr<bool> TrainEpochs(const TrainSettings& s, Job& job, ControlPlane& plane
   if (keras.early_stopping) callbacks.push_back(&*keras.early_stopping);
   if (keras.reduce_lr_on_plateau) callbacks.push_back(keras.reduce_lr_on_plateau.get());
   callbacks.push_back(&checkpointer);  // every rank: saves are collective
-  RETURN_IF_ERROR(trainer.Fit(&planner, job.validation(), callbacks));
+  RETURN_IF_ERROR(trainer.Fit(planner.get(), job.validation(), callbacks));
   if (trainer.stopped() && !checkpointer.preempted()) {
     // A callback ended training (EarlyStopping): as Keras, fit's end still
     // runs, so the checkpointer commits the final step.
@@ -438,34 +502,48 @@ Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communic
 // before it aborts the job (RunTrain).
 constexpr std::chrono::milliseconds kEveryRankFailsWithin{2000};
 
+// A rank's communicator and control plane, which outlive Train's error report
+// (RunTrain): a rank that fails alone (e.g. on a damaged record of its shard)
+// names its error before its coordinator connection, or rank 0's hosted
+// coordinator, goes away and ends the others, and before the communicator's
+// collective teardown would wait for ranks still training.
+struct Session {
+  std::unique_ptr<comm::Communicator> comm;
+  ControlPlane plane;  // destroyed first, as it was joined last
+};
+
 // `*every_rank_stops` is set when a failure is known to every rank (so they
 // can all exit normally instead of being aborted).
-Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, bool* every_rank_stops) {
+Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, Session* session,
+             bool* every_rank_stops) {
   const int rank = mpi != nullptr ? mpi->rank() : 0;
   Job job;
-  Status setup = SetUp(s, rank, &job);
+  Status setup = SetUp(s, rank, mpi != nullptr ? mpi->world_size() : 1, &job);
   if (mpi == nullptr && !setup.ok()) return setup;
   // Every rank gets the same answer here (same flags), so a failure stops all alike.
   *every_rank_stops = true;
-  ASSIGN_OR_RETURN(auto comm,
+  ASSIGN_OR_RETURN(session->comm,
                    comm::CreateCommunicator(s.collective, /*device_is_cuda=*/false, mpi));
+  comm::Communicator& comm = *session->comm;
   // A rank that failed reports its own error; the others name the first that did.
-  RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(*comm, setup, "setting up"));
+  RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(comm, setup, "setting up"));
   *every_rank_stops = false;
 
-  ASSIGN_OR_RETURN(ControlPlane plane, JoinControlPlane(s.control, job.config, job.train, *comm));
-  if (plane.hosted != nullptr && s.verbosity > 0) {
-    std::cout << "coordinator on " << plane.host << ":" << plane.hosted->port()
-              << ", live status at http://" << plane.host << ":" << plane.hosted->http_port()
+  ControlPlane* plane = &session->plane;
+  ASSIGN_OR_RETURN(*plane, JoinControlPlane(s.control, job.config, job.training_data(), comm));
+  RETURN_IF_ERROR(LoadStreamedValidation(*plane, &job));
+  if (plane->hosted != nullptr && s.verbosity > 0) {
+    std::cout << "coordinator on " << plane->host << ":" << plane->hosted->port()
+              << ", live status at http://" << plane->host << ":" << plane->hosted->http_port()
               << "/status" << std::endl;
   }
   ASSIGN_OR_RETURN(auto trainer,
-                   Trainer::Create(job.config, job.backend.get(), comm.get(), s.bucket_bytes));
-  ASSIGN_OR_RETURN(std::optional<checkpoint::Resumed> resumed, Resume(s, job, *comm, *trainer));
+                   Trainer::Create(job.config, job.backend.get(), &comm, s.bucket_bytes));
+  ASSIGN_OR_RETURN(std::optional<checkpoint::Resumed> resumed, Resume(s, job, comm, *trainer));
   RETURN_IF_ERROR(LoadInitialWeights(s, job, resumed.has_value(), rank, *trainer));
-  RETURN_IF_ERROR(Fit(s, job, plane, *comm, *trainer, resumed));
+  RETURN_IF_ERROR(Fit(s, job, *plane, comm, *trainer, resumed));
   // Every rank has said Done before rank 0 stops its coordinator.
-  return comm->Barrier();
+  return comm.Barrier();
 }
 
 }  // namespace
@@ -486,7 +564,8 @@ Status RunTrain(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto mpi, comm::MpiRuntime::InitIfLaunchedByMpirun());
   RETURN_IF_ERROR(InstallPreemptionHandler());
   bool every_rank_stops = false;
-  Status status = Train(settings, mpi.get(), &every_rank_stops);
+  Session session;  // outlives the error report below
+  Status status = Train(settings, mpi.get(), &session, &every_rank_stops);
   // A failure every rank saw (a diverged loss, an error they agreed on) ends
   // each with its own message and MPI_Finalize; one other ranks may not have
   // seen leaves them blocked in a collective with this rank: end them all.

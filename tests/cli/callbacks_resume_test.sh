@@ -19,7 +19,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/../fashion_job_test_env.sh" "$@"
 flags=(--data "$work/data" --train-examples 480 --test-examples 500 --save-freq 7 --verbose 2)
 # write_config NAME TRAINING_AND_CALLBACKS: fashion_mlp with other training/callbacks blocks.
 write_config() {
-  sed '/^training {/,$d' "$src/configs/fashion_mlp.textproto" > "$work/$1.textproto"
+  # In memory: the trajectories checked below are the in-memory loader's on 1 and 2 ranks.
+  sed '/^training {/,$d; s/^data {$/data {\n  in_memory: true/' "$src/configs/fashion_mlp.textproto" \
+    > "$work/$1.textproto"
   printf '%s\n' "$2" >> "$work/$1.textproto"
 }
 train() {  # train NPROC CONFIG RUN_DIR

@@ -14,7 +14,9 @@ set -u
 # shellcheck source=../fashion_job_test_env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../fashion_job_test_env.sh" "$@"
 
-config="$src/configs/fashion_mlp.textproto"
+# In memory: 1, 2 and 3 ranks train on the same global batches (the world-size changes compare them).
+config="$work/fashion_mlp.textproto"
+sed 's/^data {$/data {\n  in_memory: true/' "$src/configs/fashion_mlp.textproto" > "$config"
 flags=(--data "$work/data" --epochs 3 --train-examples 960 --test-examples 1000 --save-freq 7 --verbose 2)
 # train NPROC RUN_DIR [extra flags]: one run, output in RUN_DIR.log (appended).
 train() {

@@ -15,7 +15,9 @@ set -u
 # shellcheck source=../fashion_job_test_env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../fashion_job_test_env.sh" "$@"
 
-config="$src/configs/fashion_mlp.textproto"
+# In memory: 1 and 2 ranks take the same steps (30 per epoch).
+config="$work/fashion_mlp.textproto"
+sed 's/^data {$/data {\n  in_memory: true/' "$src/configs/fashion_mlp.textproto" > "$config"
 flags=(--data "$work/data" --train-examples 960 --test-examples 1000 --verbose 2)
 # train NPROC RUN_DIR [extra flags]: one run of at most 120 s, output appended to RUN_DIR.log.
 train() {
