@@ -68,6 +68,10 @@ awk -v r="$mr" -v m="$(med "${m_rss[@]}")" -v l="$(med "${m_load[@]}")" -v a="$t
   'BEGIN {printf "| in memory (LoadFiles + gather) | %.1f | %.0f | %.0f | %.1fx | %.1fx |\n", l, m, r, r / a, r / b}'
 awk -v a="$tr32" -v b="$tr64" \
   'BEGIN {printf "| trainer step (train_bench), batch 32 / 64 | | | %.0f / %.0f | | |\n", a, b}'
+# The trainer's figure from a quiet machine: train_bench slows many-fold when
+# other processes hold the cores (its OpenMP threads spin), the pipeline less.
+quiet=$(sed -n 's/^| 32 | \([0-9,]*\) |.*/\1/p' docs/BENCHMARKS.md | head -1 | tr -d ,)
+[ -n "$quiet" ] && awk -v r="$sr" -v q="$quiet" 'BEGIN {printf "\nstreamed pipeline vs the trainer'"'"'s %d examples/s at batch 32 in docs/BENCHMARKS.md (quiet machine): %.1fx\n", q, r / q}'
 
 [ "${TRAIN:-1}" = 0 ] && exit 0
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
