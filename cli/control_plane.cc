@@ -157,12 +157,12 @@ ControlPlane::~ControlPlane() {
 Status CheckStreamingWorldSize(const config::JobConfig& config, int world_size) {
   const int64_t batch = config.training().batch_size();
   if (config.data().in_memory() || batch >= world_size) return OkStatus();
-  return InvalidArgumentError(
-      "training.batch_size " + std::to_string(batch) + " is smaller than the world size " +
-      std::to_string(world_size) +
-      ": streamed training data needs at least one example per rank in each global batch; use "
-      "--batch-size " + std::to_string(world_size) + " or more, fewer ranks, or data.in_memory: "
-      "true");
+  const std::string ranks = std::to_string(world_size);
+  return InvalidArgumentError("training.batch_size " + std::to_string(batch) +
+                              " is smaller than the world size " + ranks +
+                              ": streamed training data needs at least one example per rank in "
+                              "each global batch; use --batch-size " +
+                              ranks + " or more, fewer ranks, or data.in_memory: true");
 }
 
 void SetCoordinatorPlan(const config::JobConfig& config, const JobTrainingData& train,

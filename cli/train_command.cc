@@ -270,7 +270,8 @@ Status LoadData(const TrainSettings& s, int rank, int world_size, Job* job) {
 // coordinator's training records, read on every rank.
 Status LoadStreamedValidation(const ControlPlane& plane, Job* job) {
   if (!job->streaming() || job->config.training().validation_split() <= 0) return OkStatus();
-  ASSIGN_OR_RETURN(job->validation_split, data::LoadValidationTail(job->config, plane.stream_files));
+  ASSIGN_OR_RETURN(job->validation_split,
+                   data::LoadValidationTail(job->config, plane.stream_files));
   return OkStatus();
 }
 

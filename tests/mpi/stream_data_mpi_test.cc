@@ -114,12 +114,18 @@ class DataSet {
  private:
   config::JobConfig Config(Encoding encoding, config::Compression compression) const {
     auto config = ParseJobConfig(R"pb(
-      model { layers { dense { units: 3 } } }
-      optimizer { sgd {} }
-      loss { sparse_categorical_crossentropy { from_logits: true } }
-      training { batch_size: 8 epochs: 2 seed: 5 }
-      data { num_classes: 3 shard_records: 8 shuffle_buffer: 16 label { key: "cls" } }
-    )pb", "stream job");
+                                   model { layers { dense { units: 3 } } }
+                                   optimizer { sgd {} }
+                                   loss { sparse_categorical_crossentropy { from_logits: true } }
+                                   training { batch_size: 8 epochs: 2 seed: 5 }
+                                   data {
+                                     num_classes: 3
+                                     shard_records: 8
+                                     shuffle_buffer: 16
+                                     label { key: "cls" }
+                                   }
+                                 )pb",
+                                 "stream job");
     EXPECT_TRUE(config.ok()) << config.status();
     config::DataConfig* data = config->mutable_data();
     data->add_train_files(dir_ + "/part-*.tfrecord");
@@ -175,8 +181,8 @@ StatusOr<Streams> OpenStreams(const config::JobConfig& config) {
 }
 
 // Stage `streams` of `epoch` for `rank` as the coordinator sends it.
-coordinator::StreamAssignment ToAssignment(const coordinator::StageStreams& streams,
-                                           int64_t epoch, int rank) {
+coordinator::StreamAssignment ToAssignment(const coordinator::StageStreams& streams, int64_t epoch,
+                                           int rank) {
   coordinator::StreamAssignment a;
   a.set_epoch(epoch);
   a.set_stage(streams.stage);
@@ -219,10 +225,9 @@ std::vector<int64_t> ReadRankIds(const Streams& s, Encoding encoding, int64_t ep
   source.shuffle_buffer = s.job.shuffle_buffer;
   source.rank = mpi->rank();
   source.global_batch = kGlobalBatch;
-  source.epoch_examples = std::accumulate(s.job.file_records.begin(), s.job.file_records.end(),
-                                          int64_t{0});
-  auto batches =
-      StreamBatches::Open(source, ToAssignment(*planned, epoch, mpi->rank()), stages);
+  source.epoch_examples =
+      std::accumulate(s.job.file_records.begin(), s.job.file_records.end(), int64_t{0});
+  auto batches = StreamBatches::Open(source, ToAssignment(*planned, epoch, mpi->rank()), stages);
   EXPECT_TRUE(batches.ok()) << batches.status();
   if (!batches.ok()) return {};
   const int64_t width = s.decoder.feature_size();
@@ -252,14 +257,14 @@ std::vector<int64_t> GatherIds(const std::vector<int64_t>& ids) {
   std::vector<int> displacements(static_cast<size_t>(world), 0);
   std::partial_sum(counts.begin(), counts.end() - 1, displacements.begin() + 1);
   std::vector<int64_t> all(static_cast<size_t>(displacements.back() + counts.back()));
-  MPI_Allgatherv(ids.data(), count, MPI_INT64_T, all.data(), counts.data(),
-                 displacements.data(), MPI_INT64_T, MPI_COMM_WORLD);
+  MPI_Allgatherv(ids.data(), count, MPI_INT64_T, all.data(), counts.data(), displacements.data(),
+                 MPI_INT64_T, MPI_COMM_WORLD);
   return all;
 }
 
 std::vector<int64_t> Dataset() {
-  std::vector<int64_t> ids(static_cast<size_t>(
-      std::accumulate(kFileSizes.begin(), kFileSizes.end(), 0)));
+  std::vector<int64_t> ids(
+      static_cast<size_t>(std::accumulate(kFileSizes.begin(), kFileSizes.end(), 0)));
   std::iota(ids.begin(), ids.end(), 0);
   return ids;
 }

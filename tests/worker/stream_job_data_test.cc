@@ -38,8 +38,8 @@ void WriteExamples(const std::string& path, int first, int count,
 }
 
 // Files a (5 examples: 0-4), b (7: 5-11), c (4: 12-15) in `dir`.
-void WriteThreeFiles(const TempDir& dir,
-                     storage::TfRecordCompression compression = storage::TfRecordCompression::kNone) {
+void WriteThreeFiles(const TempDir& dir, storage::TfRecordCompression compression =
+                                             storage::TfRecordCompression::kNone) {
   WriteExamples(dir.File("a.tfrecord"), 0, 5, compression);
   WriteExamples(dir.File("b.tfrecord"), 5, 7, compression);
   WriteExamples(dir.File("c.tfrecord"), 12, 4, compression);
@@ -57,7 +57,11 @@ config::JobConfig Job(const TempDir& dir) {
                                  data {
                                    num_classes: 3
                                    shard_records: 3
-                                   features { key: "x" type: FLOAT_LIST shape: [ 2 ] }
+                                   features {
+                                     key: "x"
+                                     type: FLOAT_LIST
+                                     shape: [ 2 ]
+                                   }
                                    label { key: "cls" }
                                  }
                                )pb",
@@ -115,8 +119,9 @@ TEST(StreamJobDataTest, TrainExamplesCutsTheFilesAndLeavesLaterOnesUnread) {
   EXPECT_EQ(Records(index->plan), (std::vector<int64_t>{5, 5, 0}));
   EXPECT_EQ(index->plan.files(1).offsets_size(), 2);  // what indexes records 0-4
   EXPECT_EQ(index->plan.files(2).offsets_size(), 0);
-  EXPECT_EQ(std::vector<int64_t>(index->plan.shard_sizes().begin(), index->plan.shard_sizes().end()),
-            (std::vector<int64_t>{5, 5}));  // as the in-memory loader's
+  EXPECT_EQ(
+      std::vector<int64_t>(index->plan.shard_sizes().begin(), index->plan.shard_sizes().end()),
+      (std::vector<int64_t>{5, 5}));  // as the in-memory loader's
 }
 
 // The validation part streams from the plan's cut to the used examples' end
@@ -225,8 +230,7 @@ TEST(StreamJobDataTest, ARankRefusesAPlanOfOtherFiles) {
 
   coordinator::JobPlan in_memory = index->plan;
   in_memory.set_streaming(false);
-  EXPECT_EQ(StreamFilesForPlan(job, in_memory, 2).status().code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(StreamFilesForPlan(job, in_memory, 2).status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(StreamJobDataTest, StreamingFieldsAreValidatedByName) {

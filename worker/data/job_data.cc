@@ -141,7 +141,8 @@ void KeepRecords(int64_t keep, coordinator::JobPlan* plan) {
     keep -= file.records();
     if (file.index_every() > 0) {
       const int64_t offsets = (file.records() + file.index_every() - 1) / file.index_every();
-      file.mutable_offsets()->Truncate(static_cast<int>(std::min<int64_t>(offsets, file.offsets_size())));
+      file.mutable_offsets()->Truncate(
+          static_cast<int>(std::min<int64_t>(offsets, file.offsets_size())));
     }
   }
 }
@@ -226,8 +227,8 @@ StatusOr<StreamFiles> StreamFilesForPlan(const config::JobConfig& config,
     namespace fs = std::filesystem;
     if (fs::path(paths[f]).filename() != fs::path(planned.path()).filename()) {
       return FailedPreconditionError("training file " + std::to_string(f) +
-                                     " differs: the coordinator plans " + planned.path() +
-                                     ", " + who + " lists " + paths[f] + fix);
+                                     " differs: the coordinator plans " + planned.path() + ", " +
+                                     who + " lists " + paths[f] + fix);
     }
     storage::RecordIndex index;
     index.records = planned.records();
@@ -245,8 +246,8 @@ namespace {
 
 // Appends the examples `reader` reads (from its position) to `dataset` until
 // the file ends or `dataset` holds `limit` examples.
-Status AppendRecords(const ExampleDecoder& decoder, int64_t limit,
-                     storage::TfRecordReader* reader, Dataset* dataset) {
+Status AppendRecords(const ExampleDecoder& decoder, int64_t limit, storage::TfRecordReader* reader,
+                     Dataset* dataset) {
   const auto features = static_cast<size_t>(dataset->feature_size);
   const auto width = static_cast<size_t>(dataset->label_width);
   std::string_view record;
@@ -264,9 +265,10 @@ Status AppendRecords(const ExampleDecoder& decoder, int64_t limit,
       dataset->label_values.resize((n + 1) * width);
       values = dataset->label_values.data() + n * width;
     }
-    RETURN_IF_ERROR(decoder.Decode(record, dataset->features.data() + n * features, class_id, values)
-                        .WithContext(reader->path() + ", record " +
-                                     std::to_string(reader->records_read() - 1)));
+    RETURN_IF_ERROR(
+        decoder.Decode(record, dataset->features.data() + n * features, class_id, values)
+            .WithContext(reader->path() + ", record " +
+                         std::to_string(reader->records_read() - 1)));
     ++dataset->num_examples;
   }
   return OkStatus();
