@@ -60,7 +60,7 @@ tr32=$(med "${t32[@]}") tr64=$(med "${t64[@]}")
 echo
 echo "$reps repetitions, medians; pipeline and gather: $examples examples in batches of 64"
 echo
-echo "| input | s to first batch | peak RSS MB | examples/s | vs trainer (batch 32) | vs trainer (batch 64) |"
+echo "| input | s to first batch | peak RSS MiB | examples/s | vs trainer (batch 32) | vs trainer (batch 64) |"
 echo "|---|---:|---:|---:|---:|---:|"
 awk -v r="$sr" -v m="$(med "${s_rss[@]}")" -v f="$(med "${s_first[@]}")" -v a="$tr32" -v b="$tr64" \
   'BEGIN {printf "| streamed (ExampleStream) | %.2f | %.0f | %.0f | %.1fx | %.1fx |\n", f / 1000, m, r, r / a, r / b}'
@@ -96,7 +96,7 @@ echo
 echo "training on 2 ranks (mpirun -np 2), global batch 32, stopped at step $stop_step" \
   "($((stop_step * 32)) of $(sed -n 's/.*examples=\([0-9]*\).*/\1/p' "$data/stream_bench_set.txt") examples)"
 echo
-echo "| data | rank 0 peak RSS MB | rank 1 peak RSS MB | wall s |"
+echo "| data | rank 0 peak RSS MiB | rank 1 peak RSS MiB | wall s |"
 echo "|---|---:|---:|---:|"
 train streamed ""
 available=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
