@@ -208,7 +208,8 @@ Status Stream(const BenchFlags& flags, const std::vector<std::string>& paths) {
   int64_t taken = 0, label_sum = 0;
   double first_batch_seconds = 0;
   start = Clock::now();
-  ASSIGN_OR_RETURN(auto stream, data::ExampleStream::Open(files, std::move(ranges), decoder, options));
+  ASSIGN_OR_RETURN(auto stream,
+                   data::ExampleStream::Open(files, std::move(ranges), decoder, options));
   while (taken < flags.examples) {
     ASSIGN_OR_RETURN(const int64_t rows,
                      stream->Next(flags.batch, x.data(), class_ids.data(), nullptr));
@@ -243,8 +244,8 @@ Status Memory(const BenchFlags& flags, const std::vector<std::string>& paths) {
   start = Clock::now();
   while (taken < flags.examples) {
     for (int64_t r = 0; r < flags.batch; ++r) {
-      indices[static_cast<size_t>(r)] = static_cast<int64_t>(
-          PhiloxBits(kDataSeed, 1, 0, static_cast<uint64_t>(taken + r)) % n);
+      indices[static_cast<size_t>(r)] =
+          static_cast<int64_t>(PhiloxBits(kDataSeed, 1, 0, static_cast<uint64_t>(taken + r)) % n);
     }
     GatherRows(dataset, indices.data(), flags.batch, x.data(), class_ids.data(), nullptr);
     for (int64_t r = 0; r < flags.batch; ++r) label_sum += class_ids[static_cast<size_t>(r)];
