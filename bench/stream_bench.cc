@@ -306,10 +306,11 @@ Status Run(const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(const BenchFlags flags, ParseFlags(args, &help));
   if (help) return OkStatus();
   if (flags.mode == "generate") return Generate(flags);
+  if (flags.mode != "stream" && flags.mode != "memory") {
+    return InvalidArgumentError("unknown mode '" + flags.mode + "' (generate, stream or memory)");
+  }
   ASSIGN_OR_RETURN(const std::vector<std::string> paths, data::ListShards(flags.dir, "train"));
-  if (flags.mode == "stream") return Stream(flags, paths);
-  if (flags.mode == "memory") return Memory(flags, paths);
-  return InvalidArgumentError("unknown mode '" + flags.mode + "' (generate, stream or memory)");
+  return flags.mode == "stream" ? Stream(flags, paths) : Memory(flags, paths);
 }
 
 }  // namespace
