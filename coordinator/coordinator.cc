@@ -88,6 +88,12 @@ Status CheckStreamingOptions(const CoordinatorOptions& o) {
         std::to_string(o.global_batch) + ", " + std::to_string(o.shard_records) + " and " +
         std::to_string(o.shuffle_buffer));
   }
+  if (o.world_size > o.global_batch) {
+    return InvalidArgumentError(
+        "coordinator: a streaming job needs a global batch of at least "
+        "the world size, got " +
+        std::to_string(o.global_batch) + " for " + std::to_string(o.world_size) + " ranks");
+  }
   for (const DataFile& file : o.files) {
     const int64_t every = file.index_every();
     const bool indexed = file.offsets_size() > 0;

@@ -64,7 +64,8 @@ class Coordinator {
   // InvalidArgument for a non-loopback host without a token, a bad address or
   // port, world size < 1, a negative shard size or global batch, a timeout
   // <= 0, or max_message_bytes < 64; for a streaming job also a global batch
-  // or shard_records or shuffle_buffer < 1, a file with negative records or
+  // or shard_records or shuffle_buffer < 1, a global batch below the world
+  // size, a file with negative records or
   // fewer offsets than its records need, or a plan too large for one frame.
   // Unavailable when a port cannot be bound.
   static StatusOr<std::unique_ptr<Coordinator>> Start(CoordinatorOptions options);

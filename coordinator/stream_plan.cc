@@ -21,83 +21,122 @@ namespace {
 // the Philox step. Distinct from shard_planner.cc's and stream_order.cc's.
 constexpr uint32_t kStreamShardOrderStream = 0x5354534Fu;  // "STSO"
 
+// The most stages an epoch may have: StreamShuffleKey holds the stage in 12
+// bits.
+constexpr size_t kMaxStages = size_t{1} << 12;
+
 bool Splittable(const StreamJob& job, int32_t file) {
   const size_t f = static_cast<size_t>(file);
   return job.shard_records > 0 && f < job.splittable.size() && job.splittable[f];
 }
 
-// Fisher–Yates over `pieces` with Philox(seed, step=epoch, stream) bits;
+void SortByRecord(std::vector<RecordRange>* ranges) {
+  std::sort(ranges->begin(), ranges->end(), [](const RecordRange& a, const RecordRange& b) {
+    return std::pair(a.file, a.first_record) < std::pair(b.file, b.first_record);
+  });
+}
+
+// Pieces dealt to one rank together: pieces [first, first + count) of the
+// stage's pieces, holding `records` records.
+struct PieceGroup {
+  size_t first = 0;
+  size_t count = 0;
+  int64_t records = 0;
+};
+
+// `pieces` (in file order) grouped for dealing: the pieces of one unsplittable
+// (compressed) file form one group, so one rank reads and decompresses that
+// file once; any other piece is a group of its own. A fresh epoch has one
+// piece per unsplittable file, so there every group is one piece.
+std::vector<PieceGroup> GroupPieces(const StreamJob& job, const std::vector<RecordRange>& pieces) {
+  std::vector<PieceGroup> groups;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const RecordRange& piece = pieces[i];
+    const bool joins = i > 0 && pieces[i - 1].file == piece.file && !Splittable(job, piece.file);
+    if (!joins) groups.push_back(PieceGroup{i, 0, 0});
+    ++groups.back().count;
+    groups.back().records += piece.num_records;
+  }
+  return groups;
+}
+
+// Fisher–Yates over `groups` with Philox(seed, step=epoch, stream) bits;
 // Lemire's multiply-shift maps 32 bits onto [0, i].
-void ShufflePieces(std::vector<RecordRange>* pieces, const StreamJob& job, int64_t epoch,
+void ShuffleGroups(std::vector<PieceGroup>* groups, const StreamJob& job, int64_t epoch,
                    int32_t stage) {
   const uint32_t stream = kStreamShardOrderStream ^ static_cast<uint32_t>(stage);
-  for (int64_t i = static_cast<int64_t>(pieces->size()) - 1; i > 0; --i) {
+  for (int64_t i = static_cast<int64_t>(groups->size()) - 1; i > 0; --i) {
     const uint32_t bits =
         PhiloxBits(job.seed, static_cast<uint64_t>(epoch), stream, static_cast<uint64_t>(i));
     const int64_t j =
         static_cast<int64_t>((static_cast<uint64_t>(bits) * static_cast<uint64_t>(i + 1)) >> 32);
-    std::swap((*pieces)[static_cast<size_t>(i)], (*pieces)[static_cast<size_t>(j)]);
+    std::swap((*groups)[static_cast<size_t>(i)], (*groups)[static_cast<size_t>(j)]);
   }
 }
 
-void AddPiece(RankStream* stream, const RecordRange& piece) {
-  stream->ranges.push_back(piece);
-  stream->examples += piece.num_records;
+void AddGroup(const std::vector<RecordRange>& pieces, const PieceGroup& group, RankStream* stream) {
+  for (size_t i = group.first; i < group.first + group.count; ++i) {
+    stream->ranges.push_back(pieces[i]);
+  }
+  stream->examples += group.records;
 }
 
-// Each piece, in order, to the active rank holding the fewest examples so far
-// (ties: the lowest rank): ranks end within one piece's size of each other.
-void DealGreedy(const std::vector<RecordRange>& pieces, int active,
+// Each group, in order, to the rank holding the fewest examples so far (ties:
+// the lowest rank): ranks end within one group's size of each other.
+void DealGreedy(const std::vector<RecordRange>& pieces, const std::vector<PieceGroup>& groups,
                 std::vector<RankStream>* ranks) {
   using Load = std::pair<int64_t, int>;  // (examples, rank)
   std::priority_queue<Load, std::vector<Load>, std::greater<Load>> loads;
-  for (int r = 0; r < active; ++r) loads.push({0, r});
-  for (const RecordRange& piece : pieces) {
+  for (int r = 0; r < static_cast<int>(ranks->size()); ++r) loads.push({0, r});
+  for (const PieceGroup& group : groups) {
     Load least = loads.top();
     loads.pop();
-    AddPiece(&(*ranks)[static_cast<size_t>(least.second)], piece);
-    loads.push({least.first + piece.num_records, least.second});
+    AddGroup(pieces, group, &(*ranks)[static_cast<size_t>(least.second)]);
+    loads.push({least.first + group.records, least.second});
   }
 }
 
-// The pieces in order as contiguous blocks: active rank k's block ends at the
-// piece boundary nearest to (k + 1) / active of the examples.
-void DealContiguous(const std::vector<RecordRange>& pieces, int active,
+// The groups in order as contiguous blocks: rank k's block ends at the group
+// boundary nearest to (k + 1) / world_size of the examples.
+void DealContiguous(const std::vector<RecordRange>& pieces, const std::vector<PieceGroup>& groups,
                     std::vector<RankStream>* ranks) {
+  const int world_size = static_cast<int>(ranks->size());
   int64_t total = 0;
-  for (const RecordRange& piece : pieces) total += piece.num_records;
-  int64_t before = 0;  // examples of the pieces dealt so far
+  for (const PieceGroup& group : groups) total += group.records;
+  int64_t before = 0;  // examples of the groups dealt so far
   size_t next = 0;
-  for (int k = 0; k < active; ++k) {
-    // (k + 1) * total / active without overflow.
-    const int64_t target = (total / active) * (k + 1) + (total % active) * (k + 1) / active;
-    while (next < pieces.size()) {
-      const RecordRange& piece = pieces[next];
-      const bool last_rank = k == active - 1;
-      if (!last_rank && 2 * before + piece.num_records > 2 * target) break;
-      AddPiece(&(*ranks)[static_cast<size_t>(k)], piece);
-      before += piece.num_records;
+  for (int k = 0; k < world_size; ++k) {
+    // (k + 1) * total / world_size without overflow.
+    const int64_t target =
+        (total / world_size) * (k + 1) + (total % world_size) * (k + 1) / world_size;
+    while (next < groups.size()) {
+      const PieceGroup& group = groups[next];
+      const bool last_rank = k == world_size - 1;
+      if (!last_rank && 2 * before + group.records > 2 * target) break;
+      AddGroup(pieces, group, &(*ranks)[static_cast<size_t>(k)]);
+      before += group.records;
       ++next;
     }
   }
 }
 
 // The streams of stage `stage` for `world_size` ranks over `pieces` (in file
-// order): permuted and dealt greedily with shuffle, else contiguous blocks.
-// Only ranks with a non-empty local batch get pieces.
+// order): groups permuted and dealt greedily with shuffle, else contiguous
+// blocks. A leftover stage's ranks read their pieces in file and record order,
+// so no reader goes back in a file (a compressed one would be decompressed
+// again from its start).
 std::vector<RankStream> Deal(const StreamJob& job, int64_t epoch, int32_t stage,
-                             std::vector<RecordRange> pieces, int world_size) {
+                             const std::vector<RecordRange>& pieces, int world_size) {
   std::vector<RankStream> ranks(static_cast<size_t>(world_size));
-  int active = 0;
-  while (active < world_size && LocalBatchRows(job.global_batch, active, world_size) > 0) {
-    ++active;
-  }
-  if (active == 0) return ranks;
+  std::vector<PieceGroup> groups = GroupPieces(job, pieces);
   if (job.shuffle) {
-    ShufflePieces(&pieces, job, epoch, stage);
-    DealGreedy(pieces, active, &ranks);
+    ShuffleGroups(&groups, job, epoch, stage);
+    DealGreedy(pieces, groups, &ranks);
   } else {
-    DealContiguous(pieces, active, &ranks);
+    DealContiguous(pieces, groups, &ranks);
+  }
+  if (stage > 0) {
+    for (RankStream& rank : ranks) SortByRecord(&rank.ranges);
   }
   return ranks;
 }
@@ -106,9 +145,7 @@ std::vector<RankStream> Deal(const StreamJob& job, int64_t epoch, int32_t stage,
 // the job's shard boundaries in splittable files (so no piece is larger than
 // a shard, and the next stage can balance them).
 std::vector<RecordRange> MergeAndCut(const StreamJob& job, std::vector<RecordRange> pieces) {
-  std::sort(pieces.begin(), pieces.end(), [](const RecordRange& a, const RecordRange& b) {
-    return std::pair(a.file, a.first_record) < std::pair(b.file, b.first_record);
-  });
+  SortByRecord(&pieces);
   std::vector<RecordRange> merged;
   for (const RecordRange& piece : pieces) {
     if (piece.num_records <= 0) continue;
@@ -184,26 +221,41 @@ std::vector<RecordRange> StageLeftover(const StreamJob& job, int64_t epoch, int3
 // `steps` global batches of EpochExampleOrder over the files.
 StatusOr<std::vector<RecordRange>> InMemoryLeftover(const StreamJob& job, int64_t epoch,
                                                     int64_t steps) {
-  const std::vector<int64_t> order =
-      EpochExampleOrder(job.seed, epoch, job.file_records, job.shuffle);
-  const int64_t total = static_cast<int64_t>(order.size());
+  // The in-memory loader's shard sizes stop at the last file it used: the
+  // files data.train_examples or validation_split leave unused (trailing 0s)
+  // are not shards of its order (they would change its shard shuffle).
+  std::vector<int64_t> shard_sizes = job.file_records;
+  while (!shard_sizes.empty() && shard_sizes.back() == 0) shard_sizes.pop_back();
+  int64_t total = 0;
+  for (int64_t size : shard_sizes) total += size;
   if (steps > (total + job.global_batch - 1) / job.global_batch) {
     return InvalidArgumentError("data stage 0 (in-memory order) has " + std::to_string(steps) +
                                 " steps; the epoch has " + std::to_string(total) +
                                 " examples in global batches of " +
                                 std::to_string(job.global_batch));
   }
-  std::vector<int64_t> ids(order.begin() + std::min(total, steps * job.global_batch), order.end());
-  std::sort(ids.begin(), ids.end());
-  std::vector<RecordRange> left;
-  int32_t file = 0;
-  int64_t file_start = 0;  // id of the current file's record 0
-  for (int64_t id : ids) {
-    while (id >= file_start + job.file_records[static_cast<size_t>(file)]) {
-      file_start += job.file_records[static_cast<size_t>(file)];
-      ++file;
+  std::vector<bool> untrained(static_cast<size_t>(total), false);  // by id
+  {
+    const std::vector<int64_t> order = EpochExampleOrder(job.seed, epoch, shard_sizes, job.shuffle);
+    for (int64_t i = std::min(total, steps * job.global_batch); i < total; ++i) {
+      untrained[static_cast<size_t>(order[static_cast<size_t>(i)])] = true;
     }
-    left.push_back(RecordRange{file, id - file_start, 1});
+  }
+  // Ids are numbered file by file: merge consecutive untrained ones.
+  std::vector<RecordRange> left;
+  size_t id = 0;
+  for (size_t f = 0; f < shard_sizes.size(); ++f) {
+    const int32_t file = static_cast<int32_t>(f);
+    for (int64_t record = 0; record < shard_sizes[f]; ++record, ++id) {
+      if (!untrained[id]) continue;
+      RecordRange* last = left.empty() ? nullptr : &left.back();
+      if (last != nullptr && last->file == file &&
+          last->first_record + last->num_records == record) {
+        ++last->num_records;
+      } else {
+        left.push_back(RecordRange{file, record, 1});
+      }
+    }
   }
   return MergeAndCut(job, std::move(left));
 }
@@ -216,6 +268,11 @@ Status CheckJob(const StreamJob& job, int world_size) {
     return InvalidArgumentError("stream plan: global batch " + std::to_string(job.global_batch) +
                                 " < 1");
   }
+  if (world_size > job.global_batch) {
+    return InvalidArgumentError("stream plan: world size " + std::to_string(world_size) +
+                                " > global batch " + std::to_string(job.global_batch) +
+                                "; every rank needs a row of each global batch");
+  }
   for (size_t f = 0; f < job.file_records.size(); ++f) {
     if (job.file_records[f] < 0) {
       return InvalidArgumentError("stream plan: file " + std::to_string(f) + " has " +
@@ -225,12 +282,16 @@ Status CheckJob(const StreamJob& job, int world_size) {
   return OkStatus();
 }
 
-Status CheckStage(const std::vector<DataStage>& stages, size_t i) {
+Status CheckStage(const StreamJob& job, const std::vector<DataStage>& stages, size_t i) {
   const DataStage& stage = stages[i];
   const std::string name = "data stage " + std::to_string(i);
   if (stage.world_size < 0 || stage.steps < 0) {
     return InvalidArgumentError(name + " has world size " + std::to_string(stage.world_size) +
                                 " and " + std::to_string(stage.steps) + " steps");
+  }
+  if (stage.world_size > job.global_batch) {
+    return InvalidArgumentError(name + " has world size " + std::to_string(stage.world_size) +
+                                ", more than the global batch " + std::to_string(job.global_batch));
   }
   if (stage.world_size == 0 && i > 0) {
     return InvalidArgumentError(name + ": only the first stage may be the in-memory order");
@@ -272,9 +333,13 @@ std::vector<RecordRange> JobShards(const StreamJob& job) {
 StatusOr<StageStreams> PlanStreams(const StreamJob& job, int64_t epoch,
                                    const std::vector<DataStage>& stages, int world_size) {
   RETURN_IF_ERROR(CheckJob(job, world_size));
+  if (stages.size() > kMaxStages) {
+    return InvalidArgumentError("stream plan: " + std::to_string(stages.size()) +
+                                " data stages; an epoch has at most " + std::to_string(kMaxStages));
+  }
   std::vector<RecordRange> pieces = JobShards(job);  // what stage i's streams hold
   for (size_t i = 0; i < stages.size(); ++i) {
-    RETURN_IF_ERROR(CheckStage(stages, i));
+    RETURN_IF_ERROR(CheckStage(job, stages, i));
     const DataStage& stage = stages[i];
     if (stage.world_size == 0) {
       ASSIGN_OR_RETURN(pieces, InMemoryLeftover(job, epoch, stage.steps));
@@ -282,7 +347,7 @@ StatusOr<StageStreams> PlanStreams(const StreamJob& job, int64_t epoch,
     }
     StageStreams streams;
     streams.stage = static_cast<int32_t>(i);
-    streams.ranks = Deal(job, epoch, streams.stage, std::move(pieces), stage.world_size);
+    streams.ranks = Deal(job, epoch, streams.stage, pieces, stage.world_size);
     const int64_t steps = StreamSteps(streams.RankExamples(), job.global_batch);
     if (stage.steps > steps) {
       return InvalidArgumentError("data stage " + std::to_string(i) + " has " +
@@ -295,9 +360,14 @@ StatusOr<StageStreams> PlanStreams(const StreamJob& job, int64_t epoch,
     }
     pieces = StageLeftover(job, epoch, streams.stage, streams, stage.steps);
   }
+  if (stages.size() == kMaxStages) {
+    return InvalidArgumentError("data stage " + std::to_string(kMaxStages) +
+                                ": an epoch has at most " + std::to_string(kMaxStages) +
+                                " stages; resume on the world size of the last one");
+  }
   StageStreams streams;
   streams.stage = static_cast<int32_t>(stages.size());
-  streams.ranks = Deal(job, epoch, streams.stage, std::move(pieces), world_size);
+  streams.ranks = Deal(job, epoch, streams.stage, pieces, world_size);
   return streams;
 }
 

@@ -10,10 +10,10 @@
 // A fresh epoch (no stages): with job.shuffle the shards are put in a Philox
 // permutation keyed by (seed, epoch); then they are dealt in that order, each
 // to the rank whose stream holds the fewest examples so far (ties: the lowest
-// rank), which keeps ranks within one shard of each other. Ranks whose local
-// batch is 0 (world size > global batch) get nothing. Without shuffle the
+// rank), which keeps ranks within one shard of each other. Without shuffle the
 // shards are dealt in file order as contiguous blocks (rank 0 the first
-// ~1/N of the examples, and so on).
+// ~1/N of the examples, and so on). Every rank needs a row of each global
+// batch: a world size above job.global_batch is refused.
 //
 // Rank r reads its shards in order through a shuffle buffer of
 // job.shuffle_buffer slots (1 without shuffle): common/stream_order.h's
@@ -28,14 +28,20 @@
 // file (file order, then record order), those of splittable files cut again at
 // the shard boundaries (multiples of shard_records, so no piece outgrows a
 // shard), and dealt as a fresh epoch's shards would be (the permutation keyed
-// by the stage too), forming stage stages.size(). Stage i's streams are
+// by the stage too), except that the pieces of one unsplittable (compressed)
+// file go to one rank together, forming stage stages.size(); each rank of such
+// a leftover stage reads its pieces in (file, record) order, so each
+// compressed file is read once, front to back. Stage i's streams are
 // PlanStreams(job, epoch, stages[0..i), stages[i].world_size), so consecutive
 // stages have different world sizes (a resume on the same world size continues
 // the last stage: the caller updates its steps instead of appending one).
+// An epoch has at most 4096 stages (the stage bits of StreamShuffleKey).
 // A world_size-0 stage may only be the first: the in-memory planner's, whose
 // first steps * global_batch examples of
-// EpochExampleOrder(seed, epoch, file_records, shuffle) were trained (ids
-// numbered file by file; O(examples) memory, for old checkpoints). So every
+// EpochExampleOrder(seed, epoch, file_records, shuffle) were trained, with
+// file_records' trailing 0s dropped as the in-memory loader's shard sizes
+// stop at the last file used (ids numbered file by file; O(examples) memory,
+// for old checkpoints). So every
 // example of the epoch is trained on exactly once, whatever the world sizes.
 // Thread-safe (pure functions).
 #pragma once
@@ -76,10 +82,12 @@ struct StageStreams {
 std::vector<shardtrain::RecordRange> JobShards(const StreamJob& job);
 
 // The streams of 0-based `epoch` for `world_size` ranks after `stages`.
-// InvalidArgument for a world size < 1, a global batch < 1, a negative
-// file_records, or stages that do not fit the job (more steps than a stage's
-// streams have, a world size-0 stage past the epoch or not first, negative
-// steps or world size, two consecutive stages of one world size).
+// InvalidArgument for a world size < 1 or above the global batch, a global
+// batch < 1, a negative file_records, or stages that do not fit the job (more
+// steps than a stage's streams have, a world size-0 stage past the epoch or not
+// first, negative steps, a negative world size or one above the global batch,
+// two consecutive stages of one world size, more than 4096 stages with the one
+// planned).
 StatusOr<StageStreams> PlanStreams(const StreamJob& job, int64_t epoch,
                                    const std::vector<shardtrain::DataStage>& stages,
                                    int world_size);

@@ -228,6 +228,14 @@ TEST(CoordinatorStreamTest, RefusalsNameTheirCodesAndKeepTheConnection) {
   EXPECT_NE(too_far.status().message().find("stream plan of epoch 0: data stage 0 has 1000 steps"),
             std::string::npos)
       << too_far.status();
+  // A stage's world size is bounded by the global batch before anything is
+  // planned for its ranks.
+  StatusOr<StreamAssignment> huge = r0.GetStreamAssignment(0, 0, {{2147483647, 1}});
+  EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(huge.status().message().find("data stage 0 has world size 2147483647, more than "
+                                         "the global batch 32"),
+            std::string::npos)
+      << huge.status();
   StatusOr<RankAssignment> epoch_plan = r0.GetEpochAssignment(0, 0);
   EXPECT_EQ(epoch_plan.status().code(), StatusCode::kFailedPrecondition);
   // The refusals left the connection usable.
@@ -306,6 +314,9 @@ TEST(CoordinatorStreamTest, StreamingOptionsAreChecked) {
   o = StreamingOptions(1);
   o.global_batch = 0;
   EXPECT_EQ(Coordinator::Start(o).status().code(), StatusCode::kInvalidArgument);
+  o = StreamingOptions(kGlobalBatch + 1);  // a rank without a row of each batch
+  EXPECT_EQ(Coordinator::Start(o).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Coordinator::Start(StreamingOptions(kGlobalBatch)).ok());
   o = StreamingOptions(1);
   o.files[0].mutable_offsets()->RemoveLast();  // 1000 records need 10 offsets
   auto sparse = Coordinator::Start(o);

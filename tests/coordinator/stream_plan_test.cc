@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "coordinator/shard_planner.h"
@@ -204,15 +205,39 @@ TEST(PlanStreamsTest, EmissionOrderIsAPermutationOfTheStream) {
   }
 }
 
-TEST(PlanStreamsTest, RanksWithoutALocalBatchGetNothing) {
-  const StreamJob job = TestJob(true, 5, 2);  // batch 2 on 4 ranks: 1, 1, 0, 0
-  StatusOr<StageStreams> streams = PlanStreams(job, 0, {}, 4);
-  ASSERT_TRUE(streams.ok());
-  EXPECT_GT(streams->ranks[0].examples, 0);
-  EXPECT_GT(streams->ranks[1].examples, 0);
-  EXPECT_EQ(streams->ranks[2].examples, 0);
-  EXPECT_TRUE(streams->ranks[3].ranges.empty());
-  EXPECT_EQ(Sorted(StreamRecords(*streams)), AllRecords(job));
+// Every rank needs a row of each global batch; a stage's world size comes from
+// a request, and the planner holds a stream per rank: larger ones are refused
+// before anything is allocated.
+TEST(PlanStreamsTest, RejectsWorldSizesAboveTheGlobalBatch) {
+  const StreamJob job = TestJob(true, 5, 8);
+  EXPECT_TRUE(PlanStreams(job, 0, {}, 8).ok());
+  ASSERT_EQ(PlanStreams(job, 0, {}, 9).status().code(), StatusCode::kInvalidArgument);
+  const Status stage = PlanStreams(job, 0, {{9, 0}}, 2).status();
+  ASSERT_EQ(stage.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(stage.message().find("data stage 0 has world size 9, more than the global batch 8"),
+            std::string::npos)
+      << stage;
+  const Status huge = PlanStreams(job, 0, {{2, 1}, {2147483647, 1}}, 3).status();
+  EXPECT_EQ(huge.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(huge.message().find("data stage 1 has world size 2147483647"), std::string::npos)
+      << huge;
+}
+
+// StreamShuffleKey holds the stage in 12 bits: an epoch has at most 4096.
+TEST(PlanStreamsTest, RejectsMoreThan4096Stages) {
+  const StreamJob job = TestJob(true, 5, 8);
+  std::vector<DataStage> stages;
+  for (int i = 0; i < 4096; ++i) stages.push_back({1 + i % 2, 0});  // 1, 2, 1, ..., 2
+  StatusOr<StageStreams> last = PlanStreams(job, 0, stages, 2);     // continues stage 4095
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->stage, 4095);
+  const Status new_stage = PlanStreams(job, 0, stages, 3).status();
+  ASSERT_EQ(new_stage.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(new_stage.message().find("data stage 4096"), std::string::npos) << new_stage;
+  stages.push_back({1, 0});
+  const Status too_many = PlanStreams(job, 0, stages, 1).status();
+  EXPECT_EQ(too_many.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(too_many.message().find("4097 data stages"), std::string::npos) << too_many;
 }
 
 TEST(PlanStreamsTest, SameWorldSizeContinuesTheLastStage) {
@@ -286,11 +311,11 @@ TEST(PlanStreamsResumeTest, OtherWorldSizeTrainsEveryRecordOnce) {
   }
 }
 
-TEST(PlanStreamsResumeTest, WorldLargerThanBatch) {
-  const StreamJob job = TestJob(true, 3, 3);  // 4 ranks: local batches 1, 1, 1, 0
+TEST(PlanStreamsResumeTest, WorldAsLargeAsTheBatch) {
+  const StreamJob job = TestJob(true, 3, 3);  // 3 ranks: local batches 1, 1, 1
   for (const Fraction& f : kFractions) {
-    ExpectExactlyOnce(job, {4, 2}, f.num, f.den);
-    ExpectExactlyOnce(job, {2, 5, 1}, f.num, f.den);
+    ExpectExactlyOnce(job, {3, 2}, f.num, f.den);
+    ExpectExactlyOnce(job, {2, 3, 1}, f.num, f.den);
   }
 }
 
@@ -303,6 +328,79 @@ TEST(PlanStreamsResumeTest, InMemoryStageTrainsEveryRecordOnce) {
       ExpectExactlyOnce(job, {3, 2}, 1, 2, in_memory_steps);
       ExpectExactlyOnce(job, {1, 4}, 1, 4, in_memory_steps);
     }
+  }
+}
+
+// The in-memory loader's shard sizes stop at the last file used; the job lists
+// the files data.train_examples / validation_split leave unused with 0
+// records. The in-memory stage's leftover is what its order over the used
+// files had not reached.
+TEST(PlanStreamsResumeTest, InMemoryStageIgnoresTrailingUnusedFiles) {
+  StreamJob job = TestJob(true, 4, 16);
+  job.shard_records = 10;
+  job.splittable = {true, true, true, true};
+  for (const std::vector<int64_t>& used :
+       {std::vector<int64_t>{100, 100, 100}, std::vector<int64_t>{100, 60}}) {
+    job.file_records = used;
+    job.file_records.resize(4, 0);
+    // Epochs whose shard shuffle over 4 shards orders the used ones otherwise.
+    for (int64_t epoch : {0, 3}) {
+      const std::vector<int64_t> order = EpochExampleOrder(job.seed, epoch, used, true);
+      for (int64_t k : {1, 7, 10}) {
+        StatusOr<StageStreams> streams = PlanStreams(job, epoch, {{0, k}}, 2);
+        ASSERT_TRUE(streams.ok()) << streams.status();
+        std::vector<int64_t> left;  // ids numbered file by file
+        for (const RecordId& id : StreamRecords(*streams)) {
+          left.push_back(id.file * 100 + id.record);
+        }
+        std::sort(left.begin(), left.end());
+        std::vector<int64_t> expected(order.begin() + k * job.global_batch, order.end());
+        std::sort(expected.begin(), expected.end());
+        EXPECT_EQ(left, expected) << used.size() << " files, epoch " << epoch << ", " << k
+                                  << " steps";
+      }
+    }
+  }
+}
+
+// A compressed file is one shard, and its leftover (buffer slots, the rest)
+// many pieces: they go to one rank, and every leftover stage's rank reads its
+// pieces in file and record order, so no compressed file is decompressed
+// again from its start, by another rank or the same one.
+TEST(PlanStreamsResumeTest, LeftoverOfACompressedFileGoesToOneRankInOrder) {
+  StreamJob job = TestJob(true, 16, 8);
+  job.file_records = {40, 35, 50, 30, 45};
+  job.splittable = {false, true, false, false, false};
+  for (const Fraction& f : kFractions) {
+    ExpectExactlyOnce(job, {2, 3}, f.num, f.den);
+    ExpectExactlyOnce(job, {3, 2, 4}, f.num, f.den);
+  }
+  StatusOr<StageStreams> fresh = PlanStreams(job, 4, {}, 2);
+  ASSERT_TRUE(fresh.ok());
+  const int64_t steps = StreamSteps(fresh->RankExamples(), job.global_batch);
+  for (int64_t trained : {int64_t{1}, steps / 3, steps / 2}) {
+    StatusOr<StageStreams> streams = PlanStreams(job, 4, {{2, trained}}, 3);
+    ASSERT_TRUE(streams.ok()) << streams.status();
+    std::vector<int> reader(job.file_records.size(), -1);  // the rank reading each file
+    size_t pieces = 0;
+    for (int r = 0; r < 3; ++r) {
+      const std::vector<RecordRange>& ranges = streams->ranks[static_cast<size_t>(r)].ranges;
+      pieces += ranges.size();
+      EXPECT_TRUE(std::is_sorted(ranges.begin(), ranges.end(),
+                                 [](const RecordRange& a, const RecordRange& b) {
+                                   return std::pair(a.file, a.first_record) <
+                                          std::pair(b.file, b.first_record);
+                                 }))
+          << "rank " << r << " after " << trained << " steps";
+      for (const RecordRange& range : ranges) {
+        if (job.splittable[static_cast<size_t>(range.file)]) continue;
+        int& rank = reader[static_cast<size_t>(range.file)];
+        EXPECT_TRUE(rank == -1 || rank == r)
+            << "file " << range.file << " on ranks " << rank << " and " << r;
+        rank = r;
+      }
+    }
+    EXPECT_GT(pieces, 5u) << "leftover of " << trained << " steps";  // buffer slots: many
   }
 }
 
@@ -327,23 +425,31 @@ TEST(PlanStreamsResumeTest, LeftoverPiecesAreMergedAndNoLargerThanAShard) {
   EXPECT_EQ(StreamRecords(*streams).size(), 94u - 8u);
 }
 
-TEST(PlanStreamsResumeTest, ResumedStageBalancesWithinOnePiece) {
+// A resumed stage deals pieces of splittable files one by one and the pieces
+// of a compressed file together: ranks end within one such unit.
+TEST(PlanStreamsResumeTest, ResumedStageBalancesWithinOneUnit) {
   const StreamJob job = TestJob(true, 5, 8);
   for (const std::vector<DataStage>& stages :
        {std::vector<DataStage>{{2, 3}}, std::vector<DataStage>{{0, 4}},
         std::vector<DataStage>{{3, 2}, {1, 5}}}) {
     StatusOr<StageStreams> streams = PlanStreams(job, 0, stages, 3);
     ASSERT_TRUE(streams.ok()) << streams.status().message();
-    int64_t largest_piece = 0;
+    int64_t largest_unit = 0;
     for (const RankStream& rank : streams->ranks) {
+      std::vector<int64_t> file_records(job.file_records.size(), 0);
       for (const RecordRange& piece : rank.ranges) {
-        largest_piece = std::max(largest_piece, piece.num_records);
+        if (job.splittable[static_cast<size_t>(piece.file)]) {
+          largest_unit = std::max(largest_unit, piece.num_records);
+        } else {
+          file_records[static_cast<size_t>(piece.file)] += piece.num_records;
+        }
       }
+      for (int64_t records : file_records) largest_unit = std::max(largest_unit, records);
     }
-    EXPECT_LE(largest_piece, 17);
+    EXPECT_LE(largest_unit, 17);
     const std::vector<int64_t> examples = streams->RankExamples();
     const auto [least, most] = std::minmax_element(examples.begin(), examples.end());
-    EXPECT_LE(*most - *least, largest_piece) << stages.size() << " stages";
+    EXPECT_LE(*most - *least, largest_unit) << stages.size() << " stages";
   }
 }
 
