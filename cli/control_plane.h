@@ -94,8 +94,9 @@ struct JobTrainingData {
 Status CheckStreamingWorldSize(const config::JobConfig& config, int world_size);
 
 // The plan fields of a coordinator for the job: seed, shuffle, global batch,
-// epochs, and the in-memory split's shard sizes or the streamed files'
-// index (`train`: the one the job has).
+// epochs (`config`'s effective training.epochs, flags applied: rank 0's for
+// the hosted coordinator), and the in-memory split's shard sizes or the
+// streamed files' index (`train`: the one the job has).
 void SetCoordinatorPlan(const config::JobConfig& config, const JobTrainingData& train,
                         coordinator::CoordinatorOptions* options);
 

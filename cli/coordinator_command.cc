@@ -119,6 +119,10 @@ Status RunCoordinator(const std::vector<std::string>& args) {
   RETURN_IF_ERROR(CheckStreamingWorldSize(config, options.world_size));
   ASSIGN_OR_RETURN(const TrainingSource train, LoadTrainingSource(config));
   SetCoordinatorPlan(config, train.data(), &options);
+  // The workers' effective epochs may exceed this config's (`train --epochs N`
+  // resumes a job to train further), and this coordinator cannot know them:
+  // it plans whatever epoch a rank asks for.
+  options.epochs = 0;
   if (token_file) {
     ASSIGN_OR_RETURN(options.job_token, LoadOrCreateToken(*token_file));
   }

@@ -7,7 +7,9 @@
 # on 3 ranks completes and its interrupted epoch trains every example once (600
 # examples). A record damaged mid-file stops the job with an error naming the
 # file and the record. training.validation_split streams the first examples and
-# validates on the last ones.
+# validates on the last ones. Through a standalone coordinator (whose config
+# says 2 epochs) the finished job trains a third epoch with --epochs 3, and
+# ranks whose --seed differs from the coordinator's refuse its plan by name.
 # Usage: stream_resume_test.sh BUILD_BIN_DIR SOURCE_DIR
 set -u
 bin="$1/shardtrain"
@@ -107,6 +109,29 @@ train 2 "$work/split" "$work/split.textproto" || fail "validation_split run fail
 grep -q "450 training examples .*150 validation examples" "$work/split.log" ||
   fail "validation_split 0.25 of 600: $(grep examples "$work/split.log" | head -2)"
 [ $failures -eq 0 ] && echo "ok: validation_split 0.25 streams 450 examples and validates on 150"
+
+# --- a standalone coordinator: --epochs beyond its config's, and a seed it does not plan ---
+# coordinator NAME [FLAGS]: starts one on 127.0.0.1 for 2 ranks; sets $address.
+coordinator() {
+  local name=$1; shift
+  "$bin" coordinator "$work/stream.textproto" --listen 127.0.0.1:0 --world-size 2 "$@" \
+    >"$work/$name.log" 2>&1 &
+  for _ in $(seq 100); do grep -q 'listening on' "$work/$name.log" && break; sleep 0.1; done
+  address=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/$name.log" | cut -d' ' -f3)
+}
+cp -r "$ref" "$work/more"
+coordinator more
+plain=("${flags[@]}")
+flags=("${plain[@]}" --coordinator "$address" --epochs 3)
+train 2 "$work/more" || fail "--epochs 3 via a standalone coordinator failed: $(tail -3 "$work/more.log")"
+[ "$(field "$work/more" 3 examples)" = 600 ] ||
+  fail "--epochs 3 via a standalone coordinator: epoch 3 trained $(field "$work/more" 3 examples) examples"
+coordinator seed --seed 4
+flags=("${plain[@]}" --coordinator "$address")
+train 2 "$work/seed" && fail "ranks with another seed than the coordinator's trained"
+grep -q "FailedPrecondition: .*training.seed differs: the coordinator plans 4, rank . has 3" \
+  "$work/seed.log" || fail "seed mismatch: $(grep -i error "$work/seed.log" | head -2)"
+[ $failures -eq 0 ] && echo "ok: a standalone coordinator plans --epochs 3 and refuses another seed"
 
 [ $failures -eq 0 ] && echo "stream_resume: all checks passed" && exit 0
 echo "stream_resume: $failures check(s) failed"; exit 1

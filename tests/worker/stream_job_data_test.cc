@@ -104,8 +104,34 @@ TEST(StreamJobDataTest, IndexesEveryFileWithOffsetsAndDefaults) {
   index = IndexTrainingData(unshuffled);
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->plan.shuffle_buffer(), 1);  // no mixing without training.shuffle
-  EXPECT_EQ(index->plan.shard_records(), kDefaultShardRecords);
+  EXPECT_EQ(index->plan.shard_records(), 1);   // ceil(16 / 64): the default follows the data
+  EXPECT_EQ(index->plan.files(0).index_every(), kDefaultShardRecords);
   EXPECT_EQ(StreamReaderThreads(unshuffled.data()), kDefaultReaderThreads);
+}
+
+// The default shard size is a function of the records used (64 shards, at
+// most 1024 records each), so a small one-file job has a shard for every rank;
+// a set data.shard_records is kept.
+TEST(StreamJobDataTest, DefaultShardRecordsFollowTheData) {
+  TempDir dir;
+  WriteExamples(dir.File("one.tfrecord"), 0, 960);
+  config::JobConfig job = Job(dir);
+  job.mutable_data()->set_shard_records(0);
+  auto index = IndexTrainingData(job);
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_EQ(index->plan.shard_records(), 15);
+  EXPECT_EQ(index->plan.files(0).index_every(), kDefaultShardRecords);
+  job.mutable_training()->set_validation_split(0.5);  // 480 records train
+  index = IndexTrainingData(job);
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_EQ(index->plan.shard_records(), 8);
+
+  config::DataConfig data;
+  EXPECT_EQ(StreamShardRecords(data, 1'000'000), kDefaultShardRecords);
+  EXPECT_EQ(StreamShardRecords(data, 1), 1);
+  data.set_shard_records(100);
+  EXPECT_EQ(StreamShardRecords(data, 960), 100);
+  EXPECT_EQ(StreamIndexEvery(data), 100);
 }
 
 TEST(StreamJobDataTest, TrainExamplesCutsTheFilesAndLeavesLaterOnesUnread) {
@@ -162,6 +188,24 @@ TEST(StreamJobDataTest, ValidationTailEqualsTheInMemorySplit) {
       }
     }
   }
+}
+
+// A file that shrank after indexing below its training records is DataLoss
+// naming it and the record where it ends, not a shorter validation part.
+TEST(StreamJobDataTest, ValidationTailOfAShrunkFileIsDataLoss) {
+  TempDir dir;
+  WriteThreeFiles(dir);
+  config::JobConfig job = Job(dir);
+  job.mutable_training()->set_validation_split(0.5);  // trains on a (5) and b's first 3
+  auto index = IndexTrainingData(job);
+  ASSERT_TRUE(index.ok()) << index.status();
+  WriteExamples(dir.File("b.tfrecord"), 5, 2);
+  auto files = StreamFilesForPlan(job, index->plan, 0);
+  ASSERT_TRUE(files.ok()) << files.status();
+  const Status status = LoadValidationTail(job, *files).status();
+  EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status;
+  EXPECT_NE(status.message().find(dir.File("b.tfrecord") + " ends at record 2"), std::string::npos)
+      << status;
 }
 
 TEST(StreamJobDataTest, CompressedFilesAreIndexedWithoutOffsets) {
@@ -231,6 +275,33 @@ TEST(StreamJobDataTest, ARankRefusesAPlanOfOtherFiles) {
   coordinator::JobPlan in_memory = index->plan;
   in_memory.set_streaming(false);
   EXPECT_EQ(StreamFilesForPlan(job, in_memory, 2).status().code(), StatusCode::kFailedPrecondition);
+}
+
+// A coordinator started with another seed, shuffle, batch size or shuffle
+// buffer would replay other streams than the rank reads: refused by name.
+TEST(StreamJobDataTest, ARankRefusesAPlanOfAnotherStreamOrder) {
+  TempDir dir;
+  WriteThreeFiles(dir);
+  const config::JobConfig job = Job(dir);
+  auto index = IndexTrainingData(job);
+  ASSERT_TRUE(index.ok()) << index.status();
+  const struct {
+    const char* field;
+    void (*set)(coordinator::JobPlan*);
+  } cases[] = {
+      {"training.seed differs: the coordinator plans 8, rank 1 has 7",
+       [](coordinator::JobPlan* p) { p->set_seed(8); }},
+      {"training.shuffle differs", [](coordinator::JobPlan* p) { p->set_shuffle(false); }},
+      {"training.batch_size differs", [](coordinator::JobPlan* p) { p->set_global_batch(8); }},
+      {"data.shuffle_buffer differs", [](coordinator::JobPlan* p) { p->set_shuffle_buffer(5); }},
+  };
+  for (const auto& c : cases) {
+    coordinator::JobPlan plan = index->plan;
+    c.set(&plan);
+    const Status status = StreamFilesForPlan(job, plan, 1).status();
+    EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition) << status;
+    EXPECT_NE(status.message().find(c.field), std::string::npos) << status;
+  }
 }
 
 TEST(StreamJobDataTest, StreamingFieldsAreValidatedByName) {

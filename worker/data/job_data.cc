@@ -80,8 +80,14 @@ int64_t StreamShuffleBuffer(const config::JobConfig& config) {
   return slots > 0 ? slots : kDefaultShuffleBuffer;
 }
 
-int64_t StreamShardRecords(const config::DataConfig& data) {
+int64_t StreamIndexEvery(const config::DataConfig& data) {
   return data.shard_records() > 0 ? data.shard_records() : kDefaultShardRecords;
+}
+
+int64_t StreamShardRecords(const config::DataConfig& data, int64_t used_records) {
+  if (data.shard_records() > 0) return data.shard_records();
+  const int64_t per_shard = (used_records + kDefaultShardsPerJob - 1) / kDefaultShardsPerJob;
+  return std::clamp<int64_t>(per_shard, 1, kDefaultShardRecords);
 }
 
 int StreamReaderThreads(const config::DataConfig& data) {
@@ -177,7 +183,7 @@ StatusOr<TrainingIndex> IndexTrainingData(const config::JobConfig& config) {
     file->set_path(path);
     if (used >= limit) continue;  // as LoadFiles, files past the limit are not read
     ASSIGN_OR_RETURN(const storage::RecordIndex records,
-                     storage::IndexTfRecordFile(path, StreamShardRecords(data), options));
+                     storage::IndexTfRecordFile(path, StreamIndexEvery(data), options));
     if (records.records == 0) {
       return DataLossError(path + " holds no record: an empty shard (" + options.damage_hint + ")");
     }
@@ -200,10 +206,42 @@ StatusOr<TrainingIndex> IndexTrainingData(const config::JobConfig& config) {
   plan.set_global_batch(config.training().batch_size());
   SetShardSizes(&plan);
   plan.set_streaming(true);
-  plan.set_shard_records(StreamShardRecords(data));
+  plan.set_shard_records(StreamShardRecords(data, used));
   plan.set_shuffle_buffer(StreamShuffleBuffer(config));
   return index;
 }
+
+namespace {
+
+// The plan's stream order must be the one `config` reads with: the rank
+// shuffles with its own seed and cuts its own global batches, while the
+// coordinator replays streams with the plan's (FailedPrecondition naming the
+// first field that differs).
+Status CheckPlanMatchesStreamOrder(const config::JobConfig& config,
+                                   const coordinator::JobPlan& plan, const std::string& who) {
+  const config::TrainingConfig& training = config.training();
+  const struct {
+    const char* field;
+    std::string planned, own;
+  } fields[] = {
+      {"training.seed", std::to_string(plan.seed()), std::to_string(training.seed())},
+      {"training.shuffle", plan.shuffle() ? "true" : "false",
+       training.shuffle() ? "true" : "false"},
+      {"training.batch_size", std::to_string(plan.global_batch()),
+       std::to_string(training.batch_size())},
+      {"data.shuffle_buffer", std::to_string(plan.shuffle_buffer()),
+       std::to_string(StreamShuffleBuffer(config))},
+  };
+  for (const auto& f : fields) {
+    if (f.planned == f.own) continue;
+    return FailedPreconditionError(std::string(f.field) + " differs: the coordinator plans " +
+                                   f.planned + ", " + who + " has " + f.own +
+                                   "; start the coordinator with the same config and flags");
+  }
+  return OkStatus();
+}
+
+}  // namespace
 
 StatusOr<StreamFiles> StreamFilesForPlan(const config::JobConfig& config,
                                          const coordinator::JobPlan& plan, int rank) {
@@ -213,6 +251,7 @@ StatusOr<StreamFiles> StreamFilesForPlan(const config::JobConfig& config,
     return FailedPreconditionError("the coordinator plans in-memory training data but " + who +
                                    " streams it (data.in_memory differs)" + fix);
   }
+  RETURN_IF_ERROR(CheckPlanMatchesStreamOrder(config, plan, who));
   const config::DataConfig& data = config.data();
   ASSIGN_OR_RETURN(std::vector<std::string> paths, SplitFiles(data, DataSplit::kTrain));
   if (static_cast<int>(paths.size()) != plan.files_size()) {
@@ -275,7 +314,8 @@ Status AppendRecords(const ExampleDecoder& decoder, int64_t limit, storage::TfRe
 }
 
 // Opens `files`' file `f` at record `first` (seeking near it with its offsets
-// when it is uncompressed, then skipping the rest).
+// when it is uncompressed, then skipping the rest); DataLoss when the file
+// ends before `first`.
 StatusOr<std::unique_ptr<storage::TfRecordReader>> OpenAtRecord(
     const StreamFiles& files, size_t f, int64_t first,
     const storage::TfRecordReaderOptions& options) {
@@ -292,7 +332,12 @@ StatusOr<std::unique_ptr<storage::TfRecordReader>> OpenAtRecord(
   }
   for (; at < first; ++at) {
     ASSIGN_OR_RETURN(const bool skipped, reader->Skip());
-    if (!skipped) break;
+    if (!skipped) {
+      return DataLossError(files.paths[f] + " ends at record " + std::to_string(at) +
+                           " but holds " + std::to_string(first) +
+                           " training records in the coordinator's index: the file shrank "
+                           "since it was indexed; restart the job on unchanged data");
+    }
   }
   return reader;
 }

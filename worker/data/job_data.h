@@ -15,7 +15,7 @@
 //
 // Streamed training data (data.in_memory false): the coordinator's side
 // indexes the training files (IndexTrainingData: storage::IndexTfRecordFile,
-// every data.shard_records-th offset of uncompressed files) and cuts the
+// every StreamIndexEvery-th offset of uncompressed files) and cuts the
 // records used as LoadJobSplit + SplitForValidation would: the first
 // data.train_examples, of which training.validation_split's part (the last
 // examples, as Keras) validates; the result is the streaming fields of the
@@ -68,14 +68,22 @@ StatusOr<Dataset> LoadJobSplit(const config::JobConfig& config, DataSplit split,
 
 // What 0 means for data.shuffle_buffer, data.shard_records and data.reader_threads.
 inline constexpr int64_t kDefaultShuffleBuffer = 10000;
-inline constexpr int64_t kDefaultShardRecords = 1024;
+inline constexpr int64_t kDefaultShardRecords = 1024;  // the most records per default shard
+inline constexpr int64_t kDefaultShardsPerJob = 64;    // default shards of a small job
 inline constexpr int kDefaultReaderThreads = 2;
 
 // Shuffle buffer slots of a streamed job: 1 without training.shuffle, else
 // data.shuffle_buffer (0 = kDefaultShuffleBuffer).
 int64_t StreamShuffleBuffer(const config::JobConfig& config);
+// Records between index offsets of an uncompressed training file:
 // data.shard_records (0 = kDefaultShardRecords).
-int64_t StreamShardRecords(const config::DataConfig& data);
+int64_t StreamIndexEvery(const config::DataConfig& data);
+// Records per shard of a streamed job that trains on `used_records`:
+// data.shard_records when set, else ceil(used_records / kDefaultShardsPerJob)
+// clamped to [1, kDefaultShardRecords], so that a small job still has a shard
+// for every rank. A function of the data only, never of the world size: a
+// resume on another world size recomputes the shards from it.
+int64_t StreamShardRecords(const config::DataConfig& data, int64_t used_records);
 // data.reader_threads (0 = kDefaultReaderThreads).
 int StreamReaderThreads(const config::DataConfig& data);
 
@@ -101,14 +109,19 @@ StatusOr<TrainingIndex> IndexTrainingData(const config::JobConfig& config);
 
 // This rank's training files for a streaming `plan`: its own SplitFiles
 // (paths as this rank names them) with the plan's records and offsets.
-// FailedPrecondition when the plan is not a streaming one, or lists another
-// number of files, or a file of another base name (naming the first).
+// FailedPrecondition when the plan is not a streaming one; when its seed,
+// shuffle, global batch or shuffle buffer differ from this rank's config
+// (naming the field: the rank would read other streams than the coordinator
+// plans, breaking exactly-once); or when it lists another number of files,
+// or a file of another base name (naming the first).
 StatusOr<StreamFiles> StreamFilesForPlan(const config::JobConfig& config,
                                          const coordinator::JobPlan& plan, int rank);
 
 // training.validation_split's part of a streamed job, in memory: the records
 // after the training records of `files` (indexes[f].records) up to
-// data.train_examples (0: the files' end), with targets.
+// data.train_examples (0: the files' end), with targets. DataLoss naming the
+// file and the record where it ended when the file that holds the cut is now
+// shorter than its training records (it shrank since it was indexed).
 StatusOr<Dataset> LoadValidationTail(const config::JobConfig& config, const StreamFiles& files);
 
 }  // namespace shardtrain::data
