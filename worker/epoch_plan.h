@@ -54,8 +54,6 @@ class EpochBatches {
   virtual int64_t first_step() const = 0;
   // Steps this object serves: Next() may be called this many times.
   virtual int64_t steps() const = 0;
-  // Examples of the whole epoch, over all ranks.
-  virtual int64_t epoch_examples() const = 0;
   // Fills this rank's rows of the next step: features into `x` (rows x
   // features), targets into `class_ids` (class-id labels) or `label_values`
   // (rows x label width); the buffers hold a full local batch. Errors:
@@ -88,12 +86,13 @@ class EpochPlanner {
 // The data cursor to plan a streamed epoch from: `stages`, or, for a
 // checkpoint written without one (by the in-memory loader, or before cursors
 // were saved) `position` examples into the epoch, the in-memory order's
-// [{0, position / global_batch}], which the coordinator's stream planner
-// understands (coordinator/stream_plan.h).
+// [{0, steps trained}], which the coordinator's stream planner understands
+// (coordinator/stream_plan.h). The steps round up: an in-memory epoch's last
+// step may be short, so its position need not be a multiple of the batch.
 inline std::vector<DataStage> StagesToResume(const std::vector<DataStage>& stages, int64_t position,
                                              int64_t global_batch) {
   if (!stages.empty() || position <= 0) return stages;
-  return {DataStage{0, position / global_batch}};
+  return {DataStage{0, (position + global_batch - 1) / global_batch}};
 }
 
 }  // namespace shardtrain

@@ -42,7 +42,6 @@ class InMemoryBatches : public EpochBatches {
   int64_t steps_in_epoch() const override;
   int64_t first_step() const override { return plan_.first_step; }
   int64_t steps() const override { return static_cast<int64_t>(plan_.step_counts.size()); }
-  int64_t epoch_examples() const override { return dataset_->num_examples; }
   StatusOr<StepRows> Next(float* x, int32_t* class_ids, float* label_values) override;
   const std::vector<DataStage>& cursor() const override { return no_stages_; }
 

@@ -99,7 +99,6 @@ std::unique_ptr<StreamBatches> StreamBatches::Assemble(
   batches->global_batch_ = source.global_batch;
   batches->rank_ = source.rank;
   batches->epoch_ = assignment.epoch();
-  batches->epoch_examples_ = source.epoch_examples;
   batches->skip_steps_ = assignment.skip_steps();
   batches->stream_steps_ = StreamSteps(batches->rank_examples_, source.global_batch);
   batches->cursor_.assign(stages.begin(), stages.begin() + assignment.stage());

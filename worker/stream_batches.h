@@ -67,7 +67,6 @@ class StreamBatches : public EpochBatches {
   int64_t steps_in_epoch() const override { return earlier_steps_ + stream_steps_; }
   int64_t first_step() const override { return earlier_steps_ + skip_steps_; }
   int64_t steps() const override { return stream_steps_ - skip_steps_; }
-  int64_t epoch_examples() const override { return epoch_examples_; }
   StatusOr<StepRows> Next(float* x, int32_t* class_ids, float* label_values) override;
   const std::vector<DataStage>& cursor() const override { return cursor_; }
 
@@ -84,7 +83,6 @@ class StreamBatches : public EpochBatches {
   int64_t global_batch_ = 0;
   int rank_ = 0;
   int64_t epoch_ = 0;
-  int64_t epoch_examples_ = 0;
   int64_t earlier_steps_ = 0;  // the steps of the stages before the assignment's
   int64_t skip_steps_ = 0;
   int64_t stream_steps_ = 0;  // StreamSteps(rank_examples_, global_batch_)

@@ -94,7 +94,6 @@ TEST(StreamBatchesTest, StepsFollowStreamStepRowsOverTheRanks) {
     EXPECT_EQ(batches->steps_in_epoch(), 3);
     EXPECT_EQ(batches->first_step(), 0);
     EXPECT_EQ(batches->steps(), 3);
-    EXPECT_EQ(batches->epoch_examples(), 15);
     EXPECT_EQ(batches->cursor(), (std::vector<DataStage>{{3, 0}}));
     Buffers b;
     int64_t next_example = 0;
@@ -191,6 +190,13 @@ TEST(StagesToResumeTest, CursorlessMidEpochCheckpointResumesTheInMemorySteps) {
   EXPECT_EQ(StagesToResume({}, 0, 32), std::vector<DataStage>{});
   EXPECT_EQ(StagesToResume({}, 96, 32), (std::vector<DataStage>{{0, 3}}));
   EXPECT_EQ(StagesToResume({{2, 5}}, 160, 32), (std::vector<DataStage>{{2, 5}}));
+}
+
+// After an in-memory epoch's short last step the position is the epoch's
+// examples, not a multiple of the batch: all of its steps were trained.
+TEST(StagesToResumeTest, ShortLastStepCountsAsTrained) {
+  EXPECT_EQ(StagesToResume({}, 300, 32), (std::vector<DataStage>{{0, 10}}));
+  EXPECT_EQ(StagesToResume({}, 64, 32), (std::vector<DataStage>{{0, 2}}));
 }
 
 // Writes `records` examples {i, -i} with class id i % 3 to one file.
