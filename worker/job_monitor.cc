@@ -35,9 +35,7 @@ Status JobMonitor::OnTrainBegin(const callbacks::TrainBegin& info) {
 Status JobMonitor::OnBatchEnd(const callbacks::BatchEnd& batch) {
   std::lock_guard<std::mutex> lock(mutex_);
   progress_.set_epoch(batch.epoch);
-  // The global step after this batch (every epoch has steps_per_epoch steps),
-  // right after a resume too.
-  progress_.set_step((batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch);
+  progress_.set_step(batch.global_step);
   const double loss = batch.Log("loss").value_or(0.0);
   const double accuracy = batch.Log("accuracy").value_or(0.0);  // 0 unless the job logs it
   progress_.set_loss(loss);

@@ -207,12 +207,16 @@ StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
 }
 
 callbacks::TrainBegin Trainer::DescribeTraining(int64_t train_examples,
+                                                const EpochBatches* first_epoch,
                                                 const data::Dataset* val) const {
   callbacks::TrainBegin begin;
   begin.job_name = config_.name().empty() ? "job" : config_.name();
   begin.first_epoch = progress_.epoch + 1;
   begin.epochs = config_.training().epochs();
-  begin.steps_per_epoch = (train_examples + batch_size_ - 1) / batch_size_;
+  // A streamed epoch may take more steps than whole batches (ranks' shares
+  // end unevenly), so the first epoch's own count is shown when it is planned.
+  begin.steps_per_epoch = first_epoch != nullptr ? first_epoch->steps_in_epoch()
+                                                 : (train_examples + batch_size_ - 1) / batch_size_;
   begin.train_examples = train_examples;
   begin.val_examples = val != nullptr ? val->num_examples : 0;
   begin.parameters = model_->parameters().size();
@@ -247,6 +251,7 @@ Status Trainer::TrainEpochSteps(EpochBatches& batches, int64_t epoch,
                               seconds,
                               static_cast<double>(*session_seen) / seconds,
                               progress_.epoch_examples};
+    batch.global_step = progress_.global_step;
     batch.learning_rate = optimizer_->last_learning_rate();
     batch.logs = TrainingLogs();
     batch.loss = *batch.Log("loss");
@@ -287,22 +292,32 @@ Status Trainer::Fit(EpochPlanner* planner, const data::Dataset* val,
   RETURN_IF_ERROR(planner->CheckExamples(model_->input_size(), label_width_));
   if (val != nullptr) RETURN_IF_ERROR(CheckDataset(*val, "validation"));
   RETURN_IF_ERROR(BroadcastParameters());
-  const callbacks::TrainBegin begin = DescribeTraining(planner->epoch_examples(), val);
+  const Clock::time_point fit_start = Clock::now();
+  Clock::time_point epoch_start = fit_start;
+  // The first epoch is planned before OnTrainBegin, which reports its steps.
+  std::unique_ptr<EpochBatches> batches;
+  if (progress_.epoch < config_.training().epochs()) {
+    ASSIGN_OR_RETURN(batches,
+                     planner->Plan(progress_.epoch, progress_.position, progress_.data_stages));
+  }
+  const callbacks::TrainBegin begin =
+      DescribeTraining(planner->epoch_examples(), batches.get(), val);
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnTrainBegin(begin));
 
-  const Clock::time_point fit_start = Clock::now();
   stopped_ = false;
   for (int64_t epoch = progress_.epoch; epoch < begin.epochs; ++epoch) {
-    const Clock::time_point epoch_start = Clock::now();
-    if (epoch != progress_.epoch) progress_ = TrainingProgress{epoch, 0, progress_.global_step};
-    ASSIGN_OR_RETURN(std::unique_ptr<EpochBatches> batches,
-                     planner->Plan(epoch, progress_.position, progress_.data_stages));
+    if (batches == nullptr) {
+      epoch_start = Clock::now();
+      if (epoch != progress_.epoch) progress_ = TrainingProgress{epoch, 0, progress_.global_step};
+      ASSIGN_OR_RETURN(batches, planner->Plan(epoch, progress_.position, progress_.data_stages));
+    }
     int64_t session_seen = 0;  // examples trained on in this session (examples/s)
     RETURN_IF_ERROR(TrainEpochSteps(*batches, epoch, epoch_start, callbacks, &session_seen));
     if (!stop_requested_) {
       RETURN_IF_ERROR(EndEpoch(epoch, batches->steps_in_epoch(), val, epoch_start, fit_start,
                                session_seen, callbacks));
     }
+    batches.reset();
     if (stop_requested_) {
       stopped_ = true;
       return OkStatus();

@@ -149,8 +149,10 @@ class Trainer {
 
   Trainer() = default;
   // The OnTrainBegin description of training on `train_examples` examples
-  // per epoch, validating on `val`.
-  callbacks::TrainBegin DescribeTraining(int64_t train_examples, const data::Dataset* val) const;
+  // per epoch, validating on `val`; its steps per epoch are `first_epoch`'s
+  // (the first epoch's batches; null when none is left to train).
+  callbacks::TrainBegin DescribeTraining(int64_t train_examples, const EpochBatches* first_epoch,
+                                         const data::Dataset* val) const;
   // Takes the steps of `batches` (of 0-based `epoch`, begun at `epoch_start`),
   // calling OnBatchEnd after each, until they end or a stop is requested.
   // `*session_seen` counts the examples trained on (all ranks).

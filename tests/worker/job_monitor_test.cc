@@ -26,6 +26,7 @@ callbacks::BatchEnd Batch(int64_t step) {
   batch.epoch = 1;
   batch.step_in_epoch = step;
   batch.steps_per_epoch = kSteps;
+  batch.global_step = step;
   batch.examples = 32 * step;
   batch.examples_per_sec = 1000;
   batch.logs = {{"loss", 1.0 / static_cast<double>(step)}, {"accuracy", 0.5}};

@@ -64,6 +64,7 @@ class TensorBoardTest : public ::testing::Test {
         batch.epoch = epoch;
         batch.step_in_epoch = step;
         batch.steps_per_epoch = 5;
+        batch.global_step = 5 * (epoch - 1) + step;
         batch.loss = 10.0 * static_cast<double>(epoch) + static_cast<double>(step);
         batch.logs = {{"loss", batch.loss}, {"accuracy", 0.5}};
         if (auc) batch.logs.emplace_back("auc", 0.75);
@@ -149,6 +150,33 @@ TEST_F(TensorBoardTest, EveryLoggedMetricIsAScalar) {
   auto validation = Scalars(SpecReadEventFile((*logger)->validation_path()));
   EXPECT_EQ(validation["epoch_auc"], (Points{{0, 0.25f}, {1, 0.5f}}));
   EXPECT_EQ(validation.size(), 3u);  // epoch_loss, epoch_accuracy, epoch_auc
+}
+
+// Streamed epochs differ in steps: batch scalars are at the optimizer's global
+// step, not one reconstructed from the epoch and step.
+TEST_F(TensorBoardTest, BatchScalarsAtTheGlobalStepWhenEpochsDifferInSteps) {
+  auto logger = TensorBoardLogger::Open(run_dir_.string(), /*log_every_steps=*/1);
+  ASSERT_TRUE(logger.ok()) << logger.status();
+  ASSERT_TRUE((*logger)->OnTrainBegin(TrainBegin{}).ok());
+  const int64_t steps_per_epoch[2] = {5, 3};
+  int64_t global_step = 0;
+  for (int64_t epoch = 1; epoch <= 2; ++epoch) {
+    for (int64_t step = 1; step <= steps_per_epoch[epoch - 1]; ++step) {
+      BatchEnd batch;
+      batch.epoch = epoch;
+      batch.step_in_epoch = step;
+      batch.steps_per_epoch = steps_per_epoch[epoch - 1];
+      batch.global_step = ++global_step;
+      batch.loss = static_cast<double>(global_step);
+      batch.logs = {{"loss", batch.loss}};
+      ASSERT_TRUE((*logger)->OnBatchEnd(batch).ok());
+    }
+  }
+  ASSERT_TRUE((*logger)->OnTrainEnd().ok());
+  using Points = std::vector<std::pair<int64_t, float>>;
+  auto train = Scalars(SpecReadEventFile((*logger)->train_path()));
+  EXPECT_EQ(train["batch_loss"], (Points{{1, 1.0f}, {2, 2.0f}, {3, 3.0f}, {4, 4.0f},
+                                         {5, 5.0f}, {6, 6.0f}, {7, 7.0f}, {8, 8.0f}}));
 }
 
 TEST_F(TensorBoardTest, BadArgumentsAreErrors) {

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <numeric>
+#include <utility>
+#include <vector>
 
 #include "common/philox.h"
 #include "tests/worker/trainer_test_util.h"
@@ -147,6 +150,82 @@ TEST(TrainerTest, BatchLearningRateFollowsTheSchedule) {
   const double a = 0.01f, b = 0.002f;
   EXPECT_EQ(record.rates, (std::vector<double>{a, a, a, a, b, b}));
   EXPECT_FLOAT_EQ((*trainer)->optimizer().learning_rate(), 0.002f);
+}
+
+// Epochs of `train` (one rank) whose steps differ, as streamed epochs do:
+// epoch e takes steps of rows_per_step[e] examples in example order.
+class UnevenEpochsPlanner : public EpochPlanner {
+ public:
+  UnevenEpochsPlanner(const data::Dataset* train, std::vector<int64_t> rows_per_step)
+      : train_(train), rows_per_step_(std::move(rows_per_step)) {}
+
+  StatusOr<std::unique_ptr<EpochBatches>> Plan(int64_t epoch, int64_t,
+                                               const std::vector<DataStage>&) override {
+    return std::unique_ptr<EpochBatches>(
+        new Batches(train_, rows_per_step_[static_cast<size_t>(epoch)]));
+  }
+  int64_t epoch_examples() const override { return train_->num_examples; }
+  Status CheckExamples(int64_t, int64_t) const override { return OkStatus(); }
+
+ private:
+  class Batches : public EpochBatches {
+   public:
+    Batches(const data::Dataset* train, int64_t rows) : train_(train), rows_(rows) {}
+    int64_t steps_in_epoch() const override { return train_->num_examples / rows_; }
+    int64_t first_step() const override { return 0; }
+    int64_t steps() const override { return steps_in_epoch(); }
+    StatusOr<StepRows> Next(float* x, int32_t* class_ids, float* label_values) override {
+      std::vector<int64_t> ids(static_cast<size_t>(rows_));
+      std::iota(ids.begin(), ids.end(), next_);
+      GatherRows(*train_, ids.data(), rows_, x, class_ids, label_values);
+      next_ += rows_;
+      return StepRows{rows_, 0, rows_};
+    }
+    const std::vector<DataStage>& cursor() const override { return no_stages_; }
+
+   private:
+    const data::Dataset* train_;
+    int64_t rows_;
+    int64_t next_ = 0;
+    std::vector<DataStage> no_stages_;
+  };
+
+  const data::Dataset* train_;
+  std::vector<int64_t> rows_per_step_;
+};
+
+// Epochs that differ in steps: OnTrainBegin counts the first epoch's steps
+// (not whole batches of the examples) and each BatchEnd carries the
+// optimizer's global step.
+TEST(TrainerTest, UnevenEpochsReportTheirOwnStepsAndTheGlobalStep) {
+  config::JobConfig job = SmallJob();
+  job.mutable_training()->set_epochs(2);
+  auto backend = kernels::CreateCpuBackend();
+  auto trainer = Trainer::Create(job, backend.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  class Steps : public callbacks::Callback {
+   public:
+    Status OnTrainBegin(const callbacks::TrainBegin& b) override {
+      steps_per_epoch = b.steps_per_epoch;
+      return OkStatus();
+    }
+    Status OnBatchEnd(const callbacks::BatchEnd& b) override {
+      global_steps.push_back(b.global_step);
+      steps_in_epoch.push_back(b.steps_per_epoch);
+      return OkStatus();
+    }
+    int64_t steps_per_epoch = 0;
+    std::vector<int64_t> global_steps, steps_in_epoch;
+  } record;
+  const data::Dataset train = SeparableDataset(48, 1);
+  UnevenEpochsPlanner planner(&train, {6, 8});  // 8 steps, then 6 (batch_size 8)
+  ASSERT_TRUE((*trainer)->Fit(&planner, nullptr, {&record}).ok());
+  EXPECT_EQ(record.steps_per_epoch, 8);
+  std::vector<int64_t> expected(14);
+  std::iota(expected.begin(), expected.end(), int64_t{1});
+  EXPECT_EQ(record.global_steps, expected);
+  EXPECT_EQ(record.steps_in_epoch[0], 8);
+  EXPECT_EQ(record.steps_in_epoch.back(), 6);
 }
 
 }  // namespace

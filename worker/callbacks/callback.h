@@ -44,6 +44,9 @@ struct BatchEnd {
   double seconds = 0;         // since the epoch began
   double examples_per_sec = 0;  // global, over the epoch so far
   int64_t examples = 0;         // global examples trained on in the epoch so far
+  // The optimizer's global step after this batch (epochs of streamed data
+  // differ in steps, so it is not a function of the epoch and step).
+  int64_t global_step = 0;
   // The optimizer's learning rate for the step just taken; NaN when the trainer
   // does not report it (then it is not logged).
   double learning_rate = std::numeric_limits<double>::quiet_NaN();

@@ -23,8 +23,7 @@ StatusOr<std::unique_ptr<TensorBoardLogger>> TensorBoardLogger::Open(const std::
 
 Status TensorBoardLogger::OnBatchEnd(const BatchEnd& batch) {
   if (log_every_steps_ <= 0) return OkStatus();
-  // Global optimizer step after this batch (every epoch has the same steps).
-  const int64_t step = (batch.epoch - 1) * batch.steps_per_epoch + batch.step_in_epoch;
+  const int64_t step = batch.global_step;
   if (step % log_every_steps_ != 0) return OkStatus();
   const double wall_time = storage::events::WallTimeNow();
   for (const auto& [name, value] : batch.logs) {
