@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "storage/io/file_system.h"
+#include "storage/tensor_bundle/bundle_format.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "storage/tensor_bundle/bundle_writer.h"
 #include "worker/checkpoint/checkpointer.h"
@@ -135,6 +138,62 @@ TEST(CheckpointContentsTest, SavesAndRestoresTheDataCursor) {
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(restored->progress.data_stages, state.progress.data_stages);
   EXPECT_EQ(restored->progress.position, 96);
+}
+
+// A damaged index claiming a huge or negative shape for the data cursor or
+// the metric sums is DataLoss, not an allocation failure.
+TEST(CheckpointContentsTest, DamagedCursorOrMetricSumShapesAreDataLoss) {
+  auto backend = kernels::CreateCpuBackend();
+  const config::JobConfig job = TinyJob();
+  auto trainer = Trainer::Create(job, backend.get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  SavedState state;
+  state.progress = TrainingProgress{2, 96, 40, 1.5, 3, 96};
+  state.progress.epoch_metric_sums = {1.0, 2.0};
+  state.progress.data_stages = {{0, 4}, {2, 3}};
+  state.config_hash = TrajectoryConfigHash(job);
+  auto tensors = GatherCheckpointTensors(**trainer, job, state);
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  storage::MemoryFileSystem fs;
+  ASSERT_TRUE(fs.CreateDirs("/ckpt").ok());
+  const std::string prefix = "/ckpt/ckpt-40";
+  ASSERT_TRUE(WriteBundle(&fs, prefix, *tensors).ok());
+  std::vector<std::pair<std::string, tf::BundleEntryProto>> entries;
+  {
+    auto reader = storage::BundleReader::Open(&fs, prefix);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    for (const std::string& key : (*reader)->Keys()) {
+      entries.emplace_back(key, *(*reader)->Entry(key));
+    }
+  }
+  const struct {
+    const char* key;
+    int dim;
+    int64_t size;
+  } damages[] = {
+      {"_SHARDTRAIN_STATE/data_stages", 0, int64_t{1} << 40},
+      {"_SHARDTRAIN_STATE/data_stages", 0, int64_t{1} << 62},
+      {"_SHARDTRAIN_STATE/data_stages", 0, -1},
+      {"_SHARDTRAIN_STATE/data_stages", 0, 3},  // more rows than bytes
+      {"_SHARDTRAIN_STATE/epoch_metric_sums", 0, int64_t{1} << 61},
+      {"_SHARDTRAIN_STATE/epoch_metric_sums", 0, -3},
+  };
+  for (const auto& damage : damages) {
+    SCOPED_TRACE(std::string(damage.key) + " dim " + std::to_string(damage.size));
+    auto damaged = entries;
+    bool found = false;
+    for (auto& [key, entry] : damaged) {
+      if (key != damage.key) continue;
+      entry.mutable_shape()->mutable_dim(damage.dim)->set_size(damage.size);
+      found = true;
+    }
+    ASSERT_TRUE(found);
+    ASSERT_TRUE(storage::WriteBundleIndex(&fs, storage::IndexFilename(prefix), 1, damaged).ok());
+    auto reader = storage::BundleReader::Open(&fs, prefix);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    auto restored = RestoreCheckpoint(**reader, prefix, **trainer);
+    EXPECT_EQ(restored.status().code(), StatusCode::kDataLoss) << restored.status();
+  }
 }
 
 TEST(CheckpointContentsTest, ConfigHashIgnoresWhatAResumeMayChange) {

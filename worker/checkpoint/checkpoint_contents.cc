@@ -217,12 +217,17 @@ StatusOr<std::vector<double>> ReadEpochMetricSums(const storage::BundleReader& r
                          std::string(DTypeName(static_cast<DType>(entry->dtype()))) + " " +
                          ShapeString(shape) + ", expected float64 [n]");
   }
+  // A damaged index may claim any shape: check it against the entry's bytes
+  // and the data file before sizing a buffer from it.
+  RETURN_IF_ERROR(reader.CheckInFile(key));
   sums.resize(static_cast<size_t>(shape[0]));
   RETURN_IF_ERROR(reader.Read(key, sums.data(), sums.size() * sizeof(double)));
   return sums;
 }
 
 constexpr char kDataStages[] = "data_stages";
+// More stages than any real cursor has (one per world-size change in an epoch).
+constexpr int64_t kMaxDataStages = 4096;
 
 // The streamed data cursor as int64 [n, 2] rows of (world_size, steps), only
 // when there is one (in-memory jobs and epoch boundaries keep their bytes).
@@ -255,6 +260,12 @@ StatusOr<std::vector<DataStage>> ReadDataStages(const storage::BundleReader& rea
                          std::string(DTypeName(static_cast<DType>(entry->dtype()))) + " " +
                          ShapeString(shape) + ", expected int64 [n, 2]");
   }
+  if (shape[0] < 0 || shape[0] > kMaxDataStages) {
+    return DataLossError("checkpoint " + prefix + ": '" + key + "' has " +
+                         std::to_string(shape[0]) + " stages, expected 0 to " +
+                         std::to_string(kMaxDataStages));
+  }
+  RETURN_IF_ERROR(reader.CheckInFile(key));  // the shape matches the entry's bytes
   std::vector<int64_t> values(static_cast<size_t>(shape[0] * 2));
   RETURN_IF_ERROR(reader.Read(key, values.data(), values.size() * sizeof(int64_t)));
   for (size_t i = 0; i < values.size(); i += 2) {
