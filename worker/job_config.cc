@@ -147,14 +147,16 @@ Status ValidateTraining(config::JobConfig* config) {
 
 // How training data streams (data.in_memory false): the values are left as
 // set; 0 means the default (worker/data/job_data.h's StreamShuffleBuffer,
-// StreamShardRecords and StreamReaderThreads resolve it: 10000, 1024, 2).
+// StreamShardRecords and StreamReaderThreads resolve it: 10000,
+// ceil(examples / 64) in [1, 1024], 2).
 Status ValidateStreaming(const config::DataConfig& data) {
   if (data.shuffle_buffer() < 0) {
     return InvalidArgumentError("data.shuffle_buffer must be >= 0 (0 = 10000), got " +
                                 std::to_string(data.shuffle_buffer()));
   }
   if (data.shard_records() < 0) {
-    return InvalidArgumentError("data.shard_records must be >= 0 (0 = 1024), got " +
+    return InvalidArgumentError("data.shard_records must be >= 0 (0 = from the data: ceil(examples / 64), "
+                                "at most 1024), got " +
                                 std::to_string(data.shard_records()));
   }
   if (data.reader_threads() < 0 || data.reader_threads() > 64) {
