@@ -133,6 +133,8 @@ Status LoadFile(const std::string& path, const storage::TfRecordReaderOptions& o
   return OkStatus();
 }
 
+}  // namespace
+
 // Warnings for the prepared shards of `paths` read in full (`full_shards` of
 // them) that hold more than one record fewer than the largest: shards written
 // by `shardtrain data prepare` differ by at most one, so such a file was
@@ -152,8 +154,6 @@ std::vector<std::string> UnevenShardWarnings(const std::vector<std::string>& pat
   }
   return warnings;
 }
-
-}  // namespace
 
 loss::Targets TargetRows(int64_t label_width, const std::vector<int32_t>& class_ids,
                          const std::vector<float>& label_values, int64_t first_row) {

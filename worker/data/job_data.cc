@@ -120,25 +120,6 @@ StatusOr<int64_t> ValidationSplitAt(int64_t n, double validation_split) {
       "; use more examples (data.train_examples) or another validation_split");
 }
 
-// dataset.h's uneven-shard warnings for the first `full_files` files (read to
-// their end) of a prepared shard set, from their record counts.
-std::vector<std::string> UnevenShardWarnings(const coordinator::JobPlan& plan,
-                                             const std::vector<int64_t>& records,
-                                             size_t full_files) {
-  std::vector<std::string> warnings;
-  if (full_files < 2) return warnings;
-  const int64_t largest = *std::max_element(records.begin(), records.begin() + full_files);
-  for (size_t i = 0; i < full_files; ++i) {
-    if (records[i] >= largest - 1) continue;
-    warnings.push_back(plan.files(static_cast<int>(i)).path() + " holds " +
-                       std::to_string(records[i]) + " records, its largest sibling " +
-                       std::to_string(largest) +
-                       ": shards differ by at most one record when evenly written; is it "
-                       "truncated?");
-  }
-  return warnings;
-}
-
 // Keeps the first `keep` records of the plan's files (later files 0), and the
 // offsets that index them.
 void KeepRecords(int64_t keep, coordinator::JobPlan* plan) {
@@ -199,7 +180,7 @@ StatusOr<TrainingIndex> IndexTrainingData(const config::JobConfig& config) {
   }
   KeepRecords(used, &plan);
   if (IsPreparedSplit(data, DataSplit::kTrain)) {
-    index.warnings = UnevenShardWarnings(plan, file_records, full_files);
+    index.warnings = UnevenShardWarnings(paths, file_records, full_files);
   }
   plan.set_seed(config.training().seed());
   plan.set_shuffle(config.training().shuffle());
