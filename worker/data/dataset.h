@@ -86,8 +86,7 @@ struct LoadOptions {
 // short of the largest (`shardtrain data prepare` writes shards that differ by
 // at most one) was probably cut short. One line per such shard.
 std::vector<std::string> UnevenShardWarnings(const std::vector<std::string>& paths,
-                                             const std::vector<int64_t>& sizes,
-                                             size_t full_shards);
+                                             const std::vector<int64_t>& sizes, size_t full_shards);
 
 StatusOr<Dataset> LoadFiles(const std::vector<std::string>& paths, const ExampleDecoder& decoder,
                             const LoadOptions& options);
