@@ -17,6 +17,7 @@
 
 #include "storage/tfrecord/compressed_stream.h"
 #include "storage/tfrecord/tfrecord.h"
+#include "tests/storage/temp_files_test_util.h"
 
 namespace shardtrain::storage {
 namespace {
@@ -24,31 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using C = TfRecordCompression;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "record_index_test.XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) ? pattern : std::string();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using test_files::ReadBytes;
+using test_files::TempDir;
+using test_files::WriteBytes;
 
 // 40 records of varied sizes, some larger than the small read buffers tested
 // (64 bytes and 1000 bytes), some empty.

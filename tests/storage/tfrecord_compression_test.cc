@@ -22,6 +22,7 @@
 #include "storage/tfrecord/compression.h"
 #include "storage/tfrecord/tfrecord.h"
 #include "storage/tfrecord/tfrecord_format.h"
+#include "tests/storage/temp_files_test_util.h"
 
 namespace shardtrain::storage {
 namespace {
@@ -30,21 +31,9 @@ namespace fs = std::filesystem;
 namespace fmt = tfrecord_format;
 using C = TfRecordCompression;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "tfrecord_gz_test.XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) ? pattern : std::string();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_files::ReadBytes;
+using test_files::TempDir;
+using test_files::WriteBytes;
 
 std::string FromHex(const std::string& hex) {
   std::string out;
@@ -52,16 +41,6 @@ std::string FromHex(const std::string& hex) {
     out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   }
   return out;
-}
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 bool HaveCommand(const std::string& name) {

@@ -20,6 +20,7 @@
 #include "storage/io/crc32c.h"
 #include "storage/io/file_system.h"
 #include "storage/tfrecord/tfrecord_format.h"
+#include "tests/storage/temp_files_test_util.h"
 
 namespace shardtrain::storage {
 namespace {
@@ -52,31 +53,9 @@ std::string Le32(uint32_t v) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "tfrecord_test.XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) ? pattern : std::string();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using test_files::ReadBytes;
+using test_files::TempDir;
+using test_files::WriteBytes;
 
 // Reads all records; returns the records read before the first error and that error.
 Status ReadAll(TfRecordReader* reader, std::vector<std::string>* records) {
