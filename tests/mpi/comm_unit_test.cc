@@ -135,6 +135,29 @@ TEST(PlanBucketsTest, PureFunctionMatchesReducer) {
   EXPECT_EQ(reducer.buckets(), GradientReducer::PlanBuckets(12345, 4000));
 }
 
+TEST(OwnedSliceTest, ContiguousCoverOn64ByteBoundaries) {
+  EXPECT_EQ(OwnedSlice(0, 4, 0, 2), (Slice{0, 0}));
+  EXPECT_EQ(OwnedSlice(1, 4, 0, 2), (Slice{0, 0}));  // one 16-float unit: the last rank's
+  EXPECT_EQ(OwnedSlice(1, 4, 1, 2), (Slice{0, 1}));
+  EXPECT_EQ(OwnedSlice(100, 4, 0, 3), (Slice{0, 32}));  // 7 units of 16 floats: 2, 2, 3
+  EXPECT_EQ(OwnedSlice(100, 4, 1, 3), (Slice{32, 64}));
+  EXPECT_EQ(OwnedSlice(100, 4, 2, 3), (Slice{64, 100}));
+  EXPECT_EQ(OwnedSlice(100, 8, 1, 2), (Slice{48, 100}));  // 13 units of 8 doubles: 6, 7
+  for (int64_t count : {int64_t{5}, int64_t{407050}, int64_t{1} << 20}) {
+    for (int size = 1; size <= 5; ++size) {
+      int64_t next = 0;
+      for (int rank = 0; rank < size; ++rank) {
+        const Slice slice = OwnedSlice(count, 4, rank, size);
+        EXPECT_EQ(slice.begin, next) << count << " " << rank << "/" << size;
+        EXPECT_TRUE(slice.begin % 16 == 0 || slice.begin == count);
+        EXPECT_GE(slice.end, slice.begin);
+        next = slice.end;
+      }
+      EXPECT_EQ(next, count);
+    }
+  }
+}
+
 TEST(GradientReducerTest, LocalIsIdentityAndValidates) {
   LocalCommunicator comm;
   std::vector<float> grads(1000);

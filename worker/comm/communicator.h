@@ -17,6 +17,7 @@
 
 #include "common/dtype.h"
 #include "common/status.h"
+#include "worker/comm/slice_reduction.h"
 
 namespace shardtrain::comm {
 
@@ -47,6 +48,12 @@ class Communicator {
   // shared-memory window when all ranks share one node (single-copy sums); the
   // default returns null. InvalidArgument for a negative count.
   virtual StatusOr<float*> AllocateGradientBuffer(int64_t count);
+
+  // The slice-owner reduction over buffers from AllocateGradientBuffer when
+  // this communicator has one (MpiCommunicator with its shared-memory path),
+  // else null (the default). Owned by the communicator. The same answer on
+  // every rank.
+  virtual SliceReduction* slice_reduction() { return nullptr; }
 
   // Returns once every rank has entered Barrier().
   virtual Status Barrier() = 0;

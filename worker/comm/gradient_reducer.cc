@@ -49,6 +49,11 @@ Status GradientReducer::AllReduce(float* grads, double* loss_sum, int64_t* examp
                                 std::to_string(buckets_.size()));
     }
   }
+  return AllReduceScalars(loss_sum, examples, correct);
+}
+
+Status GradientReducer::AllReduceScalars(double* loss_sum, int64_t* examples, int64_t* correct) {
+  if (comm_ == nullptr) return FailedPreconditionError("GradientReducer: null communicator");
   double scalars[3] = {
       loss_sum != nullptr ? *loss_sum : 0.0,
       examples != nullptr ? static_cast<double>(*examples) : 0.0,

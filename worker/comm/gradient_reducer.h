@@ -44,6 +44,9 @@ class GradientReducer {
   // scalar pointer may be null (contributes 0, not written back). OutOfRange
   // when a summed count is not exact in double (beyond 2^53).
   Status AllReduce(float* grads, double* loss_sum, int64_t* examples, int64_t* correct);
+  // The scalars' part of AllReduce alone (for a caller that sums the
+  // gradients another way, e.g. SliceReduction::ReduceAndUpdate).
+  Status AllReduceScalars(double* loss_sum, int64_t* examples, int64_t* correct);
 
   const std::vector<Bucket>& buckets() const { return buckets_; }
   int64_t num_floats() const { return num_floats_; }

@@ -41,6 +41,7 @@ class MpiCommunicator final : public Communicator {
   Status Broadcast(void* data, int64_t bytes, int root) override;
   Status Barrier() override;
   StatusOr<float*> AllocateGradientBuffer(int64_t count) override;
+  SliceReduction* slice_reduction() override { return shared_.get(); }
 
   // True when AllocateGradientBuffer returns shared-window memory.
   bool shared_memory_enabled() const { return shared_ != nullptr; }

@@ -56,9 +56,6 @@ constexpr int64_t kAlignBytes = 64;
 // Bytes of each chunk summed in an L1-resident temporary before being stored
 // into every rank's segment.
 constexpr int64_t kChunkBytes = 8192;
-// Slice boundaries fall on multiples of this many bytes from the start of the
-// reduced range, so two ranks rarely store into one cache line.
-constexpr int64_t kSliceAlignBytes = 64;
 // Busy-wait iterations before a waiting rank starts yielding its core.
 constexpr int kSpinsBeforeYield = 4000;
 // Default of StreamingThreshold(): about the last-level cache of current
@@ -143,11 +140,13 @@ inline void StoreFence() {
 #endif
 }
 
-// out[p][begin, end) = sum over p of in[p][begin, end), in rank order, for
-// every p (in and out are the same pointers: each rank's segment).
+// For every chunk of [begin, end): sums in[p] over p in rank order into an
+// L1-resident temporary, then stores transform(start, n, sum) into every
+// rank's segment (in and out are the same pointers: each rank's segment).
 // `streaming`: store the results with non-temporal stores.
-template <typename T>
-void ReduceSlice(T* const* segments, int size, int64_t begin, int64_t end, bool streaming) {
+template <typename T, typename Transform>
+void ReduceSlice(T* const* segments, int size, int64_t begin, int64_t end, bool streaming,
+                 const Transform& transform) {
   constexpr int64_t kChunk = kChunkBytes / static_cast<int64_t>(sizeof(T));
   alignas(64) T sum[kChunk];
   for (int64_t start = begin; start < end; start += kChunk) {
@@ -159,26 +158,36 @@ void ReduceSlice(T* const* segments, int size, int64_t begin, int64_t end, bool 
       const T* __restrict x = segments[p] + start;
       for (int64_t i = 0; i < n; ++i) sum[i] += x[i];
     }
+    const T* result = transform(start, n, static_cast<const T*>(sum));
     const size_t bytes = static_cast<size_t>(n) * sizeof(T);
     for (int p = 0; p < size; ++p) {
       char* out = reinterpret_cast<char*>(segments[p] + start);
       if (streaming) {
-        StreamCopy(out, reinterpret_cast<const char*>(sum), bytes);
+        StreamCopy(out, reinterpret_cast<const char*>(result), bytes);
       } else {
-        std::memcpy(out, sum, bytes);
+        std::memcpy(out, result, bytes);
       }
     }
   }
   if (streaming) StoreFence();
 }
 
-template <typename T>
-void ReduceRange(const std::vector<char*>& bases, int64_t offset, int64_t begin, int64_t end,
-                 bool streaming) {
+// The sum itself, for a plain allreduce.
+struct Identity {
+  template <typename T>
+  const T* operator()(int64_t, int64_t, const T* sum) const {
+    return sum;
+  }
+};
+
+template <typename T, typename Transform = Identity>
+void ReduceRange(const std::vector<char*>& bases, int64_t offset, Slice slice, bool streaming,
+                 const Transform& transform = Identity()) {
   std::vector<T*> segments;
   segments.reserve(bases.size());
   for (char* base : bases) segments.push_back(reinterpret_cast<T*>(base + offset));
-  ReduceSlice(segments.data(), static_cast<int>(segments.size()), begin, end, streaming);
+  ReduceSlice(segments.data(), static_cast<int>(segments.size()), slice.begin, slice.end,
+              streaming, transform);
 }
 
 // MPI_Win_allocate_shared of `bytes` per rank with separate, page-aligned
@@ -415,6 +424,31 @@ Status SharedMemoryAllReduce::WaitForPeer(int p, uint64_t value) {
   return OkStatus();
 }
 
+Status SharedMemoryAllReduce::BeginCall(int64_t index, int64_t offset, int64_t count,
+                                        DType dtype, Status* mismatch) {
+  ++calls_;
+  ControlSlot* mine = slot(rank_);
+  mine->buffer = index;
+  mine->offset = offset;
+  mine->count = count;
+  mine->dtype = static_cast<int64_t>(dtype);
+  RETURN_IF_ERROR(ArriveAndWait(2 * calls_ - 1));
+  for (int p = 0; p < size_; ++p) {
+    const ControlSlot* peer = slot(p);
+    if (peer->buffer != mine->buffer || peer->offset != mine->offset ||
+        peer->count != mine->count || peer->dtype != mine->dtype) {
+      *mismatch = InvalidArgumentError(
+          "shared-memory allreduce: rank " + std::to_string(p) + " passed " +
+          Describe(peer->buffer, peer->offset, peer->count, peer->dtype) + " but rank " +
+          std::to_string(rank_) + " passed " +
+          Describe(mine->buffer, mine->offset, mine->count, mine->dtype) +
+          "; every rank must sum the same range of the same buffer");
+      break;
+    }
+  }
+  return OkStatus();
+}
+
 Status SharedMemoryAllReduce::AllReduceSum(void* data, int64_t count, DType dtype) {
   if (count == 0) return OkStatus();
   if (broken_) return UnavailableError("shared-memory allreduce: a peer rank died earlier");
@@ -425,44 +459,21 @@ Status SharedMemoryAllReduce::AllReduceSum(void* data, int64_t count, DType dtyp
   }
   const Buffer& buffer = buffers_[static_cast<size_t>(index)];
   const int64_t offset = static_cast<const char*>(data) - buffer.bases[static_cast<size_t>(rank_)];
-
-  ++calls_;
-  ControlSlot* mine = slot(rank_);
-  mine->buffer = index;
-  mine->offset = offset;
-  mine->count = count;
-  mine->dtype = static_cast<int64_t>(dtype);
-  RETURN_IF_ERROR(ArriveAndWait(2 * calls_ - 1));
-
   Status mismatch = OkStatus();
-  for (int p = 0; p < size_ && mismatch.ok(); ++p) {
-    const ControlSlot* peer = slot(p);
-    if (peer->buffer != mine->buffer || peer->offset != mine->offset ||
-        peer->count != mine->count || peer->dtype != mine->dtype) {
-      mismatch = InvalidArgumentError(
-          "shared-memory allreduce: rank " + std::to_string(p) + " passed " +
-          Describe(peer->buffer, peer->offset, peer->count, peer->dtype) + " but rank " +
-          std::to_string(rank_) + " passed " +
-          Describe(mine->buffer, mine->offset, mine->count, mine->dtype) +
-          "; every rank must sum the same range of the same buffer");
-    }
-  }
+  RETURN_IF_ERROR(BeginCall(index, offset, count, dtype, &mismatch));
   if (mismatch.ok()) {
-    const int64_t unit = std::max<int64_t>(1, kSliceAlignBytes / element);
-    const int64_t units = (count + unit - 1) / unit;
-    const int64_t begin = std::min(count, units * rank_ / size_ * unit);
-    const int64_t end = std::min(count, units * (rank_ + 1) / size_ * unit);
+    const Slice slice = OwnedSlice(count, element, rank_, size_);
     // Bypass the cache when all ranks' copies of the range exceed it.
     const bool streaming = count * element * size_ >= streaming_bytes_;
     switch (dtype) {
       case DType::kFloat32:
-        ReduceRange<float>(buffer.bases, offset, begin, end, streaming);
+        ReduceRange<float>(buffer.bases, offset, slice, streaming);
         break;
       case DType::kFloat64:
-        ReduceRange<double>(buffer.bases, offset, begin, end, streaming);
+        ReduceRange<double>(buffer.bases, offset, slice, streaming);
         break;
       case DType::kInt64:
-        ReduceRange<int64_t>(buffer.bases, offset, begin, end, streaming);
+        ReduceRange<int64_t>(buffer.bases, offset, slice, streaming);
         break;
       default:
         mismatch = InvalidArgumentError("shared-memory allreduce: unsupported dtype " +
@@ -471,8 +482,42 @@ Status SharedMemoryAllReduce::AllReduceSum(void* data, int64_t count, DType dtyp
   }
   // Also after a mismatch, so that no rank's next call can overwrite its
   // descriptor while a peer still compares it.
-  RETURN_IF_ERROR(ArriveAndWait(2 * calls_));
+  RETURN_IF_ERROR(EndCall());
   return mismatch;
+}
+
+Status SharedMemoryAllReduce::ReduceAndUpdate(float* data, int64_t count,
+                                              const ChunkUpdate& update) {
+  if (count == 0) return OkStatus();
+  if (broken_) return UnavailableError("shared-memory allreduce: a peer rank died earlier");
+  const int64_t element = static_cast<int64_t>(sizeof(float));
+  const int64_t index = count > 0 ? FindBuffer(data, count * element) : -1;
+  if (index < 0) {
+    return InvalidArgumentError("shared-memory reduce-and-update: the buffer is not inside a "
+                                "window");
+  }
+  const Buffer& buffer = buffers_[static_cast<size_t>(index)];
+  const int64_t offset = reinterpret_cast<const char*>(data) -
+                         buffer.bases[static_cast<size_t>(rank_)];
+  Status mismatch = OkStatus();
+  RETURN_IF_ERROR(BeginCall(index, offset, count, DType::kFloat32, &mismatch));
+  if (mismatch.ok()) {
+    const bool streaming = count * element * size_ >= streaming_bytes_;
+    ReduceRange<float>(buffer.bases, offset, OwnedSlice(count, element, rank_, size_), streaming,
+                       update);
+  }
+  RETURN_IF_ERROR(EndCall());
+  return mismatch;
+}
+
+const float* SharedMemoryAllReduce::PeerCopy(const float* mine, int64_t count, int peer) const {
+  if (peer < 0 || peer >= size_) return nullptr;
+  const int64_t index = FindBuffer(mine, count * static_cast<int64_t>(sizeof(float)));
+  if (index < 0) return nullptr;
+  const Buffer& buffer = buffers_[static_cast<size_t>(index)];
+  const int64_t offset = reinterpret_cast<const char*>(mine) -
+                         buffer.bases[static_cast<size_t>(rank_)];
+  return reinterpret_cast<const float*>(buffer.bases[static_cast<size_t>(peer)] + offset);
 }
 
 }  // namespace shardtrain::comm

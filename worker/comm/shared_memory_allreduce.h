@@ -15,7 +15,8 @@
 //   3. each rank arrives at a second barrier; once every rank is there, every
 //      rank's segment holds every slice of the sum.
 // Per rank that is `count` elements read and `count` written, the traffic of a
-// memcpy of the buffer. The sum of each element is computed once, by its slice
+// memcpy of the buffer. ReduceAndUpdate() (SliceReduction) is the same
+// protocol with step 2 storing update(chunk of the sum) instead of the sum. The sum of each element is computed once, by its slice
 // owner, in a fixed order, so every rank gets bit-identical results, and
 // integer-valued float sums are exact. Nobody reads a slice another rank
 // writes during the call (rank r reads and writes only slice r of each
@@ -57,10 +58,11 @@
 
 #include "common/dtype.h"
 #include "common/status.h"
+#include "worker/comm/slice_reduction.h"
 
 namespace shardtrain::comm {
 
-class SharedMemoryAllReduce {
+class SharedMemoryAllReduce final : public SliceReduction {
  public:
   // Collective over `comm` (which must outlive the object). Returns null (and
   // OK) when the fast path does not apply on some rank: fewer than 2 ranks,
@@ -85,8 +87,13 @@ class SharedMemoryAllReduce {
   // Arguments are assumed checked by ValidateAllReduceArgs.
   Status AllReduceSum(void* data, int64_t count, DType dtype);
 
-  int rank() const { return rank_; }
-  int size() const { return size_; }
+  // SliceReduction: the same protocol as AllReduceSum on float32, with each
+  // chunk of this rank's slice passed through `update` before the push.
+  Status ReduceAndUpdate(float* data, int64_t count, const ChunkUpdate& update) override;
+  const float* PeerCopy(const float* mine, int64_t count, int peer) const override;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
 
  private:
   struct ControlSlot;
@@ -102,6 +109,12 @@ class SharedMemoryAllReduce {
   // Index into buffers_ of the buffer whose segment (this rank's) holds
   // [data, data + bytes), or -1.
   int64_t FindBuffer(const void* data, int64_t bytes) const;
+  // The first barrier of a call on buffer `index`: publishes the call's
+  // descriptor, waits for every rank and compares descriptors. A mismatch
+  // comes back in *mismatch (InvalidArgument); the caller must still EndCall().
+  Status BeginCall(int64_t index, int64_t offset, int64_t count, DType dtype, Status* mismatch);
+  // The second barrier: every rank has finished writing into every segment.
+  Status EndCall() { return ArriveAndWait(2 * calls_); }
   ControlSlot* slot(int rank) const { return slots_[static_cast<size_t>(rank)]; }
   // Publishes `value` as this rank's counter (waking peers asleep on it) and
   // waits until every rank's counter is at least `value`.
