@@ -75,6 +75,27 @@ struct RmspropParams {
   float momentum = 0.0f;
 };
 
+// One 2-D convolution or pooling window geometry, channels_last (NHWC):
+// input (batch, in_h, in_w, in_c), output (batch, out_h, out_w, out_c).
+// Output pixel (oy, ox) reads input rows oy * stride_h - pad_top + ky,
+// ky in [0, window_h) (columns alike); positions outside the input are
+// padding (zero for convolution, skipped for pooling). WindowGeometry()
+// fills out_h/out_w and the pads for Keras's "valid" and "same".
+struct Conv2DGeometry {
+  int64_t batch = 0;
+  int64_t in_h = 0, in_w = 0, in_c = 0;
+  int64_t out_h = 0, out_w = 0, out_c = 0;  // pooling: out_c == in_c
+  int64_t window_h = 0, window_w = 0;       // kernel or pool size
+  int64_t stride_h = 1, stride_w = 1;
+  // TF "SAME": total pad = max((out-1)*stride + window - in, 0), top = total / 2.
+  int64_t pad_top = 0, pad_left = 0;
+};
+
+// Fills g->out_h/out_w/pad_top/pad_left from the input size, window, strides
+// and padding ("valid": out = (in - window) / stride + 1, no pad; "same":
+// out = ceil(in / stride)). False when a valid output would be empty.
+bool WindowGeometry(bool same_padding, Conv2DGeometry* g);
+
 class KernelBackend {
  public:
   virtual ~KernelBackend() = default;
@@ -97,6 +118,62 @@ class KernelBackend {
   virtual void BiasAdd(float* y, const float* b, int64_t rows, int64_t cols) = 0;
   // db (cols) = Σ_rows dy (rows, cols).
   virtual void BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols) = 0;
+
+  // --- Convolution (NHWC input, kernel (window_h, window_w, in_c, out_c) as Keras stores it) ---
+  // y = conv(x, w) [+ b (out_c)]; b may be null. Deterministic.
+  virtual void Conv2DForward(const Conv2DGeometry& g, const float* x, const float* w,
+                             const float* b, float* y) = 0;
+  // Given dy: dw = d/dw (overwritten), db = Σ dy over batch and pixels
+  // (overwritten; may be null), dx = d/dx (overwritten; may be null).
+  virtual void Conv2DBackward(const Conv2DGeometry& g, const float* x, const float* w,
+                              const float* dy, float* dx, float* dw, float* db) = 0;
+
+  // --- Pooling (NHWC, out_c == in_c) ----------------------------------------------
+  // y = the maximum over each window's real inputs.
+  virtual void MaxPool2DForward(const Conv2DGeometry& g, const float* x, float* y) = 0;
+  // dx (overwritten) = each window's dy routed to the first position (row-major
+  // within the window) holding the window's maximum, as TF's MaxPoolGrad does;
+  // overlapping windows add.
+  virtual void MaxPool2DBackward(const Conv2DGeometry& g, const float* x, const float* dy,
+                                 float* dx) = 0;
+  // y = the mean over each window's real (unpadded) inputs.
+  virtual void AvgPool2DForward(const Conv2DGeometry& g, const float* x, float* y) = 0;
+  // dx (overwritten) = each window's dy / (its real input count) to each real input.
+  virtual void AvgPool2DBackward(const Conv2DGeometry& g, const float* dy, float* dx) = 0;
+
+  // --- Batch normalization over the last axis: x viewed as (rows, channels) -------
+  // mean[c] and variance[c] (biased: divided by rows) of column c.
+  virtual void BatchNormMoments(const float* x, int64_t rows, int64_t channels, float* mean,
+                                float* variance) = 0;
+  // y = gamma (x - mean) / sqrt(variance + epsilon) + beta; gamma null means 1,
+  // beta null means 0. Training passes the batch's moments, inference the
+  // moving ones. In place (x == y) allowed.
+  virtual void BatchNormForward(const float* x, const float* mean, const float* variance,
+                                const float* gamma, const float* beta, float epsilon, float* y,
+                                int64_t rows, int64_t channels) = 0;
+  // Per channel over the rows: dbeta = Σ dy, dgamma = Σ dy · x̂ with
+  // x̂ = (x - mean) / sqrt(variance + epsilon). Both overwritten.
+  virtual void BatchNormGradSums(const float* x, const float* dy, const float* mean,
+                                 const float* variance, float epsilon, float* dgamma, float* dbeta,
+                                 int64_t rows, int64_t channels) = 0;
+  // dx for normalization by batch moments over `count` rows in all (rows
+  // here, more when the moments span ranks), from the sums above (over the
+  // same `count` rows): dx = gamma / sqrt(variance + epsilon) ·
+  // (dy - dbeta / count - x̂ · dgamma / count). gamma null means 1.
+  virtual void BatchNormInputGrad(const float* x, const float* dy, const float* mean,
+                                  const float* variance, const float* gamma, const float* dgamma,
+                                  const float* dbeta, float epsilon, double count, float* dx,
+                                  int64_t rows, int64_t channels) = 0;
+
+  // --- Elementwise and layout -----------------------------------------------------
+  // y = a + b over n floats; y may alias a or b.
+  virtual void Add(const float* a, const float* b, float* y, int64_t n) = 0;
+  // dst (rows, dst_cols), columns [col_offset, col_offset + src_cols) = src (rows, src_cols).
+  virtual void CopyColumnsInto(const float* src, int64_t rows, int64_t src_cols, float* dst,
+                               int64_t dst_cols, int64_t col_offset) = 0;
+  // dst (rows, dst_cols) = src (rows, src_cols) columns [col_offset, col_offset + dst_cols).
+  virtual void CopyColumnsFrom(const float* src, int64_t rows, int64_t src_cols, int64_t col_offset,
+                               float* dst, int64_t dst_cols) = 0;
 
   // --- Activations ------------------------------------------------------------
   // y = act(x), shapes (rows, cols); softmax is over each row. In place (x == y) is allowed.
@@ -171,6 +248,10 @@ class KernelBackend {
   // element i draws BitsToUniform(PhiloxBits(seed, 0, stream, i)).
   virtual void GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in,
                              int64_t fan_out) = 0;
+  // The same limit over n elements (a conv kernel: n = kh kw in out, fan_in =
+  // kh kw in, fan_out = kh kw out, as Keras computes them).
+  virtual void GlorotUniformN(uint64_t seed, uint32_t stream, float* w, int64_t n, int64_t fan_in,
+                              int64_t fan_out) = 0;
   virtual void Fill(float* x, float value, int64_t n) = 0;
 };
 

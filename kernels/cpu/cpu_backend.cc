@@ -20,6 +20,60 @@ void CpuBackend::BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols
   cpu::BiasGrad(dy, db, rows, cols);
 }
 
+void CpuBackend::Conv2DForward(const Conv2DGeometry& g, const float* x, const float* w,
+                               const float* b, float* y) {
+  cpu::Conv2DForward(g, x, w, b, y);
+}
+void CpuBackend::Conv2DBackward(const Conv2DGeometry& g, const float* x, const float* w,
+                                const float* dy, float* dx, float* dw, float* db) {
+  cpu::Conv2DBackward(g, x, w, dy, dx, dw, db);
+}
+void CpuBackend::MaxPool2DForward(const Conv2DGeometry& g, const float* x, float* y) {
+  cpu::MaxPool2DForward(g, x, y);
+}
+void CpuBackend::MaxPool2DBackward(const Conv2DGeometry& g, const float* x, const float* dy,
+                                   float* dx) {
+  cpu::MaxPool2DBackward(g, x, dy, dx);
+}
+void CpuBackend::AvgPool2DForward(const Conv2DGeometry& g, const float* x, float* y) {
+  cpu::AvgPool2DForward(g, x, y);
+}
+void CpuBackend::AvgPool2DBackward(const Conv2DGeometry& g, const float* dy, float* dx) {
+  cpu::AvgPool2DBackward(g, dy, dx);
+}
+
+void CpuBackend::BatchNormMoments(const float* x, int64_t rows, int64_t channels, float* mean,
+                                  float* variance) {
+  cpu::BatchNormMoments(x, rows, channels, mean, variance);
+}
+void CpuBackend::BatchNormForward(const float* x, const float* mean, const float* variance,
+                                  const float* gamma, const float* beta, float epsilon, float* y,
+                                  int64_t rows, int64_t channels) {
+  cpu::BatchNormForward(x, mean, variance, gamma, beta, epsilon, y, rows, channels);
+}
+void CpuBackend::BatchNormGradSums(const float* x, const float* dy, const float* mean,
+                                   const float* variance, float epsilon, float* dgamma,
+                                   float* dbeta, int64_t rows, int64_t channels) {
+  cpu::BatchNormGradSums(x, dy, mean, variance, epsilon, dgamma, dbeta, rows, channels);
+}
+void CpuBackend::BatchNormInputGrad(const float* x, const float* dy, const float* mean,
+                                    const float* variance, const float* gamma, const float* dgamma,
+                                    const float* dbeta, float epsilon, double count, float* dx,
+                                    int64_t rows, int64_t channels) {
+  cpu::BatchNormInputGrad(x, dy, mean, variance, gamma, dgamma, dbeta, epsilon, count, dx, rows,
+                          channels);
+}
+
+void CpuBackend::Add(const float* a, const float* b, float* y, int64_t n) { cpu::Add(a, b, y, n); }
+void CpuBackend::CopyColumnsInto(const float* src, int64_t rows, int64_t src_cols, float* dst,
+                                 int64_t dst_cols, int64_t col_offset) {
+  cpu::CopyColumnsInto(src, rows, src_cols, dst, dst_cols, col_offset);
+}
+void CpuBackend::CopyColumnsFrom(const float* src, int64_t rows, int64_t src_cols,
+                                 int64_t col_offset, float* dst, int64_t dst_cols) {
+  cpu::CopyColumnsFrom(src, rows, src_cols, col_offset, dst, dst_cols);
+}
+
 void CpuBackend::ActivationForward(Activation act, const float* x, float* y, int64_t rows,
                                    int64_t cols) {
   cpu::ActivationForward(act, x, y, rows, cols);
@@ -98,6 +152,10 @@ void CpuBackend::RmspropUpdate(const RmspropParams& params, float* weights, cons
 void CpuBackend::GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in,
                                int64_t fan_out) {
   cpu::GlorotUniform(seed, stream, w, fan_in, fan_out);
+}
+void CpuBackend::GlorotUniformN(uint64_t seed, uint32_t stream, float* w, int64_t n, int64_t fan_in,
+                                int64_t fan_out) {
+  cpu::GlorotUniformN(seed, stream, w, n, fan_in, fan_out);
 }
 void CpuBackend::Fill(float* x, float value, int64_t n) { cpu::Fill(x, value, n); }
 

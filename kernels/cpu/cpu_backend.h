@@ -22,6 +22,35 @@ class CpuBackend final : public KernelBackend {
   void BiasAdd(float* y, const float* b, int64_t rows, int64_t cols) override;
   void BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols) override;
 
+  void Conv2DForward(const Conv2DGeometry& g, const float* x, const float* w, const float* b,
+                     float* y) override;
+  void Conv2DBackward(const Conv2DGeometry& g, const float* x, const float* w, const float* dy,
+                      float* dx, float* dw, float* db) override;
+  void MaxPool2DForward(const Conv2DGeometry& g, const float* x, float* y) override;
+  void MaxPool2DBackward(const Conv2DGeometry& g, const float* x, const float* dy,
+                         float* dx) override;
+  void AvgPool2DForward(const Conv2DGeometry& g, const float* x, float* y) override;
+  void AvgPool2DBackward(const Conv2DGeometry& g, const float* dy, float* dx) override;
+
+  void BatchNormMoments(const float* x, int64_t rows, int64_t channels, float* mean,
+                        float* variance) override;
+  void BatchNormForward(const float* x, const float* mean, const float* variance,
+                        const float* gamma, const float* beta, float epsilon, float* y,
+                        int64_t rows, int64_t channels) override;
+  void BatchNormGradSums(const float* x, const float* dy, const float* mean, const float* variance,
+                         float epsilon, float* dgamma, float* dbeta, int64_t rows,
+                         int64_t channels) override;
+  void BatchNormInputGrad(const float* x, const float* dy, const float* mean, const float* variance,
+                          const float* gamma, const float* dgamma, const float* dbeta,
+                          float epsilon, double count, float* dx, int64_t rows,
+                          int64_t channels) override;
+
+  void Add(const float* a, const float* b, float* y, int64_t n) override;
+  void CopyColumnsInto(const float* src, int64_t rows, int64_t src_cols, float* dst,
+                       int64_t dst_cols, int64_t col_offset) override;
+  void CopyColumnsFrom(const float* src, int64_t rows, int64_t src_cols, int64_t col_offset,
+                       float* dst, int64_t dst_cols) override;
+
   void ActivationForward(Activation act, const float* x, float* y, int64_t rows,
                          int64_t cols) override;
   void ActivationBackward(Activation act, const float* y, const float* dy, float* dx, int64_t rows,
@@ -63,6 +92,8 @@ class CpuBackend final : public KernelBackend {
 
   void GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in,
                      int64_t fan_out) override;
+  void GlorotUniformN(uint64_t seed, uint32_t stream, float* w, int64_t n, int64_t fan_in,
+                      int64_t fan_out) override;
   void Fill(float* x, float value, int64_t n) override;
 };
 

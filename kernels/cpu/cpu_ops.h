@@ -35,6 +35,49 @@ void BiasAdd(float* y, const float* b, int64_t rows, int64_t cols);
 // db (cols) = Σ_rows dy (rows, cols), summed in row order.
 void BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols);
 
+// --- Convolution (conv.cc), NHWC, kernel (window_h, window_w, in_c, out_c) ---------
+// y (batch, out_h, out_w, out_c) = conv(x, w) [+ b (out_c)]; zero padding. b may be null.
+void Conv2DForward(const Conv2DGeometry& g, const float* x, const float* w, const float* b,
+                   float* y);
+// dw, db (= Σ dy over batch and pixels), dx overwritten; dx, db may be null.
+void Conv2DBackward(const Conv2DGeometry& g, const float* x, const float* w, const float* dy,
+                    float* dx, float* dw, float* db);
+
+// --- Pooling (pooling.cc), NHWC, out_c == in_c; padding positions are skipped -------
+// y = max over each window's real inputs.
+void MaxPool2DForward(const Conv2DGeometry& g, const float* x, float* y);
+// dx (overwritten) = dy routed to each window's first maximum (row-major in the window).
+void MaxPool2DBackward(const Conv2DGeometry& g, const float* x, const float* dy, float* dx);
+// y = mean over each window's real inputs (TF: padding does not count).
+void AvgPool2DForward(const Conv2DGeometry& g, const float* x, float* y);
+// dx (overwritten) = dy / (the window's real input count) to each real input.
+void AvgPool2DBackward(const Conv2DGeometry& g, const float* dy, float* dx);
+
+// --- Batch normalization (batch_norm.cc), x (rows, channels) -------------------
+// mean, variance (channels): column mean and biased variance, summed in double.
+void BatchNormMoments(const float* x, int64_t rows, int64_t channels, float* mean, float* variance);
+// y = x · s + (beta - mean · s), s = gamma / sqrt(variance + epsilon) (Keras's form).
+// gamma null = 1, beta null = 0. x == y allowed.
+void BatchNormForward(const float* x, const float* mean, const float* variance, const float* gamma,
+                      const float* beta, float epsilon, float* y, int64_t rows, int64_t channels);
+// dbeta = Σ_rows dy, dgamma = Σ_rows dy · x̂ (overwritten), summed in double.
+void BatchNormGradSums(const float* x, const float* dy, const float* mean, const float* variance,
+                       float epsilon, float* dgamma, float* dbeta, int64_t rows, int64_t channels);
+// dx = gamma / sqrt(variance + epsilon) · (dy - dbeta / count - x̂ · dgamma / count).
+void BatchNormInputGrad(const float* x, const float* dy, const float* mean, const float* variance,
+                        const float* gamma, const float* dgamma, const float* dbeta, float epsilon,
+                        double count, float* dx, int64_t rows, int64_t channels);
+
+// --- Elementwise and layout (layout.cc) ------------------------------------------
+// y = a + b over n floats; y may alias a or b.
+void Add(const float* a, const float* b, float* y, int64_t n);
+// dst (rows, dst_cols)[:, col_offset : col_offset + src_cols] = src (rows, src_cols).
+void CopyColumnsInto(const float* src, int64_t rows, int64_t src_cols, float* dst, int64_t dst_cols,
+                     int64_t col_offset);
+// dst (rows, dst_cols) = src (rows, src_cols)[:, col_offset : col_offset + dst_cols].
+void CopyColumnsFrom(const float* src, int64_t rows, int64_t src_cols, int64_t col_offset,
+                     float* dst, int64_t dst_cols);
+
 // --- Activations (activations.cc) ----------------------------------------------
 // y (rows, cols) = act(x (rows, cols)); softmax over each row (max subtracted).
 // x == y allowed.
@@ -113,6 +156,10 @@ void RmspropUpdate(const RmspropParams& params, float* weights, const float* gra
 // w (fan_in, fan_out): w[i] = -limit + 2·limit·BitsToUniform(PhiloxBits(seed, 0, stream, i)),
 // limit = sqrt(6 / (fan_in + fan_out)).
 void GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in, int64_t fan_out);
+// The same over n elements with the limit from fan_in and fan_out (a conv
+// kernel: n = kh·kw·in·out); GlorotUniform is GlorotUniformN with n = fan_in·fan_out.
+void GlorotUniformN(uint64_t seed, uint32_t stream, float* w, int64_t n, int64_t fan_in,
+                    int64_t fan_out);
 // x[0, n) = value.
 void Fill(float* x, float value, int64_t n);
 

@@ -1,6 +1,7 @@
-// Initializers on the CPU: Keras glorot_uniform drawn from Philox (element i
-// of variable `stream` uses PhiloxBits(seed, 0, stream, i), so the values do not
-// depend on threads or backend), and Fill.
+// Initializers on the CPU: Keras glorot_uniform (n elements, the limit from
+// fan_in and fan_out) drawn from Philox (element i of variable `stream` uses
+// PhiloxBits(seed, 0, stream, i), so the values do not depend on threads or
+// backend), and Fill.
 #include <cmath>
 
 #include "common/philox.h"
@@ -11,7 +12,11 @@ namespace shardtrain::kernels::cpu {
 
 void GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in, int64_t fan_out) {
   // w (fan_in, fan_out)
-  const int64_t n = fan_in * fan_out;
+  GlorotUniformN(seed, stream, w, fan_in * fan_out, fan_in, fan_out);
+}
+
+void GlorotUniformN(uint64_t seed, uint32_t stream, float* w, int64_t n, int64_t fan_in,
+                    int64_t fan_out) {
   if (n <= 0) return;
   const float limit = static_cast<float>(std::sqrt(6.0 / static_cast<double>(fan_in + fan_out)));
   const float width = 2.0f * limit;

@@ -1,5 +1,5 @@
-// GlorotUniform and Fill on the CPU backend: the exact Philox rule, range,
-// moments of U(-limit, limit), and stream separation.
+// GlorotUniform(N) and Fill on the CPU backend: the exact Philox rule, range,
+// moments of U(-limit, limit), stream separation, and the conv (N) form.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -53,6 +53,26 @@ TEST(GlorotUniformTest, StreamsAndSeedsDiffer) {
   EXPECT_NE(a, b);
   EXPECT_NE(a, c);
   EXPECT_EQ(a, d);
+}
+
+TEST(GlorotUniformTest, NFormIsBitIdenticalForAMatrix) {
+  auto backend = CreateCpuBackend();
+  std::vector<float> a(77), b(77);
+  backend->GlorotUniform(9, 3, a.data(), 7, 11);
+  backend->GlorotUniformN(9, 3, b.data(), 77, 7, 11);
+  EXPECT_EQ(a, b);
+}
+
+TEST(GlorotUniformTest, NFormUsesConvFansForTheLimit) {
+  // A 3x3 conv kernel, in 2, out 4: n = 72, fan_in = 18, fan_out = 36 (Keras).
+  std::vector<float> w(73, 42.0f);
+  CreateCpuBackend()->GlorotUniformN(5, 2, w.data(), 72, 18, 36);
+  const float limit = std::sqrt(6.0f / 54.0f);
+  for (int64_t i = 0; i < 72; ++i) {
+    const float u = BitsToUniform(PhiloxBits(5, 0, 2, static_cast<uint64_t>(i)));
+    EXPECT_NEAR(w[i], -limit + 2.0f * limit * u, 1e-7) << i;
+  }
+  EXPECT_EQ(w.back(), 42.0f);
 }
 
 TEST(FillTest, FillsSmallAndLarge) {
