@@ -40,10 +40,22 @@ namespace {
 constexpr char kReferenceCnn[] = R"pb(
   name: "cnn_bench"
   model {
-    input_shape: [28, 28, 1]
-    layers { conv2d { filters: 32 kernel_size: [3] activation: RELU } }
+    input_shape: [ 28, 28, 1 ]
+    layers {
+      conv2d {
+        filters: 32
+        kernel_size: [ 3 ]
+        activation: RELU
+      }
+    }
     layers { max_pooling2d {} }
-    layers { conv2d { filters: 64 kernel_size: [3] activation: RELU } }
+    layers {
+      conv2d {
+        filters: 64
+        kernel_size: [ 3 ]
+        activation: RELU
+      }
+    }
     layers { max_pooling2d {} }
     layers { flatten {} }
     layers { dropout { rate: 0.5 } }
@@ -183,7 +195,9 @@ Status Run(const std::vector<std::string>& args) {
   const std::vector<Gemm> gemms = CnnGemms(batch);
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   double floor_seconds = GemmFloorSeconds(gemms, seconds / 2, 1);
-  if (cores > 1) floor_seconds = std::min(floor_seconds, GemmFloorSeconds(gemms, seconds / 2, cores));
+  if (cores > 1) {
+    floor_seconds = std::min(floor_seconds, GemmFloorSeconds(gemms, seconds / 2, cores));
+  }
   std::printf("shardtrain batch=%lld examples_per_sec=%.0f step_ms=%.4f gemm_floor_ms=%.4f\n",
               static_cast<long long>(batch), static_cast<double>(batch) / step_seconds,
               step_seconds * 1e3, floor_seconds * 1e3);
