@@ -85,7 +85,7 @@ StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
                                   ") is a custom layer; SavedModel export supports Dense, "
                                   "Dropout, Flatten and Activation (use --format keras)");
       case model::Model::LayerKind::kDense: {
-        storage::saved_model::ExportDense dense;
+        storage::saved_model::ExportLayer dense;
         dense.name = layer.name;
         dense.in = layer.in_features;
         dense.out = layer.out_features;

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <random>
 #include <set>
 
 #include "storage/io/file_system.h"
+#include "storage/saved_model/graph_builder.h"
+#include "storage/saved_model/layer_graph.h"
+#include "storage/saved_model/layer_shapes.h"
 #include "storage/tensor_bundle/bundle_writer.h"
 
 namespace shardtrain::storage::saved_model {
@@ -16,116 +20,18 @@ namespace {
 constexpr int kGraphProducer = 27;
 constexpr int kGraphMinConsumer = 12;
 
-tf::TensorShapeProto Shape(const std::vector<int64_t>& dims) {
-  tf::TensorShapeProto shape;
-  for (int64_t d : dims) shape.add_dim()->set_size(d);
-  return shape;
-}
-
-class GraphBuilder {
- public:
-  explicit GraphBuilder(tf::GraphDef* graph) : graph_(graph) {}
-
-  tf::NodeDef* Node(const std::string& name, const std::string& op,
-                    std::vector<std::string> inputs = {}) {
-    tf::NodeDef* node = graph_->add_node();
-    node->set_name(name);
-    node->set_op(op);
-    for (std::string& input : inputs) node->add_input(std::move(input));
-    return node;
-  }
-  static void Type(tf::NodeDef* node, const char* attr, tf::DataType type) {
-    (*node->mutable_attr())[attr].set_type(type);
-  }
-  static void ShapeAttr(tf::NodeDef* node, const std::vector<int64_t>& dims) {
-    *(*node->mutable_attr())["shape"].mutable_shape() = Shape(dims);
-  }
-  static void Str(tf::NodeDef* node, const char* attr, const std::string& value) {
-    (*node->mutable_attr())[attr].set_s(value);
-  }
-  tf::NodeDef* StringConst(const std::string& name, const std::vector<std::string>& values,
-                           bool scalar) {
-    tf::NodeDef* node = Node(name, "Const");
-    Type(node, "dtype", tf::DT_STRING);
-    tf::TensorProto* tensor = (*node->mutable_attr())["value"].mutable_tensor();
-    tensor->set_dtype(tf::DT_STRING);
-    *tensor->mutable_tensor_shape() =
-        scalar ? Shape({}) : Shape({static_cast<int64_t>(values.size())});
-    for (const std::string& v : values) tensor->add_string_val(v);
-    return node;
-  }
-  tf::NodeDef* FloatConst(const std::string& name, float value) {
-    tf::NodeDef* node = Node(name, "Const");
-    Type(node, "dtype", tf::DT_FLOAT);
-    tf::TensorProto* tensor = (*node->mutable_attr())["value"].mutable_tensor();
-    tensor->set_dtype(tf::DT_FLOAT);
-    *tensor->mutable_tensor_shape() = Shape({});
-    tensor->add_float_val(value);
-    return node;
-  }
-  // A float binary op (Mul, AddV2, RealDiv, Pow) of two tensors.
-  std::string Binary(const std::string& name, const char* op, const std::string& a,
-                     const std::string& b) {
-    Type(Node(name, op, {a, b}), "T", tf::DT_FLOAT);
-    return name;
-  }
-  // A float unary op (Erf, Tanh).
-  std::string Unary(const std::string& name, const char* op, const std::string& x) {
-    Type(Node(name, op, {x}), "T", tf::DT_FLOAT);
-    return name;
-  }
-
- private:
-  tf::GraphDef* graph_;
-};
-
-const char* ActivationOp(const std::string& activation) {
-  if (activation == "relu") return "Relu";
-  if (activation == "sigmoid") return "Sigmoid";
-  if (activation == "tanh") return "Tanh";
-  if (activation == "softmax") return "Softmax";
-  return nullptr;
-}
-
-bool IsGelu(const std::string& activation) {
-  return activation == "gelu" || activation == "gelu_approximate";
-}
-
-// tf.nn.gelu's graph under scope "<layer>/Gelu" (TF has no Gelu op): 0.5x (1 +
-// erf(x / sqrt 2)), or with `approximate` 0.5x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-// Returns the output node.
-std::string AddGelu(GraphBuilder& b, const std::string& scope, const std::string& x,
-                    bool approximate) {
-  const std::string s = scope + "/";
-  std::string cdf_sum;  // 1 + erf(...) or 1 + tanh(...)
-  if (approximate) {
-    b.FloatConst(s + "Pow/y", 3.0f);
-    const std::string cube = b.Binary(s + "Pow", "Pow", x, s + "Pow/y");
-    b.FloatConst(s + "mul/x", 0.044715f);
-    const std::string cubic = b.Binary(s + "mul", "Mul", s + "mul/x", cube);
-    const std::string sum = b.Binary(s + "add", "AddV2", x, cubic);
-    b.FloatConst(s + "mul_1/x", 0.7978845608028654f);
-    const std::string inner = b.Binary(s + "mul_1", "Mul", s + "mul_1/x", sum);
-    const std::string tanh = b.Unary(s + "Tanh", "Tanh", inner);
-    b.FloatConst(s + "add_1/x", 1.0f);
-    cdf_sum = b.Binary(s + "add_1", "AddV2", s + "add_1/x", tanh);
-  } else {
-    b.FloatConst(s + "Cast/x", 1.4142135623730951f);
-    const std::string scaled = b.Binary(s + "truediv", "RealDiv", x, s + "Cast/x");
-    const std::string erf = b.Unary(s + "Erf", "Erf", scaled);
-    b.FloatConst(s + "add/x", 1.0f);
-    cdf_sum = b.Binary(s + "add", "AddV2", s + "add/x", erf);
-  }
-  b.FloatConst(s + "mul_2/x", 0.5f);
-  const std::string half = b.Binary(s + "mul_2", "Mul", s + "mul_2/x", x);
-  return b.Binary(s + "mul_3", "Mul", half, cdf_sum);
+// [-1, shape...]: a batch of examples of `shape`.
+std::vector<int64_t> BatchShape(const ExampleShape& shape) {
+  std::vector<int64_t> dims = {-1};
+  dims.insert(dims.end(), shape.begin(), shape.end());
+  return dims;
 }
 
 tf::TensorInfo Info(const std::string& name, const std::vector<int64_t>& dims) {
   tf::TensorInfo info;
   info.set_name(name);
   info.set_dtype(tf::DT_FLOAT);
-  *info.mutable_tensor_shape() = Shape(dims);
+  *info.mutable_tensor_shape() = ShapeProto(dims);
   return info;
 }
 
@@ -136,77 +42,39 @@ Status WriteSynced(FileSystem* fs, const std::string& path, const std::string& b
   return file->Close();
 }
 
-// A resource variable of the graph: its name ("dense/kernel") and shape.
+// A variable's name and shape, as the saver lists it.
 using GraphVariable = std::pair<std::string, std::vector<int64_t>>;
 
-// The output features of `model`; InvalidArgument when a layer's sizes do not
-// chain or its activation has no TF op.
-StatusOr<int64_t> CheckedOutputFeatures(const ExportModel& model) {
-  if (model.layers.empty()) return InvalidArgumentError("the model has no Dense layer to export");
-  int64_t features = model.input_size;
-  for (const ExportDense& layer : model.layers) {
-    if (layer.in != features || layer.out <= 0 ||
-        static_cast<int64_t>(layer.kernel.size()) != layer.in * layer.out ||
-        (!layer.bias.empty() && static_cast<int64_t>(layer.bias.size()) != layer.out)) {
-      return InvalidArgumentError("layer '" + layer.name + "' has inconsistent sizes (in " +
-                                  std::to_string(layer.in) + ", expected " +
-                                  std::to_string(features) + ")");
-    }
-    if (layer.activation != "linear" && ActivationOp(layer.activation) == nullptr &&
-        !IsGelu(layer.activation)) {
-      return InvalidArgumentError("layer '" + layer.name + "': activation '" + layer.activation +
-                                  "' cannot be exported");
-    }
-    features = layer.out;
-  }
-  return features;
-}
-
-// A VarHandleOp and its ReadVariableOp ("<name>/Read/ReadVariableOp").
-void AddVariable(GraphBuilder& b, const GraphVariable& variable) {
-  const auto& [name, dims] = variable;
-  tf::NodeDef* handle = b.Node(name, "VarHandleOp");
-  GraphBuilder::Str(handle, "container", "");
-  GraphBuilder::Str(handle, "shared_name", name);
-  GraphBuilder::Type(handle, "dtype", tf::DT_FLOAT);
-  GraphBuilder::ShapeAttr(handle, dims);
-  tf::NodeDef* read = b.Node(name + "/Read/ReadVariableOp", "ReadVariableOp", {name});
-  GraphBuilder::Type(read, "dtype", tf::DT_FLOAT);
-}
-
-// The forward graph: the input Placeholder, then per layer VarHandleOp ->
-// ReadVariableOp -> MatMul -> BiasAdd -> activation, then output_0 (and
-// probabilities). Returns the variables in graph order.
-std::vector<GraphVariable> AddForward(GraphBuilder& b, const ExportModel& model) {
+// The forward graph: the input Placeholder (reshaped to its example shape when
+// that has several dimensions), each layer's nodes (layer_graph.h), then
+// output_0 (and probabilities). Returns the variables in graph order.
+std::vector<GraphVariable> AddForward(GraphBuilder& b, const ExportModel& model,
+                                      const std::vector<ExampleShape>& shapes) {
+  const ExampleShape input_shape = ModelInputShape(model);
   tf::NodeDef* input = b.Node(model.input_name, "Placeholder");
   GraphBuilder::Type(input, "dtype", tf::DT_FLOAT);
-  GraphBuilder::ShapeAttr(input, {-1, model.input_size});
+  GraphBuilder::ShapeAttr(input, BatchShape(input_shape));
+  std::map<std::string, std::pair<std::string, ExampleShape>> tensors;  // layer -> (tensor, shape)
+  tensors[model.input_name] = {model.input_name, input_shape};
+  if (input_shape.size() > 1) {
+    tensors[model.input_name].first =
+        AddReshape(b, model.input_name + "/Reshape", model.input_name, input_shape);
+  }
   std::vector<GraphVariable> variables;
-  std::string current = model.input_name;
-  for (const ExportDense& layer : model.layers) {
-    variables.push_back({layer.name + "/kernel", {layer.in, layer.out}});
-    AddVariable(b, variables.back());
-    if (!layer.bias.empty()) {
-      variables.push_back({layer.name + "/bias", {layer.out}});
-      AddVariable(b, variables.back());
+  std::string current;
+  for (size_t k = 0; k < model.layers.size(); ++k) {
+    const ExportLayer& layer = model.layers[k];
+    std::vector<std::string> inputs;
+    std::vector<ExampleShape> input_shapes;
+    for (const std::string& name : LayerInputNames(model, k)) {
+      inputs.push_back(tensors.at(name).first);
+      input_shapes.push_back(tensors.at(name).second);
     }
-    tf::NodeDef* matmul = b.Node(layer.name + "/MatMul", "MatMul",
-                                 {current, layer.name + "/kernel/Read/ReadVariableOp"});
-    GraphBuilder::Type(matmul, "T", tf::DT_FLOAT);
-    current = matmul->name();
-    if (!layer.bias.empty()) {
-      tf::NodeDef* bias = b.Node(layer.name + "/BiasAdd", "BiasAdd",
-                                 {current, layer.name + "/bias/Read/ReadVariableOp"});
-      GraphBuilder::Type(bias, "T", tf::DT_FLOAT);
-      current = bias->name();
+    for (const LayerVariable& variable : LayerVariables(layer)) {
+      variables.push_back({variable.name, variable.shape});
     }
-    if (const char* op = ActivationOp(layer.activation)) {
-      tf::NodeDef* act = b.Node(layer.name + "/" + op, op, {current});
-      GraphBuilder::Type(act, "T", tf::DT_FLOAT);
-      current = act->name();
-    } else if (IsGelu(layer.activation)) {
-      current = AddGelu(b, layer.name + "/Gelu", current, layer.activation == "gelu_approximate");
-    }
+    current = AddLayerNodes(b, layer, inputs, input_shapes);
+    tensors[layer.name] = {current, shapes[k]};
   }
   tf::NodeDef* output = b.Node("output_0", "Identity", {current});
   GraphBuilder::Type(output, "T", tf::DT_FLOAT);
@@ -274,17 +142,17 @@ void AddSaver(GraphBuilder& b, std::vector<GraphVariable> variables, tf::SaverDe
 }
 
 // serving_default (tensorflow/serving/predict): the input, output_0 and, when
-// added, probabilities, each (batch, features).
-void AddServingSignature(const ExportModel& model, int64_t output_features,
+// added, probabilities, each [-1, example shape...].
+void AddServingSignature(const ExportModel& model, const ExampleShape& output_shape,
                          tf::MetaGraphDef* meta) {
   tf::SignatureDef& signature = (*meta->mutable_signature_def())["serving_default"];
   signature.set_method_name("tensorflow/serving/predict");
   (*signature.mutable_inputs())[model.input_name] =
-      Info(model.input_name + ":0", {-1, model.input_size});
-  (*signature.mutable_outputs())["output_0"] = Info("output_0:0", {-1, output_features});
+      Info(model.input_name + ":0", BatchShape(ModelInputShape(model)));
+  (*signature.mutable_outputs())["output_0"] = Info("output_0:0", BatchShape(output_shape));
   if (model.add_probabilities) {
     (*signature.mutable_outputs())["probabilities"] =
-        Info("probabilities:0", {-1, output_features});
+        Info("probabilities:0", BatchShape(output_shape));
   }
 }
 
@@ -304,7 +172,7 @@ Status CheckUniqueNodeNames(const tf::GraphDef& graph, const std::string& input_
 }  // namespace
 
 StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
-  ASSIGN_OR_RETURN(const int64_t output_features, CheckedOutputFeatures(model));
+  ASSIGN_OR_RETURN(const std::vector<ExampleShape> shapes, LayerOutputShapes(model));
   tf::SavedModel saved_model;
   saved_model.set_saved_model_schema_version(1);
   tf::MetaGraphDef* meta = saved_model.add_meta_graphs();
@@ -314,9 +182,9 @@ StatusOr<tf::SavedModel> BuildSavedModel(const ExportModel& model) {
   graph->mutable_versions()->set_producer(kGraphProducer);
   graph->mutable_versions()->set_min_consumer(kGraphMinConsumer);
   GraphBuilder builder(graph);
-  std::vector<GraphVariable> variables = AddForward(builder, model);
+  std::vector<GraphVariable> variables = AddForward(builder, model, shapes);
   AddSaver(builder, std::move(variables), meta->mutable_saver_def());
-  AddServingSignature(model, output_features, meta);
+  AddServingSignature(model, shapes.back(), meta);
   RETURN_IF_ERROR(CheckUniqueNodeNames(*graph, model.input_name));
   return saved_model;
 }
@@ -347,12 +215,11 @@ StatusOr<std::string> ExportSavedModel(const ExportModel& model, const std::stri
   RETURN_IF_ERROR(fs->CreateDirs(JoinPath(temp_dir, "variables")));
   // Weights under their TF1 names.
   ASSIGN_OR_RETURN(auto writer, BundleWriter::Open(fs, JoinPath(temp_dir, "variables/variables")));
-  for (const ExportDense& layer : model.layers) {
-    RETURN_IF_ERROR(writer->Add(layer.name + "/kernel", DType::kFloat32, {layer.in, layer.out},
-                                layer.kernel.data(), layer.kernel.size() * sizeof(float)));
-    if (!layer.bias.empty()) {
-      RETURN_IF_ERROR(writer->Add(layer.name + "/bias", DType::kFloat32, {layer.out},
-                                  layer.bias.data(), layer.bias.size() * sizeof(float)));
+  for (const ExportLayer& layer : model.layers) {
+    for (const LayerVariable& variable : LayerVariables(layer)) {
+      RETURN_IF_ERROR(writer->Add(variable.name, DType::kFloat32, variable.shape,
+                                  variable.values->data(),
+                                  variable.values->size() * sizeof(float)));
     }
   }
   RETURN_IF_ERROR(writer->Finish());

@@ -35,7 +35,7 @@ TEST(GeluExportTest, ExportedSavedModelServesTheTrainersOutputs) {
   exported.input_name = "pixels";
   exported.input_size = 5;
   for (const model::Model::Layer& layer : model.layers()) {
-    storage::saved_model::ExportDense dense;
+    storage::saved_model::ExportLayer dense;
     dense.name = layer.name;
     dense.in = layer.in_features;
     dense.out = layer.out_features;

@@ -31,7 +31,7 @@ TEST(GraphExecutorTest, EveryOpOfOurExportsIsSupported) {
   model.add_probabilities = true;
   int64_t in = 3;
   for (const char* activation : {"linear", "relu", "sigmoid", "tanh", "softmax"}) {
-    storage::saved_model::ExportDense dense;
+    storage::saved_model::ExportLayer dense;
     dense.name = std::string("dense_") + activation;
     dense.in = in;
     dense.out = 2;

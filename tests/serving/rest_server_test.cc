@@ -152,7 +152,7 @@ storage::saved_model::ExportModel RandomMlp(float scale) {
   int64_t in = 4;
   int seed = 1;
   for (auto [out, act] : std::vector<std::pair<int64_t, std::string>>{{8, "relu"}, {3, "linear"}}) {
-    storage::saved_model::ExportDense d;
+    storage::saved_model::ExportLayer d;
     d.name = model.layers.empty() ? "dense" : "dense_1";
     d.in = in;
     d.out = out;

@@ -284,7 +284,7 @@ storage::saved_model::ExportModel Linear(float weight) {
   storage::saved_model::ExportModel model;
   model.input_name = "x";
   model.input_size = 1;
-  storage::saved_model::ExportDense dense;
+  storage::saved_model::ExportLayer dense;
   dense.name = "dense";
   dense.in = dense.out = 1;
   dense.kernel = {weight};
