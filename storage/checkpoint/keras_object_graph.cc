@@ -116,6 +116,7 @@ class LayoutBuilder {
     for (size_t s = 0; s < optimizer_->slot_names.size(); ++s) {
       const std::string& slot = optimizer_->slot_names[s];
       for (const WeightNode& weight : weights_) {
+        if (!HasSlots(weight)) continue;
         auto* reference = nodes_[optimizer_node_].add_slot_variables();
         reference->set_original_variable_node_id(weight.node);
         reference->set_slot_name(slot);
@@ -133,6 +134,12 @@ class LayoutBuilder {
         AddVariableNode(v);
       }
     }
+  }
+
+  // Whether the optimizer keeps slots for `weight`.
+  bool HasSlots(const WeightNode& weight) const {
+    const std::vector<bool>& trainable = layers_[static_cast<size_t>(weight.layer)].trainable;
+    return trainable.empty() || trainable[static_cast<size_t>(weight.weight)];
   }
 
   // A new node holding variable `v`, which joins the layout's list.

@@ -5,9 +5,11 @@
 // `model.load_weights(prefix)` work on our checkpoints.
 //
 // Node numbering is breadth-first from the model (node 0): the layers
-// (`layer_with_weights-j` then `layer-i` edges), the optimizer, the layers'
+// (`layer_with_weights-j` then `layer-i` edges; a functional model lists its
+// InputLayer first, as a weightless layer), the optimizer, the layers'
 // variables, the optimizer's own variables (iter, then hyper-parameters in the
-// given order), then the slot variables (slot by slot, variable by variable).
+// given order), then the slot variables (slot by slot, trainable variable by
+// trainable variable).
 // Pure functions; thread-safe.
 #pragma once
 
@@ -21,8 +23,12 @@ namespace shardtrain::storage {
 inline constexpr char kObjectGraphKey[] = "_CHECKPOINTABLE_OBJECT_GRAPH";
 
 struct KerasLayerSpec {
-  std::string name;                  // "dense", "dropout", "dense_1"
+  std::string name;                  // "dense", "dropout", "dense_1", "input_layer"
   std::vector<std::string> weights;  // "kernel", "bias"; empty for weightless layers
+  // Per weight, parallel to `weights`: whether the optimizer keeps slots for it
+  // (tf.keras has none for a frozen layer's weights or for moving statistics).
+  // Empty: every weight has slots.
+  std::vector<bool> trainable = {};
 };
 
 struct KerasOptimizerSpec {

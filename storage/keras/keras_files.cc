@@ -14,6 +14,7 @@
 #include <set>
 
 #include "storage/keras/hdf5_file.h"
+#include "storage/keras/keras_weight_names.h"
 
 namespace shardtrain::storage::keras {
 namespace {
@@ -52,12 +53,15 @@ std::vector<std::string> Keras3LayerPaths(const std::vector<std::string>& class_
   return paths;
 }
 
-// The weights that have optimizer state: those of the trainable layers.
+// The weights that have optimizer state: the trainable weights of the
+// trainable layers (not a BatchNormalization's moving statistics).
 std::vector<const KerasWeight*> TrainableWeights(const KerasModelFile& model) {
   std::vector<const KerasWeight*> out;
   for (const auto& layer : model.layers) {
     if (!layer.trainable) continue;
-    for (const auto& weight : layer.weights) out.push_back(&weight);
+    for (const auto& weight : layer.weights) {
+      if (weight.trainable) out.push_back(&weight);
+    }
   }
   return out;
 }
@@ -205,6 +209,7 @@ StatusOr<std::vector<KerasLayerWeights>> ReadLegacyWeights(const H5File& file,
     for (const std::string& weight_name : weight_names) {
       KerasWeight weight;
       weight.name = ShortWeightName(weight_name);
+      weight.trainable = IsTrainableWeightName(weight.name);
       RETURN_IF_ERROR(file.ReadFloats(layer_group + "/" + weight_name, &weight.shape, &weight.values));
       layer.weights.push_back(std::move(weight));
     }
@@ -222,116 +227,174 @@ StatusOr<std::string> OptionalString(const H5File& file, const std::string& obje
   return fallback;
 }
 
-// Adam state in the tf.keras <= 2.10 order: iter, all m, all v. State we
-// cannot use is skipped; damaged weight names are DataLoss.
+// Keras 3's legacy .h5 names its Adam state ".../iteration", ".../learning_rate",
+// then m and v interleaved per trainable weight; tf.keras <= 2.10 names
+// "Adam/iter:0", then all m, then all v.
+bool IsKeras3LegacyOptimizer(const std::vector<std::string>& names, size_t n) {
+  const std::string suffix = "/iteration";
+  const std::string& first = names.front();
+  return names.size() == 2 + 2 * n && first.size() > suffix.size() &&
+         first.compare(first.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Adam state of a legacy .h5 in either order above. State we cannot use is
+// skipped; damaged weight names are DataLoss.
 Status ReadLegacyOptimizer(const H5File& file, KerasModelFile* model) {
   if (!file.Exists("/optimizer_weights")) return OkStatus();
   auto names = file.ReadStringListAttribute("/optimizer_weights", "weight_names");
   if (!names.ok() && names.status().code() == StatusCode::kDataLoss) return names.status();
   const size_t n = TrainableWeights(*model).size();
-  if (!names.ok() || names->size() != 1 + 2 * n || n == 0) return OkStatus();
-  auto iterations = file.ReadInt64Scalar("/optimizer_weights/" + (*names)[0]);
+  if (!names.ok() || n == 0 || names->empty()) return OkStatus();
+  const bool keras3 = IsKeras3LegacyOptimizer(*names, n);
+  if (!keras3 && names->size() != 1 + 2 * n) return OkStatus();
+  const std::string group = "/optimizer_weights/";
+  auto iterations = file.ReadInt64Scalar(group + (*names)[0]);
   if (!iterations.ok()) return OkStatus();
   KerasOptimizerState state;
   state.iterations = *iterations;
-  for (size_t i = 0; i < 2 * n; ++i) {
-    std::vector<int64_t> shape;
-    std::vector<float> values;
-    if (!file.ReadFloats("/optimizer_weights/" + (*names)[1 + i], &shape, &values).ok()) {
+  std::vector<int64_t> shape;
+  if (keras3) {
+    std::vector<float> lr;
+    if (!file.ReadFloats(group + (*names)[1], &shape, &lr).ok() || lr.size() != 1) {
       return OkStatus();
     }
-    (i < n ? state.m : state.v).push_back(std::move(values));
+    state.learning_rate = lr[0];
+  }
+  const size_t first_slot = keras3 ? 2 : 1;
+  for (size_t i = 0; i < 2 * n; ++i) {
+    std::vector<float> values;
+    if (!file.ReadFloats(group + (*names)[first_slot + i], &shape, &values).ok()) {
+      return OkStatus();
+    }
+    const bool is_m = keras3 ? i % 2 == 0 : i < n;
+    (is_m ? state.m : state.v).push_back(std::move(values));
   }
   state.present = true;
   model->optimizer = std::move(state);
   return OkStatus();
 }
 
-// The Keras 3 layout. `layers` gives (name, class) in model order when a config
-// is known; otherwise the groups under /layers are read as they are named.
-// `frozen` names the layers without optimizer state.
-StatusOr<KerasModelFile> ReadKeras3Weights(
-    const H5File& file, const std::vector<std::pair<std::string, std::string>>& known,
-    const std::set<std::string>& frozen) {
-  KerasModelFile model;
-  std::vector<std::pair<std::string, std::string>> layers = known;  // (name, class)
+// A layer of a Keras 3 config walk: its name, class and weight options.
+struct WalkedLayer {
+  std::string name;
+  std::string class_name;
+  KerasLayerOptions options;
+};
+
+// The weights under `vars` ("/layers/<path>/vars", entries 0..n-1), named for
+// a `naming_class` layer.
+StatusOr<std::vector<KerasWeight>> ReadKeras3LayerWeights(const H5File& file,
+                                                          const std::string& vars,
+                                                          const std::string& naming_class,
+                                                          const KerasLayerOptions& options) {
+  std::vector<KerasWeight> weights;
+  if (!file.Exists(vars)) return weights;
+  ASSIGN_OR_RETURN(std::vector<std::string> indices, file.List(vars));
+  std::vector<int> numeric;
+  for (const std::string& index : indices) {
+    if (index.empty() || !std::all_of(index.begin(), index.end(), ::isdigit) || index.size() > 6) {
+      return DataLossError("HDF5 file '" + file.path() + "': unexpected entry " + vars + "/" + index);
+    }
+    numeric.push_back(std::stoi(index));
+  }
+  std::sort(numeric.begin(), numeric.end());
+  const auto names = KerasWeightNames(naming_class, numeric.size(), options);
+  for (size_t i = 0; i < numeric.size(); ++i) {
+    KerasWeight weight;
+    weight.name = names[i].name;
+    weight.trainable = names[i].trainable;
+    RETURN_IF_ERROR(file.ReadFloats(vars + "/" + std::to_string(numeric[i]), &weight.shape,
+                                    &weight.values));
+    weights.push_back(std::move(weight));
+  }
+  return weights;
+}
+
+// Adam state of the Keras 3 layout: 0 iteration, 1 learning rate (absent with
+// a schedule), then m/v interleaved per trainable weight. Left absent when the
+// file has none that fits the model's trainable weights.
+Status ReadKeras3Optimizer(const H5File& file, KerasModelFile* model) {
+  const size_t n = TrainableWeights(*model).size();
+  if (n == 0 || !file.Exists("/optimizer/vars")) return OkStatus();
+  auto entries = file.List("/optimizer/vars");
+  const bool with_lr = entries.ok() && entries->size() == 2 + 2 * n;
+  if (!with_lr && !(entries.ok() && entries->size() == 1 + 2 * n)) return OkStatus();
+  auto iterations = file.ReadInt64Scalar("/optimizer/vars/0");
+  std::vector<int64_t> shape;
+  std::vector<float> lr = {0.0f};
+  if (!iterations.ok() ||
+      (with_lr && !(file.ReadFloats("/optimizer/vars/1", &shape, &lr).ok() && lr.size() == 1))) {
+    return OkStatus();
+  }
+  KerasOptimizerState state;
+  state.iterations = *iterations;
+  state.learning_rate = lr[0];
+  state.learning_rate_variable = with_lr;
+  ASSIGN_OR_RETURN(state.name, OptionalString(file, "/optimizer/vars", "name", state.name));
+  const size_t first_slot = with_lr ? 2 : 1;
+  for (size_t i = 0; i < 2 * n; ++i) {
+    std::vector<float> values;
+    if (!file.ReadFloats("/optimizer/vars/" + std::to_string(first_slot + i), &shape, &values)
+             .ok()) {
+      return OkStatus();
+    }
+    (i % 2 == 0 ? state.m : state.v).push_back(std::move(values));
+  }
+  state.present = true;
+  model->optimizer = std::move(state);
+  return OkStatus();
+}
+
+// The Keras 3 layout. `known` gives the layers in model order when a config
+// is known; otherwise the groups under /layers are read as they are named
+// (their weights named after the class their path implies). `frozen` names
+// the layers without optimizer state.
+StatusOr<KerasModelFile> ReadKeras3Weights(const H5File& file,
+                                           const std::vector<WalkedLayer>& known,
+                                           const std::set<std::string>& frozen) {
+  std::vector<WalkedLayer> layers = known;
   std::vector<std::string> paths;
   const std::string root = file.Exists("/layers") ? "/layers" : "/_layer_checkpoint_dependencies";
   if (!known.empty()) {
     std::vector<std::string> classes;
-    for (const auto& [name, class_name] : known) classes.push_back(class_name);
+    for (const WalkedLayer& layer : known) classes.push_back(layer.class_name);
     paths = Keras3LayerPaths(classes);
   } else if (file.Exists(root)) {
     ASSIGN_OR_RETURN(paths, file.List(root));
     for (const std::string& path : paths) {
-      ASSIGN_OR_RETURN(std::string name, OptionalString(file, root + "/" + path + "/vars", "name", path));
-      layers.emplace_back(name, "");
+      ASSIGN_OR_RETURN(std::string name,
+                       OptionalString(file, root + "/" + path + "/vars", "name", path));
+      layers.push_back({name, "", {}});
     }
   }
+  KerasModelFile model;
   for (size_t i = 0; i < layers.size(); ++i) {
     KerasLayerWeights layer;
-    layer.name = layers[i].first;
-    layer.class_name = layers[i].second;
-    const std::string vars = root + "/" + paths[i] + "/vars";
-    if (file.Exists(vars)) {
-      ASSIGN_OR_RETURN(std::vector<std::string> indices, file.List(vars));
-      std::vector<int> numeric;
-      for (const std::string& index : indices) {
-        if (index.empty() || !std::all_of(index.begin(), index.end(), ::isdigit) || index.size() > 6) {
-          return DataLossError("HDF5 file '" + file.path() + "': unexpected entry " + vars + "/" + index);
-        }
-        numeric.push_back(std::stoi(index));
-      }
-      std::sort(numeric.begin(), numeric.end());
-      for (int index : numeric) {
-        KerasWeight weight;
-        weight.name = layer.class_name == "Dense" ? (index == 0 ? "kernel" : "bias")
-                                                  : std::to_string(index);
-        RETURN_IF_ERROR(file.ReadFloats(vars + "/" + std::to_string(index), &weight.shape,
-                                        &weight.values));
-        layer.weights.push_back(std::move(weight));
-      }
-    }
+    layer.name = layers[i].name;
+    layer.class_name = layers[i].class_name;
+    const std::string naming_class =
+        known.empty() ? ClassOfKeras3LayerPath(paths[i]) : layer.class_name;
+    ASSIGN_OR_RETURN(layer.weights, ReadKeras3LayerWeights(file, root + "/" + paths[i] + "/vars",
+                                                           naming_class, layers[i].options));
     model.layers.push_back(std::move(layer));
   }
-  // Adam: 0 iteration, 1 learning rate (absent with a schedule), then m/v
-  // interleaved per trainable weight.
   MarkFrozen(frozen, &model.layers);
-  const size_t n = TrainableWeights(model).size();
-  if (n > 0 && file.Exists("/optimizer/vars")) {
-    auto entries = file.List("/optimizer/vars");
-    const bool with_lr = entries.ok() && entries->size() == 2 + 2 * n;
-    if (with_lr || (entries.ok() && entries->size() == 1 + 2 * n)) {
-      auto iterations = file.ReadInt64Scalar("/optimizer/vars/0");
-      std::vector<int64_t> shape;
-      std::vector<float> lr = {0.0f};
-      if (iterations.ok() &&
-          (!with_lr || (file.ReadFloats("/optimizer/vars/1", &shape, &lr).ok() && lr.size() == 1))) {
-        KerasOptimizerState state;
-        state.iterations = *iterations;
-        state.learning_rate = lr[0];
-        state.learning_rate_variable = with_lr;
-        ASSIGN_OR_RETURN(state.name, OptionalString(file, "/optimizer/vars", "name", state.name));
-        const size_t first_slot = with_lr ? 2 : 1;
-        bool ok = true;
-        for (size_t i = 0; i < 2 * n && ok; ++i) {
-          std::vector<float> values;
-          ok = file.ReadFloats("/optimizer/vars/" + std::to_string(first_slot + i), &shape, &values)
-                   .ok();
-          (i % 2 == 0 ? state.m : state.v).push_back(std::move(values));
-        }
-        state.present = ok;
-        if (ok) model.optimizer = std::move(state);
-      }
-    }
-  }
+  RETURN_IF_ERROR(ReadKeras3Optimizer(file, &model));
   return model;
 }
 
-// (name, class) of the layers a Keras 3 config walks, in order: Sequential
-// without its InputLayer, Functional with it.
-std::vector<std::pair<std::string, std::string>> Keras3Walk(const std::string& config_json) {
-  std::vector<std::pair<std::string, std::string>> out;
+// A layer config's flags that decide its weights (Keras defaults when absent).
+KerasLayerOptions OptionsOf(const Json& layer_config) {
+  KerasLayerOptions options;
+  options.center = !IsFalse(layer_config, "center");
+  options.scale = !IsFalse(layer_config, "scale");
+  return options;
+}
+
+// The layers a Keras 3 config walks, in order: Sequential without its
+// InputLayer, Functional with it.
+std::vector<WalkedLayer> Keras3Walk(const std::string& config_json) {
+  std::vector<WalkedLayer> out;
   Json root = Json::parse(config_json, nullptr, false);
   if (!root.is_object() || !root.contains("config") || !root["config"].is_object()) return out;
   const bool sequential = root.value("class_name", "") == "Sequential";
@@ -339,11 +402,14 @@ std::vector<std::pair<std::string, std::string>> Keras3Walk(const std::string& c
   if (!layers.is_array()) return out;
   for (const Json& entry : layers) {
     if (!entry.is_object()) continue;
-    const std::string class_name = entry.value("class_name", "");
-    if (sequential && class_name == "InputLayer") continue;
-    std::string name;
-    if (entry.contains("config") && entry["config"].is_object()) name = entry["config"].value("name", "");
-    out.emplace_back(name, class_name);
+    WalkedLayer layer;
+    layer.class_name = entry.value("class_name", "");
+    if (sequential && layer.class_name == "InputLayer") continue;
+    if (entry.contains("config") && entry["config"].is_object()) {
+      layer.name = entry["config"].value("name", "");
+      layer.options = OptionsOf(entry["config"]);
+    }
+    out.push_back(std::move(layer));
   }
   return out;
 }
@@ -545,7 +611,7 @@ Status WriteLegacyH5(const std::string& path, const KerasModelFile& model) {
         const std::string name = layer.name + "/" + weight.name + ":0";
         weight_names.push_back(name);
         RETURN_IF_ERROR(file.WriteFloats(group + "/" + name, weight.shape, weight.values.data()));
-        if (!layer.trainable) continue;  // no optimizer state
+        if (!layer.trainable || !weight.trainable) continue;  // no optimizer state
         slot_names_m.push_back("Adam/" + layer.name + "/" + weight.name + "/m:0");
         slot_names_v.push_back("Adam/" + layer.name + "/" + weight.name + "/v:0");
       }

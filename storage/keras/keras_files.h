@@ -8,7 +8,9 @@
 // and names that Keras 3.3+ and tf.keras 2.x load), write to a temporary file
 // beside the target and rename it, so a reader never sees half a file.
 // Readers sniff the content (zip vs HDF5, then the layout) and accept every
-// string flavour real Keras wrote. HDF5 and libzip errors become Status
+// string flavour real Keras wrote; Adam state is read in the Keras 3 and the
+// tf.keras <= 2.10 orders, one m and v per trainable weight (never for
+// BatchNormalization's moving statistics, keras_weight_names.h). HDF5 and libzip errors become Status
 // values naming the file and the object; nothing aborts on bad input.
 // Thread-safety: the HDF5 C library serializes its calls; do not call these
 // concurrently with other HDF5 users in the process.
@@ -23,15 +25,20 @@
 namespace shardtrain::storage::keras {
 
 struct KerasWeight {
-  std::string name;  // short variable name: "kernel", "bias"
+  std::string name;  // short variable name: "kernel", "bias", "gamma", "moving_mean"
   std::vector<int64_t> shape;
   std::vector<float> values;  // row-major float32
+  // False for a non-trainable variable (BatchNormalization's moving
+  // statistics): saved and loaded like any weight, but without optimizer state.
+  bool trainable = true;
 };
 
 struct KerasLayerWeights {
   std::string name;        // layer name, e.g. "dense_1"
   std::string class_name;  // "Dense", "Dropout", ...
-  std::vector<KerasWeight> weights;  // Keras order (kernel, bias)
+  // Keras order (kernel, bias; gamma, beta, moving_mean, moving_variance):
+  // keras_weight_names.h.
+  std::vector<KerasWeight> weights;
   // Keras's trainable (false: frozen, its weights have no optimizer state).
   // Readers take it from the model config when the file has one.
   bool trainable = true;
@@ -46,7 +53,7 @@ struct KerasOptimizerState {
   // rate; with a LearningRateSchedule the variables are iterations, then m/v.
   bool learning_rate_variable = true;
   std::string name = "adam";  // the optimizer's name ("adam", "adamw")
-  // One per weight of a trainable layer, model order.
+  // One per trainable weight of a trainable layer, model order.
   std::vector<std::vector<float>> m, v;
 };
 

@@ -86,6 +86,50 @@ TEST(KerasObjectGraphTest, WeightsOnlyHasNoOptimizerAndEscapesNames) {
   EXPECT_EQ(EscapeObjectPathComponent("x.y/z"), "x..y.Sz");
 }
 
+// A functional model (its InputLayer is layer-0, spec §3.2) with Conv2D and
+// BatchNormalization: the moving statistics are saved weights of the layer
+// but, being non-trainable, have no optimizer slots.
+TEST(KerasObjectGraphTest, FunctionalConvBatchNormHasSlotsForTrainableWeightsOnly) {
+  std::vector<KerasLayerSpec> layers = {
+      {"input_layer", {}},
+      {"conv2d", {"kernel", "bias"}},
+      {"batch_normalization",
+       {"gamma", "beta", "moving_mean", "moving_variance"},
+       {true, true, false, false}}};
+  KerasOptimizerSpec adam{"Adam", {"iter", "beta_1", "beta_2", "decay", "learning_rate"}, {"m", "v"}};
+  const KerasCheckpointLayout layout = BuildKerasCheckpointLayout(layers, &adam);
+  using C = std::vector<std::pair<std::string, int>>;
+  EXPECT_EQ(Children(layout, 0), (C{{"layer-0", 1}, {"layer_with_weights-0", 2}, {"layer-1", 2},
+                                    {"layer_with_weights-1", 3}, {"layer-2", 3}, {"optimizer", 4}}));
+  EXPECT_EQ(Children(layout, 1), C{});
+  EXPECT_EQ(Children(layout, 3), (C{{"gamma", 7}, {"beta", 8}, {"moving_mean", 9},
+                                    {"moving_variance", 10}}));
+  // Nodes 11-15 are the optimizer's variables; slots (m then v) of nodes 5-8 only.
+  const auto& slots = layout.graph.nodes(4).slot_variables();
+  ASSERT_EQ(slots.size(), 8);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(slots[i].original_variable_node_id(), 5 + i % 4);
+    EXPECT_EQ(slots[i].slot_name(), i < 4 ? "m" : "v");
+    EXPECT_EQ(slots[i].slot_variable_node_id(), 16 + i);
+  }
+  EXPECT_EQ(layout.graph.nodes_size(), 24);
+  auto attribute = [&](int node) { return layout.graph.nodes(node).attributes(0); };
+  EXPECT_EQ(attribute(9).checkpoint_key(),
+            "layer_with_weights-1/moving_mean/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(attribute(9).full_name(), "batch_normalization/moving_mean");
+  EXPECT_EQ(attribute(23).checkpoint_key(),
+            "layer_with_weights-1/beta/.OPTIMIZER_SLOT/optimizer/v/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(attribute(23).full_name(), "Adam/batch_normalization/beta/v");
+  size_t slot_variables = 0;
+  for (const KerasCheckpointVariable& v : layout.variables) {
+    if (v.kind != KerasCheckpointVariable::Kind::kSlot) continue;
+    ++slot_variables;
+    EXPECT_LT(v.weight, 2) << v.key;  // gamma/beta (or kernel/bias), never a moving statistic
+  }
+  EXPECT_EQ(slot_variables, 8u);
+  EXPECT_FALSE(layout.graph.nodes(1).has_checkpoint_values().value());  // the InputLayer
+}
+
 // A real tf.keras file: TF 2.3's SavedModel of Sequential [Dense test_in,
 // Dense, Dense test_out] with Adam (testdata README). Its variables bundle
 // must hold exactly our keys (besides the SavedModel-only keras_api/ ones),
