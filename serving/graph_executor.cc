@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/philox.h"
+#include "serving/nn_ops.h"
 #include "serving/parse_example.h"
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
@@ -259,6 +260,12 @@ class GraphExecutor::RunState {
   StatusOr<Tensors> Reshape(const tf::NodeDef& node, const Tensors& in);
   StatusOr<Tensors> RandomUniform(const tf::NodeDef& node, const Tensors& in);
   StatusOr<Tensors> ParseExample(const tf::NodeDef& node, const Tensors& in);
+  // Convolutional and residual layers' ops (serving/nn_ops.h).
+  StatusOr<Tensors> Conv2D(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> Pool(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> Mean(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> FusedBatchNormV3(const tf::NodeDef& node, const Tensors& in);
+  StatusOr<Tensors> ConcatV2(const tf::NodeDef& node, const Tensors& in);
 
   const GraphExecutor& graph_;
   VariableStore* variables_;
@@ -297,6 +304,12 @@ const std::map<std::string, GraphExecutor::RunState::Kernel>& GraphExecutor::Run
       {"Reshape", &RunState::Reshape},
       {"RandomUniform", &RunState::RandomUniform},
       {"ParseExample", &RunState::ParseExample},
+      {"Conv2D", &RunState::Conv2D},
+      {"MaxPool", &RunState::Pool},
+      {"AvgPool", &RunState::Pool},
+      {"Mean", &RunState::Mean},
+      {"FusedBatchNormV3", &RunState::FusedBatchNormV3},
+      {"ConcatV2", &RunState::ConcatV2},
   };
   return kernels;
 }
@@ -701,6 +714,49 @@ auto GraphExecutor::RunState::ParseExample(const tf::NodeDef& node, const Tensor
   Tensors out;
   for (Tensor& value : values) out.push_back(std::make_shared<const Tensor>(std::move(value)));
   return out;
+}
+
+auto GraphExecutor::RunState::Conv2D(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  ASSIGN_OR_RETURN(Tensor y, Conv2DOp(node, *in[0], *in[1], *graph_.backend_));
+  return One(std::move(y));
+}
+
+// MaxPool and AvgPool.
+auto GraphExecutor::RunState::Pool(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 1));
+  ASSIGN_OR_RETURN(Tensor y, PoolOp(node, *in[0], *graph_.backend_));
+  return One(std::move(y));
+}
+
+auto GraphExecutor::RunState::Mean(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 2));
+  ASSIGN_OR_RETURN(Tensor y, MeanOp(node, *in[0], *in[1], *graph_.backend_));
+  return One(std::move(y));
+}
+
+auto GraphExecutor::RunState::FusedBatchNormV3(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 5));
+  ASSIGN_OR_RETURN(std::vector<Tensor> outputs,
+                   FusedBatchNormOp(node, *in[0], *in[1], *in[2], *in[3], *in[4],
+                                    *graph_.backend_));
+  Tensors out;
+  for (Tensor& t : outputs) out.push_back(std::make_shared<const Tensor>(std::move(t)));
+  return out;
+}
+
+// Inputs: the N values, then the axis.
+auto GraphExecutor::RunState::ConcatV2(const tf::NodeDef& node, const Tensors& in)
+    -> StatusOr<Tensors> {
+  RETURN_IF_ERROR(Need(in, 3));
+  std::vector<const Tensor*> values;
+  for (size_t k = 0; k + 1 < in.size(); ++k) values.push_back(in[k].get());
+  ASSIGN_OR_RETURN(Tensor y, ConcatV2Op(node, values, *in.back(), *graph_.backend_));
+  return One(std::move(y));
 }
 
 }  // namespace shardtrain::serving
