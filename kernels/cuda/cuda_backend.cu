@@ -12,8 +12,6 @@
 
 namespace shardtrain::kernels::cuda {
 
-#define SHARDTRAIN_RECORD(call) Record((call), #call, __FILE__, __LINE__)
-
 StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device, bool tf32) {
   const int count = CudaDeviceCount();
   if (count == 0) {
@@ -127,7 +125,7 @@ void CudaBackend::Gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
   for (int64_t dim : {m, n, k, lda, ldb, ldc}) {
     if (dim > INT_MAX) {
       if (status_.ok()) {
-        status_ = InvalidArgumentError("a Dense dimension of " + std::to_string(dim) +
+        status_ = InvalidArgumentError("a GEMM dimension of " + std::to_string(dim) +
                                        " exceeds cuBLAS's int range (" + file + ":" +
                                        std::to_string(line) + ")");
       }

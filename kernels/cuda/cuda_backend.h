@@ -6,8 +6,12 @@
 //
 // Dense runs on cuBLAS (row-major operands passed as their column-major
 // transposes). TF32 tensor-core math only when created with tf32 = true;
-// otherwise full fp32, to stay within 1e-5 of the CPU backend.
-// The other ops mirror kernels/cpu formula for formula (kernels/cuda/*.cu).
+// otherwise full fp32, to stay within 1e-5 of the CPU backend. Conv2D is
+// im2col + cuBLAS sgemm + col2im (gather form) over chunks of the batch whose
+// im2col matrix fits kConvWorkspaceBytes, in a workspace the backend owns
+// (allocated on first use, grown, freed with the backend; cuda_backend_cnn.cu).
+// The other ops mirror kernels/cpu formula for formula (kernels/cuda/*.cu),
+// with every reduction in a fixed order (deterministic: no float atomics).
 //
 // Errors: ops return void (the KernelBackend contract), so the first failed
 // launch, CUDA call or cuBLAS call is kept with its call site and returned by
@@ -24,11 +28,15 @@
 
 #include "common/status.h"
 #include "kernels/backend.h"
+#include "kernels/cuda/workspace.h"
 
 namespace shardtrain::kernels::cuda {
 
 class CudaBackend final : public KernelBackend {
  public:
+  // Largest im2col chunk Conv2D allocates unless one example alone needs more.
+  static constexpr size_t kConvWorkspaceBytes = size_t{128} << 20;
+
   // FailedPrecondition when no CUDA device is visible or `device` is out of range.
   static StatusOr<std::unique_ptr<CudaBackend>> Create(int device, bool tf32);
   ~CudaBackend() override;
@@ -53,6 +61,36 @@ class CudaBackend final : public KernelBackend {
                      float* db, int64_t batch, int64_t in, int64_t out) override;
   void BiasAdd(float* y, const float* b, int64_t rows, int64_t cols) override;
   void BiasGrad(const float* dy, float* db, int64_t rows, int64_t cols) override;
+
+  void Conv2DForward(const Conv2DGeometry& g, const float* x, const float* w, const float* b,
+                     float* y) override;
+  void Conv2DBackward(const Conv2DGeometry& g, const float* x, const float* w, const float* dy,
+                      float* dx, float* dw, float* db) override;
+
+  void MaxPool2DForward(const Conv2DGeometry& g, const float* x, float* y) override;
+  void MaxPool2DBackward(const Conv2DGeometry& g, const float* x, const float* dy,
+                         float* dx) override;
+  void AvgPool2DForward(const Conv2DGeometry& g, const float* x, float* y) override;
+  void AvgPool2DBackward(const Conv2DGeometry& g, const float* dy, float* dx) override;
+
+  void BatchNormMoments(const float* x, int64_t rows, int64_t channels, float* mean,
+                        float* variance) override;
+  void BatchNormForward(const float* x, const float* mean, const float* variance,
+                        const float* gamma, const float* beta, float epsilon, float* y,
+                        int64_t rows, int64_t channels) override;
+  void BatchNormGradSums(const float* x, const float* dy, const float* mean,
+                         const float* variance, float epsilon, float* dgamma, float* dbeta,
+                         int64_t rows, int64_t channels) override;
+  void BatchNormInputGrad(const float* x, const float* dy, const float* mean,
+                          const float* variance, const float* gamma, const float* dgamma,
+                          const float* dbeta, float epsilon, double count, float* dx,
+                          int64_t rows, int64_t channels) override;
+
+  void Add(const float* a, const float* b, float* y, int64_t n) override;
+  void CopyColumnsInto(const float* src, int64_t rows, int64_t src_cols, float* dst,
+                       int64_t dst_cols, int64_t col_offset) override;
+  void CopyColumnsFrom(const float* src, int64_t rows, int64_t src_cols, int64_t col_offset,
+                       float* dst, int64_t dst_cols) override;
 
   void ActivationForward(Activation act, const float* x, float* y, int64_t rows,
                          int64_t cols) override;
@@ -100,6 +138,8 @@ class CudaBackend final : public KernelBackend {
 
   void GlorotUniform(uint64_t seed, uint32_t stream, float* w, int64_t fan_in,
                      int64_t fan_out) override;
+  void GlorotUniformN(uint64_t seed, uint32_t stream, float* w, int64_t n, int64_t fan_in,
+                      int64_t fan_out) override;
   void Fill(float* x, float value, int64_t n) override;
 
  private:
@@ -112,12 +152,16 @@ class CudaBackend final : public KernelBackend {
   void Gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a,
             int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
             const char* file, int line);
+  // Examples per Conv2D chunk, with the workspace grown to hold their im2col
+  // matrix; 0 after recording an allocation failure.
+  int64_t ReserveConvChunk(const Conv2DGeometry& g);
 
   int device_;
   cudaStream_t stream_;
   cublasHandle_t blas_;
   unsigned long long* device_count_;  // SparseAccuracyCount's counter (device)
   unsigned long long* host_count_;    // its pinned read-back slot
+  DeviceWorkspace conv_workspace_;    // Conv2D's im2col chunks
   Status status_;
 };
 

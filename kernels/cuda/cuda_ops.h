@@ -33,6 +33,50 @@ cudaError_t BiasAdd(cudaStream_t stream, float* y, const float* b, int64_t rows,
 // db (cols) = Σ_rows dy, each column summed in row order (as the CPU).
 cudaError_t BiasGrad(cudaStream_t stream, const float* dy, float* db, int64_t rows, int64_t cols);
 
+// --- conv.cu (the Conv2D GEMMs are cuBLAS calls in cuda_backend_cnn.cu) ---
+// cols (g.batch * out_h * out_w, window_h * window_w * in_c) = the window of
+// every output pixel of the g.batch examples at x, taps ordered (ky, kx, c),
+// zero where a tap is padding.
+cudaError_t Im2col(cudaStream_t stream, const Conv2DGeometry& g, const float* x, float* cols);
+// dx (g.batch, in_h, in_w, in_c) = Σ of the dcols entries each input was
+// copied to by Im2col (gather form, ascending output pixel order).
+cudaError_t Col2im(cudaStream_t stream, const Conv2DGeometry& g, const float* dcols, float* dx);
+
+// --- pooling.cu (the KernelBackend ops of the same names; dx overwritten) ---
+cudaError_t MaxPool2DForward(cudaStream_t stream, const Conv2DGeometry& g, const float* x,
+                             float* y);
+cudaError_t MaxPool2DBackward(cudaStream_t stream, const Conv2DGeometry& g, const float* x,
+                              const float* dy, float* dx);
+cudaError_t AvgPool2DForward(cudaStream_t stream, const Conv2DGeometry& g, const float* x,
+                             float* y);
+cudaError_t AvgPool2DBackward(cudaStream_t stream, const Conv2DGeometry& g, const float* dy,
+                              float* dx);
+
+// --- batch_norm.cu (x viewed as (rows, channels); reductions in double, one
+// block per channel in a fixed order) ---
+cudaError_t BatchNormMoments(cudaStream_t stream, const float* x, int64_t rows, int64_t channels,
+                             float* mean, float* variance);
+cudaError_t BatchNormForward(cudaStream_t stream, const float* x, const float* mean,
+                             const float* variance, const float* gamma, const float* beta,
+                             float epsilon, float* y, int64_t rows, int64_t channels);
+cudaError_t BatchNormGradSums(cudaStream_t stream, const float* x, const float* dy,
+                              const float* mean, const float* variance, float epsilon,
+                              float* dgamma, float* dbeta, int64_t rows, int64_t channels);
+cudaError_t BatchNormInputGrad(cudaStream_t stream, const float* x, const float* dy,
+                               const float* mean, const float* variance, const float* gamma,
+                               const float* dgamma, const float* dbeta, float epsilon,
+                               double count, float* dx, int64_t rows, int64_t channels);
+
+// --- layout.cu ---
+// y = a + b over n floats; y may alias a or b.
+cudaError_t Add(cudaStream_t stream, const float* a, const float* b, float* y, int64_t n);
+// dst (rows, dst_cols) columns [col_offset, col_offset + src_cols) = src (rows, src_cols).
+cudaError_t CopyColumnsInto(cudaStream_t stream, const float* src, int64_t rows, int64_t src_cols,
+                            float* dst, int64_t dst_cols, int64_t col_offset);
+// dst (rows, dst_cols) = src (rows, src_cols) columns [col_offset, col_offset + dst_cols).
+cudaError_t CopyColumnsFrom(cudaStream_t stream, const float* src, int64_t rows, int64_t src_cols,
+                            int64_t col_offset, float* dst, int64_t dst_cols);
+
 // --- activations.cu ---
 cudaError_t ActivationForward(cudaStream_t stream, Activation act, const float* x, float* y,
                               int64_t rows, int64_t cols);
@@ -91,6 +135,9 @@ cudaError_t RmspropUpdate(cudaStream_t stream, const RmspropParams& params, floa
 // --- initializers.cu ---
 cudaError_t GlorotUniform(cudaStream_t stream, uint64_t seed, uint32_t stream_id, float* w,
                           int64_t fan_in, int64_t fan_out);
+// The same limit over n elements (a conv kernel; KernelBackend::GlorotUniformN).
+cudaError_t GlorotUniformN(cudaStream_t stream, uint64_t seed, uint32_t stream_id, float* w,
+                           int64_t n, int64_t fan_in, int64_t fan_out);
 cudaError_t Fill(cudaStream_t stream, float* x, float value, int64_t n);
 
 }  // namespace shardtrain::kernels::cuda

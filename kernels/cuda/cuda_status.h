@@ -2,7 +2,8 @@
 //
 //   RETURN_IF_CUDA_ERROR(cudaMalloc(&p, n));
 // returns Internal/FailedPrecondition with the call text, file and line, and
-// CUDA's own error string. Only code in kernels/cuda may include this.
+// CUDA's own error string; SHARDTRAIN_RECORD (below) keeps such an error in a
+// CudaBackend instead. Only code in kernels/cuda may include this.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,3 +35,7 @@ inline Status CudaErrorToStatus(cudaError_t error, const char* call, const char*
                                                             __FILE__, __LINE__);           \
     }                                                                                       \
   } while (0)
+
+// Inside CudaBackend members: keeps the first failure of `call` (a cudaError_t
+// or cublasStatus_t) with its text and call site; true while none is pending.
+#define SHARDTRAIN_RECORD(call) Record((call), #call, __FILE__, __LINE__)

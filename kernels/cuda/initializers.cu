@@ -1,5 +1,6 @@
 // Initializers on the GPU: glorot_uniform from the same Philox stream as the
-// CPU (element i draws BitsToUniform(PhiloxBits(seed, 0, stream, i))), and Fill.
+// CPU (element i draws BitsToUniform(PhiloxBits(seed, 0, stream, i))), for a
+// Dense (fan_in, fan_out) matrix or any n elements (a conv kernel), and Fill.
 #include <cmath>
 
 #include "common/philox.h"
@@ -23,7 +24,11 @@ __global__ void FillKernel(float* x, float value, int64_t n) {
 
 cudaError_t GlorotUniform(cudaStream_t stream, uint64_t seed, uint32_t stream_id, float* w,
                           int64_t fan_in, int64_t fan_out) {
-  const int64_t n = fan_in * fan_out;
+  return GlorotUniformN(stream, seed, stream_id, w, fan_in * fan_out, fan_in, fan_out);
+}
+
+cudaError_t GlorotUniformN(cudaStream_t stream, uint64_t seed, uint32_t stream_id, float* w,
+                           int64_t n, int64_t fan_in, int64_t fan_out) {
   if (n <= 0) return cudaSuccess;
   const float limit = static_cast<float>(std::sqrt(6.0 / static_cast<double>(fan_in + fan_out)));
   GlorotKernel<<<GridFor(n), kThreadsPerBlock, 0, stream>>>(seed, stream_id, w, n, limit,

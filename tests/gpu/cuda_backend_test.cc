@@ -3,7 +3,8 @@
 // exact; Dense, softmax cross-entropy and optimizer updates within 1e-5
 // relative in fp32; a whole reference-MLP training step within 1e-4. Skips with
 // a message when no CUDA device is visible (CI, this VM); the no-device path
-// itself is tested everywhere.
+// itself is tested everywhere. The convolutional-model ops' entries are in
+// cuda_cnn_parity_test.cc (same binary, same fixture: cuda_test_util.h).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -15,68 +16,16 @@
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/device.h"
+#include "tests/gpu/cuda_test_util.h"
 #include "tests/kernels/test_util.h"
 
 namespace shardtrain::kernels::cuda {
 namespace {
 
+using kernels::testing::CudaParityTest;
+using kernels::testing::DeviceVector;
 using kernels::testing::RandomVector;
-
-// A device copy of a host vector, freed at scope exit; Host() copies it back.
-template <typename T>
-class DeviceVector {
- public:
-  explicit DeviceVector(const std::vector<T>& host) : size_(host.size()) {
-    EXPECT_EQ(cudaMalloc(&ptr_, Bytes() + 1), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(ptr_, host.data(), Bytes(), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  explicit DeviceVector(size_t size) : DeviceVector(std::vector<T>(size)) {}
-  ~DeviceVector() { cudaFree(ptr_); }
-  DeviceVector(const DeviceVector&) = delete;
-  DeviceVector& operator=(const DeviceVector&) = delete;
-  T* get() { return ptr_; }
-  std::vector<T> Host() const {
-    std::vector<T> out(size_);
-    EXPECT_EQ(cudaMemcpy(out.data(), ptr_, Bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
-    return out;
-  }
-
- private:
-  size_t Bytes() const { return size_ * sizeof(T); }
-  T* ptr_ = nullptr;
-  size_t size_;
-};
-
-// max |a - b| / max(max |b|, tiny) over the vectors.
-double RelativeError(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, scale = 1e-30;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
-  }
-  return diff / scale;
-}
-
-class CudaParityTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (CudaDeviceCount() == 0) {
-      GTEST_SKIP() << "no CUDA device visible: CPU/CUDA parity runs on the lent GPU machine "
-                      "(scripts/gpu-check.sh)";
-    }
-    auto backend = CudaBackend::Create(0, /*tf32=*/false);
-    ASSERT_TRUE(backend.ok()) << backend.status();
-    gpu_ = std::move(*backend);
-  }
-  void TearDown() override {
-    if (gpu_ != nullptr) {
-      Status status = gpu_->Synchronize();
-      EXPECT_TRUE(status.ok()) << status;
-    }
-  }
-  std::unique_ptr<KernelBackend> cpu_ = CreateCpuBackend();
-  std::unique_ptr<CudaBackend> gpu_;
-};
+using kernels::testing::RelativeError;
 
 TEST_F(CudaParityTest, DenseForwardAndBackward) {
   const std::vector<std::tuple<int64_t, int64_t, int64_t>> shapes = {
