@@ -19,6 +19,14 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+// Whether some layer adds a kernel regularizer's gradient to the summed one.
+bool HasRegularizers(const model::Model& model) {
+  for (const model::Model::Layer& layer : model.layers()) {
+    if (layer.l1 != 0.0f || layer.l2 != 0.0f) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& config,
@@ -56,6 +64,11 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   // shared-memory window that its allreduce sums without copies; else null).
   ASSIGN_OR_RETURN(float* gradient_storage, comm->AllocateGradientBuffer(num_parameters));
   trainer->model_->parameters().UseGradientStorage(gradient_storage);
+  // One node: each float's update on its owner rank only.
+  ASSIGN_OR_RETURN(trainer->sliced_step_,
+                   SlicedOptimizerStep::Create(*comm, *trainer->optimizer_,
+                                               trainer->model_->parameters(),
+                                               !HasRegularizers(*trainer->model_)));
   trainer->model_->Initialize(*backend, config.training().seed());
   trainer->x_.resize(static_cast<size_t>(max_batch * trainer->model_->input_size()));
   trainer->labels_.resize(static_cast<size_t>(max_batch));
@@ -113,16 +126,28 @@ Status Trainer::Step(const float* x, const loss::Targets& targets, const StepRow
     backend_->Fill(params.grads(), 0.0f, params.size());
   }
   int64_t examples = rows;
-  RETURN_IF_ERROR(reducer_->AllReduce(params.grads(), &loss_sum, &examples, &correct)
-                      .WithContext("summing gradients at step " + std::to_string(progress_.global_step)));
+  if (sliced_step_ != nullptr) {  // the gradients are summed by sliced_step_->Step below
+    RETURN_IF_ERROR(reducer_->AllReduceScalars(&loss_sum, &examples, &correct)
+                        .WithContext("summing step totals at step " +
+                                     std::to_string(progress_.global_step)));
+  } else {
+    RETURN_IF_ERROR(reducer_->AllReduce(params.grads(), &loss_sum, &examples, &correct)
+                        .WithContext("summing gradients at step " +
+                                     std::to_string(progress_.global_step)));
+  }
   RETURN_IF_ERROR(comm::AllReduceSumHostDoubles(*comm_, step_metric_sums_.data(),
                                                 static_cast<int64_t>(step_metric_sums_.size()))
                       .WithContext("summing metrics at step " +
                                    std::to_string(progress_.global_step)));
   // Kernel regularizers: Keras adds their penalty to each batch's
   // loss and its gradient to the summed one, the same on every rank.
-  loss_sum += model_->AddRegularizationGradients() * static_cast<double>(examples);
-  optimizer_->Apply(*backend_, params.params(), params.grads());
+  if (sliced_step_ != nullptr) {
+    RETURN_IF_ERROR(sliced_step_->Step(*backend_).WithContext(
+        "summing gradients and updating at step " + std::to_string(progress_.global_step)));
+  } else {
+    loss_sum += model_->AddRegularizationGradients() * static_cast<double>(examples);
+    optimizer_->Apply(*backend_, params.params(), params.grads());
+  }
   ++progress_.global_step;
   *result = StepResult{loss_sum, examples, correct, step_metric_sums_.data()};
   return OkStatus();
@@ -164,6 +189,11 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
 }
 
 void Trainer::ResumeFrom(const TrainingProgress& progress) { progress_ = progress; }
+
+optimizer::Optimizer& Trainer::optimizer() {
+  if (sliced_step_ != nullptr) sliced_step_->SyncOptimizerSlots();
+  return *optimizer_;
+}
 
 void Trainer::AddToEpoch(const StepResult& step) {
   progress_.epoch_loss_sum += step.loss_sum;

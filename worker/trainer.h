@@ -19,7 +19,9 @@
 // whole global batch), so the sum over ranks is the global mean; a rank with
 // no rows in a step contributes zeros. Every rank applies the same update to
 // the same parameters (broadcast from rank 0 at the start of Fit), so they
-// stay identical. Metrics are global: each rank accumulates the metric sums
+// stay identical; when the ranks share one node, each float's update runs
+// only on its owner rank and the result is shared (SlicedOptimizerStep, same
+// bits). Metrics are global: each rank accumulates the metric sums
 // of its examples (worker/metrics), and they are summed over ranks before any
 // value is computed from them.
 //
@@ -48,6 +50,7 @@
 #include "worker/metrics/metric_set.h"
 #include "worker/model/model.h"
 #include "worker/optimizer/optimizer.h"
+#include "worker/sliced_optimizer_step.h"
 
 namespace shardtrain {
 
@@ -136,7 +139,9 @@ class Trainer {
   Status BroadcastParameters();
 
   model::Model& model() { return *model_; }
-  optimizer::Optimizer& optimizer() { return *optimizer_; }
+  // The optimizer, its slot buffers current (they lag between steps when the
+  // sliced step runs). Not collective.
+  optimizer::Optimizer& optimizer();
   int64_t global_step() const { return progress_.global_step; }
   // What stateful callbacks (EarlyStopping, ReduceLROnPlateau) keep across a
   // resume: checkpoints save it and a resume restores it (callback_state.h).
@@ -190,6 +195,7 @@ class Trainer {
   std::unique_ptr<comm::GradientReducer> reducer_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<optimizer::Optimizer> optimizer_;
+  std::unique_ptr<SlicedOptimizerStep> sliced_step_;  // null: the replicated step
   std::unique_ptr<loss::Loss> loss_;
   std::unique_ptr<metrics::MetricSet> metrics_;
   int64_t batch_size_ = 0;

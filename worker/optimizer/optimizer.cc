@@ -135,40 +135,61 @@ Status Optimizer::SetLearningRate(float rate) {
 void Optimizer::Apply(kernels::KernelBackend& backend, float* weights, const float* grads) {
   // Keras order: the rate at the iteration count before the update, clipping,
   // weight decay, then the update.
-  const float lr = schedule_.At(iterations_);
+  BeginIteration();
   if (clipping_.mode != GradientClipping::Mode::kNone && !trainable_.empty()) {
     const size_t end = static_cast<size_t>(trainable_.back().offset + trainable_.back().size);
     clipped_grads_.assign(grads, grads + end);
     ClipGradients(clipping_, variables_, clipped_grads_.data());
     grads = clipped_grads_.data();
   }
-  if (weight_decay_ > 0.0f) ApplyWeightDecay(weight_decay_, lr, variables_, weights);
-  ++iterations_;
-  adam_.learning_rate = lr;
-  sgd_.learning_rate = lr;
-  rmsprop_.learning_rate = lr;
+  if (weight_decay_ > 0.0f) ApplyWeightDecay(weight_decay_, iteration_rate_, variables_, weights);
   int64_t slot_offset = 0;  // the span's first float in the slot buffers
   for (const model::ParameterSpan& span : trainable_) {
-    float* w = weights + span.offset;
-    const float* g = grads + span.offset;
     auto slot = [&](size_t index) {
       return index < slots_.size() ? slots_[index].data() + slot_offset : nullptr;
     };
-    switch (kind_) {
-      case Kind::kAdam: {
-        kernels::AdamParams params = adam_;
-        params.iteration = iterations_;
-        backend.AdamUpdate(params, w, g, slot(0), slot(1), span.size);
-        break;
-      }
-      case Kind::kSgd:
-        backend.SgdUpdate(sgd_, w, g, slot(0), span.size);
-        break;
-      case Kind::kRmsprop:
-        backend.RmspropUpdate(rmsprop_, w, g, slot(0), slot(1), span.size);
-        break;
-    }
+    UpdateSpan(backend, weights + span.offset, grads + span.offset, slot(0), slot(1), span.size);
     slot_offset += span.size;
+  }
+}
+
+bool Optimizer::UpdatesEachFloatAlone(int64_t num_parameters) const {
+  const bool all_train = trainable_.size() == 1 && trainable_[0].offset == 0 &&
+                         trainable_[0].size == num_parameters;
+  return all_train && clipping_.mode == GradientClipping::Mode::kNone;
+}
+
+void Optimizer::BeginIteration() {
+  iteration_rate_ = schedule_.At(iterations_);
+  ++iterations_;
+  adam_.learning_rate = iteration_rate_;
+  sgd_.learning_rate = iteration_rate_;
+  rmsprop_.learning_rate = iteration_rate_;
+}
+
+void Optimizer::UpdateRange(kernels::KernelBackend& backend, float* w, const float* g,
+                            float* const* slots, int64_t n) {
+  if (weight_decay_ > 0.0f) ApplyWeightDecay(weight_decay_, iteration_rate_, {{0, n}}, w);
+  float* slot0 = !slots_.empty() ? slots[0] : nullptr;
+  float* slot1 = slots_.size() > 1 ? slots[1] : nullptr;
+  UpdateSpan(backend, w, g, slot0, slot1, n);
+}
+
+void Optimizer::UpdateSpan(kernels::KernelBackend& backend, float* w, const float* g,
+                           float* slot0, float* slot1, int64_t n) {
+  switch (kind_) {
+    case Kind::kAdam: {
+      kernels::AdamParams params = adam_;
+      params.iteration = iterations_;
+      backend.AdamUpdate(params, w, g, slot0, slot1, n);
+      break;
+    }
+    case Kind::kSgd:
+      backend.SgdUpdate(sgd_, w, g, slot0, n);
+      break;
+    case Kind::kRmsprop:
+      backend.RmspropUpdate(rmsprop_, w, g, slot0, slot1, n);
+      break;
   }
 }
 

@@ -53,6 +53,22 @@ class Optimizer {
   // schedule(iterations); counts an iteration.
   void Apply(kernels::KernelBackend& backend, float* weights, const float* grads);
 
+  // Range updates (worker/sliced_optimizer_step.h: each rank updates its own
+  // slice of the floats). True when the update of each of `num_parameters`
+  // floats depends on that float's weight, gradient and slots alone, so range
+  // updates give Apply()'s bits: every float trains and no gradient clipping
+  // is set (clipnorm and global_clipnorm need norms over many floats).
+  bool UpdatesEachFloatAlone(int64_t num_parameters) const;
+  // Starts one update as Apply does before its kernels: takes the rate at
+  // the current iteration count, then counts the iteration.
+  void BeginIteration();
+  // The started update (weight decay, then the kind's update) of `n`
+  // consecutive floats: their weights `w`, gradients `g` and slot values
+  // slots[i] (slot_names() order), wherever those live. Requires
+  // UpdatesEachFloatAlone() and a BeginIteration() for the step.
+  void UpdateRange(kernels::KernelBackend& backend, float* w, const float* g,
+                   float* const* slots, int64_t n);
+
   Kind kind() const { return kind_; }
   int64_t iterations() const { return iterations_; }
   // Restores the iteration count (from a checkpoint).
@@ -98,6 +114,10 @@ class Optimizer {
   Status ConfigureKind(const config::OptimizerConfig& config);
   // Appends the schedule, clipping and weight decay when set.
   void DescribeExtras(std::ostream& out) const;
+  // The kind's kernel on n floats at the started iteration's rate (slot
+  // pointers null past slot_names()).
+  void UpdateSpan(kernels::KernelBackend& backend, float* w, const float* g, float* slot0,
+                  float* slot1, int64_t n);
 
   Kind kind_ = Kind::kAdam;
   std::string keras_class_name_ = "Adam";
@@ -109,6 +129,7 @@ class Optimizer {
   kernels::SgdParams sgd_;
   kernels::RmspropParams rmsprop_;
   int64_t iterations_ = 0;
+  float iteration_rate_ = 0.0f;  // the rate of the update BeginIteration() started
   std::vector<model::ParameterSpan> trainable_;
   std::vector<std::string> slot_names_;
   std::vector<std::vector<float>> slots_;

@@ -1,0 +1,86 @@
+// SlicedOptimizerStep: slice-owner optimizer updates over the shared-memory
+// reduction. Not thread-safe; see sliced_optimizer_step.h.
+#include "worker/sliced_optimizer_step.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace shardtrain {
+namespace {
+
+// Whether every rank's environment allows the sliced step (one small MPI
+// reduction, so that all ranks agree even if their environments differ).
+StatusOr<bool> EveryRankAllows(comm::Communicator& comm) {
+  const char* env = std::getenv("SHARDTRAIN_SLICED_OPTIMIZER");
+  int64_t allowed = env != nullptr && std::string(env) == "0" ? 0 : 1;
+  RETURN_IF_ERROR(comm.AllReduceSum(&allowed, 1, DType::kInt64)
+                      .WithContext("agreeing on the sliced optimizer step"));
+  return allowed == comm.world_size();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<SlicedOptimizerStep>> SlicedOptimizerStep::Create(
+    comm::Communicator& comm, optimizer::Optimizer& optimizer, model::ParameterStore& params,
+    bool gradients_final) {
+  comm::SliceReduction* reduction = comm.slice_reduction();
+  const int64_t size = params.size();
+  if (reduction == nullptr || size == 0 ||
+      reduction->PeerCopy(params.grads(), size, reduction->rank()) != params.grads() ||
+      !optimizer.UpdatesEachFloatAlone(size) || !gradients_final) {
+    return std::unique_ptr<SlicedOptimizerStep>();
+  }
+  ASSIGN_OR_RETURN(const bool allowed, EveryRankAllows(comm));
+  if (!allowed) return std::unique_ptr<SlicedOptimizerStep>();
+  float* slot_window = nullptr;
+  const int64_t slots = static_cast<int64_t>(optimizer.slot_names().size());
+  if (slots > 0) {
+    ASSIGN_OR_RETURN(slot_window, comm.AllocateGradientBuffer(slots * size));
+  }
+  return std::unique_ptr<SlicedOptimizerStep>(
+      new SlicedOptimizerStep(reduction, &optimizer, &params, slot_window));
+}
+
+Status SlicedOptimizerStep::Step(kernels::KernelBackend& backend) {
+  optimizer_->BeginIteration();
+  float* weights = params_->params();
+  const size_t num_slots = optimizer_->slot_names().size();
+  const bool load = load_slots_;
+  auto update = [&](int64_t first, int64_t n, const float* sum) -> const float* {
+    float* slots[2] = {nullptr, nullptr};
+    for (size_t i = 0; i < num_slots && i < 2; ++i) {
+      slots[i] = WindowSlot(i) + first;
+      if (load) {
+        std::memcpy(slots[i], optimizer_->slot(i).data() + first,
+                    static_cast<size_t>(n) * sizeof(float));
+      }
+    }
+    optimizer_->UpdateRange(backend, weights + first, sum, slots, n);
+    return weights + first;
+  };
+  RETURN_IF_ERROR(reduction_->ReduceAndUpdate(params_->grads(), params_->size(), update));
+  std::memcpy(weights, params_->grads(), static_cast<size_t>(params_->size()) * sizeof(float));
+  load_slots_ = false;
+  slots_stale_ = num_slots > 0;
+  return OkStatus();
+}
+
+void SlicedOptimizerStep::SyncOptimizerSlots() {
+  const int64_t size = params_->size();
+  if (slots_stale_) {
+    for (size_t i = 0; i < optimizer_->slot_names().size(); ++i) {
+      float* out = optimizer_->slot(i).data();
+      for (int p = 0; p < reduction_->size(); ++p) {
+        const comm::Slice slice = comm::OwnedSlice(size, sizeof(float), p, reduction_->size());
+        const float* peer = reduction_->PeerCopy(WindowSlot(i), size, p);
+        std::memcpy(out + slice.begin, peer + slice.begin,
+                    static_cast<size_t>(slice.end - slice.begin) * sizeof(float));
+      }
+    }
+    slots_stale_ = false;
+  }
+  load_slots_ = true;
+}
+
+}  // namespace shardtrain
