@@ -52,6 +52,39 @@ inline std::vector<double> ReferenceConv(const Conv2DGeometry& g, const std::vec
   return y;
 }
 
+struct ConvGradients {
+  std::vector<double> dx, dw, db;
+};
+
+// dx, dw, db of sum(dy · conv(x, w) + b) by direct accumulation, in double.
+inline ConvGradients ReferenceConvGradients(const Conv2DGeometry& g, const std::vector<float>& x,
+                                            const std::vector<float>& w,
+                                            const std::vector<float>& dy) {
+  ConvGradients r{std::vector<double>(x.size()), std::vector<double>(w.size()),
+                  std::vector<double>(static_cast<size_t>(g.out_c))};
+  int64_t out_index = 0;
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t oy = 0; oy < g.out_h; ++oy)
+      for (int64_t ox = 0; ox < g.out_w; ++ox)
+        for (int64_t o = 0; o < g.out_c; ++o, ++out_index) {
+          const double d = dy[out_index];
+          r.db[o] += d;
+          for (int64_t ky = 0; ky < g.window_h; ++ky)
+            for (int64_t kx = 0; kx < g.window_w; ++kx) {
+              const int64_t iy = oy * g.stride_h - g.pad_top + ky;
+              const int64_t ix = ox * g.stride_w - g.pad_left + kx;
+              if (!Inside(g, iy, ix)) continue;
+              for (int64_t c = 0; c < g.in_c; ++c) {
+                const int64_t wi = ((ky * g.window_w + kx) * g.in_c + c) * g.out_c + o;
+                const int64_t xi = InputIndex(g, n, iy, ix, c);
+                r.dw[wi] += d * x[xi];
+                r.dx[xi] += d * w[wi];
+              }
+            }
+        }
+  return r;
+}
+
 // Max (is_max) or mean over each window's real inputs, in double.
 inline std::vector<double> ReferencePool(const Conv2DGeometry& g, const std::vector<float>& x,
                                          bool is_max) {
