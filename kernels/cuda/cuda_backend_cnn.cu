@@ -1,8 +1,9 @@
 // CudaBackend's convolutional-model ops (contract in cuda_backend.h and
 // kernels/backend.h): Conv2D as im2col + cuBLAS sgemm (+ col2im for dx) over
-// chunks of the batch sized to the backend's workspace, and forwarding of the
-// pooling, batch-normalization, Add, column-copy and GlorotUniformN ops to
-// their kernels (cuda_ops.h), with errors recorded as in cuda_backend.cu.
+// chunks of the batch sized to the backend's workspace (a pointwise 1x1
+// convolution is the Dense GEMMs over every pixel, no im2col), and forwarding
+// of the pooling, batch-normalization, Add, column-copy and GlorotUniformN ops
+// to their kernels (cuda_ops.h), with errors recorded as in cuda_backend.cu.
 #include <algorithm>
 
 #include "kernels/cuda/cnn_elements.h"
@@ -11,6 +12,16 @@
 #include "kernels/cuda/cuda_status.h"
 
 namespace shardtrain::kernels::cuda {
+namespace {
+
+// A 1x1 window at stride 1 without padding: im2col would copy x unchanged, so
+// the convolution is a Dense layer over every pixel.
+bool IsPointwise(const Conv2DGeometry& g) {
+  return g.window_h == 1 && g.window_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.pad_top == 0 && g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
+}
+
+}  // namespace
 
 int64_t CudaBackend::ReserveConvChunk(const Conv2DGeometry& g) {
   const int64_t example_bytes =
@@ -25,11 +36,13 @@ int64_t CudaBackend::ReserveConvChunk(const Conv2DGeometry& g) {
 }
 
 // Per chunk of examples: cols = im2col(x); y (pixels, out_c) = cols · w [+ y].
-// Row-major products are computed as their column-major transposes (dense).
+// Row-major products are computed as their column-major transposes, as in
+// DenseForward.
 void CudaBackend::Conv2DForward(const Conv2DGeometry& g, const float* x, const float* w,
                                 const float* b, float* y) {
   const int64_t pixels = g.out_h * g.out_w, k = Im2colColumns(g);
   if (!status_.ok() || g.batch * pixels == 0 || g.out_c == 0) return;
+  if (IsPointwise(g)) return DenseForward(x, w, b, y, g.batch * pixels, g.in_c, g.out_c);
   if (b != nullptr) SHARDTRAIN_RECORD(BroadcastRows(stream_, b, y, g.batch * pixels, g.out_c));
   if (k == 0) {
     if (b == nullptr) SHARDTRAIN_RECORD(cuda::Fill(stream_, y, 0.0f, g.batch * pixels * g.out_c));
@@ -55,6 +68,7 @@ void CudaBackend::Conv2DBackward(const Conv2DGeometry& g, const float* x, const 
   if (!status_.ok()) return;
   const int64_t pixels = g.out_h * g.out_w, k = Im2colColumns(g);
   const int64_t image = g.in_h * g.in_w * g.in_c;
+  if (IsPointwise(g)) return DenseBackward(x, w, dy, dx, dw, db, g.batch * pixels, g.in_c, g.out_c);
   if (db != nullptr) SHARDTRAIN_RECORD(cuda::BiasGrad(stream_, dy, db, g.batch * pixels, g.out_c));
   if (g.batch * pixels == 0 || g.out_c == 0 || k == 0) {
     SHARDTRAIN_RECORD(cuda::Fill(stream_, dw, 0.0f, k * g.out_c));

@@ -1,8 +1,9 @@
 // The convolution and pooling geometries the CUDA tests run (host element
 // test and GPU parity test alike): valid and same padding, strides 1 and 2,
-// odd sizes where "same" pads unevenly, 1x1 and non-square windows, one
-// example or several. MakeGeometry fills the output size and pads through
-// kernels::WindowGeometry, the one place that computes them.
+// odd sizes where "same" pads unevenly, 1x1 (CudaBackend's Dense path at
+// stride 1) and non-square windows, one example or several. MakeGeometry
+// fills the output size and pads through kernels::WindowGeometry, the one
+// place that computes them.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -28,6 +29,7 @@ inline std::vector<WindowCase> WindowCases() {
       {3, 9, 8, 2, 3, 3, 2, 2, 2, true},    // same, stride 2, uneven pad
       {1, 8, 8, 4, 6, 2, 2, 2, 2, false},   // the classic 2x2/2 pool
       {2, 6, 5, 5, 2, 1, 1, 1, 1, false},   // pointwise
+      {2, 7, 7, 4, 6, 1, 1, 2, 2, true},    // 1x1 stride 2 (a ResNet shortcut)
       {2, 11, 10, 2, 3, 5, 4, 3, 2, true},  // large window, mixed strides
       {1, 5, 5, 1, 1, 3, 3, 1, 1, true},    // overlapping windows, one channel
       {1, 8, 7, 2, 3, 3, 3, 2, 2, false},   // valid, stride 2: last row/column unread
