@@ -125,6 +125,12 @@ Status Trainer::Step(const float* x, const loss::Targets& targets, const StepRow
   } else {
     backend_->Fill(params.grads(), 0.0f, params.size());
   }
+  // BatchNormalization: this rank's batch moments, weighted by its share of
+  // the rows, into the moving statistics' gradient slots for the sum below.
+  if (model_->has_moving_statistics()) {
+    model_->StoreBatchStatistics(
+        rows > 0 ? static_cast<float>(rows) / static_cast<float>(step.global_rows) : 0.0f);
+  }
   int64_t examples = rows;
   if (sliced_step_ != nullptr) {  // the gradients are summed by sliced_step_->Step below
     RETURN_IF_ERROR(reducer_->AllReduceScalars(&loss_sum, &examples, &correct)
@@ -135,6 +141,8 @@ Status Trainer::Step(const float* x, const loss::Targets& targets, const StepRow
                         .WithContext("summing gradients at step " +
                                      std::to_string(progress_.global_step)));
   }
+  // Moving statistics from the summed slots (the sliced step is off when they exist).
+  if (model_->has_moving_statistics()) model_->UpdateMovingStatistics();
   RETURN_IF_ERROR(comm::AllReduceSumHostDoubles(*comm_, step_metric_sums_.data(),
                                                 static_cast<int64_t>(step_metric_sums_.size()))
                       .WithContext("summing metrics at step " +

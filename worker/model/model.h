@@ -1,6 +1,12 @@
-// Model: a Keras-style Sequential model (Dense, Dropout, Flatten, Activation
-// and registered custom layers, worker/model/layer_registry.h) over one
-// ParameterStore, running on a KernelBackend.
+// Model: a Keras-style model over one ParameterStore, running on a
+// KernelBackend: Dense, Dropout, Flatten, Activation, registered custom layers
+// (worker/model/layer_registry.h), Conv2D, MaxPooling2D, AveragePooling2D,
+// GlobalAveragePooling2D, Reshape, BatchNormalization, Add and Concatenate, as
+// a straight chain or a functional graph (LayerConfig.inputs; layers listed
+// in topological order, the last one is the output).
+//
+// Activations are (batch, features) row-major, one example having the layer's
+// output_shape (channels_last); Flatten and Reshape change only the shape.
 //
 // Create() validates the config (errors name the layer and field), checks
 // the memory the model would need for `max_batch` rows against this machine's
@@ -8,9 +14,14 @@
 // buffer once; Forward/Backward never allocate. Dropout layers keep no masks:
 // the backward pass redraws them from the same Philox key, and a dropout
 // directly above another one works in place over its buffer. Each layer
-// kind is built by one function, listed in kLayerKinds (model.cc). Layer and
-// variable names follow Keras (dense, dense_1, dropout; "dense/kernel",
-// "dense/bias"). Not thread-safe: one model per worker.
+// kind is built by one function, listed in kLayerKinds (model_build.cc).
+// Layer and variable names follow Keras (dense, dense_1, dropout; "dense/kernel",
+// "dense/bias"). A straight Dense/Dropout/Flatten/Activation chain runs the
+// same kernel calls on the same buffers as a Sequential model always has.
+// Files: model.cc (Create, initialization, regularizers, moving statistics),
+// model_graph.cc (names and inputs), model_build.cc + *_builders.cc (one
+// builder per kind), model_forward.cc, model_backward.cc. Not thread-safe:
+// one model per worker.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "common/shape.h"
 #include "common/status.h"
 #include "kernels/backend.h"
 #include "proto/config.pb.h"
@@ -37,7 +49,23 @@ struct ForwardMode {
 
 class Model {
  public:
-  enum class LayerKind { kDense, kDropout, kFlatten, kActivation, kCustom };
+  enum class LayerKind {
+    kDense,
+    kDropout,
+    kFlatten,
+    kActivation,
+    kCustom,
+    kConv2D,
+    kMaxPooling2D,
+    kAveragePooling2D,
+    kGlobalAveragePooling2D,
+    kReshape,
+    kBatchNormalization,
+    kAdd,
+    kConcatenate
+  };
+  // Layer::inputs entry meaning the model's input.
+  static constexpr int kModelInput = -1;
   struct Layer {
     LayerKind kind = LayerKind::kDense;
     std::string name;
@@ -63,6 +91,27 @@ class Model {
     std::shared_ptr<CustomLayer> custom;  // kCustom: the registered class's object
     std::string registered_name;          // kCustom
     std::vector<int> custom_variables;    // kCustom: its weights in the parameter store
+
+    // The producing layers (indices into layers()); kModelInput = the model's input.
+    std::vector<int> inputs;
+    // One example's output, e.g. {26, 26, 32}; out_features is its product.
+    Shape output_shape;
+    // This layer's output needs a gradient: it, or a layer below it, has
+    // trainable variables. Backward hands a gradient only to such layers.
+    bool passes_gradient = false;
+    // kConv2D, kMaxPooling2D, kAveragePooling2D, kGlobalAveragePooling2D (batch left 0).
+    kernels::Conv2DGeometry window;
+    bool same_padding = false;
+    bool keepdims = false;  // kGlobalAveragePooling2D
+    // kBatchNormalization (Keras defaults).
+    float momentum = 0.99f, epsilon = 1e-3f;
+    bool center = true, scale = true, synchronized = false;
+    int gamma_variable = -1, beta_variable = -1;
+    int moving_mean_variable = -1, moving_variance_variable = -1;
+    std::vector<float> batch_mean, batch_variance;  // the last training forward's moments
+    // kBatchNormalization: 3 * channels of scratch (dgamma and dbeta when the
+    // layer has no gamma/beta variable, then zeros for the frozen backward).
+    std::vector<float> channel_scratch;
   };
 
   // `max_batch` bounds the rows of every Forward/Backward call.
@@ -70,6 +119,10 @@ class Model {
                                                  int64_t max_batch);
 
   int64_t input_size() const { return input_size_; }
+  // The name LayerConfig.inputs uses for the model's input ("input" unless configured).
+  const std::string& input_name() const { return input_name_; }
+  // One example of the input, as configured (model.input_shape).
+  const Shape& input_shape() const { return input_shape_; }
   int64_t output_size() const { return output_size_; }
   int64_t max_batch() const { return max_batch_; }
   const std::vector<Layer>& layers() const { return layers_; }
@@ -104,22 +157,74 @@ class Model {
   // of the weights, so every rank adds the same to the summed gradient.
   double AddRegularizationGradients();
 
+  // Whether some layer keeps moving statistics (a trainable BatchNormalization).
+  bool has_moving_statistics() const;
+  // After Backward: writes weight * (the last training forward's batch mean /
+  // variance) into the moving_mean / moving_variance variables' slots of
+  // parameters().grads(), for every trainable BatchNormalization (weight =
+  // this rank's rows / the global batch's rows; a rank with no rows passes 0
+  // and writes zeros). The gradient allreduce then sums them into the global mean.
+  void StoreBatchStatistics(float weight);
+  // After the allreduce: moving = momentum * moving + (1 - momentum) * slot,
+  // per statistic of every trainable BatchNormalization.
+  void UpdateMovingStatistics();
+
  private:
   Model() = default;
   // The index final_layer_ describes, computed from layers_.
   size_t FinalActivationLayer() const;
+  // The output of layer `layer`'s input number `which` in the last Forward.
+  const float* InputOf(const Layer& layer, size_t which) const;
+  // The last dim of layer `layer`'s input number `which` (Concatenate's column block).
+  int64_t InputChannels(const Layer& layer, size_t which) const;
+  // One layer's forward pass (model_forward.cc); returns its output.
+  const float* ForwardLayer(kernels::KernelBackend& backend, size_t i, int64_t batch,
+                            const ForwardMode& mode, bool skip_final_softmax);
+  const float* ForwardDense(kernels::KernelBackend& backend, Layer& layer, const float* in,
+                            int64_t batch, bool skip_softmax);
+  const float* ForwardDropout(kernels::KernelBackend& backend, Layer& layer, const float* in,
+                              int64_t batch, const ForwardMode& mode);
+  const float* ForwardActivation(kernels::KernelBackend& backend, Layer& layer, const float* in,
+                                 int64_t batch, bool skip_softmax);
+  const float* ForwardConv2D(kernels::KernelBackend& backend, Layer& layer, const float* in,
+                             int64_t batch);
+  const float* ForwardBatchNorm(kernels::KernelBackend& backend, Layer& layer, const float* in,
+                                int64_t batch, bool training);
+  const float* ForwardMerge(kernels::KernelBackend& backend, Layer& layer, int64_t batch);
+  // One layer's backward pass (model_backward.cc): given d(loss)/d(its output)
+  // in `dy` (its own to overwrite), hands each input's gradient to GiveGradient.
+  void BackwardLayer(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch,
+                     bool skipped_final_softmax);
+  void BackwardDense(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch,
+                     bool fused);
+  void BackwardActivation(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch,
+                          bool fused);
+  void BackwardCustom(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
+  void BackwardConv2D(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
+  void BackwardPooling(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
+  void BackwardBatchNorm(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
+  void BackwardMerge(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
+  // Hands `grad` (d(loss)/d(producer's output), free to overwrite) to the
+  // producer; a second gradient for the same producer is added into the first.
+  void GiveGradient(kernels::KernelBackend& backend, int producer, float* grad, int64_t batch);
 
   std::vector<Layer> layers_;
   ParameterStore parameters_;
   int64_t input_size_ = 0;
+  std::string input_name_;
+  Shape input_shape_;
   int64_t output_size_ = 0;
   int64_t max_batch_ = 0;
   // The layer whose activation is the model's final one (the last Dense or
   // Activation with only Dropout/Flatten after it): a fused loss may bypass its
   // softmax. npos when a custom layer comes last.
   size_t final_layer_ = static_cast<size_t>(-1);
-  // Input of each layer in the last Forward (x or the previous layer's output).
-  std::vector<const float*> layer_inputs_;
+  // The x of the last Forward.
+  const float* forward_input_ = nullptr;
+  // Output of each layer in the last Forward (an input's, for shape-only layers).
+  std::vector<const float*> layer_outputs_;
+  // During Backward: d(loss)/d(output of layer i), null until a consumer hands it over.
+  std::vector<float*> output_grads_;
   // The dropout masks of one layer at a time (drawn again in Backward).
   std::vector<uint8_t> dropout_mask_;
 };

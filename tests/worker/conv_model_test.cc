@@ -1,0 +1,231 @@
+// Convolutional and residual models (issue 23): output shapes and variables
+// as Keras gives them, and every trainable parameter's gradient of a small
+// CNN (Conv2D same/valid/strided, BatchNormalization, Add residual, MaxPool,
+// AvgPool, GlobalAveragePooling2D, Reshape, Concatenate, Dense) against
+// central differences of the loss computed from Forward.
+//
+// Expected shapes and parameter counts are Keras's model.summary() of the
+// same layers (the 28x28x1 CNN: 320 + 18,496 + 16,010 = 34,826 parameters).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/philox.h"
+#include "kernels/backend.h"
+#include "worker/job_config.h"
+#include "worker/model/model.h"
+
+namespace shardtrain {
+namespace {
+
+using model::ForwardMode;
+using model::Model;
+
+config::ModelConfig ParseModel(const std::string& text) {
+  auto job = ParseJobConfig("model { " + text + " }", "test");
+  EXPECT_TRUE(job.ok()) << job.status();
+  return job->model();
+}
+
+std::unique_ptr<Model> CreateModel(const std::string& text, int64_t max_batch) {
+  auto model = Model::Create(ParseModel(text), max_batch);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? std::move(*model) : nullptr;
+}
+
+TEST(ConvModelTest, FashionCnnShapesAndVariablesAreKeras) {
+  auto model = CreateModel(
+      "input_shape: [28, 28, 1] "
+      "layers { conv2d { filters: 32 kernel_size: [3] activation: RELU } } "
+      "layers { max_pooling2d {} } "
+      "layers { conv2d { filters: 64 kernel_size: [3, 3] activation: RELU } } "
+      "layers { max_pooling2d { pool_size: [2] } } "
+      "layers { flatten {} } layers { dropout { rate: 0.5 } } layers { dense { units: 10 } }",
+      8);
+  ASSERT_NE(model, nullptr);
+  const std::vector<Shape> expected = {{26, 26, 32}, {13, 13, 32}, {11, 11, 64}, {5, 5, 64},
+                                       {1600},       {1600},       {10}};
+  const std::vector<std::string> names = {"conv2d",  "max_pooling2d", "conv2d_1", "max_pooling2d_1",
+                                          "flatten", "dropout",       "dense"};
+  ASSERT_EQ(model->layers().size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(model->layers()[i].output_shape, expected[i]) << i;
+    EXPECT_EQ(model->layers()[i].name, names[i]);
+    EXPECT_EQ(model->layers()[i].out_features, expected[i].num_elements());
+  }
+  const model::ParameterStore& params = model->parameters();
+  EXPECT_EQ(params.size(), 34826);
+  EXPECT_EQ(params.variable(0).name, "conv2d/kernel");
+  EXPECT_EQ(params.variable(0).shape, (Shape{3, 3, 1, 32}));
+  EXPECT_EQ(params.variable(1).name, "conv2d/bias");
+  EXPECT_EQ(params.variable(2).shape, (Shape{3, 3, 32, 64}));
+  EXPECT_EQ(model->input_name(), "input");
+  EXPECT_EQ(model->input_shape(), (Shape{28, 28, 1}));
+  EXPECT_EQ(model->input_size(), 784);
+  EXPECT_EQ(model->output_size(), 10);
+  EXPECT_FALSE(model->has_moving_statistics());
+}
+
+TEST(ConvModelTest, SameValidStridesAndGlobalPoolingShapes) {
+  struct Case {
+    const char* layer;
+    Shape input, output;
+  };
+  const Case cases[] = {
+      {"conv2d { filters: 8 kernel_size: [3] padding: SAME }", {28, 28, 1}, {28, 28, 8}},
+      {"conv2d { filters: 8 kernel_size: [3] strides: [2] padding: SAME }",
+       {28, 28, 1},
+       {14, 14, 8}},
+      {"conv2d { filters: 8 kernel_size: [3] strides: [2] padding: SAME }", {7, 7, 2}, {4, 4, 8}},
+      {"conv2d { filters: 4 kernel_size: [5, 3] strides: [2, 1] }", {11, 9, 3}, {4, 7, 4}},
+      {"max_pooling2d { pool_size: [3] strides: [2] }", {7, 7, 2}, {3, 3, 2}},
+      {"max_pooling2d { padding: SAME }", {7, 7, 2}, {4, 4, 2}},
+      {"average_pooling2d { pool_size: [2] strides: [1] }", {5, 5, 3}, {4, 4, 3}},
+      {"global_average_pooling2d {}", {5, 4, 3}, {3}},
+      {"global_average_pooling2d { keepdims: true }", {5, 4, 3}, {1, 1, 3}},
+      {"reshape { target_shape: [-1, 6] }", {4, 3}, {2, 6}},
+      {"batch_normalization {}", {4, 3}, {4, 3}},
+  };
+  for (const Case& c : cases) {
+    std::string shape;
+    for (int64_t d : c.input.dims()) shape += std::to_string(d) + ",";
+    shape.pop_back();
+    auto model = Model::Create(ParseModel("input_shape: [" + shape + "] layers { " + c.layer +
+                                          " } layers { flatten {} } layers { dense { units: 1 } }"),
+                               2);
+    ASSERT_TRUE(model.ok()) << c.layer << ": " << model.status();
+    EXPECT_EQ((*model)->layers()[0].output_shape, c.output) << c.layer;
+  }
+}
+
+// A loss that is linear in the output: L = sum_i r_i y_i, so dL/dy = r.
+double Loss(const float* y, const std::vector<float>& r) {
+  double loss = 0;
+  for (size_t i = 0; i < r.size(); ++i) loss += static_cast<double>(r[i]) * y[i];
+  return loss;
+}
+
+std::vector<float> Uniform(uint64_t seed, int64_t n, float scale) {
+  std::vector<float> values(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    values[static_cast<size_t>(i)] =
+        scale * (2.0f * BitsToUniform(PhiloxBits(seed, 0, 0, static_cast<uint64_t>(i))) - 1.0f);
+  }
+  return values;
+}
+
+// Every trainable parameter's Backward gradient against (L(p + h) - L(p - h)) / 2h.
+void ExpectGradientsMatchCentralDifferences(Model& model, const std::vector<float>& x,
+                                            int64_t batch, float h, double tolerance) {
+  auto backend = kernels::CreateCpuBackend();
+  const ForwardMode training{true, 1, 0, 0};
+  const std::vector<float> r = Uniform(9, batch * model.output_size(), 1.0f);
+  std::vector<float> dy = r;
+  model.Forward(*backend, x.data(), batch, training, false);
+  model.Backward(*backend, x.data(), dy.data(), batch, false);
+  model::ParameterStore& params = model.parameters();
+  const std::vector<float> analytic(params.grads(), params.grads() + params.size());
+  int checked = 0;
+  double worst = 0;  // the largest |analytic - numeric| / (1 + |numeric|)
+  for (const model::VariableInfo& v : params.variables()) {
+    if (!v.trainable) continue;
+    for (int64_t i = 0; i < v.shape.num_elements(); ++i, ++checked) {
+      float& p = params.params()[v.offset + i];
+      const float saved = p;
+      p = saved + h;
+      const double up = Loss(model.Forward(*backend, x.data(), batch, training, false), r);
+      p = saved - h;
+      const double down = Loss(model.Forward(*backend, x.data(), batch, training, false), r);
+      p = saved;
+      const double numeric = (up - down) / (2.0 * static_cast<double>(h));
+      const double expected = analytic[static_cast<size_t>(v.offset + i)];
+      ASSERT_NEAR(expected, numeric, tolerance * (1.0 + std::fabs(numeric)))
+          << v.name << "[" << i << "]";
+      worst = std::max(worst, std::fabs(expected - numeric) / (1.0 + std::fabs(numeric)));
+    }
+  }
+  EXPECT_GT(checked, 0);
+  std::printf("%d gradients checked, worst relative deviation %.2e\n", checked, worst);
+}
+
+// Two paths merge twice: conv2d feeds batch_normalization and the residual
+// Add; add feeds the max-pool branch and the valid-conv/avg-pool branch,
+// which Concatenate joins before the Dense head.
+constexpr char kResidualCnn[] =
+    "input_shape: [8, 8, 2] "
+    "layers { name: 'conv_a' conv2d { filters: 4 kernel_size: [3] padding: SAME "
+    "  activation: TANH } } "
+    "layers { name: 'bn' batch_normalization { momentum: 0.9 } } "
+    "layers { name: 'conv_b' conv2d { filters: 4 kernel_size: [3] padding: SAME } } "
+    "layers { name: 'add' inputs: ['conv_a', 'conv_b'] add {} } "
+    "layers { name: 'max' max_pooling2d {} } "
+    "layers { name: 'conv_c' conv2d { filters: 3 kernel_size: [3] strides: [2] padding: SAME "
+    "  activation: TANH } } "
+    "layers { name: 'gap' global_average_pooling2d {} } "
+    "layers { name: 'conv_d' inputs: ['add'] conv2d { filters: 2 kernel_size: [3] "
+    "  activation: SIGMOID } } "
+    "layers { name: 'avg' average_pooling2d { pool_size: [3] strides: [2] padding: SAME } } "
+    "layers { name: 'gap_keep' global_average_pooling2d { keepdims: true } } "
+    "layers { name: 'flat' reshape { target_shape: [2] } } "
+    "layers { name: 'cat' inputs: ['gap', 'flat'] concatenate {} } "
+    "layers { dense { units: 3 } }";
+
+TEST(ConvModelTest, ResidualCnnShapes) {
+  auto model = CreateModel(kResidualCnn, 3);
+  ASSERT_NE(model, nullptr);
+  const std::vector<Shape> expected = {{8, 8, 4}, {8, 8, 4}, {8, 8, 4}, {8, 8, 4}, {4, 4, 4},
+                                       {2, 2, 3}, {3},       {6, 6, 2}, {3, 3, 2}, {1, 1, 2},
+                                       {2},       {5},       {3}};
+  ASSERT_EQ(model->layers().size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(model->layers()[i].output_shape, expected[i]) << model->layers()[i].name;
+  }
+  EXPECT_EQ(model->layers()[3].inputs, (std::vector<int>{0, 2}));
+  EXPECT_EQ(model->layers()[0].inputs, (std::vector<int>{Model::kModelInput}));
+  EXPECT_EQ(model->layers()[11].inputs, (std::vector<int>{6, 10}));
+  EXPECT_TRUE(model->has_moving_statistics());
+}
+
+TEST(ConvModelTest, ResidualCnnGradientsMatchCentralDifferences) {
+  auto model = CreateModel(kResidualCnn, 3);
+  ASSERT_NE(model, nullptr);
+  auto backend = kernels::CreateCpuBackend();
+  model->Initialize(*backend, 5);
+  // BatchNormalization's gamma/beta away from 1/0, so their gradients are generic.
+  model::ParameterStore& params = model->parameters();
+  const model::Model::Layer& bn = model->layers()[1];
+  const std::vector<float> gamma = Uniform(3, 4, 0.5f), beta = Uniform(4, 4, 0.5f);
+  for (int c = 0; c < 4; ++c) {
+    params.param(bn.gamma_variable)[c] = 1.0f + gamma[static_cast<size_t>(c)];
+    params.param(bn.beta_variable)[c] = beta[static_cast<size_t>(c)];
+  }
+  for (int v : {model->layers()[0].bias_variable, model->layers()[2].bias_variable}) {
+    const std::vector<float> bias = Uniform(static_cast<uint64_t>(v), 4, 0.2f);
+    std::copy(bias.begin(), bias.end(), params.param(v));
+  }
+  const std::vector<float> x = Uniform(7, 3 * 8 * 8 * 2, 1.0f);
+  ExpectGradientsMatchCentralDifferences(*model, x, 3, 2e-3f, 1e-3);
+}
+
+// ReLU and an unpadded strided max pool, as the reference CNN uses them.
+TEST(ConvModelTest, ReluCnnGradientsMatchCentralDifferences) {
+  auto model = CreateModel(
+      "input_shape: [7, 7, 1] "
+      "layers { conv2d { filters: 3 kernel_size: [3] activation: RELU } } "
+      "layers { max_pooling2d { pool_size: [3] strides: [2] } } "
+      "layers { flatten {} } layers { dense { units: 4 activation: TANH } } "
+      "layers { dense { units: 2 } }",
+      2);
+  ASSERT_NE(model, nullptr);
+  auto backend = kernels::CreateCpuBackend();
+  model->Initialize(*backend, 11);
+  const std::vector<float> x = Uniform(13, 2 * 49, 1.0f);
+  ExpectGradientsMatchCentralDifferences(*model, x, 2, 1e-3f, 1e-3);
+}
+
+}  // namespace
+}  // namespace shardtrain
