@@ -12,8 +12,11 @@
 // tf.keras <= 2.10 orders, one m and v per trainable weight (never for
 // BatchNormalization's moving statistics, keras_weight_names.h). HDF5 and libzip errors become Status
 // values naming the file and the object; nothing aborts on bad input.
-// Thread-safety: the HDF5 C library serializes its calls; do not call these
-// concurrently with other HDF5 users in the process.
+// Files: keras3_layout (the Keras 3 vars layout), legacy_h5_layout,
+// keras_config_scan (what readers take from the config JSON),
+// keras_weight_names, zip_archive; this file sniffs, reads and writes whole
+// files. Thread-safety: the HDF5 C library serializes its calls; do not call
+// these concurrently with other HDF5 users in the process.
 #pragma once
 
 #include <cstdint>
