@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_setup.h"
+#include "cli/saved_model_of.h"
 #include "common/flags.h"
 #include "storage/keras/keras_files.h"
 #include "storage/saved_model/saved_model_writer.h"
@@ -26,12 +27,14 @@ namespace {
 
 // The signature input name: the Keras model JSON's InputLayer name when the
 // model came from one (clients address the input by it, as Keras's own export
-// names it), else Keras 2's default for a Sequential without an Input,
-// "<first layer>_input".
+// names it), else the config's model.input_name, else Keras 2's default for a
+// Sequential without an Input, "<first layer>_input".
 StatusOr<std::string> SavedModelInputName(const ModelJob& job) {
   const model::Model& model = job.trainer->model();
   const std::string fallback =
-      (model.layers().empty() ? std::string("dense") : model.layers()[0].name) + "_input";
+      !job.config.model().input_name().empty()
+          ? job.config.model().input_name()
+          : (model.layers().empty() ? std::string("dense") : model.layers()[0].name) + "_input";
   const std::string& json_path = job.config.model_json();
   if (json_path.empty()) return fallback;
   std::ifstream in(json_path, std::ios::binary);
@@ -58,51 +61,14 @@ StatusOr<std::string> SavedModelInputName(const ModelJob& job) {
   return fallback;
 }
 
-// The dense stack TF Serving runs: Dense layers (an Activation layer folds into
-// the Dense before it); Dropout and Flatten vanish at inference.
+// The layer graph TF Serving runs (cli/saved_model_of.h), with a
+// probabilities output for a classifier trained from logits.
 StatusOr<storage::saved_model::ExportModel> SavedModelOf(const ModelJob& job) {
-  const model::Model& model = job.trainer->model();
-  storage::saved_model::ExportModel out;
-  out.input_size = model.input_size();
-  ASSIGN_OR_RETURN(out.input_name, SavedModelInputName(job));
-  const model::ParameterStore& params = model.parameters();
-  for (const model::Model::Layer& layer : model.layers()) {
-    switch (layer.kind) {
-      case model::Model::LayerKind::kDropout:
-      case model::Model::LayerKind::kFlatten:
-        break;
-      case model::Model::LayerKind::kActivation:
-        if (layer.activation == kernels::Activation::kLinear) break;
-        if (out.layers.empty() || out.layers.back().activation != "linear") {
-          return UnimplementedError("layer '" + layer.name +
-                                    "': an Activation that does not follow a linear Dense layer "
-                                    "cannot be exported to a SavedModel yet");
-        }
-        out.layers.back().activation = std::string(kernels::ActivationName(layer.activation));
-        break;
-      case model::Model::LayerKind::kCustom:
-        return UnimplementedError("layer '" + layer.name + "' (" + layer.registered_name +
-                                  ") is a custom layer; SavedModel export supports Dense, "
-                                  "Dropout, Flatten and Activation (use --format keras)");
-      case model::Model::LayerKind::kDense: {
-        storage::saved_model::ExportLayer dense;
-        dense.name = layer.name;
-        dense.in = layer.in_features;
-        dense.out = layer.out_features;
-        const float* kernel = params.params() + params.variable(layer.kernel_variable).offset;
-        dense.kernel.assign(kernel, kernel + dense.in * dense.out);
-        if (layer.bias_variable >= 0) {
-          const float* bias = params.params() + params.variable(layer.bias_variable).offset;
-          dense.bias.assign(bias, bias + dense.out);
-        }
-        dense.activation = std::string(kernels::ActivationName(layer.activation));
-        out.layers.push_back(std::move(dense));
-        break;
-      }
-    }
-  }
-  out.add_probabilities = loss::LossTakesLogits(job.config.loss()) && !out.layers.empty() &&
-                          out.layers.back().activation == "linear";
+  ASSIGN_OR_RETURN(const std::string input_name, SavedModelInputName(job));
+  ASSIGN_OR_RETURN(storage::saved_model::ExportModel out,
+                   ExportModelOf(job.trainer->model(), input_name));
+  out.add_probabilities =
+      loss::LossTakesLogits(job.config.loss()) && out.layers.back().activation == "linear";
   // Binary cross-entropy's outputs are independent logits (of class 1, or of
   // each label of a multi-label target): sigmoid, not softmax, probabilities.
   out.sigmoid_probabilities = out.add_probabilities && job.config.loss().has_binary_crossentropy();

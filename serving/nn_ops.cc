@@ -33,6 +33,9 @@ std::string ListText(const tf::AttrValue& value) {
 
 // A float32 tensor of `rank` (any when < 0) whose data matches its shape.
 Status CheckFloat(const Tensor& t, const char* what, int rank) {
+  for (int64_t d : t.shape) {
+    if (d < 0) return InvalidArgumentError(std::string(what) + " has shape " + t.ShapeString());
+  }
   if (t.dtype != DType::kFloat32 || t.f.size() != static_cast<size_t>(t.num_elements())) {
     return InvalidArgumentError(std::string(what) + " must be float32");
   }

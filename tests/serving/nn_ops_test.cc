@@ -199,6 +199,9 @@ TEST(NnOpsTest, MalformedNodesAndInputsAreInvalidArgument) {
   // A window larger than the input leaves no VALID output.
   EXPECT_EQ(Conv("VALID", 1).Run({Floats({1, 1, 1, 1}, {1}), Filter()}).status().code(),
             StatusCode::kInvalidArgument);
+  // Negative dimensions whose product matches the data are still refused.
+  EXPECT_EQ(Conv("VALID", 1).Run({Floats({-1, -1, 3, 3}, Range(9)), Filter()}).status().code(),
+            StatusCode::kInvalidArgument);
   // A rank-2 input (flat rows) is not an image.
   EXPECT_EQ(Conv("VALID", 1).Run({Floats({1, 9}, Range(9)), Filter()}).status().code(),
             StatusCode::kInvalidArgument);

@@ -1,0 +1,133 @@
+// A convolutional, residual model from training to serving: a config with
+// Conv2D, BatchNormalization, a residual Add, an Activation, Max/Average
+// pooling, Concatenate, GlobalAveragePooling2D, Dropout, Reshape and Flatten,
+// initialized from a seed (weights and moving statistics perturbed so that
+// batch normalization is not the identity), exported as a SavedModel
+// (cli/saved_model_of.h + storage/saved_model), loaded by our serving runtime:
+// it predicts what Model::Forward computes in inference mode (1e-5), for
+// image-shaped and for flat input rows.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/saved_model_of.h"
+#include "serving/loaded_model.h"
+#include "storage/saved_model/saved_model_writer.h"
+#include "tests/storage/temp_files_test_util.h"
+#include "worker/job_config.h"
+#include "worker/model/model.h"
+
+namespace shardtrain {
+namespace {
+
+constexpr char kConfig[] = R"(
+model {
+  input_shape: [8, 8, 1]
+  input_name: "pixels"
+  layers { name: "conv2d" conv2d { filters: 4 kernel_size: [3] padding: SAME activation: RELU } }
+  layers { name: "batch_normalization" batch_normalization {} }
+  layers { name: "conv2d_1" conv2d { filters: 4 kernel_size: [3] padding: SAME } }
+  layers { name: "add" inputs: ["batch_normalization", "conv2d_1"] add {} }
+  layers { name: "activation" activation { activation: RELU } }
+  layers { name: "max_pooling2d" max_pooling2d { pool_size: [2] } }
+  layers { name: "average_pooling2d" inputs: ["activation"]
+           average_pooling2d { pool_size: [3] strides: [2] padding: SAME } }
+  layers { name: "concatenate" inputs: ["max_pooling2d", "average_pooling2d"] concatenate {} }
+  layers { name: "conv2d_2" conv2d { filters: 6 kernel_size: [2, 3] strides: [1, 2] } }
+  layers { name: "batch_normalization_1" batch_normalization { center: false scale: false } }
+  layers { name: "global_average_pooling2d" global_average_pooling2d {} }
+  layers { name: "dropout" dropout { rate: 0.5 } }
+  layers { name: "reshape" reshape { target_shape: [2, -1] } }
+  layers { name: "flatten" flatten {} }
+  layers { name: "dense" dense { units: 3 } }
+}
+)";
+
+struct Trained {
+  std::unique_ptr<model::Model> model;
+  std::vector<float> x;         // (kBatch, 64)
+  std::vector<float> expected;  // Model::Forward in inference mode
+};
+
+constexpr int64_t kBatch = 3;
+
+Trained InitializedModel() {
+  auto job = ParseJobConfig(kConfig, "cnn_export_test");
+  EXPECT_TRUE(job.ok()) << job.status();
+  auto created = model::Model::Create(job->model(), kBatch);
+  EXPECT_TRUE(created.ok()) << created.status();
+  Trained t{std::move(*created), {}, {}};
+  auto backend = kernels::CreateCpuBackend();
+  t.model->Initialize(*backend, 7);
+  model::ParameterStore& params = t.model->parameters();
+  for (int64_t i = 0; i < params.size(); ++i) {
+    params.params()[i] += 0.05f * static_cast<float>(i % 7) - 0.1f * static_cast<float>(i % 2);
+  }
+  for (const model::Model::Layer& layer : t.model->layers()) {  // variances stay positive
+    if (layer.moving_variance_variable < 0) continue;
+    float* variance = params.param(layer.moving_variance_variable);
+    const int64_t n = params.variable(layer.moving_variance_variable).shape.num_elements();
+    for (int64_t c = 0; c < n; ++c) variance[c] = 0.5f + std::fabs(variance[c]);
+  }
+  for (int64_t i = 0; i < kBatch * 64; ++i) t.x.push_back(std::sin(0.37f * static_cast<float>(i)));
+  const float* y = t.model->Forward(*backend, t.x.data(), kBatch, model::ForwardMode{}, false);
+  t.expected.assign(y, y + kBatch * t.model->output_size());
+  return t;
+}
+
+TEST(CnnExportTest, ServingRuntimePredictsWhatTheModelForwardComputes) {
+  Trained t = InitializedModel();
+  ASSERT_NE(t.model, nullptr);
+  auto exported = cli::ExportModelOf(*t.model, "pixels");
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_EQ(exported->layers.size(), 14u);  // the dropout vanishes
+  test_files::TempDir dir;
+  auto written = storage::saved_model::ExportSavedModel(*exported, dir.File("base"), 1);
+  ASSERT_TRUE(written.ok()) << written.status();
+  auto loaded = serving::LoadedModel::Load(*written);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+
+  for (const std::vector<int64_t>& shape :
+       {std::vector<int64_t>{kBatch, 8, 8, 1}, std::vector<int64_t>{kBatch, 64}}) {
+    serving::Tensor input = serving::Tensor::Floats(shape);
+    input.f = t.x;
+    auto outputs = (*loaded)->Run("serving_default", {{"pixels", input}});
+    ASSERT_TRUE(outputs.ok()) << outputs.status();
+    const serving::Tensor& y = outputs->at("output_0");
+    EXPECT_EQ(y.shape, (std::vector<int64_t>{kBatch, 3}));
+    ASSERT_EQ(y.f.size(), t.expected.size());
+    for (size_t k = 0; k < y.f.size(); ++k) {
+      EXPECT_NEAR(y.f[k], t.expected[k], 1e-5) << "output " << k << " of input " << shape.size();
+    }
+  }
+}
+
+TEST(CnnExportTest, GraphUsesEveryConvolutionalOp) {
+  Trained t = InitializedModel();
+  ASSERT_NE(t.model, nullptr);
+  auto exported = cli::ExportModelOf(*t.model, "pixels");
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  auto saved = storage::saved_model::BuildSavedModel(*exported);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  std::set<std::string> ops;
+  for (const tf::NodeDef& node : saved->meta_graphs(0).graph_def().node()) ops.insert(node.op());
+  for (const char* op : {"Conv2D", "BiasAdd", "Relu", "FusedBatchNormV3", "AddV2", "MaxPool",
+                         "AvgPool", "ConcatV2", "Mean", "Reshape", "MatMul"}) {
+    EXPECT_TRUE(ops.count(op)) << op;
+  }
+  // The Activation after the Add is its own node; conv2d's relu is the conv's.
+  const std::vector<std::string> names = [&] {
+    std::vector<std::string> out;
+    for (const auto& node : saved->meta_graphs(0).graph_def().node()) out.push_back(node.name());
+    return out;
+  }();
+  EXPECT_NE(std::find(names.begin(), names.end(), "activation/Relu"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "conv2d/Relu"), names.end());
+}
+
+}  // namespace
+}  // namespace shardtrain
