@@ -8,6 +8,7 @@
 #include <google/protobuf/text_format.h>
 
 #include "storage/checkpoint/keras_object_graph.h"
+#include "worker/model/keras_weights.h"
 
 namespace shardtrain::checkpoint {
 namespace {
@@ -35,37 +36,46 @@ SaveTensor String(std::string key, std::string value) {
   return t;
 }
 
-std::vector<storage::KerasLayerSpec> LayerSpecs(const model::Model& model) {
-  std::vector<storage::KerasLayerSpec> specs;
-  for (const model::Model::Layer& layer : model.layers()) {
-    storage::KerasLayerSpec spec{layer.name, {}};
-    if (layer.kernel_variable >= 0) spec.weights.push_back("kernel");
-    if (layer.bias_variable >= 0) spec.weights.push_back("bias");
-    if (layer.kind == model::Model::LayerKind::kCustom) {
-      for (const auto& [name, shape] : layer.custom->Weights(layer.in_features)) {
-        spec.weights.push_back(name);
-      }
-    }
-    specs.push_back(std::move(spec));
-  }
-  return specs;
-}
-
 storage::KerasOptimizerSpec OptimizerSpec(const optimizer::Optimizer::KerasVariables& keras) {
   storage::KerasOptimizerSpec spec{keras.class_name, {"iter"}, keras.slot_names};
   for (const auto& [name, value] : keras.hyper) spec.hyper_parameters.push_back(name);
   return spec;
 }
 
-// The variable index in the parameter store of weight `w` of `layer`.
-int VariableIndex(const model::Model& model, const KerasCheckpointVariable& v) {
-  const model::Model::Layer& layer = model.layers()[static_cast<size_t>(v.layer)];
-  if (layer.kind == model::Model::LayerKind::kCustom) {
-    return layer.custom_variables[static_cast<size_t>(v.weight)];
+// The checkpoint layout of a model: tf.keras's keys and object graph, and
+// where each layout weight lives in the model's parameter store.
+struct ModelLayout {
+  storage::KerasCheckpointLayout keras;
+  std::vector<std::vector<int>> variables;  // per layout layer, per weight: store index
+
+  int VariableIndex(const KerasCheckpointVariable& v) const {
+    return variables[static_cast<size_t>(v.layer)][static_cast<size_t>(v.weight)];
   }
-  bool has_kernel = layer.kernel_variable >= 0;
-  if (v.weight == 0 && has_kernel) return layer.kernel_variable;
-  return layer.bias_variable;
+};
+
+// The layout of `model` with `optimizer`'s variables (null: weights only).
+// Optimizer slots exist for trainable variables only, as in tf.keras (not for
+// a frozen layer's weights, nor for moving statistics). A functional model's
+// layer-i numbering counts its InputLayer (tf-formats.md §3.2).
+ModelLayout Layout(const model::Model& model, const storage::KerasOptimizerSpec* optimizer) {
+  ModelLayout layout;
+  std::vector<storage::KerasLayerSpec> specs;
+  if (model::IsKerasFunctional(model)) {  // its InputLayer is layer-0
+    specs.push_back({model.input_name(), {}});
+    layout.variables.emplace_back();
+  }
+  for (const model::Model::Layer& layer : model.layers()) {
+    storage::KerasLayerSpec spec{layer.name, {}};
+    std::vector<int>& indices = layout.variables.emplace_back();
+    for (const auto& [name, index] : model::KerasLayerVariables(layer)) {
+      spec.weights.push_back(name);
+      spec.trainable.push_back(model.parameters().variable(index).trainable);
+      indices.push_back(index);
+    }
+    specs.push_back(std::move(spec));
+  }
+  layout.keras = storage::BuildKerasCheckpointLayout(specs, optimizer);
+  return layout;
 }
 
 // Where variable `v` (a weight or an optimizer slot) lives in the trainer's
@@ -77,55 +87,10 @@ float* VariableData(model::ParameterStore& params, optimizer::Optimizer& opt,
              : opt.slot(static_cast<size_t>(v.slot)).data() + info.trainable_offset;
 }
 
-// Drops the slot variables of frozen weights from `layout`, as tf.keras
-// creates slots only for trainable variables. Slot nodes are the graph's last
-// nodes, in the order of the optimizer's slot references and of the layout's
-// kSlot variables, so the kept ones are renumbered in place.
-void DropFrozenSlots(const model::Model& model, storage::KerasCheckpointLayout* layout) {
-  if (model.parameters().trainable_size() == model.parameters().size()) return;
-  auto& nodes = *layout->graph.mutable_nodes();
-  int optimizer_node = -1;
-  for (const auto& child : nodes[0].children()) {
-    if (child.local_name() == "optimizer") optimizer_node = child.node_id();
-  }
-  if (optimizer_node < 0) return;
-  auto& references = *nodes[optimizer_node].mutable_slot_variables();
-  std::vector<KerasCheckpointVariable> variables;
-  int kept = 0, next_node = -1;
-  for (KerasCheckpointVariable& v : layout->variables) {
-    if (v.kind != KerasCheckpointVariable::Kind::kSlot) {
-      variables.push_back(std::move(v));
-      continue;
-    }
-    auto& slot = references[kept];  // v's reference: the dropped ones before it are gone
-    const int node = slot.slot_variable_node_id();
-    if (next_node < 0) next_node = node;
-    if (!model.parameters().variable(VariableIndex(model, v)).trainable) {
-      references.DeleteSubrange(kept, 1);
-      continue;
-    }
-    nodes.SwapElements(next_node, node);
-    slot.set_slot_variable_node_id(next_node++);
-    ++kept;
-    variables.push_back(std::move(v));
-  }
-  if (next_node >= 0) nodes.DeleteSubrange(next_node, nodes.size() - next_node);
-  layout->variables = std::move(variables);
-}
-
-// The checkpoint layout of `model` with `optimizer`'s variables (null: weights only).
-storage::KerasCheckpointLayout Layout(const model::Model& model,
-                                      const storage::KerasOptimizerSpec* optimizer) {
-  storage::KerasCheckpointLayout layout =
-      storage::BuildKerasCheckpointLayout(LayerSpecs(model), optimizer);
-  DropFrozenSlots(model, &layout);
-  return layout;
-}
-
 // The key of the optimizer's iteration count ("iter", the first optimizer variable).
 std::string IterationsKey(const model::Model& model, const optimizer::Optimizer& opt) {
   const storage::KerasOptimizerSpec spec = OptimizerSpec(opt.KerasV2());
-  for (const KerasCheckpointVariable& v : Layout(model, &spec).variables) {
+  for (const KerasCheckpointVariable& v : Layout(model, &spec).keras.variables) {
     if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter && v.hyper_parameter == 0) {
       return v.key;
     }
@@ -376,16 +341,15 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
   optimizer::Optimizer& opt = trainer.optimizer();
   const optimizer::Optimizer::KerasVariables keras = opt.KerasV2();
   const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(keras);
-  const storage::KerasCheckpointLayout layout =
-      Layout(model, state.weights_only ? nullptr : &optimizer_spec);
+  const ModelLayout layout = Layout(model, state.weights_only ? nullptr : &optimizer_spec);
 
   std::vector<SaveTensor> tensors;
   model::ParameterStore& params = model.parameters();
-  for (const KerasCheckpointVariable& v : layout.variables) {
+  for (const KerasCheckpointVariable& v : layout.keras.variables) {
     switch (v.kind) {
       case KerasCheckpointVariable::Kind::kWeight:
       case KerasCheckpointVariable::Kind::kSlot: {
-        const model::VariableInfo& info = params.variable(VariableIndex(model, v));
+        const model::VariableInfo& info = params.variable(layout.VariableIndex(v));
         SaveTensor t;
         t.key = v.key;
         t.dtype = DType::kFloat32;
@@ -405,7 +369,7 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
         break;
     }
   }
-  tensors.push_back(String(storage::kObjectGraphKey, layout.graph.SerializeAsString()));
+  tensors.push_back(String(storage::kObjectGraphKey, layout.keras.graph.SerializeAsString()));
 
   const TrainingProgress& p = state.progress;
   tensors.push_back(Scalar<int64_t>(StateKey("epoch"), DType::kInt64, p.epoch));
@@ -437,13 +401,12 @@ StatusOr<std::vector<RestoreTarget>> CheckedRestoreTargets(const storage::Bundle
   model::Model& model = trainer.model();
   optimizer::Optimizer& opt = trainer.optimizer();
   const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(opt.KerasV2());
-  const storage::KerasCheckpointLayout layout =
-      Layout(model, weights_only ? nullptr : &optimizer_spec);
+  const ModelLayout layout = Layout(model, weights_only ? nullptr : &optimizer_spec);
   model::ParameterStore& params = model.parameters();
   std::vector<RestoreTarget> targets;
-  for (const KerasCheckpointVariable& v : layout.variables) {
+  for (const KerasCheckpointVariable& v : layout.keras.variables) {
     if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter) continue;
-    const model::VariableInfo& info = params.variable(VariableIndex(model, v));
+    const model::VariableInfo& info = params.variable(layout.VariableIndex(v));
     float* data = VariableData(params, opt, v, info);
     RETURN_IF_ERROR(CheckEntry(reader, prefix, v.key, DType::kFloat32, info.shape.dims()));
     targets.push_back(

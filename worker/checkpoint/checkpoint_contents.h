@@ -3,7 +3,9 @@
 //     object graph tf.keras writes (storage/checkpoint/keras_object_graph.h),
 //     so TensorFlow tools and tf-keras `model.load_weights(prefix)` read them
 //     (optimizer slots only for trainable variables, as tf.keras: a frozen
-//     layer's weights are saved, its slots do not exist);
+//     layer's weights and a BatchNormalization's moving statistics are saved,
+//     their slots do not exist; a functional model's layer-i numbering starts
+//     with its InputLayer, a Sequential's with its first layer);
 //   * our training state under `_SHARDTRAIN_STATE/...` keys, outside the object
 //     graph (TensorFlow ignores them): epoch, data position, global step, the
 //     epoch's running metric sums, the streamed data cursor

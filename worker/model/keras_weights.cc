@@ -16,22 +16,16 @@ std::string KerasClassName(const Model::Layer& layer) {
       const std::string& name = layer.registered_name;
       return name.substr(name.find('>') == std::string::npos ? 0 : name.find('>') + 1);
     }
+    case Model::LayerKind::kConv2D: return "Conv2D";
+    case Model::LayerKind::kMaxPooling2D: return "MaxPooling2D";
+    case Model::LayerKind::kAveragePooling2D: return "AveragePooling2D";
+    case Model::LayerKind::kGlobalAveragePooling2D: return "GlobalAveragePooling2D";
+    case Model::LayerKind::kReshape: return "Reshape";
+    case Model::LayerKind::kBatchNormalization: return "BatchNormalization";
+    case Model::LayerKind::kAdd: return "Add";
+    case Model::LayerKind::kConcatenate: return "Concatenate";
   }
   return "Layer";
-}
-
-// The layer's variables in Keras order, with their short names.
-std::vector<std::pair<std::string, int>> LayerVariables(const Model::Layer& layer) {
-  std::vector<std::pair<std::string, int>> out;
-  if (layer.kernel_variable >= 0) out.emplace_back("kernel", layer.kernel_variable);
-  if (layer.bias_variable >= 0) out.emplace_back("bias", layer.bias_variable);
-  if (layer.kind == Model::LayerKind::kCustom) {
-    const auto names = layer.custom->Weights(layer.in_features);
-    for (size_t i = 0; i < names.size(); ++i) {
-      out.emplace_back(names[i].first, layer.custom_variables[i]);
-    }
-  }
-  return out;
 }
 
 std::string ShapeText(const std::vector<int64_t>& dims) {
@@ -50,6 +44,34 @@ std::string List(const std::vector<std::string>& names) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, int>> KerasLayerVariables(const Model::Layer& layer) {
+  std::vector<std::pair<std::string, int>> out;
+  if (layer.kernel_variable >= 0) out.emplace_back("kernel", layer.kernel_variable);
+  if (layer.bias_variable >= 0) out.emplace_back("bias", layer.bias_variable);
+  if (layer.kind == Model::LayerKind::kBatchNormalization) {
+    if (layer.gamma_variable >= 0) out.emplace_back("gamma", layer.gamma_variable);
+    if (layer.beta_variable >= 0) out.emplace_back("beta", layer.beta_variable);
+    out.emplace_back("moving_mean", layer.moving_mean_variable);
+    out.emplace_back("moving_variance", layer.moving_variance_variable);
+  }
+  if (layer.kind == Model::LayerKind::kCustom) {
+    const auto names = layer.custom->Weights(layer.in_features);
+    for (size_t i = 0; i < names.size(); ++i) {
+      out.emplace_back(names[i].first, layer.custom_variables[i]);
+    }
+  }
+  return out;
+}
+
+bool IsKerasFunctional(const Model& model) {
+  const std::vector<Model::Layer>& layers = model.layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const int previous = i == 0 ? Model::kModelInput : static_cast<int>(i) - 1;
+    if (layers[i].inputs != std::vector<int>{previous}) return true;
+  }
+  return false;
+}
+
 storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
                                                 const optimizer::Optimizer* optimizer) {
   storage::keras::KerasModelFile file;
@@ -60,10 +82,11 @@ storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
     out.name = layer.name;
     out.class_name = KerasClassName(layer);
     out.trainable = layer.trainable;
-    for (const auto& [name, index] : LayerVariables(layer)) {
+    for (const auto& [name, index] : KerasLayerVariables(layer)) {
       const VariableInfo& info = params.variable(index);
       storage::keras::KerasWeight weight;
       weight.name = name;
+      weight.trainable = info.trainable;
       weight.shape = info.shape.dims();
       const float* values = params.params() + info.offset;
       weight.values.assign(values, values + info.shape.num_elements());
@@ -107,7 +130,7 @@ StatusOr<WeightLoadReport> LoadWeightsByName(const storage::keras::KerasModelFil
   // Check everything first, so a mismatch changes nothing.
   std::vector<std::pair<int, const std::vector<float>*>> assignments;
   for (const Model::Layer& layer : model->layers()) {
-    const auto variables = LayerVariables(layer);
+    const auto variables = KerasLayerVariables(layer);
     if (variables.empty()) continue;
     auto found = by_name.find(layer.name);
     if (found == by_name.end()) {

@@ -1,6 +1,9 @@
 // Moving weights between a Model (and its optimizer) and the neutral Keras
 // file form of storage/keras (what .keras, .h5 and .weights.h5 hold), plus
-// Keras-style get/set weights between models with the same variables.
+// Keras-style get/set weights between models with the same variables. Every
+// layer's weights are in Keras order (KerasLayerVariables); non-trainable ones
+// (BatchNormalization's moving statistics) load and save like the others but
+// have no optimizer state.
 //
 // Loading is by layer name, like Keras's load_weights(by_name=True) /
 // expect_partial: layers present in both with equal shapes load; the report
@@ -9,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -18,9 +22,21 @@
 
 namespace shardtrain::model {
 
+// A layer's variables in Keras order with their short names, as indices into
+// the model's parameter store: kernel, bias (Dense, Conv2D); gamma, beta,
+// moving_mean, moving_variance (BatchNormalization, gamma/beta only when it
+// has them); a custom layer's own.
+std::vector<std::pair<std::string, int>> KerasLayerVariables(const Model::Layer& layer);
+
+// Whether Keras sees `model` as a Functional model, whose `layers` (and so the
+// checkpoint's layer-i numbering) start with the InputLayer: some layer takes
+// another input than the layer listed before it. A straight chain is a
+// Sequential model.
+bool IsKerasFunctional(const Model& model);
+
 // Every layer of `model` (weightless ones included) with its weights and
-// trainable flag; with an Adam `optimizer` also its state (iterations,
-// learning rate, m and v of the trainable layers' weights).
+// trainable flags; with an Adam `optimizer` also its state (iterations,
+// learning rate, m and v of the trainable variables).
 storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
                                                 const optimizer::Optimizer* optimizer);
 
