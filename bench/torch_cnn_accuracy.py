@@ -6,12 +6,15 @@ target test accuracy (issue 23 point 4: >= 0.91 within 10 epochs).
 Model, as the config (Keras layout, channels_last in Keras, NCHW here):
   Conv2D(32, 3, relu) -> MaxPooling2D(2) -> Conv2D(64, 3, relu) -> MaxPooling2D(2)
   -> Flatten -> Dropout(0.5) -> Dense(10) logits; sparse CE from logits; Adam
-  (Keras defaults, epsilon 1e-7); Keras initializers (glorot_uniform, zero bias).
+  (Keras defaults, epsilon 1e-7); Keras initializers (glorot_uniform, zero bias);
+  --cosine: the learning rate follows Keras's CosineDecay(lr, decay_steps = the
+  run's steps, alpha 0), stepped with the optimizer's update count.
 Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist, pixels / 255,
 shuffled every epoch. Prints one line per epoch with the test accuracy.
-Usage: torch_cnn_accuracy.py [--epochs 10] [--batch 64] [--lr 1e-3] [--threads 2]"""
+Usage: torch_cnn_accuracy.py [--epochs 10] [--batch 64] [--lr 1e-3] [--cosine] [--threads 2]"""
 import argparse
 import gzip
+import math
 import time
 
 import numpy as np
@@ -64,6 +67,8 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cosine", action="store_true",
+                        help="cosine decay of the learning rate to 0 over the run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -71,6 +76,11 @@ def main():
     test_x, test_y = load_split("t10k")
     model = fashion_cnn()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-7)
+    decay_steps = args.epochs * math.ceil(len(train_y) / args.batch)
+    # Keras CosineDecay(alpha=0): lr * 0.5 * (1 + cos(pi * min(step, decay_steps) / decay_steps)).
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, decay_steps) / decay_steps))
+        if args.cosine else 1.0)
     loss_fn = torch.nn.CrossEntropyLoss()
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
@@ -81,6 +91,7 @@ def main():
             loss = loss_fn(model(train_x[index]), train_y[index])
             loss.backward()
             optimizer.step()
+            schedule.step()
         accuracy, test_loss = evaluate(model, test_x, test_y)
         print(f"epoch={epoch} test_accuracy={accuracy:.4f} test_loss={test_loss:.4f} "
               f"seconds={time.perf_counter() - start:.1f}", flush=True)
