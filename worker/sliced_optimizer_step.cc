@@ -44,26 +44,31 @@ StatusOr<std::unique_ptr<SlicedOptimizerStep>> SlicedOptimizerStep::Create(
 
 Status SlicedOptimizerStep::Step(kernels::KernelBackend& backend) {
   optimizer_->BeginIteration();
-  float* weights = params_->params();
-  const size_t num_slots = optimizer_->slot_names().size();
-  const bool load = load_slots_;
-  auto update = [&](int64_t first, int64_t n, const float* sum) -> const float* {
-    float* slots[2] = {nullptr, nullptr};
-    for (size_t i = 0; i < num_slots && i < 2; ++i) {
-      slots[i] = WindowSlot(i) + first;
-      if (load) {
-        std::memcpy(slots[i], optimizer_->slot(i).data() + first,
-                    static_cast<size_t>(n) * sizeof(float));
-      }
-    }
-    optimizer_->UpdateRange(backend, weights + first, sum, slots, n);
-    return weights + first;
+  // Captures two pointers only, so the std::function needs no allocation.
+  auto update = [this, &backend](int64_t first, int64_t n, const float* sum) {
+    return UpdateChunk(backend, first, n, sum);
   };
   RETURN_IF_ERROR(reduction_->ReduceAndUpdate(params_->grads(), params_->size(), update));
-  std::memcpy(weights, params_->grads(), static_cast<size_t>(params_->size()) * sizeof(float));
+  std::memcpy(params_->params(), params_->grads(),
+              static_cast<size_t>(params_->size()) * sizeof(float));
   load_slots_ = false;
-  slots_stale_ = num_slots > 0;
+  slots_stale_ = !optimizer_->slot_names().empty();
   return OkStatus();
+}
+
+const float* SlicedOptimizerStep::UpdateChunk(kernels::KernelBackend& backend, int64_t first,
+                                              int64_t n, const float* sum) {
+  float* slots[2] = {nullptr, nullptr};
+  for (size_t i = 0; i < optimizer_->slot_names().size() && i < 2; ++i) {
+    slots[i] = WindowSlot(i) + first;
+    if (load_slots_) {
+      std::memcpy(slots[i], optimizer_->slot(i).data() + first,
+                  static_cast<size_t>(n) * sizeof(float));
+    }
+  }
+  float* weights = params_->params() + first;
+  optimizer_->UpdateRange(backend, weights, sum, slots, n);
+  return weights;
 }
 
 void SlicedOptimizerStep::SyncOptimizerSlots() {

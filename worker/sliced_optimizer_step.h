@@ -65,6 +65,10 @@ class SlicedOptimizerStep {
                       model::ParameterStore* params, float* slot_window)
       : reduction_(reduction), optimizer_(optimizer), params_(params), slot_window_(slot_window) {}
 
+  // The update of floats [first, first + n) (this rank's) from their summed
+  // gradients `sum`; returns their new weights.
+  const float* UpdateChunk(kernels::KernelBackend& backend, int64_t first, int64_t n,
+                           const float* sum);
   // Slot `index`'s floats in this rank's segment of the slot window.
   float* WindowSlot(size_t index) const {
     return slot_window_ + static_cast<int64_t>(index) * params_->size();
