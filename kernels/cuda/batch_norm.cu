@@ -3,8 +3,9 @@
 // block per channel: each thread sums a fixed stride of rows in double, then
 // a fixed shared-memory tree adds the threads' partials. The order depends
 // only on rows, so results are deterministic (no float atomics). The
-// elementwise parts repeat the CPU's float operations one for one
-// (kernels/cpu/batch_norm.cc), so with --fmad=false they match it bit for bit.
+// elementwise parts (cnn_elements.h) repeat the CPU's float operations one
+// for one, so with --fmad=false they match it bit for bit.
+#include "kernels/cuda/cnn_elements.h"
 #include "kernels/cuda/cuda_ops.h"
 
 namespace shardtrain::kernels::cuda {
@@ -24,10 +25,6 @@ __device__ double BlockSum(double value, double* shared) {
   const double total = shared[0];
   __syncthreads();  // shared is reused by the next call
   return total;
-}
-
-__device__ float InverseStd(const float* variance, float epsilon, int64_t c) {
-  return 1.0f / sqrtf(variance[c] + epsilon);
 }
 
 // Block c: mean[c] = Σ x / rows, then variance[c] = Σ (x - mean)² / rows.
@@ -69,20 +66,15 @@ __global__ void GradSumsKernel(const float* x, const float* dy, const float* mea
   if (threadIdx.x == 0) {
     dbeta[c] = static_cast<float>(total_dy);
     dgamma[c] = static_cast<float>(total_dy_centered *
-                                   static_cast<double>(InverseStd(variance, epsilon, c)));
+                                   static_cast<double>(BatchNormInverseStd(variance[c], epsilon)));
   }
 }
 
-// Keras's form, as the CPU: scale = γ / sqrt(var + ε), y = x · scale + (β - mean · scale).
 __global__ void ForwardKernel(const float* x, const float* mean, const float* variance,
                               const float* gamma, const float* beta, float epsilon, float* y,
                               int64_t channels, int64_t n) {
   SHARDTRAIN_GRID_STRIDE(i, n) {
-    const int64_t c = i % channels;
-    float scale = InverseStd(variance, epsilon, c);
-    if (gamma != nullptr) scale *= gamma[c];
-    const float shift = (beta != nullptr ? beta[c] : 0.0f) - mean[c] * scale;
-    y[i] = x[i] * scale + shift;
+    y[i] = BatchNormForwardElement(x, mean, variance, gamma, beta, epsilon, channels, i);
   }
 }
 
@@ -91,13 +83,8 @@ __global__ void InputGradKernel(const float* x, const float* dy, const float* me
                                 const float* dbeta, float epsilon, double count, float* dx,
                                 int64_t channels, int64_t n) {
   SHARDTRAIN_GRID_STRIDE(i, n) {
-    const int64_t c = i % channels;
-    const float inv_std = InverseStd(variance, epsilon, c);
-    const float xhat = (x[i] - mean[c]) * inv_std;
-    const float mean_dy = static_cast<float>(dbeta[c] / count);
-    const float mean_dy_xhat = static_cast<float>(dgamma[c] / count);
-    const float scale = gamma != nullptr ? gamma[c] * inv_std : inv_std;
-    dx[i] = scale * (dy[i] - mean_dy - xhat * mean_dy_xhat);
+    dx[i] = BatchNormInputGradElement(x, dy, mean, variance, gamma, dgamma, dbeta, epsilon, count,
+                                      channels, i);
   }
 }
 

@@ -1,13 +1,15 @@
 // One output element of each convolution and pooling kernel of kernels/cuda,
-// as host-and-device functions: the CUDA kernels (conv.cu, pooling.cu) call
-// them once per thread, and tests/gpu/cnn_elements_test.cc calls them in a
-// host loop against the CPU backend, so the index arithmetic is checked on
-// machines without a GPU. Geometry as kernels/backend.h's Conv2DGeometry
+// and of the elementwise batch-normalization kernels, as host-and-device
+// functions: the CUDA kernels (conv.cu, pooling.cu, batch_norm.cu) call them
+// once per thread, and tests/gpu/cnn_elements_test.cc calls them in a host
+// loop against the CPU backend, so the index arithmetic and the float
+// operations are checked on machines without a GPU. Geometry as kernels/backend.h's Conv2DGeometry
 // (NHWC; output pixel (oy, ox) reads input row oy * stride_h - pad_top + ky).
 // Every sum runs in a fixed order (ascending output position): deterministic,
 // no atomics. Pure functions of their arguments; safe from any thread.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/backend.h"
@@ -157,6 +159,41 @@ SHARDTRAIN_ELEMENT float PoolBackwardElement(const Conv2DGeometry& g, const floa
     }
   }
   return sum;
+}
+
+// 1 / sqrt(variance + epsilon) in float, as Keras and the CPU compute it.
+SHARDTRAIN_ELEMENT float BatchNormInverseStd(float variance, float epsilon) {
+  return 1.0f / sqrtf(variance + epsilon);
+}
+
+// Element i of BatchNormForward's y, x viewed as (rows, channels), in the
+// CPU's float operations: scale = γ / sqrt(var + ε), y = x · scale + (β - mean · scale).
+SHARDTRAIN_ELEMENT float BatchNormForwardElement(const float* x, const float* mean,
+                                                 const float* variance, const float* gamma,
+                                                 const float* beta, float epsilon, int64_t channels,
+                                                 int64_t i) {
+  const int64_t c = i % channels;
+  float scale = BatchNormInverseStd(variance[c], epsilon);
+  if (gamma != nullptr) scale *= gamma[c];
+  const float shift = (beta != nullptr ? beta[c] : 0.0f) - mean[c] * scale;
+  return x[i] * scale + shift;
+}
+
+// Element i of BatchNormInputGrad's dx, in the CPU's float operations:
+// γ / sqrt(var + ε) · (dy - dbeta / count - x̂ · dgamma / count), the two
+// quotients in double.
+SHARDTRAIN_ELEMENT float BatchNormInputGradElement(const float* x, const float* dy,
+                                                   const float* mean, const float* variance,
+                                                   const float* gamma, const float* dgamma,
+                                                   const float* dbeta, float epsilon, double count,
+                                                   int64_t channels, int64_t i) {
+  const int64_t c = i % channels;
+  const float inv_std = BatchNormInverseStd(variance[c], epsilon);
+  const float scale = (gamma != nullptr ? gamma[c] : 1.0f) * inv_std;
+  const float mean_dy = static_cast<float>(static_cast<double>(dbeta[c]) / count);
+  const float mean_dy_xhat = static_cast<float>(static_cast<double>(dgamma[c]) / count);
+  const float xhat = (x[i] - mean[c]) * inv_std;
+  return scale * (dy[i] - mean_dy - xhat * mean_dy_xhat);
 }
 
 }  // namespace shardtrain::kernels::cuda

@@ -1,10 +1,12 @@
 // Host checks of kernels/cuda/cnn_elements.h, the per-element formulas the
-// CUDA convolution and pooling kernels run (one thread per element): the same
-// functions called in a host loop must reproduce the CPU backend (the
-// specification). im2col times the kernel, and col2im of the column gradient,
-// are multiplied out in double here and compared with CPU Conv2DForward /
-// Conv2DBackward within 1e-5 relative; the pooling elements sum in the CPU's
-// order, so they must equal it bit for bit. Runs without a GPU (label unit).
+// CUDA convolution, pooling and batch-norm kernels run (one thread per
+// element): the same functions called in a host loop must reproduce the CPU
+// backend (the specification). im2col times the kernel, and col2im of the
+// column gradient, are multiplied out in double here and compared with CPU
+// Conv2DForward / Conv2DBackward within 1e-5 relative; the pooling and
+// batch-norm elements repeat the CPU's float operations in its order, so they
+// must equal it bit for bit (built with -ffp-contract=off, as the CPU kernels
+// and nvcc's --fmad=false). Runs without a GPU (label unit).
 #include "kernels/cuda/cnn_elements.h"
 
 #include <gtest/gtest.h>
@@ -124,6 +126,36 @@ TEST_F(CnnElementsTest, PoolElementsEqualTheCpuBitForBit) {
       EXPECT_EQ(y_elements, y) << Describe(c) << (average ? " avg" : " max");
       EXPECT_EQ(dx_elements, dx) << Describe(c) << (average ? " avg" : " max");
     }
+  }
+}
+
+// The elementwise batch-norm formulas, with and without gamma/beta, on moments
+// and sums the CPU computed: the same float operations, so the same bits.
+TEST_F(CnnElementsTest, BatchNormElementsEqualTheCpuBitForBit) {
+  const int64_t rows = 333, channels = 7;
+  auto x = RandomVector(rows * channels, 11, -2, 3), dy = RandomVector(rows * channels, 12);
+  auto gamma = RandomVector(channels, 13, 0.5f, 1.5f), beta = RandomVector(channels, 14);
+  std::vector<float> mean(channels), var(channels), dgamma(channels), dbeta(channels);
+  cpu_->BatchNormMoments(x.data(), rows, channels, mean.data(), var.data());
+  cpu_->BatchNormGradSums(x.data(), dy.data(), mean.data(), var.data(), 1e-3f, dgamma.data(),
+                          dbeta.data(), rows, channels);
+  for (const bool affine : {true, false}) {
+    const float* g = affine ? gamma.data() : nullptr;
+    const float* b = affine ? beta.data() : nullptr;
+    std::vector<float> y(x.size()), dx(x.size()), y_elements(x.size()), dx_elements(x.size());
+    cpu_->BatchNormForward(x.data(), mean.data(), var.data(), g, b, 1e-3f, y.data(), rows,
+                           channels);
+    cpu_->BatchNormInputGrad(x.data(), dy.data(), mean.data(), var.data(), g, dgamma.data(),
+                             dbeta.data(), 1e-3f, 3.0 * rows, dx.data(), rows, channels);
+    for (size_t i = 0; i < x.size(); ++i) {
+      y_elements[i] =
+          BatchNormForwardElement(x.data(), mean.data(), var.data(), g, b, 1e-3f, channels, i);
+      dx_elements[i] =
+          BatchNormInputGradElement(x.data(), dy.data(), mean.data(), var.data(), g, dgamma.data(),
+                                    dbeta.data(), 1e-3f, 3.0 * rows, channels, i);
+    }
+    EXPECT_EQ(y_elements, y) << (affine ? "gamma, beta" : "no gamma, beta");
+    EXPECT_EQ(dx_elements, dx) << (affine ? "gamma, beta" : "no gamma, beta");
   }
 }
 
