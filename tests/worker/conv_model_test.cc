@@ -102,6 +102,41 @@ TEST(ConvModelTest, SameValidStridesAndGlobalPoolingShapes) {
   }
 }
 
+// Keras's kernel_regularizer on Conv2D as on Dense: penalty l1 sum|w| + l2
+// sum w^2 over the (kh, kw, in, out) kernel, gradient l1 sign(w) + 2 l2 w.
+TEST(ConvModelTest, KernelRegularizerCoversTheConvolutionKernel) {
+  auto model = CreateModel(
+      "input_shape: [3, 3, 1] layers { conv2d { filters: 2 kernel_size: [2] "
+      "  kernel_regularizer { l1: 0.01 l2: 0.1 } } } "
+      "layers { flatten {} } layers { dense { units: 1 } }",
+      1);
+  ASSERT_NE(model, nullptr);
+  model::ParameterStore& params = model->parameters();
+  const int kernel = model->layers()[0].kernel_variable;
+  ASSERT_EQ(params.variable(kernel).shape, (Shape{2, 2, 1, 2}));
+  const std::vector<float> w = {0.5f, -1.0f, 0.0f, 2.0f, -0.25f, 1.5f, -3.0f, 0.75f};
+  std::copy(w.begin(), w.end(), params.param(kernel));
+  std::fill(params.grads(), params.grads() + params.size(), 0.0f);
+  double expected = 0;
+  for (float v : w) expected += 0.01 * std::fabs(v) + 0.1 * v * v;
+  EXPECT_NEAR(model->AddRegularizationGradients(), expected, 1e-6);
+  for (size_t i = 0; i < w.size(); ++i) {
+    const float sign = w[i] > 0 ? 1.0f : (w[i] < 0 ? -1.0f : 0.0f);
+    EXPECT_FLOAT_EQ(params.grad(kernel)[i], 0.01f * sign + 0.2f * w[i]) << i;
+  }
+  auto negative = Model::Create(
+      ParseModel("input_shape: [3, 3, 1] layers { conv2d { filters: 2 kernel_size: [2] "
+                 "kernel_regularizer { l2: -1 } } } layers { flatten {} } "
+                 "layers { dense { units: 1 } }"),
+      1);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_EQ(negative.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(negative.status().message().find(
+                "('conv2d'): conv2d.kernel_regularizer l1 and l2 must be finite and >= 0"),
+            std::string::npos)
+      << negative.status();
+}
+
 // A loss that is linear in the output: L = sum_i r_i y_i, so dL/dy = r.
 double Loss(const float* y, const std::vector<float>& r) {
   double loss = 0;

@@ -38,8 +38,10 @@
 
 namespace shardtrain::model {
 
-// How a forward pass draws dropout masks. Masks are keyed by the global index
-// of the batch's first example, so they do not depend on the number of ranks.
+// How a forward pass runs: in training, dropout draws masks and a trainable
+// BatchNormalization normalizes with the batch's moments (else the moving
+// ones). Masks are keyed by the global index of the batch's first example,
+// so they do not depend on the number of ranks.
 struct ForwardMode {
   bool training = false;
   uint64_t seed = 0;
@@ -82,11 +84,14 @@ class Model {
     float l1 = 0.0f, l2 = 0.0f;  // Dense kernel_regularizer factors
     int kernel_variable = -1;
     int bias_variable = -1;
-    uint32_t index = 0;         // position in the layer list; the dropout RNG stream
-    std::vector<float> output;  // (max_batch, out_features); empty for flatten, in-place dropout
-    // Dense whose activation's backward takes its input (GELU): x·w + b.
+    uint32_t index = 0;  // position in the layer list; the dropout RNG stream
+    // (max_batch, out_features); empty for flatten, reshape and in-place dropout.
+    std::vector<float> output;
+    // Dense or Conv2D whose activation's backward takes its input (GELU): x·w + b.
     std::vector<float> pre_activation;
-    std::vector<float> grad_input;        // (max_batch, in_features); not for dropout
+    // (max_batch, in_features) when a layer below needs a gradient; not for
+    // dropout; Add: (inputs - 1) copies of the output's; Concatenate: (max_batch, out_features).
+    std::vector<float> grad_input;
     kernels::DropoutKey dropout_key;      // the last training Forward's mask, for Backward
     std::shared_ptr<CustomLayer> custom;  // kCustom: the registered class's object
     std::string registered_name;          // kCustom
