@@ -1,6 +1,7 @@
 #include "worker/model/keras_weights.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace shardtrain::model {
@@ -40,6 +41,43 @@ std::string List(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
   return out.empty() ? "none" : out;
+}
+
+// Whether a file's weight name is a real name, not an index the file gave.
+bool IsKerasName(const std::string& name) {
+  return !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0]));
+}
+
+// Checks a file layer's `weights` against `layer`'s variables (count, shape,
+// and for BatchNormalization the names the file knows, since gamma and beta
+// have one shape) and appends (variable, values) pairs to `assignments`.
+Status MatchLayerWeights(const Model::Layer& layer,
+                         const std::vector<storage::keras::KerasWeight>& weights,
+                         const ParameterStore& params,
+                         std::vector<std::pair<int, const std::vector<float>*>>* assignments) {
+  const auto variables = KerasLayerVariables(layer);
+  if (weights.size() != variables.size()) {
+    return InvalidArgumentError("layer '" + layer.name + "' has " +
+                                std::to_string(variables.size()) + " weights but the file has " +
+                                std::to_string(weights.size()) + " for it");
+  }
+  for (size_t i = 0; i < variables.size(); ++i) {
+    const std::string& name = variables[i].first;
+    const VariableInfo& info = params.variable(variables[i].second);
+    if (layer.kind == Model::LayerKind::kBatchNormalization && IsKerasName(weights[i].name) &&
+        weights[i].name != name) {
+      return InvalidArgumentError("layer '" + layer.name + "': the model's weight " +
+                                  std::to_string(i) + " is '" + name + "' but the file's is '" +
+                                  weights[i].name + "' (center/scale differ?)");
+    }
+    if (weights[i].shape != info.shape.dims()) {
+      return InvalidArgumentError("layer '" + layer.name + "', weight '" + name +
+                                  "': the model has shape " + ShapeText(info.shape.dims()) +
+                                  " but the file has " + ShapeText(weights[i].shape));
+    }
+    assignments->emplace_back(variables[i].second, &weights[i].values);
+  }
+  return OkStatus();
 }
 
 }  // namespace
@@ -130,28 +168,13 @@ StatusOr<WeightLoadReport> LoadWeightsByName(const storage::keras::KerasModelFil
   // Check everything first, so a mismatch changes nothing.
   std::vector<std::pair<int, const std::vector<float>*>> assignments;
   for (const Model::Layer& layer : model->layers()) {
-    const auto variables = KerasLayerVariables(layer);
-    if (variables.empty()) continue;
+    if (KerasLayerVariables(layer).empty()) continue;
     auto found = by_name.find(layer.name);
     if (found == by_name.end()) {
       report.not_in_file.push_back(layer.name);
       continue;
     }
-    const auto& weights = found->second->weights;
-    if (weights.size() != variables.size()) {
-      return InvalidArgumentError("layer '" + layer.name + "' has " +
-                                  std::to_string(variables.size()) + " weights but the file has " +
-                                  std::to_string(weights.size()) + " for it");
-    }
-    for (size_t i = 0; i < variables.size(); ++i) {
-      const VariableInfo& info = params.variable(variables[i].second);
-      if (weights[i].shape != info.shape.dims()) {
-        return InvalidArgumentError("layer '" + layer.name + "', weight '" + variables[i].first +
-                                    "': the model has shape " + ShapeText(info.shape.dims()) +
-                                    " but the file has " + ShapeText(weights[i].shape));
-      }
-      assignments.emplace_back(variables[i].second, &weights[i].values);
-    }
+    RETURN_IF_ERROR(MatchLayerWeights(layer, found->second->weights, params, &assignments));
     report.loaded.push_back(layer.name);
     by_name.erase(found);
   }
