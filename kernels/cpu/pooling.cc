@@ -5,7 +5,9 @@
 // independent, so examples are split over threads; results do not depend on
 // the thread count.
 #include <algorithm>
+#include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/parallel.h"
@@ -26,20 +28,46 @@ Window WindowAt(const Conv2DGeometry& g, int64_t oy, int64_t ox) {
                 std::max<int64_t>(left, 0), std::min(left + g.window_w, g.in_w)};
 }
 
+// Calls body(n0, n1) on disjoint ranges of examples, split over threads.
+template <typename RangeBody>
+void ForExampleRanges(const Conv2DGeometry& g, const RangeBody& body) {
+  const int64_t work = g.batch * g.out_h * g.out_w * g.out_c * g.window_h * g.window_w;
+  ParallelFor(g.batch, work >= kParallelThreshold, body, 1);
+}
+
 // Calls body(n, oy, ox, window) for every output pixel, examples split over threads.
 template <typename Body>
 void ForEachOutputPixel(const Conv2DGeometry& g, const Body& body) {
-  const int64_t work = g.batch * g.out_h * g.out_w * g.out_c * g.window_h * g.window_w;
-  ParallelFor(
-      g.batch, work >= kParallelThreshold,
-      [&](int64_t n0, int64_t n1) {
-        for (int64_t n = n0; n < n1; ++n) {
-          for (int64_t oy = 0; oy < g.out_h; ++oy) {
-            for (int64_t ox = 0; ox < g.out_w; ++ox) body(n, oy, ox, WindowAt(g, oy, ox));
-          }
-        }
-      },
-      1);
+  ForExampleRanges(g, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t oy = 0; oy < g.out_h; ++oy) {
+        for (int64_t ox = 0; ox < g.out_w; ++ox) body(n, oy, ox, WindowAt(g, oy, ox));
+      }
+    }
+  });
+}
+
+// dx += the window's d (in_c) routed, per channel, to the first maximum
+// scanning the window row-major: a later position replaces it only when
+// strictly greater. Branch-free selects over float / int32 lanes with the
+// channels innermost, so the scan vectorizes; `at` holds pixel offsets from
+// the window's first pixel (no division to decode). best, at: in_c floats/ints.
+void RouteToFirstMaximum(const Conv2DGeometry& g, int64_t n, const Window& win, const float* x,
+                         const float* d, float* best, int32_t* at, float* dx) {
+  const int64_t c_count = g.in_c;
+  const int64_t first = (n * g.in_h + win.y0) * g.in_w + win.x0;  // the window's first pixel
+  for (int64_t iy = win.y0; iy < win.y1; ++iy) {
+    for (int64_t ix = win.x0; ix < win.x1; ++ix) {
+      const float* in = x + ((n * g.in_h + iy) * g.in_w + ix) * c_count;
+      const int32_t pos = static_cast<int32_t>((iy - win.y0) * g.in_w + (ix - win.x0));
+      for (int64_t c = 0; c < c_count; ++c) {
+        const bool take = pos == 0 || in[c] > best[c];
+        best[c] = take ? in[c] : best[c];
+        at[c] = take ? pos : at[c];
+      }
+    }
+  }
+  for (int64_t c = 0; c < c_count; ++c) dx[(first + at[c]) * c_count + c] += d[c];
 }
 
 }  // namespace
@@ -59,24 +87,19 @@ void MaxPool2DForward(const Conv2DGeometry& g, const float* x, float* y) {
 }
 
 void MaxPool2DBackward(const Conv2DGeometry& g, const float* x, const float* dy, float* dx) {
-  const int64_t c_count = g.in_c;
-  const int64_t plane = g.in_h * g.in_w * c_count;
-  std::fill(dx, dx + g.batch * plane, 0.0f);
-  ForEachOutputPixel(g, [&](int64_t n, int64_t oy, int64_t ox, const Window& win) {
-    const float* d = dy + ((n * g.out_h + oy) * g.out_w + ox) * c_count;
-    for (int64_t c = 0; c < c_count; ++c) {
-      int64_t best = -1;
-      float best_value = 0.0f;
-      for (int64_t iy = win.y0; iy < win.y1; ++iy) {
-        for (int64_t ix = win.x0; ix < win.x1; ++ix) {
-          const int64_t at = ((n * g.in_h + iy) * g.in_w + ix) * c_count + c;
-          if (best < 0 || x[at] > best_value) {
-            best = at;
-            best_value = x[at];
-          }
+  Fill(dx, 0.0f, g.batch * g.in_h * g.in_w * g.in_c);  // split over threads when large
+  ForExampleRanges(g, [&](int64_t n0, int64_t n1) {
+    std::vector<float> best(static_cast<size_t>(g.in_c));
+    std::vector<int32_t> at(static_cast<size_t>(g.in_c));
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t oy = 0; oy < g.out_h; ++oy) {
+        for (int64_t ox = 0; ox < g.out_w; ++ox) {
+          const Window win = WindowAt(g, oy, ox);
+          if (win.count() == 0) continue;
+          const float* d = dy + ((n * g.out_h + oy) * g.out_w + ox) * g.in_c;
+          RouteToFirstMaximum(g, n, win, x, d, best.data(), at.data(), dx);
         }
       }
-      if (best >= 0) dx[best] += d[c];
     }
   });
 }
@@ -100,7 +123,7 @@ void AvgPool2DForward(const Conv2DGeometry& g, const float* x, float* y) {
 
 void AvgPool2DBackward(const Conv2DGeometry& g, const float* dy, float* dx) {
   const int64_t c_count = g.in_c;
-  std::fill(dx, dx + g.batch * g.in_h * g.in_w * c_count, 0.0f);
+  Fill(dx, 0.0f, g.batch * g.in_h * g.in_w * c_count);  // split over threads when large
   ForEachOutputPixel(g, [&](int64_t n, int64_t oy, int64_t ox, const Window& win) {
     if (win.count() == 0) return;
     const float* d = dy + ((n * g.out_h + oy) * g.out_w + ox) * c_count;

@@ -151,5 +151,28 @@ TEST(BatchNormTest, FrozenBackwardIsAScaleByGammaOverStd) {
   EXPECT_EQ(dx, (std::vector<float>{2.0f, -3.0f, 1.0f, 6.0f}));
 }
 
+TEST(BatchNormTest, ResultsDoNotDependOnThreadCount) {
+  const int64_t rows = 9000, channels = 24;  // many row blocks, split over threads
+  const auto x = RandomVector(rows * channels, 80), dy = RandomVector(rows * channels, 81);
+  const auto gamma = RandomVector(channels, 82, 0.5f, 2.0f);
+  auto backend = CreateCpuBackend();
+  testing::ExpectSameBitsForAnyThreadCount([&] {
+    std::vector<float> mean(channels), variance(channels), dgamma(channels), dbeta(channels);
+    std::vector<float> y(x.size()), dx(x.size());
+    backend->BatchNormMoments(x.data(), rows, channels, mean.data(), variance.data());
+    backend->BatchNormForward(x.data(), mean.data(), variance.data(), gamma.data(), nullptr,
+                              kEpsilon, y.data(), rows, channels);
+    backend->BatchNormGradSums(x.data(), dy.data(), mean.data(), variance.data(), kEpsilon,
+                               dgamma.data(), dbeta.data(), rows, channels);
+    backend->BatchNormInputGrad(x.data(), dy.data(), mean.data(), variance.data(), gamma.data(),
+                                dgamma.data(), dbeta.data(), kEpsilon, rows, dx.data(), rows,
+                                channels);
+    for (const auto* part : {&mean, &variance, &dgamma, &dbeta, &dx}) {
+      y.insert(y.end(), part->begin(), part->end());
+    }
+    return y;
+  });
+}
+
 }  // namespace
 }  // namespace shardtrain::kernels

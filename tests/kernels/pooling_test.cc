@@ -179,5 +179,17 @@ TEST(PoolingTest, BackwardMatchesNumericGradients) {
   }
 }
 
+TEST(PoolingTest, ResultsDoNotDependOnThreadCount) {
+  Conv2DGeometry g = PoolGeometry(16, 26, 26, 32, 3, 2, true);  // large enough to split
+  const auto x = RandomVector(InSize(g), 70), dy = RandomVector(OutSize(g), 71);
+  testing::ExpectSameBitsForAnyThreadCount([&] {
+    PoolResults r = RunAll(g, x, dy);
+    for (const auto* part : {&r.max_dx, &r.avg_y, &r.avg_dx}) {
+      r.max_y.insert(r.max_y.end(), part->begin(), part->end());
+    }
+    return r.max_y;
+  });
+}
+
 }  // namespace
 }  // namespace shardtrain::kernels

@@ -1,9 +1,11 @@
-// Helpers for the kernel tests: seeded random buffers and a central
+// Helpers for the kernel tests: seeded random buffers, a central
 // finite-difference gradient of a scalar objective evaluated in fp32 kernels
-// with double accumulation.
+// with double accumulation, and a check that results do not depend on the
+// OpenMP thread count.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +13,8 @@
 #include <functional>
 #include <random>
 #include <vector>
+
+#include "kernels/cpu/thread_plan.h"
 
 namespace shardtrain::kernels::testing {
 
@@ -69,6 +73,20 @@ inline void ExpectGradientNear(const std::vector<float>& analytic,
     const double tol = rel * std::max(std::fabs(numeric[i]), 0.1);
     EXPECT_NEAR(analytic[i], numeric[i], tol) << "element " << i;
   }
+}
+
+// Expects run() (returning the results as floats) to give the same bits with
+// 1, 2 and 3 OpenMP threads; restores the team size.
+inline void ExpectSameBitsForAnyThreadCount(const std::function<std::vector<float>()>& run) {
+  cpu::ApplyCpuThreadPlan();  // once per thread: applied now, it cannot override ours
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<float> one = run();
+  for (int threads : {2, 3}) {
+    omp_set_num_threads(threads);
+    EXPECT_EQ(run(), one) << threads << " threads";
+  }
+  omp_set_num_threads(saved);
 }
 
 }  // namespace shardtrain::kernels::testing
