@@ -145,11 +145,11 @@ TEST(KerasImportTest, OtherRealFilesLoadOrNameWhatIsUnsupported) {
   EXPECT_EQ(legacy->optimizer.m[0][0], 0.25f);
   EXPECT_EQ(min->optimizer.iterations, 5);
   EXPECT_EQ(min->optimizer.v[3][0], 0.5f);
-  // Unsupported architectures: the error names the class.
+  // Unsupported architectures: the error names the class (the ResNet imports:
+  // resnet_import_test.cc).
   const std::vector<std::pair<std::string, std::string>> unsupported = {
       {"hls4ml_FashionMNIST_qkeras_tfk2.9.h5", "unsupported layer class"},
       {"mlcommons_tiny_str_ww_ref_model_tfk2.14.h5", "unsupported layer class 'DepthwiseConv2D'"},
-      {"mlcommons_tiny_trainedResnet_k3.7.h5", "unsupported layer class 'Conv2D'"},
       {"keras_pre_pr22362_nested_container.keras", "NestedDenseModel"},
   };
   for (const auto& [name, message] : unsupported) {

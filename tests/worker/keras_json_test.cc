@@ -1,8 +1,8 @@
 // Keras model JSON <-> ModelConfig: the real to_json files in
 // shared/testdata/keras load with the right layers; our JSON round-trips;
-// unsupported pieces and non-linear graphs are errors naming them; a
-// registered custom layer loads from JSON, trains and keeps its config;
-// trainable: false is read and written.
+// unsupported pieces are errors naming them; a registered custom layer loads
+// from JSON, trains and keeps its config; trainable: false is read and
+// written. The image and graph layers: keras_json_cnn_test.cc.
 #include "worker/model/keras_json.h"
 
 #include <gtest/gtest.h>
@@ -217,16 +217,20 @@ TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
   auto conv = ModelConfigFromKerasJson(
       R"({"class_name": "Sequential", "config": {"layers": [
           {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 8, 8, 1], "name": "in"}},
-          {"module": "keras.layers", "class_name": "Conv2D", "config": {"name": "conv2d", "filters": 4},
+          {"module": "keras.layers", "class_name": "Conv3D", "config": {"name": "conv3d", "filters": 4},
            "registered_name": null}]}})",
       "m.json");
   ASSERT_FALSE(conv.ok());
   EXPECT_EQ(conv.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(conv.status().message().find("m.json: layer 'conv2d' (Conv2D): unsupported layer class "
-                                         "'Conv2D'"),
+  EXPECT_NE(conv.status().message().find("m.json: layer 'conv3d' (Conv3D): unsupported layer class "
+                                         "'Conv3D'"),
             std::string::npos)
       << conv.status();
-  EXPECT_NE(conv.status().message().find("RegisterLayer(\"Conv2D\""), std::string::npos);
+  EXPECT_NE(conv.status().message().find("supported are InputLayer, Dense, Dropout, Flatten, "
+                                         "Activation, Conv2D, MaxPooling2D"),
+            std::string::npos)
+      << conv.status();
+  EXPECT_NE(conv.status().message().find("RegisterLayer(\"Conv3D\""), std::string::npos);
   auto elu = ModelConfigFromKerasJson(
       R"({"class_name": "Sequential", "config": {"layers": [
           {"class_name": "Dense", "config": {"name": "d", "units": 3, "activation": "elu",
@@ -245,7 +249,13 @@ TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
           {"class_name": "Dense", "config": {"name": "a", "units": 3}, "name": "a", "inbound_nodes": [[["in", 0, 0, {}]]]},
           {"class_name": "Dense", "config": {"name": "b", "units": 3}, "name": "b", "inbound_nodes": [[["in", 0, 0, {}]]]}]}})",
       "m.json");
-  EXPECT_EQ(branch.status().code(), StatusCode::kUnimplemented) << branch.status();
+  // A graph now reads (b takes the input by name); the model refuses the unused layer 'a'.
+  ASSERT_TRUE(branch.ok()) << branch.status();
+  EXPECT_EQ(branch->layers(1).inputs_size(), 1);
+  EXPECT_EQ(branch->input_name(), "in");
+  auto unused = Model::Create(*branch, 1);
+  EXPECT_EQ(unused.status().code(), StatusCode::kInvalidArgument) << unused.status();
+  EXPECT_NE(unused.status().message().find("'a'"), std::string::npos) << unused.status();
   EXPECT_EQ(ModelConfigFromKerasJson("{nope", "m.json").status().message(), "m.json: not valid JSON");
 }
 
@@ -351,14 +361,17 @@ TEST(KerasJsonTest, FieldsOfTheWrongTypeAreInvalidArgumentNamingLayerAndField) {
               std::string::npos)
         << config.status();
   }
-  // A Keras 3 inbound node whose keras_history is not a list threw type_error too.
+  // A Keras 3 inbound node whose keras_history is not a list threw type_error too; it names it.
   auto history = ModelConfigFromKerasJson(
       R"({"class_name": "Functional", "config": {"layers": [
           {"class_name": "InputLayer", "config": {"batch_shape": [null, 4], "name": "in"}, "name": "in", "inbound_nodes": []},
           {"class_name": "Dense", "config": {"name": "a", "units": 3}, "name": "a",
            "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": 5}}]}]}]}})",
       "m.json");
-  EXPECT_EQ(history.status().code(), StatusCode::kUnimplemented) << history.status();
+  EXPECT_EQ(history.status().code(), StatusCode::kInvalidArgument) << history.status();
+  EXPECT_NE(history.status().message().find("layer 'a' (Dense): inbound tensor 5 is not"),
+            std::string::npos)
+      << history.status();
 }
 
 // Issue 24: Dense units 1e7..1e12 and input_shape [1e12] aborted with

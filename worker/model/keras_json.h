@@ -1,13 +1,20 @@
 // Keras model JSON <-> our ModelConfig (shared/spec/keras-formats.md §4.3,
 // §5, §6, §7). Writing follows the spec's writer recommendations (the smallest
-// key set that Keras 3.3+ and tf.keras 2.x load); reading accepts what real
-// Keras wrote: Sequential (list or dict config, with or without an InputLayer
-// entry), linear Functional/Model chains in the Keras 2 and Keras 3 forms.
-// Supported layer classes: InputLayer, Dense, Dropout, Flatten, Activation,
-// and classes registered with RegisterLayer (layer_registry.h); anything else
-// is an error naming the class, the layer and how to register it. A layer's
-// (or the whole model's) "trainable": false is read into LayerConfig.trainable,
-// and each layer's flag is written back.
+// key set that Keras 3.3+ and tf.keras 2.x load): a chain as a Sequential
+// model, a graph (some LayerConfig.inputs) as a Functional one. Reading
+// accepts what real Keras wrote: Sequential (list or dict config, with or
+// without an InputLayer entry) and Functional/Model graphs with one input and
+// one output, in the Keras 2 and Keras 3 forms. Supported layer classes:
+// InputLayer, Dense, Dropout, Flatten, Activation, Conv2D, MaxPooling2D,
+// AveragePooling2D, GlobalAveragePooling2D, Reshape, BatchNormalization, Add,
+// Concatenate (keras_json_layers.h), and classes registered with
+// RegisterLayer (layer_registry.h); anything else is an error naming the
+// class, the layer and how to register it. A layer's (or the whole model's)
+// "trainable": false is read into LayerConfig.trainable, and each layer's
+// flag is written back. Files: keras_json_read.cc, keras_json_graph.cc,
+// keras_json_fields.cc, keras_json_layers.cc, keras_json_conv_layers.cc
+// (reading); keras_json_write.cc, keras_json_write_layers.cc,
+// keras_json_compile.cc (writing).
 // Pure functions; thread-safe.
 #pragma once
 
@@ -34,8 +41,9 @@ std::string KerasModelJson(const config::JobConfig& job, const Model& model, Ker
 std::string KerasTrainingConfigJson(const config::JobConfig& job);
 
 // The ModelConfig described by Keras model JSON `text` (`source` names it in
-// errors): InvalidArgument for malformed JSON or an unsupported layer, option
-// or activation; Unimplemented for non-linear functional graphs.
+// errors): InvalidArgument for malformed JSON, a field of the wrong type
+// (naming the layer and field) or an unsupported layer, option or activation;
+// Unimplemented for several inputs or outputs and shared layers.
 StatusOr<config::ModelConfig> ModelConfigFromKerasJson(const std::string& text,
                                                        const std::string& source);
 
