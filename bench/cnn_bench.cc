@@ -1,6 +1,7 @@
 // cnn_bench: examples/s of shardtrain's CPU training step for the reference CNN
-// (configs/fashion_cnn.textproto: 28x28x1 -> Conv2D 32 3x3 relu -> MaxPool 2 ->
-// Conv2D 64 3x3 relu -> MaxPool 2 -> Flatten -> Dropout 0.5 -> Dense 10, Adam)
+// (configs/fashion_cnn.textproto: 28x28x1 -> Conv2D 32 3x3 relu -> BatchNorm ->
+// MaxPool 2 -> Conv2D 64 3x3 relu -> BatchNorm -> MaxPool 2 -> Flatten ->
+// Dropout 0.5 -> Dense 10, Adam)
 // at a given batch, and the GEMM floor: the step's matrix products alone, as
 // im2col + sgemm would issue them, timed as plain OpenBLAS calls (the faster
 // of 1 thread and all cores).
@@ -10,7 +11,8 @@
 //                                                        input is the model's)
 //   conv2d_1  forward  (B*11*11 x 288)  x (288 x 64)    backward dW and dcols
 //   dense     forward  (B x 1600)       x (1600 x 10)   backward dW and dX
-// Pooling, activations, im2col/col2im copies, the loss and Adam are not in it.
+// Pooling, batch normalization, activations, im2col/col2im copies, the loss
+// and Adam are not in it.
 //
 // Prints one line: "shardtrain batch=B examples_per_sec=X step_ms=Y gemm_floor_ms=Z".
 // Data is synthetic (random pixels and labels); the step's cost does not
@@ -48,6 +50,7 @@ constexpr char kReferenceCnn[] = R"pb(
         activation: RELU
       }
     }
+    layers { batch_normalization {} }
     layers { max_pooling2d {} }
     layers {
       conv2d {
@@ -56,6 +59,7 @@ constexpr char kReferenceCnn[] = R"pb(
         activation: RELU
       }
     }
+    layers { batch_normalization {} }
     layers { max_pooling2d {} }
     layers { flatten {} }
     layers { dropout { rate: 0.5 } }

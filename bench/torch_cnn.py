@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """The peer of cnn_bench: PyTorch (Debian python3-torch) training the reference
 CNN of configs/fashion_cnn.textproto on synthetic 28x28x1 images:
-Conv2D(32, 3, relu) -> MaxPool 2 -> Conv2D(64, 3, relu) -> MaxPool 2 -> Flatten
--> Dropout(0.5) -> Dense(10), Adam 1e-3, sparse CE from logits; NCHW, PyTorch's
-native layout. One step = batch gather, forward, loss, backward, Adam.
+Conv2D(32, 3, relu) -> BatchNorm -> MaxPool 2 -> Conv2D(64, 3, relu) -> BatchNorm
+-> MaxPool 2 -> Flatten -> Dropout(0.5) -> Dense(10), Adam 1e-3, sparse CE from
+logits; NCHW, PyTorch's native layout; BatchNorm2d with Keras's epsilon 1e-3 and
+momentum 0.99 (PyTorch's momentum 0.01). One step = batch gather, forward, loss, backward, Adam.
 Prints the same line format as cnn_bench:
 "pytorch batch=B examples_per_sec=X step_ms=Y"."""
 import argparse
@@ -24,8 +25,10 @@ def main():
     images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (n,), dtype=torch.int64)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.BatchNorm2d(32, 1e-3, 0.01),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.BatchNorm2d(64, 1e-3, 0.01),
+        torch.nn.MaxPool2d(2),
         torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(1600, 10))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
