@@ -7,6 +7,7 @@
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_json_compile.h"
 #include "worker/model/keras_json_write_layers.h"
+#include "worker/model/keras_weights.h"
 
 namespace shardtrain::model {
 namespace {
@@ -111,21 +112,12 @@ Json SequentialConfig(const Model& model, const std::vector<int64_t>& input_shap
   return config;
 }
 
-// Whether some layer takes another input than the layer listed before it (the
-// model's input for the first): Keras then sees a Functional model.
-bool IsGraph(const Model& model) {
-  for (size_t i = 0; i < model.layers().size(); ++i) {
-    if (Producers(model, i) != std::vector<int>{static_cast<int>(i) - 1}) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string KerasModelJson(const config::JobConfig& job, const Model& model, KerasJsonFlavor flavor,
                            bool compile, bool to_json) {
   const bool keras3 = flavor == KerasJsonFlavor::kKeras3;
-  const bool functional = IsGraph(model);
+  const bool functional = IsKerasFunctional(model);
   const std::vector<int64_t> input_shape(job.model().input_shape().begin(),
                                          job.model().input_shape().end());
   Json root;
