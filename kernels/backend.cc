@@ -35,8 +35,9 @@ bool AxisGeometry(bool same_padding, int64_t in, int64_t window, int64_t stride,
                   int64_t* pad_before) {
   if (in <= 0 || window <= 0 || stride <= 0) return false;
   if (same_padding) {
-    *out = (in + stride - 1) / stride;
-    const int64_t pad_total = std::max<int64_t>((*out - 1) * stride + window - in, 0);
+    *out = in / stride + (in % stride != 0 ? 1 : 0);  // ceil, without overflow
+    // (out - 1) * stride < in, so neither term overflows.
+    const int64_t pad_total = std::max<int64_t>(window - in + (*out - 1) * stride, 0);
     *pad_before = pad_total / 2;  // TF puts the odd one at the bottom/right
     return true;
   }

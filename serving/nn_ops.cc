@@ -32,9 +32,14 @@ std::string ListText(const tf::AttrValue& value) {
 }
 
 // A float32 tensor of `rank` (any when < 0) whose data matches its shape.
+// A shape whose element count overflows int64 is refused before the data
+// size is compared with it (a wrapped count could match empty data).
 Status CheckFloat(const Tensor& t, const char* what, int rank) {
+  int64_t elements = 1;
   for (int64_t d : t.shape) {
-    if (d < 0) return InvalidArgumentError(std::string(what) + " has shape " + t.ShapeString());
+    if (d < 0 || __builtin_mul_overflow(elements, d, &elements)) {
+      return InvalidArgumentError(std::string(what) + " has shape " + t.ShapeString());
+    }
   }
   if (t.dtype != DType::kFloat32 || t.f.size() != static_cast<size_t>(t.num_elements())) {
     return InvalidArgumentError(std::string(what) + " must be float32");

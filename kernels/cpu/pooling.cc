@@ -31,8 +31,10 @@ Window WindowAt(const Conv2DGeometry& g, int64_t oy, int64_t ox) {
 // Calls body(n0, n1) on disjoint ranges of examples, split over threads.
 template <typename RangeBody>
 void ForExampleRanges(const Conv2DGeometry& g, const RangeBody& body) {
-  const int64_t work = g.batch * g.out_h * g.out_w * g.out_c * g.window_h * g.window_w;
-  ParallelFor(g.batch, work >= kParallelThreshold, body, 1);
+  // In double: a SAME window may be far larger than the input it is clipped to.
+  const double work = static_cast<double>(g.batch * g.out_h * g.out_w * g.out_c) *
+                      static_cast<double>(g.window_h) * static_cast<double>(g.window_w);
+  ParallelFor(g.batch, work >= static_cast<double>(kParallelThreshold), body, 1);
 }
 
 // Calls body(n, oy, ox, window) for every output pixel, examples split over threads.

@@ -212,6 +212,12 @@ TEST(NnOpsTest, MalformedNodesAndInputsAreInvalidArgument) {
   auto s = huge.Run({Floats({1, 3, 3, 1}, Range(9))}).status();
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("node 'op' (AvgPool)"), std::string::npos) << s;
+  // A filter whose element count wraps to 0 in int64 (2^32 x 2^32) with no data.
+  Tensor wrapped;
+  wrapped.dtype = DType::kFloat32;
+  wrapped.shape = {int64_t{1} << 32, int64_t{1} << 32, 1, 1};
+  EXPECT_EQ(Conv("SAME", 1).Run({Floats({1, 3, 3, 1}, Range(9)), wrapped}).status().code(),
+            StatusCode::kInvalidArgument);
   OneOp no_padding("MaxPool", 1);
   SetInts(no_padding.node(), "ksize", {1, 2, 2, 1});
   SetInts(no_padding.node(), "strides", {1, 1, 1, 1});

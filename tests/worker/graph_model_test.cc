@@ -184,6 +184,47 @@ TEST(GraphModelTest, MemoryEstimateCoversConvolutionBuffers) {
       << model.status();
 }
 
+TEST(GraphModelTest, HugeKernelsAndFiltersAreResourceExhaustedNotWrapped) {
+  // 2^32 x 2^32 kernels and 2^61 filters wrap to 0 elements in int64.
+  for (const std::string conv : {"conv2d { filters: 1 kernel_size: [4294967296] padding: SAME }",
+                                 "conv2d { filters: 2305843009213693952 kernel_size: [1] }"}) {
+    auto model = Model::Create(ParseModel("input_shape: [28, 28, 8] layers { " + conv +
+                                          " } layers { flatten {} } layers { dense { units: 1 } }"),
+                               1);
+    ASSERT_FALSE(model.ok()) << conv;
+    EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted) << model.status();
+  }
+}
+
+TEST(GraphModelTest, MemoryEstimateCoversTheIm2colScratch) {
+  // One example's 31x31x3 patches over a 4066x4066 output: about 190 GB.
+  auto model = Model::Create(
+      ParseModel("input_shape: [4096, 4096, 3] layers { conv2d { filters: 1 kernel_size: [31] } } "
+                 "layers { global_average_pooling2d {} } layers { dense { units: 1 } }"),
+      1);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(model.status().message().find("im2col"), std::string::npos) << model.status();
+}
+
+TEST(GraphModelTest, APerPixelSoftmaxIsNotTheFusedLossSoftmax) {
+  // Softmax over the channels of each pixel, then flattened: a fused loss
+  // must not skip it (it would apply one softmax over all 8 columns).
+  auto dense = Model::Create(
+      ParseModel("input_shape: [2, 2, 2] layers { conv2d { filters: 2 kernel_size: [1] } } "
+                 "layers { activation { activation: SOFTMAX } } layers { flatten {} }"),
+      1);
+  ASSERT_TRUE(dense.ok()) << dense.status();
+  EXPECT_EQ((*dense)->final_activation(), kernels::Activation::kLinear);
+  auto cpu = kernels::CreateCpuBackend();
+  (*dense)->Initialize(*cpu, 7);
+  const std::vector<float> x = {1, -2, 3, 0.5f, -1, 2, 0, 4};
+  const float* y = (*dense)->Forward(*cpu, x.data(), 1, ForwardMode{}, /*skip_final_softmax=*/true);
+  for (int pixel = 0; pixel < 4; ++pixel) {  // each pixel's two channels still sum to 1
+    EXPECT_NEAR(y[2 * pixel] + y[2 * pixel + 1], 1.0f, 1e-6f) << pixel;
+  }
+}
+
 TEST(GraphModelTest, MemoryEstimateCoversConcatenateBuffers) {
   // a: 64 floats a row (26 MB at 100,000 rows); its 16,384-fold
   // concatenation 420 GB, past any machine this runs on.

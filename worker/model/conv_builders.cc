@@ -2,6 +2,9 @@
 // Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D
 // (model_build.h). Each fills Layer::window (batch left 0) through
 // kernels::WindowGeometry, the one place TF's "same"/"valid" rules live.
+#include <algorithm>
+#include <thread>
+
 #include "worker/model/model_build.h"
 
 namespace shardtrain::model {
@@ -56,6 +59,14 @@ Status FitWindow(const LayerBuildContext& context, const char* field,
         std::to_string(g.in_h) + "x" + std::to_string(g.in_w) +
         " input with padding valid (use padding: SAME or a smaller window)");
   }
+  // Checked in double before any int64 product of the output's size can wrap.
+  const double out_bytes = 4.0 * static_cast<double>(g.out_h) * static_cast<double>(g.out_w) *
+                           static_cast<double>(g.out_c) * static_cast<double>(context.max_batch);
+  if (out_bytes > context.memory_limit) {
+    return ResourceExhaustedError(context.Where(*layer) + ": its " + std::to_string(g.out_h) + "x" +
+                                  std::to_string(g.out_w) + "x" + std::to_string(g.out_c) +
+                                  " output would need more than this machine's memory");
+  }
   layer->output_shape = Shape{g.out_h, g.out_w, g.out_c};
   return OkStatus();
 }
@@ -98,10 +109,18 @@ Status BuildConv2D(const config::LayerConfig& spec, LayerBuildContext* context,
   RETURN_IF_ERROR(
       ReadRegularizer(conv.kernel_regularizer(), where, "conv2d.kernel_regularizer", layer));
   const kernels::Conv2DGeometry& g = layer->window;
-  const Shape kernel_shape{g.window_h, g.window_w, g.in_c, g.out_c};
+  // Sizes in double first, so that no int64 product below can wrap.
+  const double patch = static_cast<double>(g.window_h) * static_cast<double>(g.window_w) *
+                       static_cast<double>(g.in_c);
   const double out_c = static_cast<double>(g.out_c);
-  RETURN_IF_ERROR(context->ReserveParameters(
-      static_cast<double>(kernel_shape.num_elements()) + (layer->use_bias ? out_c : 0.0), *layer));
+  RETURN_IF_ERROR(
+      context->ReserveParameters(patch * out_c + (layer->use_bias ? out_c : 0.0), *layer));
+  // The kernels' im2col scratch: one example's patches per thread, at most one thread per core.
+  const double threads = std::max(1u, std::thread::hardware_concurrency());
+  RETURN_IF_ERROR(context->Reserve(
+      4.0 * threads * patch * static_cast<double>(g.out_h) * static_cast<double>(g.out_w),
+      context->Where(*layer) + " (im2col scratch)"));
+  const Shape kernel_shape{g.window_h, g.window_w, g.in_c, g.out_c};
   const int64_t out_features = layer->output_shape.num_elements();
   if (kernels::BackwardTakesInput(layer->activation)) {
     RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, out_features, &layer->pre_activation));

@@ -150,7 +150,10 @@ size_t Model::FinalActivationLayer() const {
       i = layer.inputs[0];
       continue;
     }
-    if (layer.kind == LayerKind::kDense || layer.kind == LayerKind::kActivation) {
+    // An Activation over a non-flat tensor (a per-pixel softmax) is not the
+    // row softmax a fused loss applies: it is never bypassed.
+    if (layer.kind == LayerKind::kDense ||
+        (layer.kind == LayerKind::kActivation && layer.output_shape.rank() == 1)) {
       return static_cast<size_t>(i);
     }
     break;
