@@ -18,45 +18,18 @@
 #include "storage/keras/keras_files.h"
 #include "storage/saved_model/saved_model_writer.h"
 #include "tests/storage/temp_files_test_util.h"
+#include "tests/worker/resnet_reference.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 
 namespace shardtrain {
 namespace {
 
-constexpr int64_t kRows = 4;  // INPUT_ROWS of resnet_reference.py
-constexpr int64_t kClasses = 10;
-
-std::string ResNetPath() {
-  return std::string(SHARDTRAIN_SHARED_DIR) +
-         "/testdata/keras/mlcommons_tiny_trainedResnet_k3.7.h5";
-}
-
-// The reference script's input: flat NHWC element i (row = i / 3072) is
-// ((i * 37 + 11) % 101) / 50 - 1 + 0.4 * row, in double, stored as float.
-std::vector<float> ReferenceInput(int64_t example_size) {
-  std::vector<float> x(static_cast<size_t>(kRows * example_size));
-  for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i) {
-    x[static_cast<size_t>(i)] = static_cast<float>(static_cast<double>((i * 37 + 11) % 101) / 50.0 -
-                                                   1.0 + 0.4 * (i / example_size));
-  }
-  return x;
-}
-
-// Per row: 10 logits, then 10 softmax probabilities ('#' lines are comments).
-std::vector<std::vector<double>> ReferenceRows() {
-  std::ifstream in(std::string(SHARDTRAIN_SOURCE_DIR) +
-                   "/tests/worker/resnet_reference_outputs.txt");
-  std::vector<std::vector<double>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream numbers(line);
-    rows.emplace_back();
-    for (double v; numbers >> v;) rows.back().push_back(v);
-  }
-  return rows;
-}
+using resnet_reference::kClasses;
+using resnet_reference::kRows;
+using resnet_reference::ReferenceInput;
+using resnet_reference::ReferenceRows;
+using resnet_reference::ResNetPath;
 
 TEST(ResNetExportTest, ServedSavedModelMatchesAnIndependentPyTorchForwardPass) {
   if (!std::ifstream(ResNetPath()).good()) GTEST_SKIP() << "absent: " << ResNetPath();

@@ -17,49 +17,20 @@
 
 #include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
+#include "tests/worker/resnet_reference.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 
 namespace shardtrain::model {
 namespace {
 
-constexpr int64_t kRows = 4;  // INPUT_ROWS of resnet_reference.py
-constexpr int64_t kClasses = 10;
-
-std::string ResNetPath() {
-  return std::string(SHARDTRAIN_SHARED_DIR) +
-         "/testdata/keras/mlcommons_tiny_trainedResnet_k3.7.h5";
-}
+using resnet_reference::kClasses;
+using resnet_reference::kRows;
+using resnet_reference::ReferenceInput;
+using resnet_reference::ReferenceRows;
+using resnet_reference::ResNetPath;
 
 bool HaveResNet() { return std::ifstream(ResNetPath()).good(); }
-
-// The reference script's input: element i of the flat NHWC batch (row = i / 3072)
-// is ((i * 37 + 11) % 101) / 50 - 1 + 0.4 * row, computed in double, stored as float.
-std::vector<float> ReferenceInput(int64_t example_size) {
-  std::vector<float> x(static_cast<size_t>(kRows * example_size));
-  for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i) {
-    const double value =
-        static_cast<double>((i * 37 + 11) % 101) / 50.0 - 1.0 + 0.4 * (i / example_size);
-    x[static_cast<size_t>(i)] = static_cast<float>(value);
-  }
-  return x;
-}
-
-// Rows of numbers of resnet_reference_outputs.txt ('#' lines are comments).
-std::vector<std::vector<double>> ReadReferenceRows() {
-  std::ifstream in(std::string(SHARDTRAIN_SOURCE_DIR) +
-                   "/tests/worker/resnet_reference_outputs.txt");
-  std::vector<std::vector<double>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream numbers(line);
-    rows.emplace_back();
-    double v;
-    while (numbers >> v) rows.back().push_back(v);
-  }
-  return rows;
-}
 
 StatusOr<config::ModelConfig> ResNetConfig(const storage::keras::KerasModelFile& file) {
   return ModelConfigFromKerasJson(file.model_config_json, "mlcommons_tiny_trainedResnet_k3.7.h5");
@@ -120,7 +91,7 @@ std::vector<float> Predict(Model& model, const std::vector<float>& x, bool logit
 
 TEST(ResNetImportTest, ForwardMatchesAnIndependentPyTorchForwardPass) {
   if (!HaveResNet()) GTEST_SKIP() << "shared/testdata/keras absent: " << ResNetPath();
-  const std::vector<std::vector<double>> expected = ReadReferenceRows();
+  const std::vector<std::vector<double>> expected = ReferenceRows();
   ASSERT_EQ(expected.size(), static_cast<size_t>(kRows)) << "resnet_reference_outputs.txt";
   auto file = storage::keras::ReadKerasFile(ResNetPath());
   ASSERT_TRUE(file.ok()) << file.status();
