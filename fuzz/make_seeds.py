@@ -318,6 +318,14 @@ def generated_seeds():
         b'{"class_name": "Dense", "config": {"name": "d", "units": 3, "activation": "relu"}},'
         b'{"class_name": "Dropout", "config": {"rate": 0.2}},'
         b'{"class_name": "Dense", "config": {"units": 2, "use_bias": false}}]}}')
+    # Nesting past the readers' 64-level bound (json_nesting.h), in a Keras 3 kwargs value.
+    deep = b"[" * 1000 + b"]" * 1000
+    yield "keras_json", "deep_kwargs.json", (
+        b'{"class_name": "Functional", "config": {"layers": ['
+        b'{"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [null, 3]}},'
+        b'{"class_name": "Dense", "config": {"name": "d", "units": 2}, "inbound_nodes": [{"args": ['
+        b'{"class_name": "__keras_tensor__", "config": {"keras_history": ["in", 0, 0]}}],'
+        b' "kwargs": {"training": ' + deep + b'}}]}]}}')
     for name, contents in png_seeds():
         yield "image", name, contents
     for name, contents in JPEGS.items():

@@ -18,6 +18,14 @@ const Json* ConfigLayers(const Json& root) {
   return nullptr;
 }
 
+// The string at `key` of an object; empty when absent or not a string (a
+// mistyped field must not throw: these scans never fail).
+std::string StringField(const Json& object, const char* key) {
+  if (!object.is_object()) return "";
+  const auto value = object.find(key);
+  return value != object.end() && value->is_string() ? value->get<std::string>() : "";
+}
+
 bool IsFalse(const Json& config, const char* key) {
   return config.is_object() && config.contains(key) && config[key].is_boolean() &&
          !config[key].get<bool>();
@@ -74,16 +82,16 @@ std::vector<WalkedLayer> Keras3Walk(const std::string& config_json) {
   std::vector<WalkedLayer> out;
   Json root = Json::parse(config_json, nullptr, false);
   if (!root.is_object() || !root.contains("config") || !root["config"].is_object()) return out;
-  const bool sequential = root.value("class_name", "") == "Sequential";
+  const bool sequential = StringField(root, "class_name") == "Sequential";
   const Json& layers = root["config"]["layers"];
   if (!layers.is_array()) return out;
   for (const Json& entry : layers) {
     if (!entry.is_object()) continue;
     WalkedLayer layer;
-    layer.class_name = entry.value("class_name", "");
+    layer.class_name = StringField(entry, "class_name");
     if (sequential && layer.class_name == "InputLayer") continue;
     if (entry.contains("config") && entry["config"].is_object()) {
-      layer.name = entry["config"].value("name", "");
+      layer.name = StringField(entry["config"], "name");
       layer.options = OptionsOf(entry["config"]);
     }
     out.push_back(std::move(layer));

@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "storage/keras/hdf5_file.h"
+#include "storage/keras/json_nesting.h"
 #include "storage/keras/keras3_layout.h"
 #include "storage/keras/keras_config_scan.h"
 #include "storage/keras/keras_layout_util.h"
@@ -61,6 +62,7 @@ Status CheckOptimizer(const KerasModelFile& model, const std::string& path) {
 StatusOr<KerasModelFile> ReadArchive(const std::string& path) {
   ASSIGN_OR_RETURN(ZipArchive archive, ZipArchive::Open(path));
   ASSIGN_OR_RETURN(std::string config, archive.Read("config.json"));
+  RETURN_IF_ERROR(CheckJsonNesting(config, kMaxKerasJsonDepth, path + " (config.json)"));
   ASSIGN_OR_RETURN(std::string weights, archive.Read("model.weights.h5"));
   auto metadata = archive.Read("metadata.json");
   char temp[] = "/tmp/shardtrain-keras-XXXXXX";
@@ -84,7 +86,10 @@ StatusOr<KerasModelFile> ReadArchive(const std::string& path) {
   model->model_config_json = std::move(config);
   if (metadata.ok()) {
     Json meta = Json::parse(*metadata, nullptr, false);
-    if (meta.is_object()) model->keras_version = meta.value("keras_version", "");
+    const auto version = meta.is_object() ? meta.find("keras_version") : meta.end();
+    if (version != meta.end() && version->is_string()) {
+      model->keras_version = version->get<std::string>();
+    }
   }
   return model;
 }
@@ -139,9 +144,13 @@ StatusOr<KerasModelFile> ReadKerasFile(const std::string& path) {
   }
   if (kind == KerasFileKind::kLegacyH5) {
     ASSIGN_OR_RETURN(model.model_config_json, file.ReadStringAttribute("/", "model_config"));
+    RETURN_IF_ERROR(CheckJsonNesting(model.model_config_json, kMaxKerasJsonDepth,
+                                     path + " (model_config)"));
     ASSIGN_OR_RETURN(bool training_config, file.HasAttribute("/", "training_config"));
     if (training_config) {
       ASSIGN_OR_RETURN(model.training_config_json, file.ReadStringAttribute("/", "training_config"));
+      RETURN_IF_ERROR(CheckJsonNesting(model.training_config_json, kMaxKerasJsonDepth,
+                                       path + " (training_config)"));
     }
   }
   const std::string group = kind == KerasFileKind::kLegacyH5 ? "/model_weights" : "/";

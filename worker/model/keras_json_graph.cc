@@ -33,11 +33,18 @@ StatusOr<std::string> Keras3TensorLayer(const Json& tensor, const std::string& w
 }
 
 // Whether a Keras 3 kwargs value holds a Keras tensor (an extra input).
+// Iterative, so no nesting of the value can exhaust the stack.
 bool HoldsTensor(const Json& value) {
-  if (value.is_object() && value.value("class_name", Json()) == "__keras_tensor__") return true;
-  if (value.is_array() || value.is_object()) {
-    for (const Json& item : value) {
-      if (HoldsTensor(item)) return true;
+  std::vector<const Json*> pending{&value};
+  while (!pending.empty()) {
+    const Json& item = *pending.back();
+    pending.pop_back();
+    if (item.is_object()) {
+      const auto class_name = item.find("class_name");
+      if (class_name != item.end() && *class_name == "__keras_tensor__") return true;
+    }
+    if (item.is_array() || item.is_object()) {
+      for (const Json& child : item) pending.push_back(&child);
     }
   }
   return false;

@@ -6,6 +6,7 @@
 // then ModelConfig.input_name is the InputLayer's name.
 #include <map>
 
+#include "storage/keras/json_nesting.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_json_graph.h"
 #include "worker/model/keras_json_layers.h"
@@ -210,6 +211,9 @@ Status CheckEndpoints(const Json& model_config, const config::ModelConfig& out,
 
 StatusOr<config::ModelConfig> ParseKerasModelJson(const std::string& text,
                                                   const std::string& source) {
+  // Bounded first: the checks below copy and print parts of the tree recursively.
+  RETURN_IF_ERROR(
+      storage::keras::CheckJsonNesting(text, storage::keras::kMaxKerasJsonDepth, source));
   Json root = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return Bad(source, "not valid JSON");
   if (!root.is_object() || !root.contains("class_name") || !root["class_name"].is_string()) {
