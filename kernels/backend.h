@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "common/tensor_view.h"
+#include "kernels/device_buffer.h"
 
 namespace shardtrain::kernels {
 
@@ -105,6 +106,41 @@ class KernelBackend {
   // return void; an asynchronous backend keeps its first error here). CPU ops
   // cannot fail: always OK.
   virtual Status CheckErrors() { return OkStatus(); }
+
+  // --- Memory, copies, streams and events ----------------------------------------
+  // Handles (kernels/device_buffer.h) are released through this backend, which
+  // must outlive them. Ops run on Stream::kCompute.
+  //
+  // Device memory of `bytes` bytes; `what` names it in errors ("parameters",
+  // "activation of conv2d_1"): ResourceExhausted "out of device memory
+  // allocating <what> (<bytes> bytes)". bytes == 0 gives an empty handle;
+  // bytes < 0 is InvalidArgument.
+  virtual StatusOr<DeviceBuffer> AllocateDevice(int64_t bytes, std::string_view what) = 0;
+  // Host memory the backend copies from/to asynchronously (page-locked on
+  // CUDA); the same errors, "out of pinned host memory allocating ...".
+  virtual StatusOr<PinnedBuffer> AllocatePinned(int64_t bytes, std::string_view what) = 0;
+  // Enqueued on `stream` after the work already there, asynchronous to the
+  // host (the CPU backend copies at once). Host pointers should be pinned for
+  // overlap. Failures are kept for CheckErrors()/Synchronize().
+  virtual void CopyToDevice(void* device_dst, const void* host_src, int64_t bytes,
+                            Stream stream = Stream::kCompute) = 0;
+  virtual void CopyToHost(void* host_dst, const void* device_src, int64_t bytes,
+                          Stream stream = Stream::kCompute) = 0;
+  virtual void CopyOnDevice(void* device_dst, const void* device_src, int64_t bytes,
+                            Stream stream = Stream::kCompute) = 0;
+  virtual StatusOr<Event> CreateEvent() = 0;
+  // Marks the point after the work enqueued so far on `stream`.
+  virtual void RecordEvent(Event& event, Stream stream) = 0;
+  // Work enqueued on `stream` later waits for the event's point (no host wait).
+  virtual void StreamWaitEvent(Stream stream, const Event& event) = 0;
+  // The host waits for the event's point; then CheckErrors().
+  virtual Status WaitEvent(const Event& event) = 0;
+  // The host waits for every stream; then CheckErrors().
+  virtual Status Synchronize() = 0;
+  // True when host code may read and write device memory directly (the CPU
+  // backend: device memory is host memory, copies are memcpy; false for CUDA
+  // and the strict device). Code that wants zero-copy on the CPU tests this.
+  virtual bool host_reads_device_memory() const = 0;
 
   // --- Dense and bias ---------------------------------------------------------
   // y (batch, out) = x (batch, in) · w (in, out) [+ b (out)]; b may be null.

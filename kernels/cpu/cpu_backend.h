@@ -1,7 +1,9 @@
 // CpuBackend: the KernelBackend on the host (OpenBLAS sgemm + OpenMP loops).
-// A thin shell: every method forwards to the free function of the same name in
-// kernels/cpu/cpu_ops.h. Stateless, so unlike the interface requires it is in
-// fact safe to share between threads.
+// A thin shell: every op forwards to the free function of the same name in
+// kernels/cpu/cpu_ops.h. Memory (cpu_memory.cc): device and pinned memory are
+// both 64-byte aligned host memory, copies are memcpy done at once, events are
+// complete as soon as they exist. Stateless, so unlike the interface requires
+// it is in fact safe to share between threads.
 #pragma once
 
 #include <string_view>
@@ -10,10 +12,25 @@
 
 namespace shardtrain::kernels::cpu {
 
-class CpuBackend final : public KernelBackend {
+class CpuBackend final : public KernelBackend, private MemoryReleaser {
  public:
   std::string_view name() const override { return "cpu"; }
   Device device() const override { return Device::kCpu; }
+
+  StatusOr<DeviceBuffer> AllocateDevice(int64_t bytes, std::string_view what) override;
+  StatusOr<PinnedBuffer> AllocatePinned(int64_t bytes, std::string_view what) override;
+  void CopyToDevice(void* device_dst, const void* host_src, int64_t bytes,
+                    Stream stream = Stream::kCompute) override;
+  void CopyToHost(void* host_dst, const void* device_src, int64_t bytes,
+                  Stream stream = Stream::kCompute) override;
+  void CopyOnDevice(void* device_dst, const void* device_src, int64_t bytes,
+                    Stream stream = Stream::kCompute) override;
+  StatusOr<Event> CreateEvent() override;
+  void RecordEvent(Event& event, Stream stream) override {}
+  void StreamWaitEvent(Stream stream, const Event& event) override {}
+  Status WaitEvent(const Event& event) override { return OkStatus(); }
+  Status Synchronize() override { return OkStatus(); }
+  bool host_reads_device_memory() const override { return true; }
 
   void DenseForward(const float* x, const float* w, const float* b, float* y, int64_t batch,
                     int64_t in, int64_t out) override;
@@ -95,6 +112,10 @@ class CpuBackend final : public KernelBackend {
   void GlorotUniformN(uint64_t seed, uint32_t stream, float* w, int64_t n, int64_t fan_in,
                       int64_t fan_out) override;
   void Fill(float* x, float value, int64_t n) override;
+
+ private:
+  void ReleaseMemory(MemoryKind kind, void* data, int64_t bytes) noexcept override;
+  void ReleaseEvent(void* state) noexcept override {}
 };
 
 }  // namespace shardtrain::kernels::cpu

@@ -22,45 +22,58 @@ StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device, bool tf32
                                    std::to_string(count) + " visible)");
   }
   RETURN_IF_CUDA_ERROR(cudaSetDevice(device));
-  cudaStream_t stream = nullptr;
-  RETURN_IF_CUDA_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cudaStream_t streams[kNumStreams] = {};
+  cudaError_t error = cudaSuccess;
+  for (cudaStream_t& stream : streams) {
+    if (error == cudaSuccess) error = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+  }
   cublasHandle_t blas = nullptr;
-  cublasStatus_t blas_status = cublasCreate(&blas);
-  if (blas_status == CUBLAS_STATUS_SUCCESS) blas_status = cublasSetStream(blas, stream);
+  cublasStatus_t blas_status = CUBLAS_STATUS_NOT_INITIALIZED;
+  if (error == cudaSuccess) blas_status = cublasCreate(&blas);
+  if (blas_status == CUBLAS_STATUS_SUCCESS) {
+    blas_status = cublasSetStream(blas, streams[static_cast<int>(Stream::kCompute)]);
+  }
   if (blas_status == CUBLAS_STATUS_SUCCESS) {
     blas_status = cublasSetMathMode(blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
   }
   unsigned long long* device_count = nullptr;
   unsigned long long* host_count = nullptr;
-  cudaError_t error = cudaSuccess;
   if (blas_status == CUBLAS_STATUS_SUCCESS) {
     error = cudaMalloc(&device_count, sizeof(unsigned long long));
     if (error == cudaSuccess) error = cudaMallocHost(&host_count, sizeof(unsigned long long));
   }
   std::unique_ptr<CudaBackend> backend(
-      new CudaBackend(device, stream, blas, device_count, host_count));  // owns what exists
+      new CudaBackend(device, streams, blas, device_count, host_count));  // owns what exists
+  RETURN_IF_CUDA_ERROR(error);
   if (blas_status != CUBLAS_STATUS_SUCCESS) {
     return InternalError(std::string("cuBLAS set-up failed: ") + cublasGetStatusString(blas_status));
   }
-  RETURN_IF_CUDA_ERROR(error);
   return backend;
 }
 
-CudaBackend::CudaBackend(int device, cudaStream_t stream, cublasHandle_t blas,
-                         unsigned long long* device_count, unsigned long long* host_count)
+static_assert(kNumStreams == 3, "the constructor lists every stream");
+
+CudaBackend::CudaBackend(int device, const cudaStream_t (&streams)[kNumStreams],
+                         cublasHandle_t blas, unsigned long long* device_count,
+                         unsigned long long* host_count)
     : device_(device),
-      stream_(stream),
+      streams_{streams[0], streams[1], streams[2]},
+      stream_(streams[static_cast<int>(Stream::kCompute)]),
       blas_(blas),
       device_count_(device_count),
       host_count_(host_count) {}
 
 CudaBackend::~CudaBackend() {
   // Teardown errors cannot be reported from a destructor; the device is idle.
-  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  for (cudaStream_t stream : streams_) {
+    if (stream != nullptr) cudaStreamSynchronize(stream);
+  }
   if (host_count_ != nullptr) cudaFreeHost(host_count_);
   if (device_count_ != nullptr) cudaFree(device_count_);
   if (blas_ != nullptr) cublasDestroy(blas_);
-  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  for (cudaStream_t stream : streams_) {
+    if (stream != nullptr) cudaStreamDestroy(stream);
+  }
 }
 
 bool CudaBackend::Record(cudaError_t error, const char* call, const char* file, int line) {
@@ -82,12 +95,6 @@ Status CudaBackend::CheckErrors() {
   Status status = status_;
   status_ = OkStatus();
   return status;
-}
-
-void CudaBackend::CopyOnDevice(void* to, const void* from, size_t bytes) {
-  if (status_.ok()) {
-    SHARDTRAIN_RECORD(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream_));
-  }
 }
 
 StatusOr<double> CudaBackend::SecondsPerCall(int iterations,
@@ -112,11 +119,6 @@ StatusOr<double> CudaBackend::SecondsPerCall(int iterations,
   if (stop != nullptr) cudaEventDestroy(stop);
   RETURN_IF_ERROR(status);
   return ms / 1e3 / iterations;
-}
-
-Status CudaBackend::Synchronize() {
-  SHARDTRAIN_RECORD(cudaStreamSynchronize(stream_));
-  return CheckErrors();
 }
 
 void CudaBackend::Gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,

@@ -13,6 +13,11 @@
 // The other ops mirror kernels/cpu formula for formula (kernels/cuda/*.cu),
 // with every reduction in a fixed order (deterministic: no float atomics).
 //
+// Memory (cuda_memory.cu): cudaMalloc'd device memory, cudaMallocHost'd pinned
+// memory, cudaMemcpyAsync on the stream named, events without timing. Stream
+// kCompute is the backend's own stream (every op runs there); kCopy and
+// kCommunication are two more non-blocking streams on the same device.
+//
 // Errors: ops return void (the KernelBackend contract), so the first failed
 // launch, CUDA call or cuBLAS call is kept with its call site and returned by
 // CheckErrors(); later ops become no-ops until it is read. Asynchronous device
@@ -32,7 +37,7 @@
 
 namespace shardtrain::kernels::cuda {
 
-class CudaBackend final : public KernelBackend {
+class CudaBackend final : public KernelBackend, private MemoryReleaser {
  public:
   // Largest im2col chunk Conv2D allocates unless one example alone needs more.
   static constexpr size_t kConvWorkspaceBytes = size_t{128} << 20;
@@ -43,17 +48,31 @@ class CudaBackend final : public KernelBackend {
 
   std::string_view name() const override { return "cuda"; }
   Device device() const override { return Device::kCuda; }
+  // The compute stream, every op's (native_stream(Stream::kCompute)).
   cudaStream_t stream() const { return stream_; }
+  cudaStream_t native_stream(Stream stream) const { return streams_[static_cast<int>(stream)]; }
 
   // The first error since the last call (OK when none), with its call site.
   Status CheckErrors() override;
-  // Enqueues a device-to-device copy of `bytes` bytes.
-  void CopyOnDevice(void* to, const void* from, size_t bytes);
   // Seconds per call of body(i), i = 0 .. iterations - 1, after 3 warm-up
   // calls, timed with CUDA events on this backend's stream.
   StatusOr<double> SecondsPerCall(int iterations, const std::function<void(int)>& body);
-  // Waits for every enqueued op, then CheckErrors().
-  Status Synchronize();
+
+  StatusOr<kernels::DeviceBuffer> AllocateDevice(int64_t bytes, std::string_view what) override;
+  StatusOr<PinnedBuffer> AllocatePinned(int64_t bytes, std::string_view what) override;
+  void CopyToDevice(void* device_dst, const void* host_src, int64_t bytes,
+                    Stream stream = Stream::kCompute) override;
+  void CopyToHost(void* host_dst, const void* device_src, int64_t bytes,
+                  Stream stream = Stream::kCompute) override;
+  void CopyOnDevice(void* device_dst, const void* device_src, int64_t bytes,
+                    Stream stream = Stream::kCompute) override;
+  StatusOr<Event> CreateEvent() override;
+  void RecordEvent(Event& event, Stream stream) override;
+  void StreamWaitEvent(Stream stream, const Event& event) override;
+  Status WaitEvent(const Event& event) override;
+  // Waits for every stream, then CheckErrors().
+  Status Synchronize() override;
+  bool host_reads_device_memory() const override { return false; }
 
   void DenseForward(const float* x, const float* w, const float* b, float* y, int64_t batch,
                     int64_t in, int64_t out) override;
@@ -143,8 +162,13 @@ class CudaBackend final : public KernelBackend {
   void Fill(float* x, float value, int64_t n) override;
 
  private:
-  CudaBackend(int device, cudaStream_t stream, cublasHandle_t blas,
+  CudaBackend(int device, const cudaStream_t (&streams)[kNumStreams], cublasHandle_t blas,
               unsigned long long* device_count, unsigned long long* host_count);
+  void ReleaseMemory(MemoryKind kind, void* data, int64_t bytes) noexcept override;
+  void ReleaseEvent(void* state) noexcept override;
+  // cudaMemcpyAsync of `bytes` bytes on `stream`, kept as the first error if it fails.
+  void EnqueueCopy(void* dst, const void* src, int64_t bytes, cudaMemcpyKind kind,
+                   Stream stream);
   // Keep the first failure; true when this call succeeded and none is pending.
   bool Record(cudaError_t error, const char* call, const char* file, int line);
   bool Record(cublasStatus_t status, const char* call, const char* file, int line);
@@ -157,7 +181,8 @@ class CudaBackend final : public KernelBackend {
   int64_t ReserveConvChunk(const Conv2DGeometry& g);
 
   int device_;
-  cudaStream_t stream_;
+  cudaStream_t streams_[kNumStreams];
+  cudaStream_t stream_;  // streams_[kCompute]
   cublasHandle_t blas_;
   unsigned long long* device_count_;  // SparseAccuracyCount's counter (device)
   unsigned long long* host_count_;    // its pinned read-back slot
