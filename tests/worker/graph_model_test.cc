@@ -10,20 +10,16 @@
 #include <vector>
 
 #include "kernels/backend.h"
-#include "worker/job_config.h"
+#include "tests/worker/gradient_check_util.h"
 #include "worker/model/model.h"
 
 namespace shardtrain {
 namespace {
 
+using gradient_check::ParseModel;
 using model::ForwardMode;
 using model::Model;
 
-config::ModelConfig ParseModel(const std::string& text) {
-  auto job = ParseJobConfig("model { " + text + " }", "test");
-  EXPECT_TRUE(job.ok()) << job.status();
-  return job->model();
-}
 
 TEST(GraphModelTest, GraphErrorsAreInvalidArgumentNamingTheLayer) {
   struct Case {
@@ -83,17 +79,6 @@ TEST(GraphModelTest, GraphErrorsAreInvalidArgumentNamingTheLayer) {
     EXPECT_NE(model.status().message().find(c.expected), std::string::npos)
         << model.status().message() << "\nexpected: " << c.expected;
   }
-}
-
-TEST(GraphModelTest, SynchronizedBatchNormalizationIsUnimplemented) {
-  auto model = Model::Create(
-      ParseModel("input_shape: [4] layers { batch_normalization { synchronized: true } }"), 2);
-  ASSERT_FALSE(model.ok());
-  EXPECT_EQ(model.status().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(model.status().message().find(
-                "model.layers[0] ('batch_normalization'): batch_normalization.synchronized"),
-            std::string::npos)
-      << model.status();
 }
 
 TEST(GraphModelTest, InputNameIsConfigurable) {
