@@ -37,7 +37,7 @@
 #include "cli/control_plane.h"
 #include "cli/init_from_optimizer.h"
 #include "common/flags.h"
-#include "kernels/backend.h"
+#include "kernels/backend_factory.h"
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/callbacks/csv_logger.h"
@@ -178,11 +178,15 @@ StatusOr<TrainSettings> Settings(const TrainFlags& f, const std::vector<std::str
   return s;
 }
 
+// Training keeps its buffers in host memory until device-resident training
+// lands (issue 21), so it never hands host pointers to CUDA kernels: --device
+// cuda reports why CUDA cannot run here, or else that training on it is not
+// supported yet; --device auto trains on the CPU.
 StatusOr<std::unique_ptr<kernels::KernelBackend>> BackendFor(const std::string& device) {
-  if (device == "cuda") return kernels::CreateBackend(Device::kCuda);
-  if (device == "auto") {
-    auto cuda = kernels::CreateBackend(Device::kCuda);
-    if (cuda.ok()) return cuda;
+  if (device == "cuda") {
+    RETURN_IF_ERROR(kernels::CreateBackend(Device::kCuda).status());
+    return UnimplementedError(
+        "training on CUDA needs device-resident buffers (issue 21); use --device cpu");
   }
   return kernels::CreateBackend(Device::kCpu);
 }

@@ -1,4 +1,5 @@
-// Backend construction, activation names and window geometry (kernels/backend.h).
+// The CPU backend's construction, activation names and window geometry
+// (kernels/backend.h). CreateBackend is in backend_factory.cc.
 #include "kernels/backend.h"
 
 #include <algorithm>
@@ -55,15 +56,5 @@ bool WindowGeometry(bool same_padding, Conv2DGeometry* g) {
 }
 
 std::unique_ptr<KernelBackend> CreateCpuBackend() { return std::make_unique<cpu::CpuBackend>(); }
-
-StatusOr<std::unique_ptr<KernelBackend>> CreateBackend(Device device) {
-  switch (device) {
-    case Device::kCpu:
-      return CreateCpuBackend();
-    case Device::kCuda:
-      return UnimplementedError("the CUDA kernel backend is not implemented yet; use --device cpu");
-  }
-  return InvalidArgumentError("unknown device " + std::to_string(static_cast<int>(device)));
-}
 
 }  // namespace shardtrain::kernels

@@ -1,6 +1,9 @@
 #include "kernels/cuda/device.h"
 
+#include <cstdio>
+
 #include "common/philox.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_status.h"
 
 namespace shardtrain::kernels::cuda {
@@ -45,6 +48,33 @@ int CudaDeviceCount() {
     return 0;
   }
   return count;
+}
+
+std::string CudaVersionString(int version) {
+  return std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);
+}
+
+Status CheckCudaUsable() {
+  int driver = 0, runtime = 0;
+  // cudaDriverGetVersion reports 0 when no driver is installed.
+  if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+  if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
+  cudaGetLastError();
+  if (driver > 0 && driver < runtime) {
+    return FailedPreconditionError("the CUDA driver supports CUDA " + CudaVersionString(driver) +
+                                   ", older than the CUDA runtime " + CudaVersionString(runtime) +
+                                   " this binary uses; update the driver or use --device cpu");
+  }
+  if (driver == 0 || CudaDeviceCount() == 0) {
+    return FailedPreconditionError("no CUDA device visible; use --device cpu");
+  }
+  return OkStatus();
+}
+
+StatusOr<std::unique_ptr<KernelBackend>> CreateCudaBackend(int device) {
+  RETURN_IF_ERROR(CheckCudaUsable());
+  ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend, CudaBackend::Create(device, false));
+  return std::unique_ptr<KernelBackend>(std::move(backend));
 }
 
 StatusOr<std::string> CudaDeviceDescription(int index) {

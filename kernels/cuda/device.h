@@ -1,20 +1,37 @@
-// CUDA device discovery and the first device kernel: Philox bits computed on
-// the GPU, used to prove that host and device draw bit-identical random
-// streams (common/philox.h). Safe to call on machines without a GPU: the
-// functions return FailedPrecondition instead of failing hard.
+// CUDA device discovery: whether CUDA can run here (driver, runtime, devices),
+// the CUDA backend's construction behind that check, and the first device
+// kernel: Philox bits computed on the GPU, used to prove that host and device
+// draw bit-identical random streams (common/philox.h). Safe to call on
+// machines without a GPU or driver: the functions return FailedPrecondition
+// instead of failing hard.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/backend.h"
 
 namespace shardtrain::kernels::cuda {
 
 // Number of visible CUDA devices (0 when the driver reports none).
 int CudaDeviceCount();
+
+// "13.0" for CUDA's integer version 13000 (major * 1000 + minor * 10).
+std::string CudaVersionString(int version);
+
+// OK when CUDA can run here. FailedPrecondition "no CUDA device visible; use
+// --device cpu" without a driver or a device; FailedPrecondition naming both
+// versions when the driver is older than the CUDA runtime this binary uses
+// (checked first: such a driver reports no devices either).
+Status CheckCudaUsable();
+
+// The CUDA backend on device `device` (full fp32 math) once CheckCudaUsable()
+// passes; its errors, or CudaBackend::Create's.
+StatusOr<std::unique_ptr<KernelBackend>> CreateCudaBackend(int device);
 
 // "NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB" for device `index`.
 StatusOr<std::string> CudaDeviceDescription(int index);
