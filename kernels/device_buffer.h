@@ -148,5 +148,9 @@ class Event {
 // (kPinned: "out of pinned host memory ...").
 Status CheckAllocationSize(MemoryKind kind, int64_t bytes, std::string_view what);
 Status OutOfMemoryError(MemoryKind kind, int64_t bytes, std::string_view what);
+// True when `bytes` exceeds the machine's physical memory: backends whose
+// device memory is host memory refuse such sizes up front instead of having
+// them overcommitted (and killed on first touch) or stopping a sanitizer.
+bool ExceedsPhysicalMemory(int64_t bytes);
 
 }  // namespace shardtrain::kernels

@@ -1,8 +1,6 @@
 // CpuBackend's memory section (kernels/cpu/cpu_backend.h): device and pinned
 // buffers are 64-byte aligned host memory, copies are memcpy, events are
 // complete at once.
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
 
@@ -14,15 +12,9 @@ namespace {
 
 constexpr int64_t kAlignment = 64;
 
-// 64-byte aligned memory of at least `bytes` (> 0) bytes, or null. Sizes above
-// the machine's physical memory fail here rather than being overcommitted and
-// killed on first touch (and rather than stopping a sanitizer's allocator).
+// 64-byte aligned memory of at least `bytes` (> 0) bytes, or null.
 void* AlignedAllocate(int64_t bytes) {
-  const int64_t pages = sysconf(_SC_PHYS_PAGES);
-  const int64_t page_size = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page_size > 0 && bytes > pages * page_size) {
-    return nullptr;
-  }
+  if (ExceedsPhysicalMemory(bytes)) return nullptr;
   const int64_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   return std::aligned_alloc(kAlignment, static_cast<size_t>(rounded));
 }
