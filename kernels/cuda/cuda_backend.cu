@@ -44,7 +44,10 @@ StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device, bool tf32
   }
   std::unique_ptr<CudaBackend> backend(
       new CudaBackend(device, streams, blas, device_count, host_count));  // owns what exists
-  RETURN_IF_CUDA_ERROR(error);
+  if (error != cudaSuccess) {
+    return CudaErrorToStatus(error, "creating the CUDA backend's streams and counters", __FILE__,
+                             __LINE__);
+  }
   if (blas_status != CUBLAS_STATUS_SUCCESS) {
     return InternalError(std::string("cuBLAS set-up failed: ") + cublasGetStatusString(blas_status));
   }

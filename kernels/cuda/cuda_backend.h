@@ -169,6 +169,9 @@ class CudaBackend final : public KernelBackend, private MemoryReleaser {
   // cudaMemcpyAsync of `bytes` bytes on `stream`, kept as the first error if it fails.
   void EnqueueCopy(void* dst, const void* src, int64_t bytes, cudaMemcpyKind kind,
                    Stream stream);
+  // True when `event` may be used now: not empty (else FailedPrecondition naming
+  // `op` is kept) and no error pending.
+  bool CheckEvent(const char* op, const Event& event);
   // Keep the first failure; true when this call succeeded and none is pending.
   bool Record(cudaError_t error, const char* call, const char* file, int line);
   bool Record(cublasStatus_t status, const char* call, const char* file, int line);

@@ -24,6 +24,12 @@ cudaEvent_t NativeEvent(const Event& event) { return static_cast<cudaEvent_t>(ev
 
 }  // namespace
 
+bool CudaBackend::CheckEvent(const char* op, const Event& event) {
+  if (!event.empty()) return status_.ok();
+  if (status_.ok()) status_ = FailedPreconditionError(std::string(op) + ": the event is empty");
+  return false;
+}
+
 StatusOr<kernels::DeviceBuffer> CudaBackend::AllocateDevice(int64_t bytes, std::string_view what) {
   RETURN_IF_ERROR(CheckAllocationSize(MemoryKind::kDevice, bytes, what));
   if (bytes == 0) return kernels::DeviceBuffer();
@@ -89,17 +95,19 @@ void CudaBackend::ReleaseEvent(void* state) noexcept {
 }
 
 void CudaBackend::RecordEvent(Event& event, Stream stream) {
-  if (status_.ok()) SHARDTRAIN_RECORD(cudaEventRecord(NativeEvent(event), native_stream(stream)));
+  if (CheckEvent("RecordEvent", event)) {
+    SHARDTRAIN_RECORD(cudaEventRecord(NativeEvent(event), native_stream(stream)));
+  }
 }
 
 void CudaBackend::StreamWaitEvent(Stream stream, const Event& event) {
-  if (status_.ok()) {
+  if (CheckEvent("StreamWaitEvent", event)) {
     SHARDTRAIN_RECORD(cudaStreamWaitEvent(native_stream(stream), NativeEvent(event), 0));
   }
 }
 
 Status CudaBackend::WaitEvent(const Event& event) {
-  if (status_.ok()) SHARDTRAIN_RECORD(cudaEventSynchronize(NativeEvent(event)));
+  if (CheckEvent("WaitEvent", event)) SHARDTRAIN_RECORD(cudaEventSynchronize(NativeEvent(event)));
   return CheckErrors();
 }
 
