@@ -70,6 +70,12 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
                                                trainer->model_->parameters(),
                                                !HasRegularizers(*trainer->model_)));
   trainer->model_->Initialize(*backend, config.training().seed());
+  // Synchronized BatchNormalization sums its statistics over the ranks.
+  if (comm->world_size() > 1) {
+    trainer->model_->SetCrossRankSum([comm](double* values, int64_t n) {
+      return comm::AllReduceSumHostDoubles(*comm, values, n);
+    });
+  }
   trainer->x_.resize(static_cast<size_t>(max_batch * trainer->model_->input_size()));
   trainer->labels_.resize(static_cast<size_t>(max_batch));
   const config::LabelSpec& label = config.data().label();
@@ -123,8 +129,12 @@ Status Trainer::Step(const float* x, const loss::Targets& targets, const StepRow
     metrics_->Accumulate(output, targets, rows, step_metric_sums_.data());
     model_->Backward(*backend_, x, grad_output_.data(), rows, fused);
   } else {
+    model_->ParticipateWithoutRows();
     backend_->Fill(params.grads(), 0.0f, params.size());
   }
+  RETURN_IF_ERROR(model_->TakeCrossRankStatus().WithContext(
+      "summing synchronized batch_normalization statistics over ranks at step " +
+      std::to_string(progress_.global_step)));
   // BatchNormalization: this rank's batch moments, weighted by its share of
   // the rows, into the moving statistics' gradient slots for the sum below.
   if (model_->has_moving_statistics()) {

@@ -17,7 +17,9 @@
 //
 // Data parallelism: each rank scales its loss gradient by 1 / (rows of the
 // whole global batch), so the sum over ranks is the global mean; a rank with
-// no rows in a step contributes zeros. Every rank applies the same update to
+// no rows in a step contributes zeros (and joins the sums of synchronized
+// BatchNormalization layers, which normalize with the global batch's
+// statistics: Model::SetCrossRankSum). Every rank applies the same update to
 // the same parameters (broadcast from rank 0 at the start of Fit), so they
 // stay identical; when the ranks share one node, each float's update runs
 // only on its owner rank and the result is shared (SlicedOptimizerStep, same

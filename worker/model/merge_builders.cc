@@ -57,15 +57,10 @@ Status BuildConcatenate(const config::LayerConfig& spec, LayerBuildContext* cont
 
 namespace {
 
-// momentum in [0, 1], epsilon finite and > 0; `synchronized` is Unimplemented.
+// momentum in [0, 1], epsilon finite and > 0.
 Status ReadBatchNormalization(const config::BatchNormalizationLayer& bn, const std::string& where,
                               Model::Layer* layer) {
-  if (bn.synchronized()) {
-    return UnimplementedError(where +
-                              ": batch_normalization.synchronized is not supported yet (it "
-                              "needs the statistics reduced over ranks); leave it false: each "
-                              "rank then normalizes with its own batch's statistics");
-  }
+  layer->synchronized = bn.synchronized();
   layer->momentum = bn.has_momentum() ? bn.momentum() : 0.99f;
   layer->epsilon = bn.has_epsilon() ? bn.epsilon() : 1e-3f;
   layer->center = !bn.has_center() || bn.center();
@@ -97,7 +92,9 @@ Status BuildBatchNormalization(const config::LayerConfig& spec, LayerBuildContex
   const double c = static_cast<double>(channels);
   const int trainable_count = (layer->scale ? 1 : 0) + (layer->center ? 1 : 0);
   RETURN_IF_ERROR(context->ReserveParameters(c * (2 + trainable_count), *layer));
-  RETURN_IF_ERROR(context->Reserve(4.0 * c * 5, context->Where(*layer)));  // moments + scratch
+  // Moments and scratch; synchronized: the global gradient sums and the cross-rank sums.
+  const double sync_bytes = layer->synchronized ? 4.0 * 2 * c + 8.0 * (1 + 3 * c) : 0.0;
+  RETURN_IF_ERROR(context->Reserve(4.0 * c * 5 + sync_bytes, context->Where(*layer)));
   ParameterStore& params = *context->parameters;
   const Shape shape{channels};
   if (layer->scale) {
@@ -111,7 +108,9 @@ Status BuildBatchNormalization(const config::LayerConfig& spec, LayerBuildContex
       params.AddVariable(layer->name + "/moving_variance", shape, false);
   layer->batch_mean.assign(static_cast<size_t>(channels), 0.0f);
   layer->batch_variance.assign(static_cast<size_t>(channels), 0.0f);
-  layer->channel_scratch.assign(static_cast<size_t>(3 * channels), 0.0f);
+  const size_t scratch_channels = layer->synchronized ? 5 : 3;
+  layer->channel_scratch.assign(scratch_channels * static_cast<size_t>(channels), 0.0f);
+  if (layer->synchronized) layer->cross_rank_sums.assign(1 + 3 * static_cast<size_t>(channels), 0);
   return context->SizeBuffers(layer);
 }
 

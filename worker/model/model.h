@@ -20,13 +20,23 @@
 // same kernel calls on the same buffers as a Sequential model always has.
 // Files: model.cc (Create, initialization, regularizers, moving statistics),
 // model_graph.cc (names and inputs), model_build.cc + *_builders.cc (one
-// builder per kind), model_forward.cc, model_backward.cc. Not thread-safe:
-// one model per worker.
+// builder per kind), model_forward.cc, model_backward.cc, model_sync.cc
+// (synchronized BatchNormalization). Not thread-safe: one model per worker.
+//
+// Synchronized BatchNormalization (`synchronized: true`, Keras's
+// SyncBatchNormalization): in a training pass the layer normalizes with the
+// moments of the global batch, and its input gradient uses the global
+// gradient sums, both summed over ranks through the cross-rank sum hook
+// (SetCrossRankSum; without one the rank's batch is the global batch). Every
+// rank must make the same sums in the same order: a rank with no rows in a
+// step calls ParticipateWithoutRows instead of Forward/Backward.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/shape.h"
@@ -115,8 +125,14 @@ class Model {
     int moving_mean_variable = -1, moving_variance_variable = -1;
     std::vector<float> batch_mean, batch_variance;  // the last training forward's moments
     // kBatchNormalization: 3 * channels of scratch (dgamma and dbeta when the
-    // layer has no gamma/beta variable, then zeros for the frozen backward).
+    // layer has no gamma/beta variable, then zeros for the frozen backward);
+    // synchronized: 2 * channels more (the global dgamma and dbeta).
     std::vector<float> channel_scratch;
+    // Synchronized kBatchNormalization: the rows the last training forward's
+    // moments span over all ranks, and 1 + 3 * channels doubles of scratch
+    // for the cross-rank sums.
+    double global_rows = 0;
+    std::vector<double> cross_rank_sums;
   };
 
   // `max_batch` bounds the rows of every Forward/Backward call.
@@ -162,13 +178,30 @@ class Model {
   // of the weights, so every rank adds the same to the summed gradient.
   double AddRegularizationGradients();
 
+  // Sums `n` doubles over the ranks of the job, in place; collective.
+  using CrossRankSum = std::function<Status(double* values, int64_t n)>;
+  // The sum synchronized BatchNormalization layers reduce their statistics
+  // with in training (the trainer sets it when the job has several ranks).
+  // Unset, or empty: each rank's batch is taken as the global batch.
+  void SetCrossRankSum(CrossRankSum sum) { cross_rank_sum_ = std::move(sum); }
+  // For a rank with no rows in a training step, in place of Forward and
+  // Backward: joins the cross-rank sums of the synchronized layers, in the
+  // same order, with zeros (no-op without synchronized layers or a hook).
+  void ParticipateWithoutRows();
+  // The first error of the cross-rank sum since the last call (OK if none),
+  // and clears it. After an error the model stops calling the hook and uses
+  // this rank's statistics until the error is taken.
+  Status TakeCrossRankStatus();
+
   // Whether some layer keeps moving statistics (a trainable BatchNormalization).
   bool has_moving_statistics() const;
   // After Backward: writes weight * (the last training forward's batch mean /
   // variance) into the moving_mean / moving_variance variables' slots of
   // parameters().grads(), for every trainable BatchNormalization (weight =
   // this rank's rows / the global batch's rows; a rank with no rows passes 0
-  // and writes zeros). The gradient allreduce then sums them into the global mean.
+  // and writes zeros). The gradient allreduce then sums them into the global
+  // mean (a synchronized layer's moments are already global on every rank
+  // with rows, and the weights sum to 1).
   void StoreBatchStatistics(float weight);
   // After the allreduce: moving = momentum * moving + (1 - momentum) * slot,
   // per statistic of every trainable BatchNormalization.
@@ -209,6 +242,19 @@ class Model {
   void BackwardPooling(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
   void BackwardBatchNorm(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
   void BackwardMerge(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
+  // Synchronized BatchNormalization (model_sync.cc). Turns this rank's moments
+  // of `rows` rows (in batch_mean/batch_variance) into the global batch's.
+  void SynchronizeMoments(Layer& layer, int64_t rows);
+  // Sums dgamma and dbeta (this rank's, left as they are) over ranks into
+  // the layer's scratch; returns {global dgamma, global dbeta}. Null sums: zeros.
+  std::pair<const float*, const float*> SynchronizeGradSums(Layer& layer, const float* dgamma,
+                                                            const float* dbeta);
+  // Whether the layer sums statistics over ranks in a training forward
+  // (moments) and in Backward (gradient sums, when a gradient flows below it).
+  static bool SynchronizesMoments(const Layer& layer);
+  static bool SynchronizesGradSums(const Layer& layer);
+  // Sums `n` of `values` over ranks through the hook, keeping its first error.
+  void SumOverRanks(double* values, int64_t n);
   // Hands `grad` (d(loss)/d(producer's output), free to overwrite) to the
   // producer; a second gradient for the same producer is added into the first.
   void GiveGradient(kernels::KernelBackend& backend, int producer, float* grad, int64_t batch);
@@ -232,6 +278,8 @@ class Model {
   std::vector<float*> output_grads_;
   // The dropout masks of one layer at a time (drawn again in Backward).
   std::vector<uint8_t> dropout_mask_;
+  CrossRankSum cross_rank_sum_;
+  Status cross_rank_status_;
 };
 
 }  // namespace shardtrain::model

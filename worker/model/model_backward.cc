@@ -18,7 +18,11 @@ void Model::Backward(kernels::KernelBackend& backend, const float* x, float* gra
     const Layer& layer = layers_[k];
     float* dy = output_grads_[k];
     // No gradient arrived, or a frozen layer with nothing trainable before it.
-    if (dy == nullptr || (!layer.trainable && !layer.gradient_below)) continue;
+    if (dy == nullptr || (!layer.trainable && !layer.gradient_below)) {
+      // Other ranks sum this layer's gradient sums: join them with zeros.
+      if (SynchronizesGradSums(layer)) SynchronizeGradSums(layers_[k], nullptr, nullptr);
+      continue;
+    }
     BackwardLayer(backend, k, dy, batch, skipped_final_softmax);
   }
 }
@@ -151,7 +155,8 @@ void Model::BackwardPooling(kernels::KernelBackend& backend, size_t k, float* dy
   GiveGradient(backend, layer.inputs[0], layer.grad_input.data(), batch);
 }
 
-// Trainable: the batch-moment backward (gamma/beta gradients, then dx).
+// Trainable: the batch-moment backward (gamma/beta gradients, then dx over
+// the rows the moments span).
 // Frozen (normalized with the moving statistics): dx = dy * gamma / sqrt(mv + eps).
 void Model::BackwardBatchNorm(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch) {
   Layer& layer = layers_[k];
@@ -175,8 +180,12 @@ void Model::BackwardBatchNorm(kernels::KernelBackend& backend, size_t k, float* 
   const float* variance = layer.batch_variance.data();
   backend.BatchNormGradSums(x, dy, mean, variance, layer.epsilon, dgamma, dbeta, rows, channels);
   if (dx == nullptr) return;
-  backend.BatchNormInputGrad(x, dy, mean, variance, gamma, dgamma, dbeta, layer.epsilon,
-                             static_cast<double>(rows), dx, rows, channels);
+  // Synchronized: dx from the global batch's sums over its rows (dgamma and
+  // dbeta themselves stay this rank's share for the gradient allreduce).
+  std::pair<const float*, const float*> sums{dgamma, dbeta};
+  if (layer.synchronized) sums = SynchronizeGradSums(layer, dgamma, dbeta);
+  backend.BatchNormInputGrad(x, dy, mean, variance, gamma, sums.first, sums.second, layer.epsilon,
+                             layer.global_rows, dx, rows, channels);
   GiveGradient(backend, layer.inputs[0], dx, batch);
 }
 

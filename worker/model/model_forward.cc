@@ -125,8 +125,9 @@ const float* Model::ForwardConv2D(kernels::KernelBackend& backend, Layer& layer,
   return layer.output.data();
 }
 
-// Training (a trainable layer in a training pass): the batch's moments, kept
-// for Backward and StoreBatchStatistics; otherwise the moving statistics.
+// Training (a trainable layer in a training pass): the batch's moments (the
+// global batch's when synchronized), kept for Backward and
+// StoreBatchStatistics; otherwise the moving statistics.
 const float* Model::ForwardBatchNorm(kernels::KernelBackend& backend, Layer& layer, const float* in,
                                      int64_t batch, bool training) {
   const int64_t channels = static_cast<int64_t>(layer.batch_mean.size());
@@ -138,6 +139,8 @@ const float* Model::ForwardBatchNorm(kernels::KernelBackend& backend, Layer& lay
   if (training && layer.trainable) {
     backend.BatchNormMoments(in, rows, channels, layer.batch_mean.data(),
                              layer.batch_variance.data());
+    layer.global_rows = static_cast<double>(rows);
+    if (layer.synchronized) SynchronizeMoments(layer, rows);
     mean = layer.batch_mean.data();
     variance = layer.batch_variance.data();
   }
