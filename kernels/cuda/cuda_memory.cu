@@ -74,8 +74,7 @@ void CudaBackend::CopyToDevice(void* device_dst, const void* host_src, int64_t b
   EnqueueCopy(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream);
 }
 
-void CudaBackend::CopyToHost(void* host_dst, const void* device_src, int64_t bytes,
-                             Stream stream) {
+void CudaBackend::CopyToHost(void* host_dst, const void* device_src, int64_t bytes, Stream stream) {
   EnqueueCopy(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream);
 }
 

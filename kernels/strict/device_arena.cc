@@ -30,7 +30,8 @@ Status ProtectionError(const DeviceAllocation& allocation, const char* access) {
 }  // namespace
 
 DeviceArena::~DeviceArena() {
-  for (auto& [address, allocation] : allocations_) munmap(allocation.mapping, allocation.mapped_bytes);
+  for (auto& [address, allocation] : allocations_)
+    munmap(allocation.mapping, allocation.mapped_bytes);
 }
 
 StatusOr<char*> DeviceArena::Allocate(int64_t bytes, std::string_view what) {
@@ -39,8 +40,8 @@ StatusOr<char*> DeviceArena::Allocate(int64_t bytes, std::string_view what) {
   DeviceAllocation allocation;
   allocation.openable_bytes = static_cast<size_t>(RoundUp(bytes, page));
   allocation.mapped_bytes = allocation.openable_bytes + static_cast<size_t>(page);
-  void* mapping = mmap(nullptr, allocation.mapped_bytes, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mapping =
+      mmap(nullptr, allocation.mapped_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mapping == MAP_FAILED) return OutOfMemoryError(MemoryKind::kDevice, bytes, what);
   allocation.mapping = static_cast<char*>(mapping);
   allocation.data = allocation.mapping + allocation.openable_bytes - RoundUp(bytes, kAlignment);

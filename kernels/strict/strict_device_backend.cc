@@ -70,13 +70,14 @@ bool StrictDeviceBackend::CheckCopySide(const char* op, const char* name, const 
     return Record(FailedPreconditionError(prefix + " is device memory (" + allocation->what +
                                           "), not host memory"));
   }
-  if (allocation == nullptr) return Record(FailedPreconditionError(prefix + " is not device memory"));
+  if (allocation == nullptr)
+    return Record(FailedPreconditionError(prefix + " is not device memory"));
   const int64_t offset = static_cast<const char*>(pointer) - allocation->data;
   if (bytes > allocation->bytes - offset) {
-    return Record(FailedPreconditionError(
-        prefix + ": " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) +
-        " overrun device allocation " + allocation->what + " (" +
-        std::to_string(allocation->bytes) + " bytes)"));
+    return Record(FailedPreconditionError(prefix + ": " + std::to_string(bytes) +
+                                          " bytes at offset " + std::to_string(offset) +
+                                          " overrun device allocation " + allocation->what + " (" +
+                                          std::to_string(allocation->bytes) + " bytes)"));
   }
   allocations->push_back(allocation);
   return true;

@@ -13,13 +13,12 @@ void StrictDeviceBackend::SparseSoftmaxCrossEntropyForward(const float* logits,
       [&] { cpu_.SparseSoftmaxCrossEntropyForward(logits, labels, losses, batch, classes); });
 }
 void StrictDeviceBackend::SparseSoftmaxCrossEntropyBackward(const float* logits,
-                                                            const int32_t* labels,
-                                                            float grad_scale, float* dlogits,
-                                                            int64_t batch, int64_t classes) {
+                                                            const int32_t* labels, float grad_scale,
+                                                            float* dlogits, int64_t batch,
+                                                            int64_t classes) {
   Run("SparseSoftmaxCrossEntropyBackward",
       {{"logits", logits}, {"labels", labels}, {"dlogits", dlogits}}, [&] {
-        cpu_.SparseSoftmaxCrossEntropyBackward(logits, labels, grad_scale, dlogits, batch,
-                                               classes);
+        cpu_.SparseSoftmaxCrossEntropyBackward(logits, labels, grad_scale, dlogits, batch, classes);
       });
 }
 void StrictDeviceBackend::SoftmaxCrossEntropyForward(const float* logits, const float* labels,
@@ -31,8 +30,8 @@ void StrictDeviceBackend::SoftmaxCrossEntropyForward(const float* logits, const 
 void StrictDeviceBackend::SoftmaxCrossEntropyBackward(const float* logits, const float* labels,
                                                       float grad_scale, float* dlogits,
                                                       int64_t batch, int64_t classes) {
-  Run("SoftmaxCrossEntropyBackward",
-      {{"logits", logits}, {"labels", labels}, {"dlogits", dlogits}}, [&] {
+  Run("SoftmaxCrossEntropyBackward", {{"logits", logits}, {"labels", labels}, {"dlogits", dlogits}},
+      [&] {
         cpu_.SoftmaxCrossEntropyBackward(logits, labels, grad_scale, dlogits, batch, classes);
       });
 }
@@ -48,16 +47,16 @@ void StrictDeviceBackend::MeanSquaredErrorBackward(const float* pred, const floa
       [&] { cpu_.MeanSquaredErrorBackward(pred, target, grad_scale, dpred, batch, dim); });
 }
 void StrictDeviceBackend::BinaryCrossEntropyForward(const float* output, const float* target,
-                                                    bool from_logits, float* losses,
-                                                    int64_t batch, int64_t dim) {
+                                                    bool from_logits, float* losses, int64_t batch,
+                                                    int64_t dim) {
   Run("BinaryCrossEntropyForward", {{"output", output}, {"target", target}, {"losses", losses}},
       [&] { cpu_.BinaryCrossEntropyForward(output, target, from_logits, losses, batch, dim); });
 }
 void StrictDeviceBackend::BinaryCrossEntropyBackward(const float* output, const float* target,
                                                      bool from_logits, float grad_scale,
                                                      float* doutput, int64_t batch, int64_t dim) {
-  Run("BinaryCrossEntropyBackward",
-      {{"output", output}, {"target", target}, {"doutput", doutput}}, [&] {
+  Run("BinaryCrossEntropyBackward", {{"output", output}, {"target", target}, {"doutput", doutput}},
+      [&] {
         cpu_.BinaryCrossEntropyBackward(output, target, from_logits, grad_scale, doutput, batch,
                                         dim);
       });

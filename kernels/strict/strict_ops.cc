@@ -53,12 +53,15 @@ void StrictDeviceBackend::BatchNormMoments(const float* x, int64_t rows, int64_t
   Run("BatchNormMoments", {{"x", x}, {"mean", mean}, {"variance", variance}},
       [&] { cpu_.BatchNormMoments(x, rows, channels, mean, variance); });
 }
-void StrictDeviceBackend::BatchNormForward(const float* x, const float* mean,
-                                           const float* variance, const float* gamma,
-                                           const float* beta, float epsilon, float* y,
-                                           int64_t rows, int64_t channels) {
+void StrictDeviceBackend::BatchNormForward(const float* x, const float* mean, const float* variance,
+                                           const float* gamma, const float* beta, float epsilon,
+                                           float* y, int64_t rows, int64_t channels) {
   Run("BatchNormForward",
-      {{"x", x}, {"mean", mean}, {"variance", variance}, {"gamma", gamma}, {"beta", beta},
+      {{"x", x},
+       {"mean", mean},
+       {"variance", variance},
+       {"gamma", gamma},
+       {"beta", beta},
        {"y", y}},
       [&] { cpu_.BatchNormForward(x, mean, variance, gamma, beta, epsilon, y, rows, channels); });
 }
@@ -66,7 +69,11 @@ void StrictDeviceBackend::BatchNormGradSums(const float* x, const float* dy, con
                                             const float* variance, float epsilon, float* dgamma,
                                             float* dbeta, int64_t rows, int64_t channels) {
   Run("BatchNormGradSums",
-      {{"x", x}, {"dy", dy}, {"mean", mean}, {"variance", variance}, {"dgamma", dgamma},
+      {{"x", x},
+       {"dy", dy},
+       {"mean", mean},
+       {"variance", variance},
+       {"dgamma", dgamma},
        {"dbeta", dbeta}},
       [&] {
         cpu_.BatchNormGradSums(x, dy, mean, variance, epsilon, dgamma, dbeta, rows, channels);
@@ -74,12 +81,18 @@ void StrictDeviceBackend::BatchNormGradSums(const float* x, const float* dy, con
 }
 void StrictDeviceBackend::BatchNormInputGrad(const float* x, const float* dy, const float* mean,
                                              const float* variance, const float* gamma,
-                                             const float* dgamma, const float* dbeta,
-                                             float epsilon, double count, float* dx, int64_t rows,
+                                             const float* dgamma, const float* dbeta, float epsilon,
+                                             double count, float* dx, int64_t rows,
                                              int64_t channels) {
   Run("BatchNormInputGrad",
-      {{"x", x}, {"dy", dy}, {"mean", mean}, {"variance", variance}, {"gamma", gamma},
-       {"dgamma", dgamma}, {"dbeta", dbeta}, {"dx", dx}},
+      {{"x", x},
+       {"dy", dy},
+       {"mean", mean},
+       {"variance", variance},
+       {"gamma", gamma},
+       {"dgamma", dgamma},
+       {"dbeta", dbeta},
+       {"dx", dx}},
       [&] {
         cpu_.BatchNormInputGrad(x, dy, mean, variance, gamma, dgamma, dbeta, epsilon, count, dx,
                                 rows, channels);
@@ -136,7 +149,9 @@ void StrictDeviceBackend::RmspropUpdate(const RmspropParams& params, float* weig
                                         const float* grads, float* mean_square,
                                         float* momentum_slot, int64_t n) {
   Run("RmspropUpdate",
-      {{"weights", weights}, {"grads", grads}, {"mean_square", mean_square},
+      {{"weights", weights},
+       {"grads", grads},
+       {"mean_square", mean_square},
        {"momentum_slot", momentum_slot}},
       [&] { cpu_.RmspropUpdate(params, weights, grads, mean_square, momentum_slot, n); });
 }

@@ -2,8 +2,6 @@
 // access to device memory faults, host pointers given to ops and copies are
 // FailedPrecondition naming the op and argument (the op skipped), copies round
 // trip, events are checked, and ops give the CPU backend's bits.
-#include "kernels/strict/strict_device_backend.h"
-
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -12,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/strict/strict_device_backend.h"
 #include "tests/kernels/test_util.h"
 
 namespace shardtrain::kernels {
@@ -129,8 +128,9 @@ TEST_F(StrictDeviceTest, CopiesRoundTripAndCheckBothSides) {
   device_->CopyOnDevice(b->floats() + 100, a.data(), a.bytes());
   Status overrun = device_->CheckErrors();
   EXPECT_EQ(overrun.code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(overrun.message(), "CopyOnDevice: argument device_dst: 1200 bytes at offset 400 "
-                               "overrun device allocation b (1200 bytes)");
+  EXPECT_EQ(overrun.message(),
+            "CopyOnDevice: argument device_dst: 1200 bytes at offset 400 "
+            "overrun device allocation b (1200 bytes)");
   ExpectSameBits(Download(*b), values);  // untouched by the refused copies
 }
 
@@ -165,10 +165,9 @@ TEST_F(StrictDeviceTest, OpsGiveTheCpuBits) {
   device_->Fill(dd.floats(), 0.0f, batch * out);
   device_->DenseForward(dx.floats(), dw.floats(), db.floats(), dy.floats(), batch, in, out);
   device_->ActivationForward(Activation::kGelu, dy.floats(), dy.floats(), batch, out);
-  device_->SparseSoftmaxCrossEntropyBackward(dy.floats(), dlabels->as<int32_t>(), 0.2f,
-                                             dd.floats(), batch, out);
-  EXPECT_EQ(device_->SparseAccuracyCount(dy.floats(), dlabels->as<int32_t>(), batch, out),
-            correct);
+  device_->SparseSoftmaxCrossEntropyBackward(dy.floats(), dlabels->as<int32_t>(), 0.2f, dd.floats(),
+                                             batch, out);
+  EXPECT_EQ(device_->SparseAccuracyCount(dy.floats(), dlabels->as<int32_t>(), batch, out), correct);
   ExpectSameBits(Download(dy), y);
   ExpectSameBits(Download(dd), dlogits);
 }
