@@ -4,11 +4,14 @@
 // 32, 256 and 4096; and the step's roofline: its GEMM FLOPs over the measured
 // cuBLAS rate plus its optimizer bytes over the measured device copy bandwidth.
 // bench/torch_gpu_step.py measures PyTorch eager on the same GPU; both run from
-// scripts/gpu-check.sh (docs/GPU.md). Without a device it says so and exits 2.
+// scripts/gpu-check.sh (docs/GPU.md). Prints the CUDA driver, runtime and
+// cuBLAS versions first (alone with --versions, which needs no device).
+// Without a usable device it says why and exits 2.
 //
 // Not yet the trainer: no CUDA-graph capture, no data loading, no allreduce.
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda/cuda_backend.h"
@@ -20,16 +23,17 @@ namespace {
 constexpr int64_t kIn = 784, kHidden = 512, kClasses = 10;
 
 Status Run() {
-  if (CudaDeviceCount() == 0) return FailedPreconditionError("no CUDA device visible");
+  std::printf("%s\n", CudaVersions().c_str());
+  RETURN_IF_ERROR(CheckCudaUsable());
   ASSIGN_OR_RETURN(std::string device, CudaDeviceDescription(0));
   ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> gpu, CudaBackend::Create(0, /*tf32=*/false));
   std::printf("device: %s\n", device.c_str());
 
   // Peak rates for the roofline: a large fp32 GEMM and a device-to-device copy.
   const int64_t g = 4096;
-  ASSIGN_OR_RETURN(DeviceBuffer a, DeviceBuffer::Allocate(g * g * 4));
-  ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::Allocate(g * g * 4));
-  ASSIGN_OR_RETURN(DeviceBuffer c, DeviceBuffer::Allocate(g * g * 4));
+  ASSIGN_OR_RETURN(DeviceBuffer a, gpu->AllocateDevice(g * g * 4, "a"));
+  ASSIGN_OR_RETURN(DeviceBuffer b, gpu->AllocateDevice(g * g * 4, "b"));
+  ASSIGN_OR_RETURN(DeviceBuffer c, gpu->AllocateDevice(g * g * 4, "c"));
   gpu->Fill(a.as<float>(), 0.5f, g * g);
   gpu->Fill(b.as<float>(), 0.25f, g * g);
   ASSIGN_OR_RETURN(double gemm_s, gpu->SecondsPerCall(10, [&](int) {
@@ -37,7 +41,7 @@ Status Run() {
   }));
   const double gemm_rate = 2.0 * g * g * g / gemm_s;
   ASSIGN_OR_RETURN(double copy_s, gpu->SecondsPerCall(10, [&](int) {
-    gpu->CopyOnDevice(c.get(), a.get(), g * g * 4);
+    gpu->CopyOnDevice(c.data(), a.data(), g * g * 4);
   }));
   const double copy_bandwidth = 2.0 * g * g * 4 / copy_s;  // read + write
   std::printf("cuBLAS sgemm %lldx%lldx%lld: %.1f TFLOP/s; device copy: %.0f GB/s\n",
@@ -45,10 +49,10 @@ Status Run() {
               gemm_rate / 1e12, copy_bandwidth / 1e9);
 
   const int64_t params = kIn * kHidden + kHidden + kHidden * kClasses + kClasses;
-  ASSIGN_OR_RETURN(DeviceBuffer w, DeviceBuffer::Allocate(params * 4));
-  ASSIGN_OR_RETURN(DeviceBuffer grads, DeviceBuffer::Allocate(params * 4));
-  ASSIGN_OR_RETURN(DeviceBuffer m, DeviceBuffer::Allocate(params * 4));
-  ASSIGN_OR_RETURN(DeviceBuffer v, DeviceBuffer::Allocate(params * 4));
+  ASSIGN_OR_RETURN(DeviceBuffer w, gpu->AllocateDevice(params * 4, "w"));
+  ASSIGN_OR_RETURN(DeviceBuffer grads, gpu->AllocateDevice(params * 4, "grads"));
+  ASSIGN_OR_RETURN(DeviceBuffer m, gpu->AllocateDevice(params * 4, "m"));
+  ASSIGN_OR_RETURN(DeviceBuffer v, gpu->AllocateDevice(params * 4, "v"));
   float* w1 = w.as<float>();
   float* b1 = w1 + kIn * kHidden;
   float* w2 = b1 + kHidden;
@@ -64,22 +68,26 @@ Status Run() {
   gpu->Fill(m.as<float>(), 0, params);
   gpu->Fill(v.as<float>(), 0, params);
 
-  std::printf("| batch | step µs | examples/s | roofline µs | step / roofline |\n|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| batch | step µs | examples/s | roofline µs | step / roofline "
+      "|\n|---:|---:|---:|---:|---:|\n");
   for (int64_t batch : {32, 256, 4096}) {
-    ASSIGN_OR_RETURN(DeviceBuffer x, DeviceBuffer::Allocate(batch * kIn * 4));
-    ASSIGN_OR_RETURN(DeviceBuffer labels, DeviceBuffer::Allocate(batch * 4));
-    ASSIGN_OR_RETURN(DeviceBuffer h, DeviceBuffer::Allocate(batch * kHidden * 4));
-    ASSIGN_OR_RETURN(DeviceBuffer d, DeviceBuffer::Allocate(batch * kHidden * 4));
-    ASSIGN_OR_RETURN(DeviceBuffer mask, DeviceBuffer::Allocate(batch * kHidden));
-    ASSIGN_OR_RETURN(DeviceBuffer logits, DeviceBuffer::Allocate(batch * kClasses * 4));
-    ASSIGN_OR_RETURN(DeviceBuffer losses, DeviceBuffer::Allocate(batch * 4));
-    ASSIGN_OR_RETURN(DeviceBuffer dlogits, DeviceBuffer::Allocate(batch * kClasses * 4));
-    ASSIGN_OR_RETURN(DeviceBuffer dd, DeviceBuffer::Allocate(batch * kHidden * 4));
-    ASSIGN_OR_RETURN(DeviceBuffer correct, DeviceBuffer::Allocate(sizeof(unsigned long long)));
+    ASSIGN_OR_RETURN(DeviceBuffer x, gpu->AllocateDevice(batch * kIn * 4, "x"));
+    ASSIGN_OR_RETURN(DeviceBuffer labels, gpu->AllocateDevice(batch * 4, "labels"));
+    ASSIGN_OR_RETURN(DeviceBuffer h, gpu->AllocateDevice(batch * kHidden * 4, "h"));
+    ASSIGN_OR_RETURN(DeviceBuffer d, gpu->AllocateDevice(batch * kHidden * 4, "d"));
+    ASSIGN_OR_RETURN(DeviceBuffer mask, gpu->AllocateDevice(batch * kHidden, "mask"));
+    ASSIGN_OR_RETURN(DeviceBuffer logits, gpu->AllocateDevice(batch * kClasses * 4, "logits"));
+    ASSIGN_OR_RETURN(DeviceBuffer losses, gpu->AllocateDevice(batch * 4, "losses"));
+    ASSIGN_OR_RETURN(DeviceBuffer dlogits, gpu->AllocateDevice(batch * kClasses * 4, "dlogits"));
+    ASSIGN_OR_RETURN(DeviceBuffer dd, gpu->AllocateDevice(batch * kHidden * 4, "dd"));
+    ASSIGN_OR_RETURN(DeviceBuffer correct,
+                     gpu->AllocateDevice(sizeof(unsigned long long), "correct"));
     gpu->GlorotUniform(7, 9, x.as<float>(), batch, kIn);  // any fixed inputs will do
     std::vector<int32_t> host_labels(batch);
     for (int64_t i = 0; i < batch; ++i) host_labels[i] = static_cast<int32_t>(i % kClasses);
-    RETURN_IF_ERROR(CopyToDevice(labels.get(), host_labels.data(), batch * 4));
+    gpu->CopyToDevice(labels.data(), host_labels.data(), batch * 4);
+    RETURN_IF_ERROR(gpu->Synchronize());  // host_labels goes at the end of the iteration
     ASSIGN_OR_RETURN(double step_s, gpu->SecondsPerCall(batch >= 4096 ? 50 : 500, [&](int i) {
       float* xd = x.as<float>();
       gpu->DenseForward(xd, w1, b1, h.as<float>(), batch, kIn, kHidden);
@@ -87,10 +95,9 @@ Status Run() {
       gpu->DropoutForward(DropoutKey{1, static_cast<uint64_t>(i), 0, 0}, 0.2f, h.as<float>(),
                           d.as<float>(), mask.as<uint8_t>(), batch * kHidden);
       gpu->DenseForward(d.as<float>(), w2, b2, logits.as<float>(), batch, kHidden, kClasses);
-      gpu->SparseSoftmaxCrossEntropyWithAccuracy(logits.as<float>(), labels.as<int32_t>(),
-                                                 1.0f / batch, losses.as<float>(),
-                                                 dlogits.as<float>(), batch, kClasses,
-                                                 correct.as<unsigned long long>());
+      gpu->SparseSoftmaxCrossEntropyWithAccuracy(
+          logits.as<float>(), labels.as<int32_t>(), 1.0f / batch, losses.as<float>(),
+          dlogits.as<float>(), batch, kClasses, correct.as<unsigned long long>());
       gpu->DenseBackward(d.as<float>(), w2, dlogits.as<float>(), dd.as<float>(), dw2, db2, batch,
                          kHidden, kClasses);
       gpu->DropoutBackward(0.2f, mask.as<uint8_t>(), dd.as<float>(), dd.as<float>(),
@@ -102,8 +109,8 @@ Status Run() {
                       grads.as<float>(), m.as<float>(), v.as<float>(), params);
     }));
     const double flops = 2.0 * batch * (kIn * kHidden + kHidden * kClasses)  // forward
-                         + 2.0 * 2.0 * batch * kHidden * kClasses              // layer 2 dw, dx
-                         + 2.0 * batch * kIn * kHidden;                        // layer 1 dw
+                         + 2.0 * 2.0 * batch * kHidden * kClasses            // layer 2 dw, dx
+                         + 2.0 * batch * kIn * kHidden;                      // layer 1 dw
     const double bytes = 7.0 * 4.0 * params;  // Adam: read w, g, m, v; write w, m, v
     const double roofline_s = flops / gemm_rate + bytes / copy_bandwidth;
     std::printf("| %lld | %.1f | %.0f | %.1f | %.2f |\n", static_cast<long long>(batch),
@@ -115,7 +122,11 @@ Status Run() {
 }  // namespace
 }  // namespace shardtrain::kernels::cuda
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--versions") {  // no device needed
+    std::printf("%s\n", shardtrain::kernels::cuda::CudaVersions().c_str());
+    return 0;
+  }
   shardtrain::Status status = shardtrain::kernels::cuda::Run();
   if (!status.ok()) {
     std::fprintf(stderr, "gpu_step_bench: %s\n", status.ToString().c_str());

@@ -1,6 +1,7 @@
 #include "kernels/cuda/device.h"
 
 #include <cstdio>
+#include <memory>
 
 #include "common/philox.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -17,30 +18,6 @@ __global__ void PhiloxBitsKernel(uint64_t seed, uint64_t step, uint32_t stream,
 
 }  // namespace
 
-StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes) {
-  void* ptr = nullptr;
-  RETURN_IF_CUDA_ERROR(cudaMalloc(&ptr, bytes > 0 ? bytes : 1));
-  return DeviceBuffer(ptr);
-}
-
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
-  if (this != &other) {
-    if (ptr_ != nullptr) cudaFree(ptr_);
-    ptr_ = other.ptr_;
-    other.ptr_ = nullptr;
-  }
-  return *this;
-}
-
-DeviceBuffer::~DeviceBuffer() {
-  if (ptr_ != nullptr) cudaFree(ptr_);
-}
-
-Status CopyToDevice(void* device, const void* host, size_t bytes) {
-  RETURN_IF_CUDA_ERROR(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice));
-  return OkStatus();
-}
-
 int CudaDeviceCount() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
@@ -52,6 +29,19 @@ int CudaDeviceCount() {
 
 std::string CudaVersionString(int version) {
   return std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);
+}
+
+std::string CudaVersions() {
+  int driver = 0, runtime = 0, major = 0, minor = 0, patch = 0;
+  if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+  if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
+  cudaGetLastError();
+  cublasGetProperty(MAJOR_VERSION, &major);
+  cublasGetProperty(MINOR_VERSION, &minor);
+  cublasGetProperty(PATCH_LEVEL, &patch);
+  return "driver CUDA " + CudaVersionString(driver) + ", runtime " + CudaVersionString(runtime) +
+         ", cuBLAS " + std::to_string(major) + "." + std::to_string(minor) + "." +
+         std::to_string(patch);
 }
 
 Status CheckCudaUsable() {
@@ -94,14 +84,16 @@ StatusOr<std::vector<uint32_t>> PhiloxBitsOnDevice(uint64_t seed, uint64_t step,
     return FailedPreconditionError("PhiloxBitsOnDevice: no CUDA device is visible");
   }
   const size_t bytes = static_cast<size_t>(n) * sizeof(uint32_t);
-  ASSIGN_OR_RETURN(DeviceBuffer out, DeviceBuffer::Allocate(bytes));
+  uint32_t* out = nullptr;
+  RETURN_IF_CUDA_ERROR(cudaMalloc(&out, bytes));
+  std::unique_ptr<uint32_t, decltype(&cudaFree)> owner(out, &cudaFree);
   constexpr int kThreads = 256;
   int64_t blocks = (n + kThreads - 1) / kThreads;
-  PhiloxBitsKernel<<<static_cast<unsigned>(blocks), kThreads>>>(
-      seed, step, stream, first_element, n, out.as<uint32_t>());
+  PhiloxBitsKernel<<<static_cast<unsigned>(blocks), kThreads>>>(seed, step, stream, first_element,
+                                                               n, out);
   RETURN_IF_CUDA_ERROR(cudaGetLastError());
   std::vector<uint32_t> host(static_cast<size_t>(n));
-  RETURN_IF_CUDA_ERROR(cudaMemcpy(host.data(), out.get(), bytes, cudaMemcpyDeviceToHost));
+  RETURN_IF_CUDA_ERROR(cudaMemcpy(host.data(), out, bytes, cudaMemcpyDeviceToHost));
   return host;
 }
 

@@ -6,7 +6,6 @@
 // instead of failing hard.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +21,10 @@ int CudaDeviceCount();
 
 // "13.0" for CUDA's integer version 13000 (major * 1000 + minor * 10).
 std::string CudaVersionString(int version);
+
+// "driver CUDA 13.0, runtime 13.0, cuBLAS 13.1.0" (driver 0.0: none loaded).
+// Needs no device: it proves the CUDA libraries load.
+std::string CudaVersions();
 
 // OK when CUDA can run here. FailedPrecondition "no CUDA device visible; use
 // --device cpu" without a driver or a device; FailedPrecondition naming both
@@ -39,29 +42,5 @@ StatusOr<std::string> CudaDeviceDescription(int index);
 // out[i] = PhiloxBits(seed, step, stream, first_element + i), computed on device 0.
 StatusOr<std::vector<uint32_t>> PhiloxBitsOnDevice(uint64_t seed, uint64_t step, uint32_t stream,
                                                    uint64_t first_element, int64_t n);
-
-// Device memory, freed when the buffer goes (move-only; no CUDA types here, so
-// code outside kernels/cuda can hold it).
-class DeviceBuffer {
- public:
-  static StatusOr<DeviceBuffer> Allocate(size_t bytes);
-  DeviceBuffer(DeviceBuffer&& other) noexcept : ptr_(other.ptr_) { other.ptr_ = nullptr; }
-  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer();
-  void* get() const { return ptr_; }
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  explicit DeviceBuffer(void* ptr) : ptr_(ptr) {}
-  void* ptr_ = nullptr;
-};
-
-// Synchronous host-to-device copy.
-Status CopyToDevice(void* device, const void* host, size_t bytes);
 
 }  // namespace shardtrain::kernels::cuda

@@ -1,16 +1,15 @@
-// Shared by the GPU parity tests (cuda_backend_test.cc, cuda_cnn_parity_test.cc):
-// DeviceVector (a device copy of a host vector, freed at scope exit),
-// RelativeError, and the CudaParityTest fixture, which holds a CPU backend
-// (the specification) and a CudaBackend on device 0, skips with a message
-// when no device is visible, and checks at teardown that the GPU recorded
-// no error.
+// Shared by the CUDA-only tests (cuda_backend_test.cc, parity_cuda_test.cc):
+// the CudaTest fixture holds a CPU backend (the specification) and a
+// CudaBackend on device 0, skips with a message when no device is visible,
+// moves host vectors to and from the device through the memory API only, and
+// checks at teardown that the GPU recorded no error.
 #pragma once
 
-#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -19,31 +18,6 @@
 #include "kernels/cuda/device.h"
 
 namespace shardtrain::kernels::testing {
-
-// A device copy of a host vector, freed at scope exit; Host() copies it back.
-template <typename T>
-class DeviceVector {
- public:
-  explicit DeviceVector(const std::vector<T>& host) : size_(host.size()) {
-    EXPECT_EQ(cudaMalloc(&ptr_, Bytes() + 1), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(ptr_, host.data(), Bytes(), cudaMemcpyHostToDevice), cudaSuccess);
-  }
-  explicit DeviceVector(size_t size) : DeviceVector(std::vector<T>(size)) {}
-  ~DeviceVector() { cudaFree(ptr_); }
-  DeviceVector(const DeviceVector&) = delete;
-  DeviceVector& operator=(const DeviceVector&) = delete;
-  T* get() { return ptr_; }
-  std::vector<T> Host() const {
-    std::vector<T> out(size_);
-    EXPECT_EQ(cudaMemcpy(out.data(), ptr_, Bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
-    return out;
-  }
-
- private:
-  size_t Bytes() const { return size_ * sizeof(T); }
-  T* ptr_ = nullptr;
-  size_t size_;
-};
 
 // max |a - b| / max(max |b|, tiny) over the vectors.
 inline double RelativeError(const std::vector<float>& a, const std::vector<float>& b) {
@@ -55,11 +29,11 @@ inline double RelativeError(const std::vector<float>& a, const std::vector<float
   return diff / scale;
 }
 
-class CudaParityTest : public ::testing::Test {
+class CudaTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (cuda::CudaDeviceCount() == 0) {
-      GTEST_SKIP() << "no CUDA device visible: CPU/CUDA parity runs on the lent GPU machine "
+      GTEST_SKIP() << "no CUDA device visible: the CUDA tests run on the lent GPU machine "
                       "(scripts/gpu-check.sh)";
     }
     auto backend = cuda::CudaBackend::Create(0, /*tf32=*/false);
@@ -71,9 +45,47 @@ class CudaParityTest : public ::testing::Test {
       Status status = gpu_->Synchronize();
       EXPECT_TRUE(status.ok()) << status;
     }
+    buffers_.clear();  // before the backend that made them
   }
+
+  // A device copy of `host`, freed with the fixture.
+  template <typename T>
+  T* Upload(const std::vector<T>& host) {
+    T* device = Zeros<T>(host.size());
+    gpu_->CopyToDevice(device, host.data(), Bytes<T>(host.size()));
+    EXPECT_TRUE(gpu_->Synchronize().ok());  // `host` may go before the copy ran otherwise
+    return device;
+  }
+  // n zero elements on the device.
+  template <typename T>
+  T* Zeros(size_t n) {
+    auto buffer = gpu_->AllocateDevice(Bytes<T>(n) + 4, "test buffer");
+    EXPECT_TRUE(buffer.ok()) << buffer.status();
+    if (!buffer.ok()) return nullptr;
+    buffers_.push_back(std::move(*buffer));
+    const std::vector<uint8_t> zeros(static_cast<size_t>(Bytes<T>(n)), 0);
+    gpu_->CopyToDevice(buffers_.back().data(), zeros.data(), Bytes<T>(n));
+    EXPECT_TRUE(gpu_->Synchronize().ok());
+    return buffers_.back().as<T>();
+  }
+  // n elements at `device`, after the work enqueued so far.
+  template <typename T>
+  std::vector<T> Download(const T* device, size_t n) {
+    std::vector<T> host(n);
+    gpu_->CopyToHost(host.data(), device, Bytes<T>(n));
+    EXPECT_TRUE(gpu_->Synchronize().ok());
+    return host;
+  }
+
   std::unique_ptr<KernelBackend> cpu_ = CreateCpuBackend();
   std::unique_ptr<cuda::CudaBackend> gpu_;
+
+ private:
+  template <typename T>
+  static int64_t Bytes(size_t n) {
+    return static_cast<int64_t>(n * sizeof(T));
+  }
+  std::deque<DeviceBuffer> buffers_;
 };
 
 }  // namespace shardtrain::kernels::testing
