@@ -128,9 +128,9 @@ class Model {
     // layer has no gamma/beta variable, then zeros for the frozen backward);
     // synchronized: 2 * channels more (the global dgamma and dbeta).
     std::vector<float> channel_scratch;
-    // Synchronized kBatchNormalization: the rows the last training forward's
-    // moments span over all ranks, and 1 + 3 * channels doubles of scratch
-    // for the cross-rank sums.
+    // kBatchNormalization: the rows the last training forward's moments span
+    // (over all ranks when synchronized); synchronized: 1 + 3 * channels
+    // doubles of scratch for the cross-rank sums.
     double global_rows = 0;
     std::vector<double> cross_rank_sums;
   };
