@@ -1,29 +1,130 @@
 #!/usr/bin/env bash
-# Runs on the lent GPU machine, from the repository root, with gpu-stage/
-# carried over (scripts/gpu-stage.sh made it here; docs/GPU.md). Prints the
-# device, then runs every gpu test (CPU/CUDA parity of each op and of a whole
-# reference-MLP training step), then the GPU step benchmark and its PyTorch
-# peer. Exits non-zero on any failure or when no GPU is visible (a skip would
-# prove nothing there).
+# The GPU check (issue 21, point 7), run on the lent GPU machine from the
+# repository root with gpu-stage/ carried (scripts/gpu-stage.sh; docs/GPU.md).
+# 1. Versions first: the GPU and driver (nvidia-smi), the CUDA runtime and
+#    cuBLAS our binaries load, NCCL and PyTorch; cuBLAS and NCCL are looked for
+#    in PyTorch's CUDA 13 wheels (site-packages/nvidia/...), then /usr/local/cuda.
+# 2. The CUDA tests (parity table, CUDA-only tests, Philox, CreateBackend) and
+#    the strict-device tests (CPU tests, run here too). A CUDA test skipped
+#    while a GPU is visible counts as a failure (except the no-device checks).
+# 3. The step benchmark beside PyTorch eager at batch 32, 256 and 4096.
+# Ends with one summary table; exits 0 only when every step passed. Test logs
+# go to $OUT/gpu-check/ (the device tool brings $OUT back), else /tmp/gpu-check.
+# PYTHON picks the interpreter with PyTorch (default python3).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-stage=gpu-stage
-[ -d "$stage/bin" ] || { echo "gpu-check: no $stage/ (run scripts/gpu-stage.sh here first)"; exit 2; }
-export LD_LIBRARY_PATH="$PWD/$stage/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
-  { echo "gpu-check: no GPU visible"; exit 2; }
-status=0
-for test in "$stage"/bin/*; do
-  echo "== $(basename "$test")"
-  out=$("$test" 2>&1); rc=$?
-  echo "$out" | tail -25
-  # With a GPU visible, a skipped parity test means CUDA could not use it: a failure.
-  if [ $rc -ne 0 ] || grep -qE "SKIPPED \] (CudaParityTest|PhiloxDeviceTest.DeviceBits)" <<<"$out"; then
-    status=1
+cd "$(dirname "$0")/.." || exit 2
+stage="gpu-stage"
+python=${PYTHON:-python3}
+logs="${OUT:-/tmp}/gpu-check"
+mkdir -p "$logs"
+summary=()
+failed=0
+
+# row STEP RESULT DETAIL: one line of the summary table (RESULT FAIL fails the check).
+row() {
+  summary+=("| $1 | $2 | $3 |")
+  echo "gpu-check: $1: $2${3:+ ($3)}"
+  if [ "$2" = FAIL ]; then failed=1; fi
+}
+
+# The directory holding library $1: PyTorch's wheels first, then /usr/local/cuda.
+find_library_dir() {
+  local dirs dir hit
+  dirs=$("$python" -c '
+import site
+roots = site.getsitepackages() + [site.getusersitepackages()]
+try:
+    import nvidia
+    roots = list(nvidia.__path__) + roots
+except ImportError:
+    pass
+import os
+print("\n".join(r if r.rstrip("/").endswith("nvidia") else os.path.join(r, "nvidia") for r in roots))
+' 2>/dev/null)
+  for dir in $dirs /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+    [ -d "$dir" ] || continue
+    hit=$(find "$dir" -maxdepth 4 -name "$1" \( -type f -o -type l \) 2>/dev/null | head -1)
+    if [ -n "$hit" ]; then dirname "$hit"; return 0; fi
+  done
+  return 1
+}
+
+versions() {
+  local gpu cublas_dir nccl_dir ours nccl torch_version
+  gpu=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)
+  if [ -n "$gpu" ] && nvidia-smi -L >/dev/null 2>&1; then row "GPU, driver" ok "$gpu"
+  else row "GPU, driver" FAIL "nvidia-smi: ${gpu:-not found}"; fi
+  cublas_dir=$(find_library_dir libcublas.so.13) || cublas_dir=""
+  nccl_dir=$(find_library_dir libnccl.so.2) || nccl_dir=""
+  export LD_LIBRARY_PATH="$PWD/$stage/lib${cublas_dir:+:$cublas_dir}${nccl_dir:+:$nccl_dir}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+  echo "gpu-check: LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  if [ -z "$cublas_dir" ]; then row "cuBLAS" FAIL "libcublas.so.13 not found in PyTorch's wheels or /usr/local/cuda"; fi
+  if ours=$("$stage/bench/gpu_step_bench" --versions 2>&1); then row "CUDA runtime, cuBLAS" ok "$ours; cuBLAS from ${cublas_dir:-?}"
+  else row "CUDA runtime, cuBLAS" FAIL "our binaries do not load: $(tail -1 <<<"$ours")"; fi
+  nccl=$("$python" -c 'import torch; print(torch.cuda.nccl.version())' 2>/dev/null) || nccl="unknown"
+  if [ -n "$nccl_dir" ]; then row "NCCL" ok "$nccl from $nccl_dir"
+  else row "NCCL" FAIL "libnccl.so.2 not found in PyTorch's wheels or /usr/local/cuda"; fi
+  torch_version=$("$python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>&1 | tail -1)
+  row "PyTorch" "$([ -n "$torch_version" ] && echo ok || echo FAIL)" "$torch_version"
+}
+
+# run_test NAME KIND: runs gpu-stage/bin/NAME; KIND gpu fails on unexpected skips.
+run_test() {
+  local name=$1 kind=$2 log="$logs/$1.log" rc passed skipped bad_skips
+  timeout 300 "$stage/bin/$name" >"$log" 2>&1
+  rc=$?
+  passed=$(grep -oE '\[  PASSED  \] [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
+  skipped=$(grep -oE '\[  SKIPPED \] [0-9]+ test' "$log" | grep -oE '[0-9]+' || echo 0)
+  bad_skips=""
+  if [ "$kind" = gpu ]; then
+    bad_skips=$(grep -E '^\[  SKIPPED \] [A-Za-z_/]+\.' "$log" | grep -vE 'NoDevice|WithoutADevice' |
+                awk '{sub(/.*\//, "", $4); print $4}' | sort -u | head -5 | tr '\n' ' ')
   fi
-done
-echo "gpu-check: $([ $status -eq 0 ] && echo all gpu tests passed || echo FAILURES)"
-echo "== benchmark: our step (CudaBackend ops) vs PyTorch eager, same GPU"
-"$stage/bench/gpu_step_bench" || status=1
-python3 "$stage/bench/torch_gpu_step.py" || status=1
-exit $status
+  if [ $rc -ne 0 ]; then
+    row "$name" FAIL "exit $rc; $(grep -E '^\[  FAILED  \] [A-Za-z]' "$log" | awk '{print $4}' | sort -u | head -5 | tr '\n' ' ')see $log"
+    tail -30 "$log"
+  elif [ -n "$bad_skips" ]; then
+    row "$name" FAIL "skipped with a GPU visible: $bad_skips"
+  else
+    row "$name" ok "$passed passed, $skipped skipped"
+  fi
+}
+
+# examples/s at BATCH from a markdown table whose rows are | batch | µs | examples/s | ...
+examples_per_second() { awk -F'|' -v b="$2" '$2 + 0 == b && $4 ~ /[0-9]/ {gsub(/ /, "", $4); print $4}' <<<"$1"; }
+
+benchmark() {
+  local ours theirs batch a b
+  ours=$(timeout 240 "$stage/bench/gpu_step_bench" 2>&1) ||
+    row "gpu_step_bench" FAIL "$(grep -m1 'gpu_step_bench:' <<<"$ours" || tail -1 <<<"$ours")"
+  echo "$ours"
+  theirs=$(timeout 240 "$python" "$stage/bench/torch_gpu_step.py" 2>&1) ||
+    row "torch_gpu_step.py" FAIL "$(tail -1 <<<"$theirs")"
+  echo "$theirs"
+  for batch in 32 256 4096; do
+    a=$(examples_per_second "$ours" "$batch")
+    b=$(examples_per_second "$theirs" "$batch")
+    if [ -n "$a" ] && [ -n "$b" ]; then
+      row "step, batch $batch" ok "ours $a examples/s, PyTorch eager $b: $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2fx", a / b}')"
+    else
+      row "step, batch $batch" FAIL "no number (ours '${a}', PyTorch '${b}')"
+    fi
+  done
+}
+
+if [ ! -d "$stage/bin" ]; then
+  echo "gpu-check: no $stage/ here: run scripts/gpu-stage.sh on the build machine and carry it"
+  exit 2
+fi
+versions
+for name in parity_cuda_test cuda_backend_test gpu_test backend_factory_test; do run_test "$name" gpu; done
+for name in strict_device_test parity_strict_test; do run_test "$name" cpu; done
+row "training, reference model 3 epochs" "not run" "train --device cuda refuses until device-resident training lands (issue 21, points 3-5)"
+benchmark
+
+echo
+echo "| step | result | detail |"
+echo "|---|---|---|"
+printf '%s\n' "${summary[@]}"
+echo "gpu-check: $([ $failed -eq 0 ] && echo PASSED || echo FAILED)"
+exit $failed
