@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -84,6 +85,9 @@ struct ParityCase {
   std::string name;  // letters, digits and '_' (a gtest parameter name)
   std::function<void(ParityRun&)> body;
 };
+
+// gtest prints a case (and ctest names its test) by the case's name.
+inline void PrintTo(const ParityCase& c, std::ostream* os) { *os << c.name; }
 
 // The table.
 std::vector<ParityCase> ParityCases();
