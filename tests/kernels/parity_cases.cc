@@ -202,6 +202,27 @@ void DropoutCases(std::vector<ParityCase>& t) {
   }
 }
 
+// The ops the interface allows in place (y == x, dx == dy), as the trainer calls them.
+void InPlaceCases(std::vector<ParityCase>& t) {
+  t.push_back({"in_place_ops", [](ParityRun& r) {
+                 const int64_t rows = 40, cols = 37, n = rows * cols;
+                 float* h = r.InOut("sigmoid_then_dropout", RandomVector(n, 51, -3, 3), kLibm);
+                 PARITY_OP(r, ActivationForward, Activation::kSigmoid, h, h, rows, cols);
+                 uint8_t* mask = r.OutBytes("mask", n);
+                 PARITY_OP(r, DropoutForward, DropoutKey{9, 2, 1, 0}, 0.3f, h, h, mask, n);
+                 float* dy = r.InOut("dropout_then_relu_grad", RandomVector(n, 52), kBitwise);
+                 PARITY_OP(r, DropoutBackward, 0.3f, mask, dy, dy, n);
+                 PARITY_OP(r, ActivationBackward, Activation::kRelu, r.In(RandomVector(n, 53)), dy,
+                           dy, rows, cols);
+                 const auto host_x = RandomVector(n, 54);
+                 const auto [mean, variance] = HostMoments(host_x, rows, cols);
+                 float* x = r.InOut("batch_norm", host_x, kBitwise);
+                 PARITY_OP(r, BatchNormForward, x, r.In(mean), r.In(variance),
+                           r.In(RandomVector(cols, 55)), r.In(RandomVector(cols, 56)), 1e-3f, x,
+                           rows, cols);
+               }});
+}
+
 }  // namespace
 
 std::vector<ParityCase> ParityCases() {
@@ -213,6 +234,7 @@ std::vector<ParityCase> ParityCases() {
   LayoutCases(table);
   ActivationCases(table);
   DropoutCases(table);
+  InPlaceCases(table);
   LossCases(table);
   OptimizerAndInitializerCases(table);
   return table;
