@@ -53,8 +53,10 @@ StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test
                                    " values for " + std::to_string(test.num_examples) +
                                    " examples of " + std::to_string(units) + " outputs");
   }
-  ASSIGN_OR_RETURN(loss::Loss loss,
-                   loss::Loss::Create(job.config, model.final_activation(), units, kScoreBatch));
+  ASSIGN_OR_RETURN(
+      loss::Loss loss,
+      loss::Loss::Create(job.config, {model.final_activation(), model.final_activation_positions()},
+                         units, kScoreBatch));
   ASSIGN_OR_RETURN(const metrics::MetricSet metric_set,
                    metrics::MetricSet::Create(job.config, units));
   std::vector<double> metric_sums(static_cast<size_t>(metric_set.num_sums()), 0.0);

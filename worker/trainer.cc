@@ -47,7 +47,9 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   // The loss checks the output width against the labels (data.num_classes,
   // 1 for binary_crossentropy, or a VECTOR label's size).
   ASSIGN_OR_RETURN(loss::Loss loss,
-                   loss::Loss::Create(config, trainer->model_->final_activation(),
+                   loss::Loss::Create(config,
+                                      {trainer->model_->final_activation(),
+                                       trainer->model_->final_activation_positions()},
                                       trainer->model_->output_size(), max_batch));
   trainer->loss_ = std::make_unique<loss::Loss>(std::move(loss));
   ASSIGN_OR_RETURN(metrics::MetricSet metric_set,

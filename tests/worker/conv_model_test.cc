@@ -226,23 +226,27 @@ double CrossEntropyOfOutput(Model& model, kernels::KernelBackend& backend,
   const float* p = model.Forward(backend, x.data(), batch, ForwardMode{true, 1, 0, 0}, false);
   double loss = 0;
   for (int64_t r = 0; r < batch; ++r) {
-    loss -= std::log(static_cast<double>(p[r * model.output_size() + labels[static_cast<size_t>(r)]]));
+    loss -=
+        std::log(static_cast<double>(p[r * model.output_size() + labels[static_cast<size_t>(r)]]));
   }
   return loss;
 }
 
-// Disabled until Model::FinalActivationLayer (worker/model/model.cc) sees a
-// Conv2D head: it stops at the Conv2D and reports LINEAR, so Loss::Create
-// refuses from_logits: false ("it uses linear").
-TEST(ConvModelTest, DISABLED_OnePixelConvSoftmaxHeadIsSparseCrossEntropy) {
+// The loss's head of `model` (what the trainer passes Loss::Create).
+loss::OutputHead HeadOf(const model::Model& model) {
+  return {model.final_activation(), model.final_activation_positions()};
+}
+
+// A [1, 1, C] Conv2D softmax is a row softmax: the fused loss bypasses it.
+TEST(ConvModelTest, OnePixelConvSoftmaxHeadIsSparseCrossEntropy) {
   auto model = CreateModel(kOnePixelSoftmaxHead, 2);
   ASSERT_NE(model, nullptr);
   auto backend = kernels::CreateCpuBackend();
   model->Initialize(*backend, 3);
   const std::vector<float> x = Uniform(5, 2 * 4, 1.0f);
   const std::vector<int32_t> labels = {2, 0};
-  auto loss = loss::Loss::Create(SparseCrossEntropyJob(false, 3), model->final_activation(),
-                                 model->output_size(), 2);
+  auto loss =
+      loss::Loss::Create(SparseCrossEntropyJob(false, 3), HeadOf(*model), model->output_size(), 2);
   ASSERT_TRUE(loss.ok()) << loss.status();
   // Independently: logits_c = b_c + sum_i x_i k[i][c] (the 2x2x1 window is the input).
   model::ParameterStore& store = model->parameters();
@@ -253,7 +257,8 @@ TEST(ConvModelTest, DISABLED_OnePixelConvSoftmaxHeadIsSparseCrossEntropy) {
     double logits[3], norm = 0;
     for (int c = 0; c < 3; ++c) {
       logits[c] = bias[c];
-      for (int i = 0; i < 4; ++i) logits[c] += static_cast<double>(x[r * 4 + i]) * kernel[i * 3 + c];
+      for (int i = 0; i < 4; ++i)
+        logits[c] += static_cast<double>(x[r * 4 + i]) * kernel[i * 3 + c];
       norm += std::exp(logits[c]);
     }
     expected -= logits[labels[static_cast<size_t>(r)]] - std::log(norm);
@@ -282,10 +287,9 @@ TEST(ConvModelTest, DISABLED_OnePixelConvSoftmaxHeadIsSparseCrossEntropy) {
   }
 }
 
-// Disabled until the head check sees Conv2D and rank-3 Activation softmax
-// heads: today from_logits: true is accepted over them (the loss then takes
-// probabilities for logits) while a Dense softmax head is refused.
-TEST(ConvModelTest, DISABLED_FromLogitsIsRefusedOverAnySoftmaxHead) {
+// from_logits: true over probabilities would take them for logits: refused
+// over every softmax head, Conv2D and rank-3 Activation as Dense.
+TEST(ConvModelTest, FromLogitsIsRefusedOverAnySoftmaxHead) {
   const struct {
     std::string model;
     int64_t classes;
@@ -302,8 +306,8 @@ TEST(ConvModelTest, DISABLED_FromLogitsIsRefusedOverAnySoftmaxHead) {
   for (const auto& c : cases) {
     auto model = CreateModel(c.model, 2);
     ASSERT_NE(model, nullptr);
-    auto loss = loss::Loss::Create(SparseCrossEntropyJob(true, c.classes),
-                                   model->final_activation(), model->output_size(), 2);
+    auto loss = loss::Loss::Create(SparseCrossEntropyJob(true, c.classes), HeadOf(*model),
+                                   model->output_size(), 2);
     EXPECT_EQ(loss.status().code(), StatusCode::kInvalidArgument) << c.model;
   }
 }
@@ -316,9 +320,12 @@ TEST(ConvModelTest, PerPixelSoftmaxHeadIsNotASparseCrossEntropyHead) {
       "} layers { flatten {} }",
       2);
   ASSERT_NE(model, nullptr);
-  auto loss = loss::Loss::Create(SparseCrossEntropyJob(false, 12), model->final_activation(),
-                                 model->output_size(), 2);
+  auto loss =
+      loss::Loss::Create(SparseCrossEntropyJob(false, 12), HeadOf(*model), model->output_size(), 2);
   EXPECT_EQ(loss.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(loss.status().message().find("softmax separately at each of its 4 positions"),
+            std::string::npos)
+      << loss.status();
 }
 
 }  // namespace

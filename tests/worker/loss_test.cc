@@ -56,7 +56,7 @@ config::JobConfig Job(const config::LossConfig& loss, int64_t num_classes,
 // Loss::Create for a model whose output width is what the loss needs.
 StatusOr<Loss> Create(const config::LossConfig& loss, kernels::Activation last, int64_t num_classes,
                       int64_t max_batch) {
-  return Loss::Create(Job(loss, num_classes), last, OutputUnits(loss, num_classes), max_batch);
+  return Loss::Create(Job(loss, num_classes), {last}, OutputUnits(loss, num_classes), max_batch);
 }
 
 void ExpectNear(const std::vector<float>& actual, const std::vector<double>& expected,
@@ -157,12 +157,12 @@ TEST(LossLabelsTest, BinaryCrossentropyNeedsTwoClassesAndOneUnit) {
                          "sparse_categorical_crossentropy { from_logits: true }"});
   // Two output units for two classes: the loss wants the one unit Keras uses.
   ExpectInvalidArgument(
-      Loss::Create(Job(Binary(true), 2), kernels::Activation::kLinear, 2, 4).status(),
+      Loss::Create(Job(Binary(true), 2), {kernels::Activation::kLinear}, 2, 4).status(),
       {"the model's output has 2 units but data.num_classes is 2",
        "make the last dense layer's units 1"});
   // Other losses keep the num_classes message.
   ExpectInvalidArgument(
-      Loss::Create(Job(Sparse(true), 4), kernels::Activation::kLinear, 3, 4).status(),
+      Loss::Create(Job(Sparse(true), 4), {kernels::Activation::kLinear}, 3, 4).status(),
       {"3 units but data.num_classes is 4", "units equal num_classes"});
 }
 
@@ -231,7 +231,7 @@ TEST(LossTest, BinaryCrossentropyFromProbabilities) {
 TEST(LossTest, ClassWeightsScaleTrainingLossAndGradient) {
   auto backend = kernels::CreateCpuBackend();
   auto loss = Loss::Create(Job(Sparse(true), 3, {{0, 2.0f}, {2, 0.5f}}),
-                           kernels::Activation::kLinear, 3, 3);
+                           {kernels::Activation::kLinear}, 3, 3);
   ASSERT_TRUE(loss.ok()) << loss.status();
   const std::vector<float> logits = {1, 2, 0.5f, 0, 0, 0, -1, 3, 2};
   const std::vector<int32_t> labels = {0, 1, 2};
@@ -252,7 +252,8 @@ TEST(LossTest, ClassWeightsScaleTrainingLossAndGradient) {
       loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 3, nullptr, 1.0),
       expected_eval);
 
-  auto binary = Loss::Create(Job(Binary(true), 2, {{1, 3.0f}}), kernels::Activation::kLinear, 1, 2);
+  auto binary =
+      Loss::Create(Job(Binary(true), 2, {{1, 3.0f}}), {kernels::Activation::kLinear}, 1, 2);
   ASSERT_TRUE(binary.ok()) << binary.status();
   const std::vector<float> output = {0.5f, -1};
   const std::vector<int32_t> binary_labels = {1, 0};
@@ -282,7 +283,7 @@ TEST(LossConfigTest, ClassWeightsAndSmoothingAreChecked) {
     ExpectInvalidArgument(CheckLossConfig(job), {needle});
     // Loss::Create, which the trainer calls, refuses the same.
     ExpectInvalidArgument(
-        Loss::Create(job, kernels::Activation::kLinear, OutputUnits(job.loss(), 3), 4).status(),
+        Loss::Create(job, {kernels::Activation::kLinear}, OutputUnits(job.loss(), 3), 4).status(),
         {needle});
   }
   EXPECT_TRUE(CheckLossConfig(Job(Sparse(true), 3, {{0, 0.0f}, {2, 4.0f}})).ok());
@@ -307,7 +308,7 @@ double RunVectors(const config::JobConfig& job, kernels::Activation last,
   auto backend = kernels::CreateCpuBackend();
   const int64_t width = job.data().label().size();
   const int64_t rows = static_cast<int64_t>(output.size()) / width;
-  auto loss = Loss::Create(job, last, width, rows);
+  auto loss = Loss::Create(job, {last}, width, rows);
   EXPECT_TRUE(loss.ok()) << loss.status();
   if (!loss.ok()) return 0;
   grad->assign(output.size(), -1.0f);
@@ -332,7 +333,8 @@ TEST(VectorLossTest, CategoricalCrossentropyOneHotAndSoftTargets) {
         2.07916888, 1e-5);
     ExpectNear(grad, grads, 1e-6);
   }
-  auto fused = Loss::Create(VectorJob(Categorical(false), 3), kernels::Activation::kSoftmax, 3, 3);
+  auto fused =
+      Loss::Create(VectorJob(Categorical(false), 3), {kernels::Activation::kSoftmax}, 3, 3);
   ASSERT_TRUE(fused.ok()) << fused.status();
   EXPECT_TRUE(fused->fuses_final_softmax());
   EXPECT_EQ(fused->name(), "categorical_crossentropy");
@@ -412,7 +414,8 @@ TEST(VectorLossConfigTest, LabelKindAndWidthAreChecked) {
   };
   for (const auto& [job, needles] : cases) {
     ExpectInvalidArgument(CheckLossConfig(job), needles);
-    ExpectInvalidArgument(Loss::Create(job, kernels::Activation::kLinear, 3, 4).status(), needles);
+    ExpectInvalidArgument(Loss::Create(job, {kernels::Activation::kLinear}, 3, 4).status(),
+                          needles);
   }
   EXPECT_TRUE(CheckLossConfig(VectorJob(Categorical(true), 3, {{0, 2.0f}})).ok());
   EXPECT_TRUE(CheckLossConfig(VectorJob(Binary(true), 1, {{1, 2.0f}})).ok());
@@ -423,7 +426,8 @@ TEST(VectorLossConfigTest, LabelKindAndWidthAreChecked) {
       CheckLossAcceptsTargets(Categorical(true), VectorJob(Categorical(true), 3).data(), 4),
       {"the model's output has 4 units", "VECTOR of 3 values", "units 3"});
   ExpectInvalidArgument(
-      Loss::Create(VectorJob(MeanSquaredError(), 3), kernels::Activation::kLinear, 10, 4).status(),
+      Loss::Create(VectorJob(MeanSquaredError(), 3), {kernels::Activation::kLinear}, 10, 4)
+          .status(),
       {"the model's output has 10 units"});
 }
 

@@ -109,7 +109,7 @@ TEST(TrainerTest, FromLogitsMismatchIsExplained) {
   auto backend = kernels::CreateCpuBackend();
   auto trainer = Trainer::Create(job, backend.get());
   ASSERT_EQ(trainer.status().code(), StatusCode::kInvalidArgument) << trainer.status();
-  EXPECT_NE(trainer.status().message().find("from_logits is true but the last dense layer applies"),
+  EXPECT_NE(trainer.status().message().find("from_logits is true but the last layer applies"),
             std::string::npos)
       << trainer.status();
   // The softmax head with from_logits: false trains (fused softmax cross-entropy).

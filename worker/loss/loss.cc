@@ -10,19 +10,29 @@ namespace {
 // Cross-entropy on a model's output: from logits (linear last layer) or from
 // probabilities (a `probabilities` last layer: softmax, or sigmoid for binary
 // cross-entropy). Anything else is ambiguous.
-Status CheckCrossEntropyHead(const std::string& name, bool from_logits, kernels::Activation last,
+Status CheckCrossEntropyHead(const std::string& name, bool from_logits, const OutputHead& output,
                              kernels::Activation probabilities) {
   std::string head(kernels::ActivationName(probabilities));  // as the config spells it: SOFTMAX
   for (char& c : head) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const kernels::Activation last = output.activation;
+  if (last == kernels::Activation::kSoftmax && output.positions > 1) {
+    return InvalidArgumentError(
+        "loss." + name +
+        " needs a softmax over the whole output row, but the last layer applies "
+        "softmax separately at each of its " +
+        std::to_string(output.positions) +
+        " positions (a per-pixel softmax); end the model with Flatten and a Dense softmax head, "
+        "or use a loss computed per element (mean_squared_error)");
+  }
   if (from_logits && last != kernels::Activation::kLinear) {
     return InvalidArgumentError(
-        "loss." + name + ".from_logits is true but the last dense layer applies " +
+        "loss." + name + ".from_logits is true but the last layer applies " +
         std::string(kernels::ActivationName(last)) +
         "; set its activation to LINEAR, or from_logits: false with " + head);
   }
   if (!from_logits && last != probabilities) {
     return InvalidArgumentError("loss." + name +
-                                ".from_logits is false, so the last dense layer must use "
+                                ".from_logits is false, so the last layer must use "
                                 "activation: " +
                                 head + " (it uses " + std::string(kernels::ActivationName(last)) +
                                 "); or set from_logits: true");
@@ -213,30 +223,27 @@ int64_t OutputUnits(const config::LossConfig& config, const config::DataConfig& 
   return HasVectorLabels(data) ? data.label().size() : OutputUnits(config, data.num_classes());
 }
 
-Status Loss::Configure(const config::LossConfig& config, kernels::Activation final_activation) {
+Status Loss::Configure(const config::LossConfig& config, const OutputHead& head) {
   switch (config.kind_case()) {
     case config::LossConfig::kSparseCategoricalCrossentropy:
       kind_ = Kind::kSparseCrossEntropy;
       name_ = "sparse_categorical_crossentropy";
       from_logits_ = config.sparse_categorical_crossentropy().from_logits();
       fuses_final_softmax_ = !from_logits_;
-      return CheckCrossEntropyHead(name_, from_logits_, final_activation,
-                                   kernels::Activation::kSoftmax);
+      return CheckCrossEntropyHead(name_, from_logits_, head, kernels::Activation::kSoftmax);
     case config::LossConfig::kBinaryCrossentropy:
       kind_ = Kind::kBinaryCrossEntropy;
       name_ = "binary_crossentropy";
       from_logits_ = config.binary_crossentropy().from_logits();
       label_smoothing_ = config.binary_crossentropy().label_smoothing();
-      return CheckCrossEntropyHead(name_, from_logits_, final_activation,
-                                   kernels::Activation::kSigmoid);
+      return CheckCrossEntropyHead(name_, from_logits_, head, kernels::Activation::kSigmoid);
     case config::LossConfig::kCategoricalCrossentropy:
       kind_ = Kind::kCategoricalCrossEntropy;
       name_ = "categorical_crossentropy";
       from_logits_ = config.categorical_crossentropy().from_logits();
       label_smoothing_ = config.categorical_crossentropy().label_smoothing();
       fuses_final_softmax_ = !from_logits_;
-      return CheckCrossEntropyHead(name_, from_logits_, final_activation,
-                                   kernels::Activation::kSoftmax);
+      return CheckCrossEntropyHead(name_, from_logits_, head, kernels::Activation::kSoftmax);
     case config::LossConfig::kMeanSquaredError:
       kind_ = Kind::kMeanSquaredError;
       name_ = "mean_squared_error";
@@ -249,13 +256,13 @@ Status Loss::Configure(const config::LossConfig& config, kernels::Activation fin
       "binary_crossentropy (labels 0/1, one output unit) or mean_squared_error (one output unit)");
 }
 
-StatusOr<Loss> Loss::Create(const config::JobConfig& job, kernels::Activation final_activation,
+StatusOr<Loss> Loss::Create(const config::JobConfig& job, const OutputHead& head,
                             int64_t output_units, int64_t max_batch) {
   const config::LossConfig& config = job.loss();
   RETURN_IF_ERROR(CheckLossConfig(job));
   RETURN_IF_ERROR(CheckLossAcceptsTargets(config, job.data(), output_units));
   Loss loss;
-  RETURN_IF_ERROR(loss.Configure(config, final_activation));
+  RETURN_IF_ERROR(loss.Configure(config, head));
   loss.units_ = output_units;
   if (HasVectorLabels(job.data())) {  // smoothed copies of the target vectors
     if (loss.label_smoothing_ > 0.0f) {

@@ -83,6 +83,15 @@ bool HasVectorLabels(const config::DataConfig& data);
 // and the value.
 Status CheckLossConfig(const config::JobConfig& job);
 
+// What a loss must know of the model's last activation (Model::final_activation
+// and final_activation_positions): a cross-entropy from probabilities needs a
+// softmax (sigmoid) head, one from logits a linear head, and a softmax head
+// must span the whole row (positions 1), not each pixel of a (h, w, C) output.
+struct OutputHead {
+  kernels::Activation activation = kernels::Activation::kLinear;
+  int64_t positions = 1;
+};
+
 class Loss {
  public:
   // The loss of `job` (loss, data.label, data.num_classes,
@@ -90,7 +99,7 @@ class Loss {
   // per example. Errors: InvalidArgument for an unset loss, what
   // CheckLossConfig refuses, an output width the labels do not fit (naming
   // both), or a cross-entropy head that does not match from_logits.
-  static StatusOr<Loss> Create(const config::JobConfig& job, kernels::Activation final_activation,
+  static StatusOr<Loss> Create(const config::JobConfig& job, const OutputHead& head,
                                int64_t output_units, int64_t max_batch);
 
   // True when the model's output should be taken before its final softmax.
@@ -117,7 +126,7 @@ class Loss {
 
   // Kind, name, from_logits and label smoothing of `config`, and its head check.
   // Expects a `config` that CheckLossConfig accepted.
-  Status Configure(const config::LossConfig& config, kernels::Activation final_activation);
+  Status Configure(const config::LossConfig& config, const OutputHead& head);
   // Class weights of the job, when it has any, and the row-weight buffer.
   void SetClassWeights(const config::JobConfig& job, int64_t max_batch);
   // Per-example losses into losses_, and the unweighted gradient when `grad`.

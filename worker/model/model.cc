@@ -150,10 +150,8 @@ size_t Model::FinalActivationLayer() const {
       i = layer.inputs[0];
       continue;
     }
-    // An Activation over a non-flat tensor (a per-pixel softmax) is not the
-    // row softmax a fused loss applies: it is never bypassed.
-    if (layer.kind == LayerKind::kDense ||
-        (layer.kind == LayerKind::kActivation && layer.output_shape.rank() == 1)) {
+    if (layer.kind == LayerKind::kDense || layer.kind == LayerKind::kActivation ||
+        layer.kind == LayerKind::kConv2D) {
       return static_cast<size_t>(i);
     }
     break;
@@ -164,6 +162,12 @@ size_t Model::FinalActivationLayer() const {
 kernels::Activation Model::final_activation() const {
   if (final_layer_ >= layers_.size()) return kernels::Activation::kLinear;
   return layers_[final_layer_].activation;
+}
+
+int64_t Model::final_activation_positions() const {
+  if (final_layer_ >= layers_.size()) return 1;
+  const Shape& shape = layers_[final_layer_].output_shape;
+  return layers_[final_layer_].out_features / shape.dim(shape.rank() - 1);
 }
 
 void Model::Initialize(kernels::KernelBackend& backend, uint64_t seed) {

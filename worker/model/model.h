@@ -149,8 +149,15 @@ class Model {
   const std::vector<Layer>& layers() const { return layers_; }
   ParameterStore& parameters() { return parameters_; }
   const ParameterStore& parameters() const { return parameters_; }
-  // The activation of the last layer (softmax for a probabilistic classifier).
+  // The activation of the last layer that has one (Dense, Conv2D or
+  // Activation, looking through Dropout and Flatten): softmax for a
+  // probabilistic classifier.
   kernels::Activation final_activation() const;
+  // The number of positions of one example that final_activation() applies
+  // to separately: 1 when it spans the whole output row (a Dense head, or a
+  // [1, 1, C] Conv2D), h * w for a per-pixel softmax over a (h, w, C) output.
+  // A fused loss may bypass the final softmax only when this is 1.
+  int64_t final_activation_positions() const;
 
   // Keras defaults: glorot_uniform kernels (Philox stream = variable index), zero biases.
   void Initialize(kernels::KernelBackend& backend, uint64_t seed);
@@ -225,7 +232,7 @@ class Model {
   const float* ForwardActivation(kernels::KernelBackend& backend, Layer& layer, const float* in,
                                  int64_t batch, bool skip_softmax);
   const float* ForwardConv2D(kernels::KernelBackend& backend, Layer& layer, const float* in,
-                             int64_t batch);
+                             int64_t batch, bool skip_softmax);
   const float* ForwardBatchNorm(kernels::KernelBackend& backend, Layer& layer, const float* in,
                                 int64_t batch, bool training);
   const float* ForwardMerge(kernels::KernelBackend& backend, Layer& layer, int64_t batch);
@@ -238,7 +245,8 @@ class Model {
   void BackwardActivation(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch,
                           bool fused);
   void BackwardCustom(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
-  void BackwardConv2D(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
+  void BackwardConv2D(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch,
+                      bool fused);
   void BackwardPooling(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
   void BackwardBatchNorm(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
   void BackwardMerge(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch);
@@ -266,9 +274,9 @@ class Model {
   Shape input_shape_;
   int64_t output_size_ = 0;
   int64_t max_batch_ = 0;
-  // The layer whose activation is the model's final one (the last Dense or
-  // Activation with only Dropout/Flatten after it): a fused loss may bypass its
-  // softmax. npos when a custom layer comes last.
+  // The layer whose activation is the model's final one (the last Dense,
+  // Conv2D or Activation with only Dropout/Flatten after it): a fused loss may
+  // bypass its softmax when that spans the row. npos when another kind comes last.
   size_t final_layer_ = static_cast<size_t>(-1);
   // The x of the last Forward.
   const float* forward_input_ = nullptr;

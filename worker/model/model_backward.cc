@@ -44,6 +44,7 @@ void Model::BackwardLayer(kernels::KernelBackend& backend, size_t k, float* dy, 
                           bool skipped_final_softmax) {
   Layer& layer = layers_[k];
   const bool fused = skipped_final_softmax && k == final_layer_ &&
+                     final_activation_positions() == 1 &&
                      layer.activation == kernels::Activation::kSoftmax;
   switch (layer.kind) {
     case LayerKind::kDense:
@@ -65,7 +66,7 @@ void Model::BackwardLayer(kernels::KernelBackend& backend, size_t k, float* dy, 
     case LayerKind::kCustom:
       return BackwardCustom(backend, k, dy, batch);
     case LayerKind::kConv2D:
-      return BackwardConv2D(backend, k, dy, batch);
+      return BackwardConv2D(backend, k, dy, batch, fused);
     case LayerKind::kMaxPooling2D:
     case LayerKind::kAveragePooling2D:
     case LayerKind::kGlobalAveragePooling2D:
@@ -124,11 +125,12 @@ void Model::BackwardCustom(kernels::KernelBackend& backend, size_t k, float* dy,
   GiveGradient(backend, layer.inputs[0], grad_input, batch);
 }
 
-void Model::BackwardConv2D(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch) {
+void Model::BackwardConv2D(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch,
+                           bool fused) {
   Layer& layer = layers_[k];
   kernels::Conv2DGeometry g = layer.window;
   g.batch = batch;
-  if (layer.activation != kernels::Activation::kLinear) {
+  if (layer.activation != kernels::Activation::kLinear && !fused) {
     const float* through = kernels::BackwardTakesInput(layer.activation)
                                ? layer.pre_activation.data()
                                : layer.output.data();

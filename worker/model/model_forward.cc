@@ -33,7 +33,9 @@ const float* Model::ForwardLayer(kernels::KernelBackend& backend, size_t i, int6
                                  const ForwardMode& mode, bool skip_final_softmax) {
   Layer& layer = layers_[i];
   const float* in = InputOf(layer, 0);
-  const bool skip_softmax = skip_final_softmax && i == final_layer_;
+  // Only a softmax over the whole row is the one a fused loss applies.
+  const bool skip_softmax =
+      skip_final_softmax && i == final_layer_ && final_activation_positions() == 1;
   switch (layer.kind) {
     case LayerKind::kDense:
       return ForwardDense(backend, layer, in, batch, skip_softmax);
@@ -51,7 +53,7 @@ const float* Model::ForwardLayer(kernels::KernelBackend& backend, size_t i, int6
       return layer.output.data();
     }
     case LayerKind::kConv2D:
-      return ForwardConv2D(backend, layer, in, batch);
+      return ForwardConv2D(backend, layer, in, batch, skip_softmax);
     case LayerKind::kMaxPooling2D:
     case LayerKind::kAveragePooling2D:
     case LayerKind::kGlobalAveragePooling2D: {
@@ -112,13 +114,14 @@ const float* Model::ForwardActivation(kernels::KernelBackend& backend, Layer& la
 }
 
 const float* Model::ForwardConv2D(kernels::KernelBackend& backend, Layer& layer, const float* in,
-                                  int64_t batch) {
+                                  int64_t batch, bool skip_softmax) {
   kernels::Conv2DGeometry g = layer.window;
   g.batch = batch;
   const float* bias = layer.use_bias ? parameters_.param(layer.bias_variable) : nullptr;
   float* affine = layer.pre_activation.empty() ? layer.output.data() : layer.pre_activation.data();
   backend.Conv2DForward(g, in, parameters_.param(layer.kernel_variable), bias, affine);
-  if (layer.activation != kernels::Activation::kLinear) {
+  const bool skip = skip_softmax && layer.activation == kernels::Activation::kSoftmax;
+  if (layer.activation != kernels::Activation::kLinear && !skip) {
     backend.ActivationForward(layer.activation, affine, layer.output.data(),
                               batch * g.out_h * g.out_w, g.out_c);
   }
