@@ -299,9 +299,7 @@ inline uint32_t DropoutThreshold(float rate) {
 // The CPU backend (OpenBLAS sgemm + OpenMP loops).
 std::unique_ptr<KernelBackend> CreateCpuBackend();
 
-// Device::kCpu: the CPU backend. Device::kCuda: Unimplemented in every build
-// today; kernels/cuda's CudaBackend compiles where nvcc is found, but nothing
-// here or in `train` constructs it yet (docs/GPU.md).
-StatusOr<std::unique_ptr<KernelBackend>> CreateBackend(Device device);
+// CreateBackend(Device), which can construct the CUDA backend, is in
+// kernels/backend_factory.h.
 
 }  // namespace shardtrain::kernels

@@ -1,8 +1,8 @@
 // Deeply nested or mistyped JSON through the Keras import entry points
 // (ModelConfigFromKerasJson, ReadKerasFile's .keras config.json and legacy
-// .h5 model_config, OptimizerFromKerasFile) is an error or is ignored, never a
-// stack overflow or an uncaught exception. 100k levels are refused before
-// parsing, so each case takes milliseconds.
+// .h5 model_config, OptimizerFromKerasFile, a custom layer's config_json) is an error or is
+// ignored, never a stack overflow or an uncaught exception. 100k levels are refused before parsing,
+// so each case takes milliseconds.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include "storage/keras/json_nesting.h"
 #include "storage/keras/keras_files.h"
 #include "worker/model/keras_json.h"
+#include "worker/model/model.h"
 #include "worker/optimizer/keras_optimizer_read.h"
 
 namespace shardtrain::model {
@@ -22,7 +23,8 @@ using storage::keras::KerasModelFile;
 constexpr int kDeep = 100000;
 
 std::string NestedArrays(int depth) {
-  return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']');
+  return std::string(static_cast<size_t>(depth), '[') +
+         std::string(static_cast<size_t>(depth), ']');
 }
 
 // A Functional model whose Dense layer's Keras 3 inbound node carries
@@ -53,7 +55,8 @@ TEST(KerasJsonNestingTest, CheckCountsBracketsOutsideStringsOnly) {
 
 TEST(KerasJsonNestingTest, DeepDocumentIsInvalidArgument) {
   for (const std::string& text :
-       {NestedArrays(kDeep), R"({"class_name": "Sequential", "config": )" + NestedArrays(kDeep) + "}",
+       {NestedArrays(kDeep),
+        R"({"class_name": "Sequential", "config": )" + NestedArrays(kDeep) + "}",
         std::string(kDeep, '{')}) {
     auto config = ModelConfigFromKerasJson(text, "deep.json");
     ASSERT_FALSE(config.ok());
@@ -85,8 +88,8 @@ TEST(KerasJsonNestingTest, KwargsWalkFindsTensorsAtAnyAllowedDepth) {
       R"({"class_name": "__keras_tensor__", "config": {"keras_history": ["in", 0, 0]}})";
   const int depth = 50;  // below the limit with the 7 levels above kwargs
   std::string nested = std::string(depth, '[') + tensor + std::string(depth, ']');
-  auto with_tensor = ModelConfigFromKerasJson(
-      FunctionalWithKwargs(R"({"mask": )" + nested + "}"), "kwargs.json");
+  auto with_tensor =
+      ModelConfigFromKerasJson(FunctionalWithKwargs(R"({"mask": )" + nested + "}"), "kwargs.json");
   ASSERT_FALSE(with_tensor.ok());
   EXPECT_EQ(with_tensor.status().code(), StatusCode::kUnimplemented) << with_tensor.status();
   EXPECT_NE(with_tensor.status().message().find("keyword argument"), std::string::npos);
@@ -97,10 +100,26 @@ TEST(KerasJsonNestingTest, KwargsWalkFindsTensorsAtAnyAllowedDepth) {
   EXPECT_EQ(without->layers_size(), 1);
 }
 
+// A custom layer's config_json is written into Keras files (recursively):
+// refused when the model is built, before the layer class is even looked up.
+TEST(KerasJsonNestingTest, DeepCustomLayerConfigIsInvalidArgument) {
+  config::ModelConfig config;
+  config.add_input_shape(4);
+  config::CustomLayer* custom = config.add_layers()->mutable_custom();
+  custom->set_registered_name("test_pkg>Unregistered");
+  custom->set_config_json(NestedArrays(kDeep));
+  auto model = Model::Create(config, 2);
+  ASSERT_EQ(model.status().code(), StatusCode::kInvalidArgument) << model.status();
+  EXPECT_NE(model.status().message().find("custom.config_json: JSON nested deeper than 64"),
+            std::string::npos)
+      << model.status();
+}
+
 TEST(KerasJsonNestingTest, DeepKerasArchiveConfigIsInvalidArgument) {
   const std::string path = TempPath("deep.keras");
   KerasModelFile model;
-  model.model_config_json = R"({"class_name": "Sequential", "config": )" + NestedArrays(kDeep) + "}";
+  model.model_config_json =
+      R"({"class_name": "Sequential", "config": )" + NestedArrays(kDeep) + "}";
   ASSERT_TRUE(storage::keras::WriteKerasArchive(path, model).ok());
   auto read = storage::keras::ReadKerasFile(path);
   std::remove(path.c_str());

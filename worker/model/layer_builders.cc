@@ -3,6 +3,7 @@
 // and Reshape (model_build.h).
 #include <cmath>
 
+#include "storage/keras/json_nesting.h"
 #include "worker/model/model_build.h"
 
 namespace shardtrain::model {
@@ -94,6 +95,10 @@ Status BuildCustom(const config::LayerConfig& spec, LayerBuildContext* context,
     return InvalidArgumentError(context->Where(*layer) +
                                 ": custom layers take a flat input; add a flatten first");
   }
+  // The config travels into Keras files, whose writers recurse over it.
+  RETURN_IF_ERROR(storage::keras::CheckJsonNesting(custom.config_json(),
+                                                   storage::keras::kMaxKerasJsonDepth,
+                                                   context->Where(*layer) + " custom.config_json"));
   auto created = CreateCustomLayer(custom.registered_name(),
                                    custom.config_json().empty() ? "{}" : custom.config_json());
   if (!created.ok()) return created.status().WithContext(context->Where(*layer));
