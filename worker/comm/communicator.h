@@ -30,6 +30,10 @@ class Communicator {
   virtual int world_size() const = 0;
   // "local", "mpi" or "nccl".
   virtual std::string_view name() const = 0;
+  // True when AllReduceSum/Broadcast take device memory (nccl); false for the
+  // host communicators (mpi, local), to which a GradientReducer over device
+  // gradients stages each bucket through pinned host memory.
+  virtual bool sums_device_memory() const { return false; }
 
   // In-place sum over ranks of `count` elements of `dtype` (float32, float64,
   // int64) at `data`. Host memory for mpi/local; device memory for nccl.

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
+
+#include "worker/comm/staged_bucket_reducer.h"
 
 namespace shardtrain::comm {
 namespace {
@@ -18,6 +21,24 @@ GradientReducer::GradientReducer(Communicator* comm, int64_t num_floats, int64_t
       num_floats_(num_floats),
       bucket_bytes_(std::max<int64_t>(bucket_bytes, sizeof(float))),
       buckets_(PlanBuckets(num_floats, bucket_bytes)) {}
+
+GradientReducer::~GradientReducer() = default;
+GradientReducer::GradientReducer(GradientReducer&&) noexcept = default;
+GradientReducer& GradientReducer::operator=(GradientReducer&&) noexcept = default;
+
+StatusOr<std::unique_ptr<GradientReducer>> GradientReducer::CreateForDevice(
+    Communicator* comm, kernels::KernelBackend* backend, int64_t num_floats, int64_t bucket_bytes) {
+  if (backend == nullptr) return InvalidArgumentError("GradientReducer: null backend");
+  auto reducer = std::make_unique<GradientReducer>(comm, num_floats, bucket_bytes);
+  if (backend->host_reads_device_memory() || comm == nullptr) return reducer;
+  if (comm->sums_device_memory()) {
+    ASSIGN_OR_RETURN(reducer->backward_done_, backend->CreateEvent());
+    reducer->wait_backend_ = backend;
+  } else {
+    ASSIGN_OR_RETURN(reducer->staged_, StagedBucketReducer::Create(backend, reducer->buckets_));
+  }
+  return reducer;
+}
 
 std::vector<Bucket> GradientReducer::PlanBuckets(int64_t num_floats, int64_t bucket_bytes) {
   std::vector<Bucket> buckets;
@@ -41,6 +62,16 @@ Status GradientReducer::AllReduce(float* grads, double* loss_sum, int64_t* examp
   if (num_floats_ > 0 && grads == nullptr) {
     return InvalidArgumentError("GradientReducer: null gradient buffer");
   }
+  if (staged_ != nullptr) {
+    RETURN_IF_ERROR(staged_->AllReduce(*comm_, grads, buckets_));
+  } else {
+    if (wait_backend_ != nullptr) RETURN_IF_ERROR(WaitForBackward());
+    RETURN_IF_ERROR(AllReduceBucketsInPlace(grads));
+  }
+  return AllReduceScalars(loss_sum, examples, correct);
+}
+
+Status GradientReducer::AllReduceBucketsInPlace(float* grads) {
   for (size_t i = 0; i < buckets_.size(); ++i) {
     const Bucket& bucket = buckets_[i];
     Status status = comm_->AllReduceSum(grads + bucket.offset, bucket.count, DType::kFloat32);
@@ -49,7 +80,13 @@ Status GradientReducer::AllReduce(float* grads, double* loss_sum, int64_t* examp
                                 std::to_string(buckets_.size()));
     }
   }
-  return AllReduceScalars(loss_sum, examples, correct);
+  return OkStatus();
+}
+
+Status GradientReducer::WaitForBackward() {
+  wait_backend_->RecordEvent(backward_done_, kernels::Stream::kCompute);
+  Status status = wait_backend_->WaitEvent(backward_done_);
+  return status.WithContext("GradientReducer: waiting for the backward before the allreduce");
 }
 
 Status GradientReducer::AllReduceScalars(double* loss_sum, int64_t* examples, int64_t* correct) {

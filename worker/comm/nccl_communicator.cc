@@ -76,6 +76,7 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
   std::string_view name() const override { return "nccl"; }
+  bool sums_device_memory() const override { return true; }
 
   Status AllReduceSum(void* data, int64_t count, DType dtype) override {
     RETURN_IF_ERROR(ValidateAllReduceArgs(data, count, dtype));
