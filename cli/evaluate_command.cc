@@ -55,10 +55,11 @@ StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test
   }
   ASSIGN_OR_RETURN(
       loss::Loss loss,
-      loss::Loss::Create(job.config, {model.final_activation(), model.final_activation_positions()},
-                         units, kScoreBatch));
-  ASSIGN_OR_RETURN(const metrics::MetricSet metric_set,
-                   metrics::MetricSet::Create(job.config, units));
+      loss::Loss::Create(*job.backend, job.config,
+                         {model.final_activation(), model.final_activation_positions()}, units,
+                         kScoreBatch));
+  ASSIGN_OR_RETURN(metrics::MetricSet metric_set,
+                   metrics::MetricSet::Create(*job.backend, job.config, units, kScoreBatch));
   std::vector<double> metric_sums(static_cast<size_t>(metric_set.num_sums()), 0.0);
   std::vector<float> logits;
   double loss_sum = 0;
@@ -74,9 +75,13 @@ StatusOr<EvalResult> ScoreOutputs(const ModelJob& job, const data::Dataset& test
       batch = logits.data();
     }
     const loss::Targets targets = data::TargetsOf(test, start);
-    loss_sum += loss.Compute(*job.backend, batch, targets, rows, nullptr, 1.0);
-    correct += metric_set.CorrectCount(*job.backend, batch, targets, rows);
-    metric_set.Accumulate(batch, targets, rows, metric_sums.data());
+    ASSIGN_OR_RETURN(const double batch_loss,
+                     loss.Compute(*job.backend, batch, targets, rows, nullptr, 1.0));
+    ASSIGN_OR_RETURN(const int64_t batch_correct,
+                     metric_set.CorrectCount(*job.backend, batch, targets, rows));
+    loss_sum += batch_loss;
+    correct += batch_correct;
+    RETURN_IF_ERROR(metric_set.Accumulate(*job.backend, batch, targets, rows, metric_sums.data()));
   }
   EvalResult result;
   result.examples = test.num_examples;

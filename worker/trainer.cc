@@ -47,13 +47,14 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   // The loss checks the output width against the labels (data.num_classes,
   // 1 for binary_crossentropy, or a VECTOR label's size).
   ASSIGN_OR_RETURN(loss::Loss loss,
-                   loss::Loss::Create(config,
+                   loss::Loss::Create(*backend, config,
                                       {trainer->model_->final_activation(),
                                        trainer->model_->final_activation_positions()},
                                       trainer->model_->output_size(), max_batch));
   trainer->loss_ = std::make_unique<loss::Loss>(std::move(loss));
   ASSIGN_OR_RETURN(metrics::MetricSet metric_set,
-                   metrics::MetricSet::Create(config, trainer->model_->output_size()));
+                   metrics::MetricSet::Create(*backend, config, trainer->model_->output_size(),
+                                              max_batch));
   trainer->metrics_ = std::make_unique<metrics::MetricSet>(std::move(metric_set));
   trainer->step_metric_sums_.resize(static_cast<size_t>(trainer->metrics_->num_sums()));
   const int64_t num_parameters = trainer->model_->parameters().size();
@@ -107,7 +108,7 @@ Status Trainer::BroadcastParameters() {
       .WithContext("broadcasting the initial parameters from rank 0");
 }
 
-int64_t Trainer::CorrectCount(const float* output, int64_t rows) {
+StatusOr<int64_t> Trainer::CorrectCount(const float* output, int64_t rows) {
   return metrics_->CorrectCount(*backend_, output, BatchTargets(), rows);
 }
 
@@ -125,10 +126,12 @@ Status Trainer::Step(const float* x, const loss::Targets& targets, const StepRow
                             static_cast<uint64_t>(step.first_row)};
     const float* output = model_->Forward(*backend_, x, rows, mode, fused);
     // d(global mean loss)/d(output): this rank's share of the 1/global_rows mean.
-    loss_sum = loss_->Compute(*backend_, output, targets, rows, grad_output_.data(),
-                              static_cast<double>(step.global_rows));
-    correct = metrics_->CorrectCount(*backend_, output, targets, rows);
-    metrics_->Accumulate(output, targets, rows, step_metric_sums_.data());
+    ASSIGN_OR_RETURN(loss_sum, loss_->Compute(*backend_, output, targets, rows,
+                                              grad_output_.data(),
+                                              static_cast<double>(step.global_rows)));
+    ASSIGN_OR_RETURN(correct, metrics_->CorrectCount(*backend_, output, targets, rows));
+    RETURN_IF_ERROR(
+        metrics_->Accumulate(*backend_, output, targets, rows, step_metric_sums_.data()));
     model_->Backward(*backend_, x, grad_output_.data(), rows, fused);
   } else {
     model_->ParticipateWithoutRows();
@@ -189,9 +192,13 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
     std::iota(indices.begin(), indices.begin() + rows, start);
     GatherBatch(dataset, indices.data(), rows);
     const float* output = model_->Forward(*backend_, x_.data(), rows, model::ForwardMode{}, fused);
-    sums[0] += loss_->Compute(*backend_, output, BatchTargets(), rows, nullptr, 1.0);
-    sums[1] += static_cast<double>(CorrectCount(output, rows));
-    metrics_->Accumulate(output, BatchTargets(), rows, sums.data() + kMetricSums);
+    ASSIGN_OR_RETURN(const double loss_sum,
+                     loss_->Compute(*backend_, output, BatchTargets(), rows, nullptr, 1.0));
+    ASSIGN_OR_RETURN(const int64_t correct, CorrectCount(output, rows));
+    sums[0] += loss_sum;
+    sums[1] += static_cast<double>(correct);
+    RETURN_IF_ERROR(
+        metrics_->Accumulate(*backend_, output, BatchTargets(), rows, sums.data() + kMetricSums));
   }
   sums[2] = static_cast<double>(count);
   RETURN_IF_ERROR(comm::AllReduceSumHostDoubles(*comm_, sums.data(),

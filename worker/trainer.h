@@ -176,7 +176,7 @@ class Trainer {
   loss::Targets BatchTargets() const;
   // The examples of the gathered batch whose output is right for "accuracy":
   // argmax == label, or Keras's binary accuracy on a one-unit output.
-  int64_t CorrectCount(const float* output, int64_t rows);
+  StatusOr<int64_t> CorrectCount(const float* output, int64_t rows);
   // Keras's logs of the epoch trained so far: "loss", then the job's metrics.
   metrics::Logs TrainingLogs() const;
   // Adds a step's global totals to progress_.

@@ -75,10 +75,11 @@ TEST(MetricsMpiTest, ReducedSumsEqualOneProcessOnTheSameOutputs) {
   auto comm = comm::CreateCommunicator("mpi", false, comm::testing::Runtime());
   ASSERT_TRUE(comm.ok()) << comm.status();
   config::JobConfig job = BinaryJob();
-  auto set = metrics::MetricSet::Create(job, 1);
+  const int64_t n = 1001;
+  auto backend = kernels::CreateCpuBackend();
+  auto set = metrics::MetricSet::Create(*backend, job, 1, n);
   ASSERT_TRUE(set.ok()) << set.status();
   // Outputs in eighths: every |label - output| and sum is exact, in any order.
-  const int64_t n = 1001;
   std::vector<float> outputs(n);
   std::vector<int32_t> labels(n);
   for (int64_t i = 0; i < n; ++i) {
@@ -86,10 +87,13 @@ TEST(MetricsMpiTest, ReducedSumsEqualOneProcessOnTheSameOutputs) {
     labels[i] = static_cast<int32_t>(PhiloxBits(9, 0, 1, i) % 2);
   }
   std::vector<double> all(set->num_sums()), mine(set->num_sums());
-  set->Accumulate(outputs.data(), loss::Targets::ClassIds(labels.data()), n, all.data());
+  ASSERT_TRUE(set->Accumulate(*backend, outputs.data(), loss::Targets::ClassIds(labels.data()), n,
+                              all.data())
+                  .ok());
   const auto [begin, count] = Slice(n, (*comm)->rank(), (*comm)->world_size());
-  set->Accumulate(outputs.data() + begin, loss::Targets::ClassIds(labels.data() + begin), count,
-                  mine.data());
+  ASSERT_TRUE(set->Accumulate(*backend, outputs.data() + begin,
+                              loss::Targets::ClassIds(labels.data() + begin), count, mine.data())
+                  .ok());
   ASSERT_TRUE(
       (*comm)->AllReduceSum(mine.data(), static_cast<int64_t>(mine.size()), DType::kFloat64).ok());
   metrics::Logs one_process, reduced;

@@ -245,8 +245,8 @@ TEST(ConvModelTest, OnePixelConvSoftmaxHeadIsSparseCrossEntropy) {
   model->Initialize(*backend, 3);
   const std::vector<float> x = Uniform(5, 2 * 4, 1.0f);
   const std::vector<int32_t> labels = {2, 0};
-  auto loss =
-      loss::Loss::Create(SparseCrossEntropyJob(false, 3), HeadOf(*model), model->output_size(), 2);
+  auto loss = loss::Loss::Create(*backend, SparseCrossEntropyJob(false, 3), HeadOf(*model),
+                                 model->output_size(), 2);
   ASSERT_TRUE(loss.ok()) << loss.status();
   // Independently: logits_c = b_c + sum_i x_i k[i][c] (the 2x2x1 window is the input).
   model::ParameterStore& store = model->parameters();
@@ -269,7 +269,7 @@ TEST(ConvModelTest, OnePixelConvSoftmaxHeadIsSparseCrossEntropy) {
   const float* y = model->Forward(*backend, x.data(), 2, ForwardMode{true, 1, 0, 0}, fused);
   std::vector<float> dy(6);
   const double computed =
-      loss->Compute(*backend, y, loss::Targets::ClassIds(labels.data()), 2, dy.data(), 1.0);
+      loss->Compute(*backend, y, loss::Targets::ClassIds(labels.data()), 2, dy.data(), 1.0).value();
   EXPECT_NEAR(computed, expected, 1e-5);
   model->Backward(*backend, x.data(), dy.data(), 2, fused);
   const std::vector<float> analytic(store.grads(), store.grads() + store.size());
@@ -306,7 +306,8 @@ TEST(ConvModelTest, FromLogitsIsRefusedOverAnySoftmaxHead) {
   for (const auto& c : cases) {
     auto model = CreateModel(c.model, 2);
     ASSERT_NE(model, nullptr);
-    auto loss = loss::Loss::Create(SparseCrossEntropyJob(true, c.classes), HeadOf(*model),
+    auto backend = kernels::CreateCpuBackend();
+    auto loss = loss::Loss::Create(*backend, SparseCrossEntropyJob(true, c.classes), HeadOf(*model),
                                    model->output_size(), 2);
     EXPECT_EQ(loss.status().code(), StatusCode::kInvalidArgument) << c.model;
   }
@@ -320,8 +321,9 @@ TEST(ConvModelTest, PerPixelSoftmaxHeadIsNotASparseCrossEntropyHead) {
       "} layers { flatten {} }",
       2);
   ASSERT_NE(model, nullptr);
-  auto loss =
-      loss::Loss::Create(SparseCrossEntropyJob(false, 12), HeadOf(*model), model->output_size(), 2);
+  auto backend = kernels::CreateCpuBackend();
+  auto loss = loss::Loss::Create(*backend, SparseCrossEntropyJob(false, 12), HeadOf(*model),
+                                 model->output_size(), 2);
   EXPECT_EQ(loss.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(loss.status().message().find("softmax separately at each of its 4 positions"),
             std::string::npos)

@@ -10,11 +10,18 @@
 
 #include <cmath>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace shardtrain::loss {
 namespace {
+
+// The backend the losses of these tests allocate on (host memory).
+kernels::KernelBackend& CpuBackend() {
+  static const std::unique_ptr<kernels::KernelBackend> backend = kernels::CreateCpuBackend();
+  return *backend;
+}
 
 config::LossConfig Sparse(bool from_logits) {
   config::LossConfig config;
@@ -56,7 +63,8 @@ config::JobConfig Job(const config::LossConfig& loss, int64_t num_classes,
 // Loss::Create for a model whose output width is what the loss needs.
 StatusOr<Loss> Create(const config::LossConfig& loss, kernels::Activation last, int64_t num_classes,
                       int64_t max_batch) {
-  return Loss::Create(Job(loss, num_classes), {last}, OutputUnits(loss, num_classes), max_batch);
+  return Loss::Create(CpuBackend(), Job(loss, num_classes), {last}, OutputUnits(loss, num_classes),
+                      max_batch);
 }
 
 void ExpectNear(const std::vector<float>& actual, const std::vector<double>& expected,
@@ -125,7 +133,8 @@ TEST(LossTest, SparseCrossentropyFromLogits) {
   const std::vector<int32_t> labels = {2, 1};
   std::vector<float> grad(6);
   const double sum =
-      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 2, grad.data(), 2.0);
+      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 2, grad.data(), 2.0)
+          .value();
   EXPECT_NEAR(sum, std::log(3.0) + std::log(2.0), 1e-6);  // -log(1/3) - log(2/4)
   EXPECT_NEAR(grad[2], (1.0 / 3.0 - 1.0) / 2.0, 1e-6);
   EXPECT_NEAR(grad[4], (0.5 - 1.0) / 2.0, 1e-6);
@@ -143,7 +152,8 @@ TEST(LossTest, MeanSquaredErrorTargetIsTheLabelValue) {
   const std::vector<int32_t> labels = {0, 0};
   std::vector<float> grad(2);
   const double sum =
-      loss->Compute(*backend, output.data(), Targets::ClassIds(labels.data()), 2, grad.data(), 2.0);
+      loss->Compute(*backend, output.data(), Targets::ClassIds(labels.data()), 2, grad.data(), 2.0)
+          .value();
   EXPECT_DOUBLE_EQ(sum, 0.0625 + 0.25);
   EXPECT_EQ(grad, (std::vector<float>{0.25f, -0.5f}));  // 2 (output - label) / 2
 }
@@ -157,12 +167,14 @@ TEST(LossLabelsTest, BinaryCrossentropyNeedsTwoClassesAndOneUnit) {
                          "sparse_categorical_crossentropy { from_logits: true }"});
   // Two output units for two classes: the loss wants the one unit Keras uses.
   ExpectInvalidArgument(
-      Loss::Create(Job(Binary(true), 2), {kernels::Activation::kLinear}, 2, 4).status(),
+      Loss::Create(CpuBackend(), Job(Binary(true), 2), {kernels::Activation::kLinear}, 2, 4)
+          .status(),
       {"the model's output has 2 units but data.num_classes is 2",
        "make the last dense layer's units 1"});
   // Other losses keep the num_classes message.
   ExpectInvalidArgument(
-      Loss::Create(Job(Sparse(true), 4), {kernels::Activation::kLinear}, 3, 4).status(),
+      Loss::Create(CpuBackend(), Job(Sparse(true), 4), {kernels::Activation::kLinear}, 3, 4)
+          .status(),
       {"3 units but data.num_classes is 4", "units equal num_classes"});
 }
 
@@ -191,8 +203,10 @@ double RunBinary(const config::LossConfig& config, kernels::Activation last,
   EXPECT_EQ(loss->name(), "binary_crossentropy");
   EXPECT_FALSE(loss->fuses_final_softmax());
   grad->assign(output.size(), -1.0f);
-  return loss->Compute(*backend, output.data(), Targets::ClassIds(labels.data()), rows,
-                       grad->data(), static_cast<double>(rows));
+  return loss
+      ->Compute(*backend, output.data(), Targets::ClassIds(labels.data()), rows, grad->data(),
+                static_cast<double>(rows))
+      .value();
 }
 
 TEST(LossTest, BinaryCrossentropyFromLogits) {
@@ -230,14 +244,15 @@ TEST(LossTest, BinaryCrossentropyFromProbabilities) {
 // evaluation loss (no gradient) is unweighted.
 TEST(LossTest, ClassWeightsScaleTrainingLossAndGradient) {
   auto backend = kernels::CreateCpuBackend();
-  auto loss = Loss::Create(Job(Sparse(true), 3, {{0, 2.0f}, {2, 0.5f}}),
+  auto loss = Loss::Create(CpuBackend(), Job(Sparse(true), 3, {{0, 2.0f}, {2, 0.5f}}),
                            {kernels::Activation::kLinear}, 3, 3);
   ASSERT_TRUE(loss.ok()) << loss.status();
   const std::vector<float> logits = {1, 2, 0.5f, 0, 0, 0, -1, 3, 2};
   const std::vector<int32_t> labels = {0, 1, 2};
   std::vector<float> grad(9);
   const double weighted =
-      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 3, grad.data(), 3.0);
+      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 3, grad.data(), 3.0)
+          .value();
   EXPECT_NEAR(weighted, 4.69063118, 1e-5);
   EXPECT_NEAR(weighted / 3, 1.56354373, 1e-5);  // not / (2 + 1 + 0.5)
   ExpectNear(grad,
@@ -246,24 +261,31 @@ TEST(LossTest, ClassWeightsScaleTrainingLossAndGradient) {
              1e-6);
   auto unweighted = Create(Sparse(true), kernels::Activation::kLinear, 3, 3);
   ASSERT_TRUE(unweighted.ok());
-  const double expected_eval = unweighted->Compute(
-      *backend, logits.data(), Targets::ClassIds(labels.data()), 3, nullptr, 1.0);
+  const double expected_eval =
+      unweighted
+          ->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 3, nullptr, 1.0)
+          .value();
   EXPECT_EQ(
-      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 3, nullptr, 1.0),
+      loss->Compute(*backend, logits.data(), Targets::ClassIds(labels.data()), 3, nullptr, 1.0)
+          .value(),
       expected_eval);
 
-  auto binary =
-      Loss::Create(Job(Binary(true), 2, {{1, 3.0f}}), {kernels::Activation::kLinear}, 1, 2);
+  auto binary = Loss::Create(CpuBackend(), Job(Binary(true), 2, {{1, 3.0f}}),
+                             {kernels::Activation::kLinear}, 1, 2);
   ASSERT_TRUE(binary.ok()) << binary.status();
   const std::vector<float> output = {0.5f, -1};
   const std::vector<int32_t> binary_labels = {1, 0};
   std::vector<float> binary_grad(2);
-  EXPECT_NEAR(binary->Compute(*backend, output.data(), Targets::ClassIds(binary_labels.data()), 2,
-                              binary_grad.data(), 2.0),
+  EXPECT_NEAR(binary
+                  ->Compute(*backend, output.data(), Targets::ClassIds(binary_labels.data()), 2,
+                            binary_grad.data(), 2.0)
+                  .value(),
               1.73549264, 1e-6);
   ExpectNear(binary_grad, {-0.566311003, 0.134470711}, 1e-7);
-  EXPECT_NEAR(binary->Compute(*backend, output.data(), Targets::ClassIds(binary_labels.data()), 2,
-                              nullptr, 1.0),
+  EXPECT_NEAR(binary
+                  ->Compute(*backend, output.data(), Targets::ClassIds(binary_labels.data()), 2,
+                            nullptr, 1.0)
+                  .value(),
               0.787338672, 1e-6);
 }
 
@@ -282,9 +304,10 @@ TEST(LossConfigTest, ClassWeightsAndSmoothingAreChecked) {
   for (const auto& [job, needle] : cases) {
     ExpectInvalidArgument(CheckLossConfig(job), {needle});
     // Loss::Create, which the trainer calls, refuses the same.
-    ExpectInvalidArgument(
-        Loss::Create(job, {kernels::Activation::kLinear}, OutputUnits(job.loss(), 3), 4).status(),
-        {needle});
+    ExpectInvalidArgument(Loss::Create(CpuBackend(), job, {kernels::Activation::kLinear},
+                                       OutputUnits(job.loss(), 3), 4)
+                              .status(),
+                          {needle});
   }
   EXPECT_TRUE(CheckLossConfig(Job(Sparse(true), 3, {{0, 0.0f}, {2, 4.0f}})).ok());
   EXPECT_TRUE(CheckLossConfig(Job(Binary(false, 1.0f), 2)).ok());
@@ -308,12 +331,14 @@ double RunVectors(const config::JobConfig& job, kernels::Activation last,
   auto backend = kernels::CreateCpuBackend();
   const int64_t width = job.data().label().size();
   const int64_t rows = static_cast<int64_t>(output.size()) / width;
-  auto loss = Loss::Create(job, {last}, width, rows);
+  auto loss = Loss::Create(CpuBackend(), job, {last}, width, rows);
   EXPECT_TRUE(loss.ok()) << loss.status();
   if (!loss.ok()) return 0;
   grad->assign(output.size(), -1.0f);
-  return loss->Compute(*backend, output.data(), Targets::Vectors(targets.data(), width), rows,
-                       grad->data(), static_cast<double>(rows));
+  return loss
+      ->Compute(*backend, output.data(), Targets::Vectors(targets.data(), width), rows,
+                grad->data(), static_cast<double>(rows))
+      .value();
 }
 
 const std::vector<float> kCceLogits = {1, 2, 0.5f, 0, -1, 3, 0.5f, 0.5f, -1};
@@ -333,8 +358,8 @@ TEST(VectorLossTest, CategoricalCrossentropyOneHotAndSoftTargets) {
         2.07916888, 1e-5);
     ExpectNear(grad, grads, 1e-6);
   }
-  auto fused =
-      Loss::Create(VectorJob(Categorical(false), 3), {kernels::Activation::kSoftmax}, 3, 3);
+  auto fused = Loss::Create(CpuBackend(), VectorJob(Categorical(false), 3),
+                            {kernels::Activation::kSoftmax}, 3, 3);
   ASSERT_TRUE(fused.ok()) << fused.status();
   EXPECT_TRUE(fused->fuses_final_softmax());
   EXPECT_EQ(fused->name(), "categorical_crossentropy");
@@ -414,8 +439,8 @@ TEST(VectorLossConfigTest, LabelKindAndWidthAreChecked) {
   };
   for (const auto& [job, needles] : cases) {
     ExpectInvalidArgument(CheckLossConfig(job), needles);
-    ExpectInvalidArgument(Loss::Create(job, {kernels::Activation::kLinear}, 3, 4).status(),
-                          needles);
+    ExpectInvalidArgument(
+        Loss::Create(CpuBackend(), job, {kernels::Activation::kLinear}, 3, 4).status(), needles);
   }
   EXPECT_TRUE(CheckLossConfig(VectorJob(Categorical(true), 3, {{0, 2.0f}})).ok());
   EXPECT_TRUE(CheckLossConfig(VectorJob(Binary(true), 1, {{1, 2.0f}})).ok());
@@ -425,10 +450,10 @@ TEST(VectorLossConfigTest, LabelKindAndWidthAreChecked) {
   ExpectInvalidArgument(
       CheckLossAcceptsTargets(Categorical(true), VectorJob(Categorical(true), 3).data(), 4),
       {"the model's output has 4 units", "VECTOR of 3 values", "units 3"});
-  ExpectInvalidArgument(
-      Loss::Create(VectorJob(MeanSquaredError(), 3), {kernels::Activation::kLinear}, 10, 4)
-          .status(),
-      {"the model's output has 10 units"});
+  ExpectInvalidArgument(Loss::Create(CpuBackend(), VectorJob(MeanSquaredError(), 3),
+                                     {kernels::Activation::kLinear}, 10, 4)
+                            .status(),
+                        {"the model's output has 10 units"});
 }
 
 // Keras rounds a one-value target to its class (half to even).

@@ -273,11 +273,14 @@ TEST(MetricSetTest, LogNamesAreLossMetricsThenValidation) {
 TEST(MetricSetTest, SumsOfEveryMetricInOneArray) {
   config::JobConfig job = Job("metrics: 'auc' metrics: 'accuracy' metrics: 'mae'", 1);
   job.mutable_loss()->mutable_mean_squared_error();
-  auto set = MetricSet::Create(job, 1);
+  const auto backend = kernels::CreateCpuBackend();
+  auto set = MetricSet::Create(*backend, job, 1, 6);
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->num_sums(), 400 + 2);
   std::vector<double> sums(static_cast<size_t>(set->num_sums()));
-  set->Accumulate(kMaePreds.data(), loss::Targets::ClassIds(kMaeLabels.data()), 6, sums.data());
+  ASSERT_TRUE(set->Accumulate(*backend, kMaePreds.data(),
+                              loss::Targets::ClassIds(kMaeLabels.data()), 6, sums.data())
+                  .ok());
   Logs logs;
   set->AppendLogs(sums.data(), Totals{6, 3}, "val_", &logs);
   ASSERT_EQ(logs.size(), 3u);

@@ -1,5 +1,6 @@
 #include "worker/loss/loss.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <string>
@@ -256,27 +257,47 @@ Status Loss::Configure(const config::LossConfig& config, const OutputHead& head)
       "binary_crossentropy (labels 0/1, one output unit) or mean_squared_error (one output unit)");
 }
 
-StatusOr<Loss> Loss::Create(const config::JobConfig& job, const OutputHead& head,
-                            int64_t output_units, int64_t max_batch) {
+StatusOr<Loss> Loss::Create(kernels::KernelBackend& backend, const config::JobConfig& job,
+                            const OutputHead& head, int64_t output_units, int64_t max_batch) {
   const config::LossConfig& config = job.loss();
   RETURN_IF_ERROR(CheckLossConfig(job));
   RETURN_IF_ERROR(CheckLossAcceptsTargets(config, job.data(), output_units));
   Loss loss;
   RETURN_IF_ERROR(loss.Configure(config, head));
   loss.units_ = output_units;
-  if (HasVectorLabels(job.data())) {  // smoothed copies of the target vectors
-    if (loss.label_smoothing_ > 0.0f) {
-      loss.targets_.resize(static_cast<size_t>(max_batch * output_units));
-    }
-  } else if (loss.kind_ != Kind::kSparseCrossEntropy) {  // class ids as floats
-    loss.targets_.resize(static_cast<size_t>(max_batch));
-  }
-  loss.SetClassWeights(job, max_batch);
-  loss.losses_.resize(static_cast<size_t>(max_batch));
+  loss.SetClassWeights(job);
+  RETURN_IF_ERROR(loss.AllocateBuffers(backend, job, max_batch));
   return loss;
 }
 
-void Loss::SetClassWeights(const config::JobConfig& job, int64_t max_batch) {
+Status Loss::AllocateBuffers(kernels::KernelBackend& backend, const config::JobConfig& job,
+                             int64_t max_batch) {
+  const int64_t row_bytes = max_batch * static_cast<int64_t>(sizeof(float));
+  int64_t target_floats = 0;
+  if (HasVectorLabels(job.data())) {  // smoothed copies of the target vectors
+    if (label_smoothing_ > 0.0f) target_floats = max_batch * units_;
+  } else if (kind_ != Kind::kSparseCrossEntropy) {  // class ids as floats
+    target_floats = max_batch;
+  }
+  ASSIGN_OR_RETURN(losses_, backend.AllocateDevice(row_bytes, "per-example losses"));
+  ASSIGN_OR_RETURN(loss_reads_, HostReads::Create(backend, row_bytes, "per-example losses"));
+  ASSIGN_OR_RETURN(
+      targets_, MirroredArray::Create(backend, target_floats * static_cast<int64_t>(sizeof(float)),
+                                      "loss targets"));
+  if (!class_weights_.empty()) {
+    ASSIGN_OR_RETURN(row_weights_,
+                     MirroredArray::Create(backend, row_bytes, "class weights of rows"));
+  }
+  // The host reads the targets (class ids, or vectors of units_ floats) when
+  // it converts, smooths or weights them; both kinds are 4 bytes a value.
+  const int64_t read_bytes = target_floats > 0 || !class_weights_.empty()
+                                 ? max_batch * std::max<int64_t>(units_, 1) * 4
+                                 : 0;
+  ASSIGN_OR_RETURN(target_reads_, HostReads::Create(backend, read_bytes, "loss targets"));
+  return OkStatus();
+}
+
+void Loss::SetClassWeights(const config::JobConfig& job) {
   if (job.training().class_weight().empty()) return;
   const int64_t classes = HasVectorLabels(job.data())
                               ? VectorLabelClasses(job.loss(), job.data().label().size())
@@ -285,53 +306,73 @@ void Loss::SetClassWeights(const config::JobConfig& job, int64_t max_batch) {
   for (const auto& [id, weight] : job.training().class_weight()) {
     class_weights_[static_cast<size_t>(id)] = weight;
   }
-  row_weights_.resize(static_cast<size_t>(max_batch));
 }
 
-const float* Loss::TargetValues(const Targets& targets, int64_t rows) {
+bool Loss::ReadsTargetsOnHost(const Targets& targets, bool weighted) const {
+  if (weighted) return true;
+  if (kind_ == Kind::kSparseCrossEntropy) return false;
+  return targets.is_class_ids() || label_smoothing_ > 0.0f;
+}
+
+StatusOr<Targets> Loss::HostTargets(kernels::KernelBackend& backend, const Targets& targets,
+                                    int64_t rows) {
+  Targets host = targets;
+  if (targets.is_class_ids()) {
+    host.class_ids = target_reads_.Read(backend, targets.class_ids, rows);
+  } else {
+    host.values = target_reads_.Read(backend, targets.values, rows * targets.width);
+  }
+  RETURN_IF_ERROR(target_reads_.Wait(backend));
+  return host;
+}
+
+const float* Loss::TargetValues(kernels::KernelBackend& backend, const Targets& targets,
+                                const Targets& host, int64_t rows) {
   // Keras: binary y (1 - s) + s / 2 (s = 0 for MSE); categorical y (1 - s) + s / size.
   const float keep = 1.0f - label_smoothing_;
+  float* values = targets_.host_as<float>();
   if (targets.is_class_ids()) {
     const float shift = 0.5f * label_smoothing_;
     for (int64_t r = 0; r < rows; ++r) {
-      targets_[static_cast<size_t>(r)] = static_cast<float>(targets.class_ids[r]) * keep + shift;
+      values[r] = static_cast<float>(host.class_ids[r]) * keep + shift;
     }
-    return targets_.data();
+    targets_.Upload(backend, rows * static_cast<int64_t>(sizeof(float)));
+    return targets_.device_as<float>();
   }
   if (label_smoothing_ == 0.0f) return targets.values;
   const float shift = kind_ == Kind::kCategoricalCrossEntropy
                           ? label_smoothing_ / static_cast<float>(units_)
                           : 0.5f * label_smoothing_;
-  for (int64_t i = 0; i < rows * units_; ++i) {
-    targets_[static_cast<size_t>(i)] = targets.values[i] * keep + shift;
-  }
-  return targets_.data();
+  for (int64_t i = 0; i < rows * units_; ++i) values[i] = host.values[i] * keep + shift;
+  targets_.Upload(backend, rows * units_ * static_cast<int64_t>(sizeof(float)));
+  return targets_.device_as<float>();
 }
 
-void Loss::FillRowWeights(const Targets& targets, int64_t rows) {
+void Loss::FillRowWeights(kernels::KernelBackend& backend, const Targets& host, int64_t rows) {
   const int64_t classes = static_cast<int64_t>(class_weights_.size());
+  float* weights = row_weights_.host_as<float>();
   for (int64_t r = 0; r < rows; ++r) {
     int64_t id = 0;  // Keras's class_weight_to_sample_weights
-    if (targets.is_class_ids()) {
-      id = targets.class_ids[r];
-    } else if (targets.width == 1) {  // np.round: half to even
-      const float value = targets.values[r];
+    if (host.is_class_ids()) {
+      id = host.class_ids[r];
+    } else if (host.width == 1) {  // np.round: half to even
+      const float value = host.values[r];
       id = std::isfinite(value) ? static_cast<int64_t>(std::nearbyint(value)) : -1;
     } else {  // np.argmax: the first maximum
-      const float* row = targets.values + r * targets.width;
-      for (int64_t j = 1; j < targets.width; ++j) {
+      const float* row = host.values + r * host.width;
+      for (int64_t j = 1; j < host.width; ++j) {
         if (row[j] > row[id]) id = j;
       }
     }
-    row_weights_[static_cast<size_t>(r)] =
-        id >= 0 && id < classes ? class_weights_[static_cast<size_t>(id)] : 1.0f;
+    weights[r] = id >= 0 && id < classes ? class_weights_[static_cast<size_t>(id)] : 1.0f;
   }
+  row_weights_.Upload(backend, rows * static_cast<int64_t>(sizeof(float)));
 }
 
 void Loss::ComputeUnweighted(kernels::KernelBackend& backend, const float* output,
                              const float* target_values, const int32_t* class_ids, int64_t rows,
                              float* grad, float grad_scale) {
-  float* losses = losses_.data();
+  float* losses = losses_.floats();
   switch (kind_) {
     case Kind::kSparseCrossEntropy:
       backend.SparseSoftmaxCrossEntropyForward(output, class_ids, losses, rows, units_);
@@ -362,20 +403,29 @@ void Loss::ComputeUnweighted(kernels::KernelBackend& backend, const float* outpu
   }
 }
 
-double Loss::Compute(kernels::KernelBackend& backend, const float* output, const Targets& targets,
-                     int64_t rows, float* grad, double grad_divisor) {
-  const float* values = kind_ == Kind::kSparseCrossEntropy ? nullptr : TargetValues(targets, rows);
+StatusOr<double> Loss::Compute(kernels::KernelBackend& backend, const float* output,
+                               const Targets& targets, int64_t rows, float* grad,
+                               double grad_divisor) {
+  const bool weighted = grad != nullptr && !class_weights_.empty();
+  Targets host;
+  if (ReadsTargetsOnHost(targets, weighted)) {
+    ASSIGN_OR_RETURN(host, HostTargets(backend, targets, rows));
+  }
+  const float* values =
+      kind_ == Kind::kSparseCrossEntropy ? nullptr : TargetValues(backend, targets, host, rows);
   ComputeUnweighted(backend, output, values, targets.class_ids, rows, grad,
                     static_cast<float>(1.0 / grad_divisor));
-  const bool weighted = grad != nullptr && !class_weights_.empty();
   if (weighted) {
-    FillRowWeights(targets, rows);
-    backend.ScaleRows(grad, row_weights_.data(), rows, units_);
+    FillRowWeights(backend, host, rows);
+    backend.ScaleRows(grad, row_weights_.device_as<float>(), rows, units_);
   }
+  const float* losses = loss_reads_.Read(backend, losses_.floats(), rows);
+  RETURN_IF_ERROR(loss_reads_.Wait(backend));
+  const float* weights = weighted ? row_weights_.host_as<float>() : nullptr;
   double sum = 0.0;
   for (int64_t r = 0; r < rows; ++r) {
-    const double loss = losses_[static_cast<size_t>(r)];
-    sum += weighted ? loss * row_weights_[static_cast<size_t>(r)] : loss;
+    const double loss = losses[r];
+    sum += weighted ? loss * weights[r] : loss;
   }
   return sum;
 }

@@ -33,7 +33,15 @@
 // of the target (first maximum) for categorical cross-entropy, the value
 // rounded half to even for one-unit binary cross-entropy. Multi-label and
 // regression targets have no class, so class_weight is refused with them.
-// Buffers are allocated once for `max_batch` rows. Not thread-safe.
+// Memory: the model output, the gradient and the targets' arrays given to
+// Compute are device memory of the backend given to Create (on the CPU
+// backend, host memory). The loss's own buffers are allocated on that backend
+// once, for `max_batch` rows. The per-example losses come back to the host
+// through one copy per Compute (none on the CPU backend), which waits for the
+// backend; so does reading the targets when the host must prepare them (class
+// ids as floats, label smoothing, class weights), as no backend op does that
+// yet. The host sums the losses in row order, so every backend's sum is the
+// CPU backend's bit for bit. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +51,7 @@
 #include "common/status.h"
 #include "kernels/backend.h"
 #include "proto/config.pb.h"
+#include "worker/loss/host_staging.h"
 #include "worker/loss/targets.h"
 
 namespace shardtrain::loss {
@@ -96,25 +105,30 @@ class Loss {
  public:
   // The loss of `job` (loss, data.label, data.num_classes,
   // training.class_weight) for a model whose output has `output_units` values
-  // per example. Errors: InvalidArgument for an unset loss, what
-  // CheckLossConfig refuses, an output width the labels do not fit (naming
-  // both), or a cross-entropy head that does not match from_logits.
-  static StatusOr<Loss> Create(const config::JobConfig& job, const OutputHead& head,
-                               int64_t output_units, int64_t max_batch);
+  // per example, computed on `backend` (which must outlive the loss). Errors:
+  // InvalidArgument for an unset loss, what CheckLossConfig refuses, an output
+  // width the labels do not fit (naming both), or a cross-entropy head that
+  // does not match from_logits; the backend's allocation errors.
+  static StatusOr<Loss> Create(kernels::KernelBackend& backend, const config::JobConfig& job,
+                               const OutputHead& head, int64_t output_units, int64_t max_batch);
 
   // True when the model's output should be taken before its final softmax.
   bool fuses_final_softmax() const { return fuses_final_softmax_; }
   // Keras name, e.g. "sparse_categorical_crossentropy".
   const std::string& name() const { return name_; }
 
-  // Sum over the `rows` examples of the per-example loss. `targets` is of the
-  // job's label kind: class ids, or vectors of output_units values. When `grad`
-  // is not null (a training step), each example's loss is weighted by its class
-  // weight and d(weighted sum / grad_divisor)/d(output) is written there
-  // (rows, output_units): the trainer passes the global batch's row count, so
-  // the gradients summed over ranks are those of the global mean.
-  double Compute(kernels::KernelBackend& backend, const float* output, const Targets& targets,
-                 int64_t rows, float* grad, double grad_divisor);
+  // Sum over the `rows` (<= max_batch) examples of the per-example loss.
+  // `targets` is of the job's label kind: class ids, or vectors of
+  // output_units values. When `grad` is not null (a training step), each
+  // example's loss is weighted by its class weight and d(weighted sum /
+  // grad_divisor)/d(output) is written there (rows, output_units): the trainer
+  // passes the global batch's row count, so the gradients summed over ranks are
+  // those of the global mean. `output`, `grad` and the targets' arrays are
+  // device memory of `backend`, the backend given to Create. Errors: what the
+  // backend recorded (its Synchronize), e.g. FailedPrecondition for a host
+  // pointer given to a device.
+  StatusOr<double> Compute(kernels::KernelBackend& backend, const float* output,
+                           const Targets& targets, int64_t rows, float* grad, double grad_divisor);
 
  private:
   enum class Kind {
@@ -127,29 +141,46 @@ class Loss {
   // Kind, name, from_logits and label smoothing of `config`, and its head check.
   // Expects a `config` that CheckLossConfig accepted.
   Status Configure(const config::LossConfig& config, const OutputHead& head);
-  // Class weights of the job, when it has any, and the row-weight buffer.
-  void SetClassWeights(const config::JobConfig& job, int64_t max_batch);
+  // The device buffers for `max_batch` rows of `job`'s labels, and the host
+  // copy buffers on a backend whose memory the host cannot read.
+  Status AllocateBuffers(kernels::KernelBackend& backend, const config::JobConfig& job,
+                         int64_t max_batch);
+  // Class weights of the job, when it has any.
+  void SetClassWeights(const config::JobConfig& job);
+  // True when Compute reads the targets on the host (see TargetValues and
+  // FillRowWeights); `weighted`: a training step with class weights.
+  bool ReadsTargetsOnHost(const Targets& targets, bool weighted) const;
+  // `targets` as the host reads them (copies where the host cannot read the
+  // device), after waiting for the copies.
+  StatusOr<Targets> HostTargets(kernels::KernelBackend& backend, const Targets& targets,
+                                int64_t rows);
   // Per-example losses into losses_, and the unweighted gradient when `grad`.
   void ComputeUnweighted(kernels::KernelBackend& backend, const float* output,
                          const float* target_values, const int32_t* class_ids, int64_t rows,
                          float* grad, float grad_scale);
-  // The float targets of the batch: class ids as floats (one unit), or the
-  // target vectors, label-smoothed when label_smoothing_ > 0 (targets_ holds
-  // them then); the vectors themselves otherwise.
-  const float* TargetValues(const Targets& targets, int64_t rows);
-  // row_weights_[r] = the class weight of row r (Keras's class of a target).
-  void FillRowWeights(const Targets& targets, int64_t rows);
+  // The float targets of the batch on the device: class ids as floats (one
+  // unit), or the target vectors, label-smoothed when label_smoothing_ > 0
+  // (targets_ holds them then, filled from `host`, the host's view of
+  // `targets`); the vectors themselves otherwise.
+  const float* TargetValues(kernels::KernelBackend& backend, const Targets& targets,
+                            const Targets& host, int64_t rows);
+  // row_weights_[r] = the class weight of row r (Keras's class of a target),
+  // from the host's view of the targets, uploaded to the device.
+  void FillRowWeights(kernels::KernelBackend& backend, const Targets& host, int64_t rows);
 
   Kind kind_ = Kind::kSparseCrossEntropy;
   std::string name_;
   bool fuses_final_softmax_ = false;
   bool from_logits_ = false;
-  float label_smoothing_ = 0.0f;      // binary and categorical cross-entropy
-  int64_t units_ = 0;                 // the model's output width
-  std::vector<float> losses_;         // (max_batch)
-  std::vector<float> targets_;        // (max_batch, units): float targets when computed
-  std::vector<float> class_weights_;  // by class, empty when no class_weight is set
-  std::vector<float> row_weights_;    // (max_batch), the class weight of each row
+  float label_smoothing_ = 0.0f;  // binary and categorical cross-entropy
+  int64_t units_ = 0;             // the model's output width
+  kernels::DeviceBuffer losses_;  // (max_batch) per-example losses
+  HostReads loss_reads_;          // the losses' way to the host
+  MirroredArray targets_;         // (max_batch, units): float targets when computed
+  MirroredArray row_weights_;     // (max_batch), the class weight of each row
+  HostReads target_reads_;        // the targets' way to the host when it prepares them
+  // By class, empty when no class_weight is set: a host lookup table (no op reads it).
+  std::vector<float> class_weights_;
 };
 
 }  // namespace shardtrain::loss

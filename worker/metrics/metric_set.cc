@@ -32,7 +32,20 @@ StatusOr<OutputSpec> OutputOf(const config::JobConfig& config, int64_t output_un
 
 }  // namespace
 
-StatusOr<MetricSet> MetricSet::Create(const config::JobConfig& config, int64_t output_units) {
+StatusOr<MetricSet> MetricSet::Create(kernels::KernelBackend& backend,
+                                      const config::JobConfig& config, int64_t output_units,
+                                      int64_t max_batch) {
+  ASSIGN_OR_RETURN(MetricSet set, Build(config, output_units));
+  // Outputs, then targets (class ids or floats, 4 bytes a value), each
+  // aligned to 64 bytes.
+  const int64_t output_bytes = max_batch * output_units * static_cast<int64_t>(sizeof(float));
+  const int64_t target_bytes = max_batch * std::max<int64_t>(output_units, 1) * 4;
+  ASSIGN_OR_RETURN(set.reads_, loss::HostReads::Create(backend, output_bytes + target_bytes + 128,
+                                                       "metric inputs"));
+  return set;
+}
+
+StatusOr<MetricSet> MetricSet::Build(const config::JobConfig& config, int64_t output_units) {
   ASSIGN_OR_RETURN(const OutputSpec output, OutputOf(config, output_units));
   MetricSet set;
   set.output_ = output;
@@ -50,22 +63,42 @@ StatusOr<MetricSet> MetricSet::Create(const config::JobConfig& config, int64_t o
   return set;
 }
 
-void MetricSet::Accumulate(const float* outputs, const loss::Targets& targets, int64_t rows,
-                           double* sums) const {
-  for (size_t i = 0; i < metrics_.size(); ++i) {
-    metrics_[i]->Accumulate(outputs, targets, rows, sums + offsets_[i]);
+Status MetricSet::ReadOnHost(kernels::KernelBackend& backend, const float** outputs,
+                             loss::Targets* targets, int64_t rows) {
+  *outputs = reads_.Read(backend, *outputs, rows * output_.units);
+  if (targets->is_class_ids()) {
+    targets->class_ids = reads_.Read(backend, targets->class_ids, rows);
+  } else {
+    targets->values = reads_.Read(backend, targets->values, rows * targets->width);
   }
+  return reads_.Wait(backend);
 }
 
-int64_t MetricSet::CorrectCount(kernels::KernelBackend& backend, const float* outputs,
-                                const loss::Targets& targets, int64_t rows) const {
-  if (!targets.is_class_ids()) {
-    return VectorCorrectCount(outputs, targets, rows, output_.is_logit);
+Status MetricSet::Accumulate(kernels::KernelBackend& backend, const float* outputs,
+                             const loss::Targets& targets, int64_t rows, double* sums) {
+  if (num_sums_ == 0) return OkStatus();  // accuracy alone: CorrectCount
+  loss::Targets host_targets = targets;
+  RETURN_IF_ERROR(ReadOnHost(backend, &outputs, &host_targets, rows));
+  for (size_t i = 0; i < metrics_.size(); ++i) {
+    metrics_[i]->Accumulate(outputs, host_targets, rows, sums + offsets_[i]);
   }
-  if (output_.units == 1) {
-    return BinaryCorrectCount(outputs, targets.class_ids, rows, output_.is_logit);
+  return OkStatus();
+}
+
+StatusOr<int64_t> MetricSet::CorrectCount(kernels::KernelBackend& backend, const float* outputs,
+                                          const loss::Targets& targets, int64_t rows) {
+  if (targets.is_class_ids() && output_.units > 1) {
+    const int64_t correct =
+        backend.SparseAccuracyCount(outputs, targets.class_ids, rows, output_.units);
+    RETURN_IF_ERROR(backend.CheckErrors());
+    return correct;
   }
-  return backend.SparseAccuracyCount(outputs, targets.class_ids, rows, output_.units);
+  loss::Targets host_targets = targets;
+  RETURN_IF_ERROR(ReadOnHost(backend, &outputs, &host_targets, rows));
+  if (!host_targets.is_class_ids()) {
+    return VectorCorrectCount(outputs, host_targets, rows, output_.is_logit);
+  }
+  return BinaryCorrectCount(outputs, host_targets.class_ids, rows, output_.is_logit);
 }
 
 void MetricSet::AppendLogs(const double* sums, const Totals& totals, const std::string& prefix,
@@ -79,8 +112,8 @@ void MetricSet::AppendLogs(const double* sums, const Totals& totals, const std::
 std::vector<std::string> MetricNames(const config::JobConfig& config) {
   if (config.metrics().empty()) {
     // Accuracy has no meaning for regression targets: Keras logs the loss alone.
-    const bool regression = loss::HasVectorLabels(config.data()) &&
-                            config.loss().has_mean_squared_error();
+    const bool regression =
+        loss::HasVectorLabels(config.data()) && config.loss().has_mean_squared_error();
     if (regression) return {};
     return {"accuracy"};
   }
@@ -99,7 +132,7 @@ std::vector<std::string> LogNames(const config::JobConfig& config) {
 Status ValidateMetrics(const config::JobConfig& config) {
   // The model's output width for the loss (Trainer::Create checks the model's).
   const int64_t units = loss::OutputUnits(config.loss(), config.data());
-  return MetricSet::Create(config, units).status();
+  return MetricSet::Build(config, units).status();
 }
 
 }  // namespace shardtrain::metrics
