@@ -6,10 +6,10 @@
 //   h5           Keras 2 legacy full model (model_config, training_config, weights, Adam state)
 //   weights_h5   Keras 3 .weights.h5
 //   json         model.to_json() (Keras 3 form)
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -24,6 +24,17 @@
 
 namespace shardtrain::cli {
 namespace {
+
+// TensorFlow's node-name rule [A-Za-z0-9.][A-Za-z0-9_.\-]*, as a loop (a
+// std::regex recursed once per character: a long name overflowed the stack).
+bool IsTensorFlowNodeName(const std::string& name) {
+  auto alnum_or_dot = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.';
+  };
+  if (name.empty() || !alnum_or_dot(name[0])) return false;
+  return std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return alnum_or_dot(c) || c == '_' || c == '-'; });
+}
 
 // The signature input name: the Keras model JSON's InputLayer name when the
 // model came from one (clients address the input by it, as Keras's own export
@@ -51,8 +62,7 @@ StatusOr<std::string> SavedModelInputName(const ModelJob& job) {
     if (!layer.contains("config") || !layer["config"].is_object()) break;
     const std::string name = layer["config"].value("name", "");
     if (name.empty()) break;
-    static const std::regex kNodeName(R"([A-Za-z0-9.][A-Za-z0-9_.\-]*)");
-    if (!std::regex_match(name, kNodeName)) {
+    if (!IsTensorFlowNodeName(name)) {
       return InvalidArgumentError(json_path + ": the InputLayer name '" + name +
                                   "' is not a valid TensorFlow node name for the signature input");
     }

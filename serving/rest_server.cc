@@ -180,6 +180,9 @@ Reply RestServer::Impl::Route(const HttpRequest& request, const Respond& respond
   return Reply{http::status::ok, *status};
 }
 
+// The longest request path ParseModelCall matches against its route.
+constexpr size_t kMaxRouteBytes = 4096;
+
 // The URL grammar and messages of TF Serving's http_rest_api_util.cc: POST
 // takes :predict/:classify/:regress, GET status or /metadata, anything else
 // (another method included) is "Malformed request" (400).
@@ -188,6 +191,13 @@ std::optional<Reply> RestServer::Impl::ParseModelCall(const HttpRequest& request
   static const std::regex route(
       R"(^/v1/models(?:/([^/:]+)(?:/versions/([0-9]+)|/labels/([^/:]+))?)?(/metadata|:predict|:classify|:regress)?/?$)",
       std::regex::icase);
+  // std::regex recurses once per character: a path of tens of thousands of
+  // characters overflowed the stack. Real model paths are far shorter.
+  if (target.size() > kMaxRouteBytes) {
+    return ErrorReply(InvalidArgumentError("Malformed request: a path of " +
+                                           std::to_string(target.size()) + " bytes (at most " +
+                                           std::to_string(kMaxRouteBytes) + ")"));
+  }
   std::smatch match;
   const bool get = request.method() == http::verb::get;
   const bool post = request.method() == http::verb::post;

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <regex>
 
 #include "storage/keras/hdf5_file.h"
 #include "storage/keras/json_nesting.h"
@@ -94,15 +93,55 @@ StatusOr<KerasModelFile> ReadArchive(const std::string& path) {
   return model;
 }
 
+bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsWordChar(char c) { return IsUpper(c) || IsLower(c) || (c >= '0' && c <= '9') || c == '_'; }
+
+// re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name): left to right, non-overlapping.
+std::string SplitBeforeCapitalizedWords(const std::string& name) {
+  std::string out;
+  const size_t n = name.size();
+  for (size_t i = 0; i < n;) {
+    if (i + 2 < n && IsUpper(name[i + 1]) && IsLower(name[i + 2])) {
+      size_t end = i + 3;
+      while (end < n && IsLower(name[end])) ++end;
+      out += name[i];
+      out += '_';
+      out.append(name, i + 1, end - i - 1);
+      i = end;
+    } else {
+      out += name[i++];
+    }
+  }
+  return out;
+}
+
+// re.sub("([a-z])([A-Z])", r"\1_\2", name): left to right, non-overlapping.
+std::string SplitLowerUpper(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size();) {
+    if (i + 1 < name.size() && IsLower(name[i]) && IsUpper(name[i + 1])) {
+      out += name[i];
+      out += '_';
+      out += name[i + 1];
+      i += 2;
+    } else {
+      out += name[i++];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
+// Keras's to_snake_case, as loops: std::regex recurses per character and a
+// long class name from a file overflowed the stack.
 std::string KerasSnakeCase(const std::string& class_name) {
-  static const std::regex non_word("\\W+");
-  static const std::regex word("(.)([A-Z][a-z]+)");
-  static const std::regex boundary("([a-z])([A-Z])");
-  std::string name = std::regex_replace(class_name, non_word, "");
-  name = std::regex_replace(name, word, "$1_$2");
-  name = std::regex_replace(name, boundary, "$1_$2");
+  std::string word_chars;
+  for (char c : class_name) {
+    if (IsWordChar(c)) word_chars += c;
+  }
+  std::string name = SplitLowerUpper(SplitBeforeCapitalizedWords(word_chars));
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return name;

@@ -34,6 +34,31 @@ std::vector<float> Head(const std::vector<float>& values, size_t n) {
   return std::vector<float>(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
+// Expected values from Keras's to_snake_case (Python's re) on the same names.
+TEST(KerasSnakeCaseTest, MatchesKerasToSnakeCase) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Dense", "dense"},
+      {"BatchNormalization", "batch_normalization"},
+      {"Conv2D", "conv2d"},
+      {"GlobalAveragePooling2D", "global_average_pooling2d"},
+      {"XAbCd", "x_ab_cd"},
+      {"aBcDe", "a_bc_de"},
+      {"ABc", "a_bc"},
+      {"HTTPServer", "http_server"},
+      {"my-layer.V2", "mylayer_v2"},
+      {"__Foo__Bar", "___foo___bar"},
+      {"aBC", "a_bc"},
+      {"Conv2DTranspose", "conv2d_transpose"},
+      {"LSTMCell", "lstm_cell"},
+      {"PReLU", "p_re_lu"},
+      {"x", "x"},
+      {"", ""},
+  };
+  for (const auto& [name, expected] : cases) EXPECT_EQ(KerasSnakeCase(name), expected) << name;
+  // A long class name from a file (a recursive regex overflowed the stack here).
+  EXPECT_EQ(KerasSnakeCase(std::string(200000, 'A')), std::string(200000, 'a'));
+}
+
 TEST(KerasWeightNamesTest, NamesAndTrainabilityFollowKeras) {
   auto names = KerasWeightNames("BatchNormalization", 4, {});
   ASSERT_EQ(names.size(), 4u);
@@ -116,12 +141,11 @@ TEST(KerasLayersTest, ResnetAdamStateCoversTheTrainableWeightsOnly) {
   ASSERT_EQ(adam.m.size(), 34u);
   ASSERT_EQ(adam.v.size(), 34u);
   EXPECT_EQ(adam.m[2].size(), 16u);  // batch_normalization/gamma
-  EXPECT_EQ(Head(adam.m[2], 3), (std::vector<float>{-0.0009886003099381924f,
-                                                    -0.008523249998688698f,
+  EXPECT_EQ(Head(adam.m[2], 3), (std::vector<float>{-0.0009886003099381924f, -0.008523249998688698f,
                                                     0.0003989841789007187f}));
-  EXPECT_EQ(Head(adam.v[33], 3), (std::vector<float>{0.0003688125289045274f,
-                                                     0.00018884484597947448f,
-                                                     0.0005390412989072502f}));
+  EXPECT_EQ(Head(adam.v[33], 3),
+            (std::vector<float>{0.0003688125289045274f, 0.00018884484597947448f,
+                                0.0005390412989072502f}));
 }
 
 KerasWeight Weight(const std::string& name, std::vector<int64_t> shape, float first,
