@@ -106,7 +106,19 @@ class PinnedBuffer : public internal::MemoryHandle<MemoryKind::kPinned> {
 };
 
 // An opaque point in a stream's work (KernelBackend::RecordEvent); the
-// backend's state behind it is reached through state().
+// backend's state behind it is reached through state(), only by the backend
+// that made it (made_by).
+//
+// How the backends treat misuse of the memory calls:
+// - an empty event, or one another backend made, given to RecordEvent,
+//   StreamWaitEvent or WaitEvent: CUDA and the strict device record
+//   FailedPrecondition "<call>: the event is empty" / "<call>: the event
+//   belongs to another backend" (returned by CheckErrors, Synchronize and
+//   WaitEvent) and do nothing; the CPU backend, whose events are complete at
+//   once and which never reads state(), accepts any event and does nothing.
+// - a negative copy size: CUDA and the strict device record InvalidArgument
+//   "<call>: negative size <bytes>" and copy nothing; the CPU backend, whose
+//   CheckErrors is always OK, copies nothing.
 class Event {
  public:
   Event() = default;
@@ -130,6 +142,12 @@ class Event {
   ~Event() { reset(); }
 
   bool empty() const { return state_ == nullptr; }
+  // True when `backend` made this event: a backend checks it before reading
+  // state(), whose type only the backend that made it knows (an empty event
+  // was made by none).
+  bool made_by(const MemoryReleaser* backend) const {
+    return state_ != nullptr && releaser_ == backend;
+  }
   // The backend's own object (a cudaEvent_t, a bookkeeping record).
   void* state() const { return state_; }
   void reset() {

@@ -1,6 +1,8 @@
 // CpuBackend's memory section (kernels/cpu/cpu_backend.h): device and pinned
 // buffers are 64-byte aligned host memory, copies are memcpy, events are
-// complete at once.
+// complete at once. Misuse is not checked (CheckErrors is always OK): any
+// event, empty or another backend's, is accepted and its state() never read;
+// a copy of a negative size copies nothing (kernels/device_buffer.h, Event).
 #include <cstdlib>
 #include <cstring>
 

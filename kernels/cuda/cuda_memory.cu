@@ -1,6 +1,8 @@
 // CudaBackend's memory section (contract in kernels/backend.h and
 // cuda_backend.h): cudaMalloc/cudaMallocHost allocations, cudaMemcpyAsync on
-// the stream named, and events created without timing (the cheap kind).
+// the stream named, and events created without timing (the cheap kind). An
+// empty or foreign event and a negative copy size are recorded errors
+// (kernels/device_buffer.h, Event).
 #include <string>
 
 #include "kernels/cuda/cuda_backend.h"
@@ -20,13 +22,23 @@ Status AllocationError(cudaError_t error, const char* call, MemoryKind kind, int
       .WithContext("allocating " + std::string(what) + " (" + std::to_string(bytes) + " bytes)");
 }
 
+// InvalidArgument for a negative copy size (the strict device's error), else OK.
+Status CopySizeStatus(const char* call, int64_t bytes) {
+  if (bytes >= 0) return OkStatus();
+  return InvalidArgumentError(std::string(call) + ": negative size " + std::to_string(bytes));
+}
+
 cudaEvent_t NativeEvent(const Event& event) { return static_cast<cudaEvent_t>(event.state()); }
 
 }  // namespace
 
 bool CudaBackend::CheckEvent(const char* op, const Event& event) {
-  if (!event.empty()) return status_.ok();
-  if (status_.ok()) status_ = FailedPreconditionError(std::string(op) + ": the event is empty");
+  if (event.made_by(this)) return status_.ok();
+  if (status_.ok()) {
+    status_ = FailedPreconditionError(
+        std::string(op) +
+        (event.empty() ? ": the event is empty" : ": the event belongs to another backend"));
+  }
   return false;
 }
 
@@ -71,15 +83,18 @@ void CudaBackend::EnqueueCopy(void* dst, const void* src, int64_t bytes, cudaMem
 
 void CudaBackend::CopyToDevice(void* device_dst, const void* host_src, int64_t bytes,
                                Stream stream) {
+  if (status_.ok()) status_ = CopySizeStatus("CopyToDevice", bytes);
   EnqueueCopy(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream);
 }
 
 void CudaBackend::CopyToHost(void* host_dst, const void* device_src, int64_t bytes, Stream stream) {
+  if (status_.ok()) status_ = CopySizeStatus("CopyToHost", bytes);
   EnqueueCopy(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream);
 }
 
 void CudaBackend::CopyOnDevice(void* device_dst, const void* device_src, int64_t bytes,
                                Stream stream) {
+  if (status_.ok()) status_ = CopySizeStatus("CopyOnDevice", bytes);
   EnqueueCopy(device_dst, device_src, bytes, cudaMemcpyDeviceToDevice, stream);
 }
 

@@ -14,9 +14,8 @@ std::unique_ptr<KernelBackend> CreateStrictDeviceBackend() {
 namespace strict {
 
 // An event is complete once recorded (streams run in program order); the
-// bookkeeping catches waits on events never recorded and foreign events.
+// bookkeeping catches waits on events never recorded.
 struct StrictDeviceBackend::EventState {
-  const StrictDeviceBackend* owner = nullptr;
   bool recorded = false;
 };
 
@@ -116,11 +115,7 @@ void StrictDeviceBackend::CopyOnDevice(void* device_dst, const void* device_src,
   Copy("CopyOnDevice", device_dst, true, device_src, true, bytes);
 }
 
-StatusOr<Event> StrictDeviceBackend::CreateEvent() {
-  auto* state = new EventState;
-  state->owner = this;
-  return Event(state, this);
-}
+StatusOr<Event> StrictDeviceBackend::CreateEvent() { return Event(new EventState, this); }
 
 void StrictDeviceBackend::ReleaseEvent(void* state) noexcept {
   delete static_cast<EventState*>(state);
@@ -128,16 +123,11 @@ void StrictDeviceBackend::ReleaseEvent(void* state) noexcept {
 
 StrictDeviceBackend::EventState* StrictDeviceBackend::CheckEvent(const char* op,
                                                                  const Event& event) {
-  auto* state = static_cast<EventState*>(event.state());
-  if (state == nullptr) {
-    Record(FailedPreconditionError(std::string(op) + ": the event is empty"));
-    return nullptr;
-  }
-  if (state->owner != this) {
-    Record(FailedPreconditionError(std::string(op) + ": the event belongs to another backend"));
-    return nullptr;
-  }
-  return state;
+  if (event.made_by(this)) return static_cast<EventState*>(event.state());
+  Record(FailedPreconditionError(
+      std::string(op) +
+      (event.empty() ? ": the event is empty" : ": the event belongs to another backend")));
+  return nullptr;
 }
 
 void StrictDeviceBackend::RecordEvent(Event& event, Stream stream) {

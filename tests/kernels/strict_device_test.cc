@@ -216,6 +216,41 @@ TEST_F(StrictDeviceTest, EventsAreCheckedBookkeeping) {
   EXPECT_EQ(device_->CheckErrors().message(), "RecordEvent: the event belongs to another backend");
 }
 
+// A CPU event's state is a byte, not the strict device's record: the strict
+// device refuses it without reading it; the CPU backend accepts any event
+// (complete at once) and never reads the strict one's state.
+TEST_F(StrictDeviceTest, EventsOfAnotherBackendAreRefusedUnread) {
+  auto cpu_event = cpu_->CreateEvent();
+  ASSERT_TRUE(cpu_event.ok());
+  device_->RecordEvent(*cpu_event, Stream::kCompute);
+  EXPECT_EQ(device_->CheckErrors().message(), "RecordEvent: the event belongs to another backend");
+  device_->StreamWaitEvent(Stream::kCompute, *cpu_event);
+  EXPECT_EQ(device_->CheckErrors().message(),
+            "StreamWaitEvent: the event belongs to another backend");
+  Status wait = device_->WaitEvent(*cpu_event);
+  EXPECT_EQ(wait.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(wait.message(), "WaitEvent: the event belongs to another backend");
+
+  auto strict_event = device_->CreateEvent();
+  ASSERT_TRUE(strict_event.ok());
+  cpu_->RecordEvent(*strict_event, Stream::kCompute);
+  cpu_->StreamWaitEvent(Stream::kCopy, *strict_event);
+  EXPECT_TRUE(cpu_->WaitEvent(*strict_event).ok());
+  EXPECT_TRUE(cpu_->CheckErrors().ok());
+  device_->StreamWaitEvent(Stream::kCompute, *strict_event);  // the CPU did not record it here
+  EXPECT_EQ(device_->CheckErrors().message(), "StreamWaitEvent: the event was never recorded");
+}
+
+TEST_F(StrictDeviceTest, NegativeCopySizesAreInvalidArgument) {
+  DeviceBuffer x = Upload({1.0f, 2.0f}, "x");
+  std::vector<float> host(2, 0.0f);
+  device_->CopyToHost(host.data(), x.data(), -8);
+  Status status = device_->CheckErrors();
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "CopyToHost: negative size -8");
+  EXPECT_EQ(host, (std::vector<float>{0.0f, 0.0f}));
+}
+
 TEST_F(StrictDeviceTest, AllocationErrorsNameTheBuffer) {
   auto absurd = device_->AllocateDevice(int64_t{1} << 62, "parameters");
   EXPECT_EQ(absurd.status().code(), StatusCode::kResourceExhausted);
