@@ -134,6 +134,8 @@ class Trainer {
   // (rows.rows x model input) and their `targets` are rows
   // [first_row, first_row + rows) of a global batch of rows.global_rows.
   // Sums gradients and metrics over ranks, then updates the parameters.
+  // `targets` go to the loss and the metrics, which take device memory of the
+  // backend (host memory on the CPU backend).
   Status Step(const float* x, const loss::Targets& targets, const StepRows& rows,
               StepResult* result);
 
@@ -205,6 +207,9 @@ class Trainer {
   bool stop_requested_ = false;
   bool stopped_ = false;
   std::vector<float> x_;             // (max_batch, features)
+  // The gathered targets are host memory, which the loss and the metrics read
+  // as device memory: right on the CPU backend only (host_reads_device_memory());
+  // device-resident targets come with the trainer's device buffers (issue 21).
   std::vector<int32_t> labels_;      // (max_batch)
   int64_t label_width_ = 0;          // the job's VECTOR label size; 0 = class ids
   std::vector<float> label_values_;  // (max_batch, label_width_)
