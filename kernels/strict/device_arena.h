@@ -1,12 +1,16 @@
 // DeviceArena: the strict emulated device's memory (strict_device_backend.h).
 //
-// Each allocation is its own anonymous mapping: whole pages holding the data,
-// placed so that it ends on a 64-byte boundary as close as possible to the
-// end of those pages, followed by one guard page. The pages stay PROT_NONE,
-// so any host access faults (SIGSEGV at the offending line), except while an
+// Each allocation is its own anonymous mapping: a guard page, whole pages
+// holding the data, and another guard page. The data is 16-byte aligned
+// (enough for the CPU kernels) and ends within 15 bytes of the back guard
+// page: exactly at it when its size is a multiple of 16. The slack around the
+// data in its pages (before it, less than a page; after it, less than 16
+// bytes) holds a known byte pattern. The pages stay PROT_NONE, so any host
+// access faults (SIGSEGV at the offending line), except while an
 // OpenAllocations scope has opened them for a backend op or copy. The guard
-// page is never opened: an op running past the end of its buffer faults too.
-// Not thread-safe (one per backend).
+// pages are never opened: an op running past either end of its pages faults;
+// one writing into the slack is caught when the scope closes (Close). Reads of
+// the slack go unnoticed. Not thread-safe (one per backend).
 #pragma once
 
 #include <cstdint>
@@ -20,12 +24,14 @@
 namespace shardtrain::kernels::strict {
 
 struct DeviceAllocation {
-  char* data = nullptr;  // what the handle holds: 64-byte aligned
+  char* data = nullptr;  // what the handle holds: 16-byte aligned
   int64_t bytes = 0;
   std::string what;           // the name given to AllocateDevice
   char* mapping = nullptr;    // the whole mapping, page aligned
-  size_t mapped_bytes = 0;    // data pages + the guard page
-  size_t openable_bytes = 0;  // the data pages
+  size_t mapped_bytes = 0;    // the guard pages + the data pages
+  char* pages = nullptr;      // the data pages, after the front guard page
+  size_t page_bytes = 0;      // their size
+  char* slack_end = nullptr;  // data + bytes rounded up to 16: the tail slack ends here
 };
 
 class DeviceArena {
@@ -46,18 +52,24 @@ class DeviceArena {
   std::map<uintptr_t, DeviceAllocation> allocations_;  // by data address
 };
 
-// Opens the given allocations (read and write) for its lifetime, each once,
-// and protects them again when it goes.
+// Opens the given allocations (read and write), each once, until Close() or
+// its end, which protect them again.
 class OpenAllocations {
  public:
   explicit OpenAllocations(std::vector<const DeviceAllocation*> allocations);
   OpenAllocations(const OpenAllocations&) = delete;
   OpenAllocations& operator=(const OpenAllocations&) = delete;
-  ~OpenAllocations();
+  ~OpenAllocations() { Protect(); }
   // Internal when mprotect failed (then nothing is open and the op must not run).
   const Status& status() const { return status_; }
+  // Checks each allocation's slack, restores its pattern and protects them
+  // all: FailedPrecondition "<op> wrote outside device allocation <what>
+  // (<bytes> bytes)" for the first one `op` wrote outside of.
+  Status Close(std::string_view op);
 
  private:
+  void Protect();
+
   std::vector<const DeviceAllocation*> allocations_;
   Status status_;
 };

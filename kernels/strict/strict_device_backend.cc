@@ -97,7 +97,9 @@ void StrictDeviceBackend::Copy(const char* op, void* dst, bool dst_device, const
     return;
   }
   OpenAllocations open(std::move(allocations));
-  if (Record(open.status())) std::memmove(dst, src, static_cast<size_t>(bytes));
+  if (!Record(open.status())) return;
+  std::memmove(dst, src, static_cast<size_t>(bytes));
+  Record(open.Close(op));
 }
 
 void StrictDeviceBackend::CopyToDevice(void* device_dst, const void* host_src, int64_t bytes,

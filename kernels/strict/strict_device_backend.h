@@ -5,8 +5,12 @@
 // - AllocateDevice memory cannot be touched by the host: its pages are
 //   PROT_NONE except while a backend op or copy runs (a host read or write is
 //   a SIGSEGV at the offending line), and then only the allocations holding
-//   that op's pointer arguments are opened. A guard page follows each
-//   allocation, so an op running past the end of its buffer faults as well.
+//   that op's pointer arguments are opened. Guard pages surround each
+//   allocation, whose data ends within 15 bytes of the back one (16-byte
+//   alignment): an op running past the end of its buffer, or before the start
+//   of its pages, faults; one writing into the few bytes of slack around its
+//   buffer is recorded as FailedPrecondition "<Op> wrote outside device
+//   allocation <what> (<bytes> bytes)" (device_arena.h).
 // - Every op checks that each non-null pointer argument lies inside a device
 //   allocation, and each copy that its device side does and its host side
 //   does not (and that the device side's bytes fit). A violation (what would
@@ -157,7 +161,9 @@ class StrictDeviceBackend final : public KernelBackend, private MemoryReleaser {
     std::vector<const DeviceAllocation*> allocations;
     if (!FindAllocations(op, args, &allocations)) return;
     OpenAllocations open(std::move(allocations));
-    if (Record(open.status())) body();
+    if (!Record(open.status())) return;
+    body();
+    Record(open.Close(op));
   }
   // The allocations of the non-null `args`; false (error recorded) when one is not device memory.
   bool FindAllocations(const char* op, std::initializer_list<Arg> args,

@@ -89,10 +89,50 @@ TEST_F(StrictDeviceDeathTest, HostWriteOfDeviceMemoryFaults) {
   EXPECT_EXIT({ *static_cast<volatile float*>(x.floats()) = 5.0f; }, DiedOfAFault, "");
 }
 
-TEST_F(StrictDeviceDeathTest, AnOpRunningPastItsBufferFaults) {
+TEST_F(StrictDeviceDeathTest, AnOpWritingOneFloatPastItsBufferFaults) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   DeviceBuffer x = Upload(std::vector<float>(64, 1.0f), "x");  // ends at the guard page
-  EXPECT_EXIT(device_->Fill(x.floats(), 0.0f, 64 + 16), DiedOfAFault, "");
+  EXPECT_EXIT(device_->Fill(x.floats(), 0.0f, 64 + 1), DiedOfAFault, "");
+}
+
+TEST_F(StrictDeviceDeathTest, AnOpReadingBeforeItsPagesFaults) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  DeviceBuffer x = Upload(std::vector<float>(1024, 1.0f), "x");  // one whole page
+  DeviceBuffer y = Upload({0.0f, 0.0f}, "y");
+  // Reads x[-1, 1): x[-1] is in the guard page before x.
+  EXPECT_EXIT(device_->CopyColumnsFrom(x.floats(), 1, 1024, -1, y.floats(), 2), DiedOfAFault, "");
+}
+
+// A 3-float buffer ends 4 bytes before its guard page: writing x[3] changes
+// the slack, caught when the op closes its buffers.
+TEST_F(StrictDeviceTest, AnOpWritingOneFloatPastAnUnalignedBufferIsCaught) {
+  DeviceBuffer x = Upload({1.0f, 2.0f, 3.0f}, "x");
+  device_->Fill(x.floats(), 7.0f, 4);
+  Status status = device_->CheckErrors();
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(), "Fill wrote outside device allocation x (12 bytes)");
+  EXPECT_EQ(Download(x), (std::vector<float>{7.0f, 7.0f, 7.0f}));
+  device_->Fill(x.floats(), 8.0f, 3);  // the slack was restored: no second report
+  EXPECT_TRUE(device_->CheckErrors().ok());
+}
+
+TEST_F(StrictDeviceTest, AnOpWritingBeforeItsBufferIsCaught) {
+  DeviceBuffer x = Upload({1.0f, 2.0f, 3.0f}, "x");
+  DeviceBuffer src = Upload({9.0f}, "src");
+  // Column -1 of a (1, 3) dst is the float before x.
+  device_->CopyColumnsInto(src.floats(), 1, 1, x.floats(), 3, -1);
+  Status status = device_->CheckErrors();
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(), "CopyColumnsInto wrote outside device allocation x (12 bytes)");
+  EXPECT_EQ(Download(x), (std::vector<float>{1.0f, 2.0f, 3.0f}));
+}
+
+TEST_F(StrictDeviceTest, DeviceMemoryIsSixteenByteAligned) {
+  for (int64_t bytes : {1, 12, 16, 100, 4096, 5000}) {
+    auto buffer = device_->AllocateDevice(bytes, "b");
+    ASSERT_TRUE(buffer.ok());
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(buffer->data()) % 16, 0u) << bytes;
+  }
 }
 
 TEST_F(StrictDeviceTest, HostPointerGivenToAnOpIsFailedPreconditionAndSkipsTheOp) {
