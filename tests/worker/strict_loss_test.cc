@@ -2,7 +2,9 @@
 // metrics' CorrectCount and Accumulate on the strict emulated device (inputs
 // moved there with the memory API; host access to them would fault) equal the
 // CPU backend's bit for bit, and the strict device records no misuse. A host
-// pointer given as the model output is the device's FailedPrecondition.
+// pointer given as the model output is the device's FailedPrecondition; the
+// host copy buffers (loss::HostReads, loss::MirroredArray) round-trip and name
+// their errors.
 #include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
@@ -13,6 +15,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/strict/strict_device_backend.h"
+#include "worker/loss/host_staging.h"
 #include "worker/loss/loss.h"
 #include "worker/metrics/metric_set.h"
 
@@ -197,6 +200,44 @@ TEST(StrictLossTest, HostOutputIsTheDevicesFailedPrecondition) {
   auto sum = loss->Compute(*strict, batch.outputs.data(), device.Targets(), kRows, nullptr, 1.0);
   EXPECT_EQ(sum.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(sum.status().message().find("not device memory"), std::string::npos) << sum.status();
+}
+
+TEST(StrictLossTest, HostReadsCopyRoundTripAndNameTheirErrors) {
+  auto strict = kernels::CreateStrictDeviceBackend();
+  auto reads = loss::HostReads::Create(*strict, 64, "test reads");
+  ASSERT_TRUE(reads.ok()) << reads.status();
+  const std::vector<float> values = {1.5f, -2.0f, 3.25f};
+  const kernels::DeviceBuffer device = ToDevice(*strict, values);
+  const float* host = reads->Read(*strict, device.floats(), 3);
+  ASSERT_TRUE(reads->Wait(*strict).ok());
+  EXPECT_EQ(std::vector<float>(host, host + 3), values);
+  // Beyond the capacity: null, and Wait names the buffer.
+  EXPECT_EQ(reads->Read(*strict, device.floats(), 17), nullptr);
+  const Status overflow = reads->Wait(*strict);
+  EXPECT_EQ(overflow.code(), StatusCode::kInternal);
+  EXPECT_NE(overflow.message().find("test reads"), std::string::npos) << overflow;
+  // A host array is not device memory: the copy is refused.
+  reads->Read(*strict, values.data(), 3);
+  EXPECT_EQ(reads->Wait(*strict).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(StrictLossTest, MirroredArrayUploadsWhatTheHostFilled) {
+  auto strict = kernels::CreateStrictDeviceBackend();
+  auto array = loss::MirroredArray::Create(*strict, 2 * sizeof(float), "test array");
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_NE(array->host(), array->device());
+  array->host_as<float>()[0] = 4.0f;
+  array->host_as<float>()[1] = -1.0f;
+  array->Upload(*strict, 2 * sizeof(float));
+  std::vector<float> back(2);
+  strict->CopyToHost(back.data(), array->device(), 2 * sizeof(float));
+  ASSERT_TRUE(strict->Synchronize().ok());
+  EXPECT_EQ(back, (std::vector<float>{4.0f, -1.0f}));
+  // On the CPU backend the host fills the device array itself.
+  auto cpu = kernels::CreateCpuBackend();
+  auto direct = loss::MirroredArray::Create(*cpu, 8, "test array");
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  EXPECT_EQ(direct->host(), direct->device());
 }
 
 struct MetricCase {
