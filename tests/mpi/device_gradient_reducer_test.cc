@@ -4,16 +4,20 @@
 // zero-copy path on the CPU backend, the device-communicator path, and errors
 // naming the bucket. The strict device checks the event protocol: a wait on an
 // event never recorded would come back from Synchronize as FailedPrecondition.
+// The deferred-streams backend runs each stream's work as late as a device may,
+// so a missing event wait between streams shows as stale gradients.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/strict/strict_device_backend.h"
+#include "tests/mpi/deferred_streams_backend.h"
 #include "worker/comm/gradient_reducer.h"
 #include "worker/comm/local_communicator.h"
 
@@ -49,7 +53,8 @@ class RecordingCommunicator final : public Communicator {
     RETURN_IF_ERROR(ValidateAllReduceArgs(data, count, dtype));
     if (static_cast<int>(calls.size()) == fail_call_) return UnavailableError("peer 1 is gone");
     calls.push_back({data, count});
-    if (device_ || dtype != DType::kFloat32) return OkStatus();
+    if (on_call) on_call();
+    if ((device_ && !device_memory_is_host_memory) || dtype != DType::kFloat32) return OkStatus();
     float* values = static_cast<float*>(data);
     for (int64_t i = 0; i < count; ++i) values[i] = RankSum(values[i]);
     return OkStatus();
@@ -71,6 +76,9 @@ class RecordingCommunicator final : public Communicator {
     int64_t count;
   };
   std::vector<Call> calls;
+  std::function<void()> on_call;  // run at each AllReduceSum
+  // Device mode sums too (the deferred backend's device memory is host memory).
+  bool device_memory_is_host_memory = false;
 
  private:
   int ranks_;
@@ -213,6 +221,60 @@ TEST_F(DeviceGradientReducerTest, NoGradientsStillSumsTheScalars) {
   EXPECT_EQ(correct, 10);
   EXPECT_TRUE(comm.calls.empty());
   EXPECT_TRUE(backend_->Synchronize().ok());
+}
+
+// The gradients are written on kCompute and read back on kCompute after a
+// host wait on kCompute alone: only the reducer's events order them around
+// the copies on kCommunication.
+std::vector<float> ReducedOnDeferredStreams(RecordingCommunicator& comm,
+                                            std::vector<int64_t>* pending_copies) {
+  testing::DeferredStreamsBackend backend;
+  StatusOr<DeviceBuffer> device = backend.AllocateDevice(kNumFloats * 4, "gradients");
+  EXPECT_TRUE(device.ok()) << device.status();
+  if (!device.ok()) return {};
+  const std::vector<float> host = Gradients(kNumFloats);
+  backend.CopyToDevice(device->data(), host.data(), kNumFloats * 4, Stream::kCompute);
+  comm.on_call = [&] { pending_copies->push_back(backend.pending(Stream::kCommunication)); };
+  StatusOr<std::unique_ptr<GradientReducer>> reducer =
+      GradientReducer::CreateForDevice(&comm, &backend, kNumFloats, kBucketBytes);
+  EXPECT_TRUE(reducer.ok()) << reducer.status();
+  if (!reducer.ok()) return {};
+  Status status = (*reducer)->AllReduce(device->floats(), nullptr, nullptr, nullptr);
+  EXPECT_TRUE(status.ok()) << status;
+  std::vector<float> out(kNumFloats);
+  backend.CopyToHost(out.data(), device->data(), kNumFloats * 4, Stream::kCompute);
+  StatusOr<kernels::Event> read = backend.CreateEvent();
+  EXPECT_TRUE(read.ok()) << read.status();
+  if (!read.ok()) return {};
+  backend.RecordEvent(*read, Stream::kCompute);
+  status = backend.WaitEvent(*read);
+  EXPECT_TRUE(status.ok()) << status;
+  comm.on_call = nullptr;
+  return out;
+}
+
+TEST(DeviceGradientReducerOrderTest, EventsOrderTheCopiesAroundTheBackwardAndTheUpdate) {
+  RecordingCommunicator comm(/*ranks=*/3);
+  std::vector<int64_t> pending_copies;
+  std::vector<float> out = ReducedOnDeferredStreams(comm, &pending_copies);
+  ASSERT_EQ(out.size(), size_t{kNumFloats});
+  const std::vector<float> host = Gradients(kNumFloats);
+  for (int64_t i = 0; i < kNumFloats; ++i) ASSERT_EQ(out[i], comm.RankSum(host[i])) << i;
+  // While the host sums bucket k, bucket k + 1's copy is still queued.
+  ASSERT_EQ(pending_copies.size(), 16u);
+  for (size_t k = 0; k + 1 < pending_copies.size(); ++k) {
+    EXPECT_GT(pending_copies[k], 0) << "bucket " << k;
+  }
+}
+
+TEST(DeviceGradientReducerOrderTest, DeviceCommunicatorRunsAfterTheBackward) {
+  RecordingCommunicator comm(/*ranks=*/2, /*device=*/true);
+  comm.device_memory_is_host_memory = true;
+  std::vector<int64_t> pending_copies;
+  std::vector<float> out = ReducedOnDeferredStreams(comm, &pending_copies);
+  ASSERT_EQ(out.size(), size_t{kNumFloats});
+  const std::vector<float> host = Gradients(kNumFloats);
+  for (int64_t i = 0; i < kNumFloats; ++i) ASSERT_EQ(out[i], comm.RankSum(host[i])) << i;
 }
 
 TEST(DeviceGradientReducerCreateTest, NullBackendIsInvalidArgument) {
