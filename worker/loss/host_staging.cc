@@ -10,6 +10,12 @@ int64_t AlignUp(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * 
 
 }  // namespace
 
+int64_t HostReads::CapacityFor(std::initializer_list<int64_t> read_bytes) {
+  int64_t capacity = 0;
+  for (int64_t bytes : read_bytes) capacity += AlignUp(bytes);
+  return capacity;
+}
+
 StatusOr<HostReads> HostReads::Create(kernels::KernelBackend& backend, int64_t capacity_bytes,
                                       std::string_view what) {
   HostReads reads;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,10 @@ class HostReads {
   // Read and Wait take the same backend.
   static StatusOr<HostReads> Create(kernels::KernelBackend& backend, int64_t capacity_bytes,
                                     std::string_view what);
+
+  // The capacity that reads of the given byte counts need between two Wait()s
+  // (each read starts on a 64-byte boundary).
+  static int64_t CapacityFor(std::initializer_list<int64_t> read_bytes);
 
   // Where the host reads `count` values of the device array `device` after
   // Wait(): `device` itself when the host reads device memory, else a copy.

@@ -288,10 +288,10 @@ Status Loss::AllocateBuffers(kernels::KernelBackend& backend, const config::JobC
     ASSIGN_OR_RETURN(row_weights_,
                      MirroredArray::Create(backend, row_bytes, "class weights of rows"));
   }
-  // The host reads the targets (class ids, or vectors of units_ floats) when
-  // it converts, smooths or weights them; both kinds are 4 bytes a value.
+  // The host reads the targets (class ids, or vectors of units_ values) when
+  // it converts, smooths or weights them.
   const int64_t read_bytes = target_floats > 0 || !class_weights_.empty()
-                                 ? max_batch * std::max<int64_t>(units_, 1) * 4
+                                 ? max_batch * std::max<int64_t>(units_, 1) * kTargetValueBytes
                                  : 0;
   ASSIGN_OR_RETURN(target_reads_, HostReads::Create(backend, read_bytes, "loss targets"));
   return OkStatus();

@@ -9,6 +9,10 @@
 
 namespace shardtrain::loss {
 
+// Bytes of one target value, a class id or a float alike.
+inline constexpr int64_t kTargetValueBytes = sizeof(float);
+static_assert(sizeof(int32_t) == sizeof(float));
+
 struct Targets {
   const int32_t* class_ids = nullptr;  // (rows) when width == 0
   const float* values = nullptr;       // (rows, width) when width > 0

@@ -36,12 +36,14 @@ StatusOr<MetricSet> MetricSet::Create(kernels::KernelBackend& backend,
                                       const config::JobConfig& config, int64_t output_units,
                                       int64_t max_batch) {
   ASSIGN_OR_RETURN(MetricSet set, Build(config, output_units));
-  // Outputs, then targets (class ids or floats, 4 bytes a value), each
-  // aligned to 64 bytes.
+  // A batch's outputs, then its targets (class ids, or vectors as wide).
   const int64_t output_bytes = max_batch * output_units * static_cast<int64_t>(sizeof(float));
-  const int64_t target_bytes = max_batch * std::max<int64_t>(output_units, 1) * 4;
-  ASSIGN_OR_RETURN(set.reads_, loss::HostReads::Create(backend, output_bytes + target_bytes + 128,
-                                                       "metric inputs"));
+  const int64_t target_bytes =
+      max_batch * std::max<int64_t>(output_units, 1) * loss::kTargetValueBytes;
+  ASSIGN_OR_RETURN(
+      set.reads_,
+      loss::HostReads::Create(backend, loss::HostReads::CapacityFor({output_bytes, target_bytes}),
+                              "metric inputs"));
   return set;
 }
 
