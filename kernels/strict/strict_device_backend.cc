@@ -33,7 +33,11 @@ Status StrictDeviceBackend::CheckErrors() {
 bool StrictDeviceBackend::FindAllocations(const char* op, std::initializer_list<Arg> args,
                                           std::vector<const DeviceAllocation*>* allocations) {
   for (const Arg& arg : args) {
-    if (arg.pointer == nullptr) continue;
+    if (arg.pointer == nullptr) {
+      if (arg.optional) continue;
+      return Record(
+          FailedPreconditionError(std::string(op) + ": argument " + arg.name + " is null"));
+    }
     const DeviceAllocation* allocation = arena_.Find(arg.pointer);
     if (allocation == nullptr) {
       return Record(FailedPreconditionError(std::string(op) + ": argument " + arg.name +

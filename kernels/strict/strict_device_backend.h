@@ -12,12 +12,14 @@
 //   buffer is recorded as FailedPrecondition "<Op> wrote outside device
 //   allocation <what> (<bytes> bytes)" (device_arena.h).
 // - Every op checks that each non-null pointer argument lies inside a device
-//   allocation, and each copy that its device side does and its host side
-//   does not (and that the device side's bytes fit). A violation (what would
-//   crash or corrupt on CUDA) is recorded as FailedPrecondition
-//   "<Op>: argument <name> is not device memory" (or "... is device memory"
-//   for a host side), returned by CheckErrors()/Synchronize()/WaitEvent(); the
-//   op then does nothing. Only the first error is kept until it is read.
+//   allocation and that only the arguments backend.h lets be null are, and
+//   each copy that its device side does and its host side does not (and that
+//   the device side's bytes fit). A violation (what would crash or corrupt on
+//   CUDA) is recorded as FailedPrecondition "<Op>: argument <name> is not
+//   device memory" or "<Op>: argument <name> is null" (or "... is device
+//   memory" for a host side), returned by CheckErrors()/Synchronize()/
+//   WaitEvent(); the op then does nothing. Only the first error is kept until
+//   it is read.
 // - Streams execute in program order (copies happen at once). Events are
 //   bookkeeping: waiting on (StreamWaitEvent, WaitEvent) an event never
 //   recorded, or using an empty event or another backend's, is recorded as
@@ -148,11 +150,14 @@ class StrictDeviceBackend final : public KernelBackend, private MemoryReleaser {
   void Fill(float* x, float value, int64_t n) override;
 
  private:
-  // One pointer argument of an op, named as in backend.h; null means absent.
+  // One pointer argument of an op, named as in backend.h; `optional` when
+  // backend.h lets it be null (absent).
   struct Arg {
     const char* name;
     const void* pointer;
+    bool optional = false;
   };
+  static constexpr bool kMayBeNull = true;
 
   // Runs body() with the allocations holding `args` open; records the first
   // argument that is not device memory instead (body does not run).
@@ -165,7 +170,8 @@ class StrictDeviceBackend final : public KernelBackend, private MemoryReleaser {
     body();
     Record(open.Close(op));
   }
-  // The allocations of the non-null `args`; false (error recorded) when one is not device memory.
+  // The allocations of the non-null `args`; false (error recorded) when one
+  // is not device memory or a required one is null.
   bool FindAllocations(const char* op, std::initializer_list<Arg> args,
                        std::vector<const DeviceAllocation*>* allocations);
   // Checks one side of a copy: `bytes` at `pointer` inside one device

@@ -1,19 +1,21 @@
 // StrictDeviceBackend's ops: each checks its pointer arguments, opens their
 // allocations and runs the CPU kernel of the same name (Run, in
-// strict_device_backend.h). Argument names are backend.h's.
+// strict_device_backend.h). Argument names are backend.h's; kMayBeNull marks
+// the arguments backend.h lets be null.
 #include "kernels/strict/strict_device_backend.h"
 
 namespace shardtrain::kernels::strict {
 
 void StrictDeviceBackend::DenseForward(const float* x, const float* w, const float* b, float* y,
                                        int64_t batch, int64_t in, int64_t out) {
-  Run("DenseForward", {{"x", x}, {"w", w}, {"b", b}, {"y", y}},
+  Run("DenseForward", {{"x", x}, {"w", w}, {"b", b, kMayBeNull}, {"y", y}},
       [&] { cpu_.DenseForward(x, w, b, y, batch, in, out); });
 }
 void StrictDeviceBackend::DenseBackward(const float* x, const float* w, const float* dy, float* dx,
                                         float* dw, float* db, int64_t batch, int64_t in,
                                         int64_t out) {
-  Run("DenseBackward", {{"x", x}, {"w", w}, {"dy", dy}, {"dx", dx}, {"dw", dw}, {"db", db}},
+  Run("DenseBackward",
+      {{"x", x}, {"w", w}, {"dy", dy}, {"dx", dx, kMayBeNull}, {"dw", dw}, {"db", db, kMayBeNull}},
       [&] { cpu_.DenseBackward(x, w, dy, dx, dw, db, batch, in, out); });
 }
 void StrictDeviceBackend::BiasAdd(float* y, const float* b, int64_t rows, int64_t cols) {
@@ -25,12 +27,13 @@ void StrictDeviceBackend::BiasGrad(const float* dy, float* db, int64_t rows, int
 
 void StrictDeviceBackend::Conv2DForward(const Conv2DGeometry& g, const float* x, const float* w,
                                         const float* b, float* y) {
-  Run("Conv2DForward", {{"x", x}, {"w", w}, {"b", b}, {"y", y}},
+  Run("Conv2DForward", {{"x", x}, {"w", w}, {"b", b, kMayBeNull}, {"y", y}},
       [&] { cpu_.Conv2DForward(g, x, w, b, y); });
 }
 void StrictDeviceBackend::Conv2DBackward(const Conv2DGeometry& g, const float* x, const float* w,
                                          const float* dy, float* dx, float* dw, float* db) {
-  Run("Conv2DBackward", {{"x", x}, {"w", w}, {"dy", dy}, {"dx", dx}, {"dw", dw}, {"db", db}},
+  Run("Conv2DBackward",
+      {{"x", x}, {"w", w}, {"dy", dy}, {"dx", dx, kMayBeNull}, {"dw", dw}, {"db", db, kMayBeNull}},
       [&] { cpu_.Conv2DBackward(g, x, w, dy, dx, dw, db); });
 }
 void StrictDeviceBackend::MaxPool2DForward(const Conv2DGeometry& g, const float* x, float* y) {
@@ -60,8 +63,8 @@ void StrictDeviceBackend::BatchNormForward(const float* x, const float* mean, co
       {{"x", x},
        {"mean", mean},
        {"variance", variance},
-       {"gamma", gamma},
-       {"beta", beta},
+       {"gamma", gamma, kMayBeNull},
+       {"beta", beta, kMayBeNull},
        {"y", y}},
       [&] { cpu_.BatchNormForward(x, mean, variance, gamma, beta, epsilon, y, rows, channels); });
 }
@@ -89,7 +92,7 @@ void StrictDeviceBackend::BatchNormInputGrad(const float* x, const float* dy, co
        {"dy", dy},
        {"mean", mean},
        {"variance", variance},
-       {"gamma", gamma},
+       {"gamma", gamma, kMayBeNull},
        {"dgamma", dgamma},
        {"dbeta", dbeta},
        {"dx", dx}},
@@ -142,7 +145,7 @@ void StrictDeviceBackend::AdamUpdate(const AdamParams& params, float* weights, c
 }
 void StrictDeviceBackend::SgdUpdate(const SgdParams& params, float* weights, const float* grads,
                                     float* velocity, int64_t n) {
-  Run("SgdUpdate", {{"weights", weights}, {"grads", grads}, {"velocity", velocity}},
+  Run("SgdUpdate", {{"weights", weights}, {"grads", grads}, {"velocity", velocity, kMayBeNull}},
       [&] { cpu_.SgdUpdate(params, weights, grads, velocity, n); });
 }
 void StrictDeviceBackend::RmspropUpdate(const RmspropParams& params, float* weights,
@@ -152,7 +155,7 @@ void StrictDeviceBackend::RmspropUpdate(const RmspropParams& params, float* weig
       {{"weights", weights},
        {"grads", grads},
        {"mean_square", mean_square},
-       {"momentum_slot", momentum_slot}},
+       {"momentum_slot", momentum_slot, kMayBeNull}},
       [&] { cpu_.RmspropUpdate(params, weights, grads, mean_square, momentum_slot, n); });
 }
 

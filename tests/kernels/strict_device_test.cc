@@ -150,6 +150,33 @@ TEST_F(StrictDeviceTest, HostPointerGivenToAnOpIsFailedPreconditionAndSkipsTheOp
   EXPECT_EQ(host, (std::vector<float>{7.0f, 8.0f}));
 }
 
+TEST_F(StrictDeviceTest, NullRequiredArgumentIsFailedPreconditionAndSkipsTheOp) {
+  DeviceBuffer x = Upload({1.0f, 2.0f}, "x");
+  device_->Add(x.floats(), nullptr, x.floats(), 2);
+  Status status = device_->CheckErrors();
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(), "Add: argument b is null");
+  device_->SgdUpdate(SgdParams{}, nullptr, x.floats(), nullptr, 2);
+  EXPECT_EQ(device_->CheckErrors().message(), "SgdUpdate: argument weights is null");
+  EXPECT_EQ(Download(x), (std::vector<float>{1.0f, 2.0f}));  // neither ran
+}
+
+// The arguments backend.h lets be null: Dense's bias and dx/db, SGD's velocity.
+TEST_F(StrictDeviceTest, OptionalArgumentsMayBeNull) {
+  DeviceBuffer x = Upload({1.0f, 2.0f}, "x"), w = Upload({3.0f}, "w"), y = Upload({0, 0}, "y");
+  device_->DenseForward(x.floats(), w.floats(), nullptr, y.floats(), 2, 1, 1);
+  EXPECT_EQ(Download(y), (std::vector<float>{3.0f, 6.0f}));
+  DeviceBuffer dw = Upload({0.0f}, "dw");
+  device_->DenseBackward(x.floats(), w.floats(), y.floats(), nullptr, dw.floats(), nullptr, 2, 1,
+                         1);
+  EXPECT_EQ(Download(dw), (std::vector<float>{15.0f}));  // 1*3 + 2*6
+  SgdParams sgd;
+  sgd.learning_rate = 0.5f;
+  device_->SgdUpdate(sgd, w.floats(), dw.floats(), nullptr, 1);
+  EXPECT_EQ(Download(w), (std::vector<float>{3.0f - 7.5f}));
+  EXPECT_TRUE(device_->CheckErrors().ok());
+}
+
 TEST_F(StrictDeviceTest, CopiesRoundTripAndCheckBothSides) {
   const std::vector<float> values = RandomVector(300, 1);
   DeviceBuffer a = Upload(values, "a");
