@@ -122,9 +122,11 @@ std::pair<std::vector<float>, std::vector<float>> HostMoments(const std::vector<
   return {mean, variance};
 }
 
+// Rows not a multiple of CUDA's 256-thread reduction, one row, and 4096 rows
+// (CUDA's reduction over several blocks).
 void BatchNormCases(std::vector<ParityCase>& t) {
   for (const auto& [rows, channels] :
-       std::vector<std::pair<int64_t, int64_t>>{{2 * 13 * 13, 32}, {1000, 3}, {1, 5}}) {
+       std::vector<std::pair<int64_t, int64_t>>{{2 * 13 * 13, 32}, {1000, 3}, {1, 5}, {4096, 64}}) {
     const std::string name = "batch_norm_" + std::to_string(rows) + "x" + std::to_string(channels);
     t.push_back({name, [rows = rows, channels = channels](ParityRun& r) {
                    const int64_t n = rows * channels;
