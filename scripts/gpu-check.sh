@@ -5,7 +5,8 @@
 #    cuBLAS our binaries load, NCCL and PyTorch; cuBLAS and NCCL are looked for
 #    in PyTorch's CUDA 13 wheels (site-packages/nvidia/...), then /usr/local/cuda.
 # 2. The CUDA tests (parity table, CUDA-only tests, Philox, CreateBackend) and
-#    the strict-device tests (CPU tests, run here too). A CUDA test skipped
+#    the strict-device tests (CPU tests, run here too), from the repository
+#    root (parity_strict_test reads kernels/backend.h there). A CUDA test skipped
 #    while a GPU is visible counts as a failure (except the no-device checks).
 # 3. The step benchmark beside PyTorch eager at batch 32, 256 and 4096.
 # Ends with one summary table; exits 0 only when every step passed. Test logs
@@ -19,6 +20,10 @@ logs="${OUT:-/tmp}/gpu-check"
 mkdir -p "$logs"
 summary=()
 failed=0
+# Our binaries' library path (versions() adds cuBLAS, NCCL, CUDA): set only on
+# their command lines (run_ours), never for python, whose PyTorch wheels need
+# their own libstdc++ rather than gpu-stage/lib's.
+our_library_path="$PWD/$stage/lib"
 
 # row STEP RESULT DETAIL: one line of the summary table (RESULT FAIL fails the check).
 row() {
@@ -26,6 +31,22 @@ row() {
   echo "gpu-check: $1: $2${3:+ ($3)}"
   if [ "$2" = FAIL ]; then failed=1; fi
 }
+
+# Its arguments (colon-separated lists) joined by ':' without empty components
+# (an empty one would put the current directory on the search path).
+join_path() {
+  local joined="" list part parts
+  for list in "$@"; do
+    IFS=: read -ra parts <<<"$list"
+    for part in "${parts[@]}"; do
+      if [ -n "$part" ]; then joined="${joined:+$joined:}$part"; fi
+    done
+  done
+  echo "$joined"
+}
+
+# run_ours SECONDS BINARY ARGS...: one of our staged binaries with our library path.
+run_ours() { timeout "$1" env LD_LIBRARY_PATH="$our_library_path" "${@:2}"; }
 
 # The directory holding library $1: PyTorch's wheels first, then /usr/local/cuda.
 find_library_dir() {
@@ -56,22 +77,26 @@ versions() {
   else row "GPU, driver" FAIL "nvidia-smi: ${gpu:-not found}"; fi
   cublas_dir=$(find_library_dir libcublas.so.13) || cublas_dir=""
   nccl_dir=$(find_library_dir libnccl.so.2) || nccl_dir=""
-  export LD_LIBRARY_PATH="$PWD/$stage/lib${cublas_dir:+:$cublas_dir}${nccl_dir:+:$nccl_dir}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-  echo "gpu-check: LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  our_library_path=$(join_path "$PWD/$stage/lib" "$cublas_dir" "$nccl_dir" /usr/local/cuda/lib64 \
+    "${LD_LIBRARY_PATH:-}")
+  echo "gpu-check: our binaries run with LD_LIBRARY_PATH=$our_library_path"
   if [ -z "$cublas_dir" ]; then row "cuBLAS" FAIL "libcublas.so.13 not found in PyTorch's wheels or /usr/local/cuda"; fi
-  if ours=$("$stage/bench/gpu_step_bench" --versions 2>&1); then row "CUDA runtime, cuBLAS" ok "$ours; cuBLAS from ${cublas_dir:-?}"
+  if ours=$(run_ours 60 "$stage/bench/gpu_step_bench" --versions 2>&1); then row "CUDA runtime, cuBLAS" ok "$ours; cuBLAS from ${cublas_dir:-?}"
   else row "CUDA runtime, cuBLAS" FAIL "our binaries do not load: $(tail -1 <<<"$ours")"; fi
   nccl=$("$python" -c 'import torch; print(torch.cuda.nccl.version())' 2>/dev/null) || nccl="unknown"
   if [ -n "$nccl_dir" ]; then row "NCCL" ok "$nccl from $nccl_dir"
   else row "NCCL" FAIL "libnccl.so.2 not found in PyTorch's wheels or /usr/local/cuda"; fi
-  torch_version=$("$python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>&1 | tail -1)
-  row "PyTorch" "$([ -n "$torch_version" ] && echo ok || echo FAIL)" "$torch_version"
+  if torch_version=$("$python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>&1); then
+    row "PyTorch" ok "$torch_version"
+  else
+    row "PyTorch" FAIL "$(tail -1 <<<"$torch_version")"
+  fi
 }
 
 # run_test NAME KIND: runs gpu-stage/bin/NAME; KIND gpu fails on unexpected skips.
 run_test() {
   local name=$1 kind=$2 log="$logs/$1.log" rc passed skipped bad_skips
-  timeout 300 "$stage/bin/$name" >"$log" 2>&1
+  run_ours 300 "$stage/bin/$name" >"$log" 2>&1
   rc=$?
   passed=$(grep -oE '\[  PASSED  \] [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
   skipped=$(grep -oE '\[  SKIPPED \] [0-9]+ test' "$log" | grep -oE '[0-9]+' || echo 0)
@@ -95,7 +120,7 @@ examples_per_second() { awk -F'|' -v b="$2" '$2 + 0 == b && $4 ~ /[0-9]/ {gsub(/
 
 benchmark() {
   local ours theirs batch a b
-  ours=$(timeout 240 "$stage/bench/gpu_step_bench" 2>&1) ||
+  ours=$(run_ours 240 "$stage/bench/gpu_step_bench" 2>&1) ||
     row "gpu_step_bench" FAIL "$(grep -m1 'gpu_step_bench:' <<<"$ours" || tail -1 <<<"$ours")"
   echo "$ours"
   theirs=$(timeout 240 "$python" "$stage/bench/torch_gpu_step.py" 2>&1) ||
