@@ -1,6 +1,6 @@
 // GradientReducer over device gradients without mpirun: the staged path on
 // the strict emulated device (whose memory the host cannot touch: a host read
-// would crash the test) with one-rank and recording host communicators, the
+// would crash the test) with the local and recording host communicators, the
 // zero-copy path on the CPU backend, the device-communicator path, and errors
 // naming the bucket. The strict device checks the event protocol: a wait on an
 // event never recorded would come back from Synchronize as FailedPrecondition.
@@ -117,25 +117,32 @@ class DeviceGradientReducerTest : public ::testing::Test {
   std::vector<float> host_;
 };
 
-TEST_F(DeviceGradientReducerTest, OneLocalRankIsTheIdentityBitForBit) {
-  LocalCommunicator comm;
-  std::unique_ptr<GradientReducer> reducer = Reducer(&comm, backend_.get());
-  ASSERT_NE(reducer, nullptr);
-  ASSERT_EQ(reducer->buckets().size(), 16u);
-  EXPECT_EQ(reducer->buckets().back().count, 40);
-  double loss = 1.25;
-  int64_t examples = 7;
-  int64_t correct = 3;
-  for (int step = 0; step < 3; ++step) {  // the staging and events are reused
-    Status status = reducer->AllReduce(device_.floats(), &loss, &examples, &correct);
-    ASSERT_TRUE(status.ok()) << status;
+// One rank: the local communicator, which touches no buffer (no staging), and
+// a host communicator of one rank (staged): both are the identity.
+TEST_F(DeviceGradientReducerTest, OneRankIsTheIdentityBitForBit) {
+  LocalCommunicator local;
+  RecordingCommunicator staged(/*ranks=*/1);
+  for (Communicator* comm : std::vector<Communicator*>{&local, &staged}) {
+    SCOPED_TRACE(comm->name());
+    std::unique_ptr<GradientReducer> reducer = Reducer(comm, backend_.get());
+    ASSERT_NE(reducer, nullptr);
+    ASSERT_EQ(reducer->buckets().size(), 16u);
+    EXPECT_EQ(reducer->buckets().back().count, 40);
+    double loss = 1.25;
+    int64_t examples = 7;
+    int64_t correct = 3;
+    for (int step = 0; step < 3; ++step) {  // the staging and events are reused
+      Status status = reducer->AllReduce(device_.floats(), &loss, &examples, &correct);
+      ASSERT_TRUE(status.ok()) << status;
+    }
+    std::vector<float> out = ReadBack();
+    EXPECT_EQ(std::memcmp(out.data(), host_.data(), kNumFloats * 4), 0);
+    EXPECT_EQ(loss, 1.25);
+    EXPECT_EQ(examples, 7);
+    EXPECT_EQ(correct, 3);
+    EXPECT_TRUE(backend_->CheckErrors().ok());
   }
-  std::vector<float> out = ReadBack();
-  EXPECT_EQ(std::memcmp(out.data(), host_.data(), kNumFloats * 4), 0);
-  EXPECT_EQ(loss, 1.25);
-  EXPECT_EQ(examples, 7);
-  EXPECT_EQ(correct, 3);
-  EXPECT_TRUE(backend_->CheckErrors().ok());
+  EXPECT_EQ(staged.calls.size(), 3 * 16u);
 }
 
 TEST_F(DeviceGradientReducerTest, EachBucketIsStagedOnTheHostSummedAndCopiedBack) {
@@ -201,7 +208,7 @@ TEST_F(DeviceGradientReducerTest, CommunicatorFailureNamesTheBucketAndKeepsStrea
 }
 
 TEST_F(DeviceGradientReducerTest, HostPointerIsFailedPreconditionNamingTheCopy) {
-  LocalCommunicator comm;
+  RecordingCommunicator comm(/*ranks=*/2);
   std::unique_ptr<GradientReducer> reducer = Reducer(&comm, backend_.get());
   ASSERT_NE(reducer, nullptr);
   std::vector<float> host = host_;
@@ -275,6 +282,20 @@ TEST(DeviceGradientReducerOrderTest, DeviceCommunicatorRunsAfterTheBackward) {
   ASSERT_EQ(out.size(), size_t{kNumFloats});
   const std::vector<float> host = Gradients(kNumFloats);
   for (int64_t i = 0; i < kNumFloats; ++i) ASSERT_EQ(out[i], comm.RankSum(host[i])) << i;
+}
+
+TEST(DeviceGradientReducerOrderTest, LocalCommunicatorNeedsNoCopiesOrEvents) {
+  testing::DeferredStreamsBackend backend;
+  StatusOr<DeviceBuffer> device = backend.AllocateDevice(kNumFloats * 4, "gradients");
+  ASSERT_TRUE(device.ok()) << device.status();
+  LocalCommunicator comm;
+  StatusOr<std::unique_ptr<GradientReducer>> reducer =
+      GradientReducer::CreateForDevice(&comm, &backend, kNumFloats, kBucketBytes);
+  ASSERT_TRUE(reducer.ok()) << reducer.status();
+  ASSERT_TRUE((*reducer)->AllReduce(device->floats(), nullptr, nullptr, nullptr).ok());
+  for (Stream stream : {Stream::kCompute, Stream::kCopy, Stream::kCommunication}) {
+    EXPECT_EQ(backend.pending(stream), 0);
+  }
 }
 
 TEST(DeviceGradientReducerCreateTest, NullBackendIsInvalidArgument) {

@@ -34,6 +34,10 @@ class Communicator {
   // host communicators (mpi, local), to which a GradientReducer over device
   // gradients stages each bucket through pinned host memory.
   virtual bool sums_device_memory() const { return false; }
+  // False when AllReduceSum/Broadcast never read or write the buffer (one
+  // rank, LocalCommunicator): device gradients then need no staging and no
+  // ordering at all.
+  virtual bool touches_buffers() const { return true; }
 
   // In-place sum over ranks of `count` elements of `dtype` (float32, float64,
   // int64) at `data`. Host memory for mpi/local; device memory for nccl.

@@ -30,7 +30,9 @@ StatusOr<std::unique_ptr<GradientReducer>> GradientReducer::CreateForDevice(
     Communicator* comm, kernels::KernelBackend* backend, int64_t num_floats, int64_t bucket_bytes) {
   if (backend == nullptr) return InvalidArgumentError("GradientReducer: null backend");
   auto reducer = std::make_unique<GradientReducer>(comm, num_floats, bucket_bytes);
-  if (backend->host_reads_device_memory() || comm == nullptr) return reducer;
+  if (comm == nullptr || backend->host_reads_device_memory() || !comm->touches_buffers()) {
+    return reducer;
+  }
   if (comm->sums_device_memory()) {
     ASSIGN_OR_RETURN(reducer->backward_done_, backend->CreateEvent());
     reducer->wait_backend_ = backend;

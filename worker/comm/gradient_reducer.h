@@ -16,9 +16,10 @@
 //   for nccl), passed straight to AllReduceSum, one call per bucket.
 // - CreateForDevice(comm, backend, ...): device memory of `backend`. When the
 //   backend's memory is host memory (host_reads_device_memory(), the CPU
-//   backend) this is the path above, with no events and no copies. With a host
-//   communicator (mpi, local) over a device the host cannot read (CUDA, the
-//   strict device), each bucket is staged through pinned host memory on
+//   backend), or the communicator never touches buffers (one rank, local),
+//   this is the path above, with no events and no copies. With a host
+//   communicator (mpi) over a device the host cannot read (CUDA, the strict
+//   device), each bucket is staged through pinned host memory on
 //   Stream::kCommunication, ordered by events: StagedBucketReducer
 //   (staged_bucket_reducer.h) states that contract. In short: kCommunication
 //   waits on an event recorded on kCompute when AllReduce is called (after the

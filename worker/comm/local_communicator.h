@@ -13,6 +13,7 @@ class LocalCommunicator final : public Communicator {
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
   std::string_view name() const override { return "local"; }
+  bool touches_buffers() const override { return false; }
   Status AllReduceSum(void* data, int64_t count, DType dtype) override;
   Status Broadcast(void* data, int64_t bytes, int root) override;
   Status Barrier() override;

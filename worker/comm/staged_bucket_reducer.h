@@ -1,5 +1,5 @@
 // StagedBucketReducer: sums gradient buckets that live in device memory over
-// ranks with a HOST communicator (mpi, local), by staging each bucket through
+// ranks with a HOST communicator (mpi), by staging each bucket through
 // pinned host memory on the backend's communication stream. GradientReducer
 // uses it when the backend's memory is not host-readable (CUDA, the strict
 // device) and the communicator does not sum device memory itself.
