@@ -28,7 +28,8 @@ StatusOr<std::unique_ptr<SlicedOptimizerStep>> SlicedOptimizerStep::Create(
   const int64_t size = params.size();
   if (reduction == nullptr || size == 0 ||
       reduction->PeerCopy(params.grads(), size, reduction->rank()) != params.grads() ||
-      !optimizer.UpdatesEachFloatAlone(size) || !gradients_final) {
+      !optimizer.UpdatesEachFloatAlone(size) || !gradients_final ||
+      !optimizer.slots_host_readable()) {  // the window copies slots with memcpy
     return std::unique_ptr<SlicedOptimizerStep>();
   }
   ASSIGN_OR_RETURN(const bool allowed, EveryRankAllows(comm));
@@ -62,7 +63,7 @@ const float* SlicedOptimizerStep::UpdateChunk(kernels::KernelBackend& backend, i
   for (size_t i = 0; i < optimizer_->slot_names().size() && i < 2; ++i) {
     slots[i] = WindowSlot(i) + first;
     if (load_slots_) {
-      std::memcpy(slots[i], optimizer_->slot(i).data() + first,
+      std::memcpy(slots[i], optimizer_->slot_data(i) + first,
                   static_cast<size_t>(n) * sizeof(float));
     }
   }
@@ -75,7 +76,7 @@ void SlicedOptimizerStep::SyncOptimizerSlots() {
   const int64_t size = params_->size();
   if (slots_stale_) {
     for (size_t i = 0; i < optimizer_->slot_names().size(); ++i) {
-      float* out = optimizer_->slot(i).data();
+      float* out = optimizer_->slot_data(i);
       for (int p = 0; p < reduction_->size(); ++p) {
         const comm::Slice slice = comm::OwnedSlice(size, sizeof(float), p, reduction_->size());
         const float* peer = reduction_->PeerCopy(WindowSlot(i), size, p);

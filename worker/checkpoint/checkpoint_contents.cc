@@ -79,12 +79,26 @@ ModelLayout Layout(const model::Model& model, const storage::KerasOptimizerSpec*
 }
 
 // Where variable `v` (a weight or an optimizer slot) lives in the trainer's
-// buffers: slots hold only trainable variables, at their trainable offset.
+// buffers: slots hold only trainable variables, at their trainable offset
+// (device memory: host code reads it only where opt.slots_host_readable()).
 float* VariableData(model::ParameterStore& params, optimizer::Optimizer& opt,
                     const KerasCheckpointVariable& v, const model::VariableInfo& info) {
   return v.kind == KerasCheckpointVariable::Kind::kWeight
              ? params.params() + info.offset
-             : opt.slot(static_cast<size_t>(v.slot)).data() + info.trainable_offset;
+             : opt.slot_data(static_cast<size_t>(v.slot)) + info.trainable_offset;
+}
+
+// Saves slot variable `v` from device memory the host cannot read: copies its
+// floats into t.owned.
+Status CopySlotForSave(const optimizer::Optimizer& opt, const KerasCheckpointVariable& v,
+                       const model::VariableInfo& info, SaveTensor& t) {
+  t.owned.resize(t.bytes);
+  RETURN_IF_ERROR(opt.CopySlotToHost(static_cast<size_t>(v.slot), info.trainable_offset,
+                                     info.shape.num_elements(),
+                                     reinterpret_cast<float*>(t.owned.data()))
+                      .WithContext("saving optimizer slot " + v.key));
+  t.data = t.owned.data();
+  return OkStatus();
 }
 
 // The key of the optimizer's iteration count ("iter", the first optimizer variable).
@@ -356,6 +370,9 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
         t.shape = info.shape.dims();
         t.data = VariableData(params, opt, v, info);
         t.bytes = static_cast<size_t>(info.shape.num_elements()) * sizeof(float);
+        if (v.kind == KerasCheckpointVariable::Kind::kSlot && !opt.slots_host_readable()) {
+          RETURN_IF_ERROR(CopySlotForSave(opt, v, info, t));
+        }
         tensors.push_back(std::move(t));
         break;
       }
@@ -407,6 +424,11 @@ StatusOr<std::vector<RestoreTarget>> CheckedRestoreTargets(const storage::Bundle
   for (const KerasCheckpointVariable& v : layout.keras.variables) {
     if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter) continue;
     const model::VariableInfo& info = params.variable(layout.VariableIndex(v));
+    if (v.kind == KerasCheckpointVariable::Kind::kSlot && !opt.slots_host_readable()) {
+      return FailedPreconditionError("restoring optimizer slot " + v.key +
+                                     " into device memory is not supported yet (issue 21 "
+                                     "point 5); restore with --device cpu");
+    }
     float* data = VariableData(params, opt, v, info);
     RETURN_IF_ERROR(CheckEntry(reader, prefix, v.key, DType::kFloat32, info.shape.dims()));
     targets.push_back(
@@ -426,9 +448,7 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
     // The optimizer starts afresh (whatever an earlier, failed restore left in
     // it); the data position and step resume.
     opt.set_iterations(0);
-    for (size_t s = 0; s < opt.slot_names().size(); ++s) {
-      std::fill(opt.slot(s).begin(), opt.slot(s).end(), 0.0f);
-    }
+    opt.ZeroSlots();
   } else {
     int64_t iterations = 0;
     RETURN_IF_ERROR(ReadChecked(reader, prefix, IterationsKey(trainer.model(), opt),

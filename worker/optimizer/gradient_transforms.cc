@@ -64,6 +64,20 @@ StatusOr<GradientClipping> GradientClipping::FromConfig(const config::OptimizerC
   return clipping;
 }
 
+const char* GradientClipping::field() const {
+  switch (mode) {
+    case Mode::kNone:
+      return "";
+    case Mode::kNorm:
+      return "clipnorm";
+    case Mode::kValue:
+      return "clipvalue";
+    case Mode::kGlobalNorm:
+      return "global_clipnorm";
+  }
+  return "";
+}
+
 void ClipGradients(const GradientClipping& clipping,
                    const std::vector<model::ParameterSpan>& variables, float* grads) {
   const float c = clipping.threshold;

@@ -2,7 +2,8 @@
 // applies them before an update (BaseOptimizer._clip_gradients and
 // _apply_weight_decay): per-variable clipnorm, clipvalue, or global_clipnorm
 // over all trainable variables, then w -= w * weight_decay * learning_rate.
-// Both work in place on host floats, on the trainable variables given as spans
+// Both work in place on host floats (the Optimizer refuses them on a backend
+// whose memory the host cannot read), on the trainable variables given as spans
 // of the flat parameter/gradient buffers. The norms are summed in double in a
 // fixed order, so every rank computes the same bits from the same (allreduced)
 // gradient.
@@ -24,6 +25,9 @@ struct GradientClipping {
   // From optimizer.clipnorm / clipvalue / global_clipnorm. InvalidArgument when
   // more than one is set (as Keras) or a value is not finite and > 0.
   static StatusOr<GradientClipping> FromConfig(const config::OptimizerConfig& config);
+  // The config field that set the mode ("clipnorm", "clipvalue",
+  // "global_clipnorm"; "" for kNone).
+  const char* field() const;
 };
 
 // Clips the gradients of `variables` (each one trainable variable) in place.

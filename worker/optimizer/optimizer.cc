@@ -1,6 +1,8 @@
 #include "worker/optimizer/optimizer.h"
 
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <string>
 
@@ -27,6 +29,19 @@ Status CheckEpsilon(const std::string& field, float value) {
   return InvalidArgumentError(message.str());
 }
 
+// The CPU backend the backend-less Create overloads allocate on: host memory,
+// alive for the whole process (optimizers made there may outlive any caller's
+// backend). Only its allocation calls are used, which are thread-safe.
+kernels::KernelBackend& SharedCpuBackend() {
+  static kernels::KernelBackend* const backend = kernels::CreateCpuBackend().release();
+  return *backend;
+}
+
+std::string Lowercase(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
 }  // namespace
 
 float DefaultLearningRate(const config::OptimizerConfig& config) {
@@ -37,14 +52,32 @@ Status Optimizer::Validate(const config::OptimizerConfig& config) {
   return Create(config, std::vector<model::ParameterSpan>{}).status();
 }
 
+StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
+    const config::OptimizerConfig& config, std::vector<model::ParameterSpan> trainable) {
+  return Create(SharedCpuBackend(), config, std::move(trainable));
+}
+
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerConfig& config,
                                                        int64_t num_parameters) {
-  return Create(config, std::vector<model::ParameterSpan>{{0, num_parameters}});
+  return Create(SharedCpuBackend(), config, num_parameters);
 }
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerConfig& config,
                                                        const model::ParameterStore& params) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt, Create(config, params.TrainableSpans()));
+  return Create(SharedCpuBackend(), config, params);
+}
+
+StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(kernels::KernelBackend& backend,
+                                                       const config::OptimizerConfig& config,
+                                                       int64_t num_parameters) {
+  return Create(backend, config, std::vector<model::ParameterSpan>{{0, num_parameters}});
+}
+
+StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(kernels::KernelBackend& backend,
+                                                       const config::OptimizerConfig& config,
+                                                       const model::ParameterStore& params) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> opt,
+                   Create(backend, config, params.TrainableSpans()));
   opt->variables_.clear();
   for (const model::VariableInfo& info : params.variables()) {
     if (info.trainable && info.shape.num_elements() > 0) {
@@ -55,10 +88,11 @@ StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerCo
 }
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
-    const config::OptimizerConfig& config, std::vector<model::ParameterSpan> trainable) {
+    kernels::KernelBackend& backend, const config::OptimizerConfig& config,
+    std::vector<model::ParameterSpan> trainable) {
   std::unique_ptr<Optimizer> opt(new Optimizer());
-  int64_t slot_floats = 0;
-  for (const model::ParameterSpan& span : trainable) slot_floats += span.size;
+  opt->backend_ = &backend;
+  for (const model::ParameterSpan& span : trainable) opt->slot_floats_ += span.size;
   opt->variables_ = trainable;
   opt->trainable_ = std::move(trainable);
   ASSIGN_OR_RETURN(opt->schedule_,
@@ -68,9 +102,91 @@ StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
   const bool adamw = config.kind_case() == config::OptimizerConfig::kAdamw;
   opt->weight_decay_ = config.has_weight_decay() ? config.weight_decay() : (adamw ? 0.004f : 0.0f);
   RETURN_IF_ERROR(CheckRange("weight_decay", opt->weight_decay_, 0.0f, 1.0f, true));
-  opt->slots_.assign(opt->slot_names_.size(),
-                     std::vector<float>(static_cast<size_t>(slot_floats), 0.0f));
+  RETURN_IF_ERROR(opt->AllocateState());
   return opt;
+}
+
+Status Optimizer::AllocateState() {
+  kernels::KernelBackend& backend = *backend_;
+  if (!backend.host_reads_device_memory()) {
+    const char* host_math = nullptr;  // the config field asking for host math
+    if (clipping_.mode != GradientClipping::Mode::kNone) {
+      host_math = clipping_.field();
+    } else if (weight_decay_ > 0.0f) {
+      host_math = "weight_decay";
+    }
+    if (host_math != nullptr) {
+      return FailedPreconditionError(std::string("optimizer.") + host_math +
+                                     " is applied on the host, and the " +
+                                     std::string(backend.name()) +
+                                     " backend's memory is not host memory; unset it or use "
+                                     "--device cpu");
+    }
+  }
+  const std::string prefix = Lowercase(keras_class_name_) + " ";
+  const int64_t bytes = slot_floats_ * static_cast<int64_t>(sizeof(float));
+  for (const std::string& name : slot_names_) {
+    ASSIGN_OR_RETURN(kernels::DeviceBuffer slot, backend.AllocateDevice(bytes, prefix + name));
+    slots_.push_back(std::move(slot));
+  }
+  ZeroSlots();
+  if (clipping_.mode != GradientClipping::Mode::kNone && !trainable_.empty()) {
+    const int64_t end = trainable_.back().offset + trainable_.back().size;
+    ASSIGN_OR_RETURN(clipped_grads_,
+                     backend.AllocateDevice(end * static_cast<int64_t>(sizeof(float)),
+                                            prefix + "clipped gradients"));
+  }
+  return backend.CheckErrors();
+}
+
+Status Optimizer::CheckSlotRange(const char* call, size_t index, int64_t first,
+                                 int64_t count) const {
+  if (index < slots_.size() && first >= 0 && count >= 0 && first <= slot_floats_ &&
+      count <= slot_floats_ - first) {
+    return OkStatus();
+  }
+  const std::string name =
+      index < slot_names_.size() ? slot_names_[index] : "#" + std::to_string(index);
+  return InvalidArgumentError(std::string(call) + ": floats [" + std::to_string(first) + ", " +
+                              std::to_string(first + count) + ") are outside optimizer slot '" +
+                              name + "' of " + std::to_string(slot_floats_) + " floats");
+}
+
+Status Optimizer::CopySlotToHost(size_t index, int64_t first, int64_t count, float* host) const {
+  RETURN_IF_ERROR(CheckSlotRange("CopySlotToHost", index, first, count));
+  if (count == 0) return OkStatus();
+  const float* device = slot_data(index) + first;
+  const int64_t bytes = count * static_cast<int64_t>(sizeof(float));
+  if (backend_->host_reads_device_memory()) {
+    std::memcpy(host, device, static_cast<size_t>(bytes));
+    return OkStatus();
+  }
+  backend_->CopyToHost(host, device, bytes);
+  return backend_->Synchronize();
+}
+
+Status Optimizer::CopySlotFromHost(size_t index, int64_t first, int64_t count, const float* host) {
+  RETURN_IF_ERROR(CheckSlotRange("CopySlotFromHost", index, first, count));
+  if (count == 0) return OkStatus();
+  float* device = slot_data(index) + first;
+  const int64_t bytes = count * static_cast<int64_t>(sizeof(float));
+  if (backend_->host_reads_device_memory()) {
+    std::memcpy(device, host, static_cast<size_t>(bytes));
+    return OkStatus();
+  }
+  backend_->CopyToDevice(device, host, bytes);
+  return backend_->Synchronize();
+}
+
+void Optimizer::ZeroSlots() {
+  for (kernels::DeviceBuffer& slot : slots_) {
+    if (slot_floats_ == 0) continue;
+    if (backend_->host_reads_device_memory()) {
+      std::fill_n(slot.floats(), slot_floats_, 0.0f);
+    } else {
+      backend_->Fill(slot.floats(), 0.0f, slot_floats_);
+    }
+  }
 }
 
 Status Optimizer::ConfigureKind(const config::OptimizerConfig& config) {
@@ -137,16 +253,16 @@ void Optimizer::Apply(kernels::KernelBackend& backend, float* weights, const flo
   // weight decay, then the update.
   BeginIteration();
   if (clipping_.mode != GradientClipping::Mode::kNone && !trainable_.empty()) {
-    const size_t end = static_cast<size_t>(trainable_.back().offset + trainable_.back().size);
-    clipped_grads_.assign(grads, grads + end);
-    ClipGradients(clipping_, variables_, clipped_grads_.data());
-    grads = clipped_grads_.data();
+    const int64_t end = trainable_.back().offset + trainable_.back().size;
+    std::copy_n(grads, end, clipped_grads_.floats());
+    ClipGradients(clipping_, variables_, clipped_grads_.floats());
+    grads = clipped_grads_.floats();
   }
   if (weight_decay_ > 0.0f) ApplyWeightDecay(weight_decay_, iteration_rate_, variables_, weights);
   int64_t slot_offset = 0;  // the span's first float in the slot buffers
   for (const model::ParameterSpan& span : trainable_) {
     auto slot = [&](size_t index) {
-      return index < slots_.size() ? slots_[index].data() + slot_offset : nullptr;
+      return index < slots_.size() ? slots_[index].floats() + slot_offset : nullptr;
     };
     UpdateSpan(backend, weights + span.offset, grads + span.offset, slot(0), slot(1), span.size);
     slot_offset += span.size;
@@ -154,8 +270,8 @@ void Optimizer::Apply(kernels::KernelBackend& backend, float* weights, const flo
 }
 
 bool Optimizer::UpdatesEachFloatAlone(int64_t num_parameters) const {
-  const bool all_train = trainable_.size() == 1 && trainable_[0].offset == 0 &&
-                         trainable_[0].size == num_parameters;
+  const bool all_train =
+      trainable_.size() == 1 && trainable_[0].offset == 0 && trainable_[0].size == num_parameters;
   return all_train && clipping_.mode == GradientClipping::Mode::kNone;
 }
 
@@ -175,8 +291,8 @@ void Optimizer::UpdateRange(kernels::KernelBackend& backend, float* w, const flo
   UpdateSpan(backend, w, g, slot0, slot1, n);
 }
 
-void Optimizer::UpdateSpan(kernels::KernelBackend& backend, float* w, const float* g,
-                           float* slot0, float* slot1, int64_t n) {
+void Optimizer::UpdateSpan(kernels::KernelBackend& backend, float* w, const float* g, float* slot0,
+                           float* slot1, int64_t n) {
   switch (kind_) {
     case Kind::kAdam: {
       kernels::AdamParams params = adam_;

@@ -6,8 +6,18 @@
 // buffer per slot holding the trainable floats only, in order (the parameter
 // layout itself when every variable trains, as DESIGN.md §3 asks; frozen
 // variables get no slots, as in Keras). Not thread-safe.
+//
+// Memory: the slots (and the clipped-gradient buffer) are DeviceBuffers
+// allocated once, at Create, from the backend the optimizer is made for
+// (named "adam m", "sgd momentum", ...), and Apply/UpdateRange take device
+// pointers. Host code reaches the slots through CopySlotToHost/FromHost (no
+// copy where the backend's memory is host memory, as on the CPU backend);
+// slot() is the direct host view for that case only. Clipping and decoupled
+// weight decay are host math over the gradients/weights, so Create refuses
+// them (FailedPrecondition) on a backend whose memory the host cannot read.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <ostream>
@@ -28,27 +38,64 @@ namespace shardtrain::optimizer {
 // else 1e-3): the rate used where optimizer.learning_rate is 0.
 float DefaultLearningRate(const config::OptimizerConfig& config);
 
+// A host view of floats (Optimizer::slot): a span that compares by value and
+// prints as a container in test failures.
+class HostFloats {
+ public:
+  using value_type = float;
+  using iterator = float*;
+  using const_iterator = const float*;
+  HostFloats(float* data, size_t size) : data_(data), size_(size) {}
+  float* data() const { return data_; }
+  size_t size() const { return size_; }
+  float& operator[](size_t i) const { return data_[i]; }
+  float* begin() const { return data_; }
+  float* end() const { return data_ + size_; }
+  friend bool operator==(const HostFloats& a, const HostFloats& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+
+ private:
+  float* data_;
+  size_t size_;
+};
+
 class Optimizer {
  public:
   enum class Kind { kAdam, kSgd, kRmsprop };
 
   // Fills Keras defaults for unset fields; InvalidArgument names the bad field.
   // Only the floats of `trainable` (spans of the parameter buffer, in order,
-  // not overlapping) are updated and have slots.
-  static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
+  // not overlapping) are updated and have slots, allocated on `backend` (which
+  // must outlive the optimizer; ResourceExhausted names the slot).
+  // FailedPrecondition names clipnorm/clipvalue/global_clipnorm or
+  // weight_decay where `backend`'s memory is not host memory.
+  static StatusOr<std::unique_ptr<Optimizer>> Create(kernels::KernelBackend& backend,
+                                                     const config::OptimizerConfig& config,
                                                      std::vector<model::ParameterSpan> trainable);
-  // Checks `config` as Create does (InvalidArgument names the bad field).
-  static Status Validate(const config::OptimizerConfig& config);
   // Every one of `num_parameters` floats trains.
-  static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
+  static StatusOr<std::unique_ptr<Optimizer>> Create(kernels::KernelBackend& backend,
+                                                     const config::OptimizerConfig& config,
                                                      int64_t num_parameters);
   // The trainable variables of `params` (clipnorm clips each variable; the
   // overloads above treat each span as one variable).
+  static StatusOr<std::unique_ptr<Optimizer>> Create(kernels::KernelBackend& backend,
+                                                     const config::OptimizerConfig& config,
+                                                     const model::ParameterStore& params);
+  // The overloads above on the process's shared CPU backend (host memory), for
+  // host-resident callers.
+  static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
+                                                     std::vector<model::ParameterSpan> trainable);
+  static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
+                                                     int64_t num_parameters);
   static StatusOr<std::unique_ptr<Optimizer>> Create(const config::OptimizerConfig& config,
                                                      const model::ParameterStore& params);
+  // Checks `config` as Create does (InvalidArgument names the bad field).
+  static Status Validate(const config::OptimizerConfig& config);
 
   // One update of the trainable spans of `weights` from `grads` (both the
-  // whole parameter buffer, host memory): clips a copy of `grads` when clipping
+  // whole parameter buffer, `backend`'s memory; `backend` is the one the
+  // optimizer was created for): clips a copy of `grads` when clipping
   // is set, applies the weight decay, then the update at rate
   // schedule(iterations); counts an iteration.
   void Apply(kernels::KernelBackend& backend, float* weights, const float* grads);
@@ -64,7 +111,7 @@ class Optimizer {
   void BeginIteration();
   // The started update (weight decay, then the kind's update) of `n`
   // consecutive floats: their weights `w`, gradients `g` and slot values
-  // slots[i] (slot_names() order), wherever those live. Requires
+  // slots[i] (slot_names() order), in `backend`'s memory. Requires
   // UpdatesEachFloatAlone() and a BeginIteration() for the step.
   void UpdateRange(kernels::KernelBackend& backend, float* w, const float* g,
                    float* const* slots, int64_t n);
@@ -89,11 +136,27 @@ class Optimizer {
   // The Keras class: "Adam", "AdamW", "SGD" or "RMSprop".
   const std::string& keras_class_name() const { return keras_class_name_; }
   // Slot names (Keras: "m"/"v" for Adam, "momentum" for SGD, "velocity"/"momentum" for
-  // RMSprop) and their buffers (the trainable floats, in order: a variable's
-  // slot values start at its VariableInfo::trainable_offset).
+  // RMSprop) and their buffers (slot_size() trainable floats, in order: a
+  // variable's slot values start at its VariableInfo::trainable_offset).
   const std::vector<std::string>& slot_names() const { return slot_names_; }
-  std::vector<float>& slot(size_t index) { return slots_[index]; }
-  const std::vector<float>& slot(size_t index) const { return slots_[index]; }
+  int64_t slot_size() const { return slot_floats_; }
+  // Slot `index`'s device memory (null when slot_size() is 0).
+  float* slot_data(size_t index) const { return slots_[index].floats(); }
+  // True when host code may use slot_data() and slot() directly (the
+  // backend's memory is host memory).
+  bool slots_host_readable() const { return backend_->host_reads_device_memory(); }
+  // The host view of slot `index`: only where slots_host_readable() (tests,
+  // host-resident code); elsewhere the host must not touch it.
+  HostFloats slot(size_t index) const {
+    return {slot_data(index), static_cast<size_t>(slot_floats_)};
+  }
+  // Copies floats [first, first + count) of slot `index` to/from `host` and
+  // waits for the copy (a plain copy on host memory). InvalidArgument names the
+  // slot for a range outside it; the backend's recorded errors are returned.
+  Status CopySlotToHost(size_t index, int64_t first, int64_t count, float* host) const;
+  Status CopySlotFromHost(size_t index, int64_t first, int64_t count, const float* host);
+  // Sets every slot to 0 on the device (a fresh optimizer's state).
+  void ZeroSlots();
   // How Keras's OptimizerV2 names this optimizer's variables in a TF-format
   // checkpoint (shared/spec/tf-formats.md §3.2.1): the class name, the
   // hyper-parameter variables after "iter" (sorted by name) with their
@@ -112,6 +175,11 @@ class Optimizer {
 
   // Fills the kind's parameters and slot names; InvalidArgument names a bad field.
   Status ConfigureKind(const config::OptimizerConfig& config);
+  // Allocates the slots and clipping buffer on backend_ (once, zeroed);
+  // FailedPrecondition for host math on a backend the host cannot read.
+  Status AllocateState();
+  // InvalidArgument unless [first, first + count) lies in slot `index`.
+  Status CheckSlotRange(const char* call, size_t index, int64_t first, int64_t count) const;
   // Appends the schedule, clipping and weight decay when set.
   void DescribeExtras(std::ostream& out) const;
   // The kind's kernel on n floats at the started iteration's rate (slot
@@ -132,8 +200,12 @@ class Optimizer {
   float iteration_rate_ = 0.0f;  // the rate of the update BeginIteration() started
   std::vector<model::ParameterSpan> trainable_;
   std::vector<std::string> slot_names_;
-  std::vector<std::vector<float>> slots_;
-  std::vector<float> clipped_grads_;  // the clipped gradient (parameter layout), when clipping
+  kernels::KernelBackend* backend_ = nullptr;  // owns slots_ and clipped_grads_
+  int64_t slot_floats_ = 0;
+  std::vector<kernels::DeviceBuffer> slots_;
+  // The clipped gradient (parameter layout up to the last trainable float),
+  // when clipping (host-readable backends only).
+  kernels::DeviceBuffer clipped_grads_;
 };
 
 }  // namespace shardtrain::optimizer
