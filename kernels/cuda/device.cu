@@ -1,11 +1,12 @@
-#include "kernels/cuda/device.h"
-
+// CUDA device discovery, the CUDA backend behind CheckCudaUsable, and the
+// Philox device kernel (contract in device.h).
 #include <cstdio>
 #include <memory>
 
 #include "common/philox.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/device.h"
 
 namespace shardtrain::kernels::cuda {
 namespace {
@@ -44,20 +45,40 @@ std::string CudaVersions() {
          std::to_string(patch);
 }
 
+namespace {
+
+// FailedPrecondition naming the driver's and the runtime's CUDA versions.
+Status DriverTooOld(int driver, int runtime, const std::string& why) {
+  return FailedPreconditionError("the CUDA driver supports CUDA " + CudaVersionString(driver) +
+                                 ", older than the CUDA runtime " + CudaVersionString(runtime) +
+                                 " this binary uses (" + why +
+                                 "); update the driver or use --device cpu");
+}
+
+}  // namespace
+
 Status CheckCudaUsable() {
   int driver = 0, runtime = 0;
   // cudaDriverGetVersion reports 0 when no driver is installed.
   if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
   if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
   cudaGetLastError();
-  if (driver > 0 && driver < runtime) {
-    return FailedPreconditionError("the CUDA driver supports CUDA " + CudaVersionString(driver) +
-                                   ", older than the CUDA runtime " + CudaVersionString(runtime) +
-                                   " this binary uses; update the driver or use --device cpu");
+  // Since CUDA 11 a runtime runs on an older driver of its major version
+  // (minor version compatibility); CUDA itself refuses what it cannot run.
+  if (driver > 0 && driver / 1000 < runtime / 1000) {
+    return DriverTooOld(driver, runtime, "a runtime needs a driver of its major version");
   }
-  if (driver == 0 || CudaDeviceCount() == 0) {
-    return FailedPreconditionError("no CUDA device visible; use --device cpu");
+  int count = 0;
+  const cudaError_t error = driver > 0 ? cudaGetDeviceCount(&count) : cudaErrorNoDevice;
+  cudaGetLastError();  // clear the sticky error
+  if (error == cudaErrorInsufficientDriver) {
+    return DriverTooOld(driver, runtime, std::string("CUDA: ") + cudaGetErrorString(error));
   }
+  if (error != cudaSuccess && error != cudaErrorNoDevice) {
+    return FailedPreconditionError(std::string("no CUDA device usable (cudaGetDeviceCount: ") +
+                                   cudaGetErrorString(error) + "); use --device cpu");
+  }
+  if (count == 0) return FailedPreconditionError("no CUDA device visible; use --device cpu");
   return OkStatus();
 }
 
@@ -90,7 +111,7 @@ StatusOr<std::vector<uint32_t>> PhiloxBitsOnDevice(uint64_t seed, uint64_t step,
   constexpr int kThreads = 256;
   int64_t blocks = (n + kThreads - 1) / kThreads;
   PhiloxBitsKernel<<<static_cast<unsigned>(blocks), kThreads>>>(seed, step, stream, first_element,
-                                                               n, out);
+                                                                n, out);
   RETURN_IF_CUDA_ERROR(cudaGetLastError());
   std::vector<uint32_t> host(static_cast<size_t>(n));
   RETURN_IF_CUDA_ERROR(cudaMemcpy(host.data(), out, bytes, cudaMemcpyDeviceToHost));

@@ -27,9 +27,13 @@ std::string CudaVersionString(int version);
 std::string CudaVersions();
 
 // OK when CUDA can run here. FailedPrecondition "no CUDA device visible; use
-// --device cpu" without a driver or a device; FailedPrecondition naming both
-// versions when the driver is older than the CUDA runtime this binary uses
-// (checked first: such a driver reports no devices either).
+// --device cpu" without a driver or a device; FailedPrecondition "the CUDA
+// driver supports CUDA <driver>, older than the CUDA runtime <runtime> ..."
+// when the driver's major version is older than the runtime's (checked first:
+// such a driver reports no devices either) or CUDA reports
+// cudaErrorInsufficientDriver (an older minor version it cannot run; newer
+// minor versions run on older drivers of the same major since CUDA 11);
+// FailedPrecondition "no CUDA device usable (...)" naming any other error.
 Status CheckCudaUsable();
 
 // The CUDA backend on device `device` (full fp32 math) once CheckCudaUsable()
