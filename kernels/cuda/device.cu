@@ -1,12 +1,13 @@
 // CUDA device discovery, the CUDA backend behind CheckCudaUsable, and the
 // Philox device kernel (contract in device.h).
+#include "kernels/cuda/device.h"
+
 #include <cstdio>
 #include <memory>
 
 #include "common/philox.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_status.h"
-#include "kernels/cuda/device.h"
 
 namespace shardtrain::kernels::cuda {
 namespace {
