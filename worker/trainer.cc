@@ -43,7 +43,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   trainer->comm_ = comm;
   trainer->batch_size_ = config.training().batch_size();
   int64_t max_batch = std::max(trainer->batch_size_, kEvalBatch);
-  ASSIGN_OR_RETURN(trainer->model_, model::Model::Create(config.model(), max_batch));
+  ASSIGN_OR_RETURN(trainer->model_, model::Model::Create(config.model(), max_batch, *backend));
   // The loss checks the output width against the labels (data.num_classes,
   // 1 for binary_crossentropy, or a VECTOR label's size).
   ASSIGN_OR_RETURN(loss::Loss loss,

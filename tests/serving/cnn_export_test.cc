@@ -18,6 +18,7 @@
 #include "serving/loaded_model.h"
 #include "storage/saved_model/saved_model_writer.h"
 #include "tests/storage/temp_files_test_util.h"
+#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/model/model.h"
 
@@ -58,7 +59,7 @@ constexpr int64_t kBatch = 3;
 Trained InitializedModel() {
   auto job = ParseJobConfig(kConfig, "cnn_export_test");
   EXPECT_TRUE(job.ok()) << job.status();
-  auto created = model::Model::Create(job->model(), kBatch);
+  auto created = model::Model::Create(job->model(), kBatch, ModelTestBackend());
   EXPECT_TRUE(created.ok()) << created.status();
   Trained t{std::move(*created), {}, {}};
   auto backend = kernels::CreateCpuBackend();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "tests/worker/model_test_backend.h"
 #include "tests/worker/trainer_test_util.h"
 #include "worker/job_config.h"
 #include "worker/model/model.h"
@@ -30,7 +31,7 @@ using model::Model;
 std::unique_ptr<Model> CreateModel(const std::string& text, int64_t max_batch) {
   auto job = ParseJobConfig("model { " + text + " }", "test");
   EXPECT_TRUE(job.ok()) << job.status();
-  auto model = Model::Create(job->model(), max_batch);
+  auto model = Model::Create(job->model(), max_batch, ModelTestBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   return model.ok() ? std::move(*model) : nullptr;
 }

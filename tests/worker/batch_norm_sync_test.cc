@@ -17,6 +17,7 @@
 
 #include "common/philox.h"
 #include "kernels/backend.h"
+#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/model.h"
@@ -41,7 +42,7 @@ std::string ModelText(bool synchronized) {
 std::unique_ptr<Model> CreateModel(bool synchronized, kernels::KernelBackend& backend) {
   auto job = ParseJobConfig("model { " + ModelText(synchronized) + " }", "test");
   EXPECT_TRUE(job.ok()) << job.status();
-  auto model = Model::Create(job->model(), 8);
+  auto model = Model::Create(job->model(), 8, ModelTestBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   if (!model.ok()) return nullptr;
   (*model)->Initialize(backend, 7);
@@ -49,7 +50,7 @@ std::unique_ptr<Model> CreateModel(bool synchronized, kernels::KernelBackend& ba
   model::ParameterStore& params = (*model)->parameters();
   for (const Model::Layer& layer : (*model)->layers()) {
     if (layer.kind != Model::LayerKind::kBatchNormalization) continue;
-    for (size_t c = 0; c < layer.batch_mean.size(); ++c) {
+    for (int64_t c = 0; c < layer.channels; ++c) {
       params.param(layer.gamma_variable)[c] = 0.5f + 0.25f * static_cast<float>(c);
       params.param(layer.beta_variable)[c] = 0.1f * static_cast<float>(c) - 0.2f;
     }
@@ -100,6 +101,11 @@ Pass TrainingPass(Model& model, kernels::KernelBackend& backend, int64_t first, 
 }
 
 // Max |a - b| over the largest |b|.
+// The `n` floats of a CPU model's device buffer (host memory on the CPU backend).
+std::vector<float> Floats(const kernels::DeviceBuffer& buffer, int64_t n) {
+  return std::vector<float>(buffer.floats(), buffer.floats() + n);
+}
+
 double RelativeDifference(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   double diff = 0, scale = 1e-30;
@@ -123,8 +129,12 @@ TEST(BatchNormSyncTest, OneRankComputesWhatTheUnsynchronizedLayerDoes) {
   for (size_t i : {size_t{1}, size_t{4}}) {
     const Model::Layer& s = synced->layers()[i];
     const Model::Layer& p = plain->layers()[i];
-    EXPECT_LE(RelativeDifference(s.batch_mean, p.batch_mean), 1e-7);
-    EXPECT_LE(RelativeDifference(s.batch_variance, p.batch_variance), 1e-7);
+    EXPECT_LE(
+        RelativeDifference(Floats(s.batch_mean, s.channels), Floats(p.batch_mean, p.channels)),
+        1e-7);
+    EXPECT_LE(RelativeDifference(Floats(s.batch_variance, s.channels),
+                                 Floats(p.batch_variance, p.channels)),
+              1e-7);
     EXPECT_EQ(s.global_rows, p.global_rows);
   }
   EXPECT_TRUE(synced->TakeCrossRankStatus().ok());
@@ -270,7 +280,7 @@ TEST(BatchNormSyncTest, InferenceAndFrozenLayersSumNothing) {
       "layers { dense { units: 1 } } }",
       "test");
   ASSERT_TRUE(job.ok()) << job.status();
-  auto frozen = Model::Create(job->model(), 4);
+  auto frozen = Model::Create(job->model(), 4, ModelTestBackend());
   ASSERT_TRUE(frozen.ok()) << frozen.status();
   (*frozen)->Initialize(*backend, 1);
   (*frozen)->SetCrossRankSum([&calls](double*, int64_t) {
@@ -298,7 +308,7 @@ TEST(BatchNormSyncTest, KerasJsonSynchronizedImportsBuildsAndRoundTrips) {
   auto config = model::ModelConfigFromKerasJson(json, "sync.json");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->layers(0).batch_normalization().synchronized());
-  auto model = Model::Create(*config, 4);
+  auto model = Model::Create(*config, 4, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_TRUE((*model)->layers()[0].synchronized);
   config::JobConfig job;

@@ -11,6 +11,7 @@
 
 #include "kernels/backend.h"
 #include "tests/worker/gradient_check_util.h"
+#include "tests/worker/model_test_backend.h"
 #include "worker/model/model.h"
 
 namespace shardtrain {
@@ -19,7 +20,6 @@ namespace {
 using gradient_check::ParseModel;
 using model::ForwardMode;
 using model::Model;
-
 
 TEST(GraphModelTest, GraphErrorsAreInvalidArgumentNamingTheLayer) {
   struct Case {
@@ -73,7 +73,7 @@ TEST(GraphModelTest, GraphErrorsAreInvalidArgumentNamingTheLayer) {
        "('batch_normalization'): batch_normalization.epsilon must be > 0"},
   };
   for (const Case& c : cases) {
-    auto model = Model::Create(ParseModel(c.model), 2);
+    auto model = Model::Create(ParseModel(c.model), 2, ModelTestBackend());
     ASSERT_FALSE(model.ok()) << c.model;
     EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument) << model.status();
     EXPECT_NE(model.status().message().find(c.expected), std::string::npos)
@@ -86,7 +86,7 @@ TEST(GraphModelTest, InputNameIsConfigurable) {
       ParseModel("input_name: 'pixels' input_shape: [4] layers { dense { units: 2 } } "
                  "layers { inputs: ['pixels'] dense { units: 2 } } "
                  "layers { inputs: ['dense', 'dense_1'] add {} }"),
-      2);
+      2, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->input_name(), "pixels");
   EXPECT_EQ((*model)->layers()[1].inputs, (std::vector<int>{Model::kModelInput}));
@@ -107,7 +107,7 @@ TEST(GraphModelTest, ExplicitChainIsTheImplicitChainBitForBit) {
   auto backend = kernels::CreateCpuBackend();
   std::vector<std::vector<float>> grads, outputs;
   for (const std::string& text : {implicit, named}) {
-    auto model = Model::Create(ParseModel(text), 4);
+    auto model = Model::Create(ParseModel(text), 4, ModelTestBackend());
     ASSERT_TRUE(model.ok()) << model.status();
     (*model)->Initialize(*backend, 3);
     std::vector<float> x(4 * 12);
@@ -135,7 +135,7 @@ TEST(GraphModelTest, ALayerReadByTwoGetsTheSumOfTheirGradients) {
   auto model = Model::Create(ParseModel("input_shape: [2] layers { name: 'a' dense { units: 2 } } "
                                         "layers { name: 'b' dense { units: 2 } } "
                                         "layers { inputs: ['a', 'b'] add {} }"),
-                             1);
+                             1, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   model::ParameterStore& params = (*model)->parameters();
   const float identity[4] = {1, 0, 0, 1};
@@ -162,7 +162,7 @@ TEST(GraphModelTest, MemoryEstimateCoversConvolutionBuffers) {
   auto model = Model::Create(
       ParseModel("input_shape: [64, 64, 1] layers { conv2d { filters: 1024 kernel_size: [1] } } "
                  "layers { global_average_pooling2d {} } layers { dense { units: 1 } }"),
-      20000);
+      20000, ModelTestBackend());
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(model.status().message().find("model.layers[0] ('conv2d')"), std::string::npos)
@@ -175,7 +175,7 @@ TEST(GraphModelTest, HugeKernelsAndFiltersAreResourceExhaustedNotWrapped) {
                                  "conv2d { filters: 2305843009213693952 kernel_size: [1] }"}) {
     auto model = Model::Create(ParseModel("input_shape: [28, 28, 8] layers { " + conv +
                                           " } layers { flatten {} } layers { dense { units: 1 } }"),
-                               1);
+                               1, ModelTestBackend());
     ASSERT_FALSE(model.ok()) << conv;
     EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted) << model.status();
   }
@@ -186,7 +186,7 @@ TEST(GraphModelTest, MemoryEstimateCoversTheIm2colScratch) {
   auto model = Model::Create(
       ParseModel("input_shape: [4096, 4096, 3] layers { conv2d { filters: 1 kernel_size: [31] } } "
                  "layers { global_average_pooling2d {} } layers { dense { units: 1 } }"),
-      1);
+      1, ModelTestBackend());
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(model.status().message().find("im2col"), std::string::npos) << model.status();
@@ -198,9 +198,10 @@ TEST(GraphModelTest, APerPixelSoftmaxIsNotTheFusedLossSoftmax) {
   auto dense = Model::Create(
       ParseModel("input_shape: [2, 2, 2] layers { conv2d { filters: 2 kernel_size: [1] } } "
                  "layers { activation { activation: SOFTMAX } } layers { flatten {} }"),
-      1);
+      1, ModelTestBackend());
   ASSERT_TRUE(dense.ok()) << dense.status();
-  EXPECT_EQ((*dense)->final_activation(), kernels::Activation::kLinear);
+  EXPECT_EQ((*dense)->final_activation(), kernels::Activation::kSoftmax);
+  EXPECT_EQ((*dense)->final_activation_positions(), 4);  // one softmax per pixel
   auto cpu = kernels::CreateCpuBackend();
   (*dense)->Initialize(*cpu, 7);
   const std::vector<float> x = {1, -2, 3, 0.5f, -1, 2, 0, 4};
@@ -219,7 +220,7 @@ TEST(GraphModelTest, MemoryEstimateCoversConcatenateBuffers) {
   auto model = Model::Create(
       ParseModel("input_shape: [4] layers { name: 'a' dense { units: 64 } } layers { inputs: [" +
                  inputs + "] concatenate {} } layers { dense { units: 1 } }"),
-      100000);
+      100000, ModelTestBackend());
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(model.status().message().find("model.layers[1] ('concatenate')"), std::string::npos)

@@ -13,6 +13,7 @@
 
 #include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
+#include "tests/worker/model_test_backend.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 #include "worker/optimizer/optimizer.h"
@@ -50,7 +51,7 @@ std::vector<float> Predict(const std::string& config_json, const KerasModelFile&
   auto config = ModelConfigFromKerasJson(config_json, "config");
   EXPECT_TRUE(config.ok()) << config.status();
   if (!config.ok()) return {};
-  auto model = Model::Create(*config, 16);
+  auto model = Model::Create(*config, 16, ModelTestBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   if (!model.ok()) return {};
   auto report = LoadWeightsByName(file, model->get());
@@ -84,10 +85,12 @@ TEST(KerasImportTest, KerasWrittenFilesReproduceTheirOutputs) {
   const std::vector<Case> cases = {
       {"k3_seq_mlp.keras", "", "k3_seq_mlp.input.txt", "k3_seq_mlp.output.txt"},
       {"k3_seq_mlp.legacy.h5", "", "k3_seq_mlp.input.txt", "k3_seq_mlp.output.txt"},
-      {"k3_seq_mlp.weights.h5", "k3_seq_mlp.to_json.json", "k3_seq_mlp.input.txt", "k3_seq_mlp.output.txt"},
+      {"k3_seq_mlp.weights.h5", "k3_seq_mlp.to_json.json", "k3_seq_mlp.input.txt",
+       "k3_seq_mlp.output.txt"},
       {"k3_func_mlp.keras", "", "k3_func_mlp.input.txt", "k3_func_mlp.output.txt"},
       {"k3_func_mlp.legacy.h5", "", "k3_func_mlp.input.txt", "k3_func_mlp.output.txt"},
-      {"k3_func_mlp.weights.h5", "k3_func_mlp.to_json.json", "k3_func_mlp.input.txt", "k3_func_mlp.output.txt"},
+      {"k3_func_mlp.weights.h5", "k3_func_mlp.to_json.json", "k3_func_mlp.input.txt",
+       "k3_func_mlp.output.txt"},
       {"profile_min.keras", "", "profile.input.txt", "profile.output.txt"},
       {"hls4ml_KERAS_mnist_mlp_weights.h5", "hls4ml_KERAS_mnist_mlp.json",
        "hls4ml_KERAS_mnist_mlp.inputs.dat", "hls4ml_KERAS_mnist_mlp.outputs.dat"},
@@ -114,7 +117,7 @@ TEST(KerasImportTest, OtherRealFilesLoadOrNameWhatIsUnsupported) {
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->layers_size(), 4);
   EXPECT_TRUE(config->layers(1).has_activation());
-  auto model = Model::Create(*config, 4);
+  auto model = Model::Create(*config, 4, ModelTestBackend());
   ASSERT_TRUE(model.ok());
   auto report = LoadWeightsByName(*streaming, model->get());
   ASSERT_TRUE(report.ok()) << report.status();
@@ -172,13 +175,14 @@ TEST(KerasImportTest, ShapeMismatchNamesLayerAndBothShapes) {
   auto* dense = wider.add_layers();
   dense->set_name("dense");
   dense->mutable_dense()->set_units(64);
-  auto model = Model::Create(wider, 1);
+  auto model = Model::Create(wider, 1, ModelTestBackend());
   ASSERT_TRUE(model.ok());
   auto report = LoadWeightsByName(*file, model->get());
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(report.status().message(),
-            "layer 'dense', weight 'kernel': the model has shape (20, 64) but the file has (20, 32)");
+  EXPECT_EQ(
+      report.status().message(),
+      "layer 'dense', weight 'kernel': the model has shape (20, 64) but the file has (20, 32)");
 }
 
 TEST(KerasImportTest, OurWritersRoundTrip) {
@@ -189,9 +193,10 @@ TEST(KerasImportTest, OurWritersRoundTrip) {
   for (const char* format : {"keras", "h5", "weights_h5"}) {
     SCOPED_TRACE(format);
     const std::string path = dir + "/roundtrip." + format;
-    Status written = std::string(format) == "keras"  ? storage::keras::WriteKerasArchive(path, *original)
-                     : std::string(format) == "h5" ? storage::keras::WriteLegacyH5(path, *original)
-                                                   : storage::keras::WriteWeightsH5(path, *original);
+    Status written =
+        std::string(format) == "keras" ? storage::keras::WriteKerasArchive(path, *original)
+        : std::string(format) == "h5"  ? storage::keras::WriteLegacyH5(path, *original)
+                                       : storage::keras::WriteWeightsH5(path, *original);
     ASSERT_TRUE(written.ok()) << written;
     auto back = storage::keras::ReadKerasFile(path);
     ASSERT_TRUE(back.ok()) << back.status();
@@ -232,7 +237,7 @@ TEST(KerasImportTest, FrozenLayersKeepTheirFlagAndHaveNoOptimizerState) {
   config::JobConfig job;
   *job.mutable_model() = *config;
   job.mutable_optimizer()->mutable_adam();
-  auto model = Model::Create(job.model(), 4);
+  auto model = Model::Create(job.model(), 4, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   auto backend = kernels::CreateCpuBackend();
   (*model)->Initialize(*backend, 3);

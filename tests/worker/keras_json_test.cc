@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
 
@@ -34,7 +35,8 @@ std::string Describe(const config::ModelConfig& m) {
   for (const auto& l : m.layers()) {
     out += " " + l.name();
     if (l.has_dense()) {
-      out += ":" + std::to_string(l.dense().units()) + ":" + config::Activation_Name(l.dense().activation());
+      out += ":" + std::to_string(l.dense().units()) + ":" +
+             config::Activation_Name(l.dense().activation());
     } else if (l.has_dropout()) {
       out += ":" + std::to_string(l.dropout().rate()).substr(0, 4);
     } else if (l.has_activation()) {
@@ -54,7 +56,8 @@ TEST(KerasJsonTest, ReadsRealKerasJsonFiles) {
       {"hls4ml_KERAS_3layer.json",
        "input:16 fc1_relu:64:RELU fc2_relu:32:RELU fc3_relu:32:RELU output_softmax:5:SOFTMAX"},
       {"hls4ml_KERAS_mnist_mlp.json",
-       "input:784 dense_1:256:RELU dropout_1:0.20 dense_2:256:RELU dropout_2:0.20 dense_3:10:SOFTMAX"},
+       "input:784 dense_1:256:RELU dropout_1:0.20 dense_2:256:RELU dropout_2:0.20 "
+       "dense_3:10:SOFTMAX"},
   };
   for (const auto& [file, expected] : cases) {
     if (!std::ifstream(Testdata(file))) GTEST_SKIP() << "shared/testdata/keras absent: " << file;
@@ -73,7 +76,7 @@ config::JobConfig ReferenceJob() {
 
 TEST(KerasJsonTest, OurJsonRoundTripsInBothFlavors) {
   config::JobConfig job = ReferenceJob();
-  auto model = Model::Create(job.model(), 1);
+  auto model = Model::Create(job.model(), 1, ModelTestBackend());
   ASSERT_TRUE(model.ok());
   for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
     const std::string json = KerasModelJson(job, **model, flavor, /*compile=*/true);
@@ -96,14 +99,16 @@ TEST(KerasJsonTest, OurJsonRoundTripsInBothFlavors) {
   EXPECT_EQ(k3.find("quantization_config"), std::string::npos);
   // Keras 2 form: legacy wrappers, InputLayer named after the first layer.
   const std::string k2 = KerasModelJson(job, **model, KerasJsonFlavor::kKeras2, false);
-  EXPECT_NE(k2.find("{\"class_name\":\"InputLayer\",\"config\":{\"batch_input_shape\":[null,784],"
-                    "\"dtype\":\"float32\",\"sparse\":false,\"ragged\":false,\"name\":\"dense_input\"}}"),
-            std::string::npos)
+  EXPECT_NE(
+      k2.find("{\"class_name\":\"InputLayer\",\"config\":{\"batch_input_shape\":[null,784],"
+              "\"dtype\":\"float32\",\"sparse\":false,\"ragged\":false,\"name\":\"dense_input\"}}"),
+      std::string::npos)
       << k2;
   EXPECT_EQ(k2.find("\"module\""), std::string::npos);
   const std::string training = KerasTrainingConfigJson(job);
-  EXPECT_NE(training.find("\"optimizer_config\":{\"class_name\":\"Adam\",\"config\":{\"name\":\"Adam\""),
-            std::string::npos)
+  EXPECT_NE(
+      training.find("\"optimizer_config\":{\"class_name\":\"Adam\",\"config\":{\"name\":\"Adam\""),
+      std::string::npos)
       << training;
   EXPECT_EQ(training.find("is_legacy_optimizer"), std::string::npos);
   EXPECT_EQ(training.find("decay"), std::string::npos);
@@ -126,7 +131,7 @@ TEST(KerasJsonTest, AccuracyIsBinaryAccuracyWithBinaryCrossentropy) {
                             "binary");
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_TRUE(ValidateJobConfig(&*job).ok());
-  auto model = Model::Create(job->model(), 1);
+  auto model = Model::Create(job->model(), 1, ModelTestBackend());
   ASSERT_TRUE(model.ok());
   const std::string k3 = KerasModelJson(*job, **model, KerasJsonFlavor::kKeras3, true);
   EXPECT_NE(k3.find("\"metrics\":[{\"module\":\"keras.metrics\",\"class_name\":\"BinaryAccuracy\","
@@ -146,23 +151,32 @@ TEST(KerasJsonTest, AccuracyIsBinaryAccuracyWithBinaryCrossentropy) {
 // from the shapes: more than one value per target), and the loss's
 // label_smoothing is written as configured.
 TEST(KerasJsonTest, VectorLabelsCompileCategoricalAccuracyAndLabelSmoothing) {
-  auto job = ParseJobConfig(R"pb(
-                              model {
-                                input_shape: [ 12 ]
-                                layers { dense { units: 3 } }
-                              }
-                              loss { categorical_crossentropy { from_logits: true label_smoothing: 0.25 } }
-                              optimizer { adam {} }
-                              metrics: "accuracy"
-                              data { train_files: "unused" label { key: "y" kind: VECTOR size: 3 }
-                                     features { key: "x" type: FLOAT_LIST shape: [ 12 ] } }
-                              training { batch_size: 8 epochs: 1 }
-                            )pb",
-                            "vector");
+  auto job =
+      ParseJobConfig(R"pb(
+                       model {
+                         input_shape: [ 12 ]
+                         layers { dense { units: 3 } }
+                       }
+                       loss { categorical_crossentropy { from_logits: true label_smoothing: 0.25 } }
+                       optimizer { adam {} }
+                       metrics: "accuracy"
+                       data {
+                         train_files: "unused"
+                         label { key: "y" kind: VECTOR size: 3 }
+                         features {
+                           key: "x"
+                           type: FLOAT_LIST
+                           shape: [ 12 ]
+                         }
+                       }
+                       training { batch_size: 8 epochs: 1 }
+                     )pb",
+                     "vector");
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_TRUE(ValidateJobConfig(&*job).ok()) << ValidateJobConfig(&*job);
   const std::string training = KerasTrainingConfigJson(*job);
-  EXPECT_NE(training.find("\"metrics\":[[{\"class_name\":\"CategoricalAccuracy\""), std::string::npos)
+  EXPECT_NE(training.find("\"metrics\":[[{\"class_name\":\"CategoricalAccuracy\""),
+            std::string::npos)
       << training;
   EXPECT_NE(training.find("\"label_smoothing\":0.25"), std::string::npos) << training;
 }
@@ -190,7 +204,7 @@ TEST(KerasJsonTest, TrainableFalseIsReadAndWritten) {
 
   config::JobConfig job = ReferenceJob();
   for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
-    auto all_trainable = Model::Create(job.model(), 1);
+    auto all_trainable = Model::Create(job.model(), 1, ModelTestBackend());
     ASSERT_TRUE(all_trainable.ok());
     auto back =
         ModelConfigFromKerasJson(KerasModelJson(job, **all_trainable, flavor, false), "ours");
@@ -198,7 +212,7 @@ TEST(KerasJsonTest, TrainableFalseIsReadAndWritten) {
     for (const auto& layer : back->layers()) EXPECT_FALSE(layer.has_trainable()) << layer.name();
   }
   job.mutable_model()->mutable_layers(0)->set_trainable(false);
-  auto model = Model::Create(job.model(), 1);
+  auto model = Model::Create(job.model(), 1, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
     const std::string json = KerasModelJson(job, **model, flavor, /*compile=*/true);
@@ -253,13 +267,15 @@ TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
   ASSERT_TRUE(branch.ok()) << branch.status();
   EXPECT_EQ(branch->layers(1).inputs_size(), 1);
   EXPECT_EQ(branch->input_name(), "in");
-  auto unused = Model::Create(*branch, 1);
+  auto unused = Model::Create(*branch, 1, ModelTestBackend());
   EXPECT_EQ(unused.status().code(), StatusCode::kInvalidArgument) << unused.status();
   EXPECT_NE(unused.status().message().find("'a'"), std::string::npos) << unused.status();
-  EXPECT_EQ(ModelConfigFromKerasJson("{nope", "m.json").status().message(), "m.json: not valid JSON");
+  EXPECT_EQ(ModelConfigFromKerasJson("{nope", "m.json").status().message(),
+            "m.json: not valid JSON");
 }
 
-// A one-layer Sequential whose Dense config is `{"name": "d", "batch_input_shape": [null, 4], <fields>}`.
+// A one-layer Sequential whose Dense config is `{"name": "d", "batch_input_shape": [null, 4],
+// <fields>}`.
 StatusOr<config::ModelConfig> DenseJson(const std::string& fields) {
   return ModelConfigFromKerasJson(
       R"({"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {)"
@@ -286,13 +302,14 @@ TEST(KerasJsonTest, GeluAndKernelRegularizersAreReadAndRoundTrip) {
   EXPECT_EQ(k3->layers(0).dense().activation(), config::GELU);
   EXPECT_EQ(k3->layers(0).dense().kernel_regularizer().l1(), 0.5f);
   EXPECT_EQ(k3->layers(0).dense().kernel_regularizer().l2(), 0.25f);
-  auto l1_default = DenseJson(R"("units": 3, "kernel_regularizer": {"class_name": "L1", "config": {}})");
+  auto l1_default =
+      DenseJson(R"("units": 3, "kernel_regularizer": {"class_name": "L1", "config": {}})");
   ASSERT_TRUE(l1_default.ok()) << l1_default.status();
   EXPECT_FLOAT_EQ(l1_default->layers(0).dense().kernel_regularizer().l1(), 0.01f);
   // Written back as Keras writes them, in both flavors, and read again.
   config::JobConfig job = ReferenceJob();
   *job.mutable_model() = *k3;
-  auto model = Model::Create(job.model(), 1);
+  auto model = Model::Create(job.model(), 1, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
     const std::string json = KerasModelJson(job, **model, flavor, false);
@@ -385,7 +402,7 @@ TEST(KerasJsonTest, HugeSizesAreResourceExhaustedWhenBuilt) {
             units + "}}]}}",
         "m.json");
     ASSERT_TRUE(config.ok()) << config.status();
-    auto model = Model::Create(*config, 32);
+    auto model = Model::Create(*config, 32, ModelTestBackend());
     ASSERT_FALSE(model.ok()) << units;
     EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted) << model.status();
     EXPECT_NE(model.status().message().find("GiB of memory"), std::string::npos) << model.status();
@@ -395,13 +412,15 @@ TEST(KerasJsonTest, HugeSizesAreResourceExhaustedWhenBuilt) {
           "name": "d", "batch_input_shape": [null, 1000000000000], "units": 2}}]}})",
       "m.json");
   ASSERT_TRUE(wide.ok()) << wide.status();
-  EXPECT_EQ(Model::Create(*wide, 32).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(Model::Create(*wide, 32, ModelTestBackend()).status().code(),
+            StatusCode::kResourceExhausted);
 }
 
 // Issue 24: a JSON of 2,000 Dropout layers reached 4 GB; it now builds with
 // one dropout buffer.
 TEST(KerasJsonTest, TwoThousandDropoutLayersBuildSmall) {
-  std::string layers = R"({"class_name": "InputLayer", "config": {"batch_shape": [null, 784], "name": "in"}})";
+  std::string layers =
+      R"({"class_name": "InputLayer", "config": {"batch_shape": [null, 784], "name": "in"}})";
   for (int i = 0; i < 2000; ++i) {
     layers += R"(, {"class_name": "Dropout", "config": {"name": "drop)" + std::to_string(i) +
               R"(", "rate": 0.2}})";
@@ -410,11 +429,11 @@ TEST(KerasJsonTest, TwoThousandDropoutLayersBuildSmall) {
   auto config = ModelConfigFromKerasJson(
       R"({"class_name": "Sequential", "config": {"layers": [)" + layers + "]}}", "m.json");
   ASSERT_TRUE(config.ok()) << config.status();
-  auto model = Model::Create(*config, 1024);
+  auto model = Model::Create(*config, 1024, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
-  size_t floats = 0;
-  for (const Model::Layer& layer : (*model)->layers()) floats += layer.output.size();
-  EXPECT_LE(floats * sizeof(float), size_t{4} << 20);  // 3.2 MB + the head's 40 KB
+  int64_t bytes = 0;
+  for (const Model::Layer& layer : (*model)->layers()) bytes += layer.output.bytes();
+  EXPECT_LE(bytes, int64_t{4} << 20);  // 3.2 MB + the head's 40 KB
 }
 
 // An example custom layer: y = x * scale (one weight per feature).
@@ -459,11 +478,15 @@ TEST(KerasJsonTest, RegisteredCustomLayerLoadsTrainsAndRoundTrips) {
             std::string::npos)
       << unknown.status();
 
-  ASSERT_TRUE(RegisterLayer("test_pkg>Scale", [](const std::string& config) -> StatusOr<std::unique_ptr<CustomLayer>> {
-                auto at = config.find("\"init\":");
-                if (at == std::string::npos) return InvalidArgumentError("Scale needs init");
-                return std::unique_ptr<CustomLayer>(new ScaleLayer(std::stof(config.substr(at + 7))));
-              }).ok());
+  ASSERT_TRUE(
+      RegisterLayer("test_pkg>Scale",
+                    [](const std::string& config) -> StatusOr<std::unique_ptr<CustomLayer>> {
+                      auto at = config.find("\"init\":");
+                      if (at == std::string::npos) return InvalidArgumentError("Scale needs init");
+                      return std::unique_ptr<CustomLayer>(
+                          new ScaleLayer(std::stof(config.substr(at + 7))));
+                    })
+          .ok());
   EXPECT_EQ(RegisterLayer("test_pkg>Scale", nullptr).code(), StatusCode::kInvalidArgument);
   auto loaded = ModelConfigFromKerasJson(json, "custom.json");
   ASSERT_TRUE(loaded.ok()) << loaded.status();

@@ -13,6 +13,7 @@
 #include "google/protobuf/text_format.h"
 #include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
+#include "tests/worker/model_test_backend.h"
 #include "worker/model/keras_weights.h"
 #include "worker/model/model.h"
 #include "worker/optimizer/optimizer.h"
@@ -26,18 +27,35 @@ using storage::keras::KerasModelFile;
 // of the input, add, batch_normalization_1 without beta, then a Dense head.
 config::JobConfig ResidualJob() {
   config::JobConfig job;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(R"pb(
-    model {
-      input_shape: [6, 6, 2]
-      layers { conv2d { filters: 4 kernel_size: [3] padding: SAME } }
-      layers { batch_normalization {} }
-      layers { conv2d { filters: 4 kernel_size: [1] } inputs: "input" }
-      layers { add {} inputs: ["batch_normalization", "conv2d_1"] }
-      layers { batch_normalization { center: false } }
-      layers { global_average_pooling2d {} }
-      layers { dense { units: 3 } }
-    }
-    optimizer { adam {} })pb", &job));
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(
+        model {
+          input_shape: [ 6, 6, 2 ]
+          layers {
+            conv2d {
+              filters: 4
+              kernel_size: [ 3 ]
+              padding: SAME
+            }
+          }
+          layers { batch_normalization {} }
+          layers {
+            conv2d {
+              filters: 4
+              kernel_size: [ 1 ]
+            }
+            inputs: "input"
+          }
+          layers {
+            add {}
+            inputs: [ "batch_normalization", "conv2d_1" ]
+          }
+          layers { batch_normalization { center: false } }
+          layers { global_average_pooling2d {} }
+          layers { dense { units: 3 } }
+        }
+        optimizer { adam {} })pb",
+      &job));
   return job;
 }
 
@@ -55,7 +73,7 @@ constexpr char kResidualConfigJson[] = R"({"class_name": "Functional", "config":
   {"class_name": "Dense", "config": {"name": "dense"}}]}})";
 
 std::unique_ptr<Model> Build(const config::ModelConfig& config, uint64_t seed) {
-  auto model = Model::Create(config, 2);
+  auto model = Model::Create(config, 2, ModelTestBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   if (!model.ok()) return nullptr;
   auto backend = kernels::CreateCpuBackend();
@@ -66,7 +84,8 @@ std::unique_ptr<Model> Build(const config::ModelConfig& config, uint64_t seed) {
 // Every parameter distinct (moving statistics included), so a misplaced weight shows.
 void FillParameters(Model* model) {
   ParameterStore& params = model->parameters();
-  for (int64_t i = 0; i < params.size(); ++i) params.params()[i] = 0.25f * static_cast<float>(i + 1);
+  for (int64_t i = 0; i < params.size(); ++i)
+    params.params()[i] = 0.25f * static_cast<float>(i + 1);
 }
 
 TEST(KerasWeightsCnnTest, LayersCarryKerasNamesAndTrainability) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "storage/keras/keras_files.h"
+#include "tests/worker/model_test_backend.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 #include "worker/model/model.h"
@@ -28,14 +29,14 @@ const float* Variable(const Model& model, const std::string& name) {
 }
 
 TEST(KerasWeightsResnetTest, TheRealKeras3ResnetLoadsByLayerName) {
-  const std::string path = std::string(SHARDTRAIN_SHARED_DIR) +
-                           "/testdata/keras/mlcommons_tiny_trainedResnet_k3.7.h5";
+  const std::string path =
+      std::string(SHARDTRAIN_SHARED_DIR) + "/testdata/keras/mlcommons_tiny_trainedResnet_k3.7.h5";
   if (!std::ifstream(path).good()) GTEST_SKIP() << path << " absent";
   auto file = storage::keras::ReadKerasFile(path);
   ASSERT_TRUE(file.ok()) << file.status();
   auto config = ModelConfigFromKerasJson(file->model_config_json, path);
   ASSERT_TRUE(config.ok()) << config.status();
-  auto model = Model::Create(*config, 1);
+  auto model = Model::Create(*config, 1, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   auto report = LoadWeightsByName(*file, model->get());
   ASSERT_TRUE(report.ok()) << report.status();

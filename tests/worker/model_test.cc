@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/optimizer/optimizer.h"
 
@@ -26,7 +27,7 @@ TEST(ModelTest, TutorialModelHasKerasNamesAndOneContiguousBuffer) {
       ParseModel("input_shape: [28, 28] layers { flatten {} } "
                  "layers { dense { units: 512 activation: RELU } } "
                  "layers { dropout { rate: 0.2 } } layers { dense { units: 10 } }"),
-      32);
+      32, ModelTestBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   const model::ParameterStore& params = (*model)->parameters();
   EXPECT_EQ(params.size(), 407050);  // model.summary() of the tutorial
@@ -46,8 +47,9 @@ TEST(ModelTest, TutorialModelHasKerasNamesAndOneContiguousBuffer) {
 
 TEST(ModelTest, InitializationIsGlorotKernelsAndZeroBiases) {
   auto model = model::Model::Create(
-      ParseModel("input_shape: [784] layers { dense { units: 512 } } layers { dense { units: 10 } }"),
-      4);
+      ParseModel(
+          "input_shape: [784] layers { dense { units: 512 } } layers { dense { units: 10 } }"),
+      4, ModelTestBackend());
   ASSERT_TRUE(model.ok());
   auto backend = kernels::CreateCpuBackend();
   (*model)->Initialize(*backend, 1);
@@ -78,7 +80,7 @@ TEST(ModelTest, RejectsBadLayersNamingThem) {
       {"input_shape: [4] layers { }", "model.layers[0]: a layer needs one of"},
   };
   for (const Case& c : cases) {
-    auto model = model::Model::Create(ParseModel(c.model), 8);
+    auto model = model::Model::Create(ParseModel(c.model), 8, ModelTestBackend());
     ASSERT_FALSE(model.ok()) << c.model;
     EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(model.status().message().find(c.expected), std::string::npos)
@@ -91,7 +93,8 @@ TEST(OptimizerTest, KerasDefaultsAndSlots) {
   adam.mutable_adam();
   auto opt = optimizer::Optimizer::Create(adam, 10);
   ASSERT_TRUE(opt.ok());
-  EXPECT_EQ((*opt)->Describe(), "adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)");
+  EXPECT_EQ((*opt)->Describe(),
+            "adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07)");
   EXPECT_EQ((*opt)->slot_names(), (std::vector<std::string>{"m", "v"}));
 
   config::OptimizerConfig sgd;
@@ -133,7 +136,7 @@ TEST(ModelTest, GeluLayersBackwardMatchesFiniteDifferences) {
         "layers { dense { units: 2 } }",
         "input_shape: [3] layers { dense { units: 4 } } layers { activation { activation: "
         "GELU_APPROXIMATE } } layers { dense { units: 2 } }"}) {
-    auto created = model::Model::Create(ParseModel(text), 2);
+    auto created = model::Model::Create(ParseModel(text), 2, ModelTestBackend());
     ASSERT_TRUE(created.ok()) << created.status();
     model::Model& model = **created;
     auto backend = kernels::CreateCpuBackend();
@@ -160,7 +163,8 @@ TEST(ModelTest, GeluLayersBackwardMatchesFiniteDifferences) {
       w = saved - h;
       const double down = objective();
       w = saved;
-      EXPECT_NEAR(analytic[static_cast<size_t>(i)], (up - down) / (2 * h), 2e-3) << text << " " << i;
+      EXPECT_NEAR(analytic[static_cast<size_t>(i)], (up - down) / (2 * h), 2e-3)
+          << text << " " << i;
     }
   }
 }
@@ -173,7 +177,7 @@ TEST(ModelTest, KernelRegularizerPenaltyAndGradientMatchHandReference) {
                  "layers { dense { units: 2 kernel_regularizer { l2: 0.01 } } trainable: false } "
                  "layers { dense { units: 2 kernel_regularizer { l1: 0.1 l2: 0.5 } } } "
                  "layers { dense { units: 1 kernel_regularizer { l1: 0.25 } } }"),
-      1);
+      1, ModelTestBackend());
   ASSERT_TRUE(created.ok()) << created.status();
   model::Model& model = **created;
   model::ParameterStore& params = model.parameters();
@@ -202,7 +206,7 @@ TEST(ModelTest, RejectsNegativeOrNonFiniteRegularizer) {
     auto model = model::Model::Create(
         ParseModel(std::string("input_shape: [2] layers { dense { units: 2 kernel_regularizer { ") +
                    factor + " } } }"),
-        1);
+        1, ModelTestBackend());
     ASSERT_FALSE(model.ok()) << factor;
     EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(model.status().message().find("kernel_regularizer l1 and l2 must be finite"),
@@ -228,20 +232,16 @@ TEST(ModelTest, HugeSizesAreResourceExhaustedNamingTheMemoryNeeded) {
   square_input.add_input_shape(1000000000000);  // [1e12, 1e12]: past int64 when multiplied
   const Case cases[] = {
       {dense_model(100000, 10000000), 32},  // 16 TB of parameters on any machine
-      {dense_model(784, 1000000000000), 32},
-      {dense_model(784, INT64_MAX), 32},
-      {dense_model(1000000000000, 10), 32},
-      {square_input, 32},
-      {dense_model(784, 10), int64_t{1} << 31},
-      {dense_model(784, 10), 1000000000000},
+      {dense_model(784, 1000000000000), 32},    {dense_model(784, INT64_MAX), 32},
+      {dense_model(1000000000000, 10), 32},     {square_input, 32},
+      {dense_model(784, 10), int64_t{1} << 31}, {dense_model(784, 10), 1000000000000},
       {dense_model(784, 10), INT64_MAX},
   };
   for (const Case& c : cases) {
-    auto model = model::Model::Create(c.config, c.max_batch);
+    auto model = model::Model::Create(c.config, c.max_batch, ModelTestBackend());
     ASSERT_FALSE(model.ok()) << c.config.ShortDebugString() << " batch " << c.max_batch;
     EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted) << model.status();
-    EXPECT_NE(model.status().message().find("GiB of memory"), std::string::npos)
-        << model.status();
+    EXPECT_NE(model.status().message().find("GiB of memory"), std::string::npos) << model.status();
   }
 }
 
@@ -252,11 +252,13 @@ TEST(ModelTest, StackedDropoutsShareOneBuffer) {
   config.add_input_shape(784);
   for (int i = 0; i < 2000; ++i) config.add_layers()->mutable_dropout()->set_rate(0.1f);
   config.add_layers()->mutable_dense()->set_units(10);
-  auto created = model::Model::Create(config, 1024);
+  auto created = model::Model::Create(config, 1024, ModelTestBackend());
   ASSERT_TRUE(created.ok()) << created.status();
   size_t floats = 0;
   for (const model::Model::Layer& layer : (*created)->layers()) {
-    floats += layer.output.size() + layer.grad_input.size() + layer.pre_activation.size();
+    const int64_t bytes =
+        layer.output.bytes() + layer.grad_input.bytes() + layer.pre_activation.bytes();
+    floats += static_cast<size_t>(bytes) / sizeof(float);
   }
   EXPECT_EQ(floats, 1024u * 784 + 1024u * 10);  // the first dropout's buffer and the dense's
 }
@@ -267,7 +269,7 @@ TEST(ModelTest, StackedDropoutsBackwardRedrawsTheForwardMasks) {
   auto created = model::Model::Create(
       ParseModel("input_shape: [6] layers { dense { units: 6 } } layers { dropout { rate: 0.5 } } "
                  "layers { dropout { rate: 0.3 } } layers { dense { units: 6 use_bias: false } }"),
-      4);
+      4, ModelTestBackend());
   ASSERT_TRUE(created.ok()) << created.status();
   model::Model& model = **created;
   auto backend = kernels::CreateCpuBackend();

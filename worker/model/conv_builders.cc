@@ -123,7 +123,8 @@ Status BuildConv2D(const config::LayerConfig& spec, LayerBuildContext* context,
   const Shape kernel_shape{g.window_h, g.window_w, g.in_c, g.out_c};
   const int64_t out_features = layer->output_shape.num_elements();
   if (kernels::BackwardTakesInput(layer->activation)) {
-    RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, out_features, &layer->pre_activation));
+    RETURN_IF_ERROR(
+        context->SizeBatchBuffer(*layer, out_features, "pre-activation", &layer->pre_activation));
   }
   layer->kernel_variable =
       context->parameters->AddVariable(layer->name + "/kernel", kernel_shape, layer->trainable);

@@ -30,7 +30,8 @@ Status BuildDense(const config::LayerConfig& spec, LayerBuildContext* context,
   const double out = static_cast<double>(layer->out_features);
   RETURN_IF_ERROR(context->ReserveParameters(in * out + (layer->use_bias ? out : 0.0), *layer));
   if (kernels::BackwardTakesInput(layer->activation)) {
-    RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, layer->out_features, &layer->pre_activation));
+    RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, layer->out_features, "pre-activation",
+                                             &layer->pre_activation));
   }
   layer->kernel_variable = context->parameters->AddVariable(
       layer->name + "/kernel", Shape{layer->in_features, layer->out_features}, layer->trainable);
@@ -55,7 +56,7 @@ Status BuildDropout(const config::LayerConfig& spec, LayerBuildContext* context,
   layer->output_shape = context->input_shape;
   if (rate == 0.0f) return OkStatus();  // the identity: no buffer, no mask
   if (!context->dropout_output_below) {
-    RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, context->features, &layer->output));
+    RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, context->features, "output", &layer->output));
   }
   const int64_t mask_elements = context->max_batch * context->features;
   if (mask_elements > context->max_dropout_elements) {

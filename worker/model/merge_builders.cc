@@ -17,10 +17,11 @@ Status BuildAdd(const config::LayerConfig&, LayerBuildContext* context, Model::L
                                 context->input_shapes[0].ToString());
   }
   layer->output_shape = context->input_shape;
-  RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, context->features, &layer->output));
+  RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, context->features, "output", &layer->output));
   if (!context->gradient_needed_below) return OkStatus();
   const int64_t copies = static_cast<int64_t>(context->input_shapes.size()) - 1;
-  return context->SizeBatchBuffer(*layer, copies * context->features, &layer->grad_input);
+  return context->SizeBatchBuffer(*layer, copies * context->features, "input gradient",
+                                  &layer->grad_input);
 }
 
 // Along the last axis; the input gradients are the output gradient's column blocks.
@@ -50,9 +51,9 @@ Status BuildConcatenate(const config::LayerConfig& spec, LayerBuildContext* cont
   }
   layer->output_shape = Shape(std::move(dims));
   const int64_t out_features = layer->output_shape.num_elements();
-  RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, out_features, &layer->output));
+  RETURN_IF_ERROR(context->SizeBatchBuffer(*layer, out_features, "output", &layer->output));
   if (!context->gradient_needed_below) return OkStatus();
-  return context->SizeBatchBuffer(*layer, out_features, &layer->grad_input);
+  return context->SizeBatchBuffer(*layer, out_features, "input gradient", &layer->grad_input);
 }
 
 namespace {
@@ -106,10 +107,12 @@ Status BuildBatchNormalization(const config::LayerConfig& spec, LayerBuildContex
   layer->moving_mean_variable = params.AddVariable(layer->name + "/moving_mean", shape, false);
   layer->moving_variance_variable =
       params.AddVariable(layer->name + "/moving_variance", shape, false);
-  layer->batch_mean.assign(static_cast<size_t>(channels), 0.0f);
-  layer->batch_variance.assign(static_cast<size_t>(channels), 0.0f);
-  const size_t scratch_channels = layer->synchronized ? 5 : 3;
-  layer->channel_scratch.assign(scratch_channels * static_cast<size_t>(channels), 0.0f);
+  layer->channels = channels;
+  RETURN_IF_ERROR(context->Allocate(*layer, channels, "batch mean", &layer->batch_mean));
+  RETURN_IF_ERROR(context->Allocate(*layer, channels, "batch variance", &layer->batch_variance));
+  const int64_t scratch_channels = layer->synchronized ? 5 : 3;
+  RETURN_IF_ERROR(context->Allocate(*layer, scratch_channels * channels, "channel scratch",
+                                    &layer->channel_scratch));
   if (layer->synchronized) layer->cross_rank_sums.assign(1 + 3 * static_cast<size_t>(channels), 0);
   return context->SizeBuffers(layer);
 }

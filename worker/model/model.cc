@@ -64,6 +64,18 @@ void DescribeInputs(const std::vector<Model::Layer>& built, const Shape& model_i
   layer->in_features = context->features;
 }
 
+// A custom layer is host code: refused on a backend whose memory the host cannot read.
+Status CheckHostOnlyLayers(const std::vector<Model::Layer>& layers,
+                           const kernels::KernelBackend& backend) {
+  if (backend.host_reads_device_memory()) return OkStatus();
+  for (const Model::Layer& layer : layers) {
+    if (layer.kind != Model::LayerKind::kCustom) continue;
+    return FailedPreconditionError("model: custom layer '" + layer.name + "' (" +
+                                   layer.registered_name + ") runs on the host; use --device cpu");
+  }
+  return OkStatus();
+}
+
 // Builds every layer in order into `layers`.
 Status BuildLayers(const config::ModelConfig& config, const LayerGraph& graph,
                    const Shape& model_input, LayerBuildContext* context,
@@ -111,8 +123,8 @@ Status CheckBuiltModel(const std::vector<Model::Layer>& layers, const ParameterS
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config,
-                                               int64_t max_batch) {
+StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config, int64_t max_batch,
+                                               kernels::KernelBackend& backend) {
   if (max_batch <= 0) return InvalidArgumentError("max_batch must be positive");
   if (config.input_shape_size() == 0) {
     return InvalidArgumentError(
@@ -123,8 +135,10 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
   LayerBuildContext context;
   context.max_batch = max_batch;
   context.memory_limit = PhysicalMemoryBytes();
+  context.backend = &backend;
   ASSIGN_OR_RETURN(const int64_t input_features, InputFeatures(config, &context));
   std::unique_ptr<Model> model(new Model());
+  model->backend_ = &backend;
   model->max_batch_ = max_batch;
   model->input_size_ = input_features;
   model->input_name_ = config.input_name().empty() ? "input" : config.input_name();
@@ -134,12 +148,20 @@ StatusOr<std::unique_ptr<Model>> Model::Create(const config::ModelConfig& config
   context.parameters = &model->parameters_;
   RETURN_IF_ERROR(BuildLayers(config, graph, model->input_shape_, &context, &model->layers_));
   RETURN_IF_ERROR(CheckBuiltModel(model->layers_, model->parameters_));
+  RETURN_IF_ERROR(CheckHostOnlyLayers(model->layers_, backend));
   model->output_size_ = model->layers_.back().out_features;
   model->final_layer_ = model->FinalActivationLayer();
-  model->parameters_.Finalize();
+  RETURN_IF_ERROR(model->parameters_.Finalize(backend));
   model->layer_outputs_.assign(model->layers_.size(), nullptr);
   model->output_grads_.assign(model->layers_.size(), nullptr);
-  model->dropout_mask_.resize(static_cast<size_t>(context.max_dropout_elements));
+  ASSIGN_OR_RETURN(model->dropout_mask_,
+                   backend.AllocateDevice(context.max_dropout_elements, "dropout mask"));
+  const int64_t staging = model->HostStagingFloats();
+  if (staging > 0) {
+    ASSIGN_OR_RETURN(model->host_staging_,
+                     backend.AllocatePinned(staging * static_cast<int64_t>(sizeof(float)),
+                                            "model host staging"));
+  }
   return model;
 }
 
@@ -187,7 +209,7 @@ void Model::Initialize(kernels::KernelBackend& backend, uint64_t seed) {
                              parameters_.param(layer.kernel_variable), area * g.in_c * g.out_c,
                              area * g.in_c, area * g.out_c);
     } else if (layer.kind == LayerKind::kBatchNormalization) {
-      const int64_t channels = static_cast<int64_t>(layer.batch_mean.size());
+      const int64_t channels = layer.channels;
       if (layer.scale) backend.Fill(parameters_.param(layer.gamma_variable), 1.0f, channels);
       if (layer.center) backend.Fill(parameters_.param(layer.beta_variable), 0.0f, channels);
       backend.Fill(parameters_.param(layer.moving_mean_variable), 0.0f, channels);
@@ -215,10 +237,11 @@ double Model::RegularizationPenalty() const {
   double penalty = 0;
   for (const Layer& layer : layers_) {
     if (!Regularized(layer)) continue;
-    const VariableInfo& kernel = parameters_.variable(layer.kernel_variable);
-    const float* w = parameters_.params() + kernel.offset;
+    const int64_t n = parameters_.variable(layer.kernel_variable).shape.num_elements();
+    const float* w =
+        HostView(parameters_.params() + parameters_.variable(layer.kernel_variable).offset, n, 0);
     double abs_sum = 0, square_sum = 0;
-    for (int64_t i = 0; i < kernel.shape.num_elements(); ++i) {
+    for (int64_t i = 0; i < n; ++i) {
       abs_sum += std::fabs(static_cast<double>(w[i]));
       square_sum += static_cast<double>(w[i]) * w[i];
     }
@@ -230,14 +253,15 @@ double Model::RegularizationPenalty() const {
 double Model::AddRegularizationGradients() {
   for (const Layer& layer : layers_) {
     if (!Regularized(layer)) continue;
-    const float* w = parameters_.param(layer.kernel_variable);
-    float* g = parameters_.grad(layer.kernel_variable);
-    const float l1 = layer.l1, twice_l2 = 2.0f * layer.l2;
     const int64_t n = parameters_.variable(layer.kernel_variable).shape.num_elements();
+    const float* w = HostView(parameters_.param(layer.kernel_variable), n, 0);
+    float* g = HostView(parameters_.grad(layer.kernel_variable), n, n);
+    const float l1 = layer.l1, twice_l2 = 2.0f * layer.l2;
     for (int64_t i = 0; i < n; ++i) {
       const float sign = w[i] > 0.0f ? 1.0f : (w[i] < 0.0f ? -1.0f : 0.0f);
       g[i] += l1 * sign + twice_l2 * w[i];
     }
+    WriteBack(parameters_.grad(layer.kernel_variable), g, n);
   }
   return RegularizationPenalty();
 }
@@ -260,12 +284,22 @@ bool Model::has_moving_statistics() const {
 void Model::StoreBatchStatistics(float weight) {
   for (const Layer& layer : layers_) {
     if (!KeepsMovingStatistics(layer)) continue;
-    float* mean = parameters_.grad(layer.moving_mean_variable);
-    float* variance = parameters_.grad(layer.moving_variance_variable);
-    for (size_t c = 0; c < layer.batch_mean.size(); ++c) {
-      mean[c] = weight == 0.0f ? 0.0f : weight * layer.batch_mean[c];
-      variance[c] = weight == 0.0f ? 0.0f : weight * layer.batch_variance[c];
+    const int64_t channels = layer.channels;
+    float* mean = HostView(layer.batch_mean.floats(), channels, 0);
+    float* variance = HostView(layer.batch_variance.floats(), channels, channels);
+    float* mean_slot = parameters_.grad(layer.moving_mean_variable);
+    float* variance_slot = parameters_.grad(layer.moving_variance_variable);
+    // On the host-readable path the views are the moments themselves: write
+    // the slots directly (the moments must stay for a later Backward).
+    const bool in_place = backend_->host_reads_device_memory();
+    float* mean_out = in_place ? mean_slot : mean;
+    float* variance_out = in_place ? variance_slot : variance;
+    for (int64_t c = 0; c < channels; ++c) {
+      mean_out[c] = weight == 0.0f ? 0.0f : weight * mean[c];
+      variance_out[c] = weight == 0.0f ? 0.0f : weight * variance[c];
     }
+    WriteBack(mean_slot, mean_out, channels);
+    WriteBack(variance_slot, variance_out, channels);
   }
 }
 
@@ -273,11 +307,12 @@ void Model::UpdateMovingStatistics() {
   for (const Layer& layer : layers_) {
     if (!KeepsMovingStatistics(layer)) continue;
     for (int v : {layer.moving_mean_variable, layer.moving_variance_variable}) {
-      float* moving = parameters_.param(v);
-      const float* batch = parameters_.grad(v);
-      for (size_t c = 0; c < layer.batch_mean.size(); ++c) {
+      float* moving = HostView(parameters_.param(v), layer.channels, 0);
+      const float* batch = HostView(parameters_.grad(v), layer.channels, layer.channels);
+      for (int64_t c = 0; c < layer.channels; ++c) {
         moving[c] = moving[c] * layer.momentum + batch[c] * (1.0f - layer.momentum);
       }
+      WriteBack(parameters_.param(v), moving, layer.channels);
     }
   }
 }

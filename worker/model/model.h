@@ -10,8 +10,10 @@
 //
 // Create() validates the config (errors name the layer and field), checks
 // the memory the model would need for `max_batch` rows against this machine's
-// memory (ResourceExhausted naming the amount), and sizes every activation
-// buffer once; Forward/Backward never allocate. Dropout layers keep no masks:
+// memory (ResourceExhausted naming the amount), and allocates the parameters,
+// gradients and every activation buffer once as device memory of the backend
+// it is given; Forward/Backward never allocate, and take x and give their
+// results in that device memory. Dropout layers keep no masks:
 // the backward pass redraws them from the same Philox key, and a dropout
 // directly above another one works in place over its buffer. Each layer
 // kind is built by one function, listed in kLayerKinds (model_build.cc).
@@ -21,7 +23,8 @@
 // Files: model.cc (Create, initialization, regularizers, moving statistics),
 // model_graph.cc (names and inputs), model_build.cc + *_builders.cc (one
 // builder per kind), model_forward.cc, model_backward.cc, model_sync.cc
-// (synchronized BatchNormalization). Not thread-safe: one model per worker.
+// (synchronized BatchNormalization), model_host_staging.cc (host views of
+// device memory for the host math). Not thread-safe: one model per worker.
 //
 // Synchronized BatchNormalization (`synchronized: true`, Keras's
 // SyncBatchNormalization): in a training pass the layer normalizes with the
@@ -95,13 +98,15 @@ class Model {
     int kernel_variable = -1;
     int bias_variable = -1;
     uint32_t index = 0;  // position in the layer list; the dropout RNG stream
+    // Activation and scratch buffers are the backend's device memory,
+    // allocated once by Create ("<layer> output", ...); empty when unused.
     // (max_batch, out_features); empty for flatten, reshape and in-place dropout.
-    std::vector<float> output;
+    kernels::DeviceBuffer output;
     // Dense or Conv2D whose activation's backward takes its input (GELU): x·w + b.
-    std::vector<float> pre_activation;
+    kernels::DeviceBuffer pre_activation;
     // (max_batch, in_features) when a layer below needs a gradient; not for
     // dropout; Add: (inputs - 1) copies of the output's; Concatenate: (max_batch, out_features).
-    std::vector<float> grad_input;
+    kernels::DeviceBuffer grad_input;
     kernels::DropoutKey dropout_key;      // the last training Forward's mask, for Backward
     std::shared_ptr<CustomLayer> custom;  // kCustom: the registered class's object
     std::string registered_name;          // kCustom
@@ -123,21 +128,32 @@ class Model {
     bool center = true, scale = true, synchronized = false;
     int gamma_variable = -1, beta_variable = -1;
     int moving_mean_variable = -1, moving_variance_variable = -1;
-    std::vector<float> batch_mean, batch_variance;  // the last training forward's moments
+    int64_t channels = 0;  // kBatchNormalization: the last axis
+    // The last training forward's moments, `channels` floats each.
+    kernels::DeviceBuffer batch_mean, batch_variance;
     // kBatchNormalization: 3 * channels of scratch (dgamma and dbeta when the
     // layer has no gamma/beta variable, then zeros for the frozen backward);
     // synchronized: 2 * channels more (the global dgamma and dbeta).
-    std::vector<float> channel_scratch;
+    kernels::DeviceBuffer channel_scratch;
     // kBatchNormalization: the rows the last training forward's moments span
     // (over all ranks when synchronized); synchronized: 1 + 3 * channels
-    // doubles of scratch for the cross-rank sums.
+    // doubles of host scratch for the cross-rank sums.
     double global_rows = 0;
     std::vector<double> cross_rank_sums;
   };
 
-  // `max_batch` bounds the rows of every Forward/Backward call.
+  // `max_batch` bounds the rows of every Forward/Backward call. Parameters,
+  // gradients and every activation and scratch buffer are allocated once on
+  // `backend` (which must outlive the model; ResourceExhausted naming the
+  // buffer). Forward, Backward and Initialize must then be given the same
+  // backend (or, on the CPU, any CPU backend). On a backend whose device
+  // memory the host cannot read, a custom layer (host code) is
+  // FailedPrecondition, and the model's host math (regularizers, moving
+  // statistics, synchronized BatchNormalization's sums) goes through
+  // host staging buffers allocated here; on the CPU it reads memory in place.
   static StatusOr<std::unique_ptr<Model>> Create(const config::ModelConfig& config,
-                                                 int64_t max_batch);
+                                                 int64_t max_batch,
+                                                 kernels::KernelBackend& backend);
 
   int64_t input_size() const { return input_size_; }
   // The name LayerConfig.inputs uses for the model's input ("input" unless configured).
@@ -162,7 +178,12 @@ class Model {
   // Keras defaults: glorot_uniform kernels (Philox stream = variable index), zero biases.
   void Initialize(kernels::KernelBackend& backend, uint64_t seed);
 
-  // Runs x (batch, input_size) through the layers; returns (batch, output_size).
+  // The first error of a host staging copy since the last call (OK if none;
+  // always OK on a host-readable backend), and clears it.
+  Status TakeHostCopyStatus();
+
+  // Runs x (batch, input_size, device memory) through the layers; returns
+  // (batch, output_size) in device memory.
   // With `skip_final_softmax` the last layer's softmax is not applied, so the
   // result is logits for a fused softmax cross-entropy.
   const float* Forward(kernels::KernelBackend& backend, const float* x, int64_t batch,
@@ -267,6 +288,18 @@ class Model {
   // producer; a second gradient for the same producer is added into the first.
   void GiveGradient(kernels::KernelBackend& backend, int producer, float* grad, int64_t batch);
 
+  // Host views of `n` device floats for the model's host math: the memory
+  // itself on a host-readable backend, else a copy at float `slot` of
+  // host_staging_ (waits for it). WriteBack copies a view written on the
+  // host back to `device` (a no-op when the view is the memory itself).
+  float* HostView(const float* device, int64_t n, int64_t slot) const;
+  void WriteBack(float* device, const float* view, int64_t n) const;
+  // Floats of host staging the host math needs (0 on a host-readable backend).
+  int64_t HostStagingFloats() const;
+
+  kernels::KernelBackend* backend_ = nullptr;
+  kernels::PinnedBuffer host_staging_;
+  mutable Status host_copy_status_;
   std::vector<Layer> layers_;
   ParameterStore parameters_;
   int64_t input_size_ = 0;
@@ -284,8 +317,8 @@ class Model {
   std::vector<const float*> layer_outputs_;
   // During Backward: d(loss)/d(output of layer i), null until a consumer hands it over.
   std::vector<float*> output_grads_;
-  // The dropout masks of one layer at a time (drawn again in Backward).
-  std::vector<uint8_t> dropout_mask_;
+  // The dropout masks of one layer at a time (drawn again in Backward), device memory.
+  kernels::DeviceBuffer dropout_mask_;
   CrossRankSum cross_rank_sum_;
   Status cross_rank_status_;
 };

@@ -54,7 +54,7 @@ void Model::BackwardLayer(kernels::KernelBackend& backend, size_t k, float* dy, 
       if (layer.rate > 0.0f) {
         // Drawing the forward's mask again over dy gives dy * mask / (1 - rate),
         // bit for bit what DropoutBackward computes from a stored mask.
-        backend.DropoutForward(layer.dropout_key, layer.rate, dy, dy, dropout_mask_.data(),
+        backend.DropoutForward(layer.dropout_key, layer.rate, dy, dy, dropout_mask_.as<uint8_t>(),
                                batch * layer.out_features);
       }
       return GiveGradient(backend, layer.inputs[0], dy, batch);
@@ -84,11 +84,11 @@ void Model::BackwardDense(kernels::KernelBackend& backend, size_t k, float* dy, 
   Layer& layer = layers_[k];
   if (layer.activation != kernels::Activation::kLinear && !fused) {
     const float* through = kernels::BackwardTakesInput(layer.activation)
-                               ? layer.pre_activation.data()
-                               : layer.output.data();
+                               ? layer.pre_activation.floats()
+                               : layer.output.floats();
     backend.ActivationBackward(layer.activation, through, dy, dy, batch, layer.out_features);
   }
-  float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.data();
+  float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.floats();
   float* bias_grad = layer.use_bias ? parameters_.grad(layer.bias_variable) : nullptr;
   backend.DenseBackward(InputOf(layer, 0), parameters_.param(layer.kernel_variable), dy, grad_input,
                         parameters_.grad(layer.kernel_variable), bias_grad, batch,
@@ -104,11 +104,11 @@ void Model::BackwardActivation(kernels::KernelBackend& backend, size_t k, float*
   }
   if (layer.grad_input.empty()) return;
   const float* through =
-      kernels::BackwardTakesInput(layer.activation) ? InputOf(layer, 0) : layer.output.data();
+      kernels::BackwardTakesInput(layer.activation) ? InputOf(layer, 0) : layer.output.floats();
   const int64_t last = layer.output_shape.dim(layer.output_shape.rank() - 1);
-  backend.ActivationBackward(layer.activation, through, dy, layer.grad_input.data(),
+  backend.ActivationBackward(layer.activation, through, dy, layer.grad_input.floats(),
                              batch * (layer.out_features / last), last);
-  GiveGradient(backend, layer.inputs[0], layer.grad_input.data(), batch);
+  GiveGradient(backend, layer.inputs[0], layer.grad_input.floats(), batch);
 }
 
 void Model::BackwardCustom(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch) {
@@ -119,8 +119,8 @@ void Model::BackwardCustom(kernels::KernelBackend& backend, size_t k, float* dy,
     weights.push_back(parameters_.param(v));
     weight_grads.push_back(parameters_.grad(v));
   }
-  float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.data();
-  layer.custom->Backward(InputOf(layer, 0), layer.output.data(), dy, batch, layer.in_features,
+  float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.floats();
+  layer.custom->Backward(InputOf(layer, 0), layer.output.floats(), dy, batch, layer.in_features,
                          weights, grad_input, weight_grads);
   GiveGradient(backend, layer.inputs[0], grad_input, batch);
 }
@@ -132,12 +132,12 @@ void Model::BackwardConv2D(kernels::KernelBackend& backend, size_t k, float* dy,
   g.batch = batch;
   if (layer.activation != kernels::Activation::kLinear && !fused) {
     const float* through = kernels::BackwardTakesInput(layer.activation)
-                               ? layer.pre_activation.data()
-                               : layer.output.data();
+                               ? layer.pre_activation.floats()
+                               : layer.output.floats();
     backend.ActivationBackward(layer.activation, through, dy, dy, batch * g.out_h * g.out_w,
                                g.out_c);
   }
-  float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.data();
+  float* grad_input = layer.grad_input.empty() ? nullptr : layer.grad_input.floats();
   float* bias_grad = layer.use_bias ? parameters_.grad(layer.bias_variable) : nullptr;
   backend.Conv2DBackward(g, InputOf(layer, 0), parameters_.param(layer.kernel_variable), dy,
                          grad_input, parameters_.grad(layer.kernel_variable), bias_grad);
@@ -150,11 +150,11 @@ void Model::BackwardPooling(kernels::KernelBackend& backend, size_t k, float* dy
   kernels::Conv2DGeometry g = layer.window;
   g.batch = batch;
   if (layer.kind == LayerKind::kMaxPooling2D) {
-    backend.MaxPool2DBackward(g, InputOf(layer, 0), dy, layer.grad_input.data());
+    backend.MaxPool2DBackward(g, InputOf(layer, 0), dy, layer.grad_input.floats());
   } else {
-    backend.AvgPool2DBackward(g, dy, layer.grad_input.data());
+    backend.AvgPool2DBackward(g, dy, layer.grad_input.floats());
   }
-  GiveGradient(backend, layer.inputs[0], layer.grad_input.data(), batch);
+  GiveGradient(backend, layer.inputs[0], layer.grad_input.floats(), batch);
 }
 
 // Trainable: the batch-moment backward (gamma/beta gradients, then dx over
@@ -162,12 +162,12 @@ void Model::BackwardPooling(kernels::KernelBackend& backend, size_t k, float* dy
 // Frozen (normalized with the moving statistics): dx = dy * gamma / sqrt(mv + eps).
 void Model::BackwardBatchNorm(kernels::KernelBackend& backend, size_t k, float* dy, int64_t batch) {
   Layer& layer = layers_[k];
-  const int64_t channels = static_cast<int64_t>(layer.batch_mean.size());
+  const int64_t channels = layer.channels;
   const int64_t rows = batch * (layer.out_features / channels);
   const float* x = InputOf(layer, 0);
   const float* gamma = layer.scale ? parameters_.param(layer.gamma_variable) : nullptr;
-  float* dx = layer.grad_input.empty() ? nullptr : layer.grad_input.data();
-  float* scratch = layer.channel_scratch.data();
+  float* dx = layer.grad_input.empty() ? nullptr : layer.grad_input.floats();
+  float* scratch = layer.channel_scratch.floats();
   if (!layer.trainable) {
     if (dx == nullptr) return;
     backend.Fill(scratch + 2 * channels, 0.0f, channels);
@@ -178,8 +178,8 @@ void Model::BackwardBatchNorm(kernels::KernelBackend& backend, size_t k, float* 
   }
   float* dgamma = layer.scale ? parameters_.grad(layer.gamma_variable) : scratch;
   float* dbeta = layer.center ? parameters_.grad(layer.beta_variable) : scratch + channels;
-  const float* mean = layer.batch_mean.data();
-  const float* variance = layer.batch_variance.data();
+  const float* mean = layer.batch_mean.floats();
+  const float* variance = layer.batch_variance.floats();
   backend.BatchNormGradSums(x, dy, mean, variance, layer.epsilon, dgamma, dbeta, rows, channels);
   if (dx == nullptr) return;
   // Synchronized: dx from the global batch's sums over its rows (dgamma and
@@ -198,7 +198,7 @@ void Model::BackwardMerge(kernels::KernelBackend& backend, size_t k, float* dy, 
   if (layer.grad_input.empty()) return;
   const int64_t total = layer.output_shape.dim(layer.output_shape.rank() - 1);
   const int64_t rows = batch * (layer.out_features / total);
-  float* buffer = layer.grad_input.data();
+  float* buffer = layer.grad_input.floats();
   int64_t offset = 0;
   for (size_t j = 0; j < layer.inputs.size(); ++j) {
     const int producer = layer.inputs[j];

@@ -83,10 +83,17 @@ Status LayerBuildContext::Reserve(double more, const std::string& what) {
 }
 
 Status LayerBuildContext::SizeBatchBuffer(const Model::Layer& layer, int64_t per_example,
-                                          std::vector<float>* buffer) {
+                                          const char* what, kernels::DeviceBuffer* buffer) {
   const double floats = static_cast<double>(max_batch) * static_cast<double>(per_example);
   RETURN_IF_ERROR(Reserve(4.0 * floats, Where(layer)));
-  buffer->resize(static_cast<size_t>(max_batch * per_example));
+  return Allocate(layer, max_batch * per_example, what, buffer);
+}
+
+Status LayerBuildContext::Allocate(const Model::Layer& layer, int64_t floats, const char* what,
+                                   kernels::DeviceBuffer* buffer) {
+  ASSIGN_OR_RETURN(*buffer, backend->AllocateDevice(floats * static_cast<int64_t>(sizeof(float)),
+                                                    layer.name + " " + what));
+  if (floats > 0) backend->Fill(buffer->floats(), 0.0f, floats);
   return OkStatus();
 }
 
@@ -96,11 +103,9 @@ Status LayerBuildContext::SizeBuffers(Model::Layer* layer) {
   double floats = rows * static_cast<double>(out_features);
   if (gradient_needed_below) floats += rows * static_cast<double>(layer->in_features);
   RETURN_IF_ERROR(Reserve(4.0 * floats, Where(*layer)));
-  layer->output.resize(static_cast<size_t>(max_batch * out_features));
-  if (gradient_needed_below) {
-    layer->grad_input.resize(static_cast<size_t>(max_batch * layer->in_features));
-  }
-  return OkStatus();
+  RETURN_IF_ERROR(Allocate(*layer, max_batch * out_features, "output", &layer->output));
+  if (!gradient_needed_below) return OkStatus();
+  return Allocate(*layer, max_batch * layer->in_features, "input gradient", &layer->grad_input);
 }
 
 Status LayerBuildContext::ReserveParameters(double count, const Model::Layer& layer) {

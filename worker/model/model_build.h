@@ -50,15 +50,21 @@ struct LayerBuildContext {
   double memory_limit = 0;
   int64_t max_batch = 0;
   ParameterStore* parameters = nullptr;
+  kernels::KernelBackend* backend = nullptr;  // allocates every buffer
 
   // "model.layers[i] ('name')".
   std::string Where(const Model::Layer& layer) const { return where + " ('" + layer.name + "')"; }
   // Adds `more` bytes to the estimate, computed in double so that no size
   // overflows; ResourceExhausted naming `what` once it passes the machine's memory.
   Status Reserve(double more, const std::string& what);
-  // Reserves then sizes `*buffer` to max_batch * `per_example` floats.
-  Status SizeBatchBuffer(const Model::Layer& layer, int64_t per_example,
-                         std::vector<float>* buffer);
+  // Reserves then allocates `*buffer` as max_batch * `per_example` floats
+  // of zeroed device memory named "<layer> <what>".
+  Status SizeBatchBuffer(const Model::Layer& layer, int64_t per_example, const char* what,
+                         kernels::DeviceBuffer* buffer);
+  // Allocates `floats` zeroed floats of device memory named "<layer> <what>"
+  // (ResourceExhausted from the backend naming it); reserves nothing.
+  Status Allocate(const Model::Layer& layer, int64_t floats, const char* what,
+                  kernels::DeviceBuffer* buffer);
   // Checks then sizes the output buffer, and the input gradient when a layer below needs it.
   Status SizeBuffers(Model::Layer* layer);
   // Checks the memory of `count` parameters before they are added.

@@ -49,8 +49,8 @@ const float* Model::ForwardLayer(kernels::KernelBackend& backend, size_t i, int6
     case LayerKind::kCustom: {
       std::vector<const float*> weights;
       for (int v : layer.custom_variables) weights.push_back(parameters_.param(v));
-      layer.custom->Forward(in, batch, layer.in_features, weights, layer.output.data());
-      return layer.output.data();
+      layer.custom->Forward(in, batch, layer.in_features, weights, layer.output.floats());
+      return layer.output.floats();
     }
     case LayerKind::kConv2D:
       return ForwardConv2D(backend, layer, in, batch, skip_softmax);
@@ -60,11 +60,11 @@ const float* Model::ForwardLayer(kernels::KernelBackend& backend, size_t i, int6
       kernels::Conv2DGeometry g = layer.window;
       g.batch = batch;
       if (layer.kind == LayerKind::kMaxPooling2D) {
-        backend.MaxPool2DForward(g, in, layer.output.data());
+        backend.MaxPool2DForward(g, in, layer.output.floats());
       } else {
-        backend.AvgPool2DForward(g, in, layer.output.data());
+        backend.AvgPool2DForward(g, in, layer.output.floats());
       }
-      return layer.output.data();
+      return layer.output.floats();
     }
     case LayerKind::kBatchNormalization:
       return ForwardBatchNorm(backend, layer, in, batch, mode.training);
@@ -79,15 +79,16 @@ const float* Model::ForwardDense(kernels::KernelBackend& backend, Layer& layer, 
                                  int64_t batch, bool skip_softmax) {
   const float* bias = layer.use_bias ? parameters_.param(layer.bias_variable) : nullptr;
   // GELU keeps x·w + b for its backward; the other activations work in place.
-  float* affine = layer.pre_activation.empty() ? layer.output.data() : layer.pre_activation.data();
+  float* affine =
+      layer.pre_activation.empty() ? layer.output.floats() : layer.pre_activation.floats();
   backend.DenseForward(in, parameters_.param(layer.kernel_variable), bias, affine, batch,
                        layer.in_features, layer.out_features);
   const bool skip = skip_softmax && layer.activation == kernels::Activation::kSoftmax;
   if (layer.activation != kernels::Activation::kLinear && !skip) {
-    backend.ActivationForward(layer.activation, affine, layer.output.data(), batch,
+    backend.ActivationForward(layer.activation, affine, layer.output.floats(), batch,
                               layer.out_features);
   }
-  return layer.output.data();
+  return layer.output.floats();
 }
 
 const float* Model::ForwardDropout(kernels::KernelBackend& backend, Layer& layer, const float* in,
@@ -96,8 +97,8 @@ const float* Model::ForwardDropout(kernels::KernelBackend& backend, Layer& layer
   layer.dropout_key = {mode.seed, mode.step, layer.index,
                        mode.first_example * static_cast<uint64_t>(layer.out_features)};
   // In place: `in` is then the buffer of a dropout below, which only this layer reads.
-  float* out = layer.output.empty() ? const_cast<float*>(in) : layer.output.data();
-  backend.DropoutForward(layer.dropout_key, layer.rate, in, out, dropout_mask_.data(),
+  float* out = layer.output.empty() ? const_cast<float*>(in) : layer.output.floats();
+  backend.DropoutForward(layer.dropout_key, layer.rate, in, out, dropout_mask_.as<uint8_t>(),
                          batch * layer.out_features);
   return out;
 }
@@ -108,9 +109,9 @@ const float* Model::ForwardActivation(kernels::KernelBackend& backend, Layer& la
   const bool skip = skip_softmax && layer.activation == kernels::Activation::kSoftmax;
   if (layer.activation == kernels::Activation::kLinear || skip) return in;
   const int64_t last = layer.output_shape.dim(layer.output_shape.rank() - 1);
-  backend.ActivationForward(layer.activation, in, layer.output.data(),
+  backend.ActivationForward(layer.activation, in, layer.output.floats(),
                             batch * (layer.out_features / last), last);
-  return layer.output.data();
+  return layer.output.floats();
 }
 
 const float* Model::ForwardConv2D(kernels::KernelBackend& backend, Layer& layer, const float* in,
@@ -118,14 +119,15 @@ const float* Model::ForwardConv2D(kernels::KernelBackend& backend, Layer& layer,
   kernels::Conv2DGeometry g = layer.window;
   g.batch = batch;
   const float* bias = layer.use_bias ? parameters_.param(layer.bias_variable) : nullptr;
-  float* affine = layer.pre_activation.empty() ? layer.output.data() : layer.pre_activation.data();
+  float* affine =
+      layer.pre_activation.empty() ? layer.output.floats() : layer.pre_activation.floats();
   backend.Conv2DForward(g, in, parameters_.param(layer.kernel_variable), bias, affine);
   const bool skip = skip_softmax && layer.activation == kernels::Activation::kSoftmax;
   if (layer.activation != kernels::Activation::kLinear && !skip) {
-    backend.ActivationForward(layer.activation, affine, layer.output.data(),
+    backend.ActivationForward(layer.activation, affine, layer.output.floats(),
                               batch * g.out_h * g.out_w, g.out_c);
   }
-  return layer.output.data();
+  return layer.output.floats();
 }
 
 // Training (a trainable layer in a training pass): the batch's moments (the
@@ -133,29 +135,29 @@ const float* Model::ForwardConv2D(kernels::KernelBackend& backend, Layer& layer,
 // StoreBatchStatistics; otherwise the moving statistics.
 const float* Model::ForwardBatchNorm(kernels::KernelBackend& backend, Layer& layer, const float* in,
                                      int64_t batch, bool training) {
-  const int64_t channels = static_cast<int64_t>(layer.batch_mean.size());
+  const int64_t channels = layer.channels;
   const int64_t rows = batch * (layer.out_features / channels);
   const float* gamma = layer.scale ? parameters_.param(layer.gamma_variable) : nullptr;
   const float* beta = layer.center ? parameters_.param(layer.beta_variable) : nullptr;
   const float* mean = parameters_.param(layer.moving_mean_variable);
   const float* variance = parameters_.param(layer.moving_variance_variable);
   if (training && layer.trainable) {
-    backend.BatchNormMoments(in, rows, channels, layer.batch_mean.data(),
-                             layer.batch_variance.data());
+    backend.BatchNormMoments(in, rows, channels, layer.batch_mean.floats(),
+                             layer.batch_variance.floats());
     layer.global_rows = static_cast<double>(rows);
     if (layer.synchronized) SynchronizeMoments(layer, rows);
-    mean = layer.batch_mean.data();
-    variance = layer.batch_variance.data();
+    mean = layer.batch_mean.floats();
+    variance = layer.batch_variance.floats();
   }
-  backend.BatchNormForward(in, mean, variance, gamma, beta, layer.epsilon, layer.output.data(),
+  backend.BatchNormForward(in, mean, variance, gamma, beta, layer.epsilon, layer.output.floats(),
                            rows, channels);
-  return layer.output.data();
+  return layer.output.floats();
 }
 
 // Add: the inputs summed in order. Concatenate: each input's columns placed
 // along the last axis.
 const float* Model::ForwardMerge(kernels::KernelBackend& backend, Layer& layer, int64_t batch) {
-  float* out = layer.output.data();
+  float* out = layer.output.floats();
   if (layer.kind == LayerKind::kAdd) {
     const int64_t n = batch * layer.out_features;
     backend.Add(InputOf(layer, 0), InputOf(layer, 1), out, n);

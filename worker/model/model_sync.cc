@@ -12,6 +12,7 @@
 // and dbeta over the whole global batch; the layer's own gamma/beta gradients
 // stay this rank's share, as the trainer's gradient allreduce sums them.
 #include <algorithm>
+#include <utility>
 
 #include "worker/model/model.h"
 
@@ -36,41 +37,60 @@ Status Model::TakeCrossRankStatus() {
   return status;
 }
 
+// The moments are device memory: read and written through host views
+// (model_host_staging.cc), slots [0, 2 * channels) of the staging.
 void Model::SynchronizeMoments(Layer& layer, int64_t rows) {
-  const size_t channels = layer.batch_mean.size();
+  const int64_t channels = layer.channels;
   double* sums = layer.cross_rank_sums.data();
   const double n = static_cast<double>(rows);
+  // A rank with no rows adds zeros (its moment buffers may hold anything).
+  const float* batch_mean = rows > 0 ? HostView(layer.batch_mean.floats(), channels, 0) : nullptr;
+  const float* batch_variance =
+      rows > 0 ? HostView(layer.batch_variance.floats(), channels, channels) : nullptr;
   sums[0] = n;
-  for (size_t c = 0; c < channels; ++c) {
-    // A rank with no rows adds zeros (its moment buffers may hold anything).
-    const double mean = rows > 0 ? layer.batch_mean[c] : 0.0;
-    const double variance = rows > 0 ? layer.batch_variance[c] : 0.0;
+  for (int64_t c = 0; c < channels; ++c) {
+    const double mean = rows > 0 ? batch_mean[c] : 0.0;
+    const double variance = rows > 0 ? batch_variance[c] : 0.0;
     sums[1 + c] = n * mean;
     sums[1 + channels + c] = n * variance;
     sums[1 + 2 * channels + c] = n * mean * mean;
   }
-  SumOverRanks(sums, static_cast<int64_t>(1 + 3 * channels));
+  SumOverRanks(sums, 1 + 3 * channels);
   layer.global_rows = sums[0];
   if (sums[0] <= 0) return;
-  for (size_t c = 0; c < channels; ++c) {
+  const bool in_place = backend_->host_reads_device_memory();
+  float* mean_out = in_place ? layer.batch_mean.floats() : host_staging_.floats();
+  float* variance_out =
+      in_place ? layer.batch_variance.floats() : host_staging_.floats() + channels;
+  for (int64_t c = 0; c < channels; ++c) {
     const double mean = sums[1 + c] / sums[0];
     const double between = std::max(0.0, sums[1 + 2 * channels + c] / sums[0] - mean * mean);
-    layer.batch_mean[c] = static_cast<float>(mean);
-    layer.batch_variance[c] = static_cast<float>(sums[1 + channels + c] / sums[0] + between);
+    mean_out[c] = static_cast<float>(mean);
+    variance_out[c] = static_cast<float>(sums[1 + channels + c] / sums[0] + between);
   }
+  WriteBack(layer.batch_mean.floats(), mean_out, channels);
+  WriteBack(layer.batch_variance.floats(), variance_out, channels);
 }
 
+// dgamma and dbeta (device memory) are read through host views at slots
+// [0, 2 * channels); the global sums are written at [2 * channels, 4 * channels)
+// and copied to the scratch's last 2 * channels.
 std::pair<const float*, const float*> Model::SynchronizeGradSums(Layer& layer, const float* dgamma,
                                                                  const float* dbeta) {
-  const size_t channels = layer.batch_mean.size();
+  const int64_t channels = layer.channels;
   double* sums = layer.cross_rank_sums.data();
-  for (size_t c = 0; c < channels; ++c) {
-    sums[c] = dgamma != nullptr ? dgamma[c] : 0.0;
-    sums[channels + c] = dbeta != nullptr ? dbeta[c] : 0.0;
+  const float* dgamma_host = dgamma != nullptr ? HostView(dgamma, channels, 0) : nullptr;
+  const float* dbeta_host = dbeta != nullptr ? HostView(dbeta, channels, channels) : nullptr;
+  for (int64_t c = 0; c < channels; ++c) {
+    sums[c] = dgamma_host != nullptr ? dgamma_host[c] : 0.0;
+    sums[channels + c] = dbeta_host != nullptr ? dbeta_host[c] : 0.0;
   }
-  SumOverRanks(sums, static_cast<int64_t>(2 * channels));
-  float* global = layer.channel_scratch.data() + 3 * channels;
-  for (size_t i = 0; i < 2 * channels; ++i) global[i] = static_cast<float>(sums[i]);
+  SumOverRanks(sums, 2 * channels);
+  float* global = layer.channel_scratch.floats() + 3 * channels;
+  float* global_host =
+      backend_->host_reads_device_memory() ? global : host_staging_.floats() + 2 * channels;
+  for (int64_t i = 0; i < 2 * channels; ++i) global_host[i] = static_cast<float>(sums[i]);
+  WriteBack(global, global_host, 2 * channels);
   return {global, global + channels};
 }
 
