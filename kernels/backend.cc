@@ -57,4 +57,9 @@ bool WindowGeometry(bool same_padding, Conv2DGeometry* g) {
 
 std::unique_ptr<KernelBackend> CreateCpuBackend() { return std::make_unique<cpu::CpuBackend>(); }
 
+KernelBackend& SharedCpuBackend() {
+  static KernelBackend* const backend = CreateCpuBackend().release();
+  return *backend;
+}
+
 }  // namespace shardtrain::kernels

@@ -298,6 +298,11 @@ inline uint32_t DropoutThreshold(float rate) {
 
 // The CPU backend (OpenBLAS sgemm + OpenMP loops).
 std::unique_ptr<KernelBackend> CreateCpuBackend();
+// One CPU backend for the whole process, never destroyed, for host-only users
+// that need backend memory (a store or optimizer made without a backend,
+// weight conversion, tests): what it allocates may outlive any caller. Its
+// allocations are thread-safe; its ops, like any backend's, are not.
+KernelBackend& SharedCpuBackend();
 
 // CreateBackend(Device), which can construct the CUDA backend, is in
 // kernels/backend_factory.h.

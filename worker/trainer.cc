@@ -60,7 +60,8 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   const int64_t num_parameters = trainer->model_->parameters().size();
   // Frozen layers (trainable: false) are neither updated nor given slots.
   ASSIGN_OR_RETURN(trainer->optimizer_,
-                   optimizer::Optimizer::Create(config.optimizer(), trainer->model_->parameters()));
+                   optimizer::Optimizer::Create(*backend, config.optimizer(),
+                                                trainer->model_->parameters()));
   trainer->reducer_ =
       std::make_unique<comm::GradientReducer>(comm, num_parameters, bucket_bytes);
   // Gradients in the communicator's memory when it has some (one node: a

@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "cli/saved_model_of.h"
 #include "serving/loaded_model.h"
 #include "storage/saved_model/saved_model_writer.h"
 #include "tests/storage/temp_files_test_util.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/model/model.h"
 
@@ -59,7 +59,7 @@ constexpr int64_t kBatch = 3;
 Trained InitializedModel() {
   auto job = ParseJobConfig(kConfig, "cnn_export_test");
   EXPECT_TRUE(job.ok()) << job.status();
-  auto created = model::Model::Create(job->model(), kBatch, ModelTestBackend());
+  auto created = model::Model::Create(job->model(), kBatch, kernels::SharedCpuBackend());
   EXPECT_TRUE(created.ok()) << created.status();
   Trained t{std::move(*created), {}, {}};
   auto backend = kernels::CreateCpuBackend();

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "serving/loaded_model.h"
 #include "storage/saved_model/saved_model_writer.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/model/model.h"
 
@@ -23,7 +23,7 @@ TEST(GeluExportTest, ExportedSavedModelServesTheTrainersOutputs) {
       "layers { dense { units: 3 activation: GELU_APPROXIMATE } } layers { dense { units: 2 } } }",
       "test");
   ASSERT_TRUE(job.ok()) << job.status();
-  auto created = model::Model::Create(job->model(), 3, ModelTestBackend());
+  auto created = model::Model::Create(job->model(), 3, kernels::SharedCpuBackend());
   ASSERT_TRUE(created.ok()) << created.status();
   model::Model& model = **created;
   auto backend = kernels::CreateCpuBackend();

@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "cli/saved_model_of.h"
 #include "serving/loaded_model.h"
 #include "storage/keras/keras_files.h"
 #include "storage/saved_model/saved_model_writer.h"
 #include "tests/storage/temp_files_test_util.h"
-#include "tests/worker/model_test_backend.h"
 #include "tests/worker/resnet_reference.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
@@ -40,7 +40,7 @@ TEST(ResNetExportTest, ServedSavedModelMatchesAnIndependentPyTorchForwardPass) {
   ASSERT_TRUE(file.ok()) << file.status();
   auto config = model::ModelConfigFromKerasJson(file->model_config_json, "resnet");
   ASSERT_TRUE(config.ok()) << config.status();
-  auto model = model::Model::Create(*config, kRows, ModelTestBackend());
+  auto model = model::Model::Create(*config, kRows, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   auto report = model::LoadWeightsByName(*file, model->get());
   ASSERT_TRUE(report.ok()) << report.status();

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "kernels/backend.h"
-#include "tests/worker/model_test_backend.h"
 #include "tests/worker/trainer_test_util.h"
 #include "worker/job_config.h"
 #include "worker/model/model.h"
@@ -31,7 +30,7 @@ using model::Model;
 std::unique_ptr<Model> CreateModel(const std::string& text, int64_t max_batch) {
   auto job = ParseJobConfig("model { " + text + " }", "test");
   EXPECT_TRUE(job.ok()) << job.status();
-  auto model = Model::Create(job->model(), max_batch, ModelTestBackend());
+  auto model = Model::Create(job->model(), max_batch, kernels::SharedCpuBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   return model.ok() ? std::move(*model) : nullptr;
 }

@@ -17,7 +17,6 @@
 
 #include "common/philox.h"
 #include "kernels/backend.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/model.h"
@@ -42,7 +41,7 @@ std::string ModelText(bool synchronized) {
 std::unique_ptr<Model> CreateModel(bool synchronized, kernels::KernelBackend& backend) {
   auto job = ParseJobConfig("model { " + ModelText(synchronized) + " }", "test");
   EXPECT_TRUE(job.ok()) << job.status();
-  auto model = Model::Create(job->model(), 8, ModelTestBackend());
+  auto model = Model::Create(job->model(), 8, kernels::SharedCpuBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   if (!model.ok()) return nullptr;
   (*model)->Initialize(backend, 7);
@@ -280,7 +279,7 @@ TEST(BatchNormSyncTest, InferenceAndFrozenLayersSumNothing) {
       "layers { dense { units: 1 } } }",
       "test");
   ASSERT_TRUE(job.ok()) << job.status();
-  auto frozen = Model::Create(job->model(), 4, ModelTestBackend());
+  auto frozen = Model::Create(job->model(), 4, kernels::SharedCpuBackend());
   ASSERT_TRUE(frozen.ok()) << frozen.status();
   (*frozen)->Initialize(*backend, 1);
   (*frozen)->SetCrossRankSum([&calls](double*, int64_t) {
@@ -308,7 +307,7 @@ TEST(BatchNormSyncTest, KerasJsonSynchronizedImportsBuildsAndRoundTrips) {
   auto config = model::ModelConfigFromKerasJson(json, "sync.json");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->layers(0).batch_normalization().synchronized());
-  auto model = Model::Create(*config, 4, ModelTestBackend());
+  auto model = Model::Create(*config, 4, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_TRUE((*model)->layers()[0].synchronized);
   config::JobConfig job;

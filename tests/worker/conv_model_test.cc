@@ -16,7 +16,6 @@
 
 #include "kernels/backend.h"
 #include "tests/worker/gradient_check_util.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/loss/loss.h"
 #include "worker/model/model.h"
 
@@ -89,7 +88,7 @@ TEST(ConvModelTest, SameValidStridesAndGlobalPoolingShapes) {
     shape.pop_back();
     auto model = Model::Create(ParseModel("input_shape: [" + shape + "] layers { " + c.layer +
                                           " } layers { flatten {} } layers { dense { units: 1 } }"),
-                               2, ModelTestBackend());
+                               2, kernels::SharedCpuBackend());
     ASSERT_TRUE(model.ok()) << c.layer << ": " << model.status();
     EXPECT_EQ((*model)->layers()[0].output_shape, c.output) << c.layer;
   }
@@ -121,7 +120,7 @@ TEST(ConvModelTest, KernelRegularizerCoversTheConvolutionKernel) {
       ParseModel("input_shape: [3, 3, 1] layers { conv2d { filters: 2 kernel_size: [2] "
                  "kernel_regularizer { l2: -1 } } } layers { flatten {} } "
                  "layers { dense { units: 1 } }"),
-      1, ModelTestBackend());
+      1, kernels::SharedCpuBackend());
   ASSERT_FALSE(negative.ok());
   EXPECT_EQ(negative.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(negative.status().message().find(

@@ -12,12 +12,12 @@
 #include <map>
 #include <set>
 
+#include "kernels/backend.h"
 #include "common/philox.h"
 #include "storage/checkpoint/keras_object_graph.h"
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "storage/tensor_bundle/bundle_writer.h"
-#include "tests/worker/model_test_backend.h"
 #include "tests/worker/trainer_test_util.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/job_config.h"
@@ -117,7 +117,7 @@ TEST(FrozenLayersTest, FrozenLayerBytesAreUnchangedWhileTheLayersAroundItLearn) 
 }
 
 TEST(FrozenLayersTest, BackwardSkipsAFrozenLayerWithNothingTrainableBeforeIt) {
-  auto model = model::Model::Create(Job({0}).model(), 4, ModelTestBackend());
+  auto model = model::Model::Create(Job({0}).model(), 4, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   auto backend = kernels::CreateCpuBackend();
   (*model)->Initialize(*backend, 1);

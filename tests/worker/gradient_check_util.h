@@ -15,7 +15,6 @@
 
 #include "common/philox.h"
 #include "kernels/backend.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/model/model.h"
 
@@ -29,7 +28,7 @@ inline config::ModelConfig ParseModel(const std::string& text) {
 
 // The model of textproto `text`; null (and a test failure) when it is refused.
 inline std::unique_ptr<model::Model> CreateModel(const std::string& text, int64_t max_batch) {
-  auto model = model::Model::Create(ParseModel(text), max_batch, ModelTestBackend());
+  auto model = model::Model::Create(ParseModel(text), max_batch, kernels::SharedCpuBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   return model.ok() ? std::move(*model) : nullptr;
 }

@@ -11,7 +11,6 @@
 
 #include "kernels/backend.h"
 #include "tests/worker/gradient_check_util.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/model/model.h"
 
 namespace shardtrain {
@@ -73,7 +72,7 @@ TEST(GraphModelTest, GraphErrorsAreInvalidArgumentNamingTheLayer) {
        "('batch_normalization'): batch_normalization.epsilon must be > 0"},
   };
   for (const Case& c : cases) {
-    auto model = Model::Create(ParseModel(c.model), 2, ModelTestBackend());
+    auto model = Model::Create(ParseModel(c.model), 2, kernels::SharedCpuBackend());
     ASSERT_FALSE(model.ok()) << c.model;
     EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument) << model.status();
     EXPECT_NE(model.status().message().find(c.expected), std::string::npos)
@@ -86,7 +85,7 @@ TEST(GraphModelTest, InputNameIsConfigurable) {
       ParseModel("input_name: 'pixels' input_shape: [4] layers { dense { units: 2 } } "
                  "layers { inputs: ['pixels'] dense { units: 2 } } "
                  "layers { inputs: ['dense', 'dense_1'] add {} }"),
-      2, ModelTestBackend());
+      2, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->input_name(), "pixels");
   EXPECT_EQ((*model)->layers()[1].inputs, (std::vector<int>{Model::kModelInput}));
@@ -107,7 +106,7 @@ TEST(GraphModelTest, ExplicitChainIsTheImplicitChainBitForBit) {
   auto backend = kernels::CreateCpuBackend();
   std::vector<std::vector<float>> grads, outputs;
   for (const std::string& text : {implicit, named}) {
-    auto model = Model::Create(ParseModel(text), 4, ModelTestBackend());
+    auto model = Model::Create(ParseModel(text), 4, kernels::SharedCpuBackend());
     ASSERT_TRUE(model.ok()) << model.status();
     (*model)->Initialize(*backend, 3);
     std::vector<float> x(4 * 12);
@@ -135,7 +134,7 @@ TEST(GraphModelTest, ALayerReadByTwoGetsTheSumOfTheirGradients) {
   auto model = Model::Create(ParseModel("input_shape: [2] layers { name: 'a' dense { units: 2 } } "
                                         "layers { name: 'b' dense { units: 2 } } "
                                         "layers { inputs: ['a', 'b'] add {} }"),
-                             1, ModelTestBackend());
+                             1, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   model::ParameterStore& params = (*model)->parameters();
   const float identity[4] = {1, 0, 0, 1};
@@ -162,7 +161,7 @@ TEST(GraphModelTest, MemoryEstimateCoversConvolutionBuffers) {
   auto model = Model::Create(
       ParseModel("input_shape: [64, 64, 1] layers { conv2d { filters: 1024 kernel_size: [1] } } "
                  "layers { global_average_pooling2d {} } layers { dense { units: 1 } }"),
-      20000, ModelTestBackend());
+      20000, kernels::SharedCpuBackend());
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(model.status().message().find("model.layers[0] ('conv2d')"), std::string::npos)
@@ -175,7 +174,7 @@ TEST(GraphModelTest, HugeKernelsAndFiltersAreResourceExhaustedNotWrapped) {
                                  "conv2d { filters: 2305843009213693952 kernel_size: [1] }"}) {
     auto model = Model::Create(ParseModel("input_shape: [28, 28, 8] layers { " + conv +
                                           " } layers { flatten {} } layers { dense { units: 1 } }"),
-                               1, ModelTestBackend());
+                               1, kernels::SharedCpuBackend());
     ASSERT_FALSE(model.ok()) << conv;
     EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted) << model.status();
   }
@@ -186,7 +185,7 @@ TEST(GraphModelTest, MemoryEstimateCoversTheIm2colScratch) {
   auto model = Model::Create(
       ParseModel("input_shape: [4096, 4096, 3] layers { conv2d { filters: 1 kernel_size: [31] } } "
                  "layers { global_average_pooling2d {} } layers { dense { units: 1 } }"),
-      1, ModelTestBackend());
+      1, kernels::SharedCpuBackend());
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(model.status().message().find("im2col"), std::string::npos) << model.status();
@@ -198,7 +197,7 @@ TEST(GraphModelTest, APerPixelSoftmaxIsNotTheFusedLossSoftmax) {
   auto dense = Model::Create(
       ParseModel("input_shape: [2, 2, 2] layers { conv2d { filters: 2 kernel_size: [1] } } "
                  "layers { activation { activation: SOFTMAX } } layers { flatten {} }"),
-      1, ModelTestBackend());
+      1, kernels::SharedCpuBackend());
   ASSERT_TRUE(dense.ok()) << dense.status();
   EXPECT_EQ((*dense)->final_activation(), kernels::Activation::kSoftmax);
   EXPECT_EQ((*dense)->final_activation_positions(), 4);  // one softmax per pixel
@@ -220,7 +219,7 @@ TEST(GraphModelTest, MemoryEstimateCoversConcatenateBuffers) {
   auto model = Model::Create(
       ParseModel("input_shape: [4] layers { name: 'a' dense { units: 64 } } layers { inputs: [" +
                  inputs + "] concatenate {} } layers { dense { units: 1 } }"),
-      100000, ModelTestBackend());
+      100000, kernels::SharedCpuBackend());
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(model.status().message().find("model.layers[1] ('concatenate')"), std::string::npos)

@@ -13,7 +13,6 @@
 
 #include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 #include "worker/optimizer/optimizer.h"
@@ -51,7 +50,7 @@ std::vector<float> Predict(const std::string& config_json, const KerasModelFile&
   auto config = ModelConfigFromKerasJson(config_json, "config");
   EXPECT_TRUE(config.ok()) << config.status();
   if (!config.ok()) return {};
-  auto model = Model::Create(*config, 16, ModelTestBackend());
+  auto model = Model::Create(*config, 16, kernels::SharedCpuBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   if (!model.ok()) return {};
   auto report = LoadWeightsByName(file, model->get());
@@ -117,7 +116,7 @@ TEST(KerasImportTest, OtherRealFilesLoadOrNameWhatIsUnsupported) {
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->layers_size(), 4);
   EXPECT_TRUE(config->layers(1).has_activation());
-  auto model = Model::Create(*config, 4, ModelTestBackend());
+  auto model = Model::Create(*config, 4, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok());
   auto report = LoadWeightsByName(*streaming, model->get());
   ASSERT_TRUE(report.ok()) << report.status();
@@ -175,7 +174,7 @@ TEST(KerasImportTest, ShapeMismatchNamesLayerAndBothShapes) {
   auto* dense = wider.add_layers();
   dense->set_name("dense");
   dense->mutable_dense()->set_units(64);
-  auto model = Model::Create(wider, 1, ModelTestBackend());
+  auto model = Model::Create(wider, 1, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok());
   auto report = LoadWeightsByName(*file, model->get());
   ASSERT_FALSE(report.ok());
@@ -237,7 +236,7 @@ TEST(KerasImportTest, FrozenLayersKeepTheirFlagAndHaveNoOptimizerState) {
   config::JobConfig job;
   *job.mutable_model() = *config;
   job.mutable_optimizer()->mutable_adam();
-  auto model = Model::Create(job.model(), 4, ModelTestBackend());
+  auto model = Model::Create(job.model(), 4, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   auto backend = kernels::CreateCpuBackend();
   (*model)->Initialize(*backend, 3);

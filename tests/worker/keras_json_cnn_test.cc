@@ -8,7 +8,7 @@
 // config and writes the same JSON again.
 #include <gtest/gtest.h>
 
-#include "tests/worker/model_test_backend.h"
+#include "kernels/backend.h"
 #include "worker/job_config.h"
 #include "worker/model/keras_json.h"
 
@@ -324,13 +324,13 @@ void ExpectRoundTrip(const config::ModelConfig& original, KerasJsonFlavor flavor
                      std::string* first_json) {
   config::JobConfig job;
   *job.mutable_model() = original;
-  auto model = Model::Create(job.model(), 2, ModelTestBackend());
+  auto model = Model::Create(job.model(), 2, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   *first_json = KerasModelJson(job, **model, flavor, /*compile=*/false);
   auto back = ModelConfigFromKerasJson(*first_json, "export");
   ASSERT_TRUE(back.ok()) << back.status() << "\n" << *first_json;
   *job.mutable_model() = *back;
-  auto rebuilt = Model::Create(job.model(), 2, ModelTestBackend());
+  auto rebuilt = Model::Create(job.model(), 2, kernels::SharedCpuBackend());
   ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
   EXPECT_EQ((*rebuilt)->parameters().size(), (*model)->parameters().size());
   EXPECT_EQ(KerasModelJson(job, **rebuilt, flavor, false), *first_json);

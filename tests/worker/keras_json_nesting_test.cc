@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "kernels/backend.h"
 #include "storage/keras/json_nesting.h"
 #include "storage/keras/keras_files.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/model.h"
 #include "worker/optimizer/keras_optimizer_read.h"
@@ -109,7 +109,7 @@ TEST(KerasJsonNestingTest, DeepCustomLayerConfigIsInvalidArgument) {
   config::CustomLayer* custom = config.add_layers()->mutable_custom();
   custom->set_registered_name("test_pkg>Unregistered");
   custom->set_config_json(NestedArrays(kDeep));
-  auto model = Model::Create(config, 2, ModelTestBackend());
+  auto model = Model::Create(config, 2, kernels::SharedCpuBackend());
   ASSERT_EQ(model.status().code(), StatusCode::kInvalidArgument) << model.status();
   EXPECT_NE(model.status().message().find("custom.config_json: JSON nested deeper than 64"),
             std::string::npos)

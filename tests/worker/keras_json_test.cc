@@ -3,6 +3,7 @@
 // unsupported pieces are errors naming them; a registered custom layer loads
 // from JSON, trains and keeps its config; trainable: false is read and
 // written. The image and graph layers: keras_json_cnn_test.cc.
+#include "kernels/backend.h"
 #include "worker/model/keras_json.h"
 
 #include <gtest/gtest.h>
@@ -10,7 +11,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
 
@@ -76,7 +76,7 @@ config::JobConfig ReferenceJob() {
 
 TEST(KerasJsonTest, OurJsonRoundTripsInBothFlavors) {
   config::JobConfig job = ReferenceJob();
-  auto model = Model::Create(job.model(), 1, ModelTestBackend());
+  auto model = Model::Create(job.model(), 1, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok());
   for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
     const std::string json = KerasModelJson(job, **model, flavor, /*compile=*/true);
@@ -131,7 +131,7 @@ TEST(KerasJsonTest, AccuracyIsBinaryAccuracyWithBinaryCrossentropy) {
                             "binary");
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_TRUE(ValidateJobConfig(&*job).ok());
-  auto model = Model::Create(job->model(), 1, ModelTestBackend());
+  auto model = Model::Create(job->model(), 1, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok());
   const std::string k3 = KerasModelJson(*job, **model, KerasJsonFlavor::kKeras3, true);
   EXPECT_NE(k3.find("\"metrics\":[{\"module\":\"keras.metrics\",\"class_name\":\"BinaryAccuracy\","
@@ -204,7 +204,7 @@ TEST(KerasJsonTest, TrainableFalseIsReadAndWritten) {
 
   config::JobConfig job = ReferenceJob();
   for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
-    auto all_trainable = Model::Create(job.model(), 1, ModelTestBackend());
+    auto all_trainable = Model::Create(job.model(), 1, kernels::SharedCpuBackend());
     ASSERT_TRUE(all_trainable.ok());
     auto back =
         ModelConfigFromKerasJson(KerasModelJson(job, **all_trainable, flavor, false), "ours");
@@ -212,7 +212,7 @@ TEST(KerasJsonTest, TrainableFalseIsReadAndWritten) {
     for (const auto& layer : back->layers()) EXPECT_FALSE(layer.has_trainable()) << layer.name();
   }
   job.mutable_model()->mutable_layers(0)->set_trainable(false);
-  auto model = Model::Create(job.model(), 1, ModelTestBackend());
+  auto model = Model::Create(job.model(), 1, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
     const std::string json = KerasModelJson(job, **model, flavor, /*compile=*/true);
@@ -267,7 +267,7 @@ TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
   ASSERT_TRUE(branch.ok()) << branch.status();
   EXPECT_EQ(branch->layers(1).inputs_size(), 1);
   EXPECT_EQ(branch->input_name(), "in");
-  auto unused = Model::Create(*branch, 1, ModelTestBackend());
+  auto unused = Model::Create(*branch, 1, kernels::SharedCpuBackend());
   EXPECT_EQ(unused.status().code(), StatusCode::kInvalidArgument) << unused.status();
   EXPECT_NE(unused.status().message().find("'a'"), std::string::npos) << unused.status();
   EXPECT_EQ(ModelConfigFromKerasJson("{nope", "m.json").status().message(),
@@ -309,7 +309,7 @@ TEST(KerasJsonTest, GeluAndKernelRegularizersAreReadAndRoundTrip) {
   // Written back as Keras writes them, in both flavors, and read again.
   config::JobConfig job = ReferenceJob();
   *job.mutable_model() = *k3;
-  auto model = Model::Create(job.model(), 1, ModelTestBackend());
+  auto model = Model::Create(job.model(), 1, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   for (auto flavor : {KerasJsonFlavor::kKeras3, KerasJsonFlavor::kKeras2}) {
     const std::string json = KerasModelJson(job, **model, flavor, false);
@@ -402,7 +402,7 @@ TEST(KerasJsonTest, HugeSizesAreResourceExhaustedWhenBuilt) {
             units + "}}]}}",
         "m.json");
     ASSERT_TRUE(config.ok()) << config.status();
-    auto model = Model::Create(*config, 32, ModelTestBackend());
+    auto model = Model::Create(*config, 32, kernels::SharedCpuBackend());
     ASSERT_FALSE(model.ok()) << units;
     EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted) << model.status();
     EXPECT_NE(model.status().message().find("GiB of memory"), std::string::npos) << model.status();
@@ -412,7 +412,7 @@ TEST(KerasJsonTest, HugeSizesAreResourceExhaustedWhenBuilt) {
           "name": "d", "batch_input_shape": [null, 1000000000000], "units": 2}}]}})",
       "m.json");
   ASSERT_TRUE(wide.ok()) << wide.status();
-  EXPECT_EQ(Model::Create(*wide, 32, ModelTestBackend()).status().code(),
+  EXPECT_EQ(Model::Create(*wide, 32, kernels::SharedCpuBackend()).status().code(),
             StatusCode::kResourceExhausted);
 }
 
@@ -429,7 +429,7 @@ TEST(KerasJsonTest, TwoThousandDropoutLayersBuildSmall) {
   auto config = ModelConfigFromKerasJson(
       R"({"class_name": "Sequential", "config": {"layers": [)" + layers + "]}}", "m.json");
   ASSERT_TRUE(config.ok()) << config.status();
-  auto model = Model::Create(*config, 1024, ModelTestBackend());
+  auto model = Model::Create(*config, 1024, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   int64_t bytes = 0;
   for (const Model::Layer& layer : (*model)->layers()) bytes += layer.output.bytes();

@@ -7,7 +7,6 @@
 #include "google/protobuf/text_format.h"
 #include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 #include "worker/model/model.h"
@@ -23,7 +22,7 @@ TEST(KerasOptimizerStateTest, ScheduleHasNoLearningRateVariable) {
          optimizer { adamw { } learning_rate_schedule { exponential_decay {
            initial_learning_rate: 0.1 decay_steps: 10 decay_rate: 0.5 } } })",
       &job));
-  auto model = model::Model::Create(job.model(), 2, ModelTestBackend());
+  auto model = model::Model::Create(job.model(), 2, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   auto backend = kernels::CreateCpuBackend();
   (*model)->Initialize(*backend, 3);

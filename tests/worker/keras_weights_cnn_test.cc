@@ -13,7 +13,6 @@
 #include "google/protobuf/text_format.h"
 #include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/model/keras_weights.h"
 #include "worker/model/model.h"
 #include "worker/optimizer/optimizer.h"
@@ -73,7 +72,7 @@ constexpr char kResidualConfigJson[] = R"({"class_name": "Functional", "config":
   {"class_name": "Dense", "config": {"name": "dense"}}]}})";
 
 std::unique_ptr<Model> Build(const config::ModelConfig& config, uint64_t seed) {
-  auto model = Model::Create(config, 2, ModelTestBackend());
+  auto model = Model::Create(config, 2, kernels::SharedCpuBackend());
   EXPECT_TRUE(model.ok()) << model.status();
   if (!model.ok()) return nullptr;
   auto backend = kernels::CreateCpuBackend();

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
-#include "tests/worker/model_test_backend.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
 #include "worker/model/model.h"
@@ -36,7 +36,7 @@ TEST(KerasWeightsResnetTest, TheRealKeras3ResnetLoadsByLayerName) {
   ASSERT_TRUE(file.ok()) << file.status();
   auto config = ModelConfigFromKerasJson(file->model_config_json, path);
   ASSERT_TRUE(config.ok()) << config.status();
-  auto model = Model::Create(*config, 1, ModelTestBackend());
+  auto model = Model::Create(*config, 1, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   auto report = LoadWeightsByName(*file, model->get());
   ASSERT_TRUE(report.ok()) << report.status();

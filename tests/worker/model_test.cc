@@ -1,5 +1,6 @@
 // Model construction (Keras names, variable layout, validation) and the
 // optimizer wrapper's defaults.
+#include "kernels/backend.h"
 #include "worker/model/model.h"
 
 #include <gtest/gtest.h>
@@ -9,7 +10,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "tests/worker/model_test_backend.h"
 #include "worker/job_config.h"
 #include "worker/optimizer/optimizer.h"
 
@@ -27,7 +27,7 @@ TEST(ModelTest, TutorialModelHasKerasNamesAndOneContiguousBuffer) {
       ParseModel("input_shape: [28, 28] layers { flatten {} } "
                  "layers { dense { units: 512 activation: RELU } } "
                  "layers { dropout { rate: 0.2 } } layers { dense { units: 10 } }"),
-      32, ModelTestBackend());
+      32, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   const model::ParameterStore& params = (*model)->parameters();
   EXPECT_EQ(params.size(), 407050);  // model.summary() of the tutorial
@@ -49,7 +49,7 @@ TEST(ModelTest, InitializationIsGlorotKernelsAndZeroBiases) {
   auto model = model::Model::Create(
       ParseModel(
           "input_shape: [784] layers { dense { units: 512 } } layers { dense { units: 10 } }"),
-      4, ModelTestBackend());
+      4, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok());
   auto backend = kernels::CreateCpuBackend();
   (*model)->Initialize(*backend, 1);
@@ -80,7 +80,7 @@ TEST(ModelTest, RejectsBadLayersNamingThem) {
       {"input_shape: [4] layers { }", "model.layers[0]: a layer needs one of"},
   };
   for (const Case& c : cases) {
-    auto model = model::Model::Create(ParseModel(c.model), 8, ModelTestBackend());
+    auto model = model::Model::Create(ParseModel(c.model), 8, kernels::SharedCpuBackend());
     ASSERT_FALSE(model.ok()) << c.model;
     EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(model.status().message().find(c.expected), std::string::npos)
@@ -136,7 +136,7 @@ TEST(ModelTest, GeluLayersBackwardMatchesFiniteDifferences) {
         "layers { dense { units: 2 } }",
         "input_shape: [3] layers { dense { units: 4 } } layers { activation { activation: "
         "GELU_APPROXIMATE } } layers { dense { units: 2 } }"}) {
-    auto created = model::Model::Create(ParseModel(text), 2, ModelTestBackend());
+    auto created = model::Model::Create(ParseModel(text), 2, kernels::SharedCpuBackend());
     ASSERT_TRUE(created.ok()) << created.status();
     model::Model& model = **created;
     auto backend = kernels::CreateCpuBackend();
@@ -177,7 +177,7 @@ TEST(ModelTest, KernelRegularizerPenaltyAndGradientMatchHandReference) {
                  "layers { dense { units: 2 kernel_regularizer { l2: 0.01 } } trainable: false } "
                  "layers { dense { units: 2 kernel_regularizer { l1: 0.1 l2: 0.5 } } } "
                  "layers { dense { units: 1 kernel_regularizer { l1: 0.25 } } }"),
-      1, ModelTestBackend());
+      1, kernels::SharedCpuBackend());
   ASSERT_TRUE(created.ok()) << created.status();
   model::Model& model = **created;
   model::ParameterStore& params = model.parameters();
@@ -206,7 +206,7 @@ TEST(ModelTest, RejectsNegativeOrNonFiniteRegularizer) {
     auto model = model::Model::Create(
         ParseModel(std::string("input_shape: [2] layers { dense { units: 2 kernel_regularizer { ") +
                    factor + " } } }"),
-        1, ModelTestBackend());
+        1, kernels::SharedCpuBackend());
     ASSERT_FALSE(model.ok()) << factor;
     EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(model.status().message().find("kernel_regularizer l1 and l2 must be finite"),
@@ -238,7 +238,7 @@ TEST(ModelTest, HugeSizesAreResourceExhaustedNamingTheMemoryNeeded) {
       {dense_model(784, 10), INT64_MAX},
   };
   for (const Case& c : cases) {
-    auto model = model::Model::Create(c.config, c.max_batch, ModelTestBackend());
+    auto model = model::Model::Create(c.config, c.max_batch, kernels::SharedCpuBackend());
     ASSERT_FALSE(model.ok()) << c.config.ShortDebugString() << " batch " << c.max_batch;
     EXPECT_EQ(model.status().code(), StatusCode::kResourceExhausted) << model.status();
     EXPECT_NE(model.status().message().find("GiB of memory"), std::string::npos) << model.status();
@@ -252,7 +252,7 @@ TEST(ModelTest, StackedDropoutsShareOneBuffer) {
   config.add_input_shape(784);
   for (int i = 0; i < 2000; ++i) config.add_layers()->mutable_dropout()->set_rate(0.1f);
   config.add_layers()->mutable_dense()->set_units(10);
-  auto created = model::Model::Create(config, 1024, ModelTestBackend());
+  auto created = model::Model::Create(config, 1024, kernels::SharedCpuBackend());
   ASSERT_TRUE(created.ok()) << created.status();
   size_t floats = 0;
   for (const model::Model::Layer& layer : (*created)->layers()) {
@@ -269,7 +269,7 @@ TEST(ModelTest, StackedDropoutsBackwardRedrawsTheForwardMasks) {
   auto created = model::Model::Create(
       ParseModel("input_shape: [6] layers { dense { units: 6 } } layers { dropout { rate: 0.5 } } "
                  "layers { dropout { rate: 0.3 } } layers { dense { units: 6 use_bias: false } }"),
-      4, ModelTestBackend());
+      4, kernels::SharedCpuBackend());
   ASSERT_TRUE(created.ok()) << created.status();
   model::Model& model = **created;
   auto backend = kernels::CreateCpuBackend();

@@ -17,7 +17,6 @@
 
 #include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
-#include "tests/worker/model_test_backend.h"
 #include "tests/worker/resnet_reference.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
@@ -74,7 +73,7 @@ TEST(ResNetImportTest, ConfigIsTheGraphKerasDescribes) {
             "name: \"average_pooling2d\" average_pooling2d { pool_size: 8 pool_size: 8 strides: 8 "
             "strides: 8 padding: VALID }");
   EXPECT_EQ(config->layers(28).dense().activation(), config::SOFTMAX);
-  auto model = Model::Create(*config, kRows, ModelTestBackend());
+  auto model = Model::Create(*config, kRows, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   // Keras's model.summary(): 78,666 parameters, 480 of them non-trainable (moving statistics).
   EXPECT_EQ((*model)->parameters().size(), 78666);
@@ -98,7 +97,7 @@ TEST(ResNetImportTest, ForwardMatchesAnIndependentPyTorchForwardPass) {
   ASSERT_TRUE(file.ok()) << file.status();
   auto config = ResNetConfig(*file);
   ASSERT_TRUE(config.ok()) << config.status();
-  auto model = Model::Create(*config, kRows, ModelTestBackend());
+  auto model = Model::Create(*config, kRows, kernels::SharedCpuBackend());
   ASSERT_TRUE(model.ok()) << model.status();
   auto report = LoadWeightsByName(*file, model->get());
   ASSERT_TRUE(report.ok()) << report.status();

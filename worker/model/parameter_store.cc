@@ -8,17 +8,6 @@
 #include "common/logging.h"
 
 namespace shardtrain::model {
-namespace {
-
-// The process-wide CPU backend of Finalize(): never destroyed, so the
-// buffers it hands out may outlive any store.
-kernels::KernelBackend& HostBackend() {
-  static kernels::KernelBackend* const backend = kernels::CreateCpuBackend().release();
-  return *backend;
-}
-
-}  // namespace
-
 int ParameterStore::AddVariable(std::string name, Shape shape, bool trainable) {
   CHECK(!finalized_) << "AddVariable after Finalize";
   VariableInfo info{std::move(name), std::move(shape), size_, trainable, -1};
@@ -47,7 +36,7 @@ Status ParameterStore::Finalize(kernels::KernelBackend& backend) {
 }
 
 void ParameterStore::Finalize() {
-  const Status status = Finalize(HostBackend());
+  const Status status = Finalize(kernels::SharedCpuBackend());
   CHECK(status.ok()) << status.ToString();
 }
 

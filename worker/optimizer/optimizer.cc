@@ -29,14 +29,6 @@ Status CheckEpsilon(const std::string& field, float value) {
   return InvalidArgumentError(message.str());
 }
 
-// The CPU backend the backend-less Create overloads allocate on: host memory,
-// alive for the whole process (optimizers made there may outlive any caller's
-// backend). Only its allocation calls are used, which are thread-safe.
-kernels::KernelBackend& SharedCpuBackend() {
-  static kernels::KernelBackend* const backend = kernels::CreateCpuBackend().release();
-  return *backend;
-}
-
 std::string Lowercase(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
@@ -54,17 +46,17 @@ Status Optimizer::Validate(const config::OptimizerConfig& config) {
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
     const config::OptimizerConfig& config, std::vector<model::ParameterSpan> trainable) {
-  return Create(SharedCpuBackend(), config, std::move(trainable));
+  return Create(kernels::SharedCpuBackend(), config, std::move(trainable));
 }
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerConfig& config,
                                                        int64_t num_parameters) {
-  return Create(SharedCpuBackend(), config, num_parameters);
+  return Create(kernels::SharedCpuBackend(), config, num_parameters);
 }
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const config::OptimizerConfig& config,
                                                        const model::ParameterStore& params) {
-  return Create(SharedCpuBackend(), config, params);
+  return Create(kernels::SharedCpuBackend(), config, params);
 }
 
 StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(kernels::KernelBackend& backend,
