@@ -325,7 +325,7 @@ TEST(ConvModelTest, PerPixelSoftmaxHeadIsNotASparseCrossEntropyHead) {
   auto loss = loss::Loss::Create(*backend, SparseCrossEntropyJob(false, 12), HeadOf(*model),
                                  model->output_size(), 2);
   EXPECT_EQ(loss.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(loss.status().message().find("softmax separately at each of its 4 positions"),
+  EXPECT_NE(loss.status().message().find("softmax is computed separately at each of its 4 positions"),
             std::string::npos)
       << loss.status();
 }

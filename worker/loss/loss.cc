@@ -18,12 +18,10 @@ Status CheckCrossEntropyHead(const std::string& name, bool from_logits, const Ou
   const kernels::Activation last = output.activation;
   if (last == kernels::Activation::kSoftmax && output.positions > 1) {
     return InvalidArgumentError(
-        "loss." + name +
-        " needs a softmax over the whole output row, but the last layer applies "
-        "softmax separately at each of its " +
-        std::to_string(output.positions) +
-        " positions (a per-pixel softmax); end the model with Flatten and a Dense softmax head, "
-        "or use a loss computed per element (mean_squared_error)");
+        "loss." + name + " takes one distribution over the whole output row, but the model's " +
+        "softmax is computed separately at each of its " + std::to_string(output.positions) +
+        " positions (a per-pixel softmax); end the model with Flatten and a Dense softmax "
+        "head, or use a loss computed per element (mean_squared_error)");
   }
   if (from_logits && last != kernels::Activation::kLinear) {
     return InvalidArgumentError(

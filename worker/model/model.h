@@ -217,8 +217,9 @@ class Model {
   // same order, with zeros (no-op without synchronized layers or a hook).
   void ParticipateWithoutRows();
   // The first error of the cross-rank sum since the last call (OK if none),
-  // and clears it. After an error the model stops calling the hook and uses
-  // this rank's statistics until the error is taken.
+  // and clears it. After an error the model still makes every later sum of
+  // the step (results unused where they failed), so the ranks' collectives
+  // stay in step; the trainer fails the step with this error.
   Status TakeCrossRankStatus();
 
   // Whether some layer keeps moving statistics (a trainable BatchNormalization).

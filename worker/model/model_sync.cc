@@ -26,9 +26,12 @@ bool Model::SynchronizesGradSums(const Layer& layer) {
   return SynchronizesMoments(layer) && !layer.grad_input.empty();
 }
 
+// After a failed sum the later ones are still made (their results unused),
+// so this rank's collectives stay in step with ranks whose sum succeeded.
 void Model::SumOverRanks(double* values, int64_t n) {
-  if (!cross_rank_sum_ || !cross_rank_status_.ok()) return;
-  cross_rank_status_ = cross_rank_sum_(values, n);
+  if (!cross_rank_sum_) return;
+  Status status = cross_rank_sum_(values, n);
+  if (cross_rank_status_.ok()) cross_rank_status_ = std::move(status);
 }
 
 Status Model::TakeCrossRankStatus() {
