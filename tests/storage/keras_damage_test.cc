@@ -7,6 +7,7 @@
 // headers and in continuation chunks still read.
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -22,7 +23,11 @@
 namespace shardtrain::storage::keras {
 namespace {
 
-std::string TempPath(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+// Per process: ctest runs this suite's cases as concurrent processes, and
+// each SetUp writes and removes its own "intact.h5".
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "/keras_damage_" + std::to_string(getpid()) + "_" + name;
+}
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -4,6 +4,7 @@
 // ignored, never a stack overflow or an uncaught exception. 100k levels are refused before parsing,
 // so each case takes milliseconds.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -41,8 +42,9 @@ std::string FunctionalWithKwargs(const std::string& kwargs) {
          input_tensor + R"(], "kwargs": )" + kwargs + R"(}]}]}})";
 }
 
+// Per process: ctest runs the cases as concurrent processes.
 std::string TempPath(const std::string& name) {
-  return testing::TempDir() + "/keras_json_nesting_" + name;
+  return testing::TempDir() + "/keras_json_nesting_" + std::to_string(getpid()) + "_" + name;
 }
 
 TEST(KerasJsonNestingTest, CheckCountsBracketsOutsideStringsOnly) {
