@@ -178,23 +178,20 @@ StatusOr<TrainSettings> Settings(const TrainFlags& f, const std::vector<std::str
   return s;
 }
 
-// Training keeps its buffers in host memory until device-resident training
-// lands (issue 21), so it never hands host pointers to CUDA kernels: --device
-// cuda reports why CUDA cannot run here, or else that training on it is not
-// supported yet; --device auto trains on the CPU.
-StatusOr<std::unique_ptr<kernels::KernelBackend>> BackendFor(const std::string& device) {
-  if (device == "cuda") {
-    RETURN_IF_ERROR(kernels::CreateBackend(Device::kCuda).status());
-    return UnimplementedError(
-        "training on CUDA needs device-resident buffers (issue 21); use --device cpu");
-  }
-  return kernels::CreateBackend(Device::kCpu);
+// training.device with "auto" resolved: cuda when CUDA runs on this node,
+// else cpu. A fact of the node, not of this rank's setup, so every rank of a
+// node picks the same collective even when one rank's setup fails.
+Device ResolveDevice(const std::string& device) {
+  if (device == "cuda") return Device::kCuda;
+  if (device == "auto" && kernels::CudaAvailable()) return Device::kCuda;
+  return Device::kCpu;
 }
 
 // Everything a rank prepares before the first collective.
 struct Job {
   config::JobConfig config;
   checkpoint::ResumeCandidates resume;  // rank 0's (none: a fresh start)
+  Device device = Device::kCpu;  // training.device, resolved
   std::unique_ptr<kernels::KernelBackend> backend;
   std::unique_ptr<callbacks::MetricsLog> metrics_log;         // rank 0 only
   std::unique_ptr<callbacks::TensorBoardLogger> tensorboard;  // rank 0 only
@@ -279,7 +276,7 @@ Status LoadStreamedValidation(const ControlPlane& plane, Job* job) {
   return OkStatus();
 }
 
-Status SetUp(const TrainSettings& s, int rank, int world_size, Job* job) {
+Status SetUp(const TrainSettings& s, int rank, int local_rank, int world_size, Job* job) {
   ASSIGN_OR_RETURN(job->config, LoadJobConfig(s.config_path));
   ApplyOverrides(s.overrides, &job->config);
   RETURN_IF_ERROR(ValidateJobConfig(&job->config).WithContext(s.config_path));
@@ -305,7 +302,9 @@ Status SetUp(const TrainSettings& s, int rank, int world_size, Job* job) {
                       ->CreateDirs(checkpoint_dir)
                       .WithContext("cannot create the checkpoint directory " + checkpoint_dir +
                                    "; choose a writable place with --run-dir"));
-  ASSIGN_OR_RETURN(job->backend, BackendFor(job->config.training().device()));
+  job->device = ResolveDevice(job->config.training().device());
+  // CUDA: the rank's node-local device, or why it cannot run here.
+  ASSIGN_OR_RETURN(job->backend, kernels::CreateBackend(job->device, local_rank));
   return LoadData(s, rank, world_size, job);
 }
 
@@ -523,12 +522,14 @@ Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, Session* session,
              bool* every_rank_stops) {
   const int rank = mpi != nullptr ? mpi->rank() : 0;
   Job job;
-  Status setup = SetUp(s, rank, mpi != nullptr ? mpi->world_size() : 1, &job);
+  Status setup = SetUp(s, rank, mpi != nullptr ? mpi->local_rank() : 0,
+                       mpi != nullptr ? mpi->world_size() : 1, &job);
   if (mpi == nullptr && !setup.ok()) return setup;
-  // Every rank gets the same answer here (same flags), so a failure stops all alike.
+  // Every rank gets the same answer here (same flags, the device resolved per
+  // node), so a failure stops all alike.
   *every_rank_stops = true;
-  ASSIGN_OR_RETURN(session->comm,
-                   comm::CreateCommunicator(s.collective, /*device_is_cuda=*/false, mpi));
+  ASSIGN_OR_RETURN(session->comm, comm::CreateCommunicator(
+                                      s.collective, job.device == Device::kCuda, mpi));
   comm::Communicator& comm = *session->comm;
   // A rank that failed reports its own error; the others name the first that did.
   RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(comm, setup, "setting up"));

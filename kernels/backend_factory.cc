@@ -10,18 +10,27 @@
 
 namespace shardtrain::kernels {
 
-StatusOr<std::unique_ptr<KernelBackend>> CreateBackend(Device device) {
+StatusOr<std::unique_ptr<KernelBackend>> CreateBackend(Device device, int device_index) {
   switch (device) {
     case Device::kCpu:
       return CreateCpuBackend();
     case Device::kCuda:
 #ifdef SHARDTRAIN_WITH_CUDA_BACKEND
-      return cuda::CreateCudaBackend(0);
+      return cuda::CreateCudaBackend(device_index);
 #else
+      (void)device_index;
       return UnimplementedError("built without CUDA; use --device cpu");
 #endif
   }
   return InvalidArgumentError("unknown device " + std::to_string(static_cast<int>(device)));
+}
+
+bool CudaAvailable() {
+#ifdef SHARDTRAIN_WITH_CUDA_BACKEND
+  return cuda::CheckCudaUsable().ok();
+#else
+  return false;
+#endif
 }
 
 }  // namespace shardtrain::kernels

@@ -62,17 +62,23 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
   ASSIGN_OR_RETURN(trainer->optimizer_,
                    optimizer::Optimizer::Create(*backend, config.optimizer(),
                                                 trainer->model_->parameters()));
-  trainer->reducer_ =
-      std::make_unique<comm::GradientReducer>(comm, num_parameters, bucket_bytes);
-  // Gradients in the communicator's memory when it has some (one node: a
-  // shared-memory window that its allreduce sums without copies; else null).
-  ASSIGN_OR_RETURN(float* gradient_storage, comm->AllocateGradientBuffer(num_parameters));
-  trainer->model_->parameters().UseGradientStorage(gradient_storage);
-  // One node: each float's update on its owner rank only.
-  ASSIGN_OR_RETURN(trainer->sliced_step_,
-                   SlicedOptimizerStep::Create(*comm, *trainer->optimizer_,
-                                               trainer->model_->parameters(),
-                                               !HasRegularizers(*trainer->model_)));
+  // Gradients where the host reads them (the CPU backend): one node's ranks
+  // sum them in a shared-memory window without copies, and each float's
+  // update runs on its owner rank only. On a device the host cannot read,
+  // the device buffer, reduced bucket by bucket (GradientReducer).
+  if (backend->host_reads_device_memory()) {
+    trainer->reducer_ =
+        std::make_unique<comm::GradientReducer>(comm, num_parameters, bucket_bytes);
+    ASSIGN_OR_RETURN(float* gradient_storage, comm->AllocateGradientBuffer(num_parameters));
+    trainer->model_->parameters().UseGradientStorage(gradient_storage);
+    ASSIGN_OR_RETURN(trainer->sliced_step_,
+                     SlicedOptimizerStep::Create(*comm, *trainer->optimizer_,
+                                                 trainer->model_->parameters(),
+                                                 !HasRegularizers(*trainer->model_)));
+  } else {
+    ASSIGN_OR_RETURN(trainer->reducer_, comm::GradientReducer::CreateForDevice(
+                                            comm, backend, num_parameters, bucket_bytes));
+  }
   trainer->model_->Initialize(*backend, config.training().seed());
   // Synchronized BatchNormalization sums its statistics over the ranks.
   if (comm->world_size() > 1) {
@@ -80,12 +86,15 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
       return comm::AllReduceSumHostDoubles(*comm, values, n);
     });
   }
-  trainer->x_.resize(static_cast<size_t>(max_batch * trainer->model_->input_size()));
-  trainer->labels_.resize(static_cast<size_t>(max_batch));
   const config::LabelSpec& label = config.data().label();
   trainer->label_width_ = label.kind() == config::LabelSpec::VECTOR ? label.size() : 0;
-  trainer->label_values_.resize(static_cast<size_t>(max_batch * trainer->label_width_));
-  trainer->grad_output_.resize(static_cast<size_t>(max_batch * trainer->model_->output_size()));
+  ASSIGN_OR_RETURN(trainer->batch_slots_,
+                   DeviceBatches::Create(*backend, max_batch, trainer->model_->input_size(),
+                                         trainer->label_width_));
+  ASSIGN_OR_RETURN(trainer->grad_output_,
+                   backend->AllocateDevice(max_batch * trainer->model_->output_size() *
+                                               static_cast<int64_t>(sizeof(float)),
+                                           "loss gradient"));
   return trainer;
 }
 
@@ -94,23 +103,39 @@ Status Trainer::CheckDataset(const data::Dataset& dataset, const char* split,
   return shardtrain::CheckDataset(dataset, split, model_->input_size(), label_width_, labeled);
 }
 
-void Trainer::GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows) {
-  GatherRows(dataset, indices, rows, x_.data(), labels_.data(), label_values_.data());
+Status Trainer::GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows,
+                            int slot) {
+  ASSIGN_OR_RETURN(BatchBuffers host, batch_slots_.host(slot));
+  GatherRows(dataset, indices, rows, host.x, host.class_ids, host.label_values);
+  batch_slots_.Upload(slot, rows);
+  return OkStatus();
 }
 
-loss::Targets Trainer::BatchTargets() const {
-  return data::TargetRows(label_width_, labels_, label_values_, /*first_row=*/0);
+StatusOr<StepRows> Trainer::NextBatch(EpochBatches& batches, int slot) {
+  ASSIGN_OR_RETURN(BatchBuffers host, batch_slots_.host(slot));
+  ASSIGN_OR_RETURN(StepRows rows, batches.Next(host.x, host.class_ids, host.label_values));
+  batch_slots_.Upload(slot, rows.rows);
+  return rows;
 }
 
 Status Trainer::BroadcastParameters() {
   if (world_size() == 1) return OkStatus();
   model::ParameterStore& params = model_->parameters();
+  if (!backend_->host_reads_device_memory() && !comm_->sums_device_memory()) {
+    return BroadcastParametersThroughHost();
+  }
   return comm_->Broadcast(params.params(), params.size() * static_cast<int64_t>(sizeof(float)), 0)
       .WithContext("broadcasting the initial parameters from rank 0");
 }
 
-StatusOr<int64_t> Trainer::CorrectCount(const float* output, int64_t rows) {
-  return metrics_->CorrectCount(*backend_, output, BatchTargets(), rows);
+Status Trainer::BroadcastParametersThroughHost() {
+  model::ParameterStore& params = model_->parameters();
+  std::vector<float> host(static_cast<size_t>(params.size()));
+  RETURN_IF_ERROR(params.CopyParamsToHost(host.data()));
+  RETURN_IF_ERROR(comm_->Broadcast(host.data(), params.size() * static_cast<int64_t>(sizeof(float)),
+                                   0)
+                      .WithContext("broadcasting the initial parameters from rank 0"));
+  return params.CopyParamsFromHost(host.data());
 }
 
 Status Trainer::Step(const float* x, const loss::Targets& targets, const StepRows& step,
@@ -128,12 +153,12 @@ Status Trainer::Step(const float* x, const loss::Targets& targets, const StepRow
     const float* output = model_->Forward(*backend_, x, rows, mode, fused);
     // d(global mean loss)/d(output): this rank's share of the 1/global_rows mean.
     ASSIGN_OR_RETURN(loss_sum, loss_->Compute(*backend_, output, targets, rows,
-                                              grad_output_.data(),
+                                              grad_output_.floats(),
                                               static_cast<double>(step.global_rows)));
     ASSIGN_OR_RETURN(correct, metrics_->CorrectCount(*backend_, output, targets, rows));
     RETURN_IF_ERROR(
         metrics_->Accumulate(*backend_, output, targets, rows, step_metric_sums_.data()));
-    model_->Backward(*backend_, x, grad_output_.data(), rows, fused);
+    model_->Backward(*backend_, x, grad_output_.floats(), rows, fused);
   } else {
     model_->ParticipateWithoutRows();
     backend_->Fill(params.grads(), 0.0f, params.size());
@@ -188,18 +213,23 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
   constexpr int64_t kMetricSums = 3;
   std::vector<double> sums(static_cast<size_t>(kMetricSums + metrics_->num_sums()), 0.0);
   const bool fused = loss_->fuses_final_softmax();
-  for (int64_t start = begin; start < begin + count; start += kEvalBatch) {
+  int slot = 0;
+  for (int64_t start = begin; start < begin + count; start += kEvalBatch, slot ^= 1) {
     int64_t rows = std::min(kEvalBatch, begin + count - start);
     std::iota(indices.begin(), indices.begin() + rows, start);
-    GatherBatch(dataset, indices.data(), rows);
-    const float* output = model_->Forward(*backend_, x_.data(), rows, model::ForwardMode{}, fused);
+    RETURN_IF_ERROR(GatherBatch(dataset, indices.data(), rows, slot));
+    const float* x = batch_slots_.Use(slot).x;
+    const loss::Targets targets = batch_slots_.Targets(slot);
+    const float* output = model_->Forward(*backend_, x, rows, model::ForwardMode{}, fused);
     ASSIGN_OR_RETURN(const double loss_sum,
-                     loss_->Compute(*backend_, output, BatchTargets(), rows, nullptr, 1.0));
-    ASSIGN_OR_RETURN(const int64_t correct, CorrectCount(output, rows));
+                     loss_->Compute(*backend_, output, targets, rows, nullptr, 1.0));
+    ASSIGN_OR_RETURN(const int64_t correct,
+                     metrics_->CorrectCount(*backend_, output, targets, rows));
     sums[0] += loss_sum;
     sums[1] += static_cast<double>(correct);
     RETURN_IF_ERROR(
-        metrics_->Accumulate(*backend_, output, BatchTargets(), rows, sums.data() + kMetricSums));
+        metrics_->Accumulate(*backend_, output, targets, rows, sums.data() + kMetricSums));
+    batch_slots_.Release(slot);
   }
   sums[2] = static_cast<double>(count);
   RETURN_IF_ERROR(comm::AllReduceSumHostDoubles(*comm_, sums.data(),
@@ -253,14 +283,19 @@ StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
   const int64_t classes = model_->output_size();
   std::vector<float> outputs(static_cast<size_t>(dataset.num_examples * classes));
   std::vector<int64_t> indices(static_cast<size_t>(kEvalBatch));
-  for (int64_t start = 0; start < dataset.num_examples; start += kEvalBatch) {
+  int slot = 0;
+  for (int64_t start = 0; start < dataset.num_examples; start += kEvalBatch, slot ^= 1) {
     const int64_t rows = std::min(kEvalBatch, dataset.num_examples - start);
     std::iota(indices.begin(), indices.begin() + rows, start);
-    GatherBatch(dataset, indices.data(), rows);
-    const float* output =
-        model_->Forward(*backend_, x_.data(), rows, model::ForwardMode{}, /*skip_final_softmax=*/false);
-    std::copy(output, output + rows * classes, outputs.begin() + start * classes);
+    RETURN_IF_ERROR(GatherBatch(dataset, indices.data(), rows, slot));
+    const float* output = model_->Forward(*backend_, batch_slots_.Use(slot).x, rows,
+                                          model::ForwardMode{}, /*skip_final_softmax=*/false);
+    // Enqueued on kCompute, before the next batch's forward overwrites it.
+    backend_->CopyToHost(outputs.data() + start * classes, output,
+                         rows * classes * static_cast<int64_t>(sizeof(float)));
+    batch_slots_.Release(slot);
   }
+  RETURN_IF_ERROR(backend_->Synchronize().WithContext("predicting"));
   return outputs;
 }
 
@@ -292,14 +327,33 @@ Status Trainer::TrainEpochSteps(EpochBatches& batches, int64_t epoch,
                                 const std::vector<callbacks::Callback*>& callbacks,
                                 int64_t* session_seen) {
   const int64_t steps_in_epoch = batches.steps_in_epoch();
+  // Step s reads slot s % 2 while step s + 1's batch is gathered into the
+  // other and uploaded (device_batches.h). The data cursor after each step is
+  // taken before the next batch is read, and a failure to read it is
+  // reported after the step, where it would be without the read-ahead.
+  StatusOr<StepRows> next = StepRows{};
+  std::vector<DataStage> next_cursor;
+  if (batches.steps() > 0) {
+    next = NextBatch(batches, 0);
+    next_cursor = batches.cursor();
+  }
   for (int64_t s = 0; s < batches.steps(); ++s) {
     const int64_t step_in_epoch = batches.first_step() + s;
-    ASSIGN_OR_RETURN(StepRows rows, batches.Next(x_.data(), labels_.data(), label_values_.data()));
+    const int slot = static_cast<int>(s % 2);
+    RETURN_IF_ERROR(next.status());
+    const StepRows rows = *next;
+    std::vector<DataStage> cursor = std::move(next_cursor);
+    if (s + 1 < batches.steps()) {
+      next = NextBatch(batches, slot ^ 1);
+      next_cursor = batches.cursor();
+    }
     StepResult result;
-    RETURN_IF_ERROR(Step(x_.data(), BatchTargets(), rows, &result));
+    RETURN_IF_ERROR(
+        Step(batch_slots_.Use(slot).x, batch_slots_.Targets(slot), rows, &result));
+    batch_slots_.Release(slot);
     *session_seen += result.examples;
     progress_.position += rows.global_rows;
-    progress_.data_stages = batches.cursor();
+    progress_.data_stages = std::move(cursor);
     AddToEpoch(result);
     const double seconds = Seconds(epoch_start);
     callbacks::BatchEnd batch{epoch + 1,

@@ -27,6 +27,26 @@
 // of its examples (worker/metrics), and they are summed over ranks before any
 // value is computed from them.
 //
+// Device memory: the parameters, gradients, optimizer slots, activations, the
+// loss gradient and the batches live in the backend's device memory (on the
+// CPU backend that is host memory, read in place: no copies). Each batch is
+// gathered into pinned host memory and uploaded on Stream::kCopy while the
+// previous step computes (DeviceBatches). Where the host cannot read device
+// memory, the gradients are summed through GradientReducer's pinned buckets
+// (mpi) or on the device (nccl), and the one-node shared-memory window and
+// sliced update are off. A step waits for the device only where it needs a
+// value on the host:
+//   * the loss sum, the correct count and the metric sums of its rows (one
+//     copy back each; Loss::Compute, MetricSet), which the callbacks log after
+//     every step;
+//   * kernel regularizers' penalty, BatchNormalization's moving statistics and
+//     synchronized sums, staged through the model's pinned buffer;
+//   * with a host communicator, each gradient bucket's copy to pinned memory
+//     before its sum (GradientReducer);
+//   * before gathering into a batch slot, the upload of two steps ago from its
+//     pinned buffers (already done in practice).
+// Evaluate waits likewise per batch; Predict once at its end.
+//
 // Determinism: every random choice (initialization, shuffling, dropout) is a
 // Philox draw keyed by the job seed, so the same config, seed, data and world
 // size give bitwise-identical losses. Buffers are allocated once in Create();
@@ -46,6 +66,7 @@
 #include "worker/comm/communicator.h"
 #include "worker/comm/gradient_reducer.h"
 #include "worker/data/dataset.h"
+#include "worker/device_batches.h"
 #include "worker/epoch_plan.h"
 #include "worker/loss/loss.h"
 #include "worker/loss/targets.h"
@@ -173,19 +194,18 @@ class Trainer {
   Status EndEpoch(int64_t epoch, int64_t steps_in_epoch, const data::Dataset* val,
                   Clock::time_point epoch_start, Clock::time_point fit_start,
                   int64_t session_seen, const std::vector<callbacks::Callback*>& callbacks);
-  // The targets of the batch in the trainer's buffers (rows as gathered):
-  // class ids, or label_width floats per row for a VECTOR label.
-  loss::Targets BatchTargets() const;
-  // The examples of the gathered batch whose output is right for "accuracy":
-  // argmax == label, or Keras's binary accuracy on a one-unit output.
-  StatusOr<int64_t> CorrectCount(const float* output, int64_t rows);
   // Keras's logs of the epoch trained so far: "loss", then the job's metrics.
   metrics::Logs TrainingLogs() const;
   // Adds a step's global totals to progress_.
   void AddToEpoch(const StepResult& step);
-  // x (rows, features) = the features of the given examples; their targets
-  // likewise (into labels_ or label_values_; none for a dataset without).
-  void GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows);
+  // Gathers the given examples of `dataset` into batch slot `slot` (their
+  // targets too, when it has some) and uploads them to the device.
+  Status GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows, int slot);
+  // Gathers the next step of `batches` into batch slot `slot` and uploads it.
+  StatusOr<StepRows> NextBatch(EpochBatches& batches, int slot);
+  // BroadcastParameters through a host copy (a host communicator over
+  // device memory the host cannot read).
+  Status BroadcastParametersThroughHost();
   // `dataset` has examples of the model's input size and, when `labeled`,
   // targets of the job's label kind.
   Status CheckDataset(const data::Dataset& dataset, const char* split, bool labeled = true) const;
@@ -206,14 +226,11 @@ class Trainer {
   TrainingProgress progress_;
   bool stop_requested_ = false;
   bool stopped_ = false;
-  std::vector<float> x_;             // (max_batch, features)
-  // The gathered targets are host memory, which the loss and the metrics read
-  // as device memory: right on the CPU backend only (host_reads_device_memory());
-  // device-resident targets come with the trainer's device buffers (issue 21).
-  std::vector<int32_t> labels_;      // (max_batch)
-  int64_t label_width_ = 0;          // the job's VECTOR label size; 0 = class ids
-  std::vector<float> label_values_;  // (max_batch, label_width_)
-  std::vector<float> grad_output_;   // (max_batch, classes)
+  // The batches the steps, Evaluate and Predict read, in two slots so that
+  // the upload of one overlaps the compute on the other (device_batches.h).
+  DeviceBatches batch_slots_;
+  int64_t label_width_ = 0;            // the job's VECTOR label size; 0 = class ids
+  kernels::DeviceBuffer grad_output_;  // (max_batch, outputs)
   std::vector<double> step_metric_sums_;  // (metrics_->num_sums())
 };
 

@@ -85,6 +85,13 @@ Status CheckCudaUsable() {
 
 StatusOr<std::unique_ptr<KernelBackend>> CreateCudaBackend(int device) {
   RETURN_IF_ERROR(CheckCudaUsable());
+  const int count = CudaDeviceCount();
+  if (device < 0 || device >= count) {
+    return FailedPreconditionError(
+        "node-local rank " + std::to_string(device) + " has no CUDA device of its own (" +
+        std::to_string(count) + " visible); start at most " + std::to_string(count) +
+        " ranks per node, or use --device cpu");
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend, CudaBackend::Create(device, false));
   return std::unique_ptr<KernelBackend>(std::move(backend));
 }

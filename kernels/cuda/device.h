@@ -37,7 +37,8 @@ std::string CudaVersions();
 Status CheckCudaUsable();
 
 // The CUDA backend on device `device` (full fp32 math) once CheckCudaUsable()
-// passes; its errors, or CudaBackend::Create's.
+// passes; its errors, FailedPrecondition when `device` is not a visible
+// device's index, or CudaBackend::Create's.
 StatusOr<std::unique_ptr<KernelBackend>> CreateCudaBackend(int device);
 
 // "NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB" for device `index`.

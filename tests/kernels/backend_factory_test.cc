@@ -34,11 +34,21 @@ TEST(CreateBackendTest, CudaWithoutADeviceIsFailedPrecondition) {
   }
   EXPECT_EQ(message, "no CUDA device visible; use --device cpu");
 }
+
+TEST(CreateBackendTest, ADeviceIndexBeyondTheVisibleOnesIsFailedPrecondition) {
+  if (!CudaAvailable()) GTEST_SKIP() << "CUDA cannot run here";
+  auto cuda = CreateBackend(Device::kCuda, 4096);
+  EXPECT_EQ(cuda.status().code(), StatusCode::kFailedPrecondition) << cuda.status();
+  EXPECT_NE(cuda.status().message().find("node-local rank 4096 has no CUDA device"),
+            std::string::npos)
+      << cuda.status();
+}
 #else
 TEST(CreateBackendTest, CudaInABuildWithoutCudaIsUnimplemented) {
   auto cuda = CreateBackend(Device::kCuda);
   EXPECT_EQ(cuda.status().code(), StatusCode::kUnimplemented);
   EXPECT_EQ(cuda.status().message(), "built without CUDA; use --device cpu");
+  EXPECT_FALSE(CudaAvailable());
 }
 #endif
 

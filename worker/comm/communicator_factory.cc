@@ -29,12 +29,7 @@ StatusOr<std::unique_ptr<Communicator>> MakeNccl(bool device_is_cuda, MpiRuntime
 #endif
 }
 
-StatusOr<std::unique_ptr<Communicator>> MakeMpi(bool device_is_cuda, MpiRuntime* mpi) {
-  if (device_is_cuda) {
-    return UnimplementedError(
-        "--collective mpi works on host buffers only (no CUDA-aware staging yet); "
-        "use --collective nccl (or auto) with a CUDA device");
-  }
+StatusOr<std::unique_ptr<Communicator>> MakeMpi(MpiRuntime* mpi) {
   if (mpi == nullptr) {
     return FailedPreconditionError(
         "--collective mpi needs MPI, which is initialized only under mpirun: "
@@ -65,7 +60,7 @@ StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(const std::string& co
     }
     return std::unique_ptr<Communicator>(std::make_unique<LocalCommunicator>());
   }
-  if (collective == "mpi") return MakeMpi(device_is_cuda, mpi);
+  if (collective == "mpi") return MakeMpi(mpi);
   if (collective == "nccl") return MakeNccl(device_is_cuda, mpi);
   if (collective == "auto") {
     if (world_size == 1) return std::unique_ptr<Communicator>(std::make_unique<LocalCommunicator>());
@@ -78,7 +73,7 @@ StatusOr<std::unique_ptr<Communicator>> CreateCommunicator(const std::string& co
       }
       return MakeNccl(device_is_cuda, mpi);
     }
-    return MakeMpi(device_is_cuda, mpi);
+    return MakeMpi(mpi);
   }
   return InvalidArgumentError("--collective \"" + collective +
                               "\" is not one of auto, mpi, nccl, local");

@@ -3,8 +3,9 @@
 //   auto  world size 1 -> local (a sum over one rank is a no-op, on any memory);
 //         CUDA device  -> nccl (when built with NCCL; otherwise FailedPrecondition);
 //         CPU device   -> mpi.
-//   mpi   CPU only: with a CUDA device -> Unimplemented (no CUDA-aware staging
-//         yet; use nccl). Needs an MpiRuntime (launch under mpirun).
+//   mpi   host memory; with a CUDA device the trainer's GradientReducer stages
+//         each bucket through pinned host memory. Needs an MpiRuntime
+//         (launch under mpirun).
 //   nccl  needs a CUDA build with NCCL and a CUDA device, else FailedPrecondition
 //         saying which is missing.
 //   local refuses a world size above 1 (ranks would train separate models).
