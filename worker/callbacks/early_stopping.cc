@@ -1,6 +1,8 @@
 #include "worker/callbacks/early_stopping.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
 
 namespace shardtrain::callbacks {
 namespace {
@@ -47,12 +49,9 @@ Status EarlyStopping::OnEpochEnd(const EpochEnd& end) {
   const int64_t epoch = end.epoch - 1;  // Keras's 0-based epoch
   ASSIGN_OR_RETURN(const double current, MonitoredValue(end, kField, config_.monitor()));
   if (epoch < config_.start_from_epoch()) return OkStatus();
-  model::ParameterStore& params = trainer_->model().parameters();
-  auto copy_weights = [&] {
-    best_weights_.assign(params.params(), params.params() + params.size());
-  };
   if (config_.restore_best_weights() && best_weights_.empty()) {
-    copy_weights();  // until something improves, the first monitored epoch is the best
+    // Until something improves, the first monitored epoch is the best.
+    RETURN_IF_ERROR(CopyBestWeights());
     best_epoch_ = epoch;
   }
   ++wait_;
@@ -62,7 +61,7 @@ Status EarlyStopping::OnEpochEnd(const EpochEnd& end) {
   if (comparison_.IsImprovement(current, best_)) {
     best_ = current;
     best_epoch_ = epoch;
-    if (config_.restore_best_weights()) copy_weights();
+    if (config_.restore_best_weights()) RETURN_IF_ERROR(CopyBestWeights());
     // Only beating the baseline too restarts the count.
     if (!baseline || comparison_.IsImprovement(current, baseline)) wait_ = 0;
   } else if (wait_ >= config_.patience() && epoch > 0) {
@@ -71,18 +70,37 @@ Status EarlyStopping::OnEpochEnd(const EpochEnd& end) {
     trainer_->RequestStop();
     if (out_ != nullptr) *out_ << "Epoch " << end.epoch << ": early stopping" << std::endl;
   }
-  if (stop || end.epoch == epochs_) RestoreBestWeights();
+  if (stop || end.epoch == epochs_) RETURN_IF_ERROR(RestoreBestWeights());
   SaveState();
   return OkStatus();
 }
 
-void EarlyStopping::RestoreBestWeights() {
-  if (!config_.restore_best_weights() || best_weights_.empty()) return;
+Status EarlyStopping::CopyBestWeights() {
+  const model::ParameterStore& params = trainer_->model().parameters();
+  if (params.backend()->host_reads_device_memory()) {
+    best_weights_.assign(params.params(), params.params() + params.size());
+    return OkStatus();
+  }
+  std::vector<float> weights(static_cast<size_t>(params.size()));
+  RETURN_IF_ERROR(params.CopyParamsToHost(weights.data())
+                      .WithContext(std::string(kField) + ": copying the best weights to the host"));
+  best_weights_ = std::move(weights);  // unchanged when the copy fails
+  return OkStatus();
+}
+
+Status EarlyStopping::RestoreBestWeights() {
+  if (!config_.restore_best_weights() || best_weights_.empty()) return OkStatus();
   if (out_ != nullptr) {
     *out_ << "Restoring model weights from the end of the best epoch: " << best_epoch_ + 1 << "."
           << std::endl;
   }
-  std::copy(best_weights_.begin(), best_weights_.end(), trainer_->model().parameters().params());
+  model::ParameterStore& params = trainer_->model().parameters();
+  if (params.backend()->host_reads_device_memory()) {
+    std::copy(best_weights_.begin(), best_weights_.end(), params.params());
+    return OkStatus();
+  }
+  return params.CopyParamsFromHost(best_weights_.data())
+      .WithContext(std::string(kField) + ": restoring the best weights to the device");
 }
 
 void EarlyStopping::SaveState() {

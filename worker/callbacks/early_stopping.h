@@ -6,7 +6,10 @@
 // restore_best_weights follows Keras 3 (weights of the best epoch once
 // training ends, stopped early or not); they are put back at the end of the
 // last epoch trained (the stopping one, or the configured last), before that
-// epoch's checkpoint, so the job's final checkpoint holds them.
+// epoch's checkpoint, so the job's final checkpoint holds them. The best
+// weights are a host copy: read in place where the host reads the model's
+// memory (the CPU backend), else through ParameterStore::CopyParamsToHost /
+// CopyParamsFromHost (a failed copy fails OnEpochEnd, naming it).
 //
 // Its counters, best value and best weights live in the trainer's
 // CallbackState (callback_state.h), so checkpoints carry them and a resumed
@@ -43,8 +46,10 @@ class EarlyStopping : public Callback {
  private:
   // Writes the counters (and best weights) into the trainer's CallbackState.
   void SaveState();
+  // best_weights_ = the model's weights now.
+  Status CopyBestWeights();
   // The model's weights become the best epoch's, when there are some.
-  void RestoreBestWeights();
+  Status RestoreBestWeights();
 
   config::EarlyStoppingConfig config_;
   Trainer* trainer_;

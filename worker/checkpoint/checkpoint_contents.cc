@@ -78,26 +78,25 @@ ModelLayout Layout(const model::Model& model, const storage::KerasOptimizerSpec*
   return layout;
 }
 
-// Where variable `v` (a weight or an optimizer slot) lives in the trainer's
-// buffers: slots hold only trainable variables, at their trainable offset
-// (device memory: host code reads it only where opt.slots_host_readable()).
-float* VariableData(model::ParameterStore& params, optimizer::Optimizer& opt,
-                    const KerasCheckpointVariable& v, const model::VariableInfo& info) {
+// Where variable `v` (a weight or an optimizer slot) lives in buffers laid
+// out as the trainer's: `params` (the parameter layout) or `slots[v.slot]`
+// (trainable variables only, at their trainable offset).
+template <typename Float, typename SlotOf>
+Float* VariableData(Float* params, SlotOf slot, const KerasCheckpointVariable& v,
+                    const model::VariableInfo& info) {
   return v.kind == KerasCheckpointVariable::Kind::kWeight
-             ? params.params() + info.offset
-             : opt.slot_data(static_cast<size_t>(v.slot)) + info.trainable_offset;
+             ? params + info.offset
+             : slot(static_cast<size_t>(v.slot)) + info.trainable_offset;
 }
 
-// Saves slot variable `v` from device memory the host cannot read: copies its
-// floats into t.owned.
-Status CopySlotForSave(const optimizer::Optimizer& opt, const KerasCheckpointVariable& v,
-                       const model::VariableInfo& info, SaveTensor& t) {
-  t.owned.resize(t.bytes);
-  RETURN_IF_ERROR(opt.CopySlotToHost(static_cast<size_t>(v.slot), info.trainable_offset,
-                                     info.shape.num_elements(),
-                                     reinterpret_cast<float*>(t.owned.data()))
-                      .WithContext("saving optimizer slot " + v.key));
-  t.data = t.owned.data();
+// A pinned host buffer of `floats` floats on `backend` in `*buffer`, reusing
+// the one there when it has that size.
+Status EnsurePinned(kernels::KernelBackend& backend, int64_t floats, const std::string& what,
+                    kernels::PinnedBuffer* buffer) {
+  const int64_t bytes = floats * static_cast<int64_t>(sizeof(float));
+  if (!buffer->empty() && buffer->bytes() == bytes) return OkStatus();
+  buffer->reset();
+  ASSIGN_OR_RETURN(*buffer, backend.AllocatePinned(bytes, what));
   return OkStatus();
 }
 
@@ -308,6 +307,31 @@ StatusOr<callbacks::CallbackState> ReadCallbackState(const storage::BundleReader
 
 }  // namespace
 
+Status HostSnapshot::Take(const model::ParameterStore& params, const optimizer::Optimizer* opt) {
+  kernels::KernelBackend& backend = *params.backend();
+  if (backend.host_reads_device_memory()) {
+    params_.reset();
+  } else {
+    RETURN_IF_ERROR(
+        EnsurePinned(backend, params.size(), "host snapshot of the parameters", &params_));
+    RETURN_IF_ERROR(
+        params.CopyParamsToHost(params_.floats()).WithContext("copying the parameters to the host"));
+  }
+  if (opt == nullptr || opt->slots_host_readable()) {
+    slots_.clear();
+    return OkStatus();
+  }
+  slots_.resize(opt->slot_names().size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const std::string name = "optimizer slot " + opt->slot_names()[i];
+    RETURN_IF_ERROR(
+        EnsurePinned(backend, opt->slot_size(), "host snapshot of " + name, &slots_[i]));
+    RETURN_IF_ERROR(opt->CopySlotToHost(i, 0, opt->slot_size(), slots_[i].floats())
+                        .WithContext("copying " + name + " to the host"));
+  }
+  return OkStatus();
+}
+
 config::JobConfig TrajectoryConfig(const config::JobConfig& config) {
   config::JobConfig relevant;
   *relevant.mutable_model() = config.model();
@@ -350,15 +374,29 @@ std::string TrajectoryConfigHash(const config::JobConfig& config) {
 
 StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
                                                           const config::JobConfig& config,
-                                                          const SavedState& state) {
+                                                          const SavedState& state,
+                                                          std::shared_ptr<HostSnapshot> snapshot) {
   model::Model& model = trainer.model();
   optimizer::Optimizer& opt = trainer.optimizer();
   const optimizer::Optimizer::KerasVariables keras = opt.KerasV2();
   const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(keras);
   const ModelLayout layout = Layout(model, state.weights_only ? nullptr : &optimizer_spec);
 
-  std::vector<SaveTensor> tensors;
   model::ParameterStore& params = model.parameters();
+  // Where the host cannot read the variables in place, one copy of each
+  // buffer now; the tensors point into it.
+  const bool params_in_place = params.backend()->host_reads_device_memory();
+  const bool slots_in_place = state.weights_only || opt.slots_host_readable();
+  if (!params_in_place || !slots_in_place) {
+    if (snapshot == nullptr) snapshot = std::make_shared<HostSnapshot>();
+    RETURN_IF_ERROR(snapshot->Take(params, state.weights_only ? nullptr : &opt));
+  }
+  const float* weights = params_in_place ? params.params() : snapshot->params();
+  auto slot = [&](size_t index) -> const float* {
+    return slots_in_place ? opt.slot_data(index) : snapshot->slot(index);
+  };
+
+  std::vector<SaveTensor> tensors;
   for (const KerasCheckpointVariable& v : layout.keras.variables) {
     switch (v.kind) {
       case KerasCheckpointVariable::Kind::kWeight:
@@ -368,11 +406,11 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
         t.key = v.key;
         t.dtype = DType::kFloat32;
         t.shape = info.shape.dims();
-        t.data = VariableData(params, opt, v, info);
+        t.data = VariableData(weights, slot, v, info);
         t.bytes = static_cast<size_t>(info.shape.num_elements()) * sizeof(float);
-        if (v.kind == KerasCheckpointVariable::Kind::kSlot && !opt.slots_host_readable()) {
-          RETURN_IF_ERROR(CopySlotForSave(opt, v, info, t));
-        }
+        const bool in_place =
+            v.kind == KerasCheckpointVariable::Kind::kWeight ? params_in_place : slots_in_place;
+        if (!in_place) t.snapshot = snapshot;
         tensors.push_back(std::move(t));
         break;
       }
@@ -414,27 +452,57 @@ StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
 
 StatusOr<std::vector<RestoreTarget>> CheckedRestoreTargets(const storage::BundleReader& reader,
                                                            const std::string& prefix,
-                                                           Trainer& trainer, bool weights_only) {
+                                                           Trainer& trainer, bool weights_only,
+                                                           HostSnapshot* staging) {
   model::Model& model = trainer.model();
   optimizer::Optimizer& opt = trainer.optimizer();
   const storage::KerasOptimizerSpec optimizer_spec = OptimizerSpec(opt.KerasV2());
   const ModelLayout layout = Layout(model, weights_only ? nullptr : &optimizer_spec);
   model::ParameterStore& params = model.parameters();
-  std::vector<RestoreTarget> targets;
+  std::vector<const KerasCheckpointVariable*> variables;
   for (const KerasCheckpointVariable& v : layout.keras.variables) {
     if (v.kind == KerasCheckpointVariable::Kind::kHyperParameter) continue;
     const model::VariableInfo& info = params.variable(layout.VariableIndex(v));
-    if (v.kind == KerasCheckpointVariable::Kind::kSlot && !opt.slots_host_readable()) {
-      return FailedPreconditionError("restoring optimizer slot " + v.key +
-                                     " into device memory is not supported yet (issue 21 "
-                                     "point 5); restore with --device cpu");
-    }
-    float* data = VariableData(params, opt, v, info);
     RETURN_IF_ERROR(CheckEntry(reader, prefix, v.key, DType::kFloat32, info.shape.dims()));
-    targets.push_back(
-        {v.key, data, static_cast<size_t>(info.shape.num_elements()) * sizeof(float)});
+    variables.push_back(&v);
+  }
+  RETURN_IF_ERROR(staging->Take(params, weights_only ? nullptr : &opt)
+                      .WithContext("staging a restore of checkpoint " + prefix));
+  const bool params_in_place = params.backend()->host_reads_device_memory();
+  const bool slots_in_place = weights_only || opt.slots_host_readable();
+  float* weights = params_in_place ? params.params() : staging->params();
+  auto slot = [&](size_t index) -> float* {
+    return slots_in_place ? opt.slot_data(index) : staging->slot(index);
+  };
+  std::vector<RestoreTarget> targets;
+  for (const KerasCheckpointVariable* v : variables) {
+    const model::VariableInfo& info = params.variable(layout.VariableIndex(*v));
+    targets.push_back({v->key, VariableData(weights, slot, *v, info),
+                       static_cast<size_t>(info.shape.num_elements()) * sizeof(float)});
   }
   return targets;
+}
+
+Status FinishRestore(const SavedState& state, const HostSnapshot& staging, Trainer& trainer) {
+  constexpr char kPartly[] = " (the device state is partly restored)";
+  optimizer::Optimizer& opt = trainer.optimizer();
+  if (staging.params() != nullptr) {
+    RETURN_IF_ERROR(trainer.model()
+                        .parameters()
+                        .CopyParamsFromHost(staging.params())
+                        .WithContext(std::string("copying the restored parameters to the device") +
+                                     kPartly));
+  }
+  for (size_t i = 0; i < staging.num_slots(); ++i) {
+    RETURN_IF_ERROR(opt.CopySlotFromHost(i, 0, opt.slot_size(), staging.slot(i))
+                        .WithContext("copying the restored optimizer slot " +
+                                     opt.slot_names()[i] + " to the device" + kPartly));
+  }
+  // The optimizer starts afresh after a weights-only checkpoint (whatever an
+  // earlier, failed restore left in it); the data position and step resume.
+  opt.set_iterations(state.iterations);
+  if (state.weights_only) opt.ZeroSlots();
+  return OkStatus();
 }
 
 StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
@@ -443,17 +511,10 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
   SavedState state;
   ASSIGN_OR_RETURN(state.weights_only,
                    ReadScalar<bool>(reader, prefix, "weights_only", DType::kBool));
-  optimizer::Optimizer& opt = trainer.optimizer();
-  if (state.weights_only) {
-    // The optimizer starts afresh (whatever an earlier, failed restore left in
-    // it); the data position and step resume.
-    opt.set_iterations(0);
-    opt.ZeroSlots();
-  } else {
-    int64_t iterations = 0;
-    RETURN_IF_ERROR(ReadChecked(reader, prefix, IterationsKey(trainer.model(), opt),
-                                DType::kInt64, {}, &iterations, sizeof(iterations)));
-    opt.set_iterations(iterations);
+  if (!state.weights_only) {
+    optimizer::Optimizer& opt = trainer.optimizer();
+    RETURN_IF_ERROR(ReadChecked(reader, prefix, IterationsKey(trainer.model(), opt), DType::kInt64,
+                                {}, &state.iterations, sizeof(state.iterations)));
   }
   TrainingProgress& p = state.progress;
   ASSIGN_OR_RETURN(p.epoch, ReadScalar<int64_t>(reader, prefix, "epoch", DType::kInt64));
@@ -480,11 +541,13 @@ StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
   ASSIGN_OR_RETURN(state.callbacks, ReadCallbackState(reader, prefix));
   if (scope == RestoreScope::kStateOnly) return state;
 
+  HostSnapshot staging;
   ASSIGN_OR_RETURN(std::vector<RestoreTarget> targets,
-                   CheckedRestoreTargets(reader, prefix, trainer, state.weights_only));
+                   CheckedRestoreTargets(reader, prefix, trainer, state.weights_only, &staging));
   for (const RestoreTarget& target : targets) {
     RETURN_IF_ERROR(reader.Read(target.key, target.data, target.bytes));
   }
+  RETURN_IF_ERROR(FinishRestore(state, staging, trainer));
   return state;
 }
 

@@ -16,16 +16,25 @@
 //     (EarlyStopping, ReduceLROnPlateau: callbacks/callback_state.h) under
 //     `_SHARDTRAIN_STATE/callbacks/<name>`, float64 scalars and float32
 //     vectors, present only when such callbacks run.
-// Gathering borrows the trainer's buffers (valid until the next step);
-// restoring checks every key's dtype and shape. Not thread-safe.
+// Device memory (issue 21): where the trainer's backend lets the host read
+// its memory (the CPU backend), gathering borrows the trainer's buffers (valid
+// until the next step) and a restore reads into them in place, with no copies.
+// Elsewhere (CUDA, the strict device) the host never touches device memory:
+// a save copies the variables to a HostSnapshot when it starts and its
+// tensors point there; a restore reads into a HostSnapshot as staging and
+// FinishRestore copies it to the device once every read and check passed.
+// The files written are the same bytes on every backend. Restoring checks
+// every key's dtype and shape. Not thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/dtype.h"
 #include "common/status.h"
+#include "kernels/device_buffer.h"
 #include "proto/config.pb.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/callbacks/callback_state.h"
@@ -35,8 +44,9 @@ namespace shardtrain::checkpoint {
 
 inline constexpr char kStatePrefix[] = "_SHARDTRAIN_STATE/";
 
-// One tensor to save. `data` points at `bytes` bytes (borrowed from the
-// trainer, or into `owned`); DT_STRING tensors use `strings` instead.
+// One tensor to save. `data` points at `bytes` bytes of host memory
+// (borrowed from the trainer, into `owned`, or into the HostSnapshot that
+// `snapshot` keeps alive); DT_STRING tensors use `strings` instead.
 struct SaveTensor {
   std::string key;
   DType dtype = DType::kFloat32;
@@ -45,6 +55,32 @@ struct SaveTensor {
   size_t bytes = 0;
   std::vector<std::string> strings;
   std::string owned;
+  std::shared_ptr<const void> snapshot;
+};
+
+// Host copies of a trainer's variables, where the host cannot read its
+// backend's memory: the parameters through one
+// ParameterStore::CopyParamsToHost and each optimizer slot through one
+// Optimizer::CopySlotToHost (each waits for its copy), into pinned host
+// memory allocated by the first Take and reused by later Takes of the same
+// sizes (a reused snapshot's earlier contents are overwritten). A save writes
+// from it; a restore reads the checkpoint into it and copies it back
+// (FinishRestore). Where the host reads the memory in place (the CPU backend)
+// Take copies nothing.
+class HostSnapshot {
+ public:
+  // Copies the parameters, and the slots of `opt` unless it is null.
+  Status Take(const model::ParameterStore& params, const optimizer::Optimizer* opt);
+  // The copies of the last Take; null where it copied nothing.
+  float* params() const { return params_.floats(); }
+  float* slot(size_t index) const {
+    return index < slots_.size() ? slots_[index].floats() : nullptr;
+  }
+  size_t num_slots() const { return slots_.size(); }
+
+ private:
+  kernels::PinnedBuffer params_;
+  std::vector<kernels::PinnedBuffer> slots_;
 };
 
 // Training-loop state saved beside the variables.
@@ -56,6 +92,9 @@ struct SavedState {
   bool weights_only = false;
   // Restored from the checkpoint (saving takes the trainer's callback_state()).
   callbacks::CallbackState callbacks;
+  // The optimizer's saved iteration count (0 for weights_only); restored into
+  // the trainer by FinishRestore (saving takes the optimizer's).
+  int64_t iterations = 0;
 };
 
 // The parts of the config that decide the training trajectory (model,
@@ -73,35 +112,57 @@ std::string TrajectoryConfigHash(const config::JobConfig& config);
 
 // Every tensor of a checkpoint of `trainer`, in object-graph order, then the
 // state keys (the callback state from trainer.callback_state(), borrowed).
-// With `state.weights_only` the optimizer is left out.
-StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(Trainer& trainer,
-                                                          const config::JobConfig& config,
-                                                          const SavedState& state);
+// With `state.weights_only` the optimizer is left out. Where the host cannot
+// read the trainer's memory the variables are first copied into `snapshot`
+// (a new one when null; a caller that saves often passes the same one), which
+// the tensors keep alive; the trainer may step again once this returns.
+StatusOr<std::vector<SaveTensor>> GatherCheckpointTensors(
+    Trainer& trainer, const config::JobConfig& config, const SavedState& state,
+    std::shared_ptr<HostSnapshot> snapshot = nullptr);
 
 // Where a restore puts one model or optimizer variable of a checkpoint.
 struct RestoreTarget {
   std::string key;
-  float* data = nullptr;  // into the trainer's parameters or an optimizer slot
+  // Host memory: into the trainer's parameters or an optimizer slot, or into
+  // the staging HostSnapshot where the host cannot read the trainer's memory.
+  float* data = nullptr;
   size_t bytes = 0;
 };
 
 // The weights, and unless `weights_only` the optimizer's slot variables, that
 // a restore fills, in object-graph order, each checked against the
 // checkpoint's index: NotFound for a missing key, FailedPrecondition naming
-// the key and both dtypes/shapes when the model differs. Reads no tensor data.
+// the key and both dtypes/shapes when the model differs. Reads no tensor
+// data. After the checks, where the host cannot read the trainer's memory,
+// `staging` takes a snapshot of the parameters and (unless `weights_only`)
+// the slots, so that what the checkpoint does not hold keeps its value, and
+// the targets point into it.
 StatusOr<std::vector<RestoreTarget>> CheckedRestoreTargets(const storage::BundleReader& reader,
                                                            const std::string& prefix,
-                                                           Trainer& trainer, bool weights_only);
+                                                           Trainer& trainer, bool weights_only,
+                                                           HostSnapshot* staging);
+
+// The last step of a restore whose reads and checks all passed: copies what
+// `staging` holds back to the device (ParameterStore::CopyParamsFromHost,
+// Optimizer::CopySlotFromHost; nothing when it holds nothing), then sets the
+// optimizer's iteration count from `state` and, for a weights-only
+// checkpoint, zeroes its slots. A failed copy is returned naming what was
+// being copied, with "the device state is partly restored".
+Status FinishRestore(const SavedState& state, const HostSnapshot& staging, Trainer& trainer);
 
 // What RestoreCheckpoint reads: everything, or only the training state and
-// the optimizer's iteration count (the small tensors), for a restore that reads
-// the variables (CheckedRestoreTargets) itself, split among ranks
-// (restore_on_all_ranks.h).
+// the optimizer's iteration count (the small tensors, changing nothing in
+// the trainer), for a restore that reads the variables (CheckedRestoreTargets)
+// itself, split among ranks (restore_on_all_ranks.h), and then calls
+// FinishRestore.
 enum class RestoreScope { kEverything, kStateOnly };
 
 // Restores the weights (and the optimizer's variables when the checkpoint has
 // them) into `trainer` and returns the saved state. Errors name the key and
 // the checkpoint: a missing key, or a dtype/shape that differs from the model.
+// On a host-readable backend a failed read leaves the variables partly
+// overwritten; elsewhere a failed read or check leaves the trainer unchanged
+// (see FinishRestore for a failed copy).
 StatusOr<SavedState> RestoreCheckpoint(const storage::BundleReader& reader,
                                        const std::string& prefix, Trainer& trainer,
                                        RestoreScope scope = RestoreScope::kEverything);

@@ -262,7 +262,7 @@ Status Checkpointer::WriteAndReportPart(const std::string& prefix,
   const int rank = comm_->rank(), world = comm_->world_size();
   const SavedState state = CurrentState();
   ASSIGN_OR_RETURN(std::vector<SaveTensor> tensors,
-                   GatherCheckpointTensors(*trainer_, config_, state));
+                   GatherCheckpointTensors(*trainer_, config_, state, snapshot_));
   const std::vector<int> owner = AssignTensorsToRanks(TensorBytes(tensors), world);
   const std::string data_file = storage::DataFilename(prefix, rank, world);
   const std::string temp = data_file + ".tempstate" + RandomSuffix();

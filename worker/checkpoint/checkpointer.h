@@ -22,11 +22,17 @@
 //     disk, a read-only directory) deletes its temporary file, leaves the
 //     previous checkpoint the latest and says what to do
 //     (storage::ExplainCheckpointWriteError).
+//   * Device memory: where the host cannot read the trainer's memory (CUDA,
+//     the strict device) a save starts with one copy of the parameters and
+//     of each optimizer slot into a pinned HostSnapshot the checkpointer
+//     keeps for its later saves (checkpoint_contents.h), and writes from
+//     there; on the CPU backend it writes from the trainer's buffers.
 // Checkpoints go to RUN_DIR/checkpoints. Not thread-safe (training thread).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "common/status.h"
@@ -102,6 +108,8 @@ class Checkpointer : public callbacks::Callback {
   int64_t last_saved_step_ = -1;
   std::string last_saved_;
   bool preempted_ = false;
+  // Host copies of device-resident variables, reused by every save.
+  std::shared_ptr<HostSnapshot> snapshot_ = std::make_shared<HostSnapshot>();
   // Test-only hook, not for users: rank 0 sends itself SIGTERM after this
   // global step ($SHARDTRAIN_TEST_SIGTERM_AT_STEP), a deterministic preemption
   // for tests/cli/checkpoint_resume_test.sh; -1 (unset) in real runs.

@@ -1,7 +1,11 @@
-// Parallel restore (contract in restore_on_all_ranks.h), three collective
+// Parallel restore (contract in restore_on_all_ranks.h), four collective
 // steps agreeing on success after each: (1) check the index, read the
 // state and small tensors, cut the variables into ranges; (2) read this rank's
-// pieces (a variable's part in a range); (3) broadcast them, check the CRCs.
+// pieces (a variable's part in a range); (3) broadcast them, check the CRCs;
+// (4) FinishRestore: the staged variables to the device, the optimizer's
+// iteration count. Pieces are read and broadcast in host memory: the
+// trainer's own buffers where the host reads them in place, else the plan's
+// staging HostSnapshot.
 #include "worker/checkpoint/restore_on_all_ranks.h"
 
 #include <algorithm>
@@ -34,6 +38,7 @@ struct Piece {
 // Step 1's outcome.
 struct Plan {
   SavedState state;
+  HostSnapshot staging;  // empty where the targets are the trainer's buffers
   std::vector<RestoreTarget> targets;
   std::vector<Piece> pieces;
 };
@@ -76,8 +81,8 @@ StatusOr<Plan> PlanRestore(const storage::BundleReader& reader, const std::strin
   Plan plan;
   ASSIGN_OR_RETURN(plan.state,
                    RestoreCheckpoint(reader, prefix, trainer, RestoreScope::kStateOnly));
-  ASSIGN_OR_RETURN(plan.targets,
-                   CheckedRestoreTargets(reader, prefix, trainer, plan.state.weights_only));
+  ASSIGN_OR_RETURN(plan.targets, CheckedRestoreTargets(reader, prefix, trainer,
+                                                       plan.state.weights_only, &plan.staging));
   std::set<std::string> variables;  // every other tensor is small: every rank checks it
   for (const RestoreTarget& t : plan.targets) variables.insert(t.key);
   RETURN_IF_ERROR(storage::VerifyTensors(reader, variables));
@@ -139,6 +144,8 @@ StatusOr<SavedState> RestoreOnAllRanks(storage::FileSystem* fs, const std::strin
                                       "to read its part of " + prefix));
   RETURN_IF_ERROR(comm::AgreeOnStatus(comm, ShareAndVerify(**reader, *plan, comm, prefix, &crc),
                                       "to verify " + prefix));
+  RETURN_IF_ERROR(comm::AgreeOnStatus(comm, FinishRestore(plan->state, plan->staging, trainer),
+                                      "to restore " + prefix));
   return std::move(plan->state);
 }
 

@@ -8,10 +8,14 @@
 //
 // Collective: every rank calls it with the same prefix. If any rank fails,
 // every rank returns the error of the lowest failing rank, code included
-// (comm::AgreeOnStatus), and none is left waiting in a collective. A failed
-// restore leaves the trainer's variables partly overwritten; restoring another
+// (comm::AgreeOnStatus), and none is left waiting in a collective. Where the
+// host reads the trainer's memory in place (the CPU backend) a failed restore
+// leaves the trainer's variables partly overwritten; restoring another
 // checkpoint overwrites them all (and zeroes the optimizer's slots for a
-// weights-only one).
+// weights-only one). Elsewhere (CUDA, the strict device) the variables are
+// read into host staging and copied to the device only once every rank has
+// verified them (FinishRestore), so a damaged or mismatched checkpoint leaves
+// the device state unchanged.
 #pragma once
 
 #include <string>

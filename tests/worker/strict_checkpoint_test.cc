@@ -1,0 +1,342 @@
+// Checkpoints of a device-resident trainer (issue 21): a Trainer on the
+// strict emulated device (memory the host cannot touch outside backend calls)
+// saves through the Checkpointer, as train does (an in-process coordinator
+// commits), the same .index and .data bytes as a Trainer on the CPU backend
+// with the same weights and optimizer slots; a CPU checkpoint restores onto
+// the strict device (RestoreCheckpoint and the ranks' RestoreOnAllRanks) and
+// saves back the same bytes; a checkpoint that does not fit, or a damaged
+// one, leaves the device state unchanged; EarlyStopping's best weights
+// round-trip through the device. Each test's files live under a folder named
+// with the test and the pid (ctest runs the cases as concurrent processes).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "coordinator/coordinator.h"
+#include "coordinator/rpc/coordinator_client.h"
+#include "kernels/backend.h"
+#include "kernels/strict/strict_device_backend.h"
+#include "storage/io/file_system.h"
+#include "storage/tensor_bundle/bundle_reader.h"
+#include "worker/callbacks/early_stopping.h"
+#include "worker/checkpoint/checkpoint_contents.h"
+#include "worker/checkpoint/checkpointer.h"
+#include "worker/checkpoint/restore_on_all_ranks.h"
+#include "worker/comm/local_communicator.h"
+#include "worker/job_config.h"
+#include "worker/trainer.h"
+
+namespace shardtrain::checkpoint {
+namespace {
+
+namespace fs = std::filesystem;
+
+// 12 -> 16 (ReLU) -> 3 with Adam (slots m and v), run_dir `run_dir`.
+config::JobConfig Job(const std::string& run_dir, int units = 16, const std::string& extra = "") {
+  auto job = ParseJobConfig(R"pb(
+                                  model { input_shape: [ 12 ]
+                                          layers { dense { units:)pb" +
+                                std::to_string(units) + R"pb(                                                              activation: RELU }
+                                                                                                                           }
+      layers { dense { units: 3 } }
+    }
+    optimizer { adam {} }
+    loss { sparse_categorical_crossentropy { from_logits: true } }
+    data { dir: "unused" num_classes: 3 }
+    training { batch_size: 8 epochs: 3 seed: 11 run_dir: ")pb" +
+                                run_dir + R"pb(" }
+                                )pb" +
+                                extra,
+                            "strict checkpoint test");
+  EXPECT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(ValidateJobConfig(&*job).ok());
+  return *job;
+}
+
+std::vector<float> Params(Trainer& trainer) {
+  const model::ParameterStore& params = trainer.model().parameters();
+  std::vector<float> host(static_cast<size_t>(params.size()));
+  EXPECT_TRUE(params.CopyParamsToHost(host.data()).ok());
+  return host;
+}
+
+std::vector<std::vector<float>> Slots(Trainer& trainer) {
+  optimizer::Optimizer& opt = trainer.optimizer();
+  std::vector<std::vector<float>> slots;
+  for (size_t s = 0; s < opt.slot_names().size(); ++s) {
+    std::vector<float>& slot = slots.emplace_back(static_cast<size_t>(opt.slot_size()));
+    EXPECT_TRUE(opt.CopySlotToHost(s, 0, opt.slot_size(), slot.data()).ok());
+  }
+  return slots;
+}
+
+// Slot s float i = base + s + i / 64 (distinct, exact in float).
+void SetSlots(Trainer& trainer, float base) {
+  optimizer::Optimizer& opt = trainer.optimizer();
+  for (size_t s = 0; s < opt.slot_names().size(); ++s) {
+    std::vector<float> slot(static_cast<size_t>(opt.slot_size()));
+    for (size_t i = 0; i < slot.size(); ++i) {
+      slot[i] = base + static_cast<float>(s) + static_cast<float>(i) / 64.0f;
+    }
+    ASSERT_TRUE(opt.CopySlotFromHost(s, 0, opt.slot_size(), slot.data()).ok());
+  }
+}
+
+void SetParams(Trainer& trainer, float base) {
+  model::ParameterStore& params = trainer.model().parameters();
+  std::vector<float> host(static_cast<size_t>(params.size()));
+  for (size_t i = 0; i < host.size(); ++i) host[i] = base - static_cast<float>(i) / 32.0f;
+  ASSERT_TRUE(params.CopyParamsFromHost(host.data()).ok());
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+class StrictCheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    run_dir_ = (fs::temp_directory_path() /
+                ("strict_checkpoint_test_" +
+                 std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+                 "_" + std::to_string(getpid())))
+                   .string();
+    fs::remove_all(run_dir_);
+    job_ = Job(run_dir_);
+    cpu_ = kernels::CreateCpuBackend();
+    strict_ = kernels::CreateStrictDeviceBackend();
+  }
+  void TearDown() override {
+    if (strict_ != nullptr) {
+      const Status errors = strict_->CheckErrors();
+      EXPECT_TRUE(errors.ok()) << errors;
+    }
+    fs::remove_all(run_dir_);
+  }
+
+  std::unique_ptr<Trainer> MakeTrainer(kernels::KernelBackend* backend,
+                                       const config::JobConfig& job) {
+    auto trainer = Trainer::Create(job, backend);
+    EXPECT_TRUE(trainer.ok()) << trainer.status();
+    return trainer.ok() ? std::move(*trainer) : nullptr;
+  }
+
+  // Saves `trainer` through a Checkpointer (an in-process coordinator
+  // commits) into RUN_DIR/checkpoints, moves that folder to RUN_DIR/`name`
+  // and returns the checkpoint's prefix there.
+  std::string Save(Trainer& trainer, const std::string& name) {
+    coordinator::CoordinatorOptions options;
+    options.http_port = -1;
+    options.global_batch = 8;
+    options.shard_sizes = {8};
+    auto coordinator = coordinator::Coordinator::Start(options);
+    EXPECT_TRUE(coordinator.ok()) << coordinator.status();
+    if (!coordinator.ok()) return "";
+    auto client =
+        coordinator::CoordinatorClient::Connect("127.0.0.1", (*coordinator)->port(), "", 0, 1, 5);
+    EXPECT_TRUE(client.ok()) << client.status();
+    if (!client.ok()) return "";
+    const std::string dir = CheckpointDir(job_);
+    fs::create_directories(dir);
+    comm::LocalCommunicator comm;
+    Checkpointer checkpointer(job_, &trainer, &comm, client->get(), storage::PosixFileSystem(),
+                              nullptr);
+    auto prefix = checkpointer.Save();
+    EXPECT_TRUE(prefix.ok()) << prefix.status();
+    EXPECT_TRUE((*client)->Done().ok());
+    if (!prefix.ok()) return "";
+    const std::string moved = (fs::path(run_dir_) / name).string();
+    fs::rename(dir, moved);
+    return (fs::path(moved) / fs::path(*prefix).filename()).string();
+  }
+
+  // The .index and the one data file of checkpoints `a` and `b` are the same bytes.
+  static void ExpectSameFiles(const std::string& a, const std::string& b) {
+    for (const char* suffix : {".index", ".data-00000-of-00001"}) {
+      const std::string bytes_a = FileBytes(a + suffix), bytes_b = FileBytes(b + suffix);
+      EXPECT_FALSE(bytes_a.empty()) << a << suffix;
+      EXPECT_TRUE(bytes_a == bytes_b) << a << suffix << " (" << bytes_a.size() << " bytes) != " << b
+                                      << suffix << " (" << bytes_b.size() << " bytes)";
+    }
+  }
+
+  std::string run_dir_;
+  config::JobConfig job_;
+  std::unique_ptr<kernels::KernelBackend> cpu_;
+  std::unique_ptr<kernels::KernelBackend> strict_;
+};
+
+TEST_F(StrictCheckpointTest, StrictDeviceSavesTheCpuBytes) {
+  auto cpu = MakeTrainer(cpu_.get(), job_);
+  auto strict = MakeTrainer(strict_.get(), job_);
+  ASSERT_TRUE(cpu && strict);
+  ASSERT_EQ(Params(*cpu), Params(*strict));       // the same seed: the same initial weights
+  for (Trainer* t : {cpu.get(), strict.get()}) {  // slots that are not all zero
+    SetSlots(*t, 0.25f);
+    t->optimizer().set_iterations(7);
+  }
+  const std::string cpu_prefix = Save(*cpu, "cpu");
+  const std::string strict_prefix = Save(*strict, "strict");
+  ASSERT_FALSE(cpu_prefix.empty() || strict_prefix.empty());
+  ExpectSameFiles(cpu_prefix, strict_prefix);
+}
+
+// A CPU checkpoint restored onto the strict device, over a perturbed state,
+// by the single-process restore and by the ranks' restore (resume's path):
+// the device holds the CPU's weights, slots and iteration count, and saves
+// the CPU's bytes again.
+TEST_F(StrictCheckpointTest, CpuCheckpointRestoresOntoTheStrictDevice) {
+  auto cpu = MakeTrainer(cpu_.get(), job_);
+  ASSERT_TRUE(cpu);
+  SetParams(*cpu, 1.5f);
+  SetSlots(*cpu, 0.75f);
+  cpu->optimizer().set_iterations(9);
+  const std::string cpu_prefix = Save(*cpu, "cpu");
+  ASSERT_FALSE(cpu_prefix.empty());
+
+  for (bool on_all_ranks : {false, true}) {
+    SCOPED_TRACE(on_all_ranks ? "RestoreOnAllRanks" : "RestoreCheckpoint");
+    auto strict = MakeTrainer(strict_.get(), job_);
+    ASSERT_TRUE(strict);
+    SetParams(*strict, -3.0f);
+    SetSlots(*strict, 5.0f);
+    strict->optimizer().set_iterations(2);
+    StatusOr<SavedState> restored = InternalError("not run");
+    if (on_all_ranks) {
+      comm::LocalCommunicator comm;
+      restored = RestoreOnAllRanks(storage::PosixFileSystem(), cpu_prefix, *strict, comm);
+    } else {
+      auto reader = storage::BundleReader::Open(storage::PosixFileSystem(), cpu_prefix);
+      ASSERT_TRUE(reader.ok()) << reader.status();
+      restored = RestoreCheckpoint(**reader, cpu_prefix, *strict);
+    }
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    EXPECT_EQ(Params(*strict), Params(*cpu));
+    EXPECT_EQ(Slots(*strict), Slots(*cpu));
+    EXPECT_EQ(strict->optimizer().iterations(), 9);
+    EXPECT_EQ(restored->iterations, 9);
+    const std::string again = Save(*strict, on_all_ranks ? "again_all" : "again");
+    ASSERT_FALSE(again.empty());
+    ExpectSameFiles(cpu_prefix, again);
+  }
+}
+
+// A checkpoint of another model, or one whose data file is damaged, is
+// refused without a byte of the device state changing.
+TEST_F(StrictCheckpointTest, FailedRestoreLeavesTheDeviceUnchanged) {
+  auto wider = MakeTrainer(cpu_.get(), Job(run_dir_, 32));
+  auto cpu = MakeTrainer(cpu_.get(), job_);
+  auto strict = MakeTrainer(strict_.get(), job_);
+  ASSERT_TRUE(wider && cpu && strict);
+  const std::string wider_prefix = Save(*wider, "wider");
+  SetParams(*cpu, 2.0f);
+  SetSlots(*cpu, 1.0f);
+  const std::string damaged_prefix = Save(*cpu, "damaged");
+  ASSERT_FALSE(wider_prefix.empty() || damaged_prefix.empty());
+  {  // flip a byte of the first tensor's data: a CRC mismatch
+    std::fstream data(damaged_prefix + ".data-00000-of-00001",
+                      std::ios::binary | std::ios::in | std::ios::out);
+    char byte = 0;
+    data.seekg(8);
+    data.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x40);
+    data.seekp(8);
+    data.write(&byte, 1);
+  }
+  SetParams(*strict, -1.0f);
+  SetSlots(*strict, 3.0f);
+  strict->optimizer().set_iterations(4);
+  const std::vector<float> params = Params(*strict);
+  const std::vector<std::vector<float>> slots = Slots(*strict);
+
+  auto reader = storage::BundleReader::Open(storage::PosixFileSystem(), wider_prefix);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  Status mismatch = RestoreCheckpoint(**reader, wider_prefix, *strict).status();
+  EXPECT_EQ(mismatch.code(), StatusCode::kFailedPrecondition) << mismatch;
+  comm::LocalCommunicator comm;
+  Status damaged =
+      RestoreOnAllRanks(storage::PosixFileSystem(), damaged_prefix, *strict, comm).status();
+  EXPECT_EQ(damaged.code(), StatusCode::kDataLoss) << damaged;
+  auto damaged_reader = storage::BundleReader::Open(storage::PosixFileSystem(), damaged_prefix);
+  ASSERT_TRUE(damaged_reader.ok()) << damaged_reader.status();
+  damaged = RestoreCheckpoint(**damaged_reader, damaged_prefix, *strict).status();
+  EXPECT_EQ(damaged.code(), StatusCode::kDataLoss) << damaged;
+
+  EXPECT_EQ(Params(*strict), params);
+  EXPECT_EQ(Slots(*strict), slots);
+  EXPECT_EQ(strict->optimizer().iterations(), 4);
+}
+
+// A weights-only checkpoint restores the weights onto the device and zeroes
+// the device's slots; saved again it has the CPU's bytes.
+TEST_F(StrictCheckpointTest, WeightsOnlyCheckpointOnTheStrictDevice) {
+  job_ = Job(run_dir_, 16, "checkpoint { save_weights_only: true }");
+  auto cpu = MakeTrainer(cpu_.get(), job_);
+  auto strict = MakeTrainer(strict_.get(), job_);
+  ASSERT_TRUE(cpu && strict);
+  SetParams(*cpu, 0.5f);
+  const std::string cpu_prefix = Save(*cpu, "cpu");
+  ASSERT_FALSE(cpu_prefix.empty());
+  SetSlots(*strict, 2.0f);
+  strict->optimizer().set_iterations(3);
+  auto reader = storage::BundleReader::Open(storage::PosixFileSystem(), cpu_prefix);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto restored = RestoreCheckpoint(**reader, cpu_prefix, *strict);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(Params(*strict), Params(*cpu));
+  EXPECT_EQ(Slots(*strict), Slots(*cpu));  // zero on both
+  EXPECT_EQ(strict->optimizer().iterations(), 0);
+  const std::string again = Save(*strict, "again");
+  ASSERT_FALSE(again.empty());
+  ExpectSameFiles(cpu_prefix, again);
+}
+
+// restore_best_weights, patience 1 on loss [1.0, 2.0]: epoch 1's weights are
+// the best, epoch 2 stops and puts them back, on the strict device as on the
+// CPU; the callback state holds them for checkpoints.
+TEST_F(StrictCheckpointTest, EarlyStoppingRestoresBestWeightsOnTheStrictDevice) {
+  job_ = Job(run_dir_, 16,
+             "callbacks { early_stopping { monitor: \"loss\" patience: 1 "
+             "restore_best_weights: true } }");
+  std::vector<float> best[2];
+  std::vector<float> saved_best[2];
+  for (int b = 0; b < 2; ++b) {
+    auto trainer = MakeTrainer(b == 0 ? cpu_.get() : strict_.get(), job_);
+    ASSERT_TRUE(trainer);
+    callbacks::EarlyStopping stopping(job_.callbacks().early_stopping(), trainer.get(), nullptr);
+    callbacks::TrainBegin begin;
+    begin.epochs = 3;
+    ASSERT_TRUE(stopping.OnTrainBegin(begin).ok());
+    SetParams(*trainer, 1.0f);
+    best[b] = Params(*trainer);
+    callbacks::EpochEnd end;
+    end.epoch = 1;
+    end.logs = {{"loss", 1.0}, {"accuracy", 0.5}};
+    Status status = stopping.OnEpochEnd(end);
+    ASSERT_TRUE(status.ok()) << status;
+    SetParams(*trainer, -7.0f);
+    end.epoch = 2;
+    end.logs = {{"loss", 2.0}, {"accuracy", 0.5}};
+    status = stopping.OnEpochEnd(end);
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_EQ(callbacks::EarlyStopping::StoppedEpoch(trainer->callback_state()), 2);
+    EXPECT_EQ(Params(*trainer), best[b]);
+    saved_best[b] = trainer->callback_state().vectors["early_stopping/best_weights"];
+    EXPECT_EQ(saved_best[b], best[b]);
+  }
+  EXPECT_EQ(best[0], best[1]);
+}
+
+}  // namespace
+}  // namespace shardtrain::checkpoint
