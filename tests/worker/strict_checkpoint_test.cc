@@ -6,7 +6,8 @@
 // the strict device (RestoreCheckpoint and the ranks' RestoreOnAllRanks) and
 // saves back the same bytes; a checkpoint that does not fit, or a damaged
 // one, leaves the device state unchanged; EarlyStopping's best weights
-// round-trip through the device. Each test's files live under a folder named
+// round-trip through the device; Fit with EarlyStopping and the Checkpointer
+// writes the CPU's checkpoints. Each test's files live under a folder named
 // with the test and the pid (ctest runs the cases as concurrent processes).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -27,6 +29,7 @@
 #include "kernels/strict/strict_device_backend.h"
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
+#include "tests/worker/trainer_test_util.h"
 #include "worker/callbacks/early_stopping.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/checkpoint/checkpointer.h"
@@ -45,8 +48,8 @@ config::JobConfig Job(const std::string& run_dir, int units = 16, const std::str
   auto job = ParseJobConfig(R"pb(
                                   model { input_shape: [ 12 ]
                                           layers { dense { units:)pb" +
-                                std::to_string(units) + R"pb(                                                              activation: RELU }
-                                                                                                                           }
+                                std::to_string(units) + R"pb(                                                                                                                           activation: RELU }
+                                                                                                                                                                                        }
       layers { dense { units: 3 } }
     }
     optimizer { adam {} }
@@ -132,33 +135,49 @@ class StrictCheckpointTest : public ::testing::Test {
     return trainer.ok() ? std::move(*trainer) : nullptr;
   }
 
-  // Saves `trainer` through a Checkpointer (an in-process coordinator
-  // commits) into RUN_DIR/checkpoints, moves that folder to RUN_DIR/`name`
-  // and returns the checkpoint's prefix there.
-  std::string Save(Trainer& trainer, const std::string& name) {
+  // An in-process coordinator (it commits checkpoints) and rank 0's client.
+  struct Coordinated {
+    std::unique_ptr<coordinator::Coordinator> coordinator;
+    std::unique_ptr<coordinator::CoordinatorClient> client;
+  };
+  static Coordinated StartCoordinator() {
+    Coordinated c;
     coordinator::CoordinatorOptions options;
     options.http_port = -1;
     options.global_batch = 8;
     options.shard_sizes = {8};
-    auto coordinator = coordinator::Coordinator::Start(options);
-    EXPECT_TRUE(coordinator.ok()) << coordinator.status();
-    if (!coordinator.ok()) return "";
+    auto started = coordinator::Coordinator::Start(options);
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (!started.ok()) return c;
+    c.coordinator = std::move(*started);
     auto client =
-        coordinator::CoordinatorClient::Connect("127.0.0.1", (*coordinator)->port(), "", 0, 1, 5);
+        coordinator::CoordinatorClient::Connect("127.0.0.1", c.coordinator->port(), "", 0, 1, 5);
     EXPECT_TRUE(client.ok()) << client.status();
-    if (!client.ok()) return "";
-    const std::string dir = CheckpointDir(job_);
-    fs::create_directories(dir);
+    if (client.ok()) c.client = std::move(*client);
+    return c;
+  }
+
+  // Moves RUN_DIR/checkpoints to RUN_DIR/`name` and returns that folder.
+  std::string MoveCheckpoints(const std::string& name) {
+    const std::string moved = (fs::path(run_dir_) / name).string();
+    fs::rename(CheckpointDir(job_), moved);
+    return moved;
+  }
+
+  // Saves `trainer` through a Checkpointer into RUN_DIR/checkpoints, moves
+  // that folder to RUN_DIR/`name` and returns the checkpoint's prefix there.
+  std::string Save(Trainer& trainer, const std::string& name) {
+    Coordinated c = StartCoordinator();
+    if (c.client == nullptr) return "";
+    fs::create_directories(CheckpointDir(job_));
     comm::LocalCommunicator comm;
-    Checkpointer checkpointer(job_, &trainer, &comm, client->get(), storage::PosixFileSystem(),
+    Checkpointer checkpointer(job_, &trainer, &comm, c.client.get(), storage::PosixFileSystem(),
                               nullptr);
     auto prefix = checkpointer.Save();
     EXPECT_TRUE(prefix.ok()) << prefix.status();
-    EXPECT_TRUE((*client)->Done().ok());
+    EXPECT_TRUE(c.client->Done().ok());
     if (!prefix.ok()) return "";
-    const std::string moved = (fs::path(run_dir_) / name).string();
-    fs::rename(dir, moved);
-    return (fs::path(moved) / fs::path(*prefix).filename()).string();
+    return (fs::path(MoveCheckpoints(name)) / fs::path(*prefix).filename()).string();
   }
 
   // The .index and the one data file of checkpoints `a` and `b` are the same bytes.
@@ -336,6 +355,43 @@ TEST_F(StrictCheckpointTest, EarlyStoppingRestoresBestWeightsOnTheStrictDevice) 
     EXPECT_EQ(saved_best[b], best[b]);
   }
   EXPECT_EQ(best[0], best[1]);
+}
+
+// Fit with EarlyStopping (restore_best_weights) and the Checkpointer as train
+// runs them, 3 epochs of 5 steps, a checkpoint every 4 steps and the final
+// one: on the strict device every checkpoint (weights and slots after real
+// Adam steps, the best weights in the callback state) has the CPU's bytes.
+TEST_F(StrictCheckpointTest, FitWritesTheCpuCheckpointsOnTheStrictDevice) {
+  job_ = Job(run_dir_, 16,
+             "checkpoint { save_freq: \"4\" max_to_keep: -1 } "
+             "callbacks { early_stopping { monitor: \"loss\" patience: 5 "
+             "restore_best_weights: true } }");
+  const data::Dataset train = testing::SeparableDataset(40, 1);
+  std::map<std::string, std::string> files[2];
+  for (int b = 0; b < 2; ++b) {
+    auto trainer = MakeTrainer(b == 0 ? cpu_.get() : strict_.get(), job_);
+    ASSERT_TRUE(trainer);
+    Coordinated c = StartCoordinator();
+    ASSERT_NE(c.client, nullptr);
+    fs::create_directories(CheckpointDir(job_));
+    comm::LocalCommunicator comm;
+    callbacks::EarlyStopping stopping(job_.callbacks().early_stopping(), trainer.get(), nullptr);
+    Checkpointer checkpointer(job_, trainer.get(), &comm, c.client.get(),
+                              storage::PosixFileSystem(), nullptr);
+    testing::OneRankPlanner planner(&train, job_.training().batch_size(), /*shuffle=*/true);
+    const Status fit = trainer->Fit(&planner, nullptr, {&stopping, &checkpointer});
+    ASSERT_TRUE(fit.ok()) << fit;
+    EXPECT_TRUE(c.client->Done().ok());
+    for (const auto& entry : fs::directory_iterator(MoveCheckpoints(b == 0 ? "cpu" : "strict"))) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("ckpt-", 0) == 0) files[b][name] = FileBytes(entry.path().string());
+    }
+  }
+  EXPECT_EQ(files[0].size(), 8u);  // steps 4, 8, 12 and 15: an index and a data file each
+  ASSERT_EQ(files[0].size(), files[1].size());
+  for (const auto& [name, bytes] : files[0]) {
+    EXPECT_TRUE(files[1][name] == bytes) << name << " differs";
+  }
 }
 
 }  // namespace
