@@ -146,8 +146,9 @@ Status WriteExport(const ModelJob& job, const std::string& format, const std::st
     std::cout << "exported model JSON " << output << std::endl;
     return OkStatus();
   }
-  storage::keras::KerasModelFile file =
-      model::ToKerasModelFile(model, with_optimizer ? &job.trainer->optimizer() : nullptr);
+  ASSIGN_OR_RETURN(
+      storage::keras::KerasModelFile file,
+      model::ToKerasModelFile(model, with_optimizer ? &job.trainer->optimizer() : nullptr));
   if (format == "keras") {
     file.model_config_json =
         model::KerasModelJson(job.config, model, model::KerasJsonFlavor::kKeras3, true);

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "worker/model/keras_weights.h"
+
 namespace shardtrain::cli {
 namespace {
 
@@ -10,10 +12,12 @@ using storage::saved_model::ExportLayerKind;
 using storage::saved_model::ExportModel;
 using Kind = model::Model::LayerKind;
 
-std::vector<float> Weights(const model::Model& model, int variable) {
+// Variable `variable` (none when < 0) of `model`, whose parameters the host
+// reads at `host` (model::HostParams).
+std::vector<float> Weights(const model::Model& model, const float* host, int variable) {
   if (variable < 0) return {};
   const model::ParameterStore& params = model.parameters();
-  const float* first = params.params() + params.variable(variable).offset;
+  const float* first = host + params.variable(variable).offset;
   return std::vector<float>(first, first + params.variable(variable).shape.num_elements());
 }
 
@@ -64,8 +68,9 @@ void SetWindow(const model::Model::Layer& layer, ExportLayer* out) {
 }
 
 // The ExportLayer of a layer with weights or attributes (not Dropout,
-// Flatten, Activation or Custom).
-ExportLayer Converted(const model::Model& model, const model::Model::Layer& layer) {
+// Flatten, Activation or Custom); parameters read at `host`.
+ExportLayer Converted(const model::Model& model, const float* host,
+                      const model::Model::Layer& layer) {
   static const std::pair<Kind, ExportLayerKind> kKinds[] = {
       {Kind::kDense, ExportLayerKind::kDense},
       {Kind::kConv2D, ExportLayerKind::kConv2D},
@@ -82,8 +87,8 @@ ExportLayer Converted(const model::Model& model, const model::Model::Layer& laye
   }
   out.name = layer.name;
   out.activation = std::string(kernels::ActivationName(layer.activation));
-  out.kernel = Weights(model, layer.kernel_variable);
-  out.bias = Weights(model, layer.bias_variable);
+  out.kernel = Weights(model, host, layer.kernel_variable);
+  out.bias = Weights(model, host, layer.bias_variable);
   if (layer.kind == Kind::kDense) {
     out.in = layer.in_features;
     out.out = layer.out_features;
@@ -94,10 +99,10 @@ ExportLayer Converted(const model::Model& model, const model::Model::Layer& laye
   SetWindow(layer, &out);
   out.keepdims = layer.keepdims;
   out.epsilon = layer.epsilon;
-  out.gamma = Weights(model, layer.gamma_variable);
-  out.beta = Weights(model, layer.beta_variable);
-  out.moving_mean = Weights(model, layer.moving_mean_variable);
-  out.moving_variance = Weights(model, layer.moving_variance_variable);
+  out.gamma = Weights(model, host, layer.gamma_variable);
+  out.beta = Weights(model, host, layer.beta_variable);
+  out.moving_mean = Weights(model, host, layer.moving_mean_variable);
+  out.moving_variance = Weights(model, host, layer.moving_variance_variable);
   if (layer.kind == Kind::kReshape) out.target_shape = layer.output_shape.dims();
   return out;
 }
@@ -105,7 +110,9 @@ ExportLayer Converted(const model::Model& model, const model::Model::Layer& laye
 // Walks the layers keeping, per layer, the exported name its output is read under.
 class Converter {
  public:
-  Converter(const model::Model& model, ExportModel* out) : model_(model), out_(out) {}
+  // `host`: the model's parameters as the host reads them (model::HostParams).
+  Converter(const model::Model& model, const float* host, ExportModel* out)
+      : model_(model), host_(host), out_(out) {}
 
   Status Run() {
     for (size_t k = 0; k < model_.layers().size(); ++k) RETURN_IF_ERROR(Add(k));
@@ -150,7 +157,7 @@ class Converter {
       exported.name = layer.name;
       exported.activation = std::string(kernels::ActivationName(layer.activation));
     } else {
-      exported = Converted(model_, layer);
+      exported = Converted(model_, host_, layer);
     }
     for (int input : inputs) exported.inputs.push_back(NameOf(input));
     names_.push_back(exported.name);
@@ -170,6 +177,7 @@ class Converter {
   }
 
   const model::Model& model_;
+  const float* host_;
   ExportModel* out_;
   std::vector<std::string> names_;  // per model layer: the name its output is read under
 };
@@ -181,7 +189,9 @@ StatusOr<ExportModel> ExportModelOf(const model::Model& model, const std::string
   out.input_name = input_name;
   out.input_size = model.input_size();
   if (model.input_shape().rank() > 1) out.input_shape = model.input_shape().dims();
-  Converter converter(model, &out);
+  std::vector<float> copy;  // the parameters, where the host cannot read the model's memory
+  ASSIGN_OR_RETURN(const float* host, model::HostParams(model.parameters(), &copy));
+  Converter converter(model, host, &out);
   RETURN_IF_ERROR(converter.Run());
   return out;
 }

@@ -249,7 +249,9 @@ TEST(KerasImportTest, FrozenLayersKeepTheirFlagAndHaveNoOptimizerState) {
     }
   }
   (*opt)->set_iterations(7);
-  KerasModelFile file = ToKerasModelFile(**model, opt->get());
+  auto made = ToKerasModelFile(**model, opt->get());
+  ASSERT_TRUE(made.ok()) << made.status();
+  KerasModelFile file = std::move(*made);
   ASSERT_EQ(file.layers.size(), 2u);
   EXPECT_FALSE(file.layers[0].trainable);
   EXPECT_TRUE(file.layers[1].trainable);

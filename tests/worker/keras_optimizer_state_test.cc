@@ -32,7 +32,9 @@ TEST(KerasOptimizerStateTest, ScheduleHasNoLearningRateVariable) {
     for (size_t i = 0; i < (*opt)->slot(s).size(); ++i) (*opt)->slot(s)[i] = s * 10.0f + i;
   }
   (*opt)->set_iterations(7);
-  storage::keras::KerasModelFile file = model::ToKerasModelFile(**model, opt->get());
+  auto made = model::ToKerasModelFile(**model, opt->get());
+  ASSERT_TRUE(made.ok()) << made.status();
+  storage::keras::KerasModelFile file = std::move(*made);
   file.model_config_json =
       model::KerasModelJson(job, **model, model::KerasJsonFlavor::kKeras3, true);
   const std::string dir = ::testing::TempDir();

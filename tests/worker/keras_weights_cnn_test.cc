@@ -81,6 +81,18 @@ std::unique_ptr<Model> Build(const config::ModelConfig& config, uint64_t seed) {
 }
 
 // Every parameter distinct (moving statistics included), so a misplaced weight shows.
+// ToKerasModelFile and GetWeights, failing the test on an error.
+KerasModelFile FileOf(const Model& model, const optimizer::Optimizer* opt) {
+  auto file = ToKerasModelFile(model, opt);
+  EXPECT_TRUE(file.ok()) << file.status();
+  return file.ok() ? std::move(*file) : KerasModelFile{};
+}
+std::vector<std::vector<float>> WeightsOf(const Model& model) {
+  auto weights = GetWeights(model);
+  EXPECT_TRUE(weights.ok()) << weights.status();
+  return weights.ok() ? std::move(*weights) : std::vector<std::vector<float>>{};
+}
+
 void FillParameters(Model* model) {
   ParameterStore& params = model->parameters();
   for (int64_t i = 0; i < params.size(); ++i)
@@ -93,7 +105,7 @@ TEST(KerasWeightsCnnTest, LayersCarryKerasNamesAndTrainability) {
   ASSERT_NE(model, nullptr);
   auto opt = optimizer::Optimizer::Create(job.optimizer(), model->parameters());
   ASSERT_TRUE(opt.ok()) << opt.status();
-  const KerasModelFile file = ToKerasModelFile(*model, opt->get());
+  const KerasModelFile file = FileOf(*model, opt->get());
   ASSERT_EQ(file.layers.size(), 7u);
   EXPECT_EQ(file.layers[0].class_name, "Conv2D");
   EXPECT_EQ(file.layers[0].weights[0].shape, (std::vector<int64_t>{3, 3, 2, 4}));
@@ -133,7 +145,7 @@ TEST(KerasWeightsCnnTest, RoundTripsThroughEveryFormIntoAFreshModel) {
   for (size_t s = 0; s < 2; ++s) {
     for (size_t i = 0; i < (*opt)->slot(s).size(); ++i) (*opt)->slot(s)[i] = s + 0.5f * i;
   }
-  KerasModelFile file = ToKerasModelFile(*model, opt->get());
+  KerasModelFile file = FileOf(*model, opt->get());
   const std::string dir = ::testing::TempDir();
   for (const std::string form : {"keras", "h5", "weights.h5"}) {
     SCOPED_TRACE(form);
@@ -154,7 +166,7 @@ TEST(KerasWeightsCnnTest, RoundTripsThroughEveryFormIntoAFreshModel) {
     ASSERT_TRUE(report.ok()) << report.status();
     EXPECT_EQ(report->loaded.size(), 5u) << report->Describe();
     EXPECT_TRUE(report->not_in_file.empty()) << report->Describe();
-    EXPECT_EQ(GetWeights(*fresh), GetWeights(*model));
+    EXPECT_EQ(WeightsOf(*fresh), WeightsOf(*model));
   }
 }
 
@@ -162,16 +174,16 @@ TEST(KerasWeightsCnnTest, ABatchNormShapeMismatchNamesTheLayerAndWeight) {
   const config::JobConfig job = ResidualJob();
   auto model = Build(job.model(), 1);
   ASSERT_NE(model, nullptr);
-  KerasModelFile file = ToKerasModelFile(*model, nullptr);
+  KerasModelFile file = FileOf(*model, nullptr);
   file.layers[1].weights[2].shape = {5};
   file.layers[1].weights[2].values.assign(5, 0.0f);
-  const std::vector<std::vector<float>> before = GetWeights(*model);
+  const std::vector<std::vector<float>> before = WeightsOf(*model);
   auto report = LoadWeightsByName(file, model.get());
   EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(report.status().message().find("layer 'batch_normalization', weight 'moving_mean'"),
             std::string::npos)
       << report.status();
-  EXPECT_EQ(GetWeights(*model), before);  // nothing changed
+  EXPECT_EQ(WeightsOf(*model), before);  // nothing changed
 }
 
 // gamma and beta have one shape: a file of a BatchNormalization with center
@@ -181,7 +193,7 @@ TEST(KerasWeightsCnnTest, BatchNormWeightNamesMustAgreeWhenTheFileHasThem) {
   const config::JobConfig job = ResidualJob();
   auto model = Build(job.model(), 1);
   ASSERT_NE(model, nullptr);
-  KerasModelFile file = ToKerasModelFile(*model, nullptr);
+  KerasModelFile file = FileOf(*model, nullptr);
   ASSERT_EQ(file.layers[4].weights[0].name, "gamma");  // batch_normalization_1: center false
   file.layers[4].weights[0].name = "beta";
   auto report = LoadWeightsByName(file, model.get());

@@ -80,6 +80,64 @@ Status MatchLayerWeights(const Model::Layer& layer,
   return OkStatus();
 }
 
+// Whether host code may use the store's memory in place (the CPU backend).
+bool HostReadable(const ParameterStore& params) {
+  return params.backend() == nullptr || params.backend()->host_reads_device_memory();
+}
+
+// Slot `index` of `opt` readable by the host: the slot itself where the host
+// reads the optimizer's memory, otherwise one copy held in `*copy`.
+StatusOr<const float*> HostSlot(const optimizer::Optimizer& opt, size_t index,
+                                std::vector<float>* copy) {
+  if (opt.slots_host_readable()) return static_cast<const float*>(opt.slot_data(index));
+  copy->resize(static_cast<size_t>(opt.slot_size()));
+  RETURN_IF_ERROR(opt.CopySlotToHost(index, 0, opt.slot_size(), copy->data()));
+  return static_cast<const float*>(copy->data());
+}
+
+// Adam's state for the Keras file: iterations, learning rate, and m and v of
+// the trainable variables `order` (indices into `params`).
+Status AddAdamState(const optimizer::Optimizer& opt, const ParameterStore& params,
+                    const std::vector<int>& order, storage::keras::KerasOptimizerState* out) {
+  out->present = true;
+  out->iterations = opt.iterations();
+  out->learning_rate = opt.learning_rate();
+  out->learning_rate_variable = opt.schedule().is_constant();
+  out->name = opt.keras_class_name() == "AdamW" ? "adamw" : "adam";
+  if (order.empty()) return OkStatus();
+  std::vector<float> m_copy, v_copy;
+  ASSIGN_OR_RETURN(const float* m, HostSlot(opt, 0, &m_copy));
+  ASSIGN_OR_RETURN(const float* v, HostSlot(opt, 1, &v_copy));
+  for (int index : order) {
+    const VariableInfo& info = params.variable(index);
+    const int64_t begin = info.trainable_offset;
+    const int64_t end = begin + info.shape.num_elements();
+    out->m.emplace_back(m + begin, m + end);
+    out->v.emplace_back(v + begin, v + end);
+  }
+  return OkStatus();
+}
+
+// Writes each (variable, values) of `assignments` into the store: in place
+// where the host reads its memory, otherwise into one host snapshot copied
+// back whole.
+Status WriteVariables(const std::vector<std::pair<int, const std::vector<float>*>>& assignments,
+                      ParameterStore& params) {
+  if (HostReadable(params)) {
+    for (const auto& [index, values] : assignments) {
+      std::copy(values->begin(), values->end(), params.param(index));
+    }
+    return OkStatus();
+  }
+  if (assignments.empty()) return OkStatus();
+  std::vector<float> host(static_cast<size_t>(params.size()));
+  RETURN_IF_ERROR(params.CopyParamsToHost(host.data()));
+  for (const auto& [index, values] : assignments) {
+    std::copy(values->begin(), values->end(), host.begin() + params.variable(index).offset);
+  }
+  return params.CopyParamsFromHost(host.data());
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, int>> KerasLayerVariables(const Model::Layer& layer) {
@@ -110,10 +168,19 @@ bool IsKerasFunctional(const Model& model) {
   return false;
 }
 
-storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
-                                                const optimizer::Optimizer* optimizer) {
+StatusOr<const float*> HostParams(const ParameterStore& params, std::vector<float>* copy) {
+  if (HostReadable(params)) return static_cast<const float*>(params.params());
+  copy->resize(static_cast<size_t>(params.size()));
+  RETURN_IF_ERROR(params.CopyParamsToHost(copy->data()));
+  return static_cast<const float*>(copy->data());
+}
+
+StatusOr<storage::keras::KerasModelFile> ToKerasModelFile(const Model& model,
+                                                          const optimizer::Optimizer* optimizer) {
   storage::keras::KerasModelFile file;
   const ParameterStore& params = model.parameters();
+  std::vector<float> copy;
+  ASSIGN_OR_RETURN(const float* host, HostParams(params, &copy));
   std::vector<int> order;  // trainable variables in model order
   for (const Model::Layer& layer : model.layers()) {
     storage::keras::KerasLayerWeights out;
@@ -126,7 +193,7 @@ storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
       weight.name = name;
       weight.trainable = info.trainable;
       weight.shape = info.shape.dims();
-      const float* values = params.params() + info.offset;
+      const float* values = host + info.offset;
       weight.values.assign(values, values + info.shape.num_elements());
       out.weights.push_back(std::move(weight));
       if (info.trainable) order.push_back(index);
@@ -134,19 +201,7 @@ storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
     file.layers.push_back(std::move(out));
   }
   if (optimizer != nullptr && optimizer->kind() == optimizer::Optimizer::Kind::kAdam) {
-    const optimizer::Optimizer& opt = *optimizer;
-    file.optimizer.present = true;
-    file.optimizer.iterations = opt.iterations();
-    file.optimizer.learning_rate = opt.learning_rate();
-    file.optimizer.learning_rate_variable = opt.schedule().is_constant();
-    file.optimizer.name = opt.keras_class_name() == "AdamW" ? "adamw" : "adam";
-    for (int index : order) {
-      const VariableInfo& info = params.variable(index);
-      const size_t begin = static_cast<size_t>(info.trainable_offset);
-      const size_t end = begin + static_cast<size_t>(info.shape.num_elements());
-      file.optimizer.m.emplace_back(opt.slot(0).begin() + begin, opt.slot(0).begin() + end);
-      file.optimizer.v.emplace_back(opt.slot(1).begin() + begin, opt.slot(1).begin() + end);
-    }
+    RETURN_IF_ERROR(AddAdamState(*optimizer, params, order, &file.optimizer));
   }
   return file;
 }
@@ -179,17 +234,17 @@ StatusOr<WeightLoadReport> LoadWeightsByName(const storage::keras::KerasModelFil
     by_name.erase(found);
   }
   for (const auto& [name, layer] : by_name) report.not_in_model.push_back(name);
-  for (const auto& [index, values] : assignments) {
-    std::copy(values->begin(), values->end(), params.param(index));
-  }
+  RETURN_IF_ERROR(WriteVariables(assignments, params));
   return report;
 }
 
-std::vector<std::vector<float>> GetWeights(const Model& model) {
+StatusOr<std::vector<std::vector<float>>> GetWeights(const Model& model) {
   std::vector<std::vector<float>> out;
   const ParameterStore& params = model.parameters();
+  std::vector<float> copy;
+  ASSIGN_OR_RETURN(const float* host, HostParams(params, &copy));
   for (const VariableInfo& info : params.variables()) {
-    const float* values = params.params() + info.offset;
+    const float* values = host + info.offset;
     out.emplace_back(values, values + info.shape.num_elements());
   }
   return out;
@@ -210,11 +265,11 @@ Status SetWeights(const std::vector<std::vector<float>>& weights, Model* model) 
                                   std::to_string(weights[static_cast<size_t>(i)].size()));
     }
   }
+  std::vector<std::pair<int, const std::vector<float>*>> assignments;
   for (int i = 0; i < params.num_variables(); ++i) {
-    const auto& values = weights[static_cast<size_t>(i)];
-    std::copy(values.begin(), values.end(), params.param(i));
+    assignments.emplace_back(i, &weights[static_cast<size_t>(i)]);
   }
-  return OkStatus();
+  return WriteVariables(assignments, params);
 }
 
 }  // namespace shardtrain::model

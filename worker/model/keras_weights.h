@@ -9,6 +9,14 @@
 // expect_partial: layers present in both with equal shapes load; the report
 // lists what loaded and what did not; a shape mismatch is an error naming the
 // layer, the weight and both shapes. Not thread-safe (one model).
+//
+// Any backend: where the host reads the parameter store's backend memory (the
+// CPU backend) values are read and written in place, with no copy; elsewhere
+// (CUDA, the strict device) through one ParameterStore::CopyParamsToHost
+// snapshot (and one CopyParamsFromHost after the host copy is filled), and the
+// optimizer slots through Optimizer::CopySlotToHost. The values, and so the
+// files made from them, are the same on every backend; a failed copy is the
+// backend's error.
 #pragma once
 
 #include <string>
@@ -37,8 +45,15 @@ bool IsKerasFunctional(const Model& model);
 // Every layer of `model` (weightless ones included) with its weights and
 // trainable flags; with an Adam `optimizer` also its state (iterations,
 // learning rate, m and v of the trainable variables).
-storage::keras::KerasModelFile ToKerasModelFile(const Model& model,
-                                                const optimizer::Optimizer* optimizer);
+// The backend's error when a copy to the host fails.
+StatusOr<storage::keras::KerasModelFile> ToKerasModelFile(const Model& model,
+                                                          const optimizer::Optimizer* optimizer);
+
+// The parameter values of `params` (size() floats) readable by the host: the
+// parameters themselves where the host reads the store's backend memory (no
+// copy), otherwise one copy held in `*copy`. The pointer is valid while both
+// the store and `*copy` are unchanged.
+StatusOr<const float*> HostParams(const ParameterStore& params, std::vector<float>* copy);
 
 struct WeightLoadReport {
   std::vector<std::string> loaded;          // layer names whose weights were set
@@ -49,13 +64,15 @@ struct WeightLoadReport {
 
 // Sets the weights of `model`'s layers from `file`, matching layers by name.
 // InvalidArgument naming the layer and both shapes on a shape mismatch (then
-// nothing is changed).
+// nothing is changed); the backend's error when a copy fails.
 StatusOr<WeightLoadReport> LoadWeightsByName(const storage::keras::KerasModelFile& file,
                                              Model* model);
 
 // Keras get_weights()/set_weights(): every variable's values in model order.
-std::vector<std::vector<float>> GetWeights(const Model& model);
-// InvalidArgument naming the variable when the count or a size differs.
+// The backend's error when a copy fails.
+StatusOr<std::vector<std::vector<float>>> GetWeights(const Model& model);
+// InvalidArgument naming the variable when the count or a size differs (then
+// nothing is changed); the backend's error when a copy fails.
 Status SetWeights(const std::vector<std::vector<float>>& weights, Model* model);
 
 }  // namespace shardtrain::model
