@@ -7,6 +7,7 @@
 #include "common/philox.h"
 #include "serving/nn_ops.h"
 #include "serving/parse_example.h"
+#include "serving/staged_call.h"
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 
@@ -365,17 +366,21 @@ StatusOr<Tensor> GraphExecutor::RunState::Unary(const std::string& op, const Ten
     for (float& v : x.f) v = std::erf(v);
     return x;
   }
+  int64_t rows = 1, cols = x.num_elements();
+  kernels::Activation act = op == "Relu"      ? kernels::Activation::kRelu
+                            : op == "Sigmoid" ? kernels::Activation::kSigmoid
+                                              : kernels::Activation::kTanh;
   if (op == "Softmax") {
     if (x.shape.empty()) return InvalidArgumentError("Softmax needs rank >= 1");
-    const int64_t cols = x.shape.back(), rows = cols == 0 ? 0 : x.num_elements() / cols;
-    graph_.backend_->ActivationForward(kernels::Activation::kSoftmax, x.f.data(), x.f.data(), rows,
-                                       cols);
-    return x;
+    act = kernels::Activation::kSoftmax;
+    cols = x.shape.back();
+    rows = cols == 0 ? 0 : x.num_elements() / cols;
   }
-  const kernels::Activation act = op == "Relu"      ? kernels::Activation::kRelu
-                                  : op == "Sigmoid" ? kernels::Activation::kSigmoid
-                                                    : kernels::Activation::kTanh;
-  graph_.backend_->ActivationForward(act, x.f.data(), x.f.data(), 1, x.num_elements());
+  auto lock = graph_.LockDevice();
+  StagedCall call(*graph_.backend_);
+  ASSIGN_OR_RETURN(float* data, call.InOut(x.f.data(), x.num_elements(), "x"));
+  graph_.backend_->ActivationForward(act, data, data, rows, cols);
+  RETURN_IF_ERROR(call.Finish());
   return x;
 }
 
@@ -514,8 +519,13 @@ auto GraphExecutor::RunState::MatMul(const tf::NodeDef& node, const Tensors& in)
                                 ": inner dimensions differ");
   }
   Tensor y = Tensor::Floats({a.shape[0], b.shape[1]});
-  graph_.backend_->DenseForward(a.f.data(), b.f.data(), nullptr, y.f.data(), a.shape[0], a.shape[1],
-                                b.shape[1]);
+  auto lock = graph_.LockDevice();
+  StagedCall call(*graph_.backend_);
+  ASSIGN_OR_RETURN(const float* x, call.In(a.f.data(), a.num_elements(), "a"));
+  ASSIGN_OR_RETURN(const float* w, call.In(b.f.data(), b.num_elements(), "b"));
+  ASSIGN_OR_RETURN(float* out, call.Out(y.f.data(), y.num_elements(), "product"));
+  graph_.backend_->DenseForward(x, w, nullptr, out, a.shape[0], a.shape[1], b.shape[1]);
+  RETURN_IF_ERROR(call.Finish());
   return One(std::move(y));
 }
 
@@ -604,7 +614,18 @@ std::vector<std::string> GraphExecutor::SupportedOps() {
   return ops;
 }
 
+std::unique_lock<std::mutex> GraphExecutor::LockDevice() const {
+  if (backend_->host_reads_device_memory()) return std::unique_lock<std::mutex>();
+  return std::unique_lock<std::mutex>(device_mutex_);
+}
+
 StatusOr<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const tf::GraphDef& graph) {
+  return Create(graph, kernels::CreateCpuBackend());
+}
+
+StatusOr<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(
+    const tf::GraphDef& graph, std::unique_ptr<kernels::KernelBackend> backend) {
+  if (backend == nullptr) return InvalidArgumentError("GraphExecutor::Create: null backend");
   std::unique_ptr<GraphExecutor> executor(new GraphExecutor());
   for (const tf::NodeDef& node : graph.node()) {
     if (!executor->nodes_.emplace(node.name(), node).second) {
@@ -628,7 +649,7 @@ StatusOr<std::unique_ptr<GraphExecutor>> GraphExecutor::Create(const tf::GraphDe
       executor->constants_[name] = std::make_shared<const Tensor>(std::move(*tensor));
     }
   }
-  executor->backend_ = kernels::CreateCpuBackend();
+  executor->backend_ = std::move(backend);
   return executor;
 }
 
@@ -719,6 +740,7 @@ auto GraphExecutor::RunState::ParseExample(const tf::NodeDef& node, const Tensor
 auto GraphExecutor::RunState::Conv2D(const tf::NodeDef& node, const Tensors& in)
     -> StatusOr<Tensors> {
   RETURN_IF_ERROR(Need(in, 2));
+  auto lock = graph_.LockDevice();
   ASSIGN_OR_RETURN(Tensor y, Conv2DOp(node, *in[0], *in[1], *graph_.backend_));
   return One(std::move(y));
 }
@@ -727,6 +749,7 @@ auto GraphExecutor::RunState::Conv2D(const tf::NodeDef& node, const Tensors& in)
 auto GraphExecutor::RunState::Pool(const tf::NodeDef& node, const Tensors& in)
     -> StatusOr<Tensors> {
   RETURN_IF_ERROR(Need(in, 1));
+  auto lock = graph_.LockDevice();
   ASSIGN_OR_RETURN(Tensor y, PoolOp(node, *in[0], *graph_.backend_));
   return One(std::move(y));
 }
@@ -734,6 +757,7 @@ auto GraphExecutor::RunState::Pool(const tf::NodeDef& node, const Tensors& in)
 auto GraphExecutor::RunState::Mean(const tf::NodeDef& node, const Tensors& in)
     -> StatusOr<Tensors> {
   RETURN_IF_ERROR(Need(in, 2));
+  auto lock = graph_.LockDevice();
   ASSIGN_OR_RETURN(Tensor y, MeanOp(node, *in[0], *in[1], *graph_.backend_));
   return One(std::move(y));
 }
@@ -741,6 +765,7 @@ auto GraphExecutor::RunState::Mean(const tf::NodeDef& node, const Tensors& in)
 auto GraphExecutor::RunState::FusedBatchNormV3(const tf::NodeDef& node, const Tensors& in)
     -> StatusOr<Tensors> {
   RETURN_IF_ERROR(Need(in, 5));
+  auto lock = graph_.LockDevice();
   ASSIGN_OR_RETURN(std::vector<Tensor> outputs,
                    FusedBatchNormOp(node, *in[0], *in[1], *in[2], *in[3], *in[4],
                                     *graph_.backend_));
@@ -755,6 +780,7 @@ auto GraphExecutor::RunState::ConcatV2(const tf::NodeDef& node, const Tensors& i
   RETURN_IF_ERROR(Need(in, 3));
   std::vector<const Tensor*> values;
   for (size_t k = 0; k + 1 < in.size(); ++k) values.push_back(in[k].get());
+  auto lock = graph_.LockDevice();
   ASSIGN_OR_RETURN(Tensor y, ConcatV2Op(node, values, *in.back(), *graph_.backend_));
   return One(std::move(y));
 }

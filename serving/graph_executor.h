@@ -8,8 +8,18 @@
 //
 // Variables (resource and TF1 reference variables alike) live in a
 // VariableStore shared by the runs of one loaded model.
+//
+// Backend: the compute ops (MatMul, the activations, Conv2D, pooling, Mean,
+// FusedBatchNormV3, ConcatV2) run on the executor's KernelBackend, the CPU
+// backend unless Create is given another. Tensors stay host objects: on a
+// backend the host cannot read (CUDA, the strict device) each such op copies
+// its inputs to device buffers, runs there and copies its output back
+// (serving/staged_call.h), with the CPU's results; a failed allocation, copy
+// or op is an error naming the node. Elementwise arithmetic, Erf and the
+// other ops are host code on every backend.
 // Thread-safety: Run() is const and may be called concurrently; the
-// VariableStore locks itself.
+// VariableStore locks itself; device ops of concurrent runs take turns on the
+// backend (one mutex), CPU ones run in parallel as before.
 #pragma once
 
 #include <map>
@@ -46,7 +56,11 @@ class VariableStore {
 class GraphExecutor {
  public:
   // InvalidArgument for duplicate node names or inputs naming missing nodes.
+  // Runs on a CPU backend of its own.
   static StatusOr<std::unique_ptr<GraphExecutor>> Create(const tf::GraphDef& graph);
+  // The same on `backend` (owned); InvalidArgument when it is null.
+  static StatusOr<std::unique_ptr<GraphExecutor>> Create(
+      const tf::GraphDef& graph, std::unique_ptr<kernels::KernelBackend> backend);
 
   // The op names this runtime implements, sorted.
   static std::vector<std::string> SupportedOps();
@@ -65,14 +79,19 @@ class GraphExecutor {
                                     VariableStore* variables) const;
 
   bool HasNode(const std::string& name) const { return nodes_.count(name) > 0; }
+  const kernels::KernelBackend& backend() const { return *backend_; }
 
  private:
   class RunState;
   GraphExecutor() = default;
+  // Held while an op uses a backend the host cannot read (not thread-safe);
+  // an empty lock on a host-readable one.
+  std::unique_lock<std::mutex> LockDevice() const;
 
   std::unordered_map<std::string, tf::NodeDef> nodes_;
   std::unordered_map<std::string, TensorPtr> constants_;  // Const nodes, decoded once
   std::unique_ptr<kernels::KernelBackend> backend_;
+  mutable std::mutex device_mutex_;
 };
 
 // "node:k" → {"node", k}; "node" → {"node", 0}; "^node" → {"node", -1}.

@@ -67,11 +67,17 @@ std::string InitOpName(const tf::MetaGraphDef& meta_graph) {
 }  // namespace
 
 StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(const std::string& export_dir) {
+  return Load(export_dir, kernels::CreateCpuBackend());
+}
+
+StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(
+    const std::string& export_dir, std::unique_ptr<kernels::KernelBackend> backend) {
   storage::FileSystem* fs = storage::PosixFileSystem();
   ASSIGN_OR_RETURN(tf::MetaGraphDef meta_graph, ReadServeMetaGraph(fs, export_dir));
   std::unique_ptr<LoadedModel> model(new LoadedModel());
   model->export_dir_ = export_dir;
-  ASSIGN_OR_RETURN(model->executor_, GraphExecutor::Create(meta_graph.graph_def()));
+  ASSIGN_OR_RETURN(model->executor_,
+                   GraphExecutor::Create(meta_graph.graph_def(), std::move(backend)));
   RETURN_IF_ERROR(model->RestoreVariables(fs, meta_graph.saver_def()));
   RETURN_IF_ERROR(model->RunInitOp(InitOpName(meta_graph)));
   RETURN_IF_ERROR(model->SelectSignatures(meta_graph));

@@ -30,6 +30,9 @@ class LoadedModel {
   // NotFound without saved_model.pb; DataLoss when it does not parse;
   // FailedPrecondition for no "serve" graph or an unsupported op (named).
   static StatusOr<std::unique_ptr<LoadedModel>> Load(const std::string& export_dir);
+  // The same, its graph run on `backend` (owned; GraphExecutor::Create).
+  static StatusOr<std::unique_ptr<LoadedModel>> Load(
+      const std::string& export_dir, std::unique_ptr<kernels::KernelBackend> backend);
 
   const std::string& export_dir() const { return export_dir_; }
   // The usable signatures by key (serving_default, ...).

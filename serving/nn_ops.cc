@@ -4,6 +4,8 @@
 #include <initializer_list>
 #include <string>
 
+#include "serving/staged_call.h"
+
 namespace shardtrain::serving {
 namespace {
 
@@ -159,7 +161,12 @@ StatusOr<Tensor> Conv2DOp(const tf::NodeDef& node, const Tensor& input, const Te
   RETURN_IF_ERROR(WindowFromAttrs(node, input, filter.shape[0], filter.shape[1], filter.shape[3],
                                   filter.shape[0] * filter.shape[1] * filter.shape[2], &g));
   Tensor y = Tensor::Floats({g.batch, g.out_h, g.out_w, g.out_c});
-  backend.Conv2DForward(g, input.f.data(), filter.f.data(), nullptr, y.f.data());
+  StagedCall call(backend);
+  ASSIGN_OR_RETURN(const float* x, call.In(input.f.data(), input.num_elements(), "input"));
+  ASSIGN_OR_RETURN(const float* w, call.In(filter.f.data(), filter.num_elements(), "filter"));
+  ASSIGN_OR_RETURN(float* out, call.Out(y.f.data(), y.num_elements(), "output"));
+  backend.Conv2DForward(g, x, w, nullptr, out);
+  RETURN_IF_ERROR(call.Finish());
   return y;
 }
 
@@ -174,11 +181,15 @@ StatusOr<Tensor> PoolOp(const tf::NodeDef& node, const Tensor& input,
   RETURN_IF_ERROR(WindowFromAttrs(node, input, ksize.first, ksize.second, input.shape[3],
                                   ksize.first * ksize.second, &g));
   Tensor y = Tensor::Floats({g.batch, g.out_h, g.out_w, g.out_c});
+  StagedCall call(backend);
+  ASSIGN_OR_RETURN(const float* x, call.In(input.f.data(), input.num_elements(), "input"));
+  ASSIGN_OR_RETURN(float* out, call.Out(y.f.data(), y.num_elements(), "output"));
   if (node.op() == "MaxPool") {
-    backend.MaxPool2DForward(g, input.f.data(), y.f.data());
+    backend.MaxPool2DForward(g, x, out);
   } else {
-    backend.AvgPool2DForward(g, input.f.data(), y.f.data());
+    backend.AvgPool2DForward(g, x, out);
   }
+  RETURN_IF_ERROR(call.Finish());
   return y;
 }
 
@@ -204,7 +215,11 @@ StatusOr<Tensor> MeanOp(const tf::NodeDef& node, const Tensor& input, const Tens
   const tf::AttrValue* keep_dims = Attr(node, "keep_dims");
   Tensor y = keep_dims != nullptr && keep_dims->b() ? Tensor::Floats({g.batch, 1, 1, g.in_c})
                                                     : Tensor::Floats({g.batch, g.in_c});
-  backend.AvgPool2DForward(g, input.f.data(), y.f.data());
+  StagedCall call(backend);
+  ASSIGN_OR_RETURN(const float* x, call.In(input.f.data(), input.num_elements(), "input"));
+  ASSIGN_OR_RETURN(float* out, call.Out(y.f.data(), y.num_elements(), "output"));
+  backend.AvgPool2DForward(g, x, out);
+  RETURN_IF_ERROR(call.Finish());
   return y;
 }
 
@@ -238,8 +253,17 @@ StatusOr<std::vector<Tensor>> FusedBatchNormOp(const tf::NodeDef& node, const Te
   if (!(epsilon >= 0.0f)) return InvalidArgumentError("epsilon must be >= 0");
   Tensor y = Tensor::Floats(x.shape);
   const int64_t rows = channels == 0 ? 0 : x.num_elements() / channels;
-  backend.BatchNormForward(x.f.data(), mean.f.data(), variance.f.data(), scale.f.data(),
-                           offset.f.data(), epsilon, y.f.data(), rows, channels);
+  StagedCall call(backend);
+  const float* staged[5];  // x, scale, offset, mean, variance as the backend reads them
+  const Tensor* sources[5] = {&x, &scale, &offset, &mean, &variance};
+  const char* what[5] = {"x", "scale", "offset", "mean", "variance"};
+  for (int k = 0; k < 5; ++k) {
+    ASSIGN_OR_RETURN(staged[k], call.In(sources[k]->f.data(), sources[k]->num_elements(), what[k]));
+  }
+  ASSIGN_OR_RETURN(float* out, call.Out(y.f.data(), y.num_elements(), "y"));
+  backend.BatchNormForward(staged[0], staged[3], staged[4], staged[1], staged[2], epsilon, out,
+                           rows, channels);
+  RETURN_IF_ERROR(call.Finish());
   return std::vector<Tensor>{std::move(y), mean, variance, mean, variance, Tensor::Floats({0})};
 }
 
@@ -282,14 +306,19 @@ StatusOr<Tensor> ConcatV2Op(const tf::NodeDef& node, const std::vector<const Ten
   for (size_t d = 0; d < axis; ++d) rows *= first[d];
   for (size_t d = axis + 1; d < first.size(); ++d) inner *= first[d];
   const int64_t dst_cols = out_shape[axis] * inner;
+  StagedCall call(backend);
+  // The values cover every column of y, so y need not start from its zeros.
+  ASSIGN_OR_RETURN(float* out, call.Out(y.f.data(), y.num_elements(), "output"));
   int64_t offset = 0;
   for (const Tensor* v : values) {
     const int64_t cols = v->shape[axis] * inner;
     if (rows > 0 && cols > 0) {
-      backend.CopyColumnsInto(v->f.data(), rows, cols, y.f.data(), dst_cols, offset);
+      ASSIGN_OR_RETURN(const float* src, call.In(v->f.data(), v->num_elements(), "values"));
+      backend.CopyColumnsInto(src, rows, cols, out, dst_cols, offset);
     }
     offset += cols;
   }
+  RETURN_IF_ERROR(call.Finish());
   return y;
 }
 

@@ -5,8 +5,14 @@
 // allocating: InvalidArgument for a malformed node or inputs that do not fit,
 // Unimplemented for what TensorFlow allows but the runtime does not run
 // (NCHW, dilations != 1, EXPLICIT padding, training-mode batch norm). The
-// caller (graph_executor.cc) prefixes the node's name and op. Thread-safe as
-// the backend is.
+// caller (graph_executor.cc) prefixes the node's name and op.
+//
+// Any backend: Tensors are host objects. On a backend whose memory the host
+// reads (the CPU) the op runs on the Tensors' data in place; elsewhere (CUDA,
+// the strict device) each op copies its inputs to device buffers, runs there
+// and copies its output back (serving/staged_call.h), with the same results;
+// a failed allocation, copy or op is returned as the backend reports it.
+// Thread-safe as the backend is (the caller serializes a device backend).
 #pragma once
 
 #include <vector>
