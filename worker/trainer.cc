@@ -124,6 +124,11 @@ Status Trainer::BroadcastParameters() {
   if (!backend_->host_reads_device_memory() && !comm_->sums_device_memory()) {
     return BroadcastParametersThroughHost();
   }
+  // A device communicator (nccl) runs on a stream of its own: the
+  // initialization enqueued on kCompute must be done first.
+  if (!backend_->host_reads_device_memory()) {
+    RETURN_IF_ERROR(backend_->Synchronize().WithContext("initializing the parameters"));
+  }
   return comm_->Broadcast(params.params(), params.size() * static_cast<int64_t>(sizeof(float)), 0)
       .WithContext("broadcasting the initial parameters from rank 0");
 }
