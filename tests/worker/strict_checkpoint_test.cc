@@ -7,17 +7,21 @@
 // saves back the same bytes; a checkpoint that does not fit, or a damaged
 // one, leaves the device state unchanged; EarlyStopping's best weights
 // round-trip through the device; Fit with EarlyStopping and the Checkpointer
-// writes the CPU's checkpoints. Each test's files live under a folder named
+// writes the CPU's checkpoints; a strict run stopped mid-epoch and resumed
+// as train resumes (FindResumeCandidates, ResumeTraining) ends exactly where
+// an uninterrupted CPU run does. Each test's files live under a folder named
 // with the test and the pid (ctest runs the cases as concurrent processes).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -34,6 +38,7 @@
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/checkpoint/checkpointer.h"
 #include "worker/checkpoint/restore_on_all_ranks.h"
+#include "worker/checkpoint/resume.h"
 #include "worker/comm/local_communicator.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
@@ -107,6 +112,91 @@ std::string FileBytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// 12 -> 16 (ReLU) -> dropout 0.25 -> 3 with Adam and accuracy, batches of 8
+// for 2 epochs, a checkpoint after each epoch (all kept): on 200 examples,
+// 25 steps an epoch. Dropout's masks depend on the global step, Adam's update
+// on its iteration count, so a resume must restore both.
+config::JobConfig ResumeJob(const std::string& run_dir) {
+  const std::string text = R"pb(
+    model {
+      input_shape: [ 12 ]
+      layers { dense { units: 16 activation: RELU } }
+      layers { dropout { rate: 0.25 } }
+      layers { dense { units: 3 } }
+    }
+    optimizer { adam {} }
+    loss { sparse_categorical_crossentropy { from_logits: true } }
+    metrics: "accuracy"
+    data { dir: "unused" num_classes: 3 }
+    checkpoint { max_to_keep: -1 }
+    training { batch_size: 8 epochs: 2 seed: 17 }
+  )pb";
+  auto job = ParseJobConfig(text, "strict resume test");
+  EXPECT_TRUE(job.ok()) << job.status();
+  if (!job.ok()) return config::JobConfig();
+  job->mutable_training()->set_run_dir(run_dir);
+  EXPECT_TRUE(ValidateJobConfig(&*job).ok());
+  return *job;
+}
+
+// Every batch's logs by global step, and every epoch's by epoch: the Keras
+// logs and the counters a callback sees (NaN learning rates as -1, so that
+// vectors compare with ==).
+class StepLogRecorder : public callbacks::Callback {
+ public:
+  Status OnBatchEnd(const callbacks::BatchEnd& b) override {
+    std::vector<double>& row = batches[b.global_step];
+    row = {static_cast<double>(b.epoch),
+           static_cast<double>(b.step_in_epoch),
+           static_cast<double>(b.steps_per_epoch),
+           static_cast<double>(b.examples),
+           b.loss,
+           std::isnan(b.learning_rate) ? -1.0 : b.learning_rate};
+    for (const auto& [name, value] : b.logs) row.push_back(value);
+    return OkStatus();
+  }
+  Status OnEpochEnd(const callbacks::EpochEnd& e) override {
+    std::vector<double>& row = epochs[e.epoch];
+    row = {static_cast<double>(e.step), static_cast<double>(e.steps_in_epoch),
+           static_cast<double>(e.examples)};
+    for (const auto& [name, value] : e.logs) row.push_back(value);
+    return OkStatus();
+  }
+  std::map<int64_t, std::vector<double>> batches;
+  std::map<int64_t, std::vector<double>> epochs;
+};
+
+// After global step `at`: saves a checkpoint through the Checkpointer (as its
+// own saves and a preemption's do), then with `stop` ends training there.
+class SaveAtStep : public callbacks::Callback {
+ public:
+  SaveAtStep(Checkpointer* checkpointer, Trainer* trainer, int64_t at, bool stop)
+      : checkpointer_(checkpointer), trainer_(trainer), at_(at), stop_(stop) {}
+  Status OnBatchEnd(const callbacks::BatchEnd& b) override {
+    if (b.global_step != at_) return OkStatus();
+    ASSIGN_OR_RETURN(std::string prefix, checkpointer_->Save());
+    (void)prefix;
+    if (stop_) trainer_->RequestStop();
+    return OkStatus();
+  }
+
+ private:
+  Checkpointer* checkpointer_;
+  Trainer* trainer_;
+  int64_t at_;
+  bool stop_;
+};
+
+// The ckpt-* files of folder `dir` (name -> bytes).
+std::map<std::string, std::string> CheckpointFiles(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("ckpt-", 0) == 0) files[name] = FileBytes(entry.path().string());
+  }
+  return files;
+}
+
 class StrictCheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -178,6 +268,53 @@ class StrictCheckpointTest : public ::testing::Test {
     EXPECT_TRUE(c.client->Done().ok());
     if (!prefix.ok()) return "";
     return (fs::path(MoveCheckpoints(name)) / fs::path(*prefix).filename()).string();
+  }
+
+  // What one training session of the resume test left on the host.
+  struct Session {
+    StepLogRecorder logs;
+    std::vector<float> weights;
+    std::optional<Resumed> resumed;  // the checkpoint it resumed from
+    bool stopped = false;
+  };
+
+  // One session of `job_` on `backend`, as train runs one: with `resume` it
+  // restores the newest checkpoint of RUN_DIR/checkpoints (FindResumeCandidates,
+  // ResumeTraining), then Fit with the Checkpointer (an in-process
+  // coordinator commits), which also saves after global step `save_at` and,
+  // with `stop`, ends training there.
+  Session RunSession(kernels::KernelBackend* backend, const data::Dataset& train,
+                     const data::Dataset& val, bool resume, int64_t save_at, bool stop) {
+    Session session;
+    auto trainer = MakeTrainer(backend, job_);
+    Coordinated c = StartCoordinator();
+    if (trainer == nullptr || c.client == nullptr) return session;
+    fs::create_directories(CheckpointDir(job_));
+    comm::LocalCommunicator comm;
+    if (resume) {
+      auto candidates =
+          FindResumeCandidates(storage::PosixFileSystem(), CheckpointDir(job_), ResumeOptions{});
+      EXPECT_TRUE(candidates.ok()) << candidates.status();
+      if (!candidates.ok()) return session;
+      std::ostringstream warnings;
+      auto resumed = ResumeTraining(storage::PosixFileSystem(), *candidates, job_,
+                                    /*allow_config_change=*/false, *trainer, comm, warnings);
+      EXPECT_TRUE(resumed.ok() && resumed->has_value()) << resumed.status();
+      EXPECT_EQ(warnings.str(), "");
+      if (!resumed.ok() || !resumed->has_value()) return session;
+      session.resumed = **resumed;
+    }
+    Checkpointer checkpointer(job_, trainer.get(), &comm, c.client.get(),
+                              storage::PosixFileSystem(),
+                              session.resumed ? &session.resumed->state : nullptr);
+    SaveAtStep save(&checkpointer, trainer.get(), save_at, stop);
+    testing::OneRankPlanner planner(&train, job_.training().batch_size(), /*shuffle=*/true);
+    const Status fit = trainer->Fit(&planner, &val, {&session.logs, &checkpointer, &save});
+    EXPECT_TRUE(fit.ok()) << fit;
+    EXPECT_TRUE(c.client->Done().ok());
+    session.stopped = trainer->stopped();
+    session.weights = Params(*trainer);
+    return session;
   }
 
   // The .index and the one data file of checkpoints `a` and `b` are the same bytes.
@@ -391,6 +528,60 @@ TEST_F(StrictCheckpointTest, FitWritesTheCpuCheckpointsOnTheStrictDevice) {
   ASSERT_EQ(files[0].size(), files[1].size());
   for (const auto& [name, bytes] : files[0]) {
     EXPECT_TRUE(files[1][name] == bytes) << name << " differs";
+  }
+}
+
+// Exact resume on the strict device: an uninterrupted CPU run of 50 steps (2
+// epochs of 25; dropout, Adam) against a strict run that saves after step 30
+// (mid-epoch 2) through the Checkpointer and stops, then a new strict trainer
+// that resumes from that checkpoint as train does and trains to the end. The
+// logs of steps 1..30 and 31..50 and of both epochs, the final weights and
+// every checkpoint (the epoch-1 save at step 25, the mid-epoch one at 30, the
+// final one at 50) have the CPU run's bits.
+TEST_F(StrictCheckpointTest, StrictRunResumedMidEpochMatchesAnUninterruptedCpuRun) {
+  job_ = ResumeJob(run_dir_);
+  const data::Dataset train = testing::SeparableDataset(200, 1);
+  const data::Dataset val = testing::SeparableDataset(50, 2);
+  const Session cpu = RunSession(cpu_.get(), train, val, false, /*save_at=*/30, /*stop=*/false);
+  const std::map<std::string, std::string> cpu_files = CheckpointFiles(MoveCheckpoints("cpu"));
+  const Session first = RunSession(strict_.get(), train, val, false, 30, /*stop=*/true);
+  const Session second = RunSession(strict_.get(), train, val, /*resume=*/true, -1, false);
+  const std::map<std::string, std::string> strict_files =
+      CheckpointFiles(MoveCheckpoints("strict"));
+
+  ASSERT_EQ(cpu.logs.batches.size(), 50u);
+  ASSERT_EQ(cpu.logs.epochs.size(), 2u);
+  EXPECT_FALSE(cpu.stopped);
+  EXPECT_TRUE(first.stopped);
+  EXPECT_FALSE(second.stopped);
+  std::map<int64_t, std::vector<double>> cpu_first(cpu.logs.batches.begin(),
+                                                   cpu.logs.batches.find(31));
+  std::map<int64_t, std::vector<double>> cpu_rest(cpu.logs.batches.find(31),
+                                                  cpu.logs.batches.end());
+  EXPECT_EQ(first.logs.batches, cpu_first);  // bitwise: == on doubles
+  EXPECT_EQ(first.logs.epochs, (std::map<int64_t, std::vector<double>>{*cpu.logs.epochs.begin()}));
+  ASSERT_TRUE(second.resumed.has_value());
+  const TrainingProgress& from = second.resumed->state.progress;
+  EXPECT_EQ(fs::path(second.resumed->prefix).filename().string(), "ckpt-30");
+  EXPECT_EQ(from.global_step, 30);
+  EXPECT_EQ(from.epoch, 1);
+  EXPECT_EQ(from.position, 40);
+  EXPECT_EQ(second.resumed->state.iterations, 30);
+  EXPECT_EQ(second.logs.batches, cpu_rest);
+  EXPECT_EQ(second.logs.epochs,
+            (std::map<int64_t, std::vector<double>>{*cpu.logs.epochs.rbegin()}));
+  ASSERT_FALSE(cpu.weights.empty());
+  ASSERT_EQ(second.weights.size(), cpu.weights.size());
+  EXPECT_EQ(
+      std::memcmp(second.weights.data(), cpu.weights.data(), cpu.weights.size() * sizeof(float)),
+      0);
+  // ckpt-25, ckpt-30 and ckpt-50: an index and a data file each.
+  EXPECT_EQ(cpu_files.size(), 6u);
+  ASSERT_EQ(strict_files.size(), cpu_files.size());
+  for (const auto& [name, bytes] : cpu_files) {
+    auto it = strict_files.find(name);
+    ASSERT_NE(it, strict_files.end()) << name << " missing on the strict device";
+    EXPECT_TRUE(it->second == bytes) << name << " differs";
   }
 }
 
