@@ -29,10 +29,22 @@ void CloseId(hid_t id) {
   }
 }
 
-Hid LinkCreationWithParents() {
-  Hid lcpl(H5Pcreate(H5P_LINK_CREATE));
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
-  return lcpl;
+// A creation property list of `plist_class` (H5P_FILE_CREATE, H5P_GROUP_CREATE,
+// H5P_DATASET_CREATE) that records no object times: HDF5 otherwise stamps
+// each object header with the second it was written, so the same weights
+// written in two seconds would give two different files.
+StatusOr<Hid> UntimedCreation(hid_t plist_class, const std::string& what) {
+  Hid plist(H5Pcreate(plist_class));
+  if (!plist.valid() || H5Pset_obj_track_times(plist.get(), 0) < 0) {
+    return InternalError("HDF5: cannot make the creation property list of " + what);
+  }
+  return plist;
+}
+
+// The parent group of `path` ("/a/b/c" -> "/a/b"; "/" for a top-level name).
+std::string ParentOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
 }
 
 }  // namespace
@@ -54,7 +66,9 @@ Status H5File::Error(const std::string& what) const {
 
 StatusOr<H5File> H5File::Create(const std::string& path) {
   SilenceHdf5();
-  Hid file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  // The file creation list also makes the root group (it is a group creation list).
+  ASSIGN_OR_RETURN(Hid fcpl, UntimedCreation(H5P_FILE_CREATE, "'" + path + "'"));
+  Hid file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
   if (!file.valid()) return PermissionDeniedError("cannot create HDF5 file '" + path + "'");
   return H5File(std::move(file), path);
 }
@@ -69,11 +83,16 @@ StatusOr<H5File> H5File::Open(const std::string& path) {
   return H5File(std::move(file), path);
 }
 
+// Missing parents are created here, one by one, rather than by HDF5's
+// intermediate-group option, which would give them the default (timed)
+// creation list.
 StatusOr<Hid> H5File::CreateGroup(const std::string& path) {
-  if (path == "/") return Hid(H5Gopen2(id(), "/", H5P_DEFAULT));
+  if (path == "/" || path.empty()) return OpenGroup("/");
   if (Exists(path)) return OpenGroup(path);
-  Hid lcpl = LinkCreationWithParents();
-  Hid group(H5Gcreate2(id(), path.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
+  const std::string parent = ParentOf(path);
+  if (parent != "/") RETURN_IF_ERROR(CreateGroup(parent).status());
+  ASSIGN_OR_RETURN(Hid gcpl, UntimedCreation(H5P_GROUP_CREATE, "group " + path));
+  Hid group(H5Gcreate2(id(), path.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
   if (!group.valid()) return Error("cannot create group " + path);
   return group;
 }
@@ -114,15 +133,30 @@ StatusOr<std::vector<std::string>> H5File::List(const std::string& path) const {
   return names;
 }
 
+namespace {
+
+// A dataset at `path` with an untimed creation list; its missing parent
+// groups are created first (H5File::CreateGroup).
+StatusOr<Hid> CreateUntimedDataset(H5File& file, const std::string& path, hid_t type, hid_t space) {
+  const std::string parent = ParentOf(path);
+  if (parent != "/") RETURN_IF_ERROR(file.CreateGroup(parent).status());
+  ASSIGN_OR_RETURN(Hid dcpl, UntimedCreation(H5P_DATASET_CREATE, "dataset " + path));
+  Hid dataset(
+      H5Dcreate2(file.id(), path.c_str(), type, space, H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  if (!dataset.valid()) {
+    return DataLossError("HDF5 file '" + file.path() + "': cannot create dataset " + path);
+  }
+  return dataset;
+}
+
+}  // namespace
+
 Status H5File::WriteFloats(const std::string& path, const std::vector<int64_t>& shape,
                            const float* values) {
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   Hid space(shape.empty() ? H5Screate(H5S_SCALAR)
                           : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-  Hid lcpl = LinkCreationWithParents();
-  Hid dataset(H5Dcreate2(id(), path.c_str(), H5T_IEEE_F32LE, space.get(), lcpl.get(), H5P_DEFAULT,
-                         H5P_DEFAULT));
-  if (!dataset.valid()) return Error("cannot create dataset " + path);
+  ASSIGN_OR_RETURN(Hid dataset, CreateUntimedDataset(*this, path, H5T_IEEE_F32LE, space.get()));
   if (H5Dwrite(dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0) {
     return Error("cannot write dataset " + path);
   }
@@ -131,10 +165,7 @@ Status H5File::WriteFloats(const std::string& path, const std::vector<int64_t>& 
 
 Status H5File::WriteInt64Scalar(const std::string& path, int64_t value) {
   Hid space(H5Screate(H5S_SCALAR));
-  Hid lcpl = LinkCreationWithParents();
-  Hid dataset(H5Dcreate2(id(), path.c_str(), H5T_STD_I64LE, space.get(), lcpl.get(), H5P_DEFAULT,
-                         H5P_DEFAULT));
-  if (!dataset.valid()) return Error("cannot create dataset " + path);
+  ASSIGN_OR_RETURN(Hid dataset, CreateUntimedDataset(*this, path, H5T_STD_I64LE, space.get()));
   if (H5Dwrite(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value) < 0) {
     return Error("cannot write dataset " + path);
   }

@@ -1,5 +1,8 @@
 #include "storage/saved_model/saved_model_writer.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -40,6 +43,23 @@ Status WriteSynced(FileSystem* fs, const std::string& path, const std::string& b
   RETURN_IF_ERROR(file->Append(bytes));
   RETURN_IF_ERROR(file->Sync());
   return file->Close();
+}
+
+// `message` serialized with map entries sorted by key (signature_def, the
+// NodeDefs' attrs, a signature's inputs/outputs): SerializeAsString emits
+// maps in hash order, which changes from one process or write to the next,
+// so the same model would give different saved_model.pb bytes.
+StatusOr<std::string> SerializeDeterministically(const google::protobuf::MessageLite& message) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream raw(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.SetSerializationDeterministic(true);
+    if (!message.SerializeToCodedStream(&coded) || coded.HadError()) {
+      return InternalError("cannot serialize " + message.GetTypeName());
+    }
+  }  // the coded stream flushes into `bytes` when it goes
+  return bytes;
 }
 
 // A variable's name and shape, as the saver lists it.
@@ -223,8 +243,8 @@ StatusOr<std::string> ExportSavedModel(const ExportModel& model, const std::stri
     }
   }
   RETURN_IF_ERROR(writer->Finish());
-  RETURN_IF_ERROR(
-      WriteSynced(fs, JoinPath(temp_dir, "saved_model.pb"), saved_model.SerializeAsString()));
+  ASSIGN_OR_RETURN(std::string saved_model_bytes, SerializeDeterministically(saved_model));
+  RETURN_IF_ERROR(WriteSynced(fs, JoinPath(temp_dir, "saved_model.pb"), saved_model_bytes));
   RETURN_IF_ERROR(fs->SyncDir(JoinPath(temp_dir, "variables")));
   RETURN_IF_ERROR(fs->SyncDir(temp_dir));
   RETURN_IF_ERROR(fs->Rename(temp_dir, final_dir));
