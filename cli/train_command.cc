@@ -178,13 +178,34 @@ StatusOr<TrainSettings> Settings(const TrainFlags& f, const std::vector<std::str
   return s;
 }
 
-// training.device with "auto" resolved: cuda when CUDA runs on this node,
-// else cpu. A fact of the node, not of this rank's setup, so every rank of a
-// node picks the same collective even when one rank's setup fails.
-Device ResolveDevice(const std::string& device) {
-  if (device == "cuda") return Device::kCuda;
-  if (device == "auto" && kernels::CudaAvailable()) return Device::kCuda;
-  return Device::kCpu;
+// What a device backend refuses because it runs on the host (custom layers,
+// gradient clipping, weight decay: Model::Create, Optimizer::Create); empty
+// when the job has none of it.
+std::string HostOnlyFeature(const config::JobConfig& config) {
+  for (const config::LayerConfig& layer : config.model().layers()) {
+    if (layer.has_custom()) return "the custom layer '" + layer.name() + "'";
+  }
+  const config::OptimizerConfig& optimizer = config.optimizer();
+  if (optimizer.clipnorm() > 0 || optimizer.clipvalue() > 0 || optimizer.global_clipnorm() > 0) {
+    return "gradient clipping";
+  }
+  const bool adamw = optimizer.kind_case() == config::OptimizerConfig::kAdamw;
+  if ((optimizer.has_weight_decay() && optimizer.weight_decay() > 0) ||
+      (adamw && !optimizer.has_weight_decay())) {
+    return "weight decay";
+  }
+  return "";
+}
+
+// Whether this rank asks to train on CUDA: training.device cuda; or auto where
+// CUDA runs here, this rank has a device of its own (node-local index below
+// the device count) and the job uses nothing a device refuses.
+bool WantsCuda(const config::JobConfig& config, const comm::MpiRuntime* mpi) {
+  const std::string& device = config.training().device();
+  if (device == "cuda") return true;
+  if (device != "auto" || !kernels::CudaAvailable()) return false;
+  const int local_rank = mpi != nullptr ? mpi->local_rank() : 0;
+  return local_rank < kernels::CudaDeviceCount() && HostOnlyFeature(config).empty();
 }
 
 // Everything a rank prepares before the first collective.
@@ -276,7 +297,7 @@ Status LoadStreamedValidation(const ControlPlane& plane, Job* job) {
   return OkStatus();
 }
 
-Status SetUp(const TrainSettings& s, int rank, int local_rank, int world_size, Job* job) {
+Status SetUp(const TrainSettings& s, int rank, int world_size, Job* job) {
   ASSIGN_OR_RETURN(job->config, LoadJobConfig(s.config_path));
   ApplyOverrides(s.overrides, &job->config);
   RETURN_IF_ERROR(ValidateJobConfig(&job->config).WithContext(s.config_path));
@@ -302,9 +323,6 @@ Status SetUp(const TrainSettings& s, int rank, int local_rank, int world_size, J
                       ->CreateDirs(checkpoint_dir)
                       .WithContext("cannot create the checkpoint directory " + checkpoint_dir +
                                    "; choose a writable place with --run-dir"));
-  job->device = ResolveDevice(job->config.training().device());
-  // CUDA: the rank's node-local device, or why it cannot run here.
-  ASSIGN_OR_RETURN(job->backend, kernels::CreateBackend(job->device, local_rank));
   return LoadData(s, rank, world_size, job);
 }
 
@@ -516,18 +534,37 @@ struct Session {
   ControlPlane plane;  // destroyed first, as it was joined last
 };
 
+// The device every rank trains on: CUDA when every rank's setup succeeded and
+// every rank asks for it (agreed over MPI before any communicator exists, so
+// all ranks build the same one), else the CPU. Then this rank's backend, unless
+// its setup failed: CUDA on its node-local device, or why it cannot run.
+Status ChooseDevice(comm::MpiRuntime* mpi, Status setup, Job* job) {
+  bool cuda = setup.ok() && WantsCuda(job->config, mpi);
+  if (mpi != nullptr) {
+    ASSIGN_OR_RETURN(cuda, mpi->EveryRank(cuda));
+  }
+  job->device = cuda ? Device::kCuda : Device::kCpu;
+  // (With --device cuda, CPU here means another rank's setup failed: the
+  // agreement on the setup reports it.)
+  RETURN_IF_ERROR(setup);
+  ASSIGN_OR_RETURN(job->backend,
+                   kernels::CreateBackend(job->device, mpi != nullptr ? mpi->local_rank() : 0));
+  return OkStatus();
+}
+
 // `*every_rank_stops` is set when a failure is known to every rank (so they
 // can all exit normally instead of being aborted).
 Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, Session* session,
              bool* every_rank_stops) {
   const int rank = mpi != nullptr ? mpi->rank() : 0;
   Job job;
-  Status setup = SetUp(s, rank, mpi != nullptr ? mpi->local_rank() : 0,
-                       mpi != nullptr ? mpi->world_size() : 1, &job);
+  Status setup = SetUp(s, rank, mpi != nullptr ? mpi->world_size() : 1, &job);
   if (mpi == nullptr && !setup.ok()) return setup;
-  // Every rank gets the same answer here (same flags, the device resolved per
-  // node), so a failure stops all alike.
+  // Every rank gets the same answer here (same flags, the device agreed), so a
+  // failure stops all alike.
   *every_rank_stops = true;
+  setup = ChooseDevice(mpi, setup, &job);
+  if (mpi == nullptr && !setup.ok()) return setup;
   ASSIGN_OR_RETURN(session->comm, comm::CreateCommunicator(
                                       s.collective, job.device == Device::kCuda, mpi));
   comm::Communicator& comm = *session->comm;

@@ -25,6 +25,14 @@ StatusOr<std::unique_ptr<KernelBackend>> CreateBackend(Device device, int device
   return InvalidArgumentError("unknown device " + std::to_string(static_cast<int>(device)));
 }
 
+int CudaDeviceCount() {
+#ifdef SHARDTRAIN_WITH_CUDA_BACKEND
+  return cuda::CudaDeviceCount();
+#else
+  return 0;
+#endif
+}
+
 bool CudaAvailable() {
 #ifdef SHARDTRAIN_WITH_CUDA_BACKEND
   return cuda::CheckCudaUsable().ok();

@@ -24,5 +24,7 @@ StatusOr<std::unique_ptr<KernelBackend>> CreateBackend(Device device, int device
 // and at least one visible device): what `--device auto` resolves by, a fact
 // of the node, the same for every rank on it.
 bool CudaAvailable();
+// Visible CUDA devices (0 without CUDA).
+int CudaDeviceCount();
 
 }  // namespace shardtrain::kernels

@@ -30,7 +30,7 @@ StatusOr<DeviceBatches> DeviceBatches::Create(kernels::KernelBackend& backend, i
   batches.label_width_ = label_width;
   const int64_t ids = label_width == 0 ? max_rows : 0;
   const int64_t values = max_rows * label_width;
-  for (int i = 0; i < kSlots; ++i) {
+  for (int i = 0; i < batches.num_slots(); ++i) {
     Slot& slot = batches.slots_[static_cast<size_t>(i)];
     ASSIGN_OR_RETURN(slot.x, DeviceOf(backend, max_rows * features, sizeof(float), i, "features"));
     ASSIGN_OR_RETURN(slot.class_ids, DeviceOf(backend, ids, sizeof(int32_t), i, "class ids"));

@@ -1,12 +1,13 @@
-// DeviceBatches: the trainer's two batch slots, each a batch gathered on the
-// host and uploaded to the backend's device memory, so that the upload of
-// step n+1 (on Stream::kCopy) overlaps step n's compute (on Stream::kCompute).
+// DeviceBatches: the trainer's batch slots, each a batch gathered on the host
+// and uploaded to the backend's device memory. Two on a device the host cannot
+// read, so that the upload of step n+1 (on Stream::kCopy) overlaps step n's
+// compute (on Stream::kCompute); one on a backend whose device memory is host
+// memory (host_reads_device_memory, the CPU backend), where nothing overlaps.
 //
 // A slot's life, in the order the trainer calls:
-//   host(slot)    where to gather the batch: pinned host memory; on a backend
-//                 whose device memory is host memory (host_reads_device_memory,
-//                 the CPU backend) the slot's device buffers themselves, so the
-//                 CPU path gathers once and copies nothing.
+//   host(slot)    where to gather the batch: pinned host memory; on the CPU
+//                 backend the slot's device buffers themselves, so the CPU
+//                 path gathers once and copies nothing.
 //                 Waits first (host) until the slot's previous upload has read
 //                 the pinned buffers.
 //   Upload(slot)  enqueues the copy of its rows to the device on kCopy, after
@@ -39,7 +40,7 @@ struct BatchBuffers {
 
 class DeviceBatches {
  public:
-  static constexpr int kSlots = 2;
+  static constexpr int kMaxSlots = 2;
 
   // Slots of up to `max_rows` rows of `features` floats and their targets
   // (`label_width` floats per row; 0: one class id). ResourceExhausted naming
@@ -47,7 +48,14 @@ class DeviceBatches {
   static StatusOr<DeviceBatches> Create(kernels::KernelBackend& backend, int64_t max_rows,
                                         int64_t features, int64_t label_width);
 
+  // Slots: 2 where uploads overlap compute, else 1. Slot indices are below it.
+  int num_slots() const { return copies() ? kMaxSlots : 1; }
+  // The slot after `slot`, round robin.
+  int NextSlot(int slot) const { return (slot + 1) % num_slots(); }
+
   // The host buffers to gather slot `slot`'s next batch into (see above).
+  // Waiting for the slot's previous upload also reports the backend's first
+  // error since the last check (KernelBackend::WaitEvent).
   StatusOr<BatchBuffers> host(int slot);
   // Enqueues the upload of the first `rows` rows of slot `slot`.
   void Upload(int slot, int64_t rows);
@@ -72,7 +80,7 @@ class DeviceBatches {
   kernels::KernelBackend* backend_ = nullptr;
   int64_t features_ = 0;
   int64_t label_width_ = 0;
-  std::array<Slot, kSlots> slots_;
+  std::array<Slot, kMaxSlots> slots_;
 };
 
 }  // namespace shardtrain

@@ -111,11 +111,13 @@ Status Trainer::GatherBatch(const data::Dataset& dataset, const int64_t* indices
   return OkStatus();
 }
 
-StatusOr<StepRows> Trainer::NextBatch(EpochBatches& batches, int slot) {
-  ASSIGN_OR_RETURN(BatchBuffers host, batch_slots_.host(slot));
-  ASSIGN_OR_RETURN(StepRows rows, batches.Next(host.x, host.class_ids, host.label_values));
-  batch_slots_.Upload(slot, rows.rows);
-  return rows;
+Status Trainer::ReadBatch(EpochBatches& batches, int slot, PendingBatch* batch) {
+  StatusOr<BatchBuffers> host = batch_slots_.host(slot);
+  if (!host.ok()) return host.status().WithContext("before reading the next batch");
+  batch->rows = batches.Next(host->x, host->class_ids, host->label_values);
+  batch->cursor = batches.cursor();
+  if (batch->rows.ok()) batch_slots_.Upload(slot, batch->rows->rows);
+  return OkStatus();
 }
 
 Status Trainer::BroadcastParameters() {
@@ -219,7 +221,8 @@ StatusOr<EvalResult> Trainer::Evaluate(const data::Dataset& dataset) {
   std::vector<double> sums(static_cast<size_t>(kMetricSums + metrics_->num_sums()), 0.0);
   const bool fused = loss_->fuses_final_softmax();
   int slot = 0;
-  for (int64_t start = begin; start < begin + count; start += kEvalBatch, slot ^= 1) {
+  for (int64_t start = begin; start < begin + count;
+       start += kEvalBatch, slot = batch_slots_.NextSlot(slot)) {
     int64_t rows = std::min(kEvalBatch, begin + count - start);
     std::iota(indices.begin(), indices.begin() + rows, start);
     RETURN_IF_ERROR(GatherBatch(dataset, indices.data(), rows, slot));
@@ -289,13 +292,15 @@ StatusOr<std::vector<float>> Trainer::Predict(const data::Dataset& dataset) {
   std::vector<float> outputs(static_cast<size_t>(dataset.num_examples * classes));
   std::vector<int64_t> indices(static_cast<size_t>(kEvalBatch));
   int slot = 0;
-  for (int64_t start = 0; start < dataset.num_examples; start += kEvalBatch, slot ^= 1) {
+  for (int64_t start = 0; start < dataset.num_examples;
+       start += kEvalBatch, slot = batch_slots_.NextSlot(slot)) {
     const int64_t rows = std::min(kEvalBatch, dataset.num_examples - start);
     std::iota(indices.begin(), indices.begin() + rows, start);
     RETURN_IF_ERROR(GatherBatch(dataset, indices.data(), rows, slot));
     const float* output = model_->Forward(*backend_, batch_slots_.Use(slot).x, rows,
                                           model::ForwardMode{}, /*skip_final_softmax=*/false);
-    // Enqueued on kCompute, before the next batch's forward overwrites it.
+    // Enqueued on kCompute, before the next batch's forward overwrites it
+    // (into pageable memory: CUDA returns once it is done).
     backend_->CopyToHost(outputs.data() + start * classes, output,
                          rows * classes * static_cast<int64_t>(sizeof(float)));
     batch_slots_.Release(slot);
@@ -332,30 +337,32 @@ Status Trainer::TrainEpochSteps(EpochBatches& batches, int64_t epoch,
                                 const std::vector<callbacks::Callback*>& callbacks,
                                 int64_t* session_seen) {
   const int64_t steps_in_epoch = batches.steps_in_epoch();
-  // Step s reads slot s % 2 while step s + 1's batch is gathered into the
-  // other and uploaded (device_batches.h). The data cursor after each step is
-  // taken before the next batch is read, and a failure to read it is
-  // reported after the step, where it would be without the read-ahead.
-  StatusOr<StepRows> next = StepRows{};
-  std::vector<DataStage> next_cursor;
-  if (batches.steps() > 0) {
-    next = NextBatch(batches, 0);
-    next_cursor = batches.cursor();
-  }
+  // With two batch slots (a device the host cannot read), step s + 1's batch
+  // is read and uploaded before step s is launched, so that its copy overlaps
+  // step s's compute (device_batches.h). The data cursor after each step is
+  // taken before the next batch is read, and a failure to read that batch is
+  // reported after the step, where it would be without the read-ahead (a
+  // device error met waiting for the slot, at once). With one slot (the CPU
+  // backend) each batch is read just before its step.
+  const bool read_ahead = batch_slots_.num_slots() > 1;
+  PendingBatch next;
+  int slot = 0;
+  if (read_ahead && batches.steps() > 0) RETURN_IF_ERROR(ReadBatch(batches, slot, &next));
   for (int64_t s = 0; s < batches.steps(); ++s) {
     const int64_t step_in_epoch = batches.first_step() + s;
-    const int slot = static_cast<int>(s % 2);
-    RETURN_IF_ERROR(next.status());
-    const StepRows rows = *next;
-    std::vector<DataStage> cursor = std::move(next_cursor);
-    if (s + 1 < batches.steps()) {
-      next = NextBatch(batches, slot ^ 1);
-      next_cursor = batches.cursor();
+    if (!read_ahead) RETURN_IF_ERROR(ReadBatch(batches, slot, &next));
+    RETURN_IF_ERROR(next.rows.status());
+    const StepRows rows = *next.rows;
+    std::vector<DataStage> cursor = std::move(next.cursor);
+    const int next_slot = batch_slots_.NextSlot(slot);
+    if (read_ahead && s + 1 < batches.steps()) {
+      RETURN_IF_ERROR(ReadBatch(batches, next_slot, &next));
     }
     StepResult result;
     RETURN_IF_ERROR(
         Step(batch_slots_.Use(slot).x, batch_slots_.Targets(slot), rows, &result));
     batch_slots_.Release(slot);
+    slot = next_slot;
     *session_seen += result.examples;
     progress_.position += rows.global_rows;
     progress_.data_stages = std::move(cursor);

@@ -45,7 +45,9 @@
 //     before its sum (GradientReducer);
 //   * before gathering into a batch slot, the upload of two steps ago from its
 //     pinned buffers (already done in practice).
-// Evaluate waits likewise per batch; Predict once at its end.
+// Evaluate waits likewise per batch, and Predict for each batch's outputs.
+// Evaluate and Predict use the batch slots too, so a batch callback must not
+// call them (they would overwrite the batch read ahead for the next step).
 //
 // Determinism: every random choice (initialization, shuffling, dropout) is a
 // Philox draw keyed by the job seed, so the same config, seed, data and world
@@ -201,8 +203,15 @@ class Trainer {
   // Gathers the given examples of `dataset` into batch slot `slot` (their
   // targets too, when it has some) and uploads them to the device.
   Status GatherBatch(const data::Dataset& dataset, const int64_t* indices, int64_t rows, int slot);
-  // Gathers the next step of `batches` into batch slot `slot` and uploads it.
-  StatusOr<StepRows> NextBatch(EpochBatches& batches, int slot);
+  // A step's batch, read into a batch slot: its rows (or the error reading
+  // them) and the data cursor after it.
+  struct PendingBatch {
+    StatusOr<StepRows> rows = StepRows{};
+    std::vector<DataStage> cursor;
+  };
+  // Reads the next step of `batches` into batch slot `slot` and uploads it
+  // (into `*batch`); an error is the device's, met waiting for the slot.
+  Status ReadBatch(EpochBatches& batches, int slot, PendingBatch* batch);
   // BroadcastParameters through a host copy (a host communicator over
   // device memory the host cannot read).
   Status BroadcastParametersThroughHost();

@@ -168,6 +168,13 @@ MpiRuntime::~MpiRuntime() {
   g_runtime_alive = false;
 }
 
+StatusOr<bool> MpiRuntime::EveryRank(bool value) {
+  int mine = value ? 1 : 0, all = 0;
+  RETURN_IF_ERROR(MpiErrorToStatus(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD),
+                                   "MPI_Allreduce(every rank)"));
+  return all != 0;
+}
+
 bool MpiRuntime::EveryRankFailed(std::chrono::milliseconds timeout) {
   if (world_size_ == 1) return true;
   if (failure_comm_ == MPI_COMM_NULL) return false;

@@ -54,6 +54,11 @@ class MpiRuntime {
   // MPI_Get_library_version's first line, e.g. "Open MPI v4.1.4, ...".
   const std::string& library_version() const { return library_version_; }
 
+  // Collective over MPI_COMM_WORLD: true when `value` is true on every rank.
+  // For choices every rank must make alike before any communicator exists
+  // (the training device: each rank says whether it can use CUDA).
+  StatusOr<bool> EveryRank(bool value);
+
   // For a rank that failed: true when every rank of the job calls this too
   // within `timeout` (a failure all of them saw, e.g. one they agreed on or
   // one computed from reduced values), so each can return its error and

@@ -6,8 +6,10 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -57,6 +59,7 @@ class NcclCommunicator final : public Communicator {
   ~NcclCommunicator() override {
     if (comm_ != nullptr) ncclCommDestroy(comm_);
     if (scratch_ != nullptr) cudaFree(scratch_);
+    if (staging_ != nullptr) cudaFree(staging_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
@@ -82,9 +85,14 @@ class NcclCommunicator final : public Communicator {
     RETURN_IF_ERROR(ValidateAllReduceArgs(data, count, dtype));
     RETURN_IF_ERROR(CheckUsable());
     if (count == 0) return OkStatus();
-    RETURN_IF_ERROR(NcclToStatus(ncclAllReduce(data, data, static_cast<size_t>(count),
-                                               ToNcclType(dtype), ncclSum, comm_, stream_),
-                                 "ncclAllReduce", comm_));
+    const ncclDataType_t type = ToNcclType(dtype);
+    auto sum = [&](void* device, int64_t elements) {
+      return ncclAllReduce(device, device, static_cast<size_t>(elements), type, ncclSum, comm_,
+                           stream_);
+    };
+    if (!IsDeviceMemory(data))
+      return Staged(data, count, static_cast<int64_t>(DTypeSize(dtype)), "ncclAllReduce", sum);
+    RETURN_IF_ERROR(NcclToStatus(sum(data, count), "ncclAllReduce", comm_));
     return Wait("ncclAllReduce");
   }
 
@@ -92,9 +100,11 @@ class NcclCommunicator final : public Communicator {
     RETURN_IF_ERROR(ValidateBroadcastArgs(data, bytes, root, world_size_));
     RETURN_IF_ERROR(CheckUsable());
     if (bytes == 0) return OkStatus();
-    RETURN_IF_ERROR(NcclToStatus(ncclBroadcast(data, data, static_cast<size_t>(bytes), ncclUint8,
-                                               root, comm_, stream_),
-                                 "ncclBroadcast", comm_));
+    auto broadcast = [&](void* device, int64_t n) {
+      return ncclBroadcast(device, device, static_cast<size_t>(n), ncclUint8, root, comm_, stream_);
+    };
+    if (!IsDeviceMemory(data)) return Staged(data, bytes, 1, "ncclBroadcast", broadcast);
+    RETURN_IF_ERROR(NcclToStatus(broadcast(data, bytes), "ncclBroadcast", comm_));
     return Wait("ncclBroadcast");
   }
 
@@ -126,6 +136,47 @@ class NcclCommunicator final : public Communicator {
   }
 
  private:
+  static constexpr int64_t kStagingBytes = int64_t{4} << 20;
+  using Collective = std::function<ncclResult_t(void* device, int64_t elements)>;
+
+  // Whether `data` is memory NCCL reads (device or managed), not host memory.
+  static bool IsDeviceMemory(const void* data) {
+    cudaPointerAttributes attributes{};
+    if (cudaPointerGetAttributes(&attributes, data) != cudaSuccess) {
+      cudaGetLastError();  // an unregistered host pointer on older runtimes
+      return false;
+    }
+    return attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
+  }
+
+  // `collective` over host memory `data` (`count` elements of
+  // `element_bytes`), chunk by chunk through the staging buffer: copy in, run,
+  // copy back, wait. Every rank makes the same calls (same sizes).
+  Status Staged(void* data, int64_t count, int64_t element_bytes, const std::string& what,
+                const Collective& collective) {
+    if (staging_ == nullptr) {
+      RETURN_IF_ERROR(
+          CudaToStatus(cudaMalloc(&staging_, kStagingBytes),
+                       "cudaMalloc(nccl staging, " + std::to_string(kStagingBytes) + " bytes)"));
+    }
+    char* host = static_cast<char*>(data);
+    const int64_t per_chunk = kStagingBytes / element_bytes;
+    for (int64_t first = 0; first < count; first += per_chunk) {
+      const int64_t elements = std::min(per_chunk, count - first);
+      char* chunk = host + first * element_bytes;
+      const size_t bytes = static_cast<size_t>(elements * element_bytes);
+      RETURN_IF_ERROR(
+          CudaToStatus(cudaMemcpyAsync(staging_, chunk, bytes, cudaMemcpyHostToDevice, stream_),
+                       "cudaMemcpyAsync(" + what + " staging in)"));
+      RETURN_IF_ERROR(NcclToStatus(collective(staging_, elements), what + " (staged)", comm_));
+      RETURN_IF_ERROR(
+          CudaToStatus(cudaMemcpyAsync(chunk, staging_, bytes, cudaMemcpyDeviceToHost, stream_),
+                       "cudaMemcpyAsync(" + what + " staging out)"));
+      RETURN_IF_ERROR(Wait(what + " (staged)"));
+    }
+    return OkStatus();
+  }
+
   Status CheckUsable() const {
     if (comm_ == nullptr) {
       return FailedPreconditionError("nccl communicator was aborted after an earlier error");
@@ -157,6 +208,7 @@ class NcclCommunicator final : public Communicator {
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
   double* scratch_ = nullptr;
+  void* staging_ = nullptr;  // Staged's chunk buffer, made on first use
 };
 
 // Selects the device for this rank; OK or the reason it cannot.

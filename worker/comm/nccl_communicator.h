@@ -12,7 +12,10 @@
 //
 // Collectives run on the communicator's own CUDA stream, created blocking, so
 // they are ordered after work the caller queued on the legacy default stream;
-// work on other streams must be complete before a call. Each call waits for its
+// work on other streams must be complete before a call. AllReduceSum and
+// Broadcast take device memory, or host memory (the control plane's and the
+// checkpoint restore's buffers), which they stage through a device buffer of
+// their own in chunks of kStagingBytes. Each call waits for its
 // result, polling ncclCommGetAsyncError: a failed peer or transport aborts the
 // NCCL communicator and returns a Status (every later call fails too).
 //
