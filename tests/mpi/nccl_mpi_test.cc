@@ -77,5 +77,21 @@ TEST_F(NcclMpiTest, BroadcastFromLastRank) {
   EXPECT_TRUE(comm_->Barrier().ok());
 }
 
+// Host buffers (the control plane's, the restore's) are staged through the
+// communicator's device buffer, in 4 MiB chunks: 1.5 M doubles take three.
+TEST_F(NcclMpiTest, HostBuffersAreStaged) {
+  const int rank = comm_->rank();
+  const int world = comm_->world_size();
+  constexpr int64_t kN = 1500000;
+  std::vector<double> sums(kN);
+  for (int64_t i = 0; i < kN; ++i) sums[i] = double((rank + 1) * (i % 89));
+  ASSERT_TRUE(comm_->AllReduceSum(sums.data(), kN, DType::kFloat64).ok());
+  const int64_t rank_sum = int64_t{world} * (world + 1) / 2;
+  for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(sums[i], double(rank_sum * (i % 89))) << i;
+  std::vector<char> bytes(5 << 20, rank == 0 ? 'x' : 'y');
+  ASSERT_TRUE(comm_->Broadcast(bytes.data(), static_cast<int64_t>(bytes.size()), 0).ok());
+  EXPECT_EQ(bytes, std::vector<char>(5 << 20, 'x'));
+}
+
 }  // namespace
 }  // namespace shardtrain::comm
