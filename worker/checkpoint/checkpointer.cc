@@ -1,12 +1,15 @@
 #include "worker/checkpoint/checkpointer.h"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
+#include <vector>
 
 #include "common/logging.h"
 #include "storage/checkpoint/commit.h"
@@ -48,6 +51,25 @@ StatusOr<std::string> FormatField(const std::string& name, const std::string& sp
     std::snprintf(buffer, sizeof(buffer), format.c_str(), value);
   }
   return std::string(buffer);
+}
+
+// The callback state key of epoch log `name` (callbacks/callback_state.h).
+std::string LastLogKey(const std::string& name) { return "checkpointer/last_logs/" + name; }
+
+// The log names `pattern` formats: its {fields} other than epoch and step
+// (a pattern that passed ValidateJobConfig), each once.
+std::vector<std::string> FilepathLogNames(const std::string& pattern) {
+  std::vector<std::string> names;
+  for (size_t open = pattern.find('{'); open != std::string::npos;
+       open = pattern.find('{', open + 1)) {
+    const size_t close = pattern.find('}', open);
+    if (close == std::string::npos) break;
+    std::string field = pattern.substr(open + 1, close - open - 1);
+    field = field.substr(0, field.find(':'));
+    if (field == "epoch" || field == "step") continue;
+    if (std::find(names.begin(), names.end(), field) == names.end()) names.push_back(field);
+  }
+  return names;
 }
 
 std::string RandomSuffix() {
@@ -165,7 +187,8 @@ Checkpointer::Checkpointer(const config::JobConfig& config, Trainer* trainer,
       comm_(comm),
       client_(client),
       fs_(fs),
-      config_hash_(TrajectoryConfigHash(config)) {
+      config_hash_(TrajectoryConfigHash(config)),
+      filepath_logs_(FilepathLogNames(config.checkpoint().filepath())) {
   // Test-only hook (tests/cli/checkpoint_resume_test.sh): a deterministic
   // preemption. Not a user setting; unset in real runs.
   if (const char* at = std::getenv("SHARDTRAIN_TEST_SIGTERM_AT_STEP")) {
@@ -174,6 +197,13 @@ Checkpointer::Checkpointer(const config::JobConfig& config, Trainer* trainer,
   auto every = CheckpointEverySteps(config.checkpoint());  // validated by ValidateJobConfig
   every_steps_ = every.ok() ? *every : 0;
   for (const std::string& name : metrics::LogNames(config)) last_metrics_[name] = std::nan("");
+  // A resumed run names its checkpoints with the logs of the last epoch end
+  // before its checkpoint, as the uninterrupted run does (NaN from a
+  // checkpoint that does not hold them: one written before this was kept).
+  const callbacks::CallbackState& state = trainer_->callback_state();
+  for (const std::string& name : filepath_logs_) {
+    if (std::optional<double> value = state.Scalar(LastLogKey(name))) last_metrics_[name] = *value;
+  }
   if (resumed != nullptr) {
     best_value_ = resumed->best_value;
     has_best_ = resumed->has_best;
@@ -216,6 +246,7 @@ Status Checkpointer::OnBatchEnd(const callbacks::BatchEnd&) {
 
 Status Checkpointer::OnEpochEnd(const callbacks::EpochEnd& epoch) {
   last_metrics_ = std::map<std::string, double>(epoch.logs.begin(), epoch.logs.end());
+  RecordFilepathLogs();  // before this epoch's save: its checkpoint holds them
   const config::CheckpointConfig& policy = config_.checkpoint();
   bool save = policy.save_freq() == "epoch";
   if (policy.save_best_only()) {
@@ -245,6 +276,14 @@ Status Checkpointer::OnTrainEnd() {
   ASSIGN_OR_RETURN(std::string prefix, Save());
   (void)prefix;
   return OkStatus();
+}
+
+void Checkpointer::RecordFilepathLogs() {
+  std::map<std::string, double>& scalars = trainer_->callback_state().scalars;
+  for (const std::string& name : filepath_logs_) {
+    auto found = last_metrics_.find(name);
+    scalars[LastLogKey(name)] = found != last_metrics_.end() ? found->second : std::nan("");
+  }
 }
 
 SavedState Checkpointer::CurrentState() const {

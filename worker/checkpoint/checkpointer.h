@@ -27,6 +27,13 @@
 //     of each optimizer slot into a pinned HostSnapshot the checkpointer
 //     keeps for its later saves (checkpoint_contents.h), and writes from
 //     there; on the CPU backend it writes from the trainer's buffers.
+//   * Names: checkpoint.filepath with {epoch}, {step} and the logs of the
+//     last epoch end (Keras ModelCheckpoint). The logs it names are kept in
+//     the trainer's callback state as "checkpointer/last_logs/<name>" at each
+//     epoch end, before that epoch's save, so checkpoints carry them and a
+//     resumed run names its checkpoints as the uninterrupted run does. A
+//     filepath that names no log keeps no state (the checkpoint bytes of
+//     such jobs are unchanged).
 // Checkpoints go to RUN_DIR/checkpoints. Not thread-safe (training thread).
 #pragma once
 
@@ -34,6 +41,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "coordinator/rpc/coordinator_client.h"
@@ -64,7 +72,8 @@ class Checkpointer : public callbacks::Callback {
 
   // `config` passed ValidateJobConfig; `trainer`, `comm`, `client` and `fs`
   // outlive the checkpointer. `resumed` is the state restored at start (its
-  // step is not saved again), or null for a fresh run.
+  // step is not saved again), or null for a fresh run; the logs the filepath
+  // names are read from `trainer`'s callback_state() (restored by a resume).
   Checkpointer(const config::JobConfig& config, Trainer* trainer, comm::Communicator* comm,
                coordinator::CoordinatorClient* client, storage::FileSystem* fs,
                const SavedState* resumed);
@@ -87,6 +96,8 @@ class Checkpointer : public callbacks::Callback {
   Status StopForPreemption();
   // What a checkpoint saved now records besides the variables.
   SavedState CurrentState() const;
+  // Writes the filepath_logs_ of last_metrics_ into the trainer's callback state.
+  void RecordFilepathLogs();
   // Save phase 1 on this rank: writes its data file of `prefix`, durable
   // under its final name, and reports its entries to the coordinator.
   Status WriteAndReportPart(const std::string& prefix, const std::string& absolute_prefix);
@@ -101,6 +112,8 @@ class Checkpointer : public callbacks::Callback {
   coordinator::CoordinatorClient* client_;
   storage::FileSystem* fs_;
   std::string config_hash_;
+  // The logs checkpoint.filepath names (none for e.g. "ckpt-{step}").
+  std::vector<std::string> filepath_logs_;
   // The job's logs (metrics::LogNames) at the last finished epoch; NaN before.
   std::map<std::string, double> last_metrics_;
   double best_value_ = 0;
