@@ -1,8 +1,8 @@
-// CallbackState: what stateful callbacks (EarlyStopping, ReduceLROnPlateau)
-// keep across a resume. The trainer holds one; each callback reads its
-// entries when it is created (restored from a checkpoint, or empty for a
-// fresh run) and rewrites them after every epoch, before the checkpointer of
-// that epoch runs. Checkpoints save every entry as
+// CallbackState: what stateful callbacks (EarlyStopping, ReduceLROnPlateau,
+// and the checkpointer itself: the epoch logs its filepath names) keep across
+// a resume. The trainer holds one; each callback reads its entries when it is
+// created (restored from a checkpoint, or empty for a fresh run) and rewrites
+// them after every epoch, before that epoch's checkpoint is written. Checkpoints save every entry as
 // `_SHARDTRAIN_STATE/callbacks/<name>` (float64 scalars, float32 vectors) and
 // a resume restores them (worker/checkpoint/checkpoint_contents.h). Names are
 // "<callback>/<field>", e.g. "early_stopping/wait". Not thread-safe.
