@@ -38,6 +38,7 @@
 #include "proto/config.pb.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "worker/callbacks/callback_state.h"
+#include "worker/checkpoint/host_snapshot.h"
 #include "worker/trainer.h"
 
 namespace shardtrain::checkpoint {
@@ -56,31 +57,6 @@ struct SaveTensor {
   std::vector<std::string> strings;
   std::string owned;
   std::shared_ptr<const void> snapshot;
-};
-
-// Host copies of a trainer's variables, where the host cannot read its
-// backend's memory: the parameters through one
-// ParameterStore::CopyParamsToHost and each optimizer slot through one
-// Optimizer::CopySlotToHost (each waits for its copy), into pinned host
-// memory allocated by the first Take and reused by later Takes of the same
-// sizes (a reused snapshot's earlier contents are overwritten). A save writes
-// from it; a restore reads the checkpoint into it and copies it back
-// (FinishRestore). Where the host reads the memory in place (the CPU backend)
-// Take copies nothing.
-class HostSnapshot {
- public:
-  // Copies the parameters, and the slots of `opt` unless it is null.
-  Status Take(const model::ParameterStore& params, const optimizer::Optimizer* opt);
-  // The copies of the last Take; null where it copied nothing.
-  float* params() const { return params_.floats(); }
-  float* slot(size_t index) const {
-    return index < slots_.size() ? slots_[index].floats() : nullptr;
-  }
-  size_t num_slots() const { return slots_.size(); }
-
- private:
-  kernels::PinnedBuffer params_;
-  std::vector<kernels::PinnedBuffer> slots_;
 };
 
 // Training-loop state saved beside the variables.
