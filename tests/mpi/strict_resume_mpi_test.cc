@@ -12,11 +12,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,18 +21,17 @@
 #include <string>
 #include <vector>
 
-#include "common/philox.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/rpc/coordinator_client.h"
-#include "coordinator/shard_planner.h"
 #include "kernels/backend.h"
 #include "kernels/strict/strict_device_backend.h"
 #include "storage/io/file_system.h"
 #include "tests/mpi/mpi_test_main.h"
+#include "tests/worker/trainer_test_util.h"
+#include "tests/worker/training_test_callbacks.h"
 #include "worker/checkpoint/checkpointer.h"
 #include "worker/checkpoint/resume.h"
 #include "worker/comm/communicator_factory.h"
-#include "worker/in_memory_batches.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
 
@@ -43,30 +39,13 @@ namespace shardtrain::checkpoint {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CheckpointFiles;
+using testing::SaveAtStep;
+using testing::StepLogRecorder;
 
 constexpr int64_t kFeatures = 20;
 constexpr int64_t kBatch = 16;
 constexpr uint64_t kSeed = 13;
-
-// `n` examples in 4 classes: class c raises every fourth feature from c, over
-// Philox noise; two shards.
-data::Dataset Synthetic(int64_t n, uint64_t seed) {
-  data::Dataset d;
-  d.num_examples = n;
-  d.feature_size = kFeatures;
-  d.features.resize(static_cast<size_t>(n * kFeatures));
-  d.labels.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    d.labels[i] = static_cast<int32_t>(PhiloxBits(seed, 0, 1, i) % 4);
-    for (int64_t j = 0; j < kFeatures; ++j) {
-      const auto pixel = static_cast<uint8_t>((PhiloxBits(seed, 0, 2, i * kFeatures + j) & 0x7F) +
-                                              (j % 4 == d.labels[i] ? 128 : 0));
-      d.features[i * kFeatures + j] = pixel * (1.0f / 255.0f);
-    }
-  }
-  d.shard_sizes = {n / 2, n - n / 2};
-  return d;
-}
 
 // 20 -> 24 (ReLU) -> dropout 0.2 -> 4 with Adam and accuracy, global batches
 // of 16 for 2 epochs, a checkpoint after each epoch (all kept), in `run_dir`.
@@ -92,69 +71,6 @@ config::JobConfig Job(const std::string& run_dir) {
   EXPECT_TRUE(ValidateJobConfig(&*job).ok());
   return *job;
 }
-
-// This rank's part of each epoch (from any position), as the coordinator's
-// planner cuts it.
-class RankPlanner : public InMemoryPlanner {
- public:
-  RankPlanner(const data::Dataset* train, int rank, int world)
-      : InMemoryPlanner(train, kBatch), shards_(train->shard_sizes), rank_(rank), world_(world) {}
-
- protected:
-  StatusOr<EpochPlan> PlanExamples(int64_t epoch, int64_t start) override {
-    coordinator::RankAssignment a =
-        coordinator::AssignEpoch(kSeed, epoch, shards_, true, kBatch, start, rank_, world_);
-    return EpochPlan{a.epoch, a.first_step, a.example_ids, a.step_counts, a.step_offsets};
-  }
-
- private:
-  std::vector<int64_t> shards_;
-  int rank_, world_;
-};
-
-// Every batch's logs by global step, and every epoch's by epoch: the Keras
-// logs and the counters a callback sees (a NaN learning rate as -1, so that
-// rows compare with ==).
-class StepLogRecorder : public callbacks::Callback {
- public:
-  Status OnBatchEnd(const callbacks::BatchEnd& b) override {
-    std::vector<double>& row = batches[b.global_step];
-    row = {static_cast<double>(b.epoch), static_cast<double>(b.step_in_epoch),
-           static_cast<double>(b.examples), b.loss,
-           std::isnan(b.learning_rate) ? -1.0 : b.learning_rate};
-    for (const auto& [name, value] : b.logs) row.push_back(value);
-    return OkStatus();
-  }
-  Status OnEpochEnd(const callbacks::EpochEnd& e) override {
-    std::vector<double>& row = epochs[e.epoch];
-    row = {static_cast<double>(e.step), static_cast<double>(e.examples)};
-    for (const auto& [name, value] : e.logs) row.push_back(value);
-    return OkStatus();
-  }
-  std::map<int64_t, std::vector<double>> batches;
-  std::map<int64_t, std::vector<double>> epochs;
-};
-
-// After global step `at`: saves a checkpoint through the Checkpointer (every
-// rank, as its own saves do), then with `stop` ends training there.
-class SaveAtStep : public callbacks::Callback {
- public:
-  SaveAtStep(Checkpointer* checkpointer, Trainer* trainer, int64_t at, bool stop)
-      : checkpointer_(checkpointer), trainer_(trainer), at_(at), stop_(stop) {}
-  Status OnBatchEnd(const callbacks::BatchEnd& b) override {
-    if (b.global_step != at_) return OkStatus();
-    ASSIGN_OR_RETURN(std::string prefix, checkpointer_->Save());
-    (void)prefix;
-    if (stop_) trainer_->RequestStop();
-    return OkStatus();
-  }
-
- private:
-  Checkpointer* checkpointer_;
-  Trainer* trainer_;
-  int64_t at_;
-  bool stop_;
-};
 
 // A coordinator on rank 0 (it commits checkpoints) and every rank's client.
 struct ControlPlane {
@@ -230,33 +146,15 @@ Session RunSession(kernels::KernelBackend& backend, comm::Communicator& comm,
                             storage::PosixFileSystem(),
                             session.resumed ? &session.resumed->state : nullptr);
   SaveAtStep save(&checkpointer, trainer->get(), save_at, stop);
-  RankPlanner planner(&train, comm.rank(), comm.world_size());
+  testing::RankPlanner planner(&train, kSeed, kBatch, comm.rank(), comm.world_size());
   const Status fit = (*trainer)->Fit(&planner, &val, {&session.logs, &checkpointer, &save});
   EXPECT_TRUE(fit.ok()) << fit;
   EXPECT_TRUE(plane.client->Done().ok());
   const Status barrier = comm.Barrier();  // every rank's Done before the coordinator goes
   EXPECT_TRUE(barrier.ok()) << barrier;
   session.stopped = (*trainer)->stopped();
-  const model::ParameterStore& params = (*trainer)->model().parameters();
-  session.weights.resize(static_cast<size_t>(params.size()));
-  EXPECT_TRUE(params.CopyParamsToHost(session.weights.data()).ok());
+  session.weights = testing::HostWeights(**trainer);
   return session;
-}
-
-std::string FileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// The ckpt-* files of folder `dir` (name -> bytes).
-std::map<std::string, std::string> CheckpointFiles(const std::string& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("ckpt-", 0) == 0) files[name] = FileBytes(entry.path().string());
-  }
-  return files;
 }
 
 // Rank 0 moves RUN_DIR/checkpoints to RUN_DIR/`name` between barriers; every
@@ -281,7 +179,8 @@ TEST(StrictResumeMpiTest, ResumedMidEpochMatchesAnUninterruptedCpuRunBitwise) {
   if (comm.rank() == 0) fs::remove_all(run_dir);
   ASSERT_TRUE(comm.Barrier().ok());
   const config::JobConfig job = Job(run_dir);
-  const data::Dataset train = Synthetic(400, 1), val = Synthetic(61, 2);
+  const data::Dataset train = testing::TwoShardDataset(400, 1, kFeatures, 4),
+                      val = testing::TwoShardDataset(61, 2, kFeatures, 4);
   auto cpu = kernels::CreateCpuBackend();
   std::unique_ptr<kernels::KernelBackend> strict = kernels::CreateStrictDeviceBackend();
 

@@ -10,13 +10,12 @@
 #include <memory>
 #include <vector>
 
-#include "common/philox.h"
-#include "coordinator/shard_planner.h"
 #include "kernels/backend.h"
 #include "kernels/strict/strict_device_backend.h"
 #include "tests/mpi/mpi_test_main.h"
+#include "tests/worker/trainer_test_util.h"
+#include "tests/worker/training_test_callbacks.h"
 #include "worker/comm/communicator_factory.h"
-#include "worker/in_memory_batches.h"
 #include "worker/job_config.h"
 #include "worker/trainer.h"
 
@@ -25,24 +24,7 @@ namespace {
 
 constexpr int64_t kFeatures = 20;
 constexpr int64_t kBatch = 16;
-
-data::Dataset Synthetic(int64_t n, uint64_t seed) {
-  data::Dataset d;
-  d.num_examples = n;
-  d.feature_size = kFeatures;
-  d.features.resize(static_cast<size_t>(n * kFeatures));
-  d.labels.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    d.labels[i] = static_cast<int32_t>(PhiloxBits(seed, 0, 1, i) % 4);
-    for (int64_t j = 0; j < kFeatures; ++j) {
-      const auto pixel = static_cast<uint8_t>((PhiloxBits(seed, 0, 2, i * kFeatures + j) & 0x7F) +
-                                              (j % 4 == d.labels[i] ? 128 : 0));
-      d.features[i * kFeatures + j] = pixel * (1.0f / 255.0f);
-    }
-  }
-  d.shard_sizes = {n / 2, n - n / 2};
-  return d;
-}
+constexpr uint64_t kSeed = 13;  // the job's training seed
 
 config::JobConfig Job() {
   auto job = ParseJobConfig(R"pb(
@@ -63,57 +45,23 @@ config::JobConfig Job() {
   return *job;
 }
 
-// This rank's part of each epoch, as the coordinator's planner cuts it.
-class RankPlanner : public InMemoryPlanner {
- public:
-  RankPlanner(const data::Dataset* train, int rank, int world)
-      : InMemoryPlanner(train, kBatch), shards_(train->shard_sizes), rank_(rank), world_(world) {}
-
- protected:
-  StatusOr<EpochPlan> PlanExamples(int64_t epoch, int64_t start) override {
-    coordinator::RankAssignment a =
-        coordinator::AssignEpoch(13, epoch, shards_, true, kBatch, start, rank_, world_);
-    return EpochPlan{a.epoch, a.first_step, a.example_ids, a.step_counts, a.step_offsets};
-  }
-
- private:
-  std::vector<int64_t> shards_;
-  int rank_, world_;
-};
-
-class LogRecorder : public callbacks::Callback {
- public:
-  Status OnBatchEnd(const callbacks::BatchEnd& b) override {
-    for (const auto& [name, value] : b.logs) values.push_back(value);
-    return OkStatus();
-  }
-  Status OnEpochEnd(const callbacks::EpochEnd& e) override {
-    for (const auto& [name, value] : e.logs) values.push_back(value);
-    return OkStatus();
-  }
-  std::vector<double> values;
-};
-
 struct RunResult {
-  std::vector<double> logs;
+  testing::StepLogRecorder logs;  // every batch's and epoch's
   std::vector<float> weights;
   std::vector<double> evaluation;
 };
 
 RunResult TrainAndEvaluate(kernels::KernelBackend& backend, comm::Communicator* comm) {
   RunResult result;
-  const data::Dataset train = Synthetic(400, 1), val = Synthetic(61, 2);
+  const data::Dataset train = testing::TwoShardDataset(400, 1, kFeatures, 4),
+                      val = testing::TwoShardDataset(61, 2, kFeatures, 4);
   auto trainer = Trainer::Create(Job(), &backend, comm);
   EXPECT_TRUE(trainer.ok()) << trainer.status();
   if (!trainer.ok()) return result;
-  RankPlanner planner(&train, comm->rank(), comm->world_size());
-  LogRecorder recorder;
-  const Status fit = (*trainer)->Fit(&planner, &val, {&recorder});
+  testing::RankPlanner planner(&train, kSeed, kBatch, comm->rank(), comm->world_size());
+  const Status fit = (*trainer)->Fit(&planner, &val, {&result.logs});
   EXPECT_TRUE(fit.ok()) << fit;
-  result.logs = recorder.values;
-  const model::ParameterStore& params = (*trainer)->model().parameters();
-  result.weights.resize(static_cast<size_t>(params.size()));
-  EXPECT_TRUE(params.CopyParamsToHost(result.weights.data()).ok());
+  result.weights = testing::HostWeights(**trainer);
   auto eval = (*trainer)->Evaluate(val);
   EXPECT_TRUE(eval.ok()) << eval.status();
   if (eval.ok()) result.evaluation = {eval->loss, eval->accuracy, eval->metrics[0].second};
@@ -128,9 +76,14 @@ TEST(StrictTrainerMpiTest, FitAndEvaluateMatchTheCpuBitwise) {
   const RunResult expected = TrainAndEvaluate(*cpu, comm->get());
   const RunResult got = TrainAndEvaluate(*strict, comm->get());
   EXPECT_TRUE(strict->CheckErrors().ok()) << strict->CheckErrors();
-  // Per epoch: 25 steps of (loss, accuracy), then the epoch's and its val_ pair.
-  ASSERT_EQ(expected.logs.size(), (25 * 2 + 4) * 2u);
-  EXPECT_EQ(got.logs, expected.logs);  // bitwise: EXPECT_EQ on doubles
+  // Per epoch: 25 steps of (loss, accuracy), then the epoch's and its val_ pair
+  // (after StepLogRecorder's 6 batch and 3 epoch counters).
+  ASSERT_EQ(expected.logs.batches.size(), 25 * 2u);
+  ASSERT_EQ(expected.logs.epochs.size(), 2u);
+  for (const auto& [step, row] : expected.logs.batches) EXPECT_EQ(row.size(), 6 + 2u) << step;
+  for (const auto& [epoch, row] : expected.logs.epochs) EXPECT_EQ(row.size(), 3 + 4u) << epoch;
+  EXPECT_EQ(got.logs.batches, expected.logs.batches);  // bitwise: EXPECT_EQ on doubles
+  EXPECT_EQ(got.logs.epochs, expected.logs.epochs);
   EXPECT_EQ(got.weights.size(), expected.weights.size());
   EXPECT_EQ(std::memcmp(got.weights.data(), expected.weights.data(),
                         expected.weights.size() * sizeof(float)),

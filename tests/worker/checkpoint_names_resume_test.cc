@@ -9,7 +9,6 @@
 // before). CPU backend, one rank, an in-process coordinator commits. Each
 // test's files live under a folder named with the test and the pid.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -26,6 +25,7 @@
 #include "kernels/backend.h"
 #include "storage/io/file_system.h"
 #include "tests/worker/trainer_test_util.h"
+#include "tests/worker/training_test_callbacks.h"
 #include "worker/checkpoint/checkpointer.h"
 #include "worker/checkpoint/resume.h"
 #include "worker/comm/local_communicator.h"
@@ -104,11 +104,7 @@ std::set<std::string> CheckpointNames(const std::string& dir) {
 class CheckpointNamesResumeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    run_dir_ = (fs::temp_directory_path() /
-                ("checkpoint_names_resume_test_" +
-                 std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                 "_" + std::to_string(getpid())))
-                   .string();
+    run_dir_ = testing::PerTestRunDir("checkpoint_names_resume_test_");
     fs::remove_all(run_dir_);
     job_ = NamesJob(run_dir_, "ckpt-{step}-{loss:.4f}");
     cpu_ = kernels::CreateCpuBackend();

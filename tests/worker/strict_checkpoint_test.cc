@@ -12,13 +12,10 @@
 // an uninterrupted CPU run does. Each test's files live under a folder named
 // with the test and the pid (ctest runs the cases as concurrent processes).
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +31,7 @@
 #include "storage/io/file_system.h"
 #include "storage/tensor_bundle/bundle_reader.h"
 #include "tests/worker/trainer_test_util.h"
+#include "tests/worker/training_test_callbacks.h"
 #include "worker/callbacks/early_stopping.h"
 #include "worker/checkpoint/checkpoint_contents.h"
 #include "worker/checkpoint/checkpointer.h"
@@ -47,6 +45,11 @@ namespace shardtrain::checkpoint {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CheckpointFiles;
+using testing::FileBytes;
+using testing::HostWeights;
+using testing::SaveAtStep;
+using testing::StepLogRecorder;
 
 // 12 -> 16 (ReLU) -> 3 with Adam (slots m and v), run_dir `run_dir`.
 config::JobConfig Job(const std::string& run_dir, int units = 16, const std::string& extra = "") {
@@ -68,13 +71,6 @@ config::JobConfig Job(const std::string& run_dir, int units = 16, const std::str
   EXPECT_TRUE(job.ok()) << job.status();
   EXPECT_TRUE(ValidateJobConfig(&*job).ok());
   return *job;
-}
-
-std::vector<float> Params(Trainer& trainer) {
-  const model::ParameterStore& params = trainer.model().parameters();
-  std::vector<float> host(static_cast<size_t>(params.size()));
-  EXPECT_TRUE(params.CopyParamsToHost(host.data()).ok());
-  return host;
 }
 
 std::vector<std::vector<float>> Slots(Trainer& trainer) {
@@ -106,12 +102,6 @@ void SetParams(Trainer& trainer, float base) {
   ASSERT_TRUE(params.CopyParamsFromHost(host.data()).ok());
 }
 
-std::string FileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // 12 -> 16 (ReLU) -> dropout 0.25 -> 3 with Adam and accuracy, batches of 8
 // for 2 epochs, a checkpoint after each epoch (all kept): on 200 examples,
 // 25 steps an epoch. Dropout's masks depend on the global step, Adam's update
@@ -139,72 +129,10 @@ config::JobConfig ResumeJob(const std::string& run_dir) {
   return *job;
 }
 
-// Every batch's logs by global step, and every epoch's by epoch: the Keras
-// logs and the counters a callback sees (NaN learning rates as -1, so that
-// vectors compare with ==).
-class StepLogRecorder : public callbacks::Callback {
- public:
-  Status OnBatchEnd(const callbacks::BatchEnd& b) override {
-    std::vector<double>& row = batches[b.global_step];
-    row = {static_cast<double>(b.epoch),
-           static_cast<double>(b.step_in_epoch),
-           static_cast<double>(b.steps_per_epoch),
-           static_cast<double>(b.examples),
-           b.loss,
-           std::isnan(b.learning_rate) ? -1.0 : b.learning_rate};
-    for (const auto& [name, value] : b.logs) row.push_back(value);
-    return OkStatus();
-  }
-  Status OnEpochEnd(const callbacks::EpochEnd& e) override {
-    std::vector<double>& row = epochs[e.epoch];
-    row = {static_cast<double>(e.step), static_cast<double>(e.steps_in_epoch),
-           static_cast<double>(e.examples)};
-    for (const auto& [name, value] : e.logs) row.push_back(value);
-    return OkStatus();
-  }
-  std::map<int64_t, std::vector<double>> batches;
-  std::map<int64_t, std::vector<double>> epochs;
-};
-
-// After global step `at`: saves a checkpoint through the Checkpointer (as its
-// own saves and a preemption's do), then with `stop` ends training there.
-class SaveAtStep : public callbacks::Callback {
- public:
-  SaveAtStep(Checkpointer* checkpointer, Trainer* trainer, int64_t at, bool stop)
-      : checkpointer_(checkpointer), trainer_(trainer), at_(at), stop_(stop) {}
-  Status OnBatchEnd(const callbacks::BatchEnd& b) override {
-    if (b.global_step != at_) return OkStatus();
-    ASSIGN_OR_RETURN(std::string prefix, checkpointer_->Save());
-    (void)prefix;
-    if (stop_) trainer_->RequestStop();
-    return OkStatus();
-  }
-
- private:
-  Checkpointer* checkpointer_;
-  Trainer* trainer_;
-  int64_t at_;
-  bool stop_;
-};
-
-// The ckpt-* files of folder `dir` (name -> bytes).
-std::map<std::string, std::string> CheckpointFiles(const std::string& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("ckpt-", 0) == 0) files[name] = FileBytes(entry.path().string());
-  }
-  return files;
-}
-
 class StrictCheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    run_dir_ = (fs::temp_directory_path() /
-                ("strict_checkpoint_test_" +
-                 std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-                 "_" + std::to_string(getpid())))
-                   .string();
+    run_dir_ = testing::PerTestRunDir("strict_checkpoint_test_");
     fs::remove_all(run_dir_);
     job_ = Job(run_dir_);
     cpu_ = kernels::CreateCpuBackend();
@@ -313,7 +241,7 @@ class StrictCheckpointTest : public ::testing::Test {
     EXPECT_TRUE(fit.ok()) << fit;
     EXPECT_TRUE(c.client->Done().ok());
     session.stopped = trainer->stopped();
-    session.weights = Params(*trainer);
+    session.weights = HostWeights(*trainer);
     return session;
   }
 
@@ -337,7 +265,7 @@ TEST_F(StrictCheckpointTest, StrictDeviceSavesTheCpuBytes) {
   auto cpu = MakeTrainer(cpu_.get(), job_);
   auto strict = MakeTrainer(strict_.get(), job_);
   ASSERT_TRUE(cpu && strict);
-  ASSERT_EQ(Params(*cpu), Params(*strict));       // the same seed: the same initial weights
+  ASSERT_EQ(HostWeights(*cpu), HostWeights(*strict));  // the same seed: the same initial weights
   for (Trainer* t : {cpu.get(), strict.get()}) {  // slots that are not all zero
     SetSlots(*t, 0.25f);
     t->optimizer().set_iterations(7);
@@ -378,7 +306,7 @@ TEST_F(StrictCheckpointTest, CpuCheckpointRestoresOntoTheStrictDevice) {
       restored = RestoreCheckpoint(**reader, cpu_prefix, *strict);
     }
     ASSERT_TRUE(restored.ok()) << restored.status();
-    EXPECT_EQ(Params(*strict), Params(*cpu));
+    EXPECT_EQ(HostWeights(*strict), HostWeights(*cpu));
     EXPECT_EQ(Slots(*strict), Slots(*cpu));
     EXPECT_EQ(strict->optimizer().iterations(), 9);
     EXPECT_EQ(restored->iterations, 9);
@@ -413,7 +341,7 @@ TEST_F(StrictCheckpointTest, FailedRestoreLeavesTheDeviceUnchanged) {
   SetParams(*strict, -1.0f);
   SetSlots(*strict, 3.0f);
   strict->optimizer().set_iterations(4);
-  const std::vector<float> params = Params(*strict);
+  const std::vector<float> params = HostWeights(*strict);
   const std::vector<std::vector<float>> slots = Slots(*strict);
 
   auto reader = storage::BundleReader::Open(storage::PosixFileSystem(), wider_prefix);
@@ -429,7 +357,7 @@ TEST_F(StrictCheckpointTest, FailedRestoreLeavesTheDeviceUnchanged) {
   damaged = RestoreCheckpoint(**damaged_reader, damaged_prefix, *strict).status();
   EXPECT_EQ(damaged.code(), StatusCode::kDataLoss) << damaged;
 
-  EXPECT_EQ(Params(*strict), params);
+  EXPECT_EQ(HostWeights(*strict), params);
   EXPECT_EQ(Slots(*strict), slots);
   EXPECT_EQ(strict->optimizer().iterations(), 4);
 }
@@ -450,7 +378,7 @@ TEST_F(StrictCheckpointTest, WeightsOnlyCheckpointOnTheStrictDevice) {
   ASSERT_TRUE(reader.ok()) << reader.status();
   auto restored = RestoreCheckpoint(**reader, cpu_prefix, *strict);
   ASSERT_TRUE(restored.ok()) << restored.status();
-  EXPECT_EQ(Params(*strict), Params(*cpu));
+  EXPECT_EQ(HostWeights(*strict), HostWeights(*cpu));
   EXPECT_EQ(Slots(*strict), Slots(*cpu));  // zero on both
   EXPECT_EQ(strict->optimizer().iterations(), 0);
   const std::string again = Save(*strict, "again");
@@ -475,7 +403,7 @@ TEST_F(StrictCheckpointTest, EarlyStoppingRestoresBestWeightsOnTheStrictDevice) 
     begin.epochs = 3;
     ASSERT_TRUE(stopping.OnTrainBegin(begin).ok());
     SetParams(*trainer, 1.0f);
-    best[b] = Params(*trainer);
+    best[b] = HostWeights(*trainer);
     callbacks::EpochEnd end;
     end.epoch = 1;
     end.logs = {{"loss", 1.0}, {"accuracy", 0.5}};
@@ -487,7 +415,7 @@ TEST_F(StrictCheckpointTest, EarlyStoppingRestoresBestWeightsOnTheStrictDevice) 
     status = stopping.OnEpochEnd(end);
     ASSERT_TRUE(status.ok()) << status;
     EXPECT_EQ(callbacks::EarlyStopping::StoppedEpoch(trainer->callback_state()), 2);
-    EXPECT_EQ(Params(*trainer), best[b]);
+    EXPECT_EQ(HostWeights(*trainer), best[b]);
     saved_best[b] = trainer->callback_state().vectors["early_stopping/best_weights"];
     EXPECT_EQ(saved_best[b], best[b]);
   }
@@ -519,10 +447,7 @@ TEST_F(StrictCheckpointTest, FitWritesTheCpuCheckpointsOnTheStrictDevice) {
     const Status fit = trainer->Fit(&planner, nullptr, {&stopping, &checkpointer});
     ASSERT_TRUE(fit.ok()) << fit;
     EXPECT_TRUE(c.client->Done().ok());
-    for (const auto& entry : fs::directory_iterator(MoveCheckpoints(b == 0 ? "cpu" : "strict"))) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("ckpt-", 0) == 0) files[b][name] = FileBytes(entry.path().string());
-    }
+    files[b] = CheckpointFiles(MoveCheckpoints(b == 0 ? "cpu" : "strict"));
   }
   EXPECT_EQ(files[0].size(), 8u);  // steps 4, 8, 12 and 15: an index and a data file each
   ASSERT_EQ(files[0].size(), files[1].size());

@@ -15,6 +15,7 @@
 #include "kernels/backend.h"
 #include "kernels/strict/strict_device_backend.h"
 #include "tests/worker/trainer_test_util.h"
+#include "tests/worker/training_test_callbacks.h"
 #include "worker/trainer.h"
 
 namespace shardtrain {
@@ -22,24 +23,11 @@ namespace {
 
 using testing::OneRankPlanner;
 using testing::SeparableDataset;
-
-// Records every batch's and epoch's logs.
-class LogRecorder : public callbacks::Callback {
- public:
-  Status OnBatchEnd(const callbacks::BatchEnd& b) override {
-    for (const auto& [name, value] : b.logs) values.push_back(value);
-    return OkStatus();
-  }
-  Status OnEpochEnd(const callbacks::EpochEnd& e) override {
-    for (const auto& [name, value] : e.logs) values.push_back(value);
-    return OkStatus();
-  }
-  std::vector<double> values;
-};
+using testing::StepLogRecorder;
 
 // What a run produced, all copied to the host.
 struct RunResult {
-  std::vector<double> logs;
+  StepLogRecorder logs;  // every batch's and epoch's
   std::vector<float> weights;
   std::vector<double> evaluation;
   std::vector<float> predictions;
@@ -52,14 +40,10 @@ RunResult TrainAndEvaluate(kernels::KernelBackend& backend, const config::JobCon
   auto trainer = Trainer::Create(job, &backend);
   EXPECT_TRUE(trainer.ok()) << trainer.status();
   if (!trainer.ok()) return result;
-  LogRecorder recorder;
   OneRankPlanner planner(&train, job.training().batch_size(), /*shuffle=*/true);
-  const Status fit = (*trainer)->Fit(&planner, &val, {&recorder});
+  const Status fit = (*trainer)->Fit(&planner, &val, {&result.logs});
   EXPECT_TRUE(fit.ok()) << fit;
-  result.logs = recorder.values;
-  const model::ParameterStore& params = (*trainer)->model().parameters();
-  result.weights.resize(static_cast<size_t>(params.size()));
-  EXPECT_TRUE(params.CopyParamsToHost(result.weights.data()).ok());
+  result.weights = testing::HostWeights(**trainer);
   auto eval = (*trainer)->Evaluate(val);
   EXPECT_TRUE(eval.ok()) << eval.status();
   if (eval.ok()) {
@@ -83,8 +67,10 @@ void ExpectSameRun(const config::JobConfig& job, const data::Dataset& train,
   const RunResult expected = TrainAndEvaluate(*cpu, job, train, val);
   const RunResult got = TrainAndEvaluate(*strict, job, train, val);
   EXPECT_TRUE(strict->CheckErrors().ok()) << strict->CheckErrors();
-  ASSERT_FALSE(expected.logs.empty());
-  EXPECT_EQ(got.logs, expected.logs);  // bitwise: EXPECT_EQ on doubles
+  ASSERT_FALSE(expected.logs.batches.empty());
+  ASSERT_FALSE(expected.logs.epochs.empty());
+  EXPECT_EQ(got.logs.batches, expected.logs.batches);  // bitwise: EXPECT_EQ on doubles
+  EXPECT_EQ(got.logs.epochs, expected.logs.epochs);
   EXPECT_TRUE(SameBits(got.weights, expected.weights));
   EXPECT_EQ(got.evaluation, expected.evaluation);
   EXPECT_TRUE(SameBits(got.predictions, expected.predictions));

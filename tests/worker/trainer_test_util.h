@@ -1,5 +1,7 @@
-// Test helpers shared by the one-rank trainer tests: a small separable
-// dataset and an epoch planner that feeds one rank whole batches.
+// Test helpers shared by the trainer tests: small separable datasets (one
+// shard, or two for the coordinator's planner), an epoch planner that feeds
+// one rank whole batches and one that cuts a rank's part as the coordinator
+// does (for multi-rank runs).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,8 +11,10 @@
 #include <numeric>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/philox.h"
+#include "coordinator/shard_planner.h"
 #include "worker/data/dataset.h"
 #include "worker/epoch_plan.h"
 #include "worker/in_memory_batches.h"
@@ -43,6 +47,27 @@ inline data::Dataset SeparableDataset(int64_t n, uint64_t seed) {
     }
   }
   d.features = PixelFeatures(pixels);
+  return d;
+}
+
+// `n` examples of `features` inputs in `classes` classes: class c raises
+// every feature j with j % classes == c, over Philox noise (inputs pixel /
+// 255); two shards of n / 2 and n - n / 2. Deterministic in `seed`.
+inline data::Dataset TwoShardDataset(int64_t n, uint64_t seed, int64_t features, int classes) {
+  data::Dataset d;
+  d.num_examples = n;
+  d.feature_size = features;
+  d.features.resize(static_cast<size_t>(n * features));
+  d.labels.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    d.labels[i] = static_cast<int32_t>(PhiloxBits(seed, 0, 1, i) % classes);
+    for (int64_t j = 0; j < features; ++j) {
+      const auto pixel = static_cast<uint8_t>((PhiloxBits(seed, 0, 2, i * features + j) & 0x7F) +
+                                              (j % classes == d.labels[i] ? 128 : 0));
+      d.features[i * features + j] = pixel * (1.0f / 255.0f);
+    }
+  }
+  d.shard_sizes = {n / 2, n - n / 2};
   return d;
 }
 
@@ -95,6 +120,33 @@ class OneRankPlanner : public InMemoryPlanner {
  private:
   int64_t n_, batch_;
   bool shuffle_;
+};
+
+// Rank `rank` of `world`: its part of each epoch (from any position) in
+// global batches of `batch`, shuffled with `seed`, as the coordinator's
+// planner cuts it.
+class RankPlanner : public InMemoryPlanner {
+ public:
+  RankPlanner(const data::Dataset* train, uint64_t seed, int64_t batch, int rank, int world)
+      : InMemoryPlanner(train, batch),
+        shards_(train->shard_sizes),
+        seed_(seed),
+        batch_(batch),
+        rank_(rank),
+        world_(world) {}
+
+ protected:
+  StatusOr<EpochPlan> PlanExamples(int64_t epoch, int64_t start) override {
+    coordinator::RankAssignment a =
+        coordinator::AssignEpoch(seed_, epoch, shards_, true, batch_, start, rank_, world_);
+    return EpochPlan{a.epoch, a.first_step, a.example_ids, a.step_counts, a.step_offsets};
+  }
+
+ private:
+  std::vector<int64_t> shards_;
+  uint64_t seed_;
+  int64_t batch_;
+  int rank_, world_;
 };
 
 }  // namespace shardtrain::testing
