@@ -16,7 +16,6 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -140,16 +139,8 @@ class CheckpointNamesResumeTest : public ::testing::Test {
     fs::create_directories(CheckpointDir(job_));
     comm::LocalCommunicator comm;
     if (resume) {
-      auto candidates =
-          FindResumeCandidates(storage::PosixFileSystem(), CheckpointDir(job_), ResumeOptions{});
-      EXPECT_TRUE(candidates.ok()) << candidates.status();
-      if (!candidates.ok()) return session;
-      std::ostringstream warnings;
-      auto resumed = ResumeTraining(storage::PosixFileSystem(), *candidates, job_,
-                                    /*allow_config_change=*/false, **trainer, comm, warnings);
-      EXPECT_TRUE(resumed.ok() && resumed->has_value()) << resumed.status();
-      if (!resumed.ok() || !resumed->has_value()) return session;
-      session.resumed = **resumed;
+      session.resumed = testing::ResumeNewest(job_, **trainer, comm, /*warnings=*/nullptr);
+      if (!session.resumed) return session;
     }
     Checkpointer checkpointer(job_, trainer->get(), &comm, client->get(),
                               storage::PosixFileSystem(),

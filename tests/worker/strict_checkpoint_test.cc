@@ -19,7 +19,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -220,17 +219,10 @@ class StrictCheckpointTest : public ::testing::Test {
     fs::create_directories(CheckpointDir(job_));
     comm::LocalCommunicator comm;
     if (resume) {
-      auto candidates =
-          FindResumeCandidates(storage::PosixFileSystem(), CheckpointDir(job_), ResumeOptions{});
-      EXPECT_TRUE(candidates.ok()) << candidates.status();
-      if (!candidates.ok()) return session;
-      std::ostringstream warnings;
-      auto resumed = ResumeTraining(storage::PosixFileSystem(), *candidates, job_,
-                                    /*allow_config_change=*/false, *trainer, comm, warnings);
-      EXPECT_TRUE(resumed.ok() && resumed->has_value()) << resumed.status();
-      EXPECT_EQ(warnings.str(), "");
-      if (!resumed.ok() || !resumed->has_value()) return session;
-      session.resumed = **resumed;
+      std::string warnings;
+      session.resumed = testing::ResumeNewest(job_, *trainer, comm, &warnings);
+      EXPECT_EQ(warnings, "");
+      if (!session.resumed) return session;
     }
     Checkpointer checkpointer(job_, trainer.get(), &comm, c.client.get(),
                               storage::PosixFileSystem(),

@@ -2,7 +2,8 @@
 // StepLogRecorder keeps every batch's and epoch's logs and counters as rows of
 // doubles that compare bitwise with ==; SaveAtStep saves through a
 // Checkpointer after one global step (and may stop training there);
-// HostWeights copies a trainer's weights to the host; FileBytes and
+// ResumeNewest restores a one-rank run's newest checkpoint as train
+// resumes; HostWeights copies a trainer's weights to the host; FileBytes and
 // CheckpointFiles read files whole; PerTestRunDir names a run
 // folder unique to the running test and process. Header-only; nothing here
 // touches the file system except the readers (which report a missing file
@@ -18,11 +19,15 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "worker/callbacks/callback.h"
 #include "worker/checkpoint/checkpointer.h"
+#include "worker/checkpoint/resume.h"
+#include "worker/comm/communicator.h"
 #include "worker/trainer.h"
 
 namespace shardtrain::testing {
@@ -75,6 +80,26 @@ class SaveAtStep : public callbacks::Callback {
   int64_t at_;
   bool stop_;
 };
+
+// Restores the newest checkpoint of CheckpointDir(`job`) onto `trainer` as
+// train resumes one rank (FindResumeCandidates, then ResumeTraining without
+// config changes), the warnings it printed in `*warnings` (when given). A
+// failure, or nothing to resume, is a test failure and nullopt.
+inline std::optional<checkpoint::Resumed> ResumeNewest(const config::JobConfig& job,
+                                                       Trainer& trainer, comm::Communicator& comm,
+                                                       std::string* warnings) {
+  auto candidates = checkpoint::FindResumeCandidates(
+      storage::PosixFileSystem(), checkpoint::CheckpointDir(job), checkpoint::ResumeOptions{});
+  EXPECT_TRUE(candidates.ok()) << candidates.status();
+  if (!candidates.ok()) return std::nullopt;
+  std::ostringstream printed;
+  auto resumed = checkpoint::ResumeTraining(storage::PosixFileSystem(), *candidates, job,
+                                            /*allow_config_change=*/false, trainer, comm, printed);
+  EXPECT_TRUE(resumed.ok() && resumed->has_value()) << resumed.status();
+  if (warnings != nullptr) *warnings = printed.str();
+  if (!resumed.ok() || !resumed->has_value()) return std::nullopt;
+  return **resumed;
+}
 
 // `trainer`'s weights, copied to the host (a test failure if the copy fails).
 inline std::vector<float> HostWeights(Trainer& trainer) {
