@@ -4,10 +4,9 @@
 // Checkpointer after one global step (and may stop training there);
 // ResumeNewest restores a one-rank run's newest checkpoint as train
 // resumes; HostWeights copies a trainer's weights to the host; FileBytes and
-// CheckpointFiles read files whole; PerTestRunDir names a run
-// folder unique to the running test and process. Header-only; nothing here
-// touches the file system except the readers (which report a missing file
-// as a test failure, never abort).
+// CheckpointFiles read files whole; PerTestRunDir names a run folder unique
+// to the running test and process (it creates nothing). Header-only. Errors
+// are test failures (EXPECT_*) or a returned Status, never an abort.
 #pragma once
 
 #include <gtest/gtest.h>
