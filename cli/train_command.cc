@@ -199,13 +199,17 @@ std::string HostOnlyFeature(const config::JobConfig& config) {
 
 // Whether this rank asks to train on CUDA: training.device cuda; or auto where
 // CUDA runs here, this rank has a device of its own (node-local index below
-// the device count) and the job uses nothing a device refuses.
-bool WantsCuda(const config::JobConfig& config, const comm::MpiRuntime* mpi) {
+// the device count), the gradients can be summed on it (one rank, NCCL built
+// in, or --collective mpi) and the job uses nothing a device refuses.
+bool WantsCuda(const config::JobConfig& config, const std::string& collective,
+               const comm::MpiRuntime* mpi) {
   const std::string& device = config.training().device();
   if (device == "cuda") return true;
   if (device != "auto" || !kernels::CudaAvailable()) return false;
   const int local_rank = mpi != nullptr ? mpi->local_rank() : 0;
-  return local_rank < kernels::CudaDeviceCount() && HostOnlyFeature(config).empty();
+  const bool summable =
+      mpi == nullptr || mpi->world_size() == 1 || collective == "mpi" || comm::NcclCompiledIn();
+  return local_rank < kernels::CudaDeviceCount() && summable && HostOnlyFeature(config).empty();
 }
 
 // Everything a rank prepares before the first collective.
@@ -538,8 +542,8 @@ struct Session {
 // every rank asks for it (agreed over MPI before any communicator exists, so
 // all ranks build the same one), else the CPU. Then this rank's backend, unless
 // its setup failed: CUDA on its node-local device, or why it cannot run.
-Status ChooseDevice(comm::MpiRuntime* mpi, Status setup, Job* job) {
-  bool cuda = setup.ok() && WantsCuda(job->config, mpi);
+Status ChooseDevice(const std::string& collective, comm::MpiRuntime* mpi, Status setup, Job* job) {
+  bool cuda = setup.ok() && WantsCuda(job->config, collective, mpi);
   if (mpi != nullptr) {
     ASSIGN_OR_RETURN(cuda, mpi->EveryRank(cuda));
   }
@@ -563,10 +567,16 @@ Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, Session* session,
   // Every rank gets the same answer here (same flags, the device agreed), so a
   // failure stops all alike.
   *every_rank_stops = true;
-  setup = ChooseDevice(mpi, setup, &job);
+  setup = ChooseDevice(s.collective, mpi, setup, &job);
   if (mpi == nullptr && !setup.ok()) return setup;
-  ASSIGN_OR_RETURN(session->comm, comm::CreateCommunicator(
-                                      s.collective, job.device == Device::kCuda, mpi));
+  // Where some rank's setup failed, MPI carries the agreement that reports it,
+  // whatever the collective (an NCCL one could not be made on the CPU).
+  bool every_setup_ok = setup.ok();
+  if (mpi != nullptr) {
+    ASSIGN_OR_RETURN(every_setup_ok, mpi->EveryRank(every_setup_ok));
+  }
+  ASSIGN_OR_RETURN(session->comm, comm::CreateCommunicator(every_setup_ok ? s.collective : "mpi",
+                                                           job.device == Device::kCuda, mpi));
   comm::Communicator& comm = *session->comm;
   // A rank that failed reports its own error; the others name the first that did.
   RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(comm, setup, "setting up"));

@@ -3,7 +3,7 @@
 # rank returns the error and finalizes MPI, the job exits non-zero with the
 # error's message, and Open MPI's "MPI_ABORT was invoked" banner does not
 # appear. Two such failures: a data directory that does not exist (agreed on
-# at setup) and a diverged loss in training (TerminateOnNaN, from the summed
+# at setup, with any --collective) and a diverged loss in training (TerminateOnNaN, from the summed
 # loss, so every rank sees it at the same step).
 # Usage: every_rank_fails_test.sh BUILD_BIN_DIR SOURCE_DIR. Exits 77 (skip)
 # without Fashion-MNIST (Debian package dataset-fashion-mnist).
@@ -29,6 +29,10 @@ expect_clean_failure() {
 
 expect_clean_failure missing_data 1 "data directory '[^']*' does not exist" \
   "$src/configs/fashion_mlp.textproto" --data "$work/no-such-dir"
+# The same with --collective nccl (no CUDA here, or a failed setup): the
+# agreement still reports the setup error, not the collective's.
+expect_clean_failure missing_data_nccl 1 "data directory '[^']*' does not exist" \
+  "$src/configs/fashion_mlp.textproto" --data "$work/no-such-dir" --collective nccl
 sed -e 's/adam {}.*/learning_rate: 1e30 sgd {}/' "$src/configs/fashion_mlp.textproto" \
   >"$work/diverges.textproto"
 expect_clean_failure diverged_loss 2 "invalid loss \(nan\) at epoch 1" \

@@ -228,5 +228,17 @@ TEST_F(CheckpointNamesResumeTest, CallbackStateHoldsOnlyTheLogsTheFilepathNames)
             (std::set<std::string>{"ckpt-20", "ckpt-40", "ckpt-50"}));
 }
 
+// A resume whose filepath names no log drops the logs an earlier run's
+// filepath named, so its checkpoints do not carry them on to a later run.
+TEST_F(CheckpointNamesResumeTest, AResumeDropsTheLogsItsFilepathNoLongerNames) {
+  const Session first = RunSession(false, -1, /*at_epoch=*/1);
+  EXPECT_TRUE(first.state.Scalar("checkpointer/last_logs/loss").has_value());
+  job_ = NamesJob(run_dir_, "ckpt-{step}");
+  const Session second = RunSession(/*resume=*/true, -1, -1);
+  ASSERT_TRUE(second.resumed.has_value());
+  EXPECT_TRUE(second.resumed->state.callbacks.Scalar("checkpointer/last_logs/loss").has_value());
+  EXPECT_TRUE(second.state.empty());
+}
+
 }  // namespace
 }  // namespace shardtrain::checkpoint

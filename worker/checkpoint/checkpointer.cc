@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <vector>
@@ -200,9 +201,18 @@ Checkpointer::Checkpointer(const config::JobConfig& config, Trainer* trainer,
   // A resumed run names its checkpoints with the logs of the last epoch end
   // before its checkpoint, as the uninterrupted run does (NaN from a
   // checkpoint that does not hold them: one written before this was kept).
-  const callbacks::CallbackState& state = trainer_->callback_state();
+  callbacks::CallbackState& state = trainer_->callback_state();
   for (const std::string& name : filepath_logs_) {
     if (std::optional<double> value = state.Scalar(LastLogKey(name))) last_metrics_[name] = *value;
+  }
+  // Logs an earlier run's filepath named and this one does not: not carried
+  // on (a later run naming them again would take them for this run's).
+  const std::string prefix = LastLogKey("");
+  for (auto it = state.scalars.begin(); it != state.scalars.end();) {
+    const bool stale = it->first.rfind(prefix, 0) == 0 &&
+                       std::find(filepath_logs_.begin(), filepath_logs_.end(),
+                                 it->first.substr(prefix.size())) == filepath_logs_.end();
+    it = stale ? state.scalars.erase(it) : std::next(it);
   }
   if (resumed != nullptr) {
     best_value_ = resumed->best_value;

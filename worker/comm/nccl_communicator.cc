@@ -63,11 +63,14 @@ class NcclCommunicator final : public Communicator {
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
-  // Creates the stream and scratch buffer on the current device (already set).
+  // Creates the stream, the scratch and the staging buffer on the current
+  // device (already set), before the ranks agree that every device is ready.
   Status InitDeviceResources() {
     RETURN_IF_ERROR(CudaToStatus(cudaStreamCreate(&stream_), "cudaStreamCreate"));
-    return CudaToStatus(cudaMalloc(&scratch_, sizeof(double) * kMaxHostScalars),
-                        "cudaMalloc(scratch)");
+    RETURN_IF_ERROR(CudaToStatus(cudaMalloc(&scratch_, sizeof(double) * kMaxHostScalars),
+                                 "cudaMalloc(scratch)"));
+    return CudaToStatus(cudaMalloc(&staging_, kStagingBytes),
+                        "cudaMalloc(nccl staging, " + std::to_string(kStagingBytes) + " bytes)");
   }
   Status InitComm(const ncclUniqueId& id) {
     return NcclToStatus(ncclCommInitRank(&comm_, world_size_, id, rank_),
@@ -154,11 +157,6 @@ class NcclCommunicator final : public Communicator {
   // copy back, wait. Every rank makes the same calls (same sizes).
   Status Staged(void* data, int64_t count, int64_t element_bytes, const std::string& what,
                 const Collective& collective) {
-    if (staging_ == nullptr) {
-      RETURN_IF_ERROR(
-          CudaToStatus(cudaMalloc(&staging_, kStagingBytes),
-                       "cudaMalloc(nccl staging, " + std::to_string(kStagingBytes) + " bytes)"));
-    }
     char* host = static_cast<char*>(data);
     const int64_t per_chunk = kStagingBytes / element_bytes;
     for (int64_t first = 0; first < count; first += per_chunk) {
@@ -208,7 +206,7 @@ class NcclCommunicator final : public Communicator {
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
   double* scratch_ = nullptr;
-  void* staging_ = nullptr;  // Staged's chunk buffer, made on first use
+  void* staging_ = nullptr;  // Staged's chunk buffer
 };
 
 // Selects the device for this rank; OK or the reason it cannot.
