@@ -93,7 +93,12 @@ std::string DecodeVlen(const std::string& b, size_t props, size_t end, uint64_t 
     return "a variable-length string whose characters are not bytes";
   }
   if (base.size == 0 || base.size > kMaxAtomicSize) return "a variable-length type's base is too large";
-  type->size = 4 + sizes.offset + 4;
+  // libhdf5 sizes the stored data by the declared size, then reads elements
+  // of the on-disk size: they must agree.
+  if (type->size != 4 + sizes.offset + 4) {
+    return "a variable-length type of size " + std::to_string(type->size) + " (its elements take " +
+           std::to_string(4 + sizes.offset + 4) + " bytes)";
+  }
   type->vlen_string = kind == 1;
   type->end = base.end;
   return "";

@@ -151,6 +151,21 @@ TEST_F(DamagedLegacyH5Test, MissingHeapObjectIsDataLoss) {
   ExpectDataLoss("renumbered.h5", damaged, "attribute /@model_config");
 }
 
+TEST_F(DamagedLegacyH5Test, VlenStringTypeOfTheWrongSizeIsDataLoss) {
+  // The fuzzer's find: a variable-length string datatype (version 1, class 9,
+  // string) whose declared size is 17, not the 16 bytes its elements take
+  // (length, heap address, index): libhdf5 stores 17 bytes and reads past them.
+  const std::string vlen_string("\x19\x01", 2);
+  size_t at = bytes_.find(vlen_string);
+  while (at != std::string::npos && LittleEndian(bytes_, at + 4, 4) != 16) {
+    at = bytes_.find(vlen_string, at + 1);
+  }
+  ASSERT_NE(at, std::string::npos) << "no variable-length string datatype in the file";
+  std::string damaged = bytes_;
+  damaged[at + 4] = 17;
+  ExpectDataLoss("vlen_size.h5", damaged, "attribute /@");
+}
+
 TEST(DamagedWeightsH5Test, DamagedLayerNameIsDataLoss) {
   const std::string path = TempPath("intact.weights.h5");
   ASSERT_TRUE(WriteWeightsH5(path, SmallModel()).ok());
