@@ -18,35 +18,13 @@
 #include "cli/saved_model_of.h"
 #include "serving/loaded_model.h"
 #include "storage/saved_model/saved_model_writer.h"
+#include "tests/serving/every_conv_op_model.h"
 #include "tests/storage/temp_files_test_util.h"
 #include "worker/job_config.h"
 #include "worker/model/model.h"
 
 namespace shardtrain {
 namespace {
-
-constexpr char kConfig[] = R"(
-model {
-  input_shape: [8, 8, 1]
-  input_name: "pixels"
-  layers { name: "conv2d" conv2d { filters: 4 kernel_size: [3] padding: SAME activation: RELU } }
-  layers { name: "batch_normalization" batch_normalization {} }
-  layers { name: "conv2d_1" conv2d { filters: 4 kernel_size: [3] padding: SAME } }
-  layers { name: "add" inputs: ["batch_normalization", "conv2d_1"] add {} }
-  layers { name: "activation" activation { activation: RELU } }
-  layers { name: "max_pooling2d" max_pooling2d { pool_size: [2] } }
-  layers { name: "average_pooling2d" inputs: ["activation"]
-           average_pooling2d { pool_size: [3] strides: [2] padding: SAME } }
-  layers { name: "concatenate" inputs: ["max_pooling2d", "average_pooling2d"] concatenate {} }
-  layers { name: "conv2d_2" conv2d { filters: 6 kernel_size: [2, 3] strides: [1, 2] } }
-  layers { name: "batch_normalization_1" batch_normalization { center: false scale: false } }
-  layers { name: "global_average_pooling2d" global_average_pooling2d {} }
-  layers { name: "dropout" dropout { rate: 0.5 } }
-  layers { name: "reshape" reshape { target_shape: [2, -1] } }
-  layers { name: "flatten" flatten {} }
-  layers { name: "dense" dense { units: 3 } }
-}
-)";
 
 struct Trained {
   std::unique_ptr<model::Model> model;
@@ -57,7 +35,7 @@ struct Trained {
 constexpr int64_t kBatch = 3;
 
 Trained InitializedModel() {
-  auto job = ParseJobConfig(kConfig, "cnn_export_test");
+  auto job = ParseJobConfig(kEveryConvOpModel, "cnn_export_test");
   EXPECT_TRUE(job.ok()) << job.status();
   auto created = model::Model::Create(job->model(), kBatch, kernels::SharedCpuBackend());
   EXPECT_TRUE(created.ok()) << created.status();

@@ -25,6 +25,7 @@
 #include "kernels/strict/strict_device_backend.h"
 #include "serving/loaded_model.h"
 #include "storage/saved_model/saved_model_writer.h"
+#include "tests/serving/every_conv_op_model.h"
 #include "tests/storage/temp_files_test_util.h"
 #include "worker/job_config.h"
 #include "worker/model/model.h"
@@ -43,30 +44,6 @@ model {
   layers { name: "dense_1" dense { units: 6 activation: SIGMOID } }
   layers { name: "dense_2" dense { units: 6 activation: RELU } }
   layers { name: "dense_3" dense { units: 4 activation: SOFTMAX } }
-}
-)";
-
-// cnn_export_test's model: every convolutional op of the runtime.
-constexpr char kConvModel[] = R"(
-model {
-  input_shape: [8, 8, 1]
-  input_name: "pixels"
-  layers { name: "conv2d" conv2d { filters: 4 kernel_size: [3] padding: SAME activation: RELU } }
-  layers { name: "batch_normalization" batch_normalization {} }
-  layers { name: "conv2d_1" conv2d { filters: 4 kernel_size: [3] padding: SAME } }
-  layers { name: "add" inputs: ["batch_normalization", "conv2d_1"] add {} }
-  layers { name: "activation" activation { activation: RELU } }
-  layers { name: "max_pooling2d" max_pooling2d { pool_size: [2] } }
-  layers { name: "average_pooling2d" inputs: ["activation"]
-           average_pooling2d { pool_size: [3] strides: [2] padding: SAME } }
-  layers { name: "concatenate" inputs: ["max_pooling2d", "average_pooling2d"] concatenate {} }
-  layers { name: "conv2d_2" conv2d { filters: 6 kernel_size: [2, 3] strides: [1, 2] } }
-  layers { name: "batch_normalization_1" batch_normalization { center: false scale: false } }
-  layers { name: "global_average_pooling2d" global_average_pooling2d {} }
-  layers { name: "dropout" dropout { rate: 0.5 } }
-  layers { name: "reshape" reshape { target_shape: [2, -1] } }
-  layers { name: "flatten" flatten {} }
-  layers { name: "dense" dense { units: 3 } }
 }
 )";
 
@@ -155,7 +132,7 @@ TEST(StrictServingTest, DenseSoftmaxModelAnswersTheCpusBits) {
 
 TEST(StrictServingTest, ConvolutionalModelAnswersTheCpusBits) {
   test_files::TempDir dir;
-  const std::string exported = Export(kConvModel, dir, "cnn");
+  const std::string exported = Export(kEveryConvOpModel, dir, "cnn");
   ASSERT_FALSE(exported.empty());
   ExpectSameAnswers(exported, "pixels", {{3, 8, 8, 1}, {2, 64}});
 }
@@ -177,7 +154,7 @@ TEST(StrictServingTest, HalfPlusTwoRestoresAndAnswersOnTheDevice) {
 // (not thread-safe) and each gets the single-threaded answer.
 TEST(StrictServingTest, ConcurrentRunsOnTheDeviceAgree) {
   test_files::TempDir dir;
-  const std::string exported = Export(kConvModel, dir, "cnn");
+  const std::string exported = Export(kEveryConvOpModel, dir, "cnn");
   ASSERT_FALSE(exported.empty());
   auto strict = Load(exported, true);
   ASSERT_NE(strict, nullptr);
