@@ -32,7 +32,6 @@
 #include "worker/checkpoint/checkpointer.h"
 #include "worker/checkpoint/resume.h"
 #include "worker/comm/communicator_factory.h"
-#include "worker/job_config.h"
 #include "worker/trainer.h"
 
 namespace shardtrain::checkpoint {
@@ -64,12 +63,7 @@ config::JobConfig Job(const std::string& run_dir) {
     checkpoint { max_to_keep: -1 }
     training { batch_size: 16 epochs: 2 seed: 13 }
   )pb";
-  auto job = ParseJobConfig(text, "strict resume mpi job");
-  EXPECT_TRUE(job.ok()) << job.status();
-  if (!job.ok()) return config::JobConfig();
-  job->mutable_training()->set_run_dir(run_dir);
-  EXPECT_TRUE(ValidateJobConfig(&*job).ok());
-  return *job;
+  return testing::ValidatedJob(text, "strict resume mpi job", run_dir);
 }
 
 // A coordinator on rank 0 (it commits checkpoints) and every rank's client.

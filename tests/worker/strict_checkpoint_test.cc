@@ -120,12 +120,7 @@ config::JobConfig ResumeJob(const std::string& run_dir) {
     checkpoint { max_to_keep: -1 }
     training { batch_size: 8 epochs: 2 seed: 17 }
   )pb";
-  auto job = ParseJobConfig(text, "strict resume test");
-  EXPECT_TRUE(job.ok()) << job.status();
-  if (!job.ok()) return config::JobConfig();
-  job->mutable_training()->set_run_dir(run_dir);
-  EXPECT_TRUE(ValidateJobConfig(&*job).ok());
-  return *job;
+  return testing::ValidatedJob(text, "strict resume test", run_dir);
 }
 
 class StrictCheckpointTest : public ::testing::Test {

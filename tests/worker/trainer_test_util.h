@@ -71,6 +71,18 @@ inline data::Dataset TwoShardDataset(int64_t n, uint64_t seed, int64_t features,
   return d;
 }
 
+// `text` (a JobConfig in text format, named `name` in errors) with
+// training.run_dir = `run_dir`, validated; an empty config after a test failure.
+inline config::JobConfig ValidatedJob(const std::string& text, const std::string& name,
+                                      const std::string& run_dir) {
+  StatusOr<config::JobConfig> job = ParseJobConfig(text, name);
+  EXPECT_TRUE(job.ok()) << job.status();
+  if (!job.ok()) return config::JobConfig();
+  job->mutable_training()->set_run_dir(run_dir);
+  EXPECT_TRUE(ValidateJobConfig(&*job).ok());
+  return *job;
+}
+
 // A validated job for SeparableDataset: input 12, 3 classes, Adam, sparse
 // cross-entropy from logits, batch 8, seed 5, `epochs` epochs, and the model
 // layers `layers` (text format: `layers { ... } layers { ... }`).
