@@ -10,8 +10,10 @@
 
 namespace shardtrain::cli {
 
-// shardtrain train CONFIG [flags]
-Status RunTrain(const std::vector<std::string>& args);
+// shardtrain train CONFIG [flags]. Under mpirun a rank that fails prints its
+// error itself ("error on rank R of N: ...") before it waits for the other
+// ranks, and sets `*error_reported` so that main() does not print it again.
+Status RunTrain(const std::vector<std::string>& args, bool* error_reported);
 // shardtrain coordinator CONFIG --listen HOST:PORT --world-size N [flags]
 Status RunCoordinator(const std::vector<std::string>& args);
 // shardtrain data prepare (--dataset fashion_mnist | --features X.npy --labels Y.npy |

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/error_line.h"
 #include "common/status.h"
 
 namespace {
@@ -49,8 +50,9 @@ int main(int argc, char** argv) {
   std::string command = args[0];
   args.erase(args.begin());
   shardtrain::Status status;
+  bool error_reported = false;
   if (command == "train") {
-    status = shardtrain::cli::RunTrain(args);
+    status = shardtrain::cli::RunTrain(args, &error_reported);
   } else if (command == "serve") {
     status = shardtrain::cli::RunServe(args);
   } else if (command == "export") {
@@ -69,9 +71,8 @@ int main(int argc, char** argv) {
     std::cerr << "shardtrain: unknown command '" << command << "'\n\n" << kUsage;
     return 2;
   }
-  if (!status.ok()) {
-    std::cout.flush();
-    std::cerr << "shardtrain " << command << ": error: " << status.ToString() << std::endl;
+  if (!status.ok() && !error_reported) {
+    shardtrain::cli::WriteErrorLine("shardtrain " + command + ": error: " + status.ToString());
   }
   return ExitCode(status);
 }

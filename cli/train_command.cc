@@ -35,6 +35,7 @@
 
 #include "cli/commands.h"
 #include "cli/control_plane.h"
+#include "cli/error_line.h"
 #include "cli/init_from_optimizer.h"
 #include "common/flags.h"
 #include "kernels/backend_factory.h"
@@ -601,7 +602,7 @@ Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, Session* session,
 
 }  // namespace
 
-Status RunTrain(const std::vector<std::string>& args) {
+Status RunTrain(const std::vector<std::string>& args, bool* error_reported) {
   FlagSet flags("shardtrain train", "[mpirun -np N] shardtrain train CONFIG [flags]",
                 "Trains the model described by the job config CONFIG (a text protobuf, see\n"
                 "configs/fashion_mlp.textproto and proto/config.proto). Flags override the file.\n"
@@ -619,16 +620,16 @@ Status RunTrain(const std::vector<std::string>& args) {
   bool every_rank_stops = false;
   Session session;  // outlives the error report below
   Status status = Train(settings, mpi.get(), &session, &every_rank_stops);
-  // A failure every rank saw (a diverged loss, an error they agreed on) ends
-  // each with its own message and MPI_Finalize; one other ranks may not have
-  // seen leaves them blocked in a collective with this rank: end them all.
-  if (!status.ok() && mpi != nullptr && mpi->world_size() > 1 && !every_rank_stops &&
-      !mpi->EveryRankFailed(kEveryRankFailsWithin)) {
-    std::cout.flush();
-    std::cerr << "shardtrain train: error on rank " << mpi->rank() << " of " << mpi->world_size()
-              << ": " << status.ToString() << std::endl;
-    mpi->Abort(1);
-  }
+  if (status.ok() || mpi == nullptr || mpi->world_size() == 1 || every_rank_stops) return status;
+  // Said before the wait below: once another rank has died, mpirun may end
+  // this one (SIGTERM, then SIGKILL) while it waits.
+  WriteErrorLine("shardtrain train: error on rank " + std::to_string(mpi->rank()) + " of " +
+                 std::to_string(mpi->world_size()) + ": " + status.ToString());
+  *error_reported = true;
+  // A failure every rank saw (a diverged loss) ends each with its own message
+  // and MPI_Finalize; one other ranks may not have seen leaves them blocked in
+  // a collective with this rank: end them all.
+  if (!mpi->EveryRankFailed(kEveryRankFailsWithin)) mpi->Abort(1);
   return status;
 }
 

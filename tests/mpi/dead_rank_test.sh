@@ -20,7 +20,7 @@ run_and_signal() {
   # Rank 1 by its environment (under a multi-host launcher the ranks start in
   # any order); the pattern matches the ranks, not mpirun's command line.
   local ranks="^$bin train .*$work/run-$signal"
-  for _ in $(seq 100); do  # wait until both ranks run
+  for _ in $(seq 600); do  # wait until both ranks run
     for pid in $(pgrep -f "$ranks"); do
       tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && rank1=$pid
     done
@@ -30,6 +30,10 @@ run_and_signal() {
   # Into training: rank 0 describes it once every rank is in Fit, heartbeating
   # (a rank stopped while still loading data is not the coordinator's to see).
   for _ in $(seq 600); do grep -q 'steps/epoch' "$log" && break; sleep 0.1; done
+  if [ -z "$rank1" ] || ! grep -q 'steps/epoch' "$log"; then
+    fail "SIG$signal: the job did not start training within 60 s (rank 1 pid '$rank1'):"
+    cat "$log"; kill -KILL "$job" 2>/dev/null; wait "$job"; return
+  fi
   sleep 1
   local start=$SECONDS
   kill "-$signal" "$rank1"
