@@ -320,9 +320,12 @@ TEST(VersionPolicyTest, LatestTwoFollowsNewVersionsAndLogsSkippedDirectories) {
             404);
 
   ::testing::internal::CaptureStderr();
-  std::filesystem::create_directories(base + "/4");
-  std::filesystem::copy_file(base + "/3/saved_model.pb", base + "/4/saved_model.pb");
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Made whole, then renamed into place, so no poll sees it without its graph;
+  // then many 20 ms polls, even on a loaded machine.
+  std::filesystem::create_directories(base + "/staging");
+  std::filesystem::copy_file(base + "/3/saved_model.pb", base + "/staging/saved_model.pb");
+  std::filesystem::rename(base + "/staging", base + "/4");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(
       log.find("skipping version 4 directory " + base + "/4: it has no variables/variables.index"),
