@@ -4,7 +4,9 @@
 #include <zip.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -228,6 +230,45 @@ Status WriteLegacyH5(const std::string& path, const KerasModelFile& model) {
   return RenameInto(temp, path);
 }
 
+namespace {
+
+// When a .keras archive says it was saved: now in local time, as Keras writes
+// date_saved; or, where the SOURCE_DATE_EPOCH environment variable is set
+// (the reproducible-builds convention), that time in UTC, for date_saved and
+// every entry's modification time, so that the same model gives the same bytes.
+struct SaveTime {
+  std::time_t time = 0;
+  bool fixed = false;  // from SOURCE_DATE_EPOCH
+  std::string date;    // "%Y-%m-%d@%H:%M:%S"
+};
+
+StatusOr<SaveTime> TimeOfSave() {
+  SaveTime saved;
+  std::tm calendar{};
+  const char* epoch = std::getenv("SOURCE_DATE_EPOCH");
+  if (epoch != nullptr) {
+    char* end = nullptr;
+    errno = 0;
+    const long long seconds = std::strtoll(epoch, &end, 10);
+    if (*epoch == '\0' || *end != '\0' || errno != 0 || seconds < 0) {
+      return InvalidArgumentError("SOURCE_DATE_EPOCH='" + std::string(epoch) +
+                                  "' is not a count of seconds since 1970; unset it or fix it");
+    }
+    saved.time = static_cast<std::time_t>(seconds);
+    saved.fixed = true;
+    gmtime_r(&saved.time, &calendar);
+  } else {
+    saved.time = std::time(nullptr);
+    localtime_r(&saved.time, &calendar);
+  }
+  char date[32];
+  std::strftime(date, sizeof(date), "%Y-%m-%d@%H:%M:%S", &calendar);
+  saved.date = date;
+  return saved;
+}
+
+}  // namespace
+
 Status WriteKerasArchive(const std::string& path, const KerasModelFile& model) {
   RETURN_IF_ERROR(CheckOptimizer(model, path));
   const std::string weights_temp = TempPathBeside(path) + ".weights.h5";
@@ -239,13 +280,13 @@ Status WriteKerasArchive(const std::string& path, const KerasModelFile& model) {
       return written.WithContext("writing " + path);
     }
   }
-  char date[32];
-  const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  localtime_r(&now, &local);
-  std::strftime(date, sizeof(date), "%Y-%m-%d@%H:%M:%S", &local);
+  StatusOr<SaveTime> saved = TimeOfSave();
+  if (!saved.ok()) {
+    std::remove(weights_temp.c_str());
+    return saved.status().WithContext("writing " + path);
+  }
   const std::string metadata =
-      nlohmann::ordered_json{{"keras_version", kKeras3Version}, {"date_saved", date}}.dump();
+      nlohmann::ordered_json{{"keras_version", kKeras3Version}, {"date_saved", saved->date}}.dump();
   const std::string zip_temp = TempPathBeside(path);
   int error = 0;
   zip_t* zip = zip_open(zip_temp.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
@@ -261,6 +302,7 @@ Status WriteKerasArchive(const std::string& path, const KerasModelFile& model) {
       return InternalError(std::string("libzip: cannot add ") + name + ": " + zip_strerror(zip));
     }
     zip_set_file_compression(zip, static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0);
+    if (saved->fixed) zip_file_set_mtime(zip, static_cast<zip_uint64_t>(index), saved->time, 0);
     return OkStatus();
   };
   Status status = add("metadata.json", zip_source_buffer(zip, metadata.data(), metadata.size(), 0));

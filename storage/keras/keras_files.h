@@ -78,6 +78,11 @@ enum class KerasFileKind {
 StatusOr<KerasFileKind> DetectKerasFile(const std::string& path);
 StatusOr<KerasModelFile> ReadKerasFile(const std::string& path);
 
+// metadata.json's date_saved is the local time, as Keras writes it; with the
+// environment variable SOURCE_DATE_EPOCH set (seconds since 1970, the
+// reproducible-builds convention) it is that time in UTC, and so is every
+// entry's modification time: the same model then gives the same bytes. A
+// malformed SOURCE_DATE_EPOCH is InvalidArgument naming it.
 Status WriteKerasArchive(const std::string& path, const KerasModelFile& model);
 Status WriteLegacyH5(const std::string& path, const KerasModelFile& model);
 Status WriteWeightsH5(const std::string& path, const KerasModelFile& model);

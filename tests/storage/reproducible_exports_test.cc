@@ -11,6 +11,8 @@
 #include <hdf5.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -103,6 +105,41 @@ TEST(ReproducibleExportsTest, KerasH5FilesWrittenSecondsApartAreByteIdentical) {
   ASSERT_TRUE(legacy.ok()) << legacy.status();
   ASSERT_EQ(legacy->layers.size(), 2u);
   EXPECT_EQ(legacy->layers[0].weights[0].values, model.layers[0].weights[0].values);
+}
+
+// Sets SOURCE_DATE_EPOCH for one scope (unset before and after).
+class ScopedSourceDateEpoch {
+ public:
+  explicit ScopedSourceDateEpoch(const char* value) { setenv("SOURCE_DATE_EPOCH", value, 1); }
+  ~ScopedSourceDateEpoch() { unsetenv("SOURCE_DATE_EPOCH"); }
+};
+
+TEST(ReproducibleExportsTest, KerasArchivesWithSourceDateEpochAreByteIdentical) {
+  const KerasModelFile model = SmallModel();
+  test_files::TempDir dir;
+  {
+    ScopedSourceDateEpoch epoch("1700000000");
+    ASSERT_TRUE(keras::WriteKerasArchive(dir.File("first.keras"), model).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // past zip's 2 s resolution
+    ASSERT_TRUE(keras::WriteKerasArchive(dir.File("second.keras"), model).ok());
+  }
+  const std::string first = test_files::ReadBytes(dir.File("first.keras"));
+  ASSERT_FALSE(first.empty());
+  EXPECT_TRUE(first == test_files::ReadBytes(dir.File("second.keras")));
+  // 1700000000 s after 1970 is 2023-11-14 22:13:20 UTC.
+  EXPECT_NE(first.find(R"("date_saved":"2023-11-14@22:13:20")"), std::string::npos);
+  auto read = keras::ReadKerasFile(dir.File("second.keras"));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->layers[1].weights[0].values, model.layers[1].weights[0].values);
+}
+
+TEST(ReproducibleExportsTest, MalformedSourceDateEpochIsInvalidArgument) {
+  test_files::TempDir dir;
+  ScopedSourceDateEpoch epoch("yesterday");
+  Status status = keras::WriteKerasArchive(dir.File("model.keras"), SmallModel());
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("SOURCE_DATE_EPOCH='yesterday'"), std::string::npos) << status;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("model.keras")));
 }
 
 // Two Dense layers and a softmax: several NodeDefs with several attrs each, a
