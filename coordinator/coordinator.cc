@@ -548,14 +548,17 @@ Coordinator::Impl::Reply Coordinator::Impl::HandleEpochPlanRequest(const EpochPl
     return Refuse(StatusCode::kFailedPrecondition,
                   "the coordinator was started without a global batch size", false);
   }
+  // A position is a step's start, or the epoch's end (a checkpoint taken
+  // after its last, partial batch): a plan of no steps.
   if (r.epoch() < 0 || r.start_position() < 0 || r.start_position() > total_examples ||
-      r.start_position() % options.global_batch != 0) {
+      (r.start_position() % options.global_batch != 0 && r.start_position() != total_examples)) {
     return Refuse(StatusCode::kInvalidArgument,
                   "epoch " + std::to_string(r.epoch()) + " from position " +
                       std::to_string(r.start_position()) +
                       ": need epoch >= 0 and a position that is a multiple of the global batch " +
                       std::to_string(options.global_batch) + " within [0, " +
-                      std::to_string(total_examples) + "]",
+                      std::to_string(total_examples) + "], or " + std::to_string(total_examples) +
+                      " (the epoch's end)",
                   false);
   }
   // Pure computation: no lock held.

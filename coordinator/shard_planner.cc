@@ -64,7 +64,8 @@ RankAssignment AssignEpoch(uint64_t seed, int64_t epoch, const std::vector<int64
   const int64_t total = static_cast<int64_t>(order.size());
   RankAssignment assignment;
   assignment.epoch = epoch;
-  assignment.first_step = start_position / global_batch;
+  // The epoch's end after a partial last batch is past its last step too.
+  assignment.first_step = (start_position + global_batch - 1) / global_batch;
   for (int64_t position = start_position; position < total; position += global_batch) {
     const int64_t rows = std::min(global_batch, total - position);
     const RankSlice slice = SliceOfBatch(rows, rank, world_size);

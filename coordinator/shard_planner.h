@@ -29,10 +29,10 @@ struct RankSlice {
 RankSlice SliceOfBatch(int64_t batch_rows, int rank, int world_size);
 
 // One rank's examples for the steps of an epoch from `start_position` (a
-// multiple of global_batch) to its end.
+// multiple of global_batch, or the epoch's example count: no steps) to its end.
 struct RankAssignment {
   int64_t epoch = 0;
-  int64_t first_step = 0;              // start_position / global_batch
+  int64_t first_step = 0;              // start_position / global_batch, rounded up
   std::vector<int64_t> example_ids;    // this rank's ids, step after step
   std::vector<int32_t> step_counts;    // this rank's rows in each step
   std::vector<int32_t> step_offsets;   // its first row within each global batch

@@ -118,6 +118,15 @@ TEST(CoordinatorTest, RegistersRanksAndServesThePlanAssignmentsAndStatus) {
       EXPECT_EQ(got->step_offsets, want.step_offsets);
     }
   }
+  // The epoch's end (183 examples: after the partial third batch), as a
+  // checkpoint at the epoch's last step holds it: no steps left.
+  for (CoordinatorClient* client : {r0.get(), r1.get()}) {
+    StatusOr<RankAssignment> end = client->GetEpochAssignment(3, 183);
+    ASSERT_TRUE(end.ok()) << end.status();
+    EXPECT_EQ(end->first_step, 3);
+    EXPECT_TRUE(end->step_counts.empty());
+    EXPECT_TRUE(end->example_ids.empty());
+  }
   // A bad position is refused, and the connection stays usable.
   StatusOr<RankAssignment> bad = r0->GetEpochAssignment(0, 10);
   ASSERT_FALSE(bad.ok());
