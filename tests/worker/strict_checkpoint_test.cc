@@ -443,6 +443,43 @@ TEST_F(StrictCheckpointTest, FitWritesTheCpuCheckpointsOnTheStrictDevice) {
   }
 }
 
+// EarlyStopping (restore_best_weights) with step saves due at epoch ends (5
+// steps an epoch, save_freq 5): mode max on a falling loss stops after epoch 2
+// and puts epoch 1's weights back, and the step-10 checkpoint, taken at
+// epoch 2's end, holds them (the weights the job ends with), not the weights
+// before the restore.
+TEST_F(StrictCheckpointTest, StepSaveAtAnEpochEndHoldsEarlyStoppingsRestoredWeights) {
+  job_ = Job(run_dir_, 16,
+             "checkpoint { save_freq: \"5\" max_to_keep: -1 } "
+             "callbacks { early_stopping { monitor: \"loss\" mode: \"max\" patience: 1 "
+             "restore_best_weights: true } }");
+  const data::Dataset train = testing::SeparableDataset(40, 1);
+  auto trainer = MakeTrainer(cpu_.get(), job_);
+  ASSERT_TRUE(trainer);
+  Coordinated c = StartCoordinator();
+  ASSERT_NE(c.client, nullptr);
+  fs::create_directories(CheckpointDir(job_));
+  comm::LocalCommunicator comm;
+  callbacks::EarlyStopping stopping(job_.callbacks().early_stopping(), trainer.get(), nullptr);
+  Checkpointer checkpointer(job_, trainer.get(), &comm, c.client.get(), storage::PosixFileSystem(),
+                            nullptr);
+  testing::OneRankPlanner planner(&train, job_.training().batch_size(), /*shuffle=*/true);
+  const Status fit = trainer->Fit(&planner, nullptr, {&stopping, &checkpointer});
+  ASSERT_TRUE(fit.ok()) << fit;
+  ASSERT_TRUE(trainer->stopped());
+  EXPECT_EQ(callbacks::EarlyStopping::StoppedEpoch(trainer->callback_state()), 2);
+  ASSERT_TRUE(checkpointer.OnTrainEnd().ok());  // as train ends a stopped fit
+  EXPECT_TRUE(c.client->Done().ok());
+  EXPECT_EQ(CheckpointFiles(CheckpointDir(job_)).size(), 4u);  // steps 5 and 10
+
+  auto fresh = MakeTrainer(cpu_.get(), job_);
+  ASSERT_TRUE(fresh);
+  const std::optional<Resumed> resumed = testing::ResumeNewest(job_, *fresh, comm, nullptr);
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_EQ(resumed->state.progress.global_step, 10);
+  EXPECT_EQ(HostWeights(*fresh), HostWeights(*trainer));
+}
+
 // Exact resume on the strict device: an uninterrupted CPU run of 50 steps (2
 // epochs of 25; dropout, Adam) against a strict run that saves after step 30
 // (mid-epoch 2) through the Checkpointer and stops, then a new strict trainer

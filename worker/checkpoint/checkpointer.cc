@@ -240,14 +240,18 @@ Status Checkpointer::StopForPreemption() {
   return OkStatus();
 }
 
-Status Checkpointer::OnBatchEnd(const callbacks::BatchEnd&) {
+Status Checkpointer::OnBatchEnd(const callbacks::BatchEnd& batch) {
   const int64_t step = trainer_->progress().global_step;
   if (step == sigterm_at_step_ && comm_->rank() == 0) std::raise(SIGTERM);
   if (comm_->world_size() == 1 || step % kPreemptionPollSteps == 0) {
     ASSIGN_OR_RETURN(bool preempted, AnyRankPreempted());
     if (preempted) return StopForPreemption();
   }
-  if (every_steps_ > 0 && step % every_steps_ == 0 && !config_.checkpoint().save_best_only()) {
+  // A step save due at an epoch's last step waits for the epoch's end
+  // (OnEpochEnd), after validation and the callbacks before this one
+  // (EarlyStopping may put the best weights back there).
+  const bool epoch_ends = batch.step_in_epoch == batch.steps_per_epoch;
+  if (StepSaveDue(step) && !epoch_ends) {
     ASSIGN_OR_RETURN(std::string prefix, Save());
     (void)prefix;
   }
@@ -258,7 +262,7 @@ Status Checkpointer::OnEpochEnd(const callbacks::EpochEnd& epoch) {
   last_metrics_ = std::map<std::string, double>(epoch.logs.begin(), epoch.logs.end());
   RecordFilepathLogs();  // before this epoch's save: its checkpoint holds them
   const config::CheckpointConfig& policy = config_.checkpoint();
-  bool save = policy.save_freq() == "epoch";
+  bool save = policy.save_freq() == "epoch" || StepSaveDue(trainer_->progress().global_step);
   if (policy.save_best_only()) {
     const double value = last_metrics_[policy.monitor()];
     const bool improved = std::isfinite(value) &&
@@ -277,6 +281,10 @@ Status Checkpointer::OnEpochEnd(const callbacks::EpochEnd& epoch) {
   ASSIGN_OR_RETURN(bool preempted, AnyRankPreempted());
   if (preempted) return StopForPreemption();
   return OkStatus();
+}
+
+bool Checkpointer::StepSaveDue(int64_t step) const {
+  return every_steps_ > 0 && step % every_steps_ == 0 && !config_.checkpoint().save_best_only();
 }
 
 Status Checkpointer::OnTrainEnd() {

@@ -3,6 +3,8 @@
 // they see the same global metrics and step counts.
 //
 //   * When: every `save_freq` steps or after each epoch (checkpoint config),
+//     a step save due at an epoch's last step being taken at that epoch's end
+//     (after validation and EarlyStopping's restore of the best weights),
 //     only on improvement with save_best_only, and at the first step boundary
 //     after SIGTERM on any rank (agreed by a small allreduce every
 //     kPreemptionPollSteps steps; then training stops and the job exits 0).
@@ -94,6 +96,8 @@ class Checkpointer : public callbacks::Callback {
   // Whether any rank received SIGTERM (a collective with several ranks).
   StatusOr<bool> AnyRankPreempted();
   Status StopForPreemption();
+  // Whether save_freq (a step count) asks for a save after global step `step`.
+  bool StepSaveDue(int64_t step) const;
   // What a checkpoint saved now records besides the variables.
   SavedState CurrentState() const;
   // Writes the filepath_logs_ of last_metrics_ into the trainer's callback state.
