@@ -115,9 +115,10 @@ grep -q "450 training examples .*150 validation examples" "$work/split.log" ||
 coordinator() {
   local name=$1; shift
   "$bin" coordinator "$work/stream.textproto" --listen 127.0.0.1:0 --world-size 2 "$@" \
-    >"$work/$name.log" 2>&1 &
-  for _ in $(seq 100); do grep -q 'listening on' "$work/$name.log" && break; sleep 0.1; done
-  address=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/$name.log" | cut -d' ' -f3)
+    >"$work/coordinator-$name.log" 2>&1 &
+  local log="$work/coordinator-$name.log"  # not the ranks' $name.log: both would write at offset 0
+  for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.1; done
+  address=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | cut -d' ' -f3)
 }
 cp -r "$ref" "$work/more"
 coordinator more
