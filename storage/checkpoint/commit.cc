@@ -89,6 +89,7 @@ Status WriteIndexAtomically(FileSystem* fs, const std::string& prefix, int32_t n
 struct RetainedState {
   tf::CheckpointState state;
   std::vector<std::string> to_delete;
+  bool prefix_was_listed = false;  // the previous state file named the committed prefix
 };
 
 // The managed list, oldest first: the previous state's entries newer than its
@@ -114,6 +115,10 @@ RetainedState ApplyRetention(FileSystem* fs, const std::string& dir, const std::
   }
   managed.emplace_back(relative, now);
   RetainedState retained;
+  retained.prefix_was_listed = old_state.model_checkpoint_path() == relative;
+  for (const std::string& path : old_state.all_model_checkpoint_paths()) {
+    retained.prefix_was_listed |= path == relative;
+  }
   if (policy.max_to_keep > 0) {
     while (static_cast<int>(managed.size()) > policy.max_to_keep) {
       auto [path, timestamp] = managed.front();
@@ -179,8 +184,9 @@ StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefi
   RetainedState retained = ApplyRetention(fs, dir, prefix, policy, now);
   if (Status state = WriteCheckpointState(fs, dir, retained.state); !state.ok()) {
     // The state file still names the previous latest, so nothing would ever list (or
-    // retire) the new files: delete them rather than hold space on a full disk.
-    DeleteCheckpointFiles(fs, prefix).IgnoreError();
+    // retire) the new files: delete them rather than hold space on a full disk, unless
+    // it lists this name (a reused one): then they are its complete, checked files.
+    if (!retained.prefix_was_listed) DeleteCheckpointFiles(fs, prefix).IgnoreError();
     return ExplainCheckpointWriteError(state, dir);
   }
   // Deleted only once the state file no longer lists them.

@@ -184,6 +184,39 @@ TEST(CheckpointFaultsTest, DiskFullAtEveryStageKeepsPreviousLatest) {
   EXPECT_EQ(stages, (std::set<std::string>{"data file", "index", "state file"}));
 }
 
+// A memory file system that, once `state_file_full` is set, has no space for
+// the `checkpoint` state file's temporary file only: a save then fails exactly
+// at the state-file stage.
+class StateFileDiskFull : public MemoryFileSystem {
+ public:
+  bool state_file_full = false;
+  StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    if (state_file_full && BaseName(path).rfind("checkpoint.tmp", 0) == 0) {
+      return ResourceExhaustedError("write '" + path + "': No space left on device");
+    }
+    return MemoryFileSystem::NewWritableFile(path);
+  }
+};
+
+// A save that fails writing the state file deletes its files when the state
+// file does not name them (a new name), but keeps them for a reused name (a
+// filepath without {step}, or {epoch} saved mid-epoch and at the epoch's end):
+// they are complete and the state file still names them as the latest, so
+// deleting them would leave the latest checkpoint without files.
+TEST(CheckpointFaultsTest, ReusedNameKeepsItsFilesWhenTheStateFileCannotBeWritten) {
+  StateFileDiskFull fs;
+  ASSERT_TRUE(fs.CreateDirs("/run/ckpt").ok());
+  ASSERT_TRUE(Save(&fs, "/run/ckpt/ckpt", 1.0f).ok());
+  fs.state_file_full = true;
+  Status fresh = Save(&fs, "/run/ckpt/other", 2.0f);
+  EXPECT_EQ(fresh.code(), StatusCode::kResourceExhausted) << fresh;
+  EXPECT_FALSE(fs.FileExists("/run/ckpt/other.index")) << "a new name's files are deleted";
+  Status reused = Save(&fs, "/run/ckpt/ckpt", 3.0f);
+  EXPECT_EQ(reused.code(), StatusCode::kResourceExhausted) << reused;
+  EXPECT_EQ(StageOf(reused.message()), "state file");
+  ExpectLatestIntact(&fs, "/run/ckpt", "/run/ckpt/ckpt", 3.0f, "reused name");
+}
+
 TEST(CheckpointFaultsTest, ReadOnlyDirectoryBeforeOrDuringSaveIsPermissionDenied) {
   MemoryFileSystem fs;
   ASSERT_TRUE(fs.CreateDirs("/run/ckpt").ok());
