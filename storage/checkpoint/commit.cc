@@ -173,6 +173,18 @@ Status DeleteCheckpointFiles(FileSystem* fs, const std::string& prefix) {
   return OkStatus();
 }
 
+Status DeleteCheckpointDir(FileSystem* fs, const std::string& dir) {
+  const std::string state = JoinPath(dir, kCheckpointStateFile);
+  if (fs->FileExists(state)) {
+    RETURN_IF_ERROR(fs->DeleteFile(state));
+    RETURN_IF_ERROR(fs->SyncDir(dir));
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(dir));
+  for (const std::string& name : names) RETURN_IF_ERROR(fs->DeleteFile(JoinPath(dir, name)));
+  RETURN_IF_ERROR(fs->DeleteDir(dir));
+  return fs->SyncDir(DirName(dir));
+}
+
 StatusOr<CommitResult> CommitCheckpoint(FileSystem* fs, const std::string& prefix,
                                         int32_t num_shards, std::vector<CheckpointPart> parts,
                                         const RetentionPolicy& policy, double now) {

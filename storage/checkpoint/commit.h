@@ -67,4 +67,9 @@ StatusOr<std::vector<std::string>> SweepUnfinishedCheckpoints(FileSystem* fs,
 // Deletes PREFIX.index and every PREFIX.data-?????-of-????? file.
 Status DeleteCheckpointFiles(FileSystem* fs, const std::string& prefix);
 
+// Deletes the checkpoint directory `dir` (files only, no subdirectories): its
+// state file first, so that an interrupted deletion lists nothing, then its
+// other files and itself; the parent directory is synced.
+Status DeleteCheckpointDir(FileSystem* fs, const std::string& dir);
+
 }  // namespace shardtrain::storage

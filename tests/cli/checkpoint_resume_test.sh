@@ -151,8 +151,29 @@ done
 [ "$saved" = "$expected" ] || fail "save_best_only saved '$saved', expected '$expected'"
 "$bin" inspect "$work/best/checkpoints" | grep -q OPTIMIZER_SLOT && fail "save_weights_only checkpoint holds optimizer slots"
 echo "ok: save_best_only on val_accuracy saved: $saved"
+# Preempted in epoch 2: the preemption save goes beside the best ones, the
+# latest stays the best, and the resumed run ends as the uninterrupted one.
+failed_before=$failures
+SHARDTRAIN_TEST_SIGTERM_AT_STEP=40 "$bin" train "$work/best.textproto" "${flags[@]}" --save-freq epoch \
+  --epochs 4 --run-dir "$work/bestpre" >"$work/bestpre.log" 2>&1 || fail "preempted save_best_only run failed"
+[ -f "$work/bestpre/checkpoints/preemption/ckpt-40.index" ] ||
+  fail "save_best_only preemption: no preemption/ckpt-40: $(ls -R "$work/bestpre/checkpoints")"
+grep -q 'model_checkpoint_path: "best-01-' "$work/bestpre/checkpoints/checkpoint" ||
+  fail "save_best_only preemption: the latest is not the best: $(cat "$work/bestpre/checkpoints/checkpoint")"
+"$bin" train "$work/best.textproto" "${flags[@]}" --save-freq epoch --epochs 4 --run-dir "$work/bestpre" \
+  >>"$work/bestpre.log" 2>&1 || fail "resumed save_best_only run failed: $(tail -3 "$work/bestpre.log")"
+grep -q "resuming from .*preemption/ckpt-40 " "$work/bestpre.log" ||
+  fail "save_best_only: did not resume from the preemption save: $(grep resuming "$work/bestpre.log")"
+[ -e "$work/bestpre/checkpoints/preemption" ] && fail "save_best_only: the preemption save outlived the job"
+[ "$(ls "$work/bestpre/checkpoints" | sed -n 's/\.index$//p' | tr '\n' ' ')" = "$saved" ] ||
+  fail "save_best_only after preemption saved $(ls "$work/bestpre/checkpoints"), expected $saved"
+[ "$(metrics "$work/best" 4)" = "$(metrics "$work/bestpre" 4)" ] ||
+  fail "save_best_only: epoch 4 after the preemption differs"
+[ $failures -eq $failed_before ] &&
+  echo "ok: save_best_only preempted at step 40: resumed from preemption/ckpt-40, latest still the best"
 
 # --- a checkpoint at an epoch's last, partial batch (1000 examples, batch 64: 16 steps) resumes ---
+failed_before=$failures
 end_flags=(--data "$work/data" --train-examples 1000 --test-examples 1000 --batch-size 64 --save-freq 16 --verbose 2)
 "$bin" train "$config" "${end_flags[@]}" --epochs 2 --run-dir "$work/endref" >"$work/endref.log" 2>&1 ||
   fail "epoch-end reference run failed: $(tail -3 "$work/endref.log")"
@@ -164,7 +185,8 @@ grep -q 'model_checkpoint_path: "ckpt-16"' "$work/end/checkpoints/checkpoint" ||
   fail "resume from the epoch's last step failed: $(tail -3 "$work/end.log")"
 [ "$(metrics "$work/endref" 2)" = "$(metrics "$work/end" 2)" ] ||
   fail "epoch 2 after resuming at the epoch's end differs: $(metrics "$work/endref" 2) vs $(metrics "$work/end" 2)"
-echo "ok: a checkpoint after an epoch's partial last batch resumes; epoch 2 bitwise identical"
+[ $failures -eq $failed_before ] &&
+  echo "ok: a checkpoint after an epoch's partial last batch resumes; epoch 2 bitwise identical"
 
 [ $failures -eq 0 ] && echo "checkpoint_resume: all checks passed" && exit 0
 echo "checkpoint_resume: $failures check(s) failed"; exit 1

@@ -135,6 +135,10 @@ std::string CheckpointDir(const config::JobConfig& config) {
   return storage::JoinPath(config.training().run_dir(), "checkpoints");
 }
 
+std::string PreemptionCheckpointDir(const config::JobConfig& config) {
+  return storage::JoinPath(CheckpointDir(config), kPreemptionDirName);
+}
+
 StatusOr<std::string> FormatCheckpointName(const std::string& pattern, int64_t epoch,
                                            int64_t step,
                                            const std::map<std::string, double>& metrics) {
@@ -231,8 +235,17 @@ StatusOr<bool> Checkpointer::AnyRankPreempted() {
 }
 
 Status Checkpointer::StopForPreemption() {
-  if (trainer_->progress().global_step != last_saved_step_) {
+  const int64_t step = trainer_->progress().global_step;
+  if (step != last_saved_step_ && !config_.checkpoint().save_best_only()) {
     ASSIGN_OR_RETURN(std::string prefix, Save());
+    (void)prefix;
+  } else if (step != last_saved_step_) {
+    // Beside the best checkpoints, whose latest must stay the best (resume.h).
+    const std::string dir = PreemptionCheckpointDir(config_);
+    RETURN_IF_ERROR(fs_->CreateDirs(dir).WithContext("making " + dir));
+    // With the optimizer state whatever save_weights_only says: it exists to resume.
+    ASSIGN_OR_RETURN(std::string prefix, SaveAs(dir, "ckpt-" + std::to_string(step),
+                                                /*max_to_keep=*/1, /*weights_only=*/false));
     (void)prefix;
   }
   preempted_ = true;
@@ -289,7 +302,8 @@ bool Checkpointer::StepSaveDue(int64_t step) const {
 
 Status Checkpointer::OnTrainEnd() {
   const config::CheckpointConfig& policy = config_.checkpoint();
-  if (policy.save_freq() == "none" || policy.save_best_only()) return OkStatus();
+  if (policy.save_best_only()) return DropPreemptionSave();
+  if (policy.save_freq() == "none") return OkStatus();
   if (trainer_->progress().global_step == last_saved_step_) return OkStatus();
   ASSIGN_OR_RETURN(std::string prefix, Save());
   (void)prefix;
@@ -304,20 +318,20 @@ void Checkpointer::RecordFilepathLogs() {
   }
 }
 
-SavedState Checkpointer::CurrentState() const {
+SavedState Checkpointer::CurrentState(bool weights_only) const {
   SavedState state;
   state.progress = trainer_->progress();
   state.best_value = best_value_;
   state.has_best = has_best_;
   state.config_hash = config_hash_;
-  state.weights_only = config_.checkpoint().save_weights_only();
+  state.weights_only = weights_only;
   return state;
 }
 
 Status Checkpointer::WriteAndReportPart(const std::string& prefix,
-                                        const std::string& absolute_prefix) {
+                                        const std::string& absolute_prefix, bool weights_only) {
   const int rank = comm_->rank(), world = comm_->world_size();
-  const SavedState state = CurrentState();
+  const SavedState state = CurrentState(weights_only);
   ASSIGN_OR_RETURN(std::vector<SaveTensor> tensors,
                    GatherCheckpointTensors(*trainer_, config_, state, snapshot_));
   const std::vector<int> owner = AssignTensorsToRanks(TensorBytes(tensors), world);
@@ -328,9 +342,9 @@ Status Checkpointer::WriteAndReportPart(const std::string& prefix,
   if (written.ok()) written = fs_->Rename(temp, data_file);
   if (!written.ok()) {  // the temporary file may hold the space a full disk needs
     if (fs_->FileExists(temp)) fs_->DeleteFile(temp).IgnoreError();
-    return storage::ExplainCheckpointWriteError(written, dir_);
+    return storage::ExplainCheckpointWriteError(written, storage::DirName(prefix));
   }
-  RETURN_IF_ERROR(fs_->SyncDir(dir_));
+  RETURN_IF_ERROR(fs_->SyncDir(storage::DirName(prefix)));
   part.set_prefix(absolute_prefix);
   part.set_num_shards(world);
   part.set_step(state.progress.global_step);
@@ -338,13 +352,14 @@ Status Checkpointer::WriteAndReportPart(const std::string& prefix,
       .WithContext("reporting checkpoint part of rank " + std::to_string(rank));
 }
 
-Status Checkpointer::Commit(const std::string& absolute_prefix, int64_t epoch) {
+Status Checkpointer::Commit(const std::string& absolute_prefix, int64_t epoch,
+                            int32_t max_to_keep) {
   coordinator::CheckpointCommitRequest commit;
   commit.set_prefix(absolute_prefix);
   commit.set_num_shards(comm_->world_size());
   commit.set_step(trainer_->progress().global_step);
   commit.set_epoch(epoch);
-  commit.set_max_to_keep(config_.checkpoint().max_to_keep());
+  commit.set_max_to_keep(max_to_keep);
   commit.set_keep_checkpoint_every_n_hours(config_.checkpoint().keep_checkpoint_every_n_hours());
   return client_->RequestCommit(commit).status();
 }
@@ -355,21 +370,43 @@ StatusOr<std::string> Checkpointer::Save() {
   ASSIGN_OR_RETURN(std::string name,
                    FormatCheckpointName(config_.checkpoint().filepath(), name_epoch,
                                         progress.global_step, last_metrics_));
-  const std::string prefix = storage::JoinPath(dir_, name);
-  const std::string absolute_prefix = AbsolutePrefix(dir_, name);
+  ASSIGN_OR_RETURN(std::string prefix, SaveAs(dir_, name, config_.checkpoint().max_to_keep(),
+                                              config_.checkpoint().save_weights_only()));
+  // A save_best_only job's preemption save is now older than its latest.
+  if (config_.checkpoint().save_best_only()) RETURN_IF_ERROR(DropPreemptionSave());
+  return prefix;
+}
+
+StatusOr<std::string> Checkpointer::SaveAs(const std::string& dir, const std::string& name,
+                                           int32_t max_to_keep, bool weights_only) {
+  const TrainingProgress& progress = trainer_->progress();
+  const int64_t name_epoch = progress.position > 0 ? progress.epoch + 1 : progress.epoch;
+  const std::string prefix = storage::JoinPath(dir, name);
+  const std::string absolute_prefix = AbsolutePrefix(dir, name);
   // Phase 1: every rank's data file is durable and reported (the agreement
   // is also the barrier before the commit).
-  RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(
-      *comm_,
-      WriteAndReportPart(prefix, absolute_prefix).WithContext("writing checkpoint " + prefix),
-      "saving"));
+  RETURN_IF_ERROR(
+      comm::AgreeOnStatusKeepingOwnError(*comm_,
+                                         WriteAndReportPart(prefix, absolute_prefix, weights_only)
+                                             .WithContext("writing checkpoint " + prefix),
+                                         "saving"));
   // Phase 2: rank 0 has the coordinator commit; every rank learns the outcome.
-  Status committed = comm_->rank() == 0 ? Commit(absolute_prefix, name_epoch) : OkStatus();
+  Status committed =
+      comm_->rank() == 0 ? Commit(absolute_prefix, name_epoch, max_to_keep) : OkStatus();
   RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(
       *comm_, committed.WithContext("committing checkpoint " + prefix), "saving"));
   last_saved_step_ = progress.global_step;
   last_saved_ = prefix;
   return prefix;
+}
+
+Status Checkpointer::DropPreemptionSave() {
+  const std::string dir = PreemptionCheckpointDir(config_);
+  Status dropped = OkStatus();
+  if (comm_->rank() == 0 && fs_->IsDirectory(dir)) dropped = DeleteCheckpointDir(fs_, dir);
+  return comm::AgreeOnStatusKeepingOwnError(
+      *comm_, dropped.WithContext("deleting the superseded preemption checkpoint in " + dir),
+      "saving");
 }
 
 }  // namespace shardtrain::checkpoint

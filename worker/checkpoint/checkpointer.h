@@ -5,7 +5,9 @@
 //   * When: every `save_freq` steps or after each epoch (checkpoint config),
 //     a step save due at an epoch's last step being taken at that epoch's end
 //     (after validation and EarlyStopping's restore of the best weights),
-//     only on improvement with save_best_only, and at the first step boundary
+//     only on improvement with save_best_only (whose preemption saves go to
+//     PreemptionCheckpointDir until a newer save or the end of training
+//     supersedes them), and at the first step boundary
 //     after SIGTERM on any rank (agreed by a small allreduce every
 //     kPreemptionPollSteps steps; then training stops and the job exits 0).
 //     When training ends normally the final step is committed too, unless it
@@ -58,6 +60,12 @@ namespace shardtrain::checkpoint {
 
 // RUN_DIR/checkpoints.
 std::string CheckpointDir(const config::JobConfig& config);
+// RUN_DIR/checkpoints/preemption: a save_best_only job's preemption save (its
+// own state file, one checkpoint), apart from the best checkpoints so that
+// the checkpoint directory's latest stays the best one (resume.h).
+std::string PreemptionCheckpointDir(const config::JobConfig& config);
+// Its name inside RUN_DIR/checkpoints.
+inline constexpr char kPreemptionDirName[] = "preemption";
 
 // Expands a filepath template: {epoch}, {step} and the names in `metrics`
 // (the job's logs; NaN before its first epoch ends), with Python-style specs
@@ -84,8 +92,8 @@ class Checkpointer : public callbacks::Callback {
   Status OnEpochEnd(const callbacks::EpochEnd& epoch) override;
   Status OnTrainEnd() override;
 
-  // Saves the trainer's current state now; every rank must call it at the
-  // same step. Returns the committed prefix.
+  // Saves the trainer's current state now, named by checkpoint.filepath;
+  // every rank must call it at the same step. Returns the committed prefix.
   StatusOr<std::string> Save();
 
   // True when training stopped for a preemption (after its checkpoint).
@@ -98,15 +106,23 @@ class Checkpointer : public callbacks::Callback {
   Status StopForPreemption();
   // Whether save_freq (a step count) asks for a save after global step `step`.
   bool StepSaveDue(int64_t step) const;
-  // What a checkpoint saved now records besides the variables.
-  SavedState CurrentState() const;
+  // What a checkpoint saved now records besides the variables (and the
+  // optimizer state, unless `weights_only`).
+  SavedState CurrentState(bool weights_only) const;
   // Writes the filepath_logs_ of last_metrics_ into the trainer's callback state.
   void RecordFilepathLogs();
   // Save phase 1 on this rank: writes its data file of `prefix`, durable
   // under its final name, and reports its entries to the coordinator.
-  Status WriteAndReportPart(const std::string& prefix, const std::string& absolute_prefix);
+  Status WriteAndReportPart(const std::string& prefix, const std::string& absolute_prefix,
+                            bool weights_only);
   // Save phase 2 (rank 0): the coordinator commits `absolute_prefix`.
-  Status Commit(const std::string& absolute_prefix, int64_t epoch);
+  Status Commit(const std::string& absolute_prefix, int64_t epoch, int32_t max_to_keep);
+  // Save() as DIR/NAME, keeping `max_to_keep` checkpoints of DIR.
+  StatusOr<std::string> SaveAs(const std::string& dir, const std::string& name, int32_t max_to_keep,
+                               bool weights_only);
+  // Deletes PreemptionCheckpointDir (rank 0), superseded by a newer save or
+  // the end of training (collective).
+  Status DropPreemptionSave();
 
   config::JobConfig config_;
   std::string dir_;

@@ -149,9 +149,16 @@ std::vector<std::string> TrajectoryConfigChanges(const config::JobConfig& saved,
 
 StatusOr<ResumeCandidates> FindResumeCandidates(storage::FileSystem* fs, const std::string& dir,
                                                 const ResumeOptions& options) {
-  ASSIGN_OR_RETURN(std::vector<std::string> swept, storage::SweepUnfinishedCheckpoints(fs, dir));
-  for (const std::string& name : swept) {
-    LOG(WARNING) << "removed " << storage::JoinPath(dir, name) << " (left by an unfinished save)";
+  // A save_best_only job's preemption save, when there is one, is newer than
+  // every checkpoint of `dir` (the next save or the end of training deletes it).
+  const std::string preemption = storage::JoinPath(dir, kPreemptionDirName);
+  for (const std::string& swept_dir : {dir, preemption}) {
+    ASSIGN_OR_RETURN(std::vector<std::string> swept,
+                     storage::SweepUnfinishedCheckpoints(fs, swept_dir));
+    for (const std::string& name : swept) {
+      LOG(WARNING) << "removed " << storage::JoinPath(swept_dir, name)
+                   << " (left by an unfinished save)";
+    }
   }
   ResumeCandidates candidates;
   if (options.restore) {
@@ -164,11 +171,13 @@ StatusOr<ResumeCandidates> FindResumeCandidates(storage::FileSystem* fs, const s
     candidates.prefixes = {prefix};
     return candidates;
   }
-  if (options.no_resume || !fs->FileExists(storage::JoinPath(dir, storage::kCheckpointStateFile))) {
-    return candidates;
+  if (options.no_resume) return candidates;
+  for (const std::string& listed_dir : {preemption, dir}) {
+    if (!fs->FileExists(storage::JoinPath(listed_dir, storage::kCheckpointStateFile))) continue;
+    ASSIGN_OR_RETURN(std::vector<std::string> found, storage::CheckpointCandidates(fs, listed_dir));
+    candidates.prefixes.insert(candidates.prefixes.end(), found.begin(), found.end());
   }
-  ASSIGN_OR_RETURN(candidates.prefixes, storage::CheckpointCandidates(fs, dir));
-  candidates.fall_back = true;
+  candidates.fall_back = !candidates.prefixes.empty();
   return candidates;
 }
 

@@ -5,8 +5,10 @@
 //   * FindResumeCandidates (rank 0, before any collective): sweeps what an
 //     interrupted save left behind, then lists the candidates: the one
 //     --restore names, or the state file's checkpoints newest first (with
-//     falling back allowed), or none for a fresh start (--no-resume, or no
-//     state file). Candidates are not read here: the restore verifies them.
+//     falling back allowed), after a save_best_only job's preemption save
+//     (checkpoints/preemption, PreemptionCheckpointDir) when there is one,
+//     or none for a fresh start (--no-resume, or no state file). Candidates
+//     are not read here: the restore verifies them.
 //   * ResumeTraining (collective): restores the newest candidate that
 //     restores on every rank (RestoreOnAllRanks verifies the whole
 //     checkpoint), skipping a damaged one (DataLoss, NotFound on every rank)
