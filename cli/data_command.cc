@@ -52,7 +52,8 @@ void DeclarePrepareFlags(FlagSet* flags, PrepareFlags* f) {
                 "--npz: the array of validation y (e.g. y_test)");
   flags->String("csv", &f->csv, "a CSV file with a header row: one example per line");
   flags->String("label-column", &f->label_column, "--csv: the header name of the label column");
-  flags->String("validation-csv", &f->validation_csv, "--csv: validation examples, same columns");
+  flags->String("validation-csv", &f->validation_csv,
+                "--csv: validation examples; the training CSV's column names, in any order");
 }
 
 // The input formats of `data prepare`, as bits, named by the flag that selects them.

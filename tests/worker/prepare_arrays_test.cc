@@ -296,6 +296,49 @@ TEST_F(PrepareArraysTest, CsvLabelColumn) {
               {"nan.csv:2", "column 'a'", "finite"});
 }
 
+// A validation CSV's columns are matched to the training CSV's by name: the
+// same columns in another order land in the training order (the old code took
+// them in file order, putting b's values where a's belong).
+TEST_F(PrepareArraysTest, ValidationCsvColumnsMatchTheTrainingHeaderByName) {
+  PrepareArraysOptions options;
+  options.format = ArrayFormat::kCsv;
+  options.label_column = "label";
+  options.train = {Write("train.csv", "a,b,label\n1,2,0\n3,4,1\n"), ""};
+  options.validation = ArraySplitSource{Write("val.csv", "b,label,a\n20,1,10\n40,0,30\n"), ""};
+  options.output_dir = dir_ + "/out";
+  options.num_shards = 1;
+  ASSERT_TRUE(PrepareArrays(options, nullptr).ok());
+  const auto examples = ReadSplit(options.output_dir, "test", 1);
+  ASSERT_EQ(examples.size(), 2u);
+  EXPECT_EQ(std::vector<float>(Floats(examples[0], "x").begin(), Floats(examples[0], "x").end()),
+            (std::vector<float>{10, 20}));
+  EXPECT_EQ(std::vector<float>(Floats(examples[1], "x").begin(), Floats(examples[1], "x").end()),
+            (std::vector<float>{30, 40}));
+  EXPECT_EQ(examples[0].features().feature().at("y").int64_list().value(0), 1);
+  EXPECT_EQ(examples[1].features().feature().at("y").int64_list().value(0), 0);
+
+  // A missing or an extra column is refused, naming both files and the column.
+  options.validation->features = Write("missing.csv", "c,label,a\n1,0,2\n");
+  ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
+              {"missing.csv:1", "lacks column 'b'", "train.csv"});
+  options.validation->features = Write("extra.csv", "a,b,c,label\n1,2,3,0\n");
+  ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
+              {"extra.csv:1", "has column 'c'", "train.csv"});
+  // Repeated names match only in the same order.
+  options.train.features = Write("twice.csv", "a,a,b,label\n1,2,3,0\n");
+  options.validation->features = Write("twice_val.csv", "a,a,b,label\n4,5,6,1\n");
+  ASSERT_TRUE(PrepareArrays(options, nullptr).ok());
+  options.validation->features = Write("twice_moved.csv", "a,b,a,label\n4,6,5,1\n");
+  ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
+              {"twice_moved.csv:1", "'a' appears more than once", "twice.csv"});
+  options.validation->features = Write("once.csv", "b,a,label\n6,4,1\n");
+  ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
+              {"once.csv:1", "column 'a' fewer times than the training CSV", "twice.csv"});
+  options.validation->features = Write("thrice.csv", "a,b,a,a,label\n4,6,5,5,1\n");
+  ExpectError(PrepareArrays(options, nullptr), StatusCode::kInvalidArgument,
+              {"thrice.csv:1", "column 'a' more times than the training CSV", "twice.csv"});
+}
+
 TEST_F(PrepareArraysTest, InspectDescribesFeaturesAndCounts) {
   const std::string path = dir_ + "/mixed.tfrecord";
   {

@@ -1,9 +1,11 @@
 // NumPy/CSV arrays -> the x/y columns of tf.train.Example. See array_examples.h.
 #include "worker/data/array_examples.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <unordered_map>
 
 namespace shardtrain::data {
 namespace {
@@ -84,6 +86,49 @@ StatusOr<size_t> LabelColumnIndex(const storage::CsvTable& table, const std::str
     return InvalidArgumentError(path + ":1: no feature columns besides the label '" + name + "'");
   }
   return found;
+}
+
+// For each name of `header` (the training file `reference`'s), the column of
+// `table` (read from `path`) with that name. Errors as CsvColumnsInOrder says.
+StatusOr<std::vector<size_t>> ColumnOrder(const storage::CsvTable& table, const std::string& path,
+                                          const std::vector<std::string>& header,
+                                          const std::string& reference) {
+  const std::string training = "the training CSV " + reference;
+  const std::string fix = "; give the validation CSV the training CSV's column names";
+  std::unordered_map<std::string, std::vector<size_t>> columns;  // name -> columns, last first
+  for (size_t col = table.header.size(); col-- > 0;) columns[table.header[col]].push_back(col);
+  std::vector<size_t> order;
+  std::vector<bool> used(table.header.size(), false);
+  std::string repeated;  // a name of more than one column
+  for (const std::string& name : header) {
+    std::vector<size_t>& left = columns[name];
+    if (left.empty()) {
+      const bool fewer =
+          std::find(table.header.begin(), table.header.end(), name) != table.header.end();
+      return InvalidArgumentError(path + ":1: the validation CSV " +
+                                  (fewer ? "has column '" + name + "' fewer times than "
+                                         : "lacks column '" + name + "' of ") +
+                                  training + fix);
+    }
+    if (left.size() > 1 && repeated.empty()) repeated = name;
+    order.push_back(left.back());
+    used[left.back()] = true;
+    left.pop_back();
+  }
+  for (size_t col = 0; col < table.header.size(); ++col) {
+    if (used[col]) continue;
+    const std::string& name = table.header[col];
+    const bool more = std::find(header.begin(), header.end(), name) != header.end();
+    return InvalidArgumentError(
+        path + ":1: the validation CSV has column '" + name + "'" +
+        (more ? " more times than " + training : ", which " + training + " lacks") + fix);
+  }
+  if (!repeated.empty()) {
+    return InvalidArgumentError(path + ":1: column '" + repeated +
+                                "' appears more than once, so the columns cannot be matched to " +
+                                training + " by name; list them in the training CSV's order");
+  }
+  return order;
 }
 
 }  // namespace
@@ -176,7 +221,27 @@ StatusOr<ArraySplit> SplitFromCsv(const storage::CsvTable& table, const std::str
       }
     }
   }
-  return MakeSplit(std::move(features), path, std::move(labels), path);
+  ASSIGN_OR_RETURN(ArraySplit split, MakeSplit(std::move(features), path, std::move(labels), path));
+  split.csv_header = table.header;
+  return split;
+}
+
+StatusOr<storage::CsvTable> CsvColumnsInOrder(storage::CsvTable table, const std::string& path,
+                                              const std::vector<std::string>& header,
+                                              const std::string& reference) {
+  if (table.header == header) return table;
+  ASSIGN_OR_RETURN(const std::vector<size_t> order, ColumnOrder(table, path, header, reference));
+  storage::CsvTable sorted = table;
+  const size_t cols = order.size();
+  for (size_t col = 0; col < cols; ++col) {
+    sorted.header[col] = table.header[order[col]];
+    sorted.integer_columns[col] = table.integer_columns[order[col]];
+    for (size_t row = 0; row < static_cast<size_t>(table.rows); ++row) {
+      sorted.values[row * cols + col] = table.values[row * cols + order[col]];
+      sorted.integers[row * cols + col] = table.integers[row * cols + order[col]];
+    }
+  }
+  return sorted;
 }
 
 void FillExample(const ArraySplit& split, int64_t row, tf::Example* example) {

@@ -22,7 +22,15 @@
 //   other columns, in order, are the float features. Errors name the file and
 //   line: no such column, a duplicated one, no feature columns, a non-finite
 //   value, a class id outside [0, 2^31 - 1) (read exactly as an int64, never
-//   through a float).
+//   through a float). The split keeps the header in `csv_header`.
+// - CsvColumnsInOrder: a validation CSV's table with its columns reordered by
+//   name into the training CSV's order (`header`, read from `reference`), so
+//   that each feature lands where training's does; a table with the header
+//   already in that order is returned as it is. Errors (InvalidArgument naming
+//   both files and the column): a name one header holds more often than the
+//   other, e.g. a missing or an extra column (the first in training order,
+//   then in the validation file's order), or headers in different orders where
+//   a name appears more than once (no unambiguous match).
 // - FillExample sets `example`'s features x and y to row `row`.
 #pragma once
 
@@ -62,6 +70,7 @@ struct ArraySplit {
   std::string labels_source;
   FeatureArray features;
   LabelArray labels;
+  std::vector<std::string> csv_header;  // SplitFromCsv: the file's header
 };
 
 StatusOr<FeatureArray> FeaturesFromNpy(const storage::NpyData& array, const std::string& name);
@@ -70,6 +79,9 @@ StatusOr<ArraySplit> MakeSplit(FeatureArray features, const std::string& feature
                                LabelArray labels, const std::string& labels_source);
 StatusOr<ArraySplit> SplitFromCsv(const storage::CsvTable& table, const std::string& path,
                                   const std::string& label_column);
+StatusOr<storage::CsvTable> CsvColumnsInOrder(storage::CsvTable table, const std::string& path,
+                                              const std::vector<std::string>& header,
+                                              const std::string& reference);
 
 void FillExample(const ArraySplit& split, int64_t row, tf::Example* example);
 

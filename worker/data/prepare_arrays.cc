@@ -92,7 +92,7 @@ int64_t MaxClassId(const ArraySplit& split) {
 }  // namespace
 
 StatusOr<ArraySplit> LoadArraySplit(const PrepareArraysOptions& options,
-                                    const ArraySplitSource& source) {
+                                    const ArraySplitSource& source, const ArraySplit* training) {
   switch (options.format) {
     case ArrayFormat::kNpy: {
       ASSIGN_OR_RETURN(const storage::NpyData x, storage::ReadNpyData(source.features));
@@ -110,7 +110,11 @@ StatusOr<ArraySplit> LoadArraySplit(const PrepareArraysOptions& options,
     case ArrayFormat::kCsv:
       break;
   }
-  ASSIGN_OR_RETURN(const storage::CsvTable table, storage::ReadCsvWithHeader(source.features));
+  ASSIGN_OR_RETURN(storage::CsvTable table, storage::ReadCsvWithHeader(source.features));
+  if (training != nullptr) {
+    ASSIGN_OR_RETURN(table, CsvColumnsInOrder(std::move(table), source.features,
+                                              training->csv_header, training->features_source));
+  }
   return SplitFromCsv(table, source.features, options.label_column);
 }
 
@@ -118,7 +122,7 @@ Status PrepareArrays(const PrepareArraysOptions& options, std::ostream* log) {
   ASSIGN_OR_RETURN(const ArraySplit train, LoadArraySplit(options, options.train));
   std::optional<ArraySplit> validation;
   if (options.validation) {
-    ASSIGN_OR_RETURN(validation, LoadArraySplit(options, *options.validation));
+    ASSIGN_OR_RETURN(validation, LoadArraySplit(options, *options.validation, &train));
     RETURN_IF_ERROR(CheckSplitsAgree(train, *validation));
   }
   RETURN_IF_ERROR(PrepareOutputDirectory(options.output_dir));

@@ -5,8 +5,9 @@
 //
 // Contract: PrepareArrays reads the training split (and the validation split
 // when given), converts each as array_examples.h says (feature `x`, label
-// `y`), checks that both splits agree (feature shape and type, label kind and
-// width) and writes, into output_dir (created if missing),
+// `y`; a validation CSV's columns are matched to the training CSV's by name,
+// in any order), checks that both splits agree (feature shape and type, label
+// kind and width) and writes, into output_dir (created if missing),
 // train-{i:05d}-of-{N:05d}.tfrecord (and test-... for validation data) as
 // record_shards.h does, then data_spec.textproto (data_spec_fragment.h; dir
 // made absolute; num_classes = the largest class id of both splits + 1).
@@ -50,9 +51,13 @@ struct PrepareArraysOptions {
 
 inline constexpr char kDataSpecFileName[] = "data_spec.textproto";
 
-// Reads and converts one split's inputs.
+// Reads and converts one split's inputs. With `training` (the training split,
+// when `source` is the validation split's), a CSV's columns are matched by
+// name to the training CSV's header and reordered to its order
+// (CsvColumnsInOrder in array_examples.h).
 StatusOr<ArraySplit> LoadArraySplit(const PrepareArraysOptions& options,
-                                    const ArraySplitSource& source);
+                                    const ArraySplitSource& source,
+                                    const ArraySplit* training = nullptr);
 
 Status PrepareArrays(const PrepareArraysOptions& options, std::ostream* log);
 
