@@ -4,6 +4,8 @@
 #include <cctype>
 #include <map>
 
+#include "worker/model/keras_layer_order.h"
+
 namespace shardtrain::model {
 namespace {
 
@@ -177,6 +179,9 @@ StatusOr<const float*> HostParams(const ParameterStore& params, std::vector<floa
 
 StatusOr<storage::keras::KerasModelFile> ToKerasModelFile(const Model& model,
                                                           const optimizer::Optimizer* optimizer) {
+  // Keras matches a file's layers to model.layers by position, in its own
+  // order: refuse (FailedPrecondition) a graph listed in another order.
+  RETURN_IF_ERROR(CheckKerasLayerOrder(model));
   storage::keras::KerasModelFile file;
   const ParameterStore& params = model.parameters();
   std::vector<float> copy;
