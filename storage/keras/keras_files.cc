@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/child_trial.h"
 #include "storage/keras/hdf5_file.h"
 #include "storage/keras/json_nesting.h"
 #include "storage/keras/keras3_layout.h"
@@ -173,6 +174,15 @@ StatusOr<KerasFileKind> DetectKerasFile(const std::string& path) {
 }
 
 StatusOr<KerasModelFile> ReadKerasFile(const std::string& path) {
+  const Status trial = RunTrialInChild([&] { (void)ReadKerasFileInProcess(path); },
+                                       "reading Keras file '" + path + "'");
+  if (!trial.ok()) {
+    return Status(trial.code(), trial.message() + ": the file is damaged or not one Keras wrote");
+  }
+  return ReadKerasFileInProcess(path);
+}
+
+StatusOr<KerasModelFile> ReadKerasFileInProcess(const std::string& path) {
   ASSIGN_OR_RETURN(KerasFileKind kind, DetectKerasFile(path));
   if (kind == KerasFileKind::kKerasArchive) return ReadArchive(path);
   ASSIGN_OR_RETURN(H5File file, H5File::Open(path));

@@ -76,7 +76,15 @@ enum class KerasFileKind {
 };
 
 StatusOr<KerasFileKind> DetectKerasFile(const std::string& path);
+// Reads a .keras archive, a legacy .h5 or a .weights.h5 file. libhdf5 1.10
+// crashes on some damaged files that the attribute pre-check
+// (hdf5_attribute_check.h) does not cover, so the file is first read in a
+// child process (common/child_trial.h): a crash there is DataLoss "reading
+// Keras file 'PATH' crashed (signal N, ...)" and this process carries on.
 StatusOr<KerasModelFile> ReadKerasFile(const std::string& path);
+// ReadKerasFile without the child-process trial: for the fuzz harness, which
+// must see every crash, ours and libhdf5's.
+StatusOr<KerasModelFile> ReadKerasFileInProcess(const std::string& path);
 
 // metadata.json's date_saved is the local time, as Keras writes it; with the
 // environment variable SOURCE_DATE_EPOCH set (seconds since 1970, the
