@@ -64,6 +64,10 @@ std::string InitOpName(const tf::MetaGraphDef& meta_graph) {
   return "";
 }
 
+// Spec §4.2 step 4 runs saver_def.restore_op_name; without one (TF: no
+// saver_def) there is nothing to restore.
+bool HasRestoreOp(const tf::SaverDef& saver) { return !saver.restore_op_name().empty(); }
+
 }  // namespace
 
 StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(const std::string& export_dir) {
@@ -84,6 +88,12 @@ StatusOr<std::unique_ptr<LoadedModel>> LoadedModel::Load(
   return model;
 }
 
+StatusOr<bool> LoadedModel::RestoresVariables(const std::string& export_dir) {
+  ASSIGN_OR_RETURN(tf::MetaGraphDef meta_graph,
+                   ReadServeMetaGraph(storage::PosixFileSystem(), export_dir));
+  return HasRestoreOp(meta_graph.saver_def());
+}
+
 Status LoadedModel::RunLoadOp(const std::string& target, const std::map<std::string, Tensor>& feeds,
                               const std::string& what, const std::string& context) {
   auto unsupported = executor_->UnsupportedOps({target});
@@ -100,7 +110,7 @@ Status LoadedModel::RunLoadOp(const std::string& target, const std::map<std::str
 // both exist.
 Status LoadedModel::RestoreVariables(storage::FileSystem* fs, const tf::SaverDef& saver) {
   const std::string variables = storage::JoinPath(export_dir_, "variables/variables");
-  if (!fs->FileExists(variables + ".index") || saver.restore_op_name().empty()) return OkStatus();
+  if (!fs->FileExists(variables + ".index") || !HasRestoreOp(saver)) return OkStatus();
   return RunLoadOp(saver.restore_op_name(),
                    {{saver.filename_tensor_name(), Tensor::String(variables)}},
                    "restoring the variables", "restoring " + variables);

@@ -33,6 +33,13 @@ class LoadedModel {
   // The same, its graph run on `backend` (owned; GraphExecutor::Create).
   static StatusOr<std::unique_ptr<LoadedModel>> Load(
       const std::string& export_dir, std::unique_ptr<kernels::KernelBackend> backend);
+  // Whether Load restores variables from export_dir/variables/variables: its
+  // {serve} graph has a saver_def with a restore op (TF's loader.cc
+  // RestoreSession calls RunRestore only when meta_graph.has_saver_def(); a
+  // graph without variables, e.g. a frozen constant-only graph re-exported
+  // with SavedModelBuilder, has none). Load's errors for a saved_model.pb
+  // that is missing, does not parse or has no {serve} graph.
+  static StatusOr<bool> RestoresVariables(const std::string& export_dir);
 
   const std::string& export_dir() const { return export_dir_; }
   // The usable signatures by key (serving_default, ...).

@@ -105,7 +105,8 @@ bool ModelManager::IsComplete(int64_t version, const std::string& dir) {
   const char* missing = nullptr;
   if (!fs->FileExists(storage::JoinPath(dir, "saved_model.pb"))) {
     missing = "saved_model.pb";
-  } else if (!fs->FileExists(storage::JoinPath(dir, "variables/variables.index"))) {
+  } else if (!fs->FileExists(storage::JoinPath(dir, "variables/variables.index")) &&
+             NeedsVariables(dir)) {
     missing = "variables/variables.index";
   }
   std::lock_guard<std::mutex> lock(mutex_);
@@ -119,6 +120,26 @@ bool ModelManager::IsComplete(int64_t version, const std::string& dir) {
                  << " (incomplete or still being copied; looked at again at every poll)";
   }
   return false;
+}
+
+// Spec §4.1/§4.2 step 4: without variables/variables.index TF's loader skips
+// the restore ("no variables; no checkpoints were restored"), so the index is
+// needed only when the graph restores variables (LoadedModel::RestoresVariables:
+// a saver_def with a restore op, TF's own test). A saved_model.pb that does not
+// read yet (still being copied) counts as needing them, as all versions did
+// before. The answer is kept per directory and saved_model.pb size, so a
+// served variable-less version is not parsed again at every poll.
+bool ModelManager::NeedsVariables(const std::string& dir) {
+  auto size = storage::PosixFileSystem()->FileSize(storage::JoinPath(dir, "saved_model.pb"));
+  if (!size.ok()) return true;
+  auto cached = needs_variables_.find(dir);
+  if (cached != needs_variables_.end() && cached->second.first == *size) {
+    return cached->second.second;
+  }
+  auto restores = LoadedModel::RestoresVariables(dir);
+  if (!restores.ok()) return true;
+  needs_variables_[dir] = {*size, *restores};
+  return *restores;
 }
 
 bool ModelManager::LoadVersion(int64_t version, const std::string& dir) {

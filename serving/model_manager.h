@@ -2,15 +2,17 @@
 // §5.4). It watches the model's base path and serves the versions its
 // VersionPolicy picks, as TF Serving's file-system source does (latest N,
 // the default latest 1; specific versions; all), among the complete numeric
-// version directories: one without saved_model.pb or
-// variables/variables.index is skipped with a log line naming it and retried
-// at the next poll, never loaded half-way; one that fails to load is retried
-// a few times, then given up (and an older complete version served in its
-// place). New versions load beside the served ones; a version the policy no
-// longer picks is unloaded after them, but the last served version is never
-// dropped (TF Serving's availability-preserving policy). Requests hold a
-// shared_ptr to the model they started with, so a version is freed only after
-// its in-flight requests finish. Version labels map names to versions.
+// version directories: one without saved_model.pb, or without
+// variables/variables.index while its graph restores variables (a graph
+// without a saver needs none, as in TF's loader), is skipped with a log line
+// naming it and retried at the next poll, never loaded half-way; one that
+// fails to load is retried a few times, then given up (and an older complete
+// version served in its place). New versions load beside the served ones; a
+// version the policy no longer picks is unloaded after them, but the last
+// served version is never dropped (TF Serving's availability-preserving
+// policy). Requests hold a shared_ptr to the model they started with, so a
+// version is freed only after its in-flight requests finish. Version labels
+// map names to versions.
 // Thread-safe.
 #pragma once
 
@@ -96,6 +98,9 @@ class ModelManager {
   bool ListVersions(std::vector<std::pair<int64_t, std::string>>* versions);
   // Whether `dir` looks complete; logs once per directory when it does not.
   bool IsComplete(int64_t version, const std::string& dir);
+  // Whether `dir` needs variables/variables.index: its graph restores
+  // variables, or its saved_model.pb does not read (yet). Poll only.
+  bool NeedsVariables(const std::string& dir);
   // Loads `version` from `dir` and serves it; false (state END) on failure.
   bool LoadVersion(int64_t version, const std::string& dir);
   // Unloads every served version not in `keep` (nothing when `keep` is empty).
@@ -110,6 +115,8 @@ class ModelManager {
   std::map<int64_t, VersionState> versions_;
   std::map<int64_t, int> attempts_;            // failed loads per version (given up after a few)
   std::set<std::string> reported_incomplete_;  // directories already logged as skipped
+  // Directory -> (saved_model.pb size, NeedsVariables answer); under poll_mutex_.
+  std::map<std::string, std::pair<uint64_t, bool>> needs_variables_;
   std::atomic<int64_t> load_events_{0}, load_failures_{0};
   std::thread poller_;
   std::mutex stop_mutex_;

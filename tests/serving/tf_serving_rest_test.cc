@@ -339,5 +339,72 @@ TEST(VersionPolicyTest, LatestTwoFollowsNewVersionsAndLogsSkippedDirectories) {
   std::filesystem::remove_all(base);
 }
 
+// A SavedModel without variables, as SavedModelBuilder writes a frozen
+// (constant-only) TF1 graph: y = x * 10 with a Const, no saver_def, and an
+// empty variables/ (spec §4.1: legal, nothing is restored).
+void WriteConstantOnlySavedModel(const std::string& dir) {
+  tf::SavedModel saved_model;
+  saved_model.set_saved_model_schema_version(1);
+  tf::MetaGraphDef* meta_graph = saved_model.add_meta_graphs();
+  meta_graph->mutable_meta_info_def()->add_tags("serve");
+  tf::GraphDef* graph = meta_graph->mutable_graph_def();
+  tf::NodeDef* x = graph->add_node();
+  x->set_name("x");
+  x->set_op("Placeholder");
+  (*x->mutable_attr())["dtype"].set_type(tf::DT_FLOAT);
+  tf::NodeDef* ten = graph->add_node();
+  ten->set_name("ten");
+  ten->set_op("Const");
+  (*ten->mutable_attr())["dtype"].set_type(tf::DT_FLOAT);
+  tf::TensorProto* value = (*ten->mutable_attr())["value"].mutable_tensor();
+  value->set_dtype(tf::DT_FLOAT);
+  value->add_float_val(10.0f);
+  tf::NodeDef* y = graph->add_node();
+  y->set_name("y");
+  y->set_op("Mul");
+  y->add_input("x");
+  y->add_input("ten");
+  (*y->mutable_attr())["T"].set_type(tf::DT_FLOAT);
+  tf::SignatureDef& signature = (*meta_graph->mutable_signature_def())["serving_default"];
+  signature.set_method_name("tensorflow/serving/predict");
+  (*signature.mutable_inputs())["x"].set_name("x:0");
+  (*signature.mutable_inputs())["x"].set_dtype(tf::DT_FLOAT);
+  (*signature.mutable_outputs())["y"].set_name("y:0");
+  (*signature.mutable_outputs())["y"].set_dtype(tf::DT_FLOAT);
+  std::filesystem::create_directories(dir + "/variables");
+  std::ofstream(dir + "/saved_model.pb", std::ios::binary) << saved_model.SerializeAsString();
+}
+
+// A version without variables/variables.index whose graph has nothing to
+// restore (no saver_def) is complete, as TF's loader has it: under the
+// default latest 1 it replaces version 1 and answers predict, with no
+// "skipping" line. (shared/testdata/tf has no such real model: every
+// artifact there has variables.)
+TEST(VersionPolicyTest, VersionWithoutVariablesIsServedWhenItsGraphRestoresNone) {
+  const std::string base = ::testing::TempDir() + "/policy_no_variables";
+  std::filesystem::remove_all(base);
+  ASSERT_TRUE(storage::saved_model::ExportSavedModel(Linear(2.0f), base, 1).ok());
+  Served s = ServeConfig(Config(Model("m", base)), 0.02);
+  EXPECT_EQ(JsonOf(Post(s.port(), "/v1/models/m:predict", R"({"instances": [[1.0]]})")),
+            Json::parse(R"({"predictions": [[2.0]]})"));
+
+  ::testing::internal::CaptureStderr();
+  WriteConstantOnlySavedModel(base + "/staging");
+  std::filesystem::rename(base + "/staging", base + "/2");
+  for (int k = 0; k < 200 && s.models->Find("m")->ServedVersions() != std::vector<int64_t>{2};
+       ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log.find("skipping version 2"), std::string::npos) << log;
+  EXPECT_EQ(s.models->Find("m")->ServedVersions(), (std::vector<int64_t>{2})) << log;
+  EXPECT_EQ(JsonOf(Get(s.port(), "/v1/models/m")), StatusOf({{2, "AVAILABLE"}, {1, "END"}}));
+  EXPECT_EQ(JsonOf(Post(s.port(), "/v1/models/m:predict", R"({"instances": [[1.0], [3.0]]})")),
+            Json::parse(R"({"predictions": [[10.0], [30.0]]})"));
+  s.server->Stop();
+  s.models->Stop();
+  std::filesystem::remove_all(base);
+}
+
 }  // namespace
 }  // namespace shardtrain::serving
