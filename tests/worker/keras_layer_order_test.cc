@@ -3,8 +3,8 @@
 // walk from the output) and the Keras export's refusal of a graph listed in
 // another order: the inception-style example (two branches, the second listed
 // second but deeper), a straight chain (unchanged), a projection-shortcut add
-// block, and the real Keras 3.7 ResNet-8, whose config.json Keras wrote in
-// model.layers order (so ours must be the identity on it).
+// block, the CNN export tests' every-conv-op model, and the real Keras 3.7 ResNet-8, whose
+// config.json Keras wrote in model.layers order (so ours must be the identity on it).
 #include "worker/model/keras_layer_order.h"
 
 #include <gtest/gtest.h>
@@ -13,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "google/protobuf/text_format.h"
 #include "kernels/backend.h"
 #include "storage/keras/keras_files.h"
+#include "tests/serving/every_conv_op_model.h"
 #include "tests/worker/gradient_check_util.h"
 #include "worker/model/keras_json.h"
 #include "worker/model/keras_weights.h"
@@ -138,6 +140,17 @@ TEST(KerasLayerOrderTest, GraphFormTiesFollowTheFirstReachOfTheWalkFromTheOutput
   EXPECT_EQ(KerasLayerOrder({{Model::kModelInput}, {Model::kModelInput}, {0, 1}}),
             (std::vector<int>{0, 1, 2}));
   EXPECT_TRUE(KerasLayerOrder(std::vector<std::vector<int>>{}).empty());
+}
+
+// The graph the CNN export tests train and export (add, two pooling
+// branches, concatenate) is listed in Keras's order.
+TEST(KerasLayerOrderTest, TheEveryConvOpModelIsInKerasOrder) {
+  config::JobConfig job;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(kEveryConvOpModel, &job));
+  auto model = Model::Create(job.model(), 1, kernels::SharedCpuBackend());
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(KerasLayerOrder(**model), Identity((*model)->layers().size()));
+  EXPECT_TRUE(CheckKerasLayerOrder(**model).ok());
 }
 
 // Keras wrote this config's layer list in model.layers order (it has ties at
