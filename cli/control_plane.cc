@@ -182,6 +182,8 @@ void SetCoordinatorPlan(const config::JobConfig& config, const JobTrainingData& 
   options->files.assign(plan.files().begin(), plan.files().end());
   options->shard_records = plan.shard_records();
   options->shuffle_buffer = plan.shuffle_buffer();
+  options->train_examples = plan.train_examples();
+  options->validation_split = plan.validation_split();
 }
 
 double HeartbeatIntervalSeconds(double heartbeat_timeout_seconds) {

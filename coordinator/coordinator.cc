@@ -75,6 +75,8 @@ JobPlan PlanOf(const CoordinatorOptions& o) {
     plan.mutable_files()->Add(o.files.begin(), o.files.end());
     plan.set_shard_records(o.shard_records);
     plan.set_shuffle_buffer(o.shuffle ? o.shuffle_buffer : 1);
+    plan.set_train_examples(o.train_examples);
+    plan.set_validation_split(o.validation_split);
   }
   return plan;
 }

@@ -56,6 +56,8 @@ struct CoordinatorOptions {
   std::vector<DataFile> files;   // as indexed: path, records used, index_every, offsets
   int64_t shard_records = 1024;  // records per shard of an indexed (uncompressed) file
   int64_t shuffle_buffer = 1;    // slots per rank; the plan says 1 without shuffle
+  int64_t train_examples = 0;    // data.train_examples the files were cut with
+  double validation_split = 0;   // training.validation_split the files were cut with
 };
 
 class Coordinator {

@@ -9,7 +9,8 @@
 # file and the record. training.validation_split streams the first examples and
 # validates on the last ones. Through a standalone coordinator (whose config
 # says 2 epochs) the finished job trains a third epoch with --epochs 3, and
-# ranks whose --seed differs from the coordinator's refuse its plan by name.
+# ranks whose --seed or --train-examples differs from the coordinator's refuse
+# its plan by name.
 # Usage: stream_resume_test.sh BUILD_BIN_DIR SOURCE_DIR
 set -u
 bin="$1/shardtrain"
@@ -117,7 +118,7 @@ coordinator() {
   "$bin" coordinator "$work/stream.textproto" --listen 127.0.0.1:0 --world-size 2 "$@" \
     >"$work/coordinator-$name.log" 2>&1 &
   local log="$work/coordinator-$name.log"  # not the ranks' $name.log: both would write at offset 0
-  for _ in $(seq 100); do grep -q 'listening on' "$log" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -qs 'listening on' "$log" && break; sleep 0.1; done
   address=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$log" | cut -d' ' -f3)
 }
 cp -r "$ref" "$work/more"
@@ -133,6 +134,14 @@ train 2 "$work/seed" && fail "ranks with another seed than the coordinator's tra
 grep -q "FailedPrecondition: .*training.seed differs: the coordinator plans 4, rank . has 3" \
   "$work/seed.log" || fail "seed mismatch: $(grep -i error "$work/seed.log" | head -2)"
 [ $failures -eq 0 ] && echo "ok: a standalone coordinator plans --epochs 3 and refuses another seed"
+# Ranks with --train-examples 500 and a coordinator without: it plans all 600 records.
+coordinator examples
+flags=("${plain[@]}" --coordinator "$address" --train-examples 500)
+train 2 "$work/examples" && fail "ranks with another train_examples than the coordinator's trained"
+grep -q "FailedPrecondition: .*data.train_examples differs: the coordinator plans all (0), rank . \
+has 500; start the coordinator with the same config and flags" "$work/examples.log" ||
+  fail "train_examples mismatch: $(grep -i error "$work/examples.log" | head -2)"
+[ $failures -eq 0 ] && echo "ok: a standalone coordinator refuses ranks with another --train-examples"
 
 [ $failures -eq 0 ] && echo "stream_resume: all checks passed" && exit 0
 echo "stream_resume: $failures check(s) failed"; exit 1

@@ -49,6 +49,8 @@ CoordinatorOptions StreamingOptions(int world) {
   o.streaming = true;
   o.shard_records = 128;
   o.shuffle_buffer = 64;
+  o.train_examples = 1837;
+  o.validation_split = 0.25;
   o.files = {File("/data/a.tfrecord", 1000, 100), File("/data/b.tfrecord.gz", 300, 0),
              File("/data/c.tfrecord", 537, 100)};
   return o;
@@ -125,6 +127,8 @@ TEST(CoordinatorStreamTest, TheStreamingPlanReachesEveryRank) {
     EXPECT_EQ(plan.global_batch(), kGlobalBatch);
     EXPECT_EQ(plan.shard_records(), 128);
     EXPECT_EQ(plan.shuffle_buffer(), 64);
+    EXPECT_EQ(plan.train_examples(), 1837);  // the ranks compare the cut with their own
+    EXPECT_EQ(plan.validation_split(), 0.25);
     ASSERT_EQ(plan.files_size(), 3);
     EXPECT_EQ(plan.files(1).path(), "/data/b.tfrecord.gz");
     EXPECT_EQ(plan.files(2).records(), 537);

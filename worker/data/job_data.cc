@@ -2,11 +2,13 @@
 #include "worker/data/job_data.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <set>
 
 #include "storage/tfrecord/compression.h"
 #include "storage/tfrecord/record_index.h"
@@ -36,7 +38,10 @@ bool IsPreparedSplit(const config::DataConfig& data, DataSplit split) {
          (split == DataSplit::kTrain || data.validation_files().empty());
 }
 
-StatusOr<std::vector<std::string>> SplitFiles(const config::DataConfig& data, DataSplit split) {
+namespace {
+
+// The files of `split` alone (SplitFiles without the overlap check).
+StatusOr<std::vector<std::string>> ExpandSplit(const config::DataConfig& data, DataSplit split) {
   const bool train = split == DataSplit::kTrain;
   const auto& patterns = train ? data.train_files() : data.validation_files();
   if (!patterns.empty()) {
@@ -49,6 +54,45 @@ StatusOr<std::vector<std::string>> SplitFiles(const config::DataConfig& data, Da
         "data.validation_files is not");
   }
   return ListShards(data.dir(), train ? "train" : "test");
+}
+
+// The path `path` names once links, "." and ".." are resolved (as far as it exists).
+std::string CanonicalPath(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::path canonical = std::filesystem::weakly_canonical(path, error);
+  return error ? path : canonical.string();
+}
+
+// InvalidArgument naming the first validation file that is a training file
+// too (the same file however named): fit would train on what it validates on.
+Status CheckSplitsDisjoint(const config::DataConfig& data, const std::vector<std::string>& train,
+                           const std::vector<std::string>& validation) {
+  std::set<std::string> trained;
+  for (const std::string& path : train) trained.insert(CanonicalPath(path));
+  for (const std::string& path : validation) {
+    if (trained.count(CanonicalPath(path)) == 0) continue;
+    return InvalidArgumentError(
+        path + " is both a training and a validation file (" +
+        SplitSource(data, DataSplit::kTrain) + " and " + SplitSource(data, DataSplit::kValidation) +
+        " both match it): the job would train on its validation data; make the globs "
+        "disjoint (e.g. data.train_files \"data/train-*.tfrecord\" beside "
+        "data.validation_files \"data/val-*.tfrecord\")");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::string>> SplitFiles(const config::DataConfig& data, DataSplit split) {
+  ASSIGN_OR_RETURN(std::vector<std::string> files, ExpandSplit(data, split));
+  if (!HasValidationFiles(data)) return files;
+  // The other split's own errors are its loader's to report.
+  const bool train = split == DataSplit::kTrain;
+  auto other = ExpandSplit(data, train ? DataSplit::kValidation : DataSplit::kTrain);
+  if (!other.ok()) return files;
+  RETURN_IF_ERROR(train ? CheckSplitsDisjoint(data, files, *other)
+                        : CheckSplitsDisjoint(data, *other, files));
+  return files;
 }
 
 StatusOr<Dataset> LoadFilesForJob(const config::JobConfig& config,
@@ -189,15 +233,29 @@ StatusOr<TrainingIndex> IndexTrainingData(const config::JobConfig& config) {
   plan.set_streaming(true);
   plan.set_shard_records(StreamShardRecords(data, used));
   plan.set_shuffle_buffer(StreamShuffleBuffer(config));
+  plan.set_train_examples(data.train_examples());
+  plan.set_validation_split(config.training().validation_split());
   return index;
 }
 
 namespace {
 
-// The plan's stream order must be the one `config` reads with: the rank
-// shuffles with its own seed and cuts its own global batches, while the
-// coordinator replays streams with the plan's (FailedPrecondition naming the
-// first field that differs).
+// data.train_examples as a message shows it.
+std::string ExampleLimit(int64_t limit) { return limit > 0 ? std::to_string(limit) : "all (0)"; }
+
+// The shortest text that reads back as `value`.
+std::string ShortestDouble(double value) {
+  char text[32];
+  const auto result = std::to_chars(text, text + sizeof(text), value);
+  return std::string(text, result.ptr);
+}
+
+// The plan's stream order and records must be the ones `config` reads with:
+// the rank shuffles with its own seed and cuts its own global batches, while
+// the coordinator replays streams with the plan's; the plan's records were cut
+// with its train_examples and validation_split, which the rank's checkpoint
+// and validation tail follow its own config for (FailedPrecondition naming
+// the first field that differs).
 Status CheckPlanMatchesStreamOrder(const config::JobConfig& config,
                                    const coordinator::JobPlan& plan, const std::string& who) {
   const config::TrainingConfig& training = config.training();
@@ -212,6 +270,10 @@ Status CheckPlanMatchesStreamOrder(const config::JobConfig& config,
        std::to_string(training.batch_size())},
       {"data.shuffle_buffer", std::to_string(plan.shuffle_buffer()),
        std::to_string(StreamShuffleBuffer(config))},
+      {"data.train_examples", ExampleLimit(plan.train_examples()),
+       ExampleLimit(config.data().train_examples())},
+      {"training.validation_split", ShortestDouble(plan.validation_split()),
+       ShortestDouble(training.validation_split())},
   };
   for (const auto& f : fields) {
     if (f.planned == f.own) continue;

@@ -46,6 +46,10 @@ bool HasValidationFiles(const config::DataConfig& data);
 bool HasValidationData(const config::JobConfig& config);
 
 // The files of `split`, in reading order; NotFound when there are none.
+// InvalidArgument naming the first validation file that is also a training
+// file (compared as weakly_canonical paths, so "a/../x" and a link name the
+// same file), when both splits list files: fit would train on its
+// validation data. The other split's own listing errors are not reported.
 StatusOr<std::vector<std::string>> SplitFiles(const config::DataConfig& data, DataSplit split);
 
 // "data.train_files" / "data.dir's test split": names `split`'s source in messages.
@@ -96,7 +100,7 @@ StatusOr<storage::TfRecordReaderOptions> SplitReaderOptions(const config::DataCo
 struct TrainingIndex {
   // seed, shuffle, global_batch, shard_sizes (the records used per file, up to
   // the last used file: an in-memory load's shard sizes), streaming, files,
-  // shard_records and shuffle_buffer.
+  // shard_records, shuffle_buffer, train_examples and validation_split.
   coordinator::JobPlan plan;
   std::vector<std::string> warnings;  // uneven prepared shards, as dataset.h's
 };
@@ -112,7 +116,9 @@ StatusOr<TrainingIndex> IndexTrainingData(const config::JobConfig& config);
 // FailedPrecondition when the plan is not a streaming one; when its seed,
 // shuffle, global batch or shuffle buffer differ from this rank's config
 // (naming the field: the rank would read other streams than the coordinator
-// plans, breaking exactly-once); or when it lists another number of files,
+// plans, breaking exactly-once); when its train_examples or validation_split
+// do (the rank would train on the coordinator's records while its config and
+// checkpoint say others); or when it lists another number of files,
 // or a file of another base name (naming the first).
 StatusOr<StreamFiles> StreamFilesForPlan(const config::JobConfig& config,
                                          const coordinator::JobPlan& plan, int rank);
