@@ -8,10 +8,9 @@
 namespace shardtrain::coordinator {
 namespace {
 
-// Philox streams of the planner (dropout uses layer indices, initializers
-// variable indices, both far below these).
-constexpr uint32_t kShardOrderStream = 0x53484F52u;   // "SHOR"
-constexpr uint32_t kRecordOrderStream = 0x52454352u;  // "RECR"
+// The Philox stream of the example order (dropout uses layer indices,
+// initializers variable indices, both far below it).
+constexpr uint32_t kExampleOrderStream = 0x45584F52u;  // "EXOR"
 
 // Fisher–Yates over `values` with Philox(seed, step=epoch, stream) bits;
 // Lemire's multiply-shift maps 32 bits onto [0, i].
@@ -29,26 +28,11 @@ void Shuffle(std::vector<int64_t>* values, uint64_t seed, int64_t epoch, uint32_
 
 std::vector<int64_t> EpochExampleOrder(uint64_t seed, int64_t epoch,
                                        const std::vector<int64_t>& shard_sizes, bool shuffle) {
-  const int64_t shards = static_cast<int64_t>(shard_sizes.size());
-  std::vector<int64_t> first_id(shard_sizes.size(), 0);
   int64_t total = 0;
-  for (int64_t s = 0; s < shards; ++s) {
-    first_id[static_cast<size_t>(s)] = total;
-    total += shard_sizes[static_cast<size_t>(s)];
-  }
-  std::vector<int64_t> order;
-  order.reserve(static_cast<size_t>(total));
-  std::vector<int64_t> shard_order(static_cast<size_t>(shards));
-  std::iota(shard_order.begin(), shard_order.end(), int64_t{0});
-  if (shuffle) Shuffle(&shard_order, seed, epoch, kShardOrderStream);
-  std::vector<int64_t> records;
-  for (int64_t shard : shard_order) {
-    records.resize(static_cast<size_t>(shard_sizes[static_cast<size_t>(shard)]));
-    std::iota(records.begin(), records.end(), first_id[static_cast<size_t>(shard)]);
-    // A distinct stream per shard; the seed is shared.
-    if (shuffle) Shuffle(&records, seed, epoch, kRecordOrderStream + static_cast<uint32_t>(shard));
-    order.insert(order.end(), records.begin(), records.end());
-  }
+  for (int64_t size : shard_sizes) total += size;
+  std::vector<int64_t> order(static_cast<size_t>(total));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  if (shuffle) Shuffle(&order, seed, epoch, kExampleOrderStream);
   return order;
 }
 

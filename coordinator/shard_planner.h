@@ -14,9 +14,9 @@
 
 namespace shardtrain::coordinator {
 
-// The epoch's global example order. With shuffle: a Philox permutation of the
-// shards keyed by (seed, epoch), then each shard's records in a Philox
-// permutation keyed by (seed, epoch, shard), concatenated. Without: 0..n-1.
+// The epoch's global example order. With shuffle: a Philox permutation of all
+// the examples keyed by (seed, epoch), as Keras fit shuffles in-memory data
+// (each global batch draws from every shard). Without: 0..n-1.
 std::vector<int64_t> EpochExampleOrder(uint64_t seed, int64_t epoch,
                                        const std::vector<int64_t>& shard_sizes, bool shuffle);
 

@@ -223,7 +223,7 @@ StatusOr<std::vector<RecordRange>> InMemoryLeftover(const StreamJob& job, int64_
                                                     int64_t steps) {
   // The in-memory loader's shard sizes stop at the last file it used: the
   // files data.train_examples or validation_split leave unused (trailing 0s)
-  // are not shards of its order (they would change its shard shuffle).
+  // are not shards of its order.
   std::vector<int64_t> shard_sizes = job.file_records;
   while (!shard_sizes.empty() && shard_sizes.back() == 0) shard_sizes.pop_back();
   int64_t total = 0;

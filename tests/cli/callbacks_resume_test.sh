@@ -47,13 +47,13 @@ mv "$run" "$ref" && mv "$run.log" "$ref.log"
 stopped=$(stop_epoch "$ref")
 [ -n "$stopped" ] && [ "$stopped" -gt 4 ] && [ "$stopped" -lt 10 ] ||
   fail "the reference run should stop early after epoch 4: $(tail -5 "$ref.log")"
-grep -q "Epoch 3: ReduceLROnPlateau reducing learning rate to 0.0005" "$ref.log" ||
-  fail "the reference run should cut the rate after epoch 3: $(cuts "$ref")"
-# Preempted in epoch 4 (steps 46-60), after the first cut: saved at step 52.
-SHARDTRAIN_TEST_SIGTERM_AT_STEP=50 train 2 "$config" "$run"
-grep -q "preempted (SIGTERM): saved .*ckpt-52" "$run.log" || fail "not preempted: $(tail -3 "$run.log")"
+grep -q "Epoch 4: ReduceLROnPlateau reducing learning rate to 0.0005" "$ref.log" ||
+  fail "the reference run should cut the rate after epoch 4: $(cuts "$ref")"
+# Preempted in epoch 5 (steps 61-75), after the first cut: saved at step 64.
+SHARDTRAIN_TEST_SIGTERM_AT_STEP=62 train 2 "$config" "$run"
+grep -q "preempted (SIGTERM): saved .*ckpt-64" "$run.log" || fail "not preempted: $(tail -3 "$run.log")"
 train 2 "$config" "$run" || fail "resumed run failed: $(tail -3 "$run.log")"
-grep -q "resuming from .*ckpt-52" "$run.log" || fail "did not resume from ckpt-52: $(tail -5 "$run.log")"
+grep -q "resuming from .*ckpt-64" "$run.log" || fail "did not resume from ckpt-64: $(tail -5 "$run.log")"
 [ "$(stop_epoch "$run")" = "$stopped" ] || fail "resumed run stopped after epoch $(stop_epoch "$run"), not $stopped"
 [ "$(cuts "$run")" = "$(cuts "$ref")" ] || fail "rate cuts differ: $(cuts "$run") vs $(cuts "$ref")"
 for epoch in $(seq 4 "${stopped:-4}"); do
@@ -69,7 +69,7 @@ grep -q "Restoring model weights from the end of the best epoch" "$ref.log" || f
 train 2 "$config" "$run" || fail "re-run of the stopped job failed: $(tail -3 "$run.log")"
 grep -q "job complete: .*EarlyStopping stopped training after epoch $stopped" "$run.log" ||
   fail "re-run does not say the job is complete: $(tail -3 "$run.log")"
-[ $failures -eq 0 ] && echo "ok: 2 ranks: preempted at step 52, resumed, stopped after epoch $stopped, $last bitwise identical"
+[ $failures -eq 0 ] && echo "ok: 2 ranks: preempted at step 64, resumed, stopped after epoch $stopped, $last bitwise identical"
 
 # --- TerminateOnNaN: a diverging run fails naming the step ---
 "$bin" train "$config" "${flags[@]}" --run-dir "$work/nan" --learning-rate 3e38 >"$work/nan.log" 2>&1
