@@ -45,7 +45,9 @@ bool IsKerasFunctional(const Model& model);
 // Every layer of `model` (weightless ones included) with its weights and
 // trainable flags; with an Adam `optimizer` also its state (iterations,
 // learning rate, m and v of the trainable variables).
-// The backend's error when a copy to the host fails.
+// The backend's error when a copy to the host fails; FailedPrecondition
+// (CheckKerasLayerOrder) when a functional model's layers are not listed in
+// Keras's model.layers order, by which Keras would match the file's weights.
 StatusOr<storage::keras::KerasModelFile> ToKerasModelFile(const Model& model,
                                                           const optimizer::Optimizer* optimizer);
 
