@@ -58,6 +58,7 @@
 #include "worker/job_config.h"
 #include "worker/job_monitor.h"
 #include "worker/metrics/metric_set.h"
+#include "worker/model/keras_layer_order.h"
 #include "worker/model/keras_weights.h"
 #include "worker/preemption.h"
 #include "worker/trainer.h"
@@ -557,6 +558,21 @@ Status ChooseDevice(const std::string& collective, comm::MpiRuntime* mpi, Status
   return OkStatus();
 }
 
+// Rank 0 warns, before training, when a functional model's layers are not in
+// Keras's model.layers order: its Keras exports will be refused, and tf.keras
+// load_weights of its checkpoints (layer_with_weights-N in config order)
+// would put weights into the wrong layers.
+void WarnOfKerasLayerOrder(const model::Model& model, int rank) {
+  const std::string mismatch = model::KerasLayerOrderMismatch(model);
+  if (mismatch.empty() || rank != 0) return;
+  std::cerr << "warning: " << mismatch
+            << ". Training and SavedModel exports are not affected, but Keras exports (.keras, "
+               ".h5, .weights.h5) will be refused and tf.keras load_weights of this job's "
+               "checkpoints would put weights into the wrong layers: list the layers in Keras's "
+               "order to use the weights in Keras"
+            << std::endl;
+}
+
 // `*every_rank_stops` is set when a failure is known to every rank (so they
 // can all exit normally instead of being aborted).
 Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, Session* session,
@@ -593,6 +609,7 @@ Status Train(const TrainSettings& s, comm::MpiRuntime* mpi, Session* session,
   }
   ASSIGN_OR_RETURN(auto trainer,
                    Trainer::Create(job.config, job.backend.get(), &comm, s.bucket_bytes));
+  WarnOfKerasLayerOrder(trainer->model(), rank);
   ASSIGN_OR_RETURN(std::optional<checkpoint::Resumed> resumed, Resume(s, job, comm, *trainer));
   RETURN_IF_ERROR(LoadInitialWeights(s, job, resumed.has_value(), rank, *trainer));
   RETURN_IF_ERROR(Fit(s, job, *plane, comm, *trainer, resumed));

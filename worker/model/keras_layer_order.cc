@@ -86,21 +86,28 @@ std::vector<int> KerasLayerOrder(const Model& model) {
   return KerasLayerOrder(inputs);
 }
 
-Status CheckKerasLayerOrder(const Model& model) {
+std::string KerasLayerOrderMismatch(const Model& model) {
   const std::vector<int> keras = KerasLayerOrder(model);
   std::vector<int> ours(keras.size());
   for (size_t i = 0; i < ours.size(); ++i) ours[i] = static_cast<int>(i);
-  if (keras == ours) return OkStatus();
+  if (keras == ours) return "";
+  return "the config lists this Functional model's layers as [" + Names(model, ours) +
+         "] but Keras orders them (model.layers, after the InputLayer '" + model.input_name() +
+         "') as [" + Names(model, keras) +
+         "], the order by which Keras matches a file's weights to layers";
+}
+
+Status CheckKerasLayerOrder(const Model& model) {
+  const std::string mismatch = KerasLayerOrderMismatch(model);
+  if (mismatch.empty()) return OkStatus();
   return FailedPreconditionError(
-      "Keras orders this Functional model's layers (model.layers, after the InputLayer '" +
-      model.input_name() + "') as [" + Names(model, keras) + "] but model.layers lists them as [" +
-      Names(model, ours) +
-      "]; Keras matches a file's weights to layers by that order, so this file would load "
-      "weights into the wrong layers without an error. List the layers in the config in "
-      "Keras's order (by decreasing distance from the output, ties in the order a depth-first "
-      "walk from the output reaches them) and train again: a checkpoint numbers the layers in "
-      "config order, so one written in this order must not be restored into the reordered "
-      "config. Export --format saved_model is not affected");
+      mismatch +
+      ": a Keras file written in the config's order would load weights into the wrong layers "
+      "without an error. List the layers in the config in Keras's order (by decreasing distance "
+      "from the output, ties in the order a depth-first walk from the output reaches them) and "
+      "train again: a checkpoint numbers the layers in config order, so one written in this "
+      "order must not be restored into the reordered config. Export --format saved_model is not "
+      "affected");
 }
 
 }  // namespace shardtrain::model

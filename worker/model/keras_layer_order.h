@@ -41,6 +41,10 @@ std::vector<int> KerasLayerOrder(const std::vector<std::vector<int>>& inputs);
 // KerasLayerOrder of `model`'s layers.
 std::vector<int> KerasLayerOrder(const Model& model);
 
+// "" when `model`'s layers are in Keras's order, else a sentence naming the
+// config's order and Keras's.
+std::string KerasLayerOrderMismatch(const Model& model);
+
 // FailedPrecondition when `model`'s layer order differs from Keras's (a Keras
 // file written in our order would load the weights into the wrong layers
 // without an error), naming both orders and saying to list the layers in
