@@ -274,6 +274,44 @@ TEST(KerasJsonTest, UnsupportedPiecesAreNamed) {
             "m.json: not valid JSON");
 }
 
+// A layer called with training=True/False runs in that mode in Keras whatever
+// fit or predict ask (Monte Carlo dropout, a BatchNormalization kept on its
+// moving statistics); ours would follow fit's mode, so both JSON flavours are
+// refused naming the layer, and training=None reads as before.
+TEST(KerasJsonTest, ACallWithAFixedTrainingModeIsUnimplemented) {
+  const std::string keras2 =
+      R"({"class_name": "Functional", "config": {"layers": [
+          {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4], "name": "in"}, "name": "in", "inbound_nodes": []},
+          {"class_name": "Dropout", "config": {"name": "drop", "rate": 0.3}, "name": "drop", "inbound_nodes": [[["in", 0, 0, KWARGS]]]},
+          {"class_name": "Dense", "config": {"name": "d", "units": 3}, "name": "d", "inbound_nodes": [[["drop", 0, 0, {}]]]}]}})";
+  const std::string keras3 =
+      R"({"class_name": "Functional", "config": {"layers": [
+          {"class_name": "InputLayer", "config": {"batch_shape": [null, 4], "name": "in"}, "name": "in", "inbound_nodes": []},
+          {"class_name": "Dropout", "config": {"name": "drop", "rate": 0.3}, "name": "drop", "inbound_nodes": [
+            {"args": [{"class_name": "__keras_tensor__", "config": {"shape": [null, 4], "dtype": "float32", "keras_history": ["in", 0, 0]}}],
+             "kwargs": KWARGS}]},
+          {"class_name": "Dense", "config": {"name": "d", "units": 3}, "name": "d", "inbound_nodes": [
+            {"args": [{"class_name": "__keras_tensor__", "config": {"shape": [null, 4], "dtype": "float32", "keras_history": ["drop", 0, 0]}}],
+             "kwargs": {}}]}]}})";
+  for (const std::string& flavour : {keras2, keras3}) {
+    auto with = [&](const std::string& kwargs) {
+      std::string json = flavour;
+      json.replace(json.find("KWARGS"), 6, kwargs);
+      return ModelConfigFromKerasJson(json, "m.json");
+    };
+    for (const std::string fixed : {R"({"training": true})", R"({"training": false})"}) {
+      auto refused = with(fixed);
+      ASSERT_FALSE(refused.ok()) << fixed;
+      EXPECT_EQ(refused.status().code(), StatusCode::kUnimplemented) << refused.status();
+      EXPECT_NE(refused.status().message().find("'drop'"), std::string::npos) << refused.status();
+      EXPECT_NE(refused.status().message().find("a call with training="), std::string::npos)
+          << refused.status();
+    }
+    auto unset = with(R"({"training": null})");
+    EXPECT_TRUE(unset.ok()) << unset.status();
+  }
+}
+
 // A one-layer Sequential whose Dense config is `{"name": "d", "batch_input_shape": [null, 4],
 // <fields>}`.
 StatusOr<config::ModelConfig> DenseJson(const std::string& fields) {

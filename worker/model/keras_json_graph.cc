@@ -8,6 +8,18 @@ Status Unsupported(const std::string& where, const std::string& what) {
   return UnimplementedError(where + ": " + what + " is not supported");
 }
 
+// A call's keyword arguments that fix `training` (layer(x, training=True)):
+// Keras then runs that layer in that mode whatever fit/predict ask (dropout at
+// inference, BatchNormalization on moving statistics in training), which our
+// layers do not model, so such a call is refused rather than run in fit's mode.
+Status CheckNoTrainingArgument(const Json& kwargs, const std::string& where) {
+  if (!kwargs.is_object()) return OkStatus();
+  const auto training = kwargs.find("training");
+  if (training == kwargs.end() || training->is_null()) return OkStatus();
+  return Unsupported(where, "a call with training=" + training->dump() +
+                                " (the layer fixed in training or inference mode)");
+}
+
 // One Keras 2 inbound tensor: ["name", node_index, tensor_index, kwargs].
 StatusOr<std::string> Keras2TensorLayer(const Json& tensor, const std::string& where) {
   if (!tensor.is_array() || tensor.size() < 3 || !tensor[0].is_string() ||
@@ -16,6 +28,7 @@ StatusOr<std::string> Keras2TensorLayer(const Json& tensor, const std::string& w
                                 " is not [\"layer name\", node index, tensor index, kwargs]");
   }
   if (tensor[2] != 0) return Unsupported(where, "an input from a layer with several outputs");
+  if (tensor.size() > 3) RETURN_IF_ERROR(CheckNoTrainingArgument(tensor[3], where));
   return tensor[0].get<std::string>();
 }
 
@@ -57,6 +70,7 @@ StatusOr<std::vector<std::string>> Keras3NodeLayers(const Json& node, const std:
   if (node.contains("kwargs") && HoldsTensor(node["kwargs"])) {
     return Unsupported(where, "a Keras tensor passed as a keyword argument");
   }
+  if (node.contains("kwargs")) RETURN_IF_ERROR(CheckNoTrainingArgument(node["kwargs"], where));
   const Json& arg = node["args"][0];
   const Json tensors = arg.is_array() ? arg : Json::array({arg});  // Add/Concatenate: a list
   std::vector<std::string> names;
