@@ -278,6 +278,115 @@ TEST_F(CallbacksTest, ReduceLROnPlateauStateAndRateSurviveAResume) {
   EXPECT_FLOAT_EQ(resumed->optimizer().learning_rate(), 0.0001f);
 }
 
+// --learning-rate 0.0001 --allow-config-change on resume, after the rate of
+// the resume test above was cut from 0.01 to 0.001 (best 0.9, wait 0): the
+// resumed run trains at 0.0001, not the checkpoint's 0.001, with fresh
+// counters (Keras's on_train_begin resets wait, cooldown and best), so two
+// flat epochs keep it (e6 best None -> 0.9, e7 wait 1) and the third cuts it
+// (e8 wait 2); with the old counters e7 would cut it.
+TEST_F(CallbacksTest, ReduceLROnPlateauResumesAtAChangedConfiguredRate) {
+  const config::JobConfig job = JobWith("reduce_lr_on_plateau { patience: 2 }");
+  auto trainer = MakeTrainer(job);
+  auto reduce =
+      ReduceLROnPlateau::Create(job.callbacks().reduce_lr_on_plateau(), trainer.get(), nullptr);
+  ASSERT_TRUE(reduce.ok());
+  const std::vector<double> values = {1.0, 0.99995, 0.9, 0.9, 0.9};
+  for (int e = 0; e < 5; ++e) {
+    ASSERT_TRUE((*reduce)->OnEpochEnd(Epoch(e + 1, "val_loss", values[e])).ok());
+  }
+  ASSERT_FLOAT_EQ(trainer->optimizer().learning_rate(), 0.001f);
+
+  const config::JobConfig changed =
+      JobWith("reduce_lr_on_plateau { patience: 2 }", 10, "adam { } learning_rate: 0.0001");
+  auto resumed = MakeTrainer(changed);
+  resumed->callback_state() = trainer->callback_state();
+  std::ostringstream out;
+  auto again =
+      ReduceLROnPlateau::Create(changed.callbacks().reduce_lr_on_plateau(), resumed.get(), &out);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FLOAT_EQ(resumed->optimizer().learning_rate(), 0.0001f);
+  EXPECT_NE(out.str().find("optimizer.learning_rate changed from 0.01 to 0.0001 since the "
+                           "checkpoint: training continues at 0.0001, not the checkpoint's 0.001"),
+            std::string::npos)
+      << out.str();
+  ASSERT_TRUE((*again)->OnEpochEnd(Epoch(6, "val_loss", 0.9)).ok());
+  ASSERT_TRUE((*again)->OnEpochEnd(Epoch(7, "val_loss", 0.9)).ok());
+  EXPECT_FLOAT_EQ(resumed->optimizer().learning_rate(), 0.0001f);
+  ASSERT_TRUE((*again)->OnEpochEnd(Epoch(8, "val_loss", 0.9)).ok());
+  EXPECT_FLOAT_EQ(resumed->optimizer().learning_rate(), 0.00001f);
+
+  // A later resume under the changed config keeps the rate and counters it saved.
+  auto third = MakeTrainer(changed);
+  third->callback_state() = resumed->callback_state();
+  std::ostringstream third_out;
+  ASSERT_TRUE(
+      ReduceLROnPlateau::Create(changed.callbacks().reduce_lr_on_plateau(), third.get(), &third_out)
+          .ok());
+  EXPECT_FLOAT_EQ(third->optimizer().learning_rate(), 0.00001f);
+  EXPECT_NE(third_out.str().find("resuming at the checkpoint's learning rate 1e-05, not "
+                                 "optimizer.learning_rate 0.0001 (lowered on a plateau)"),
+            std::string::npos)
+      << third_out.str();
+}
+
+// The rate was never cut (the state still saves it after every epoch): a
+// changed configured rate is used on resume; an unchanged one says nothing.
+TEST_F(CallbacksTest, ReduceLROnPlateauUncutRateFollowsTheConfigOnResume) {
+  const config::JobConfig job = JobWith("reduce_lr_on_plateau { patience: 2 }");
+  auto trainer = MakeTrainer(job);
+  auto reduce =
+      ReduceLROnPlateau::Create(job.callbacks().reduce_lr_on_plateau(), trainer.get(), nullptr);
+  ASSERT_TRUE(reduce.ok());
+  ASSERT_TRUE((*reduce)->OnEpochEnd(Epoch(1, "val_loss", 1.0)).ok());
+
+  std::ostringstream same_out;
+  auto same = MakeTrainer(job);
+  same->callback_state() = trainer->callback_state();
+  ASSERT_TRUE(
+      ReduceLROnPlateau::Create(job.callbacks().reduce_lr_on_plateau(), same.get(), &same_out)
+          .ok());
+  EXPECT_FLOAT_EQ(same->optimizer().learning_rate(), 0.01f);
+  EXPECT_EQ(same_out.str(), "");
+
+  const config::JobConfig changed =
+      JobWith("reduce_lr_on_plateau { patience: 2 }", 10, "adam { } learning_rate: 0.0001");
+  auto resumed = MakeTrainer(changed);
+  resumed->callback_state() = trainer->callback_state();
+  std::ostringstream out;
+  ASSERT_TRUE(
+      ReduceLROnPlateau::Create(changed.callbacks().reduce_lr_on_plateau(), resumed.get(), &out)
+          .ok());
+  EXPECT_FLOAT_EQ(resumed->optimizer().learning_rate(), 0.0001f);
+  EXPECT_NE(out.str().find("training continues at 0.0001, not the checkpoint's 0.01"),
+            std::string::npos)
+      << out.str();
+  // The state already says so: a checkpoint before the next epoch's end resumes the same way.
+  EXPECT_EQ(resumed->callback_state().Scalar("reduce_lr_on_plateau/configured_learning_rate"),
+            static_cast<double>(0.0001f));
+  EXPECT_FALSE(resumed->callback_state().Scalar("reduce_lr_on_plateau/best").has_value());
+}
+
+// A checkpoint written before the configured rate was saved: its rate is kept
+// (it cannot tell a cut from a changed config), and the message says so.
+TEST_F(CallbacksTest, ReduceLROnPlateauStateWithoutConfiguredRateKeepsItsRate) {
+  const config::JobConfig changed =
+      JobWith("reduce_lr_on_plateau { patience: 2 }", 10, "adam { } learning_rate: 0.0001");
+  auto resumed = MakeTrainer(changed);
+  resumed->callback_state().scalars = {{"reduce_lr_on_plateau/wait", 1},
+                                       {"reduce_lr_on_plateau/cooldown_counter", 0},
+                                       {"reduce_lr_on_plateau/best", 0.9},
+                                       {"reduce_lr_on_plateau/learning_rate", 0.001f}};
+  std::ostringstream out;
+  ASSERT_TRUE(
+      ReduceLROnPlateau::Create(changed.callbacks().reduce_lr_on_plateau(), resumed.get(), &out)
+          .ok());
+  EXPECT_FLOAT_EQ(resumed->optimizer().learning_rate(), 0.001f);
+  EXPECT_NE(out.str().find("resuming at the checkpoint's learning rate 0.001, not "
+                           "optimizer.learning_rate 0.0001 (the checkpoint, written by an older"),
+            std::string::npos)
+      << out.str();
+}
+
 TEST_F(CallbacksTest, TerminateOnNaNNamesTheStep) {
   auto trainer = MakeTrainer(testing::SmallJob(kLayers, 2));
   TerminateOnNaN terminate(trainer.get());

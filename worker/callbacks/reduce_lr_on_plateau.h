@@ -2,9 +2,13 @@
 // ReduceLROnPlateauConfig) on every rank: each sees the same global epoch
 // logs, so all lower the optimizer's rate at the end of the same epoch.
 // The optimizer's rate must be constant (ValidateJobConfig refuses a
-// schedule). Its counters, best value and the current rate live in the
-// trainer's CallbackState (callback_state.h): a resumed run continues with
-// the lowered rate and the same counters. Not thread-safe.
+// schedule). Its counters, best value, the current rate and the configured
+// rate it started from live in the trainer's CallbackState
+// (callback_state.h): a resumed run continues with the lowered rate and the
+// same counters, unless optimizer.learning_rate changed since the checkpoint
+// (--learning-rate with --allow-config-change): then it starts from the new
+// configured rate with fresh counters, as a new Keras fit() would. Not
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +24,13 @@ namespace shardtrain::callbacks {
 
 class ReduceLROnPlateau : public Callback {
  public:
-  // Restores the state of `trainer`'s callback_state() (a lowered rate is set
-  // on its optimizer). `config` passed ValidateJobConfig (defaults filled, mode
-  // min or max). Messages go to `out` (null: none).
+  // Restores the state of `trainer`'s callback_state(); `trainer`'s optimizer
+  // holds the configured rate. A saved lowered rate is set on the optimizer
+  // when the configured rate is the one the state was saved under; a changed
+  // configured rate drops the saved rate and counters. Says which rate a
+  // resume uses when it is not the configured one or the configured one
+  // changed. `config` passed ValidateJobConfig (defaults filled, mode min or
+  // max). Messages go to `out` (null: none).
   static StatusOr<std::unique_ptr<ReduceLROnPlateau>> Create(
       const config::ReduceLROnPlateauConfig& config, Trainer* trainer, std::ostream* out);
 
@@ -31,6 +39,8 @@ class ReduceLROnPlateau : public Callback {
  private:
   ReduceLROnPlateau(const config::ReduceLROnPlateauConfig& config, Trainer* trainer,
                     std::ostream* out);
+  // Create's restore of the callback state (see Create).
+  Status Restore();
   // Rate * factor (not below min_lr) when the rate is above min_lr.
   Status ReduceRate(int64_t epoch);
   void SaveState();
@@ -42,6 +52,8 @@ class ReduceLROnPlateau : public Callback {
   int64_t wait_ = 0;
   int64_t cooldown_counter_ = 0;
   std::optional<double> best_;
+  // The optimizer's rate when the callback was created: the configured one.
+  double configured_rate_ = 0;
 };
 
 }  // namespace shardtrain::callbacks
