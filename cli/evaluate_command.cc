@@ -150,17 +150,21 @@ Status RunEvaluate(const std::vector<std::string>& args) {
   }
   if (json) {
     char line[256];
-    std::snprintf(line, sizeof(line), "{\"loss\": %.17g, \"accuracy\": %.17g", result.loss,
-                  result.accuracy);
+    std::snprintf(line, sizeof(line), "{\"loss\": %.17g", result.loss);
     std::cout << line;
+    if (result.logs_accuracy()) {
+      std::snprintf(line, sizeof(line), ", \"accuracy\": %.17g", result.accuracy);
+      std::cout << line;
+    }
     for (const auto& [name, value] : OtherMetrics(result)) {
       std::snprintf(line, sizeof(line), ", \"%s\": %.17g", name.c_str(), value);
       std::cout << line;
     }
     std::cout << ", \"examples\": " << result.examples << "}" << std::endl;
   } else {
-    std::cout << std::fixed << std::setprecision(4) << "test accuracy: " << result.accuracy
-              << "  test loss: " << result.loss;
+    std::cout << std::fixed << std::setprecision(4);
+    if (result.logs_accuracy()) std::cout << "test accuracy: " << result.accuracy << "  ";
+    std::cout << "test loss: " << result.loss;
     for (const auto& [name, value] : OtherMetrics(result)) {
       std::cout << "  test " << name << ": " << value;
     }

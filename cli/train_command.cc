@@ -514,8 +514,11 @@ Status Fit(const TrainSettings& s, Job& job, ControlPlane& plane, comm::Communic
   if (finished && job.test.num_examples > 0) {
     ASSIGN_OR_RETURN(EvalResult result, trainer.Evaluate(job.test));
     if (rank == 0) {
-      std::cout << std::fixed << std::setprecision(4) << "test accuracy: " << result.accuracy
-                << "  test loss: " << result.loss << "  (" << result.examples
+      // Accuracy only where the job logs it (Keras's evaluate returns the loss
+      // and the compiled metrics: none of accuracy for a regression).
+      std::cout << std::fixed << std::setprecision(4);
+      if (result.logs_accuracy()) std::cout << "test accuracy: " << result.accuracy << "  ";
+      std::cout << "test loss: " << result.loss << "  (" << result.examples
                 << " examples; metrics in " << job.metrics_log->path() << ")" << std::endl;
       for (const auto& [name, value] : result.metrics) {
         if (name != "accuracy") std::cout << "test " << name << ": " << value << std::endl;

@@ -81,9 +81,18 @@ namespace shardtrain {
 
 struct EvalResult {
   double loss = 0;
-  double accuracy = 0;
+  double accuracy = 0;  // computed whatever the job's metrics are
   int64_t examples = 0;
   metrics::Logs metrics;  // the job's metrics (name, value), in configured order
+
+  // Whether the job's metrics include "accuracy", so that it is reported (as
+  // Keras's evaluate reports the loss and the compiled metrics only).
+  bool logs_accuracy() const {
+    for (const auto& entry : metrics) {
+      if (entry.first == "accuracy") return true;
+    }
+    return false;
+  }
 };
 
 // The global totals of one training step.

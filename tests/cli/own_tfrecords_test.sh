@@ -74,6 +74,17 @@ job vector 'key: "onehot" kind: VECTOR size: 3' 'categorical_crossentropy { from
 out=$("$bin" train "$work/vector.textproto" --verbose 2 2>&1) || fail "train on VECTOR labels: $out"
 grep -q "Epoch 1/1" <<<"$out" || fail "VECTOR run logged no epoch: $out"
 
+# 3b. Regression (mean squared error on the vectors, no metrics): train's final line and
+# evaluate report the loss and no accuracy, as Keras's evaluate returns the loss alone.
+job regress 'key: "onehot" kind: VECTOR size: 3' 'mean_squared_error { }' \
+  "validation_files: \"$work/records/val-*.tfrecord.gz\""
+sed -i '/^metrics: "accuracy"$/d' "$work/regress.textproto"
+out=$("$bin" train "$work/regress.textproto" --verbose 2 2>&1) || fail "regression train: $out"
+grep -q "^test loss: " <<<"$out" || fail "regression: no final test loss line: $out"
+grep -q "accuracy" <<<"$out" && fail "regression reports an accuracy: $out"
+out=$("$bin" evaluate "$work/regress.textproto" --json 2>&1) || fail "regression evaluate: $out"
+grep -q '^{"loss": [0-9.e-]*, "examples": 50}$' <<<"$out" || fail "regression evaluate --json: $out"
+
 # 4. The explicit spec of the Fashion-MNIST config trains as the default one does.
 fmnist=/usr/share/datasets/fashion-mnist
 if [ -f "$fmnist/train-labels-idx1-ubyte.gz" ]; then
