@@ -6,6 +6,8 @@
 #     re-run, cuts the rate and stops at the same epochs, with the same metrics
 #     and the same final checkpoint bytes (best weights restored) as an
 #     uninterrupted run; its re-run says the job is complete;
+#   * a ReduceLROnPlateau job resumed with --learning-rate and
+#     --allow-config-change trains at the new rate with fresh plateau counters;
 #   * TerminateOnNaN: a diverging run exits non-zero naming the step;
 #   * validation_split validates on the last training examples; initial_epoch
 #     skips the first epochs and logs absolute epoch numbers.
@@ -70,6 +72,25 @@ train 2 "$config" "$run" || fail "re-run of the stopped job failed: $(tail -3 "$
 grep -q "job complete: .*EarlyStopping stopped training after epoch $stopped" "$run.log" ||
   fail "re-run does not say the job is complete: $(tail -3 "$run.log")"
 [ $failures -eq 0 ] && echo "ok: 2 ranks: preempted at step 64, resumed, stopped after epoch $stopped, $last bitwise identical"
+
+# --- ReduceLROnPlateau: --learning-rate changed on resume is the rate trained at ---
+# min_delta 10: no epoch improves, so with patience 1 every second epoch cuts the
+# rate. Epoch 2 cuts 0.001 to 0.0005; resumed with 0.0001 the counters start
+# afresh (epoch 3 sets best), so epoch 4 cuts 0.0001 to 5e-05. Before the fix the
+# checkpoint's 0.0005 and counters came back and epoch 3 cut it to 0.00025.
+write_config lr 'training { batch_size: 32 epochs: 2 seed: 1 device: "cpu" }
+callbacks { reduce_lr_on_plateau { factor: 0.5 patience: 1 min_delta: 10 } }'
+lr="$work/lr"
+train 1 "$work/lr.textproto" "$lr" || fail "learning-rate run failed: $(tail -3 "$lr.log")"
+"$bin" train "$work/lr.textproto" "${flags[@]}" --run-dir "$lr" --epochs 4 --learning-rate 0.0001 \
+  --allow-config-change >"$lr.resumed.log" 2>&1 || fail "changed-rate resume failed: $(tail -3 "$lr.resumed.log")"
+grep -q "Epoch 2: ReduceLROnPlateau reducing learning rate to 0.0005" "$lr.log" ||
+  fail "the first run should cut the rate after epoch 2: $(cuts "$lr")"
+grep -q "ReduceLROnPlateau: optimizer.learning_rate changed from 0.001 to 0.0001 .*training continues at 0.0001" \
+  "$lr.resumed.log" || fail "the resume does not say it trains at 0.0001: $(grep -i rate "$lr.resumed.log")"
+[ "$(cuts "$lr.resumed")" = "Epoch 4: ReduceLROnPlateau reducing learning rate to 5e-05. " ] ||
+  fail "resumed at 0.0001, only epoch 4 should cut the rate, to 5e-05: $(cuts "$lr.resumed")"
+[ $failures -eq 0 ] && echo "ok: resumed with --learning-rate 0.0001: trains at 0.0001, epoch 4 cuts it to 5e-05"
 
 # --- TerminateOnNaN: a diverging run fails naming the step ---
 "$bin" train "$config" "${flags[@]}" --run-dir "$work/nan" --learning-rate 3e38 >"$work/nan.log" 2>&1
