@@ -406,6 +406,7 @@ Status Trainer::EndEpoch(int64_t epoch, int64_t steps_in_epoch, const data::Data
   end.examples = progress_.epoch_examples;
   end.epoch_seconds = Seconds(epoch_start);
   end.wall_seconds = Seconds(fit_start);
+  end.learning_rate = optimizer_->learning_rate();
   progress_ = TrainingProgress{epoch + 1, 0, progress_.global_step};
   for (callbacks::Callback* cb : callbacks) RETURN_IF_ERROR(cb->OnEpochEnd(end));
   return OkStatus();

@@ -1,6 +1,7 @@
 // Tests for worker/callbacks/tensorboard: drives the callback as the trainer
 // does and reads the event files back with the independent reader of
-// tests/storage/events_test_util.h (own CRC, framing and wire decoding).
+// tests/storage/events_test_util.h (own CRC, framing and wire decoding);
+// EpochLearningRateFromTheTrainer runs a real one-rank Trainer.
 #include "worker/callbacks/tensorboard.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "tests/storage/events_test_util.h"
+#include "tests/worker/trainer_test_util.h"
+#include "worker/trainer.h"
 
 namespace shardtrain::callbacks {
 namespace {
@@ -80,6 +83,7 @@ class TensorBoardTest : public ::testing::Test {
       if (auc) end.logs.emplace_back("auc", 0.5 * e);
       end.logs.insert(end.logs.end(), {{"val_loss", 2.0 / e}, {"val_accuracy", 0.125 * e}});
       if (auc) end.logs.emplace_back("val_auc", 0.25 * e);
+      if (with_learning_rate) end.learning_rate = 0.001 / e;
       ASSERT_TRUE(logger->OnEpochEnd(end).ok());
     }
   }
@@ -111,6 +115,8 @@ TEST_F(TensorBoardTest, EpochScalarsInTrainAndValidationPerNStepsInTrain) {
   EXPECT_EQ(train["batch_accuracy"], (Points{{3, 0.5f}, {6, 0.5f}, {9, 0.5f}}));
   EXPECT_EQ(train["examples_per_second"], (Points{{3, 1003.0f}, {6, 1001.0f}, {9, 1004.0f}}));
   EXPECT_EQ(train["learning_rate"], (Points{{3, 0.001f}, {6, 0.001f}, {9, 0.001f}}));
+  // Keras's _collect_learning_rate: the rate at each epoch's end, with the epoch scalars.
+  EXPECT_EQ(train["epoch_learning_rate"], (Points{{0, 0.001f}, {1, 0.0005f}}));
 
   auto validation =
       Scalars(SpecReadEventFile(EventFiles(run_dir_ / "logs" / "validation")[0]));
@@ -126,7 +132,7 @@ TEST_F(TensorBoardTest, NoBatchScalarsWithoutLogEveryAndNoUnknownLearningRate) {
   Train(logger->get(), /*with_learning_rate=*/false);
   ASSERT_TRUE((*logger)->OnTrainEnd().ok());
   auto train = Scalars(SpecReadEventFile((*logger)->train_path()));
-  EXPECT_EQ(train.size(), 2u);  // epoch_loss, epoch_accuracy
+  EXPECT_EQ(train.size(), 2u);  // epoch_loss, epoch_accuracy (no epoch_learning_rate: NaN)
   EXPECT_EQ(train.count("batch_loss"), 0u);
 
   auto every_step = TensorBoardLogger::Open((run_dir_ / "b").string(), 1);
@@ -177,6 +183,65 @@ TEST_F(TensorBoardTest, BatchScalarsAtTheGlobalStepWhenEpochsDifferInSteps) {
   auto train = Scalars(SpecReadEventFile((*logger)->train_path()));
   EXPECT_EQ(train["batch_loss"], (Points{{1, 1.0f}, {2, 2.0f}, {3, 3.0f}, {4, 4.0f},
                                          {5, 5.0f}, {6, 6.0f}, {7, 7.0f}, {8, 8.0f}}));
+}
+
+// Sets the optimizer's rate at the end of epoch `at`, as ReduceLROnPlateau
+// (listed after TensorBoard) does.
+class CutRateAt : public Callback {
+ public:
+  CutRateAt(Trainer* trainer, int64_t at, float rate) : trainer_(trainer), at_(at), rate_(rate) {}
+  Status OnEpochEnd(const EpochEnd& e) override {
+    return e.epoch == at_ ? trainer_->optimizer().SetLearningRate(rate_) : OkStatus();
+  }
+
+ private:
+  Trainer* trainer_;
+  int64_t at_;
+  float rate_;
+};
+
+// The trainer reports Keras's optimizer.learning_rate at each epoch's end:
+// the rate of the next step (a schedule's at the global step, not the rate of
+// the step just taken), before a cut made at that epoch's end.
+TEST_F(TensorBoardTest, EpochLearningRateFromTheTrainer) {
+  using Points = std::vector<std::pair<int64_t, float>>;
+  const data::Dataset train = testing::SeparableDataset(48, 1);  // 6 steps of 8 per epoch
+  const std::string layers = "layers { dense { units: 3 } }";
+  {
+    // PiecewiseConstantDecay: 0.01 through step 5, then 0.002; epoch 1 ends
+    // after step 6 (its last step took 0.01; Keras logs schedule(6) = 0.002).
+    config::JobConfig job = testing::SmallJob(layers, /*epochs=*/2);
+    auto* schedule = job.mutable_optimizer()
+                         ->mutable_learning_rate_schedule()
+                         ->mutable_piecewise_constant_decay();
+    schedule->add_boundaries(5);
+    schedule->add_values(0.01f);
+    schedule->add_values(0.002f);
+    auto backend = kernels::CreateCpuBackend();
+    auto trainer = Trainer::Create(job, backend.get());
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    auto logger = TensorBoardLogger::Open((run_dir_ / "schedule").string(), 0);
+    ASSERT_TRUE(logger.ok()) << logger.status();
+    testing::OneRankPlanner planner(&train, 8, /*shuffle=*/false);
+    ASSERT_TRUE((*trainer)->Fit(&planner, nullptr, {logger->get()}).ok());
+    auto scalars = Scalars(SpecReadEventFile((*logger)->train_path()));
+    EXPECT_EQ(scalars["epoch_learning_rate"], (Points{{0, 0.002f}, {1, 0.002f}}));
+  }
+  {
+    // Adam's constant 0.001, cut to 0.0001 at the end of epoch 2 by a
+    // callback after TensorBoard: epoch 2 logs 0.001, epoch 3 the cut rate.
+    config::JobConfig job = testing::SmallJob(layers, /*epochs=*/3);
+    auto backend = kernels::CreateCpuBackend();
+    auto trainer = Trainer::Create(job, backend.get());
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    auto logger = TensorBoardLogger::Open((run_dir_ / "cut").string(), 0);
+    ASSERT_TRUE(logger.ok()) << logger.status();
+    CutRateAt cut(trainer->get(), /*at=*/2, 0.0001f);
+    testing::OneRankPlanner planner(&train, 8, /*shuffle=*/false);
+    ASSERT_TRUE((*trainer)->Fit(&planner, nullptr, {logger->get(), &cut}).ok());
+    auto scalars = Scalars(SpecReadEventFile((*logger)->train_path()));
+    EXPECT_EQ(scalars["epoch_learning_rate"], (Points{{0, 0.001f}, {1, 0.001f}, {2, 0.0001f}}));
+  }
 }
 
 TEST_F(TensorBoardTest, BadArgumentsAreErrors) {

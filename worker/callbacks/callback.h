@@ -66,6 +66,13 @@ struct EpochEnd {
   int64_t examples = 0;          // global examples trained on in this epoch (all sessions)
   double epoch_seconds = 0;      // training + validation
   double wall_seconds = 0;       // since training began
+  // Keras's optimizer.learning_rate at the epoch's end: the rate the next
+  // update uses (a schedule's at the global step), taken before any callback
+  // runs, so a ReduceLROnPlateau cut at this epoch's end shows from the next
+  // epoch, as Keras's TensorBoard listed before ReduceLROnPlateau logs it (and
+  // the pre-cut value Keras's ReduceLROnPlateau puts in logs["learning_rate"]).
+  // NaN when the trainer does not report it (then it is not logged).
+  double learning_rate = std::numeric_limits<double>::quiet_NaN();
   // Keras's epoch `logs`: the training loss and metrics, then the same with a
   // `val_` prefix, in that order ("loss", "accuracy", "val_loss", ...; the
   // names are metrics::LogNames of the job). This is what the logs, `monitor`

@@ -49,6 +49,11 @@ Status TensorBoardLogger::OnEpochEnd(const EpochEnd& epoch) {
     storage::events::EventFileWriter& writer = validation ? *validation_ : *train_;
     RETURN_IF_ERROR(writer.WriteScalar(tag, step, static_cast<float>(value), wall_time));
   }
+  // Keras's _collect_learning_rate: the optimizer's rate joins the train logs.
+  if (std::isfinite(epoch.learning_rate)) {
+    RETURN_IF_ERROR(train_->WriteScalar("epoch_learning_rate", step,
+                                        static_cast<float>(epoch.learning_rate), wall_time));
+  }
   return OkStatus();
 }
 

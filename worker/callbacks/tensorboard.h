@@ -3,7 +3,9 @@
 // format: storage/events/events_format.h; docs/FORMATS.md).
 //
 //   train/       epoch_NAME for each training log      at step = epoch - 1 (0-based, as Keras)
-//                (epoch_loss, epoch_accuracy, ...)
+//                (epoch_loss, epoch_accuracy, ...) and
+//                epoch_learning_rate (EpochEnd::learning_rate, when the
+//                trainer reports it; Keras's _collect_learning_rate)
 //                batch_NAME for each batch log, examples_per_second and, when
 //                the trainer reports it, learning_rate every `log_every_steps`
 //                                                      global steps, at that step
