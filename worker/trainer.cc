@@ -52,6 +52,15 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
                                        trainer->model_->final_activation_positions()},
                                       trainer->model_->output_size(), max_batch));
   trainer->loss_ = std::make_unique<loss::Loss>(std::move(loss));
+  if (const model::Model::Layer* dropout = trainer->model_->ActiveDropoutAfterFinalActivation();
+      dropout != nullptr && trainer->loss_->fuses_final_softmax()) {
+    return InvalidArgumentError(
+        "loss." + trainer->loss_->name() + " with from_logits: false is computed from the " +
+        "logits before the final softmax, but Dropout '" + dropout->name +
+        "' follows that softmax: Keras would drop probabilities and take the cross-entropy of "
+        "what is left, which shardtrain does not compute. Put the Dropout before the softmax "
+        "layer, or end with a linear layer and from_logits: true");
+  }
   ASSIGN_OR_RETURN(metrics::MetricSet metric_set,
                    metrics::MetricSet::Create(*backend, config, trainer->model_->output_size(),
                                               max_batch));

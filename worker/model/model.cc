@@ -181,6 +181,16 @@ size_t Model::FinalActivationLayer() const {
   return static_cast<size_t>(-1);
 }
 
+const Model::Layer* Model::ActiveDropoutAfterFinalActivation() const {
+  if (final_layer_ >= layers_.size()) return nullptr;
+  for (int i = static_cast<int>(layers_.size()) - 1; i > static_cast<int>(final_layer_);) {
+    const Layer& layer = layers_[static_cast<size_t>(i)];
+    if (layer.kind == LayerKind::kDropout && layer.rate > 0.0f) return &layer;
+    i = layer.inputs[0];
+  }
+  return nullptr;
+}
+
 kernels::Activation Model::final_activation() const {
   if (final_layer_ >= layers_.size()) return kernels::Activation::kLinear;
   return layers_[final_layer_].activation;

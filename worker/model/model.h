@@ -174,6 +174,11 @@ class Model {
   // [1, 1, C] Conv2D), h * w for a per-pixel softmax over a (h, w, C) output.
   // A fused loss may bypass the final softmax only when this is 1.
   int64_t final_activation_positions() const;
+  // The first Dropout with a rate above 0 between the last layer that has
+  // final_activation() and the output (looking through Flatten), or null:
+  // a loss fused with a final softmax would drop the logits, not the
+  // probabilities Keras drops.
+  const Layer* ActiveDropoutAfterFinalActivation() const;
 
   // Keras defaults: glorot_uniform kernels (Philox stream = variable index), zero biases.
   void Initialize(kernels::KernelBackend& backend, uint64_t seed);
