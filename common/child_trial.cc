@@ -34,7 +34,8 @@ Status DescribeEnd(int status, const std::string& what) {
     return DataLossError(what + " crashed (signal " + std::to_string(signal) + ", " +
                          strsignal(signal) + ")");
   }
-  return DataLossError(what + " ended abnormally (exit " + std::to_string(WEXITSTATUS(status)) +
+  // A non-zero exit is a crash too: a sanitizer reports a fault and exits 1.
+  return DataLossError(what + " crashed (exit status " + std::to_string(WEXITSTATUS(status)) +
                        ")");
 }
 

@@ -21,7 +21,8 @@
 namespace shardtrain {
 
 // OK when the child ran `work` to its end; DataLoss "<what> crashed (signal
-// N, NAME)" or "<what> ended abnormally (exit N)" when it did not;
+// N, NAME)" or, where a sanitizer turned the fault into an exit, "<what>
+// crashed (exit status N)" when it did not;
 // DeadlineExceeded "<what> did not finish within S s" (the child is killed)
 // after `deadline`. When no child can be made (fork fails), runs nothing and
 // returns OK: the caller's in-process run is then unprotected, as it was

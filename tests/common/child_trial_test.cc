@@ -1,4 +1,4 @@
-// RunTrialInChild: work that returns is OK; a crash (SIGSEGV), an abnormal
+// RunTrialInChild: work that returns is OK; a crash (SIGSEGV), a non-zero
 // exit and a hang past the deadline become DataLoss / DeadlineExceeded
 // naming what ran, and the calling process carries on.
 #include "common/child_trial.h"
@@ -20,17 +20,19 @@ TEST(ChildTrialTest, WorkThatReturnsIsOk) {
   EXPECT_EQ(in_parent, 0) << "the work ran in the child, not here";
 }
 
-TEST(ChildTrialTest, ACrashIsDataLossNamingTheSignal) {
+// (Under ASan the fault is reported and the child exits 1: "crashed (exit
+// status 1)"; without, "crashed (signal 11, Segmentation fault)".)
+TEST(ChildTrialTest, ACrashIsDataLossNamingWhatRan) {
   Status status = RunTrialInChild([] { raise(SIGSEGV); }, "reading model.h5");
   EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status;
-  EXPECT_NE(status.message().find("reading model.h5 crashed (signal 11"), std::string::npos)
-      << status;
+  EXPECT_NE(status.message().find("reading model.h5 crashed ("), std::string::npos) << status;
 }
 
-TEST(ChildTrialTest, AnAbnormalExitIsDataLoss) {
+TEST(ChildTrialTest, ANonZeroExitIsDataLoss) {
   Status status = RunTrialInChild([] { _exit(3); }, "reading model.h5");
   EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status;
-  EXPECT_NE(status.message().find("ended abnormally (exit 3)"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("reading model.h5 crashed (exit status 3)"), std::string::npos)
+      << status;
 }
 
 TEST(ChildTrialTest, AHangIsKilledAtTheDeadline) {
