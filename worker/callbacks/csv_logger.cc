@@ -6,6 +6,8 @@
 #include <limits>
 #include <vector>
 
+#include "worker/callbacks/log_file_rewrite.h"
+
 namespace shardtrain::callbacks {
 namespace {
 
@@ -53,20 +55,8 @@ Status KeepFinishedEpochs(const std::string& path, const std::string& expected_h
   if (in.bad()) return DataLossError("reading '" + path + "' failed");
   in.close();
 
-  const std::string temp = path + ".tmp";
-  std::ofstream out(temp, std::ios::trunc);
-  if (!out) return ErrnoToStatus(errno, "open", temp);
-  out << expected_header << '\n';
-  for (const std::string& row : kept) out << row << '\n';
-  out.flush();
-  if (!out) return DataLossError("writing '" + temp + "' failed (disk full?)");
-  out.close();
-  std::error_code error;
-  std::filesystem::rename(temp, path, error);
-  if (error) {
-    return InternalError("cannot rename '" + temp + "' to '" + path + "': " + error.message());
-  }
-  return OkStatus();
+  kept.insert(kept.begin(), expected_header);
+  return RewriteLogFile(path, kept);
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "worker/callbacks/log_file_rewrite.h"
+
 namespace shardtrain::callbacks {
 namespace {
 
@@ -42,23 +44,6 @@ StatusOr<std::vector<std::string>> LinesBefore(const std::string& path, int64_t 
   return kept;
 }
 
-// Rewrites `path` with `lines` through a temporary and a rename.
-Status Rewrite(const std::string& path, const std::vector<std::string>& lines) {
-  const std::string temp = path + ".tmp";
-  std::ofstream out(temp, std::ios::trunc);
-  if (!out) return ErrnoToStatus(errno, "open", temp);
-  for (const std::string& line : lines) out << line << '\n';
-  out.flush();
-  if (!out) return DataLossError("writing '" + temp + "' failed (disk full?)");
-  out.close();
-  std::error_code error;
-  std::filesystem::rename(temp, path, error);
-  if (error) {
-    return InternalError("cannot rename '" + temp + "' to '" + path + "': " + error.message());
-  }
-  return OkStatus();
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<MetricsLog>> MetricsLog::Open(const std::string& run_dir, bool append) {
@@ -85,7 +70,7 @@ Status MetricsLog::OnTrainBegin(const TrainBegin& begin) {
   if (!dropped) return OkStatus();
   out_.close();  // the rename replaces the file it writes to
   RETURN_IF_ERROR(
-      Rewrite(path_, kept)
+      RewriteLogFile(path_, kept)
           .WithContext("cannot drop the epochs that will be trained again from the metrics log"));
   out_.open(path_, std::ios::app);
   if (!out_) {
