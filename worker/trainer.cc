@@ -52,15 +52,6 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const config::JobConfig& conf
                                        trainer->model_->final_activation_positions()},
                                       trainer->model_->output_size(), max_batch));
   trainer->loss_ = std::make_unique<loss::Loss>(std::move(loss));
-  if (const model::Model::Layer* dropout = trainer->model_->ActiveDropoutAfterFinalActivation();
-      dropout != nullptr && trainer->loss_->fuses_final_softmax()) {
-    return InvalidArgumentError(
-        "loss." + trainer->loss_->name() + " with from_logits: false is computed from the " +
-        "logits before the final softmax, but Dropout '" + dropout->name +
-        "' follows that softmax: Keras would drop probabilities and take the cross-entropy of "
-        "what is left, which shardtrain does not compute. Put the Dropout before the softmax "
-        "layer, or end with a linear layer and from_logits: true");
-  }
   ASSIGN_OR_RETURN(metrics::MetricSet metric_set,
                    metrics::MetricSet::Create(*backend, config, trainer->model_->output_size(),
                                               max_batch));
@@ -421,8 +412,21 @@ Status Trainer::EndEpoch(int64_t epoch, int64_t steps_in_epoch, const data::Data
   return OkStatus();
 }
 
+Status Trainer::CheckTrainableHead() const {
+  const model::Model::Layer* dropout = model_->ActiveDropoutAfterFinalActivation();
+  if (dropout == nullptr || !loss_->fuses_final_softmax()) return OkStatus();
+  return InvalidArgumentError(
+      "loss." + loss_->name() + " with from_logits: false is computed from the logits before " +
+      "the final softmax, but Dropout '" + dropout->name +
+      "' follows that softmax: in training Keras would drop probabilities and take the "
+      "cross-entropy of what is left, which shardtrain does not compute (evaluation, "
+      "prediction and export, without dropout, are not affected). Put the Dropout before the "
+      "softmax layer, or end with a linear layer and from_logits: true");
+}
+
 Status Trainer::Fit(EpochPlanner* planner, const data::Dataset* val,
                     const std::vector<callbacks::Callback*>& callbacks) {
+  RETURN_IF_ERROR(CheckTrainableHead());
   RETURN_IF_ERROR(planner->CheckExamples(model_->input_size(), label_width_));
   if (val != nullptr) RETURN_IF_ERROR(CheckDataset(*val, "validation"));
   RETURN_IF_ERROR(BroadcastParameters());

@@ -207,6 +207,9 @@ class Trainer {
                   int64_t session_seen, const std::vector<callbacks::Callback*>& callbacks);
   // Keras's logs of the epoch trained so far: "loss", then the job's metrics.
   metrics::Logs TrainingLogs() const;
+  // InvalidArgument when training would fuse the loss with a final softmax
+  // that an active Dropout follows (Model::ActiveDropoutAfterFinalActivation).
+  Status CheckTrainableHead() const;
   // Adds a step's global totals to progress_.
   void AddToEpoch(const StepResult& step);
   // Gathers the given examples of `dataset` into batch slot `slot` (their

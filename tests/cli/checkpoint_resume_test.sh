@@ -156,6 +156,13 @@ echo "ok: save_best_only on val_accuracy saved: $saved"
 failed_before=$failures
 SHARDTRAIN_TEST_SIGTERM_AT_STEP=40 "$bin" train "$work/best.textproto" "${flags[@]}" --save-freq epoch \
   --epochs 4 --run-dir "$work/bestpre" >"$work/bestpre.log" 2>&1 || fail "preempted save_best_only run failed"
+# A run of the job without save_best_only resumes from that save too, and its first save drops it.
+cp -r "$work/bestpre" "$work/bestplain"
+"$bin" train "$config" "${flags[@]}" --save-freq epoch --epochs 2 --run-dir "$work/bestplain" \
+  >"$work/bestplain.log" 2>&1 || fail "plain run after a save_best_only preemption failed"
+grep -q "resuming from .*preemption/ckpt-40 " "$work/bestplain.log" ||
+  fail "plain run: did not resume from the preemption save: $(grep resuming "$work/bestplain.log")"
+[ -e "$work/bestplain/checkpoints/preemption" ] && fail "plain run: the preemption save outlived its next save"
 [ -f "$work/bestpre/checkpoints/preemption/ckpt-40.index" ] ||
   fail "save_best_only preemption: no preemption/ckpt-40: $(ls -R "$work/bestpre/checkpoints")"
 grep -q 'model_checkpoint_path: "best-01-' "$work/bestpre/checkpoints/checkpoint" ||

@@ -123,35 +123,43 @@ TEST(TrainerTest, FromLogitsMismatchIsExplained) {
   EXPECT_GT(*record.epochs.back().Log("val_accuracy"), 0.95);
 }
 
-// A Dropout after the softmax head: Keras drops probabilities and takes the
-// cross-entropy of the rest, while the fused loss would drop the logits; such
-// a job is refused naming the Dropout. A rate of 0, or the Dropout before the
-// head, trains.
-TEST(TrainerTest, ActiveDropoutAfterAFusedSoftmaxHeadIsRefused) {
+// A Dropout after the softmax head: in training Keras drops probabilities and
+// takes the cross-entropy of the rest, while the fused loss would drop the
+// logits; Fit refuses such a job naming the Dropout (evaluation, without
+// dropout, still works). A rate of 0, or the Dropout before the head, trains.
+TEST(TrainerTest, ActiveDropoutAfterAFusedSoftmaxHeadIsRefusedForTraining) {
   auto backend = kernels::CreateCpuBackend();
-  auto job_with = [](const std::string& layers) {
+  const data::Dataset train = SeparableDataset(16, 1);
+  auto fit = [&](const std::string& layers, Status* evaluated) {
     config::JobConfig job = testing::SmallJob(layers, /*epochs=*/1);
     job.mutable_loss()->mutable_sparse_categorical_crossentropy()->set_from_logits(false);
-    return job;
+    auto trainer = Trainer::Create(job, backend.get());
+    EXPECT_TRUE(trainer.ok()) << trainer.status();
+    if (!trainer.ok()) return trainer.status();
+    if (evaluated != nullptr) *evaluated = (*trainer)->Evaluate(train).status();
+    OneRankPlanner planner(&train, 8, /*shuffle=*/false);
+    return (*trainer)->Fit(&planner, nullptr, {});
   };
-  auto after = Trainer::Create(job_with("layers { dense { units: 16 activation: RELU } } "
-                                        "layers { dense { units: 3 activation: SOFTMAX } } "
-                                        "layers { name: \"head_dropout\" dropout { rate: 0.5 } }"),
-                               backend.get());
-  ASSERT_EQ(after.status().code(), StatusCode::kInvalidArgument) << after.status();
-  EXPECT_NE(after.status().message().find("Dropout 'head_dropout' follows that softmax"),
-            std::string::npos)
-      << after.status();
-  EXPECT_TRUE(Trainer::Create(job_with("layers { dense { units: 16 activation: RELU } } "
-                                       "layers { dense { units: 3 activation: SOFTMAX } } "
-                                       "layers { dropout { rate: 0 } }"),
-                              backend.get())
-                  .ok());
-  EXPECT_TRUE(Trainer::Create(job_with("layers { dense { units: 16 activation: RELU } } "
-                                       "layers { dropout { rate: 0.5 } } "
-                                       "layers { dense { units: 3 activation: SOFTMAX } }"),
-                              backend.get())
-                  .ok());
+  Status evaluated;
+  const Status after =
+      fit("layers { dense { units: 16 activation: RELU } } "
+          "layers { dense { units: 3 activation: SOFTMAX } } "
+          "layers { name: \"head_dropout\" dropout { rate: 0.5 } }",
+          &evaluated);
+  EXPECT_EQ(after.code(), StatusCode::kInvalidArgument) << after;
+  EXPECT_NE(after.message().find("Dropout 'head_dropout' follows that softmax"), std::string::npos)
+      << after;
+  EXPECT_TRUE(evaluated.ok()) << evaluated;
+  EXPECT_TRUE(
+      fit("layers { dense { units: 16 activation: RELU } } "
+          "layers { dense { units: 3 activation: SOFTMAX } } layers { dropout { rate: 0 } }",
+          nullptr)
+          .ok());
+  EXPECT_TRUE(
+      fit("layers { dense { units: 16 activation: RELU } } layers { dropout { rate: 0.5 } } "
+          "layers { dense { units: 3 activation: SOFTMAX } }",
+          nullptr)
+          .ok());
 }
 
 // The batch logs (TensorBoard's learning_rate) carry the scheduled rate of the

@@ -242,7 +242,8 @@ Status Checkpointer::StopForPreemption() {
   } else if (step != last_saved_step_) {
     // Beside the best checkpoints, whose latest must stay the best (resume.h).
     const std::string dir = PreemptionCheckpointDir(config_);
-    RETURN_IF_ERROR(fs_->CreateDirs(dir).WithContext("making " + dir));
+    RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(
+        *comm_, fs_->CreateDirs(dir).WithContext("making " + dir), "saving"));
     // With the optimizer state whatever save_weights_only says: it exists to resume.
     ASSIGN_OR_RETURN(std::string prefix, SaveAs(dir, "ckpt-" + std::to_string(step),
                                                 /*max_to_keep=*/1, /*weights_only=*/false));
@@ -302,8 +303,10 @@ bool Checkpointer::StepSaveDue(int64_t step) const {
 
 Status Checkpointer::OnTrainEnd() {
   const config::CheckpointConfig& policy = config_.checkpoint();
-  if (policy.save_best_only()) return DropPreemptionSave();
-  if (policy.save_freq() == "none") return OkStatus();
+  // A preemption save of a save_best_only run (this one, or an earlier run of
+  // the job with other settings) is superseded by the end of training.
+  RETURN_IF_ERROR(DropPreemptionSave());
+  if (policy.save_best_only() || policy.save_freq() == "none") return OkStatus();
   if (trainer_->progress().global_step == last_saved_step_) return OkStatus();
   ASSIGN_OR_RETURN(std::string prefix, Save());
   (void)prefix;
@@ -372,8 +375,9 @@ StatusOr<std::string> Checkpointer::Save() {
                                         progress.global_step, last_metrics_));
   ASSIGN_OR_RETURN(std::string prefix, SaveAs(dir_, name, config_.checkpoint().max_to_keep(),
                                               config_.checkpoint().save_weights_only()));
-  // A save_best_only job's preemption save is now older than its latest.
-  if (config_.checkpoint().save_best_only()) RETURN_IF_ERROR(DropPreemptionSave());
+  // A save_best_only preemption save (maybe of an earlier run of the job with
+  // other settings) is now older than this one.
+  RETURN_IF_ERROR(DropPreemptionSave());
   return prefix;
 }
 
