@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/worker/training_test_callbacks.h"
+
 namespace shardtrain::callbacks {
 namespace {
 
@@ -48,9 +50,7 @@ TrainBegin StartingAt(int64_t first_epoch) {
 class MetricsLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    run_dir_ = fs::temp_directory_path() /
-               ("shardtrain_metrics_log_test_" + std::to_string(getpid()) + "_" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    run_dir_ = testing::PerTestRunDir("shardtrain_metrics_log_test_");
     fs::remove_all(run_dir_);
   }
   void TearDown() override { fs::remove_all(run_dir_); }

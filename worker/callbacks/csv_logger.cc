@@ -6,18 +6,11 @@
 #include <limits>
 #include <vector>
 
+#include "common/shortest_decimal.h"
 #include "worker/callbacks/log_file_rewrite.h"
 
 namespace shardtrain::callbacks {
 namespace {
-
-// Shortest decimal that reads back as the same double (Python's repr).
-std::string Number(double value) {
-  char buffer[64];
-  auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  if (error != std::errc()) return "nan";
-  return std::string(buffer, end);
-}
 
 // The 0-based epoch of a data row, or -1 when the row does not start with one.
 int64_t RowEpoch(const std::string& line) {
@@ -101,9 +94,10 @@ StatusOr<std::unique_ptr<CsvLogger>> CsvLogger::Open(const std::string& run_dir,
 Status CsvLogger::OnEpochEnd(const EpochEnd& e) {
   out_ << (e.epoch - 1) << ',';
   for (const std::string& name : log_names_) {
-    out_ << Number(e.Log(name).value_or(std::numeric_limits<double>::quiet_NaN())) << ',';
+    out_ << ShortestDecimal(e.Log(name).value_or(std::numeric_limits<double>::quiet_NaN())) << ',';
   }
-  out_ << e.step << ',' << Number(e.examples_per_sec) << ',' << Number(e.epoch_seconds) << '\n';
+  out_ << e.step << ',' << ShortestDecimal(e.examples_per_sec) << ','
+       << ShortestDecimal(e.epoch_seconds) << '\n';
   out_.flush();
   if (!out_) return DataLossError("writing '" + path_ + "' failed (disk full?)");
   return OkStatus();

@@ -367,12 +367,15 @@ Status Checkpointer::Commit(const std::string& absolute_prefix, int64_t epoch,
   return client_->RequestCommit(commit).status();
 }
 
-StatusOr<std::string> Checkpointer::Save() {
+int64_t Checkpointer::NameEpoch() const {
   const TrainingProgress& progress = trainer_->progress();
-  const int64_t name_epoch = progress.position > 0 ? progress.epoch + 1 : progress.epoch;
+  return progress.position > 0 ? progress.epoch + 1 : progress.epoch;
+}
+
+StatusOr<std::string> Checkpointer::Save() {
   ASSIGN_OR_RETURN(std::string name,
-                   FormatCheckpointName(config_.checkpoint().filepath(), name_epoch,
-                                        progress.global_step, last_metrics_));
+                   FormatCheckpointName(config_.checkpoint().filepath(), NameEpoch(),
+                                        trainer_->progress().global_step, last_metrics_));
   ASSIGN_OR_RETURN(std::string prefix, SaveAs(dir_, name, config_.checkpoint().max_to_keep(),
                                               config_.checkpoint().save_weights_only()));
   // A save_best_only preemption save (maybe of an earlier run of the job with
@@ -383,8 +386,6 @@ StatusOr<std::string> Checkpointer::Save() {
 
 StatusOr<std::string> Checkpointer::SaveAs(const std::string& dir, const std::string& name,
                                            int32_t max_to_keep, bool weights_only) {
-  const TrainingProgress& progress = trainer_->progress();
-  const int64_t name_epoch = progress.position > 0 ? progress.epoch + 1 : progress.epoch;
   const std::string prefix = storage::JoinPath(dir, name);
   const std::string absolute_prefix = AbsolutePrefix(dir, name);
   // Phase 1: every rank's data file is durable and reported (the agreement
@@ -396,10 +397,10 @@ StatusOr<std::string> Checkpointer::SaveAs(const std::string& dir, const std::st
                                          "saving"));
   // Phase 2: rank 0 has the coordinator commit; every rank learns the outcome.
   Status committed =
-      comm_->rank() == 0 ? Commit(absolute_prefix, name_epoch, max_to_keep) : OkStatus();
+      comm_->rank() == 0 ? Commit(absolute_prefix, NameEpoch(), max_to_keep) : OkStatus();
   RETURN_IF_ERROR(comm::AgreeOnStatusKeepingOwnError(
       *comm_, committed.WithContext("committing checkpoint " + prefix), "saving"));
-  last_saved_step_ = progress.global_step;
+  last_saved_step_ = trainer_->progress().global_step;
   last_saved_ = prefix;
   return prefix;
 }

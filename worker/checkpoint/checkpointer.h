@@ -117,6 +117,9 @@ class Checkpointer : public callbacks::Callback {
                             bool weights_only);
   // Save phase 2 (rank 0): the coordinator commits `absolute_prefix`.
   Status Commit(const std::string& absolute_prefix, int64_t epoch, int32_t max_to_keep);
+  // The 1-based epoch a checkpoint saved now is named and committed with: the
+  // one in progress, or the last finished at an epoch's start.
+  int64_t NameEpoch() const;
   // Save() as DIR/NAME, keeping `max_to_keep` checkpoints of DIR.
   StatusOr<std::string> SaveAs(const std::string& dir, const std::string& name, int32_t max_to_keep,
                                bool weights_only);

@@ -2,7 +2,6 @@
 #include "worker/data/job_data.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +9,7 @@
 #include <memory>
 #include <set>
 
+#include "common/shortest_decimal.h"
 #include "storage/tfrecord/compression.h"
 #include "storage/tfrecord/record_index.h"
 #include "worker/data/example_decoder.h"
@@ -243,13 +243,6 @@ namespace {
 // data.train_examples as a message shows it.
 std::string ExampleLimit(int64_t limit) { return limit > 0 ? std::to_string(limit) : "all (0)"; }
 
-// The shortest text that reads back as `value`.
-std::string ShortestDouble(double value) {
-  char text[32];
-  const auto result = std::to_chars(text, text + sizeof(text), value);
-  return std::string(text, result.ptr);
-}
-
 // The plan's stream order and records must be the ones `config` reads with:
 // the rank shuffles with its own seed and cuts its own global batches, while
 // the coordinator replays streams with the plan's; the plan's records were cut
@@ -272,8 +265,8 @@ Status CheckPlanMatchesStreamOrder(const config::JobConfig& config,
        std::to_string(StreamShuffleBuffer(config))},
       {"data.train_examples", ExampleLimit(plan.train_examples()),
        ExampleLimit(config.data().train_examples())},
-      {"training.validation_split", ShortestDouble(plan.validation_split()),
-       ShortestDouble(training.validation_split())},
+      {"training.validation_split", ShortestDecimal(plan.validation_split()),
+       ShortestDecimal(training.validation_split())},
   };
   for (const auto& f : fields) {
     if (f.planned == f.own) continue;
